@@ -35,10 +35,30 @@ uint32_t audit_crc32(const void *p, size_t n) {
         return (uint32_t) c;
 }
 
+/*
+ * One digest context per thread, fetched once: EVP_Digest() with the
+ * implicit EVP_sha256() fetches and allocates per call, which dominated
+ * verification time.
+ */
+static _Thread_local EVP_MD_CTX *sha_ctx;
+static _Thread_local EVP_MD *sha_md;
+
 int audit_sha256(const void *p, size_t n, uint8_t out[AUDIT_HASH_SIZE]) {
         unsigned int len = 0;
 
-        if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != AUDIT_HASH_SIZE)
+        if (!sha_md) {
+                sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+                if (!sha_md)
+                        return -EIO;
+        }
+        if (!sha_ctx) {
+                sha_ctx = EVP_MD_CTX_new();
+                if (!sha_ctx)
+                        return -ENOMEM;
+        }
+        if (EVP_DigestInit_ex2(sha_ctx, sha_md, NULL) != 1 ||
+            EVP_DigestUpdate(sha_ctx, p, n) != 1 ||
+            EVP_DigestFinal_ex(sha_ctx, out, &len) != 1 || len != AUDIT_HASH_SIZE)
                 return -EIO;
         return 0;
 }
@@ -280,11 +300,15 @@ void audit_file_name_format(char out[AUDIT_FILE_NAME_LEN + 1], uint64_t first_se
 
 /* ---- validation ---- */
 
+static const bool key_char[256] = {
+        ['0' ... '9'] = true, ['a' ... 'z'] = true, ['_'] = true,
+};
+
 bool audit_key_valid(const char *k, size_t n) {
         if (n == 0 || n > AUDIT_KEY_MAX)
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_'))
+                if (!key_char[(uint8_t) k[i]])
                         return false;
         return true;
 }
@@ -504,6 +528,7 @@ AuditFrameError audit_record_frame(const uint8_t *p, size_t n, AuditRecordRaw *r
 
 int audit_fields_decode(AuditFieldDecoder *d, const AuditRecordRaw *r, const char **ret_reason) {
         const uint8_t *p = r->payload, *end = r->payload + r->payload_len;
+        uint8_t klens[AUDIT_FIELDS_MAX];
         size_t need = r->payload_len + 2 * (size_t) r->n_fields + 1;
         char *s;
 
@@ -549,8 +574,9 @@ int audit_fields_decode(AuditFieldDecoder *d, const AuditRecordRaw *r, const cha
                 f->key = s;
                 s += klen + 1;
                 p += klen;
+                klens[i] = (uint8_t) klen;
                 for (size_t j = 0; j < i; j++)
-                        if (strcmp(d->fields[j].key, f->key) == 0) {
+                        if (klens[j] == klen && memcmp(d->fields[j].key, f->key, klen) == 0) {
                                 *ret_reason = "duplicate field key";
                                 return -EBADMSG;
                         }

@@ -461,6 +461,12 @@ static int rotate(AuditLog *log) {
         return apply_retention(log);
 }
 
+/* Size of a SEAL record: header, "epoch" uint, "mac" 32 bytes, CRC. */
+#define SEAL_RECORD_SIZE (AUDIT_RECORD_MIN + AUDIT_FIELD_HEADER_SIZE + 5 + 8 + \
+                          AUDIT_FIELD_HEADER_SIZE + 3 + AUDIT_HASH_SIZE)
+
+/* Rotate before a record that would not fit together with the seal that
+ * closes the file, so files stay within max_file_size. */
 static int maybe_rotate(AuditLog *log, uint64_t incoming) {
         uint64_t now;
 
@@ -468,7 +474,7 @@ static int maybe_rotate(AuditLog *log, uint64_t incoming) {
         if (log->next_seq <= log->cur_first_seq + 1)
                 return 0;
         now = now_realtime(&log->cfg);
-        if (log->cur_size + incoming > log->cfg.max_file_size ||
+        if (log->cur_size + incoming + SEAL_RECORD_SIZE > log->cfg.max_file_size ||
             now - log->cur_start_usec >= log->cfg.max_file_age_usec)
                 return rotate(log);
         return 0;

@@ -148,19 +148,30 @@ static int cmd_verify(int argc, char **argv) {
                                rep.file, rep.offset, rep.seq);
                 printf("reason: %s\n", rep.reason);
         }
-        if (!quiet) {
+        if (!quiet && rep.status != AUDIT_VERIFY_INTACT && rep.status != AUDIT_VERIFY_UNVERIFIABLE)
+                printf("checked before the first bad record: files %" PRIu64 ", records %" PRIu64
+                       ", seals %" PRIu64 "\n", rep.n_files, rep.n_records, rep.n_seals);
+        else if (!quiet) {
                 printf("files %" PRIu64 ", records %" PRIu64 " (seq %" PRIu64 "..%" PRIu64 "), bytes %" PRIu64
                        ", seals %" PRIu64 "\n",
                        rep.n_files, rep.n_records, rep.first_seq, rep.last_seq, rep.n_bytes, rep.n_seals);
+                if (rep.n_seals > 0) {
+                        char when[64];
+                        time_t t = (time_t) (rep.last_seal_realtime_usec / 1000000);
+                        struct tm tm;
+
+                        if (gmtime_r(&t, &tm) && strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm) > 0)
+                                printf("last seal: %s (record %" PRIu64 ")\n", when, rep.last_sealed_seq);
+                }
                 if (rep.first_seq > 0)
                         printf("records before seq %" PRIu64 " were removed by retention (recorded in the log)\n",
                                rep.first_seq);
                 if (rep.unsealed_records > 0)
                         printf("warning: the last %" PRIu64 " record(s) are chained but not yet sealed; "
                                "they cannot be proved unaltered\n", rep.unsealed_records);
-                if (rep.status == AUDIT_VERIFY_INTACT && !rep.key_state_checked)
-                        printf("warning: no sealing key state (%s) next to the log: removal of whole sealed "
-                               "periods at the end cannot be detected\n", "audit.key");
+                if (!rep.key_state_checked)
+                        printf("warning: no sealing key state (audit.key) next to the log: removal of whole sealed "
+                               "periods at the end cannot be detected\n");
                 printf("log %s\n", rep.clean_close ? "ends with a clean shutdown" : "is open or ended without a clean shutdown");
         }
         return (int) rep.status;

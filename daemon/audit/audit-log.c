@@ -93,6 +93,12 @@ static uint64_t now_monotonic(void) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
+/* Time since then; 0 if the wall clock was set back meanwhile (a clock
+ * step must not make every append seal or rotate). */
+static uint64_t elapsed(uint64_t now, uint64_t then) {
+        return now > then ? now - then : 0;
+}
+
 static int fault(const AuditLogConfig *cfg, AuditIoOp op) {
         if (!cfg->fault_hook)
                 return 0;
@@ -475,7 +481,7 @@ static int maybe_rotate(AuditLog *log, uint64_t incoming) {
                 return 0;
         now = now_realtime(&log->cfg);
         if (log->cur_size + incoming + SEAL_RECORD_SIZE > log->cfg.max_file_size ||
-            now - log->cur_start_usec >= log->cfg.max_file_age_usec)
+            elapsed(now, log->cur_start_usec) >= log->cfg.max_file_age_usec)
                 return rotate(log);
         return 0;
 }
@@ -483,7 +489,7 @@ static int maybe_rotate(AuditLog *log, uint64_t incoming) {
 static int maybe_seal(AuditLog *log) {
         if (log->records_since_seal >= log->cfg.seal_every_records ||
             (log->records_since_seal > 0 &&
-             now_realtime(&log->cfg) - log->last_seal_usec >= log->cfg.seal_every_usec))
+             elapsed(now_realtime(&log->cfg), log->last_seal_usec) >= log->cfg.seal_every_usec))
                 return do_seal(log);
         return 0;
 }

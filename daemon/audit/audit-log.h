@@ -155,8 +155,9 @@ int audit_log_open(const char *dir, const AuditLogConfig *cfg, AuditLog **ret);
  * returned; the log stays usable.  If the rollback fails, or any fdatasync
  * or key update fails, the log is poisoned: this and every later call
  * returns the same error until it is closed and reopened (see
- * audit_log_get_error()).  Callers must treat any error as "not recorded"
- * and fail safe (H12).
+ * audit_log_get_error()).  Callers must treat any error as "not
+ * acknowledged" and fail safe (H12); the record may still be in the file
+ * (e.g. written, then the seal that followed it failed).
  */
 int audit_log_append(AuditLog *log, const char *event,
                      const AuditField *fields, size_t n_fields, uint64_t *ret_ticket);
@@ -181,7 +182,9 @@ int audit_log_seal(AuditLog *log);
 /*
  * Housekeeping to call from a timer (about once a second): seals when
  * seal_every_usec has passed since the last seal with records pending,
- * rotates by age.  Returns 0 or negative errno.
+ * rotates by age.  Time is CLOCK_REALTIME (or the clock hook); a clock set
+ * back delays time-based seals and rotation instead of triggering them.
+ * Returns 0 or negative errno.
  */
 int audit_log_tick(AuditLog *log);
 

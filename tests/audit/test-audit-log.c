@@ -377,6 +377,26 @@ static void test_seal_by_count_and_time(void **state) {
         assert_int_equal(audit_log_close(log), 0);
 }
 
+static void test_clock_set_back(void **state) {
+        Fixture *fx = *state;
+        AuditVerifyReport rep;
+        AuditLog *log;
+
+        fx->cfg.seal_every_usec = 60ULL * 1000000;
+        fx->cfg.max_file_age_usec = 3600ULL * 1000000;
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        assert_int_equal(append_events(log, 5, 0), 0);
+        /* NTP steps the clock back a day: no seal or rotation storm. */
+        fx->hooks.now_usec -= 86400ULL * 1000000;
+        assert_int_equal(append_events(log, 50, 5), 0);
+        assert_int_equal(audit_log_tick(log), 0);
+        audit_log_free(log);
+        rep = verify_dir(fx);
+        assert_int_equal(rep.status, AUDIT_VERIFY_INTACT);
+        assert_int_equal(rep.n_seals, 0);
+        assert_int_equal(rep.n_files, 1);
+}
+
 /* ---- errors ---- */
 
 static void test_write_error_rollback(void **state) {
@@ -777,6 +797,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_export, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_durability_tickets, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_seal_by_count_and_time, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_clock_set_back, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_write_error_rollback, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_sync_error_poisons, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_key_write_error, fx_setup, fx_teardown),

@@ -305,13 +305,11 @@ void audit_verifier_finish(AuditVerifier *v, const AuditKeyState *ks, AuditVerif
         }
         if (!v->done && ks) {
                 v->rep.key_state_checked = true;
+                /* Epochs first: the key is derived only for an epoch the
+                 * log itself reached, so a forged huge epoch costs nothing. */
                 if (memcmp(ks->log_id, v->log_id, AUDIT_LOG_ID_SIZE) != 0)
                         verdict(v, AUDIT_VERIFY_TAMPERED, AUDIT_KEY_FILE, 0, 0,
                                 "the sealing key file belongs to another log");
-                else if (v->have_key && key_for_epoch(v, ks->epoch) == 0 &&
-                         CRYPTO_memcmp(v->key, ks->key, AUDIT_KEY_SIZE) != 0)
-                        verdict(v, AUDIT_VERIFY_TAMPERED, AUDIT_KEY_FILE, 0, 0,
-                                "the sealing key file does not derive from the verification key");
                 else if (v->next_epoch < ks->epoch)
                         verdict(v, AUDIT_VERIFY_TRUNCATED, NULL, 0, v->expected_seq,
                                 "the log ends before seal %" PRIu64 ", but the sealing key has reached epoch %" PRIu64
@@ -320,6 +318,10 @@ void audit_verifier_finish(AuditVerifier *v, const AuditKeyState *ks, AuditVerif
                 else if (v->next_epoch > ks->epoch + 1)
                         verdict(v, AUDIT_VERIFY_TAMPERED, AUDIT_KEY_FILE, 0, 0,
                                 "the log has seals beyond the sealing key's epoch");
+                else if (v->have_key && key_for_epoch(v, ks->epoch) == 0 &&
+                         CRYPTO_memcmp(v->key, ks->key, AUDIT_KEY_SIZE) != 0)
+                        verdict(v, AUDIT_VERIFY_TAMPERED, AUDIT_KEY_FILE, 0, 0,
+                                "the sealing key file does not derive from the verification key");
         }
         if (!v->done && !v->have_key)
                 verdict(v, AUDIT_VERIFY_UNVERIFIABLE, NULL, 0, 0,

@@ -466,6 +466,30 @@ static void test_replaced_file(void **state) {
         memlog_free(&m);
 }
 
+/* The key file is input too: a forged one is reported, quickly. */
+static void test_forged_key_state(void **state) {
+        MemLog m;
+
+        (void) state;
+        memlog_copy(&m, &small.m);
+        assert_true(m.have_ks);
+        m.ks.epoch = UINT64_C(1) << 62;         /* would take forever to derive */
+        assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TRUNCATED);
+        m.ks = small.m.ks;
+        m.ks.key[3] ^= 1;                       /* right epoch, wrong key */
+        assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TAMPERED);
+        m.ks = small.m.ks;
+        m.ks.log_id[0] ^= 1;                    /* another log's key file */
+        assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TAMPERED);
+        m.ks = small.m.ks;
+        m.ks.epoch--;                           /* seals beyond the key: impossible */
+        m.ks.epoch--;
+        assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TAMPERED);
+        m.ks = small.m.ks;
+        assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_INTACT);
+        memlog_free(&m);
+}
+
 /* ---- garbage never crashes ---- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -560,6 +584,7 @@ int main(void) {
                 cmocka_unit_test(test_deleted_and_reordered_records),
                 cmocka_unit_test(test_resealed_tail),
                 cmocka_unit_test(test_replaced_file),
+                cmocka_unit_test(test_forged_key_state),
                 cmocka_unit_test(test_garbage_never_crashes),
         };
 

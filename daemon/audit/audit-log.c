@@ -46,6 +46,7 @@ struct AuditLog {
 
         uint8_t *buf;
         size_t buf_size;
+        AuditJournalMsg jm;
 };
 
 void audit_log_config_init(AuditLogConfig *cfg) {
@@ -239,6 +240,9 @@ static int write_record(AuditLog *log, uint16_t type, uint64_t realtime_usec,
         r = audit_sha256(log->buf, (size_t) size, log->head);
         if (r < 0)
                 return poison(log, r);
+        if (log->cfg.journal_mirror)
+                /* A mirror: journald being unavailable never fails the log. */
+                (void) audit_journal_send(&log->jm, type, log->next_seq, fields, n_fields);
         log->cur_size += (uint64_t) size;
         log->next_seq++;
         log->records_since_seal++;
@@ -516,6 +520,7 @@ AuditLog *audit_log_free(AuditLog *log) {
         if (log->dir_fd >= 0)
                 close(log->dir_fd);
         audit_wipe(log->key, sizeof(log->key));
+        audit_journal_msg_done(&log->jm);
         free(log->buf);
         free(log);
         return NULL;

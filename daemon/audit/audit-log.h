@@ -109,6 +109,9 @@ typedef struct AuditLogConfig {
         uint64_t max_file_size;       /* rotate at this size in bytes (default 64 MiB) */
         uint64_t max_file_age_usec;   /* ... or this age (default 30 days) */
         uint32_t retention_days;      /* delete whole files older than this; 0 = keep forever */
+        bool journal_mirror;          /* also send every record to journald (SMP_* fields,
+                                       * MESSAGE_ID per event, smp-audit.catalog);
+                                       * best effort, never fails an append */
 
         /* Test hooks; leave NULL in production. */
         uint64_t (*clock_realtime_usec)(void *userdata); /* default CLOCK_REALTIME */

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -568,6 +570,191 @@ static void test_enospc_tmpfs(void **state) {
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- journal mirror ---- */
+
+static bool iov_has(const AuditJournalMsg *m, const char *entry) {
+        for (size_t i = 0; i < m->n_iov; i++)
+                if (m->iov[i].iov_len == strlen(entry) && memcmp(m->iov[i].iov_base, entry, strlen(entry)) == 0)
+                        return true;
+        return false;
+}
+
+static void test_journal_fields(void **state) {
+        AuditJournalMsg m = {};
+        uint8_t blob[2] = { 0xde, 0xad };
+        AuditField f[] = {
+                AUDIT_STR("event", "estop"),
+                AUDIT_STR("session", "s-0042"),
+                AUDIT_STR("device", "SN123"),
+                AUDIT_STR("who", ":1.42"),
+                AUDIT_UINT("depth_um", 600),
+                AUDIT_INT("temp_cdeg", -5),
+                AUDIT_BOOL("latched", true),
+                AUDIT_BYTES("blob", blob, 2),
+                AUDIT_STR("note", "two\nlines"),
+        };
+        char id[33], want[64];
+
+        (void) state;
+        assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 77, f, 9), 0);
+        assert_int_equal(audit_journal_message_id(AUDIT_REC_EVENT, "estop", id), 0);
+        snprintf(want, sizeof(want), "MESSAGE_ID=%s", id);
+        assert_true(iov_has(&m, want));
+        assert_true(iov_has(&m, "MESSAGE=smp audit: estop session=s-0042 device=SN123 who=:1.42"));
+        assert_true(iov_has(&m, "PRIORITY=5"));
+        assert_true(iov_has(&m, "SMP_EVENT=estop"));
+        assert_true(iov_has(&m, "SMP_RECORD_TYPE=event"));
+        assert_true(iov_has(&m, "SMP_SEQ=77"));
+        assert_true(iov_has(&m, "SMP_SESSION=s-0042"));
+        assert_true(iov_has(&m, "SMP_DEVICE=SN123"));
+        assert_true(iov_has(&m, "SMP_DEPTH_UM=600"));
+        assert_true(iov_has(&m, "SMP_TEMP_CDEG=-5"));
+        assert_true(iov_has(&m, "SMP_LATCHED=true"));
+        assert_true(iov_has(&m, "SMP_BLOB=dead"));
+        assert_true(iov_has(&m, "SMP_NOTE=two\nlines"));
+        assert_false(iov_has(&m, "SMP_EVENT_=estop"));
+        assert_int_equal(m.n_iov, 6 + 8);
+
+        /* Library records: their type is the event name; ids differ per namespace. */
+        {
+                AuditField sf[] = { AUDIT_UINT("epoch", 3) };
+                char id2[33];
+
+                assert_int_equal(audit_journal_build(&m, AUDIT_REC_SEAL, 78, sf, 1), 0);
+                assert_true(iov_has(&m, "SMP_EVENT=seal"));
+                assert_true(iov_has(&m, "SMP_EPOCH=3"));
+                assert_true(iov_has(&m, "PRIORITY=6"));
+                assert_int_equal(audit_journal_message_id(AUDIT_REC_SEAL, NULL, id), 0);
+                assert_int_equal(audit_journal_message_id(AUDIT_REC_EVENT, "seal", id2), 0);
+                assert_string_not_equal(id, id2);
+        }
+        audit_journal_msg_done(&m);
+}
+
+/* Every catalog entry's MESSAGE_ID is the one the mirror sends, and every
+ * library record type has an entry. */
+static void test_catalog_ids(void **state) {
+        const char *path = getenv("AUDIT_CATALOG");
+        char line[512], id[33] = "";
+        unsigned entries = 0, record_types = 0;
+        FILE *f;
+
+        (void) state;
+        if (!path)
+                fail_msg("AUDIT_CATALOG is not set (run through meson test)");
+        f = fopen(path, "re");
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f)) {
+                char ns[16], name[64], want[33];
+                uint16_t type = AUDIT_REC_EVENT;
+
+                if (strncmp(line, "-- ", 3) == 0) {
+                        assert_int_equal(sscanf(line, "-- %32s", id), 1);
+                        continue;
+                }
+                if (sscanf(line, "Subject: SMP audit %15[a-z]: %63[a-z_]:", ns, name) != 2)
+                        continue;
+                if (strcmp(ns, "record") == 0) {
+                        type = 0;
+                        for (uint16_t t = AUDIT_REC_CREATED; t <= AUDIT_REC_RETENTION; t++)
+                                if (strcmp(audit_record_type_to_string(t), name) == 0)
+                                        type = t;
+                        assert_true(type != 0);
+                        record_types++;
+                } else
+                        assert_string_equal(ns, "event");
+                assert_int_equal(audit_journal_message_id(type, name, want), 0);
+                if (strcmp(id, want) != 0)
+                        fail_msg("catalog entry for %s %s has id %s, the mirror sends %s", ns, name, id, want);
+                entries++;
+        }
+        fclose(f);
+        assert_int_equal(record_types, AUDIT_REC_RETENTION);
+        assert_true(entries > 20);
+}
+
+/*
+ * End to end: a fake journald socket at /run/systemd/journal/socket in a
+ * private mount namespace receives the mirrored records.
+ */
+static int journal_child(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
+        char *base = make_tmpdir(), *dir = path_join(base, "log"), *vkey = NULL, buf[65536], id[33], want[64];
+        AuditLogConfig cfg;
+        AuditLog *log;
+        AuditField f[] = { AUDIT_STR("session", "s-journal"), AUDIT_STR("who", "op1") };
+        bool saw_start = false, saw_open = false;
+        int fd;
+
+        if (unshare(CLONE_NEWNS) < 0 && unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                return 77;
+        if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("smp-audit-test", "/run", "tmpfs", 0, "size=1m,mode=0755") < 0)
+                return 77;
+        if (mkdir("/run/systemd", 0755) < 0 || mkdir("/run/systemd/journal", 0755) < 0)
+                return 20;
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return 21;
+        audit_log_config_init(&cfg);
+        cfg.journal_mirror = true;
+        if (audit_log_setup(dir, &cfg, &vkey) < 0 || audit_log_open(dir, &cfg, &log) < 0)
+                return 22;
+        if (audit_log_append_durable(log, "start", f, 2, NULL) < 0 || audit_log_close(log) < 0)
+                return 23;
+        if (audit_journal_message_id(AUDIT_REC_EVENT, "start", id) < 0)
+                return 24;
+        snprintf(want, sizeof(want), "MESSAGE_ID=%s\n", id);
+        for (;;) {
+                ssize_t k = recv(fd, buf, sizeof(buf) - 1, 0);
+
+                if (k < 0)
+                        break;
+                buf[k] = 0;
+                if (memmem(buf, (size_t) k, "SMP_EVENT=start\n", 16) &&
+                    memmem(buf, (size_t) k, "SMP_SESSION=s-journal\n", 22) &&
+                    memmem(buf, (size_t) k, "SMP_WHO=op1\n", 12) &&
+                    memmem(buf, (size_t) k, want, strlen(want)))
+                        saw_start = true;
+                if (memmem(buf, (size_t) k, "SMP_EVENT=open\n", 15))
+                        saw_open = true;
+        }
+        rm_rf(base);
+        if (!saw_start)
+                return 25;
+        if (!saw_open)
+                return 26;
+        return 0;
+}
+
+static void test_journal_mirror_end_to_end(void **state) {
+        int status;
+        pid_t pid;
+
+        (void) state;
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(journal_child());
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 77)
+                fail_msg("cannot build a private /run (need root or user namespaces): journal mirror untested");
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_journal_absent_never_fails(void **state) {
+        Fixture *fx = *state;
+        AuditLog *log;
+
+        /* Here journald may well be missing: the mirror must not matter. */
+        fx->cfg.journal_mirror = true;
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        assert_int_equal(append_events(log, 50, 0), 0);
+        assert_int_equal(audit_log_close(log), 0);
+        assert_intact(fx);
+}
+
 /* ---- recovery ---- */
 
 static void crash_with_records(Fixture *fx, unsigned n) {
@@ -803,6 +990,10 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_key_write_error, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_create_error_at_rotation, fx_setup, fx_teardown),
                 cmocka_unit_test(test_enospc_tmpfs),
+                cmocka_unit_test(test_journal_fields),
+                cmocka_unit_test(test_catalog_ids),
+                cmocka_unit_test(test_journal_mirror_end_to_end),
+                cmocka_unit_test_setup_teardown(test_journal_absent_never_fails, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_torn_tail_partial_record, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_torn_tail_zero_fill, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_damage_not_at_tail_refused, fx_setup, fx_teardown),

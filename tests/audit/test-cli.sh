@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # smp-audit command line: exit codes, reports and exports.
-# usage: test-cli.sh SMP_AUDIT AUDIT_GEN
+# usage: test-cli.sh SMP_AUDIT AUDIT_GEN CATALOG
 set -u
 SMP_AUDIT=$1
 GEN=$2
+CATALOG=$3
 T=$(mktemp -d "${TMPDIR:-/tmp}/smp-audit-cli-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 fails=0
@@ -86,6 +87,17 @@ expect 0 "export with a date range" -- "$SMP_AUDIT" export "$T/log" --format jso
 expect 2 "bad date" -- "$SMP_AUDIT" export "$T/log" --format json --since yesterday
 expect 2 "bad format" -- "$SMP_AUDIT" export "$T/log" --format xml
 expect 2 "export needs a format" -- "$SMP_AUDIT" export "$T/log"
+
+# The journal catalog compiles with journalctl and keeps every entry.
+mkdir -p "$T/root/usr/lib/systemd/catalog"
+cp "$CATALOG" "$T/root/usr/lib/systemd/catalog/"
+if journalctl --root="$T/root" --update-catalog 2>"$T/err"; then
+	want=$(grep -c '^-- ' "$CATALOG")
+	got=$(journalctl --root="$T/root" --list-catalog | grep -c 'SMP audit')
+	[ "$want" = "$got" ] && echo "ok: catalog compiles ($got entries)" || { echo "FAIL: catalog: $got of $want entries"; fails=$((fails + 1)); }
+else
+	echo "FAIL: journalctl --update-catalog failed (or journalctl missing)"; cat "$T/err"; fails=$((fails + 1))
+fi
 
 if [ "$fails" -ne 0 ]; then echo "$fails failure(s)"; exit 1; fi
 echo "all smp-audit CLI checks passed"

@@ -720,6 +720,10 @@ static int journal_child(void) {
                         saw_open = true;
         }
         rm_rf(base);
+        close(fd);
+        free(base);
+        free(dir);
+        free(vkey);
         if (!saw_start)
                 return 25;
         if (!saw_open)

@@ -81,6 +81,7 @@ typedef struct AuditKeyState {
         uint8_t log_id[AUDIT_LOG_ID_SIZE];
         uint64_t epoch;
         uint8_t key[AUDIT_KEY_SIZE];
+        bool stale_slot;        /* the other slot is damaged or still holds an older key */
 } AuditKeyState;
 
 /* Parse a key file image; -EBADMSG if no valid slot or bad header. */

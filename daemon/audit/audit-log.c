@@ -852,6 +852,15 @@ int audit_log_open(const char *dir, const AuditLogConfig *cfg, AuditLog **ret) {
         } else if (t.next_epoch == ks.epoch) {
                 memcpy(log->key, ks.key, sizeof(log->key));
                 log->epoch = ks.epoch;
+                /* A crash between the two slot writes left the old key in
+                 * one slot: overwrite it now, or it could be read back. */
+                if (ks.stale_slot) {
+                        r = key_file_write_slot(&log->cfg, log->key_fd, 0, log->epoch, log->key);
+                        if (r >= 0)
+                                r = key_file_write_slot(&log->cfg, log->key_fd, 1, log->epoch, log->key);
+                        if (r < 0)
+                                goto fail;
+                }
         } else {
                 r = -EBADMSG;
                 goto fail;

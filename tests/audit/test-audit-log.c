@@ -483,6 +483,52 @@ static void test_key_write_error(void **state) {
         assert_int_equal(rep.n_seals, 2);
 }
 
+/* A crash between the two key slot writes leaves the old key in slot 0:
+ * open overwrites it, so the old key cannot be read back later. */
+static void test_stale_key_slot_erased(void **state) {
+        Fixture *fx = *state;
+        char *kp = path_join(fx->dir, AUDIT_KEY_FILE);
+        uint8_t kf[AUDIT_KEY_FILE_SIZE], old_slot[AUDIT_KEY_SLOT_SIZE];
+        AuditKeyState ks;
+        AuditLog *log;
+        int fd;
+
+        fd = open(kp, O_RDONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, old_slot, sizeof(old_slot), AUDIT_KEY_SLOT0), (ssize_t) sizeof(old_slot));
+        close(fd);
+
+        /* Fail the second slot write of the first evolution. */
+        fx->hooks.fail_op = AUDIT_IO_KEY_WRITE;
+        fx->hooks.fail_errno = EIO;
+        fx->hooks.fail_after = 1;
+        fx->hooks.fail_count = 1;
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        assert_int_equal(append_events(log, 3, 0), 0);
+        assert_int_equal(audit_log_seal(log), -EIO);
+        audit_log_free(log);
+
+        fd = open(kp, O_RDONLY);
+        assert_int_equal(read(fd, kf, sizeof(kf)), (ssize_t) sizeof(kf));
+        close(fd);
+        assert_int_equal(audit_key_state_parse(kf, sizeof(kf), &ks), 0);
+        assert_int_equal(ks.epoch, 1);
+        assert_true(ks.stale_slot);
+        assert_memory_equal(kf + AUDIT_KEY_SLOT0, old_slot, sizeof(old_slot)); /* K_0 still there */
+
+        fx->hooks.fail_op = -1;
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        fd = open(kp, O_RDONLY);
+        assert_int_equal(read(fd, kf, sizeof(kf)), (ssize_t) sizeof(kf));
+        close(fd);
+        assert_int_equal(audit_key_state_parse(kf, sizeof(kf), &ks), 0);
+        assert_false(ks.stale_slot);
+        assert_memory_not_equal(kf + AUDIT_KEY_SLOT0, old_slot, sizeof(old_slot));
+        assert_int_equal(audit_log_close(log), 0);
+        assert_intact(fx);
+        free(kp);
+}
+
 static void test_create_error_at_rotation(void **state) {
         Fixture *fx = *state;
         AuditVerifyReport rep;
@@ -992,6 +1038,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_write_error_rollback, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_sync_error_poisons, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_key_write_error, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_stale_key_slot_erased, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_create_error_at_rotation, fx_setup, fx_teardown),
                 cmocka_unit_test(test_enospc_tmpfs),
                 cmocka_unit_test(test_journal_fields),

@@ -39,6 +39,11 @@ struct AuditVerifier {
 
         AuditFieldDecoder dec;
         AuditVerifyReport rep;
+
+        AuditProgressFn progress;
+        void *progress_userdata;
+        uint64_t progress_total;
+        uint64_t progress_base;        /* bytes of the files before this one */
 };
 
 int audit_verifier_new(const uint8_t *key0, AuditVerifier **ret) {
@@ -290,7 +295,13 @@ bool audit_verifier_file(AuditVerifier *v, const char *name, const uint8_t *data
                         return false;
                 off += raw.length;
                 v->bytes_done += raw.length;
+                if (v->progress && (v->bytes_done & ~(uint64_t) 0xfffff) !=
+                                   ((v->bytes_done - raw.length) & ~(uint64_t) 0xfffff))
+                        v->progress(v->progress_base + off, v->progress_total, v->progress_userdata);
         }
+        v->progress_base += size;
+        if (v->progress)
+                v->progress(v->progress_base, v->progress_total, v->progress_userdata);
         return true;
 }
 
@@ -345,7 +356,7 @@ int audit_verify(const char *dir, const char *verification_key,
         AuditVerifier *v = NULL;
         AuditKeyState ks;
         bool have_ks = false;
-        uint64_t total = 0, done = 0;
+        uint64_t total = 0;
         int dir_fd, r;
 
         if (!dir || !ret_report)
@@ -373,6 +384,10 @@ int audit_verify(const char *dir, const char *verification_key,
                 if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
                         total += (uint64_t) st.st_size;
         }
+        /* Progress about every MiB, and after each file. */
+        v->progress = progress;
+        v->progress_userdata = userdata;
+        v->progress_total = total;
         for (size_t i = 0; i < n; i++) {
                 size_t len = 0;
 
@@ -381,9 +396,6 @@ int audit_verify(const char *dir, const char *verification_key,
                         goto out;
                 if (!audit_verifier_file(v, names[i], buf, len, i + 1 == n))
                         break;
-                done += len;
-                if (progress)
-                        progress(done, total, userdata);
         }
 
         {

@@ -168,6 +168,16 @@ static int collect_cb(const AuditRecordView *r, void *userdata) {
         return 0;
 }
 
+static void progress_cb(uint64_t done, uint64_t total, void *userdata) {
+        uint64_t *p = userdata;
+
+        assert_true(done >= p[1]);
+        assert_true(done <= total);
+        p[0]++;
+        p[1] = done;
+        p[2] = total;
+}
+
 static void test_roundtrip(void **state) {
         Fixture *fx = *state;
         AuditVerifyReport rep;
@@ -196,6 +206,17 @@ static void test_roundtrip(void **state) {
         assert_string_equal(c.session5, "s-0000");
         assert_string_equal(c.event5, "set_parameters");
         assert_memory_equal(c.blob5, ((uint8_t[]) { 5, 0, 0xa5, 0x5a }), 4);
+
+        /* Progress: monotonic, ends at the total. */
+        {
+                uint64_t prog[3] = { 0, 0, 0 }; /* calls, last done, last total */
+
+                assert_int_equal(audit_verify(fx->dir, fx->vkey, progress_cb, prog, &rep), 0);
+                assert_int_equal(rep.status, AUDIT_VERIFY_INTACT);
+                assert_true(prog[0] >= 1);
+                assert_int_equal(prog[1], prog[2]);
+                assert_int_equal(prog[2], rep.n_bytes);
+        }
 
         /* Without the key: chain checked, status never better than unverifiable. */
         assert_int_equal(audit_verify(fx->dir, NULL, NULL, NULL, &rep), 0);

@@ -32,6 +32,17 @@ printf '%s\n' "$KEY" > "$T/key.txt"
 expect 0 "verify intact" -- "$SMP_AUDIT" verify "$T/log" --key "$KEY"
 contains "$T/out" "INTACT" "intact is reported"
 contains "$T/out" "clean shutdown" "clean shutdown is reported"
+if ! grep -q "verifying \[" "$T/err"; then echo "ok: no progress bar without a terminal"; else echo "FAIL: progress bar on a pipe"; fails=$((fails + 1)); fi
+if command -v script >/dev/null; then
+	script -qec "'$SMP_AUDIT' verify '$T/log' --key '$KEY'" /dev/null > "$T/tty" 2>&1
+	if grep -q "verifying \[#*\] 100%" "$T/tty" && grep -q INTACT "$T/tty"; then
+		echo "ok: progress bar on a terminal"
+	else
+		echo "FAIL: no progress bar on a terminal"; cat "$T/tty"; fails=$((fails + 1))
+	fi
+else
+	echo "FAIL: script(1) missing: progress bar untested"; fails=$((fails + 1))
+fi
 expect 0 "verify with --key-file" -- "$SMP_AUDIT" verify "$T/log" --key-file "$T/key.txt"
 expect 5 "verify without key is unverifiable" -- "$SMP_AUDIT" verify "$T/log" --no-key
 expect 5 "another log's key is unverifiable" -- "$SMP_AUDIT" verify "$T/log" --key "$OTHER"

@@ -170,7 +170,7 @@ static int cmd_verify(int argc, char **argv) {
                         printf("warning: the last %" PRIu64 " record(s) are chained but not yet sealed; "
                                "they cannot be proved unaltered\n", rep.unsealed_records);
                 if (!rep.key_state_checked)
-                        printf("warning: no sealing key state (audit.key) next to the log: removal of whole sealed "
+                        printf("warning: the sealing key state (audit.key) next to the log is missing or unreadable: removal of whole sealed "
                                "periods at the end cannot be detected\n");
                 printf("log %s\n", rep.clean_close ? "ends with a clean shutdown" : "is open or ended without a clean shutdown");
         }

@@ -355,9 +355,11 @@ static int apply_retention(AuditLog *log) {
 
                 if (strcmp(names[i], log->cur_name) == 0 || strcmp(names[i + 1], log->cur_name) > 0)
                         break;
-                r = file_first_record(log->dir_fd, names[i + 1], &next_seq, &next_rt, prev);
-                if (r < 0)
-                        goto out;
+                /* Housekeeping problems (an unreadable file, a failed unlink)
+                 * stop retention without failing the log; only a failure to
+                 * write the log itself is returned. */
+                if (file_first_record(log->dir_fd, names[i + 1], &next_seq, &next_rt, prev) < 0)
+                        break;
                 if (next_rt >= now - limit)
                         break;
                 (void) audit_file_name_parse(names[i], &first);
@@ -371,13 +373,9 @@ static int apply_retention(AuditLog *log) {
                         r = do_sync(log);
                 if (r < 0)
                         goto out;
-                if (unlinkat(log->dir_fd, names[i], 0) < 0) {
-                        r = -errno;
-                        goto out;
-                }
-                r = fsync_dir(log);
-                if (r < 0)
-                        goto out;
+                if (unlinkat(log->dir_fd, names[i], 0) < 0)
+                        break; /* recorded again at the next attempt */
+                (void) fsync_dir(log);
         }
         r = 0;
 out:

@@ -373,7 +373,7 @@ static int apply_retention(AuditLog *log) {
                         r = do_sync(log);
                 if (r < 0)
                         goto out;
-                if (unlinkat(log->dir_fd, names[i], 0) < 0)
+                if (fault(&log->cfg, AUDIT_IO_UNLINK) < 0 || unlinkat(log->dir_fd, names[i], 0) < 0)
                         break; /* recorded again at the next attempt */
                 (void) fsync_dir(log);
         }

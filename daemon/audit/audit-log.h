@@ -101,6 +101,7 @@ typedef enum AuditIoOp {
         AUDIT_IO_SYNC,      /* fdatasync of the log file */
         AUDIT_IO_KEY_WRITE, /* writing the evolved key */
         AUDIT_IO_CREATE,    /* creating a new log file at rotation */
+        AUDIT_IO_UNLINK,    /* deleting an old file for retention */
 } AuditIoOp;
 
 typedef struct AuditLogConfig {

@@ -1029,6 +1029,34 @@ static void test_retention(void **state) {
         memlog_free(&m);
 }
 
+/* A deletion that fails is no reason to stop the needle: appends go on,
+ * the file stays, and the log still verifies. */
+static void test_retention_unlink_failure(void **state) {
+        Fixture *fx = *state;
+        AuditVerifyReport rep;
+        AuditLog *log;
+        Collect c = {};
+
+        fx->cfg.max_file_age_usec = 86400ULL * 1000000;
+        fx->cfg.retention_days = 2;
+        fx->hooks.fail_op = AUDIT_IO_UNLINK;
+        fx->hooks.fail_errno = EPERM;
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        for (unsigned day = 0; day < 8; day++) {
+                assert_int_equal(append_events(log, 10, day * 10), 0);
+                fx->hooks.now_usec += 86401ULL * 1000000;
+                assert_int_equal(audit_log_tick(log), 0);
+        }
+        assert_int_equal(audit_log_get_error(log), 0);
+        assert_int_equal(audit_log_close(log), 0);
+        assert_true(fx->hooks.failed > 0);
+        rep = verify_dir(fx);
+        assert_int_equal(rep.status, AUDIT_VERIFY_INTACT);
+        assert_int_equal(rep.first_seq, 0);          /* nothing was deleted */
+        assert_int_equal(audit_log_foreach(fx->dir, collect_cb, &c), 0);
+        assert_true(c.retentions >= 1);              /* but every attempt is recorded */
+}
+
 static void test_retention_off_keeps_everything(void **state) {
         Fixture *fx = *state;
         AuditVerifyReport rep;
@@ -1073,6 +1101,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_missing_key_refused, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_rotation_size_and_age, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_retention, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_retention_unlink_failure, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_retention_off_keeps_everything, fx_setup, fx_teardown),
         };
 

@@ -60,6 +60,12 @@ void sim_receive(struct sim *s, const uint8_t *buf, size_t len);
 void sim_host_link(struct sim *s, bool up);
 /* The identity of this device (for descriptors). */
 void sim_usb_identity(struct sim *s, struct sim_usb_identity *ret);
+/*
+ * Bring the device clock up to the present (run missed ticks) before
+ * logging an event from a transport callback.  sim_receive() and
+ * sim_host_link() do it themselves.
+ */
+void sim_sync(struct sim *s);
 /* Write one line to the event log, prefixed with the device clock. */
 void sim_event(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

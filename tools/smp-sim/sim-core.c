@@ -1022,6 +1022,13 @@ static void tick(struct sim *s)
 	run_injection_timers(s);
 	physics_step(s);
 	firmware_checks(s);
+	/* A stop decided in this tick cuts the supply at once: the record
+	 * that first shows the stop reads no output (the event log has the
+	 * value that tripped). */
+	if (s->state != SMPP_STATE_RUNNING) {
+		s->v_mv = s->i_ma = 0;
+		s->meas.voltage_mv = s->meas.current_ma = 0;
+	}
 	send_telemetry(s);
 }
 

@@ -740,6 +740,25 @@ static void test_cartridge_expiry_by_device_clock(void **state)
 	env_free(e);
 }
 
+static void test_cartridge_expires_while_running(void **state)
+{
+	struct env *e = *state;
+
+	running(e);
+	advance_ms(e, 10);
+	/* The device clock passes the expiry day (RTC set forward). */
+	control_ok(e, "date 2027-11-22");
+	advance_ms(e, 1);
+	assert_int_equal(last_tel(e)->state, SMPP_STATE_FAULT);
+	assert_int_equal(last_tel(e)->faults, SMPP_FAULT_CARTRIDGE_INVALID);
+	assert_int_equal(start(e, 100), SMPP_S_FAULT_LATCHED);
+	assert_int_equal(simple(e, SMPP_T_CLEAR_FAULT), SMPP_S_OK);
+	assert_int_equal(start(e, 100), SMPP_S_CARTRIDGE_EXPIRED);
+	/* The last valid day is fine. */
+	control_ok(e, "date 2027-11-21");
+	assert_int_equal(start(e, 100), SMPP_S_OK);
+}
+
 /* -------------------------------------------------------------- pedal */
 
 static void test_pedal_hold_to_run(void **state)
@@ -1293,7 +1312,7 @@ static void test_control_errors(void **state)
 		"cartridge insert id=waytoolongforthechip", "cartridge insert used=2",
 		"cartridge insert diameter=9000", "cartridge insert color=red", "pedal sideways",
 		"corrupt bits", "corrupt crc -1", "duplicate 1 2", "delay", "delay 10 1000",
-		"stall x", "telemetry-stall", "disconnect 1 2", "status now", "quit now",
+		"stall x", "telemetry-stall", "date", "date 2026-13-01", "disconnect 1 2", "status now", "quit now",
 	};
 	struct env *e = *state;
 	char reply[512];
@@ -1471,6 +1490,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cartridge_info_and_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cartridge_swap_while_running, setup, teardown),
 		cmocka_unit_test(test_cartridge_expiry_by_device_clock),
+		cmocka_unit_test_setup_teardown(test_cartridge_expires_while_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pedal_hold_to_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_self_test, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_frames, setup, teardown),

@@ -58,6 +58,7 @@ static void help(void)
 	       "  cartridge pull\n"
 	       "  cartridge insert id=.. lot=.. needle=3RL diameter=250 expiry=YYYY-MM-DD used=0|1\n"
 	       "  pedal up|down\n"
+	       "  date YYYY-MM-DD                set the device date (cartridge expiry)\n"
 	       "  corrupt crc|magic|version|length|short [count]   corrupt the next replies\n"
 	       "  duplicate [count]              send the next replies twice\n"
 	       "  delay <ms> [count]             hold the next replies back for ms\n"

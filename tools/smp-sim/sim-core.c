@@ -1022,6 +1022,13 @@ static void tick(struct sim *s)
 	run_injection_timers(s);
 	physics_step(s);
 	firmware_checks(s);
+	/* A stop decided in this tick cuts the supply at once: the record
+	 * that first shows the stop reads no output (the event log has the
+	 * value that tripped). */
+	if (s->state != SMPP_STATE_RUNNING) {
+		s->v_mv = s->i_ma = 0;
+		s->meas.voltage_mv = s->meas.current_ma = 0;
+	}
 	send_telemetry(s);
 }
 
@@ -1353,6 +1360,18 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 		 * cartridge as present again, so decide it here. */
 		if (s->state == SMPP_STATE_RUNNING)
 			raise_fault(s, SMPP_FAULT_CARTRIDGE_REMOVED, "cause=swapped");
+	} else if (CMD("date")) {
+		int64_t d;
+
+		NARGS(1, 1);
+		if (sim_parse_date(argv[1], &d) < 0)
+			REPLY_ERR("date: expected YYYY-MM-DD, got '%s'", argv[1]);
+		if (dry)
+			return 0;
+		/* Set the device's real-time clock: today(s) == d from now on. */
+		s->today0 = d - (int64_t)(s->now_us / (UINT64_C(86400) * 1000000));
+		sim_event(s, "event=INJECT what=date today=%" PRId64, d);
+		snprintf(reply, replysz, "ok today=%" PRId64, d);
 	} else if (CMD("pedal")) {
 		NARGS(1, 1);
 		if (strcmp(argv[1], "up") && strcmp(argv[1], "down"))

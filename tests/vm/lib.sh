@@ -82,7 +82,7 @@ vm_insmod() {
 start_sim() {
 	local sim="$SMP_BUILD/tools/smp-sim/smp-sim"
 	[ -x "$sim" ] || bail "$sim not built"
-	"$sim" --transport ffs "$@" > "$SMP_OUT/smp-sim.log" 2>&1 &
+	"$sim" --gadget "$@" > "$SMP_OUT/smp-sim.log" 2>&1 &
 	_sim_pid=$!
 	if ! wait_for 30 find_usb_dev 1209 0001 > /dev/null; then
 		diag "smp-sim did not enumerate within 30 s; its log:"

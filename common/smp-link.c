@@ -32,7 +32,9 @@
 #include "smp-link.h"
 
 #define TELEMETRY_QUEUE		8192	/* records: 8 s at 1 kHz */
-#define TELEMETRY_INFLIGHT	32	/* interrupt IN transfers kept queued */
+/* Interrupt IN transfers kept queued: the kernel keeps filling them while
+ * this process is not scheduled, so this many ms of stall lose nothing. */
+#define TELEMETRY_INFLIGHT	128
 #define TELEMETRY_BUF		64	/* one interrupt packet (wMaxPacketSize) */
 #define REPLY_BUF		512	/* one bulk IN packet (wMaxPacketSize) */
 #define MAX_CONSECUTIVE_ERRORS	64
@@ -328,9 +330,10 @@ static void LIBUSB_CALL telemetry_cb(struct libusb_transfer *t)
 		l->inflight--;
 		return;
 	default:
-		/* STALL, OVERFLOW, ERROR: a transfer lost, not a record we
-		 * could judge; give up only if it keeps happening. */
-		l->cnt.telemetry_bad++;
+		/* STALL, OVERFLOW, ERROR: a transfer failed, no frame came
+		 * (a lost record shows as a seq gap).  Retry; an unplug shows
+		 * up as a run of errors before NO_DEVICE, so give up when it
+		 * keeps happening. */
 		if (++l->consecutive_errors > MAX_CONSECUTIVE_ERRORS) {
 			l->gone = true;
 			l->inflight--;

@@ -65,6 +65,9 @@ find_usb_dev() {
 	return 1
 }
 
+# usb_dev_present VID PID: quiet find_usb_dev, for wait_for/check.
+usb_dev_present() { find_usb_dev "$@" > /dev/null; }
+
 # vm_insmod KO [PARAMS...]: load an out-of-tree module after its stock deps.
 vm_insmod() {
 	local ko="$1" dep
@@ -84,7 +87,7 @@ start_sim() {
 	[ -x "$sim" ] || bail "$sim not built"
 	"$sim" --gadget "$@" > "$SMP_OUT/smp-sim.log" 2>&1 &
 	_sim_pid=$!
-	if ! wait_for 30 find_usb_dev 1209 0001 > /dev/null; then
+	if ! wait_for 30 usb_dev_present 1209 0001; then
 		diag "smp-sim did not enumerate within 30 s; its log:"
 		sed 's/^/#   /' "$SMP_OUT/smp-sim.log" >&2
 		stop_sim
@@ -106,4 +109,27 @@ stop_sim() {
 	wait "$_sim_pid" 2> /dev/null || rc=$?
 	_sim_pid=
 	return "$rc"
+}
+
+# sim_ctl SOCKET COMMAND...: one line to smp-sim's --control socket; prints
+# the reply line and succeeds when it starts with "ok".
+sim_ctl() {
+	local sock="$1"
+	shift
+	/usr/bin/python3 - "$sock" "$*" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall((sys.argv[2] + "\n").encode())
+buf = b""
+while not buf.endswith(b"\n"):
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    buf += chunk
+line = buf.decode(errors="replace").strip()
+print(line)
+sys.exit(0 if line.startswith("ok") else 1)
+PY
 }

@@ -409,8 +409,15 @@ static int cmd_stream(void)
 	if (open_link(&l) < 0)
 		return 1;
 
-	/* Records queued before we were listening may be followed by a gap
-	 * the device had to make while nobody read: warm up, then count. */
+	/*
+	 * The counted window starts with the first record the device
+	 * generated after answering GET_STATS.  Records queued before (while
+	 * nobody was reading, the device dropped the rest) are drained first:
+	 * the jump from that backlog to the live stream is not a loss of
+	 * this stream.  Drops from here on are in the device's
+	 * telemetry_dropped delta and, once the first record is in, in the
+	 * host's seq gaps.
+	 */
 	t_end = now_s() + arg.warmup_ms / 1000.0;
 	while (now_s() < t_end && !interrupted) {
 		r = smp_link_read_telemetry(l, 10, &t);
@@ -420,10 +427,37 @@ static int cmd_stream(void)
 			return 1;
 		}
 	}
-	have_stats = smp_link_get_stats(l, &s0) == 0;
-	if (!have_stats)
-		fprintf(stderr, "smp-probe: GET_STATS failed; device drop count unavailable\n");
+	r = smp_link_get_stats(l, &s0);
+	have_stats = r == 0;
+	if (!have_stats) {
+		report_failure("GET_STATS", r);
+		if (arg.expect_no_drops) {
+			smp_link_close(l);
+			return 1;
+		}
+	}
+	t_end = now_s() + 10;
+	for (;;) {
+		if (interrupted || now_s() >= t_end) {
+			fprintf(stderr, "smp-probe: no live telemetry within 10 s\n");
+			smp_link_close(l);
+			return 1;
+		}
+		r = smp_link_read_telemetry(l, 100, &t);
+		if (r < 0) {
+			fprintf(stderr, "smp-probe: telemetry: %s\n", strerror(-r));
+			smp_link_close(l);
+			return 1;
+		}
+		if (r == 0)
+			continue;
+		if (!have_stats || t.timestamp_us >= (uint64_t)s0.uptime_ms * 1000)
+			break;
+	}
+	/* t is the first record of the window; its own gap is not counted. */
 	smp_link_get_counters(l, &c0);
+	first = last = t;
+	records = 1;
 
 	t_start = now_s();
 	t_end = t_start + arg.seconds;
@@ -443,8 +477,6 @@ static int cmd_stream(void)
 		}
 		if (r == 0)
 			continue;
-		if (records == 0)
-			first = t;
 		last = t;
 		records++;
 		if (!arg.quiet && !arg.json && now_s() >= t_next_print) {

@@ -44,8 +44,15 @@
 #define EP_BUF			512	/* one bulk packet; every frame fits */
 #define REPLY_INFLIGHT		4
 #define REPLY_QUEUE_MAX		32
-#define TELEMETRY_INFLIGHT	32
-#define TELEMETRY_QUEUE_MAX	256
+/*
+ * Telemetry buffering: AIO writes in flight plus the software queue is how
+ * long (in ms at 1 kHz) the host may fall behind before records drop.  It
+ * is deep because the device clock catches up missed ticks in a burst:
+ * under qemu TCG on a busy machine this process can be descheduled for a
+ * few hundred ms and then generates that many records at once.
+ */
+#define TELEMETRY_INFLIGHT	64
+#define TELEMETRY_QUEUE_MAX	1024
 #define AIO_EVENTS		(1 + REPLY_INFLIGHT + TELEMETRY_INFLIGHT)
 
 enum ep_index {

@@ -60,7 +60,7 @@ sed 's/^/# list: /' "$SMP_OUT/list.txt" >&2
 
 stop_sim
 ok $? "smp-sim exits cleanly on SIGTERM"
-gone() { ! find_usb_dev 1209 0001 > /dev/null; }
+gone() { ! usb_dev_present 1209 0001; }
 check "device gone from the bus after teardown" wait_for 5 gone
 check "gadget, function and functionfs mount removed" \
 	eval '[ -z "$(ls /sys/kernel/config/usb_gadget)" ] && ! grep -q functionfs /proc/mounts'

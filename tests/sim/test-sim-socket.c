@@ -819,6 +819,25 @@ static void test_cli_errors_and_help(void **state)
 		if (!strstr(out, bad[i].msg))
 			fail_msg("case %zu: expected '%s' in: %s", i, bad[i].msg, out);
 	}
+	/* Never clobber a file that is not a socket. */
+	{
+		char file[64], arg[96];
+		const char *args[] = { arg, NULL };
+		struct stat st;
+		FILE *f;
+
+		snprintf(file, sizeof(file), "/tmp/test-sim-regular-%d", (int)getpid());
+		f = fopen(file, "w");
+		assert_non_null(f);
+		fputs("precious\n", f);
+		fclose(f);
+		snprintf(arg, sizeof(arg), "--socket=%s", file);
+		assert_int_equal(run_sim(args, out, sizeof(out)), 1);
+		assert_non_null(strstr(out, "File exists"));
+		assert_int_equal(stat(file, &st), 0);
+		assert_true(S_ISREG(st.st_mode) && st.st_size == 9);
+		unlink(file);
+	}
 	assert_int_equal(run_sim(help, out, sizeof(out)), 0);
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		if (!strstr(out, opts[i]))

@@ -47,6 +47,8 @@ run_one() {
 	mkdir -p "$SMP_VM_OUT/tests/$name"
 	echo "smp-vm: running $name (limit ${limit}s)"
 	local t0 t1
+	# Mark the kernel log so the host can say which test a splat came from.
+	echo "smp-vm: begin test $name" > /dev/kmsg
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	(
 		cd "$SMP_VM_OUT/tests/$name" || exit 125
@@ -64,6 +66,14 @@ run_one() {
 		sleep 1
 		kill -KILL -- "-$pgid" 2> /dev/null
 	fi
+	echo "smp-vm: end test $name" > /dev/kmsg
+	# Out-of-tree modules (taint O) must not outlive the test that loaded
+	# them: the next test expects the stock stack only.
+	local m
+	for m in $(awk '$0 ~ /\(O/ { print $1 }' /proc/modules); do
+		echo "left out-of-tree module $m loaded" >> "$V/$name.leftover"
+		rmmod "$m" 2>> "$V/$name.leftover"
+	done
 	echo "$rc" > "$V/$name.rc"
 	echo "$t0 $t1" | awk '{ printf "%.1f\n", $2 - $1 }' > "$V/$name.seconds"
 	# A test must leave a bare bus behind.

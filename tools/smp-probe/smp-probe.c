@@ -43,6 +43,13 @@ static struct {
 
 static volatile sig_atomic_t interrupted;
 
+/* Where the stream had holes: "after seq X, N records missing". */
+#define MAX_GAPS_LISTED 64
+struct gap {
+	uint32_t after;
+	uint32_t missing;
+};
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -401,6 +408,8 @@ static int cmd_stream(void)
 	struct smp_link_counters c0, c1;
 	struct smp_stats s0, s1;
 	struct smp_telemetry t, first = { 0 }, last = { 0 };
+	struct gap gap_list[MAX_GAPS_LISTED];
+	size_t n_gaps = 0;
 	uint64_t records = 0;
 	double t_start, t_end, t_next_print;
 	bool have_stats;
@@ -477,6 +486,9 @@ static int cmd_stream(void)
 		}
 		if (r == 0)
 			continue;
+		if (t.seq != last.seq + 1 && t.seq - last.seq < 0x80000000u &&
+		    n_gaps < MAX_GAPS_LISTED)
+			gap_list[n_gaps++] = (struct gap) { last.seq, t.seq - last.seq - 1 };
 		last = t;
 		records++;
 		if (!arg.quiet && !arg.json && now_s() >= t_next_print) {
@@ -519,9 +531,22 @@ static int cmd_stream(void)
 		json_object_object_add(o, "bad_frames", json_object_new_int64((int64_t)bad));
 		if (have_stats)
 			json_object_object_add(o, "device_dropped", json_object_new_int64((int64_t)dev_dropped));
+		struct json_object *jg = json_object_new_array();
+
+		for (size_t i = 0; i < n_gaps; i++) {
+			struct json_object *g = json_object_new_object();
+
+			json_object_object_add(g, "after_seq", json_object_new_int64(gap_list[i].after));
+			json_object_object_add(g, "missing", json_object_new_int64(gap_list[i].missing));
+			json_object_array_add(jg, g);
+		}
+		json_object_object_add(o, "gap_list", jg);
 		print_counters_json(o, &c1);
 		print_json(o);
 	} else {
+		for (size_t i = 0; i < n_gaps; i++)
+			printf("gap after seq %" PRIu32 ": %" PRIu32 " missing\n",
+			       gap_list[i].after, gap_list[i].missing);
 		printf("records %" PRIu64 " in %.2f s (%.1f/s); seq %" PRIu32 "..%" PRIu32
 		       " (span %" PRIu64 ", device time %.3f s)\n",
 		       records, elapsed, rate, first.seq, last.seq, span, dev_secs);

@@ -23,11 +23,25 @@ wait "$ppid"
 rc=$?
 sed 's/^/# stall: /' "$SMP_OUT/stall.txt" "$SMP_OUT/stall.err" >&2
 is "$rc" 1 "smp-probe --expect-no-drops fails when records were dropped"
-summary=$(grep '^gaps ' "$SMP_OUT/stall.txt")
-gaps=$(echo "$summary" | sed -n 's/^gaps \([0-9]*\),.*/\1/p')
-devdrops=$(echo "$summary" | sed -n 's/.*device-counted drops \([0-9]*\)$/\1/p')
-check "host saw the stall as a gap of at least 50 records (got '${gaps}')" test "${gaps:-0}" -ge 50
-is "$gaps" "$devdrops" "host-counted gaps equal the device's telemetry_dropped"
+# Every hole the host saw must be exactly one run of records the device
+# reports (event log) as dropped, and vice versa, inside the window.
+window=$(sed -n 's/.*; seq \([0-9]*\)\.\.\([0-9]*\) (span.*/\1 \2/p' "$SMP_OUT/stall.txt")
+read -r first last <<< "$window"
+sed -n 's/^gap after seq \([0-9]*\): \([0-9]*\) missing$/\1 \2/p' "$SMP_OUT/stall.txt" |
+	awk '{ print $1 + 1, $2 }' > "$SMP_OUT/host-gaps"
+awk -v a="${first:-0}" -v b="${last:-0}" '
+	/event=TELEMETRY_DROP_BEGIN/ { match($0, /seq=[0-9]+/); s = substr($0, RSTART + 4, RLENGTH - 4) + 0 }
+	/event=TELEMETRY_DROP_END/ { match($0, /dropped=[0-9]+/); n = substr($0, RSTART + 8, RLENGTH - 8) + 0
+		if (s > a && s <= b) print s, n }
+' "$SMP_OUT/events.log" > "$SMP_OUT/device-drops"
+stall=$(sed -n 's/.*event=TELEMETRY_DROP_BEGIN seq=\([0-9]*\) reason=telemetry-stall.*/\1/p' "$SMP_OUT/events.log" | head -n1)
+diag "window seq $first..$last; stall run starts at seq $stall"
+diag "host gaps (first missing, count): $(tr '\n' ';' < "$SMP_OUT/host-gaps")"
+diag "device drop runs: $(tr '\n' ';' < "$SMP_OUT/device-drops")"
+check "the host saw the injected stall as a hole of at least 50 records at seq $stall" \
+	awk -v s="$stall" '$1 == s && $2 >= 50 { f = 1 } END { exit !f }' "$SMP_OUT/host-gaps"
+check "host-seen holes are exactly the device's drop runs" \
+	eval '[ -s "$SMP_OUT/host-gaps" ] && cmp -s "$SMP_OUT/host-gaps" "$SMP_OUT/device-drops"'
 check "no bad frames during the stall" grep -q "bad frames 0," "$SMP_OUT/stall.txt"
 
 # ---- Unplug while streaming. ----

@@ -797,6 +797,8 @@ int smp_link_command(struct smp_link *l, uint8_t type, const void *payload, size
 		uint8_t buf[REPLY_BUF];
 
 		r = usb_bulk(l, l->ep_cmd, frame, n, deadline);
+		if (r == -ETIMEDOUT)
+			l->cnt.timeouts++;	/* the device did not even take it */
 		if (r < 0)
 			goto out;
 		if (r != n) {

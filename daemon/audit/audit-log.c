@@ -918,12 +918,12 @@ fail:
 
 int audit_log_append(AuditLog *log, const char *event,
                      const AuditField *fields, size_t n_fields, uint64_t *ret_ticket) {
-        AuditField all[AUDIT_FIELDS_MAX + 1];
+        AuditField all[AUDIT_FIELDS_MAX];
         int64_t size;
         uint64_t seq;
         int r;
 
-        if (!log || !event || n_fields > AUDIT_FIELDS_MAX || (n_fields > 0 && !fields))
+        if (!log || !event || n_fields >= AUDIT_FIELDS_MAX || (n_fields > 0 && !fields))
                 return -EINVAL;
         if (log->error < 0)
                 return log->error;

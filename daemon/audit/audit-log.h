@@ -150,7 +150,8 @@ int audit_log_open(const char *dir, const AuditLogConfig *cfg, AuditLog **ret);
 
 /*
  * Append one event record (not yet durable).  event: name as for keys;
- * fields: up to AUDIT_FIELDS_MAX, validated (-EINVAL on a bad key, a
+ * fields: fewer than AUDIT_FIELDS_MAX (the event name is stored as the
+ * record's first field "event"), unique keys, validated (-EINVAL on a bad key, a
  * non-UTF-8 string, a NaN/inf double, a too-long value).  On success
  * *ret_ticket (may be NULL) is the record's sequence number, to pass to
  * audit_log_sync().  May seal and/or rotate first (which syncs).

@@ -246,6 +246,18 @@ static void test_bad_arguments(void **state) {
         assert_int_equal(audit_log_append(log, "", NULL, 0, &t), -EINVAL);
         assert_int_equal(audit_log_get_error(log), 0);
         assert_int_equal(audit_log_append(log, "ok", NULL, 0, &t), 0);
+        {
+                /* The event name takes one of the AUDIT_FIELDS_MAX fields. */
+                static char keys[AUDIT_FIELDS_MAX][8];
+                AuditField many[AUDIT_FIELDS_MAX];
+
+                for (int i = 0; i < AUDIT_FIELDS_MAX; i++) {
+                        snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+                        many[i] = AUDIT_UINT(keys[i], (uint64_t) i);
+                }
+                assert_int_equal(audit_log_append(log, "wide", many, AUDIT_FIELDS_MAX, &t), -EINVAL);
+                assert_int_equal(audit_log_append(log, "wide", many, AUDIT_FIELDS_MAX - 1, &t), 0);
+        }
         assert_int_equal(audit_log_close(log), 0);
         assert_intact(fx);
 

@@ -75,6 +75,19 @@ L=$(ls "$T/cut"/audit-*.smplog | tail -n 1)
 truncate -s -100 "$L"
 expect 4 "truncated" -- "${AUDIT[@]}" verify "$T/cut" --key "$KEY"
 
+# Machine-readable report, same exit code.
+expect 3 "tampered, --json" -- "${AUDIT[@]}" verify "$T/tampered" --key "$KEY" --json
+if /usr/bin/python3 -c 'import json,sys
+r = json.load(open(sys.argv[1]))
+assert r["status"] == "TAMPERED" and r["exit_code"] == 3, r
+assert r["file"] == "audit-0000000000000000.smplog" and r["offset"] > 0 and r["reason"], r' "$T/out"; then
+	echo "ok: --json report names the first bad record"
+else
+	echo "FAIL: --json report"; cat "$T/out"; fails=$((fails + 1))
+fi
+expect 0 "intact, --json" -- "${AUDIT[@]}" verify "$T/log" --key "$KEY" --json
+contains "$T/out" '"status":"INTACT"' "--json intact status"
+
 # Export.
 expect 0 "export json" -- "${AUDIT[@]}" export "$T/log" --format json --session s-0003
 [ "$(wc -l < "$T/out")" = 100 ] && echo "ok: session filter" || { echo "FAIL: session filter: $(wc -l < "$T/out") lines"; fails=$((fails + 1)); }

@@ -172,6 +172,11 @@ static int cmd_verify(int argc, char **argv) {
         explicit_bzero(kbuf, sizeof(kbuf));
         if (r == -EINVAL && key) {
                 fputs("smp-audit: the verification key is malformed (expected smpk1-...; check for typos)\n", stderr);
+                if (json) {
+                        rep = (AuditVerifyReport) { .status = AUDIT_VERIFY_UNVERIFIABLE };
+                        snprintf(rep.reason, sizeof(rep.reason), "the verification key is malformed");
+                        print_json_report(argv[optind], &rep);
+                }
                 return AUDIT_VERIFY_UNVERIFIABLE;
         }
         if (r < 0) {

@@ -46,7 +46,7 @@ mkdir -p "$dst/tests"
 for f in "$kdir"/Kbuild "$kdir"/Kconfig "$kdir"/*.c "$kdir"/*.h; do
 	[ -e "$f" ] && ln -s "$f" "$dst/"
 done
-for f in "$kdir"/tests/*.c; do
+for f in "$kdir"/tests/*_kunit.c; do
 	[ -e "$f" ] && ln -s "$f" "$dst/tests/"
 done
 ln -s "$kdir/include" "$dst/include"

@@ -1,0 +1,63 @@
+# libsmp: the single front door.  `make help` lists the targets.
+
+BUILD        ?= build
+BUILD_ASAN   ?= build-asan
+BUILD_FUZZ   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+export BUILD BUILD_ASAN BUILD_FUZZ
+
+.PHONY: all build deps deps-ok check check-% demo fuzz kernel kunit vm clean help
+
+all: build
+
+help:
+	@echo "make            build userspace (meson, $(BUILD)/) and the kernel module"
+	@echo "make deps       install the Debian packages needed (as root)"
+	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
+	@echo "make check-S    run one suite S of: host asan valgrind kernel vm"
+	@echo "make demo       run the simulated device and show live telemetry"
+	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each"
+	@echo "make kernel     build kernel/smpusb.ko against Debian's linux-headers-amd64"
+	@echo "make kunit      run the kernel KUnit suite (UML)"
+	@echo "make vm         run the VM tests (qemu, Debian's kernel, dummy_hcd)"
+	@echo "make clean      remove build directories"
+
+# Install what is missing, only when something is.
+deps-ok:
+	@build-aux/deps.sh --check >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
+
+deps:
+	build-aux/deps.sh
+
+$(BUILD)/build.ninja: | deps-ok
+	meson setup $(BUILD)
+
+build: deps-ok $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel; fi
+
+check: deps-ok
+	build-aux/check.sh
+
+check-%: deps-ok
+	build-aux/check.sh $*
+
+demo: deps-ok $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+	build-aux/demo.sh
+
+fuzz: deps-ok
+	build-aux/fuzz.sh $(FUZZ_SECONDS)
+
+kernel: deps-ok
+	$(MAKE) -C kernel
+
+kunit: deps-ok
+	kernel/tests/run-kunit.sh
+
+vm: deps-ok
+	build-aux/check.sh vm
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel clean; fi

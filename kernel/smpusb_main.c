@@ -784,6 +784,24 @@ out_unlock:
 	return err;
 }
 
+/*
+ * START got no valid answer (timeout, transport error): the device may
+ * have started all the same.  Arm the driver's lease as a backstop and
+ * send STOP at once, so a failed START leaves the needle stopped.
+ * io_mutex held.
+ */
+static void smpusb_start_failed(struct smpusb_dev *dev, u64 now, u32 lease_ms)
+{
+	struct smpusb_status st;
+
+	spin_lock_irq(&dev->lock);
+	smpusb_ctl_started(&dev->ctl, now, lease_ms);
+	spin_unlock_irq(&dev->lock);
+	mod_delayed_work(system_wq, &dev->lease_work, msecs_to_jiffies(lease_ms));
+	if (!smpusb_status_cmd(dev, SMPP_T_STOP, 0, &st))
+		dev_warn(&dev->intf->dev, "START failed; STOP sent to be sure\n");
+}
+
 static int smpusb_ioc_lease(struct smpusb_dev *dev, struct smpusb_file *f,
 			    void __user *argp, bool start)
 {
@@ -820,6 +838,8 @@ static int smpusb_ioc_lease(struct smpusb_dev *dev, struct smpusb_file *f,
 		spin_unlock_irq(&dev->lock);
 		mod_delayed_work(system_wq, &dev->lease_work,
 				 msecs_to_jiffies(l.lease_ms));
+	} else if (start && err && !l.status.dev_status) {
+		smpusb_start_failed(dev, now, l.lease_ms);
 	}
 	mutex_unlock(&dev->io_mutex);
 

@@ -8,7 +8,7 @@ tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 ctl=/tmp/smp-ctl.sock
 
-vm_insmod "$ko"
+vm_insmod "$ko" timeout_ms=2000	# TCG is slow; the default is 500
 start_sim --model=2 --event-log="$SMP_OUT/events.log" --control="$ctl"
 wait_for 20 test -c /dev/smpusb0
 ok $? "driver binds the simulated device: /dev/smpusb0"

@@ -11,7 +11,7 @@ tool="$SMP_SRC/kernel/tests/smpusb-tool"
 ctl=/tmp/smp-ctl.sock
 dev=/dev/smpusb0
 
-vm_insmod "$ko"
+vm_insmod "$ko" timeout_ms=2000	# TCG is slow; the default is 500
 start_sim --model=2 --event-log="$SMP_OUT/events.log" --control="$ctl"
 wait_for 20 test -c $dev || bail "/dev/smpusb0 did not appear"
 

@@ -347,13 +347,19 @@ int main(int argc, char **argv)
 			NEED(2);
 			ms = num(argv[++i]);
 			period = num(argv[++i]);
+			int last = 0;
+
+			/* Until ENODEV; other errors are printed once each. */
 			printf("renewloop running\n");
 			for (;;) {
 				memset(&l, 0, sizeof(l));
 				l.lease_ms = ms;
-				if (ioctl(fd, SMPUSB_IOC_RENEW, &l) < 0) {
+				if (ioctl(fd, SMPUSB_IOC_RENEW, &l) < 0 &&
+				    errno != last) {
+					last = errno;
 					printf("renewloop %s\n", ename(errno));
-					break;
+					if (errno == ENODEV)
+						break;
 				}
 				usleep(period * 1000);
 			}

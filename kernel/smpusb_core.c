@@ -133,6 +133,26 @@ static size_t smpusb_reply_size(u8 cmd)
 	return 0;
 }
 
+/*
+ * Undefined values are malformed: unknown flag bits, MARKED_HERE without
+ * USED, a needle type other than 1-3; with no cartridge everything is 0.
+ */
+static int smpusb_cartridge_check(const struct smpp_cartridge *ca)
+{
+	static const struct smpp_cartridge none;
+
+	if (ca->reserved || ca->reserved2 || ca->flags & ~0x0fU ||
+	    !smpusb_str_valid(ca->id, sizeof(ca->id)) ||
+	    !smpusb_str_valid(ca->lot, sizeof(ca->lot)))
+		return -SMPUSB_FE_RESERVED;
+	if (!(ca->flags & SMPP_CART_PRESENT))
+		return memcmp(ca, &none, sizeof(none)) ? -SMPUSB_FE_RESERVED : 0;
+	if ((ca->flags & SMPP_CART_MARKED_HERE && !(ca->flags & SMPP_CART_USED)) ||
+	    ca->needle_type < SMPP_NEEDLE_RL || ca->needle_type > SMPP_NEEDLE_M1)
+		return -SMPUSB_FE_RESERVED;
+	return 0;
+}
+
 static int smpusb_reply_payload_check(u8 cmd, const u8 *p)
 {
 	const struct smpp_status_info *st = (const void *)p;
@@ -155,11 +175,7 @@ static int smpusb_reply_payload_check(u8 cmd, const u8 *p)
 		return 0;
 	case SMPP_T_GET_CARTRIDGE:
 	case SMPP_T_MARK_CARTRIDGE_USED:
-		if (ca->reserved || ca->reserved2 || ca->flags & ~0x0fU ||
-		    !smpusb_str_valid(ca->id, sizeof(ca->id)) ||
-		    !smpusb_str_valid(ca->lot, sizeof(ca->lot)))
-			return -SMPUSB_FE_RESERVED;
-		return 0;
+		return smpusb_cartridge_check(ca);
 	case SMPP_T_SELF_TEST:
 		return sf->reserved ? -SMPUSB_FE_RESERVED : 0;
 	case SMPP_T_GET_STATS:
@@ -194,8 +210,9 @@ int smpusb_reply_check(const struct smpusb_frame *f, u8 cmd, u32 seq)
 		if (f->len != SMPP_RANGE_ERROR_SIZE)
 			return -SMPUSB_FE_PAYLOAD;
 		re = (const void *)f->payload;
+		/* Field 5 (lease) is for hosts; BAD_LEASE has no payload. */
 		if (re->reserved || re->field == SMPP_FIELD_NONE ||
-		    re->field > SMPP_FIELD_LEASE)
+		    re->field > SMPP_FIELD_DEPTH)
 			return -SMPUSB_FE_RESERVED;
 		return 0;
 	}
@@ -322,11 +339,25 @@ static int smpusb_range(u32 v, u32 lo, u32 hi, u32 field,
 	return -ERANGE;
 }
 
+/* Range, then step (if any), of one field. */
+static int smpusb_field(u32 v, u32 lo, u32 hi, u32 step, u32 field,
+			u32 *ret_field, u32 *ret_limit)
+{
+	int err = smpusb_range(v, lo, hi, field, ret_field, ret_limit);
+
+	if (err || !step || !(v % step))
+		return err;
+	*ret_field = field;
+	*ret_limit = step;
+	return -EINVAL;
+}
+
 /*
- * Checks setpoints against the effective limits: every range in field
- * order (voltage, current, rate, depth), then the steps.  Returns 0,
- * -ERANGE or -EINVAL (off step) and names the field and the violated
- * bound or step; ret_* are untouched on success.
+ * Checks setpoints against the effective limits as the device does
+ * (protocol.md section 6): field by field in the order voltage, current,
+ * rate, depth, each first against its range (-ERANGE) then its step
+ * (-EINVAL).  Names the first failing field and the violated bound or
+ * step; ret_* are untouched on success.
  */
 int smpusb_params_check(const struct smpusb_limits *eff,
 			const struct smpusb_params *p,
@@ -334,34 +365,21 @@ int smpusb_params_check(const struct smpusb_limits *eff,
 {
 	int err;
 
-	err = smpusb_range(p->voltage_mv, eff->voltage_min_mv,
-			   eff->voltage_max_mv, SMPUSB_FIELD_VOLTAGE,
-			   ret_field, ret_limit);
+	err = smpusb_field(p->voltage_mv, eff->voltage_min_mv,
+			   eff->voltage_max_mv, SMPP_VOLTAGE_STEP_MV,
+			   SMPUSB_FIELD_VOLTAGE, ret_field, ret_limit);
 	if (!err)
-		err = smpusb_range(p->current_ma, 1, eff->current_max_ma,
+		err = smpusb_field(p->current_ma, 1, eff->current_max_ma, 0,
 				   SMPUSB_FIELD_CURRENT, ret_field, ret_limit);
 	if (!err)
-		err = smpusb_range(p->rate_chz, eff->rate_min_chz,
-				   eff->rate_max_chz, SMPUSB_FIELD_RATE,
+		err = smpusb_field(p->rate_chz, eff->rate_min_chz,
+				   eff->rate_max_chz, 0, SMPUSB_FIELD_RATE,
 				   ret_field, ret_limit);
 	if (!err)
-		err = smpusb_range(p->depth_um, eff->depth_min_um,
-				   eff->depth_max_um, SMPUSB_FIELD_DEPTH,
-				   ret_field, ret_limit);
-	if (err)
-		return err;
-
-	if (p->voltage_mv % SMPP_VOLTAGE_STEP_MV) {
-		*ret_field = SMPUSB_FIELD_VOLTAGE;
-		*ret_limit = SMPP_VOLTAGE_STEP_MV;
-		return -EINVAL;
-	}
-	if (p->depth_um % SMPP_DEPTH_STEP_UM) {
-		*ret_field = SMPUSB_FIELD_DEPTH;
-		*ret_limit = SMPP_DEPTH_STEP_UM;
-		return -EINVAL;
-	}
-	return 0;
+		err = smpusb_field(p->depth_um, eff->depth_min_um,
+				   eff->depth_max_um, SMPP_DEPTH_STEP_UM,
+				   SMPUSB_FIELD_DEPTH, ret_field, ret_limit);
+	return err;
 }
 
 int smpusb_lease_check(const struct smpusb_limits *eff, u32 lease_ms,

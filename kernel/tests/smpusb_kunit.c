@@ -96,8 +96,15 @@ static const u8 info_unpadded[SMPP_INFO_SIZE] = KT_INFO('S', '\0', 'M');
 static const u8 info_unprintable[SMPP_INFO_SIZE] = KT_INFO('S', '\n', 'M');
 static const u8 cart_ok[SMPP_CARTRIDGE_SIZE] = { [0] = 1, [1] = 3, [2] = 1,
 						 [12] = 'C', '1' };
-static const u8 cart_reserved2[SMPP_CARTRIDGE_SIZE] = { [0] = 1, [7] = 1 };
-static const u8 cart_lot[SMPP_CARTRIDGE_SIZE] = { [0] = 1, [28] = 0x80 };
+static const u8 cart_reserved2[SMPP_CARTRIDGE_SIZE] = { [0] = 1, [2] = 1,
+							[7] = 1 };
+static const u8 cart_lot[SMPP_CARTRIDGE_SIZE] = { [0] = 1, [2] = 1,
+						  [28] = 0x80 };
+static const u8 cart_none[SMPP_CARTRIDGE_SIZE] = { 0 };
+static const u8 cart_none_id[SMPP_CARTRIDGE_SIZE] = { [12] = 'C' };
+static const u8 cart_needle4[SMPP_CARTRIDGE_SIZE] = { [0] = 1, [2] = 4 };
+static const u8 cart_marked[SMPP_CARTRIDGE_SIZE] = { [0] = 0x09, [2] = 1 };
+static const u8 range_lease[SMPP_RANGE_ERROR_SIZE] = { 5, 0, 0xf4, 0x01 };
 
 #define KT_SEQ 7
 
@@ -204,6 +211,17 @@ static const struct smpusb_reply_case smpusb_reply_cases[] = {
 	  .want = -SMPUSB_FE_RESERVED },
 	{ "M10 range error without field", SMPP_T_SET_PARAMS, 0x82, KT_SEQ,
 	  SMPP_S_NOT_ON_STEP, range_field, 4, .want = -SMPUSB_FE_RESERVED },
+	{ "M10 range error naming the lease", SMPP_T_SET_PARAMS, 0x82, KT_SEQ,
+	  SMPP_S_OUT_OF_RANGE, range_lease, 4, .want = -SMPUSB_FE_RESERVED },
+	{ "valid empty cartridge slot", SMPP_T_GET_CARTRIDGE, 0x88, KT_SEQ, 0,
+	  cart_none, SMPP_CARTRIDGE_SIZE },
+	{ "M10 no cartridge but an id", SMPP_T_GET_CARTRIDGE, 0x88, KT_SEQ, 0,
+	  cart_none_id, SMPP_CARTRIDGE_SIZE, .want = -SMPUSB_FE_RESERVED },
+	{ "M10 needle type 4", SMPP_T_GET_CARTRIDGE, 0x88, KT_SEQ, 0,
+	  cart_needle4, SMPP_CARTRIDGE_SIZE, .want = -SMPUSB_FE_RESERVED },
+	{ "M10 marked here but not used", SMPP_T_MARK_CARTRIDGE_USED, 0x89,
+	  KT_SEQ, 0, cart_marked, SMPP_CARTRIDGE_SIZE,
+	  .want = -SMPUSB_FE_RESERVED },
 };
 
 static void smpusb_reply_case_desc(const struct smpusb_reply_case *c,
@@ -451,8 +469,10 @@ static const struct smpusb_params_case smpusb_params_cases[] = {
 	  SMPUSB_FIELD_VOLTAGE, 100 },
 	{ "depth off step", KT_P(9000, 100, 9000, 625), -EINVAL,
 	  SMPUSB_FIELD_DEPTH, 50 },
-	{ "range before step", KT_P(9050, 100, 9000, 5000), -ERANGE,
-	  SMPUSB_FIELD_DEPTH, 1200 },
+	{ "field order: voltage step before depth range",
+	  KT_P(9050, 100, 9000, 5000), -EINVAL, SMPUSB_FIELD_VOLTAGE, 100 },
+	{ "per field: range before step", KT_P(18050, 100, 9000, 600),
+	  -ERANGE, SMPUSB_FIELD_VOLTAGE, 18000 },
 	{ "first field wins", KT_P(100, 0, 0, 0), -ERANGE,
 	  SMPUSB_FIELD_VOLTAGE, 3000 },
 };

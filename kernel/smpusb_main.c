@@ -96,6 +96,7 @@ struct smpusb_dev {
 	struct urb *tm_urb[SMPUSB_TM_URBS];
 	struct usb_anchor tm_anchor;
 	unsigned int tm_errors;		/* consecutive, under lock */
+	bool reset_running;		/* lease ran at pre_reset */
 
 	struct smpusb_info info;	/* from GET_INFO at probe */
 	struct device *hwmon;
@@ -1617,7 +1618,7 @@ static int smpusb_pre_reset(struct usb_interface *intf)
 	usb_kill_anchored_urbs(&dev->tm_anchor);
 	usb_kill_anchored_urbs(&dev->cmd_anchor);
 	spin_lock_irq(&dev->lock);
-	smpusb_ctl_stopped(&dev->ctl);	/* a reset stops the needle */
+	dev->reset_running = dev->ctl.running;
 	spin_unlock_irq(&dev->lock);
 	return 0;
 }
@@ -1628,6 +1629,9 @@ static int smpusb_post_reset(struct usb_interface *intf)
 	int err;
 
 	err = smpusb_tm_start(dev);
+	/* A reset is treated as a stop: nobody renewed across it. */
+	if (dev->reset_running)
+		smpusb_deadman_stop(dev, SMPUSB_DEADMAN_RESET, true);
 	mutex_unlock(&dev->io_mutex);
 	return err;
 }

@@ -141,7 +141,7 @@ struct smpusb_driver_stats {
 	__u32 timeouts;			/* commands without a valid reply in time */
 	__u32 usb_errors;		/* URB failures */
 	__u32 records_dropped;		/* read() records lost by slow readers */
-	__u32 deadman_stops;		/* STOP sent because the owner file closed */
+	__u32 deadman_stops;		/* STOP sent: owner closed, reset, suspend */
 	__u32 lease_stops;		/* STOP sent by the driver's lease timer */
 	__u32 estops;			/* ESTOP ioctls */
 	__u32 reserved[7];
@@ -181,6 +181,7 @@ struct smpusb_stats {
 #define SMPUSB_DEADMAN_OWNER_CLOSED	1
 #define SMPUSB_DEADMAN_LEASE_EXPIRED	2
 #define SMPUSB_DEADMAN_SUSPEND		3
+#define SMPUSB_DEADMAN_RESET		4	/* USB reset while running */
 
 /* Telemetry flags (as in the protocol). */
 #define SMPUSB_TFLAG_PEDAL_DOWN		(1U << 0)

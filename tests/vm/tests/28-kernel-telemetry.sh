@@ -3,7 +3,7 @@
 # every record (no sequence gaps, nothing dropped by the driver or the
 # device), and poll() wakes it.
 . "$SMP_SRC/tests/vm/lib.sh"
-plan 5
+plan 8
 ko="$SMP_SRC/kernel/smpusb.ko"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
@@ -23,6 +23,23 @@ check "no sequence gaps seen by the reader" eval 'echo "$o" | grep -q "^stream o
 check "no record dropped for this reader" eval 'echo "$o" | grep -q "^stream ok .* dropped=0 "'
 is "$(($(cat "$intf/counters/telemetry_lost") - lost0))" 0 \
 	"driver counted no telemetry lost by the device meanwhile"
+# A reader that sleeps 2.5 s overflows its queue (1008 telemetry records):
+# drops are counted, and an ESTOP's STATE record still gets through.
+drop0=$(cat "$intf/counters/records_dropped")
+"$tool" -r /dev/smpusb0 sleep 2500 until 2 10 > "$SMP_OUT/slow.txt" 2>&1 &
+slow=$!
+sleep 2
+"$tool" /dev/smpusb0 estop > /dev/null
+wait $slow
+sed 's/^/# slow reader: /' "$SMP_OUT/slow.txt" >&2
+check "slow reader: its records carry the drop count" \
+	grep -Eq '^until ok .* dropped=[1-9][0-9]* ' "$SMP_OUT/slow.txt"
+check "slow reader: the STATE record of the ESTOP arrived despite the full queue" \
+	grep -Eq '^until ok .* state_ev=1 .* state=3 ' "$SMP_OUT/slow.txt"
+check "records_dropped counts the slow reader's losses" \
+	test "$(cat "$intf/counters/records_dropped")" -gt "$drop0"
+"$tool" /dev/smpusb0 claim clear > /dev/null
+
 stop_sim
 ok $? "simulator stops cleanly"
 wait_for 10 test ! -e /dev/smpusb0

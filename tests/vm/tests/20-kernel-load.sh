@@ -13,6 +13,7 @@ is "$(modinfo -F alias "$ko")" 'usb:v1209p0001d*dc*dsc*dp*icFFisc53ip01in*' \
 check "module parameters are declared" \
 	test "$(modinfo -F parm "$ko" | grep -cE '^(max_voltage_mv|max_current_ma|max_rate_chz|max_depth_um|max_lease_ms|timeout_ms):')" = 6
 vm_insmod "$ko"
+trap 'rmmod smpusb 2> /dev/null' EXIT
 check "module is live" grep -q '^smpusb .* Live' /proc/modules
 check "driver registered on the USB bus" test -d /sys/bus/usb/drivers/smpusb
 rmmod smpusb

@@ -14,6 +14,8 @@ tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 
 vm_insmod "$ko" timeout_ms=2000	# TCG is slow; the default is 500
+# A test that bails must not leave the simulator or the module behind.
+trap 'stop_sim > /dev/null 2>&1; rmmod smpusb 2> /dev/null' EXIT
 start_sim --model=2 --event-log="$SMP_OUT/events.log"
 
 gadget=

@@ -11,6 +11,8 @@ tool="$SMP_SRC/kernel/tests/smpusb-tool"
 ctl=/tmp/smp-ctl.sock
 
 vm_insmod "$ko" timeout_ms=1500
+# A test that bails must not leave the simulator or the module behind.
+trap 'stop_sim > /dev/null 2>&1; rmmod smpusb 2> /dev/null' EXIT
 start_sim --model=2 --event-log="$SMP_OUT/events.log" --control="$ctl"
 wait_for 20 test -c /dev/smpusb0 || bail "/dev/smpusb0 did not appear"
 intf=$(ls -d /sys/bus/usb/drivers/smpusb/*:1.0 | head -n1)

@@ -7,6 +7,7 @@
 plan 13
 ko="$SMP_SRC/kernel/smpusb.ko"
 vm_insmod "$ko" timeout_ms=1000
+trap '[ -d "$g" ] && remove > /dev/null 2>&1; rmmod smpusb 2> /dev/null' EXIT
 
 g=/sys/kernel/config/usb_gadget/smpbad
 ffs=/tmp/ffs-smpbad

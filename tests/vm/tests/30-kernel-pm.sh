@@ -11,6 +11,8 @@ tool="$SMP_SRC/kernel/tests/smpusb-tool"
 dev=/dev/smpusb0
 
 vm_insmod "$ko" timeout_ms=2000	# TCG is slow; the default is 500
+# A test that bails must not leave the simulator or the module behind.
+trap 'stop_sim > /dev/null 2>&1; rmmod smpusb 2> /dev/null' EXIT
 start_sim --model=2 --event-log="$SMP_OUT/events.log"
 wait_for 20 test -c $dev || bail "/dev/smpusb0 did not appear"
 udev=$(find_usb_dev 1209 0001)

@@ -11,9 +11,9 @@ tool="$SMP_SRC/kernel/tests/smpusb-tool"
 # Depth, voltage and lease lowered (voltage rounded down to its step);
 # current "raised" to 9999 mA, above the SMP-X2's 3000.
 vm_insmod "$ko" timeout_ms=2000 max_depth_um=1200 max_voltage_mv=12050 \
+	max_lease_ms=200 max_current_ma=9999
 # A test that bails must not leave the simulator or the module behind.
 trap 'stop_sim > /dev/null 2>&1; rmmod smpusb 2> /dev/null' EXIT
-	max_lease_ms=200 max_current_ma=9999
 start_sim --model=2 --event-log="$SMP_OUT/events.log"
 wait_for 20 test -c /dev/smpusb0 || bail "/dev/smpusb0 did not appear"
 intf=$(ls -d /sys/bus/usb/drivers/smpusb/*:1.0 | head -n1)

@@ -33,7 +33,8 @@ enum smp_frame_error {
 	_SMP_FRAME_ERROR_MAX,
 };
 
-/* "SMP_FRAME_ECRC" etc.; never NULL ("SMP_FRAME_E?" for unknown codes). */
+/* "SMP_FRAME_ECRC" etc.; never NULL ("SMP_FRAME_E?" for unknown codes).
+ * Like the two below, accepts err or -err. */
 const char *smp_frame_error_name(int err);
 /* A sentence for users: "bad CRC-32". Accepts err or -err. */
 const char *smp_frame_strerror(int err);
@@ -43,6 +44,7 @@ enum smpp_status smp_frame_error_to_status(int err);
 const char *smp_status_name(unsigned status);
 /* "GET_INFO", "SET_PARAMS|REPLY", "TELEMETRY", ...; NULL for unknown. */
 const char *smp_type_name(unsigned type);
+/* "IDLE", "RUNNING", "FAULT", "ESTOP"; "UNKNOWN" for unknown states. */
 const char *smp_state_name(unsigned state);
 /* "OVERCURRENT", ...: name of a single fault bit, NULL if not one. */
 const char *smp_fault_name(uint32_t bit);
@@ -68,15 +70,23 @@ int smp_frame_encode(uint8_t type, uint32_t seq, uint16_t status,
 /*
  * Decode and validate the framing of exactly n bytes (one transfer):
  * length, magic, version, payload length, CRC.  Does not judge the type.
- * Returns 0 or a negative enum smp_frame_error.  On error *ret is
- * untouched, except that ret->seq/type are filled when the header itself
- * was readable (so a device can echo them), see smp_frame_peek().
+ * Returns 0 or a negative enum smp_frame_error (-SMP_FRAME_EINVAL for a
+ * NULL ret, or a NULL buf with n > 0).  On error *ret is untouched, except
+ * that ret->seq/type are filled when the header itself was readable, i.e.
+ * for the errors after the magic check (EVERSION, ETOOBIG, ELENGTH, ECRC;
+ * docs/protocol.md section 5 M3..M6 echo seq).  ESHORT and EMAGIC (M1, M2:
+ * the device replies with seq 0) leave ret->seq alone, so a device that
+ * sets ret->seq = 0 before the call can always reply with ret->seq.  After
+ * ECRC the echoed seq may itself be corrupt (best effort).
  */
 int smp_frame_decode(const uint8_t *buf, size_t n, struct smp_frame *ret);
 
 /*
- * Best-effort header read for error replies: fills *type and *seq from a
- * buffer of at least SMPP_HDR_SIZE bytes; returns false if too short.
+ * Best-effort header read: fills *type and *seq (either may be NULL) from
+ * a buffer of at least SMPP_HDR_SIZE bytes, without any check (not even
+ * the magic); returns false if too short.  For the device's error replies
+ * use what smp_frame_decode() leaves in ret->seq instead: it follows the
+ * seq column of docs/protocol.md section 5.
  */
 bool smp_frame_peek(const uint8_t *buf, size_t n, uint8_t *type, uint32_t *seq);
 
@@ -92,7 +102,11 @@ int smp_frame_check_command(const struct smp_frame *f);
  * seq: type must be cmd|REPLY (or SMPP_T_ERROR), seq must match, and with
  * status OK the payload size must be the one the command's reply carries.
  * Returns 0, -SMP_FRAME_ETYPE or -SMP_FRAME_EPAYLOAD; a seq mismatch is
- * -SMP_FRAME_ETYPE too (the frame is not the awaited reply).
+ * -SMP_FRAME_ETYPE too (the frame is not the awaited reply), and so is a
+ * cmd that is not a command type.  -SMP_FRAME_ERESERVED when the status is
+ * not one protocol v1 defines (above SMPP_S_LAST) or an ERROR reply says OK.
+ * Non-OK replies must have an empty payload, except OUT_OF_RANGE and
+ * NOT_ON_STEP, which carry exactly SMPP_RANGE_ERROR_SIZE bytes.
  */
 int smp_frame_check_reply(const struct smp_frame *f, uint8_t cmd, uint32_t seq);
 
@@ -177,6 +191,16 @@ struct smp_telemetry {
  * Payload decoders take the payload and its length and return 0,
  * -SMP_FRAME_EPAYLOAD (wrong length) or -SMP_FRAME_ERESERVED (a reserved
  * field is not zero, or a string field is not NUL-padded printable ASCII).
+ * Values protocol v1 does not define are reserved values and also
+ * -SMP_FRAME_ERESERVED: fault bits outside SMPP_FAULT_ALL (status, self
+ * test, telemetry), a state above ESTOP, telemetry flags outside
+ * SMPP_TFLAG_*, a range error field outside VOLTAGE..LEASE, cartridge flags
+ * outside SMPP_CART_*, a present cartridge whose needle type is not
+ * RL/RS/M1 or that is MARKED_HERE without USED, and an absent cartridge
+ * (PRESENT clear) with any other field non-zero.  Encoders refuse the same
+ * values (and strings that are not printable ASCII) with -SMP_FRAME_EINVAL,
+ * so nothing they produce is rejected by the decoders.  A NULL pointer
+ * argument is -SMP_FRAME_EINVAL.
  */
 int smp_info_encode(const struct smp_info *v, uint8_t *out, size_t outsz);
 int smp_info_decode(const uint8_t *p, size_t n, struct smp_info *ret);
@@ -199,8 +223,17 @@ int smp_status_decode(const uint8_t *p, size_t n, struct smp_status_info *ret);
 int smp_telemetry_encode(const struct smp_telemetry *v, uint8_t *out, size_t outsz);
 int smp_telemetry_decode(const uint8_t *p, size_t n, struct smp_telemetry *ret);
 
-/* Whole telemetry frame (interrupt IN transfer) to record, one call. */
+/*
+ * Whole telemetry frame (interrupt IN transfer) to record, one call: the
+ * smp_frame_decode() errors, then -SMP_FRAME_ETYPE if not TELEMETRY,
+ * -SMP_FRAME_ERESERVED if the header's seq or status is not zero, then the
+ * smp_telemetry_decode() errors.
+ */
 int smp_telemetry_frame_decode(const uint8_t *buf, size_t n, struct smp_telemetry *ret);
 
-/* "1RL", "3RL", "5M1" into buf (>= 8 bytes); returns buf. */
+/*
+ * "1RL", "3RL", "5M1" into buf (>= 8 bytes; truncated if smaller); an
+ * unknown needle type prints as "??".  Returns buf ("" if buf is NULL or
+ * bufsz is 0).
+ */
 const char *smp_needle_config_str(uint8_t count, uint8_t type, char *buf, size_t bufsz);

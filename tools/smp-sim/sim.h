@@ -60,6 +60,12 @@ void sim_receive(struct sim *s, const uint8_t *buf, size_t len);
 void sim_host_link(struct sim *s, bool up);
 /* The identity of this device (for descriptors). */
 void sim_usb_identity(struct sim *s, struct sim_usb_identity *ret);
+/*
+ * Bring the device clock up to the present (run missed ticks) before
+ * logging an event from a transport callback.  sim_receive() and
+ * sim_host_link() do it themselves.
+ */
+void sim_sync(struct sim *s);
 /* Write one line to the event log, prefixed with the device clock. */
 void sim_event(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -74,3 +80,72 @@ int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path,
  */
 int sim_transport_ffs_new(sd_event *e, struct sim *s, const char *udc,
 			  struct sim_transport **ret);
+
+/* ---- Core API (main.c, the control socket and tests/sim). ---- */
+
+enum {
+	SIM_MODEL_P1 = 1,	/* SMP-P1, pen */
+	SIM_MODEL_X2 = 2,	/* SMP-X2, pro */
+};
+
+/* The cartridge in the slot at power-on or after "cartridge insert". */
+struct sim_cartridge_spec {
+	bool present;
+	bool used;		/* chip used flag as inserted */
+	uint8_t needle_count;
+	uint8_t needle_type;	/* enum smpp_needle_type */
+	uint16_t diameter_um;
+	uint32_t expiry_day;	/* days since 1970-01-01 */
+	char id[SMPP_ID_LEN + 1];
+	char lot[SMPP_ID_LEN + 1];
+};
+
+struct sim_config {
+	unsigned model;		/* SIM_MODEL_P1 or SIM_MODEL_X2 */
+	const char *serial;	/* NULL: "SIM-P1-000001" / "SIM-X2-000001" */
+	uint64_t seed;		/* noise PRNG seed */
+	int64_t today;		/* device date at start (days since epoch), < 0: host clock */
+	bool pedal_down;
+	struct sim_cartridge_spec cartridge;
+	FILE *event_log;	/* NULL: none; not closed by the core */
+};
+
+/* Days since 1970-01-01 of "YYYY-MM-DD"; -EINVAL if malformed. */
+int sim_parse_date(const char *str, int64_t *ret_day);
+/*
+ * "none" or "id=.. lot=.. needle=3RL diameter=250 expiry=YYYY-MM-DD used=0|1"
+ * (separated by spaces or commas; missing keys take the defaults of a fresh
+ * cartridge expiring a year after today).  -EINVAL with a message in err.
+ */
+int sim_cartridge_parse(const char *spec, int64_t today,
+			struct sim_cartridge_spec *ret, char *err, size_t errsz);
+
+int sim_new(const struct sim_config *cfg, struct sim **ret);
+struct sim *sim_free(struct sim *s);
+/* The transport replies and telemetry go to (NULL: none, all dropped). */
+void sim_set_transport(struct sim *s, struct sim_transport *t);
+/*
+ * Real time: a 1 kHz CLOCK_MONOTONIC timer on e drives the device clock
+ * (missed ticks are caught up with their correct timestamps).  Without
+ * it the clock only moves through sim_advance_to() (unit tests).
+ */
+int sim_attach_event(struct sim *s, sd_event *e);
+/* Run every 1 ms tick up to device time t_us and set the clock to t_us. */
+void sim_advance_to(struct sim *s, uint64_t t_us);
+uint64_t sim_now_us(const struct sim *s);
+/*
+ * One control command line (docs/simulator.md); writes one reply line
+ * without newline, "ok ..." or "error <reason>", into reply.  Returns 0 or
+ * a negative errno (then reply starts with "error").
+ */
+int sim_control(struct sim *s, const char *line, char *reply, size_t replysz);
+/* Load "<ms> <command>" lines run at those device times; -EINVAL with
+ * "file:line: reason" in err. */
+int sim_load_scenario(struct sim *s, const char *path, char *err, size_t errsz);
+/* True once "quit" was received (and the event loop, if any, told to exit). */
+bool sim_quit_requested(const struct sim *s);
+
+/* Control socket: UNIX stream at path, one reply line per command line. */
+struct sim_control;
+int sim_control_new(sd_event *e, struct sim *s, const char *path, struct sim_control **ret);
+struct sim_control *sim_control_free(struct sim_control *c);

@@ -1,0 +1,180 @@
+#!/bin/bash
+# Run every test suite of libsmp and print one summary line:
+#   check: N passed, N failed, N skipped
+# Usage: build-aux/check.sh [SUITE...]   (default: all suites, in order)
+# Exit status: 0 only when nothing failed and nothing was skipped.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+BUILD=${BUILD:-build}
+BUILD_ASAN=${BUILD_ASAN:-build-asan}
+LOGDIR=${LOGDIR:-$BUILD/check-logs}
+ALL_SUITES=(host asan valgrind kernel vm)
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=("${ALL_SUITES[@]}")
+
+mkdir -p "$LOGDIR"
+total_pass=0 total_fail=0 total_skip=0
+results=()
+
+# add SUITE PASS FAIL SKIP
+add() {
+	total_pass=$((total_pass + $2))
+	total_fail=$((total_fail + $3))
+	total_skip=$((total_skip + $4))
+	results+=("$(printf '%-10s %4d passed, %4d failed, %4d skipped' "$1" "$2" "$3" "$4")")
+	printf '== %s: %d passed, %d failed, %d skipped\n' "$1" "$2" "$3" "$4"
+}
+
+# One step that is pass/fail as a whole (a build, a lint run).
+step() {
+	local suite=$1 name=$2
+	shift 2
+	local log="$LOGDIR/$suite-$name.log"
+	echo "-- $suite: $name"
+	if "$@" >"$log" 2>&1; then
+		echo "ok - $suite: $name"
+		return 0
+	fi
+	echo "not ok - $suite: $name (log: $log)"
+	tail -n 40 "$log" | sed 's/^/    /'
+	return 1
+}
+
+# Count a meson test run from its summary block.
+meson_counts() {
+	local log=$1 ok fail skip
+	ok=$(awk '/^Ok:/{a+=$2} /^Expected Fail:/{a+=$3} END{print a+0}' "$log")
+	fail=$(awk '/^Fail:/{a+=$2} /^Unexpected Pass:/{a+=$3} /^Timeout:/{a+=$2} END{print a+0}' "$log")
+	skip=$(awk '/^Skipped:/{a+=$2} END{print a+0}' "$log")
+	echo "$ok $fail $skip"
+}
+
+run_meson() {
+	local suite=$1 dir=$2
+	shift 2
+	local log="$LOGDIR/$suite.log"
+	echo "-- $suite: meson test -C $dir $*"
+	meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" >"$log" 2>&1
+	local rc=$?
+	read -r ok fail skip < <(meson_counts "$log")
+	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		fail=1	# meson itself failed (build error, no summary)
+	fi
+	if [ "$rc" -ne 0 ] || [ "$skip" -ne 0 ]; then
+		grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|SKIP|TIMEOUT|ERROR)' "$log" | sed 's/^/    /'
+		tail -n 60 "$log" | sed 's/^/    /'
+	fi
+	add "$suite" "$ok" "$fail" "$skip"
+}
+
+setup_build() {
+	local dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" || return 1
+	fi
+	meson compile -C "$dir"
+}
+
+suite_host() {
+	if ! step host build setup_build "$BUILD"; then
+		add host 0 1 0
+		return
+	fi
+	run_meson host "$BUILD"
+}
+
+suite_asan() {
+	if ! step asan build setup_build "$BUILD_ASAN" -Dbuildtype=debug \
+			-Db_sanitize=address,undefined -Db_lundef=false; then
+		add asan 0 1 0
+		return
+	fi
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		run_meson asan "$BUILD_ASAN"
+}
+
+suite_valgrind() {
+	if ! step valgrind build setup_build "$BUILD"; then
+		add valgrind 0 1 0
+		return
+	fi
+	# Suites tagged 'no-valgrind' run external programs valgrind cannot
+	# follow usefully (VM, sanitizer-only checks); everything else runs.
+	run_meson valgrind "$BUILD" --no-suite no-valgrind --timeout-multiplier 10 \
+		--wrap='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no'
+}
+
+suite_kernel() {
+	local p=0 f=0
+	if [ ! -f kernel/Makefile ] && [ ! -f kernel/Kbuild ]; then
+		echo "kernel: no driver in kernel/ yet"
+		add kernel 0 1 0
+		return
+	fi
+	if step kernel build make -C kernel; then p=$((p + 1)); else f=$((f + 1)); fi
+	if [ -x kernel/check.sh ]; then
+		if step kernel lint kernel/check.sh; then p=$((p + 1)); else f=$((f + 1)); fi
+	fi
+	if [ -x kernel/tests/run-kunit.sh ]; then
+		local log="$LOGDIR/kernel-kunit.log"
+		echo "-- kernel: kunit"
+		if kernel/tests/run-kunit.sh >"$log" 2>&1; then
+			p=$((p + 1))
+		else
+			f=$((f + 1))
+			tail -n 40 "$log" | sed 's/^/    /'
+		fi
+	fi
+	add kernel "$p" "$f" 0
+}
+
+suite_vm() {
+	local log="$LOGDIR/vm.tap"
+	if [ ! -x tests/vm/run ]; then
+		echo "vm: tests/vm/run missing"
+		add vm 0 1 0
+		return
+	fi
+	step vm build setup_build "$BUILD" || { add vm 0 1 0; return; }
+	if [ -f kernel/Makefile ] || [ -f kernel/Kbuild ]; then
+		step vm kmod make -C kernel || { add vm 0 1 0; return; }
+	fi
+	echo "-- vm: tests/vm/run --build $BUILD"
+	tests/vm/run --build "$BUILD" --out "$LOGDIR/vm" >"$log" 2>"$LOGDIR/vm.stderr"
+	local rc=$?
+	local ok fail skip
+	ok=$(grep -Ec '^ok ' "$log" | tr -d '\n')
+	skip=$(grep -Eic '^ok .*# *skip' "$log" | tr -d '\n')
+	ok=$((ok - skip))
+	fail=$(grep -Ec '^not ok ' "$log" | tr -d '\n')
+	grep -E '^(not ok|ok|#)' "$log" | sed 's/^/    /'
+	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		fail=1
+		tail -n 40 "$LOGDIR/vm.stderr" | sed 's/^/    /'
+	fi
+	add vm "$ok" "$fail" "$skip"
+}
+
+for s in "${suites[@]}"; do
+	if ! declare -F "suite_$s" >/dev/null; then
+		echo "check: unknown suite '$s' (known: ${ALL_SUITES[*]})" >&2
+		exit 2
+	fi
+	echo "== suite $s"
+	"suite_$s"
+done
+
+echo
+echo "Per suite:"
+printf '  %s\n' "${results[@]}"
+if [ "$total_skip" -ne 0 ]; then
+	echo "Skipped tests count as a failure of make check: every test must run here."
+fi
+echo
+echo "check: $total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$total_fail" -eq 0 ] && [ "$total_skip" -eq 0 ]

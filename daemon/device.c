@@ -788,9 +788,6 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 	if (!d->session || !d->session->active)
 		return sd_bus_error_setf(error, SMPD_ERROR_NO_SESSION,
 					 "the needle runs only inside an open session");
-	if (d->session->time_exceeded)
-		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_LIMIT,
-					 "the session reached its maximum duration");
 	if (d->estop)
 		return sd_bus_error_setf(error, SMPD_ERROR_FAULT_LATCHED,
 					 "an emergency stop is latched; ClearFault first");
@@ -798,6 +795,9 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 		return sd_bus_error_setf(error, SMPD_ERROR_FAULT_LATCHED,
 					 "fault %s is latched (%s); ClearFault first",
 					 monitor_trip_to_string(d->trip), d->trip_message);
+	if (d->session->time_exceeded)
+		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_LIMIT,
+					 "the session reached its maximum duration");
 	if (!d->have_setpoints)
 		return sd_bus_error_setf(error, SMPD_ERROR_NO_SETPOINTS,
 					 "SetParameters first: voltage, current, stroke rate and depth");

@@ -287,7 +287,7 @@ static const struct setting_key setting_keys[] = {
 	{ "Session", "MaxDuration", S(max_session_s), 10, 12 * 3600, 0, MERGE_MIN, NULL },
 	{ "Session", "MaxNeedleOn", S(max_needle_on_s), 10, 12 * 3600, 0, MERGE_MIN, NULL },
 	{ "Session", "MaxContinuousRun", S(max_continuous_run_s), 10, 4 * 3600, 0, MERGE_MIN, NULL },
-	{ "Session", "WarningBeforeEnd", S(warning_before_end_s), 0, 2 * 3600, 0, MERGE_MAX, NULL },
+	{ "Session", "WarningBeforeEnd", S(warning_before_end_s), 0, 2 * 3600, 0, MERGE_LAST, NULL },
 	{ "Session", "HealingIntervalDays", S(healing_interval_days), 5, 365, 1, MERGE_MAX,
 	  "the healing interval is never below 5 days" },
 	{ "Session", "PatchTestMinAgeHours", S(patch_test_min_age_hours), 24, 8760, 1, MERGE_MAX,

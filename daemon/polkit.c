@@ -115,12 +115,22 @@ static int query_done(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 		else
 			sd_bus_reply_method_errno(request, r, NULL);
 	}
-	/* Answers for this call are used up; a query for another action the
-	 * handler has just sent stays pending. */
-	for (struct auth_query *i = m->auth_queries, *next; i; i = next) {
-		next = i->next;
-		if (i->request == request && i->state != AUTH_PENDING)
-			query_free(i);
+	/*
+	 * While the handler waits for another action of the same call, keep
+	 * the answers it has (it asks for them again); once nothing is
+	 * pending the call is answered and its queries are done.
+	 */
+	{
+		bool pending = false;
+
+		for (struct auth_query *i = m->auth_queries; i; i = i->next)
+			if (i->request == request && i->state == AUTH_PENDING)
+				pending = true;
+		for (struct auth_query *i = m->auth_queries, *next; i && !pending; i = next) {
+			next = i->next;
+			if (i->request == request)
+				query_free(i);
+		}
 	}
 	sd_bus_error_free(&error);
 	sd_bus_message_unref(request);

@@ -59,6 +59,8 @@ static inline int fake_send_telemetry(struct sim_transport *t, const uint8_t *bu
 
 	if (f->tel_refuse)
 		return -EAGAIN;
+	/* Zero padding too: tests compare whole records. */
+	memset(&rec, 0, sizeof(rec));
 	if (smp_telemetry_frame_decode(buf, len, &rec) < 0 || len != SMPP_TELEMETRY_FRAME_SIZE) {
 		f->n_tel_bad++;
 		return 0;

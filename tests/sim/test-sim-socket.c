@@ -640,6 +640,35 @@ static void test_malformed_and_empty_records(void **state)
 	sim_stop(sp);
 }
 
+static void test_pipelined_commands_backpressure(void **state)
+{
+	struct simproc *sp = sim_start(NULL);
+	uint8_t buf[SMPP_SOCK_MAX_REC];
+	struct smp_frame f;
+	uint32_t next = 1;
+	size_t len;
+	int n, ch;
+
+	/* More commands than the reply queue holds, before reading anything:
+	 * the transport pauses reading and resumes; every one is answered in order. */
+	for (uint32_t i = 1; i <= 200; i++) {
+		n = smp_frame_encode(SMPP_T_GET_STATUS, i, 0, NULL, 0, buf, sizeof(buf));
+		send_record(sp->host, SMPP_SOCK_CHAN_CMD, 0, buf, (size_t)n);
+	}
+	usleep(200 * 1000);
+	while (next <= 200) {
+		ch = read_record(sp->host, buf, &len, 2000);
+		assert_true(ch > 0);
+		if (ch != SMPP_SOCK_CHAN_REPLY)
+			continue;
+		assert_int_equal(smp_frame_decode(buf, len, &f), 0);
+		assert_int_equal(smp_frame_check_reply(&f, SMPP_T_GET_STATUS, next), 0);
+		next++;
+	}
+	assert_int_equal(get_stats(sp).frames_rx, 201);
+	sim_stop(sp);
+}
+
 static void test_disconnect_injection(void **state)
 {
 	struct simproc *sp = sim_start(NULL);
@@ -819,6 +848,25 @@ static void test_cli_errors_and_help(void **state)
 		if (!strstr(out, bad[i].msg))
 			fail_msg("case %zu: expected '%s' in: %s", i, bad[i].msg, out);
 	}
+	/* Never clobber a file that is not a socket. */
+	{
+		char file[64], arg[96];
+		const char *args[] = { arg, NULL };
+		struct stat st;
+		FILE *f;
+
+		snprintf(file, sizeof(file), "/tmp/test-sim-regular-%d", (int)getpid());
+		f = fopen(file, "w");
+		assert_non_null(f);
+		fputs("precious\n", f);
+		fclose(f);
+		snprintf(arg, sizeof(arg), "--socket=%s", file);
+		assert_int_equal(run_sim(args, out, sizeof(out)), 1);
+		assert_non_null(strstr(out, "File exists"));
+		assert_int_equal(stat(file, &st), 0);
+		assert_true(S_ISREG(st.st_mode) && st.st_size == 9);
+		unlink(file);
+	}
 	assert_int_equal(run_sim(help, out, sizeof(out)), 0);
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		if (!strstr(out, opts[i]))
@@ -864,6 +912,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_one_host_at_a_time, kill_leftovers),
 		cmocka_unit_test_teardown(test_protocol_violation_closes, kill_leftovers),
 		cmocka_unit_test_teardown(test_malformed_and_empty_records, kill_leftovers),
+		cmocka_unit_test_teardown(test_pipelined_commands_backpressure, kill_leftovers),
 		cmocka_unit_test_teardown(test_disconnect_injection, kill_leftovers),
 		cmocka_unit_test_teardown(test_slow_host_drops_telemetry, kill_leftovers),
 		cmocka_unit_test_teardown(test_scenario_and_cli, kill_leftovers),

@@ -10,11 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "sim.h"
+#include "sim-util.h"
 
 #define CLIENTS_MAX	8
 #define LINE_MAX_LEN	512
@@ -151,52 +150,27 @@ struct sim_control *sim_control_free(struct sim_control *c)
 
 int sim_control_new(sd_event *e, struct sim *s, const char *path, struct sim_control **ret)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sim_control *c;
-	struct stat sb;
 	int r;
-
-	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
-		return -EINVAL;
-	strcpy(sa.sun_path, path);
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->event = sd_event_ref(e);
 	c->sim = s;
-	c->fd = -1;
 	for (size_t i = 0; i < CLIENTS_MAX; i++) {
 		c->clients[i].fd = -1;
 		c->clients[i].c = c;
 	}
+	c->fd = sim_unix_listen(path);
+	if (c->fd < 0) {
+		r = c->fd;
+		goto fail;
+	}
 	c->path = strdup(path);
 	if (!c->path) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	if (lstat(path, &sb) == 0) {
-		if (!S_ISSOCK(sb.st_mode)) {
-			r = -EEXIST;
-			free(c->path);
-			c->path = NULL;
-			goto fail;
-		}
 		(void)unlink(path);
-	}
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(c->fd);
-		c->fd = -1;
-		goto fail;
-	}
-	if (listen(c->fd, 4) < 0) {
-		r = -errno;
+		r = -ENOMEM;
 		goto fail;
 	}
 	r = sd_event_add_io(e, &c->src, c->fd, EPOLLIN, on_accept, c);

@@ -883,7 +883,12 @@ static void physics_step(struct sim *s)
 	s->meas.current_ma = running ? clamp_u16(s->i_ma + ni) : 0;
 	s->meas.rate_chz = s->rate_chz > 1 ? clamp_u16(s->rate_chz + nr) : 0;
 	s->meas.depth_um = s->depth_um > 1 ? clamp_u16(s->depth_um + nd) : 0;
-	s->meas.temp_cdeg = (int16_t)lround(s->temp_cdeg + nt);
+	{
+		long t = lround(s->temp_cdeg + nt);
+
+		/* The sensor saturates rather than wraps. */
+		s->meas.temp_cdeg = (int16_t)(t > INT16_MAX ? INT16_MAX : t < INT16_MIN ? INT16_MIN : t);
+	}
 }
 
 static void firmware_checks(struct sim *s)

@@ -19,11 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "sim.h"
+#include "sim-util.h"
 
 #define TELEMETRY_QUEUE_MAX	256
 #define REPLY_QUEUE_MAX		32
@@ -284,14 +283,8 @@ static const struct sim_transport_ops sock_ops = {
 int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path,
 			     struct sim_transport **ret)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sock_transport *st;
-	struct stat sb;
 	int r;
-
-	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
-		return -EINVAL;
-	strcpy(sa.sun_path, path);
 
 	st = calloc(1, sizeof(*st));
 	if (!st)
@@ -300,36 +293,17 @@ int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path,
 	st->t.sim = s;
 	st->t.name = "socket";
 	st->fd = -1;
-	st->listen_fd = -1;
 	st->connected = true;
 	st->event = sd_event_ref(e);
 
-	/* Replace a stale socket left by a crash, never any other file. */
-	if (lstat(path, &sb) == 0) {
-		if (!S_ISSOCK(sb.st_mode)) {
-			r = -EEXIST;
-			goto fail;
-		}
-		(void)unlink(path);
-	}
-	st->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	st->listen_fd = sim_unix_listen(path);
 	if (st->listen_fd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (bind(st->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(st->listen_fd);
-		st->listen_fd = -1;
+		r = st->listen_fd;
 		goto fail;
 	}
 	st->path = strdup(path);
 	if (!st->path) {
 		r = -ENOMEM;
-		goto fail;
-	}
-	if (listen(st->listen_fd, 4) < 0) {
-		r = -errno;
 		goto fail;
 	}
 	r = sd_event_add_io(e, &st->listen_src, st->listen_fd, EPOLLIN, on_accept, st);
@@ -339,6 +313,8 @@ int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path,
 	return 0;
 
 fail:
+	if (st->listen_fd >= 0 && !st->path)
+		(void)unlink(path);
 	sock_free(&st->t);
 	return r;
 }

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "sim-util.h"
+
+int sim_unix_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
+		return -EINVAL;
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return -EEXIST;
+
+	r = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.%d.tmp", path, (int)getpid());
+	if (r < 0 || (size_t)r >= sizeof(sa.sun_path)) {
+		/* No room for a temporary name: bind in place. */
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	}
+	(void)unlink(sa.sun_path);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto fail_close;
+	if (listen(fd, 4) < 0)
+		goto fail_unlink;
+	if (strcmp(sa.sun_path, path) != 0 && rename(sa.sun_path, path) < 0)
+		goto fail_unlink;
+	return fd;
+
+fail_unlink:
+	r = -errno;
+	(void)unlink(sa.sun_path);
+	close(fd);
+	return r;
+fail_close:
+	r = -errno;
+	close(fd);
+	return r;
+}

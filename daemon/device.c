@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -208,6 +209,15 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 
 	if (!d->running || d->gone)
 		return 0;
+	{
+		uint64_t now;
+
+		/* A late renewal means the lease may run out: say so. */
+		if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) >= 0 &&
+		    now > usec + (uint64_t)m->policy.renew_ms.value * 1000)
+			fprintf(stderr, "smpd: %s: lease renewal %" PRIu64 " ms late\n",
+				d->info.serial, (now - usec) / 1000);
+	}
 
 	if (!d->claimant)
 		why = "the claiming client left the bus";
@@ -545,7 +555,8 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 				    io_handler, d);
 		if (r < 0)
 			goto fail;
-		sd_event_source_set_priority(d->io_source, SD_EVENT_PRIORITY_IMPORTANT);
+		/* Below the lease renewal: a telemetry backlog never delays it. */
+		sd_event_source_set_priority(d->io_source, SD_EVENT_PRIORITY_IMPORTANT + 10);
 	}
 	r = sd_event_add_time_relative(m->event, &d->telemetry_timer, CLOCK_MONOTONIC,
 				       1000000ULL / m->policy.telemetry_hz.value, 0,

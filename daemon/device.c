@@ -823,21 +823,10 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 	if (r < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s", msg);
 
-	smp_lease_encode((uint16_t)m->policy.lease_ms.value, buf, sizeof(buf));
-	r = device_command_status(d, SMPP_T_START, buf, sizeof(buf));
-	if (r != 0) {
-		audit_device_event(d, false, "start_refused", who,
-				   r < 0 ? strerror(-r) : smp_status_name((unsigned)r));
-		return device_error(error, r, "START");
-	}
-	d->running = true;
-	drain_stale_telemetry(d);
-	d->last_telemetry_mono = now_monotonic_us();
-	r = arm_renewal(d);
-	if (r < 0) {
-		stop_needle(d);
-		return r;
-	}
+	/*
+	 * The record first, durable (H12): the needle never moves without
+	 * it, and no fdatasync() sits between START and the first renewal.
+	 */
 	{
 		AuditField f[] = {
 			AUDIT_STR("device", d->info.serial),
@@ -851,9 +840,24 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 			AUDIT_UINT("lease_ms", m->policy.lease_ms.value),
 		};
 		r = manager_audit(m, true, "start", f, sizeof(f) / sizeof(f[0]));
-		if (r < 0)	/* manager_audit() has stopped every needle */
+		if (r < 0)
 			return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
 						 "the audit log cannot be written: %s", strerror(-r));
+	}
+	smp_lease_encode((uint16_t)m->policy.lease_ms.value, buf, sizeof(buf));
+	r = device_command_status(d, SMPP_T_START, buf, sizeof(buf));
+	if (r != 0) {
+		audit_device_event(d, true, "start_refused", who,
+				   r < 0 ? strerror(-r) : smp_status_name((unsigned)r));
+		return device_error(error, r, "START");
+	}
+	d->running = true;
+	drain_stale_telemetry(d);
+	d->last_telemetry_mono = now_monotonic_us();
+	r = arm_renewal(d);
+	if (r < 0) {
+		stop_needle(d);
+		return r;
 	}
 	bus_device_emit_changed(d, "State", NULL);
 	return 0;

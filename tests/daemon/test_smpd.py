@@ -688,3 +688,27 @@ def test_audit_log_unwritable_stops_needle(bus, polkit, tmp):
         sim.stop()
     finally:
         subprocess.run(['umount', '-l', state])
+
+
+# ---------------------------------------------------------------- unplug (H17)
+
+def test_unplug_while_running_is_a_stop_and_replug_is_clean(env):
+    """H17: the link goes away mid-run: the session records it, nothing hangs,
+    the device comes back as a fresh object."""
+    c = env.running_client()
+    removed, added = [], []
+    c.conn.add_signal_receiver(lambda p: removed.append(str(p)), 'DeviceRemoved', IMGR)
+    c.conn.add_signal_receiver(lambda p: added.append(str(p)), 'DeviceAdded', IMGR)
+    env.sim.ctl('disconnect 1000')
+    T.wait_for(lambda: removed, 3, 'DeviceRemoved')
+    assert removed == [env.dev_path]
+    assert not c.prop(c.session, ISES, 'Active')
+    assert 'disconnected' in c.prop(c.session, ISES, 'EndReason')
+    # the daemon answers while the device is away
+    assert list(c.mgr.ListDevices()) == []
+    T.wait_for(lambda: added, 5, 'DeviceAdded after replug')
+    assert added == [env.dev_path]
+    # the device is not running (the firmware stopped on link loss or lease)
+    assert env.sim.status()['state'] != 'RUNNING'
+    c2 = env.client()
+    assert c2.prop(env.dev_path, IDEV, 'Claimed') == 0

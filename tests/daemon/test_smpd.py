@@ -665,6 +665,7 @@ def test_audit_log_unwritable_stops_needle(bus, polkit, tmp):
     state = os.path.join(tmp, 'state')
     os.makedirs(state)
     subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', state], check=True)
+    sim = s = c = None
     try:
         polkit.allow_all()
         T.write_config(os.path.join(tmp, 'conf'), {'00-test.conf': '[Daemon]\nPolkitTimeoutMs=1500\n'})
@@ -683,32 +684,15 @@ def test_audit_log_unwritable_stops_needle(bus, polkit, tmp):
         T.wait_for(lambda: not c.prop(T.ROOT, IMGR, 'AuditAvailable'), 3, 'AuditAvailable false')
         assert c.prop(dev, IDEV, 'Fault')[0] == 'audit-failed'
         expect_error(ERR + 'AuditUnavailable', c.dev(dev).Start)
-        c.close()
-        s.stop()
-        sim.stop()
+        expect_error(ERR + 'AuditUnavailable', c.dev(dev).SetParameters, params())
+        assert 'audit log cannot be written' in s.read_stderr()
     finally:
+        if c:
+            c.close()
+        if s:
+            if s.alive():
+                s.stop()
+            print('--- smpd stderr ---\n' + s.read_stderr())
+        if sim:
+            sim.stop()
         subprocess.run(['umount', '-l', state])
-
-
-# ---------------------------------------------------------------- unplug (H17)
-
-def test_unplug_while_running_is_a_stop_and_replug_is_clean(env):
-    """H17: the link goes away mid-run: the session records it, nothing hangs,
-    the device comes back as a fresh object."""
-    c = env.running_client()
-    removed, added = [], []
-    c.conn.add_signal_receiver(lambda p: removed.append(str(p)), 'DeviceRemoved', IMGR)
-    c.conn.add_signal_receiver(lambda p: added.append(str(p)), 'DeviceAdded', IMGR)
-    env.sim.ctl('disconnect 1000')
-    T.wait_for(lambda: removed, 3, 'DeviceRemoved')
-    assert removed == [env.dev_path]
-    assert not c.prop(c.session, ISES, 'Active')
-    assert 'disconnected' in c.prop(c.session, ISES, 'EndReason')
-    # the daemon answers while the device is away
-    assert list(c.mgr.ListDevices()) == []
-    T.wait_for(lambda: added, 5, 'DeviceAdded after replug')
-    assert added == [env.dev_path]
-    # the device is not running (the firmware stopped on link loss or lease)
-    assert env.sim.status()['state'] != 'RUNNING'
-    c2 = env.client()
-    assert c2.prop(env.dev_path, IDEV, 'Claimed') == 0

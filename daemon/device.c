@@ -176,6 +176,9 @@ void device_trip(struct device *d, enum monitor_trip trip, const char *msg)
 	d->trip = trip;
 	snprintf(d->trip_message, sizeof(d->trip_message), "%s", msg);
 	stop_needle(d);
+	/* stderr is the journal under systemd */
+	fprintf(stderr, "smpd: %s: fault %s: %s; needle stopped\n", d->info.serial,
+		monitor_trip_to_string(trip), msg);
 	if (d->gone)
 		return;
 	sd_bus_emit_signal(d->manager->bus, d->path, SMPD_IFACE_DEVICE, "Fault", "ss",

@@ -216,8 +216,9 @@ class Smpd:
         wrapper = os.environ.get('SMPD_TEST_WRAPPER')
         if wrapper:
             args = wrapper.split() + args
-        # as smpd.service does (Nice=-10): lease renewals before builds
-        args = ['nice', '-n', '-10'] + args
+        # as smpd.service does (CPUSchedulingPolicy=fifo): the lease
+        # renewal is a real-time duty (H6)
+        args = ['chrt', '-f', '10'] + args
         self.stderr = open(self.stderr_path, 'a')
         self.proc = subprocess.Popen(args, stderr=self.stderr)
         self.conn = bus.connect()

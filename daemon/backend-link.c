@@ -72,3 +72,24 @@ int backend_socket_open(const char *path, struct backend **ret)
 	*ret = &lb->base;
 	return 0;
 }
+
+int backend_usb_open(const char *serial, struct backend **ret)
+{
+	struct link_backend *lb;
+	int r;
+
+	lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return -ENOMEM;
+	/* Never detach a kernel driver: smpusb, when bound, owns the device. */
+	r = smp_link_open_usb(serial, false, &lb->link);
+	if (r < 0) {
+		free(lb);
+		return r;
+	}
+	lb->base.ops = &link_ops;
+	lb->base.kind = "usb";
+	snprintf(lb->base.address, sizeof(lb->base.address), "%s", serial);
+	*ret = &lb->base;
+	return 0;
+}

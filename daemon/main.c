@@ -32,7 +32,8 @@ static void help(void)
 	       "     --state-dir=DIR      State and audit log directory (default %s)\n"
 	       "     --sim-socket=PATH    Attach the smp-sim device serving PATH\n"
 	       "     --audit-key-file=PATH  When a new audit log is created, write its\n"
-	       "                          verification key to PATH instead of stderr\n",
+	       "                          verification key to PATH instead of stderr\n"
+	       "     --no-usb             Do not look for USB devices (simulator only)\n",
 	       SMPD_BUS_NAME, DEFAULT_CONFIG_DIR, DEFAULT_STATE_DIR);
 }
 
@@ -95,7 +96,7 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata)
 int main(int argc, char *argv[])
 {
 	enum { ARG_VERSION = 0x100, ARG_SYSTEM, ARG_USER, ARG_BUS_ADDRESS, ARG_CONFIG_DIR,
-	       ARG_STATE_DIR, ARG_SIM_SOCKET, ARG_AUDIT_KEY_FILE };
+	       ARG_STATE_DIR, ARG_SIM_SOCKET, ARG_AUDIT_KEY_FILE, ARG_NO_USB };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -106,11 +107,13 @@ int main(int argc, char *argv[])
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
 		{ "sim-socket", required_argument, NULL, ARG_SIM_SOCKET },
 		{ "audit-key-file", required_argument, NULL, ARG_AUDIT_KEY_FILE },
+		{ "no-usb", no_argument, NULL, ARG_NO_USB },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_dir = DEFAULT_CONFIG_DIR, *state_dir = DEFAULT_STATE_DIR;
 	const char *address = NULL, *sim_socket = NULL, *key_file = NULL;
 	int bus_kind = BUS_SYSTEM, c, r;
+	bool usb = true;
 	sd_event *event = NULL;
 	sd_bus *bus = NULL;
 	struct manager *m = NULL;
@@ -146,6 +149,9 @@ int main(int argc, char *argv[])
 			break;
 		case ARG_AUDIT_KEY_FILE:
 			key_file = optarg;
+			break;
+		case ARG_NO_USB:
+			usb = false;
 			break;
 		default:
 			return EXIT_FAILURE;
@@ -187,6 +193,13 @@ int main(int argc, char *argv[])
 		r = manager_attach_socket(m, sim_socket);
 		if (r < 0)
 			goto fail;
+	}
+	if (usb) {
+		r = manager_udev_start(m);
+		if (r < 0) {
+			fprintf(stderr, "smpd: cannot watch udev for USB devices: %s\n", strerror(-r));
+			goto fail;
+		}
 	}
 
 	r = sd_event_add_signal(event, NULL, SIGTERM, on_term, m);

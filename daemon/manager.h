@@ -13,6 +13,9 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+struct udev;
+struct udev_monitor;
+
 #include "audit-log.h"
 #include "backend.h"
 #include "policy.h"
@@ -162,6 +165,10 @@ struct manager {
 	sd_event_source *audit_timer;
 	char *sim_socket;
 	sd_event_source *reconnect_timer;
+
+	struct udev *udev;
+	struct udev_monitor *udev_monitor;
+	sd_event_source *udev_source;
 };
 
 int manager_new(sd_event *e, sd_bus *bus, const char *config_dir, const char *state_dir,
@@ -172,6 +179,9 @@ int manager_start(struct manager *m);
 int manager_reload(struct manager *m, char *err, size_t errsz);
 void manager_stop_all(struct manager *m, const char *reason);
 int manager_attach_socket(struct manager *m, const char *path);
+/* udev.c: USB discovery and hotplug. */
+int manager_udev_start(struct manager *m);
+void manager_udev_stop(struct manager *m);
 
 /*
  * Append an audit record.  durable: fdatasync before returning.  On any

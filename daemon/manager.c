@@ -4,19 +4,80 @@
  * devices and sessions.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <systemd/sd-journal.h>
 
 #include "manager.h"
 
 #define RECONNECT_USEC (500 * 1000ULL)
 
+/*
+ * The journal mirror: every audit record also goes to journald with its
+ * fields as SMP_<KEY> (`journalctl SMP_SESSION=...`).  Best effort: the
+ * audit log is the record; the journal is for the administrator.
+ */
+static void journal_mirror(const char *event, const AuditField *fields, size_t n_fields)
+{
+	struct iovec iov[2 + AUDIT_FIELDS_MAX];
+	char *bufs[2 + AUDIT_FIELDS_MAX];
+	size_t n = 0;
+
+	if (n_fields > AUDIT_FIELDS_MAX)
+		n_fields = AUDIT_FIELDS_MAX;
+	if (asprintf(&bufs[n], "MESSAGE=smpd audit: %s", event) < 0)
+		return;
+	n++;
+	if (asprintf(&bufs[n], "SMP_EVENT=%s", event) < 0)
+		goto out;
+	n++;
+	for (size_t i = 0; i < n_fields; i++) {
+		char key[AUDIT_KEY_MAX + 1];
+		int k;
+
+		for (k = 0; fields[i].key[k] && k < AUDIT_KEY_MAX; k++)
+			key[k] = (char)(fields[i].key[k] >= 'a' && fields[i].key[k] <= 'z' ?
+					fields[i].key[k] - 'a' + 'A' : fields[i].key[k]);
+		key[k] = '\0';
+		switch (fields[i].type) {
+		case AUDIT_FIELD_STRING:
+			k = asprintf(&bufs[n], "SMP_%s=%s", key, fields[i].s);
+			break;
+		case AUDIT_FIELD_INT:
+			k = asprintf(&bufs[n], "SMP_%s=%" PRId64, key, fields[i].i);
+			break;
+		case AUDIT_FIELD_UINT:
+			k = asprintf(&bufs[n], "SMP_%s=%" PRIu64, key, fields[i].u);
+			break;
+		case AUDIT_FIELD_BOOL:
+			k = asprintf(&bufs[n], "SMP_%s=%d", key, fields[i].b);
+			break;
+		default:
+			continue;
+		}
+		if (k < 0)
+			goto out;
+		n++;
+	}
+	for (size_t i = 0; i < n; i++)
+		iov[i] = (struct iovec) { .iov_base = bufs[i], .iov_len = strlen(bufs[i]) };
+	sd_journal_sendv(iov, (int)n);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(bufs[i]);
+}
+
 int manager_audit(struct manager *m, bool durable, const char *event,
 		  const AuditField *fields, size_t n_fields)
 {
 	int r;
+
+	journal_mirror(event, fields, n_fields);
 
 	if (m->audit_error < 0)
 		return m->audit_error;

@@ -134,6 +134,7 @@ struct session {
 	uint64_t begin_realtime_us;
 	uint64_t begin_monotonic_us;
 	uint64_t end_realtime_us;
+	uint64_t needle_on_us;		/* final value once ended */
 	bool active;
 	bool time_exceeded;
 	char *end_reason;

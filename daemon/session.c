@@ -263,6 +263,7 @@ int session_end(struct session *s, const char *reason)
 	if (d && (d->running || d->dev_state == SMPP_STATE_RUNNING) && !d->gone)
 		device_stop(d, s->owner, "the session ended", NULL);
 	s->end_realtime_us = now_realtime_us();
+	s->needle_on_us = d ? d->monitor.needle_on_us : 0;
 	free(s->end_reason);
 	s->end_reason = strdup(reason ? reason : "");
 	s->warning_timer = sd_event_source_disable_unref(s->warning_timer);

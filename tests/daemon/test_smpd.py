@@ -98,7 +98,10 @@ def test_full_treatment_flow(env):
     T.wait_for(lambda: env.sim.status()['state'] == 'IDLE', 2, 'idle')
     s.ChangeZone('crown')
     assert c.prop(c.session, ISES, 'Zone') == 'crown'
+    on = c.prop(c.session, ISES, 'NeedleOnTime')
+    assert 900000 < on < 5000000, on        # about the 1 s it ran (device clock, us)
     s.EndSession()
+    assert c.prop(c.session, ISES, 'NeedleOnTime') == on
     assert not c.prop(c.session, ISES, 'Active')
     assert c.prop(env.dev_path, IDEV, 'Session') == '/'
     assert c.prop(c.session, ISES, 'EndReason') == 'ended by the client'
@@ -574,6 +577,14 @@ def test_malformed_arguments(env):
     expect_error(bad_sig, _raw, c, T.ROOT, IMGR, 'BeginSession', 'oa{ss}', d, {'Zone': 'crown'})
     expect_error(bad_sig, _raw, c, c.session, ISES, 'ChangeZone', 'u', 5)
     expect_error(bad_sig, _raw, c, c.session, ISES, 'Annotate', 'as', ['a'])
+    # methods without arguments refuse arguments
+    for path, iface, member in ((T.ROOT, IMGR, 'ListDevices'), (T.ROOT, IMGR, 'ListSessions'),
+                                (T.ROOT, IMGR, 'Reload'), (d, IDEV, 'Claim'), (d, IDEV, 'Release'),
+                                (d, IDEV, 'Start'), (d, IDEV, 'Stop'), (d, IDEV, 'EmergencyStop'),
+                                (d, IDEV, 'ClearFault'), (c.session, ISES, 'EndSession')):
+        expect_error(bad_sig, _raw, c, path, iface, member, 's', 'now')
+    assert env.sim.status()['state'] == 'IDLE'
+    assert c.prop(d, IDEV, 'State') == 'idle'
     # SetParameters contents
     expect_error(inv, c.dev(d).SetParameters, dbus.Dictionary({'Depth': dbus.Int32(800)}, signature='sv'),
                  contains='unsigned')
@@ -696,3 +707,33 @@ def test_audit_log_unwritable_stops_needle(bus, polkit, tmp):
         if sim:
             sim.stop()
         subprocess.run(['umount', '-l', state])
+
+
+# ---------------------------------------------------------------- systemd
+
+def test_sd_notify_ready_and_watchdog(bus, polkit, tmp):
+    """Type=notify: READY=1 once the name is owned, WATCHDOG=1 at half WatchdogSec."""
+    import socket as S
+    path = os.path.join(tmp, 'notify.sock')
+    sock = S.socket(S.AF_UNIX, S.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(5 * T.SLOW)
+    T.write_config(os.path.join(tmp, 'conf'))
+    os.environ['NOTIFY_SOCKET'] = path
+    os.environ['WATCHDOG_USEC'] = '400000'
+    try:
+        s = T.Smpd(bus, tmp, None, check=False)
+    finally:
+        del os.environ['NOTIFY_SOCKET']
+        del os.environ['WATCHDOG_USEC']
+    try:
+        msgs = []
+        deadline = time.monotonic() + 5 * T.SLOW
+        while time.monotonic() < deadline and not any('WATCHDOG=1' in m for m in msgs):
+            msgs.append(sock.recv(4096).decode())
+        assert any('READY=1' in m for m in msgs), msgs
+        assert any('WATCHDOG=1' in m for m in msgs), msgs
+        assert bus.connect().name_has_owner(T.BUS)
+    finally:
+        assert s.stop() == 0
+        sock.close()

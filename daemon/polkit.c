@@ -98,6 +98,19 @@ static int query_done(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 			q->state = AUTH_DENIED;
 		}
 	}
+	{
+		/* Every decision is recorded; the state change that follows an
+		 * allowed one syncs it with its own record (group commit). */
+		AuditField f[] = {
+			AUDIT_STR("who", sd_bus_message_get_sender(q->request)),
+			AUDIT_STR("action", q->action),
+			AUDIT_STR("method", sd_bus_message_get_member(q->request)),
+			AUDIT_STR("object", sd_bus_message_get_path(q->request)),
+			AUDIT_BOOL("allowed", q->state == AUTH_ALLOWED),
+			AUDIT_STR("reason", q->state == AUTH_ALLOWED ? "" : q->reason),
+		};
+		manager_audit(m, false, "authorization", f, sizeof(f) / sizeof(f[0]));
+	}
 	if (q->state == AUTH_ALLOWED &&
 	    !sender_alive(q->manager->bus, sd_bus_message_get_sender(q->request))) {
 		/* Nobody to act for: drop the call without changing anything. */

@@ -115,6 +115,8 @@ def test_full_treatment_flow(env):
 def test_audit_log_records_session(env):
     """H12/H11: the session, its lot and cartridge, requested and applied values are in the log."""
     c = env.running_client()
+    sid = str(c.prop(c.session, ISES, 'Id'))
+    T.pump(1.5)     # one per-second telemetry summary at least
     c.dev(env.dev_path).Stop()
     c.ses(c.session).EndSession()
     adir = os.path.join(env.smpd.state_dir, 'audit')
@@ -125,10 +127,21 @@ def test_audit_log_records_session(env):
                 blob += f.read()
     text = blob.decode('latin-1')
     for needle in ('session_begin', 'PIG-LOT-1', 'SIM-CART-0001', 'set_parameters', 'req_depth_um',
-                   'depth_limit_source', 'start', 'stop', 'session_end', 'daemon_start', 'client-1'):
+                   'depth_limit_source', 'start', 'stop', 'session_end', 'daemon_start', 'client-1',
+                   'authorization', 'org.libsmp.Smp1.operate', 'device_attach', 'telemetry',
+                   'voltage_mean_mv'):
         assert needle in text, needle
     # the key was written once for the clinic
     assert open(os.path.join(env.tmp, 'audit.key')).read().startswith('smpk1-')
+    # after a clean stop the chain and every seal verify with that key
+    assert env.smpd.stop() == 0
+    tool = os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit')
+    v = subprocess.run([tool, 'verify', adir, '--key-file', os.path.join(env.tmp, 'audit.key')],
+                       capture_output=True, text=True)
+    assert v.returncode == 0, v.stdout + v.stderr
+    exp = subprocess.run([tool, 'export', adir, '--format', 'json', '--session', sid],
+                         capture_output=True, text=True)
+    assert exp.returncode == 0 and 'session_begin' in exp.stdout and 'session_end' in exp.stdout
 
 
 # ---------------------------------------------------------------- limits (H1, H2)
@@ -696,6 +709,9 @@ def test_audit_log_unwritable_stops_needle(bus, polkit, tmp):
         assert c.prop(dev, IDEV, 'Fault')[0] == 'audit-failed'
         expect_error(ERR + 'AuditUnavailable', c.dev(dev).Start)
         expect_error(ERR + 'AuditUnavailable', c.dev(dev).SetParameters, params())
+        c.dev(dev).Release()      # ends the session (its record cannot be written)
+        c.dev(dev).Claim()
+        expect_error(ERR + 'AuditUnavailable', c.mgr.BeginSession, dev, metadata(client='client-z'))
         assert 'audit log cannot be written' in s.read_stderr()
     finally:
         if c:

@@ -423,7 +423,8 @@ enum monitor_trip monitor_feed(struct monitor *m, const struct policy *p,
 		return MONITOR_MAX_CONTINUOUS_RUN;
 	}
 
-	if (m->needle_on_us > (uint64_t)p->max_needle_on_s.value * 1000000ULL) {
+	/* Only a running needle trips it; Start refuses an exhausted session. */
+	if (running && m->needle_on_us > (uint64_t)p->max_needle_on_s.value * 1000000ULL) {
 		snprintf(msg, msgsz, "needle-on time of the session above %u s (%s)",
 			 p->max_needle_on_s.value, p->max_needle_on_s.source);
 		return MONITOR_NEEDLE_ON_TIME;

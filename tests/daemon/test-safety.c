@@ -611,6 +611,8 @@ static void test_monitor_needle_on_time(void **state)
 	}
 	assert_int_equal(feed(&m, &p, tel(t, SMPP_STATE_RUNNING)), MONITOR_OK);
 	assert_int_equal(feed(&m, &p, tel(t + 100, SMPP_STATE_RUNNING)), MONITOR_NEEDLE_ON_TIME);
+	/* stopped, the exhausted session does not trip again (ClearFault works) */
+	assert_int_equal(feed(&m, &p, tel(t + 200, SMPP_STATE_IDLE)), MONITOR_OK);
 }
 
 static void test_monitor_device_fault(void **state)

@@ -753,3 +753,48 @@ def test_sd_notify_ready_and_watchdog(bus, polkit, tmp):
     finally:
         assert s.stop() == 0
         sock.close()
+
+
+def test_monitor_needle_on_time_accumulates(env_factory):
+    """H16: needle-on time counts over runs; at the limit the needle stops and stays stopped."""
+    e = env_factory(dropins={'10-fast.conf': '[Session]\nMaxNeedleOn=10s\n'})
+    c = e.running_client()
+    d = c.dev(e.dev_path)
+    T.pump(6)
+    d.Stop()
+    assert 5_000_000 < c.prop(c.session, ISES, 'NeedleOnTime') < 8_000_000
+    d.Start()
+    T.pump(2)
+    assert e.sim.status()['state'] == 'RUNNING'
+    _wait_fault(e, c, ('needle-on-time',), timeout=6)
+    d.ClearFault()
+    expect_error(ERR + 'SessionLimit', d.Start, contains='needle-on time')
+
+
+def test_telemetry_stall_stops_needle(env):
+    """H6: the daemon renews only while it sees the device: no telemetry for a lease
+    period stops the needle."""
+    c = env.running_client()
+    env.sim.ctl('telemetry-stall 1000')
+    f = _wait_fault(env, c, ('telemetry-lost', 'device-refused'))
+    assert any('STATE from=RUNNING' in x for x in env.sim.events())
+
+
+def test_corrupt_replies_are_survived(env):
+    """H14: corrupted frames from the device are never trusted and never crash smpd."""
+    c = env.ready_client()
+    d = c.dev(env.dev_path)
+    for kind in ('crc', 'magic', 'version', 'length', 'short'):
+        env.sim.ctl(f'corrupt {kind} 1')
+        try:
+            d.SetParameters(params())
+        except dbus.exceptions.DBusException as e:
+            assert e.get_dbus_name() == ERR + 'DeviceError', e
+    env.sim.ctl('duplicate 2')
+    d.SetParameters(params(depth=750))
+    env.sim.ctl('stall 1')
+    expect_error(ERR + 'DeviceError', d.SetParameters, params(depth=700))
+    # the link recovers: the next request goes through and is applied
+    assert d.SetParameters(params(depth=650))['Depth'] == 650
+    assert env.smpd.alive()
+    assert c.prop(env.dev_path, IDEV, 'State') == 'idle'

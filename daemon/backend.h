@@ -44,6 +44,8 @@ struct backend {
 
 /* The simulator socket transport (docs/protocol.md section 7). */
 int backend_socket_open(const char *path, struct backend **ret);
+/* A device bound to smpusb, through /dev/smpusbN (claimed for smpd's life). */
+int backend_chardev_open(const char *devnode, struct backend **ret);
 /* A USB device through libusb, by serial; -EBUSY when a kernel driver has it. */
 int backend_usb_open(const char *serial, struct backend **ret);
 

@@ -4,7 +4,8 @@
  * 1209:0001 devices at start, then follow add/remove on the netlink
  * monitor.  A device without a kernel driver on its interface is driven
  * through libusb (the daemon speaks protocol v1 itself); one bound to
- * smpusb belongs to the character-device backend.
+ * smpusb is driven through its character device /dev/smpusbN (usbmisc),
+ * when smpd was built with <linux/smpusb.h>.
  */
 #include <errno.h>
 #include <limits.h>
@@ -77,9 +78,10 @@ static void usb_added(struct manager *m, struct udev_device *dev)
 		return;
 	interface_driver(dev, driver, sizeof(driver));
 	if (driver[0]) {
-		/* Never take a device away from a kernel driver. */
-		fprintf(stderr, "smpd: %s is bound to %s; the character-device backend "
-			"is not available yet, ignoring\n", serial, driver);
+		/* Never take a device away from a kernel driver; smpusb's
+		 * character device arrives as its own (usbmisc) event. */
+		if (strcmp(driver, "smpusb") != 0)
+			fprintf(stderr, "smpd: %s is bound to %s, ignoring\n", serial, driver);
 		return;
 	}
 	r = backend_usb_open(serial, &b);
@@ -106,6 +108,53 @@ static void usb_removed(struct manager *m, struct udev_device *dev)
 		device_remove(d, "the device was unplugged");
 }
 
+#ifdef HAVE_SMPUSB_H
+static bool is_smpusb_node(struct udev_device *dev)
+{
+	const char *name = udev_device_get_sysname(dev);
+
+	return name && strncmp(name, "smpusb", 6) == 0 && udev_device_get_devnode(dev);
+}
+
+static struct device *find_chardev(struct manager *m, const char *devnode)
+{
+	for (struct device *d = m->devices; d; d = d->next)
+		if (!d->gone && strcmp(d->backend->kind, "chardev") == 0 &&
+		    strcmp(d->backend->address, devnode) == 0)
+			return d;
+	return NULL;
+}
+
+static void chardev_added(struct manager *m, struct udev_device *dev)
+{
+	const char *node = udev_device_get_devnode(dev);
+	struct backend *b;
+	int r;
+
+	if (!is_smpusb_node(dev) || find_chardev(m, node))
+		return;
+	r = backend_chardev_open(node, &b);
+	if (r < 0) {
+		fprintf(stderr, "smpd: cannot open %s: %s\n", node, strerror(-r));
+		return;
+	}
+	r = device_new(m, b, NULL);
+	if (r < 0) {
+		fprintf(stderr, "smpd: %s refused: %s\n", node, strerror(-r));
+		backend_free(b);
+	}
+}
+
+static void chardev_removed(struct manager *m, struct udev_device *dev)
+{
+	const char *node = udev_device_get_devnode(dev);
+	struct device *d = node ? find_chardev(m, node) : NULL;
+
+	if (d)
+		device_remove(d, "the device was unplugged");
+}
+#endif
+
 static int monitor_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct manager *m = userdata;
@@ -114,9 +163,19 @@ static int monitor_handler(sd_event_source *s, int fd, uint32_t revents, void *u
 	while ((dev = udev_monitor_receive_device(m->udev_monitor))) {
 		const char *action = udev_device_get_action(dev);
 
-		if (action && strcmp(action, "add") == 0)
+		const char *subsystem = udev_device_get_subsystem(dev);
+		bool misc = subsystem && strcmp(subsystem, "usbmisc") == 0;
+
+#ifdef HAVE_SMPUSB_H
+		if (misc && action && strcmp(action, "add") == 0)
+			chardev_added(m, dev);
+		else if (misc && action && strcmp(action, "remove") == 0)
+			chardev_removed(m, dev);
+		else
+#endif
+		if (!misc && action && strcmp(action, "add") == 0)
 			usb_added(m, dev);
-		else if (action && strcmp(action, "remove") == 0)
+		else if (!misc && action && strcmp(action, "remove") == 0)
 			usb_removed(m, dev);
 		udev_device_unref(dev);
 	}
@@ -136,6 +195,8 @@ int manager_udev_start(struct manager *m)
 	if (!m->udev_monitor)
 		return -errno ? -errno : -EIO;
 	r = udev_monitor_filter_add_match_subsystem_devtype(m->udev_monitor, "usb", "usb_device");
+	if (r >= 0)
+		r = udev_monitor_filter_add_match_subsystem_devtype(m->udev_monitor, "usbmisc", NULL);
 	if (r >= 0)
 		r = udev_monitor_enable_receiving(m->udev_monitor);
 	if (r < 0)
@@ -162,6 +223,27 @@ int manager_udev_start(struct manager *m)
 			}
 		}
 	udev_enumerate_unref(e);
+	if (r < 0)
+		return r;
+#ifdef HAVE_SMPUSB_H
+	e = udev_enumerate_new(m->udev);
+	if (!e)
+		return -ENOMEM;
+	udev_enumerate_add_match_subsystem(e, "usbmisc");
+	udev_enumerate_add_match_sysname(e, "smpusb*");
+	r = udev_enumerate_scan_devices(e);
+	if (r >= 0)
+		udev_list_entry_foreach(item, udev_enumerate_get_list_entry(e)) {
+			struct udev_device *dev;
+
+			dev = udev_device_new_from_syspath(m->udev, udev_list_entry_get_name(item));
+			if (dev) {
+				chardev_added(m, dev);
+				udev_device_unref(dev);
+			}
+		}
+	udev_enumerate_unref(e);
+#endif
 	return r < 0 ? r : 0;
 }
 

@@ -263,6 +263,10 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 	}
 	m->policy = p;
 	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "PolicyDigest", NULL);
+	/* Open sessions follow the new session limits at once. */
+	for (struct session *s = m->sessions; s; s = s->next)
+		if (s->active)
+			session_policy_changed(s);
 	for (struct device *d = m->devices; d; d = d->next) {
 		struct effective_limits el;
 		char msg[SAFETY_MSG_MAX];

@@ -292,6 +292,18 @@ int session_end(struct session *s, const char *reason)
 	return r;
 }
 
+void session_policy_changed(struct session *s)
+{
+	const struct policy *p = &s->manager->policy;
+	uint64_t end = s->begin_monotonic_us + (uint64_t)p->max_session_s.value * 1000000ULL;
+
+	if (s->limit_timer)
+		sd_event_source_set_time(s->limit_timer, end);
+	if (s->warning_timer)
+		sd_event_source_set_time(s->warning_timer,
+					 end - (uint64_t)p->warning_before_end_s.value * 1000000ULL);
+}
+
 int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
 {
 	struct device *d = s->device;

@@ -396,6 +396,15 @@ def test_session_time_warning_and_limit(env_factory):
     expect_error(ERR + 'SessionLimit', c.dev(e.dev_path).Start)
 
 
+def test_reload_shortens_open_session(env):
+    """A reload that shortens MaxDuration applies to the session already open."""
+    c = env.running_client()
+    with open(os.path.join(env.tmp, 'conf', 'limits.d', '70-short.conf'), 'w') as f:
+        f.write('[Session]\nMaxDuration=10s\nWarningBeforeEnd=5s\n')
+    c.mgr.Reload()
+    _wait_fault(env, c, ('session-time',), timeout=12)
+
+
 def test_device_fault_pedal_released(env):
     c = env.running_client()
     env.sim.ctl('pedal up')

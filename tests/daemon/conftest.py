@@ -57,8 +57,16 @@ class Env:
         d.update(dropins or {})
         T.write_config(os.path.join(tmp, 'conf'), d, main=main)
         self.sim = T.Sim(tmp, *sim_args)
-        self.smpd = T.Smpd(bus, tmp, self.sim)
-        self.dev_path = self.smpd.device_path()
+        self.smpd = None
+        try:
+            self.smpd = T.Smpd(bus, tmp, self.sim)
+            self.dev_path = self.smpd.device_path()
+        except BaseException:
+            # nothing this test started may outlive it
+            if self.smpd:
+                self.smpd.kill()
+            self.sim.stop()
+            raise
         self.clients = []
 
     def client(self):

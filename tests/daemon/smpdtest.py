@@ -6,6 +6,7 @@ socket (with its control socket and event log) and the real smpd.
 Nothing here skips: a missing prerequisite raises, and the test fails.
 """
 
+import ctypes
 import os
 import shutil
 import signal
@@ -45,6 +46,14 @@ ACTIONS = ['org.libsmp.Smp1.operate', 'org.libsmp.Smp1.configure',
 
 # Valgrind or sanitizers slow everything down; scale waits.
 SLOW = float(os.environ.get('SMPD_TEST_SLOWDOWN', '1'))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent():
+    """preexec_fn: nothing we start outlives the test run (PR_SET_PDEATHSIG)."""
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 def wait_for(pred, timeout=5.0, what='condition'):
@@ -102,7 +111,7 @@ class PrivateBus:
         r, w = os.pipe()
         self.proc = subprocess.Popen(['dbus-daemon', '--config-file=' + conf, '--nofork',
                                       '--print-address=%d' % w], pass_fds=(w,),
-                                     stderr=subprocess.DEVNULL)
+                                     stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         os.close(w)
         with os.fdopen(r) as f:
             self.address = f.readline().strip()
@@ -130,7 +139,8 @@ class Polkit:
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
         self.proc = subprocess.Popen(['/usr/bin/python3', '-m', 'dbusmock', '--system',
                                       '--template', 'polkitd'], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=_die_with_parent)
         c = self.bus.connect()
         wait_for(lambda: c.name_has_owner('org.freedesktop.PolicyKit1'), 10, 'polkit mock')
         self.mock = dbus.Interface(c.get_object('org.freedesktop.PolicyKit1',
@@ -166,7 +176,7 @@ class Sim:
         # loaded test machine that takes real-time scheduling (tests run as root).
         self.proc = subprocess.Popen(['chrt', '-f', '20', SIM, '--socket=' + self.sock,
                                       '--control=' + self.ctl_path, '--event-log=' + self.log, *args],
-                                     stdout=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         wait_for(lambda: os.path.exists(self.ctl_path) and os.path.exists(self.sock), 5, 'smp-sim')
 
     def ctl(self, line):
@@ -220,15 +230,26 @@ class Smpd:
         # renewal is a real-time duty (H6)
         args = ['chrt', '-f', '10'] + args
         self.stderr = open(self.stderr_path, 'a')
-        self.proc = subprocess.Popen(args, stderr=self.stderr)
+        self.proc = subprocess.Popen(args, stderr=self.stderr, preexec_fn=_die_with_parent)
         self.conn = bus.connect()
         if check:
-            wait_for(lambda: self.conn.name_has_owner(BUS) or self.proc.poll() is not None,
-                     15, 'smpd on the bus')
+            try:
+                wait_for(lambda: self.conn.name_has_owner(BUS) or self.proc.poll() is not None,
+                         15, 'smpd on the bus')
+            except AssertionError:
+                self.kill()
+                raise
             if self.proc.poll() is not None:
                 raise AssertionError('smpd exited: ' + self.read_stderr())
+            if not self.conn.name_has_owner(BUS):
+                self.kill()
+                raise AssertionError('smpd did not take its bus name: ' + self.read_stderr())
             if sim:
-                wait_for(lambda: len(self.manager().ListDevices()) == 1, 10, 'device attached')
+                try:
+                    wait_for(lambda: len(self.manager().ListDevices()) == 1, 10, 'device attached')
+                except AssertionError:
+                    self.kill()
+                    raise
 
     def read_stderr(self):
         if not self.stderr.closed:
@@ -258,7 +279,8 @@ class Smpd:
         return self.proc.returncode
 
     def kill(self):
-        self.proc.kill()
+        if self.proc.poll() is None:
+            self.proc.kill()
         self.proc.wait()
         self.stderr.close()
 

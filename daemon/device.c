@@ -587,6 +587,17 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 		};
 		manager_audit(m, true, "device_attach", f, sizeof(f) / sizeof(f[0]));
 	}
+	if (d->trip != MONITOR_OK) {
+		/* Found faulted (e.g. its lease ran out while no smpd ran): say so. */
+		AuditField f[] = {
+			AUDIT_STR("device", d->info.serial),
+			AUDIT_STR("fault", monitor_trip_to_string(d->trip)),
+			AUDIT_STR("message", d->trip_message),
+			AUDIT_UINT("device_faults", d->dev_faults),
+		};
+		fprintf(stderr, "smpd: %s: %s\n", d->info.serial, d->trip_message);
+		manager_audit(m, true, "fault", f, sizeof(f) / sizeof(f[0]));
+	}
 	if (ret)
 		*ret = d;
 	return 0;

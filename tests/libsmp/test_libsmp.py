@@ -296,3 +296,43 @@ def test_smpctl_watch_seconds_and_sigint(env):
     check_sanitizers(err)
     assert q.returncode == 0 and 'voltage' in out
     c.dev(env.dev_path).Stop()
+
+
+# ---- the example, built against the installed library ------------------------------------
+
+def test_example_builds_from_install_and_runs(env):
+    build = os.environ['SMPD_BUILD_DIR']
+    dest = os.path.join(env.tmp, 'dest')
+    p = subprocess.run(['meson', 'install', '-C', build, '--no-rebuild', '--quiet',
+                        '--destdir', dest], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    assert p.returncode == 0, p.stdout
+    pcs = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs if f == 'libsmp.pc']
+    assert len(pcs) == 1, pcs
+    for name in ('libsmp.h', 'libsmp.so.1'):
+        assert any(name in fs for _, _, fs in os.walk(dest)), name + ' not installed'
+    penv = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]), PKG_CONFIG_SYSROOT_DIR=dest,
+                PKG_CONFIG_LIBDIR='')
+    flags = subprocess.run(['pkg-config', '--cflags', '--libs', 'libsmp'], env=penv,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert flags.returncode == 0, flags.stderr
+    assert dest in flags.stdout and '-lsmp' in flags.stdout, flags.stdout
+    exe = os.path.join(env.tmp, 'treatment')
+    src = os.path.join(os.environ['SMPD_SOURCE_DIR'], 'examples', 'treatment.c')
+    cc = subprocess.run(['cc', '-Wall', '-Wextra', '-Werror', src, '-o', exe,
+                         *os.environ.get('LIBSMP_SAN_FLAGS', '').split(), *flags.stdout.split()],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert cc.returncode == 0, cc.stdout
+    libdir = [f[2:] for f in flags.stdout.split() if f.startswith('-L')][0]
+    run = subprocess.run(WRAPPER + [exe, env.bus.address], env=dict(os.environ, LD_LIBRARY_PATH=libdir),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         timeout=60 * T.SLOW)
+    check_sanitizers(run.stderr)
+    assert run.returncode == 0, run.stdout + run.stderr
+    # it ran the needle and printed telemetry while running
+    assert re.search(r'^ *[78]\d\d\d mV', run.stdout, re.M), run.stdout
+    assert 'session ended, needle ran' in run.stdout
+    # the library it ran with is the installed one
+    ldd = subprocess.run(['ldd', exe], env=dict(os.environ, LD_LIBRARY_PATH=libdir),
+                         stdout=subprocess.PIPE, text=True).stdout
+    assert os.path.join(libdir, 'libsmp.so.1') in ldd, ldd

@@ -117,28 +117,28 @@ typedef struct smp_session smp_session;
 typedef struct smp_event smp_event;
 
 /** D-Bus error names smpd returns (see smp_device_get_error_name()). */
-#define SMP_ERROR_LIMIT_EXCEEDED     "org.libsmp.Smp1.Error.LimitExceeded"
-#define SMP_ERROR_INVALID_ARGUMENT   "org.libsmp.Smp1.Error.InvalidArgument"
-#define SMP_ERROR_NOT_AUTHORIZED     "org.libsmp.Smp1.Error.NotAuthorized"
-#define SMP_ERROR_NOT_CLAIMED        "org.libsmp.Smp1.Error.NotClaimed"
-#define SMP_ERROR_ALREADY_CLAIMED    "org.libsmp.Smp1.Error.AlreadyClaimed"
-#define SMP_ERROR_NO_SESSION         "org.libsmp.Smp1.Error.NoSession"
-#define SMP_ERROR_SESSION_ACTIVE     "org.libsmp.Smp1.Error.SessionActive"
-#define SMP_ERROR_SESSION_ENDED      "org.libsmp.Smp1.Error.SessionEnded"
-#define SMP_ERROR_NO_SETPOINTS       "org.libsmp.Smp1.Error.NoSetpoints"
-#define SMP_ERROR_FAULT_LATCHED      "org.libsmp.Smp1.Error.FaultLatched"
-#define SMP_ERROR_FAULT_PERSISTS     "org.libsmp.Smp1.Error.FaultPersists"
-#define SMP_ERROR_DEVICE_REFUSED     "org.libsmp.Smp1.Error.DeviceRefused"
-#define SMP_ERROR_DEVICE_ERROR       "org.libsmp.Smp1.Error.DeviceError"
-#define SMP_ERROR_NO_CARTRIDGE       "org.libsmp.Smp1.Error.NoCartridge"
-#define SMP_ERROR_CARTRIDGE_USED     "org.libsmp.Smp1.Error.CartridgeUsed"
-#define SMP_ERROR_CARTRIDGE_EXPIRED  "org.libsmp.Smp1.Error.CartridgeExpired"
-#define SMP_ERROR_NO_PIGMENT_LOT     "org.libsmp.Smp1.Error.NoPigmentLot"
-#define SMP_ERROR_HEALING_INTERVAL   "org.libsmp.Smp1.Error.HealingInterval"
-#define SMP_ERROR_PATCH_TEST         "org.libsmp.Smp1.Error.PatchTestRequired"
-#define SMP_ERROR_SESSION_LIMIT      "org.libsmp.Smp1.Error.SessionLimit"
-#define SMP_ERROR_AUDIT_UNAVAILABLE  "org.libsmp.Smp1.Error.AuditUnavailable"
-#define SMP_ERROR_CONFIG             "org.libsmp.Smp1.Error.ConfigError"
+#define SMP_ERROR_LIMIT_EXCEEDED     "org.libsmp.Smp1.Error.LimitExceeded" /**< a value outside a limit; -ERANGE */
+#define SMP_ERROR_INVALID_ARGUMENT   "org.libsmp.Smp1.Error.InvalidArgument" /**< a malformed argument; -EINVAL */
+#define SMP_ERROR_NOT_AUTHORIZED     "org.libsmp.Smp1.Error.NotAuthorized" /**< polkit said no (or did not answer); -EACCES */
+#define SMP_ERROR_NOT_CLAIMED        "org.libsmp.Smp1.Error.NotClaimed" /**< the caller does not hold the claim; -EPERM */
+#define SMP_ERROR_ALREADY_CLAIMED    "org.libsmp.Smp1.Error.AlreadyClaimed" /**< another client holds the claim; -EBUSY */
+#define SMP_ERROR_NO_SESSION         "org.libsmp.Smp1.Error.NoSession" /**< no open session of the caller; -ENOENT */
+#define SMP_ERROR_SESSION_ACTIVE     "org.libsmp.Smp1.Error.SessionActive" /**< the device already has an open session; -EALREADY */
+#define SMP_ERROR_SESSION_ENDED      "org.libsmp.Smp1.Error.SessionEnded" /**< the session has ended; -ESTALE */
+#define SMP_ERROR_NO_SETPOINTS       "org.libsmp.Smp1.Error.NoSetpoints" /**< Start before SetParameters; -ENODATA */
+#define SMP_ERROR_FAULT_LATCHED      "org.libsmp.Smp1.Error.FaultLatched" /**< a latched fault or emergency stop; -ENOTRECOVERABLE */
+#define SMP_ERROR_FAULT_PERSISTS     "org.libsmp.Smp1.Error.FaultPersists" /**< the cause of the fault is still there; -EAGAIN */
+#define SMP_ERROR_DEVICE_REFUSED     "org.libsmp.Smp1.Error.DeviceRefused" /**< the device firmware refused; -EREMOTEIO */
+#define SMP_ERROR_DEVICE_ERROR       "org.libsmp.Smp1.Error.DeviceError" /**< the device did not answer properly; -EIO */
+#define SMP_ERROR_NO_CARTRIDGE       "org.libsmp.Smp1.Error.NoCartridge" /**< no cartridge inserted; -ENOMEDIUM */
+#define SMP_ERROR_CARTRIDGE_USED     "org.libsmp.Smp1.Error.CartridgeUsed" /**< the cartridge was used in an earlier session; -EMEDIUMTYPE */
+#define SMP_ERROR_CARTRIDGE_EXPIRED  "org.libsmp.Smp1.Error.CartridgeExpired" /**< the cartridge is past its expiry; -EKEYEXPIRED */
+#define SMP_ERROR_NO_PIGMENT_LOT     "org.libsmp.Smp1.Error.NoPigmentLot" /**< a session needs a pigment lot; -EINVAL */
+#define SMP_ERROR_HEALING_INTERVAL   "org.libsmp.Smp1.Error.HealingInterval" /**< the client's last session is too recent; -ETIME */
+#define SMP_ERROR_PATCH_TEST         "org.libsmp.Smp1.Error.PatchTestRequired" /**< no patch test, or one too recent; -ETIME */
+#define SMP_ERROR_SESSION_LIMIT      "org.libsmp.Smp1.Error.SessionLimit" /**< maximum session or needle-on time reached; -ETIMEDOUT */
+#define SMP_ERROR_AUDIT_UNAVAILABLE  "org.libsmp.Smp1.Error.AuditUnavailable" /**< the audit log cannot be written; -ENOLCK */
+#define SMP_ERROR_CONFIG             "org.libsmp.Smp1.Error.ConfigError" /**< the policy files have an error; -EBADMSG */
 
 /** Value for smp_device_set_parameters(): keep this parameter as it is. */
 #define SMP_KEEP UINT32_MAX
@@ -283,6 +283,7 @@ int smp_client_get_events(smp_client *client);
 
 /**
  * When to call smp_client_dispatch() even without fd activity.
+ * @param client the client
  * @param[out] ret_usec an absolute CLOCK_MONOTONIC time in microseconds,
  * or UINT64_MAX for "no timeout"
  * @return 0; -EINVAL; -ENOTCONN.
@@ -312,6 +313,7 @@ int smp_client_set_event_handler(smp_client *client, smp_event_handler handler, 
 
 /**
  * How long a method call waits for smpd.
+ * @param client the client
  * @param usec microseconds, 0 for the bus default (25 s)
  * @return 0; -EINVAL.
  */
@@ -324,6 +326,7 @@ int smp_client_is_daemon_running(smp_client *client);
 
 /**
  * The API version smpd implements.
+ * @param client the client
  * @param[out] ret_version 1 for this API
  * @return 0; -EINVAL; -ENOTCONN; negative errno from the bus.
  */
@@ -331,6 +334,7 @@ int smp_client_get_api_version(smp_client *client, uint32_t *ret_version);
 
 /**
  * SHA-256 (hex) of the policy files in force.
+ * @param client the client
  * @param[out] ret_digest a malloc'ed string for the caller to free()
  * @return 0; -EINVAL; -ENOMEM; -ENOTCONN; negative errno from the bus.
  */
@@ -373,6 +377,7 @@ smp_device *smp_client_find_device(smp_client *client, const char *serial);
 /**
  * Sessions of the running smpd (open and ended since it started).
  * Sessions of earlier runs are in the audit log: smp_log_list_sessions().
+ * @param client the client
  * @param[out] ret_sessions a NULL-terminated array, one reference each;
  * free with smp_session_list_free()
  * @return the number of sessions (>= 0); -EINVAL; -ENOMEM; -ENOTCONN;
@@ -483,6 +488,8 @@ smp_session *smp_device_get_session(smp_device *device);
 
 /**
  * An applied setpoint.
+ * @param device the device
+ * @param param the parameter
  * @param[out] ret_value in the unit of @p param
  * @return 0; -ENODATA before the first smp_device_set_parameters(); -EINVAL.
  */
@@ -492,6 +499,9 @@ int smp_device_get_setpoint(smp_device *device, enum smp_param param, uint32_t *
  * An effective limit (the most restrictive of every layer) and where it
  * comes from.  Limits depend on the zone of the open session and on the
  * cartridge's needle.
+ * @param device the device
+ * @param param the parameter
+ * @param bound SMP_BOUND_MIN or SMP_BOUND_MAX
  * @param[out] ret_value the limit in the unit of @p param (may be NULL)
  * @param[out] ret_layer "protocol", "device", "site", a zone name
  * ("temples") or "NEEDLE <config>" (may be NULL; borrowed)
@@ -516,6 +526,7 @@ const char *smp_device_get_cartridge_needle(smp_device *device);
 
 /**
  * Needle diameter and expiry of the cartridge.
+ * @param device the device
  * @param[out] ret_diameter_um may be NULL
  * @param[out] ret_expiry_day days since 1970-01-01; may be NULL
  * @return 0; -ENOMEDIUM without a cartridge; -EINVAL.
@@ -554,6 +565,11 @@ int smp_device_release(smp_device *device);
 /**
  * Set setpoints; SMP_KEEP keeps a value.  Needs the claim and an open
  * session (its zone and needle decide the limits).
+ * @param device the device
+ * @param voltage_mv needle voltage in mV, or SMP_KEEP
+ * @param current_ma current limit in mA, or SMP_KEEP
+ * @param stroke_rate_chz stroke rate in Hz x 100, or SMP_KEEP
+ * @param depth_um needle depth in um, or SMP_KEEP
  * @return 0; -ERANGE when a value is outside a limit: smp_device_get_error_limit()
  * names the parameter, value, limit and its source; -EINVAL (not on the
  * device's step, or all SMP_KEEP); -EPERM; -ENOENT (no session); -EACCES;
@@ -592,6 +608,7 @@ int smp_device_clear_fault(smp_device *device);
 
 /**
  * Deliver SMP_EVENT_TELEMETRY for this device (a few times a second).
+ * @param device the device
  * @param enable true to subscribe, false to unsubscribe
  * @return 0; -EINVAL; -ENOTCONN; -ENOMEM.
  */
@@ -599,6 +616,8 @@ int smp_device_subscribe_telemetry(smp_device *device, bool enable);
 
 /**
  * A value of the latest telemetry summary received.
+ * @param device the device
+ * @param value which value
  * @param[out] ret_value in the unit named by @p value
  * @return 0; -ENODATA before the first summary; -EINVAL.
  */
@@ -606,6 +625,7 @@ int smp_device_get_telemetry(smp_device *device, enum smp_telemetry value, int64
 
 /**
  * Open a treatment session.  Needs the claim.
+ * @param device the device, claimed by this client
  * @param metadata NULL-terminated array of "Key=value" strings: ClientPseudonym,
  * Operator, Zone (hairline, temples, crown, scar), PigmentLot (required),
  * PigmentManufacturer, PatchTestTime and ScreeningTime (decimal seconds
@@ -628,6 +648,7 @@ const char *smp_device_get_error_message(smp_device *device);
 
 /**
  * The details of the last -ERANGE of smp_device_set_parameters().
+ * @param device the device
  * @param[out] ret_param the parameter over the limit (may be NULL)
  * @param[out] ret_bound which end was crossed (may be NULL)
  * @param[out] ret_requested the requested value (may be NULL)
@@ -722,6 +743,7 @@ int smp_session_refresh(smp_session *session);
 
 /**
  * Move to another scalp zone.
+ * @param session the session
  * @param zone "hairline", "temples", "crown" or "scar"
  * @return 0; -ERANGE while the setpoints exceed the new zone's limits;
  * -EINVAL; -EPERM (not the owner); -ESTALE (ended); -EACCES;
@@ -731,6 +753,7 @@ int smp_session_change_zone(smp_session *session, const char *zone);
 
 /**
  * Add a note to the session record.
+ * @param session the session
  * @param text 1-1024 bytes of UTF-8
  * @return 0; -EINVAL; -EPERM; -ESTALE; -EACCES; -EOPNOTSUPP; -ENOTCONN.
  */
@@ -762,6 +785,7 @@ typedef void (*smp_log_progress)(uint64_t done, uint64_t total, void *userdata);
 /**
  * Verify the audit log in @p dir: framing, checksums, sequence, the hash
  * chain and, with @p key, every seal.
+ * @param userdata passed to @p progress
  * @param dir the log directory (NULL: SMP_LOG_DEFAULT_DIR)
  * @param key the verification key ("smpk1-..."); NULL checks everything but
  * the seals, and the status is then at best SMP_LOG_UNVERIFIABLE
@@ -777,6 +801,8 @@ int smp_log_verify(const char *dir, const char *key, smp_log_progress progress,
 
 /**
  * Write the log records that match the filters to @p out.  Does not verify.
+ * @param format SMP_LOG_FORMAT_JSON or SMP_LOG_FORMAT_CSV
+ * @param out where to write
  * @param dir the log directory (NULL: SMP_LOG_DEFAULT_DIR)
  * @param session only records of this session id (NULL: any)
  * @param client only records of this client pseudonym (NULL: any)

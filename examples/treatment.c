@@ -107,13 +107,14 @@ int main(int argc, char **argv)
 	r = smp_device_stop(dev);
 	if (r < 0)
 		goto device_error;
+	if (smp_session_refresh(session) >= 0)
+		printf("needle ran %.1f s\n", (double)smp_session_get_needle_on_usec(session) / 1e6);
 	r = smp_session_end(session);
 	if (r < 0) {
 		failed("end session", smp_session_get_error_message(session), r);
 		goto out;
 	}
-	printf("session ended, needle ran %.1f s\n",
-	       (double)smp_session_get_needle_on_usec(session) / 1e6);
+	printf("session ended: %s\n", smp_session_get_end_reason(session));
 	r = fault ? -EIO : 0;
 	goto out;
 

@@ -340,7 +340,9 @@ def test_example_builds_from_install_and_runs(env):
     assert run.returncode == 0, run.stdout + run.stderr
     # it ran the needle and printed telemetry while running
     assert re.search(r'^ *[78]\d\d\d mV', run.stdout, re.M), run.stdout
-    assert 'session ended, needle ran' in run.stdout
+    m = re.search(r'^needle ran (\d+\.\d) s$', run.stdout, re.M)
+    assert m and 1.5 <= float(m.group(1)) <= 4.0, run.stdout
+    assert 'session ended: ' in run.stdout
     # the library it ran with is the installed one
     ldd = subprocess.run(['ldd', exe], env=dict(os.environ, LD_LIBRARY_PATH=libdir),
                          stdout=subprocess.PIPE, text=True).stdout

@@ -1329,6 +1329,13 @@ static int cmd_run(int argc, char **argv)
 		lineno++;
 		while (isspace((unsigned char)*p))
 			p++;
+		if (*p && *p != '#') {
+			/* echo the line before split_line() cuts it up */
+			printf("> %s", p);
+			if (!strchr(p, '\n'))
+				printf("\n");
+			fflush(stdout);
+		}
 		if (*p == '-') {
 			ignore = true;
 			p++;
@@ -1344,10 +1351,6 @@ static int cmd_run(int argc, char **argv)
 		}
 		if (ac == 0)
 			continue;
-		printf("> %s", p);
-		if (!strchr(p, '\n'))
-			printf("\n");
-		fflush(stdout);
 		q = run_command(ac, av);
 		fflush(stdout);
 		if (expect_fail) {

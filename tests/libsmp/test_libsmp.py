@@ -276,6 +276,34 @@ def test_smpctl_run_script_session(env):
     assert v['status'] == 'intact'
     smpctl(env, 'log', 'verify', rc=5)  # no key: unverifiable
     smpctl(env, 'log', 'verify', '--key=garbage', rc=1)
+    # the HTML report: metadata, plots, events, verification status
+    page = os.path.join(env.tmp, 'report.html')
+    r = smpctl(env, 'session', 'report', sid, '--key-file=' + keyfile, '--output=' + page)
+    assert r.stdout.strip() == page
+    with open(page) as f:
+        html = f.read()
+    assert html.startswith('<!DOCTYPE html>') and sid in html
+    assert html.count('<svg') == 5 and html.count('<polyline') == 5
+    for text in ('client-ctl-1', 'PIG-9', 'op-7', 'class="ok">INTACT', 'session_begin',
+                 'zone_change', 'annotation', 'photos taken', 'parameters_refused', 'brownout',
+                 'session_end'):
+        assert text in html, text
+    assert '<script' not in html  # self-contained and inert
+    smpctl(env, 'session', 'report', 'f' * 32, '--output=' + page, rc=12)
+    smpctl(env, 'session', 'report', rc=2)
+    # tamper with one byte of a record: verify and the report say so
+    logdir = os.path.join(env.smpd.state_dir, 'audit')
+    logfile = sorted(f for f in os.listdir(logdir) if f.endswith('.smplog'))[0]
+    with open(os.path.join(logdir, logfile), 'r+b') as f:
+        data = bytearray(f.read())
+        i = data.index(b'photos taken')
+        data[i] ^= 0x20
+        f.seek(0)
+        f.write(data)
+    smpctl(env, 'log', 'verify', '--key-file=' + keyfile, rc=3)
+    smpctl(env, 'session', 'report', sid, '--key-file=' + keyfile, '--output=' + page, rc=3)
+    with open(page) as f:
+        assert 'class="bad">NOT INTACT' in f.read()
 
 
 def test_smpctl_script_stops_at_first_failure(env):

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "libsmp.h"
+#include "report.h"
 
 enum {
 	EXIT_OK = 0,
@@ -913,6 +914,107 @@ static int collect_sessions(smp_session ***ret, bool *ret_log_ok)
 	return (int)n;
 }
 
+static char *read_key_file(const char *path);
+
+/* session report ID [--output=FILE] [--key=KEY|--key-file=FILE] */
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "key-file", required_argument, NULL, 'K' },
+		{}
+	};
+	const char *output = NULL;
+	char *key = NULL, *err = NULL, *path = NULL, *tmp = NULL, *abs = NULL;
+	FILE *f;
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'o':
+			output = optarg;
+			break;
+		case 'k':
+			free(key);
+			key = strdup(optarg);
+			break;
+		case 'K':
+			free(key);
+			key = read_key_file(optarg);
+			if (!key) {
+				fprintf(stderr, "smpctl: cannot read %s: %m\n", optarg);
+				return EXIT_FAIL;
+			}
+			break;
+		default:
+			free(key);
+			return usage_error("usage: session report ID [--output=FILE] [--key=KEY|--key-file=FILE]");
+		}
+	}
+	if (optind + 1 != argc) {
+		free(key);
+		return usage_error("usage: session report ID [--output=FILE] [--key=KEY|--key-file=FILE]");
+	}
+	if (output)
+		path = strdup(output);
+	else if (asprintf(&path, "session-%s.html", argv[optind]) < 0)
+		path = NULL;
+	if (!path || asprintf(&tmp, "%s.tmp", path) < 0) {
+		free(key);
+		free(path);
+		return EXIT_FAIL;
+	}
+	f = fopen(tmp, "we");
+	if (!f) {
+		fprintf(stderr, "smpctl: session report: cannot write %s: %m\n", tmp);
+		free(key);
+		free(path);
+		free(tmp);
+		return EXIT_FAIL;
+	}
+	r = session_report(arg_log_dir, argv[optind], key, f, &err);
+	if (fclose(f) != 0 && r >= 0)
+		r = -errno;
+	if (r < 0) {
+		fprintf(stderr, "smpctl: session report %s: %s\n", argv[optind],
+			err ? err : strerror(-r));
+		unlink(tmp);
+		free(err);
+		free(key);
+		free(path);
+		free(tmp);
+		return r == -ENOENT ? EXIT_UNAVAILABLE : EXIT_FAIL;
+	}
+	if (rename(tmp, path) < 0) {
+		fprintf(stderr, "smpctl: session report: cannot write %s: %m\n", path);
+		unlink(tmp);
+		r = -errno;
+	} else {
+		abs = realpath(path, NULL);
+		printf("%s\n", abs ? abs : path);
+	}
+	free(abs);
+	free(tmp);
+	free(path);
+	if (r < 0) {
+		free(key);
+		return EXIT_FAIL;
+	}
+	/* the page is written; the exit status tells whether the log verified */
+	if (key && r != SMP_LOG_INTACT) {
+		fprintf(stderr, "smpctl: session report: the audit log is %s\n",
+			r == SMP_LOG_TAMPERED ? "tampered" : r == SMP_LOG_TRUNCATED ? "truncated" :
+			"unverifiable");
+		free(key);
+		return r == SMP_LOG_TAMPERED ? EXIT_LOG_TAMPERED :
+		       r == SMP_LOG_TRUNCATED ? EXIT_LOG_TRUNCATED : EXIT_LOG_UNVERIFIABLE;
+	}
+	free(key);
+	return EXIT_OK;
+}
+
 static int cmd_session(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "";
@@ -1073,12 +1175,8 @@ static int cmd_session(int argc, char **argv)
 		return EXIT_OK;
 	}
 
-	if (strcmp(sub, "report") == 0) {
-		if (argc != 3)
-			return usage_error("usage: session report ID");
-		return run_command(6, (char *[]){ "log", "export", "--session", argv[2], "--format",
-						  "json", NULL });
-	}
+	if (strcmp(sub, "report") == 0)
+		return cmd_report(argc - 1, argv + 1);
 	return usage_error("usage: session begin|end|zone|note|list|show|report");
 }
 
@@ -1127,7 +1225,7 @@ static int cmd_log(int argc, char **argv)
 	if (strcmp(sub, "verify") != 0 && strcmp(sub, "export") != 0)
 		return usage_error("usage: log verify [--key=KEY|--key-file=FILE] | log export [options]");
 	optind = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, "+", opts, NULL)) >= 0) {
+	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) >= 0) {
 		switch (c) {
 		case 'k':
 			free(key);
@@ -1465,7 +1563,8 @@ static void help(void)
 	       "  session begin KEY=VALUE...   client= operator= zone= lot= manufacturer=\n"
 	       "                               patch-test= screening= override=\n"
 	       "  session end | zone ZONE | note TEXT\n"
-	       "  session list | show ID | report ID\n"
+	       "  session list | show ID\n"
+	       "  session report ID [--output=F] [--key=K|--key-file=F]   HTML report\n"
 	       "  limits show                  effective limits and where they come from\n"
 	       "  log verify [--key=K|--key-file=F]\n"
 	       "  log export [--format=json|csv] [--session=ID] [--client=P] [--since=D] [--until=D]\n"

@@ -1427,7 +1427,7 @@ static int cmd_run(int argc, char **argv)
 		lineno++;
 		while (isspace((unsigned char)*p))
 			p++;
-		if (*p && *p != '#') {
+		if (*p && *p != '#' && strncmp(p, "echo", 4) != 0) {
 			/* echo the line before split_line() cuts it up */
 			printf("> %s", p);
 			if (!strchr(p, '\n'))

@@ -75,6 +75,8 @@ static int exit_for_errno(int r)
 	}
 }
 
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;

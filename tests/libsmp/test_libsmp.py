@@ -327,11 +327,16 @@ def test_smpctl_watch_seconds_and_sigint(env):
     assert len(j) >= 3 and json.loads(j[0])['voltage_mv'] > 0
     q = subprocess.Popen(WRAPPER + [SMPCTL, '--bus-address=' + env.bus.address, 'watch'],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0 * T.SLOW)
+    # interrupt once it is showing gauges (its SIGINT handler is in place)
+    first = ''
+    deadline = time.monotonic() + 20 * T.SLOW
+    while 'voltage' not in first and time.monotonic() < deadline and q.poll() is None:
+        first += q.stdout.readline()
+    assert 'voltage' in first, first
     q.send_signal(signal.SIGINT)
     out, err = q.communicate(timeout=10 * T.SLOW)
     check_sanitizers(err)
-    assert q.returncode == 0 and 'voltage' in out
+    assert q.returncode == 0, (q.returncode, err)
     c.dev(env.dev_path).Stop()
 
 

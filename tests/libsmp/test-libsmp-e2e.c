@@ -630,6 +630,55 @@ static void scenario_restart(const char *pseudonym)
 	printf("restart ok\n");
 }
 
+/* The system and user bus constructors (the harness points both at the test bus). */
+static void scenario_env_buses(void)
+{
+	smp_client *c = NULL;
+
+	CHECK_R(smp_client_new(&c), 0);
+	CHECK_R(smp_client_is_daemon_running(c), 1);
+	CHECK(smp_client_get_n_devices(c) == 1);
+	c = smp_client_unref(c);
+	CHECK_R(smp_client_new_user(&c), 0);
+	CHECK_R(smp_client_is_daemon_running(c), 1);
+	c = smp_client_unref(c);
+	printf("env buses ok\n");
+}
+
+/* The bus itself goes away: DISCONNECTED, then -ENOTCONN everywhere. */
+static void scenario_disconnect(void)
+{
+	struct counts n = { 0 };
+	smp_client *c = connect_client(&n);
+	uint64_t t;
+
+	printf("READY\n");
+	fflush(stdout);
+	/* the harness kills the dbus-daemon now */
+	{
+		double end = now_s() + 30 * slow;
+		int r = 0;
+
+		while (n.disconnected == 0 && now_s() < end) {
+			r = smp_client_wait(c, 100000);
+			if (r < 0)
+				break;
+		}
+		CHECK_R(r, -ENOTCONN);
+	}
+	CHECK(n.disconnected == 1);
+	CHECK_R(smp_client_dispatch(c), -ENOTCONN);
+	CHECK_R(smp_client_wait(c, 1000), -ENOTCONN);
+	CHECK_R(smp_client_get_fd(c), -ENOTCONN);
+	CHECK_R(smp_client_get_events(c), -ENOTCONN);
+	CHECK_R(smp_client_get_timeout(c, &t), -ENOTCONN);
+	CHECK_R(smp_client_is_daemon_running(c), -ENOTCONN);
+	CHECK_R(smp_client_reload(c), -ENOTCONN);
+	CHECK(smp_client_get_n_devices(c) == 0);
+	smp_client_unref(c);
+	printf("disconnect ok\n");
+}
+
 /* Connect/disconnect cycles for valgrind: every object freed every time. */
 static void scenario_cycles(int cycles)
 {
@@ -732,6 +781,10 @@ int main(int argc, char **argv)
 		scenario_denied();
 	else if (strcmp(scenario, "restart") == 0 && argc > 4)
 		scenario_restart(argv[4]);
+	else if (strcmp(scenario, "env-buses") == 0)
+		scenario_env_buses();
+	else if (strcmp(scenario, "disconnect") == 0)
+		scenario_disconnect();
 	else if (strcmp(scenario, "cycles") == 0 && argc > 4)
 		scenario_cycles(atoi(argv[4]));
 	else if (strcmp(scenario, "log") == 0 && argc > 6)

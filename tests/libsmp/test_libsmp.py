@@ -100,6 +100,50 @@ def test_daemon_restart_while_connected(env):
     assert 'restart ok' in out
 
 
+def test_system_and_user_bus_from_environment(env):
+    environ = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=env.bus.address,
+                   DBUS_SESSION_BUS_ADDRESS=env.bus.address)
+    p = subprocess.run(WRAPPER + [E2E, 'unused', 'env-buses'], env=environ,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=60 * T.SLOW)
+    check_sanitizers(p.stderr)
+    assert p.returncode == 0 and 'env buses ok' in p.stdout, p.stdout + p.stderr
+    # smpctl: the system bus by default, --user for the session bus
+    for extra in ([], ['--user']):
+        q = subprocess.run(WRAPPER + [SMPCTL, *extra, 'status'], env=environ,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=60 * T.SLOW)
+        check_sanitizers(q.stderr)
+        assert q.returncode == 0 and 'running, API version 1' in q.stdout, q.stdout + q.stderr
+
+
+def test_bus_connection_lost(tmp):
+    """A bus of its own, killed under a connected client."""
+    saved = os.environ.get('DBUS_SYSTEM_BUS_ADDRESS')
+    bus = T.PrivateBus(tmp)  # sets DBUS_SYSTEM_BUS_ADDRESS: restored below
+    try:
+        p = subprocess.Popen(WRAPPER + [E2E, bus.address, 'disconnect'], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            assert p.stdout.readline().strip() == 'READY'
+            bus.proc.kill()
+            bus.proc.wait()
+            out, err = p.communicate(timeout=60 * T.SLOW)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        check_sanitizers(err)
+        assert p.returncode == 0 and 'disconnect ok' in out, out + err
+    finally:
+        if bus.proc.poll() is None:
+            bus.stop()
+        if saved is None:
+            os.environ.pop('DBUS_SYSTEM_BUS_ADDRESS', None)
+        else:
+            os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = saved
+
+
 def test_connect_disconnect_cycles_leak_free(env):
     """20 connect/disconnect cycles without a leak or invalid access: under
     valgrind in a plain build, under ASan+LeakSanitizer in a sanitizer build

@@ -41,6 +41,8 @@ struct counts {
 	    disconnected;
 	char fault_kind[64];
 	char end_reason[128];
+	char warning_kind[64];
+	uint32_t seconds_left;
 };
 
 static void count_events(smp_client *c, const smp_event *ev, void *userdata)
@@ -61,7 +63,12 @@ static void count_events(smp_client *c, const smp_event *ev, void *userdata)
 		CHECK(smp_event_get_message(ev)[0]);
 		break;
 	case SMP_EVENT_SESSION_BEGUN: n->begun++; CHECK(smp_event_get_session(ev)); break;
-	case SMP_EVENT_SESSION_WARNING: n->warning++; break;
+	case SMP_EVENT_SESSION_WARNING:
+		n->warning++;
+		CHECK(smp_event_get_session(ev) && smp_event_get_device(ev));
+		snprintf(n->warning_kind, sizeof(n->warning_kind), "%s", smp_event_get_kind(ev));
+		n->seconds_left = smp_event_get_seconds_left(ev);
+		break;
 	case SMP_EVENT_SESSION_ENDED:
 		n->ended++;
 		CHECK(smp_event_get_session(ev));
@@ -573,6 +580,33 @@ static void scenario_faults(const char *pseudonym)
 	printf("faults ok\n");
 }
 
+/* Session time (policy: 12 s, warning 6 s before): warned, then stopped. */
+static void scenario_session_time(const char *pseudonym)
+{
+	struct counts n = { 0 };
+	smp_client *c = connect_client(&n);
+	smp_device *d = smp_client_find_device(c, NULL);
+	smp_session *s;
+
+	CHECK(d);
+	CHECK_R(smp_device_claim(d), 0);
+	s = begin(d, pseudonym, "crown");
+	CHECK_R(smp_device_set_parameters(d, 8000, 1000, 12000, 800), 0);
+	CHECK_R(smp_device_start(d), 0);
+	wait_until(c, &n.warning, 1, 15);
+	CHECK(strcmp(n.warning_kind, "session-time") == 0 && n.seconds_left == 6);
+	CHECK(smp_device_get_state(d) == SMP_DEVICE_STATE_RUNNING);
+	wait_until(c, &n.fault, 1, 15);
+	CHECK(strcmp(n.fault_kind, "session-time") == 0);
+	wait_state(c, d, SMP_DEVICE_STATE_FAULT, 5);
+	CHECK_R(smp_device_clear_fault(d), 0);
+	CHECK_R(smp_device_start(d), -ETIMEDOUT);
+	CHECK(strcmp(smp_device_get_error_name(d), SMP_ERROR_SESSION_LIMIT) == 0);
+	smp_session_unref(s);
+	smp_client_unref(c);
+	printf("session time ok\n");
+}
+
 /* Polkit denies everything (set up by the caller): named errors, no crash. */
 static void scenario_denied(void)
 {
@@ -777,6 +811,8 @@ int main(int argc, char **argv)
 		scenario_treatment(argv[4]);
 	else if (strcmp(scenario, "faults") == 0 && argc > 4)
 		scenario_faults(argv[4]);
+	else if (strcmp(scenario, "session-time") == 0 && argc > 4)
+		scenario_session_time(argv[4]);
 	else if (strcmp(scenario, "denied") == 0)
 		scenario_denied();
 	else if (strcmp(scenario, "restart") == 0 && argc > 4)

@@ -73,6 +73,11 @@ def test_faults_estop_and_claimant_leaving(env):
     assert env.sim.status()['state'] != 'RUNNING'
 
 
+def test_session_time_warning_then_limit(env_factory):
+    e = env_factory(dropins={'10-fast.conf': '[Session]\nMaxDuration=12s\nWarningBeforeEnd=6s\n'})
+    assert 'session time ok' in e2e(e, 'session-time', 'client-lib-5')
+
+
 def test_denied_by_polkit(env):
     env.polkit.allow([])
     try:

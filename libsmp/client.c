@@ -125,7 +125,7 @@ static int client_add_device(smp_client *c, const char *path, bool announce)
 	r = smp_device_new(c, path, &d);
 	if (r < 0)
 		return r;
-	r = smp_device_refresh(d);
+	r = smp_device_update(d);
 	if (r < 0) {
 		/* gone again before we could read it: not a device for us */
 		smp_device_mark_gone(d);
@@ -282,13 +282,13 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	if (sd_bus_message_is_signal(m, "org.freedesktop.DBus.Properties", "PropertiesChanged")) {
 		d = smp_client_device_by_path(c, path);
 		if (d) {
-			if (smp_device_refresh(d) >= 0)
+			if (smp_device_update(d) >= 0)
 				smp_client_emit(c, SMP_EVENT_DEVICE_CHANGED, d, NULL, NULL, NULL, 0);
 			return 0;
 		}
 		s = client_find_session(c, path);
 		if (s)
-			(void)smp_session_refresh(s);
+			(void)smp_session_update(s);
 		return 0;
 	}
 
@@ -322,7 +322,7 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		if (!s || sd_bus_message_read(m, "s", &reason) < 0)
 			return 0;
 		smp_session_ref(s);
-		(void)smp_session_refresh(s);
+		(void)smp_session_update(s);
 		s->active = false;
 		if (!s->end_reason || !s->end_reason[0])
 			(void)smp_strdup_to(&s->end_reason, reason);

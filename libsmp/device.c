@@ -469,6 +469,19 @@ static int device_fetch(smp_device *d, struct smp_error *err)
 	return 0;
 }
 
+/* A refresh of our own (signals, new devices): leaves the caller's error detail alone. */
+int smp_device_update(smp_device *d)
+{
+	struct smp_error tmp = { 0 };
+	int r;
+
+	if (!d->client || d->gone)
+		return -ENODEV;
+	r = device_fetch(d, &tmp);
+	smp_error_clear(&tmp);
+	return r;
+}
+
 _public_ int smp_device_refresh(smp_device *d)
 {
 	int r = device_check(d);

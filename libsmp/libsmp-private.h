@@ -139,9 +139,11 @@ int smp_device_new(smp_client *c, const char *path, smp_device **ret);
 int smp_device_parse_properties(smp_device *d, sd_bus_message *m);
 int smp_device_handle_telemetry(smp_device *d, sd_bus_message *m);
 void smp_device_mark_gone(smp_device *d);
+int smp_device_update(smp_device *d);
 
 /* session.c */
 int smp_session_new_live(smp_client *c, const char *path, smp_session **ret);
 smp_session *smp_session_new_record(void);
 int smp_session_parse_properties(smp_session *s, sd_bus_message *m);
 void smp_session_mark_gone(smp_session *s, const char *reason);
+int smp_session_update(smp_session *s);

@@ -32,7 +32,7 @@ int smp_session_new_live(smp_client *c, const char *path, smp_session **ret)
 	if (c->reg_sessions)
 		c->reg_sessions->reg_prev = s;
 	c->reg_sessions = s;
-	r = smp_session_refresh(s);
+	r = smp_session_update(s);
 	if (r < 0) {
 		smp_session_unref(s);
 		return r;
@@ -203,22 +203,42 @@ static int session_check(smp_session *s)
 	return 0;
 }
 
-_public_ int smp_session_refresh(smp_session *s)
+static int session_fetch(smp_session *s, struct smp_error *err)
 {
 	sd_bus_message *reply = NULL;
-	int r = session_check(s);
+	int r;
 
-	if (r < 0)
-		return r;
-	r = smp_client_call(s->client, &s->err, s->path, "org.freedesktop.DBus.Properties", "GetAll",
+	r = smp_client_call(s->client, err, s->path, "org.freedesktop.DBus.Properties", "GetAll",
 			    &reply, "s", SMP_IFACE_SESSION);
 	if (r < 0)
 		return r;
 	r = smp_session_parse_properties(s, reply);
 	sd_bus_message_unref(reply);
 	if (r < 0)
-		return smp_error_set(&s->err, r, NULL, "cannot parse the session's properties");
+		return smp_error_set(err, r, NULL, "cannot parse the session's properties");
 	return 0;
+}
+
+/* A refresh of our own (signals, new objects): leaves the caller's error detail alone. */
+int smp_session_update(smp_session *s)
+{
+	struct smp_error tmp = { 0 };
+	int r;
+
+	if (!s->live || !s->client)
+		return -ENOTCONN;
+	r = session_fetch(s, &tmp);
+	smp_error_clear(&tmp);
+	return r;
+}
+
+_public_ int smp_session_refresh(smp_session *s)
+{
+	int r = session_check(s);
+
+	if (r < 0)
+		return r;
+	return session_fetch(s, &s->err);
 }
 
 _public_ int smp_session_change_zone(smp_session *s, const char *zone)
@@ -259,8 +279,7 @@ _public_ int smp_session_end(smp_session *s)
 	if (r >= 0) {
 		s->active = false;
 		/* pick up EndTime and EndReason; the call itself succeeded */
-		(void)smp_session_refresh(s);
-		smp_error_clear(&s->err);
+		(void)smp_session_update(s);
 	}
 	return r;
 }

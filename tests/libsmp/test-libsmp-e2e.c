@@ -438,6 +438,13 @@ static void scenario_treatment(const char *pseudonym)
 	CHECK(strcmp(layer, l2) == 0 && strcmp(source, s2) == 0 && source[0]);
 	free((char *)l2);
 	free((char *)s2);
+	/* the detail survives the library's own refreshes while dispatching */
+	k = n.changed;
+	CHECK_R(smp_session_change_zone(s, "hairline"), 0); /* the device's Limits change */
+	wait_until(c, &n.changed, k + 1, 5);
+	CHECK(strcmp(smp_device_get_error_name(d), SMP_ERROR_LIMIT_EXCEEDED) == 0);
+	CHECK_R(smp_device_get_error_limit(d, &p, NULL, &req, NULL, NULL, NULL), 0);
+	CHECK(p == SMP_PARAM_DEPTH && req == max + 200);
 	CHECK_R(smp_device_set_parameters(d, 100, 1000, 12000, 800), -ERANGE);
 	CHECK_R(smp_device_get_error_limit(d, &p, &b, &req, &lim, NULL, NULL), 0);
 	CHECK(p == SMP_PARAM_VOLTAGE && b == SMP_BOUND_MIN && req == 100);

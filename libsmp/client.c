@@ -183,14 +183,27 @@ static void client_daemon_lost(smp_client *c, bool announce)
 {
 	while (c->n_devices > 0)
 		client_remove_device(c, c->devices[c->n_devices - 1]->path);
-	for (smp_session *s = c->reg_sessions; s; s = s->reg_next) {
-		if (!s->live)
-			continue;
-		bool was_active = s->active;
+	/* The handler may drop any session: hold the open ones first. */
+	{
+		size_t n = 0, i = 0;
+		smp_session **open;
 
-		smp_session_mark_gone(s, "smpd went away");
-		if (was_active && announce)
-			smp_client_emit(c, SMP_EVENT_SESSION_ENDED, NULL, s, s->end_reason, NULL, 0);
+		for (smp_session *s = c->reg_sessions; s; s = s->reg_next)
+			n += s->live && s->active;
+		open = calloc(n + 1, sizeof(*open));
+		for (smp_session *s = c->reg_sessions; s; s = s->reg_next) {
+			if (!s->live || !s->active)
+				continue;
+			smp_session_mark_gone(s, "smpd went away");
+			if (open && i < n)
+				open[i++] = smp_session_ref(s);
+		}
+		for (size_t k = 0; announce && k < i; k++)
+			smp_client_emit(c, SMP_EVENT_SESSION_ENDED, NULL, open[k], open[k]->end_reason,
+					NULL, 0);
+		for (size_t k = 0; k < i; k++)
+			smp_session_unref(open[k]);
+		free(open);
 	}
 	free(c->daemon_owner);
 	c->daemon_owner = NULL;
@@ -526,6 +539,9 @@ _public_ int smp_client_dispatch(smp_client *c)
 		return -EINVAL;
 	if (c->disconnected)
 		return -ENOTCONN;
+	if (c->dispatching)
+		return -EBUSY;  /* from inside the event handler */
+	c->dispatching = true;
 	smp_client_ref(c);
 	for (;;) {
 		r = sd_bus_process(c->bus, NULL);
@@ -539,6 +555,7 @@ _public_ int smp_client_dispatch(smp_client *c)
 			on_disconnected(NULL, c, NULL);
 		r = -ENOTCONN;
 	}
+	c->dispatching = false;
 	smp_client_unref(c);
 	return r;
 }
@@ -550,11 +567,8 @@ _public_ int smp_client_wait(smp_client *c, uint64_t timeout_usec)
 	r = smp_client_dispatch(c);
 	if (r < 0)
 		return r;
-	r = sd_bus_wait(c->bus, timeout_usec);
-	if (r < 0 && r != -EINTR) {
-		/* the connection broke while waiting */
-		return smp_client_dispatch(c);
-	}
+	/* an error here (connection broken, EINTR) shows in the dispatch */
+	(void)sd_bus_wait(c->bus, timeout_usec);
 	return smp_client_dispatch(c);
 }
 

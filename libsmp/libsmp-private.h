@@ -96,6 +96,7 @@ struct smp_client {
 	unsigned n_ref;
 	sd_bus *bus;
 	bool disconnected;
+	bool dispatching;               /* inside smp_client_dispatch() */
 	bool daemon_running;
 	char *daemon_owner;             /* unique name of smpd, NULL when not running */
 	uint64_t method_timeout;

@@ -223,7 +223,8 @@ enum smp_log_format {
  * Event handler.  Called from smp_client_dispatch() / smp_client_wait()
  * only.  It may call any libsmp function, including method calls and
  * smp_client_unref() of its own client (the client stays valid until the
- * dispatch returns).
+ * dispatch returns), except smp_client_dispatch() and smp_client_wait()
+ * themselves (-EBUSY).
  */
 typedef void (*smp_event_handler)(smp_client *client, const smp_event *event, void *userdata);
 
@@ -294,7 +295,8 @@ int smp_client_get_timeout(smp_client *client, uint64_t *ret_usec);
  * Process everything pending without blocking, calling the event handler
  * for each event.
  * @return 0; -EINVAL; -ENOTCONN when the bus connection is lost (after the
- * handler saw SMP_EVENT_DISCONNECTED); other negative errno.
+ * handler saw SMP_EVENT_DISCONNECTED); -EBUSY when called from the event
+ * handler; other negative errno.
  */
 int smp_client_dispatch(smp_client *client);
 

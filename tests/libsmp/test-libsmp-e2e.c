@@ -62,7 +62,13 @@ static void count_events(smp_client *c, const smp_event *ev, void *userdata)
 		snprintf(n->fault_kind, sizeof(n->fault_kind), "%s", smp_event_get_kind(ev));
 		CHECK(smp_event_get_message(ev)[0]);
 		break;
-	case SMP_EVENT_SESSION_BEGUN: n->begun++; CHECK(smp_event_get_session(ev)); break;
+	case SMP_EVENT_SESSION_BEGUN:
+		n->begun++;
+		CHECK(smp_event_get_session(ev));
+		/* no dispatching from inside the handler */
+		CHECK_R(smp_client_dispatch(c), -EBUSY);
+		CHECK_R(smp_client_wait(c, 0), -EBUSY);
+		break;
 	case SMP_EVENT_SESSION_WARNING:
 		n->warning++;
 		CHECK(smp_event_get_session(ev) && smp_event_get_device(ev));

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "smp-frame.h"
+#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 

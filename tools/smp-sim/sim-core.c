@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "sim.h"
+#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
 #define FW_VERSION		0x0100	/* 1.0 */
 #define FW_BCD_LOW		0x10	/* bcdDevice low byte: 1.0 in BCD */
@@ -649,7 +650,9 @@ static void cmd_mark_used(struct sim *s, const char *id, struct reply *r)
 	}
 	/* Write-once: a chip already marked stays as it is. */
 	if (!s->cart.spec.used) {
+#ifndef SMP_MUTATION_FW_CARTRIDGE_MARK	/* mutant: the chip's used flag is never written */
 		s->cart.spec.used = true;
+#endif
 		s->cart.marked_here = true;
 		sim_event(s, "event=CARTRIDGE_MARKED id=%s", s->cart.spec.id);
 	}

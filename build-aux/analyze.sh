@@ -33,8 +33,8 @@ setup() {
 		echo "scan-build not found (Debian package clang-tools)"
 		return 1
 	fi
-	"$SCAN_BUILD" -o "$DIR/report" meson setup "$DIR" --buildtype=debug >"$DIR.setup.log" 2>&1 ||
-		{ tail -n 30 "$DIR.setup.log"; return 1; }
+	mkdir -p "$DIR" && "$SCAN_BUILD" -o "$DIR/report" meson setup "$DIR" --buildtype=debug >"$DIR/setup.log" 2>&1 ||
+		{ tail -n 30 "$DIR/setup.log"; return 1; }
 }
 
 run_scan_build() {

@@ -63,8 +63,8 @@ fi
 configure() {
 	if [ ! -f "$MBUILD/build.ninja" ]; then
 		# No optimisation, no debug info: mutants only need to build fast.
-		meson setup "$MBUILD" --buildtype=plain -Dmutation="$1" >"$MBUILD.setup.log" 2>&1 ||
-			{ cat "$MBUILD.setup.log"; return 1; }
+		mkdir -p "$MBUILD" && meson setup "$MBUILD" --buildtype=plain -Dmutation="$1" >"$MBUILD/setup.log" 2>&1 ||
+			{ cat "$MBUILD/setup.log"; return 1; }
 	else
 		meson configure "$MBUILD" -Dmutation="$1" >/dev/null || return 1
 	fi

@@ -288,7 +288,7 @@ def test_passed(t, res):
             for _, _, out in runs:
                 o = case_outcome(out, t["case"])
                 if o != "ok":
-                    return "fail", f"case {t['case']} " + ("did not report OK" if o is None else "failed")
+                    return "fail", f"case {t['case']} " + ("did not report OK" if o is None else "failed or crashed")
         return "pass", "passed"
     logname = "kernel-kunit.log" if t["kind"] == "kunit" else "vm.tap"
     text = res.late_log(logname)

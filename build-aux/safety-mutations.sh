@@ -68,6 +68,9 @@ configure() {
 	else
 		meson configure "$MBUILD" -Dmutation="$1" >/dev/null || return 1
 	fi
+	# Regenerate now if any meson.build changed, so that the introspection
+	# data (the tests and their targets) is current.
+	ninja -C "$MBUILD" build.ninja >/dev/null || return 1
 }
 
 # build_and_test LOGBASE TESTSPEC...: build only what the tests need, run them.
@@ -95,16 +98,17 @@ has_define() {
 }
 
 # Baseline: every test of the selected mutations passes unmutated.
-all_tests=()
+all_tests=() names=()
 for r in "${rows[@]}"; do
 	IFS=$'\t' read -r _name _control tests <<<"$r"
+	names+=("$_name")
 	for t in $tests; do
 		case " ${all_tests[*]} " in *" $t "*) ;; *) all_tests+=("$t") ;; esac
 	done
 done
 echo "-- mutations: baseline (mutation=none): ${all_tests[*]}"
 if configure none && build_and_test mutant-none "${all_tests[@]}" &&
-		$PY "${trace[@]}" baseline "$MBUILD/meson-logs/mutant-none.json"; then
+		$PY "${trace[@]}" baseline "$MBUILD/meson-logs/mutant-none.json" "${names[@]}"; then
 	echo "ok - mutations: baseline, every listed test passes without a mutation"
 	pass=$((pass + 1))
 else

@@ -523,7 +523,7 @@ static void LIBUSB_CALL pollfd_added(int fd, short events, void *user_data)
 {
 	struct smp_link *l = user_data;
 	struct epoll_event ev = {
-		.events = (events & POLLIN ? EPOLLIN : 0) | (events & POLLOUT ? EPOLLOUT : 0),
+		.events = ((events & POLLIN) ? EPOLLIN : 0) | ((events & POLLOUT) ? EPOLLOUT : 0),
 		.data.fd = fd,
 	};
 

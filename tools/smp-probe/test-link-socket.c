@@ -86,8 +86,11 @@ static int setup(void **state)
 	snprintf(a_log, sizeof(a_log), "--event-log=%s", fx->log);
 
 	fx->pid = fork();
-	if (fx->pid < 0)
+	if (fx->pid < 0) {
+		rmdir(fx->dir);
+		free(fx);
 		return -1;
+	}
 	if (fx->pid == 0) {
 		int fd = open(fx->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 

@@ -4,8 +4,9 @@
 # (the kernel has checkpatch and sparse):
 #   scan-build  clang's static analyzer over the whole meson build
 #               ($BUILD_ANALYZE, default build-analyze, fully re-analysed);
-#               zero findings: a false positive is fixed in the code (see
-#               tests/cmocka-analyzer.h), there is no suppression list;
+#               zero findings, or each answered with a reason in
+#               build-aux/scan-build-suppressions.txt (matched by file,
+#               checker and source line text; a stale entry fails);
 #   cppcheck    over every file of that build's compile_commands.json, with
 #               build-aux/cppcheck-suppressions.txt (a reason per entry);
 #               zero findings, and no stale suppression.
@@ -48,17 +49,59 @@ run_scan_build() {
 	rm -rf "$DIR/report"
 	"$SCAN_BUILD" -o "$DIR/report" --status-bugs ninja -C "$DIR" >"$log" 2>&1
 	local rc=$?
-	if grep -q 'scan-build: No bugs found' "$log" && [ "$rc" -eq 0 ]; then
+	if grep -q 'scan-build: No bugs found' "$log" && [ "$rc" -eq 0 ] &&
+			! grep -v '^#' build-aux/scan-build-suppressions.txt | grep -q .; then
 		ok "scan-build: no findings"
 		return
 	fi
-	n=$(sed -n 's/^scan-build: \([0-9]*\) bugs\? found.*/\1/p' "$log")
-	grep -E '^[^ ].*: (warning|error): ' "$log" | sort -u | sed 's/^/    /'
-	if [ -n "$n" ]; then
-		notok "scan-build: $n finding(s) (report: $DIR/report, log: $log)"
-	else
+	if ! grep -Eq 'scan-build: ([0-9]+ bugs? found|No bugs found)' "$log"; then
 		tail -n 30 "$log" | sed 's/^/    /'
 		notok "scan-build: the analysis build failed (log: $log)"
+		return
+	fi
+	# Findings: each must be answered in the suppressions file.
+	if /usr/bin/python3 - "$log" build-aux/scan-build-suppressions.txt "$DIR" <<'PY'
+import os, re, sys
+log, supp, build = sys.argv[1:4]
+entries = []
+for ln in open(supp, encoding="utf-8"):
+    ln = ln.rstrip("\n")
+    if not ln.strip() or ln.startswith("#"):
+        continue
+    parts = ln.split("\t")
+    if len(parts) != 3:
+        print(f"    {supp}: bad entry (FILE<TAB>CHECKER<TAB>LINE): {ln}")
+        sys.exit(1)
+    entries.append([parts[0], parts[1], parts[2].strip(), 0])
+bad = 0
+seen = set()
+for m in re.finditer(r"^(\S+?):(\d+):\d+: warning: (.*) \[([\w.]+)\]$", open(log, encoding="utf-8", errors="replace").read(), re.M):
+    path, line, msg, checker = m.group(1), int(m.group(2)), m.group(3), m.group(4)
+    rel = os.path.relpath(os.path.normpath(os.path.join(build, path)))
+    if (rel, line, checker) in seen:
+        continue
+    seen.add((rel, line, checker))
+    try:
+        text = open(rel, encoding="utf-8", errors="replace").read().splitlines()[line - 1].strip()
+    except (OSError, IndexError):
+        text = ""
+    hit = [e for e in entries if e[0] == rel and e[1] == checker and e[2] == text]
+    if hit:
+        hit[0][3] += 1
+        print(f"    answered: {rel}:{line}: {msg} [{checker}]")
+    else:
+        print(f"    {rel}:{line}: warning: {msg} [{checker}]")
+        bad += 1
+for e in entries:
+    if not e[3]:
+        print(f"    stale suppression (matches no finding): {e[0]} {e[1]} {e[2]}")
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+	then
+		ok "scan-build: every finding answered in build-aux/scan-build-suppressions.txt"
+	else
+		notok "scan-build: unanswered finding(s) (report: $DIR/report, log: $log)"
 	fi
 }
 

@@ -15,7 +15,7 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 
 DIR=${BUILD_ANALYZE:-build-analyze}
 SCAN_BUILD=${SCAN_BUILD:-$(command -v scan-build-14 || command -v scan-build || true)}
@@ -34,12 +34,15 @@ setup() {
 		echo "scan-build not found (Debian package clang-tools)"
 		return 1
 	fi
-	mkdir -p "$DIR" && "$SCAN_BUILD" -o "$DIR/report" meson setup "$DIR" --buildtype=debug >"$DIR/setup.log" 2>&1 ||
-		{ tail -n 30 "$DIR/setup.log"; return 1; }
+	mkdir -p "$DIR" || return 1
+	if ! "$SCAN_BUILD" -o "$DIR/report" meson setup "$DIR" --buildtype=debug >"$DIR/setup.log" 2>&1; then
+		tail -n 30 "$DIR/setup.log"
+		return 1
+	fi
 }
 
 run_scan_build() {
-	local log="$DIR/scan-build.log" n
+	local log="$DIR/scan-build.log"
 	if [ -z "$SCAN_BUILD" ]; then
 		notok "scan-build: not installed (Debian package clang-tools)"
 		return

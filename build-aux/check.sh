@@ -120,7 +120,7 @@ suite_valgrind() {
 # Each script ends with "safety-counts: PASS FAIL"; its ok / not ok and
 # WARNING lines are shown.
 safety_counted() {
-	local suite=$1 log="$LOGDIR/$1.log" p= f=
+	local suite=$1 log="$LOGDIR/$1.log" p='' f=''
 	shift
 	echo "-- $suite: $*"
 	"$@" >"$log" 2>&1

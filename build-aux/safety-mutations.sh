@@ -16,7 +16,7 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 
 MBUILD=${BUILD_MUTATION:-build-mutation}
 PY=/usr/bin/python3
@@ -63,8 +63,11 @@ fi
 configure() {
 	if [ ! -f "$MBUILD/build.ninja" ]; then
 		# No optimisation, no debug info: mutants only need to build fast.
-		mkdir -p "$MBUILD" && meson setup "$MBUILD" --buildtype=plain -Dmutation="$1" >"$MBUILD/setup.log" 2>&1 ||
-			{ cat "$MBUILD/setup.log"; return 1; }
+		mkdir -p "$MBUILD" || return 1
+		if ! meson setup "$MBUILD" --buildtype=plain -Dmutation="$1" >"$MBUILD/setup.log" 2>&1; then
+			cat "$MBUILD/setup.log"
+			return 1
+		fi
 	else
 		meson configure "$MBUILD" -Dmutation="$1" >/dev/null || return 1
 	fi

@@ -11,7 +11,7 @@ cd "$top"
 BUILD=${BUILD:-build}
 BUILD_ASAN=${BUILD_ASAN:-build-asan}
 LOGDIR=${LOGDIR:-$BUILD/check-logs}
-ALL_SUITES=(host asan valgrind kernel vm)
+ALL_SUITES=(host asan valgrind safety mutations analyze kernel vm)
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("${ALL_SUITES[@]}")
 
@@ -114,6 +114,48 @@ suite_valgrind() {
 	SMP_TEST_WRAPPER="$VALGRIND" \
 		run_meson valgrind-scripts "$BUILD" --suite script --no-suite no-valgrind \
 		--timeout-multiplier 10
+}
+
+# --- safety: traceability, mutations, static analysis (issue 8) ---------
+# Each script ends with "safety-counts: PASS FAIL"; its ok / not ok and
+# WARNING lines are shown.
+safety_counted() {
+	local suite=$1 log="$LOGDIR/$1.log" p='' f=''
+	shift
+	echo "-- $suite: $*"
+	"$@" >"$log" 2>&1
+	grep -E '^(ok |not ok |    |  WARNING|WARNING|safety:|mutations:)' "$log" | sed 's/^/    /'
+	read -r p f < <(sed -n 's/^safety-counts: \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$log" | tail -n 1)
+	if [ -z "$p" ] || [ -z "$f" ]; then
+		tail -n 30 "$log" | sed 's/^/    /'
+		p=0 f=1
+	fi
+	add "$suite" "$p" "$f" 0
+}
+
+# Every hazard of ../shared/HAZARDS.md traced to controls and to tests that
+# passed in this run (the host or valgrind suite's testlog; run alone, the
+# claimed tests run here); docs/safety.md current.
+suite_safety() {
+	local args=(check --logdir "$LOGDIR" --run-missing "$BUILD")
+	step safety build setup_build "$BUILD" || { add safety 0 1 0; return; }
+	if printf '%s\n' "${results[@]}" | grep -Eq '^(host|valgrind) '; then
+		args+=(--testlog "$BUILD/meson-logs/testlog.json")
+	fi
+	if printf '%s\n' "${results[@]}" | grep -Eq '^(kernel|vm) '; then
+		args+=(--strict-late)	# KUnit and VM results of this run exist
+	fi
+	safety_counted safety /usr/bin/python3 build-aux/safety-trace.py "${args[@]}"
+}
+
+# Each mutant (one control disabled) must fail the tests claimed for it.
+suite_mutations() {
+	safety_counted mutations build-aux/safety-mutations.sh
+}
+
+# scan-build and cppcheck: zero findings or a reason per suppression.
+suite_analyze() {
+	safety_counted analyze build-aux/analyze.sh
 }
 
 suite_kernel() {

@@ -102,6 +102,8 @@ int main(int argc, char **argv) {
         size1 = dir_bytes(dir, &paths, &nfiles);
         free_paths(paths, nfiles);
         rec = (size_t) (size1 - size0);
+        if (rec == 0)
+                die("record size", EINVAL);     /* the baseline would write nothing */
         buf = calloc(1, rec);
         fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd < 0 || !buf)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "../cmocka-analyzer.h"
 
 #include "audit-test-util.h"
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "../cmocka-analyzer.h"
 #include <json-c/json.h>
 
 #include "audit-test-util.h"
@@ -230,7 +232,7 @@ static void test_bad_arguments(void **state) {
         AuditField bad_utf8[] = { AUDIT_STR("note", "\xc3\x28") };
         AuditField bad_key[] = { AUDIT_STR("Bad-Key", "x") };
         AuditField dup[] = { AUDIT_UINT("a", 1), AUDIT_UINT("a", 2) };
-        AuditField nan_f[] = { AUDIT_DOUBLE("v", 0.0 / 0.0) };
+        AuditField nan_f[] = { AUDIT_DOUBLE("v", NAN) };
         AuditField reserved[] = { AUDIT_STR("event", "x") };
         uint64_t t;
 

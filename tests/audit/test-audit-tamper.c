@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "../cmocka-analyzer.h"
 
 #include "audit-test-util.h"
 
@@ -540,6 +541,7 @@ static void test_garbage_never_crashes(void **state) {
                 AuditLog *log;
 
                 assert_non_null(buf);
+                assert_true(small.m.f[0].size > 0);
                 for (size_t i = 0; i < size; i++)
                         buf[i] = (uint8_t) rnd();
                 if (it % 4 == 3) {

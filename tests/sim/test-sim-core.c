@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "../cmocka-analyzer.h"
 
 #include "fake-transport.h"
 
@@ -117,7 +118,7 @@ static void raw(struct env *e, const uint8_t *buf, size_t n, struct smp_frame *r
 static int cmd(struct env *e, uint8_t type, const void *payload, size_t len, struct smp_frame *ret)
 {
 	uint8_t buf[SMPP_MAX_FRAME];
-	struct smp_frame tmp, *r = ret ? ret : &tmp;
+	struct smp_frame tmp = { 0 }, *r = ret ? ret : &tmp;
 	uint32_t seq = ++e->seq;
 	int n;
 
@@ -859,7 +860,7 @@ static void test_malformed_frames(void **state)
 
 	/* M1: short, including empty. */
 	expect_reply(e, b, 0, SMPP_T_ERROR, SMPP_S_BAD_LENGTH, 0);
-	n = build(b, SMPP_MAGIC, 1, SMPP_T_START, 7, 4, 0, lease, 4);
+	build(b, SMPP_MAGIC, 1, SMPP_T_START, 7, 4, 0, lease, 4);
 	expect_reply(e, b, 15, SMPP_T_ERROR, SMPP_S_BAD_LENGTH, 0);
 	/* M2 */
 	n = build(b, 0x5054, 1, SMPP_T_START, 7, 4, 0, lease, 4);

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "../cmocka-analyzer.h"
 
 #include "smp-frame.h"
 
@@ -230,7 +231,7 @@ static int command(struct simproc *sp, uint8_t type, const void *payload, size_t
 		   struct smp_frame *ret)
 {
 	uint8_t buf[SMPP_SOCK_MAX_REC];
-	struct smp_frame tmp, *f = ret ? ret : &tmp;
+	struct smp_frame tmp = { 0 }, *f = ret ? ret : &tmp;
 	uint32_t seq = ++sp->seq;
 	uint64_t deadline = now_ms() + 2000;
 	size_t len;
@@ -621,8 +622,8 @@ static void test_malformed_and_empty_records(void **state)
 	int ch;
 
 	/* An empty transfer and a 512-byte one: ERROR BAD_LENGTH each. */
-	send_record(sp->host, SMPP_SOCK_CHAN_CMD, 0, junk, 0);
 	memset(junk, 0x53, sizeof(junk));
+	send_record(sp->host, SMPP_SOCK_CHAN_CMD, 0, junk, 0);
 	send_record(sp->host, SMPP_SOCK_CHAN_CMD, 0, junk, sizeof(junk));
 	for (int got = 0; got < 2;) {
 		ch = read_record(sp->host, buf, &len, 2000);

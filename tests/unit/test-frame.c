@@ -693,7 +693,6 @@ static void test_telemetry_frame(void **state)
 	buf[20] ^= 4;
 	n--;
 	EXPECT_TFRAME(-SMP_FRAME_ELENGTH);
-	n++;
 	/* Not telemetry. */
 	h.type = SMPP_T_GET_STATUS | SMPP_T_REPLY;
 	n = craft(buf, &h, pl, SMPP_TELEMETRY_SIZE);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include "../cmocka-analyzer.h"
 #include <zlib.h>
 
 #include "smp-frame.h"

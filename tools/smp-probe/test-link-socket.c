@@ -86,8 +86,11 @@ static int setup(void **state)
 	snprintf(a_log, sizeof(a_log), "--event-log=%s", fx->log);
 
 	fx->pid = fork();
-	if (fx->pid < 0)
+	if (fx->pid < 0) {
+		rmdir(fx->dir);
+		free(fx);
 		return -1;
+	}
 	if (fx->pid == 0) {
 		int fd = open(fx->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
@@ -320,6 +323,28 @@ static void test_swallowed_reply_times_out(void **state)
 	assert_int_equal(f.status, SMPP_S_OK);
 }
 
+/*
+ * A reply that comes after its command timed out, while the next command of
+ * the same type waits, is a stray by its seq: the next command gets its own
+ * reply, not the stale one.  (The stale reply is read during the second
+ * command's wait whatever the timing: the link reads only while pumping.)
+ */
+static void test_late_reply_is_stray(void **state)
+{
+	struct fixture *fx = *state;
+	struct smp_link *l = open_link(fx);
+	struct smp_frame f;
+
+	control(fx, "delay 300 2");
+	assert_int_equal(smp_link_command(l, SMPP_T_GET_STATUS, NULL, 0, 100, &f), -ETIMEDOUT);
+	assert_int_equal(smp_link_command(l, SMPP_T_GET_STATUS, NULL, 0, 3000, &f), 0);
+	assert_int_equal(f.type, SMPP_T_GET_STATUS | SMPP_T_REPLY);
+	assert_int_equal(counters(l).stray_replies, 1);
+	assert_int_equal(counters(l).replies, 1);
+	assert_int_equal(counters(l).timeouts, 1);
+	assert_int_equal(counters(l).bad_frames, 0);
+}
+
 /* Records the device could not send are counted as gaps, exactly. */
 static void test_gaps_counted(void **state)
 {
@@ -371,6 +396,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swallowed_reply_times_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_late_reply_is_stray, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gaps_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unplug, setup, teardown),
 	};

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "sim.h"
+#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
 #define FW_VERSION		0x0100	/* 1.0 */
 #define FW_BCD_LOW		0x10	/* bcdDevice low byte: 1.0 in BCD */
@@ -225,11 +226,17 @@ static int64_t today(const struct sim *s)
 
 static bool cart_expired(const struct sim *s)
 {
+#ifdef SMP_MUTATION_FW_CARTRIDGE_EXPIRY
+	return false;	/* mutant: no cartridge ever expires */
+#endif
 	return s->cart.spec.present && today(s) > (int64_t)s->cart.spec.expiry_day;
 }
 
 static bool cart_used_before(const struct sim *s)
 {
+#ifdef SMP_MUTATION_FW_CARTRIDGE_USED
+	return false;	/* mutant: a used cartridge is taken for new */
+#endif
 	return s->cart.spec.present && s->cart.spec.used && !s->cart.marked_here;
 }
 
@@ -513,6 +520,22 @@ static bool check_field(struct reply *r, uint8_t field, uint16_t v, uint16_t min
 static void cmd_set_params(struct sim *s, const struct smp_params *p, struct reply *r)
 {
 	const struct smp_limits *l = &s->model->limits;
+#if defined(SMP_MUTATION_FW_VOLTAGE_CAP) || defined(SMP_MUTATION_FW_CURRENT_CAP) || \
+	defined(SMP_MUTATION_FW_DEPTH_CAP)
+	/* mutant: one hard upper limit is gone */
+	struct smp_limits mutant = *l;
+
+#ifdef SMP_MUTATION_FW_VOLTAGE_CAP
+	mutant.voltage_max_mv = UINT16_MAX;
+#endif
+#ifdef SMP_MUTATION_FW_CURRENT_CAP
+	mutant.current_max_ma = UINT16_MAX;
+#endif
+#ifdef SMP_MUTATION_FW_DEPTH_CAP
+	mutant.depth_max_um = UINT16_MAX;
+#endif
+	l = &mutant;
+#endif
 
 	if (!check_field(r, SMPP_FIELD_VOLTAGE, p->voltage_mv, l->voltage_min_mv, l->voltage_max_mv,
 			 SMPP_VOLTAGE_STEP_MV) ||
@@ -536,9 +559,12 @@ static bool lease_ok(const struct sim *s, uint16_t ms)
 static void cmd_start(struct sim *s, uint16_t ms, struct reply *r)
 {
 	snprintf(r->note, sizeof(r->note), " lease_ms=%u", ms);
+#ifndef SMP_MUTATION_FW_ESTOP_LATCH	/* mutant: START leaves ESTOP */
 	if (s->state == SMPP_STATE_ESTOP)
 		r->status = SMPP_S_ESTOP_LATCHED;
-	else if (s->state == SMPP_STATE_FAULT)
+	else
+#endif
+	if (s->state == SMPP_STATE_FAULT)
 		r->status = SMPP_S_FAULT_LATCHED;
 	else if (!lease_ok(s, ms))
 		r->status = SMPP_S_BAD_LEASE;
@@ -553,8 +579,10 @@ static void cmd_start(struct sim *s, uint16_t ms, struct reply *r)
 		r->status = SMPP_S_CARTRIDGE_USED;
 	else if (cart_expired(s))
 		r->status = SMPP_S_CARTRIDGE_EXPIRED;
+#ifndef SMP_MUTATION_FW_PEDAL_START	/* mutant: START without the pedal */
 	else if (!s->pedal_down)
 		r->status = SMPP_S_PEDAL_UP;
+#endif
 	else {
 		s->stats.starts++;
 		set_state(s, SMPP_STATE_RUNNING, "START");
@@ -622,7 +650,9 @@ static void cmd_mark_used(struct sim *s, const char *id, struct reply *r)
 	}
 	/* Write-once: a chip already marked stays as it is. */
 	if (!s->cart.spec.used) {
+#ifndef SMP_MUTATION_FW_CARTRIDGE_MARK	/* mutant: the chip's used flag is never written */
 		s->cart.spec.used = true;
+#endif
 		s->cart.marked_here = true;
 		sim_event(s, "event=CARTRIDGE_MARKED id=%s", s->cart.spec.id);
 	}
@@ -687,7 +717,9 @@ static void dispatch(struct sim *s, const struct smp_frame *f, struct reply *r)
 		break;
 	case SMPP_T_ESTOP:
 		s->stats.estops++;
+#ifndef SMP_MUTATION_FW_ESTOP_STOP	/* mutant: ESTOP replies OK, stops nothing */
 		set_state(s, SMPP_STATE_ESTOP, "ESTOP");
+#endif
 		reply_status(s, r);
 		break;
 	case SMPP_T_CLEAR_FAULT:
@@ -895,13 +927,18 @@ static void firmware_checks(struct sim *s)
 {
 	const struct smp_limits *l = &s->model->limits;
 
+#ifdef SMP_MUTATION_FW_OVERTEMP	/* mutant: no temperature trip */
+	(void)l;
+#else
 	if (s->meas.temp_cdeg > l->temp_max_cdeg && !(s->faults & SMPP_FAULT_OVERTEMP))
 		raise_fault(s, SMPP_FAULT_OVERTEMP, "temp_cdeg=%d trip_cdeg=%d",
 			    s->meas.temp_cdeg, l->temp_max_cdeg);
+#endif
 
 	if (s->state != SMPP_STATE_RUNNING)
 		return;
 
+#ifndef SMP_MUTATION_FW_LEASE_EXPIRY	/* mutant: the lease never runs out */
 	if (s->lease_armed && s->now_us >= s->lease_deadline_us) {
 		s->stats.lease_expiries++;
 		sim_event(s, "event=LEASE_EXPIRED deadline_us=%" PRIu64 " late_us=%" PRIu64,
@@ -910,11 +947,15 @@ static void firmware_checks(struct sim *s)
 		raise_fault(s, SMPP_FAULT_LEASE_EXPIRED, NULL);
 		return;
 	}
+#endif
+#ifndef SMP_MUTATION_FW_OVERCURRENT	/* mutant: no over-current trip */
 	if (s->meas.current_ma > s->set.current_ma) {
 		raise_fault(s, SMPP_FAULT_OVERCURRENT, "current_ma=%u limit_ma=%u",
 			    s->meas.current_ma, s->set.current_ma);
 		return;
 	}
+#endif
+#ifndef SMP_MUTATION_FW_UNDERVOLTAGE	/* mutant: no under-voltage fault */
 	if ((unsigned)s->meas.voltage_mv * 100 < (unsigned)s->set.voltage_mv * (100 - UV_PERCENT)) {
 		if (++s->uv_ms >= UV_MS) {
 			raise_fault(s, SMPP_FAULT_UNDERVOLTAGE, "voltage_mv=%u setpoint_mv=%u for_ms=%u",
@@ -924,6 +965,8 @@ static void firmware_checks(struct sim *s)
 	} else {
 		s->uv_ms = 0;
 	}
+#endif
+#ifndef SMP_MUTATION_FW_JAM	/* mutant: no jam detection */
 	if ((unsigned)s->meas.rate_chz * 2 < s->set.rate_chz) {
 		if (++s->jam_ms >= JAM_MS) {
 			raise_fault(s, SMPP_FAULT_JAM, "rate_chz=%u setpoint_chz=%u current_ma=%u for_ms=%u",
@@ -933,6 +976,7 @@ static void firmware_checks(struct sim *s)
 	} else {
 		s->jam_ms = 0;
 	}
+#endif
 	if (!s->cart.spec.present) {
 		raise_fault(s, SMPP_FAULT_CARTRIDGE_REMOVED, NULL);
 		return;
@@ -942,8 +986,10 @@ static void firmware_checks(struct sim *s)
 			    cart_expired(s) ? "expired" : "used");
 		return;
 	}
+#ifndef SMP_MUTATION_FW_PEDAL_RELEASE	/* mutant: releasing the pedal does not stop */
 	if (!s->pedal_down)
 		raise_fault(s, SMPP_FAULT_PEDAL_RELEASED, NULL);
+#endif
 }
 
 static void send_telemetry(struct sim *s)

@@ -1,0 +1,412 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The traceability checker fails on what it must fail on.
+
+build-aux/safety-trace.py guards every safety claim of the project, so it
+gets its own tests: each case builds a small fixture tree (HAZARDS.md, a
+table, a C file, a meson testlog) and asserts the verdict and the message.
+A checker that passes everything would pass `make check` silently; these
+make sure it cannot.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TRACE = os.path.join(HERE, "..", "..", "build-aux", "safety-trace.py")
+
+HAZARDS_MD = """\
+# Hazards
+
+| ID | Hazard | Causes | Required controls (layer) |
+|----|--------|--------|---------------------------|
+| H1 | Needle too deep | runaway client | hard depth cap (FW); policy limits (DM) |
+| H2 | Too much current | short | over-current trip (FW, KD) |
+"""
+
+SOURCE_C = """\
+#include "smp-mutation.h"
+
+static int depth_cap(int d);
+
+int set_depth(int d)
+{
+#ifndef SMP_MUTATION_FW_DEPTH
+	if (d > 2000)
+		return -1;
+#endif
+	return depth_cap(d);
+}
+
+static int depth_cap(int d)
+{
+	return d;
+}
+
+static void trip(void)
+{
+}
+"""
+
+GOOD_TABLE = """\
+schema = 1
+[layers.FW]
+title = "fw"
+issue = 2
+[layers.KD]
+title = "kd"
+issue = 3
+[layers.DM]
+title = "dm"
+issue = 4
+
+[[control]]
+id = "FW-DEPTH"
+hazards = ["H1"]
+layer = "FW"
+status = "implemented"
+summary = "depth cap"
+code = ["src/fw.c:set_depth"]
+tests = ["meson:sim/sim-core#test_depth"]
+
+[[control]]
+id = "DM-DEPTH"
+hazards = ["H1"]
+layer = "DM"
+status = "open"
+summary = "policy"
+
+[[control]]
+id = "FW-TRIP"
+hazards = ["H2"]
+layer = "FW"
+status = "implemented"
+summary = "trip"
+code = ["src/fw.c:trip"]
+tests = ["meson:sim/sim-core#test_trip", "meson:unit/frame"]
+
+[[control]]
+id = "KD-TRIP"
+hazards = ["H2"]
+layer = "KD"
+status = "open"
+issue = 9
+summary = "kernel trip"
+
+[[mutation]]
+name = "fw_depth"
+control = "FW-DEPTH"
+hook = "src/fw.c"
+killed_by = ["meson:sim/sim-core#test_depth"]
+"""
+
+
+def cmocka_out(cases):
+    """cmocka stdout for {case: 'ok'|'failed'|'crash'}."""
+    lines = [f"[==========] Running {len(cases)} test(s)."]
+    for c, r in cases.items():
+        lines.append(f"[ RUN      ] {c}")
+        if r == "ok":
+            lines.append(f"[       OK ] {c}")
+        elif r == "failed":
+            lines.append("[  ERROR   ] --- 1 != 2")
+            lines.append(f"[  FAILED  ] {c}")
+        elif r == "crash":
+            break
+        elif r == "absent":
+            lines.pop()
+    return "\n".join(lines) + "\n"
+
+
+def testlog_line(name, suite, result, stdout=""):
+    return json.dumps({"name": f"libsmp:{suite} / {name}", "result": result,
+                       "stdout": stdout, "returncode": 0 if result == "OK" else 1})
+
+
+class Fixture:
+    def __init__(self, table=GOOD_TABLE, hazards=HAZARDS_MD, source=SOURCE_C):
+        self.tmp = tempfile.TemporaryDirectory(prefix="safety-trace-test-")
+        self.top = self.tmp.name
+        os.makedirs(os.path.join(self.top, "src"))
+        os.makedirs(os.path.join(self.top, "docs", "safety"))
+        self.write("src/fw.c", source)
+        self.write("docs/safety/hazards.toml", table)
+        self.hazards = os.path.join(self.top, "HAZARDS.md")
+        if hazards is not None:
+            self.write("HAZARDS.md", hazards)
+        self.testlog = os.path.join(self.top, "testlog.json")
+        self.set_results()
+
+    def write(self, rel, text):
+        with open(os.path.join(self.top, rel), "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def set_results(self, depth="ok", trip="ok", frame="OK", core_result=None):
+        core = {"test_depth": depth, "test_trip": trip}
+        if core_result is None:
+            core_result = "OK" if all(v == "ok" for v in core.values()) else "FAIL"
+        with open(self.testlog, "w", encoding="utf-8") as f:
+            f.write(testlog_line("sim-core", "sim", core_result, cmocka_out(core)) + "\n")
+            if frame is not None:
+                f.write(testlog_line("frame", "unit", frame, "") + "\n")
+
+    def run(self, *args, testlog=True):
+        cmd = [sys.executable, TRACE, "--top", self.top,
+               "--table", os.path.join(self.top, "docs", "safety", "hazards.toml"),
+               "--doc", os.path.join(self.top, "docs", "safety.md"),
+               "--hazards", self.hazards] + list(args)
+        if testlog and args and args[0] == "check":
+            cmd += ["--testlog", self.testlog]
+        p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "SMP_HAZARDS": ""})
+        return p.returncode, p.stdout + p.stderr
+
+    def gen(self):
+        rc, out = self.run("gen")
+        assert rc == 0, out
+
+    def close(self):
+        self.tmp.cleanup()
+
+
+class TraceTest(unittest.TestCase):
+    def setUp(self):
+        self.fx = None
+
+    def tearDown(self):
+        if self.fx:
+            self.fx.close()
+
+    def fixture(self, **kw):
+        self.fx = Fixture(**kw)
+        return self.fx
+
+    def test_good_table_passes_with_open_warnings(self):
+        fx = self.fixture()
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("ok - H1", out)
+        self.assertIn("OPEN: DM DM-DEPTH (issue 4)", out)
+        self.assertIn("KD-TRIP (issue 9)", out)	# its own issue wins over the layer's
+        self.assertIn("WARNING: H1 OPEN DM control DM-DEPTH", out)
+        self.assertIn("0/2 hazards fully covered", out)
+        self.assertIn("safety-counts: 4 0", out)
+        with open(os.path.join(fx.top, "docs", "safety.md"), encoding="utf-8") as f:
+            doc = f.read()
+        self.assertIn("**OPEN** (issue 4)", doc)
+        self.assertIn("`src/fw.c:set_depth()`", doc)
+        self.assertIn("mutation `fw_depth`", doc)
+
+    def test_missing_hazards_file_fails_loudly(self):
+        fx = self.fixture(hazards=None)
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1)
+        self.assertIn("HAZARDS.md: missing", out)
+        self.assertIn("safety-counts: 0 1", out)
+
+    def test_required_layer_without_control_fails(self):
+        fx = self.fixture(table=GOOD_TABLE.replace(
+            '[[control]]\nid = "KD-TRIP"', '[[control]]\nid = "LIB-TRIP"').replace(
+            'layer = "KD"', 'layer = "LIB"'))
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("not ok - H2", out)
+        self.assertIn("no KD control in the table", out)
+
+    def test_hazard_with_no_entry_fails(self):
+        fx = self.fixture(hazards=HAZARDS_MD + "| H3 | Jam | dried pigment | stall detection (FW) |\n")
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("not ok - H3", out)
+        with open(os.path.join(fx.top, "docs", "safety.md"), encoding="utf-8") as f:
+            self.assertIn("MISSING", f.read())
+
+    def test_missing_function_fails(self):
+        fx = self.fixture(table=GOOD_TABLE.replace("src/fw.c:trip", "src/fw.c:trip_gone"))
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("no definition of trip_gone()", out)
+
+    def test_declaration_is_not_a_definition(self):
+        src = SOURCE_C.replace("static int depth_cap(int d)\n{\n\treturn d;\n}\n", "")
+        fx = self.fixture(source=src, table=GOOD_TABLE.replace("src/fw.c:trip", "src/fw.c:depth_cap"))
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("no definition of depth_cap()", out)
+
+    def test_missing_file_fails(self):
+        fx = self.fixture(table=GOOD_TABLE.replace("src/fw.c:trip", "src/gone.c:trip"))
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("src/gone.c: no such file", out)
+
+    def test_failed_case_fails(self):
+        fx = self.fixture()
+        fx.gen()
+        fx.set_results(trip="failed")
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("not ok - H2", out)
+        self.assertIn("FW-TRIP: test meson:sim/sim-core#test_trip", out)
+
+    def test_case_not_reported_fails(self):
+        fx = self.fixture()
+        fx.gen()
+        fx.set_results(trip="crash", core_result="OK")	# a wrongly OK log
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("case test_trip failed or crashed", out)
+        fx.set_results(trip="absent", core_result="OK")	# not in the binary any more
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("case test_trip did not report OK", out)
+
+    def test_failed_meson_test_fails(self):
+        fx = self.fixture()
+        fx.gen()
+        fx.set_results(frame="FAIL")
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("meson:unit/frame: result FAIL", out)
+
+    def test_test_not_run_fails(self):
+        fx = self.fixture()
+        fx.gen()
+        fx.set_results(frame=None)
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("did not run in this run", out)
+
+    def test_no_testlog_fails(self):
+        fx = self.fixture()
+        fx.gen()
+        rc, out = fx.run("check", testlog=False)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("did not run in this run", out)
+
+    def test_implemented_without_test_fails(self):
+        fx = self.fixture(table=GOOD_TABLE.replace(
+            'tests = ["meson:sim/sim-core#test_depth"]\n', ''))
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("control FW-DEPTH: implemented without a test", out)
+
+    def test_open_without_issue_fails(self):
+        fx = self.fixture(table=GOOD_TABLE.replace("[layers.DM]\ntitle = \"dm\"\nissue = 4\n", ""))
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("open without an issue number", out)
+
+    def test_open_with_claims_fails(self):
+        fx = self.fixture(table=GOOD_TABLE.replace(
+            'status = "open"\nsummary = "policy"',
+            'status = "open"\nsummary = "policy"\ntests = ["meson:sim/sim-core#test_depth"]'))
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("open controls list no code or tests", out)
+
+    def test_unknown_hazard_fails(self):
+        fx = self.fixture(table=GOOD_TABLE.replace('hazards = ["H2"]\nlayer = "KD"',
+                                                   'hazards = ["H2", "H99"]\nlayer = "KD"'))
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("H99 is not a hazard in HAZARDS.md", out)
+
+    def test_stale_doc_fails(self):
+        fx = self.fixture()
+        fx.gen()
+        fx.write("docs/safety/hazards.toml", GOOD_TABLE.replace('summary = "trip"', 'summary = "trip!"'))
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("docs/safety.md is stale", out)
+        rc, _ = fx.run("gen", "--check")
+        self.assertEqual(rc, 1)
+
+    def test_unregistered_hook_fails(self):
+        fx = self.fixture(source=SOURCE_C + "#ifdef SMP_MUTATION_FW_SECRET\n#endif\n")
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("SMP_MUTATION_FW_SECRET is not registered", out)
+
+    def test_mutation_without_hook_fails(self):
+        fx = self.fixture(source=SOURCE_C.replace("SMP_MUTATION_FW_DEPTH", "SMP_MUTATION_FW_DEPTHX"),
+                          table=GOOD_TABLE + '\n[[mutation]]\nname = "fw_depthx"\ncontrol = "FW-DEPTH"\n'
+                          'hook = "src/fw.c"\nkilled_by = ["meson:sim/sim-core#test_depth"]\n')
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("mutation fw_depth: src/fw.c has no #ifdef/#ifndef SMP_MUTATION_FW_DEPTH hook", out)
+
+    def test_hook_without_header_fails(self):
+        fx = self.fixture(source=SOURCE_C.replace('#include "smp-mutation.h"\n', ""))
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn('does not #include "smp-mutation.h"', out)
+
+    def test_mutation_on_open_control_fails(self):
+        fx = self.fixture(table=GOOD_TABLE.replace('control = "FW-DEPTH"', 'control = "DM-DEPTH"'))
+        fx.gen()
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("control DM-DEPTH is not implemented", out)
+
+    def test_verdict_killed_survived_unreached(self):
+        fx = self.fixture()
+        fx.set_results(depth="failed")
+        rc, out = fx.run("verdict", "fw_depth", fx.testlog)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("failed (killed)", out)
+        fx.set_results(depth="ok")
+        rc, out = fx.run("verdict", "fw_depth", fx.testlog)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("the mutant survived", out)
+        # The binary died in an earlier case: the claimed one never ran.
+        with open(fx.testlog, "w", encoding="utf-8") as f:
+            f.write(testlog_line("sim-core", "sim", "FAIL",
+                                 "[ RUN      ] test_other\n") + "\n")
+        rc, out = fx.run("verdict", "fw_depth", fx.testlog)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("not proved killed", out)
+        # Crash inside the claimed case counts as a kill.
+        fx.set_results(depth="crash")
+        rc, out = fx.run("verdict", "fw_depth", fx.testlog)
+        self.assertEqual(rc, 0, out)
+
+    def test_baseline_needs_every_kill_test_passing(self):
+        fx = self.fixture()
+        rc, out = fx.run("baseline", fx.testlog)
+        self.assertEqual(rc, 0, out)
+        fx.set_results(depth="failed")
+        rc, out = fx.run("baseline", fx.testlog)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("without any mutation", out)
+
+    def test_tap_cases(self):
+        fx = self.fixture()
+        fx.gen()
+        with open(fx.testlog, "w", encoding="utf-8") as f:
+            f.write(testlog_line("sim-core", "sim", "OK",
+                                 "TAP version 13\nok 1 - test_depth\nok 2 test_trip\n") + "\n")
+            f.write(testlog_line("frame", "unit", "OK") + "\n")
+        rc, out = fx.run("check")
+        self.assertEqual(rc, 0, out)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

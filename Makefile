@@ -14,7 +14,7 @@ help:
 	@echo "make            build userspace (meson, $(BUILD)/) and the kernel module"
 	@echo "make deps       install the Debian packages needed (as root)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
-	@echo "make check-S    run one suite S of: host asan valgrind kernel vm"
+	@echo "make check-S    run one suite S of: host asan valgrind mutations analyze kernel vm safety"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each"
@@ -64,5 +64,5 @@ vm: deps-ok
 	build-aux/check.sh vm
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) build-mutation build-analyze
 	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel clean; fi

@@ -16,6 +16,8 @@ PACKAGES=(
 	abigail-tools doxygen bash-completion
 	# fuzzing (libFuzzer)
 	clang libclang-rt-14-dev
+	# static analysis
+	clang-tools cppcheck
 	# kernel module, KUnit, checkpatch, sparse
 	linux-headers-amd64 linux-source-6.1 sparse bc bison flex libelf-dev
 	libssl-dev xz-utils

@@ -19,6 +19,15 @@
  * named error org.libsmp.Smp1.Error.InvalidArgument on refusal, the
  * same values on acceptance, and *ret untouched on refusal.
  *
+ * Input: byte 0 picks SetParameters, BeginSession or the string checks.
+ * A dictionary is a count byte and that many entries; an entry is an op
+ * byte (low nibble: variant type, enum vtype; bit 4: 8-byte number), a
+ * key string and the value (4 or 8 bytes big-endian, or a string).  A
+ * string byte below 0xe0 picks from strings[], 0xff a text of 1020-1027
+ * bytes, anything else is followed by a length byte and raw bytes.  The
+ * remaining bytes choose the safety context (device limits, zone,
+ * cartridge, last session).  gen-dbus-args-seeds.py writes the seeds.
+ *
  * read_params() and read_metadata() are static in bus-device.c and
  * bus-manager.c, so those two files are compiled into this target by
  * #include; everything they call outside sd-bus, policy.c and safety.c

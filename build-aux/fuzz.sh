@@ -11,7 +11,7 @@ B=${BUILD_FUZZ:-build-fuzz}
 case "$B" in /*) ;; *) B="$top/$B" ;; esac
 
 # Targets with tests/fuzz/{corpus,regress}/NAME and tests/fuzz/NAME.dict.
-TARGETS=(frame)
+TARGETS=(frame policy dbus-args)
 
 rc=0
 for t in "${TARGETS[@]}"; do

@@ -780,6 +780,26 @@ def test_monitor_needle_on_time_accumulates(env_factory):
     expect_error(ERR + 'SessionLimit', d.Start, contains='needle-on time')
 
 
+def test_needle_on_time_kept_after_device_loss(env):
+    """H16/H12: a session ended by the device going away keeps its final
+    needle-on time; it does not read the counter of a device that is gone."""
+    c = env.running_client()
+    T.pump(1.0)
+    c.dev(env.dev_path).Stop()
+    T.wait_for(lambda: env.sim.status()['state'] == 'IDLE', 2, 'idle')
+    on = c.prop(c.session, ISES, 'NeedleOnTime')
+    assert 900_000 < on < 5_000_000, on
+    removed = []
+    c.conn.add_signal_receiver(lambda p: removed.append(str(p)), 'DeviceRemoved', IMGR)
+    env.sim.stop()                                   # the device goes away
+    T.wait_for(lambda: removed == [env.dev_path], 5, 'DeviceRemoved')
+    assert not c.prop(c.session, ISES, 'Active')
+    assert c.prop(c.session, ISES, 'Device') == '/'
+    assert c.prop(c.session, ISES, 'NeedleOnTime') == on
+    T.pump(0.3)
+    assert c.prop(c.session, ISES, 'NeedleOnTime') == on
+
+
 def test_telemetry_stall_stops_needle(env):
     """H6: the daemon renews only while it sees the device: no telemetry for a lease
     period stops the needle."""

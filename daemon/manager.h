@@ -74,6 +74,15 @@ struct telemetry_summary {
 	uint64_t gaps;
 };
 
+/* The last LimitExceeded refusal on a device (the LastRefusal property). */
+struct refusal {
+	uint64_t serial;		/* 0 = none yet; increments per refusal */
+	enum param param;
+	uint32_t requested;
+	struct effective_bound bound;	/* the limit that refused it */
+	bool max;			/* the maximum (true) or the minimum */
+};
+
 struct device {
 	struct manager *manager;
 	struct device *next;
@@ -102,6 +111,7 @@ struct device {
 	enum monitor_trip trip;		/* latched fault, MONITOR_OK = none */
 	char trip_message[SAFETY_MSG_MAX];
 	struct monitor monitor;
+	struct refusal last_refusal;
 
 	bool gone;			/* link lost: removal pending */
 	sd_event_source *gone_event;
@@ -230,6 +240,14 @@ int device_clear_fault(struct device *d, const char *who, sd_bus_error *error);
 /* Stop, latch and report a monitor trip. */
 void device_trip(struct device *d, enum monitor_trip trip, const char *msg);
 int device_refresh_cartridge(struct device *d);
+/*
+ * A limit refused q=requested: record it as LastRefusal, announce it and
+ * set error to LimitExceeded with "prefix: msg" (prefix may be NULL).
+ * Returns the negative errno of the error, for the method handler.
+ */
+int device_refuse_limit(struct device *d, const struct effective_limits *el, enum param q,
+			const struct smp_params *req, const char *prefix, const char *msg,
+			sd_bus_error *error);
 int device_mark_cartridge(struct device *d, sd_bus_error *error);
 int device_append_telemetry(sd_bus_message *m, const struct device *d);
 void device_audit_tick(struct device *d);

@@ -207,6 +207,78 @@ def test_limit_from_device(env_factory):
                  contains='current 2100 mA exceeds the hard limit 2000 mA of device SIM-P1-000001')
 
 
+def _refusal_call(c, path, method, *args):
+    """Call asynchronously; return what arrived, in order: the PropertiesChanged
+    of LastRefusal and the error reply."""
+    got = []
+
+    def changed(iface, props, invalidated):
+        if iface == IDEV and 'LastRefusal' in props:
+            got.append(('changed', dict(props['LastRefusal'])))
+    rec = c.conn.add_signal_receiver(changed, 'PropertiesChanged',
+                                     'org.freedesktop.DBus.Properties', path=path)
+    method(*args, reply_handler=lambda *a: got.append(('reply', a)),
+                                error_handler=lambda e: got.append(('error', e.get_dbus_name())))
+    T.wait_for(lambda: any(k != 'changed' for k, _ in got), 5, 'the reply')
+    rec.remove()
+    return got
+
+
+def test_last_refusal_is_structured(env_factory):
+    """LimitExceeded has a machine-readable twin, LastRefusal, set and announced
+    before the error reply, with a serial per refusal."""
+    e = env_factory(dropins={'20-needle.conf': '[Needle 3RL]\nMaxDepthUm=850\n[Zone hairline]\nMaxDepthUm=800\n'})
+    conf = os.path.join(e.tmp, 'conf')
+    c = e.ready_client(zone='crown')
+    d = c.dev(e.dev_path)
+    assert dict(c.prop(e.dev_path, IDEV, 'LastRefusal')) == {}
+    got = _refusal_call(c, e.dev_path, d.SetParameters, params(depth=900))
+    assert [k for k, _ in got] == ['changed', 'error'], got
+    assert got[1][1] == ERR + 'LimitExceeded'
+    want = {'Parameter': 'Depth', 'Requested': 900, 'Limit': 850, 'Bound': 'max',
+            'Layer': '3RL needle', 'Source': f'{conf}/limits.d/20-needle.conf:2', 'Serial': 1}
+    assert got[0][1] == want
+    assert dict(c.prop(e.dev_path, IDEV, 'LastRefusal')) == want
+    # a minimum, from the site policy; the serial counts refusals
+    got = _refusal_call(c, e.dev_path, d.SetParameters, params(voltage=6900))
+    assert [k for k, _ in got] == ['changed', 'error'], got
+    assert got[0][1] == {'Parameter': 'Voltage', 'Requested': 6900, 'Limit': 7000, 'Bound': 'min',
+                         'Layer': 'site', 'Source': f'{conf}/smpd.conf:16', 'Serial': 2}
+    # a request within the limits leaves the last refusal as it was
+    d.SetParameters(params(depth=850))
+    assert dict(c.prop(e.dev_path, IDEV, 'LastRefusal'))['Serial'] == 2
+    # ChangeZone names the zone limit the applied setpoints exceed
+    got = _refusal_call(c, e.dev_path, c.ses(c.session).ChangeZone, 'hairline')
+    assert got[-1] == ('error', ERR + 'LimitExceeded'), got
+    assert dict(c.prop(e.dev_path, IDEV, 'LastRefusal')) == {
+        'Parameter': 'Depth', 'Requested': 850, 'Limit': 800, 'Bound': 'max', 'Layer': 'hairline',
+        'Source': f'{conf}/limits.d/20-needle.conf:4', 'Serial': 3}
+    # other errors are not limit refusals
+    expect_error(ERR + 'InvalidArgument', d.SetParameters, params(depth=825))
+    assert dict(c.prop(e.dev_path, IDEV, 'LastRefusal'))['Serial'] == 3
+
+
+def test_claimant_property(env):
+    """Claimant names the claiming connection and is announced."""
+    c = env.client()
+    watcher = env.client()
+    seen = []
+    watcher.conn.add_signal_receiver(
+        lambda iface, props, inv: seen.append(str(props['Claimant'])) if 'Claimant' in props else None,
+        'PropertiesChanged', 'org.freedesktop.DBus.Properties', path=env.dev_path)
+    assert watcher.prop(env.dev_path, IDEV, 'Claimant') == ''
+    c.dev(env.dev_path).Claim()
+    me = c.conn.get_unique_name()
+    assert watcher.prop(env.dev_path, IDEV, 'Claimant') == me
+    c.dev(env.dev_path).Release()
+    assert watcher.prop(env.dev_path, IDEV, 'Claimant') == ''
+    T.wait_for(lambda: seen == [me, ''], 3, 'PropertiesChanged of Claimant')
+    # a claimant that leaves the bus: unclaimed again
+    c.dev(env.dev_path).Claim()
+    c.close()
+    T.wait_for(lambda: watcher.prop(env.dev_path, IDEV, 'Claimant') == '', 3, 'claim dropped')
+
+
 def test_change_zone_refused_when_setpoints_too_high(env):
     c = env.ready_client(zone='crown')
     c.dev(env.dev_path).SetParameters(params(depth=1200))

@@ -363,6 +363,7 @@ struct manager *manager_free(struct manager *m)
 		session_free(s);
 	}
 	polkit_free_all(m);
+	bus_manager_free_jobs(m);
 	manager_udev_stop(m);
 	sd_event_source_disable_unref(m->audit_timer);
 	sd_event_source_disable_unref(m->reconnect_timer);

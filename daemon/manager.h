@@ -153,6 +153,7 @@ struct session {
 };
 
 struct auth_query;
+struct verify_job;
 
 struct manager {
 	sd_event *event;
@@ -172,6 +173,7 @@ struct manager {
 	int audit_error;		/* <0: the log cannot be written (H12) */
 
 	struct auth_query *auth_queries;
+	struct verify_job *verify_jobs;	/* VerifyLog children */
 	sd_event_source *watchdog_timer;
 	sd_event_source *audit_timer;
 	char *sim_socket;
@@ -203,6 +205,7 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 		  const AuditField *fields, size_t n_fields);
 
 /* bus-manager.c, bus-device.c, bus-session.c */
+void bus_manager_free_jobs(struct manager *m);
 int bus_manager_register(struct manager *m);
 int bus_device_register(struct device *d);
 int bus_session_register(struct session *s);

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 
@@ -566,7 +567,24 @@ POLKIT_METHODS = [
     ('ChangeZone', 'operate', lambda e, c: c.ses(c.session).ChangeZone('crown')),
     ('Annotate', 'operate', lambda e, c: c.ses(c.session).Annotate('note')),
     ('Reload', 'configure', lambda e, c: c.mgr.Reload()),
+    ('VerifyLog', 'audit', lambda e, c: c.mgr.VerifyLog(_audit_key(e))),
+    ('ExportLog', 'audit', lambda e, c: _export(e, c, {}, 'json')),
 ]
+
+
+def _export(e, c, flt, fmt):
+    """ExportLog into a file (not a pipe: the reply comes after the last
+    record); returns (records, text)."""
+    with tempfile.TemporaryFile('w+') as f:
+        n = c.mgr.ExportLog(dbus.Dictionary(flt, signature='sv'), fmt, dbus.types.UnixFd(f.fileno()),
+                            timeout=60 * T.SLOW)
+        f.seek(0)
+        return int(n), f.read()
+
+
+def _audit_key(e):
+    with open(os.path.join(e.tmp, 'audit.key')) as f:
+        return f.read().strip()
 
 
 def _prepare(env, name):
@@ -671,6 +689,8 @@ def test_malformed_arguments(env):
     expect_error(bad_sig, _raw, c, T.ROOT, IMGR, 'BeginSession', 'oa{ss}', d, {'Zone': 'crown'})
     expect_error(bad_sig, _raw, c, c.session, ISES, 'ChangeZone', 'u', 5)
     expect_error(bad_sig, _raw, c, c.session, ISES, 'Annotate', 'as', ['a'])
+    expect_error(bad_sig, _raw, c, T.ROOT, IMGR, 'VerifyLog', 'u', 5)
+    expect_error(bad_sig, _raw, c, T.ROOT, IMGR, 'ExportLog', 'a{sv}ss', {}, 'json', '/tmp/x')
     # methods without arguments refuse arguments
     for path, iface, member in ((T.ROOT, IMGR, 'ListDevices'), (T.ROOT, IMGR, 'ListSessions'),
                                 (T.ROOT, IMGR, 'Reload'), (d, IDEV, 'Claim'), (d, IDEV, 'Release'),
@@ -870,6 +890,59 @@ def test_needle_on_time_kept_after_device_loss(env):
     assert c.prop(c.session, ISES, 'NeedleOnTime') == on
     T.pump(0.3)
     assert c.prop(c.session, ISES, 'NeedleOnTime') == on
+
+
+def test_verify_log_over_dbus(env):
+    """H12: an auditor verifies the log with the offline key over D-Bus, while
+    the needle runs undisturbed; a wrong key is unverifiable, not intact."""
+    c = env.running_client()
+    status, desc = c.mgr.VerifyLog(_audit_key(env), timeout=60 * T.SLOW)
+    assert status == 0 and desc.startswith('intact: '), (status, desc)
+    assert env.sim.status()['state'] == 'RUNNING'
+    assert c.prop(env.dev_path, IDEV, 'State') == 'running'
+    # the key of another log
+    other = os.path.join(env.tmp, 'other-log')
+    out = subprocess.run([os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit'), 'setup', other],
+                         capture_output=True, text=True, check=True).stdout
+    key = next(w for w in out.split() if w.startswith('smpk1-'))
+    status, desc = c.mgr.VerifyLog(key, timeout=60 * T.SLOW)
+    assert status == 5 and desc.startswith('unverifiable: '), (status, desc)
+    expect_error(ERR + 'InvalidArgument', c.mgr.VerifyLog, 'smpk1-not-a-key')
+    expect_error(ERR + 'InvalidArgument', c.mgr.VerifyLog, '')
+    assert env.sim.status()['state'] == 'RUNNING'
+    c.dev(env.dev_path).Stop()
+    adir = os.path.join(env.smpd.state_dir, 'audit')
+    blob = b''.join(open(os.path.join(adir, n), 'rb').read() for n in sorted(os.listdir(adir))
+                    if n.endswith('.smplog'))
+    assert blob.count(b'log_verified') == 2
+
+
+def test_export_log_over_dbus(env):
+    """H12: an auditor exports a session's records over D-Bus (json and csv)."""
+    c = env.ready_client()
+    sid = str(c.prop(c.session, ISES, 'Id'))
+    c.ses(c.session).Annotate('photos taken')
+    c.ses(c.session).EndSession()
+    n, text = _export(env, c, {'Session': dbus.String(sid)}, 'json')
+    lines = text.splitlines()
+    assert n == len(lines) and n >= 3, (n, text)
+    assert all(sid in ln for ln in lines)
+    assert any('session_begin' in ln for ln in lines) and any('photos taken' in ln for ln in lines)
+    assert any('session_end' in ln for ln in lines)
+    n2, csv = _export(env, c, {'Session': dbus.String(sid)}, 'csv')
+    assert n2 == n and len(csv.splitlines()) >= n + 1
+    n3, _ = _export(env, c, {'Client': dbus.String('nobody-else')}, 'json')
+    assert n3 == 0
+    # the whole log is more than one session, and each export was recorded
+    nall, alltext = _export(env, c, {}, 'json')
+    assert nall > n and alltext.count('log_exported') >= 3
+    inv = ERR + 'InvalidArgument'
+    expect_error(inv, _export, env, c, {'Zone': dbus.String('crown')}, 'json')
+    expect_error(inv, _export, env, c, {'Since': dbus.String('yesterday')}, 'json')
+    expect_error(inv, _export, env, c, {}, 'xml')
+    with open(os.devnull) as ro:
+        expect_error(inv, c.mgr.ExportLog, dbus.Dictionary({}, signature='sv'), 'json',
+                     dbus.types.UnixFd(ro.fileno()))
 
 
 def test_telemetry_stall_stops_needle(env):

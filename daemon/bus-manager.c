@@ -7,7 +7,9 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -230,6 +232,7 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 struct verify_job {
 	struct verify_job *next;
 	bool export;			/* ExportLog, else VerifyLog */
+	bool list;			/* ListPastSessions: the result is in fd (a memfd) */
 	char format[8];
 	struct manager *m;
 	sd_bus_message *call;
@@ -304,6 +307,178 @@ static int export_done(struct verify_job *j, const siginfo_t *si)
 	return sd_bus_reply_method_return(j->call, "t", (uint64_t)count);
 }
 
+/* ---- ListPastSessions: session_begin/session_end records, one line each ---- */
+
+#define PAST_FIELDS 10
+static const char *const past_keys[PAST_FIELDS] = {
+	"Id", "Client", "Operator", "Zone", "PigmentLot", "CartridgeId", "Device",
+	"BeginTime", "EndTime", "NeedleOnTime",
+};
+
+struct past_session {
+	char *v[PAST_FIELDS];
+	char *reason;
+};
+
+struct past_walk {
+	const AuditExportFilter *filter;
+	struct past_session *s;
+	size_t n, cap;
+};
+
+static const char *rec_str(const AuditRecordView *rec, const char *key)
+{
+	for (size_t i = 0; i < rec->n_fields; i++)
+		if (strcmp(rec->fields[i].key, key) == 0 && rec->fields[i].type == AUDIT_FIELD_STRING)
+			return rec->fields[i].s;
+	return NULL;
+}
+
+static uint64_t rec_uint(const AuditRecordView *rec, const char *key)
+{
+	for (size_t i = 0; i < rec->n_fields; i++)
+		if (strcmp(rec->fields[i].key, key) == 0 && rec->fields[i].type == AUDIT_FIELD_UINT)
+			return rec->fields[i].u;
+	return 0;
+}
+
+static int past_cb(const AuditRecordView *rec, void *userdata)
+{
+	struct past_walk *w = userdata;
+	const char *id = rec_str(rec, "session");
+
+	if (!id || rec->type != AUDIT_REC_EVENT)
+		return 0;
+	if (strcmp(rec->event, "session_begin") == 0) {
+		const char *client = rec_str(rec, "client");
+		struct past_session *p;
+
+		if (w->filter->client && (!client || strcmp(client, w->filter->client) != 0))
+			return 0;
+		if (w->filter->since_usec && rec->realtime_usec < w->filter->since_usec)
+			return 0;
+		if (w->filter->until_usec && rec->realtime_usec >= w->filter->until_usec)
+			return 0;
+		if (w->n == w->cap) {
+			size_t cap = w->cap ? w->cap * 2 : 64;
+			struct past_session *ns = realloc(w->s, cap * sizeof(*ns));
+
+			if (!ns)
+				return -ENOMEM;
+			w->s = ns;
+			w->cap = cap;
+		}
+		p = &w->s[w->n++];
+		memset(p, 0, sizeof(*p));
+		p->v[0] = strdup(id);
+		p->v[1] = strdup(client ? client : "");
+		p->v[2] = strdup(rec_str(rec, "operator") ? rec_str(rec, "operator") : "");
+		p->v[3] = strdup(rec_str(rec, "zone") ? rec_str(rec, "zone") : "");
+		p->v[4] = strdup(rec_str(rec, "pigment_lot") ? rec_str(rec, "pigment_lot") : "");
+		p->v[5] = strdup(rec_str(rec, "cartridge") ? rec_str(rec, "cartridge") : "");
+		p->v[6] = strdup(rec_str(rec, "device") ? rec_str(rec, "device") : "");
+		if (asprintf(&p->v[7], "%" PRIu64, rec->realtime_usec) < 0)
+			p->v[7] = NULL;
+		p->v[8] = strdup("0");
+		p->v[9] = strdup("0");
+		p->reason = strdup("");
+		return 0;
+	}
+	if (strcmp(rec->event, "session_end") == 0) {
+		const char *reason = rec_str(rec, "reason");
+
+		for (size_t i = 0; i < w->n; i++)
+			if (w->s[i].v[0] && strcmp(w->s[i].v[0], id) == 0) {
+				free(w->s[i].v[8]);
+				free(w->s[i].v[9]);
+				free(w->s[i].reason);
+				if (asprintf(&w->s[i].v[8], "%" PRIu64, rec->realtime_usec) < 0)
+					w->s[i].v[8] = NULL;
+				if (asprintf(&w->s[i].v[9], "%" PRIu64,
+					     rec_uint(rec, "needle_on_ms") * 1000) < 0)
+					w->s[i].v[9] = NULL;
+				w->s[i].reason = strdup(reason ? reason : "");
+			}
+	}
+	return 0;
+}
+
+/* In the child: one line per session, fields separated by tabs (free text
+ * in the log has no control characters: safety_text_valid()). */
+static int past_sessions_write(const char *dir, const AuditExportFilter *filter, int fd)
+{
+	struct past_walk w = { .filter = filter };
+	int r;
+
+	r = audit_log_foreach(dir, past_cb, &w);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < w.n; i++) {
+		for (int k = 0; k < PAST_FIELDS; k++)
+			if (!w.s[i].v[k] || dprintf(fd, "%s\t", w.s[i].v[k]) < 0)
+				return -EIO;
+		if (!w.s[i].reason || dprintf(fd, "%s\n", w.s[i].reason) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+static int list_done(struct verify_job *j, const siginfo_t *si)
+{
+	sd_bus_message *reply = NULL;
+	char *line = NULL;
+	size_t sz = 0;
+	FILE *f = NULL;
+	int r, fd;
+
+	if (si->si_code != CLD_EXITED || si->si_status != 0)
+		return sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
+						  "the audit log could not be read%s%s",
+						  si->si_code == CLD_EXITED && si->si_status ? ": " : "",
+						  si->si_code == CLD_EXITED && si->si_status ?
+						  strerror(si->si_status) : "");
+	fd = dup(j->fd);
+	if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0 || !(f = fdopen(fd, "r"))) {
+		if (fd >= 0)
+			close(fd);
+		return sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
+						  "cannot read the session list");
+	}
+	r = sd_bus_message_new_method_return(j->call, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+	while (r >= 0 && getline(&line, &sz, f) > 0) {
+		char *rest = line;
+
+		line[strcspn(line, "\n")] = '\0';
+		r = sd_bus_message_open_container(reply, 'a', "{sv}");
+		for (int k = 0; r >= 0 && k < PAST_FIELDS; k++) {
+			const char *v = rest ? strsep(&rest, "\t") : "";
+
+			if (k >= 7)
+				r = sd_bus_message_append(reply, "{sv}", past_keys[k], "t",
+							  (uint64_t)strtoull(v, NULL, 10));
+			else
+				r = sd_bus_message_append(reply, "{sv}", past_keys[k], "s", v);
+		}
+		if (r >= 0)
+			r = sd_bus_message_append(reply, "{sv}", "EndReason", "s", rest ? rest : "");
+		if (r >= 0)
+			r = sd_bus_message_close_container(reply);
+	}
+	free(line);
+	fclose(f);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	else
+		sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
+					   "cannot build the session list: %s", strerror(-r));
+	sd_bus_message_unref(reply);
+	return 0;
+}
+
 static int verify_done(sd_event_source *s, const siginfo_t *si, void *userdata)
 {
 	struct verify_job *j = userdata;
@@ -314,6 +489,11 @@ static int verify_done(sd_event_source *s, const siginfo_t *si, void *userdata)
 
 	if (j->export) {
 		export_done(j, si);
+		verify_job_free(j);
+		return 0;
+	}
+	if (j->list) {
+		list_done(j, si);
 		verify_job_free(j);
 		return 0;
 	}
@@ -541,6 +721,58 @@ static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 	return 1;	/* answered when the child is done */
 }
 
+static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	AuditExportFilter filter = { 0 };
+	struct verify_job *j;
+	int mfd, r;
+
+	r = read_export_filter(msg, &filter, error);
+	if (r < 0)
+		return r;
+	if (filter.session)
+		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+					 "ListPastSessions filters by Client, Since and Until");
+	r = polkit_verify(m, msg, SMPD_ACTION_AUDIT, method_list_past_sessions, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+
+	mfd = memfd_create("smpd-past-sessions", MFD_CLOEXEC);
+	if (mfd < 0)
+		return -errno;
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		close(mfd);
+		return -ENOMEM;
+	}
+	j->m = m;
+	j->fd = mfd;
+	j->list = true;
+	j->pid = fork();
+	if (j->pid < 0) {
+		r = -errno;
+		close(mfd);
+		free(j);
+		return r;
+	}
+	if (j->pid == 0) {
+		r = past_sessions_write(m->audit_dir, &filter, mfd);
+		_exit(r < 0 ? (-r < 256 ? -r : EIO) : 0);
+	}
+	j->call = sd_bus_message_ref(msg);
+	j->next = m->verify_jobs;
+	m->verify_jobs = j;
+	r = sd_event_add_child(m->event, &j->child, j->pid, WEXITED, verify_done, j);
+	if (r < 0) {
+		kill(j->pid, SIGKILL);
+		waitpid(j->pid, NULL, 0);
+		verify_job_free(j);
+		return r;
+	}
+	return 1;	/* answered when the child is done */
+}
+
 static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("APIVersion", "u", prop_api_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -561,6 +793,9 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("ExportLog", SD_BUS_ARGS("a{sv}", filter, "s", format, "h", fd),
 				SD_BUS_RESULT("t", records),
 				method_export_log, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListPastSessions", SD_BUS_ARGS("a{sv}", filter),
+				SD_BUS_RESULT("aa{sv}", sessions),
+				method_list_past_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded", SD_BUS_ARGS("o", device), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved", SD_BUS_ARGS("o", device), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("SessionBegun", SD_BUS_ARGS("o", session), 0),

@@ -569,6 +569,7 @@ POLKIT_METHODS = [
     ('Reload', 'configure', lambda e, c: c.mgr.Reload()),
     ('VerifyLog', 'audit', lambda e, c: c.mgr.VerifyLog(_audit_key(e))),
     ('ExportLog', 'audit', lambda e, c: _export(e, c, {}, 'json')),
+    ('ListPastSessions', 'audit', lambda e, c: c.mgr.ListPastSessions(dbus.Dictionary({}, signature='sv'))),
 ]
 
 
@@ -943,6 +944,44 @@ def test_export_log_over_dbus(env):
     with open(os.devnull) as ro:
         expect_error(inv, c.mgr.ExportLog, dbus.Dictionary({}, signature='sv'), 'json',
                      dbus.types.UnixFd(ro.fileno()))
+
+
+def test_list_past_sessions_over_dbus(env):
+    """H12: past sessions, with their end and needle-on time, from the log."""
+    c = env.running_client()
+    T.pump(1.0)
+    c.dev(env.dev_path).Stop()
+    T.wait_for(lambda: env.sim.status()['state'] == 'IDLE', 2, 'idle')
+    sid = str(c.prop(c.session, ISES, 'Id'))
+    c.ses(c.session).EndSession()
+    on = int(c.prop(c.session, ISES, 'NeedleOnTime'))
+    noflt = dbus.Dictionary({}, signature='sv')
+    past = [dict(p) for p in c.mgr.ListPastSessions(noflt, timeout=60 * T.SLOW)]
+    assert [str(p['Id']) for p in past] == [sid], past
+    p = past[0]
+    assert (p['Client'], p['Operator'], p['Zone'], p['PigmentLot'], p['CartridgeId'], p['Device'],
+            p['EndReason']) == ('client-1', 'op-1', 'temples', 'PIG-LOT-1', 'SIM-CART-0001',
+                                'SIM-X2-000001', 'ended by the client'), p
+    # the time of the session_begin record, written just after the session's BeginTime
+    assert 0 <= p['BeginTime'] - c.prop(c.session, ISES, 'BeginTime') < 5_000_000
+    assert p['EndTime'] >= p['BeginTime'] > 0
+    assert abs(p['NeedleOnTime'] - on) < 1000        # the log keeps milliseconds
+    # a second, open session of another client; filters
+    env.sim.ctl('cartridge pull')
+    env.sim.ctl('cartridge insert id=SIM-CART-0002 lot=L2 needle=3RL diameter=250 expiry=2099-01-01 used=0')
+    s2 = str(c.mgr.BeginSession(env.dev_path, metadata(client='client-2')))
+    both = c.mgr.ListPastSessions(noflt, timeout=60 * T.SLOW)
+    assert [str(x['Id']) for x in both] == [sid, str(c.prop(s2, ISES, 'Id'))]
+    assert both[1]['EndTime'] == 0 and both[1]['EndReason'] == ''
+    only2 = c.mgr.ListPastSessions({'Client': dbus.String('client-2')}, timeout=60 * T.SLOW)
+    assert [str(x['Client']) for x in only2] == ['client-2']
+    later = c.mgr.ListPastSessions({'Since': dbus.UInt64(int(p['BeginTime']) + 1)},
+                                   timeout=60 * T.SLOW)
+    assert [str(x['Client']) for x in later] == ['client-2']
+    assert list(c.mgr.ListPastSessions({'Until': dbus.UInt64(int(p['BeginTime']))},
+                                       timeout=60 * T.SLOW)) == []
+    expect_error(ERR + 'InvalidArgument', c.mgr.ListPastSessions, {'Session': dbus.String(sid)})
+    expect_error(ERR + 'InvalidArgument', c.mgr.ListPastSessions, {'Client': dbus.UInt32(1)})
 
 
 def test_telemetry_stall_stops_needle(env):

@@ -64,6 +64,14 @@ static int prop_claimed(sd_bus *bus, const char *path, const char *iface, const 
 	return sd_bus_message_append(reply, "b", d->claimant != NULL);
 }
 
+static int prop_claimant(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			 sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	return sd_bus_message_append(reply, "s", d->claimant ? d->claimant : "");
+}
+
 static int prop_session(sd_bus *bus, const char *path, const char *iface, const char *prop,
 			sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -150,6 +158,31 @@ static int prop_limits(sd_bus *bus, const char *path, const char *iface, const c
 					  el.min[q].value, el.max[q].value,
 					  el.min[q].label, el.min[q].source,
 					  el.max[q].label, el.max[q].source);
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_message_close_container(reply);
+}
+
+static int prop_last_refusal(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	const struct refusal *rf = &d->last_refusal;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	if (rf->serial > 0) {
+		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+					  "Parameter", "s", param_keys[rf->param],
+					  "Requested", "u", rf->requested,
+					  "Limit", "u", rf->bound.value,
+					  "Bound", "s", rf->max ? "max" : "min",
+					  "Layer", "s", rf->bound.label,
+					  "Source", "s", rf->bound.source,
+					  "Serial", "t", rf->serial);
 		if (r < 0)
 			return r;
 	}
@@ -419,9 +452,11 @@ static const sd_bus_vtable device_vtable[] = {
 	SD_BUS_PROPERTY("Fault", "(ss)", prop_fault, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("DeviceFaults", "as", prop_device_faults, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
 	SD_BUS_PROPERTY("Claimed", "b", prop_claimed, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Claimant", "s", prop_claimant, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Session", "o", prop_session, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Setpoints", "a{sv}", prop_setpoints, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Limits", "a{s(uussss)}", prop_limits, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+	SD_BUS_PROPERTY("LastRefusal", "a{sv}", prop_last_refusal, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Cartridge", "a{sv}", prop_cartridge, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Telemetry", "a{sv}", prop_telemetry, 0, 0),
 	SD_BUS_PROPERTY("LeaseMs", "u", prop_lease, 0, 0),

@@ -3,8 +3,15 @@
  * bus-manager.c - org.libsmp.Smp1.Manager at /org/libsmp/Smp1.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "manager.h"
 
@@ -216,6 +223,556 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
+/*
+ * VerifyLog, ExportLog: reading the whole log can take long; it runs in a
+ * child process so that the event loop (lease renewals, monitors,
+ * watchdog) never waits for it.  The child writes its result into a pipe
+ * and exits with 0, or with the errno of the audit library.
+ */
+struct verify_job {
+	struct verify_job *next;
+	bool export;			/* ExportLog, else VerifyLog */
+	bool list;			/* ListPastSessions: the result is in fd (a memfd) */
+	char format[8];
+	struct manager *m;
+	sd_bus_message *call;
+	sd_event_source *child;
+	pid_t pid;
+	int fd;
+};
+
+static void verify_job_free(struct verify_job *j)
+{
+	struct verify_job **pp;
+
+	for (pp = &j->m->verify_jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	sd_event_source_disable_unref(j->child);
+	sd_bus_message_unref(j->call);
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j);
+}
+
+void bus_manager_free_jobs(struct manager *m)
+{
+	while (m->verify_jobs) {
+		struct verify_job *j = m->verify_jobs;
+
+		kill(j->pid, SIGKILL);
+		j->child = sd_event_source_disable_unref(j->child);
+		waitpid(j->pid, NULL, 0);
+		verify_job_free(j);
+	}
+}
+
+static const char *verify_status_name(AuditVerifyStatus s)
+{
+	switch (s) {
+	case AUDIT_VERIFY_INTACT: return "intact";
+	case AUDIT_VERIFY_TAMPERED: return "tampered";
+	case AUDIT_VERIFY_TRUNCATED: return "truncated";
+	case AUDIT_VERIFY_UNVERIFIABLE: return "unverifiable";
+	}
+	return "unknown";
+}
+
+static int export_done(struct verify_job *j, const siginfo_t *si)
+{
+	int64_t count = -1;
+	ssize_t n;
+
+	n = read(j->fd, &count, sizeof(count));
+	if (si->si_code != CLD_EXITED || si->si_status != 0 || n != (ssize_t)sizeof(count) ||
+	    count < 0) {
+		sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
+					   "the audit log could not be exported%s%s",
+					   si->si_code == CLD_EXITED && si->si_status ? ": " : "",
+					   si->si_code == CLD_EXITED && si->si_status ?
+					   strerror(si->si_status) : "");
+		return 0;
+	}
+	{
+		AuditField f[] = {
+			AUDIT_STR("who", sd_bus_message_get_sender(j->call) ?
+				  sd_bus_message_get_sender(j->call) : ""),
+			AUDIT_STR("format", j->format),
+			AUDIT_UINT("records", (uint64_t)count),
+		};
+		manager_audit(j->m, false, "log_exported", f, sizeof(f) / sizeof(f[0]));
+	}
+	return sd_bus_reply_method_return(j->call, "t", (uint64_t)count);
+}
+
+/* ---- ListPastSessions: session_begin/session_end records, one line each ---- */
+
+#define PAST_FIELDS 10
+static const char *const past_keys[PAST_FIELDS] = {
+	"Id", "Client", "Operator", "Zone", "PigmentLot", "CartridgeId", "Device",
+	"BeginTime", "EndTime", "NeedleOnTime",
+};
+
+struct past_session {
+	char *v[PAST_FIELDS];
+	char *reason;
+};
+
+struct past_walk {
+	const AuditExportFilter *filter;
+	struct past_session *s;
+	size_t n, cap;
+};
+
+static const char *rec_str(const AuditRecordView *rec, const char *key)
+{
+	for (size_t i = 0; i < rec->n_fields; i++)
+		if (strcmp(rec->fields[i].key, key) == 0 && rec->fields[i].type == AUDIT_FIELD_STRING)
+			return rec->fields[i].s;
+	return NULL;
+}
+
+static uint64_t rec_uint(const AuditRecordView *rec, const char *key)
+{
+	for (size_t i = 0; i < rec->n_fields; i++)
+		if (strcmp(rec->fields[i].key, key) == 0 && rec->fields[i].type == AUDIT_FIELD_UINT)
+			return rec->fields[i].u;
+	return 0;
+}
+
+static int past_cb(const AuditRecordView *rec, void *userdata)
+{
+	struct past_walk *w = userdata;
+	const char *id = rec_str(rec, "session");
+
+	if (!id || rec->type != AUDIT_REC_EVENT)
+		return 0;
+	if (strcmp(rec->event, "session_begin") == 0) {
+		const char *client = rec_str(rec, "client");
+		struct past_session *p;
+
+		if (w->filter->client && (!client || strcmp(client, w->filter->client) != 0))
+			return 0;
+		if (w->filter->since_usec && rec->realtime_usec < w->filter->since_usec)
+			return 0;
+		if (w->filter->until_usec && rec->realtime_usec >= w->filter->until_usec)
+			return 0;
+		if (w->n == w->cap) {
+			size_t cap = w->cap ? w->cap * 2 : 64;
+			struct past_session *ns = realloc(w->s, cap * sizeof(*ns));
+
+			if (!ns)
+				return -ENOMEM;
+			w->s = ns;
+			w->cap = cap;
+		}
+		p = &w->s[w->n++];
+		memset(p, 0, sizeof(*p));
+		p->v[0] = strdup(id);
+		p->v[1] = strdup(client ? client : "");
+		p->v[2] = strdup(rec_str(rec, "operator") ? rec_str(rec, "operator") : "");
+		p->v[3] = strdup(rec_str(rec, "zone") ? rec_str(rec, "zone") : "");
+		p->v[4] = strdup(rec_str(rec, "pigment_lot") ? rec_str(rec, "pigment_lot") : "");
+		p->v[5] = strdup(rec_str(rec, "cartridge") ? rec_str(rec, "cartridge") : "");
+		p->v[6] = strdup(rec_str(rec, "device") ? rec_str(rec, "device") : "");
+		if (asprintf(&p->v[7], "%" PRIu64, rec->realtime_usec) < 0)
+			p->v[7] = NULL;
+		p->v[8] = strdup("0");
+		p->v[9] = strdup("0");
+		p->reason = strdup("");
+		return 0;
+	}
+	if (strcmp(rec->event, "session_end") == 0) {
+		const char *reason = rec_str(rec, "reason");
+
+		for (size_t i = 0; i < w->n; i++)
+			if (w->s[i].v[0] && strcmp(w->s[i].v[0], id) == 0) {
+				free(w->s[i].v[8]);
+				free(w->s[i].v[9]);
+				free(w->s[i].reason);
+				if (asprintf(&w->s[i].v[8], "%" PRIu64, rec->realtime_usec) < 0)
+					w->s[i].v[8] = NULL;
+				if (asprintf(&w->s[i].v[9], "%" PRIu64,
+					     rec_uint(rec, "needle_on_ms") * 1000) < 0)
+					w->s[i].v[9] = NULL;
+				w->s[i].reason = strdup(reason ? reason : "");
+			}
+	}
+	return 0;
+}
+
+/* In the child: one line per session, fields separated by tabs (free text
+ * in the log has no control characters: safety_text_valid()). */
+static int past_sessions_write(const char *dir, const AuditExportFilter *filter, int fd)
+{
+	struct past_walk w = { .filter = filter };
+	int r;
+
+	r = audit_log_foreach(dir, past_cb, &w);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < w.n; i++) {
+		for (int k = 0; k < PAST_FIELDS; k++)
+			if (!w.s[i].v[k] || dprintf(fd, "%s\t", w.s[i].v[k]) < 0)
+				return -EIO;
+		if (!w.s[i].reason || dprintf(fd, "%s\n", w.s[i].reason) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+static int list_done(struct verify_job *j, const siginfo_t *si)
+{
+	sd_bus_message *reply = NULL;
+	char *line = NULL;
+	size_t sz = 0;
+	FILE *f = NULL;
+	int r, fd;
+
+	if (si->si_code != CLD_EXITED || si->si_status != 0)
+		return sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
+						  "the audit log could not be read%s%s",
+						  si->si_code == CLD_EXITED && si->si_status ? ": " : "",
+						  si->si_code == CLD_EXITED && si->si_status ?
+						  strerror(si->si_status) : "");
+	fd = dup(j->fd);
+	if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0 || !(f = fdopen(fd, "r"))) {
+		if (fd >= 0)
+			close(fd);
+		return sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
+						  "cannot read the session list");
+	}
+	r = sd_bus_message_new_method_return(j->call, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+	while (r >= 0 && getline(&line, &sz, f) > 0) {
+		char *rest = line;
+
+		line[strcspn(line, "\n")] = '\0';
+		r = sd_bus_message_open_container(reply, 'a', "{sv}");
+		for (int k = 0; r >= 0 && k < PAST_FIELDS; k++) {
+			const char *v = rest ? strsep(&rest, "\t") : "";
+
+			if (k >= 7)
+				r = sd_bus_message_append(reply, "{sv}", past_keys[k], "t",
+							  (uint64_t)strtoull(v, NULL, 10));
+			else
+				r = sd_bus_message_append(reply, "{sv}", past_keys[k], "s", v);
+		}
+		if (r >= 0)
+			r = sd_bus_message_append(reply, "{sv}", "EndReason", "s", rest ? rest : "");
+		if (r >= 0)
+			r = sd_bus_message_close_container(reply);
+	}
+	free(line);
+	fclose(f);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	else
+		sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
+					   "cannot build the session list: %s", strerror(-r));
+	sd_bus_message_unref(reply);
+	return 0;
+}
+
+static int verify_done(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+	struct verify_job *j = userdata;
+	struct manager *m = j->m;
+	AuditVerifyReport rep;
+	char desc[1024];
+	ssize_t n;
+
+	if (j->export) {
+		export_done(j, si);
+		verify_job_free(j);
+		return 0;
+	}
+	if (j->list) {
+		list_done(j, si);
+		verify_job_free(j);
+		return 0;
+	}
+	n = read(j->fd, &rep, sizeof(rep));
+	if (si->si_code == CLD_EXITED && si->si_status == EINVAL) {
+		sd_bus_reply_method_errorf(j->call, SMPD_ERROR_INVALID_ARGUMENT,
+					   "not a verification key (smpk1-...)");
+		verify_job_free(j);
+		return 0;
+	}
+	if (si->si_code != CLD_EXITED || si->si_status != 0 || n != (ssize_t)sizeof(rep)) {
+		sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
+					   "the audit log could not be read for verification%s%s",
+					   si->si_code == CLD_EXITED && si->si_status ? ": " : "",
+					   si->si_code == CLD_EXITED && si->si_status ?
+					   strerror(si->si_status) : "");
+		verify_job_free(j);
+		return 0;
+	}
+	rep.file[sizeof(rep.file) - 1] = '\0';
+	rep.reason[sizeof(rep.reason) - 1] = '\0';
+	if (rep.status == AUDIT_VERIFY_INTACT)
+		snprintf(desc, sizeof(desc),
+			 "intact: %" PRIu64 " records in %" PRIu64 " files, %" PRIu64 " seals; "
+			 "%" PRIu64 " records after the last seal are chained but not yet sealed",
+			 rep.n_records, rep.n_files, rep.n_seals, rep.unsealed_records);
+	else
+		snprintf(desc, sizeof(desc), "%s: %s (file %s, offset %" PRIu64 ", record %" PRIu64 ")",
+			 verify_status_name(rep.status), rep.reason, rep.file, rep.offset, rep.seq);
+	{
+		AuditField f[] = {
+			AUDIT_STR("who", sd_bus_message_get_sender(j->call) ?
+				  sd_bus_message_get_sender(j->call) : ""),
+			AUDIT_STR("status", verify_status_name(rep.status)),
+			AUDIT_UINT("records", rep.n_records),
+		};
+		manager_audit(m, false, "log_verified", f, sizeof(f) / sizeof(f[0]));
+	}
+	sd_bus_reply_method_return(j->call, "us", (uint32_t)rep.status, desc);
+	verify_job_free(j);
+	return 0;
+}
+
+static int method_verify_log(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	struct verify_job *j;
+	const char *key;
+	int pfd[2], r;
+	size_t len;
+
+	r = sd_bus_message_read(msg, "s", &key);
+	if (r < 0)
+		return r;
+	len = strlen(key);
+	if (len == 0 || len > 512 || !safety_text_valid(key) || strchr(key, ' '))
+		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+					 "not a verification key (smpk1-...)");
+	r = polkit_verify(m, msg, SMPD_ACTION_AUDIT, method_verify_log, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->m = m;
+	j->fd = -1;
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		free(j);
+		return -errno;
+	}
+	j->pid = fork();
+	if (j->pid < 0) {
+		r = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		free(j);
+		return r;
+	}
+	if (j->pid == 0) {
+		AuditVerifyReport rep;
+
+		close(pfd[0]);
+		r = audit_verify(m->audit_dir, key, NULL, NULL, &rep);
+		if (r < 0)
+			_exit(-r < 256 ? -r : EIO);
+		_exit(write(pfd[1], &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : EIO);
+	}
+	close(pfd[1]);
+	j->fd = pfd[0];
+	j->call = sd_bus_message_ref(msg);
+	j->next = m->verify_jobs;
+	m->verify_jobs = j;
+	r = sd_event_add_child(m->event, &j->child, j->pid, WEXITED, verify_done, j);
+	if (r < 0) {
+		kill(j->pid, SIGKILL);
+		waitpid(j->pid, NULL, 0);
+		verify_job_free(j);
+		return r;
+	}
+	return 1;	/* answered when the child is done */
+}
+
+/* a{sv}: Session s, Client s, Since t, Until t (CLOCK_REALTIME us). */
+static int read_export_filter(sd_bus_message *msg, AuditExportFilter *f, sd_bus_error *error)
+{
+	const char *key, *contents;
+	char type;
+	int r;
+
+	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+		bool str;
+
+		r = sd_bus_message_read(msg, "s", &key);
+		if (r < 0)
+			return r;
+		str = strcmp(key, "Session") == 0 || strcmp(key, "Client") == 0;
+		if (!str && strcmp(key, "Since") != 0 && strcmp(key, "Until") != 0)
+			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+						 "unknown filter \"%s\" (Session, Client, Since, Until)", key);
+		r = sd_bus_message_peek_type(msg, &type, &contents);
+		if (r < 0)
+			return r;
+		if (!contents || strcmp(contents, str ? "s" : "t") != 0)
+			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+						 "filter %s must be of type %s", key, str ? "s" : "t");
+		if (strcmp(key, "Session") == 0)
+			r = sd_bus_message_read(msg, "v", "s", &f->session);
+		else if (strcmp(key, "Client") == 0)
+			r = sd_bus_message_read(msg, "v", "s", &f->client);
+		else if (strcmp(key, "Since") == 0)
+			r = sd_bus_message_read(msg, "v", "t", &f->since_usec);
+		else
+			r = sd_bus_message_read(msg, "v", "t", &f->until_usec);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(msg);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(msg);
+}
+
+static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	AuditExportFilter filter = { 0 };
+	AuditExportFormat fmt;
+	struct verify_job *j;
+	const char *format;
+	int fd, fl, pfd[2], r;
+
+	r = read_export_filter(msg, &filter, error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(msg, "sh", &format, &fd);
+	if (r < 0)
+		return r;
+	if (strcmp(format, "json") == 0)
+		fmt = AUDIT_EXPORT_JSON;
+	else if (strcmp(format, "csv") == 0)
+		fmt = AUDIT_EXPORT_CSV;
+	else
+		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+					 "unknown format \"%s\" (json or csv)", format);
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || ((fl & O_ACCMODE) != O_WRONLY && (fl & O_ACCMODE) != O_RDWR))
+		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+					 "the file descriptor is not open for writing");
+	r = polkit_verify(m, msg, SMPD_ACTION_AUDIT, method_export_log, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->m = m;
+	j->fd = -1;
+	j->export = true;
+	snprintf(j->format, sizeof(j->format), "%s", format);
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		free(j);
+		return -errno;
+	}
+	j->pid = fork();
+	if (j->pid < 0) {
+		r = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		free(j);
+		return r;
+	}
+	if (j->pid == 0) {
+		int64_t n = -EIO;
+		int out = dup(fd);
+		FILE *f = out >= 0 ? fdopen(out, "w") : NULL;
+
+		close(pfd[0]);
+		if (f) {
+			n = audit_export(m->audit_dir, fmt, &filter, f);
+			if (fclose(f) != 0 && n >= 0)
+				n = -errno;
+		}
+		if (n < 0)
+			_exit(-n < 256 ? (int)-n : EIO);
+		_exit(write(pfd[1], &n, sizeof(n)) == (ssize_t)sizeof(n) ? 0 : EIO);
+	}
+	close(pfd[1]);
+	j->fd = pfd[0];
+	j->call = sd_bus_message_ref(msg);
+	j->next = m->verify_jobs;
+	m->verify_jobs = j;
+	r = sd_event_add_child(m->event, &j->child, j->pid, WEXITED, verify_done, j);
+	if (r < 0) {
+		kill(j->pid, SIGKILL);
+		waitpid(j->pid, NULL, 0);
+		verify_job_free(j);
+		return r;
+	}
+	return 1;	/* answered when the child is done */
+}
+
+static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	AuditExportFilter filter = { 0 };
+	struct verify_job *j;
+	int mfd, r;
+
+	r = read_export_filter(msg, &filter, error);
+	if (r < 0)
+		return r;
+	if (filter.session)
+		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+					 "ListPastSessions filters by Client, Since and Until");
+	r = polkit_verify(m, msg, SMPD_ACTION_AUDIT, method_list_past_sessions, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+
+	mfd = memfd_create("smpd-past-sessions", MFD_CLOEXEC);
+	if (mfd < 0)
+		return -errno;
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		close(mfd);
+		return -ENOMEM;
+	}
+	j->m = m;
+	j->fd = mfd;
+	j->list = true;
+	j->pid = fork();
+	if (j->pid < 0) {
+		r = -errno;
+		close(mfd);
+		free(j);
+		return r;
+	}
+	if (j->pid == 0) {
+		r = past_sessions_write(m->audit_dir, &filter, mfd);
+		_exit(r < 0 ? (-r < 256 ? -r : EIO) : 0);
+	}
+	j->call = sd_bus_message_ref(msg);
+	j->next = m->verify_jobs;
+	m->verify_jobs = j;
+	r = sd_event_add_child(m->event, &j->child, j->pid, WEXITED, verify_done, j);
+	if (r < 0) {
+		kill(j->pid, SIGKILL);
+		waitpid(j->pid, NULL, 0);
+		verify_job_free(j);
+		return r;
+	}
+	return 1;	/* answered when the child is done */
+}
+
 static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("APIVersion", "u", prop_api_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -230,6 +787,15 @@ static const sd_bus_vtable manager_vtable[] = {
 				SD_BUS_RESULT("o", session),
 				method_begin_session, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Reload", "", "", method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("VerifyLog", SD_BUS_ARGS("s", verification_key),
+				SD_BUS_RESULT("u", status, "s", description),
+				method_verify_log, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ExportLog", SD_BUS_ARGS("a{sv}", filter, "s", format, "h", fd),
+				SD_BUS_RESULT("t", records),
+				method_export_log, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListPastSessions", SD_BUS_ARGS("a{sv}", filter),
+				SD_BUS_RESULT("aa{sv}", sessions),
+				method_list_past_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded", SD_BUS_ARGS("o", device), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved", SD_BUS_ARGS("o", device), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("SessionBegun", SD_BUS_ARGS("o", session), 0),

@@ -685,7 +685,7 @@ int device_claim(struct device *d, const char *sender, sd_bus_error *error)
 		return -ENOMEM;
 	}
 	audit_device_event(d, false, "claim", sender, NULL);
-	bus_device_emit_changed(d, "Claimed", NULL);
+	bus_device_emit_changed(d, "Claimed", "Claimant", NULL);
 	return 0;
 }
 
@@ -702,8 +702,43 @@ int device_release(struct device *d, const char *reason)
 	d->claimant = NULL;
 	d->track = sd_bus_track_unref(d->track);
 	if (!d->gone)
-		bus_device_emit_changed(d, "Claimed", NULL);
+		bus_device_emit_changed(d, "Claimed", "Claimant", NULL);
 	return 0;
+}
+
+static uint32_t param_value(const struct smp_params *p, enum param q)
+{
+	switch (q) {
+	case PARAM_VOLTAGE: return p->voltage_mv;
+	case PARAM_CURRENT: return p->current_ma;
+	case PARAM_RATE: return p->rate_chz;
+	case PARAM_DEPTH: return p->depth_um;
+	default: return 0;
+	}
+}
+
+int device_refuse_limit(struct device *d, const struct effective_limits *el, enum param q,
+			const struct smp_params *req, const char *prefix, const char *msg,
+			sd_bus_error *error)
+{
+	struct refusal *rf = &d->last_refusal;
+	uint32_t v = param_value(req, q);
+
+	/*
+	 * Recorded and announced before the error reply is queued: a client
+	 * that sees LimitExceeded can read the matching LastRefusal at once,
+	 * and the PropertiesChanged signal reaches it first.
+	 */
+	rf->serial++;
+	rf->param = q;
+	rf->requested = v;
+	rf->max = v > el->max[q].value;
+	rf->bound = rf->max ? el->max[q] : el->min[q];
+	if (!d->gone)
+		bus_device_emit_changed(d, "LastRefusal", NULL);
+	if (prefix)
+		return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s: %s", prefix, msg);
+	return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s", msg);
 }
 
 int device_set_parameters(struct device *d, const struct smp_params *req,
@@ -730,8 +765,9 @@ int device_set_parameters(struct device *d, const struct smp_params *req,
 			AUDIT_STR("refused", msg),
 		};
 		manager_audit(d->manager, false, "parameters_refused", f, sizeof(f) / sizeof(f[0]));
-		return sd_bus_error_setf(error, r == -ERANGE ? SMPD_ERROR_LIMIT_EXCEEDED :
-					 SMPD_ERROR_INVALID_ARGUMENT, "%s", msg);
+		if (r == -ERANGE)
+			return device_refuse_limit(d, &el, q, req, NULL, msg, error);
+		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "%s", msg);
 	}
 
 	smp_params_encode(req, buf, sizeof(buf));
@@ -804,6 +840,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 	struct effective_limits el;
 	char msg[SAFETY_MSG_MAX];
 	uint8_t buf[SMPP_LEASE_SIZE];
+	enum param q;
 	int r;
 
 	if (m->audit_error < 0)
@@ -833,7 +870,9 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 					 m->policy.max_needle_on_s.source);
 	/* The policy may have been reloaded since SetParameters. */
 	device_effective_limits(d, &el);
-	r = safety_check_params(&el, &d->setpoints, NULL, msg, sizeof(msg));
+	r = safety_check_params(&el, &d->setpoints, &q, msg, sizeof(msg));
+	if (r == -ERANGE)
+		return device_refuse_limit(d, &el, q, &d->setpoints, NULL, msg, error);
 	if (r < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s", msg);
 

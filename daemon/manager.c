@@ -18,9 +18,12 @@
 #define RECONNECT_USEC (500 * 1000ULL)
 
 /*
- * The journal mirror: every audit record also goes to journald with its
- * fields as SMP_<KEY> (`journalctl SMP_SESSION=...`).  Best effort: the
- * audit log is the record; the journal is for the administrator.
+ * The audit library mirrors every record it writes to journald
+ * (AuditLogConfig.journal_mirror: SMP_<KEY> fields and a MESSAGE_ID per
+ * event, `journalctl SMP_SESSION=...`).  A record the log could not take
+ * is sent here instead, with the same SMP_<KEY> fields, so that the
+ * administrator still sees what happened after the log failed.  Best
+ * effort: the audit log is the record.
  */
 static void journal_mirror(const char *event, const AuditField *fields, size_t n_fields)
 {
@@ -77,10 +80,10 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 {
 	int r;
 
-	journal_mirror(event, fields, n_fields);
-
-	if (m->audit_error < 0)
+	if (m->audit_error < 0) {
+		journal_mirror(event, fields, n_fields);
 		return m->audit_error;
+	}
 	if (!m->audit)
 		r = -EBADF;
 	else if (durable)
@@ -99,6 +102,7 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 		return 0;
 
 	/* H12: no record, no needle. */
+	journal_mirror(event, fields, n_fields);
 	m->audit_error = r;
 	fprintf(stderr, "smpd: the audit log cannot be written: %s; stopping every needle\n",
 		strerror(-r));
@@ -111,12 +115,20 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 
 static int open_audit(struct manager *m)
 {
+	AuditLogConfig cfg;
 	char *key = NULL;
 	int r;
 
-	r = audit_log_open(m->audit_dir, NULL, &m->audit);
+	/* The library's defaults, the site's retention and sealing ([Audit]). */
+	audit_log_config_init(&cfg);
+	cfg.journal_mirror = true;
+	cfg.retention_days = m->policy.audit_retention_days.value;
+	cfg.seal_every_records = m->policy.audit_seal_records.value;
+	cfg.seal_every_usec = (uint64_t)m->policy.audit_seal_s.value * 1000000ULL;
+
+	r = audit_log_open(m->audit_dir, &cfg, &m->audit);
 	if (r == -ENOENT) {
-		r = audit_log_setup(m->audit_dir, NULL, &key);
+		r = audit_log_setup(m->audit_dir, &cfg, &key);
 		if (r < 0)
 			return r;
 		if (m->audit_key_file) {
@@ -134,7 +146,7 @@ static int open_audit(struct manager *m)
 		free(key);
 		if (r < 0)
 			return r;
-		r = audit_log_open(m->audit_dir, NULL, &m->audit);
+		r = audit_log_open(m->audit_dir, &cfg, &m->audit);
 	}
 	return r;
 }
@@ -351,6 +363,7 @@ struct manager *manager_free(struct manager *m)
 		session_free(s);
 	}
 	polkit_free_all(m);
+	bus_manager_free_jobs(m);
 	manager_udev_stop(m);
 	sd_event_source_disable_unref(m->audit_timer);
 	sd_event_source_disable_unref(m->reconnect_timer);

@@ -74,6 +74,15 @@ struct telemetry_summary {
 	uint64_t gaps;
 };
 
+/* The last LimitExceeded refusal on a device (the LastRefusal property). */
+struct refusal {
+	uint64_t serial;		/* 0 = none yet; increments per refusal */
+	enum param param;
+	uint32_t requested;
+	struct effective_bound bound;	/* the limit that refused it */
+	bool max;			/* the maximum (true) or the minimum */
+};
+
 struct device {
 	struct manager *manager;
 	struct device *next;
@@ -102,6 +111,7 @@ struct device {
 	enum monitor_trip trip;		/* latched fault, MONITOR_OK = none */
 	char trip_message[SAFETY_MSG_MAX];
 	struct monitor monitor;
+	struct refusal last_refusal;
 
 	bool gone;			/* link lost: removal pending */
 	sd_event_source *gone_event;
@@ -143,6 +153,7 @@ struct session {
 };
 
 struct auth_query;
+struct verify_job;
 
 struct manager {
 	sd_event *event;
@@ -162,6 +173,7 @@ struct manager {
 	int audit_error;		/* <0: the log cannot be written (H12) */
 
 	struct auth_query *auth_queries;
+	struct verify_job *verify_jobs;	/* VerifyLog children */
 	sd_event_source *watchdog_timer;
 	sd_event_source *audit_timer;
 	char *sim_socket;
@@ -193,6 +205,7 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 		  const AuditField *fields, size_t n_fields);
 
 /* bus-manager.c, bus-device.c, bus-session.c */
+void bus_manager_free_jobs(struct manager *m);
 int bus_manager_register(struct manager *m);
 int bus_device_register(struct device *d);
 int bus_session_register(struct session *s);
@@ -230,6 +243,14 @@ int device_clear_fault(struct device *d, const char *who, sd_bus_error *error);
 /* Stop, latch and report a monitor trip. */
 void device_trip(struct device *d, enum monitor_trip trip, const char *msg);
 int device_refresh_cartridge(struct device *d);
+/*
+ * A limit refused q=requested: record it as LastRefusal, announce it and
+ * set error to LimitExceeded with "prefix: msg" (prefix may be NULL).
+ * Returns the negative errno of the error, for the method handler.
+ */
+int device_refuse_limit(struct device *d, const struct effective_limits *el, enum param q,
+			const struct smp_params *req, const char *prefix, const char *msg,
+			sd_bus_error *error);
 int device_mark_cartridge(struct device *d, sd_bus_error *error);
 int device_append_telemetry(sd_bus_message *m, const struct device *d);
 void device_audit_tick(struct device *d);

@@ -96,6 +96,9 @@ void policy_init_defaults(struct policy *p)
 	set_default(&p->lease_ms, 200);
 	set_default(&p->renew_ms, 50);
 	set_default(&p->polkit_timeout_ms, 10000);
+	set_default(&p->audit_retention_days, 1825);
+	set_default(&p->audit_seal_records, 1000);
+	set_default(&p->audit_seal_s, 60);
 }
 
 /* ---- parsing ---- */
@@ -301,6 +304,11 @@ static const struct setting_key setting_keys[] = {
 	  "the protocol allows leases up to 500 ms" },
 	{ "Daemon", "RenewMs", S(renew_ms), 5, 250, 1, MERGE_LAST, NULL },
 	{ "Daemon", "PolkitTimeoutMs", S(polkit_timeout_ms), 100, 120000, 1, MERGE_LAST, NULL },
+	/* Drop-ins can only keep records longer and seal them sooner. */
+	{ "Audit", "RetentionDays", S(audit_retention_days), 730, 36500, 1, MERGE_MAX,
+	  "clinics keep treatment records at least 2 years" },
+	{ "Audit", "SealEveryRecords", S(audit_seal_records), 1, 100000, 1, MERGE_MIN, NULL },
+	{ "Audit", "SealEvery", S(audit_seal_s), 1, 3600, 0, MERGE_MIN, NULL },
 };
 #undef S
 
@@ -402,7 +410,7 @@ static int handler(void *user, const char *section, const char *name, const char
 			}
 		}
 	} else if (strcmp(section, "Session") == 0 || strcmp(section, "Monitor") == 0 ||
-		   strcmp(section, "Daemon") == 0) {
+		   strcmp(section, "Daemon") == 0 || strcmp(section, "Audit") == 0) {
 		handle_setting(c, section, name, value, &handled);
 	} else if (section[0] == '\0') {
 		return fail(c, "%s= outside of any section", name);

@@ -94,6 +94,11 @@ struct policy {
 	struct setting renew_ms;		/* renewal period, < lease / 2 */
 	struct setting polkit_timeout_ms;	/* 100..120000 */
 
+	/* [Audit]: read when the log is opened (at start) */
+	struct setting audit_retention_days;	/* >= 730 (DOMAIN.md: 2-5 years) */
+	struct setting audit_seal_records;	/* seal after this many records */
+	struct setting audit_seal_s;		/* ... or this many seconds */
+
 	/* SHA-256 over every file read, in order (for the audit log). */
 	char digest[65];
 	unsigned n_files;

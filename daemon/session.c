@@ -308,8 +308,9 @@ int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
 {
 	struct device *d = s->device;
 	struct effective_limits el;
-	char msg[SAFETY_MSG_MAX];
+	char msg[SAFETY_MSG_MAX], prefix[96];
 	enum zone old = s->zone;
+	enum param q;
 	int r;
 
 	if (!s->active || !d)
@@ -317,11 +318,15 @@ int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
 	s->zone = z;
 	if (d->have_setpoints) {
 		device_effective_limits(d, &el);
-		if (safety_check_params(&el, &d->setpoints, NULL, msg, sizeof(msg)) < 0) {
+		r = safety_check_params(&el, &d->setpoints, &q, msg, sizeof(msg));
+		if (r < 0) {
 			s->zone = old;
-			return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED,
-						 "the current setpoints do not fit zone %s: %s; lower them first",
-						 zone_to_string(z), msg);
+			snprintf(prefix, sizeof(prefix), "the current setpoints do not fit zone %s",
+				 zone_to_string(z));
+			strncat(msg, "; lower them first", sizeof(msg) - strlen(msg) - 1);
+			if (r == -ERANGE)
+				return device_refuse_limit(d, &el, q, &d->setpoints, prefix, msg, error);
+			return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s: %s", prefix, msg);
 		}
 	}
 	{

@@ -538,7 +538,93 @@ _public_ int smp_device_clear_fault(smp_device *d)
 	return device_call(d, "ClearFault");
 }
 
-/* After LimitExceeded: name the parameter, the limit and its source. */
+struct refusal {
+	int param, bound;
+	int64_t requested, limit;
+	char *layer, *source;
+};
+
+static int refusal_entry(void *obj, const char *key, sd_bus_message *m)
+{
+	struct refusal *rf = obj;
+	const char *s;
+	int64_t v;
+	int r;
+
+	if (strcmp(key, "Parameter") == 0 || strcmp(key, "Bound") == 0) {
+		r = sd_bus_message_read(m, "v", "s", &s);
+		if (r < 0)
+			return r;
+		if (key[0] == 'B')
+			rf->bound = strcmp(s, "max") == 0 ? SMP_BOUND_MAX :
+				    strcmp(s, "min") == 0 ? SMP_BOUND_MIN : -1;
+		else
+			for (int p = 0; p < SMP_N_PARAMS; p++)
+				if (strcmp(s, param_keys[p]) == 0)
+					rf->param = p;
+		return 1;
+	}
+	if (strcmp(key, "Requested") == 0 || strcmp(key, "Limit") == 0) {
+		r = read_variant_int(m, &v);
+		if (r <= 0)
+			return r < 0 ? r : 1;	/* another type: skipped, left unset */
+		if (v >= 0 && v <= UINT32_MAX)
+			*(key[0] == 'R' ? &rf->requested : &rf->limit) = v;
+		return 1;
+	}
+	if (strcmp(key, "Layer") == 0)
+		return read_variant_string(m, "s", &rf->layer) < 0 ? -EBADMSG : 1;
+	if (strcmp(key, "Source") == 0)
+		return read_variant_string(m, "s", &rf->source) < 0 ? -EBADMSG : 1;
+	return 0;
+}
+
+/*
+ * After LimitExceeded: smpd sets the device's LastRefusal before it sends
+ * the error, and only the claimant can be refused, so it describes this
+ * call's refusal.  Returns <0 when the daemon has no such property (an
+ * older smpd) or it is incomplete.
+ */
+static int read_last_refusal(smp_device *d)
+{
+	struct refusal rf = { .param = -1, .bound = -1, .requested = -1, .limit = -1 };
+	struct smp_error tmp = { 0 };
+	sd_bus_message *reply = NULL;
+	int r;
+
+	r = smp_client_call(d->client, &tmp, d->path, "org.freedesktop.DBus.Properties", "Get",
+			    &reply, "ss", SMP_IFACE_DEVICE, "LastRefusal");
+	smp_error_clear(&tmp);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(reply, 'v', "a{sv}");
+	if (r >= 0)
+		r = walk_dict(reply, refusal_entry, &rf);
+	sd_bus_message_unref(reply);
+	if (r >= 0 && (rf.param < 0 || rf.bound < 0 || rf.requested < 0 || rf.limit < 0 ||
+		       !rf.layer || !rf.source))
+		r = -EBADMSG;
+	if (r < 0) {
+		free(rf.layer);
+		free(rf.source);
+		return r;
+	}
+	free(d->err.layer);
+	free(d->err.source);
+	d->err.has_limit = true;
+	d->err.param = (enum smp_param)rf.param;
+	d->err.bound = (enum smp_bound)rf.bound;
+	d->err.requested = (uint32_t)rf.requested;
+	d->err.limit = (uint32_t)rf.limit;
+	d->err.layer = rf.layer;
+	d->err.source = rf.source;
+	return 0;
+}
+
+/*
+ * The same from the Limits property, for an smpd without LastRefusal
+ * (racy: the policy may have been reloaded in between).
+ */
 static void explain_limit(smp_device *d, const uint32_t req[SMP_N_PARAMS])
 {
 	struct smp_error tmp = { 0 };
@@ -607,7 +693,8 @@ _public_ int smp_device_set_parameters(smp_device *d, uint32_t voltage_mv, uint3
 	r = smp_client_call_msg(d->client, &d->err, m, &reply);
 	sd_bus_message_unref(m);
 	if (r == -ERANGE) {
-		explain_limit(d, req);
+		if (read_last_refusal(d) < 0)
+			explain_limit(d, req);
 		return r;
 	}
 	if (r < 0)

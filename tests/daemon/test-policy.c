@@ -32,6 +32,14 @@ static void write_file(const char *rel, const char *text)
 	fclose(f);
 }
 
+static void unlink_rel(const char *rel)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	assert_int_equal(unlink(path), 0);
+}
+
 static int setup(void **state)
 {
 	char ld[300];
@@ -264,6 +272,46 @@ static void test_error_renew_vs_lease(void **state)
 	expect_error("[Daemon]\nLeaseMs=100\nRenewMs=60\n", NULL, "smpd.conf", 3, "half of LeaseMs");
 }
 
+static void test_audit_keys(void **state)
+{
+	struct policy p;
+	char err[POLICY_ERROR_MAX], src[400];
+
+	/* built-in defaults: five years, the audit library's sealing */
+	write_file("smpd.conf", "[Limits]\nMaxDepthUm=1000\n");
+	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.audit_retention_days.value, 1825);
+	assert_int_equal(p.audit_seal_records.value, 1000);
+	assert_int_equal(p.audit_seal_s.value, 60);
+
+	/* a drop-in keeps records longer and seals sooner, never the reverse */
+	write_file("smpd.conf", "[Audit]\nRetentionDays=1000\nSealEveryRecords=500\nSealEvery=2min\n");
+	write_file("limits.d/10-site.conf",
+		   "[Audit]\nRetentionDays=3650\nSealEveryRecords=2000\nSealEvery=30s\n");
+	write_file("limits.d/20-short.conf", "[Audit]\nRetentionDays=800\n");
+	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.audit_retention_days.value, 3650);
+	snprintf(src, sizeof(src), "%s/limits.d/10-site.conf:2", dir);
+	assert_string_equal(p.audit_retention_days.source, src);
+	assert_int_equal(p.audit_seal_records.value, 500);
+	assert_int_equal(p.audit_seal_s.value, 30);
+	unlink_rel("limits.d/10-site.conf");
+	unlink_rel("limits.d/20-short.conf");
+}
+
+static void test_error_audit_keys(void **state)
+{
+	expect_error("[Audit]\nRetentionDays=365\n", NULL, "smpd.conf", 2, "at least 2 years");
+	expect_error("[Audit]\n\nRetentionDays=5y\n", NULL, "smpd.conf", 3, "5y");
+	expect_error("[Audit]\nRetentionDays=36501\n", NULL, "smpd.conf", 2, "RetentionDays");
+	expect_error("[Audit]\nSealEveryRecords=0\n", NULL, "smpd.conf", 2, "SealEveryRecords");
+	expect_error("[Audit]\nSealEvery=2h\n", NULL, "smpd.conf", 2, "SealEvery");
+	expect_error("[Audit]\nSealEvery=soon\n", NULL, "smpd.conf", 2, "duration");
+	expect_error("[Audit]\nRetention=1825\n", NULL, "smpd.conf", 2, "Retention");
+	expect_error("[Limits]\nMaxDepthUm=1000\n", "[Audit]\nRetentionDays=100\n",
+		     "limits.d/10-site.conf", 2, "RetentionDays=100");
+}
+
 static void test_error_missing_main(void **state)
 {
 	struct policy p;
@@ -319,6 +367,8 @@ static void test_shipped_config_parses(void **state)
 	assert_int_equal(p.site.min[PARAM_VOLTAGE].value, 7000);
 	assert_int_equal(p.healing_interval_days.value, 10);
 	assert_true(p.require_patch_test);
+	assert_int_equal(p.audit_retention_days.value, 1825);
+	assert_true(p.audit_retention_days.value >= 730);
 }
 
 int main(void)
@@ -337,6 +387,8 @@ int main(void)
 		T(test_error_out_of_range),
 		T(test_error_not_on_step),
 		T(test_error_healing_below_5),
+		T(test_audit_keys),
+		T(test_error_audit_keys),
 		T(test_error_patch_test_below_24h),
 		T(test_error_bad_duration),
 		T(test_error_bad_bool),

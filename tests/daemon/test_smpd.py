@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 
@@ -205,6 +206,78 @@ def test_limit_from_device(env_factory):
                  contains='depth 1850 um exceeds the hard limit 1800 um of device SIM-P1-000001')
     expect_error(ERR + 'LimitExceeded', d.SetParameters, params(current=2100),
                  contains='current 2100 mA exceeds the hard limit 2000 mA of device SIM-P1-000001')
+
+
+def _refusal_call(c, path, method, *args):
+    """Call asynchronously; return what arrived, in order: the PropertiesChanged
+    of LastRefusal and the error reply."""
+    got = []
+
+    def changed(iface, props, invalidated):
+        if iface == IDEV and 'LastRefusal' in props:
+            got.append(('changed', dict(props['LastRefusal'])))
+    rec = c.conn.add_signal_receiver(changed, 'PropertiesChanged',
+                                     'org.freedesktop.DBus.Properties', path=path)
+    method(*args, reply_handler=lambda *a: got.append(('reply', a)),
+                                error_handler=lambda e: got.append(('error', e.get_dbus_name())))
+    T.wait_for(lambda: any(k != 'changed' for k, _ in got), 5, 'the reply')
+    rec.remove()
+    return got
+
+
+def test_last_refusal_is_structured(env_factory):
+    """LimitExceeded has a machine-readable twin, LastRefusal, set and announced
+    before the error reply, with a serial per refusal."""
+    e = env_factory(dropins={'20-needle.conf': '[Needle 3RL]\nMaxDepthUm=850\n[Zone hairline]\nMaxDepthUm=800\n'})
+    conf = os.path.join(e.tmp, 'conf')
+    c = e.ready_client(zone='crown')
+    d = c.dev(e.dev_path)
+    assert dict(c.prop(e.dev_path, IDEV, 'LastRefusal')) == {}
+    got = _refusal_call(c, e.dev_path, d.SetParameters, params(depth=900))
+    assert [k for k, _ in got] == ['changed', 'error'], got
+    assert got[1][1] == ERR + 'LimitExceeded'
+    want = {'Parameter': 'Depth', 'Requested': 900, 'Limit': 850, 'Bound': 'max',
+            'Layer': '3RL needle', 'Source': f'{conf}/limits.d/20-needle.conf:2', 'Serial': 1}
+    assert got[0][1] == want
+    assert dict(c.prop(e.dev_path, IDEV, 'LastRefusal')) == want
+    # a minimum, from the site policy; the serial counts refusals
+    got = _refusal_call(c, e.dev_path, d.SetParameters, params(voltage=6900))
+    assert [k for k, _ in got] == ['changed', 'error'], got
+    assert got[0][1] == {'Parameter': 'Voltage', 'Requested': 6900, 'Limit': 7000, 'Bound': 'min',
+                         'Layer': 'site', 'Source': f'{conf}/smpd.conf:16', 'Serial': 2}
+    # a request within the limits leaves the last refusal as it was
+    d.SetParameters(params(depth=850))
+    assert dict(c.prop(e.dev_path, IDEV, 'LastRefusal'))['Serial'] == 2
+    # ChangeZone names the zone limit the applied setpoints exceed
+    got = _refusal_call(c, e.dev_path, c.ses(c.session).ChangeZone, 'hairline')
+    assert got[-1] == ('error', ERR + 'LimitExceeded'), got
+    assert dict(c.prop(e.dev_path, IDEV, 'LastRefusal')) == {
+        'Parameter': 'Depth', 'Requested': 850, 'Limit': 800, 'Bound': 'max', 'Layer': 'hairline',
+        'Source': f'{conf}/limits.d/20-needle.conf:4', 'Serial': 3}
+    # other errors are not limit refusals
+    expect_error(ERR + 'InvalidArgument', d.SetParameters, params(depth=825))
+    assert dict(c.prop(e.dev_path, IDEV, 'LastRefusal'))['Serial'] == 3
+
+
+def test_claimant_property(env):
+    """Claimant names the claiming connection and is announced."""
+    c = env.client()
+    watcher = env.client()
+    seen = []
+    watcher.conn.add_signal_receiver(
+        lambda iface, props, inv: seen.append(str(props['Claimant'])) if 'Claimant' in props else None,
+        'PropertiesChanged', 'org.freedesktop.DBus.Properties', path=env.dev_path)
+    assert watcher.prop(env.dev_path, IDEV, 'Claimant') == ''
+    c.dev(env.dev_path).Claim()
+    me = c.conn.get_unique_name()
+    assert watcher.prop(env.dev_path, IDEV, 'Claimant') == me
+    c.dev(env.dev_path).Release()
+    assert watcher.prop(env.dev_path, IDEV, 'Claimant') == ''
+    T.wait_for(lambda: seen == [me, ''], 3, 'PropertiesChanged of Claimant')
+    # a claimant that leaves the bus: unclaimed again
+    c.dev(env.dev_path).Claim()
+    c.close()
+    T.wait_for(lambda: watcher.prop(env.dev_path, IDEV, 'Claimant') == '', 3, 'claim dropped')
 
 
 def test_change_zone_refused_when_setpoints_too_high(env):
@@ -494,7 +567,25 @@ POLKIT_METHODS = [
     ('ChangeZone', 'operate', lambda e, c: c.ses(c.session).ChangeZone('crown')),
     ('Annotate', 'operate', lambda e, c: c.ses(c.session).Annotate('note')),
     ('Reload', 'configure', lambda e, c: c.mgr.Reload()),
+    ('VerifyLog', 'audit', lambda e, c: c.mgr.VerifyLog(_audit_key(e))),
+    ('ExportLog', 'audit', lambda e, c: _export(e, c, {}, 'json')),
+    ('ListPastSessions', 'audit', lambda e, c: c.mgr.ListPastSessions(dbus.Dictionary({}, signature='sv'))),
 ]
+
+
+def _export(e, c, flt, fmt):
+    """ExportLog into a file (not a pipe: the reply comes after the last
+    record); returns (records, text)."""
+    with tempfile.TemporaryFile('w+') as f:
+        n = c.mgr.ExportLog(dbus.Dictionary(flt, signature='sv'), fmt, dbus.types.UnixFd(f.fileno()),
+                            timeout=60 * T.SLOW)
+        f.seek(0)
+        return int(n), f.read()
+
+
+def _audit_key(e):
+    with open(os.path.join(e.tmp, 'audit.key')) as f:
+        return f.read().strip()
 
 
 def _prepare(env, name):
@@ -599,6 +690,8 @@ def test_malformed_arguments(env):
     expect_error(bad_sig, _raw, c, T.ROOT, IMGR, 'BeginSession', 'oa{ss}', d, {'Zone': 'crown'})
     expect_error(bad_sig, _raw, c, c.session, ISES, 'ChangeZone', 'u', 5)
     expect_error(bad_sig, _raw, c, c.session, ISES, 'Annotate', 'as', ['a'])
+    expect_error(bad_sig, _raw, c, T.ROOT, IMGR, 'VerifyLog', 'u', 5)
+    expect_error(bad_sig, _raw, c, T.ROOT, IMGR, 'ExportLog', 'a{sv}ss', {}, 'json', '/tmp/x')
     # methods without arguments refuse arguments
     for path, iface, member in ((T.ROOT, IMGR, 'ListDevices'), (T.ROOT, IMGR, 'ListSessions'),
                                 (T.ROOT, IMGR, 'Reload'), (d, IDEV, 'Claim'), (d, IDEV, 'Release'),
@@ -778,6 +871,117 @@ def test_monitor_needle_on_time_accumulates(env_factory):
     _wait_fault(e, c, ('needle-on-time',), timeout=6)
     d.ClearFault()
     expect_error(ERR + 'SessionLimit', d.Start, contains='needle-on time')
+
+
+def test_needle_on_time_kept_after_device_loss(env):
+    """H16/H12: a session ended by the device going away keeps its final
+    needle-on time; it does not read the counter of a device that is gone."""
+    c = env.running_client()
+    T.pump(1.0)
+    c.dev(env.dev_path).Stop()
+    T.wait_for(lambda: env.sim.status()['state'] == 'IDLE', 2, 'idle')
+    on = c.prop(c.session, ISES, 'NeedleOnTime')
+    assert 900_000 < on < 5_000_000, on
+    removed = []
+    c.conn.add_signal_receiver(lambda p: removed.append(str(p)), 'DeviceRemoved', IMGR)
+    env.sim.stop()                                   # the device goes away
+    T.wait_for(lambda: removed == [env.dev_path], 5, 'DeviceRemoved')
+    assert not c.prop(c.session, ISES, 'Active')
+    assert c.prop(c.session, ISES, 'Device') == '/'
+    assert c.prop(c.session, ISES, 'NeedleOnTime') == on
+    T.pump(0.3)
+    assert c.prop(c.session, ISES, 'NeedleOnTime') == on
+
+
+def test_verify_log_over_dbus(env):
+    """H12: an auditor verifies the log with the offline key over D-Bus, while
+    the needle runs undisturbed; a wrong key is unverifiable, not intact."""
+    c = env.running_client()
+    status, desc = c.mgr.VerifyLog(_audit_key(env), timeout=60 * T.SLOW)
+    assert status == 0 and desc.startswith('intact: '), (status, desc)
+    assert env.sim.status()['state'] == 'RUNNING'
+    assert c.prop(env.dev_path, IDEV, 'State') == 'running'
+    # the key of another log
+    other = os.path.join(env.tmp, 'other-log')
+    out = subprocess.run([os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit'), 'setup', other],
+                         capture_output=True, text=True, check=True).stdout
+    key = next(w for w in out.split() if w.startswith('smpk1-'))
+    status, desc = c.mgr.VerifyLog(key, timeout=60 * T.SLOW)
+    assert status == 5 and desc.startswith('unverifiable: '), (status, desc)
+    expect_error(ERR + 'InvalidArgument', c.mgr.VerifyLog, 'smpk1-not-a-key')
+    expect_error(ERR + 'InvalidArgument', c.mgr.VerifyLog, '')
+    assert env.sim.status()['state'] == 'RUNNING'
+    c.dev(env.dev_path).Stop()
+    adir = os.path.join(env.smpd.state_dir, 'audit')
+    blob = b''.join(open(os.path.join(adir, n), 'rb').read() for n in sorted(os.listdir(adir))
+                    if n.endswith('.smplog'))
+    assert blob.count(b'log_verified') == 2
+
+
+def test_export_log_over_dbus(env):
+    """H12: an auditor exports a session's records over D-Bus (json and csv)."""
+    c = env.ready_client()
+    sid = str(c.prop(c.session, ISES, 'Id'))
+    c.ses(c.session).Annotate('photos taken')
+    c.ses(c.session).EndSession()
+    n, text = _export(env, c, {'Session': dbus.String(sid)}, 'json')
+    lines = text.splitlines()
+    assert n == len(lines) and n >= 3, (n, text)
+    assert all(sid in ln for ln in lines)
+    assert any('session_begin' in ln for ln in lines) and any('photos taken' in ln for ln in lines)
+    assert any('session_end' in ln for ln in lines)
+    n2, csv = _export(env, c, {'Session': dbus.String(sid)}, 'csv')
+    assert n2 == n and len(csv.splitlines()) >= n + 1
+    n3, _ = _export(env, c, {'Client': dbus.String('nobody-else')}, 'json')
+    assert n3 == 0
+    # the whole log is more than one session, and each export was recorded
+    nall, alltext = _export(env, c, {}, 'json')
+    assert nall > n and alltext.count('log_exported') >= 3
+    inv = ERR + 'InvalidArgument'
+    expect_error(inv, _export, env, c, {'Zone': dbus.String('crown')}, 'json')
+    expect_error(inv, _export, env, c, {'Since': dbus.String('yesterday')}, 'json')
+    expect_error(inv, _export, env, c, {}, 'xml')
+    with open(os.devnull) as ro:
+        expect_error(inv, c.mgr.ExportLog, dbus.Dictionary({}, signature='sv'), 'json',
+                     dbus.types.UnixFd(ro.fileno()))
+
+
+def test_list_past_sessions_over_dbus(env):
+    """H12: past sessions, with their end and needle-on time, from the log."""
+    c = env.running_client()
+    T.pump(1.0)
+    c.dev(env.dev_path).Stop()
+    T.wait_for(lambda: env.sim.status()['state'] == 'IDLE', 2, 'idle')
+    sid = str(c.prop(c.session, ISES, 'Id'))
+    c.ses(c.session).EndSession()
+    on = int(c.prop(c.session, ISES, 'NeedleOnTime'))
+    noflt = dbus.Dictionary({}, signature='sv')
+    past = [dict(p) for p in c.mgr.ListPastSessions(noflt, timeout=60 * T.SLOW)]
+    assert [str(p['Id']) for p in past] == [sid], past
+    p = past[0]
+    assert (p['Client'], p['Operator'], p['Zone'], p['PigmentLot'], p['CartridgeId'], p['Device'],
+            p['EndReason']) == ('client-1', 'op-1', 'temples', 'PIG-LOT-1', 'SIM-CART-0001',
+                                'SIM-X2-000001', 'ended by the client'), p
+    # the time of the session_begin record, written just after the session's BeginTime
+    assert 0 <= p['BeginTime'] - c.prop(c.session, ISES, 'BeginTime') < 5_000_000
+    assert p['EndTime'] >= p['BeginTime'] > 0
+    assert abs(p['NeedleOnTime'] - on) < 1000        # the log keeps milliseconds
+    # a second, open session of another client; filters
+    env.sim.ctl('cartridge pull')
+    env.sim.ctl('cartridge insert id=SIM-CART-0002 lot=L2 needle=3RL diameter=250 expiry=2099-01-01 used=0')
+    s2 = str(c.mgr.BeginSession(env.dev_path, metadata(client='client-2')))
+    both = c.mgr.ListPastSessions(noflt, timeout=60 * T.SLOW)
+    assert [str(x['Id']) for x in both] == [sid, str(c.prop(s2, ISES, 'Id'))]
+    assert both[1]['EndTime'] == 0 and both[1]['EndReason'] == ''
+    only2 = c.mgr.ListPastSessions({'Client': dbus.String('client-2')}, timeout=60 * T.SLOW)
+    assert [str(x['Client']) for x in only2] == ['client-2']
+    later = c.mgr.ListPastSessions({'Since': dbus.UInt64(int(p['BeginTime']) + 1)},
+                                   timeout=60 * T.SLOW)
+    assert [str(x['Client']) for x in later] == ['client-2']
+    assert list(c.mgr.ListPastSessions({'Until': dbus.UInt64(int(p['BeginTime']))},
+                                       timeout=60 * T.SLOW)) == []
+    expect_error(ERR + 'InvalidArgument', c.mgr.ListPastSessions, {'Session': dbus.String(sid)})
+    expect_error(ERR + 'InvalidArgument', c.mgr.ListPastSessions, {'Client': dbus.UInt32(1)})
 
 
 def test_telemetry_stall_stops_needle(env):

@@ -85,6 +85,13 @@ def export(adir):
     return [json.loads(line) for line in e.stdout.splitlines() if line.strip()]
 
 
+def sanitizer_report(smpd):
+    err = smpd.read_stderr()
+    for mark in ('ERROR: AddressSanitizer', 'runtime error:', 'LeakSanitizer'):
+        if mark in err:
+            raise AssertionError('sanitizer report from smpd:\n' + err[-4000:])
+
+
 def count_records(records):
     """(event, client pseudonym) -> number of records; plus the recovery count."""
     n = collections.Counter()
@@ -201,6 +208,7 @@ def main():
                            'org.freedesktop.DBus.Error.Disconnected'):
                 raise AssertionError(f'run {run}: the client failed with {err}, not because '
                                      f'smpd died: {smpd.read_stderr()[-2000:]}')
+            sanitizer_report(smpd)
             acked.update(drv.acked)
             total_calls += sum(drv.acked.values())
             total_cleared += drv.cleared
@@ -224,6 +232,7 @@ def main():
             raise AssertionError(f'final: acknowledged but not in the log: {missing}')
         if smpd.stop() != 0:
             raise AssertionError('smpd did not exit 0 on SIGTERM: ' + smpd.read_stderr()[-2000:])
+        sanitizer_report(smpd)
         smpd = None
         rc, rep = verify(adir, keyfile)
         if rc != 0 or rep.get('status') != 'INTACT' or rep.get('unsealed_records') != 0:

@@ -6,13 +6,14 @@ BUILD_FUZZ   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 export BUILD BUILD_ASAN BUILD_FUZZ
 
-.PHONY: all build deps deps-ok check check-% demo docs fuzz kernel kunit vm clean help
+.PHONY: all bench build deps deps-ok check check-% demo docs fuzz kernel kunit vm clean help
 
 all: build
 
 help:
 	@echo "make            build userspace (meson, $(BUILD)/) and the kernel module"
 	@echo "make deps       install the Debian packages needed (as root)"
+	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
 	@echo "make check-S    run one suite S of: host asan valgrind mutations analyze kernel vm safety"
 	@echo "make demo       run the simulated device and show live telemetry"
@@ -36,6 +37,10 @@ $(BUILD)/build.ninja: | deps-ok
 build: deps-ok $(BUILD)/build.ninja
 	meson compile -C $(BUILD)
 	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel; fi
+
+bench: deps-ok $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+	build-aux/bench.sh
 
 check: deps-ok
 	build-aux/check.sh

@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# make bench: every figure next to a baseline measured in the same run, as
+# a ratio (docs/benchmarks.md says what each one measures).  Writes
+# $BUILD/bench.json and prints a table.  Timings are never asserted.
+# usage: build-aux/bench.sh      (BUILD, BENCH_DIR, BENCH_SECONDS from the environment)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$top/$BUILD" ;; esac
+# the audit figures are for the filesystem smpd's state lives on
+BENCH_DIR=${BENCH_DIR:-/var/tmp}
+export BENCH_SECONDS=${BENCH_SECONDS:-10}
+
+die() { echo "bench: $*" >&2; exit 1; }
+for x in tests/audit/bench-audit tests/evidence/bench-rtt daemon/smpd tools/smp-sim/smp-sim \
+	tools/smp-probe/smp-probe; do
+	[ -x "$BUILD/$x" ] || die "$BUILD/$x is missing: build first (make build)"
+done
+[ -x /usr/bin/python3 ] || die "/usr/bin/python3 is missing"
+command -v sha256sum >/dev/null || die "sha256sum is missing"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "bench: audit log on $BENCH_DIR (bench-audit: durable appends, verify)..." >&2
+"$BUILD/tests/audit/bench-audit" "$BENCH_DIR" 2000 64 >"$work/audit.txt" ||
+	die "bench-audit failed: $(cat "$work/audit.txt")"
+echo "bench: smpd (control round trip, telemetry CPU, idle wakeups; ~$((BENCH_SECONDS * 3 + 15)) s)..." >&2
+SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
+	/usr/bin/python3 tests/evidence/bench-smpd.py >"$work/smpd.json" ||
+	die "bench-smpd.py failed"
+
+/usr/bin/python3 - "$work/audit.txt" "$work/smpd.json" "$BUILD/bench.json" <<'PY'
+import json, re, sys, time, os
+audit_txt, smpd_json, out = sys.argv[1:]
+t = open(audit_txt).read()
+m = re.search(r'durable appends \(1 sync each\)\s+([\d.]+) /s\s+baseline raw write\+fdatasync\s+([\d.]+) /s', t)
+g = re.search(r'group commit \(1 sync per 16\)\s+([\d.]+) /s', t)
+v = re.search(r'verify\s+([\d.]+) MB/s baseline sha256sum\s+([\d.]+) MB/s', t)
+rs = re.search(r'record size\s+(\d+) bytes', t)
+if not (m and g and v and rs):
+    sys.exit('bench: cannot read bench-audit output:\n' + t)
+s = json.load(open(smpd_json))
+rows = [
+    # name, value, unit, baseline name, baseline, better
+    ('audit durable appends (1 fdatasync each)', float(m[1]), '/s',
+     'raw pwrite+fdatasync, same bytes', float(m[2]), 'higher'),
+    ('audit group commit (1 fdatasync per 16)', float(g[1]), '/s',
+     'raw pwrite+fdatasync, same bytes', float(m[2]), 'higher'),
+    ('audit verify', float(v[1]), 'MB/s', 'sha256sum, same files', float(v[2]), 'higher'),
+    ('control round trip p50: D-Bus SetParameters', s['control_rtt']['smpd_p50'], 'us',
+     'raw SET_PARAMS round trip (socket)', s['control_rtt']['raw_p50'], 'lower'),
+    ('control round trip p99: D-Bus SetParameters', s['control_rtt']['smpd_p99'], 'us',
+     'raw SET_PARAMS round trip (socket)', s['control_rtt']['raw_p99'], 'lower'),
+    ('smpd CPU per telemetry record (running)', s['telemetry_cpu']['smpd'], 'us',
+     'smp-probe reading the same stream', s['telemetry_cpu']['probe'], 'lower'),
+    ('smpd wakeups/s, no device', s['idle_wakeups']['no_device'], '/s',
+     'smpd wakeups/s, idle device attached', s['idle_wakeups']['idle_device'], 'lower'),
+]
+res = {'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'host': os.uname().nodename,
+       'nproc': os.cpu_count(), 'audit_record_bytes': int(rs[1]), 'figures': []}
+print(f'{"figure":45} {"value":>10} {"unit":5} {"baseline":>10}  {"ratio":>7}  baseline')
+for name, val, unit, bname, base, better in rows:
+    ratio = round(val / base, 3) if base else None
+    res['figures'].append({'name': name, 'value': val, 'unit': unit, 'baseline_name': bname,
+                           'baseline': base, 'ratio': ratio, 'better': better})
+    rtxt = f'{ratio:7.3f}' if ratio is not None else '    n/a'
+    print(f'{name:45} {val:10.1f} {unit:5} {base:10.1f}  {rtxt}  {bname}')
+res['raw'] = {'bench_audit': t, 'smpd': s}
+with open(out, 'w') as f:
+    json.dump(res, f, indent=1)
+print(f'(written to {out})')
+PY

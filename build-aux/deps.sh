@@ -14,6 +14,8 @@ PACKAGES=(
 	python3-dbus python3-gi g++ util-linux systemd
 	# libsmp ABI, API docs and shell completion checks
 	abigail-tools doxygen bash-completion
+	# the HTML session report is rendered in headless Chromium
+	chromium
 	# fuzzing (libFuzzer)
 	clang libclang-rt-14-dev
 	# static analysis

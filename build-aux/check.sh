@@ -207,6 +207,9 @@ suite_vm() {
 	ok=$((ok - skip))
 	fail=$(grep -Ec '^not ok ' "$log" | tr -d '\n')
 	grep -E '^(not ok|ok|#)' "$log" | sed 's/^/    /'
+	# Measured stop latencies (device clock) from the tests' own results.
+	echo "    measured in this run:"
+	grep -E '^ +ok .*\([0-9]+ ms( after the lease deadline)?\)' "$log" | sed 's/^ */      /'
 	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
 		fail=1
 		tail -n 40 "$LOGDIR/vm.stderr" | sed 's/^/    /'

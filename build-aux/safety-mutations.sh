@@ -76,11 +76,19 @@ configure() {
 	ninja -C "$MBUILD" build.ninja >/dev/null || return 1
 }
 
-# build_and_test LOGBASE TESTSPEC...: build only what the tests need, run them.
+# build_and_test LOGBASE MUTATION... -- TESTSPEC...: build only what the
+# tests need, run them; pytest-driven tests run only the cases the named
+# mutations claim (a -k filter through $PYTEST_ADDOPTS).
 build_and_test() {
-	local logbase=$1
+	local logbase=$1 muts=() kexpr
+	shift
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		muts+=("$1")
+		shift
+	done
 	shift
 	local targets names=() spec
+	kexpr=$($PY "${trace[@]}" pytest-k "$MBUILD" "${muts[@]}") || return 2
 	targets=$($PY "${trace[@]}" targets "$MBUILD" "$@") || return 2
 	# shellcheck disable=SC2086 # one target per line
 	ninja -C "$MBUILD" $targets >"$MBUILD/$logbase.build.log" 2>&1 || {
@@ -90,6 +98,7 @@ build_and_test() {
 	for spec in "$@"; do
 		names+=("${spec#*/}")
 	done
+	PYTEST_ADDOPTS=${kexpr:+-k \'$kexpr\'} \
 	meson test -C "$MBUILD" --no-rebuild --num-processes 2 --logbase "$logbase" \
 		--timeout-multiplier "$TIMEOUT_MULT" "${names[@]}" >"$MBUILD/$logbase.test.log" 2>&1
 	return 0
@@ -110,7 +119,7 @@ for r in "${rows[@]}"; do
 	done
 done
 echo "-- mutations: baseline (mutation=none): ${all_tests[*]}"
-if configure none && build_and_test mutant-none "${all_tests[@]}" &&
+if configure none && build_and_test mutant-none "${names[@]}" -- "${all_tests[@]}" &&
 		$PY "${trace[@]}" baseline "$MBUILD/meson-logs/mutant-none.json" "${names[@]}"; then
 	echo "ok - mutations: baseline, every listed test passes without a mutation"
 	pass=$((pass + 1))
@@ -129,7 +138,7 @@ for r in "${rows[@]}"; do
 		fail=$((fail + 1))
 		continue
 	fi
-	if ! build_and_test "mutant-$name" "$@"; then
+	if ! build_and_test "mutant-$name" "$name" -- "$@"; then
 		echo "not ok - mutation $name ($control): the mutant does not build"
 		fail=$((fail + 1))
 		continue

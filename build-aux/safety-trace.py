@@ -16,6 +16,11 @@ one requires), then:
   targets BUILD SUITE/NAME...
                     the ninja targets (relative to BUILD) that those meson
                     tests need, so a mutant build compiles nothing else
+  pytest-k BUILD [NAME...]
+                    the pytest -k expression that selects just the claimed
+                    cases of the pytest-driven meson tests among the killed_by
+                    tests of those mutations (empty: none); the runner passes
+                    it through $PYTEST_ADDOPTS
   baseline LOG [NAME...]
                     exit 0 only if every killed_by test of every mutation
                     (or of those named) passed in LOG (the unmutated build)
@@ -236,10 +241,27 @@ class Results:
             return f.read()
 
 
+# pytest -v: "test_smpd.py::test_x PASSED   [ 5%]"; a parametrized case
+# "test_x[id]" counts under test_x (every instance must pass).  A case line
+# without its outcome (killed by a timeout) ran and did not pass.
+PYTEST_LINE = re.compile(r"^\S*?\.py::([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?(?:\s+(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b)?")
+# KUnit (kunit.py): "[12:00:00] [PASSED] case" or, for a parametrized case,
+# "[12:00:00] ===== [PASSED] case =====".
+KUNIT_LINE = re.compile(r"\[(PASSED|FAILED|SKIPPED|CRASHED|TIMED OUT)\] ([A-Za-z0-9_]+)(?: =+)?\s*$")
+
+
 def case_outcome(out, case):
     """'ok', 'failed' (failed or crashed inside it), or None (never ran)."""
     ran = False
+    py = []
     for ln in out.splitlines():
+        m = PYTEST_LINE.match(ln)
+        if m and m.group(1) == case:
+            py.append(m.group(3))
+            continue
+        m = KUNIT_LINE.search(ln)
+        if m and m.group(2) == case:
+            return "ok" if m.group(1) == "PASSED" else "failed"
         if ln.startswith(CMOCKA_OK) and ln[len(CMOCKA_OK):].strip() == case:
             return "ok"
         if ln.startswith(CMOCKA_FAILED) and ln[len(CMOCKA_FAILED):].strip() == case:
@@ -249,6 +271,8 @@ def case_outcome(out, case):
         m = re.match(r"^\s*(not ok|ok)\s+\d+\s*(?:-\s*)?(\S+)", ln)
         if m and m.group(2) == case:
             return "failed" if m.group(1) == "not ok" else "ok"
+    if py:
+        return "ok" if all(o == "PASSED" for o in py) else "failed"
     return "failed" if ran else None
 
 
@@ -648,7 +672,7 @@ def render(table, hazards):
     w("## Test references")
     w("")
     w("`meson:SUITE/NAME#CASE` is the meson test NAME in suite SUITE and, after")
-    w("`#`, the cmocka case (or TAP test) in it that must report OK;")
+    w("`#`, the cmocka case, TAP test or pytest case in it that must report OK;")
     w("`kunit:SUITE.CASE` a KUnit case; `vm:ID` a test of the VM harness")
     w("(tests/vm, TAP).")
     w("")
@@ -714,6 +738,29 @@ def cmd_targets(args):
                 if not rel.startswith("..") and rel not in want:
                     want.append(rel)
     print("\n".join(want))
+    return 0
+
+
+def cmd_pytest_k(args):
+    """The pytest -k expression selecting the claimed cases of pytest tests."""
+    table = load_table()
+    out = subprocess.run(["meson", "introspect", "--tests", args.build],
+                         check=True, capture_output=True, text=True).stdout
+    intro = json.loads(out)
+    cases = []
+    for m in table["mutation"]:
+        if args.names and m["name"] not in args.names:
+            continue
+        for ref in m.get("killed_by", []):
+            t = parse_test_ref(ref)
+            if t["kind"] != "meson" or not t["case"]:
+                continue
+            for it in intro:
+                if it["name"] == t["name"] and "pytest" in it["cmd"] and \
+                        any(s == t["suite"] or s.endswith(":" + t["suite"]) for s in it["suite"]):
+                    if t["case"] not in cases:
+                        cases.append(t["case"])
+    print(" or ".join(cases))
     return 0
 
 
@@ -787,6 +834,9 @@ def main():
     tg = sub.add_parser("targets")
     tg.add_argument("build")
     tg.add_argument("tests", nargs="+")
+    pk = sub.add_parser("pytest-k")
+    pk.add_argument("build")
+    pk.add_argument("names", nargs="*", help="only these mutations (default: all)")
     b = sub.add_parser("baseline")
     b.add_argument("testlog")
     b.add_argument("names", nargs="*", help="only these mutations (default: all)")
@@ -802,7 +852,7 @@ def main():
     if args.doc:
         DOC = os.path.abspath(args.doc)
     return {"gen": cmd_gen, "check": cmd_check, "mutations": cmd_mutations,
-            "targets": cmd_targets, "baseline": cmd_baseline,
+            "targets": cmd_targets, "pytest-k": cmd_pytest_k, "baseline": cmd_baseline,
             "verdict": cmd_verdict}[args.cmd](args)
 
 

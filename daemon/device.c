@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "manager.h"
+#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
 #define CMD_TIMEOUT_MS 250
 
@@ -222,6 +223,9 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 				d->info.serial, (now - usec) / 1000);
 	}
 
+#ifdef SMP_MUTATION_DM_LEASE_TELEMETRY
+	d->last_telemetry_mono = now_monotonic_us();	/* mutant: renews without telemetry */
+#endif
 	if (!d->claimant)
 		why = "the claiming client left the bus";
 	else if (!d->session || !d->session->active)
@@ -657,6 +661,9 @@ static int track_handler(sd_bus_track *t, void *userdata)
 {
 	struct device *d = userdata;
 
+#ifdef SMP_MUTATION_DM_CLAIMANT_GONE
+	return 0;	/* mutant: a claimant that left the bus keeps the device */
+#endif
 	device_release(d, "the claiming client left the bus");
 	return 0;
 }

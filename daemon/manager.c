@@ -14,6 +14,7 @@
 #include <systemd/sd-journal.h>
 
 #include "manager.h"
+#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
 #define RECONNECT_USEC (500 * 1000ULL)
 
@@ -98,6 +99,9 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 		fprintf(stderr, "smpd: audit record %s refused (invalid field)\n", event);
 		r = audit_log_append(m->audit, "invalid_record", f, 1, NULL);
 	}
+#ifdef SMP_MUTATION_DM_LOG_FAILSAFE
+	r = 0;	/* mutant: a record the log could not take counts as written */
+#endif
 	if (r >= 0)
 		return 0;
 

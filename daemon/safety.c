@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "safety.h"
+#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
 static void bound_set(struct effective_bound *b, uint32_t v, enum limit_layer layer,
 		      const char *label, const char *source)
@@ -64,6 +65,9 @@ void safety_effective_limits(const struct policy *p, const struct smp_limits *de
 #undef DEV
 		apply_set(&el, &devset, LAYER_DEVICE, "device");
 	}
+#ifdef SMP_MUTATION_DM_POLICY_LIMITS
+	p = &(const struct policy){ .n_needle = 0 };	/* mutant: no site, zone or needle limit */
+#endif
 	apply_set(&el, &p->site, LAYER_SITE, "site");
 	if (zone >= 0 && zone < _ZONE_MAX)
 		apply_set(&el, &p->zone[zone], LAYER_ZONE, zone_to_string(zone));
@@ -109,6 +113,9 @@ int safety_check_params(const struct effective_limits *el, const struct smp_para
 	char desc[SAFETY_MSG_MAX];
 
 	for (int q = 0; q < _PARAM_MAX; q++) {
+#ifdef SMP_MUTATION_DM_SETPOINT_RANGE
+		continue;	/* mutant: no effective limit is checked */
+#endif
 		if (v[q] > el->max[q].value) {
 			safety_describe_bound(&el->max[q], q, desc, sizeof(desc));
 			snprintf(msg, msgsz, "%s %" PRIu32 " %s exceeds %s", param_to_string(q),
@@ -254,6 +261,9 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 		snprintf(msg, msgsz, "no needle cartridge is inserted");
 		return SAFETY_NO_CARTRIDGE;
 	}
+#ifdef SMP_MUTATION_DM_CARTRIDGE_REGISTRY
+	cartridge_seen_before = false;	/* mutant: the daemon's record of used cartridges is ignored */
+#endif
 	if (cartridge_seen_before) {
 		snprintf(msg, msgsz, "cartridge %s was used in an earlier session", cart->id);
 		return SAFETY_CARTRIDGE_USED;
@@ -381,6 +391,9 @@ enum monitor_trip monitor_feed(struct monitor *m, const struct policy *p,
 
 	if (sp->current_ma && sp->current_ma < ilimit)
 		ilimit = sp->current_ma;
+#ifdef SMP_MUTATION_DM_OVERCURRENT_MONITOR
+	ilimit = 0;	/* mutant: no over-current monitor */
+#endif
 	if (ilimit && t->current_ma > ilimit) {
 		snprintf(msg, msgsz, "current %u mA above the limit %" PRIu32 " mA",
 			 t->current_ma, ilimit);

@@ -127,7 +127,7 @@ def test_audit_log_records_session(env):
             with open(os.path.join(adir, n), 'rb') as f:
                 blob += f.read()
     text = blob.decode('latin-1')
-    for needle in ('session_begin', 'PIG-LOT-1', 'SIM-CART-0001', 'set_parameters', 'req_depth_um',
+    for needle in ('session_begin', 'PIG-LOT-1', 'SIM-CART-0001', 'cartridge_lot', 'set_parameters', 'req_depth_um',
                    'depth_limit_source', 'start', 'stop', 'session_end', 'daemon_start', 'client-1',
                    'authorization', 'org.libsmp.Smp1.operate', 'device_attach', 'telemetry',
                    'voltage_mean_mv'):
@@ -485,6 +485,36 @@ def test_device_fault_pedal_released(env):
     assert 'PEDAL_RELEASED' in f[1]
 
 
+def test_unplug_mid_treatment_stops_and_reconnects(env):
+    """H17: the device is unplugged while the needle runs: a stop, the session ends and
+    its record says why; nothing hangs; after the replug the device is back and usable."""
+    c = env.running_client()
+    session = c.session
+    env.sim.ctl('disconnect 1500')
+    T.wait_for(lambda: str(env.dev_path) not in [str(p) for p in c.mgr.ListDevices()], 3,
+               'device removed')
+    # the device's own lease stops the needle: the host cannot reach it any more
+    T.wait_for(lambda: env.sim.status()['state'] != 'RUNNING', 2, 'needle stopped')
+    assert not c.prop(session, ISES, 'Active')
+    assert 'disconnected' in c.prop(session, ISES, 'EndReason')
+    assert env.smpd.alive()
+    # replugged: attached again, found faulted (lease expired), cleared, idle
+    T.wait_for(lambda: str(env.dev_path) in [str(p) for p in c.mgr.ListDevices()], 10, 'device back')
+    d = c.dev(env.dev_path)
+    d.Claim()
+    if c.prop(env.dev_path, IDEV, 'State') != 'idle':
+        d.ClearFault()
+    assert c.prop(env.dev_path, IDEV, 'State') == 'idle'
+    d.Release()
+    adir = os.path.join(env.smpd.state_dir, 'audit')
+    blob = b''
+    for n in sorted(os.listdir(adir)):
+        if os.path.isfile(os.path.join(adir, n)):
+            with open(os.path.join(adir, n), 'rb') as f:
+                blob += f.read()
+    assert b'device_detach' in blob and b'the device was disconnected' in blob
+
+
 # ---------------------------------------------------------------- interlocks (H8-H11)
 
 def test_cartridge_used_in_earlier_session_refused(env):
@@ -540,6 +570,15 @@ def test_healing_interval_and_override(env):
     s = c.mgr.BeginSession(env.dev_path, metadata(
         client='client-h', OverrideReason=dbus.String('scar touch-up, doctor approved')))
     assert c.prop(s, ISES, 'Active')
+    # the override is logged (durably, before the session opens) with its reason
+    adir = os.path.join(env.smpd.state_dir, 'audit')
+    blob = b''
+    for n in sorted(os.listdir(adir)):
+        if os.path.isfile(os.path.join(adir, n)):
+            with open(os.path.join(adir, n), 'rb') as f:
+                blob += f.read()
+    text = blob.decode('latin-1')
+    assert 'healing-interval' in text and 'scar touch-up, doctor approved' in text
 
 
 def test_pigment_lot_and_patch_test_required(env):

@@ -407,6 +407,62 @@ class TraceTest(unittest.TestCase):
         rc, out = fx.run("check")
         self.assertEqual(rc, 0, out)
 
+    def test_pytest_cases(self):
+        """pytest -v lines: every parameter must pass; no outcome = did not pass."""
+        fx = self.fixture()
+        fx.gen()
+
+        def run(depth_lines):
+            with open(fx.testlog, "w", encoding="utf-8") as f:
+                f.write(testlog_line("sim-core", "sim", "OK", "\n".join(
+                    ["tests/x/test_sim.py::test_trip PASSED   [ 50%]"] + depth_lines) + "\n") + "\n")
+                f.write(testlog_line("frame", "unit", "OK") + "\n")
+            return fx.run("check")
+
+        rc, out = run(["tests/x/test_sim.py::test_depth[a] PASSED   [ 75%]",
+                       "tests/x/test_sim.py::test_depth[b c] PASSED  [100%]"])
+        self.assertEqual(rc, 0, out)
+        rc, out = run(["test_sim.py::test_depth[a] PASSED", "test_sim.py::test_depth[b] FAILED",
+                       "FAILED test_sim.py::test_depth[b] - assert 1"])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("case test_depth failed or crashed", out)
+        rc, out = run(["test_sim.py::test_depth PASSED", "test_sim.py::test_depth ERROR"])
+        self.assertEqual(rc, 1, out)	# passed, then its teardown failed
+        rc, out = run(["test_sim.py::test_depth "])	# killed by the timeout
+        self.assertEqual(rc, 1, out)
+        rc, out = run(["test_sim.py::test_depth_other PASSED"])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("case test_depth did not report OK", out)
+
+    def test_kunit_log(self):
+        """kunit.py's "[PASSED] case" lines, also for a parametrized case."""
+        table = GOOD_TABLE.replace('"meson:unit/frame"]',
+                                   '"meson:unit/frame", "kunit:smpusb.smpusb_test_a",'
+                                   ' "kunit:smpusb.smpusb_test_p"]')
+        self.assertNotEqual(table, GOOD_TABLE)
+        fx = self.fixture(table=table)
+        os.makedirs(os.path.join(fx.top, "kernel"))
+        fx.write("kernel/k.c", 'KUNIT_CASE(smpusb_test_a),\nKUNIT_CASE_PARAM(smpusb_test_p, g),\n'
+                 'static struct kunit_suite s = { .name = "smpusb", };\n')
+        fx.gen()
+        logdir = os.path.join(fx.top, "logs")
+        os.makedirs(logdir)
+
+        def run(a, p):
+            fx.write("logs/kernel-kunit.log",
+                     f"[16:23:13] [{a}] smpusb_test_a\n[16:23:13] [PASSED] case one\n"
+                     f"[16:23:13] ====== [{p}] smpusb_test_p ======\n")
+            return fx.run("check", "--logdir", logdir, "--strict-late")
+
+        rc, out = run("PASSED", "PASSED")
+        self.assertEqual(rc, 0, out)
+        rc, out = run("FAILED", "PASSED")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("smpusb_test_a failed", out)
+        rc, out = run("PASSED", "SKIPPED")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("smpusb_test_p failed", out)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -98,15 +98,22 @@ suite_asan() {
 		run_meson asan "$BUILD_ASAN"
 }
 
+VALGRIND="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no"
+
 suite_valgrind() {
 	if ! step valgrind build setup_build "$BUILD"; then
 		add valgrind 0 1 0
 		return
 	fi
-	# Suites tagged 'no-valgrind' run external programs valgrind cannot
-	# follow usefully (VM, sanitizer-only checks); everything else runs.
-	run_meson valgrind "$BUILD" --no-suite no-valgrind --timeout-multiplier 10 \
-		--wrap='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no'
+	# C test programs run under valgrind directly.  Tests in suite
+	# 'script' are shell or Python drivers: valgrind goes in front of the
+	# project binaries they run, through SMP_TEST_WRAPPER.  Tests in
+	# 'no-valgrind' say in their meson.build why they cannot run under it.
+	run_meson valgrind "$BUILD" --no-suite no-valgrind --no-suite script \
+		--timeout-multiplier 10 --wrap="$VALGRIND"
+	SMP_TEST_WRAPPER="$VALGRIND" \
+		run_meson valgrind-scripts "$BUILD" --suite script --no-suite no-valgrind \
+		--timeout-multiplier 10
 }
 
 suite_kernel() {

@@ -78,6 +78,7 @@ struct smp_link {
 	uint8_t ep_cmd, ep_reply, ep_tel;
 	struct libusb_transfer *tx[TELEMETRY_INFLIGHT];
 	unsigned inflight;
+	bool closing;		/* no resubmission: smp_link_close() waits */
 	unsigned consecutive_errors;
 	int epfd;
 };
@@ -317,6 +318,11 @@ static void LIBUSB_CALL telemetry_cb(struct libusb_transfer *t)
 {
 	struct smp_link *l = t->user_data;
 
+	if (l->closing) {
+		/* Completed or cancelled, it is not resubmitted any more. */
+		l->inflight--;
+		return;
+	}
 	switch (t->status) {
 	case LIBUSB_TRANSFER_COMPLETED:
 		l->consecutive_errors = 0;
@@ -574,6 +580,7 @@ static void usb_stop(struct smp_link *l)
 {
 	int64_t deadline = now_ms() + 1000;
 
+	l->closing = true;
 	for (unsigned i = 0; i < TELEMETRY_INFLIGHT; i++)
 		if (l->tx[i])
 			libusb_cancel_transfer(l->tx[i]);

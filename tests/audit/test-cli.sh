@@ -1,9 +1,11 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # smp-audit command line: exit codes, reports and exports.
 # usage: test-cli.sh SMP_AUDIT AUDIT_GEN
 set -u
-SMP_AUDIT=$1
+# SMP_TEST_WRAPPER (e.g. valgrind) runs in front of smp-audit when set.
+read -r -a AUDIT <<<"${SMP_TEST_WRAPPER:-}"
+AUDIT+=("$1")
 GEN=$2
 T=$(mktemp -d "${TMPDIR:-/tmp}/smp-audit-cli-XXXXXX")
 trap 'rm -rf "$T"' EXIT
@@ -28,21 +30,21 @@ KEY=$("$GEN" "$T/log" 1000) || { echo "FAIL: cannot generate a log"; exit 1; }
 OTHER=$("$GEN" "$T/other" 10) || exit 1
 printf '%s\n' "$KEY" > "$T/key.txt"
 
-expect 0 "verify intact" -- "$SMP_AUDIT" verify "$T/log" --key "$KEY"
+expect 0 "verify intact" -- "${AUDIT[@]}" verify "$T/log" --key "$KEY"
 contains "$T/out" "INTACT" "intact is reported"
 contains "$T/out" "clean shutdown" "clean shutdown is reported"
-expect 0 "verify with --key-file" -- "$SMP_AUDIT" verify "$T/log" --key-file "$T/key.txt"
-expect 5 "verify without key is unverifiable" -- "$SMP_AUDIT" verify "$T/log" --no-key
-expect 5 "another log's key is unverifiable" -- "$SMP_AUDIT" verify "$T/log" --key "$OTHER"
-expect 5 "malformed key is unverifiable" -- "$SMP_AUDIT" verify "$T/log" --key smpk1-1234
-expect 5 "empty directory is unverifiable" -- "$SMP_AUDIT" verify "$T" --key "$KEY"
-expect 1 "missing directory is an error" -- "$SMP_AUDIT" verify "$T/nope" --key "$KEY"
-expect 2 "no command" -- "$SMP_AUDIT"
-expect 2 "unknown command" -- "$SMP_AUDIT" frobnicate
-expect 2 "verify needs a key option" -- "$SMP_AUDIT" verify "$T/log"
-expect 2 "verify with two key options" -- "$SMP_AUDIT" verify "$T/log" --key "$KEY" --no-key
-expect 1 "setup refuses an existing log" -- "$SMP_AUDIT" setup "$T/log"
-expect 0 "setup" -- "$SMP_AUDIT" setup "$T/new"
+expect 0 "verify with --key-file" -- "${AUDIT[@]}" verify "$T/log" --key-file "$T/key.txt"
+expect 5 "verify without key is unverifiable" -- "${AUDIT[@]}" verify "$T/log" --no-key
+expect 5 "another log's key is unverifiable" -- "${AUDIT[@]}" verify "$T/log" --key "$OTHER"
+expect 5 "malformed key is unverifiable" -- "${AUDIT[@]}" verify "$T/log" --key smpk1-1234
+expect 5 "empty directory is unverifiable" -- "${AUDIT[@]}" verify "$T" --key "$KEY"
+expect 1 "missing directory is an error" -- "${AUDIT[@]}" verify "$T/nope" --key "$KEY"
+expect 2 "no command" -- "${AUDIT[@]}"
+expect 2 "unknown command" -- "${AUDIT[@]}" frobnicate
+expect 2 "verify needs a key option" -- "${AUDIT[@]}" verify "$T/log"
+expect 2 "verify with two key options" -- "${AUDIT[@]}" verify "$T/log" --key "$KEY" --no-key
+expect 1 "setup refuses an existing log" -- "${AUDIT[@]}" setup "$T/log"
+expect 0 "setup" -- "${AUDIT[@]}" setup "$T/new"
 contains "$T/out" "^smpk1-" "setup prints the key"
 contains "$T/err" "offline" "setup explains the key"
 [ "$(stat -c %a "$T/new/audit.key")" = 600 ] && echo "ok: key file mode 0600" || { echo "FAIL: key file mode"; fails=$((fails + 1)); }
@@ -51,17 +53,17 @@ contains "$T/err" "offline" "setup explains the key"
 cp -r "$T/log" "$T/tampered"
 F=$(ls "$T/tampered"/audit-*.smplog | head -n 1)
 printf 'X' | dd of="$F" bs=1 seek=3000 conv=notrunc 2>/dev/null
-expect 3 "tampered" -- "$SMP_AUDIT" verify "$T/tampered" --key "$KEY"
+expect 3 "tampered" -- "${AUDIT[@]}" verify "$T/tampered" --key "$KEY"
 contains "$T/out" "first bad record: file audit-0000000000000000.smplog, offset" "first bad record is located"
 
 # Truncation: the end of the last file.
 cp -r "$T/log" "$T/cut"
 L=$(ls "$T/cut"/audit-*.smplog | tail -n 1)
 truncate -s -100 "$L"
-expect 4 "truncated" -- "$SMP_AUDIT" verify "$T/cut" --key "$KEY"
+expect 4 "truncated" -- "${AUDIT[@]}" verify "$T/cut" --key "$KEY"
 
 # Export.
-expect 0 "export json" -- "$SMP_AUDIT" export "$T/log" --format json --session s-0003
+expect 0 "export json" -- "${AUDIT[@]}" export "$T/log" --format json --session s-0003
 [ "$(wc -l < "$T/out")" = 100 ] && echo "ok: session filter" || { echo "FAIL: session filter: $(wc -l < "$T/out") lines"; fails=$((fails + 1)); }
 if /usr/bin/python3 -c 'import json,sys
 for l in open(sys.argv[1]):
@@ -70,7 +72,7 @@ for l in open(sys.argv[1]):
 else
 	echo "FAIL: JSON lines do not parse"; fails=$((fails + 1))
 fi
-expect 0 "export csv" -- "$SMP_AUDIT" export "$T/log" --format csv --client c-7f3a
+expect 0 "export csv" -- "${AUDIT[@]}" export "$T/log" --format csv --client c-7f3a
 contains "$T/out" "^seq,time,realtime_usec" "csv header"
 if /usr/bin/python3 -c 'import csv,sys,json
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))
@@ -81,11 +83,11 @@ for r in rows:
 else
 	echo "FAIL: csv"; fails=$((fails + 1))
 fi
-expect 0 "export with a date range" -- "$SMP_AUDIT" export "$T/log" --format json --since 2000-01-01 --until 2000-01-02
+expect 0 "export with a date range" -- "${AUDIT[@]}" export "$T/log" --format json --since 2000-01-01 --until 2000-01-02
 [ ! -s "$T/out" ] && echo "ok: empty range exports nothing" || { echo "FAIL: date range"; fails=$((fails + 1)); }
-expect 2 "bad date" -- "$SMP_AUDIT" export "$T/log" --format json --since yesterday
-expect 2 "bad format" -- "$SMP_AUDIT" export "$T/log" --format xml
-expect 2 "export needs a format" -- "$SMP_AUDIT" export "$T/log"
+expect 2 "bad date" -- "${AUDIT[@]}" export "$T/log" --format json --since yesterday
+expect 2 "bad format" -- "${AUDIT[@]}" export "$T/log" --format xml
+expect 2 "export needs a format" -- "${AUDIT[@]}" export "$T/log"
 
 if [ "$fails" -ne 0 ]; then echo "$fails failure(s)"; exit 1; fi
 echo "all smp-audit CLI checks passed"

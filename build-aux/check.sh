@@ -11,7 +11,7 @@ cd "$top"
 BUILD=${BUILD:-build}
 BUILD_ASAN=${BUILD_ASAN:-build-asan}
 LOGDIR=${LOGDIR:-$BUILD/check-logs}
-ALL_SUITES=(host asan valgrind kernel vm)
+ALL_SUITES=(host asan valgrind install kernel vm)
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("${ALL_SUITES[@]}")
 
@@ -114,6 +114,22 @@ suite_valgrind() {
 	SMP_TEST_WRAPPER="$VALGRIND" \
 		run_meson valgrind-scripts "$BUILD" --suite script --no-suite no-valgrind \
 		--timeout-multiplier 10
+}
+
+# make install / make uninstall into a temporary DESTDIR (issue 7).
+suite_install() {
+	local log="$LOGDIR/install.tap" ok fail
+	echo "-- install: build-aux/install-test.sh"
+	build-aux/install-test.sh > "$log" 2>&1
+	local rc=$?
+	ok=$(grep -Ec '^ok ' "$log" | tr -d '\n')
+	fail=$(grep -Ec '^not ok ' "$log" | tr -d '\n')
+	grep -E '^(not ok|#)' "$log" | sed 's/^/    /'
+	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		fail=1
+		tail -n 20 "$log" | sed 's/^/    /'
+	fi
+	add install "$ok" "$fail" 0
 }
 
 suite_kernel() {

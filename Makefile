@@ -17,7 +17,7 @@ help:
 	@echo "make            build userspace (meson, $(BUILD)/) and the kernel module"
 	@echo "make deps       install the Debian packages needed (as root)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
-	@echo "make check-S    run one suite S of: host asan valgrind install kernel vm"
+	@echo "make check-S    run one suite S of: host asan valgrind install kernel vm system"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make kernel     build kernel/smpusb.ko against Debian's linux-headers-amd64"

@@ -11,7 +11,7 @@ cd "$top"
 BUILD=${BUILD:-build}
 BUILD_ASAN=${BUILD_ASAN:-build-asan}
 LOGDIR=${LOGDIR:-$BUILD/check-logs}
-ALL_SUITES=(host asan valgrind install kernel vm)
+ALL_SUITES=(host asan valgrind install kernel vm system)
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("${ALL_SUITES[@]}")
 
@@ -181,6 +181,31 @@ suite_vm() {
 		tail -n 40 "$LOGDIR/vm.stderr" | sed 's/^/    /'
 	fi
 	add vm "$ok" "$fail" "$skip"
+}
+
+# The Debian packages, then the full-system VM test that installs them
+# into a systemd-booted guest (issue 7, tests/vm/README.md).
+suite_system() {
+	local log="$LOGDIR/system.tap" debs="$BUILD/debs"
+	step system build setup_build "$BUILD" || { add system 0 1 0; return; }
+	if ! step system debs build-aux/build-debs.sh "$debs"; then
+		add system 0 1 0
+		return
+	fi
+	echo "-- system: tests/vm/run --systemd --build $BUILD --debs $debs"
+	tests/vm/run --systemd --build "$BUILD" --debs "$debs" --out "$LOGDIR/vm-system" \
+		> "$log" 2> "$LOGDIR/system.stderr"
+	local rc=$? ok fail skip
+	ok=$(grep -Ec '^ok ' "$log" | tr -d '\n')
+	skip=$(grep -Eic '^ok .*# *skip' "$log" | tr -d '\n')
+	ok=$((ok - skip + 1))	# + the package build
+	fail=$(grep -Ec '^not ok ' "$log" | tr -d '\n')
+	grep -E '^(not ok|ok|#)' "$log" | sed 's/^/    /'
+	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		fail=1
+		tail -n 40 "$LOGDIR/system.stderr" | sed 's/^/    /'
+	fi
+	add system "$ok" "$fail" "$skip"
 }
 
 for s in "${suites[@]}"; do

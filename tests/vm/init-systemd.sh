@@ -60,6 +60,10 @@ done < "/newroot$SMP_SRC/tests/vm/systemd/masked"
 	echo "SMP_SRC=$SMP_SRC"
 	echo "SMP_VM_OUT=$SMP_VM_OUT"
 } > /newroot/etc/smp-vm.env
+# The host's /tmp and /var/tmp stay visible (the source, build or package
+# dirs may be there): no boot-time cleaning of them by systemd-tmpfiles.
+mkdir -p /newroot/etc/tmpfiles.d
+ln -sf /dev/null /newroot/etc/tmpfiles.d/tmp.conf
 # Nothing of the host's identity: no container marker (systemd would
 # believe it runs in docker and skip udev), a fresh machine id, a hostname.
 rm -f /newroot/.dockerenv /newroot/run/.containerenv

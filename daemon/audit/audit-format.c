@@ -229,6 +229,7 @@ int audit_key_state_parse(const uint8_t *data, size_t size, AuditKeyState *ret) 
         if (best < 0)
                 return -EBADMSG;
         memcpy(ret->log_id, data + 16, AUDIT_LOG_ID_SIZE);
+        ret->stale_slot = memcmp(slots[0], slots[1], AUDIT_KEY_SLOT_SIZE) != 0;
         ret->epoch = get_le64(slots[best]);
         memcpy(ret->key, slots[best] + 8, AUDIT_KEY_SIZE);
         return 0;

@@ -81,6 +81,7 @@ typedef struct AuditKeyState {
         uint8_t log_id[AUDIT_LOG_ID_SIZE];
         uint64_t epoch;
         uint8_t key[AUDIT_KEY_SIZE];
+        bool stale_slot;        /* the other slot is damaged or still holds an older key */
 } AuditKeyState;
 
 /* Parse a key file image; -EBADMSG if no valid slot or bad header. */
@@ -151,6 +152,29 @@ typedef struct AuditFieldDecoder {
 int audit_fields_decode(AuditFieldDecoder *d, const AuditRecordRaw *r, const char **ret_reason);
 void audit_field_decoder_done(AuditFieldDecoder *d);
 const AuditFieldView *audit_fields_find(const AuditFieldDecoder *d, const char *key, AuditFieldType type);
+
+/* ---- journal mirror (audit-journal.c) ---- */
+
+#include <sys/uio.h>
+
+#define AUDIT_JOURNAL_MAX_IOV (AUDIT_FIELDS_MAX + 6)
+
+typedef struct AuditJournalMsg {
+        char *buf;
+        size_t size, len;
+        size_t off[AUDIT_JOURNAL_MAX_IOV], lens[AUDIT_JOURNAL_MAX_IOV];
+        struct iovec iov[AUDIT_JOURNAL_MAX_IOV];
+        size_t n_iov;
+} AuditJournalMsg;
+
+int audit_journal_message_id(uint16_t type, const char *event, char out[33]);
+/* Build the journal entry for a record (fields as written, "event" first
+ * for events) into m->iov[0..n_iov). */
+int audit_journal_build(AuditJournalMsg *m, uint16_t type, uint64_t seq,
+                        const AuditField *fields, size_t n_fields);
+int audit_journal_send(AuditJournalMsg *m, uint16_t type, uint64_t seq,
+                       const AuditField *fields, size_t n_fields);
+void audit_journal_msg_done(AuditJournalMsg *m);
 
 /* ---- streaming verifier (audit_verify() and the tests use it) ---- */
 

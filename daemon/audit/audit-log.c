@@ -46,6 +46,7 @@ struct AuditLog {
 
         uint8_t *buf;
         size_t buf_size;
+        AuditJournalMsg jm;
 };
 
 void audit_log_config_init(AuditLogConfig *cfg) {
@@ -91,6 +92,12 @@ static uint64_t now_monotonic(void) {
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* Time since then; 0 if the wall clock was set back meanwhile (a clock
+ * step must not make every append seal or rotate). */
+static uint64_t elapsed(uint64_t now, uint64_t then) {
+        return now > then ? now - then : 0;
 }
 
 static int fault(const AuditLogConfig *cfg, AuditIoOp op) {
@@ -233,6 +240,9 @@ static int write_record(AuditLog *log, uint16_t type, uint64_t realtime_usec,
         r = audit_sha256(log->buf, (size_t) size, log->head);
         if (r < 0)
                 return poison(log, r);
+        if (log->cfg.journal_mirror)
+                /* A mirror: journald being unavailable never fails the log. */
+                (void) audit_journal_send(&log->jm, type, log->next_seq, fields, n_fields);
         log->cur_size += (uint64_t) size;
         log->next_seq++;
         log->records_since_seal++;
@@ -345,9 +355,11 @@ static int apply_retention(AuditLog *log) {
 
                 if (strcmp(names[i], log->cur_name) == 0 || strcmp(names[i + 1], log->cur_name) > 0)
                         break;
-                r = file_first_record(log->dir_fd, names[i + 1], &next_seq, &next_rt, prev);
-                if (r < 0)
-                        goto out;
+                /* Housekeeping problems (an unreadable file, a failed unlink)
+                 * stop retention without failing the log; only a failure to
+                 * write the log itself is returned. */
+                if (file_first_record(log->dir_fd, names[i + 1], &next_seq, &next_rt, prev) < 0)
+                        break;
                 if (next_rt >= now - limit)
                         break;
                 (void) audit_file_name_parse(names[i], &first);
@@ -361,13 +373,9 @@ static int apply_retention(AuditLog *log) {
                         r = do_sync(log);
                 if (r < 0)
                         goto out;
-                if (unlinkat(log->dir_fd, names[i], 0) < 0) {
-                        r = -errno;
-                        goto out;
-                }
-                r = fsync_dir(log);
-                if (r < 0)
-                        goto out;
+                if (fault(&log->cfg, AUDIT_IO_UNLINK) < 0 || unlinkat(log->dir_fd, names[i], 0) < 0)
+                        break; /* recorded again at the next attempt */
+                (void) fsync_dir(log);
         }
         r = 0;
 out:
@@ -475,7 +483,7 @@ static int maybe_rotate(AuditLog *log, uint64_t incoming) {
                 return 0;
         now = now_realtime(&log->cfg);
         if (log->cur_size + incoming + SEAL_RECORD_SIZE > log->cfg.max_file_size ||
-            now - log->cur_start_usec >= log->cfg.max_file_age_usec)
+            elapsed(now, log->cur_start_usec) >= log->cfg.max_file_age_usec)
                 return rotate(log);
         return 0;
 }
@@ -483,7 +491,7 @@ static int maybe_rotate(AuditLog *log, uint64_t incoming) {
 static int maybe_seal(AuditLog *log) {
         if (log->records_since_seal >= log->cfg.seal_every_records ||
             (log->records_since_seal > 0 &&
-             now_realtime(&log->cfg) - log->last_seal_usec >= log->cfg.seal_every_usec))
+             elapsed(now_realtime(&log->cfg), log->last_seal_usec) >= log->cfg.seal_every_usec))
                 return do_seal(log);
         return 0;
 }
@@ -510,6 +518,7 @@ AuditLog *audit_log_free(AuditLog *log) {
         if (log->dir_fd >= 0)
                 close(log->dir_fd);
         audit_wipe(log->key, sizeof(log->key));
+        audit_journal_msg_done(&log->jm);
         free(log->buf);
         free(log);
         return NULL;
@@ -841,6 +850,15 @@ int audit_log_open(const char *dir, const AuditLogConfig *cfg, AuditLog **ret) {
         } else if (t.next_epoch == ks.epoch) {
                 memcpy(log->key, ks.key, sizeof(log->key));
                 log->epoch = ks.epoch;
+                /* A crash between the two slot writes left the old key in
+                 * one slot: overwrite it now, or it could be read back. */
+                if (ks.stale_slot) {
+                        r = key_file_write_slot(&log->cfg, log->key_fd, 0, log->epoch, log->key);
+                        if (r >= 0)
+                                r = key_file_write_slot(&log->cfg, log->key_fd, 1, log->epoch, log->key);
+                        if (r < 0)
+                                goto fail;
+                }
         } else {
                 r = -EBADMSG;
                 goto fail;
@@ -900,12 +918,12 @@ fail:
 
 int audit_log_append(AuditLog *log, const char *event,
                      const AuditField *fields, size_t n_fields, uint64_t *ret_ticket) {
-        AuditField all[AUDIT_FIELDS_MAX + 1];
+        AuditField all[AUDIT_FIELDS_MAX];
         int64_t size;
         uint64_t seq;
         int r;
 
-        if (!log || !event || n_fields > AUDIT_FIELDS_MAX || (n_fields > 0 && !fields))
+        if (!log || !event || n_fields >= AUDIT_FIELDS_MAX || (n_fields > 0 && !fields))
                 return -EINVAL;
         if (log->error < 0)
                 return log->error;

@@ -101,6 +101,7 @@ typedef enum AuditIoOp {
         AUDIT_IO_SYNC,      /* fdatasync of the log file */
         AUDIT_IO_KEY_WRITE, /* writing the evolved key */
         AUDIT_IO_CREATE,    /* creating a new log file at rotation */
+        AUDIT_IO_UNLINK,    /* deleting an old file for retention */
 } AuditIoOp;
 
 typedef struct AuditLogConfig {
@@ -109,6 +110,9 @@ typedef struct AuditLogConfig {
         uint64_t max_file_size;       /* rotate at this size in bytes (default 64 MiB) */
         uint64_t max_file_age_usec;   /* ... or this age (default 30 days) */
         uint32_t retention_days;      /* delete whole files older than this; 0 = keep forever */
+        bool journal_mirror;          /* also send every record to journald (SMP_* fields,
+                                       * MESSAGE_ID per event, smp-audit.catalog);
+                                       * best effort, never fails an append */
 
         /* Test hooks; leave NULL in production. */
         uint64_t (*clock_realtime_usec)(void *userdata); /* default CLOCK_REALTIME */
@@ -146,7 +150,8 @@ int audit_log_open(const char *dir, const AuditLogConfig *cfg, AuditLog **ret);
 
 /*
  * Append one event record (not yet durable).  event: name as for keys;
- * fields: up to AUDIT_FIELDS_MAX, validated (-EINVAL on a bad key, a
+ * fields: fewer than AUDIT_FIELDS_MAX (the event name is stored as the
+ * record's first field "event"), unique keys, validated (-EINVAL on a bad key, a
  * non-UTF-8 string, a NaN/inf double, a too-long value).  On success
  * *ret_ticket (may be NULL) is the record's sequence number, to pass to
  * audit_log_sync().  May seal and/or rotate first (which syncs).
@@ -155,8 +160,9 @@ int audit_log_open(const char *dir, const AuditLogConfig *cfg, AuditLog **ret);
  * returned; the log stays usable.  If the rollback fails, or any fdatasync
  * or key update fails, the log is poisoned: this and every later call
  * returns the same error until it is closed and reopened (see
- * audit_log_get_error()).  Callers must treat any error as "not recorded"
- * and fail safe (H12).
+ * audit_log_get_error()).  Callers must treat any error as "not
+ * acknowledged" and fail safe (H12); the record may still be in the file
+ * (e.g. written, then the seal that followed it failed).
  */
 int audit_log_append(AuditLog *log, const char *event,
                      const AuditField *fields, size_t n_fields, uint64_t *ret_ticket);
@@ -181,7 +187,9 @@ int audit_log_seal(AuditLog *log);
 /*
  * Housekeeping to call from a timer (about once a second): seals when
  * seal_every_usec has passed since the last seal with records pending,
- * rotates by age.  Returns 0 or negative errno.
+ * rotates by age.  Time is CLOCK_REALTIME (or the clock hook); a clock set
+ * back delays time-based seals and rotation instead of triggering them.
+ * Returns 0 or negative errno.
  */
 int audit_log_tick(AuditLog *log);
 

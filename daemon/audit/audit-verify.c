@@ -39,6 +39,11 @@ struct AuditVerifier {
 
         AuditFieldDecoder dec;
         AuditVerifyReport rep;
+
+        AuditProgressFn progress;
+        void *progress_userdata;
+        uint64_t progress_total;
+        uint64_t progress_base;        /* bytes of the files before this one */
 };
 
 int audit_verifier_new(const uint8_t *key0, AuditVerifier **ret) {
@@ -290,7 +295,13 @@ bool audit_verifier_file(AuditVerifier *v, const char *name, const uint8_t *data
                         return false;
                 off += raw.length;
                 v->bytes_done += raw.length;
+                if (v->progress && (v->bytes_done & ~(uint64_t) 0xfffff) !=
+                                   ((v->bytes_done - raw.length) & ~(uint64_t) 0xfffff))
+                        v->progress(v->progress_base + off, v->progress_total, v->progress_userdata);
         }
+        v->progress_base += size;
+        if (v->progress)
+                v->progress(v->progress_base, v->progress_total, v->progress_userdata);
         return true;
 }
 
@@ -305,13 +316,11 @@ void audit_verifier_finish(AuditVerifier *v, const AuditKeyState *ks, AuditVerif
         }
         if (!v->done && ks) {
                 v->rep.key_state_checked = true;
+                /* Epochs first: the key is derived only for an epoch the
+                 * log itself reached, so a forged huge epoch costs nothing. */
                 if (memcmp(ks->log_id, v->log_id, AUDIT_LOG_ID_SIZE) != 0)
                         verdict(v, AUDIT_VERIFY_TAMPERED, AUDIT_KEY_FILE, 0, 0,
                                 "the sealing key file belongs to another log");
-                else if (v->have_key && key_for_epoch(v, ks->epoch) == 0 &&
-                         CRYPTO_memcmp(v->key, ks->key, AUDIT_KEY_SIZE) != 0)
-                        verdict(v, AUDIT_VERIFY_TAMPERED, AUDIT_KEY_FILE, 0, 0,
-                                "the sealing key file does not derive from the verification key");
                 else if (v->next_epoch < ks->epoch)
                         verdict(v, AUDIT_VERIFY_TRUNCATED, NULL, 0, v->expected_seq,
                                 "the log ends before seal %" PRIu64 ", but the sealing key has reached epoch %" PRIu64
@@ -320,6 +329,10 @@ void audit_verifier_finish(AuditVerifier *v, const AuditKeyState *ks, AuditVerif
                 else if (v->next_epoch > ks->epoch + 1)
                         verdict(v, AUDIT_VERIFY_TAMPERED, AUDIT_KEY_FILE, 0, 0,
                                 "the log has seals beyond the sealing key's epoch");
+                else if (v->have_key && key_for_epoch(v, ks->epoch) == 0 &&
+                         CRYPTO_memcmp(v->key, ks->key, AUDIT_KEY_SIZE) != 0)
+                        verdict(v, AUDIT_VERIFY_TAMPERED, AUDIT_KEY_FILE, 0, 0,
+                                "the sealing key file does not derive from the verification key");
         }
         if (!v->done && !v->have_key)
                 verdict(v, AUDIT_VERIFY_UNVERIFIABLE, NULL, 0, 0,
@@ -343,7 +356,7 @@ int audit_verify(const char *dir, const char *verification_key,
         AuditVerifier *v = NULL;
         AuditKeyState ks;
         bool have_ks = false;
-        uint64_t total = 0, done = 0;
+        uint64_t total = 0;
         int dir_fd, r;
 
         if (!dir || !ret_report)
@@ -371,6 +384,10 @@ int audit_verify(const char *dir, const char *verification_key,
                 if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
                         total += (uint64_t) st.st_size;
         }
+        /* Progress about every MiB, and after each file. */
+        v->progress = progress;
+        v->progress_userdata = userdata;
+        v->progress_total = total;
         for (size_t i = 0; i < n; i++) {
                 size_t len = 0;
 
@@ -379,9 +396,6 @@ int audit_verify(const char *dir, const char *verification_key,
                         goto out;
                 if (!audit_verifier_file(v, names[i], buf, len, i + 1 == n))
                         break;
-                done += len;
-                if (progress)
-                        progress(done, total, userdata);
         }
 
         {

@@ -3,7 +3,7 @@
  * smp-audit: set up, verify and export the smpd session audit log.
  *
  *   smp-audit setup DIR
- *   smp-audit verify DIR (--key KEY | --key-file FILE | --no-key) [--quiet]
+ *   smp-audit verify DIR (--key KEY | --key-file FILE | --no-key) [--quiet] [--json]
  *   smp-audit export DIR --format json|csv [--session ID] [--client PSEUDONYM]
  *                        [--since DATE] [--until DATE]
  *
@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "audit-log.h"
 
 #define EXIT_USAGE 2
@@ -26,7 +28,7 @@
 static void usage(FILE *f) {
         fputs("Usage:\n"
               "  smp-audit setup DIR\n"
-              "  smp-audit verify DIR (--key KEY | --key-file FILE | --no-key) [--quiet]\n"
+              "  smp-audit verify DIR (--key KEY | --key-file FILE | --no-key) [--quiet] [--json]\n"
               "  smp-audit export DIR --format json|csv [--session ID] [--client PSEUDONYM]\n"
               "                       [--since DATE] [--until DATE]\n"
               "DATE: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS (UTC) or @SECONDS.\n"
@@ -90,24 +92,59 @@ static const char *status_name(AuditVerifyStatus s) {
         return "?";
 }
 
+/* One JSON object for programs (smpctl, the session report). */
+static void print_json_report(const char *dir, const AuditVerifyReport *rep) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return;
+        json_object_object_add(o, "directory", json_object_new_string(dir));
+        json_object_object_add(o, "status", json_object_new_string(status_name(rep->status)));
+        json_object_object_add(o, "exit_code", json_object_new_int((int) rep->status));
+        if (rep->status != AUDIT_VERIFY_INTACT) {
+                json_object_object_add(o, "reason", json_object_new_string(rep->reason));
+                if (rep->file[0]) {
+                        json_object_object_add(o, "file", json_object_new_string(rep->file));
+                        json_object_object_add(o, "offset", json_object_new_uint64(rep->offset));
+                        json_object_object_add(o, "seq", json_object_new_uint64(rep->seq));
+                }
+        }
+        json_object_object_add(o, "files", json_object_new_uint64(rep->n_files));
+        json_object_object_add(o, "records", json_object_new_uint64(rep->n_records));
+        json_object_object_add(o, "bytes", json_object_new_uint64(rep->n_bytes));
+        json_object_object_add(o, "seals", json_object_new_uint64(rep->n_seals));
+        json_object_object_add(o, "first_seq", json_object_new_uint64(rep->first_seq));
+        json_object_object_add(o, "last_seq", json_object_new_uint64(rep->last_seq));
+        json_object_object_add(o, "last_sealed_seq", json_object_new_uint64(rep->last_sealed_seq));
+        json_object_object_add(o, "last_seal_realtime_usec", json_object_new_uint64(rep->last_seal_realtime_usec));
+        json_object_object_add(o, "unsealed_records", json_object_new_uint64(rep->unsealed_records));
+        json_object_object_add(o, "clean_close", json_object_new_boolean(rep->clean_close));
+        json_object_object_add(o, "key_state_checked", json_object_new_boolean(rep->key_state_checked));
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+}
+
 static int cmd_verify(int argc, char **argv) {
         static const struct option opts[] = {
                 { "key", required_argument, NULL, 'k' },
                 { "key-file", required_argument, NULL, 'f' },
                 { "no-key", no_argument, NULL, 'n' },
                 { "quiet", no_argument, NULL, 'q' },
+                { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         const char *key = NULL, *key_file = NULL;
+        bool json = false;
         char kbuf[512];
         bool no_key = false, quiet = false, tty;
         AuditVerifyReport rep;
         int c, r;
 
         optind = 1;
-        while ((c = getopt_long(argc, argv, "k:f:nqh", opts, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "k:f:nqjh", opts, NULL)) >= 0)
                 switch (c) {
+                case 'j': json = true; break;
                 case 'k': key = optarg; break;
                 case 'f': key_file = optarg; break;
                 case 'n': no_key = true; break;
@@ -128,18 +165,27 @@ static int cmd_verify(int argc, char **argv) {
                 }
                 key = kbuf;
         }
-        tty = !quiet && isatty(STDERR_FILENO);
+        tty = !quiet && !json && isatty(STDERR_FILENO);
         r = audit_verify(argv[optind], key, tty ? progress : NULL, NULL, &rep);
         if (tty)
                 fputs("\r\033[K", stderr);
         explicit_bzero(kbuf, sizeof(kbuf));
         if (r == -EINVAL && key) {
                 fputs("smp-audit: the verification key is malformed (expected smpk1-...; check for typos)\n", stderr);
+                if (json) {
+                        rep = (AuditVerifyReport) { .status = AUDIT_VERIFY_UNVERIFIABLE };
+                        snprintf(rep.reason, sizeof(rep.reason), "the verification key is malformed");
+                        print_json_report(argv[optind], &rep);
+                }
                 return AUDIT_VERIFY_UNVERIFIABLE;
         }
         if (r < 0) {
                 fprintf(stderr, "smp-audit: cannot read %s: %s\n", argv[optind], strerror(-r));
                 return EXIT_FAILURE;
+        }
+        if (json) {
+                print_json_report(argv[optind], &rep);
+                return (int) rep.status;
         }
         printf("%s: %s\n", argv[optind], status_name(rep.status));
         if (rep.status != AUDIT_VERIFY_INTACT) {
@@ -170,7 +216,7 @@ static int cmd_verify(int argc, char **argv) {
                         printf("warning: the last %" PRIu64 " record(s) are chained but not yet sealed; "
                                "they cannot be proved unaltered\n", rep.unsealed_records);
                 if (!rep.key_state_checked)
-                        printf("warning: no sealing key state (audit.key) next to the log: removal of whole sealed "
+                        printf("warning: the sealing key state (audit.key) next to the log is missing or unreadable: removal of whole sealed "
                                "periods at the end cannot be detected\n");
                 printf("log %s\n", rep.clean_close ? "ends with a clean shutdown" : "is open or ended without a clean shutdown");
         }

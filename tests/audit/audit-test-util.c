@@ -20,7 +20,7 @@ static int fault_hook(AuditIoOp op, void *userdata) {
         TestHooks *h = userdata;
         unsigned n;
 
-        if ((unsigned) op < 4)
+        if ((unsigned) op < 8)
                 n = h->calls[op]++;
         else
                 return 0;

@@ -27,7 +27,7 @@ typedef struct MemLog {
 /* Fake clock and fault injection through AuditLogConfig hooks. */
 typedef struct TestHooks {
         uint64_t now_usec;          /* fake CLOCK_REALTIME, advances 1 ms per call */
-        unsigned calls[4];          /* per AuditIoOp */
+        unsigned calls[8];          /* per AuditIoOp */
         int fail_op;                /* AuditIoOp to fail, or -1 */
         int fail_errno;             /* positive errno */
         unsigned fail_after;        /* let this many calls of fail_op pass first */

@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
         unsigned mib = argc > 3 ? (unsigned) atoi(argv[3]) : 64;
         char tmpl[4096], *dir, *dir2, *vkey, *raw, **paths;
         AuditLogConfig cfg;
-        AuditLog *log;
+        AuditLog *log = NULL;
         AuditVerifyReport rep;
         uint64_t size0, size1, bytes;
         double t0, t_audit, t_raw, t_group, t_verify, t_sha;

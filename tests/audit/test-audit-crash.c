@@ -117,7 +117,11 @@ static void test_sigkill_runs(void **state) {
         srand(0x5eed);
         assert_int_equal(audit_log_setup(dir, &cfg, &vkey), 0);
         for (int run = 0; run < RUNS; run++) {
-                struct timespec delay = { .tv_nsec = (long) (rand() % 8000) * 1000 };
+                /* Kill after 0..5 acknowledgements plus 0..2 ms: inside open,
+                 * appends, syncs, seals, key updates and rotations alike,
+                 * however slow the machine (sanitizers, load). */
+                unsigned wait_acks = (unsigned) rand() % 6;
+                struct timespec delay = { .tv_nsec = (long) (rand() % 2000) * 1000 };
                 int p[2], status;
                 Ack a;
                 pid_t pid;
@@ -134,14 +138,14 @@ static void test_sigkill_runs(void **state) {
                         child(dir, p[1], next_n);
                 }
                 close(p[1]);
-                /* Kill at a random moment after the child's first ack, so
-                 * every run exercises a log with work in flight however
-                 * slow the machine is. */
-                k = read(p[0], &a, sizeof(a));
-                assert_true(k == (ssize_t) sizeof(a));
-                assert_true(n_acks < MAX_ACKS);
-                acks[n_acks++] = a;
-                next_n = a.n + 1;
+                for (unsigned w = 0; w < wait_acks; w++) {
+                        k = read(p[0], &a, sizeof(a));
+                        if (k != (ssize_t) sizeof(a))
+                                break; /* child died: reported below */
+                        assert_true(n_acks < MAX_ACKS);
+                        acks[n_acks++] = a;
+                        next_n = a.n + 1;
+                }
                 nanosleep(&delay, NULL);
                 assert_int_equal(kill(pid, SIGKILL), 0);
                 assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -176,7 +180,7 @@ static void test_sigkill_runs(void **state) {
         check_acks(dir);
         print_message("%d kills, %zu acknowledged records all present, %u torn tails recovered\n",
                       RUNS, n_acks, recovered);
-        assert_true(n_acks >= RUNS); /* every child acknowledged work */
+        assert_true(n_acks >= RUNS * 2); /* the children did real work */
         rm_rf(base);
         free(dir);
         free(base);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,6 +168,16 @@ static int collect_cb(const AuditRecordView *r, void *userdata) {
         return 0;
 }
 
+static void progress_cb(uint64_t done, uint64_t total, void *userdata) {
+        uint64_t *p = userdata;
+
+        assert_true(done >= p[1]);
+        assert_true(done <= total);
+        p[0]++;
+        p[1] = done;
+        p[2] = total;
+}
+
 static void test_roundtrip(void **state) {
         Fixture *fx = *state;
         AuditVerifyReport rep;
@@ -195,6 +207,17 @@ static void test_roundtrip(void **state) {
         assert_string_equal(c.event5, "set_parameters");
         assert_memory_equal(c.blob5, ((uint8_t[]) { 5, 0, 0xa5, 0x5a }), 4);
 
+        /* Progress: monotonic, ends at the total. */
+        {
+                uint64_t prog[3] = { 0, 0, 0 }; /* calls, last done, last total */
+
+                assert_int_equal(audit_verify(fx->dir, fx->vkey, progress_cb, prog, &rep), 0);
+                assert_int_equal(rep.status, AUDIT_VERIFY_INTACT);
+                assert_true(prog[0] >= 1);
+                assert_int_equal(prog[1], prog[2]);
+                assert_int_equal(prog[2], rep.n_bytes);
+        }
+
         /* Without the key: chain checked, status never better than unverifiable. */
         assert_int_equal(audit_verify(fx->dir, NULL, NULL, NULL, &rep), 0);
         assert_int_equal(rep.status, AUDIT_VERIFY_UNVERIFIABLE);
@@ -223,6 +246,18 @@ static void test_bad_arguments(void **state) {
         assert_int_equal(audit_log_append(log, "", NULL, 0, &t), -EINVAL);
         assert_int_equal(audit_log_get_error(log), 0);
         assert_int_equal(audit_log_append(log, "ok", NULL, 0, &t), 0);
+        {
+                /* The event name takes one of the AUDIT_FIELDS_MAX fields. */
+                static char keys[AUDIT_FIELDS_MAX][8];
+                AuditField many[AUDIT_FIELDS_MAX];
+
+                for (int i = 0; i < AUDIT_FIELDS_MAX; i++) {
+                        snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+                        many[i] = AUDIT_UINT(keys[i], (uint64_t) i);
+                }
+                assert_int_equal(audit_log_append(log, "wide", many, AUDIT_FIELDS_MAX, &t), -EINVAL);
+                assert_int_equal(audit_log_append(log, "wide", many, AUDIT_FIELDS_MAX - 1, &t), 0);
+        }
         assert_int_equal(audit_log_close(log), 0);
         assert_intact(fx);
 
@@ -377,6 +412,26 @@ static void test_seal_by_count_and_time(void **state) {
         assert_int_equal(audit_log_close(log), 0);
 }
 
+static void test_clock_set_back(void **state) {
+        Fixture *fx = *state;
+        AuditVerifyReport rep;
+        AuditLog *log;
+
+        fx->cfg.seal_every_usec = 60ULL * 1000000;
+        fx->cfg.max_file_age_usec = 3600ULL * 1000000;
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        assert_int_equal(append_events(log, 5, 0), 0);
+        /* NTP steps the clock back a day: no seal or rotation storm. */
+        fx->hooks.now_usec -= 86400ULL * 1000000;
+        assert_int_equal(append_events(log, 50, 5), 0);
+        assert_int_equal(audit_log_tick(log), 0);
+        audit_log_free(log);
+        rep = verify_dir(fx);
+        assert_int_equal(rep.status, AUDIT_VERIFY_INTACT);
+        assert_int_equal(rep.n_seals, 0);
+        assert_int_equal(rep.n_files, 1);
+}
+
 /* ---- errors ---- */
 
 static void test_write_error_rollback(void **state) {
@@ -459,6 +514,52 @@ static void test_key_write_error(void **state) {
         rep = verify_dir(fx);
         assert_int_equal(rep.status, AUDIT_VERIFY_INTACT);
         assert_int_equal(rep.n_seals, 2);
+}
+
+/* A crash between the two key slot writes leaves the old key in slot 0:
+ * open overwrites it, so the old key cannot be read back later. */
+static void test_stale_key_slot_erased(void **state) {
+        Fixture *fx = *state;
+        char *kp = path_join(fx->dir, AUDIT_KEY_FILE);
+        uint8_t kf[AUDIT_KEY_FILE_SIZE], old_slot[AUDIT_KEY_SLOT_SIZE];
+        AuditKeyState ks;
+        AuditLog *log;
+        int fd;
+
+        fd = open(kp, O_RDONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, old_slot, sizeof(old_slot), AUDIT_KEY_SLOT0), (ssize_t) sizeof(old_slot));
+        close(fd);
+
+        /* Fail the second slot write of the first evolution. */
+        fx->hooks.fail_op = AUDIT_IO_KEY_WRITE;
+        fx->hooks.fail_errno = EIO;
+        fx->hooks.fail_after = 1;
+        fx->hooks.fail_count = 1;
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        assert_int_equal(append_events(log, 3, 0), 0);
+        assert_int_equal(audit_log_seal(log), -EIO);
+        audit_log_free(log);
+
+        fd = open(kp, O_RDONLY);
+        assert_int_equal(read(fd, kf, sizeof(kf)), (ssize_t) sizeof(kf));
+        close(fd);
+        assert_int_equal(audit_key_state_parse(kf, sizeof(kf), &ks), 0);
+        assert_int_equal(ks.epoch, 1);
+        assert_true(ks.stale_slot);
+        assert_memory_equal(kf + AUDIT_KEY_SLOT0, old_slot, sizeof(old_slot)); /* K_0 still there */
+
+        fx->hooks.fail_op = -1;
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        fd = open(kp, O_RDONLY);
+        assert_int_equal(read(fd, kf, sizeof(kf)), (ssize_t) sizeof(kf));
+        close(fd);
+        assert_int_equal(audit_key_state_parse(kf, sizeof(kf), &ks), 0);
+        assert_false(ks.stale_slot);
+        assert_memory_not_equal(kf + AUDIT_KEY_SLOT0, old_slot, sizeof(old_slot));
+        assert_int_equal(audit_log_close(log), 0);
+        assert_intact(fx);
+        free(kp);
 }
 
 static void test_create_error_at_rotation(void **state) {
@@ -546,6 +647,195 @@ static void test_enospc_tmpfs(void **state) {
         if (WEXITSTATUS(status) == 77)
                 fail_msg("cannot mount a tmpfs (need root or unprivileged user namespaces): ENOSPC untested");
         assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* ---- journal mirror ---- */
+
+static bool iov_has(const AuditJournalMsg *m, const char *entry) {
+        for (size_t i = 0; i < m->n_iov; i++)
+                if (m->iov[i].iov_len == strlen(entry) && memcmp(m->iov[i].iov_base, entry, strlen(entry)) == 0)
+                        return true;
+        return false;
+}
+
+static void test_journal_fields(void **state) {
+        AuditJournalMsg m = {};
+        uint8_t blob[2] = { 0xde, 0xad };
+        AuditField f[] = {
+                AUDIT_STR("event", "estop"),
+                AUDIT_STR("session", "s-0042"),
+                AUDIT_STR("device", "SN123"),
+                AUDIT_STR("who", ":1.42"),
+                AUDIT_UINT("depth_um", 600),
+                AUDIT_INT("temp_cdeg", -5),
+                AUDIT_BOOL("latched", true),
+                AUDIT_BYTES("blob", blob, 2),
+                AUDIT_STR("note", "two\nlines"),
+        };
+        char id[33], want[64];
+
+        (void) state;
+        assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 77, f, 9), 0);
+        assert_int_equal(audit_journal_message_id(AUDIT_REC_EVENT, "estop", id), 0);
+        snprintf(want, sizeof(want), "MESSAGE_ID=%s", id);
+        assert_true(iov_has(&m, want));
+        assert_true(iov_has(&m, "MESSAGE=smp audit: estop session=s-0042 device=SN123 who=:1.42"));
+        assert_true(iov_has(&m, "PRIORITY=5"));
+        assert_true(iov_has(&m, "SMP_EVENT=estop"));
+        assert_true(iov_has(&m, "SMP_RECORD_TYPE=event"));
+        assert_true(iov_has(&m, "SMP_SEQ=77"));
+        assert_true(iov_has(&m, "SMP_SESSION=s-0042"));
+        assert_true(iov_has(&m, "SMP_DEVICE=SN123"));
+        assert_true(iov_has(&m, "SMP_DEPTH_UM=600"));
+        assert_true(iov_has(&m, "SMP_TEMP_CDEG=-5"));
+        assert_true(iov_has(&m, "SMP_LATCHED=true"));
+        assert_true(iov_has(&m, "SMP_BLOB=dead"));
+        assert_true(iov_has(&m, "SMP_NOTE=two\nlines"));
+        assert_false(iov_has(&m, "SMP_EVENT_=estop"));
+        assert_int_equal(m.n_iov, 6 + 8);
+
+        /* Library records: their type is the event name; ids differ per namespace. */
+        {
+                AuditField sf[] = { AUDIT_UINT("epoch", 3) };
+                char id2[33];
+
+                assert_int_equal(audit_journal_build(&m, AUDIT_REC_SEAL, 78, sf, 1), 0);
+                assert_true(iov_has(&m, "SMP_EVENT=seal"));
+                assert_true(iov_has(&m, "SMP_EPOCH=3"));
+                assert_true(iov_has(&m, "PRIORITY=6"));
+                assert_int_equal(audit_journal_message_id(AUDIT_REC_SEAL, NULL, id), 0);
+                assert_int_equal(audit_journal_message_id(AUDIT_REC_EVENT, "seal", id2), 0);
+                assert_string_not_equal(id, id2);
+        }
+        audit_journal_msg_done(&m);
+}
+
+/* Every catalog entry's MESSAGE_ID is the one the mirror sends, and every
+ * library record type has an entry. */
+static void test_catalog_ids(void **state) {
+        const char *path = getenv("AUDIT_CATALOG");
+        char line[512], id[33] = "";
+        unsigned entries = 0, record_types = 0;
+        FILE *f;
+
+        (void) state;
+        if (!path)
+                fail_msg("AUDIT_CATALOG is not set (run through meson test)");
+        f = fopen(path, "re");
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f)) {
+                char ns[16], name[64], want[33];
+                uint16_t type = AUDIT_REC_EVENT;
+
+                if (strncmp(line, "-- ", 3) == 0) {
+                        assert_int_equal(sscanf(line, "-- %32s", id), 1);
+                        continue;
+                }
+                if (sscanf(line, "Subject: SMP audit %15[a-z]: %63[a-z_]:", ns, name) != 2)
+                        continue;
+                if (strcmp(ns, "record") == 0) {
+                        type = 0;
+                        for (uint16_t t = AUDIT_REC_CREATED; t <= AUDIT_REC_RETENTION; t++)
+                                if (strcmp(audit_record_type_to_string(t), name) == 0)
+                                        type = t;
+                        assert_true(type != 0);
+                        record_types++;
+                } else
+                        assert_string_equal(ns, "event");
+                assert_int_equal(audit_journal_message_id(type, name, want), 0);
+                if (strcmp(id, want) != 0)
+                        fail_msg("catalog entry for %s %s has id %s, the mirror sends %s", ns, name, id, want);
+                entries++;
+        }
+        fclose(f);
+        assert_int_equal(record_types, AUDIT_REC_RETENTION);
+        assert_true(entries > 20);
+}
+
+/*
+ * End to end: a fake journald socket at /run/systemd/journal/socket in a
+ * private mount namespace receives the mirrored records.
+ */
+static int journal_child(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
+        char *base = make_tmpdir(), *dir = path_join(base, "log"), *vkey = NULL, buf[65536], id[33], want[64];
+        AuditLogConfig cfg;
+        AuditLog *log;
+        AuditField f[] = { AUDIT_STR("session", "s-journal"), AUDIT_STR("who", "op1") };
+        bool saw_start = false, saw_open = false;
+        int fd;
+
+        if (unshare(CLONE_NEWNS) < 0 && unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                return 77;
+        if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("smp-audit-test", "/run", "tmpfs", 0, "size=1m,mode=0755") < 0)
+                return 77;
+        if (mkdir("/run/systemd", 0755) < 0 || mkdir("/run/systemd/journal", 0755) < 0)
+                return 20;
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return 21;
+        audit_log_config_init(&cfg);
+        cfg.journal_mirror = true;
+        if (audit_log_setup(dir, &cfg, &vkey) < 0 || audit_log_open(dir, &cfg, &log) < 0)
+                return 22;
+        if (audit_log_append_durable(log, "start", f, 2, NULL) < 0 || audit_log_close(log) < 0)
+                return 23;
+        if (audit_journal_message_id(AUDIT_REC_EVENT, "start", id) < 0)
+                return 24;
+        snprintf(want, sizeof(want), "MESSAGE_ID=%s\n", id);
+        for (;;) {
+                ssize_t k = recv(fd, buf, sizeof(buf) - 1, 0);
+
+                if (k < 0)
+                        break;
+                buf[k] = 0;
+                if (memmem(buf, (size_t) k, "SMP_EVENT=start\n", 16) &&
+                    memmem(buf, (size_t) k, "SMP_SESSION=s-journal\n", 22) &&
+                    memmem(buf, (size_t) k, "SMP_WHO=op1\n", 12) &&
+                    memmem(buf, (size_t) k, want, strlen(want)))
+                        saw_start = true;
+                if (memmem(buf, (size_t) k, "SMP_EVENT=open\n", 15))
+                        saw_open = true;
+        }
+        rm_rf(base);
+        close(fd);
+        free(base);
+        free(dir);
+        free(vkey);
+        if (!saw_start)
+                return 25;
+        if (!saw_open)
+                return 26;
+        return 0;
+}
+
+static void test_journal_mirror_end_to_end(void **state) {
+        int status;
+        pid_t pid;
+
+        (void) state;
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(journal_child());
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 77)
+                fail_msg("cannot build a private /run (need root or user namespaces): journal mirror untested");
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_journal_absent_never_fails(void **state) {
+        Fixture *fx = *state;
+        AuditLog *log;
+
+        /* Here journald may well be missing: the mirror must not matter. */
+        fx->cfg.journal_mirror = true;
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        assert_int_equal(append_events(log, 50, 0), 0);
+        assert_int_equal(audit_log_close(log), 0);
+        assert_intact(fx);
 }
 
 /* ---- recovery ---- */
@@ -751,6 +1041,34 @@ static void test_retention(void **state) {
         memlog_free(&m);
 }
 
+/* A deletion that fails is no reason to stop the needle: appends go on,
+ * the file stays, and the log still verifies. */
+static void test_retention_unlink_failure(void **state) {
+        Fixture *fx = *state;
+        AuditVerifyReport rep;
+        AuditLog *log;
+        Collect c = {};
+
+        fx->cfg.max_file_age_usec = 86400ULL * 1000000;
+        fx->cfg.retention_days = 2;
+        fx->hooks.fail_op = AUDIT_IO_UNLINK;
+        fx->hooks.fail_errno = EPERM;
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        for (unsigned day = 0; day < 8; day++) {
+                assert_int_equal(append_events(log, 10, day * 10), 0);
+                fx->hooks.now_usec += 86401ULL * 1000000;
+                assert_int_equal(audit_log_tick(log), 0);
+        }
+        assert_int_equal(audit_log_get_error(log), 0);
+        assert_int_equal(audit_log_close(log), 0);
+        assert_true(fx->hooks.failed > 0);
+        rep = verify_dir(fx);
+        assert_int_equal(rep.status, AUDIT_VERIFY_INTACT);
+        assert_int_equal(rep.first_seq, 0);          /* nothing was deleted */
+        assert_int_equal(audit_log_foreach(fx->dir, collect_cb, &c), 0);
+        assert_true(c.retentions >= 1);              /* but every attempt is recorded */
+}
+
 static void test_retention_off_keeps_everything(void **state) {
         Fixture *fx = *state;
         AuditVerifyReport rep;
@@ -777,11 +1095,17 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_export, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_durability_tickets, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_seal_by_count_and_time, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_clock_set_back, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_write_error_rollback, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_sync_error_poisons, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_key_write_error, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_stale_key_slot_erased, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_create_error_at_rotation, fx_setup, fx_teardown),
                 cmocka_unit_test(test_enospc_tmpfs),
+                cmocka_unit_test(test_journal_fields),
+                cmocka_unit_test(test_catalog_ids),
+                cmocka_unit_test(test_journal_mirror_end_to_end),
+                cmocka_unit_test_setup_teardown(test_journal_absent_never_fails, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_torn_tail_partial_record, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_torn_tail_zero_fill, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_damage_not_at_tail_refused, fx_setup, fx_teardown),
@@ -789,6 +1113,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_missing_key_refused, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_rotation_size_and_age, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_retention, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_retention_unlink_failure, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_retention_off_keeps_everything, fx_setup, fx_teardown),
         };
 

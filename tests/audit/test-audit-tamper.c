@@ -466,6 +466,30 @@ static void test_replaced_file(void **state) {
         memlog_free(&m);
 }
 
+/* The key file is input too: a forged one is reported, quickly. */
+static void test_forged_key_state(void **state) {
+        MemLog m;
+
+        (void) state;
+        memlog_copy(&m, &small.m);
+        assert_true(m.have_ks);
+        m.ks.epoch = UINT64_C(1) << 62;         /* would take forever to derive */
+        assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TRUNCATED);
+        m.ks = small.m.ks;
+        m.ks.key[3] ^= 1;                       /* right epoch, wrong key */
+        assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TAMPERED);
+        m.ks = small.m.ks;
+        m.ks.log_id[0] ^= 1;                    /* another log's key file */
+        assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TAMPERED);
+        m.ks = small.m.ks;
+        m.ks.epoch--;                           /* seals beyond the key: impossible */
+        m.ks.epoch--;
+        assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TAMPERED);
+        m.ks = small.m.ks;
+        assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_INTACT);
+        memlog_free(&m);
+}
+
 /* ---- garbage never crashes ---- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -492,12 +516,22 @@ static void write_file(const char *path, const uint8_t *p, size_t n) {
 }
 
 static void test_garbage_never_crashes(void **state) {
-        char *base = make_tmpdir(), *dir = path_join(base, "g"), *p;
+        char *base = make_tmpdir(), *dir = path_join(base, "g"), *p, *kpath, *skp;
+        uint8_t small_key_file[AUDIT_KEY_FILE_SIZE];
         AuditVerifyReport rep;
         FILE *null = fopen("/dev/null", "w");
+        unsigned opened = 0;
+        int r, kfd;
 
         (void) state;
         assert_int_equal(mkdir(dir, 0700), 0);
+        kpath = path_join(dir, AUDIT_KEY_FILE);
+        skp = path_join(small.dir, AUDIT_KEY_FILE);
+        kfd = open(skp, O_RDONLY);
+        assert_true(kfd >= 0);
+        assert_int_equal(read(kfd, small_key_file, sizeof(small_key_file)), (ssize_t) sizeof(small_key_file));
+        close(kfd);
+        free(skp);
         p = path_join(dir, "audit-0000000000000000.smplog");
         for (unsigned it = 0; it < 300; it++) {
                 size_t size = rnd() % 4096;
@@ -508,10 +542,21 @@ static void test_garbage_never_crashes(void **state) {
                 assert_non_null(buf);
                 for (size_t i = 0; i < size; i++)
                         buf[i] = (uint8_t) rnd();
-                if (it % 3 == 1 && small.m.f[0].size <= size)
+                if (it % 4 == 3) {
+                        /* a whole log with a torn tail of random bytes */
+                        size_t extra = 1 + rnd() % 300;
+
+                        free(buf);
+                        size = small.m.f[0].size + extra;
+                        buf = malloc(size);
+                        assert_non_null(buf);
+                        memcpy(buf, small.m.f[0].data, small.m.f[0].size);
+                        for (size_t i = small.m.f[0].size; i < size; i++)
+                                buf[i] = (uint8_t) rnd();
+                } else if (it % 4 == 1 && small.m.f[0].size <= size)
                         /* a real prefix, then garbage */
                         memcpy(buf, small.m.f[0].data, rnd() % small.m.f[0].size);
-                else if (it % 3 == 2) {
+                else if (it % 4 == 2) {
                         /* a real log with random bytes overwritten */
                         size = small.m.f[0].size;
                         free(buf);
@@ -531,8 +576,35 @@ static void test_garbage_never_crashes(void **state) {
                 (void) audit_export(dir, AUDIT_EXPORT_CSV, NULL, null);
                 /* No key file here: open refuses, never crashes. */
                 assert_int_equal(audit_log_open(dir, NULL, &log), -ENOKEY);
+                /* With the small log's key file, open scans the garbage for a
+                 * torn tail: it either refuses, or leaves a log that verifies. */
+                write_file(kpath, small_key_file, sizeof(small_key_file));
+                r = audit_log_open(dir, NULL, &log);
+                if (r == 0) {
+                        assert_int_equal(audit_log_close(log), 0);
+                        assert_int_equal(audit_verify(dir, small.vkey, NULL, NULL, &rep), 0);
+                        if (rep.status != AUDIT_VERIFY_INTACT)
+                                fail_msg("iteration %u: open accepted a log that does not verify: %s", it, rep.reason);
+                        opened++;
+                } else
+                        assert_true(r == -EBADMSG);
+                unlink(kpath);
+                {
+                        /* Remove files the open may have created (rotation). */
+                        char **names = NULL;
+                        size_t nn = 0;
+                        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+                        assert_int_equal(audit_list_files(dfd, &names, &nn), 0);
+                        for (size_t j = 0; j < nn; j++)
+                                unlinkat(dfd, names[j], 0);
+                        audit_free_names(names, nn);
+                        close(dfd);
+                }
                 free(buf);
         }
+        print_message("open accepted %u of 300 damaged logs after cutting their tails\n", opened);
+        assert_true(opened > 0);
         /* Garbage key strings are refused with -EINVAL. */
         assert_int_equal(audit_verify(dir, "smpk1-zz", NULL, NULL, &rep), -EINVAL);
         assert_int_equal(audit_verify(dir, "", NULL, NULL, &rep), -EINVAL);
@@ -545,6 +617,7 @@ static void test_garbage_never_crashes(void **state) {
         }
         fclose(null);
         free(p);
+        free(kpath);
         rm_rf(base);
         free(dir);
         free(base);
@@ -560,6 +633,7 @@ int main(void) {
                 cmocka_unit_test(test_deleted_and_reordered_records),
                 cmocka_unit_test(test_resealed_tail),
                 cmocka_unit_test(test_replaced_file),
+                cmocka_unit_test(test_forged_key_state),
                 cmocka_unit_test(test_garbage_never_crashes),
         };
 

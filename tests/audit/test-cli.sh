@@ -1,12 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # smp-audit command line: exit codes, reports and exports.
-# usage: test-cli.sh SMP_AUDIT AUDIT_GEN
+# usage: test-cli.sh SMP_AUDIT AUDIT_GEN CATALOG
 set -u
 # SMP_TEST_WRAPPER (e.g. valgrind) runs in front of smp-audit when set.
 read -r -a AUDIT <<<"${SMP_TEST_WRAPPER:-}"
 AUDIT+=("$1")
+SMP_AUDIT=$1	# unwrapped, for the terminal test under script(1)
 GEN=$2
+CATALOG=$3
 T=$(mktemp -d "${TMPDIR:-/tmp}/smp-audit-cli-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 fails=0
@@ -33,6 +35,17 @@ printf '%s\n' "$KEY" > "$T/key.txt"
 expect 0 "verify intact" -- "${AUDIT[@]}" verify "$T/log" --key "$KEY"
 contains "$T/out" "INTACT" "intact is reported"
 contains "$T/out" "clean shutdown" "clean shutdown is reported"
+if ! grep -q "verifying \[" "$T/err"; then echo "ok: no progress bar without a terminal"; else echo "FAIL: progress bar on a pipe"; fails=$((fails + 1)); fi
+if command -v script >/dev/null; then
+	script -qec "'$SMP_AUDIT' verify '$T/log' --key '$KEY'" /dev/null > "$T/tty" 2>&1
+	if grep -q "verifying \[#*\] 100%" "$T/tty" && grep -q INTACT "$T/tty"; then
+		echo "ok: progress bar on a terminal"
+	else
+		echo "FAIL: no progress bar on a terminal"; cat "$T/tty"; fails=$((fails + 1))
+	fi
+else
+	echo "FAIL: script(1) missing: progress bar untested"; fails=$((fails + 1))
+fi
 expect 0 "verify with --key-file" -- "${AUDIT[@]}" verify "$T/log" --key-file "$T/key.txt"
 expect 5 "verify without key is unverifiable" -- "${AUDIT[@]}" verify "$T/log" --no-key
 expect 5 "another log's key is unverifiable" -- "${AUDIT[@]}" verify "$T/log" --key "$OTHER"
@@ -62,6 +75,19 @@ L=$(ls "$T/cut"/audit-*.smplog | tail -n 1)
 truncate -s -100 "$L"
 expect 4 "truncated" -- "${AUDIT[@]}" verify "$T/cut" --key "$KEY"
 
+# Machine-readable report, same exit code.
+expect 3 "tampered, --json" -- "${AUDIT[@]}" verify "$T/tampered" --key "$KEY" --json
+if /usr/bin/python3 -c 'import json,sys
+r = json.load(open(sys.argv[1]))
+assert r["status"] == "TAMPERED" and r["exit_code"] == 3, r
+assert r["file"] == "audit-0000000000000000.smplog" and r["offset"] > 0 and r["reason"], r' "$T/out"; then
+	echo "ok: --json report names the first bad record"
+else
+	echo "FAIL: --json report"; cat "$T/out"; fails=$((fails + 1))
+fi
+expect 0 "intact, --json" -- "${AUDIT[@]}" verify "$T/log" --key "$KEY" --json
+contains "$T/out" '"status":"INTACT"' "--json intact status"
+
 # Export.
 expect 0 "export json" -- "${AUDIT[@]}" export "$T/log" --format json --session s-0003
 [ "$(wc -l < "$T/out")" = 100 ] && echo "ok: session filter" || { echo "FAIL: session filter: $(wc -l < "$T/out") lines"; fails=$((fails + 1)); }
@@ -88,6 +114,17 @@ expect 0 "export with a date range" -- "${AUDIT[@]}" export "$T/log" --format js
 expect 2 "bad date" -- "${AUDIT[@]}" export "$T/log" --format json --since yesterday
 expect 2 "bad format" -- "${AUDIT[@]}" export "$T/log" --format xml
 expect 2 "export needs a format" -- "${AUDIT[@]}" export "$T/log"
+
+# The journal catalog compiles with journalctl and keeps every entry.
+mkdir -p "$T/root/usr/lib/systemd/catalog"
+cp "$CATALOG" "$T/root/usr/lib/systemd/catalog/"
+if journalctl --root="$T/root" --update-catalog 2>"$T/err"; then
+	want=$(grep -c '^-- ' "$CATALOG")
+	got=$(journalctl --root="$T/root" --list-catalog | grep -c 'SMP audit')
+	[ "$want" = "$got" ] && echo "ok: catalog compiles ($got entries)" || { echo "FAIL: catalog: $got of $want entries"; fails=$((fails + 1)); }
+else
+	echo "FAIL: journalctl --update-catalog failed (or journalctl missing)"; cat "$T/err"; fails=$((fails + 1))
+fi
 
 if [ "$fails" -ne 0 ]; then echo "$fails failure(s)"; exit 1; fi
 echo "all smp-audit CLI checks passed"

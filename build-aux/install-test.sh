@@ -53,6 +53,7 @@ one_prefix() {
 	$prefix/include/libsmp.h 644
 	$prefix/lib/systemd/system/smpd.service 644
 	$prefix/lib/sysusers.d/smpd.conf 644
+	$prefix/lib/systemd/catalog/smp-audit.catalog 644
 	$prefix/lib/udev/rules.d/72-smp.rules 644
 	$prefix/lib/udev/hwdb.d/70-smp.hwdb 644
 	$prefix/share/dbus-1/system.d/org.libsmp.Smp1.conf 644

@@ -40,8 +40,10 @@ check "/dev/smpusb0 has ID_SMP_MODEL=2 from the hwdb" grep -qx 'ID_SMP_MODEL=2' 
 check "/dev/smpusb0 has ID_SMP_MODEL_NAME=SMP-X2" grep -qx 'ID_SMP_MODEL_NAME=SMP-X2' <<< "$props"
 uprops=$(udevadm info -q property -n "$usbfs" 2>&1)
 check "the usbfs node has ID_SMP_MODEL=2 from bcdDevice" grep -qx 'ID_SMP_MODEL=2' <<< "$uprops"
-tags=$(udevadm info -q property -n "$usbfs" | sed -n 's/^TAGS=//p')$(udevadm info -q property -n /dev/smpusb0 | sed -n 's/^TAGS=//p')
-diag "tags: $tags"
+# CURRENT_TAGS: the tags of the last event (TAGS keeps every tag any
+# earlier rule or event ever set).
+tags=$(udevadm info -q property -n "$usbfs" | sed -n 's/^CURRENT_TAGS=//p')$(udevadm info -q property -n /dev/smpusb0 | sed -n 's/^CURRENT_TAGS=//p')
+diag "current tags: $tags; all tags: $(udevadm info -q property -n "$usbfs" | sed -n 's/^TAGS=//p')"
 check "both nodes are tagged for systemd" sh -c 'case "$1" in *:systemd:*:systemd:*) ;; *) exit 1 ;; esac' sh "$tags"
 check "neither node is tagged uaccess or seat" sh -c 'case "$1" in *uaccess*|*:seat:*) exit 1 ;; esac' sh "$tags"
 check "no ACL on either node (no seat user gets access)" sh -c \

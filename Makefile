@@ -9,7 +9,7 @@ SYSCONFDIR   ?= /etc
 BUILD_INSTALL ?= build-install
 export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL
 
-.PHONY: all build deps deps-ok check check-% demo fuzz kernel kunit vm install uninstall clean help
+.PHONY: all build deps deps-ok check check-% demo docs fuzz kernel kunit vm install uninstall clean help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
 	@echo "make check-S    run one suite S of: host asan valgrind install kernel vm system"
 	@echo "make demo       run the simulated device and show live telemetry"
+	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make kernel     build kernel/smpusb.ko against Debian's linux-headers-amd64"
 	@echo "make kunit      run the kernel KUnit suite (UML)"
@@ -50,6 +51,10 @@ check-%: deps-ok
 demo: deps-ok $(BUILD)/build.ninja
 	meson compile -C $(BUILD)
 	build-aux/demo.sh
+
+docs: deps-ok $(BUILD)/build.ninja
+	tests/libsmp/check-docs.sh . $(BUILD)/docs/libsmp
+	@echo "docs: $(BUILD)/docs/libsmp/html/index.html"
 
 fuzz: deps-ok
 	build-aux/fuzz.sh $(FUZZ_SECONDS)

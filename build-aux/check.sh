@@ -168,7 +168,7 @@ suite_vm() {
 		step vm kmod make -C kernel || { add vm 0 1 0; return; }
 	fi
 	echo "-- vm: tests/vm/run --build $BUILD"
-	tests/vm/run --build "$BUILD" --out "$LOGDIR/vm" >"$log" 2>"$LOGDIR/vm.stderr"
+	tests/vm/run --build "$BUILD" --out "$LOGDIR/vm" --timeout "${SMP_VM_TIMEOUT:-2400}" >"$log" 2>"$LOGDIR/vm.stderr"
 	local rc=$?
 	local ok fail skip
 	ok=$(grep -Ec '^ok ' "$log" | tr -d '\n')

@@ -11,6 +11,9 @@ PACKAGES=(
 	libinih-dev libjson-c-dev libssl-dev
 	# tests
 	libcmocka-dev valgrind dbus python3 python3-dbusmock python3-pytest
+	python3-dbus python3-gi g++ util-linux systemd
+	# libsmp ABI, API docs and shell completion checks
+	abigail-tools doxygen bash-completion
 	# fuzzing (libFuzzer)
 	clang libclang-rt-14-dev
 	# kernel module, KUnit, checkpatch, sparse

@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bus-device.c - org.libsmp.Smp1.Device: D-Bus glue only.  Arguments are
+ * validated here (named errors), authorization is checked here (polkit,
+ * claimant), the decisions are in device.c and safety.c.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manager.h"
+
+void bus_device_emit_changed(struct device *d, const char *prop, ...)
+{
+	const char *props[16];
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, prop);
+	for (const char *p = prop; p && n < 15; p = va_arg(ap, const char *))
+		props[n++] = p;
+	va_end(ap);
+	props[n] = NULL;
+	sd_bus_emit_properties_changed_strv(d->manager->bus, d->path, SMPD_IFACE_DEVICE,
+					    (char **)props);
+}
+
+static int prop_string(sd_bus *bus, const char *path, const char *iface, const char *prop,
+		       sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	if (strcmp(prop, "Serial") == 0)
+		return sd_bus_message_append(reply, "s", d->info.serial);
+	if (strcmp(prop, "Model") == 0)
+		return sd_bus_message_append(reply, "s", d->info.model_name);
+	if (strcmp(prop, "Backend") == 0)
+		return sd_bus_message_append(reply, "s", d->backend->kind);
+	if (strcmp(prop, "State") == 0)
+		return sd_bus_message_append(reply, "s", device_state_string(d));
+	if (strcmp(prop, "Firmware") == 0) {
+		char buf[16];
+
+		snprintf(buf, sizeof(buf), "%u.%u", d->info.fw_version >> 8, d->info.fw_version & 0xff);
+		return sd_bus_message_append(reply, "s", buf);
+	}
+	return -ENOENT;
+}
+
+static int prop_model_number(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	return sd_bus_message_append(reply, "q", d->info.model);
+}
+
+static int prop_claimed(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	return sd_bus_message_append(reply, "b", d->claimant != NULL);
+}
+
+static int prop_session(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	return sd_bus_message_append(reply, "o", d->session ? d->session->path : "/");
+}
+
+static int prop_fault(sd_bus *bus, const char *path, const char *iface, const char *prop,
+		      sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	if (d->trip != MONITOR_OK)
+		return sd_bus_message_append(reply, "(ss)", monitor_trip_to_string(d->trip),
+					     d->trip_message);
+	if (d->estop)
+		return sd_bus_message_append(reply, "(ss)", "estop", "emergency stop latched");
+	return sd_bus_message_append(reply, "(ss)", "", "");
+}
+
+static int prop_device_faults(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			      sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "s");
+	if (r < 0)
+		return r;
+	for (unsigned b = 0; b < 32; b++) {
+		const char *n = (d->dev_faults & (1U << b)) ? smp_fault_name(1U << b) : NULL;
+
+		if (n) {
+			r = sd_bus_message_append(reply, "s", n);
+			if (r < 0)
+				return r;
+		}
+	}
+	return sd_bus_message_close_container(reply);
+}
+
+static int prop_setpoints(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			  sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	if (d->have_setpoints) {
+		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}",
+					  "Voltage", "u", (uint32_t)d->setpoints.voltage_mv,
+					  "Current", "u", (uint32_t)d->setpoints.current_ma,
+					  "StrokeRate", "u", (uint32_t)d->setpoints.rate_chz,
+					  "Depth", "u", (uint32_t)d->setpoints.depth_um);
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_message_close_container(reply);
+}
+
+static const char *const param_keys[_PARAM_MAX] = {
+	[PARAM_VOLTAGE] = "Voltage",
+	[PARAM_CURRENT] = "Current",
+	[PARAM_RATE] = "StrokeRate",
+	[PARAM_DEPTH] = "Depth",
+};
+
+static int prop_limits(sd_bus *bus, const char *path, const char *iface, const char *prop,
+		       sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	struct effective_limits el;
+	int r;
+
+	device_effective_limits(d, &el);
+	r = sd_bus_message_open_container(reply, 'a', "{s(uussss)}");
+	if (r < 0)
+		return r;
+	for (int q = 0; q < _PARAM_MAX; q++) {
+		r = sd_bus_message_append(reply, "{s(uussss)}", param_keys[q],
+					  el.min[q].value, el.max[q].value,
+					  el.min[q].label, el.min[q].source,
+					  el.max[q].label, el.max[q].source);
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_message_close_container(reply);
+}
+
+static int prop_cartridge(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			  sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	const struct smp_cartridge *c = &d->cartridge;
+	char needle[16] = "";
+	int r;
+
+	if (c->flags & SMPP_CART_PRESENT)
+		smp_needle_config_str(c->needle_count, c->needle_type, needle, sizeof(needle));
+	r = sd_bus_message_open_container(reply, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append(reply, "{sv}", "Present", "b", (int)!!(c->flags & SMPP_CART_PRESENT));
+	if (r >= 0 && (c->flags & SMPP_CART_PRESENT))
+		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+					  "Id", "s", c->id,
+					  "Lot", "s", c->lot,
+					  "Needle", "s", needle,
+					  "DiameterUm", "u", (uint32_t)c->needle_diameter_um,
+					  "ExpiryDay", "u", c->expiry_day,
+					  "Used", "b", (int)!!(c->flags & SMPP_CART_USED),
+					  "Expired", "b", (int)!!(c->flags & SMPP_CART_EXPIRED));
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(reply);
+}
+
+static int prop_telemetry(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			  sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	return device_append_telemetry(reply, userdata);
+}
+
+static int prop_lease(sd_bus *bus, const char *path, const char *iface, const char *prop,
+		      sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	return sd_bus_message_append(reply, "u", d->manager->policy.lease_ms.value);
+}
+
+/* ---- methods ---- */
+
+static int require_claimant(struct device *d, sd_bus_message *m, sd_bus_error *error)
+{
+	const char *sender = sd_bus_message_get_sender(m);
+
+	if (!d->claimant)
+		return sd_bus_error_setf(error, SMPD_ERROR_NOT_CLAIMED,
+					 "device %s is not claimed; Claim it first", d->info.serial);
+	if (!sender || strcmp(sender, d->claimant) != 0)
+		return sd_bus_error_setf(error, SMPD_ERROR_NOT_CLAIMED,
+					 "device %s is claimed by another client", d->info.serial);
+	return 0;
+}
+
+static int method_claim(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	int r;
+
+	r = polkit_verify(d->manager, m, SMPD_ACTION_OPERATE, method_claim, d, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = device_claim(d, sd_bus_message_get_sender(m), error);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	int r;
+
+	r = require_claimant(d, m, error);
+	if (r < 0)
+		return r;
+	device_release(d, "released by the client");
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+/* a{sv} with Voltage, Current, StrokeRate, Depth (all "u"). */
+static int read_params(sd_bus_message *m, const struct device *d, struct smp_params *ret,
+		       sd_bus_error *error)
+{
+	struct smp_params p = d->setpoints;
+	bool have[_PARAM_MAX] = { false };
+	int r;
+
+	if (d->have_setpoints)
+		for (int q = 0; q < _PARAM_MAX; q++)
+			have[q] = true;
+	r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+		const char *key, *contents;
+		uint32_t v;
+		int q;
+		char type;
+
+		r = sd_bus_message_read(m, "s", &key);
+		if (r < 0)
+			return r;
+		for (q = 0; q < _PARAM_MAX; q++)
+			if (strcmp(key, param_keys[q]) == 0)
+				break;
+		if (q == _PARAM_MAX)
+			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+						 "unknown parameter \"%s\" (Voltage, Current, StrokeRate, Depth)",
+						 key);
+		r = sd_bus_message_peek_type(m, &type, &contents);
+		if (r < 0)
+			return r;
+		if (!contents || strcmp(contents, "u") != 0)
+			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+						 "parameter %s must be an unsigned 32-bit integer (u), not \"%s\"",
+						 key, contents ? contents : "?");
+		r = sd_bus_message_read(m, "v", "u", &v);
+		if (r < 0)
+			return r;
+		if (v > UINT16_MAX)
+			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+						 "parameter %s=%u is out of any range", key, v);
+		switch (q) {
+		case PARAM_VOLTAGE: p.voltage_mv = (uint16_t)v; break;
+		case PARAM_CURRENT: p.current_ma = (uint16_t)v; break;
+		case PARAM_RATE: p.rate_chz = (uint16_t)v; break;
+		case PARAM_DEPTH: p.depth_um = (uint16_t)v; break;
+		}
+		have[q] = true;
+		r = sd_bus_message_exit_container(m);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	r = sd_bus_message_exit_container(m);
+	if (r < 0)
+		return r;
+	for (int q = 0; q < _PARAM_MAX; q++)
+		if (!have[q])
+			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+						 "parameter %s is missing and has no earlier value",
+						 param_keys[q]);
+	*ret = p;
+	return 0;
+}
+
+static int method_set_parameters(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	struct smp_params req, applied;
+	sd_bus_message *reply = NULL;
+	int r;
+
+	r = read_params(m, d, &req, error);
+	if (r < 0)
+		return r;
+	r = polkit_verify(d->manager, m, SMPD_ACTION_OPERATE, method_set_parameters, d, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = require_claimant(d, m, error);
+	if (r < 0)
+		return r;
+	if (!d->session || !d->session->active)
+		return sd_bus_error_setf(error, SMPD_ERROR_NO_SESSION,
+					 "parameters are set inside an open session (its zone decides the limits)");
+	r = device_set_parameters(d, &req, &applied, error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "a{sv}", 4,
+					  "Voltage", "u", (uint32_t)applied.voltage_mv,
+					  "Current", "u", (uint32_t)applied.current_ma,
+					  "StrokeRate", "u", (uint32_t)applied.rate_chz,
+					  "Depth", "u", (uint32_t)applied.depth_um);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	int r;
+
+	r = polkit_verify(d->manager, m, SMPD_ACTION_OPERATE, method_start, d, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = require_claimant(d, m, error);
+	if (r < 0)
+		return r;
+	r = device_start(d, sd_bus_message_get_sender(m), error);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+/* Stopping is always safe: the claimant needs no further authorization. */
+static int method_stop(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	int r;
+
+	r = require_claimant(d, m, error);
+	if (r < 0)
+		return r;
+	r = device_stop(d, sd_bus_message_get_sender(m), "requested by the client", error);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+/*
+ * Any caller the D-Bus policy admits, claimant or not, and no polkit
+ * round trip: an emergency stop must work when polkit is slow or down (H7).
+ */
+static int method_estop(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	int r;
+
+	r = device_estop(d, sd_bus_message_get_sender(m), error);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_clear_fault(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	int r;
+
+	r = polkit_verify(d->manager, m, SMPD_ACTION_OPERATE, method_clear_fault, d, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	if (d->claimant) {
+		r = require_claimant(d, m, error);
+		if (r < 0)
+			return r;
+	}
+	r = device_clear_fault(d, sd_bus_message_get_sender(m), error);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static const sd_bus_vtable device_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Serial", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Model", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("ModelNumber", "q", prop_model_number, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Firmware", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Backend", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("State", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Fault", "(ss)", prop_fault, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("DeviceFaults", "as", prop_device_faults, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+	SD_BUS_PROPERTY("Claimed", "b", prop_claimed, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Session", "o", prop_session, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Setpoints", "a{sv}", prop_setpoints, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Limits", "a{s(uussss)}", prop_limits, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+	SD_BUS_PROPERTY("Cartridge", "a{sv}", prop_cartridge, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Telemetry", "a{sv}", prop_telemetry, 0, 0),
+	SD_BUS_PROPERTY("LeaseMs", "u", prop_lease, 0, 0),
+	SD_BUS_METHOD("Claim", "", "", method_claim, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Release", "", "", method_release, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SetParameters",
+				SD_BUS_ARGS("a{sv}", parameters),
+				SD_BUS_RESULT("a{sv}", applied),
+				method_set_parameters, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Start", "", "", method_start, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Stop", "", "", method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("EmergencyStop", "", "", method_estop, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("ClearFault", "", "", method_clear_fault, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL_WITH_ARGS("Telemetry", SD_BUS_ARGS("a{sv}", summary), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("Fault", SD_BUS_ARGS("s", kind, "s", message), 0),
+	SD_BUS_VTABLE_END,
+};
+
+int bus_device_register(struct device *d)
+{
+	return sd_bus_add_object_vtable(d->manager->bus, &d->slot, d->path, SMPD_IFACE_DEVICE,
+					device_vtable, d);
+}

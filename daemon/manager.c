@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manager.c - state owned by smpd: policy, audit log, interlock store,
+ * devices and sessions.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <systemd/sd-journal.h>
+
+#include "manager.h"
+
+#define RECONNECT_USEC (500 * 1000ULL)
+
+/*
+ * The journal mirror: every audit record also goes to journald with its
+ * fields as SMP_<KEY> (`journalctl SMP_SESSION=...`).  Best effort: the
+ * audit log is the record; the journal is for the administrator.
+ */
+static void journal_mirror(const char *event, const AuditField *fields, size_t n_fields)
+{
+	struct iovec iov[2 + AUDIT_FIELDS_MAX];
+	char *bufs[2 + AUDIT_FIELDS_MAX];
+	size_t n = 0;
+
+	if (n_fields > AUDIT_FIELDS_MAX)
+		n_fields = AUDIT_FIELDS_MAX;
+	if (asprintf(&bufs[n], "MESSAGE=smpd audit: %s", event) < 0)
+		return;
+	n++;
+	if (asprintf(&bufs[n], "SMP_EVENT=%s", event) < 0)
+		goto out;
+	n++;
+	for (size_t i = 0; i < n_fields; i++) {
+		char key[AUDIT_KEY_MAX + 1];
+		int k;
+
+		for (k = 0; fields[i].key[k] && k < AUDIT_KEY_MAX; k++)
+			key[k] = (char)(fields[i].key[k] >= 'a' && fields[i].key[k] <= 'z' ?
+					fields[i].key[k] - 'a' + 'A' : fields[i].key[k]);
+		key[k] = '\0';
+		switch (fields[i].type) {
+		case AUDIT_FIELD_STRING:
+			k = asprintf(&bufs[n], "SMP_%s=%s", key, fields[i].s);
+			break;
+		case AUDIT_FIELD_INT:
+			k = asprintf(&bufs[n], "SMP_%s=%" PRId64, key, fields[i].i);
+			break;
+		case AUDIT_FIELD_UINT:
+			k = asprintf(&bufs[n], "SMP_%s=%" PRIu64, key, fields[i].u);
+			break;
+		case AUDIT_FIELD_BOOL:
+			k = asprintf(&bufs[n], "SMP_%s=%d", key, fields[i].b);
+			break;
+		default:
+			continue;
+		}
+		if (k < 0)
+			goto out;
+		n++;
+	}
+	for (size_t i = 0; i < n; i++)
+		iov[i] = (struct iovec) { .iov_base = bufs[i], .iov_len = strlen(bufs[i]) };
+	sd_journal_sendv(iov, (int)n);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(bufs[i]);
+}
+
+int manager_audit(struct manager *m, bool durable, const char *event,
+		  const AuditField *fields, size_t n_fields)
+{
+	int r;
+
+	journal_mirror(event, fields, n_fields);
+
+	if (m->audit_error < 0)
+		return m->audit_error;
+	if (!m->audit)
+		r = -EBADF;
+	else if (durable)
+		r = audit_log_append_durable(m->audit, event, fields, n_fields, NULL);
+	else
+		r = audit_log_append(m->audit, event, fields, n_fields, NULL);
+	if (r == -EINVAL && m->audit && audit_log_get_error(m->audit) == 0) {
+		/* A field the log refused (not UTF-8, too long): the record is
+		 * ours to fix, the log is fine.  Say so without the fields. */
+		AuditField f[] = { AUDIT_STR("dropped_event", event) };
+
+		fprintf(stderr, "smpd: audit record %s refused (invalid field)\n", event);
+		r = audit_log_append(m->audit, "invalid_record", f, 1, NULL);
+	}
+	if (r >= 0)
+		return 0;
+
+	/* H12: no record, no needle. */
+	m->audit_error = r;
+	fprintf(stderr, "smpd: the audit log cannot be written: %s; stopping every needle\n",
+		strerror(-r));
+	for (struct device *d = m->devices; d; d = d->next)
+		if (!d->gone)
+			device_trip(d, MONITOR_AUDIT_FAILED, "the audit log cannot be written");
+	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "AuditAvailable", NULL);
+	return r;
+}
+
+static int open_audit(struct manager *m)
+{
+	char *key = NULL;
+	int r;
+
+	r = audit_log_open(m->audit_dir, NULL, &m->audit);
+	if (r == -ENOENT) {
+		r = audit_log_setup(m->audit_dir, NULL, &key);
+		if (r < 0)
+			return r;
+		if (m->audit_key_file) {
+			FILE *f = fopen(m->audit_key_file, "we");
+
+			if (!f || fprintf(f, "%s\n", key) < 0 || fclose(f) != 0) {
+				fprintf(stderr, "smpd: cannot write %s: %m\n", m->audit_key_file);
+				r = -EIO;
+			}
+		} else {
+			fprintf(stderr, "smpd: created the audit log in %s; its verification key, "
+				"to be kept offline (shown once): %s\n", m->audit_dir, key);
+		}
+		explicit_bzero(key, strlen(key));
+		free(key);
+		if (r < 0)
+			return r;
+		r = audit_log_open(m->audit_dir, NULL, &m->audit);
+	}
+	return r;
+}
+
+int manager_new(sd_event *e, sd_bus *bus, const char *config_dir, const char *state_dir,
+		const char *audit_key_file, struct manager **ret)
+{
+	struct manager *m;
+	char err[POLICY_ERROR_MAX];
+	int r;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->event = sd_event_ref(e);
+	m->bus = sd_bus_ref(bus);
+	m->config_dir = strdup(config_dir);
+	m->state_dir = strdup(state_dir);
+	if (audit_key_file)
+		m->audit_key_file = strdup(audit_key_file);
+	if (!m->config_dir || !m->state_dir || (audit_key_file && !m->audit_key_file) ||
+	    asprintf(&m->audit_dir, "%s/audit", state_dir) < 0) {
+		m->audit_dir = NULL;
+		manager_free(m);
+		return -ENOMEM;
+	}
+
+	/* Without a valid policy the daemon does not start: nothing is safe. */
+	r = policy_load(config_dir, &m->policy, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "smpd: %s\n", err);
+		manager_free(m);
+		return r;
+	}
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		fprintf(stderr, "smpd: cannot create %s: %m\n", state_dir);
+		manager_free(m);
+		return r;
+	}
+	r = store_open(state_dir, &m->store);
+	if (r < 0) {
+		fprintf(stderr, "smpd: cannot open the interlock state in %s: %s\n", state_dir,
+			strerror(-r));
+		manager_free(m);
+		return r;
+	}
+	r = open_audit(m);
+	if (r < 0) {
+		fprintf(stderr, "smpd: cannot open the audit log in %s: %s\n", m->audit_dir,
+			strerror(-r));
+		manager_free(m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+	int r;
+
+	sd_event_source_set_time(s, usec + 1000000ULL);
+	for (struct device *d = m->devices; d; d = d->next)
+		device_audit_tick(d);
+	if (m->audit && m->audit_error >= 0) {
+		r = audit_log_tick(m->audit);
+		if (r < 0)
+			manager_audit(m, false, "tick_failed", NULL, 0);
+	}
+	return 0;
+}
+
+int manager_start(struct manager *m)
+{
+	int r;
+
+	r = bus_manager_register(m);
+	if (r < 0)
+		return r;
+	r = sd_event_add_time_relative(m->event, &m->audit_timer, CLOCK_MONOTONIC, 1000000ULL,
+				       0, audit_timer_handler, m);
+	if (r < 0)
+		return r;
+	sd_event_source_set_enabled(m->audit_timer, SD_EVENT_ON);
+	{
+		AuditField f[] = {
+			AUDIT_STR("version", "0.1.0"),
+			AUDIT_STR("config_dir", m->config_dir),
+			AUDIT_STR("policy_digest", m->policy.digest),
+			AUDIT_UINT("policy_files", m->policy.n_files),
+		};
+		r = manager_audit(m, true, "daemon_start", f, sizeof(f) / sizeof(f[0]));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int manager_reload(struct manager *m, char *err, size_t errsz)
+{
+	struct policy p;
+	int r;
+
+	r = policy_load(m->config_dir, &p, err, errsz);
+	if (r < 0) {
+		AuditField f[] = {
+			AUDIT_STR("error", err),
+			AUDIT_STR("policy_digest", m->policy.digest),
+		};
+		manager_audit(m, true, "policy_reload_failed", f, sizeof(f) / sizeof(f[0]));
+		return r;
+	}
+	{
+		AuditField f[] = {
+			AUDIT_STR("old_policy_digest", m->policy.digest),
+			AUDIT_STR("policy_digest", p.digest),
+			AUDIT_UINT("policy_files", p.n_files),
+		};
+		r = manager_audit(m, true, "policy_reload", f, sizeof(f) / sizeof(f[0]));
+		if (r < 0) {
+			snprintf(err, errsz, "the audit log cannot be written: %s", strerror(-r));
+			return r;
+		}
+	}
+	m->policy = p;
+	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "PolicyDigest", NULL);
+	/* Open sessions follow the new session limits at once. */
+	for (struct session *s = m->sessions; s; s = s->next)
+		if (s->active)
+			session_policy_changed(s);
+	for (struct device *d = m->devices; d; d = d->next) {
+		struct effective_limits el;
+		char msg[SAFETY_MSG_MAX];
+
+		if (d->gone)
+			continue;
+		/* A tighter policy applies at once: a running needle outside it stops. */
+		device_effective_limits(d, &el);
+		if (d->running && d->have_setpoints &&
+		    safety_check_params(&el, &d->setpoints, NULL, msg, sizeof(msg)) < 0)
+			device_stop(d, "smpd", "the reloaded policy no longer allows the setpoints", NULL);
+		bus_device_emit_changed(d, "Limits", "LeaseMs", NULL);
+	}
+	return 0;
+}
+
+void manager_stop_all(struct manager *m, const char *reason)
+{
+	for (struct device *d = m->devices; d; d = d->next)
+		if (!d->gone && (d->running || d->dev_state == SMPP_STATE_RUNNING))
+			device_stop(d, "smpd", reason, NULL);
+}
+
+static int reconnect_handler(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+	struct backend *b;
+	int r;
+
+	for (struct device *d = m->devices; d; d = d->next)
+		if (!d->gone && strcmp(d->backend->kind, "socket") == 0 &&
+		    strcmp(d->backend->address, m->sim_socket) == 0)
+			goto again;	/* attached */
+	r = backend_socket_open(m->sim_socket, &b);
+	if (r >= 0) {
+		r = device_new(m, b, NULL);
+		if (r < 0) {
+			fprintf(stderr, "smpd: device on %s refused: %s\n", m->sim_socket, strerror(-r));
+			backend_free(b);
+		}
+	}
+again:
+	sd_event_source_set_time(s, usec + RECONNECT_USEC);
+	return 0;
+}
+
+int manager_attach_socket(struct manager *m, const char *path)
+{
+	int r;
+
+	m->sim_socket = strdup(path);
+	if (!m->sim_socket)
+		return -ENOMEM;
+	/* Try at once, then keep watching for unplug/replug of the simulator. */
+	r = sd_event_add_time_relative(m->event, &m->reconnect_timer, CLOCK_MONOTONIC, 0, 0,
+				       reconnect_handler, m);
+	if (r < 0)
+		return r;
+	return sd_event_source_set_enabled(m->reconnect_timer, SD_EVENT_ON);
+}
+
+struct manager *manager_free(struct manager *m)
+{
+	if (!m)
+		return NULL;
+	while (m->devices) {
+		struct device *d = m->devices;
+
+		m->devices = d->next;
+		d->next = NULL;
+		if (!d->gone && (d->running || d->dev_state == SMPP_STATE_RUNNING)) {
+			struct smp_frame reply;
+
+			d->backend->ops->command(d->backend, SMPP_T_STOP, NULL, 0, 250, &reply);
+		}
+		device_free(d);
+	}
+	while (m->sessions) {
+		struct session *s = m->sessions;
+
+		m->sessions = s->next;
+		session_free(s);
+	}
+	polkit_free_all(m);
+	manager_udev_stop(m);
+	sd_event_source_disable_unref(m->audit_timer);
+	sd_event_source_disable_unref(m->reconnect_timer);
+	sd_event_source_disable_unref(m->watchdog_timer);
+	if (m->audit) {
+		AuditField f[] = { AUDIT_STR("reason", "shutdown") };
+
+		if (m->audit_error >= 0)
+			audit_log_append_durable(m->audit, "daemon_stop", f, 1, NULL);
+		if (m->audit_error >= 0 && audit_log_get_error(m->audit) == 0)
+			audit_log_close(m->audit);
+		else
+			audit_log_free(m->audit);
+	}
+	store_free(m->store);
+	sd_bus_unref(m->bus);
+	sd_event_unref(m->event);
+	free(m->config_dir);
+	free(m->state_dir);
+	free(m->audit_dir);
+	free(m->audit_key_file);
+	free(m->sim_socket);
+	free(m);
+	return NULL;
+}

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manager.h - smpd's state: one struct manager owns the bus, the policy,
+ * the devices, the sessions, the interlock store and the audit log.
+ * Bus glue lives in bus-*.c, device control in device.c, the pure safety
+ * rules in safety.c.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+struct udev;
+struct udev_monitor;
+
+#include "audit-log.h"
+#include "backend.h"
+#include "policy.h"
+#include "safety.h"
+#include "store.h"
+
+#define SMPD_API_VERSION 1
+#define SMPD_BUS_NAME "org.libsmp.Smp1"
+#define SMPD_PATH "/org/libsmp/Smp1"
+#define SMPD_DEVICE_PREFIX "/org/libsmp/Smp1/device"
+#define SMPD_SESSION_PREFIX "/org/libsmp/Smp1/session"
+#define SMPD_IFACE_MANAGER "org.libsmp.Smp1.Manager"
+#define SMPD_IFACE_DEVICE "org.libsmp.Smp1.Device"
+#define SMPD_IFACE_SESSION "org.libsmp.Smp1.Session"
+
+/* Errors (docs/dbus.md). */
+#define SMPD_ERROR_LIMIT_EXCEEDED "org.libsmp.Smp1.Error.LimitExceeded"
+#define SMPD_ERROR_INVALID_ARGUMENT "org.libsmp.Smp1.Error.InvalidArgument"
+#define SMPD_ERROR_NOT_AUTHORIZED "org.libsmp.Smp1.Error.NotAuthorized"
+#define SMPD_ERROR_NOT_CLAIMED "org.libsmp.Smp1.Error.NotClaimed"
+#define SMPD_ERROR_ALREADY_CLAIMED "org.libsmp.Smp1.Error.AlreadyClaimed"
+#define SMPD_ERROR_NO_SESSION "org.libsmp.Smp1.Error.NoSession"
+#define SMPD_ERROR_SESSION_ACTIVE "org.libsmp.Smp1.Error.SessionActive"
+#define SMPD_ERROR_SESSION_ENDED "org.libsmp.Smp1.Error.SessionEnded"
+#define SMPD_ERROR_NO_SETPOINTS "org.libsmp.Smp1.Error.NoSetpoints"
+#define SMPD_ERROR_FAULT_LATCHED "org.libsmp.Smp1.Error.FaultLatched"
+#define SMPD_ERROR_FAULT_PERSISTS "org.libsmp.Smp1.Error.FaultPersists"
+#define SMPD_ERROR_DEVICE_REFUSED "org.libsmp.Smp1.Error.DeviceRefused"
+#define SMPD_ERROR_DEVICE_ERROR "org.libsmp.Smp1.Error.DeviceError"
+#define SMPD_ERROR_NO_CARTRIDGE "org.libsmp.Smp1.Error.NoCartridge"
+#define SMPD_ERROR_CARTRIDGE_USED "org.libsmp.Smp1.Error.CartridgeUsed"
+#define SMPD_ERROR_CARTRIDGE_EXPIRED "org.libsmp.Smp1.Error.CartridgeExpired"
+#define SMPD_ERROR_NO_PIGMENT_LOT "org.libsmp.Smp1.Error.NoPigmentLot"
+#define SMPD_ERROR_HEALING_INTERVAL "org.libsmp.Smp1.Error.HealingInterval"
+#define SMPD_ERROR_PATCH_TEST "org.libsmp.Smp1.Error.PatchTestRequired"
+#define SMPD_ERROR_SESSION_LIMIT "org.libsmp.Smp1.Error.SessionLimit"
+#define SMPD_ERROR_AUDIT_UNAVAILABLE "org.libsmp.Smp1.Error.AuditUnavailable"
+#define SMPD_ERROR_CONFIG "org.libsmp.Smp1.Error.ConfigError"
+
+#define SMPD_ACTION_OPERATE "org.libsmp.Smp1.operate"
+#define SMPD_ACTION_CONFIGURE "org.libsmp.Smp1.configure"
+#define SMPD_ACTION_OVERRIDE "org.libsmp.Smp1.override"
+#define SMPD_ACTION_AUDIT "org.libsmp.Smp1.audit"
+
+struct manager;
+struct session;
+
+/* Throttled telemetry summary (the Telemetry signal and property). */
+struct telemetry_summary {
+	uint32_t samples;
+	uint64_t sum_voltage, sum_current, sum_rate, sum_depth;
+	int64_t sum_temp;
+	uint16_t min_voltage, max_voltage, min_current, max_current;
+	uint16_t min_rate, max_rate, min_depth, max_depth;
+	int16_t min_temp, max_temp;
+	uint64_t gaps;
+};
+
+struct device {
+	struct manager *manager;
+	struct device *next;
+	char *path;
+	struct backend *backend;
+	sd_bus_slot *slot;
+	sd_event_source *io_source;
+	sd_event_source *renew_timer;
+	sd_event_source *telemetry_timer;
+
+	struct smp_info info;
+	struct smp_cartridge cartridge;
+	uint8_t dev_state;		/* last state the device reported */
+	uint32_t dev_faults;
+	struct smp_params setpoints;	/* applied (as echoed by the device) */
+	bool have_setpoints;
+	uint32_t last_seq;
+	bool have_seq;
+
+	char *claimant;			/* unique bus name, NULL = unclaimed */
+	sd_bus_track *track;
+	struct session *session;
+
+	bool running;			/* we started it and have not stopped it */
+	bool estop;			/* latched emergency stop */
+	enum monitor_trip trip;		/* latched fault, MONITOR_OK = none */
+	char trip_message[SAFETY_MSG_MAX];
+	struct monitor monitor;
+
+	bool gone;			/* link lost: removal pending */
+	sd_event_source *gone_event;
+	uint64_t last_telemetry_mono;	/* CLOCK_MONOTONIC of the last record */
+
+	struct telemetry_summary tsum;
+	struct smp_telemetry last_telemetry;
+	bool have_telemetry;
+	struct telemetry_summary audit_sum;	/* per-second summary for the log */
+	uint64_t audit_sum_start;
+};
+
+struct session {
+	struct manager *manager;
+	struct session *next;
+	char id[33];
+	char *path;
+	sd_bus_slot *slot;
+	struct device *device;		/* NULL once ended or device gone */
+	char *owner;			/* unique bus name that began it */
+	char *client;
+	char *operator_name;
+	char *pigment_lot;
+	char *pigment_maker;
+	enum zone zone;
+	char cartridge_id[SMPP_ID_LEN + 1];
+	char cartridge_lot[SMPP_ID_LEN + 1];
+	char needle[16];
+	int64_t patch_test_time, screening_time;
+	uint64_t begin_realtime_us;
+	uint64_t begin_monotonic_us;
+	uint64_t end_realtime_us;
+	uint64_t needle_on_us;		/* final value once ended */
+	bool active;
+	bool time_exceeded;
+	char *end_reason;
+	sd_event_source *warning_timer;
+	sd_event_source *limit_timer;
+};
+
+struct auth_query;
+
+struct manager {
+	sd_event *event;
+	sd_bus *bus;
+	char *state_dir;
+	char *config_dir;
+	char *audit_dir;
+	char *audit_key_file;		/* where to write a new log's key, or NULL */
+
+	struct policy policy;
+	char policy_error[POLICY_ERROR_MAX];
+
+	struct device *devices;
+	struct session *sessions;
+	struct store *store;
+	AuditLog *audit;
+	int audit_error;		/* <0: the log cannot be written (H12) */
+
+	struct auth_query *auth_queries;
+	sd_event_source *watchdog_timer;
+	sd_event_source *audit_timer;
+	char *sim_socket;
+	sd_event_source *reconnect_timer;
+
+	struct udev *udev;
+	struct udev_monitor *udev_monitor;
+	sd_event_source *udev_source;
+};
+
+int manager_new(sd_event *e, sd_bus *bus, const char *config_dir, const char *state_dir,
+		const char *audit_key_file, struct manager **ret);
+struct manager *manager_free(struct manager *m);
+int manager_start(struct manager *m);
+/* Reload the policy; on error keep the last good one and set err. */
+int manager_reload(struct manager *m, char *err, size_t errsz);
+void manager_stop_all(struct manager *m, const char *reason);
+int manager_attach_socket(struct manager *m, const char *path);
+/* udev.c: USB discovery and hotplug. */
+int manager_udev_start(struct manager *m);
+void manager_udev_stop(struct manager *m);
+
+/*
+ * Append an audit record.  durable: fdatasync before returning.  On any
+ * error the log is marked failed, every running needle stops and no
+ * session or start is accepted until restart (H12).
+ */
+int manager_audit(struct manager *m, bool durable, const char *event,
+		  const AuditField *fields, size_t n_fields);
+
+/* bus-manager.c, bus-device.c, bus-session.c */
+int bus_manager_register(struct manager *m);
+int bus_device_register(struct device *d);
+int bus_session_register(struct session *s);
+void bus_device_emit_changed(struct device *d, const char *prop, ...) __attribute__((sentinel));
+void bus_session_emit_changed(struct session *s, const char *prop, ...) __attribute__((sentinel));
+
+/* polkit.c */
+/*
+ * 1 authorized; 0 pending (return 1 from the method handler: it is
+ * called again with the same message when polkit answers); <0 denied,
+ * error set.  Denied when polkit is absent, fails or times out.
+ */
+int polkit_verify(struct manager *m, sd_bus_message *call, const char *action,
+		  sd_bus_message_handler_t handler, void *userdata, sd_bus_error *error);
+void polkit_free_all(struct manager *m);
+/* Answer and drop pending queries for an object that goes away. */
+void polkit_cancel_userdata(struct manager *m, void *userdata);
+
+/* device.c */
+int device_new(struct manager *m, struct backend *b, struct device **ret);
+void device_free(struct device *d);
+void device_remove(struct device *d, const char *reason);
+struct device *device_find_by_path(struct manager *m, const char *path);
+const char *device_state_string(const struct device *d);
+void device_effective_limits(const struct device *d, struct effective_limits *ret);
+
+int device_claim(struct device *d, const char *sender, sd_bus_error *error);
+int device_release(struct device *d, const char *reason);
+int device_set_parameters(struct device *d, const struct smp_params *req,
+			  struct smp_params *ret_applied, sd_bus_error *error);
+int device_start(struct device *d, const char *who, sd_bus_error *error);
+int device_stop(struct device *d, const char *who, const char *reason, sd_bus_error *error);
+int device_estop(struct device *d, const char *who, sd_bus_error *error);
+int device_clear_fault(struct device *d, const char *who, sd_bus_error *error);
+/* Stop, latch and report a monitor trip. */
+void device_trip(struct device *d, enum monitor_trip trip, const char *msg);
+int device_refresh_cartridge(struct device *d);
+int device_mark_cartridge(struct device *d, sd_bus_error *error);
+int device_append_telemetry(sd_bus_message *m, const struct device *d);
+void device_audit_tick(struct device *d);
+
+/* session.c */
+int session_begin(struct manager *m, struct device *d, const char *owner,
+		  const struct session_request *req, const char *pigment_maker,
+		  struct session **ret, sd_bus_error *error);
+int session_end(struct session *s, const char *reason);
+/* Re-arm the session clock after a reload. */
+void session_policy_changed(struct session *s);
+int session_change_zone(struct session *s, enum zone z, sd_bus_error *error);
+int session_annotate(struct session *s, const char *text, sd_bus_error *error);
+struct session *session_find_by_path(struct manager *m, const char *path);
+void session_free(struct session *s);
+
+uint64_t now_realtime_us(void);
+uint64_t now_monotonic_us(void);

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * safety.c - effective limits, request checks, interlocks and monitors.
+ * See safety.h; every rule here has a case in tests/daemon/test-safety.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "safety.h"
+
+static void bound_set(struct effective_bound *b, uint32_t v, enum limit_layer layer,
+		      const char *label, const char *source)
+{
+	b->value = v;
+	b->layer = layer;
+	snprintf(b->label, sizeof(b->label), "%s", label);
+	snprintf(b->source, sizeof(b->source), "%s", source ? source : "");
+}
+
+/* Tighten with one layer's limits: a strictly more restrictive value wins. */
+static void apply_set(struct effective_limits *el, const struct limit_set *ls,
+		      enum limit_layer layer, const char *label)
+{
+	for (int q = 0; q < _PARAM_MAX; q++) {
+		if (ls->max[q].set && ls->max[q].value < el->max[q].value)
+			bound_set(&el->max[q], ls->max[q].value, layer, label, ls->max[q].source);
+		if (ls->min[q].set && ls->min[q].value > el->min[q].value)
+			bound_set(&el->min[q], ls->min[q].value, layer, label, ls->min[q].source);
+	}
+}
+
+void safety_effective_limits(const struct policy *p, const struct smp_limits *dev,
+			     const char *dev_serial, enum zone zone, const char *needle,
+			     struct effective_limits *ret)
+{
+	struct effective_limits el;
+	struct limit_set devset;
+	char label[48];
+
+	memset(&el, 0, sizeof(el));
+	bound_set(&el.min[PARAM_VOLTAGE], SMPP_VOLTAGE_MIN_MV, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&el.max[PARAM_VOLTAGE], SMPP_VOLTAGE_MAX_MV, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&el.min[PARAM_CURRENT], 1, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&el.max[PARAM_CURRENT], SMPP_CURRENT_MAX_MA, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&el.min[PARAM_RATE], SMPP_RATE_MIN_CHZ, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&el.max[PARAM_RATE], SMPP_RATE_MAX_CHZ, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&el.min[PARAM_DEPTH], SMPP_DEPTH_MIN_UM, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&el.max[PARAM_DEPTH], SMPP_DEPTH_MAX_UM, LAYER_PROTOCOL, "protocol", "protocol v1");
+
+	if (dev) {
+		memset(&devset, 0, sizeof(devset));
+#define DEV(arr, q, v) do { devset.arr[q].set = true; devset.arr[q].value = (v); \
+		snprintf(devset.arr[q].source, sizeof(devset.arr[q].source), "%s", \
+			 dev_serial ? dev_serial : "device"); } while (0)
+		DEV(min, PARAM_VOLTAGE, dev->voltage_min_mv);
+		DEV(max, PARAM_VOLTAGE, dev->voltage_max_mv);
+		DEV(max, PARAM_CURRENT, dev->current_max_ma);
+		DEV(min, PARAM_RATE, dev->rate_min_chz);
+		DEV(max, PARAM_RATE, dev->rate_max_chz);
+		DEV(min, PARAM_DEPTH, dev->depth_min_um);
+		DEV(max, PARAM_DEPTH, dev->depth_max_um);
+#undef DEV
+		apply_set(&el, &devset, LAYER_DEVICE, "device");
+	}
+	apply_set(&el, &p->site, LAYER_SITE, "site");
+	if (zone >= 0 && zone < _ZONE_MAX)
+		apply_set(&el, &p->zone[zone], LAYER_ZONE, zone_to_string(zone));
+	if (needle && *needle) {
+		const struct needle_limits *nl = policy_find_needle(p, needle);
+
+		if (nl) {
+			snprintf(label, sizeof(label), "%s needle", nl->name);
+			apply_set(&el, &nl->limits, LAYER_NEEDLE, label);
+		}
+	}
+	*ret = el;
+}
+
+void safety_describe_bound(const struct effective_bound *b, enum param q, char *buf, size_t bufsz)
+{
+	const char *unit = param_unit(q);
+
+	switch (b->layer) {
+	case LAYER_PROTOCOL:
+		snprintf(buf, bufsz, "the protocol limit %" PRIu32 " %s", b->value, unit);
+		break;
+	case LAYER_DEVICE:
+		snprintf(buf, bufsz, "the hard limit %" PRIu32 " %s of device %s", b->value, unit,
+			 b->source);
+		break;
+	default:
+		snprintf(buf, bufsz, "the %s limit %" PRIu32 " %s set in %s", b->label, b->value,
+			 unit, b->source);
+		break;
+	}
+}
+
+int safety_check_params(const struct effective_limits *el, const struct smp_params *req,
+			enum param *ret_param, char *msg, size_t msgsz)
+{
+	const uint32_t v[_PARAM_MAX] = {
+		[PARAM_VOLTAGE] = req->voltage_mv,
+		[PARAM_CURRENT] = req->current_ma,
+		[PARAM_RATE] = req->rate_chz,
+		[PARAM_DEPTH] = req->depth_um,
+	};
+	char desc[SAFETY_MSG_MAX];
+
+	for (int q = 0; q < _PARAM_MAX; q++) {
+		if (v[q] > el->max[q].value) {
+			safety_describe_bound(&el->max[q], q, desc, sizeof(desc));
+			snprintf(msg, msgsz, "%s %" PRIu32 " %s exceeds %s", param_to_string(q),
+				 v[q], param_unit(q), desc);
+			if (ret_param)
+				*ret_param = q;
+			return -ERANGE;
+		}
+		if (v[q] < el->min[q].value) {
+			safety_describe_bound(&el->min[q], q, desc, sizeof(desc));
+			snprintf(msg, msgsz, "%s %" PRIu32 " %s is below %s", param_to_string(q),
+				 v[q], param_unit(q), desc);
+			if (ret_param)
+				*ret_param = q;
+			return -ERANGE;
+		}
+	}
+	if (req->voltage_mv % SMPP_VOLTAGE_STEP_MV) {
+		snprintf(msg, msgsz, "voltage %u mV is not a multiple of %u mV",
+			 req->voltage_mv, SMPP_VOLTAGE_STEP_MV);
+		if (ret_param)
+			*ret_param = PARAM_VOLTAGE;
+		return -EINVAL;
+	}
+	if (req->depth_um % SMPP_DEPTH_STEP_UM) {
+		snprintf(msg, msgsz, "depth %u um is not a multiple of %u um",
+			 req->depth_um, SMPP_DEPTH_STEP_UM);
+		if (ret_param)
+			*ret_param = PARAM_DEPTH;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- interlocks ---- */
+
+bool safety_token_valid(const char *s)
+{
+	size_t n;
+
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == '=' || s[i] == '"' || s[i] == '\\')
+			return false;
+	return true;
+}
+
+/* Valid UTF-8 without control characters other than none at all. */
+bool safety_text_valid(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n;
+
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n > 1024)
+		return false;
+	for (size_t i = 0; i < n;) {
+		unsigned c = u[i];
+		size_t len;
+		uint32_t cp;
+
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + len > n)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((u[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (u[i + k] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
+					 const struct smp_cartridge *cart, bool cartridge_seen_before,
+					 int64_t last_session, int64_t now,
+					 char *msg, size_t msgsz)
+{
+	int64_t today = now / 86400;
+
+	if (!safety_token_valid(req->client)) {
+		snprintf(msg, msgsz, "ClientPseudonym must be 1-64 printable characters without spaces");
+		return SAFETY_INVALID;
+	}
+	if (!safety_token_valid(req->operator_name)) {
+		snprintf(msg, msgsz, "Operator must be 1-64 printable characters without spaces");
+		return SAFETY_INVALID;
+	}
+	if (req->zone < 0 || req->zone >= _ZONE_MAX) {
+		snprintf(msg, msgsz, "Zone must be hairline, temples, crown or scar");
+		return SAFETY_INVALID;
+	}
+	if (!req->pigment_lot || !*req->pigment_lot) {
+		snprintf(msg, msgsz, "a session cannot open without the pigment lot (PigmentLot)");
+		return SAFETY_NO_PIGMENT_LOT;
+	}
+	if (!safety_token_valid(req->pigment_lot)) {
+		snprintf(msg, msgsz, "PigmentLot must be 1-64 printable characters without spaces");
+		return SAFETY_INVALID;
+	}
+	if (req->patch_test_time < 0 || req->patch_test_time > now) {
+		snprintf(msg, msgsz, "PatchTestTime lies in the future");
+		return SAFETY_INVALID;
+	}
+	if (req->screening_time < 0 || req->screening_time > now) {
+		snprintf(msg, msgsz, "ScreeningTime lies in the future");
+		return SAFETY_INVALID;
+	}
+	if (req->override_reason && !safety_text_valid(req->override_reason)) {
+		snprintf(msg, msgsz, "OverrideReason must be 1-1024 characters of text");
+		return SAFETY_INVALID;
+	}
+
+	if (!cart || !(cart->flags & SMPP_CART_PRESENT)) {
+		snprintf(msg, msgsz, "no needle cartridge is inserted");
+		return SAFETY_NO_CARTRIDGE;
+	}
+	if (cartridge_seen_before) {
+		snprintf(msg, msgsz, "cartridge %s was used in an earlier session", cart->id);
+		return SAFETY_CARTRIDGE_USED;
+	}
+	if ((cart->flags & SMPP_CART_USED) && !(cart->flags & SMPP_CART_MARKED_HERE)) {
+		snprintf(msg, msgsz, "cartridge %s is marked used on its chip", cart->id);
+		return SAFETY_CARTRIDGE_USED;
+	}
+	if ((cart->flags & SMPP_CART_EXPIRED) || (int64_t)cart->expiry_day < today) {
+		snprintf(msg, msgsz, "cartridge %s expired on day %" PRIu32 " (today is day %" PRId64 ")",
+			 cart->id, cart->expiry_day, today);
+		return SAFETY_CARTRIDGE_EXPIRED;
+	}
+
+	if (p->require_patch_test) {
+		int64_t min_age = (int64_t)p->patch_test_min_age_hours.value * 3600;
+
+		if (req->patch_test_time == 0) {
+			snprintf(msg, msgsz, "the policy (%s) requires a patch test; none was given",
+				 p->require_patch_test_source);
+			return SAFETY_PATCH_TEST;
+		}
+		if (now - req->patch_test_time < min_age) {
+			snprintf(msg, msgsz, "the patch test is %" PRId64 " h old; the policy requires %" PRIu32 " h (%s)",
+				 (now - req->patch_test_time) / 3600,
+				 p->patch_test_min_age_hours.value, p->patch_test_min_age_hours.source);
+			return SAFETY_PATCH_TEST;
+		}
+	}
+
+	if (last_session > 0) {
+		int64_t interval = (int64_t)p->healing_interval_days.value * 86400;
+		int64_t since = now - last_session;
+
+		if (since < interval && !(req->override_reason && *req->override_reason)) {
+			snprintf(msg, msgsz, "client %s had a session %" PRId64 " days ago; the healing interval is %" PRIu32 " days (%s)",
+				 req->client, since < 0 ? 0 : since / 86400,
+				 p->healing_interval_days.value, p->healing_interval_days.source);
+			return SAFETY_HEALING_INTERVAL;
+		}
+	}
+	return SAFETY_OK;
+}
+
+/* ---- monitors ---- */
+
+static const char *const trip_names[_MONITOR_MAX] = {
+	[MONITOR_OK] = "ok",
+	[MONITOR_OVERCURRENT] = "overcurrent",
+	[MONITOR_BROWNOUT] = "brownout",
+	[MONITOR_OVERTEMP] = "overtemperature",
+	[MONITOR_JAM] = "jam",
+	[MONITOR_CARTRIDGE_REMOVED] = "cartridge-removed",
+	[MONITOR_MAX_CONTINUOUS_RUN] = "max-continuous-run",
+	[MONITOR_NEEDLE_ON_TIME] = "needle-on-time",
+	[MONITOR_DEVICE_FAULT] = "device-fault",
+	[MONITOR_SESSION_TIME] = "session-time",
+	[MONITOR_TELEMETRY_LOST] = "telemetry-lost",
+	[MONITOR_AUDIT_FAILED] = "audit-failed",
+	[MONITOR_DEVICE_REFUSED] = "device-refused",
+};
+
+const char *monitor_trip_to_string(enum monitor_trip t)
+{
+	return t < _MONITOR_MAX ? trip_names[t] : "unknown";
+}
+
+void monitor_reset_session(struct monitor *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+enum monitor_trip monitor_feed(struct monitor *m, const struct policy *p,
+			       const struct smp_params *sp, uint32_t current_max,
+			       bool session_open, const struct smp_telemetry *t,
+			       char *msg, size_t msgsz)
+{
+	bool running = t->state == SMPP_STATE_RUNNING;
+	uint64_t now = t->timestamp_us;
+	uint32_t ilimit = current_max;
+
+	/* Needle-on time: the device clock between records while running. */
+	if (m->have_prev && running && m->running && now > m->prev_us)
+		m->needle_on_us += now - m->prev_us;
+	m->have_prev = true;
+	m->prev_us = now;
+
+	if (running && !m->running)
+		m->run_since_us = now;
+	m->running = running;
+	if (!running) {
+		m->brownout = false;
+		m->jam = false;
+	}
+
+	if (t->faults) {
+		char names[256] = "";
+
+		for (unsigned b = 0; b < 32; b++) {
+			const char *n = (t->faults & (1U << b)) ? smp_fault_name(1U << b) : NULL;
+
+			if (n) {
+				if (names[0])
+					strncat(names, ",", sizeof(names) - strlen(names) - 1);
+				strncat(names, n, sizeof(names) - strlen(names) - 1);
+			}
+		}
+		snprintf(msg, msgsz, "the device reports fault 0x%" PRIx32 " (%s)", t->faults,
+			 names[0] ? names : "unknown");
+		return MONITOR_DEVICE_FAULT;
+	}
+
+	if ((int32_t)t->temp_cdeg > (int32_t)p->max_temperature_cdeg.value) {
+		snprintf(msg, msgsz, "motor temperature %d.%02d degC above the limit %u.%02u degC (%s)",
+			 t->temp_cdeg / 100, (t->temp_cdeg < 0 ? -t->temp_cdeg : t->temp_cdeg) % 100,
+			 p->max_temperature_cdeg.value / 100, p->max_temperature_cdeg.value % 100,
+			 p->max_temperature_cdeg.source);
+		return MONITOR_OVERTEMP;
+	}
+
+	if (session_open && !(t->flags & SMPP_TFLAG_CARTRIDGE)) {
+		snprintf(msg, msgsz, "the needle cartridge was removed during the session");
+		return MONITOR_CARTRIDGE_REMOVED;
+	}
+
+	if (sp->current_ma && sp->current_ma < ilimit)
+		ilimit = sp->current_ma;
+	if (ilimit && t->current_ma > ilimit) {
+		snprintf(msg, msgsz, "current %u mA above the limit %" PRIu32 " mA",
+			 t->current_ma, ilimit);
+		return MONITOR_OVERCURRENT;
+	}
+
+	if (running && sp->voltage_mv &&
+	    (uint32_t)t->voltage_mv + p->brownout_margin_mv.value < sp->voltage_mv) {
+		if (!m->brownout) {
+			m->brownout = true;
+			m->brownout_since_us = now;
+		}
+		if (now - m->brownout_since_us >= (uint64_t)p->brownout_time_ms.value * 1000) {
+			snprintf(msg, msgsz, "brown-out: %u mV is more than %u mV below the setpoint %u mV for %u ms (%s)",
+				 t->voltage_mv, p->brownout_margin_mv.value, sp->voltage_mv,
+				 p->brownout_time_ms.value, p->brownout_time_ms.source);
+			return MONITOR_BROWNOUT;
+		}
+	} else {
+		m->brownout = false;
+	}
+
+	if (running && sp->rate_chz && (uint32_t)t->rate_chz * 2 < sp->rate_chz) {
+		if (!m->jam) {
+			m->jam = true;
+			m->jam_since_us = now;
+		}
+		if (now - m->jam_since_us >= (uint64_t)p->jam_time_ms.value * 1000) {
+			snprintf(msg, msgsz, "jam: stroke rate %u cHz below half the setpoint %u cHz for %u ms (%s)",
+				 t->rate_chz, sp->rate_chz, p->jam_time_ms.value, p->jam_time_ms.source);
+			return MONITOR_JAM;
+		}
+	} else {
+		m->jam = false;
+	}
+
+	if (running && now - m->run_since_us > (uint64_t)p->max_continuous_run_s.value * 1000000ULL) {
+		snprintf(msg, msgsz, "the needle ran without a pause for more than %u s (%s)",
+			 p->max_continuous_run_s.value, p->max_continuous_run_s.source);
+		return MONITOR_MAX_CONTINUOUS_RUN;
+	}
+
+	/* Only a running needle trips it; Start refuses an exhausted session. */
+	if (running && m->needle_on_us > (uint64_t)p->max_needle_on_s.value * 1000000ULL) {
+		snprintf(msg, msgsz, "needle-on time of the session above %u s (%s)",
+			 p->max_needle_on_s.value, p->max_needle_on_s.source);
+		return MONITOR_NEEDLE_ON_TIME;
+	}
+	return MONITOR_OK;
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * safety.h - the safety engine: effective limits, request checks, session
+ * interlocks and runtime monitors.
+ *
+ * Pure logic over plain structs: no D-Bus, no I/O, no clock reads (every
+ * time is passed in), so each rule is unit-tested on its own
+ * (tests/daemon/test-safety.c).  Layers are independent and the most
+ * restrictive limit wins: the device's hard limits (GET_INFO), the site
+ * policy ([Limits]), the zone of the session, the needle configuration of
+ * the cartridge; the request is checked against all of them.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "smp-frame.h"
+
+#define SAFETY_MSG_MAX 512
+
+enum limit_layer {
+	LAYER_PROTOCOL,		/* protocol-wide bound, smpusb_proto.h */
+	LAYER_DEVICE,		/* the device's hard limit */
+	LAYER_SITE,		/* [Limits] */
+	LAYER_ZONE,		/* [Zone ...] of the session's zone */
+	LAYER_NEEDLE,		/* [Needle ...] of the cartridge */
+};
+
+/* One effective bound and who imposes it. */
+struct effective_bound {
+	uint32_t value;
+	enum limit_layer layer;
+	char label[48];			/* "device", "site", "temples", "3RL needle" */
+	char source[POLICY_SOURCE_MAX];	/* "file:line" or the device serial */
+};
+
+struct effective_limits {
+	struct effective_bound min[_PARAM_MAX];
+	struct effective_bound max[_PARAM_MAX];
+};
+
+/*
+ * Combine protocol bounds, the device's limits, the site policy, the zone
+ * (or _ZONE_INVALID when no session is open) and the needle configuration
+ * (NULL or "" when unknown).
+ */
+void safety_effective_limits(const struct policy *p, const struct smp_limits *dev,
+			     const char *dev_serial, enum zone zone, const char *needle,
+			     struct effective_limits *ret);
+
+/* "the temples limit 1000 um set in /etc/smpd/smpd.conf:12" */
+void safety_describe_bound(const struct effective_bound *b, enum param q, char *buf, size_t bufsz);
+
+/*
+ * Check a complete set of setpoints.  Returns 0, -ERANGE (a limit is
+ * exceeded: msg names parameter, value, limit and source, *ret_param is
+ * set) or -EINVAL (not on the protocol's step, or current 0).
+ */
+int safety_check_params(const struct effective_limits *el, const struct smp_params *req,
+			enum param *ret_param, char *msg, size_t msgsz);
+
+/* ---- session interlocks ---- */
+
+enum safety_refusal {
+	SAFETY_OK,
+	SAFETY_INVALID,			/* malformed metadata */
+	SAFETY_NO_PIGMENT_LOT,
+	SAFETY_NO_CARTRIDGE,
+	SAFETY_CARTRIDGE_USED,
+	SAFETY_CARTRIDGE_EXPIRED,
+	SAFETY_HEALING_INTERVAL,
+	SAFETY_PATCH_TEST,
+};
+
+struct session_request {
+	const char *client;		/* pseudonym */
+	const char *operator_name;
+	enum zone zone;
+	const char *pigment_lot;
+	int64_t patch_test_time;	/* unix seconds, 0 = none given */
+	int64_t screening_time;		/* unix seconds, 0 = none given */
+	const char *override_reason;	/* non-NULL: healing interval override requested */
+};
+
+/*
+ * Decide whether a session may open.  cart is the cartridge as read from
+ * the device now; cartridge_seen_before says the daemon's state recorded
+ * its ID in an earlier session; last_session is the unix time of the
+ * client's last session (0 = none).  Returns SAFETY_OK or the first
+ * refusal with msg set.  An override_reason lifts only the healing
+ * interval, and only when it is not empty (the caller checks the
+ * override authorization).
+ */
+enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
+					 const struct smp_cartridge *cart, bool cartridge_seen_before,
+					 int64_t last_session, int64_t now,
+					 char *msg, size_t msgsz);
+
+/* A pseudonym, operator or lot: 1-64 printable ASCII, no spaces or '='. */
+bool safety_token_valid(const char *s);
+/* Free text (annotations, reasons): 1-1024 bytes of valid UTF-8, no controls but none. */
+bool safety_text_valid(const char *s);
+
+/* ---- runtime monitors ---- */
+
+enum monitor_trip {
+	MONITOR_OK,
+	MONITOR_OVERCURRENT,
+	MONITOR_BROWNOUT,
+	MONITOR_OVERTEMP,
+	MONITOR_JAM,
+	MONITOR_CARTRIDGE_REMOVED,
+	MONITOR_MAX_CONTINUOUS_RUN,
+	MONITOR_NEEDLE_ON_TIME,
+	MONITOR_DEVICE_FAULT,		/* the device reported a fault itself */
+	MONITOR_SESSION_TIME,		/* maximum session duration reached (daemon timer) */
+	MONITOR_TELEMETRY_LOST,		/* no telemetry for a lease period while running */
+	MONITOR_AUDIT_FAILED,		/* the audit log cannot be written (H12) */
+	MONITOR_DEVICE_REFUSED,		/* the device refused a lease renewal */
+	_MONITOR_MAX,
+};
+
+/* "overcurrent", "brownout", ... (the Fault signal's first argument) */
+const char *monitor_trip_to_string(enum monitor_trip t);
+
+struct monitor {
+	bool have_prev;
+	uint64_t prev_us;		/* device timestamp of the last record */
+	bool brownout;
+	uint64_t brownout_since_us;
+	bool jam;
+	uint64_t jam_since_us;
+	bool running;
+	uint64_t run_since_us;
+	uint64_t needle_on_us;		/* accumulated over the session */
+};
+
+void monitor_reset_session(struct monitor *m);
+
+/*
+ * Feed one telemetry record.  setpoints are the applied values (all zero
+ * when none), current_max the effective current limit, session_open
+ * whether a session is open.  Returns MONITOR_OK or the first trip with
+ * msg set.
+ */
+enum monitor_trip monitor_feed(struct monitor *m, const struct policy *p,
+			       const struct smp_params *setpoints, uint32_t current_max,
+			       bool session_open, const struct smp_telemetry *t,
+			       char *msg, size_t msgsz);

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * session.c - treatment sessions: the interlocks at the door (cartridge,
+ * pigment lot, patch test, healing interval), the session clock with its
+ * warning and limit, and the records every session leaves in the audit log.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-id128.h>
+
+#include "manager.h"
+
+static int warning_handler(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	struct session *s = userdata;
+	uint32_t left = s->manager->policy.warning_before_end_s.value;
+
+	if (!s->active)
+		return 0;
+	sd_bus_emit_signal(s->manager->bus, s->path, SMPD_IFACE_SESSION, "Warning", "su",
+			   "session-time", left);
+	{
+		AuditField f[] = {
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("warning", "session-time"),
+			AUDIT_UINT("seconds_left", left),
+		};
+		manager_audit(s->manager, false, "session_warning", f, sizeof(f) / sizeof(f[0]));
+	}
+	return 0;
+}
+
+static int limit_handler(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	struct session *s = userdata;
+	char msg[SAFETY_MSG_MAX];
+
+	if (!s->active)
+		return 0;
+	s->time_exceeded = true;
+	snprintf(msg, sizeof(msg), "the session reached its maximum duration of %u s (%s)",
+		 s->manager->policy.max_session_s.value, s->manager->policy.max_session_s.source);
+	sd_bus_emit_signal(s->manager->bus, s->path, SMPD_IFACE_SESSION, "Warning", "su",
+			   "session-time-exceeded", 0);
+	if (s->device)
+		device_trip(s->device, MONITOR_SESSION_TIME, msg);
+	return 0;
+}
+
+static int refusal_error(sd_bus_error *error, enum safety_refusal r, const char *msg)
+{
+	static const char *const names[] = {
+		[SAFETY_INVALID] = SMPD_ERROR_INVALID_ARGUMENT,
+		[SAFETY_NO_PIGMENT_LOT] = SMPD_ERROR_NO_PIGMENT_LOT,
+		[SAFETY_NO_CARTRIDGE] = SMPD_ERROR_NO_CARTRIDGE,
+		[SAFETY_CARTRIDGE_USED] = SMPD_ERROR_CARTRIDGE_USED,
+		[SAFETY_CARTRIDGE_EXPIRED] = SMPD_ERROR_CARTRIDGE_EXPIRED,
+		[SAFETY_HEALING_INTERVAL] = SMPD_ERROR_HEALING_INTERVAL,
+		[SAFETY_PATCH_TEST] = SMPD_ERROR_PATCH_TEST,
+	};
+
+	return sd_bus_error_setf(error, names[r], "%s", msg);
+}
+
+int session_begin(struct manager *m, struct device *d, const char *owner,
+		  const struct session_request *req, const char *pigment_maker,
+		  struct session **ret, sd_bus_error *error)
+{
+	struct session *s;
+	char msg[SAFETY_MSG_MAX], needle[16] = "";
+	enum safety_refusal refusal;
+	bool overridden = false;
+	int64_t now = (int64_t)(now_realtime_us() / 1000000);
+	int64_t last;
+	sd_id128_t id;
+	uint64_t mono;
+	int r;
+
+	if (m->audit_error < 0)
+		return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
+					 "the audit log cannot be written (%s): no session can start",
+					 strerror(-m->audit_error));
+	if (!d->claimant || strcmp(d->claimant, owner) != 0)
+		return sd_bus_error_setf(error, SMPD_ERROR_NOT_CLAIMED,
+					 "claim device %s before beginning a session", d->info.serial);
+	if (d->session)
+		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ACTIVE,
+					 "session %s is open on device %s", d->session->id, d->info.serial);
+	if (pigment_maker && !safety_text_valid(pigment_maker))
+		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+					 "PigmentManufacturer must be 1-1024 characters of text");
+
+	r = device_refresh_cartridge(d);
+	if (r < 0)
+		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR,
+					 "cannot read the cartridge: %s", strerror(-r));
+	last = safety_token_valid(req->client) ? store_last_session(m->store, req->client) : 0;
+	refusal = safety_check_session(&m->policy, req, &d->cartridge,
+				       (d->cartridge.flags & SMPP_CART_PRESENT) &&
+				       store_cartridge_used(m->store, d->cartridge.id),
+				       last, now, msg, sizeof(msg));
+	if (refusal == SAFETY_OK && last > 0 && req->override_reason &&
+	    now - last < (int64_t)m->policy.healing_interval_days.value * 86400)
+		overridden = true;
+	if (refusal == SAFETY_OK && !safety_token_valid(d->cartridge.id)) {
+		refusal = SAFETY_INVALID;
+		snprintf(msg, sizeof(msg), "the cartridge id \"%s\" cannot be recorded", d->cartridge.id);
+	}
+	if (refusal != SAFETY_OK) {
+		AuditField f[] = {
+			AUDIT_STR("device", d->info.serial),
+			AUDIT_STR("client", safety_token_valid(req->client) ? req->client : "(invalid)"),
+			AUDIT_STR("refused", msg),
+		};
+		manager_audit(m, false, "session_refused", f, sizeof(f) / sizeof(f[0]));
+		return refusal_error(error, refusal, msg);
+	}
+	smp_needle_config_str(d->cartridge.needle_count, d->cartridge.needle_type,
+			      needle, sizeof(needle));
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->manager = m;
+	r = sd_id128_randomize(&id);
+	if (r < 0)
+		goto fail;
+	sd_id128_to_string(id, s->id);
+	s->owner = strdup(owner);
+	s->client = strdup(req->client);
+	s->operator_name = strdup(req->operator_name);
+	s->pigment_lot = strdup(req->pigment_lot);
+	s->pigment_maker = strdup(pigment_maker ? pigment_maker : "");
+	if (!s->owner || !s->client || !s->operator_name || !s->pigment_lot || !s->pigment_maker) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	s->zone = req->zone;
+	snprintf(s->cartridge_id, sizeof(s->cartridge_id), "%s", d->cartridge.id);
+	snprintf(s->cartridge_lot, sizeof(s->cartridge_lot), "%s", d->cartridge.lot);
+	snprintf(s->needle, sizeof(s->needle), "%s", needle);
+	s->patch_test_time = req->patch_test_time;
+	s->screening_time = req->screening_time;
+	s->begin_realtime_us = now_realtime_us();
+	s->begin_monotonic_us = now_monotonic_us();
+	r = sd_bus_path_encode(SMPD_SESSION_PREFIX, s->id, &s->path);
+	if (r < 0)
+		goto fail;
+
+	/* The record first: a session that is not on disk did not begin (H12). */
+	{
+		AuditField f[] = {
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("device", d->info.serial),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("operator", s->operator_name),
+			AUDIT_STR("zone", zone_to_string(s->zone)),
+			AUDIT_STR("pigment_lot", s->pigment_lot),
+			AUDIT_STR("pigment_manufacturer", s->pigment_maker),
+			AUDIT_STR("cartridge", s->cartridge_id),
+			AUDIT_STR("cartridge_lot", s->cartridge_lot),
+			AUDIT_STR("needle", s->needle),
+			AUDIT_UINT("needle_diameter_um", d->cartridge.needle_diameter_um),
+			AUDIT_UINT("cartridge_expiry_day", d->cartridge.expiry_day),
+			AUDIT_INT("patch_test_time", s->patch_test_time),
+			AUDIT_INT("screening_time", s->screening_time),
+			AUDIT_STR("owner", owner),
+			AUDIT_STR("policy_digest", m->policy.digest),
+		};
+		r = manager_audit(m, true, "session_begin", f, sizeof(f) / sizeof(f[0]));
+		if (r < 0) {
+			sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
+					  "the audit log cannot be written: %s", strerror(-r));
+			goto fail;
+		}
+	}
+	if (overridden) {
+		AuditField f[] = {
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("override", "healing-interval"),
+			AUDIT_STR("reason", req->override_reason),
+			AUDIT_INT("last_session", last),
+			AUDIT_UINT("healing_interval_days", m->policy.healing_interval_days.value),
+			AUDIT_STR("who", owner),
+		};
+		r = manager_audit(m, true, "override", f, sizeof(f) / sizeof(f[0]));
+		if (r < 0) {
+			sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
+					  "the audit log cannot be written: %s", strerror(-r));
+			goto fail;
+		}
+	}
+
+	/* Interlock state, durable before anything else may use the cartridge. */
+	r = store_mark_cartridge(m->store, s->cartridge_id, s->id, now);
+	if (r >= 0)
+		r = store_record_session(m->store, s->client, now);
+	if (r < 0) {
+		sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
+				  "cannot record the interlock state: %s", strerror(-r));
+		goto fail_logged;
+	}
+	r = device_mark_cartridge(d, error);
+	if (r < 0)
+		goto fail_logged;
+
+	mono = s->begin_monotonic_us;
+	r = sd_event_add_time(m->event, &s->limit_timer, CLOCK_MONOTONIC,
+			      mono + (uint64_t)m->policy.max_session_s.value * 1000000ULL, 0,
+			      limit_handler, s);
+	if (r >= 0 && m->policy.warning_before_end_s.value > 0)
+		r = sd_event_add_time(m->event, &s->warning_timer, CLOCK_MONOTONIC,
+				      mono + (uint64_t)(m->policy.max_session_s.value -
+							m->policy.warning_before_end_s.value) * 1000000ULL,
+				      0, warning_handler, s);
+	if (r < 0)
+		goto fail_logged;
+	r = bus_session_register(s);
+	if (r < 0)
+		goto fail_logged;
+
+	s->active = true;
+	s->device = d;
+	d->session = s;
+	monitor_reset_session(&d->monitor);
+	s->next = m->sessions;
+	m->sessions = s;
+	sd_bus_emit_signal(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "SessionBegun", "o", s->path);
+	bus_device_emit_changed(d, "Session", "Limits", "Cartridge", NULL);
+	*ret = s;
+	return 0;
+
+fail_logged:
+	{
+		AuditField f[] = {
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("reason", error && sd_bus_error_is_set(error) ? error->message :
+				  strerror(-r)),
+		};
+		manager_audit(m, true, "session_aborted", f, sizeof(f) / sizeof(f[0]));
+	}
+fail:
+	session_free(s);
+	return r;
+}
+
+int session_end(struct session *s, const char *reason)
+{
+	struct manager *m = s->manager;
+	struct device *d = s->device;
+	int64_t now = (int64_t)(now_realtime_us() / 1000000);
+	int r;
+
+	if (!s->active)
+		return 0;
+	s->active = false;
+	if (d && (d->running || d->dev_state == SMPP_STATE_RUNNING) && !d->gone)
+		device_stop(d, s->owner, "the session ended", NULL);
+	s->end_realtime_us = now_realtime_us();
+	s->needle_on_us = d ? d->monitor.needle_on_us : 0;
+	free(s->end_reason);
+	s->end_reason = strdup(reason ? reason : "");
+	s->warning_timer = sd_event_source_disable_unref(s->warning_timer);
+	s->limit_timer = sd_event_source_disable_unref(s->limit_timer);
+	{
+		AuditField f[] = {
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("device", d ? d->info.serial : ""),
+			AUDIT_STR("reason", reason ? reason : ""),
+			AUDIT_UINT("needle_on_ms", d ? d->monitor.needle_on_us / 1000 : 0),
+			AUDIT_UINT("duration_s", (s->end_realtime_us - s->begin_realtime_us) / 1000000),
+		};
+		r = manager_audit(m, true, "session_end", f, sizeof(f) / sizeof(f[0]));
+	}
+	/* The healing interval counts from the end of the last session. */
+	store_record_session(m->store, s->client, now);
+	if (d) {
+		d->session = NULL;
+		if (!d->gone)
+			bus_device_emit_changed(d, "Session", "Limits", NULL);
+	}
+	s->device = NULL;
+	sd_bus_emit_signal(m->bus, s->path, SMPD_IFACE_SESSION, "Ended", "s", reason ? reason : "");
+	bus_session_emit_changed(s, "Active", "EndReason", NULL);
+	return r;
+}
+
+void session_policy_changed(struct session *s)
+{
+	const struct policy *p = &s->manager->policy;
+	uint64_t end = s->begin_monotonic_us + (uint64_t)p->max_session_s.value * 1000000ULL;
+
+	if (s->limit_timer)
+		sd_event_source_set_time(s->limit_timer, end);
+	if (s->warning_timer)
+		sd_event_source_set_time(s->warning_timer,
+					 end - (uint64_t)p->warning_before_end_s.value * 1000000ULL);
+}
+
+int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
+{
+	struct device *d = s->device;
+	struct effective_limits el;
+	char msg[SAFETY_MSG_MAX];
+	enum zone old = s->zone;
+	int r;
+
+	if (!s->active || !d)
+		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended", s->id);
+	s->zone = z;
+	if (d->have_setpoints) {
+		device_effective_limits(d, &el);
+		if (safety_check_params(&el, &d->setpoints, NULL, msg, sizeof(msg)) < 0) {
+			s->zone = old;
+			return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED,
+						 "the current setpoints do not fit zone %s: %s; lower them first",
+						 zone_to_string(z), msg);
+		}
+	}
+	{
+		AuditField f[] = {
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("from", zone_to_string(old)),
+			AUDIT_STR("zone", zone_to_string(z)),
+		};
+		r = manager_audit(s->manager, true, "zone_change", f, sizeof(f) / sizeof(f[0]));
+		if (r < 0) {
+			s->zone = old;
+			return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
+						 "the audit log cannot be written: %s", strerror(-r));
+		}
+	}
+	bus_session_emit_changed(s, "Zone", NULL);
+	bus_device_emit_changed(d, "Limits", NULL);
+	return 0;
+}
+
+int session_annotate(struct session *s, const char *text, sd_bus_error *error)
+{
+	int r;
+
+	if (!s->active)
+		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended", s->id);
+	{
+		AuditField f[] = {
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("text", text),
+		};
+		r = manager_audit(s->manager, true, "annotation", f, sizeof(f) / sizeof(f[0]));
+	}
+	if (r < 0)
+		return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
+					 "the audit log cannot be written: %s", strerror(-r));
+	return 0;
+}
+
+struct session *session_find_by_path(struct manager *m, const char *path)
+{
+	for (struct session *s = m->sessions; s; s = s->next)
+		if (strcmp(s->path, path) == 0)
+			return s;
+	return NULL;
+}
+
+void session_free(struct session *s)
+{
+	if (!s)
+		return;
+	polkit_cancel_userdata(s->manager, s);
+	sd_event_source_disable_unref(s->warning_timer);
+	sd_event_source_disable_unref(s->limit_timer);
+	sd_bus_slot_unref(s->slot);
+	free(s->path);
+	free(s->owner);
+	free(s->client);
+	free(s->operator_name);
+	free(s->pigment_lot);
+	free(s->pigment_maker);
+	free(s->end_reason);
+	free(s);
+}

@@ -1,0 +1,809 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""smpd integration tests: the real daemon on a private bus with the real
+smp-sim behind its socket and polkit mocked by python-dbusmock.
+Each test names the hazard (../shared/HAZARDS.md) it proves a control for."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import dbus
+import pytest
+
+import smpdtest as T
+from smpdtest import ERR, IDEV, IMGR, ISES, expect_error, metadata, params
+
+
+# ---------------------------------------------------------------- basics
+
+def test_manager_properties_and_lists(env):
+    c = env.client()
+    assert c.prop(T.ROOT, IMGR, 'APIVersion') == 1
+    assert len(c.prop(T.ROOT, IMGR, 'PolicyDigest')) == 64
+    assert c.prop(T.ROOT, IMGR, 'AuditAvailable') is not False
+    assert [str(p) for p in c.mgr.ListDevices()] == [env.dev_path]
+    assert list(c.mgr.ListSessions()) == []
+    assert c.prop(env.dev_path, IDEV, 'Serial') == 'SIM-X2-000001'
+    assert c.prop(env.dev_path, IDEV, 'Model') == 'SMP-X2'
+    assert c.prop(env.dev_path, IDEV, 'Firmware') == '1.0'
+    assert c.prop(env.dev_path, IDEV, 'State') == 'idle'
+    cart = c.prop(env.dev_path, IDEV, 'Cartridge')
+    assert cart['Present'] and cart['Id'] == 'SIM-CART-0001' and cart['Needle'] == '3RL'
+
+
+def _introspect(conn, path):
+    obj = conn.get_object(T.BUS, path)
+    xml = dbus.Interface(obj, 'org.freedesktop.DBus.Introspectable').Introspect()
+    return ET.fromstring(str(xml))
+
+
+def _members(iface):
+    """Comparable description of an interface, without doc strings."""
+    out = set()
+    for el in iface:
+        if el.tag == 'annotation':
+            continue
+        ann = tuple(sorted((a.get('name'), a.get('value')) for a in el.findall('annotation')
+                           if a.get('name') != 'org.gtk.GDBus.DocString'))
+        args = tuple((a.get('name'), a.get('type'), a.get('direction', 'out' if el.tag == 'method' else None))
+                     for a in el.findall('arg'))
+        # sd-bus names the arguments of methods declared with names only
+        out.add((el.tag, el.get('name'), el.get('type'), el.get('access'), args, ann))
+    return out
+
+
+def test_introspection_matches_xml(env):
+    """docs: the shipped introspection XML is exactly what smpd exports."""
+    c = env.ready_client()
+    doc = ET.parse(os.path.join(T.DATA, 'org.libsmp.Smp1.xml')).getroot()
+    want = {i.get('name'): _members(i) for i in doc.findall('interface')}
+    got = {}
+    for path in (T.ROOT, env.dev_path, c.session):
+        for i in _introspect(c.conn, path).findall('interface'):
+            if i.get('name').startswith('org.libsmp.'):
+                got[i.get('name')] = _members(i)
+    assert set(got) == set(want)
+    for name in want:
+        assert got[name] == want[name], f'{name}: only in daemon {got[name] - want[name]}, only in XML {want[name] - got[name]}'
+
+
+def test_full_treatment_flow(env):
+    """The needle runs only inside a session of the claimant; everything is recorded."""
+    c = env.ready_client()
+    d = c.dev(env.dev_path)
+    s = c.ses(c.session)
+    assert c.prop(env.dev_path, IDEV, 'Session') == c.session
+    assert c.prop(c.session, ISES, 'Zone') == 'temples'
+    assert c.prop(c.session, ISES, 'CartridgeId') == 'SIM-CART-0001'
+    assert c.prop(c.session, ISES, 'Needle') == '3RL'
+    assert c.prop(c.session, ISES, 'Active')
+    applied = d.SetParameters(params())
+    assert applied['Depth'] == 800 and applied['Voltage'] == 8000
+    assert dict(c.prop(env.dev_path, IDEV, 'Setpoints'))['StrokeRate'] == 12000
+    seen = []
+    c.conn.add_signal_receiver(lambda summary: seen.append(summary), 'Telemetry', IDEV,
+                               path=env.dev_path)
+    d.Start()
+    T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 3, 'running')
+    # the lease is renewed: still running after several lease periods
+    T.pump(1.0)
+    assert env.sim.status()['state'] == 'RUNNING'
+    assert c.prop(env.dev_path, IDEV, 'State') == 'running'
+    assert seen and seen[-1]['Samples'] > 10 and seen[-1]['State'] == 'running'
+    s.Annotate('photos taken')
+    d.Stop()
+    T.wait_for(lambda: env.sim.status()['state'] == 'IDLE', 2, 'idle')
+    s.ChangeZone('crown')
+    assert c.prop(c.session, ISES, 'Zone') == 'crown'
+    on = c.prop(c.session, ISES, 'NeedleOnTime')
+    assert 900000 < on < 5000000, on        # about the 1 s it ran (device clock, us)
+    s.EndSession()
+    assert c.prop(c.session, ISES, 'NeedleOnTime') == on
+    assert not c.prop(c.session, ISES, 'Active')
+    assert c.prop(env.dev_path, IDEV, 'Session') == '/'
+    assert c.prop(c.session, ISES, 'EndReason') == 'ended by the client'
+    d.Release()
+    assert not c.prop(env.dev_path, IDEV, 'Claimed')
+    # the cartridge is marked used on its chip
+    assert env.sim.status()['used'] == '1'
+    assert any('event=CARTRIDGE_MARKED id=SIM-CART-0001' in e for e in env.sim.events())
+
+
+def test_audit_log_records_session(env):
+    """H12/H11: the session, its lot and cartridge, requested and applied values are in the log."""
+    c = env.running_client()
+    sid = str(c.prop(c.session, ISES, 'Id'))
+    T.pump(1.5)     # one per-second telemetry summary at least
+    c.dev(env.dev_path).Stop()
+    c.ses(c.session).EndSession()
+    adir = os.path.join(env.smpd.state_dir, 'audit')
+    blob = b''
+    for n in sorted(os.listdir(adir)):
+        if os.path.isfile(os.path.join(adir, n)):
+            with open(os.path.join(adir, n), 'rb') as f:
+                blob += f.read()
+    text = blob.decode('latin-1')
+    for needle in ('session_begin', 'PIG-LOT-1', 'SIM-CART-0001', 'set_parameters', 'req_depth_um',
+                   'depth_limit_source', 'start', 'stop', 'session_end', 'daemon_start', 'client-1',
+                   'authorization', 'org.libsmp.Smp1.operate', 'device_attach', 'telemetry',
+                   'voltage_mean_mv'):
+        assert needle in text, needle
+    # the key was written once for the clinic
+    assert open(os.path.join(env.tmp, 'audit.key')).read().startswith('smpk1-')
+    # after a clean stop the chain and every seal verify with that key
+    assert env.smpd.stop() == 0
+    tool = os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit')
+    v = subprocess.run([tool, 'verify', adir, '--key-file', os.path.join(env.tmp, 'audit.key')],
+                       capture_output=True, text=True)
+    assert v.returncode == 0, v.stdout + v.stderr
+    exp = subprocess.run([tool, 'export', adir, '--format', 'json', '--session', sid],
+                         capture_output=True, text=True)
+    assert exp.returncode == 0 and 'session_begin' in exp.stdout and 'session_end' in exp.stdout
+
+
+# ---------------------------------------------------------------- limits (H1, H2)
+
+LIMIT_CASES = [
+    # (zone, params, error text) -- one per parameter and per policy source
+    ('temples', dict(depth=1400), 'depth 1400 um exceeds the temples limit 1000 um set in {conf}/smpd.conf:32'),
+    ('hairline', dict(depth=1050), 'depth 1050 um exceeds the hairline limit 1000 um set in {conf}/smpd.conf:29'),
+    ('crown', dict(depth=1250), 'depth 1250 um exceeds the site limit 1200 um set in {conf}/smpd.conf:25'),
+    ('scar', dict(depth=1100), 'depth 1100 um exceeds the scar limit 1000 um set in {conf}/smpd.conf:38'),
+    ('crown', dict(depth=250), 'depth 250 um is below the protocol limit 300 um'),
+    ('crown', dict(voltage=9100), 'voltage 9100 mV exceeds the site limit 9000 mV set in {conf}/smpd.conf:17'),
+    ('crown', dict(voltage=6900), 'voltage 6900 mV is below the site limit 7000 mV set in {conf}/smpd.conf:16'),
+    ('crown', dict(current=1600), 'current 1600 mA exceeds the site limit 1500 mA set in {conf}/smpd.conf:19'),
+    ('crown', dict(rate=15100), 'stroke rate 15100 cHz exceeds the protocol limit 15000 cHz'),
+    ('crown', dict(rate=9900), 'stroke rate 9900 cHz is below the site limit 10000 cHz set in {conf}/smpd.conf:21'),
+]
+
+
+def test_limits_from_site_policy(env):
+    conf = os.path.join(env.tmp, 'conf')
+    c = env.ready_client(zone='crown')
+    d = c.dev(env.dev_path)
+    s = c.ses(c.session)
+    for zone, p, text in LIMIT_CASES:
+        s.ChangeZone(zone)
+        expect_error(ERR + 'LimitExceeded', d.SetParameters, params(**p),
+                     contains=text.format(conf=conf))
+        # nothing reached the device
+        assert not any('event=PARAMS' in e and 'depth_um=%d' % p.get('depth', -1) in e
+                       for e in env.sim.events())
+    # within every limit: accepted
+    s.ChangeZone('crown')
+    d.SetParameters(params(depth=1200))
+
+
+def test_limit_from_dropin_and_needle(env_factory):
+    e = env_factory(dropins={
+        '10-site.conf': '[Zone temples]\n# tighter than the shipped 1000\n\nMaxDepthUm=900\n',
+        '20-needle.conf': '[Needle 3RL]\nMaxDepthUm=850\n',
+    })
+    conf = os.path.join(e.tmp, 'conf', 'limits.d')
+    c = e.ready_client(zone='crown')
+    d = c.dev(e.dev_path)
+    expect_error(ERR + 'LimitExceeded', d.SetParameters, params(depth=900),
+                 contains=f'depth 900 um exceeds the 3RL needle limit 850 um set in {conf}/20-needle.conf:2')
+    lim = c.prop(e.dev_path, IDEV, 'Limits')
+    assert lim['Depth'][1] == 850 and lim['Depth'][4] == '3RL needle'
+
+
+def test_limit_from_device(env_factory):
+    """A model's hard limit applies even when the site policy is looser."""
+    loose = ('[Limits]\nMaxVoltageMv=18000\nMaxDepthUm=2000\n[Needle 3RL]\nMaxDepthUm=2000\n'
+             '[Zone crown]\nMaxDepthUm=2000\n')
+    e = env_factory(main=loose, sim_args=('--model=1',))
+    c = e.ready_client(zone='crown')
+    d = c.dev(e.dev_path)
+    expect_error(ERR + 'LimitExceeded', d.SetParameters, params(voltage=12100),
+                 contains='voltage 12100 mV exceeds the hard limit 12000 mV of device SIM-P1-000001')
+    expect_error(ERR + 'LimitExceeded', d.SetParameters, params(depth=1850),
+                 contains='depth 1850 um exceeds the hard limit 1800 um of device SIM-P1-000001')
+    expect_error(ERR + 'LimitExceeded', d.SetParameters, params(current=2100),
+                 contains='current 2100 mA exceeds the hard limit 2000 mA of device SIM-P1-000001')
+
+
+def test_change_zone_refused_when_setpoints_too_high(env):
+    c = env.ready_client(zone='crown')
+    c.dev(env.dev_path).SetParameters(params(depth=1200))
+    expect_error(ERR + 'LimitExceeded', c.ses(c.session).ChangeZone, 'temples',
+                 contains='zone temples')
+    assert c.prop(c.session, ISES, 'Zone') == 'crown'
+
+
+def test_steps_refused(env):
+    c = env.ready_client(zone='crown')
+    d = c.dev(env.dev_path)
+    expect_error(ERR + 'InvalidArgument', d.SetParameters, params(depth=825), contains='multiple of 50')
+    expect_error(ERR + 'InvalidArgument', d.SetParameters, params(voltage=8050), contains='multiple of 100')
+
+
+# ---------------------------------------------------------------- run conditions (H6, H7)
+
+def test_no_start_without_session_claim_or_setpoints(env):
+    c = env.client()
+    d = c.dev(env.dev_path)
+    expect_error(ERR + 'NotClaimed', d.Start)
+    d.Claim()
+    expect_error(ERR + 'NoSession', d.Start)
+    expect_error(ERR + 'NoSession', d.SetParameters, params())
+    c.session = str(c.mgr.BeginSession(env.dev_path, metadata()))
+    expect_error(ERR + 'NoSetpoints', d.Start)
+    other = env.client()
+    expect_error(ERR + 'AlreadyClaimed', other.dev(env.dev_path).Claim)
+    expect_error(ERR + 'NotClaimed', other.dev(env.dev_path).SetParameters, params())
+    expect_error(ERR + 'NotClaimed', other.dev(env.dev_path).Start)
+    expect_error(ERR + 'NotClaimed', other.dev(env.dev_path).Stop)
+    expect_error(ERR + 'NotClaimed', other.ses(c.session).EndSession)
+    expect_error(ERR + 'NotClaimed', other.mgr.BeginSession, env.dev_path, metadata(client='x'))
+    assert env.sim.status()['state'] == 'IDLE'
+
+
+def test_claimant_killed_device_stops(env):
+    """H6: the claiming client crashes while the needle runs; smpd stops it (not the lease)."""
+    code = f'''
+import sys, time, dbus
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+import smpdtest as T
+conn = dbus.bus.BusConnection({env.bus.address!r})
+mgr = dbus.Interface(conn.get_object(T.BUS, T.ROOT), T.IMGR)
+d = dbus.Interface(conn.get_object(T.BUS, {env.dev_path!r}), T.IDEV)
+d.Claim()
+mgr.BeginSession({env.dev_path!r}, T.metadata())
+d.SetParameters(T.params())
+d.Start()
+print('running', flush=True)
+time.sleep(600)
+'''
+    env_vars = dict(os.environ)
+    p = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True, env=env_vars)
+    assert p.stdout.readline().strip() == 'running'
+    T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 3, 'running')
+    p.kill()
+    p.wait()
+    T.wait_for(lambda: env.sim.status()['state'] == 'IDLE', 2, 'stopped after the claimant died')
+    ev = env.sim.events()
+    assert any('event=STATE from=RUNNING to=IDLE' in e for e in ev)
+    assert not any('LEASE_EXPIRED' in e for e in ev), 'smpd must stop it, not the lease'
+    c = env.client()
+    assert not c.prop(env.dev_path, IDEV, 'Claimed')
+    sessions = c.mgr.ListSessions()
+    assert len(sessions) == 1 and not c.prop(sessions[0], ISES, 'Active')
+    assert 'left the bus' in c.prop(sessions[0], ISES, 'EndReason')
+
+
+def test_smpd_sigkill_lease_stops_needle(env):
+    """H6: smpd dies; the device's lease (200 ms) stops the needle without any host."""
+    env.running_client()
+    t0 = time.monotonic()
+    env.smpd.kill()
+    T.wait_for(lambda: env.sim.status()['state'] != 'RUNNING', 2, 'lease expiry')
+    assert time.monotonic() - t0 < 1.0 * T.SLOW
+    st = env.sim.status()
+    assert st['state'] == 'FAULT' and int(st['faults'], 16) & 0x40  # LEASE_EXPIRED
+    assert any('event=LEASE_EXPIRED' in e for e in env.sim.events())
+    # a new smpd finds the device faulted and latches it
+    env.smpd = T.Smpd(env.bus, env.tmp, env.sim)
+    c = env.client()
+    assert c.prop(env.dev_path, IDEV, 'State') == 'fault'
+
+
+def test_emergency_stop_any_caller_latches(env):
+    """H7: any caller stops the needle, even without the claim and with polkit hanging."""
+    owner = env.running_client()
+    env.polkit.hang(T.ACTIONS)
+    bystander = env.client()
+    bystander.dev(env.dev_path).EmergencyStop()
+    assert env.sim.status()['state'] == 'ESTOP'
+    env.polkit.allow_all()
+    d = owner.dev(env.dev_path)
+    assert owner.prop(env.dev_path, IDEV, 'State') == 'estop'
+    expect_error(ERR + 'FaultLatched', d.Start, contains='emergency stop')
+    d.ClearFault()
+    assert owner.prop(env.dev_path, IDEV, 'State') == 'idle'
+    d.Start()
+    T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 3, 'running again')
+    d.Stop()
+
+
+# ---------------------------------------------------------------- monitors (H2-H5, H16)
+
+def _wait_fault(env, c, kind, timeout=5):
+    T.wait_for(lambda: c.prop(env.dev_path, IDEV, 'Fault')[0] != '', timeout, 'a latched fault')
+    f = c.prop(env.dev_path, IDEV, 'Fault')
+    assert f[0] in kind, f
+    T.wait_for(lambda: env.sim.status()['state'] != 'RUNNING', 2, 'needle stopped')
+    # latched: no start until cleared
+    expect_error(ERR + 'FaultLatched', c.dev(env.dev_path).Start)
+    return f
+
+
+def test_monitor_brownout(env_factory):
+    e = env_factory(dropins={'10-fast.conf': '[Monitor]\nBrownoutTimeMs=10\n'})
+    c = e.running_client()
+    faults = []
+    c.conn.add_signal_receiver(lambda k, m: faults.append((str(k), str(m))), 'Fault', IDEV)
+    e.sim.ctl('brownout 7500')   # 500 mV below 8000: the device tolerates it, the policy not
+    f = _wait_fault(e, c, ('brownout',))
+    assert 'below the setpoint' in f[1]
+    T.pump(0.2)
+    assert faults and faults[0][0] == 'brownout'
+    assert e.sim.status()['state'] == 'IDLE'     # stopped by smpd, not faulted by the device
+    e.sim.ctl('brownout off')
+    c.dev(e.dev_path).ClearFault()
+    assert c.prop(e.dev_path, IDEV, 'State') == 'idle'
+
+
+def test_monitor_overtemperature(env):
+    c = env.running_client()
+    env.sim.ctl('temp 5600')     # 56 degC: above the policy's 55, below the device's 65
+    _wait_fault(env, c, ('overtemperature',))
+    # the cause persists: clearing is refused until the motor cools
+    expect_error(ERR + 'FaultPersists', c.dev(env.dev_path).ClearFault)
+    env.sim.ctl('temp 3000')
+    T.pump(0.1)
+    c.dev(env.dev_path).ClearFault()
+
+
+def test_monitor_overcurrent(env):
+    c = env.running_client()
+    env.sim.ctl('overcurrent 50')
+    f = _wait_fault(env, c, ('overcurrent', 'device-fault'))
+    if f[0] == 'device-fault':
+        assert 'OVERCURRENT' in f[1]
+
+
+def test_monitor_jam(env_factory):
+    e = env_factory(dropins={'10-fast.conf': '[Monitor]\nJamTimeMs=5\n'})
+    c = e.running_client()
+    e.sim.ctl('jam')
+    _wait_fault(e, c, ('jam', 'device-fault'))
+
+
+def test_monitor_cartridge_removed(env):
+    c = env.ready_client()
+    env.sim.ctl('cartridge pull')
+    f = _wait_fault(env, c, ('cartridge-removed',))
+    # a different cartridge does not continue the session
+    env.sim.ctl('cartridge insert id=OTHER-1 lot=L2 needle=3RL diameter=250 expiry=2099-01-01 used=0')
+    expect_error(ERR + 'FaultPersists', c.dev(env.dev_path).ClearFault, contains='end the session')
+
+
+def test_monitor_max_continuous_run(env_factory):
+    e = env_factory(dropins={'10-fast.conf': '[Session]\nMaxContinuousRun=10s\n'})
+    c = e.running_client()
+    T.pump(8)
+    assert e.sim.status()['state'] == 'RUNNING'
+    _wait_fault(e, c, ('max-continuous-run',))
+
+
+def test_session_time_warning_and_limit(env_factory):
+    """H16: a warning before the end, then the needle stops and nothing starts again."""
+    e = env_factory(dropins={'10-fast.conf': '[Session]\nMaxDuration=12s\nWarningBeforeEnd=6s\n'})
+    c = e.running_client()
+    warnings = []
+    c.conn.add_signal_receiver(lambda k, s: warnings.append((str(k), int(s))), 'Warning', ISES,
+                               path=c.session)
+    T.wait_for(lambda: warnings, 12, 'the warning signal')
+    assert warnings[0] == ('session-time', 6)
+    assert e.sim.status()['state'] == 'RUNNING'
+    _wait_fault(e, c, ('session-time',), timeout=10)
+    c.dev(e.dev_path).ClearFault()
+    expect_error(ERR + 'SessionLimit', c.dev(e.dev_path).Start)
+
+
+def test_reload_shortens_open_session(env):
+    """A reload that shortens MaxDuration applies to the session already open."""
+    c = env.running_client()
+    with open(os.path.join(env.tmp, 'conf', 'limits.d', '70-short.conf'), 'w') as f:
+        f.write('[Session]\nMaxDuration=10s\nWarningBeforeEnd=5s\n')
+    c.mgr.Reload()
+    _wait_fault(env, c, ('session-time',), timeout=12)
+
+
+def test_device_fault_pedal_released(env):
+    c = env.running_client()
+    env.sim.ctl('pedal up')
+    f = _wait_fault(env, c, ('device-fault',))
+    assert 'PEDAL_RELEASED' in f[1]
+
+
+# ---------------------------------------------------------------- interlocks (H8-H11)
+
+def test_cartridge_used_in_earlier_session_refused(env):
+    """H8: the same cartridge in the next session is refused, also after a restart
+    and also when its chip claims to be unused."""
+    c = env.ready_client(client='client-a')
+    c.ses(c.session).EndSession()
+    expect_error(ERR + 'CartridgeUsed', c.mgr.BeginSession, env.dev_path, metadata(client='client-b'))
+    # a counterfeit chip: same ID, used flag clear
+    env.sim.ctl('cartridge insert id=SIM-CART-0001 lot=L used=0 needle=3RL diameter=250 expiry=2099-01-01')
+    T.pump(0.1)
+    expect_error(ERR + 'CartridgeUsed', c.mgr.BeginSession, env.dev_path, metadata(client='client-b'),
+                 contains='earlier session')
+    # restart smpd: the record survives
+    env.smpd.stop()
+    env.smpd = T.Smpd(env.bus, env.tmp, env.sim)
+    c2 = env.client()
+    c2.dev(env.dev_path).Claim()
+    expect_error(ERR + 'CartridgeUsed', c2.mgr.BeginSession, env.dev_path, metadata(client='client-b'))
+    env.sim.ctl('cartridge insert id=FRESH-2 lot=L used=0 needle=3RL diameter=250 expiry=2099-01-01')
+    T.pump(0.1)
+    c2.mgr.BeginSession(env.dev_path, metadata(client='client-b'))
+
+
+def test_cartridge_expired_or_used_chip_or_absent(env):
+    c = env.ready_client(begin=False)
+    env.sim.ctl('cartridge insert id=OLD-1 lot=L used=0 needle=3RL diameter=250 expiry=2020-01-01')
+    T.pump(0.1)
+    expect_error(ERR + 'CartridgeExpired', c.mgr.BeginSession, env.dev_path, metadata())
+    env.sim.ctl('cartridge insert id=USED-1 lot=L used=1 needle=3RL diameter=250 expiry=2099-01-01')
+    T.pump(0.1)
+    expect_error(ERR + 'CartridgeUsed', c.mgr.BeginSession, env.dev_path, metadata(), contains='chip')
+    env.sim.ctl('cartridge pull')
+    T.pump(0.1)
+    expect_error(ERR + 'NoCartridge', c.mgr.BeginSession, env.dev_path, metadata())
+
+
+def test_healing_interval_and_override(env):
+    """H9: same client too soon is refused; the override needs its authorization and a reason."""
+    c = env.ready_client(client='client-h')
+    c.ses(c.session).EndSession()
+    env.sim.ctl('cartridge insert id=CART-2 lot=L used=0 needle=3RL diameter=250 expiry=2099-01-01')
+    T.pump(0.1)
+    expect_error(ERR + 'HealingInterval', c.mgr.BeginSession, env.dev_path, metadata(client='client-h'),
+                 contains='healing interval is 10 days')
+    env.polkit.allow(['org.libsmp.Smp1.operate'])
+    expect_error(ERR + 'NotAuthorized', c.mgr.BeginSession, env.dev_path,
+                 metadata(client='client-h', OverrideReason=dbus.String('scar touch-up, doctor approved')),
+                 contains='org.libsmp.Smp1.override')
+    env.polkit.allow_all()
+    expect_error(ERR + 'InvalidArgument', c.mgr.BeginSession, env.dev_path,
+                 metadata(client='client-h', OverrideReason=dbus.String('')))
+    s = c.mgr.BeginSession(env.dev_path, metadata(
+        client='client-h', OverrideReason=dbus.String('scar touch-up, doctor approved')))
+    assert c.prop(s, ISES, 'Active')
+
+
+def test_pigment_lot_and_patch_test_required(env):
+    """H10, H11"""
+    c = env.ready_client(begin=False)
+    expect_error(ERR + 'NoPigmentLot', c.mgr.BeginSession, env.dev_path, metadata(lot=None))
+    expect_error(ERR + 'NoPigmentLot', c.mgr.BeginSession, env.dev_path, metadata(lot=''))
+    md = metadata()
+    del md['PatchTestTime']
+    expect_error(ERR + 'PatchTestRequired', c.mgr.BeginSession, env.dev_path, md)
+    md = metadata(PatchTestTime=dbus.Int64(int(time.time()) - 3600))
+    expect_error(ERR + 'PatchTestRequired', c.mgr.BeginSession, env.dev_path, md, contains='1 h old')
+    c.mgr.BeginSession(env.dev_path, metadata())
+
+
+# ---------------------------------------------------------------- authorization (H13)
+
+POLKIT_METHODS = [
+    # (name, action, callable(env, client)) -- each changes state when allowed
+    ('Claim', 'operate', lambda e, c: c.dev(e.dev_path).Claim()),
+    ('BeginSession', 'operate', lambda e, c: c.mgr.BeginSession(e.dev_path, metadata())),
+    ('SetParameters', 'operate', lambda e, c: c.dev(e.dev_path).SetParameters(params())),
+    ('Start', 'operate', lambda e, c: c.dev(e.dev_path).Start()),
+    ('ClearFault', 'operate', lambda e, c: c.dev(e.dev_path).ClearFault()),
+    ('ChangeZone', 'operate', lambda e, c: c.ses(c.session).ChangeZone('crown')),
+    ('Annotate', 'operate', lambda e, c: c.ses(c.session).Annotate('note')),
+    ('Reload', 'configure', lambda e, c: c.mgr.Reload()),
+]
+
+
+def _prepare(env, name):
+    """A client in the state in which the method would succeed."""
+    if name == 'Claim':
+        c = env.client()
+        c.session = None
+        return c
+    if name == 'BeginSession':
+        return env.ready_client(begin=False)
+    c = env.ready_client()
+    if name == 'Start':
+        c.dev(env.dev_path).SetParameters(params())
+    if name == 'ClearFault':
+        c.dev(env.dev_path).EmergencyStop()
+    return c
+
+
+def _state(env):
+    c = T.Client(env.bus)
+    try:
+        return (bool(c.prop(env.dev_path, IDEV, 'Claimed')), str(c.prop(env.dev_path, IDEV, 'Session')),
+                str(c.prop(env.dev_path, IDEV, 'State')), dict(c.prop(env.dev_path, IDEV, 'Setpoints')),
+                env.sim.status()['state'])
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize('name,action,call', POLKIT_METHODS, ids=[m[0] for m in POLKIT_METHODS])
+def test_authorization_matrix(env, name, action, call):
+    full = 'org.libsmp.Smp1.' + action
+    others = [a for a in T.ACTIONS if a != full]
+    # denied: named error, nothing changed
+    c = _prepare(env, name)
+    env.polkit.allow(others)
+    before = _state(env)
+    expect_error(ERR + 'NotAuthorized', call, env, c, contains=full)
+    assert _state(env) == before
+    # polkit hanging: denied after PolkitTimeoutMs, nothing changed
+    env.polkit.allow(T.ACTIONS)
+    env.polkit.hang([full])
+    t0 = time.monotonic()
+    expect_error(ERR + 'NotAuthorized', call, env, c)
+    assert time.monotonic() - t0 < 5 * T.SLOW
+    assert _state(env) == before
+    # polkit absent: denied
+    env.polkit.stop()
+    try:
+        expect_error(ERR + 'NotAuthorized', call, env, c)
+        assert _state(env) == before
+    finally:
+        env.polkit.start()
+    # allowed: works
+    env.polkit.allow_all()
+    call(env, c)
+    if name == 'Start':
+        T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 3, 'running')
+        c.dev(env.dev_path).Stop()
+
+
+def test_caller_gone_during_authorization(env):
+    """The caller leaves while polkit thinks: nothing is done on its behalf."""
+    env.polkit.hang(['org.libsmp.Smp1.operate'])
+    c = env.client()
+    c.dev(env.dev_path).Claim(reply_handler=lambda: None, error_handler=lambda e: None)
+    T.pump(0.3)
+    c.close()
+    env.clients.remove(c)
+    T.pump(0.2)
+    env.polkit.mock.ReleaseHangingCalls()
+    T.pump(0.5)
+    env.polkit.allow_all()
+    c2 = env.client()
+    assert not c2.prop(env.dev_path, IDEV, 'Claimed')
+    c2.dev(env.dev_path).Claim()
+
+
+def test_dbus_policy_denies_unlisted(env):
+    """H13: the bus itself refuses what the policy file does not list."""
+    c = env.client()
+    props = dbus.Interface(c.conn.get_object(T.BUS, env.dev_path), 'org.freedesktop.DBus.Properties')
+    expect_error('org.freedesktop.DBus.Error.AccessDenied', props.Set, IDEV, 'State', dbus.String('running'))
+    peer = dbus.Interface(c.conn.get_object(T.BUS, T.ROOT), 'org.freedesktop.DBus.Peer')
+    expect_error('org.freedesktop.DBus.Error.AccessDenied', peer.GetMachineId)
+
+
+# ---------------------------------------------------------------- malformed requests (H15)
+
+def _raw(c, path, iface, member, sig, *args):
+    obj = c.conn.get_object(T.BUS, path)
+    return obj.get_dbus_method(member, iface)(*args, signature=sig)
+
+
+def test_malformed_arguments(env):
+    c = env.ready_client()
+    d = env.dev_path
+    inv = ERR + 'InvalidArgument'
+    bad_sig = 'org.freedesktop.DBus.Error.InvalidArgs'
+    # wrong signatures, every method with arguments
+    expect_error(bad_sig, _raw, c, d, IDEV, 'SetParameters', 's', 'depth=800')
+    expect_error(bad_sig, _raw, c, T.ROOT, IMGR, 'BeginSession', 's', 'x')
+    expect_error(bad_sig, _raw, c, T.ROOT, IMGR, 'BeginSession', 'oa{ss}', d, {'Zone': 'crown'})
+    expect_error(bad_sig, _raw, c, c.session, ISES, 'ChangeZone', 'u', 5)
+    expect_error(bad_sig, _raw, c, c.session, ISES, 'Annotate', 'as', ['a'])
+    # methods without arguments refuse arguments
+    for path, iface, member in ((T.ROOT, IMGR, 'ListDevices'), (T.ROOT, IMGR, 'ListSessions'),
+                                (T.ROOT, IMGR, 'Reload'), (d, IDEV, 'Claim'), (d, IDEV, 'Release'),
+                                (d, IDEV, 'Start'), (d, IDEV, 'Stop'), (d, IDEV, 'EmergencyStop'),
+                                (d, IDEV, 'ClearFault'), (c.session, ISES, 'EndSession')):
+        expect_error(bad_sig, _raw, c, path, iface, member, 's', 'now')
+    assert env.sim.status()['state'] == 'IDLE'
+    assert c.prop(d, IDEV, 'State') == 'idle'
+    # SetParameters contents
+    expect_error(inv, c.dev(d).SetParameters, dbus.Dictionary({'Depth': dbus.Int32(800)}, signature='sv'),
+                 contains='unsigned')
+    expect_error(inv, c.dev(d).SetParameters, dbus.Dictionary({'Depht': dbus.UInt32(800)}, signature='sv'),
+                 contains='Depht')
+    expect_error(inv, c.dev(d).SetParameters, dbus.Dictionary({'Depth': dbus.UInt32(800)}, signature='sv'),
+                 contains='missing')
+    expect_error(inv, c.dev(d).SetParameters, params(depth=4000000000))
+    expect_error(ERR + 'LimitExceeded', c.dev(d).SetParameters, params(depth=65535))
+    expect_error(ERR + 'LimitExceeded', c.dev(d).SetParameters, params(voltage=0))
+    # BeginSession metadata
+    c2 = env.client()
+    c2.dev  # another client cannot begin on a claimed device anyway; use the owner after ending
+    c.ses(c.session).EndSession()
+    env.sim.ctl('cartridge insert id=CART-M lot=L used=0 needle=3RL diameter=250 expiry=2099-01-01')
+    T.pump(0.1)
+    expect_error(inv, c.mgr.BeginSession, '/org/libsmp/Smp1/device/nope', metadata(), contains='no device')
+    expect_error(inv, c.mgr.BeginSession, d, metadata(zone='forehead'), contains='forehead')
+    expect_error(inv, c.mgr.BeginSession, d, metadata(Bogus=dbus.String('x')), contains='Bogus')
+    expect_error(inv, c.mgr.BeginSession, d, metadata(PatchTestTime=dbus.String('yesterday')), contains='PatchTestTime')
+    expect_error(inv, c.mgr.BeginSession, d, metadata(client='two words'))
+    expect_error(inv, c.mgr.BeginSession, d, metadata(client='x' * 65))
+    expect_error(inv, c.mgr.BeginSession, d, metadata(PatchTestTime=dbus.Int64(int(time.time()) + 86400)))
+    md = metadata()
+    del md['ClientPseudonym']
+    expect_error(inv, c.mgr.BeginSession, d, md, contains='ClientPseudonym')
+    s = c.mgr.BeginSession(d, metadata(client='client-m2'))
+    expect_error(inv, c.ses(s).ChangeZone, 'neck')
+    expect_error(inv, c.ses(s).Annotate, '')
+    expect_error(inv, c.ses(s).Annotate, 'bell\x07')
+    expect_error(inv, c.ses(s).Annotate, 'x' * 2000)
+    # still alive and well
+    assert env.smpd.alive()
+    assert c.prop(T.ROOT, IMGR, 'APIVersion') == 1
+
+
+# ---------------------------------------------------------------- configuration (H15)
+
+def test_broken_config_at_start_names_file_and_line(bus, polkit, tmp):
+    conf = os.path.join(tmp, 'conf')
+    T.write_config(conf, {'10-site.conf': '[Zone temples]\nMaxDepthUm=1000\nMaxDepthUm=lots\n'})
+    sim = T.Sim(tmp)
+    try:
+        s = T.Smpd(bus, tmp, sim, check=False)
+        assert s.proc.wait(timeout=10 * T.SLOW) != 0
+        err = s.read_stderr()
+        assert f'{conf}/limits.d/10-site.conf:3: MaxDepthUm=lots' in err, err
+        assert not bus.connect().name_has_owner(T.BUS)
+    finally:
+        sim.stop()
+
+
+def test_reload_keeps_last_good(env):
+    c = env.ready_client()
+    digest = c.prop(T.ROOT, IMGR, 'PolicyDigest')
+    conf = os.path.join(env.tmp, 'conf', 'limits.d')
+    with open(os.path.join(conf, '50-bad.conf'), 'w') as f:
+        f.write('[Zone temples]\nMaxDepthUm=800\n[Nonsense]\nKey=1\n')
+    expect_error(ERR + 'ConfigError', c.mgr.Reload, contains=f'{conf}/50-bad.conf:4')
+    assert c.prop(T.ROOT, IMGR, 'PolicyDigest') == digest
+    assert c.prop(env.dev_path, IDEV, 'Limits')['Depth'][1] == 1000
+    # SIGHUP with the same broken file: still the last good policy, still serving
+    env.smpd.proc.send_signal(signal.SIGHUP)
+    T.pump(0.3)
+    assert env.smpd.alive() and c.prop(T.ROOT, IMGR, 'PolicyDigest') == digest
+    # fixed: the tighter limit applies at once
+    with open(os.path.join(conf, '50-bad.conf'), 'w') as f:
+        f.write('[Zone temples]\nMaxDepthUm=800\n')
+    env.smpd.proc.send_signal(signal.SIGHUP)
+    T.wait_for(lambda: c.prop(T.ROOT, IMGR, 'PolicyDigest') != digest, 3, 'reload')
+    lim = c.prop(env.dev_path, IDEV, 'Limits')['Depth']
+    assert lim[1] == 800 and lim[5] == f'{conf}/50-bad.conf:2'
+    expect_error(ERR + 'LimitExceeded', c.dev(env.dev_path).SetParameters, params(depth=850))
+
+
+def test_reload_stops_needle_outside_new_policy(env):
+    c = env.running_client()   # depth 800 in temples
+    conf = os.path.join(env.tmp, 'conf', 'limits.d')
+    with open(os.path.join(conf, '60-tight.conf'), 'w') as f:
+        f.write('[Zone temples]\nMaxDepthUm=600\n')
+    c.mgr.Reload()
+    T.wait_for(lambda: env.sim.status()['state'] == 'IDLE', 2, 'stopped by the reload')
+
+
+# ---------------------------------------------------------------- audit failure (H12)
+
+def test_audit_log_unwritable_stops_needle(bus, polkit, tmp):
+    """H12: the state directory fills up while the needle runs: it stops, nothing starts."""
+    state = os.path.join(tmp, 'state')
+    os.makedirs(state)
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', state], check=True)
+    sim = s = c = None
+    try:
+        polkit.allow_all()
+        T.write_config(os.path.join(tmp, 'conf'), {'00-test.conf': '[Daemon]\nPolkitTimeoutMs=1500\n'})
+        sim = T.Sim(tmp)
+        s = T.Smpd(bus, tmp, sim)
+        c = T.Client(bus)
+        dev = s.device_path()
+        c.dev(dev).Claim()
+        c.mgr.BeginSession(dev, metadata())
+        c.dev(dev).SetParameters(params())
+        c.dev(dev).Start()
+        T.wait_for(lambda: sim.status()['state'] == 'RUNNING', 3, 'running')
+        subprocess.run(['dd', 'if=/dev/zero', 'of=' + os.path.join(state, 'filler'), 'bs=4k'],
+                       stderr=subprocess.DEVNULL)
+        T.wait_for(lambda: sim.status()['state'] != 'RUNNING', 5, 'needle stopped on log failure')
+        T.wait_for(lambda: not c.prop(T.ROOT, IMGR, 'AuditAvailable'), 3, 'AuditAvailable false')
+        assert c.prop(dev, IDEV, 'Fault')[0] == 'audit-failed'
+        expect_error(ERR + 'AuditUnavailable', c.dev(dev).Start)
+        expect_error(ERR + 'AuditUnavailable', c.dev(dev).SetParameters, params())
+        c.dev(dev).Release()      # ends the session (its record cannot be written)
+        c.dev(dev).Claim()
+        expect_error(ERR + 'AuditUnavailable', c.mgr.BeginSession, dev, metadata(client='client-z'))
+        assert 'audit log cannot be written' in s.read_stderr()
+    finally:
+        if c:
+            c.close()
+        if s:
+            if s.alive():
+                s.stop()
+            print('--- smpd stderr ---\n' + s.read_stderr())
+        if sim:
+            sim.stop()
+        subprocess.run(['umount', '-l', state])
+
+
+# ---------------------------------------------------------------- systemd
+
+def test_sd_notify_ready_and_watchdog(bus, polkit, tmp):
+    """Type=notify: READY=1 once the name is owned, WATCHDOG=1 at half WatchdogSec."""
+    import socket as S
+    path = os.path.join(tmp, 'notify.sock')
+    sock = S.socket(S.AF_UNIX, S.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(5 * T.SLOW)
+    T.write_config(os.path.join(tmp, 'conf'))
+    os.environ['NOTIFY_SOCKET'] = path
+    os.environ['WATCHDOG_USEC'] = '400000'
+    try:
+        s = T.Smpd(bus, tmp, None, check=False)
+    finally:
+        del os.environ['NOTIFY_SOCKET']
+        del os.environ['WATCHDOG_USEC']
+    try:
+        msgs = []
+        deadline = time.monotonic() + 5 * T.SLOW
+        while time.monotonic() < deadline and not any('WATCHDOG=1' in m for m in msgs):
+            msgs.append(sock.recv(4096).decode())
+        assert any('READY=1' in m for m in msgs), msgs
+        assert any('WATCHDOG=1' in m for m in msgs), msgs
+        assert bus.connect().name_has_owner(T.BUS)
+    finally:
+        assert s.stop() == 0
+        sock.close()
+
+
+def test_monitor_needle_on_time_accumulates(env_factory):
+    """H16: needle-on time counts over runs; at the limit the needle stops and stays stopped."""
+    e = env_factory(dropins={'10-fast.conf': '[Session]\nMaxNeedleOn=10s\n'})
+    c = e.running_client()
+    d = c.dev(e.dev_path)
+    T.pump(6)
+    d.Stop()
+    assert 5_000_000 < c.prop(c.session, ISES, 'NeedleOnTime') < 8_000_000
+    d.Start()
+    T.pump(2)
+    assert e.sim.status()['state'] == 'RUNNING'
+    _wait_fault(e, c, ('needle-on-time',), timeout=6)
+    d.ClearFault()
+    expect_error(ERR + 'SessionLimit', d.Start, contains='needle-on time')
+
+
+def test_telemetry_stall_stops_needle(env):
+    """H6: the daemon renews only while it sees the device: no telemetry for a lease
+    period stops the needle."""
+    c = env.running_client()
+    env.sim.ctl('telemetry-stall 1000')
+    f = _wait_fault(env, c, ('telemetry-lost', 'device-refused'))
+    assert any('STATE from=RUNNING' in x for x in env.sim.events())
+
+
+def test_corrupt_replies_are_survived(env):
+    """H14: corrupted frames from the device are never trusted and never crash smpd."""
+    c = env.ready_client()
+    d = c.dev(env.dev_path)
+    for kind in ('crc', 'magic', 'version', 'length', 'short'):
+        env.sim.ctl(f'corrupt {kind} 1')
+        try:
+            d.SetParameters(params())
+        except dbus.exceptions.DBusException as e:
+            assert e.get_dbus_name() == ERR + 'DeviceError', e
+    env.sim.ctl('duplicate 2')
+    d.SetParameters(params(depth=750))
+    env.sim.ctl('stall 1')
+    expect_error(ERR + 'DeviceError', d.SetParameters, params(depth=700))
+    # the link recovers: the next request goes through and is applied
+    assert d.SetParameters(params(depth=650))['Depth'] == 650
+    assert env.smpd.alive()
+    assert c.prop(env.dev_path, IDEV, 'State') == 'idle'

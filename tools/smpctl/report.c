@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * smpctl session report: one self-contained HTML page per session from the
+ * audit log (metadata, inline SVG plots of the telemetry summaries, the
+ * event timeline, the verification status) that prints well to PDF.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "libsmp.h"
+#include "report.h"
+
+struct series {
+	const char *title, *unit;
+	const char *kmin, *kmean, *kmax;
+	double scale;           /* raw value x scale = shown value */
+};
+
+static const struct series plots[] = {
+	{ "Voltage", "V", "voltage_min_mv", "voltage_mean_mv", "voltage_max_mv", 0.001 },
+	{ "Current", "A", "current_min_ma", "current_mean_ma", "current_max_ma", 0.001 },
+	{ "Stroke rate", "Hz", "rate_min_chz", "rate_mean_chz", "rate_max_chz", 0.01 },
+	{ "Depth", "mm", "depth_min_um", "depth_mean_um", "depth_max_um", 0.001 },
+	{ "Temperature", "\xc2\xb0" "C", "temp_min_cdeg", "temp_mean_cdeg", "temp_max_cdeg", 0.01 },
+};
+
+static void html(FILE *f, const char *s)
+{
+	for (; s && *s; s++)
+		switch (*s) {
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '&': fputs("&amp;", f); break;
+		case '"': fputs("&quot;", f); break;
+		case '\'': fputs("&#39;", f); break;
+		default: fputc(*s, f); break;
+		}
+}
+
+static double num(json_object *fields, const char *key, bool *ok)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(fields, key, &v) ||
+	    (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))) {
+		*ok = false;
+		return 0;
+	}
+	return json_object_get_double(v);
+}
+
+static void plot(FILE *f, const struct series *s, json_object **tele, size_t n, uint64_t t0,
+		 uint64_t t1)
+{
+	const double W = 640, H = 150, L = 60, R = 10, T = 10, B = 25;
+	double lo = 1e300, hi = -1e300, span;
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *fl = json_object_object_get(tele[i], "fields");
+		bool ok = true;
+		double a = num(fl, s->kmin, &ok) * s->scale, b = num(fl, s->kmax, &ok) * s->scale;
+
+		if (!ok)
+			continue;
+		any = true;
+		lo = a < lo ? a : lo;
+		hi = b > hi ? b : hi;
+	}
+	fprintf(f, "<figure><figcaption>%s (%s): mean, band = min..max per second</figcaption>\n",
+		s->title, s->unit);
+	if (!any) {
+		fputs("<p class=\"none\">no telemetry recorded</p></figure>\n", f);
+		return;
+	}
+	if (hi - lo < 1e-9) {
+		lo -= 1;
+		hi += 1;
+	}
+	span = t1 > t0 ? (double)(t1 - t0) : 1;
+#define X(t) (L + ((double)((t) - t0) / span) * (W - L - R))
+#define Y(v) (T + (1 - ((v) - lo) / (hi - lo)) * (H - T - B))
+	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" "
+		"role=\"img\" aria-label=\"%s\">\n", W, H, s->title);
+	fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" class=\"frame\"/>\n",
+		L, T, W - L - R, H - T - B);
+	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"ax\" text-anchor=\"end\">%.2f</text>\n",
+		L - 4, T + 8, hi);
+	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"ax\" text-anchor=\"end\">%.2f</text>\n",
+		L - 4, H - B, lo);
+	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"ax\">0 s</text>\n", L, H - 8);
+	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"ax\" text-anchor=\"end\">%.0f s</text>\n",
+		W - R, H - 8, span / 1e6);
+	/* the min..max band: max left to right, then min right to left */
+	fputs("<polygon class=\"band\" points=\"", f);
+	for (size_t i = 0; i < n; i++) {
+		json_object *fl = json_object_object_get(tele[i], "fields");
+		uint64_t t = (uint64_t)json_object_get_int64(json_object_object_get(tele[i], "realtime_usec"));
+		bool ok = true;
+		double v = num(fl, s->kmax, &ok) * s->scale;
+
+		if (ok)
+			fprintf(f, "%.1f,%.1f ", X(t), Y(v));
+	}
+	for (size_t i = n; i > 0; i--) {
+		json_object *fl = json_object_object_get(tele[i - 1], "fields");
+		uint64_t t = (uint64_t)json_object_get_int64(json_object_object_get(tele[i - 1], "realtime_usec"));
+		bool ok = true;
+		double v = num(fl, s->kmin, &ok) * s->scale;
+
+		if (ok)
+			fprintf(f, "%.1f,%.1f ", X(t), Y(v));
+	}
+	fputs("\"/>\n<polyline class=\"mean\" points=\"", f);
+	for (size_t i = 0; i < n; i++) {
+		json_object *fl = json_object_object_get(tele[i], "fields");
+		uint64_t t = (uint64_t)json_object_get_int64(json_object_object_get(tele[i], "realtime_usec"));
+		bool ok = true;
+		double v = num(fl, s->kmean, &ok) * s->scale;
+
+		if (ok)
+			fprintf(f, "%.1f,%.1f ", X(t), Y(v));
+	}
+	fputs("\"/>\n", f);
+	for (size_t i = 0; i < n; i++) {	/* markers: one second can be all there is */
+		json_object *fl = json_object_object_get(tele[i], "fields");
+		uint64_t t = (uint64_t)json_object_get_int64(json_object_object_get(tele[i], "realtime_usec"));
+		bool ok = true;
+		double v = num(fl, s->kmean, &ok) * s->scale;
+
+		if (ok)
+			fprintf(f, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"2\"/>\n", X(t), Y(v));
+	}
+	fputs("</svg></figure>\n", f);
+#undef X
+#undef Y
+}
+
+static void field_list(FILE *f, json_object *fields)
+{
+	bool first = true;
+
+	json_object_object_foreach(fields, key, val) {
+		if (strcmp(key, "session") == 0)
+			continue;
+		fputs(first ? "" : ", ", f);
+		first = false;
+		html(f, key);
+		fputs("=", f);
+		html(f, json_object_is_type(val, json_type_string) ? json_object_get_string(val) :
+		     json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN));
+	}
+}
+
+static const char *meta_str(json_object *begin, const char *key)
+{
+	json_object *fl = begin ? json_object_object_get(begin, "fields") : NULL, *v;
+
+	if (fl && json_object_object_get_ex(fl, key, &v))
+		return json_object_is_type(v, json_type_string) ? json_object_get_string(v) :
+		       json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+	return "";
+}
+
+int session_report(const char *log_dir, const char *session_id, const char *key, FILE *out,
+		   char **ret_error)
+{
+	json_object **recs = NULL, **tele = NULL, *begin = NULL, *end = NULL;
+	size_t n = 0, nt = 0, sz = 0;
+	char *buf = NULL, *line, *save = NULL, *desc = NULL;
+	FILE *mem;
+	int64_t k;
+	int status, r = 0;
+	bool partial;
+	uint64_t t0 = 0, t1 = 0;
+
+	mem = open_memstream(&buf, &sz);
+	if (!mem)
+		return -ENOMEM;
+	k = smp_log_export(log_dir, SMP_LOG_FORMAT_JSON, session_id, NULL, 0, 0, mem);
+	fclose(mem);
+	/* a damaged record ends the readable log: report what precedes it */
+	partial = k == -EBADMSG;
+	if (k < 0 && !partial) {
+		free(buf);
+		return (int)k;
+	}
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_object *o = json_tokener_parse(line), **l;
+		const char *ev;
+
+		if (!o)
+			continue;
+		l = realloc(recs, (n + 1) * sizeof(*l));
+		if (!l) {
+			json_object_put(o);
+			r = -ENOMEM;
+			goto finish;
+		}
+		recs = l;
+		recs[n++] = o;
+		ev = json_object_get_string(json_object_object_get(o, "event"));
+		if (ev && strcmp(ev, "session_begin") == 0 && !begin)
+			begin = o;
+		if (ev && strcmp(ev, "session_end") == 0)
+			end = o;
+	}
+	if (!begin) {
+		if (ret_error)
+			*ret_error = strdup("the audit log has no such session");
+		r = -ENOENT;
+		goto finish;
+	}
+	tele = calloc(n + 1, sizeof(*tele));
+	if (!tele) {
+		r = -ENOMEM;
+		goto finish;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *ev = json_object_get_string(json_object_object_get(recs[i], "event"));
+
+		if (ev && strcmp(ev, "telemetry") == 0)
+			tele[nt++] = recs[i];
+	}
+	t0 = (uint64_t)json_object_get_int64(json_object_object_get(begin, "realtime_usec"));
+	t1 = (uint64_t)json_object_get_int64(json_object_object_get(end ? end : recs[n - 1],
+								   "realtime_usec"));
+	status = smp_log_verify(log_dir, key, NULL, NULL, &desc);
+
+	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Session ", out);
+	html(out, session_id);
+	fputs("</title>\n<style>\n"
+	      "body{font-family:sans-serif;margin:2em;color:#111;max-width:60em}\n"
+	      "h1{font-size:1.4em} h2{font-size:1.1em;border-bottom:1px solid #999}\n"
+	      "table{border-collapse:collapse} td,th{padding:2px 8px;text-align:left;vertical-align:top;"
+	      "border-bottom:1px solid #ddd;font-size:.9em}\n"
+	      "figure{margin:1em 0;break-inside:avoid} figcaption{font-size:.9em;font-weight:bold}\n"
+	      "svg{width:100%;max-width:40em;height:auto} .frame{fill:none;stroke:#888}\n"
+	      ".band{fill:#9cf;stroke:none;opacity:.6} .mean{fill:none;stroke:#036;stroke-width:1.5} .pt{fill:#036}\n"
+	      ".ax{font-size:10px;fill:#444} .ok{color:#060;font-weight:bold} .bad{color:#a00;font-weight:bold}\n"
+	      ".none{color:#666} .ev-fault,.ev-estop,.ev-parameters_refused{color:#a00}\n"
+	      "@media print{body{margin:1cm} a{color:inherit}}\n"
+	      "</style></head><body>\n<h1>Treatment session ", out);
+	html(out, session_id);
+	fputs("</h1>\n<h2>Record</h2>\n<table>\n", out);
+	{
+		static const char *const keys[][2] = {
+			{ "Client (pseudonym)", "client" }, { "Operator", "operator" },
+			{ "Device", "device" }, { "Zone at start", "zone" },
+			{ "Pigment lot", "pigment_lot" }, { "Pigment manufacturer", "pigment_manufacturer" },
+			{ "Cartridge", "cartridge" }, { "Cartridge lot", "cartridge_lot" },
+			{ "Needle", "needle" }, { "Patch test (Unix time)", "patch_test_time" },
+			{ "Screening (Unix time)", "screening_time" }, { "Policy digest", "policy_digest" },
+		};
+
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			fprintf(out, "<tr><th>%s</th><td>", keys[i][0]);
+			html(out, meta_str(begin, keys[i][1]));
+			fputs("</td></tr>\n", out);
+		}
+		fputs("<tr><th>Began</th><td>", out);
+		html(out, json_object_get_string(json_object_object_get(begin, "time")));
+		fputs("</td></tr>\n<tr><th>Ended</th><td>", out);
+		if (end) {
+			html(out, json_object_get_string(json_object_object_get(end, "time")));
+			fputs(" &mdash; ", out);
+			html(out, meta_str(end, "reason"));
+			fputs("</td></tr>\n<tr><th>Needle on</th><td>", out);
+			html(out, meta_str(end, "needle_on_ms"));
+			fputs(" ms", out);
+		} else
+			fputs("not recorded (open, or smpd stopped before the end)", out);
+		fputs("</td></tr>\n</table>\n", out);
+	}
+
+	fputs("<h2>Verification of the audit log</h2>\n<p class=\"", out);
+	if (status == SMP_LOG_INTACT)
+		fputs("ok\">INTACT: ", out);
+	else if (status < 0)
+		fprintf(out, "bad\">NOT VERIFIED (%s): ", strerror(-status));
+	else if (!key && status == SMP_LOG_UNVERIFIABLE)
+		fputs("bad\">SEALS NOT CHECKED (no verification key given): ", out);
+	else
+		fputs("bad\">NOT INTACT: ", out);
+	html(out, desc ? desc : "");
+	fputs("</p>\n", out);
+	if (partial)
+		fputs("<p class=\"bad\">The log could be read only up to a damaged record: "
+		      "the records below are those before it.</p>\n", out);
+	fputs("<h2>Telemetry</h2>\n", out);
+	fprintf(out, "<p>%zu one-second summaries.</p>\n", nt);
+	for (size_t i = 0; i < sizeof(plots) / sizeof(plots[0]); i++)
+		plot(out, &plots[i], tele, nt, t0, t1 > t0 ? t1 : t0 + 1);
+
+	fputs("<h2>Events</h2>\n<table>\n<tr><th>seq</th><th>time (UTC)</th><th>event</th>"
+	      "<th>details</th></tr>\n", out);
+	for (size_t i = 0; i < n; i++) {
+		const char *ev = json_object_get_string(json_object_object_get(recs[i], "event"));
+
+		if (ev && strcmp(ev, "telemetry") == 0)
+			continue;
+		fprintf(out, "<tr class=\"ev-");
+		html(out, ev);
+		fprintf(out, "\"><td>%" PRId64 "</td><td>",
+			json_object_get_int64(json_object_object_get(recs[i], "seq")));
+		html(out, json_object_get_string(json_object_object_get(recs[i], "time")));
+		fputs("</td><td>", out);
+		html(out, ev);
+		fputs("</td><td>", out);
+		field_list(out, json_object_object_get(recs[i], "fields"));
+		fputs("</td></tr>\n", out);
+	}
+	fputs("</table>\n<p class=\"none\">Generated by smpctl from the audit log; "
+	      "client identity is a pseudonym.</p>\n</body></html>\n", out);
+	r = status;
+finish:
+	for (size_t i = 0; i < n; i++)
+		json_object_put(recs[i]);
+	free(recs);
+	free(tele);
+	free(desc);
+	free(buf);
+	return r;
+}

@@ -5,7 +5,7 @@
 # outside smp cannot open either node (H13).
 # vm-timeout: 300
 . "$SMP_SRC/tests/vm/lib.sh"
-plan 17
+plan 18
 
 [ "${SMP_VM_SYSTEMD:-0}" = 1 ] || bail "needs tests/vm/run --systemd"
 dpkg-query -W -f='${db:Status-Abbrev}' smpd 2> /dev/null | grep -q '^ii' ||
@@ -58,6 +58,12 @@ check "a user in smp can open the usbfs node" runuser -u alice -- sh -c "exec 3<
 check "the plug started smpd (SYSTEMD_WANTS)" wait_for 30 systemctl is-active -q smpd.service
 is "$(ps -o user= -p "$(systemctl show -p MainPID --value smpd.service)" 2>&1 | tr -d ' ')" smpd \
 	"smpd runs as the user smpd"
+# Under the packaged unit (DevicePolicy=closed) smpd must still reach the
+# node of the driver.
+wait_for 30 sh -c 'smpctl devices 2>&1 | grep -q "SIM-X2-000042"' || true
+smpctl devices > "$SMP_OUT/devices.txt" 2>&1
+sed 's/^/# /' "$SMP_OUT/devices.txt" >&2
+check "smpd drives the machine through /dev/smpusb0 (chardev backend)" grep -q chardev "$SMP_OUT/devices.txt"
 journalctl -u smpd.service -b --no-pager > "$SMP_OUT/smpd-journal.log" 2>&1
 
 stop_sim

@@ -64,9 +64,13 @@ done < "/newroot$SMP_SRC/tests/vm/systemd/masked"
 # dirs may be there): no boot-time cleaning of them by systemd-tmpfiles.
 mkdir -p /newroot/etc/tmpfiles.d
 ln -sf /dev/null /newroot/etc/tmpfiles.d/tmp.conf
-# Nothing of the host's identity: no container marker (systemd would
-# believe it runs in docker and skip udev), a fresh machine id, a hostname.
+# Nothing of the host's identity or container setup: no container marker
+# (systemd would believe it runs in docker and skip udev), a fresh machine
+# id, a hostname.
 rm -f /newroot/.dockerenv /newroot/run/.containerenv
+# Docker's policy-rc.d forbids maintainer scripts to start services; the
+# guest is a real system whose packages must start theirs.
+rm -f /newroot/usr/sbin/policy-rc.d
 rm -f /newroot/etc/machine-id
 : > /newroot/etc/machine-id
 echo smp-vm > /newroot/etc/hostname

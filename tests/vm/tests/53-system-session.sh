@@ -45,10 +45,29 @@ as() {
 }
 last_log() { cat "$SMP_OUT/smpctl-$n.log"; }
 
+# Every session needs an unused cartridge (H8): each plug and each
+# `fresh_cartridge` brings a new one.
+cart=0
+cartridge_spec() {
+	cart=$((cart + 1))
+	printf 'id=SIM-CART-%04d lot=CL-VM-1 needle=3RL diameter=250 expiry=%s used=0' \
+		"$cart" "$(date -u -d '+1 year' +%F)"
+}
+fresh_cartridge() {
+	sim_ctl $CTL cartridge pull > /dev/null &&
+		sim_ctl $CTL cartridge insert "$(cartridge_spec)" >&2
+}
 plug() {
 	rm -f "$EV"
-	start_sim --model=2 --serial=SIM-X2-000042 --control=$CTL --event-log=$EV "$@"
+	start_sim --model=2 --serial=SIM-X2-000042 --control=$CTL --event-log=$EV \
+		--cartridge="$(cartridge_spec)"
 }
+# last_state: the device state after its last change (lower case)
+last_state() { grep -i 'event=STATE' "$EV" | tail -n1 | sed -n 's/.* to=\([A-Za-z_]*\).*/\1/p' | tr A-Z a-z; }
+# count PATTERN: how many device state changes matched so far
+count() { grep -ci "$1" "$EV" 2> /dev/null; }
+# wait_more SECS PATTERN N: until more than N changes match
+wait_more() { wait_for "$1" sh -c '[ "$(grep -ci "$1" "$2" 2> /dev/null)" -gt "$3" ]' sh "$2" "$EV" "$3"; }
 
 plug
 check "no driver took the interface" sh -c '! test -e /dev/smpusb0'
@@ -95,7 +114,7 @@ check "the session is in the audit log" sh -c "smpctl --json session list | grep
 # its stderr: the journal.
 key=$(journalctl -b --no-pager -o cat -u smpd.service | sed -n 's/.*(shown once): *//p' | head -n1)
 [ -n "$key" ] || diag "no verification key in smpd's journal"
-check "the audit log verifies with its key" smpctl log verify --key="$key"
+check "the audit log verifies with its key" eval 'smpctl log verify --key="$key" >&2'
 jl=$(journalctl -b --no-pager -o cat "SMP_SESSION=$sid" 2> /dev/null | wc -l)
 diag "journalctl SMP_SESSION=$sid: $jl entries"
 [ -n "$sid" ] && [ "$jl" -gt 0 ]
@@ -110,6 +129,7 @@ session end
 release
 SMP
 chmod 644 "$SMP_OUT/again.smp"
+fresh_cartridge || diag "could not insert a fresh cartridge"
 as alice run "$SMP_OUT/again.smp"
 is $? 10 "polkit: a user in smp alone may not override the healing interval"
 as carol run "$SMP_OUT/again.smp"
@@ -126,8 +146,10 @@ echo running
 sleep 60
 SMP
 chmod 644 "$SMP_OUT/long.smp"
+fresh_cartridge || diag "could not insert a fresh cartridge"
+runs=$(count 'event=STATE from=idle to=running')
 ( as alice run "$SMP_OUT/long.smp" ) &
-wait_for 30 grep -qi 'event=STATE from=idle to=running' "$EV" || diag "the long run did not start"
+wait_more 30 'event=STATE from=idle to=running' "$runs" || diag "the long run did not start"
 stop_sim
 ok $? "unplugged mid-run (simulator stopped cleanly)"
 check "smpd drops the machine and stays active" wait_for 20 sh -c \
@@ -139,11 +161,13 @@ journalctl -u smpd.service -b --no-pager > "$SMP_OUT/smpd-journal.log" 2>&1
 plug
 wait_for 30 sh -c 'smpctl devices 2>&1 | grep -q SIM-X2-000042' || diag "smpd did not pick up the replug"
 ( as alice run "$SMP_OUT/long.smp" ) &
-wait_for 30 grep -qi 'event=STATE from=idle to=running' "$EV"
-ok $? "the needle runs again after a replug"
+wait_more 30 'event=STATE from=idle to=running' 0
+sleep 1
+[ "$(last_state)" = running ]
+ok $? "the needle runs again after a replug (and still runs a second later)"
 systemctl stop smpd.service
 check "systemctl stop smpd stops the needle within 2 s" \
-	wait_for 2 grep -qi 'event=STATE from=running to=' "$EV"
+	wait_for 2 sh -c '[ "$(grep -i "event=STATE" "$1" | tail -n1 | sed -n "s/.* to=\([A-Za-z_]*\).*/\1/p" | tr A-Z a-z)" != running ]' sh "$EV"
 grep -i 'event=STATE' "$EV" | tail -n 3 | sed 's/^/# /' >&2
 wait
 journalctl -u smpd.service -b --no-pager > "$SMP_OUT/smpd-journal.log" 2>&1

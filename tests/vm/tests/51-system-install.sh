@@ -5,6 +5,7 @@
 # place.  Later *-system-* tests of the same boot use this installation.
 # vm-timeout: 1500
 . "$SMP_SRC/tests/vm/lib.sh"
+. "$SMP_SRC/tests/vm/lib-system.sh"
 plan 14
 
 [ "${SMP_VM_SYSTEMD:-0}" = 1 ] || bail "needs tests/vm/run --systemd"
@@ -63,7 +64,7 @@ awk -v s="${score:-99}" 'BEGIN { exit !(s <= 1.0) }'
 ok $? "systemd-analyze security --offline=yes rates it ${score:-?} (<= 1.0)"
 
 # The postinst started it; the plug test starts it again from udev.
-wait_for 20 systemctl is-active -q smpd.service
+wait_secs 20 systemctl is-active -q smpd.service
 ok $? "smpd.service is active after the install"
 journalctl -u smpd.service --no-pager -b > "$SMP_OUT/smpd-journal.log" 2>&1
 systemctl stop smpd.service

@@ -5,6 +5,7 @@
 # outside smp cannot open either node (H13).
 # vm-timeout: 300
 . "$SMP_SRC/tests/vm/lib.sh"
+. "$SMP_SRC/tests/vm/lib-system.sh"
 plan 18
 
 [ "${SMP_VM_SYSTEMD:-0}" = 1 ] || bail "needs tests/vm/run --systemd"
@@ -29,8 +30,8 @@ dev=$(find_usb_dev 1209 0001)
 usbfs=$(printf '/dev/bus/usb/%03d/%03d' "$(cat "$dev/busnum")" "$(cat "$dev/devnum")")
 diag "device $dev, usbfs node $usbfs"
 
-check "udev loads smpusb for the machine" wait_for 30 grep -q '^smpusb ' /proc/modules
-check "smpusb binds it and /dev/smpusb0 appears" wait_for 30 test -c /dev/smpusb0
+check "udev loads smpusb for the machine" wait_secs 30 grep -q '^smpusb ' /proc/modules
+check "smpusb binds it and /dev/smpusb0 appears" wait_secs 30 test -c /dev/smpusb0
 udevadm settle -t 30
 is "$(stat -c '%U:%G %a' /dev/smpusb0 2>&1)" "root:smp 660" "/dev/smpusb0 is root:smp 0660"
 is "$(stat -c '%U:%G %a' "$usbfs" 2>&1)" "root:smp 660" "the usbfs node is root:smp 0660"
@@ -55,12 +56,12 @@ check "a user outside smp cannot open the usbfs node" \
 	sh -c '! runuser -u bob -- sh -c "exec 3< $1" 2> /dev/null' sh "$usbfs"
 check "a user in smp can open the usbfs node" runuser -u alice -- sh -c "exec 3< $usbfs"
 
-check "the plug started smpd (SYSTEMD_WANTS)" wait_for 30 systemctl is-active -q smpd.service
+check "the plug started smpd (SYSTEMD_WANTS)" wait_secs 30 systemctl is-active -q smpd.service
 is "$(ps -o user= -p "$(systemctl show -p MainPID --value smpd.service)" 2>&1 | tr -d ' ')" smpd \
 	"smpd runs as the user smpd"
 # Under the packaged unit (DevicePolicy=closed) smpd must still reach the
 # node of the driver.
-wait_for 30 sh -c 'smpctl devices 2>&1 | grep -q "SIM-X2-000042"' || true
+wait_secs 30 sh -c 'smpctl devices 2>&1 | grep -q "SIM-X2-000042"' || true
 smpctl devices > "$SMP_OUT/devices.txt" 2>&1
 sed 's/^/# /' "$SMP_OUT/devices.txt" >&2
 check "smpd drives the machine through /dev/smpusb0 (chardev backend)" grep -q chardev "$SMP_OUT/devices.txt"
@@ -70,4 +71,4 @@ stop_sim
 ok $? "the simulator stops cleanly"
 trap - EXIT
 systemctl stop smpd.service
-wait_for 10 sh -c '! grep -q "^smpusb " /proc/modules || rmmod smpusb'
+wait_secs 10 sh -c '! grep -q "^smpusb " /proc/modules || rmmod smpusb'

@@ -9,6 +9,7 @@
 # needle.
 # vm-timeout: 420
 . "$SMP_SRC/tests/vm/lib.sh"
+. "$SMP_SRC/tests/vm/lib-system.sh"
 plan 19
 
 [ "${SMP_VM_SYSTEMD:-0}" = 1 ] || bail "needs tests/vm/run --systemd"
@@ -67,12 +68,12 @@ last_state() { grep -i 'event=STATE' "$EV" | tail -n1 | sed -n 's/.* to=\([A-Za-
 # count PATTERN: how many device state changes matched so far
 count() { grep -ci "$1" "$EV" 2> /dev/null; }
 # wait_more SECS PATTERN N: until more than N changes match
-wait_more() { wait_for "$1" sh -c '[ "$(grep -ci "$1" "$2" 2> /dev/null)" -gt "$3" ]' sh "$2" "$EV" "$3"; }
+wait_more() { wait_secs "$1" sh -c '[ "$(grep -ci "$1" "$2" 2> /dev/null)" -gt "$3" ]' sh "$2" "$EV" "$3"; }
 
 plug
 check "no driver took the interface" sh -c '! test -e /dev/smpusb0'
-check "the plug started smpd" wait_for 30 systemctl is-active -q smpd.service
-check "smpd attached the machine over libusb" wait_for 30 sh -c 'runuser -u bob -- smpctl devices 2>&1 | grep -q SIM-X2-000042'
+check "the plug started smpd" wait_secs 30 systemctl is-active -q smpd.service
+check "smpd attached the machine over libusb" wait_secs 30 sh -c 'runuser -u bob -- smpctl devices 2>&1 | grep -q SIM-X2-000042'
 [ "$(systemctl show -p FragmentPath --value smpd.service)" = /lib/systemd/system/smpd.service ]
 ok $? "smpd runs from the packaged unit, no drop-in"
 is "$(systemctl show -p DropInPaths --value smpd.service)" "" "no drop-in weakens the packaged unit"
@@ -152,14 +153,14 @@ runs=$(count 'event=STATE from=idle to=running')
 wait_more 30 'event=STATE from=idle to=running' "$runs" || diag "the long run did not start"
 stop_sim
 ok $? "unplugged mid-run (simulator stopped cleanly)"
-check "smpd drops the machine and stays active" wait_for 20 sh -c \
+check "smpd drops the machine and stays active" wait_secs 20 sh -c \
 	'systemctl is-active -q smpd.service && ! smpctl devices 2>&1 | grep -q SIM-X2-000042'
 wait
 journalctl -u smpd.service -b --no-pager > "$SMP_OUT/smpd-journal.log" 2>&1
 
 # systemctl stop smpd while the needle runs: the needle stops.
 plug
-wait_for 30 sh -c 'smpctl devices 2>&1 | grep -q SIM-X2-000042' || diag "smpd did not pick up the replug"
+wait_secs 30 sh -c 'smpctl devices 2>&1 | grep -q SIM-X2-000042' || diag "smpd did not pick up the replug"
 ( as alice run "$SMP_OUT/long.smp" ) &
 wait_more 30 'event=STATE from=idle to=running' 0
 sleep 1
@@ -167,7 +168,7 @@ sleep 1
 ok $? "the needle runs again after a replug (and still runs a second later)"
 systemctl stop smpd.service
 check "systemctl stop smpd stops the needle within 2 s" \
-	wait_for 2 sh -c '[ "$(grep -i "event=STATE" "$1" | tail -n1 | sed -n "s/.* to=\([A-Za-z_]*\).*/\1/p" | tr A-Z a-z)" != running ]' sh "$EV"
+	wait_secs 2 sh -c '[ "$(grep -i "event=STATE" "$1" | tail -n1 | sed -n "s/.* to=\([A-Za-z_]*\).*/\1/p" | tr A-Z a-z)" != running ]' sh "$EV"
 grep -i 'event=STATE' "$EV" | tail -n 3 | sed 's/^/# /' >&2
 wait
 journalctl -u smpd.service -b --no-pager > "$SMP_OUT/smpd-journal.log" 2>&1

@@ -54,9 +54,13 @@ cartridge_spec() {
 	printf 'id=SIM-CART-%04d lot=CL-VM-1 needle=3RL diameter=250 expiry=%s used=0' \
 		"$cart" "$(date -u -d '+1 year' +%F)"
 }
+# A new cartridge by replugging: smpd keeps reporting the cartridge it
+# read at attach after a `cartridge insert` on the control socket.
 fresh_cartridge() {
-	sim_ctl $CTL cartridge pull > /dev/null &&
-		sim_ctl $CTL cartridge insert "$(cartridge_spec)" >&2
+	stop_sim || return 1
+	wait_secs 20 sh -c '! smpctl devices 2>&1 | grep -q SIM-X2-000042'
+	plug
+	wait_secs 30 sh -c 'smpctl devices 2>&1 | grep -q SIM-X2-000042'
 }
 plug() {
 	rm -f "$EV"

@@ -3,7 +3,7 @@
 # nodes (/dev/smpusbN and the usbfs node) to root:smp 0660, never to the
 # seat, imports the model from the hwdb, and the plug starts smpd.  A user
 # outside smp cannot open either node (H13).
-# vm-timeout: 300
+# vm-timeout: 600
 . "$SMP_SRC/tests/vm/lib.sh"
 . "$SMP_SRC/tests/vm/lib-system.sh"
 plan 18

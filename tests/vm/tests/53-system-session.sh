@@ -7,7 +7,7 @@
 # audit log, verifies and is in the journal under SMP_SESSION; unplugging
 # mid-run ends the session cleanly; `systemctl stop smpd` stops a running
 # needle.
-# vm-timeout: 420
+# vm-timeout: 900
 . "$SMP_SRC/tests/vm/lib.sh"
 . "$SMP_SRC/tests/vm/lib-system.sh"
 plan 19

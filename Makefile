@@ -4,9 +4,12 @@ BUILD        ?= build
 BUILD_ASAN   ?= build-asan
 BUILD_FUZZ   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-export BUILD BUILD_ASAN BUILD_FUZZ
+PREFIX       ?= /usr
+SYSCONFDIR   ?= /etc
+BUILD_INSTALL ?= build-install
+export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL
 
-.PHONY: all bench build deps deps-ok check check-% demo docs fuzz kernel kunit vm clean help
+.PHONY: all bench build deps deps-ok check check-% demo docs fuzz kernel kunit vm install uninstall clean help
 
 all: build
 
@@ -15,13 +18,15 @@ help:
 	@echo "make deps       install the Debian packages needed (as root)"
 	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
-	@echo "make check-S    run one suite S of: host asan valgrind mutations analyze kernel vm safety"
+	@echo "make check-S    run one suite S of: host asan valgrind install mutations analyze kernel vm safety system"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make kernel     build kernel/smpusb.ko against Debian's linux-headers-amd64"
 	@echo "make kunit      run the kernel KUnit suite (UML)"
 	@echo "make vm         run the VM tests (qemu, Debian's kernel, dummy_hcd)"
+	@echo "make install    install into DESTDIR (default none) for PREFIX (default /usr)"
+	@echo "make uninstall  remove exactly what the last make install installed"
 	@echo "make clean      remove build directories"
 
 # Install what is missing, only when something is.
@@ -68,6 +73,12 @@ kunit: deps-ok
 vm: deps-ok
 	build-aux/check.sh vm
 
+install: deps-ok
+	PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR) build-aux/install.sh install
+
+uninstall:
+	PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR) build-aux/install.sh uninstall
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) build-mutation build-analyze
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) $(BUILD_INSTALL) build-mutation build-analyze
 	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel clean; fi

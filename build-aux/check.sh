@@ -12,8 +12,11 @@ BUILD=${BUILD:-build}
 BUILD_ASAN=${BUILD_ASAN:-build-asan}
 LOGDIR=${LOGDIR:-$BUILD/check-logs}
 # safety runs last: it checks that the tests each hazard claims passed in
-# this run, including the kernel and VM ones.
-ALL_SUITES=(host asan valgrind mutations analyze kernel vm safety)
+# this run, including the kernel and VM ones.  'system' (the Debian
+# packages in a systemd-booted VM, issue 7) is not in the default list yet:
+# it does not pass reliably within make check's time budget; run it with
+# `make check-system`.
+ALL_SUITES=(host asan valgrind install mutations analyze kernel vm safety)
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("${ALL_SUITES[@]}")
 
@@ -121,6 +124,22 @@ suite_valgrind() {
 		--timeout-multiplier 10
 }
 
+# make install / make uninstall into a temporary DESTDIR (issue 7).
+suite_install() {
+	local log="$LOGDIR/install.tap" ok fail
+	echo "-- install: build-aux/install-test.sh"
+	build-aux/install-test.sh > "$log" 2>&1
+	local rc=$?
+	ok=$(grep -Ec '^ok ' "$log" | tr -d '\n')
+	fail=$(grep -Ec '^not ok ' "$log" | tr -d '\n')
+	grep -E '^(not ok|#)' "$log" | sed 's/^/    /'
+	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		fail=1
+		tail -n 20 "$log" | sed 's/^/    /'
+	fi
+	add install "$ok" "$fail" 0
+}
+
 # --- safety: traceability, mutations, static analysis (issue 8) ---------
 # Each script ends with "safety-counts: PASS FAIL"; its ok / not ok and
 # WARNING lines are shown.
@@ -215,6 +234,31 @@ suite_vm() {
 		tail -n 40 "$LOGDIR/vm.stderr" | sed 's/^/    /'
 	fi
 	add vm "$ok" "$fail" "$skip"
+}
+
+# The Debian packages, then the full-system VM test that installs them
+# into a systemd-booted guest (issue 7, tests/vm/README.md).
+suite_system() {
+	local log="$LOGDIR/system.tap" debs="$BUILD/debs"
+	step system build setup_build "$BUILD" || { add system 0 1 0; return; }
+	if ! step system debs build-aux/build-debs.sh "$debs"; then
+		add system 0 1 0
+		return
+	fi
+	echo "-- system: tests/vm/run --systemd --build $BUILD --debs $debs"
+	tests/vm/run --systemd --build "$BUILD" --debs "$debs" --out "$LOGDIR/vm-system" \
+		> "$log" 2> "$LOGDIR/system.stderr"
+	local rc=$? ok fail skip
+	ok=$(grep -Ec '^ok ' "$log" | tr -d '\n')
+	skip=$(grep -Eic '^ok .*# *skip' "$log" | tr -d '\n')
+	ok=$((ok - skip + 1))	# + the package build
+	fail=$(grep -Ec '^not ok ' "$log" | tr -d '\n')
+	grep -E '^(not ok|ok|#)' "$log" | sed 's/^/    /'
+	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		fail=1
+		tail -n 40 "$LOGDIR/system.stderr" | sed 's/^/    /'
+	fi
+	add system "$ok" "$fail" "$skip"
 }
 
 for s in "${suites[@]}"; do

@@ -18,8 +18,15 @@ fatal() {
 	exit 1
 }
 
-# The stock kernel's module tree (depmod'ed in the cache) as the guest's.
-mount --bind "$SMP_VM_MODROOT" /lib/modules || fatal "bind mount of $SMP_VM_MODROOT"
+# The stock kernel's module tree (depmod'ed in the cache) as the guest's;
+# under --systemd, init-systemd.sh has already merged it into /lib/modules.
+SMP_VM_SYSTEMD=${SMP_VM_SYSTEMD:-0}
+if [ "$SMP_VM_SYSTEMD" = 1 ]; then
+	[ -d "/lib/modules/$SMP_VM_KVER/kernel" ] || fatal "no stock modules in /lib/modules/$SMP_VM_KVER"
+	[ "$(cat /proc/1/comm)" = systemd ] || fatal "PID 1 is $(cat /proc/1/comm), not systemd"
+else
+	mount --bind "$SMP_VM_MODROOT" /lib/modules || fatal "bind mount of $SMP_VM_MODROOT"
+fi
 [ "$(uname -r)" = "$SMP_VM_KVER" ] || fatal "booted $(uname -r), expected $SMP_VM_KVER"
 modprobe configfs || fatal "modprobe configfs"
 mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config ||
@@ -52,7 +59,7 @@ run_one() {
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	(
 		cd "$SMP_VM_OUT/tests/$name" || exit 125
-		export SMP_SRC SMP_BUILD SMP_VM_KVER
+		export SMP_SRC SMP_BUILD SMP_VM_KVER SMP_VM_SYSTEMD SMP_DEBS
 		export SMP_OUT="$SMP_VM_OUT/tests/$name"
 		exec setsid -w bash -c 'echo $$ > "$0"; exec timeout -k 5 "$1" bash "$2"' \
 			"$V/$name.pgid" "$limit" "$t"

@@ -23,6 +23,8 @@ PACKAGES=(
 	# kernel module, KUnit, checkpatch, sparse
 	linux-headers-amd64 linux-source-6.1 sparse bc bison flex libelf-dev
 	libssl-dev xz-utils
+	# Debian packages and the full-system VM test (make check-system)
+	debhelper dh-dkms dkms dpkg-dev fakeroot lintian polkitd systemd-sysv
 	# the VM harness
 	qemu-system-x86 busybox-static cpio kmod
 )

@@ -5,26 +5,10 @@
  * claimant), the decisions are in device.c and safety.c.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "manager.h"
-
-void bus_device_emit_changed(struct device *d, const char *prop, ...)
-{
-	const char *props[16];
-	size_t n = 0;
-	va_list ap;
-
-	va_start(ap, prop);
-	for (const char *p = prop; p && n < 15; p = va_arg(ap, const char *))
-		props[n++] = p;
-	va_end(ap);
-	props[n] = NULL;
-	sd_bus_emit_properties_changed_strv(d->manager->bus, d->path, SMPD_IFACE_DEVICE,
-					    (char **)props);
-}
 
 static int prop_string(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		       sd_bus_message *reply, void *userdata, sd_bus_error *error)

@@ -3,25 +3,9 @@
  * bus-session.c - org.libsmp.Smp1.Session: D-Bus glue only.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <string.h>
 
 #include "manager.h"
-
-void bus_session_emit_changed(struct session *s, const char *prop, ...)
-{
-	const char *props[16];
-	size_t n = 0;
-	va_list ap;
-
-	va_start(ap, prop);
-	for (const char *p = prop; p && n < 15; p = va_arg(ap, const char *))
-		props[n++] = p;
-	va_end(ap);
-	props[n] = NULL;
-	sd_bus_emit_properties_changed_strv(s->manager->bus, s->path, SMPD_IFACE_SESSION,
-					    (char **)props);
-}
 
 static int prop_str(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		    sd_bus_message *reply, void *userdata, sd_bus_error *error)

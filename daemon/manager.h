@@ -209,8 +209,11 @@ void bus_manager_free_jobs(struct manager *m);
 int bus_manager_register(struct manager *m);
 int bus_device_register(struct device *d);
 int bus_session_register(struct session *s);
-void bus_device_emit_changed(struct device *d, const char *prop, ...) __attribute__((sentinel));
-void bus_session_emit_changed(struct session *s, const char *prop, ...) __attribute__((sentinel));
+/* PropertiesChanged for a NULL-terminated list of property names. */
+#define bus_device_emit_changed(d, ...) \
+	sd_bus_emit_properties_changed((d)->manager->bus, (d)->path, SMPD_IFACE_DEVICE, __VA_ARGS__)
+#define bus_session_emit_changed(s, ...) \
+	sd_bus_emit_properties_changed((s)->manager->bus, (s)->path, SMPD_IFACE_SESSION, __VA_ARGS__)
 
 /* polkit.c */
 /*

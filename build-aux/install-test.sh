@@ -64,6 +64,7 @@ one_prefix() {
 	$prefix/share/bash-completion/completions/smpctl 644
 	$prefix/share/man/man1/smpctl.1 644
 	$prefix/share/man/man3/libsmp.3 644
+	$prefix/share/man/man8/smpd.8 644
 	/etc/smpd/smpd.conf 644
 	LIST
 	local bad=0

@@ -118,7 +118,11 @@ class Driver:
         self.acked[(event, client)] += 1
 
     def drive(self):
-        c = T.Client(self.bus)
+        # An early kill can land before the client has even connected.
+        try:
+            c = T.Client(self.bus)
+        except dbus.exceptions.DBusException as e:
+            return e.get_dbus_name()
         try:
             d = c.dev(self.dev_path)
             k = 0

@@ -67,6 +67,18 @@ int polkit_verify(struct manager *m, sd_bus_message *call, const char *action,
 		  sd_bus_message_handler_t handler, void *userdata, sd_bus_error *error)
 { UNREACHABLE("polkit_verify"); }
 int manager_reload(struct manager *m, char *err, size_t errsz) { UNREACHABLE("manager_reload"); }
+int manager_audit(struct manager *m, bool durable, const char *event,
+		  const AuditField *fields, size_t n_fields)
+{ UNREACHABLE("manager_audit"); }
+int audit_log_foreach(const char *dir, int (*cb)(const AuditRecordView *rec, void *userdata),
+		      void *userdata)
+{ UNREACHABLE("audit_log_foreach"); }
+int audit_verify(const char *dir, const char *verification_key, AuditProgressFn progress,
+		 void *userdata, AuditVerifyReport *ret_report)
+{ UNREACHABLE("audit_verify"); }
+int64_t audit_export(const char *dir, AuditExportFormat format,
+		     const AuditExportFilter *filter, FILE *out)
+{ UNREACHABLE("audit_export"); }
 struct device *device_find_by_path(struct manager *m, const char *path)
 { UNREACHABLE("device_find_by_path"); }
 const char *device_state_string(const struct device *d) { UNREACHABLE("device_state_string"); }

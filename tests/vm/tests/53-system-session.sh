@@ -49,8 +49,8 @@ last_log() { cat "$SMP_OUT/smpctl-$n.log"; }
 # Every session needs an unused cartridge (H8): each plug and each
 # `fresh_cartridge` brings a new one.
 cart=0
+# (Increment in the caller: cartridge_spec runs in a $(...) subshell.)
 cartridge_spec() {
-	cart=$((cart + 1))
 	printf 'id=SIM-CART-%04d lot=CL-VM-1 needle=3RL diameter=250 expiry=%s used=0' \
 		"$cart" "$(date -u -d '+1 year' +%F)"
 }
@@ -64,6 +64,7 @@ fresh_cartridge() {
 }
 plug() {
 	rm -f "$EV"
+	cart=$((cart + 1))
 	start_sim --model=2 --serial=SIM-X2-000042 --control=$CTL --event-log=$EV \
 		--cartridge="$(cartridge_spec)"
 }

@@ -27,8 +27,7 @@ cleanup() {
 	stop_sim
 	systemctl stop smpd.service 2> /dev/null
 	rm -f /etc/modprobe.d/smp-vm-no-smpusb.conf
-	kill $(jobs -p) 2> /dev/null
-	wait 2> /dev/null
+	[ -n "${bg:-}" ] && kill "$bg" 2> /dev/null
 }
 trap cleanup EXIT
 
@@ -155,12 +154,13 @@ chmod 644 "$SMP_OUT/long.smp"
 fresh_cartridge || diag "could not insert a fresh cartridge"
 runs=$(count 'event=STATE from=idle to=running')
 ( as alice run "$SMP_OUT/long.smp" ) &
+bg=$!
 wait_more 30 'event=STATE from=idle to=running' "$runs" || diag "the long run did not start"
 stop_sim
 ok $? "unplugged mid-run (simulator stopped cleanly)"
 check "smpd drops the machine and stays active" wait_secs 20 sh -c \
 	'systemctl is-active -q smpd.service && ! smpctl devices 2>&1 | grep -q SIM-X2-000042'
-wait
+wait "$bg"
 journalctl -u smpd.service -b --no-pager > "$SMP_OUT/smpd-journal.log" 2>&1
 
 # systemctl stop smpd while the needle runs: the needle stops.
@@ -168,6 +168,7 @@ plug
 check "smpd picks up a machine plugged in while it runs (udev monitor)" \
 	wait_secs 30 sh -c 'smpctl devices 2>&1 | grep -q SIM-X2-000042'
 ( as alice run "$SMP_OUT/long.smp" ) &
+bg=$!
 wait_more 30 'event=STATE from=idle to=running' 0
 sleep 1
 [ "$(last_state)" = running ]
@@ -178,7 +179,7 @@ stopped() { [ "$(last_state)" != running ]; }
 [ "$was" = running ] && wait_secs 2 stopped
 ok $? "systemctl stop smpd stops the running needle within 2 s (before: ${was:-none}, after: $(last_state))"
 grep -i 'event=STATE' "$EV" | tail -n 3 | sed 's/^/# /' >&2
-wait
+wait "$bg"
 journalctl -u smpd.service -b --no-pager > "$SMP_OUT/smpd-journal.log" 2>&1
 stop_sim
 trap - EXIT

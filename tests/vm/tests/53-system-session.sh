@@ -167,7 +167,10 @@ journalctl -u smpd.service -b --no-pager > "$SMP_OUT/smpd-journal.log" 2>&1
 plug
 check "smpd picks up a machine plugged in while it runs (udev monitor)" \
 	wait_secs 30 sh -c 'smpctl devices 2>&1 | grep -q SIM-X2-000042'
-( as alice run "$SMP_OUT/long.smp" ) &
+# Another client: C-VM-0002 is inside its healing interval now (H9).
+sed 's/C-VM-0002/C-VM-0003/' "$SMP_OUT/long.smp" > "$SMP_OUT/long3.smp"
+chmod 644 "$SMP_OUT/long3.smp"
+( as alice run "$SMP_OUT/long3.smp" ) &
 bg=$!
 wait_more 30 'event=STATE from=idle to=running' 0
 sleep 1

@@ -27,8 +27,7 @@ cleanup() {
 	stop_sim
 	systemctl stop smpd.service 2> /dev/null
 	rm -f /etc/modprobe.d/smp-vm-no-smpusb.conf
-	kill $(jobs -p) 2> /dev/null
-	wait 2> /dev/null
+	[ -n "${bg:-}" ] && kill "$bg" 2> /dev/null
 }
 trap cleanup EXIT
 
@@ -49,8 +48,8 @@ last_log() { cat "$SMP_OUT/smpctl-$n.log"; }
 # Every session needs an unused cartridge (H8): each plug and each
 # `fresh_cartridge` brings a new one.
 cart=0
+# (Increment in the caller: cartridge_spec runs in a $(...) subshell.)
 cartridge_spec() {
-	cart=$((cart + 1))
 	printf 'id=SIM-CART-%04d lot=CL-VM-1 needle=3RL diameter=250 expiry=%s used=0' \
 		"$cart" "$(date -u -d '+1 year' +%F)"
 }
@@ -64,6 +63,7 @@ fresh_cartridge() {
 }
 plug() {
 	rm -f "$EV"
+	cart=$((cart + 1))
 	start_sim --model=2 --serial=SIM-X2-000042 --control=$CTL --event-log=$EV \
 		--cartridge="$(cartridge_spec)"
 }
@@ -154,19 +154,24 @@ chmod 644 "$SMP_OUT/long.smp"
 fresh_cartridge || diag "could not insert a fresh cartridge"
 runs=$(count 'event=STATE from=idle to=running')
 ( as alice run "$SMP_OUT/long.smp" ) &
+bg=$!
 wait_more 30 'event=STATE from=idle to=running' "$runs" || diag "the long run did not start"
 stop_sim
 ok $? "unplugged mid-run (simulator stopped cleanly)"
 check "smpd drops the machine and stays active" wait_secs 20 sh -c \
 	'systemctl is-active -q smpd.service && ! smpctl devices 2>&1 | grep -q SIM-X2-000042'
-wait
+wait "$bg"
 journalctl -u smpd.service -b --no-pager > "$SMP_OUT/smpd-journal.log" 2>&1
 
 # systemctl stop smpd while the needle runs: the needle stops.
 plug
 check "smpd picks up a machine plugged in while it runs (udev monitor)" \
 	wait_secs 30 sh -c 'smpctl devices 2>&1 | grep -q SIM-X2-000042'
-( as alice run "$SMP_OUT/long.smp" ) &
+# Another client: C-VM-0002 is inside its healing interval now (H9).
+sed 's/C-VM-0002/C-VM-0003/' "$SMP_OUT/long.smp" > "$SMP_OUT/long3.smp"
+chmod 644 "$SMP_OUT/long3.smp"
+( as alice run "$SMP_OUT/long3.smp" ) &
+bg=$!
 wait_more 30 'event=STATE from=idle to=running' 0
 sleep 1
 [ "$(last_state)" = running ]
@@ -177,7 +182,7 @@ stopped() { [ "$(last_state)" != running ]; }
 [ "$was" = running ] && wait_secs 2 stopped
 ok $? "systemctl stop smpd stops the running needle within 2 s (before: ${was:-none}, after: $(last_state))"
 grep -i 'event=STATE' "$EV" | tail -n 3 | sed 's/^/# /' >&2
-wait
+wait "$bg"
 journalctl -u smpd.service -b --no-pager > "$SMP_OUT/smpd-journal.log" 2>&1
 stop_sim
 trap - EXIT

@@ -24,7 +24,7 @@ PACKAGES=(
 	linux-headers-amd64 linux-source-6.1 sparse bc bison flex libelf-dev
 	libssl-dev xz-utils
 	# Debian packages and the full-system VM test (make check-system)
-	debhelper dh-dkms dkms dpkg-dev fakeroot lintian polkitd systemd-sysv
+	debhelper dh-dkms dkms dpkg-dev fakeroot lintian polkitd systemd-sysv udev
 	# the VM harness
 	qemu-system-x86 busybox-static cpio kmod
 )

@@ -82,8 +82,13 @@ static int status_reply(struct smp_frame *ret, uint8_t type, const struct smpusb
 	};
 	uint8_t buf[SMPP_STATUS_SIZE];
 
+	int n;
+
 	params_from(&st.setpoints, &k->setpoints);
-	return reply(ret, type, SMPP_S_OK, buf, smp_status_encode(&st, buf, sizeof(buf)));
+	n = smp_status_encode(&st, buf, sizeof(buf));
+	if (n < 0)
+		return -EPROTO;
+	return reply(ret, type, SMPP_S_OK, buf, n);
 }
 
 static int cartridge_reply(struct smp_frame *ret, uint8_t type, const struct smpusb_cartridge *k)
@@ -96,12 +101,16 @@ static int cartridge_reply(struct smp_frame *ret, uint8_t type, const struct smp
 		.expiry_day = k->expiry_day,
 	};
 	uint8_t buf[SMPP_CARTRIDGE_SIZE];
+	int n;
 
 	if (strnlen(k->id, sizeof(k->id)) > SMPP_ID_LEN || strnlen(k->lot, sizeof(k->lot)) > SMPP_ID_LEN)
 		return -EPROTO;
 	memcpy(c.id, k->id, strnlen(k->id, SMPP_ID_LEN));
 	memcpy(c.lot, k->lot, strnlen(k->lot, SMPP_ID_LEN));
-	return reply(ret, type, SMPP_S_OK, buf, smp_cartridge_encode(&c, buf, sizeof(buf)));
+	n = smp_cartridge_encode(&c, buf, sizeof(buf));
+	if (n < 0)
+		return -EPROTO;
+	return reply(ret, type, SMPP_S_OK, buf, n);
 }
 
 static int chardev_command(struct backend *b, uint8_t type, const void *payload, size_t len,

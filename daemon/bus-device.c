@@ -26,7 +26,8 @@ static int prop_string(sd_bus *bus, const char *path, const char *iface, const c
 	if (strcmp(prop, "Firmware") == 0) {
 		char buf[16];
 
-		snprintf(buf, sizeof(buf), "%u.%u", d->info.fw_version >> 8, d->info.fw_version & 0xff);
+		snprintf(buf, sizeof(buf), "%u.%u", (unsigned)(d->info.fw_version >> 8),
+			 (unsigned)(d->info.fw_version & 0xff));
 		return sd_bus_message_append(reply, "s", buf);
 	}
 	return -ENOENT;

@@ -471,7 +471,7 @@ static int list_done(struct verify_job *j, const siginfo_t *si)
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
-		r = sd_bus_send(NULL, reply, NULL);
+		(void)sd_bus_send(NULL, reply, NULL);	/* the caller may be gone */
 	else
 		sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
 					   "cannot build the session list: %s", strerror(-r));

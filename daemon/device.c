@@ -139,10 +139,10 @@ static void audit_device_event(struct device *d, bool durable, const char *event
 	size_t n = 0;
 
 	f[n++] = AUDIT_STR("device", d->info.serial);
-	if (d->session)
+	if (d->session) {
 		f[n++] = AUDIT_STR("session", d->session->id);
-	if (d->session)
 		f[n++] = AUDIT_STR("client", d->session->client);
+	}
 	if (who)
 		f[n++] = AUDIT_STR("who", who);
 	if (reason)

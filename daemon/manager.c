@@ -44,7 +44,7 @@ static void journal_mirror(const char *event, const AuditField *fields, size_t n
 		char key[AUDIT_KEY_MAX + 1];
 		int k;
 
-		for (k = 0; fields[i].key[k] && k < AUDIT_KEY_MAX; k++)
+		for (k = 0; k < AUDIT_KEY_MAX && fields[i].key[k]; k++)
 			key[k] = (char)(fields[i].key[k] >= 'a' && fields[i].key[k] <= 'z' ?
 					fields[i].key[k] - 'a' + 'A' : fields[i].key[k]);
 		key[k] = '\0';

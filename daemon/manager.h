@@ -225,7 +225,7 @@ int polkit_verify(struct manager *m, sd_bus_message *call, const char *action,
 		  sd_bus_message_handler_t handler, void *userdata, sd_bus_error *error);
 void polkit_free_all(struct manager *m);
 /* Answer and drop pending queries for an object that goes away. */
-void polkit_cancel_userdata(struct manager *m, void *userdata);
+void polkit_cancel_userdata(struct manager *m, const void *userdata);
 
 /* device.c */
 int device_new(struct manager *m, struct backend *b, struct device **ret);

@@ -209,7 +209,7 @@ int polkit_verify(struct manager *m, sd_bus_message *call, const char *action,
 	return 0;
 }
 
-void polkit_cancel_userdata(struct manager *m, void *userdata)
+void polkit_cancel_userdata(struct manager *m, const void *userdata)
 {
 	for (struct auth_query *i = m->auth_queries, *next; i; i = next) {
 		next = i->next;
@@ -224,6 +224,10 @@ void polkit_cancel_userdata(struct manager *m, void *userdata)
 
 void polkit_free_all(struct manager *m)
 {
-	while (m->auth_queries)
-		query_free(m->auth_queries);
+	while (m->auth_queries) {
+		struct auth_query *q = m->auth_queries;
+
+		m->auth_queries = q->next;	/* unlinked here, so query_free() only frees */
+		query_free(q);
+	}
 }

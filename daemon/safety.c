@@ -135,14 +135,14 @@ int safety_check_params(const struct effective_limits *el, const struct smp_para
 	}
 	if (req->voltage_mv % SMPP_VOLTAGE_STEP_MV) {
 		snprintf(msg, msgsz, "voltage %u mV is not a multiple of %u mV",
-			 req->voltage_mv, SMPP_VOLTAGE_STEP_MV);
+			 (unsigned)req->voltage_mv, (unsigned)SMPP_VOLTAGE_STEP_MV);
 		if (ret_param)
 			*ret_param = PARAM_VOLTAGE;
 		return -EINVAL;
 	}
 	if (req->depth_um % SMPP_DEPTH_STEP_UM) {
 		snprintf(msg, msgsz, "depth %u um is not a multiple of %u um",
-			 req->depth_um, SMPP_DEPTH_STEP_UM);
+			 (unsigned)req->depth_um, (unsigned)SMPP_DEPTH_STEP_UM);
 		if (ret_param)
 			*ret_param = PARAM_DEPTH;
 		return -EINVAL;

@@ -193,7 +193,7 @@ int manager_udev_start(struct manager *m)
 		return -ENOMEM;
 	m->udev_monitor = udev_monitor_new_from_netlink(m->udev, "udev");
 	if (!m->udev_monitor)
-		return -errno ? -errno : -EIO;
+		return errno > 0 ? -errno : -EIO;
 	r = udev_monitor_filter_add_match_subsystem_devtype(m->udev_monitor, "usb", "usb_device");
 	if (r >= 0)
 		r = udev_monitor_filter_add_match_subsystem_devtype(m->udev_monitor, "usbmisc", NULL);

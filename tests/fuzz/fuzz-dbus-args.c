@@ -607,7 +607,7 @@ static void fuzz_strings(struct input *in)
 
 		for (size_t i = 0; i < n; i++)
 			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
-			    ((unsigned char)s[i] == 0xc2 && (unsigned char)s[i + 1] >= 0x80 &&
+			    ((unsigned char)s[i] == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
 			     (unsigned char)s[i + 1] <= 0x9f))
 				control = true;
 		CHECK(control);

@@ -531,18 +531,12 @@ _public_ int smp_client_get_timeout(smp_client *c, uint64_t *ret_usec)
 	return 0;
 }
 
-_public_ int smp_client_dispatch(smp_client *c)
+/* Process what is queued; the caller holds a reference on c across it, as
+ * an event handler may drop the last one of its own. */
+static int client_dispatch(smp_client *c)
 {
 	int r;
 
-	if (!c)
-		return -EINVAL;
-	if (c->disconnected)
-		return -ENOTCONN;
-	if (c->dispatching)
-		return -EBUSY;  /* from inside the event handler */
-	c->dispatching = true;
-	smp_client_ref(c);
 	for (;;) {
 		r = sd_bus_process(c->bus, NULL);
 		if (r <= 0)
@@ -555,21 +549,42 @@ _public_ int smp_client_dispatch(smp_client *c)
 			on_disconnected(NULL, c, NULL);
 		r = -ENOTCONN;
 	}
+	return r;
+}
+
+/* Both dispatches of a wait run under one reference: a handler that drops
+ * the last reference during the first must not free c before the second. */
+static int client_dispatch_wait(smp_client *c, bool wait, uint64_t timeout_usec)
+{
+	int r;
+
+	if (!c)
+		return -EINVAL;
+	if (c->disconnected)
+		return -ENOTCONN;
+	if (c->dispatching)
+		return -EBUSY;  /* from inside the event handler */
+	c->dispatching = true;
+	smp_client_ref(c);
+	r = client_dispatch(c);
+	if (r >= 0 && wait) {
+		/* an error here (connection broken, EINTR) shows in the dispatch */
+		(void)sd_bus_wait(c->bus, timeout_usec);
+		r = client_dispatch(c);
+	}
 	c->dispatching = false;
 	smp_client_unref(c);
 	return r;
 }
 
+_public_ int smp_client_dispatch(smp_client *c)
+{
+	return client_dispatch_wait(c, false, 0);
+}
+
 _public_ int smp_client_wait(smp_client *c, uint64_t timeout_usec)
 {
-	int r;
-
-	r = smp_client_dispatch(c);
-	if (r < 0)
-		return r;
-	/* an error here (connection broken, EINTR) shows in the dispatch */
-	(void)sd_bus_wait(c->bus, timeout_usec);
-	return smp_client_dispatch(c);
+	return client_dispatch_wait(c, true, timeout_usec);
 }
 
 _public_ int smp_client_set_event_handler(smp_client *c, smp_event_handler handler, void *userdata)
@@ -613,7 +628,8 @@ static int manager_property(smp_client *c, const char *name, const char *type,
 	r = sd_bus_message_enter_container(reply, 'v', type);
 	if (r < 0) {
 		sd_bus_message_unref(reply);
-		return smp_error_set(&c->err, -EBADMSG, NULL, "smpd answered with an unexpected type");
+		(void)smp_error_set(&c->err, -EBADMSG, NULL, "smpd answered with an unexpected type");
+		return -EBADMSG;
 	}
 	*ret = reply;
 	return 0;

@@ -145,6 +145,8 @@ _public_ smp_device *smp_device_unref(smp_device *d)
 static int read_variant_int(sd_bus_message *m, int64_t *ret)
 {
 	const char *contents;
+	int64_t val = 0;
+	bool got;
 	char type;
 	int r;
 
@@ -157,12 +159,12 @@ static int read_variant_int(sd_bus_message *m, int64_t *ret)
 	if (r < 0)
 		return r;
 	switch (contents[0]) {
-	case 'u': { uint32_t v; r = sd_bus_message_read_basic(m, 'u', &v); *ret = v; break; }
-	case 'i': { int32_t v; r = sd_bus_message_read_basic(m, 'i', &v); *ret = v; break; }
-	case 'q': { uint16_t v; r = sd_bus_message_read_basic(m, 'q', &v); *ret = v; break; }
-	case 'x': { int64_t v; r = sd_bus_message_read_basic(m, 'x', &v); *ret = v; break; }
-	case 't': { uint64_t v; r = sd_bus_message_read_basic(m, 't', &v); *ret = (int64_t)v; break; }
-	case 'b': { int v; r = sd_bus_message_read_basic(m, 'b', &v); *ret = !!v; break; }
+	case 'u': { uint32_t v; r = sd_bus_message_read_basic(m, 'u', &v); if (r > 0) val = v; break; }
+	case 'i': { int32_t v; r = sd_bus_message_read_basic(m, 'i', &v); if (r > 0) val = v; break; }
+	case 'q': { uint16_t v; r = sd_bus_message_read_basic(m, 'q', &v); if (r > 0) val = v; break; }
+	case 'x': { int64_t v; r = sd_bus_message_read_basic(m, 'x', &v); if (r > 0) val = v; break; }
+	case 't': { uint64_t v; r = sd_bus_message_read_basic(m, 't', &v); if (r > 0) val = (int64_t)v; break; }
+	case 'b': { int v; r = sd_bus_message_read_basic(m, 'b', &v); if (r > 0) val = !!v; break; }
 	default:
 		r = sd_bus_message_skip(m, contents);
 		if (r >= 0)
@@ -171,8 +173,14 @@ static int read_variant_int(sd_bus_message *m, int64_t *ret)
 	}
 	if (r < 0)
 		return r;
+	got = r > 0;	/* 0: another type skipped, or an empty variant */
 	r = sd_bus_message_exit_container(m);
-	return r < 0 ? r : 1;
+	if (r < 0)
+		return r;
+	if (!got)
+		return 0;
+	*ret = val;
+	return 1;
 }
 
 static int read_variant_string(sd_bus_message *m, const char *type, char **dst)

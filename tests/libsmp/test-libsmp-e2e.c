@@ -362,7 +362,7 @@ static void scenario_basics(void)
 
 	/* a device kept beyond its client is detached, not dangling */
 	smp_device_ref(d);
-	c = smp_client_unref(c);
+	(void)smp_client_unref(c);	/* c is not used again */
 	CHECK(smp_device_get_client(d) == NULL);
 	CHECK(smp_device_get_state(d) == SMP_DEVICE_STATE_GONE);
 	CHECK_R(smp_device_claim(d), -ENOTCONN);
@@ -579,7 +579,7 @@ static void scenario_faults(const char *pseudonym)
 	smp_session_unref(s);
 	CHECK_R(smp_device_start(d), 0);
 	wait_state(other, d2, SMP_DEVICE_STATE_RUNNING, 5);
-	c = smp_client_unref(c);
+	(void)smp_client_unref(c);	/* c is not used again */
 	wait_state(other, d2, SMP_DEVICE_STATE_IDLE, 5);
 	{
 		double end = now_s() + 5;
@@ -807,14 +807,15 @@ static void scenario_log(const char *dir, const char *key, const char *session_i
 
 int main(int argc, char **argv)
 {
-	const char *scenario;
+	const char *scenario, *wrapper;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s BUS_ADDRESS SCENARIO [SIM_CONTROL] [ARG...]\n", argv[0]);
 		return 2;
 	}
 	bus_address = argv[1];
-	if (getenv("SMP_TEST_WRAPPER") && getenv("SMP_TEST_WRAPPER")[0])
+	wrapper = getenv("SMP_TEST_WRAPPER");
+	if (wrapper && wrapper[0])
 		slow = 5;
 	scenario = argv[2];
 	sim_ctl = argc > 3 ? argv[3] : NULL;

@@ -580,7 +580,7 @@ static void fuzz_begin_session(struct input *in)
 
 static void fuzz_strings(struct input *in)
 {
-	char buf[1100];
+	char buf[1100] = { 0 };	/* take_string() NUL-terminates; zeroed for the analyzer */
 	const char *s = take_string(in, buf, sizeof(buf));
 	size_t n = strlen(s);
 	enum zone z = zone_from_string(s);

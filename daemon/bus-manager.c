@@ -76,93 +76,6 @@ static int method_list_sessions(sd_bus_message *msg, void *userdata, sd_bus_erro
 	return r;
 }
 
-struct metadata {
-	const char *client, *operator_name, *zone, *lot, *maker, *override_reason;
-	int64_t patch_test_time, screening_time;
-};
-
-static int read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *error)
-{
-	static const struct { const char *key; const char *sig; } keys[] = {
-		{ "ClientPseudonym", "s" }, { "Operator", "s" }, { "Zone", "s" },
-		{ "PigmentLot", "s" }, { "PigmentManufacturer", "s" }, { "OverrideReason", "s" },
-		{ "PatchTestTime", "x" }, { "ScreeningTime", "x" },
-	};
-	int r;
-
-	r = sd_bus_message_enter_container(m, 'a', "{sv}");
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		const char *key, *contents;
-		size_t k;
-		char type;
-
-		r = sd_bus_message_read(m, "s", &key);
-		if (r < 0)
-			return r;
-		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
-			if (strcmp(key, keys[k].key) == 0)
-				break;
-		if (k == sizeof(keys) / sizeof(keys[0]))
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "unknown session field \"%s\"", key);
-		r = sd_bus_message_peek_type(m, &type, &contents);
-		if (r < 0)
-			return r;
-		if (!contents || strcmp(contents, keys[k].sig) != 0)
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "session field %s must have type \"%s\", not \"%s\"",
-						 key, keys[k].sig, contents ? contents : "?");
-		if (keys[k].sig[0] == 's') {
-			const char *v;
-
-			r = sd_bus_message_read(m, "v", "s", &v);
-			if (r < 0)
-				return r;
-			switch (k) {
-			case 0: md->client = v; break;
-			case 1: md->operator_name = v; break;
-			case 2: md->zone = v; break;
-			case 3: md->lot = v; break;
-			case 4: md->maker = v; break;
-			case 5: md->override_reason = v; break;
-			}
-		} else {
-			int64_t v;
-
-			r = sd_bus_message_read(m, "v", "x", &v);
-			if (r < 0)
-				return r;
-			if (k == 6)
-				md->patch_test_time = v;
-			else
-				md->screening_time = v;
-		}
-		r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	r = sd_bus_message_exit_container(m);
-	if (r < 0)
-		return r;
-	if (!md->client)
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "ClientPseudonym is required");
-	if (!md->operator_name)
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "Operator is required");
-	if (!md->zone)
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "Zone is required");
-	if (zone_from_string(md->zone) == _ZONE_INVALID)
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "unknown zone \"%s\" (hairline, temples, crown or scar)", md->zone);
-	if (md->override_reason && !safety_text_valid(md->override_reason))
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "OverrideReason must be 1-1024 bytes of text");
-	return 0;
-}
-
 static int method_begin_session(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -176,7 +89,7 @@ static int method_begin_session(sd_bus_message *msg, void *userdata, sd_bus_erro
 	r = sd_bus_message_read(msg, "o", &path);
 	if (r < 0)
 		return r;
-	r = read_metadata(msg, &md, error);
+	r = bus_read_metadata(msg, &md, error);
 	if (r < 0)
 		return r;
 	d = device_find_by_path(m, path);
@@ -636,51 +549,6 @@ static int method_verify_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 	return job_start(m, msg, false, verify_work, key, verify_done, NULL);
 }
 
-/* a{sv}: Session s, Client s, Since t, Until t (CLOCK_REALTIME us). */
-static int read_export_filter(sd_bus_message *msg, AuditExportFilter *f, sd_bus_error *error)
-{
-	const char *key, *contents;
-	char type;
-	int r;
-
-	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-		bool str;
-
-		r = sd_bus_message_read(msg, "s", &key);
-		if (r < 0)
-			return r;
-		str = strcmp(key, "Session") == 0 || strcmp(key, "Client") == 0;
-		if (!str && strcmp(key, "Since") != 0 && strcmp(key, "Until") != 0)
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "unknown filter \"%s\" (Session, Client, Since, Until)", key);
-		r = sd_bus_message_peek_type(msg, &type, &contents);
-		if (r < 0)
-			return r;
-		if (!contents || strcmp(contents, str ? "s" : "t") != 0)
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "filter %s must be of type %s", key, str ? "s" : "t");
-		if (strcmp(key, "Session") == 0)
-			r = sd_bus_message_read(msg, "v", "s", &f->session);
-		else if (strcmp(key, "Client") == 0)
-			r = sd_bus_message_read(msg, "v", "s", &f->client);
-		else if (strcmp(key, "Since") == 0)
-			r = sd_bus_message_read(msg, "v", "t", &f->since_usec);
-		else
-			r = sd_bus_message_read(msg, "v", "t", &f->until_usec);
-		if (r < 0)
-			return r;
-		r = sd_bus_message_exit_container(msg);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_exit_container(msg);
-}
-
 struct export_args {
 	AuditExportFormat fmt;
 	const AuditExportFilter *filter;
@@ -716,7 +584,7 @@ static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 	struct export_args args;
 	int fd, fl, r;
 
-	r = read_export_filter(msg, &filter, error);
+	r = bus_read_export_filter(msg, &filter, error);
 	if (r < 0)
 		return r;
 	r = sd_bus_message_read(msg, "sh", &format, &fd);
@@ -757,7 +625,7 @@ static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus
 	AuditExportFilter filter = { 0 };
 	int r;
 
-	r = read_export_filter(msg, &filter, error);
+	r = bus_read_export_filter(msg, &filter, error);
 	if (r < 0)
 		return r;
 	if (filter.session)

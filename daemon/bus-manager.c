@@ -456,7 +456,7 @@ static int job_start(struct manager *m, sd_bus_message *msg, bool use_memfd,
 		     job_work_fn work, const void *arg, job_done_fn done,
 		     struct verify_job **ret)
 {
-	struct verify_job *j;
+	struct verify_job *j = NULL;
 	int rfd, wfd, r;
 
 	if (use_memfd) {
@@ -579,7 +579,7 @@ static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 	struct manager *m = userdata;
 	AuditExportFilter filter = { 0 };
 	AuditExportFormat fmt;
-	struct verify_job *j;
+	struct verify_job *j = NULL;
 	const char *format;
 	struct export_args args;
 	int fd, fl, r;
@@ -609,7 +609,7 @@ static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 	args.filter = &filter;
 	args.fd = fd;
 	r = job_start(m, msg, false, export_work, &args, export_done, &j);
-	if (r > 0)
+	if (r > 0 && j)
 		snprintf(j->format, sizeof(j->format), "%s", format);
 	return r;
 }

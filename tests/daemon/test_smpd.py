@@ -660,25 +660,32 @@ def test_pigment_lot_and_patch_test_required(env):
 # ---------------------------------------------------------------- authorization (H13)
 
 POLKIT_METHODS = [
-    # (name, action, callable(env, client)) -- each changes state when allowed
-    ('Claim', 'operate', lambda e, c: c.dev(e.dev_path).Claim()),
-    ('BeginSession', 'operate', lambda e, c: c.mgr.BeginSession(e.dev_path, metadata())),
-    ('SetParameters', 'operate', lambda e, c: c.dev(e.dev_path).SetParameters(params())),
-    ('Start', 'operate', lambda e, c: c.dev(e.dev_path).Start()),
-    ('ClearFault', 'operate', lambda e, c: c.dev(e.dev_path).ClearFault()),
-    ('ChangeZone', 'operate', lambda e, c: c.ses(c.session).ChangeZone('crown')),
-    ('Annotate', 'operate', lambda e, c: c.ses(c.session).Annotate('note')),
-    ('Reload', 'configure', lambda e, c: c.mgr.Reload()),
-    ('VerifyLog', 'audit', lambda e, c: c.mgr.VerifyLog(_audit_key(e))),
-    ('ExportLog', 'audit', lambda e, c: _export(e, c, {}, 'json')),
-    ('ListPastSessions', 'audit', lambda e, c: c.mgr.ListPastSessions(dbus.Dictionary({}, signature='sv'))),
+    # (name, action, callable(env, client, **kw)) -- each changes state when
+    # allowed; kw are dbus-python's (reply_handler, error_handler for an
+    # asynchronous call)
+    ('Claim', 'operate', lambda e, c, **kw: c.dev(e.dev_path).Claim(**kw)),
+    ('BeginSession', 'operate', lambda e, c, **kw: c.mgr.BeginSession(e.dev_path, metadata(), **kw)),
+    ('SetParameters', 'operate', lambda e, c, **kw: c.dev(e.dev_path).SetParameters(params(), **kw)),
+    ('Start', 'operate', lambda e, c, **kw: c.dev(e.dev_path).Start(**kw)),
+    ('ClearFault', 'operate', lambda e, c, **kw: c.dev(e.dev_path).ClearFault(**kw)),
+    ('ChangeZone', 'operate', lambda e, c, **kw: c.ses(c.session).ChangeZone('crown', **kw)),
+    ('Annotate', 'operate', lambda e, c, **kw: c.ses(c.session).Annotate('note', **kw)),
+    ('Reload', 'configure', lambda e, c, **kw: c.mgr.Reload(**kw)),
+    ('VerifyLog', 'audit', lambda e, c, **kw: c.mgr.VerifyLog(_audit_key(e), **kw)),
+    ('ExportLog', 'audit', lambda e, c, **kw: _export(e, c, {}, 'json', **kw)),
+    ('ListPastSessions', 'audit',
+     lambda e, c, **kw: c.mgr.ListPastSessions(dbus.Dictionary({}, signature='sv'), **kw)),
 ]
 
 
-def _export(e, c, flt, fmt):
+def _export(e, c, flt, fmt, **kw):
     """ExportLog into a file (not a pipe: the reply comes after the last
-    record); returns (records, text)."""
+    record); returns (records, text).  With reply_handler (asynchronous),
+    returns None once the call is sent (the fd travels with it)."""
     with tempfile.TemporaryFile('w+') as f:
+        if kw:
+            c.mgr.ExportLog(dbus.Dictionary(flt, signature='sv'), fmt, dbus.types.UnixFd(f.fileno()), **kw)
+            return None
         n = c.mgr.ExportLog(dbus.Dictionary(flt, signature='sv'), fmt, dbus.types.UnixFd(f.fileno()),
                             timeout=60 * T.SLOW)
         f.seek(0)
@@ -748,21 +755,98 @@ def test_authorization_matrix(env, name, action, call):
         c.dev(env.dev_path).Stop()
 
 
-def test_caller_gone_during_authorization(env):
-    """The caller leaves while polkit thinks: nothing is done on its behalf."""
-    env.polkit.hang(['org.libsmp.Smp1.operate'])
-    c = env.client()
-    c.dev(env.dev_path).Claim(reply_handler=lambda: None, error_handler=lambda e: None)
-    T.pump(0.3)
+def _audit_records(env):
+    """The audit log's records so far, as smp-audit exports them (JSON)."""
+    tool = os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit')
+    out = subprocess.run([tool, 'export', os.path.join(env.smpd.state_dir, 'audit'), '--format', 'json'],
+                         capture_output=True, text=True, timeout=60 * T.SLOW)
+    assert out.returncode == 0, out.stderr
+    import json
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def _gone_effects(env, c):
+    """What each method would change (beyond what the client leaving the bus
+    changes by itself): a snapshot to compare before and after."""
+    w = T.Client(env.bus)
+    try:
+        sessions = [str(p) for p in w.mgr.ListSessions()]
+        # every record but the decisions and the periodic telemetry summaries
+        records = [r['event'] for r in _audit_records(env) if r['event'] not in ('authorization', 'telemetry')]
+        return {
+            'claimed': bool(w.prop(env.dev_path, IDEV, 'Claimed')),
+            'sessions': sessions,
+            'zones': [str(w.prop(p, ISES, 'Zone')) for p in sessions],
+            'digest': str(w.prop(T.ROOT, IMGR, 'PolicyDigest')),
+            'device': env.sim.status()['state'],
+            'used': env.sim.status()['used'],
+            'device_cmds': [e.split(' seq=')[0].split('type=')[1] for e in env.sim.events()
+                            if 'event=CMD' in e and 'type=LEASE' not in e and 'type=STATUS' not in e
+                            and 'type=TELEM' not in e and 'type=GET' not in e],
+            'records': records,
+        }
+    finally:
+        w.close()
+
+
+GONE_CASES = POLKIT_METHODS + [
+    # the second authorization of one call: operate is granted, override hangs
+    ('BeginSession-override', 'override',
+     lambda e, c, **kw: c.mgr.BeginSession(e.dev_path, metadata(
+         client='client-h', OverrideReason=dbus.String('touch-up')), **kw)),
+]
+
+
+@pytest.mark.parametrize('name,action,call', GONE_CASES, ids=[m[0] for m in GONE_CASES])
+def test_caller_gone_during_authorization(env_factory, name, action, call):
+    """H13: the caller leaves the bus while polkit thinks; polkit then says
+    yes: nothing is done on its behalf (no state change, no device command,
+    no record but the decision), smpd stays up and answers the next caller."""
+    # polkit may think longer than the test needs to look around
+    env = env_factory(dropins={'10-polkit.conf': '[Daemon]\nPolkitTimeoutMs=%d\n'
+                               % min(120000, int(30000 * T.SLOW))})
+    full = 'org.libsmp.Smp1.' + action
+    if name == 'BeginSession-override':
+        # client-h had a session just now: the healing interval needs the override
+        first = env.ready_client(client='client-h')
+        first.ses(first.session).EndSession()
+        first.dev(env.dev_path).Release()
+        env.sim.ctl('cartridge insert id=CART-2 lot=L used=0 needle=3RL diameter=250 expiry=2099-01-01')
+        T.pump(0.1)
+        name = 'BeginSession'
+    c = _prepare(env, name)
+    if name == 'Reload':
+        # a reload would change the policy (and its digest)
+        with open(os.path.join(env.tmp, 'conf', 'limits.d', '50-tight.conf'), 'w') as f:
+            f.write('[Zone temples]\nMaxDepthUm=900\n')
+    env.polkit.allow_all()
+    env.polkit.hang([full])
+    answered = []
+    call(env, c, reply_handler=lambda *a: answered.append('reply'),
+         error_handler=lambda e: answered.append(e.get_dbus_name()))
+    # polkit has the question (the decision is not recorded yet)
+    T.pump(0.5 * T.SLOW)
+    assert not answered, answered
+    # the caller goes away; whatever the claimant's departure changes by
+    # itself has happened before the snapshot
     c.close()
     env.clients.remove(c)
-    T.pump(0.2)
+    T.pump(0.5 * T.SLOW)
+    before = _gone_effects(env, c)
+    n_auth = sum(1 for r in _audit_records(env) if r['event'] == 'authorization')
+    # polkit now says yes
     env.polkit.mock.ReleaseHangingCalls()
-    T.pump(0.5)
+    T.wait_for(lambda: sum(1 for r in _audit_records(env) if r['event'] == 'authorization') > n_auth,
+               5, 'the decision recorded')
+    T.pump(0.5 * T.SLOW)
+    assert _gone_effects(env, c) == before
+    assert env.smpd.alive()
+    # the next caller is served
     env.polkit.allow_all()
     c2 = env.client()
-    assert not c2.prop(env.dev_path, IDEV, 'Claimed')
-    c2.dev(env.dev_path).Claim()
+    assert c2.prop(T.ROOT, IMGR, 'APIVersion') == 1
+    if not before['claimed']:
+        c2.dev(env.dev_path).Claim()
 
 
 def test_dbus_policy_denies_unlisted(env):

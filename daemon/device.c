@@ -20,8 +20,6 @@
 #include "manager.h"
 #include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
-#define CMD_TIMEOUT_MS 250
-
 uint64_t now_realtime_us(void)
 {
 	struct timespec ts;
@@ -98,7 +96,8 @@ static int device_command(struct device *d, uint8_t type, const void *payload, s
 
 	if (d->gone)
 		return -ENODEV;
-	r = d->backend->ops->command(d->backend, type, payload, len, CMD_TIMEOUT_MS, &reply);
+	r = d->backend->ops->command(d->backend, type, payload, len,
+				     (int)d->manager->policy.command_timeout_ms.value, &reply);
 	if (r == -ENODEV)
 		device_mark_gone(d);
 	if (r < 0)

@@ -20,8 +20,6 @@
 #include "manager.h"
 #include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
-#define CMD_TIMEOUT_MS 250
-
 uint64_t now_realtime_us(void)
 {
 	struct timespec ts;
@@ -98,7 +96,8 @@ static int device_command(struct device *d, uint8_t type, const void *payload, s
 
 	if (d->gone)
 		return -ENODEV;
-	r = d->backend->ops->command(d->backend, type, payload, len, CMD_TIMEOUT_MS, &reply);
+	r = d->backend->ops->command(d->backend, type, payload, len,
+				     (int)d->manager->policy.command_timeout_ms.value, &reply);
 	if (r == -ENODEV)
 		device_mark_gone(d);
 	if (r < 0)
@@ -319,6 +318,12 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	d->have_seq = true;
 	d->last_seq = t->seq;
 	d->last_telemetry_mono = now_monotonic_us();
+	if (d->stale_faults_until) {
+		if ((t->faults || t->state == SMPP_STATE_FAULT || t->state == SMPP_STATE_ESTOP) &&
+		    d->last_telemetry_mono < d->stale_faults_until)
+			return;		/* from before the CLEAR_FAULT */
+		d->stale_faults_until = 0;
+	}
 	cart_changed = d->have_telemetry &&
 		((t->flags ^ d->last_telemetry.flags) & SMPP_TFLAG_CARTRIDGE);
 	d->last_telemetry = *t;
@@ -345,6 +350,16 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 			bus_device_emit_changed(d, "Cartridge", "Limits", NULL);
 	}
 }
+
+/*
+ * After CLEAR_FAULT, records with fault bits may still be on their way: the
+ * device queues telemetry when the host falls behind (smp-sim keeps up to
+ * 1088 records, about 1 s) and its replies overtake them.  Until the first
+ * record of a device neither faulted nor emergency-stopped, or this long,
+ * such records are counted, not judged.  A fault that really recurs at once is latched when the window
+ * ends; meanwhile the device itself is faulted and refuses to run.
+ */
+#define STALE_FAULTS_USEC (2 * 1000 * 1000ULL)
 
 /*
  * Records the link queued before a command's reply describe the device
@@ -983,6 +998,7 @@ int device_clear_fault(struct device *d, const char *who, sd_bus_error *error)
 			   d->trip != MONITOR_OK ? monitor_trip_to_string(d->trip) :
 			   d->estop ? "estop" : "none");
 	drain_stale_telemetry(d);
+	d->stale_faults_until = now_monotonic_us() + STALE_FAULTS_USEC;
 	d->estop = false;
 	d->trip = MONITOR_OK;
 	d->trip_message[0] = '\0';

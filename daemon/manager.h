@@ -102,6 +102,9 @@ struct device {
 	bool have_setpoints;
 	uint32_t last_seq;
 	bool have_seq;
+	/* CLOCK_MONOTONIC us until which records of a faulted or stopped
+	 * device are taken for ones queued before a CLEAR_FAULT (0 = none) */
+	uint64_t stale_faults_until;
 
 	char *claimant;			/* unique bus name, NULL = unclaimed */
 	sd_bus_track *track;

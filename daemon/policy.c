@@ -96,6 +96,7 @@ void policy_init_defaults(struct policy *p)
 	set_default(&p->lease_ms, 200);
 	set_default(&p->renew_ms, 50);
 	set_default(&p->polkit_timeout_ms, 10000);
+	set_default(&p->command_timeout_ms, 250);
 	set_default(&p->audit_retention_days, 1825);
 	set_default(&p->audit_seal_records, 1000);
 	set_default(&p->audit_seal_s, 60);
@@ -330,6 +331,7 @@ static const struct setting_key setting_keys[] = {
 	  "the protocol allows leases up to 500 ms" },
 	{ "Daemon", "RenewMs", S(renew_ms), 5, 250, 1, MERGE_LAST, NULL },
 	{ "Daemon", "PolkitTimeoutMs", S(polkit_timeout_ms), 100, 120000, 1, MERGE_LAST, NULL },
+	{ "Daemon", "CommandTimeoutMs", S(command_timeout_ms), 20, 5000, 1, MERGE_LAST, NULL },
 	/* Drop-ins can only keep records longer and seal them sooner. */
 	{ "Audit", "RetentionDays", S(audit_retention_days), 730, 36500, 1, MERGE_MAX,
 	  "clinics keep treatment records at least 2 years" },

@@ -93,6 +93,7 @@ struct policy {
 	struct setting lease_ms;		/* device lease, 20..500 */
 	struct setting renew_ms;		/* renewal period, < lease / 2 */
 	struct setting polkit_timeout_ms;	/* 100..120000 */
+	struct setting command_timeout_ms;	/* device reply wait, 20..5000 */
 
 	/* [Audit]: read when the log is opened (at start) */
 	struct setting audit_retention_days;	/* >= 730 (DOMAIN.md: 2-5 years) */

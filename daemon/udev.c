@@ -29,26 +29,33 @@ static bool is_smp_device(struct udev_device *dev)
 	return vid && pid && strcmp(vid, want_vid) == 0 && strcmp(pid, want_pid) == 0;
 }
 
-/* The driver bound to interface 0 (first configuration), "" if none. */
-static void interface_driver(struct udev_device *dev, char *buf, size_t bufsz)
+/*
+ * The driver bound to interface 0 (first configuration) in buf, "" if none.
+ * false while the interface does not exist (the device is not configured).
+ */
+static bool interface_driver(struct udev_device *dev, char *buf, size_t bufsz)
 {
 	char path[PATH_MAX], target[PATH_MAX];
 	const char *base;
 	ssize_t n;
 
 	buf[0] = '\0';
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s:1.0/driver", udev_device_get_syspath(dev),
-			     udev_device_get_sysname(dev)) >= sizeof(path))
-		return;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s:1.0", udev_device_get_syspath(dev),
+			     udev_device_get_sysname(dev)) >= sizeof(path) - strlen("/driver"))
+		return false;
+	if (access(path, F_OK) < 0)
+		return false;
+	strcat(path, "/driver");
 	n = readlink(path, target, sizeof(target) - 1);
 	if (n <= 0)
-		return;
+		return true;
 	target[n] = '\0';
 	base = strrchr(target, '/');
 	base = base ? base + 1 : target;
 	if (strlen(base) >= bufsz)
 		base = "unknown";
 	memcpy(buf, base, strlen(base) + 1);
+	return true;
 }
 
 static struct device *find_usb(struct manager *m, const char *serial)
@@ -76,7 +83,8 @@ static void usb_added(struct manager *m, struct udev_device *dev)
 	}
 	if (find_usb(m, serial))
 		return;
-	interface_driver(dev, driver, sizeof(driver));
+	if (!interface_driver(dev, driver, sizeof(driver)))
+		return;		/* not configured yet: its "bind" event follows */
 	if (driver[0]) {
 		/* Never take a device away from a kernel driver; smpusb's
 		 * character device arrives as its own (usbmisc) event. */
@@ -173,7 +181,14 @@ static int monitor_handler(sd_event_source *s, int fd, uint32_t revents, void *u
 			chardev_removed(m, dev);
 		else
 #endif
-		if (!misc && action && strcmp(action, "add") == 0)
+		/*
+		 * "add" of a USB device comes before its configuration is set
+		 * and its interface has a driver; "bind" (of the device to the
+		 * generic USB driver) after both.  Either may be the first
+		 * moment smpd can tell how to reach it; usb_added() takes a
+		 * device once.
+		 */
+		if (!misc && action && (strcmp(action, "add") == 0 || strcmp(action, "bind") == 0))
 			usb_added(m, dev);
 		else if (!misc && action && strcmp(action, "remove") == 0)
 			usb_removed(m, dev);

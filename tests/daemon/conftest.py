@@ -9,8 +9,11 @@ import smpdtest as T
 # Fast test policy: shipped defaults plus a drop-in that shortens what the
 # tests have to wait for (a drop-in can only tighten the shipped limits;
 # [Daemon] settings are last-wins).
-FAST = '''[Daemon]
-PolkitTimeoutMs=1500
+# polkit's answer and the device's reply are waits like any other: scaled
+# (valgrind, TCG); the shipped 250 ms command timeout when SLOW is 1.
+FAST = f'''[Daemon]
+PolkitTimeoutMs={min(120000, int(1500 * T.SLOW))}
+CommandTimeoutMs={min(5000, int(250 * T.SLOW))}
 TelemetryHz=10
 '''
 # Under valgrind smpd runs 20-50 times slower than the simulated firmware's

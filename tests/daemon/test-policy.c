@@ -309,6 +309,21 @@ static void test_error_renew_vs_lease(void **state)
 	expect_error("[Daemon]\nLeaseMs=100\nRenewMs=60\n", NULL, "smpd.conf", 3, "half of LeaseMs");
 }
 
+static void test_command_timeout(void **state)
+{
+	struct policy p;
+	char err[POLICY_ERROR_MAX];
+
+	write_file("smpd.conf", "[Daemon]\nRenewMs=50\n");
+	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.command_timeout_ms.value, 250);
+	write_file("smpd.conf", "[Daemon]\nCommandTimeoutMs=2500\n");
+	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.command_timeout_ms.value, 2500);
+	expect_error("[Daemon]\n\nCommandTimeoutMs=10\n", NULL, "smpd.conf", 3, "outside 20-5000");
+	expect_error("[Daemon]\nCommandTimeoutMs=6000\n", NULL, "smpd.conf", 2, "outside 20-5000");
+}
+
 static void test_audit_keys(void **state)
 {
 	struct policy p;
@@ -437,6 +452,7 @@ int main(void)
 		T(test_error_min_above_max_across_sections),
 		T(test_error_nul_byte),
 		T(test_error_renew_vs_lease),
+		T(test_command_timeout),
 		T(test_error_missing_main),
 		T(test_reload_keeps_last_good),
 		T(test_shipped_config_parses),

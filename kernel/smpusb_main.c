@@ -898,8 +898,10 @@ static int smpusb_ioc_lease(struct smpusb_dev *dev, struct smpusb_file *f,
 		spin_lock_irq(&dev->lock);
 		smpusb_ctl_started(&dev->ctl, now, l.lease_ms);
 		spin_unlock_irq(&dev->lock);
+#ifndef SMPUSB_MUTATION_KD_DRIVER_LEASE	/* mutant: the lease timer never fires */
 		mod_delayed_work(system_wq, &dev->lease_work,
 				 msecs_to_jiffies(l.lease_ms));
+#endif
 	} else if (start && err && !l.status.dev_status) {
 		smpusb_start_failed(dev, now, l.lease_ms);
 	}
@@ -1817,6 +1819,9 @@ static void __exit smpusb_exit(void)
 }
 module_exit(smpusb_exit);
 
+#ifdef SMPUSB_MUTATION_KD_DRIVER_LEASE
+MODULE_INFO(mutation, "kd_driver_lease");	/* build-aux/kernel-mutations.sh */
+#endif
 MODULE_AUTHOR("libsmp project");
 MODULE_DESCRIPTION("USB driver for libsmp scalp micropigmentation machines");
 MODULE_LICENSE("GPL");

@@ -23,6 +23,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/suspend.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -97,6 +98,8 @@ struct smpusb_dev {
 	struct usb_anchor tm_anchor;
 	unsigned int tm_errors;		/* consecutive, under lock */
 	bool reset_running;		/* lease ran at pre_reset */
+	bool sleeping;			/* system suspend under way; io_mutex */
+	struct list_head node;		/* in smpusb_devices */
 
 	struct smpusb_info info;	/* from GET_INFO at probe */
 	struct device *hwmon;
@@ -115,6 +118,7 @@ struct smpusb_file {
 	struct smpusb_dev *dev;
 	struct list_head node;		/* in dev->files */
 	bool writable;
+	struct mutex read_mutex;	/* one read() at a time */
 	/* under dev->lock */
 	struct smpusb_record *ring;
 	unsigned int head;
@@ -123,6 +127,11 @@ struct smpusb_file {
 };
 
 static struct usb_driver smpusb_driver;
+
+/* Every bound device, for the PM notifier.  Taken before io_mutex. */
+static LIST_HEAD(smpusb_devices);
+static DEFINE_MUTEX(smpusb_devices_lock);
+static bool smpusb_system_sleeping;	/* under smpusb_devices_lock */
 
 static void smpusb_delete(struct kref *kref)
 {
@@ -342,12 +351,17 @@ static void smpusb_bulk_complete(struct urb *urb)
 	complete(urb->context);
 }
 
-/* One anchored bulk transfer; io_mutex held. */
+/*
+ * One anchored bulk transfer; io_mutex held.  With intr, a signal ends
+ * the wait with -EINTR (the URB is killed first, so nothing of it is
+ * used afterwards).
+ */
 static int smpusb_bulk(struct smpusb_dev *dev, struct urb *urb,
 		       unsigned int pipe, void *buf, int len,
-		       unsigned long timeout, int *actual)
+		       unsigned long timeout, bool intr, int *actual)
 {
 	DECLARE_COMPLETION_ONSTACK(done);
+	long left;
 	int err;
 
 	usb_fill_bulk_urb(urb, dev->udev, pipe, buf, len,
@@ -358,9 +372,16 @@ static int smpusb_bulk(struct smpusb_dev *dev, struct urb *urb,
 		usb_unanchor_urb(urb);
 		return READ_ONCE(dev->unplugged) ? -ENODEV : err;
 	}
-	if (!wait_for_completion_timeout(&done, timeout)) {
+	if (intr)
+		left = wait_for_completion_interruptible_timeout(&done,
+								 timeout);
+	else
+		left = wait_for_completion_timeout(&done, timeout);
+	if (left <= 0) {
 		usb_kill_urb(urb);
-		return READ_ONCE(dev->unplugged) ? -ENODEV : -ETIMEDOUT;
+		if (READ_ONCE(dev->unplugged))
+			return -ENODEV;
+		return left < 0 ? -EINTR : -ETIMEDOUT;
 	}
 	*actual = urb->actual_length;
 	err = urb->status;
@@ -379,8 +400,23 @@ static void smpusb_count(struct smpusb_dev *dev, u32 *counter)
 }
 
 /*
+ * Whether a signal may end the wait for this command's reply.  STOP and
+ * ESTOP always wait: they also run from release() of a dying process, the
+ * lease timer and suspend, and a signal must never cut a stop short.
+ * GET_INFO runs at probe.  Bounded by timeout_ms either way.
+ */
+static bool smpusb_cmd_interruptible(u8 type)
+{
+	return type != SMPP_T_STOP && type != SMPP_T_ESTOP &&
+	       type != SMPP_T_GET_INFO;
+}
+
+/*
  * Sends one command and waits for the valid reply with its seq; replies
  * that fail validation or answer another command are counted and skipped.
+ * A signal while waiting for the reply gives -EINTR (see
+ * smpusb_cmd_interruptible()): the command may have taken effect, and its
+ * reply, should it come later, is skipped as a foreign seq.
  * On 0, *ret_status is the reply status, rbuf holds the rlen-byte OK
  * payload and *ret_range the range error of OUT_OF_RANGE / NOT_ON_STEP.
  * An ERROR reply gives -EPROTO with *ret_status set.  io_mutex held.
@@ -403,9 +439,10 @@ static int smpusb_cmd(struct smpusb_dev *dev, u8 type, const void *payload,
 		return n;
 
 	deadline = jiffies + msecs_to_jiffies(clamp(timeout_ms, 20U, 5000U));
+	/* The command goes out whole: only the reply wait is interruptible. */
 	err = smpusb_bulk(dev, dev->cmd_urb, dev->cmd_pipe, dev->cmd_buf, n,
 			  msecs_to_jiffies(clamp(timeout_ms, 20U, 5000U)),
-			  &actual);
+			  false, &actual);
 	if (!err && actual != n)
 		err = -EIO;
 	if (err)
@@ -419,7 +456,8 @@ static int smpusb_cmd(struct smpusb_dev *dev, u8 type, const void *payload,
 		}
 		err = smpusb_bulk(dev, dev->reply_urb, dev->reply_pipe,
 				  dev->reply_buf, dev->reply_size,
-				  deadline - jiffies, &actual);
+				  deadline - jiffies,
+				  smpusb_cmd_interruptible(type), &actual);
 		if (err)
 			goto fail;
 		err = smpusb_frame_parse(dev->reply_buf, actual, &f);
@@ -451,7 +489,7 @@ static int smpusb_cmd(struct smpusb_dev *dev, u8 type, const void *payload,
 fail:
 	if (err == -ETIMEDOUT)
 		smpusb_count(dev, &dev->stats.timeouts);
-	else if (err != -ENODEV)
+	else if (err != -ENODEV && err != -EINTR)
 		smpusb_count(dev, &dev->stats.usb_errors);
 	return err;
 }
@@ -608,6 +646,7 @@ static int smpusb_open(struct inode *inode, struct file *file)
 	}
 	f->dev = dev;
 	f->writable = (file->f_mode & FMODE_WRITE) != 0;
+	mutex_init(&f->read_mutex);
 
 	mutex_lock(&dev->io_mutex);
 	if (dev->disconnected) {
@@ -669,17 +708,17 @@ static int smpusb_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-static ssize_t smpusb_read(struct file *file, char __user *buf, size_t count,
-			   loff_t *ppos)
+/*
+ * A record leaves the queue only once it has been copied out: a bad
+ * buffer gives -EFAULT and loses nothing.  read_mutex held.
+ */
+static ssize_t smpusb_read_locked(struct file *file, struct smpusb_file *f,
+				  char __user *buf, size_t count)
 {
-	struct smpusb_file *f = file->private_data;
 	struct smpusb_dev *dev = f->dev;
 	struct smpusb_record rec;
 	size_t done = 0;
 	int err;
-
-	if (count < sizeof(rec))
-		return -EINVAL;
 
 	while (done + sizeof(rec) <= count) {
 		spin_lock_irq(&dev->lock);
@@ -700,16 +739,35 @@ static ssize_t smpusb_read(struct file *file, char __user *buf, size_t count,
 				return err;
 			spin_lock_irq(&dev->lock);
 		}
+		/* Producers only append, so the head stays put meanwhile. */
 		rec = f->ring[f->head];
-		f->head = (f->head + 1) % SMPUSB_RING;
-		f->count--;
 		spin_unlock_irq(&dev->lock);
 
 		if (copy_to_user(buf + done, &rec, sizeof(rec)))
 			return done ? done : -EFAULT;
+
+		spin_lock_irq(&dev->lock);
+		f->head = (f->head + 1) % SMPUSB_RING;
+		f->count--;
+		spin_unlock_irq(&dev->lock);
 		done += sizeof(rec);
 	}
 	return done;
+}
+
+static ssize_t smpusb_read(struct file *file, char __user *buf, size_t count,
+			   loff_t *ppos)
+{
+	struct smpusb_file *f = file->private_data;
+	ssize_t ret;
+
+	if (count < sizeof(struct smpusb_record))
+		return -EINVAL;
+	if (mutex_lock_interruptible(&f->read_mutex))
+		return -ERESTARTSYS;
+	ret = smpusb_read_locked(file, f, buf, count);
+	mutex_unlock(&f->read_mutex);
+	return ret;
 }
 
 static __poll_t smpusb_poll(struct file *file, poll_table *wait)
@@ -824,6 +882,9 @@ static int smpusb_ioc_lease(struct smpusb_dev *dev, struct smpusb_file *f,
 	if (!err)
 		err = smpusb_lease_check(&dev->info.effective, l.lease_ms,
 					 &limit);
+	/* Nothing starts between the suspend notifier's STOP and resume. */
+	if (!err && start && dev->sleeping)
+		err = -EAGAIN;
 	if (err) {
 		mutex_unlock(&dev->io_mutex);
 		return err;
@@ -837,15 +898,21 @@ static int smpusb_ioc_lease(struct smpusb_dev *dev, struct smpusb_file *f,
 		spin_lock_irq(&dev->lock);
 		smpusb_ctl_started(&dev->ctl, now, l.lease_ms);
 		spin_unlock_irq(&dev->lock);
+#ifndef SMPUSB_MUTATION_KD_DRIVER_LEASE	/* mutant: the lease timer never fires */
 		mod_delayed_work(system_wq, &dev->lease_work,
 				 msecs_to_jiffies(l.lease_ms));
+#endif
 	} else if (start && err && !l.status.dev_status) {
 		smpusb_start_failed(dev, now, l.lease_ms);
 	}
-	mutex_unlock(&dev->io_mutex);
 
-	if (copy_to_user(argp, &l, sizeof(l)))
-		return -EFAULT;
+	if (copy_to_user(argp, &l, sizeof(l))) {
+		/* A START whose caller cannot learn of it must not run. */
+		if (start && !err)
+			smpusb_status_cmd(dev, SMPP_T_STOP, 0, &l.status);
+		err = -EFAULT;
+	}
+	mutex_unlock(&dev->io_mutex);
 	return err;
 }
 
@@ -1531,6 +1598,13 @@ static int smpusb_probe(struct usb_interface *intf,
 	}
 	dev->minor = intf->minor;
 
+	mutex_lock(&smpusb_devices_lock);
+	mutex_lock(&dev->io_mutex);
+	dev->sleeping = smpusb_system_sleeping;
+	mutex_unlock(&dev->io_mutex);
+	list_add_tail(&dev->node, &smpusb_devices);
+	mutex_unlock(&smpusb_devices_lock);
+
 	dev_info(&intf->dev,
 		 "%.16s serial %.16s firmware %u.%u attached as smpusb%d\n",
 		 dev->info.model_name, dev->info.serial,
@@ -1553,6 +1627,10 @@ static void smpusb_disconnect(struct usb_interface *intf)
 {
 	struct smpusb_dev *dev = usb_get_intfdata(intf);
 	int minor = dev->minor;
+
+	mutex_lock(&smpusb_devices_lock);
+	list_del(&dev->node);
+	mutex_unlock(&smpusb_devices_lock);
 
 	/* No new opens, then no new or pending I/O. */
 	usb_deregister_dev(intf, &smpusb_class);
@@ -1592,7 +1670,10 @@ static int smpusb_suspend(struct usb_interface *intf, pm_message_t message)
 			mutex_unlock(&dev->io_mutex);
 			return -EBUSY;
 		}
-		/* System sleep: nobody can renew the lease; stop now. */
+		/*
+		 * System sleep: smpusb_pm_notify() has stopped the needle
+		 * already and refuses START; this is the backstop.
+		 */
 		smpusb_deadman_stop(dev, SMPUSB_DEADMAN_SUSPEND, true);
 	}
 	usb_kill_anchored_urbs(&dev->tm_anchor);
@@ -1636,6 +1717,64 @@ static int smpusb_post_reset(struct usb_interface *intf)
 	return err;
 }
 
+/*
+ * System suspend and hibernation: stop the needle while user space still
+ * runs.  By the time the USB suspend callback runs, every process is
+ * frozen (the owner cannot renew; a device whose firmware is a process,
+ * like smp-sim, cannot answer), so the STOP goes out from the PM
+ * notifier, before the freezer, with a DEADMAN record (aux 3) for
+ * readers.  START is refused (-EAGAIN) until the system has resumed;
+ * nothing restarts on its own afterwards.
+ */
+static void smpusb_pm_sleep(struct smpusb_dev *dev, bool sleeping)
+{
+	bool running;
+
+	mutex_lock(&dev->io_mutex);
+	dev->sleeping = sleeping;
+	if (sleeping && !dev->disconnected) {
+		spin_lock_irq(&dev->lock);
+		running = dev->ctl.running;
+		spin_unlock_irq(&dev->lock);
+		if (running) {
+			smpusb_deadman_stop(dev, SMPUSB_DEADMAN_SUSPEND, true);
+			dev_info(&dev->intf->dev,
+				 "needle stopped for system suspend\n");
+		}
+	}
+	mutex_unlock(&dev->io_mutex);
+}
+
+static int smpusb_pm_notify(struct notifier_block *nb, unsigned long action,
+			    void *data)
+{
+	struct smpusb_dev *dev;
+	bool sleeping;
+
+	switch (action) {
+	case PM_SUSPEND_PREPARE:
+	case PM_HIBERNATION_PREPARE:
+		sleeping = true;
+		break;
+	case PM_POST_SUSPEND:
+	case PM_POST_HIBERNATION:
+		sleeping = false;
+		break;
+	default:
+		return NOTIFY_DONE;
+	}
+	mutex_lock(&smpusb_devices_lock);
+	smpusb_system_sleeping = sleeping;
+	list_for_each_entry(dev, &smpusb_devices, node)
+		smpusb_pm_sleep(dev, sleeping);
+	mutex_unlock(&smpusb_devices_lock);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block smpusb_pm_nb = {
+	.notifier_call = smpusb_pm_notify,
+};
+
 static const struct usb_device_id smpusb_ids[] = {
 	{ USB_DEVICE_AND_INTERFACE_INFO(SMPP_USB_VID, SMPP_USB_PID,
 					SMPP_USB_IFACE_CLASS,
@@ -1659,8 +1798,30 @@ static struct usb_driver smpusb_driver = {
 	.supports_autosuspend = 1,
 };
 
-module_usb_driver(smpusb_driver);
+static int __init smpusb_init(void)
+{
+	int err;
 
+	err = register_pm_notifier(&smpusb_pm_nb);
+	if (err)
+		return err;
+	err = usb_register(&smpusb_driver);
+	if (err)
+		unregister_pm_notifier(&smpusb_pm_nb);
+	return err;
+}
+module_init(smpusb_init);
+
+static void __exit smpusb_exit(void)
+{
+	usb_deregister(&smpusb_driver);
+	unregister_pm_notifier(&smpusb_pm_nb);
+}
+module_exit(smpusb_exit);
+
+#ifdef SMPUSB_MUTATION_KD_DRIVER_LEASE
+MODULE_INFO(mutation, "kd_driver_lease");	/* build-aux/kernel-mutations.sh */
+#endif
 MODULE_AUTHOR("libsmp project");
 MODULE_DESCRIPTION("USB driver for libsmp scalp micropigmentation machines");
 MODULE_LICENSE("GPL");

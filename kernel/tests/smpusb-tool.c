@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -28,6 +30,70 @@
 #include <linux/smpusb.h>
 
 static int fd = -1;
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/*
+ * Two pages: the first read-write, the second PROT_NONE.  A pointer into
+ * the second is a bad user pointer; one into the first with
+ * mprotect(PROT_READ) is readable but not writable.
+ */
+static unsigned char *pages(void)
+{
+	static unsigned char *p;
+	long sz = sysconf(_SC_PAGESIZE);
+
+	if (!p) {
+		p = mmap(NULL, 2 * sz, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED || mprotect(p + sz, sz, PROT_NONE)) {
+			perror("smpusb-tool: mmap");
+			exit(2);
+		}
+	}
+	return p;
+}
+
+static void *bad_ptr(void)
+{
+	return pages() + sysconf(_SC_PAGESIZE);
+}
+
+struct ioc_name {
+	const char *name;
+	unsigned long req;
+};
+
+static const struct ioc_name iocs[] = {
+	{ "api", SMPUSB_IOC_API_VERSION },
+	{ "info", SMPUSB_IOC_GET_INFO },
+	{ "set", SMPUSB_IOC_SET_PARAMS },
+	{ "start", SMPUSB_IOC_START },
+	{ "renew", SMPUSB_IOC_RENEW },
+	{ "stop", SMPUSB_IOC_STOP },
+	{ "estop", SMPUSB_IOC_ESTOP },
+	{ "clear", SMPUSB_IOC_CLEAR_FAULT },
+	{ "status", SMPUSB_IOC_GET_STATUS },
+	{ "cart", SMPUSB_IOC_GET_CARTRIDGE },
+	{ "mark", SMPUSB_IOC_MARK_CARTRIDGE_USED },
+	{ "stats", SMPUSB_IOC_GET_STATS },
+};
+
+static unsigned long ioc_req(const char *name)
+{
+	size_t k;
+
+	for (k = 0; k < sizeof(iocs) / sizeof(*iocs); k++)
+		if (!strcmp(iocs[k].name, name))
+			return iocs[k].req;
+	fprintf(stderr, "smpusb-tool: unknown ioctl name '%s'\n", name);
+	exit(2);
+}
 
 static const char *ename(int e)
 {
@@ -200,7 +266,10 @@ static void usage(void)
 		"  start MS startr MS renew MS stop estop clear status cart\n"
 		"  mark ID markr ID stats badioctl readsmall sleep MS\n"
 		"  renewloop MS PERIOD_MS  stream SECS  until KIND SECS\n"
-		"  read N SECS  hold  ctl PATH LINE\n");
+		"  read N SECS  hold  ctl PATH LINE\n"
+		"  efault IOCTL  (IOCTL as named above; argument unmapped)\n"
+		"  rostart MS  roset V C R D  (argument in a read-only page)\n"
+		"  readfault  alarm MS  alarmr MS\n");
 	exit(2);
 }
 
@@ -332,6 +401,85 @@ int main(int argc, char **argv)
 		} else if (!strcmp(c, "badioctl")) {
 			result(c, ioctl(fd, _IO(SMPUSB_IOC_MAGIC, 0x7f)));
 			printf("\n");
+		} else if (!strcmp(c, "efault")) {
+			/* The ioctl with an unmapped argument. */
+			NEED(1);
+			r = ioctl(fd, ioc_req(argv[++i]), bad_ptr());
+			printf("efault %s %s\n", argv[i],
+			       r < 0 ? ename(errno) : "ok");
+		} else if (!strcmp(c, "rostart") || !strcmp(c, "roset")) {
+			/* Valid input in a page the driver cannot write back to. */
+			unsigned char *p = pages();
+			long sz = sysconf(_SC_PAGESIZE);
+			unsigned long req;
+
+			memset(p, 0, sz);
+			if (c[2] == 's' && c[3] == 't') {
+				struct smpusb_lease *l = (void *)p;
+
+				NEED(1);
+				l->lease_ms = num(argv[++i]);
+				req = SMPUSB_IOC_START;
+			} else {
+				struct smpusb_set_params *sp = (void *)p;
+
+				NEED(4);
+				sp->params.voltage_mv = num(argv[++i]);
+				sp->params.current_ma = num(argv[++i]);
+				sp->params.rate_chz = num(argv[++i]);
+				sp->params.depth_um = num(argv[++i]);
+				req = SMPUSB_IOC_SET_PARAMS;
+			}
+			if (mprotect(p, sz, PROT_READ)) {
+				perror("smpusb-tool: mprotect");
+				return 2;
+			}
+			r = ioctl(fd, req, p);
+			result(c, r);
+			printf("\n");
+			if (mprotect(p, sz, PROT_READ | PROT_WRITE)) {
+				perror("smpusb-tool: mprotect");
+				return 2;
+			}
+		} else if (!strcmp(c, "readfault")) {
+			/*
+			 * One record read normally, one read() into an unmapped
+			 * buffer, one whose second slot is unmapped, then one
+			 * more: the seqs must follow on (nothing was lost).
+			 */
+			struct smpusb_record a, b, *part;
+			long sz = sysconf(_SC_PAGESIZE);
+			ssize_t r1, r2, r3, r4;
+			int e2 = 0;
+
+			part = (void *)(pages() + sz - sizeof(*part));
+			r1 = read(fd, &a, sizeof(a));
+			r2 = read(fd, bad_ptr(), sizeof(a));
+			if (r2 < 0)
+				e2 = errno;
+			r3 = read(fd, part, 2 * sizeof(*part));
+			r4 = read(fd, &b, sizeof(b));
+			printf("readfault %s first=%zd partial=%zd next=%zd kinds=%u,%u,%u seqs=%u,%u,%u dropped=%u\n",
+			       r2 < 0 ? ename(e2) : "ok", r1, r3, r4,
+			       a.kind, part->kind, b.kind, a.seq, part->seq,
+			       b.seq, b.dropped);
+		} else if (!strcmp(c, "alarm") || !strcmp(c, "alarmr")) {
+			/* SIGALRM after MS, without (alarm) or with SA_RESTART. */
+			struct sigaction sa = { .sa_handler = on_alarm };
+			struct itimerval it = { { 0, 0 }, { 0, 0 } };
+
+			NEED(1);
+			it.it_value.tv_sec = num(argv[++i]) / 1000;
+			it.it_value.tv_usec = num(argv[i]) % 1000 * 1000;
+			sa.sa_flags = c[5] == 'r' ? SA_RESTART : 0;
+			sigemptyset(&sa.sa_mask);
+			if (sigaction(SIGALRM, &sa, NULL) ||
+			    setitimer(ITIMER_REAL, &it, NULL)) {
+				perror("smpusb-tool: alarm");
+				return 2;
+			}
+		} else if (!strcmp(c, "alarms")) {
+			printf("alarms %d\n", (int)alarms);
 		} else if (!strcmp(c, "readsmall")) {
 			char b[8];
 

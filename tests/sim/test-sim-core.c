@@ -1302,6 +1302,66 @@ static void test_lease_expires_when_link_lost(void **state)
 	assert_int_equal(status(e).faults, SMPP_FAULT_LEASE_EXPIRED);
 }
 
+/*
+ * "lease-ignore on": a broken firmware that never acts on its lease.  It
+ * still arms (and logs) it, so a host can see the deadline it ignores;
+ * only a STOP ends the run.  "off" restores the lease.
+ */
+static void test_lease_ignored(void **state)
+{
+	struct env *e = *state;
+
+	control_ok(e, "lease-ignore on");
+	assert_non_null(strstr(log_text(e), "event=INJECT what=lease-ignore on=1"));
+	running(e);
+	assert_non_null(strstr(log_text(e), "event=LEASE_ARM lease_ms=500"));
+	advance_ms(e, 2000);
+	assert_int_equal(status(e).state, SMPP_STATE_RUNNING);
+	assert_int_equal(status(e).faults, 0);
+	assert_int_equal(stats(e).lease_expiries, 0);
+	assert_null(strstr(log_text(e), "event=LEASE_EXPIRED"));
+	assert_int_equal(last_tel(e)->state, SMPP_STATE_RUNNING);
+	assert_int_equal(simple(e, SMPP_T_STOP), SMPP_S_OK);
+	assert_int_equal(status(e).state, SMPP_STATE_IDLE);
+
+	/* Repaired: the lease runs out again. */
+	control_ok(e, "lease-ignore off");
+	assert_int_equal(start(e, 100), SMPP_S_OK);
+	advance_ms(e, 101);
+	assert_int_equal(status(e).state, SMPP_STATE_FAULT);
+	assert_int_equal(status(e).faults, SMPP_FAULT_LEASE_EXPIRED);
+	assert_int_equal(stats(e).lease_expiries, 1);
+}
+
+/* The same fault from a scenario file, and its argument checked at load. */
+static void test_lease_ignored_scenario(void **state)
+{
+	struct env *e = *state;
+	char path[] = "/tmp/test-sim-scenario-XXXXXX", err[256];
+	FILE *f;
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("1 lease-ignore maybe\n", f);
+	fclose(f);
+	assert_int_equal(sim_load_scenario(e->s, path, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":1: error lease-ignore: expected on or off"));
+
+	f = fopen(path, "w");
+	fputs("5 lease-ignore on\n", f);
+	fclose(f);
+	assert_int_equal(sim_load_scenario(e->s, path, err, sizeof(err)), 0);
+	unlink(path);
+	advance_ms(e, 10);
+	running(e);
+	advance_ms(e, 1000);
+	assert_int_equal(status(e).state, SMPP_STATE_RUNNING);
+	assert_int_equal(stats(e).lease_expiries, 0);
+	assert_non_null(strstr(log_text(e), "event=SCENARIO line=1 reply=\"ok lease-ignore on=1\""));
+}
+
 /* ------------------------------------------------------------ control */
 
 static void test_control_errors(void **state)
@@ -1313,7 +1373,7 @@ static void test_control_errors(void **state)
 		"cartridge insert id=waytoolongforthechip", "cartridge insert used=2",
 		"cartridge insert diameter=9000", "cartridge insert color=red", "pedal sideways",
 		"corrupt bits", "corrupt crc -1", "duplicate 1 2", "delay", "delay 10 1000",
-		"stall x", "telemetry-stall", "date", "date 2026-13-01", "disconnect 1 2", "status now", "quit now",
+		"stall x", "telemetry-stall", "lease-ignore", "lease-ignore yes", "lease-ignore on 1", "date", "date 2026-13-01", "disconnect 1 2", "status now", "quit now",
 	};
 	struct env *e = *state;
 	char reply[512];
@@ -1521,6 +1581,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_duplicate_stall_delay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_ignored_scenario, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_stall_keeps_firmware_acting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_disconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expires_when_link_lost, setup, teardown),

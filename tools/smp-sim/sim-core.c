@@ -143,6 +143,7 @@ struct sim {
 
 	/* Injections. */
 	bool jammed;
+	bool lease_ignored;		/* broken firmware: its lease never runs out */
 	bool brownout;
 	uint16_t brownout_mv;
 	uint64_t brownout_until;	/* 0: until "brownout off" */
@@ -939,7 +940,7 @@ static void firmware_checks(struct sim *s)
 		return;
 
 #ifndef SMP_MUTATION_FW_LEASE_EXPIRY	/* mutant: the lease never runs out */
-	if (s->lease_armed && s->now_us >= s->lease_deadline_us) {
+	if (s->lease_armed && s->now_us >= s->lease_deadline_us && !s->lease_ignored) {
 		s->stats.lease_expiries++;
 		sim_event(s, "event=LEASE_EXPIRED deadline_us=%" PRIu64 " late_us=%" PRIu64,
 			  s->lease_deadline_us, s->now_us - s->lease_deadline_us);
@@ -1369,6 +1370,16 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 			return 0;
 		s->jammed = CMD("jam");
 		sim_event(s, "event=INJECT what=%s", argv[0]);
+	} else if (CMD("lease-ignore")) {
+		/* A broken device: arms and logs its lease, never acts on it. */
+		NARGS(1, 1);
+		if (strcmp(argv[1], "on") && strcmp(argv[1], "off"))
+			REPLY_ERR("lease-ignore: expected on or off");
+		if (dry)
+			return 0;
+		s->lease_ignored = strcmp(argv[1], "on") == 0;
+		sim_event(s, "event=INJECT what=lease-ignore on=%d", s->lease_ignored);
+		snprintf(reply, replysz, "ok lease-ignore on=%d", s->lease_ignored);
 	} else if (CMD("internal")) {
 		NARGS(0, 0);
 		if (dry)

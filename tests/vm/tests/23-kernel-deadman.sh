@@ -45,16 +45,25 @@ check "owner close: STOP within 250 ms of the last call ($ms ms)" \
 	test -n "$t0" -a -n "$t1" -a "$ms" -lt 250
 is "$(cat "$intf/counters/deadman_stops")" 1 "deadman_stops counts it"
 
-# B. The owner, renewing every 100 ms, is killed with SIGKILL.
-m=$(mark)
-"$tool" $dev claim clear set 9000 700 12000 1000 start 500 renewloop 500 100 \
-	> "$SMP_OUT/kill.txt" 2>&1 &
-owner=$!
-wait_for 10 grep -q '^renewloop running' "$SMP_OUT/kill.txt"
-sleep 1		# several renewals: the lease alone would keep it running
-"$tool" - ctl $ctl status > /dev/null
-kill -KILL $owner
-wait $owner 2> /dev/null
+# B. The owner, renewing every 100 ms, is killed with SIGKILL.  It must
+#    still be running at the kill: on a loaded host the owner can stall for
+#    longer than the 500 ms lease, the device then stops on its own (its
+#    lease works) and this attempt proves nothing about the driver, so it
+#    is repeated (at most 3 attempts).
+stops0=$(cat "$intf/counters/deadman_stops")
+for attempt in 1 2 3; do
+	m=$(mark)
+	"$tool" $dev claim clear set 9000 700 12000 1000 start 500 renewloop 500 100 \
+		> "$SMP_OUT/kill.txt" 2>&1 &
+	owner=$!
+	wait_for 10 grep -q '^renewloop running' "$SMP_OUT/kill.txt"
+	sleep 1		# several renewals: the lease alone would keep it running
+	st=$("$tool" - ctl $ctl status)
+	kill -KILL $owner
+	wait $owner 2> /dev/null
+	echo "$st" | grep -q ' state=RUNNING ' && break
+	diag "SIGKILL attempt $attempt: the needle had already stopped before the kill (owner stalled?): $(since "$m" | grep -E 'LEASE_EXPIRED|STATE' | tr '\n' '|')"
+done
 wait_for 5 eval 'since $m | grep -q "event=STATE from=RUNNING"'
 seg=$(since "$m")
 check "SIGKILL: owner was renewing (LEASE_RENEW seen)" \
@@ -67,10 +76,11 @@ ms=$(( (${t1:-0} - ${t0:-0}) / 1000 ))
 report sigkill "$ms"
 check "SIGKILL: STOP within 250 ms of the kill ($ms ms)" \
 	test -n "$t0" -a -n "$t1" -a "$ms" -lt 250
-is "$(cat "$intf/counters/deadman_stops")" 2 "deadman_stops counts it"
+is "$(($(cat "$intf/counters/deadman_stops") - stops0))" 1 "deadman_stops counts it"
 
 # C. The owner stays but never renews a 300 ms lease: the driver's own
 #    lease timer sends STOP (the device's lease also fires; both layers).
+lstops0=$(cat "$intf/counters/lease_stops")
 "$tool" -r $dev until 5 10 > "$SMP_OUT/reader.txt" 2>&1 &
 reader=$!
 sleep 0.5
@@ -87,7 +97,7 @@ ms=$(( (${t1:-0} - ${dl:-0}) / 1000 ))
 report missed-renew "$ms"
 check "missed RENEW: the driver's STOP reaches the device ($ms ms after the lease deadline)" \
 	test -n "$dl" -a -n "$t1" -a "$ms" -ge -5 -a "$ms" -lt 250
-is "$(cat "$intf/counters/lease_stops")" 1 "lease_stops counts the driver's lease STOP"
+is "$(($(cat "$intf/counters/lease_stops") - lstops0))" 1 "lease_stops counts the driver's lease STOP"
 wait $reader
 check "a reader got the DEADMAN record, reason lease expired (aux=2)" \
 	grep -q '^until ok .* deadman_ev=1 aux=2 ' "$SMP_OUT/reader.txt"

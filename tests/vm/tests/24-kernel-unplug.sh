@@ -25,48 +25,102 @@ done
 [ -n "$gadget" ] || bail "no 1209 gadget in configfs"
 udc=$(cat "$gadget/UDC")
 [ -n "$gadget" ] && [ -n "$udc" ] || bail "gadget not bound to a UDC"
-smpdev() { ls /dev/smpusb* 2> /dev/null | head -n1; }
+# The loop forks only the three tools per cycle: under TCG every fork and
+# exec costs tens of ms, so it waits without polling where it can (tool
+# output through FIFOs read with `read -t`; the guest has no /dev/fd for
+# process substitution) and naps without sleep(1).
+fifos=$(mktemp -d /tmp/smpusb-unplug.XXXXXX) || bail "mktemp failed"
+trap 'stop_sim > /dev/null 2>&1; rmmod smpusb 2> /dev/null; rm -rf "$fifos"' EXIT
+mkfifo "$fifos/nap" "$fifos/owner" "$fifos/reader" "$fifos/poller" || bail "mkfifo failed"
+exec {nap_fd}<> "$fifos/nap"	# nobody writes to it: read -t on it naps
+nap() { read -r -t "$1" -u "$nap_fd" _; }
+# wait_until SECS CMD...: CMD every 50 ms until it succeeds or SECS pass.
+wait_until() {
+	local i
+	for ((i = 0; i < $1 * 20; i++)); do
+		"${@:2}" && return 0
+		nap 0.05
+	done
+	"${@:2}"
+}
+# smpdev: sets $dev to the first /dev/smpusbN; fails if there is none.
+smpdev() {
+	local d
+	dev=
+	for d in /dev/smpusb*; do
+		[ -c "$d" ] && dev=$d && return 0
+	done
+	return 1
+}
+nodev() { ! smpdev; }
+# collect FD SECS: appends FD's lines to $out ("line|"), until EOF (0) or
+# no line for SECS (1: the writer hangs); with STOP, until that line (0).
+collect() {
+	local l r
+	while :; do
+		read -r -t "$2" -u "$1" l
+		r=$?
+		[ -n "$l" ] && out+="$l|"
+		[ $r -eq 0 ] || { [ $r -gt 128 ] && return 1; return 0; }
+		[ -n "${3:-}" ] && [ "$l" = "$3" ] && return 0
+	done
+}
+# finish NAME PID FD: collects the rest of a tool's output until it exits;
+# kills it if it hangs.  Leaves the output in $out.
+finish() {
+	local fd=$3
+	out=${outs[$1]}
+	if ! collect "$3" 15; then
+		fail_hang=$((fail_hang + 1))
+		diag "cycle $i: $1 (pid $2) still running 15 s after unplug"
+		kill -KILL "$2" 2> /dev/null
+	fi
+	wait "$2" 2> /dev/null
+	exec {fd}<&-
+}
 
+declare -A outs
 fail_owner=0 fail_reader=0 fail_poller=0 fail_hang=0 fail_bind=0 done=0
-t_start=$(date +%s)
+t_start=$EPOCHREALTIME
 for ((i = 1; i <= cycles; i++)); do
-	if ! wait_for 30 eval 'test -n "$(smpdev)"'; then
+	if ! wait_until 30 smpdev; then
 		fail_bind=$((fail_bind + 1))
 		diag "cycle $i: device did not come back"
 		break
 	fi
-	dev=$(smpdev)
-	d="$SMP_OUT/cycle"
 	"$tool" $dev claim clear set 9000 700 12000 1000 start 500 \
-		renewloop 500 50 > "$d.owner" 2>&1 &
+		renewloop 500 50 > "$fifos/owner" 2>&1 &
 	p_owner=$!
-	"$tool" -r $dev blockread > "$d.reader" 2>&1 &
+	exec {fo}< "$fifos/owner"
+	"$tool" -r $dev blockread > "$fifos/reader" 2>&1 &
 	p_reader=$!
-	"$tool" -r $dev pollhup 60 > "$d.poller" 2>&1 &
+	exec {fr}< "$fifos/reader"
+	"$tool" -r $dev pollhup 60 > "$fifos/poller" 2>&1 &
 	p_poller=$!
-	wait_for 20 grep -q '^renewloop running' "$d.owner"
-	wait_for 10 grep -q '^blockread waiting' "$d.reader"
-	sleep 0.2
+	exec {fp}< "$fifos/poller"
+	# Running, and the reader about to sleep in read().
+	out=; collect $fo 20 "renewloop running"; outs[owner]=$out
+	out=; collect $fr 10 "blockread waiting"; outs[reader]=$out
+	outs[poller]=
+	nap 0.2
 	echo "" > "$gadget/UDC"
-	for p in $p_owner $p_reader $p_poller; do
-		if ! wait_for 15 eval '! kill -0 $p 2> /dev/null'; then
-			fail_hang=$((fail_hang + 1))
-			diag "cycle $i: pid $p still running 15 s after unplug"
-			kill -KILL $p 2> /dev/null
-		fi
-		wait $p 2> /dev/null
-	done
-	tail -n1 "$d.owner" | grep -q '^renewloop ENODEV' ||
-		{ fail_owner=$((fail_owner + 1)); diag "cycle $i owner: $(tr '\n' '|' < "$d.owner")"; }
-	grep -q '^blockread ENODEV records=[0-9]* disconnect_ev=1$' "$d.reader" ||
-		{ fail_reader=$((fail_reader + 1)); diag "cycle $i reader: $(tr '\n' '|' < "$d.reader")"; }
-	grep -q '^pollhup ok' "$d.poller" ||
-		{ fail_poller=$((fail_poller + 1)); diag "cycle $i poller: $(tr '\n' '|' < "$d.poller")"; }
-	wait_for 10 eval 'test -z "$(smpdev)"'
+	finish owner $p_owner $fo; o_owner=$out
+	finish reader $p_reader $fr; o_reader=$out
+	finish poller $p_poller $fp; o_poller=$out
+	[[ $o_owner == *"|renewloop ENODEV|" ]] ||
+		{ fail_owner=$((fail_owner + 1)); diag "cycle $i owner: $o_owner"; }
+	[[ $o_reader =~ \|blockread\ ENODEV\ records=[0-9]+\ disconnect_ev=1\|$ ]] ||
+		{ fail_reader=$((fail_reader + 1)); diag "cycle $i reader: $o_reader"; }
+	[[ $o_poller == "pollhup ok"* ]] ||
+		{ fail_poller=$((fail_poller + 1)); diag "cycle $i poller: $o_poller"; }
+	[ "$i" = 1 ] && diag "cycle 1: owner: $o_owner reader: $o_reader poller: $o_poller"
+	wait_until 10 nodev
 	echo "$udc" > "$gadget/UDC"
 	done=$i
 done
-diag "unplug: $done cycles in $(($(date +%s) - t_start)) s"
+t_end=$EPOCHREALTIME
+diag "unplug: $done cycles in $(awk -v a="$t_start" -v b="$t_end" -v n="$done" \
+	'BEGIN { printf "%.1f s, %.2f s per cycle", b - a, (b - a) / (n ? n : 1) }')"
 is "$done" "$cycles" "$cycles unplug cycles while running completed"
 is "$fail_bind" 0 "the device came back after every replug"
 is "$fail_hang" 0 "no process hung after an unplug"
@@ -75,8 +129,8 @@ is "$fail_reader" 0 "the blocked reader got DISCONNECT then ENODEV every time"
 is "$fail_poller" 0 "the poller got POLLHUP every time"
 
 # rmmod while a file is open is refused, then works.
-wait_for 30 eval 'test -n "$(smpdev)"' || bail "device did not come back"
-"$tool" -r "$(smpdev)" hold > /dev/null 2>&1 &
+wait_until 30 smpdev || bail "device did not come back"
+"$tool" -r "$dev" hold > /dev/null 2>&1 &
 holder=$!
 sleep 0.5
 rmmod smpusb 2> /dev/null

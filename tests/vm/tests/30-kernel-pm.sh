@@ -36,12 +36,22 @@ is "$(status)" active "it stays active while a file is open"
 kill $holder
 wait $holder 2> /dev/null
 
-# USB reset while the needle runs.
-"$tool" $dev claim clear set 9000 700 12000 1000 start 500 \
-	renewloop 500 50 > "$SMP_OUT/owner.txt" 2>&1 &
-owner=$!
-wait_for 20 grep -q '^renewloop running' "$SMP_OUT/owner.txt"
+# USB reset while the needle runs.  It must still run at the reset: on a
+# loaded host the owner can stall for longer than the 500 ms lease, the
+# device then stops on its own (its lease works) and the attempt proves
+# nothing about the driver, so it is repeated (at most 3 attempts).
 node=/dev/bus/usb/$(printf %03d "$(cat "$udev/busnum")")/$(printf %03d "$(cat "$udev/devnum")")
+for attempt in 1 2 3; do
+	m=$(wc -l < "$SMP_OUT/events.log")
+	"$tool" $dev claim clear set 9000 700 12000 1000 start 500 \
+		renewloop 500 50 > "$SMP_OUT/owner.txt" 2>&1 &
+	owner=$!
+	wait_for 20 grep -q '^renewloop running' "$SMP_OUT/owner.txt"
+	"$tool" -r $dev status | grep -q '^status ok state=1 ' && break
+	diag "reset attempt $attempt: the needle had already stopped (owner stalled?): $(tr '\n' '|' < "$SMP_OUT/owner.txt")"
+	kill $owner
+	wait $owner 2> /dev/null
+done
 /usr/bin/python3 -c 'import fcntl, os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY)
 fcntl.ioctl(fd, 0x5514)' "$node" 2> "$SMP_OUT/reset.err"
@@ -58,7 +68,8 @@ check "telemetry flows after the reset" \
 check "the driver sent STOP after the reset: device IDLE" \
 	eval 'echo "$o" | grep -Eq "^status ok state=0 "'
 check "the simulator saw the needle stopped by STOP, not by its lease" \
-	grep -q "event=STATE from=RUNNING to=IDLE reason=STOP" "$SMP_OUT/events.log"
+	eval 'tail -n +$((m + 1)) "$SMP_OUT/events.log" |
+		grep -q "event=STATE from=RUNNING to=IDLE reason=STOP"'
 
 stop_sim
 ok $? "simulator stops cleanly"

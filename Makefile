@@ -18,7 +18,7 @@ help:
 	@echo "make deps       install the Debian packages needed (as root)"
 	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
-	@echo "make check-S    run one suite S of: host asan valgrind install mutations analyze kernel vm safety system"
+	@echo "make check-S    run one suite S of: host asan valgrind install mutations analyze kernel vm system safety"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
 	@echo "make faults     fault-injection matrix on the socket and kernel paths; rewrites docs/reliability.md"

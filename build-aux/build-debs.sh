@@ -22,7 +22,7 @@ git ls-files -z --cached --others --exclude-standard |
 	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
 	xargs -0 cp -a --parents -t "$out/src" || exit 2
 echo "build-debs: dpkg-buildpackage in $out/src (log: $out/build.log)"
-if ! (cd "$out/src" && dpkg-buildpackage -us -uc -b) > "$out/build.log" 2>&1; then
+if ! (cd "$out/src" && dpkg-buildpackage -us -uc -b -Jauto) > "$out/build.log" 2>&1; then
 	tail -n 40 "$out/build.log" >&2
 	echo "build-debs: dpkg-buildpackage failed" >&2
 	exit 1

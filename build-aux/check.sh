@@ -18,11 +18,10 @@ BUILD_ASAN=${BUILD_ASAN:-build-asan}
 LOGDIR=${LOGDIR:-$BUILD/check-logs}
 LANES=${SMP_CHECK_LANES:-2}
 # safety runs last: it checks that the tests each hazard claims passed in
-# this run, including the kernel and VM ones.  'system' (the Debian
-# packages in a systemd-booted VM, issue 7) is not in the default list yet:
-# it has not yet passed whole in one run, and package installation under TCG
-# takes 3-12 minutes; run it with `make check-system`.
-ALL_SUITES=(host asan valgrind install mutations analyze kernel vm safety)
+# this run, including the kernel, VM and system ones.  'system' builds the
+# Debian packages and installs them in a systemd-booted VM (issue 7; alone:
+# `make check-system`).
+ALL_SUITES=(host asan valgrind install mutations analyze kernel vm system safety)
 VM_LANE=(kernel vm system)
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("${ALL_SUITES[@]}")
@@ -178,6 +177,9 @@ suite_safety() {
 	fi
 	if ran kernel || ran vm; then
 		args+=(--strict-late)	# KUnit and VM results of this run exist
+	fi
+	if ran system; then
+		args+=(--strict-system)	# the system VM's results of this run exist
 	fi
 	safety_counted safety /usr/bin/python3 build-aux/safety-trace.py "${args[@]}"
 }

@@ -110,7 +110,7 @@ def load_table(path=None):
 
 
 def parse_test_ref(ref):
-    """'meson:SUITE/NAME[#CASE]' | 'kunit:SUITE.CASE' | 'vm:ID' -> dict."""
+    """'meson:SUITE/NAME[#CASE]' | 'kunit:SUITE.CASE' | 'vm:ID' | 'system:ID' -> dict."""
     m = re.fullmatch(r"meson:([^/#\s]+)/([^#\s]+)(?:#(\S+))?", ref)
     if m:
         return {"kind": "meson", "suite": m.group(1), "name": m.group(2),
@@ -121,8 +121,11 @@ def parse_test_ref(ref):
     m = re.fullmatch(r"vm:(\S+)", ref)
     if m:
         return {"kind": "vm", "id": m.group(1), "ref": ref}
+    m = re.fullmatch(r"system:(\S+)", ref)
+    if m:
+        return {"kind": "system", "id": m.group(1), "ref": ref}
     raise TableError(f"test reference '{ref}': expected meson:SUITE/NAME[#CASE], "
-                     "kunit:SUITE.CASE or vm:ID")
+                     "kunit:SUITE.CASE, vm:ID or system:ID")
 
 
 def parse_code_ref(ref):
@@ -204,12 +207,14 @@ def grep_files(paths, regex):
 class Results:
     """Test results of this run: meson testlogs, KUnit and VM logs."""
 
-    def __init__(self, testlogs=(), logdir=None, strict_late=False, late_after=0.0):
+    def __init__(self, testlogs=(), logdir=None, strict_late=False, late_after=0.0,
+                 strict_system=False):
         self.meson = {}		# name -> list of (suites or None, result, stdout)
         for p in testlogs:
             self._read_testlog(p)
         self.logdir = logdir
         self.strict_late = strict_late
+        self.strict_system = strict_system
         self.late_after = late_after
 
     def _read_testlog(self, path):
@@ -296,6 +301,14 @@ def check_test_exists(t):
                           r"(?<![A-Za-z0-9_.-])" + re.escape(t["id"]) + r"(?![A-Za-z0-9_.-])"):
             return f"VM test id {t['id']} not found under tests/vm/"
         return None
+    if t["kind"] == "system":
+        # A test of the systemd-booted guest (tests/vm/run --systemd runs
+        # the *-system-* tests), reported by the system suite.
+        if "-system-" not in t["id"]:
+            return f"system test id {t['id']} is not a tests/vm/tests/*-system-* test"
+        if not os.path.isfile(os.path.join(TOP, "tests", "vm", "tests", t["id"] + ".sh")):
+            return f"no tests/vm/tests/{t['id']}.sh"
+        return None
     return f"unknown test kind {t['kind']}"
 
 
@@ -317,12 +330,16 @@ def test_passed(t, res):
                 if o != "ok":
                     return "fail", f"case {t['case']} " + ("did not report OK" if o is None else "failed or crashed")
         return "pass", "passed"
-    logname = "kernel-kunit.log" if t["kind"] == "kunit" else "vm.tap"
+    suite, logname, strict = {
+        "kunit": ("kernel", "kernel-kunit.log", res.strict_late),
+        "vm": ("vm", "vm.tap", res.strict_late),
+        "system": ("system", "system.tap", res.strict_system),
+    }[t["kind"]]
     text = res.late_log(logname)
     if text is None:
-        if res.strict_late:
+        if strict:
             return "fail", f"no {logname} from this run"
-        return "deferred", f"verified by the {'kernel' if t['kind'] == 'kunit' else 'vm'} suite later in make check"
+        return "deferred", f"verified by the {suite} suite later in make check"
     key = t["case"] if t["kind"] == "kunit" else t["id"]
     o = case_outcome(text, key)
     if o == "ok":
@@ -450,7 +467,7 @@ def cmd_check(args):
         print(f"# safety: {p}: no such testlog")
     if testlogs:
         late_after = min(os.path.getmtime(p) for p in testlogs)
-    res = Results(testlogs, args.logdir, args.strict_late, late_after)
+    res = Results(testlogs, args.logdir, args.strict_late, late_after, args.strict_system)
 
     # Tests this run's testlog lacks (run alone; or valgrind's run, which
     # skips the no-valgrind suites, overwrote the host testlog): run them.
@@ -674,7 +691,8 @@ def render(table, hazards):
     w("`meson:SUITE/NAME#CASE` is the meson test NAME in suite SUITE and, after")
     w("`#`, the cmocka case, TAP test or pytest case in it that must report OK;")
     w("`kunit:SUITE.CASE` a KUnit case; `vm:ID` a test of the VM harness")
-    w("(tests/vm, TAP).")
+    w("(tests/vm, TAP); `system:ID` a test of the systemd-booted VM with the")
+    w("Debian packages installed (tests/vm/tests/ID.sh, suite `system`).")
     w("")
     return "\n".join(out)
 
@@ -825,11 +843,13 @@ def main():
     c = sub.add_parser("check")
     c.add_argument("--testlog", action="append", default=[],
                    help="meson testlog JSON of this run (repeatable)")
-    c.add_argument("--logdir", help="check.sh LOGDIR (kernel-kunit.log, vm.tap)")
+    c.add_argument("--logdir", help="check.sh LOGDIR (kernel-kunit.log, vm.tap, system.tap)")
     c.add_argument("--run-missing", metavar="BUILD",
                    help="run claimed meson tests absent from the testlogs in BUILD first")
     c.add_argument("--strict-late", action="store_true",
                    help="KUnit and VM results must be present (kernel/vm suites ran before)")
+    c.add_argument("--strict-system", action="store_true",
+                   help="system VM results must be present (the system suite ran before)")
     sub.add_parser("mutations")
     tg = sub.add_parser("targets")
     tg.add_argument("build")

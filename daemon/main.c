@@ -8,9 +8,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -18,6 +21,7 @@
 
 #define DEFAULT_CONFIG_DIR "/etc/smpd"
 #define DEFAULT_STATE_DIR "/var/lib/smpd"
+#define DEFAULT_KEY_FILE "audit-verification.key"
 
 static void help(void)
 {
@@ -32,9 +36,28 @@ static void help(void)
 	       "     --state-dir=DIR      State and audit log directory (default %s)\n"
 	       "     --sim-socket=PATH    Attach the smp-sim device serving PATH\n"
 	       "     --audit-key-file=PATH  When a new audit log is created, write its\n"
-	       "                          verification key to PATH instead of stderr\n"
+	       "                          verification key to PATH (mode 0400) instead of\n"
+	       "                          stderr; default STATE_DIR/%s when\n"
+	       "                          stderr is the journal\n"
 	       "     --no-usb             Do not look for USB devices (simulator only)\n",
-	       SMPD_BUS_NAME, DEFAULT_CONFIG_DIR, DEFAULT_STATE_DIR);
+	       SMPD_BUS_NAME, DEFAULT_CONFIG_DIR, DEFAULT_STATE_DIR, DEFAULT_KEY_FILE);
+}
+
+/*
+ * Whether stderr goes to the journal (systemd sets JOURNAL_STREAM to its
+ * device:inode, sd_journal_stream_fd(3)).  The audit log's verification
+ * key must never be written there: every reader of the journal could
+ * forge the log.
+ */
+static bool stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 enum { BUS_SYSTEM, BUS_USER, BUS_ADDRESS };
@@ -112,6 +135,7 @@ int main(int argc, char *argv[])
 	};
 	const char *config_dir = DEFAULT_CONFIG_DIR, *state_dir = DEFAULT_STATE_DIR;
 	const char *address = NULL, *sim_socket = NULL, *key_file = NULL;
+	char *key_file_default = NULL;
 	int bus_kind = BUS_SYSTEM, c, r;
 	bool usb = true;
 	sd_event *event = NULL;
@@ -189,6 +213,13 @@ int main(int argc, char *argv[])
 	if (r < 0)
 		goto fail;
 
+	if (!key_file && stderr_is_journal()) {
+		if (asprintf(&key_file_default, "%s/%s", state_dir, DEFAULT_KEY_FILE) < 0) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		key_file = key_file_default;
+	}
 	r = manager_new(event, bus, config_dir, state_dir, key_file, &m);
 	if (r < 0)
 		goto fail;
@@ -245,6 +276,7 @@ int main(int argc, char *argv[])
 		manager_stop_all(m, "smpd is stopping");
 fail:
 	manager_free(m);
+	free(key_file_default);
 	sd_bus_flush_close_unref(bus);
 	sd_event_unref(event);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -4,12 +4,14 @@
  * devices and sessions.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <systemd/sd-journal.h>
 
@@ -117,11 +119,52 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 	return r;
 }
 
+/*
+ * Where a new log's verification key K0 goes (docs/audit-log.md): a file
+ * only the administrator (root) and smpd can read, created before the log
+ * so that a log is never made whose key could not be handed over.  Never
+ * the journal: whoever reads K0 can forge the whole log.  Returns the
+ * open file (O_EXCL: an existing file may be the key of an earlier log
+ * nobody has taken yet, it is never overwritten).
+ */
+static int key_file_create(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+
+	if (fd < 0) {
+		int r = -errno;
+
+		if (r == -EEXIST)
+			fprintf(stderr, "smpd: %s exists (the key of an earlier audit log?); "
+				"take it offline and remove it, then start smpd again\n", path);
+		else
+			fprintf(stderr, "smpd: cannot create %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	return fd;
+}
+
+static int key_file_write(int fd, const char *path, const char *key)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line), "%s\n", key);
+	int r = 0;
+
+	if (n < 0 || (size_t)n >= sizeof(line))
+		r = -EINVAL;
+	else if (write(fd, line, (size_t)n) != n || fsync(fd) < 0)
+		r = errno ? -errno : -EIO;
+	explicit_bzero(line, sizeof(line));
+	if (r < 0)
+		fprintf(stderr, "smpd: cannot write %s: %s\n", path, strerror(-r));
+	return r;
+}
+
 static int open_audit(struct manager *m)
 {
 	AuditLogConfig cfg;
 	char *key = NULL;
-	int r;
+	int fd = -1, r;
 
 	/* The library's defaults, the site's retention and sealing ([Audit]). */
 	audit_log_config_init(&cfg);
@@ -131,28 +174,40 @@ static int open_audit(struct manager *m)
 	cfg.seal_every_usec = (uint64_t)m->policy.audit_seal_s.value * 1000000ULL;
 
 	r = audit_log_open(m->audit_dir, &cfg, &m->audit);
-	if (r == -ENOENT) {
-		r = audit_log_setup(m->audit_dir, &cfg, &key);
-		if (r < 0)
-			return r;
-		if (m->audit_key_file) {
-			FILE *f = fopen(m->audit_key_file, "we");
+	if (r != -ENOENT)
+		return r;
 
-			if (!f || fprintf(f, "%s\n", key) < 0 || fclose(f) != 0) {
-				fprintf(stderr, "smpd: cannot write %s: %m\n", m->audit_key_file);
-				r = -EIO;
-			}
-		} else {
-			fprintf(stderr, "smpd: created the audit log in %s; its verification key, "
-				"to be kept offline (shown once): %s\n", m->audit_dir, key);
-		}
-		explicit_bzero(key, strlen(key));
-		free(key);
-		if (r < 0)
-			return r;
-		r = audit_log_open(m->audit_dir, &cfg, &m->audit);
+	if (m->audit_key_file) {
+		fd = key_file_create(m->audit_key_file);
+		if (fd < 0)
+			return fd;
 	}
-	return r;
+	r = audit_log_setup(m->audit_dir, &cfg, &key);
+	if (r < 0) {
+		if (fd >= 0) {
+			close(fd);
+			unlink(m->audit_key_file);
+		}
+		return r;
+	}
+	if (fd >= 0) {
+		errno = 0;
+		r = key_file_write(fd, m->audit_key_file, key);
+		if (close(fd) < 0 && r >= 0)
+			r = -errno;
+		if (r >= 0)
+			fprintf(stderr, "smpd: created the audit log in %s; its verification key "
+				"is in %s: keep it offline, then remove the file\n",
+				m->audit_dir, m->audit_key_file);
+	} else {
+		fprintf(stderr, "smpd: created the audit log in %s; its verification key, "
+			"to be kept offline (shown once): %s\n", m->audit_dir, key);
+	}
+	explicit_bzero(key, strlen(key));
+	free(key);
+	if (r < 0)
+		return r;
+	return audit_log_open(m->audit_dir, &cfg, &m->audit);
 }
 
 int manager_new(sd_event *e, sd_bus *bus, const char *config_dir, const char *state_dir,

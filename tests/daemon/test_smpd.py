@@ -4,6 +4,7 @@ smp-sim behind its socket and polkit mocked by python-dbusmock.
 Each test names the hazard (../shared/HAZARDS.md) it proves a control for."""
 
 import os
+import stat
 import signal
 import subprocess
 import sys
@@ -134,8 +135,14 @@ def test_audit_log_records_session(env):
                    'authorization', 'org.libsmp.Smp1.operate', 'device_attach', 'telemetry',
                    'voltage_mean_mv'):
         assert needle in text, needle
-    # the key was written once for the clinic
-    assert open(os.path.join(env.tmp, 'audit.key')).read().startswith('smpk1-')
+    # the key was written once for the clinic, readable by nobody else,
+    # and not to stderr (the journal under systemd)
+    kpath = os.path.join(env.tmp, 'audit.key')
+    key = open(kpath).read().strip()
+    assert key.startswith('smpk1-')
+    assert stat.S_IMODE(os.stat(kpath).st_mode) == 0o400
+    assert key not in env.smpd.read_stderr() and 'smpk1-' not in env.smpd.read_stderr()
+    assert kpath in env.smpd.read_stderr()
     # after a clean stop the chain and every seal verify with that key
     assert env.smpd.stop() == 0
     tool = os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit')
@@ -936,6 +943,49 @@ def test_broken_config_at_start_names_file_and_line(bus, polkit, tmp):
         assert not bus.connect().name_has_owner(T.BUS)
     finally:
         sim.stop()
+
+
+def test_existing_key_file_is_never_overwritten(bus, polkit, tmp):
+    """A new audit log never overwrites a key file nobody has taken yet."""
+    T.write_config(os.path.join(tmp, 'conf'))
+    kpath = os.path.join(tmp, 'audit.key')
+    with open(kpath, 'w') as f:
+        f.write('smpk1-the-key-of-an-earlier-log\n')
+    s = T.Smpd(bus, tmp, None, check=False)
+    assert s.proc.wait(timeout=10 * T.SLOW) != 0
+    err = s.read_stderr()
+    assert f'{kpath} exists' in err, err
+    assert open(kpath).read() == 'smpk1-the-key-of-an-earlier-log\n'
+    # and no log was made whose key would be lost
+    assert not os.path.exists(os.path.join(tmp, 'state', 'audit', 'audit.key'))
+    assert not bus.connect().name_has_owner(T.BUS)
+
+
+def test_key_never_goes_to_the_journal(bus, polkit, tmp):
+    """Under systemd (stderr is the journal) the key goes to a file, not to stderr."""
+    T.write_config(os.path.join(tmp, 'conf'))
+    state = os.path.join(tmp, 'state')
+    err_path = os.path.join(tmp, 'stderr')
+    with open(err_path, 'w') as err:
+        st = os.fstat(err.fileno())
+        env = dict(os.environ, JOURNAL_STREAM=f'{st.st_dev}:{st.st_ino}')
+        p = subprocess.Popen([T.SMPD, '--bus-address=' + bus.address,
+                              '--config-dir=' + os.path.join(tmp, 'conf'), '--state-dir=' + state,
+                              '--no-usb'], stderr=err, env=env, preexec_fn=T._die_with_parent)
+        try:
+            T.wait_for(lambda: bus.connect().name_has_owner(T.BUS) or p.poll() is not None,
+                       15, 'smpd on the bus')
+            assert p.poll() is None
+        finally:
+            p.terminate()
+            p.wait(timeout=10 * T.SLOW)
+    kpath = os.path.join(state, 'audit-verification.key')
+    key = open(kpath).read().strip()
+    assert key.startswith('smpk1-')
+    assert stat.S_IMODE(os.stat(kpath).st_mode) == 0o400
+    text = open(err_path).read()
+    assert key not in text and 'smpk1-' not in text, text
+    assert kpath in text, text
 
 
 def test_reload_keeps_last_good(env):

@@ -463,6 +463,54 @@ class TraceTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("smpusb_test_p failed", out)
 
+    def test_system_tap(self):
+        """system:ID: the system suite's TAP, deferred only while it has not run."""
+        table = GOOD_TABLE.replace('status = "open"\nsummary = "policy"',
+                                   'status = "implemented"\nsummary = "policy"\n'
+                                   'code = ["src/fw.c:trip"]\ntests = ["system:52-system-udev"]')
+        self.assertNotEqual(table, GOOD_TABLE)
+        fx = self.fixture(table=table)
+        os.makedirs(os.path.join(fx.top, "tests", "vm", "tests"))
+        fx.write("tests/vm/tests/52-system-udev.sh", "plan 1\n")
+        fx.gen()
+        logdir = os.path.join(fx.top, "logs")
+        os.makedirs(logdir)
+
+        # Not run yet: deferred (a warning) unless the suite ran before.
+        rc, out = fx.run("check", "--logdir", logdir)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("verified by the system suite later in make check", out)
+        rc, out = fx.run("check", "--logdir", logdir, "--strict-system")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("no system.tap from this run", out)
+        # --strict-late (kernel/vm ran) does not demand the system suite.
+        rc, out = fx.run("check", "--logdir", logdir, "--strict-late")
+        self.assertEqual(rc, 0, out)
+
+        def run(line):
+            fx.write("logs/system.tap", "TAP version 13\n1..3\nok 1 - vm: guest booted\n"
+                     "    ok 1 - /dev/smpusb0 is root:smp 0660\n" + line + "\n")
+            return fx.run("check", "--logdir", logdir, "--strict-system")
+
+        rc, out = run("ok 2 - 52-system-udev (42.0s)")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("ok - H1", out)
+        rc, out = run("not ok 2 - 52-system-udev (42.0s): 1 not ok")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("52-system-udev failed", out)
+        rc, out = run("ok 2 - 53-system-session (9.0s)")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("52-system-udev not in system.tap", out)
+
+        # Only a *-system-* test of tests/vm can be a system: reference.
+        for ref, why in (("system:20-kernel-load", "is not a tests/vm/tests/*-system-* test"),
+                         ("system:59-system-none", "no tests/vm/tests/59-system-none.sh")):
+            fx.write("docs/safety/hazards.toml", table.replace("system:52-system-udev", ref))
+            fx.gen()
+            rc, out = fx.run("check", "--logdir", logdir)
+            self.assertEqual(rc, 1, out)
+            self.assertIn(why, out)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -35,13 +35,17 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 smpout /out ||
 mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /lower ||
 	die "cannot mount the host root"
 mount -t tmpfs -o mode=0755,size=${SMP_VM_OVERLAY_MB:-1536}m tmpfs /rw || die "tmpfs for the overlay"
-mkdir -p /rw/root /rw/work /rw/mod /rw/modwork
+mkdir -p /rw/root /rw/work /rw/mod /rw/modwork /modimg
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/root,workdir=/rw/work overlay /newroot ||
 	die "cannot mount the overlay root"
-# /lib/modules: the stock kernel's modules (cache) over the host's
-# /lib/modules (its KVER/build link to the installed linux-headers, which
-# DKMS needs), writable for DKMS and depmod.
-mount -t overlay -o "lowerdir=/lower$SMP_VM_MODROOT:/lower/lib/modules,upperdir=/rw/mod,workdir=/rw/modwork" \
+# /lib/modules: the stock kernel's modules over the host's /lib/modules
+# (its KVER/build link to the installed linux-headers, which DKMS needs),
+# writable for DKMS and depmod.  The stock modules come from the read-only
+# ext4 image tests/vm/run attaches (the same tree as SMP_VM_MODROOT): a
+# depmod over 9p reads thousands of files one round trip at a time.
+for _ in $(seq 50); do [ -b /dev/vda ] && break; sleep 0.1; done
+mount -t ext4 -o ro /dev/vda /modimg || die "cannot mount the module image /dev/vda"
+mount -t overlay -o "lowerdir=/modimg:/lower/lib/modules,upperdir=/rw/mod,workdir=/rw/modwork" \
 	overlay /newroot/lib/modules || die "cannot mount the /lib/modules overlay"
 [ -e "/newroot/lib/modules/$SMP_VM_KVER/kernel" ] || die "no stock modules for $SMP_VM_KVER"
 
@@ -74,6 +78,15 @@ rm -f /newroot/usr/sbin/policy-rc.d
 rm -f /newroot/etc/machine-id
 : > /newroot/etc/machine-id
 echo smp-vm > /newroot/etc/hostname
+# The host's /etc and /var are up to date with its /usr (dpkg's triggers
+# keep hwdb.bin, ld.so.cache and the journal catalog current), but a
+# container has no /etc/.updated or /var/.updated: without them every boot
+# would rebuild the whole hwdb, the linker cache and the catalog
+# (ConditionNeedsUpdate=, systemd-update-done.service), a minute or more
+# of TCG time before the first test.  The packages the tests install
+# still run their own triggers.
+[ -e /newroot/etc/.updated ] || : > /newroot/etc/.updated
+[ -e /newroot/var/.updated ] || : > /newroot/var/.updated
 
 mkdir -p "/newroot$SMP_VM_OUT"
 mount --move /out "/newroot$SMP_VM_OUT" || die "cannot move the out share to $SMP_VM_OUT"

@@ -81,11 +81,11 @@ vm_insmod() {
 
 # start_sim ARGS...: smp-sim on the FunctionFS transport in the background,
 # waits until the host side has enumerated it (1209:0001 in sysfs).  Its
-# output goes to $SMP_OUT/smp-sim.log.
+# output goes to $SMP_OUT/smp-sim.log.  SMP_SIM_CHRT=PRIO runs it SCHED_FIFO.
 start_sim() {
 	local sim="$SMP_BUILD/tools/smp-sim/smp-sim"
 	[ -x "$sim" ] || bail "$sim not built"
-	"$sim" --gadget "$@" > "$SMP_OUT/smp-sim.log" 2>&1 &
+	${SMP_SIM_CHRT:+chrt -f "$SMP_SIM_CHRT"} "$sim" --gadget "$@" > "$SMP_OUT/smp-sim.log" 2>&1 &
 	_sim_pid=$!
 	if ! wait_for 30 usb_dev_present 1209 0001; then
 		diag "smp-sim did not enumerate within 30 s; its log:"

@@ -11,6 +11,8 @@ state=$(systemctl is-system-running --wait 2> /dev/null)
 failed=$(systemctl list-units --state=failed --no-legend --plain 2> /dev/null | awk '{print $1}' | tr '\n' ' ')
 [ -n "$failed" ] && diag "failed units: $failed" && systemctl status --no-pager $failed >&2
 is "$state/${failed:-none}" "running/none" "system is running with no failed unit"
+# Where the boot time went (tests/vm/README.md, timing).
+systemd-analyze --no-pager blame 2> /dev/null | head -n 12 | sed 's/^/# boot: /' >&2
 check "/ is a writable overlay" sh -c 'findmnt -n -o FSTYPE / | grep -qx overlay && touch /etc/.smp-vm-rw && rm /etc/.smp-vm-rw'
 check "systemd-udevd is active" systemctl is-active -q systemd-udevd.service
 check "the system bus answers" eval "busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetId >&2"

@@ -6,7 +6,7 @@
 # vm-timeout: 1500
 . "$SMP_SRC/tests/vm/lib.sh"
 . "$SMP_SRC/tests/vm/lib-system.sh"
-plan 14
+plan 17
 
 [ "${SMP_VM_SYSTEMD:-0}" = 1 ] || bail "needs tests/vm/run --systemd"
 [ -n "${SMP_DEBS:-}" ] && [ -d "$SMP_DEBS" ] || bail "no packages: tests/vm/run --systemd --debs DIR"
@@ -20,8 +20,10 @@ done
 # Rebuilding the whole man-db index under TCG takes minutes (guest only).
 rm -f /var/lib/man-db/auto-update
 t0=$(cut -d' ' -f1 /proc/uptime)
-DEBIAN_FRONTEND=noninteractive dpkg -i "${debs[@]}" > "$SMP_OUT/dpkg.log" 2>&1
-rc=$?
+# Each output line with the guest uptime, to see where the time goes.
+DEBIAN_FRONTEND=noninteractive stdbuf -oL -eL dpkg -i "${debs[@]}" 2>&1 |
+	while IFS= read -r l; do echo "$(cut -d' ' -f1 /proc/uptime) $l"; done > "$SMP_OUT/dpkg.log"
+rc=${PIPESTATUS[0]}
 t1=$(cut -d' ' -f1 /proc/uptime)
 diag "dpkg -i took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s"
 [ "$rc" = 0 ] || tail -n 40 "$SMP_OUT/dpkg.log" | sed 's/^/# dpkg: /' >&2
@@ -32,6 +34,7 @@ is "$st" "" "every package is installed and configured (ii)"
 
 ko=$(modinfo -n -k "$SMP_VM_KVER" smpusb 2> /dev/null)
 diag "dkms status: $(dkms status smpusb 2>&1 | tr '\n' ' ')"
+cp /var/lib/dkms/smpusb/*/build/make.log "$SMP_OUT/dkms-make.log" 2> /dev/null
 case "$ko" in
 */updates/dkms/smpusb.ko*) ok 0 "DKMS built and installed smpusb for $SMP_VM_KVER ($ko)" ;;
 *) ok 1 "DKMS built and installed smpusb for $SMP_VM_KVER (modinfo: '$ko')"; tail -n 30 "$SMP_OUT/dpkg.log" >&2 ;;
@@ -67,4 +70,15 @@ ok $? "systemd-analyze security --offline=yes rates it ${score:-?} (<= 1.0)"
 wait_secs 20 systemctl is-active -q smpd.service
 ok $? "smpd.service is active after the install"
 journalctl -u smpd.service --no-pager -b > "$SMP_OUT/smpd-journal.log" 2>&1
+
+# Its first start created the audit log; the verification key went to a
+# file that is root's alone, never to the journal (docs/install.md).
+kf=/var/lib/smpd/audit-verification.key
+is "$(stat -c '%U:%G %a %F' "$kf" 2>&1)" "root:root 400 regular file" \
+	"the audit verification key is in $kf, root:root 0400"
+key=$(cat "$kf" 2> /dev/null)
+check "the key file holds a verification key" grep -Eqx 'smpk1(-[0-9a-f]{8}){9}' <<< "$key"
+check "the journal says where the key is and does not hold it" sh -c \
+	'grep -qF "$1" "$3" && ! journalctl -b -o export --no-pager | grep -qF -e "$2" -e smpk1-' \
+	sh "$kf" "${key:-no key read}" "$SMP_OUT/smpd-journal.log"
 systemctl stop smpd.service

@@ -1008,6 +1008,31 @@ def test_verify_log_over_dbus(env):
     assert blob.count(b'log_verified') == 2
 
 
+def test_ended_sessions_bounded(env):
+    """issue 8 (soak): smpd keeps the 32 most recent ended sessions on the bus, not every
+    one of its run: memory does not grow with each session.  The records stay in the log."""
+    c = env.client()
+    d = c.dev(env.dev_path)
+    d.Claim()
+    paths = []
+    for i in range(34):
+        env.sim.ctl(f'cartridge insert id=BOUND-{i:03d} lot=BOUND-LOT')
+        p = str(c.mgr.BeginSession(env.dev_path, metadata(client=f'bounded-{i:03d}')))
+        c.ses(p).EndSession()
+        paths.append(p)
+    # dropped when the next session begins; an open session is never dropped
+    env.sim.ctl('cartridge insert id=BOUND-OPEN lot=BOUND-LOT')
+    keep = str(c.mgr.BeginSession(env.dev_path, metadata(client='bounded-open')))
+    listed = [str(x) for x in c.mgr.ListSessions()]
+    assert listed == [keep] + list(reversed(paths[2:])), listed
+    for gone in paths[:2]:
+        expect_error('org.freedesktop.DBus.Error.UnknownObject', c.prop, gone, ISES, 'Active')
+    assert c.prop(paths[2], ISES, 'Active') is not True
+    assert c.prop(keep, ISES, 'Active')
+    n, text = _export(env, c, {'Client': dbus.String('bounded-000')}, 'json')
+    assert 'session_begin' in text and 'session_end' in text
+
+
 def test_export_log_over_dbus(env):
     """H12: an auditor exports a session's records over D-Bus (json and csv)."""
     c = env.ready_client()

@@ -32,9 +32,14 @@ SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
 	/usr/bin/python3 tests/evidence/bench-smpd.py >"$work/smpd.json" ||
 	die "bench-smpd.py failed"
 
-/usr/bin/python3 - "$work/audit.txt" "$work/smpd.json" "$BUILD/bench.json" <<'PY'
+echo "bench: safety reaction, dead-man, ${BENCH_TELEMETRY_SECONDS:-60} s of 1 kHz telemetry (socket path)..." >&2
+SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
+	/usr/bin/python3 tests/evidence/bench-safety.py >"$work/safety.json" ||
+	die "bench-safety.py failed"
+
+/usr/bin/python3 - "$work/audit.txt" "$work/smpd.json" "$work/safety.json" "$BUILD/bench.json" <<'PY'
 import json, re, sys, time, os
-audit_txt, smpd_json, out = sys.argv[1:]
+audit_txt, smpd_json, safety_json, out = sys.argv[1:]
 t = open(audit_txt).read()
 m = re.search(r'durable appends \(1 sync each\)\s+([\d.]+) /s\s+baseline raw write\+fdatasync\s+([\d.]+) /s', t)
 g = re.search(r'group commit \(1 sync per 16\)\s+([\d.]+) /s', t)
@@ -43,6 +48,8 @@ rs = re.search(r'record size\s+(\d+) bytes', t)
 if not (m and g and v and rs):
     sys.exit('bench: cannot read bench-audit output:\n' + t)
 s = json.load(open(smpd_json))
+f = json.load(open(safety_json))
+raw, tel = f['raw_rtt'], f['telemetry']
 rows = [
     # name, value, unit, baseline name, baseline, better
     ('audit durable appends (1 fdatasync each)', float(m[1]), '/s',
@@ -58,17 +65,35 @@ rows = [
      'smp-probe reading the same stream', s['telemetry_cpu']['probe'], 'lower'),
     ('smpd wakeups/s, no device', s['idle_wakeups']['no_device'], '/s',
      'smpd wakeups/s, idle device attached', s['idle_wakeups']['idle_device'], 'lower'),
+    ('safety reaction p50: telemetry fault -> STOP', f['reaction']['p50_ms'], 'ms',
+     'raw command round trip p50 (socket)', raw['p50_ms'], 'lower'),
+    ('safety reaction p99: telemetry fault -> STOP', f['reaction']['p99_ms'], 'ms',
+     'raw command round trip p99 (socket)', raw['p99_ms'], 'lower'),
+    ('dead-man p50: owner killed -> STOP', f['owner_killed']['p50_ms'], 'ms',
+     'raw command round trip p50 (socket)', raw['p50_ms'], 'lower'),
+    ('dead-man p99: owner killed -> STOP', f['owner_killed']['p99_ms'], 'ms',
+     'raw command round trip p99 (socket)', raw['p99_ms'], 'lower'),
+    ('dead-man p50: lease missed -> STOP', f['lease_missed']['p50_ms'], 'ms',
+     'the lease (LeaseMs)', f['lease_missed']['lease_ms'], 'lower'),
+    ('dead-man p99: lease missed -> STOP', f['lease_missed']['p99_ms'], 'ms',
+     'the lease (LeaseMs)', f['lease_missed']['lease_ms'], 'lower'),
+    (f'telemetry drops, {tel["seconds"]:g} s at 1 kHz via smpd', tel['device_dropped'] + tel['smpd_missed'],
+     'rec', 'records the device sent', tel['records'], 'lower'),
+    (f'smpd VmRSS after {tel["seconds"]:g} s of 1 kHz', tel['rss_kb'], 'KiB',
+     'VmRSS idle, just started', tel['rss_idle_kb'], 'lower'),
+    (f'smpd VmHWM after {tel["seconds"]:g} s of 1 kHz', tel['hwm_kb'], 'KiB',
+     'VmRSS idle, just started', tel['rss_idle_kb'], 'lower'),
 ]
 res = {'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'host': os.uname().nodename,
        'nproc': os.cpu_count(), 'audit_record_bytes': int(rs[1]), 'figures': []}
-print(f'{"figure":45} {"value":>10} {"unit":5} {"baseline":>10}  {"ratio":>7}  baseline')
+print(f'{"figure":45} {"value":>10} {"unit":5} {"baseline":>10}  {"ratio":>8}  baseline')
 for name, val, unit, bname, base, better in rows:
     ratio = round(val / base, 3) if base else None
     res['figures'].append({'name': name, 'value': val, 'unit': unit, 'baseline_name': bname,
                            'baseline': base, 'ratio': ratio, 'better': better})
-    rtxt = f'{ratio:7.3f}' if ratio is not None else '    n/a'
-    print(f'{name:45} {val:10.1f} {unit:5} {base:10.1f}  {rtxt}  {bname}')
-res['raw'] = {'bench_audit': t, 'smpd': s}
+    rtxt = f'{ratio:8.4g}' if ratio is not None else '     n/a'
+    print(f'{name:45} {val:10.5g} {unit:5} {base:10.5g}  {rtxt}  {bname}')
+res['raw'] = {'bench_audit': t, 'smpd': s, 'safety': f}
 with open(out, 'w') as f:
     json.dump(res, f, indent=1)
 print(f'(written to {out})')

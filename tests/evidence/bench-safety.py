@@ -1,0 +1,288 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Safety timing and telemetry figures for `make bench` (build-aux/bench.sh),
+host (socket) path, each next to a baseline measured in the same run;
+prints one JSON object.  Not a test: nothing here asserts a timing, but
+every repetition is checked to have happened the way it is counted (the
+stop came from smpd, through the path named), or the run fails.
+
+All latencies are on the device's clock: the simulator's event log stamps
+every line with t_us, its firmware time.
+
+  reaction: a fault appears in the device's telemetry -> STOP arrives at
+      the device, through smpd.  The fault is an over-temperature the
+      device itself tolerates (56 degC: above the policy's
+      MaxTemperatureC=55, below the firmware's 65 degC trip), set through
+      the control socket at device time t0 (its CONTROL event); the
+      telemetry record of the next 1 ms tick carries it.  Measured: t0 ->
+      the STOP command's CMD event.  Baseline: the raw command round trip
+      over the same socket (bench-rtt, SET_PARAMS), same run.
+  dead-man, owner killed: a client process that claimed the device and
+      started the needle is SIGKILLed at device time t0 (the control
+      socket's status read just before the kill, an upper bound by one
+      control round trip) -> STOP at the device (smpd sees the owner leave
+      the bus).  Baseline: the raw command round trip.
+  dead-man, lease missed: smpd is SIGSTOPped while the needle runs -> the
+      firmware's lease runs out and it stops itself.  Measured: the last
+      LEASE_RENEW -> the STATE change to FAULT (reason LEASE_EXPIRED).
+      Baseline: the lease (LeaseMs); late_us (deadline -> stop) is kept in
+      the raw figures.
+  telemetry: the needle runs for BENCH_TELEMETRY_SECONDS (default 60) at
+      1 kHz through smpd; records the device sent, dropped by the device
+      (host behind) and missed by smpd (sequence gaps, the Telemetry
+      signals' Dropped); smpd's VmRSS/VmHWM after the run against VmRSS of
+      the same smpd idle, just started.
+
+Environment: SMPD_SOURCE_DIR, SMPD_BUILD_DIR, BENCH_REACTION_COUNT (50),
+BENCH_DEADMAN_COUNT (15), BENCH_TELEMETRY_SECONDS (60).
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+SRC = os.environ.get('SMPD_SOURCE_DIR')
+if not SRC:
+    raise RuntimeError('SMPD_SOURCE_DIR and SMPD_BUILD_DIR must be set')
+sys.path.insert(0, os.path.join(SRC, 'tests', 'daemon'))
+
+import smpdtest as T  # noqa: E402
+
+N_REACT = int(os.environ.get('BENCH_REACTION_COUNT', '50'))
+N_DEADMAN = int(os.environ.get('BENCH_DEADMAN_COUNT', '15'))
+TELEMETRY_S = float(os.environ.get('BENCH_TELEMETRY_SECONDS', '60'))
+RTT = os.path.join(T.BUILD, 'tests', 'evidence', 'bench-rtt')
+LEASE_MS = 200          # the shipped LeaseMs (daemon/data/smpd.conf)
+T_RE = re.compile(r'^t_us=(\d+) ')
+
+
+def pct(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * p / 100))]
+
+
+def stats_ms(values):
+    return {'n': len(values), 'p50_ms': round(pct(values, 50) / 1000, 3),
+            'p99_ms': round(pct(values, 99) / 1000, 3), 'max_ms': round(max(values) / 1000, 3),
+            'min_ms': round(min(values) / 1000, 3)}
+
+
+def t_us(line):
+    return int(T_RE.match(line)[1])
+
+
+def proc_kb(pid, key):
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'{key} missing from /proc/{pid}/status')
+
+
+class Bench:
+    def __init__(self):
+        self.tmp = T.new_tmp()
+        self.bus = T.PrivateBus(self.tmp)
+        self.polkit = T.Polkit(self.bus)
+        self.polkit.allow_all()
+        T.write_config(os.path.join(self.tmp, 'conf'),
+                       {'00-bench.conf': '[Daemon]\nTelemetryHz=10\n'})
+        self.sim = T.Sim(self.tmp)
+        self.smpd = None
+        self.cart = 0
+
+    def close(self):
+        if self.smpd:
+            if self.smpd.alive():
+                os.kill(self.smpd.proc.pid, signal.SIGCONT)
+            self.smpd.kill()
+        self.sim.stop()
+        self.polkit.stop()
+        self.bus.stop()
+
+    def fresh_cartridge(self):
+        """Single use (H10): every session needs its own."""
+        self.cart += 1
+        self.sim.ctl(f'cartridge insert id=BENCH-CART-{self.cart:04d} lot=BENCH-LOT')
+
+    def events_after(self, n):
+        ev = self.sim.events()
+        return ev[n:], len(ev)
+
+    def raw_rtt(self):
+        r = subprocess.run([RTT, self.sim.sock, '300'], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError('bench-rtt: ' + r.stderr)
+        return json.loads(r.stdout)
+
+    def start(self, d):
+        d.Start()
+        T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
+
+    def reaction(self, c, dev):
+        d = c.dev(dev)
+        lat = []
+        for i in range(N_REACT):
+            self.start(d)
+            T.pump(0.05)
+            mark = len(self.sim.events())
+            self.sim.ctl('temp 5600')
+            T.wait_for(lambda: self.sim.status()['state'] != 'RUNNING', 3, 'stop on overtemperature')
+            self.sim.ctl('temp 3000')
+            ev, _ = self.events_after(mark)
+            t0 = next(t_us(e) for e in ev if 'event=CONTROL cmd="temp 5600"' in e)
+            stop = next(e for e in ev if re.search(r'event=CMD type=(E?STOP) ', e))
+            if not any('event=STATE from=RUNNING to=IDLE reason=' in e for e in ev) or \
+                    any('event=FAULT' in e for e in ev):
+                raise RuntimeError('the device stopped by itself, not through smpd:\n' + '\n'.join(ev))
+            lat.append(t_us(stop) - t0)
+            T.wait_for(lambda: str(c.prop(dev, T.IDEV, 'State')) == 'fault', 3, 'fault latched')
+            T.wait_for(lambda: self._clear(d), 3, 'fault cleared once cool')
+        return lat
+
+    @staticmethod
+    def _clear(d):
+        try:
+            d.ClearFault()
+            return True
+        except Exception:   # FaultPersists until the motor has cooled
+            return False
+
+    def owner_killed(self, dev):
+        code = f'''
+import sys, time, dbus
+sys.path.insert(0, {os.path.join(SRC, 'tests', 'daemon')!r})
+import smpdtest as T
+conn = dbus.bus.BusConnection({self.bus.address!r})
+mgr = dbus.Interface(conn.get_object(T.BUS, T.ROOT), T.IMGR)
+d = dbus.Interface(conn.get_object(T.BUS, {dev!r}), T.IDEV)
+d.Claim()
+mgr.BeginSession({dev!r}, T.metadata(client=sys.argv[1]))
+d.SetParameters(T.params())
+d.Start()
+print('running', flush=True)
+time.sleep(600)
+'''
+        lat = []
+        for i in range(N_DEADMAN):
+            self.fresh_cartridge()
+            p = subprocess.Popen(['/usr/bin/python3', '-c', code, f'bench-owner-{i}'],
+                                 stdout=subprocess.PIPE, text=True)
+            try:
+                if p.stdout.readline().strip() != 'running':
+                    raise RuntimeError('the owner client did not start the needle')
+                T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'running')
+                T.pump(0.05)
+                mark = len(self.sim.events())
+                t0 = int(self.sim.status()['t_us'])
+                p.kill()
+            finally:
+                p.kill()
+                p.wait()
+                p.stdout.close()
+            T.wait_for(lambda: self.sim.status()['state'] == 'IDLE', 3, 'stopped after the owner died')
+            ev, _ = self.events_after(mark)
+            stop = next(e for e in ev if re.search(r'event=CMD type=(E?STOP) ', e))
+            if any('LEASE_EXPIRED' in e for e in ev):
+                raise RuntimeError('the lease stopped it, not smpd')
+            lat.append(t_us(stop) - t0)
+            c = T.Client(self.bus)
+            T.wait_for(lambda: not c.prop(dev, T.IDEV, 'Claimed'), 3, 'claim released')
+            c.close()
+        return lat
+
+    def lease_missed(self, c, dev):
+        d = c.dev(dev)
+        lat, late = [], []
+        pid = self.smpd.proc.pid
+        for i in range(N_DEADMAN):
+            self.start(d)
+            T.pump(0.1)
+            mark = len(self.sim.events())
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                T.wait_for(lambda: self.sim.status()['state'] == 'FAULT', 3, 'lease expiry')
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            ev_all = self.sim.events()
+            ev = ev_all[mark:]
+            exp = next(e for e in ev if 'event=LEASE_EXPIRED' in e)
+            stop = next(e for e in ev if 'event=STATE from=RUNNING to=FAULT reason=LEASE_EXPIRED' in e)
+            renew = [e for e in ev_all[:ev_all.index(stop)] if 'event=LEASE_RENEW' in e or
+                     'event=LEASE_ARM' in e][-1]
+            lat.append(t_us(stop) - t_us(renew))
+            late.append(int(re.search(r'late_us=(\d+)', exp)[1]))
+            T.wait_for(lambda: str(c.prop(dev, T.IDEV, 'State')) == 'fault', 3, 'fault seen by smpd')
+            T.wait_for(lambda: self._clear(d), 3, 'lease fault cleared')
+        return lat, late
+
+    def telemetry(self, c, dev):
+        d = c.dev(dev)
+        dropped = []
+        c.conn.add_signal_receiver(lambda s: dropped.append(int(s.get('Dropped', 0))),
+                                   'Telemetry', T.IDEV, path=dev)
+        st0 = self.sim.ctl('stats')
+        self.start(d)
+        T.pump(TELEMETRY_S)
+        if self.sim.status()['state'] != 'RUNNING':
+            raise RuntimeError('the needle stopped during the telemetry run')
+        st1 = self.sim.ctl('stats')
+        d.Stop()
+
+        def field(s, k):
+            return int(re.search(k + r'=(\d+)', s)[1])
+        return {
+            'seconds': TELEMETRY_S,
+            'records': field(st1, 'telemetry_sent') - field(st0, 'telemetry_sent'),
+            'device_dropped': field(st1, 'telemetry_dropped') - field(st0, 'telemetry_dropped'),
+            'smpd_missed': sum(dropped),
+            'signals': len(dropped),
+        }
+
+
+def main():
+    b = Bench()
+    out = {}
+    try:
+        raw = b.raw_rtt()
+        b.smpd = T.Smpd(b.bus, b.tmp, b.sim)
+        dev = b.smpd.device_path()
+        T.pump(1.0)
+        rss_idle = proc_kb(b.smpd.proc.pid, 'VmRSS')
+
+        c = T.Client(b.bus)
+        d = c.dev(dev)
+        d.Claim()
+        b.fresh_cartridge()
+        c.mgr.BeginSession(dev, T.metadata(client='bench-react'))
+        d.SetParameters(T.params())
+        react = b.reaction(c, dev)
+        lease, late = b.lease_missed(c, dev)
+        tel = b.telemetry(c, dev)
+        tel['rss_kb'] = proc_kb(b.smpd.proc.pid, 'VmRSS')
+        tel['hwm_kb'] = proc_kb(b.smpd.proc.pid, 'VmHWM')
+        tel['rss_idle_kb'] = rss_idle
+        d.Release()
+        c.close()
+        owner = b.owner_killed(dev)
+        out = {
+            'raw_rtt': {'p50_ms': raw['p50_us'] / 1000, 'p99_ms': raw['p99_us'] / 1000,
+                        'count': raw['count'], 'what': 'SET_PARAMS round trip, socket'},
+            'reaction': stats_ms(react),
+            'owner_killed': stats_ms(owner),
+            'lease_missed': dict(stats_ms(lease), lease_ms=LEASE_MS,
+                                 late_us_max=max(late), late_us_p50=pct(late, 50)),
+            'telemetry': tel,
+        }
+    finally:
+        b.close()
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

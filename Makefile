@@ -47,6 +47,7 @@ build: deps-ok $(BUILD)/build.ninja
 
 bench: deps-ok $(BUILD)/build.ninja
 	meson compile -C $(BUILD)
+	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel; fi
 	build-aux/bench.sh
 
 check: deps-ok

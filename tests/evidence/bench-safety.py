@@ -27,6 +27,9 @@ every line with t_us, its firmware time.
       LEASE_RENEW -> the STATE change to FAULT (reason LEASE_EXPIRED).
       Baseline: the lease (LeaseMs); late_us (deadline -> stop) is kept in
       the raw figures.
+  control round trip: libsmp's smp_device_set_parameters() -> D-Bus ->
+      smpd -> the device, BENCH_COUNT times (bench-libsmp), every call
+      found applied in the event log.  Baseline: the raw round trip.
   telemetry: the needle runs for BENCH_TELEMETRY_SECONDS (default 60) at
       1 kHz through smpd; records the device sent, dropped by the device
       (host behind) and missed by smpd (sequence gaps, the Telemetry
@@ -37,6 +40,7 @@ Environment: SMPD_SOURCE_DIR, SMPD_BUILD_DIR, BENCH_REACTION_COUNT (50),
 BENCH_DEADMAN_COUNT (15), BENCH_TELEMETRY_SECONDS (60).
 """
 
+import glob
 import json
 import os
 import re
@@ -52,11 +56,19 @@ sys.path.insert(0, os.path.join(SRC, 'tests', 'daemon'))
 
 import smpdtest as T  # noqa: E402
 
+# smpdtest's USB modes (SMP_TEST_BACKEND=chardev|libusb, in the VM)
+BACKEND = getattr(T, 'BACKEND', 'socket')
+USB = BACKEND != 'socket'
+
 N_REACT = int(os.environ.get('BENCH_REACTION_COUNT', '50'))
 N_DEADMAN = int(os.environ.get('BENCH_DEADMAN_COUNT', '15'))
 TELEMETRY_S = float(os.environ.get('BENCH_TELEMETRY_SECONDS', '60'))
 RTT = os.path.join(T.BUILD, 'tests', 'evidence', 'bench-rtt')
-LEASE_MS = 200          # the shipped LeaseMs (daemon/data/smpd.conf)
+LIBSMP = os.path.join(T.BUILD, 'tests', 'evidence', 'bench-libsmp')
+# the shipped LeaseMs (daemon/data/smpd.conf); the VM (TCG) needs the
+# protocol's longest, as its tests do (SMPD_TEST_LEASE_MS)
+LEASE_MS = int(os.environ.get('SMPD_TEST_LEASE_MS', '200'))
+N_CONTROL = int(os.environ.get('BENCH_COUNT', '300'))
 T_RE = re.compile(r'^t_us=(\d+) ')
 
 
@@ -89,11 +101,14 @@ class Bench:
         self.bus = T.PrivateBus(self.tmp)
         self.polkit = T.Polkit(self.bus)
         self.polkit.allow_all()
-        T.write_config(os.path.join(self.tmp, 'conf'),
-                       {'00-bench.conf': '[Daemon]\nTelemetryHz=10\n'})
+        conf = '[Daemon]\nTelemetryHz=10\n'
+        if os.environ.get('SMPD_TEST_LEASE_MS'):
+            conf += f'LeaseMs={LEASE_MS}\nRenewMs={LEASE_MS // 5}\n'
+        T.write_config(os.path.join(self.tmp, 'conf'), {'00-bench.conf': conf})
         self.sim = T.Sim(self.tmp)
         self.smpd = None
         self.cart = 0
+        self.serial = 'SIM-X2-000001'
 
     def close(self):
         if self.smpd:
@@ -113,10 +128,39 @@ class Bench:
         ev = self.sim.events()
         return ev[n:], len(ev)
 
+    def raw_target(self):
+        """What bench-rtt talks to: the socket, the smpusb node, or libusb."""
+        if BACKEND == 'socket':
+            return self.sim.sock, 'SET_PARAMS round trip, socket'
+        if BACKEND == 'chardev':
+            nodes = sorted(glob.glob('/dev/smpusb[0-9]*'))
+            if len(nodes) != 1:
+                raise RuntimeError(f'want one /dev/smpusbN, found {nodes}')
+            return nodes[0], 'SMPUSB_IOC_SET_PARAMS ioctl round trip'
+        return 'usb:' + self.serial, 'SET_PARAMS round trip, libusb'
+
     def raw_rtt(self):
-        r = subprocess.run([RTT, self.sim.sock, '300'], capture_output=True, text=True, timeout=120)
+        target, what = self.raw_target()
+        r = subprocess.run([RTT, target, '300'], capture_output=True, text=True,
+                           timeout=120 * T.SLOW)
         if r.returncode != 0:
             raise RuntimeError('bench-rtt: ' + r.stderr)
+        out = json.loads(r.stdout)
+        out['what'] = what
+        return out
+
+    def control(self):
+        """libsmp's set_parameters through smpd until applied on the device
+        (bench-libsmp; every call checked in the device's event log)."""
+        self.fresh_cartridge()
+        before = sum(1 for e in self.sim.events() if 'event=PARAMS' in e)
+        r = subprocess.run([LIBSMP, self.bus.address, str(N_CONTROL), 'bench-libsmp'],
+                           capture_output=True, text=True, timeout=300 * T.SLOW)
+        if r.returncode != 0:
+            raise RuntimeError('bench-libsmp: ' + r.stderr)
+        ev = [e for e in self.sim.events() if 'event=PARAMS' in e][before:]
+        if len(ev) != N_CONTROL or 'depth_um=700' not in ev[-1]:
+            raise RuntimeError(f'{len(ev)} PARAMS events on the device for {N_CONTROL} calls')
         return json.loads(r.stdout)
 
     def start(self, d):
@@ -253,6 +297,7 @@ def main():
         dev = b.smpd.device_path()
         T.pump(1.0)
         rss_idle = proc_kb(b.smpd.proc.pid, 'VmRSS')
+        control = b.control()
 
         c = T.Client(b.bus)
         d = c.dev(dev)
@@ -270,14 +315,18 @@ def main():
         c.close()
         owner = b.owner_killed(dev)
         out = {
+            'backend': BACKEND,
             'raw_rtt': {'p50_ms': raw['p50_us'] / 1000, 'p99_ms': raw['p99_us'] / 1000,
-                        'count': raw['count'], 'what': 'SET_PARAMS round trip, socket'},
+                        'count': raw['count'], 'what': raw['what']},
             'reaction': stats_ms(react),
             'owner_killed': stats_ms(owner),
             'lease_missed': dict(stats_ms(lease), lease_ms=LEASE_MS,
                                  late_us_max=max(late), late_us_p50=pct(late, 50)),
             'telemetry': tel,
         }
+        out['control_rtt'] = {'n': control['count'], 'p50_ms': control['p50_us'] / 1000,
+                              'p99_ms': control['p99_us'] / 1000,
+                              'what': 'libsmp smp_device_set_parameters(), applied on the device'}
     finally:
         b.close()
     print(json.dumps(out))

@@ -54,6 +54,8 @@ if not SRC:
     raise RuntimeError('SMPD_SOURCE_DIR and SMPD_BUILD_DIR must be set')
 sys.path.insert(0, os.path.join(SRC, 'tests', 'daemon'))
 
+import dbus  # noqa: E402
+
 import smpdtest as T  # noqa: E402
 
 # smpdtest's USB modes (SMP_TEST_BACKEND=chardev|libusb, in the VM)
@@ -109,6 +111,8 @@ class Bench:
         self.smpd = None
         self.cart = 0
         self.serial = 'SIM-X2-000001'
+        self.relatched = 0
+        self.discarded = 0
 
     def close(self):
         if self.smpd:
@@ -164,13 +168,31 @@ class Bench:
         return json.loads(r.stdout)
 
     def start(self, d):
-        d.Start()
+        # After a lease expiry smpd may latch the fault again from telemetry
+        # that was queued before the ClearFault (seen through the kernel
+        # path under TCG): fail-safe; clear once more and count it.
+        deadline = time.monotonic() + 5 * T.SLOW
+        while True:
+            try:
+                d.Start()
+                break
+            except dbus.exceptions.DBusException as e:
+                if e.get_dbus_name() != T.ERR + 'FaultLatched' or time.monotonic() > deadline:
+                    raise
+                self.relatched += 1
+                T.pump(0.1)
+                self._clear(d)
         T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
 
     def reaction(self, c, dev):
         d = c.dev(dev)
         lat = []
-        for i in range(N_REACT):
+        attempts = 0
+        while len(lat) < N_REACT:
+            attempts += 1
+            if attempts > 2 * N_REACT:
+                raise RuntimeError(f'{self.discarded} of {attempts - 1} repetitions lost to '
+                                   'lease expiries: the host is too slow to measure')
             self.start(d)
             T.pump(0.05)
             mark = len(self.sim.events())
@@ -180,6 +202,14 @@ class Bench:
             ev, _ = self.events_after(mark)
             t0 = next(t_us(e) for e in ev if 'event=CONTROL cmd="temp 5600"' in e)
             stop = next(e for e in ev if re.search(r'event=CMD type=(E?STOP) ', e))
+            if any('event=LEASE_EXPIRED' in e for e in ev):
+                # smpd (or the VM under TCG) stalled for a whole lease: the
+                # firmware stopped the needle, safely, but this repetition
+                # does not measure smpd's reaction; counted, not used
+                self.discarded += 1
+                T.wait_for(lambda: str(c.prop(dev, T.IDEV, 'State')) == 'fault', 3, 'fault latched')
+                T.wait_for(lambda: self._clear(d), 3, 'fault cleared')
+                continue
             if not any('event=STATE from=RUNNING to=IDLE reason=' in e for e in ev) or \
                     any('event=FAULT' in e for e in ev):
                 raise RuntimeError('the device stopped by itself, not through smpd:\n' + '\n'.join(ev))
@@ -212,7 +242,9 @@ print('running', flush=True)
 time.sleep(600)
 '''
         lat = []
-        for i in range(N_DEADMAN):
+        i = 0
+        while len(lat) < N_DEADMAN:
+            i += 1
             self.fresh_cartridge()
             p = subprocess.Popen(['/usr/bin/python3', '-c', code, f'bench-owner-{i}'],
                                  stdout=subprocess.PIPE, text=True)
@@ -232,10 +264,17 @@ time.sleep(600)
             ev, _ = self.events_after(mark)
             stop = next(e for e in ev if re.search(r'event=CMD type=(E?STOP) ', e))
             if any('LEASE_EXPIRED' in e for e in ev):
-                raise RuntimeError('the lease stopped it, not smpd')
-            lat.append(t_us(stop) - t0)
+                self.discarded += 1     # a stall before the kill, as above
+                if self.discarded > N_DEADMAN + N_REACT:
+                    raise RuntimeError('too many repetitions lost to lease expiries')
+            else:
+                lat.append(t_us(stop) - t0)
             c = T.Client(self.bus)
             T.wait_for(lambda: not c.prop(dev, T.IDEV, 'Claimed'), 3, 'claim released')
+            if str(c.prop(dev, T.IDEV, 'Fault')[0]):
+                c.dev(dev).Claim()
+                T.wait_for(lambda: self._clear(c.dev(dev)), 3, 'fault cleared')
+                c.dev(dev).Release()
             c.close()
         return lat
 
@@ -269,18 +308,29 @@ time.sleep(600)
         dropped = []
         c.conn.add_signal_receiver(lambda s: dropped.append(int(s.get('Dropped', 0))),
                                    'Telemetry', T.IDEV, path=dev)
-        st0 = self.sim.ctl('stats')
         self.start(d)
-        T.pump(TELEMETRY_S)
-        if self.sim.status()['state'] != 'RUNNING':
-            raise RuntimeError('the needle stopped during the telemetry run')
+        st0 = self.sim.ctl('stats')
+        mark = len(self.sim.events())
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < TELEMETRY_S and self.sim.status()['state'] == 'RUNNING':
+            T.pump(0.5)
+        ran = time.monotonic() - t0
         st1 = self.sim.ctl('stats')
-        d.Stop()
+        stopped = self.sim.status()['state'] != 'RUNNING'
+        stop_ev = [e for e in self.sim.events()[mark:] if 'event=STATE from=RUNNING' in e]
+        if stopped:
+            T.pump(0.5)
+            self._clear(d)
+        else:
+            d.Stop()
 
         def field(s, k):
             return int(re.search(k + r'=(\d+)', s)[1])
         return {
             'seconds': TELEMETRY_S,
+            'ran_seconds': round(ran, 1),
+            # a stop before the end (e.g. smpd stalled under TCG) is reported, not hidden
+            'stopped_early': stop_ev[0].split(' ', 1)[1] if stop_ev else None,
             'records': field(st1, 'telemetry_sent') - field(st0, 'telemetry_sent'),
             'device_dropped': field(st1, 'telemetry_dropped') - field(st0, 'telemetry_dropped'),
             'smpd_missed': sum(dropped),
@@ -323,10 +373,22 @@ def main():
             'lease_missed': dict(stats_ms(lease), lease_ms=LEASE_MS,
                                  late_us_max=max(late), late_us_p50=pct(late, 50)),
             'telemetry': tel,
+            'relatched_after_clear': b.relatched,
+            'discarded_lease_expiries': b.discarded,
         }
         out['control_rtt'] = {'n': control['count'], 'p50_ms': control['p50_us'] / 1000,
                               'p99_ms': control['p99_us'] / 1000,
                               'what': 'libsmp smp_device_set_parameters(), applied on the device'}
+    except BaseException:
+        # what the device and the daemon saw, for the failure report
+        try:
+            ev = [x for x in b.sim.events() if 'LEASE_RENEW' not in x and 'CONTROL' not in x]
+            print('--- smp-sim events (last 30) ---\n' + '\n'.join(ev[-30:]), file=sys.stderr)
+            if b.smpd:
+                print('--- smpd stderr (tail) ---\n' + b.smpd.read_stderr()[-3000:], file=sys.stderr)
+        except OSError:
+            pass
+        raise
     finally:
         b.close()
     print(json.dumps(out))

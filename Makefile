@@ -10,7 +10,7 @@ SYSCONFDIR   ?= /etc
 BUILD_INSTALL ?= build-install
 export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL SOAK_SECONDS
 
-.PHONY: all bench build deps deps-ok check check-% demo docs fuzz kernel kunit soak vm install uninstall clean help
+.PHONY: all bench build deps deps-ok check check-% demo docs faults fuzz kernel kunit soak vm install uninstall clean help
 
 all: build
 
@@ -22,6 +22,7 @@ help:
 	@echo "make check-S    run one suite S of: host asan valgrind install mutations analyze kernel vm safety system"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
+	@echo "make faults     fault-injection matrix on the socket and kernel paths; rewrites docs/reliability.md"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make kernel     build kernel/smpusb.ko against Debian's linux-headers-amd64"
 	@echo "make kunit      run the kernel KUnit suite (UML)"
@@ -63,6 +64,9 @@ demo: deps-ok $(BUILD)/build.ninja
 docs: deps-ok $(BUILD)/build.ninja
 	tests/libsmp/check-docs.sh . $(BUILD)/docs/libsmp
 	@echo "docs: $(BUILD)/docs/libsmp/html/index.html"
+
+faults: deps-ok $(BUILD)/build.ninja
+	build-aux/faults.sh
 
 fuzz: deps-ok
 	build-aux/fuzz.sh $(FUZZ_SECONDS)

@@ -1,8 +1,13 @@
 #!/bin/bash
 # Run every test suite of libsmp and print one summary line:
 #   check: N passed, N failed, N skipped
-# Usage: build-aux/check.sh [SUITE...]   (default: all suites, in order)
+# Usage: build-aux/check.sh [SUITE...]   (default: all suites)
 # Exit status: 0 only when nothing failed and nothing was skipped.
+#
+# The suites run in two lanes at once: the VM lane (kernel, vm, system:
+# qemu under TCG, one busy host thread) beside the host lane (host, asan,
+# valgrind, install, mutations, analyze), then safety, which reads what
+# both produced.  SMP_CHECK_LANES=1 runs everything one after the other.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,26 +16,31 @@ cd "$top"
 BUILD=${BUILD:-build}
 BUILD_ASAN=${BUILD_ASAN:-build-asan}
 LOGDIR=${LOGDIR:-$BUILD/check-logs}
+LANES=${SMP_CHECK_LANES:-2}
 # safety runs last: it checks that the tests each hazard claims passed in
 # this run, including the kernel and VM ones.  'system' (the Debian
 # packages in a systemd-booted VM, issue 7) is not in the default list yet:
 # it has not yet passed whole in one run, and package installation under TCG
 # takes 3-12 minutes; run it with `make check-system`.
 ALL_SUITES=(host asan valgrind install mutations analyze kernel vm safety)
+VM_LANE=(kernel vm system)
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("${ALL_SUITES[@]}")
 
 mkdir -p "$LOGDIR"
-total_pass=0 total_fail=0 total_skip=0
-results=()
+# One line "SUITE PASS FAIL SKIP" per suite run, written by both lanes.
+RESULTS="$LOGDIR/results.txt"
+: > "$RESULTS"
 
 # add SUITE PASS FAIL SKIP
 add() {
-	total_pass=$((total_pass + $2))
-	total_fail=$((total_fail + $3))
-	total_skip=$((total_skip + $4))
-	results+=("$(printf '%-10s %4d passed, %4d failed, %4d skipped' "$1" "$2" "$3" "$4")")
+	echo "$1 $2 $3 $4" >> "$RESULTS"
 	printf '== %s: %d passed, %d failed, %d skipped\n' "$1" "$2" "$3" "$4"
+}
+
+# ran SUITE: did SUITE report in this run (either lane)?
+ran() {
+	grep -q "^$1 " "$RESULTS"
 }
 
 # One step that is pass/fail as a whole (a build, a lint run).
@@ -163,10 +173,10 @@ safety_counted() {
 suite_safety() {
 	local args=(check --logdir "$LOGDIR" --run-missing "$BUILD")
 	step safety build setup_build "$BUILD" || { add safety 0 1 0; return; }
-	if printf '%s\n' "${results[@]}" | grep -Eq "^host "; then
+	if ran host; then
 		args+=(--testlog "$BUILD/meson-logs/testlog-host.json")
 	fi
-	if printf '%s\n' "${results[@]}" | grep -Eq '^(kernel|vm) '; then
+	if ran kernel || ran vm; then
 		args+=(--strict-late)	# KUnit and VM results of this run exist
 	fi
 	safety_counted safety /usr/bin/python3 build-aux/safety-trace.py "${args[@]}"
@@ -263,15 +273,65 @@ suite_system() {
 
 for s in "${suites[@]}"; do
 	if ! declare -F "suite_$s" >/dev/null; then
-		echo "check: unknown suite '$s' (known: ${ALL_SUITES[*]})" >&2
+		echo "check: unknown suite '$s' (known: ${ALL_SUITES[*]} system)" >&2
 		exit 2
 	fi
-	echo "== suite $s"
-	"suite_$s"
 done
 
+run_suites() {
+	local s
+	for s in "$@"; do
+		echo "== suite $s ($(date -u +%H:%M:%S))"
+		"suite_$s"
+	done
+}
+
+# Split the requested suites into the VM lane, the host lane and the ones
+# that must come last (safety), keeping their order.
+vm_lane=() host_lane=() last=()
+for s in "${suites[@]}"; do
+	case " ${VM_LANE[*]} " in
+	*" $s "*) vm_lane+=("$s") ;;
+	*) if [ "$s" = safety ]; then last+=("$s"); else host_lane+=("$s"); fi ;;
+	esac
+done
+
+start=$(date +%s)
+if [ "$LANES" -ge 2 ] && [ ${#vm_lane[@]} -gt 0 ] && [ ${#host_lane[@]} -gt 0 ]; then
+	# Both lanes use the main build and the module: build them once, first,
+	# so two ninja/make runs never share a directory.
+	prep_ok=1
+	step prep build setup_build "$BUILD" || prep_ok=0
+	if [ -f kernel/Makefile ]; then
+		step prep kmod make -C kernel || prep_ok=0
+	fi
+	if [ "$prep_ok" = 0 ]; then
+		add prep 0 1 0
+	fi
+	echo "== the VM lane (${vm_lane[*]}) runs beside the host lane; its output follows the host lane's"
+	run_suites "${vm_lane[@]}" > "$LOGDIR/vm-lane.out" 2>&1 &
+	vm_pid=$!
+	run_suites "${host_lane[@]}"
+	echo "== host lane done after $(( $(date +%s) - start )) s; waiting for the VM lane"
+	wait "$vm_pid"
+	cat "$LOGDIR/vm-lane.out"
+	echo "== VM lane done after $(( $(date +%s) - start )) s"
+else
+	run_suites "${host_lane[@]}" "${vm_lane[@]}"
+fi
+run_suites "${last[@]}"
+
+total_pass=0 total_fail=0 total_skip=0
+results=()
+while read -r name p f k; do
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	total_skip=$((total_skip + k))
+	results+=("$(printf '%-10s %4d passed, %4d failed, %4d skipped' "$name" "$p" "$f" "$k")")
+done < "$RESULTS"
+
 echo
-echo "Per suite:"
+echo "Per suite ($(( $(date +%s) - start )) s in all):"
 printf '  %s\n' "${results[@]}"
 if [ "$total_skip" -ne 0 ]; then
 	echo "Skipped tests count as a failure of make check: every test must run here."

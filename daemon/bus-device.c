@@ -120,13 +120,6 @@ static int prop_setpoints(sd_bus *bus, const char *path, const char *iface, cons
 	return sd_bus_message_close_container(reply);
 }
 
-static const char *const param_keys[_PARAM_MAX] = {
-	[PARAM_VOLTAGE] = "Voltage",
-	[PARAM_CURRENT] = "Current",
-	[PARAM_RATE] = "StrokeRate",
-	[PARAM_DEPTH] = "Depth",
-};
-
 static int prop_limits(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		       sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -139,7 +132,7 @@ static int prop_limits(sd_bus *bus, const char *path, const char *iface, const c
 	if (r < 0)
 		return r;
 	for (int q = 0; q < _PARAM_MAX; q++) {
-		r = sd_bus_message_append(reply, "{s(uussss)}", param_keys[q],
+		r = sd_bus_message_append(reply, "{s(uussss)}", bus_param_keys[q],
 					  el.min[q].value, el.max[q].value,
 					  el.min[q].label, el.min[q].source,
 					  el.max[q].label, el.max[q].source);
@@ -161,7 +154,7 @@ static int prop_last_refusal(sd_bus *bus, const char *path, const char *iface, c
 		return r;
 	if (rf->serial > 0) {
 		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
-					  "Parameter", "s", param_keys[rf->param],
+					  "Parameter", "s", bus_param_keys[rf->param],
 					  "Requested", "u", rf->requested,
 					  "Limit", "u", rf->bound.value,
 					  "Bound", "s", rf->max ? "max" : "min",
@@ -258,73 +251,6 @@ static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error
 }
 
 /* a{sv} with Voltage, Current, StrokeRate, Depth (all "u"). */
-static int read_params(sd_bus_message *m, const struct device *d, struct smp_params *ret,
-		       sd_bus_error *error)
-{
-	struct smp_params p = d->setpoints;
-	bool have[_PARAM_MAX] = { false };
-	int r;
-
-	if (d->have_setpoints)
-		for (int q = 0; q < _PARAM_MAX; q++)
-			have[q] = true;
-	r = sd_bus_message_enter_container(m, 'a', "{sv}");
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		const char *key, *contents;
-		uint32_t v;
-		int q;
-		char type;
-
-		r = sd_bus_message_read(m, "s", &key);
-		if (r < 0)
-			return r;
-		for (q = 0; q < _PARAM_MAX; q++)
-			if (strcmp(key, param_keys[q]) == 0)
-				break;
-		if (q == _PARAM_MAX)
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "unknown parameter \"%s\" (Voltage, Current, StrokeRate, Depth)",
-						 key);
-		r = sd_bus_message_peek_type(m, &type, &contents);
-		if (r < 0)
-			return r;
-		if (!contents || strcmp(contents, "u") != 0)
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "parameter %s must be an unsigned 32-bit integer (u), not \"%s\"",
-						 key, contents ? contents : "?");
-		r = sd_bus_message_read(m, "v", "u", &v);
-		if (r < 0)
-			return r;
-		if (v > UINT16_MAX)
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "parameter %s=%u is out of any range", key, v);
-		switch (q) {
-		case PARAM_VOLTAGE: p.voltage_mv = (uint16_t)v; break;
-		case PARAM_CURRENT: p.current_ma = (uint16_t)v; break;
-		case PARAM_RATE: p.rate_chz = (uint16_t)v; break;
-		case PARAM_DEPTH: p.depth_um = (uint16_t)v; break;
-		}
-		have[q] = true;
-		r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	r = sd_bus_message_exit_container(m);
-	if (r < 0)
-		return r;
-	for (int q = 0; q < _PARAM_MAX; q++)
-		if (!have[q])
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "parameter %s is missing and has no earlier value",
-						 param_keys[q]);
-	*ret = p;
-	return 0;
-}
-
 static int method_set_parameters(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct device *d = userdata;
@@ -332,7 +258,7 @@ static int method_set_parameters(sd_bus_message *m, void *userdata, sd_bus_error
 	sd_bus_message *reply = NULL;
 	int r;
 
-	r = read_params(m, d, &req, error);
+	r = bus_read_params(m, &d->setpoints, d->have_setpoints, &req, error);
 	if (r < 0)
 		return r;
 	r = polkit_verify(d->manager, m, SMPD_ACTION_OPERATE, method_set_parameters, d, error);

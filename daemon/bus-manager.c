@@ -76,93 +76,6 @@ static int method_list_sessions(sd_bus_message *msg, void *userdata, sd_bus_erro
 	return r;
 }
 
-struct metadata {
-	const char *client, *operator_name, *zone, *lot, *maker, *override_reason;
-	int64_t patch_test_time, screening_time;
-};
-
-static int read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *error)
-{
-	static const struct { const char *key; const char *sig; } keys[] = {
-		{ "ClientPseudonym", "s" }, { "Operator", "s" }, { "Zone", "s" },
-		{ "PigmentLot", "s" }, { "PigmentManufacturer", "s" }, { "OverrideReason", "s" },
-		{ "PatchTestTime", "x" }, { "ScreeningTime", "x" },
-	};
-	int r;
-
-	r = sd_bus_message_enter_container(m, 'a', "{sv}");
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		const char *key, *contents;
-		size_t k;
-		char type;
-
-		r = sd_bus_message_read(m, "s", &key);
-		if (r < 0)
-			return r;
-		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
-			if (strcmp(key, keys[k].key) == 0)
-				break;
-		if (k == sizeof(keys) / sizeof(keys[0]))
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "unknown session field \"%s\"", key);
-		r = sd_bus_message_peek_type(m, &type, &contents);
-		if (r < 0)
-			return r;
-		if (!contents || strcmp(contents, keys[k].sig) != 0)
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "session field %s must have type \"%s\", not \"%s\"",
-						 key, keys[k].sig, contents ? contents : "?");
-		if (keys[k].sig[0] == 's') {
-			const char *v;
-
-			r = sd_bus_message_read(m, "v", "s", &v);
-			if (r < 0)
-				return r;
-			switch (k) {
-			case 0: md->client = v; break;
-			case 1: md->operator_name = v; break;
-			case 2: md->zone = v; break;
-			case 3: md->lot = v; break;
-			case 4: md->maker = v; break;
-			case 5: md->override_reason = v; break;
-			}
-		} else {
-			int64_t v;
-
-			r = sd_bus_message_read(m, "v", "x", &v);
-			if (r < 0)
-				return r;
-			if (k == 6)
-				md->patch_test_time = v;
-			else
-				md->screening_time = v;
-		}
-		r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	r = sd_bus_message_exit_container(m);
-	if (r < 0)
-		return r;
-	if (!md->client)
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "ClientPseudonym is required");
-	if (!md->operator_name)
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "Operator is required");
-	if (!md->zone)
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "Zone is required");
-	if (zone_from_string(md->zone) == _ZONE_INVALID)
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "unknown zone \"%s\" (hairline, temples, crown or scar)", md->zone);
-	if (md->override_reason && !safety_text_valid(md->override_reason))
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "OverrideReason must be 1-1024 bytes of text");
-	return 0;
-}
-
 static int method_begin_session(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -176,7 +89,7 @@ static int method_begin_session(sd_bus_message *msg, void *userdata, sd_bus_erro
 	r = sd_bus_message_read(msg, "o", &path);
 	if (r < 0)
 		return r;
-	r = read_metadata(msg, &md, error);
+	r = bus_read_metadata(msg, &md, error);
 	if (r < 0)
 		return r;
 	d = device_find_by_path(m, path);
@@ -224,21 +137,27 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 }
 
 /*
- * VerifyLog, ExportLog: reading the whole log can take long; it runs in a
- * child process so that the event loop (lease renewals, monitors,
- * watchdog) never waits for it.  The child writes its result into a pipe
- * and exits with 0, or with the errno of the audit library.
+ * VerifyLog, ExportLog, ListPastSessions: reading the whole log can take
+ * long; each runs in a child process so that the event loop (lease
+ * renewals, monitors, watchdog) never waits for it.  The child writes its
+ * result into a pipe or a memfd and exits with 0, or with the errno of the
+ * audit library; the job's done callback answers the call from that.
  */
+struct verify_job;
+/* In the child: write the result to fd; 0 or a negative errno. */
+typedef int (*job_work_fn)(struct manager *m, const void *arg, int fd);
+/* In smpd, when the child has exited: answer j->call. */
+typedef int (*job_done_fn)(struct verify_job *j, const siginfo_t *si);
+
 struct verify_job {
 	struct verify_job *next;
-	bool export;			/* ExportLog, else VerifyLog */
-	bool list;			/* ListPastSessions: the result is in fd (a memfd) */
-	char format[8];
+	job_done_fn done;
+	char format[8];			/* ExportLog */
 	struct manager *m;
 	sd_bus_message *call;
 	sd_event_source *child;
 	pid_t pid;
-	int fd;
+	int fd;				/* read end of the result */
 };
 
 static void verify_job_free(struct verify_job *j)
@@ -479,40 +398,23 @@ static int list_done(struct verify_job *j, const siginfo_t *si)
 	return 0;
 }
 
-static int verify_done(sd_event_source *s, const siginfo_t *si, void *userdata)
+static int verify_done(struct verify_job *j, const siginfo_t *si)
 {
-	struct verify_job *j = userdata;
 	struct manager *m = j->m;
 	AuditVerifyReport rep;
 	char desc[1024];
 	ssize_t n;
 
-	if (j->export) {
-		export_done(j, si);
-		verify_job_free(j);
-		return 0;
-	}
-	if (j->list) {
-		list_done(j, si);
-		verify_job_free(j);
-		return 0;
-	}
 	n = read(j->fd, &rep, sizeof(rep));
-	if (si->si_code == CLD_EXITED && si->si_status == EINVAL) {
-		sd_bus_reply_method_errorf(j->call, SMPD_ERROR_INVALID_ARGUMENT,
-					   "not a verification key (smpk1-...)");
-		verify_job_free(j);
-		return 0;
-	}
-	if (si->si_code != CLD_EXITED || si->si_status != 0 || n != (ssize_t)sizeof(rep)) {
-		sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
-					   "the audit log could not be read for verification%s%s",
-					   si->si_code == CLD_EXITED && si->si_status ? ": " : "",
-					   si->si_code == CLD_EXITED && si->si_status ?
-					   strerror(si->si_status) : "");
-		verify_job_free(j);
-		return 0;
-	}
+	if (si->si_code == CLD_EXITED && si->si_status == EINVAL)
+		return sd_bus_reply_method_errorf(j->call, SMPD_ERROR_INVALID_ARGUMENT,
+						  "not a verification key (smpk1-...)");
+	if (si->si_code != CLD_EXITED || si->si_status != 0 || n != (ssize_t)sizeof(rep))
+		return sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
+						  "the audit log could not be read for verification%s%s",
+						  si->si_code == CLD_EXITED && si->si_status ? ": " : "",
+						  si->si_code == CLD_EXITED && si->si_status ?
+						  strerror(si->si_status) : "");
 	rep.file[sizeof(rep.file) - 1] = '\0';
 	rep.reason[sizeof(rep.reason) - 1] = '\0';
 	if (rep.status == AUDIT_VERIFY_INTACT)
@@ -532,17 +434,105 @@ static int verify_done(sd_event_source *s, const siginfo_t *si, void *userdata)
 		};
 		manager_audit(m, false, "log_verified", f, sizeof(f) / sizeof(f[0]));
 	}
-	sd_bus_reply_method_return(j->call, "us", (uint32_t)rep.status, desc);
+	return sd_bus_reply_method_return(j->call, "us", (uint32_t)rep.status, desc);
+}
+
+static int job_exited(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+	struct verify_job *j = userdata;
+
+	j->done(j, si);
 	verify_job_free(j);
 	return 0;
+}
+
+/*
+ * Start work(m, arg, fd) in a child for the call msg; done answers it.  The
+ * result goes through a pipe, or with use_memfd through a memfd that done
+ * reads from the start (for results larger than a pipe holds).  On success
+ * the call is answered later (return 1 from the method handler).
+ */
+static int job_start(struct manager *m, sd_bus_message *msg, bool use_memfd,
+		     job_work_fn work, const void *arg, job_done_fn done,
+		     struct verify_job **ret)
+{
+	struct verify_job *j = NULL;
+	int rfd, wfd, r;
+
+	if (use_memfd) {
+		rfd = wfd = memfd_create("smpd-job", MFD_CLOEXEC);
+		if (rfd < 0)
+			return -errno;
+	} else {
+		int pfd[2];
+
+		if (pipe2(pfd, O_CLOEXEC) < 0)
+			return -errno;
+		rfd = pfd[0];
+		wfd = pfd[1];
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	j->pid = fork();
+	if (j->pid < 0) {
+		r = -errno;
+		free(j);
+		goto fail;
+	}
+	if (j->pid == 0) {
+		/* The child's copy of the job is not used here; free it so that
+		 * valgrind's leak check of the child stays quiet. */
+		free(j);
+		if (rfd != wfd)
+			close(rfd);
+		r = work(m, arg, wfd);
+		_exit(r < 0 ? (-r < 256 ? -r : EIO) : 0);
+	}
+	if (rfd != wfd)
+		close(wfd);
+	j->m = m;
+	j->fd = rfd;
+	j->done = done;
+	j->call = sd_bus_message_ref(msg);
+	j->next = m->verify_jobs;
+	m->verify_jobs = j;
+	r = sd_event_add_child(m->event, &j->child, j->pid, WEXITED, job_exited, j);
+	if (r < 0) {
+		kill(j->pid, SIGKILL);
+		waitpid(j->pid, NULL, 0);
+		verify_job_free(j);
+		return r;
+	}
+	if (ret)
+		*ret = j;
+	return 1;
+
+fail:
+	close(rfd);
+	if (rfd != wfd)
+		close(wfd);
+	return r;
+}
+
+static int verify_work(struct manager *m, const void *arg, int fd)
+{
+	AuditVerifyReport rep;
+	int r;
+
+	r = audit_verify(m->audit_dir, arg, NULL, NULL, &rep);
+	if (r < 0)
+		return r;
+	return write(fd, &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : -EIO;
 }
 
 static int method_verify_log(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
-	struct verify_job *j;
 	const char *key;
-	int pfd[2], r;
+	int r;
 	size_t len;
 
 	r = sd_bus_message_read(msg, "s", &key);
@@ -556,93 +546,32 @@ static int method_verify_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 	if (r <= 0)
 		return r < 0 ? r : 1;
 
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		return -ENOMEM;
-	j->m = m;
-	j->fd = -1;
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		free(j);
-		return -errno;
-	}
-	j->pid = fork();
-	if (j->pid < 0) {
-		r = -errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		free(j);
-		return r;
-	}
-	if (j->pid == 0) {
-		AuditVerifyReport rep;
-
-		/* The child's copy of the job is not used here; free it so that
-		 * valgrind's leak check of the child stays quiet. */
-		free(j);
-		close(pfd[0]);
-		r = audit_verify(m->audit_dir, key, NULL, NULL, &rep);
-		if (r < 0)
-			_exit(-r < 256 ? -r : EIO);
-		_exit(write(pfd[1], &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : EIO);
-	}
-	close(pfd[1]);
-	j->fd = pfd[0];
-	j->call = sd_bus_message_ref(msg);
-	j->next = m->verify_jobs;
-	m->verify_jobs = j;
-	r = sd_event_add_child(m->event, &j->child, j->pid, WEXITED, verify_done, j);
-	if (r < 0) {
-		kill(j->pid, SIGKILL);
-		waitpid(j->pid, NULL, 0);
-		verify_job_free(j);
-		return r;
-	}
-	return 1;	/* answered when the child is done */
+	return job_start(m, msg, false, verify_work, key, verify_done, NULL);
 }
 
-/* a{sv}: Session s, Client s, Since t, Until t (CLOCK_REALTIME us). */
-static int read_export_filter(sd_bus_message *msg, AuditExportFilter *f, sd_bus_error *error)
+struct export_args {
+	AuditExportFormat fmt;
+	const AuditExportFilter *filter;
+	int fd;				/* the caller's file */
+};
+
+static int export_work(struct manager *m, const void *arg, int fd)
 {
-	const char *key, *contents;
-	char type;
-	int r;
+	const struct export_args *a = arg;
+	int out = dup(a->fd);
+	FILE *f = out >= 0 ? fdopen(out, "w") : NULL;
+	int64_t n = -EIO;
 
-	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-		bool str;
-
-		r = sd_bus_message_read(msg, "s", &key);
-		if (r < 0)
-			return r;
-		str = strcmp(key, "Session") == 0 || strcmp(key, "Client") == 0;
-		if (!str && strcmp(key, "Since") != 0 && strcmp(key, "Until") != 0)
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "unknown filter \"%s\" (Session, Client, Since, Until)", key);
-		r = sd_bus_message_peek_type(msg, &type, &contents);
-		if (r < 0)
-			return r;
-		if (!contents || strcmp(contents, str ? "s" : "t") != 0)
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "filter %s must be of type %s", key, str ? "s" : "t");
-		if (strcmp(key, "Session") == 0)
-			r = sd_bus_message_read(msg, "v", "s", &f->session);
-		else if (strcmp(key, "Client") == 0)
-			r = sd_bus_message_read(msg, "v", "s", &f->client);
-		else if (strcmp(key, "Since") == 0)
-			r = sd_bus_message_read(msg, "v", "t", &f->since_usec);
-		else
-			r = sd_bus_message_read(msg, "v", "t", &f->until_usec);
-		if (r < 0)
-			return r;
-		r = sd_bus_message_exit_container(msg);
-		if (r < 0)
-			return r;
+	if (f) {
+		n = audit_export(m->audit_dir, a->fmt, a->filter, f);
+		if (fclose(f) != 0 && n >= 0)
+			n = -errno;
+	} else if (out >= 0) {
+		close(out);
 	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_exit_container(msg);
+	if (n < 0)
+		return n < -255 ? -EIO : (int)n;
+	return write(fd, &n, sizeof(n)) == (ssize_t)sizeof(n) ? 0 : -EIO;
 }
 
 static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -650,11 +579,12 @@ static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 	struct manager *m = userdata;
 	AuditExportFilter filter = { 0 };
 	AuditExportFormat fmt;
-	struct verify_job *j;
+	struct verify_job *j = NULL;
 	const char *format;
-	int fd, fl, pfd[2], r;
+	struct export_args args;
+	int fd, fl, r;
 
-	r = read_export_filter(msg, &filter, error);
+	r = bus_read_export_filter(msg, &filter, error);
 	if (r < 0)
 		return r;
 	r = sd_bus_message_read(msg, "sh", &format, &fd);
@@ -675,66 +605,27 @@ static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 	if (r <= 0)
 		return r < 0 ? r : 1;
 
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		return -ENOMEM;
-	j->m = m;
-	j->fd = -1;
-	j->export = true;
-	snprintf(j->format, sizeof(j->format), "%s", format);
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		free(j);
-		return -errno;
-	}
-	j->pid = fork();
-	if (j->pid < 0) {
-		r = -errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		free(j);
-		return r;
-	}
-	if (j->pid == 0) {
-		int64_t n = -EIO;
-		int out = dup(fd);
-		FILE *f = out >= 0 ? fdopen(out, "w") : NULL;
+	args.fmt = fmt;
+	args.filter = &filter;
+	args.fd = fd;
+	r = job_start(m, msg, false, export_work, &args, export_done, &j);
+	if (r > 0 && j)
+		snprintf(j->format, sizeof(j->format), "%s", format);
+	return r;
+}
 
-		/* The child's copy of the job is not used here; free it so that
-		 * valgrind's leak check of the child stays quiet. */
-		free(j);
-		close(pfd[0]);
-		if (f) {
-			n = audit_export(m->audit_dir, fmt, &filter, f);
-			if (fclose(f) != 0 && n >= 0)
-				n = -errno;
-		}
-		if (n < 0)
-			_exit(-n < 256 ? (int)-n : EIO);
-		_exit(write(pfd[1], &n, sizeof(n)) == (ssize_t)sizeof(n) ? 0 : EIO);
-	}
-	close(pfd[1]);
-	j->fd = pfd[0];
-	j->call = sd_bus_message_ref(msg);
-	j->next = m->verify_jobs;
-	m->verify_jobs = j;
-	r = sd_event_add_child(m->event, &j->child, j->pid, WEXITED, verify_done, j);
-	if (r < 0) {
-		kill(j->pid, SIGKILL);
-		waitpid(j->pid, NULL, 0);
-		verify_job_free(j);
-		return r;
-	}
-	return 1;	/* answered when the child is done */
+static int list_work(struct manager *m, const void *arg, int fd)
+{
+	return past_sessions_write(m->audit_dir, arg, fd);
 }
 
 static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
 	AuditExportFilter filter = { 0 };
-	struct verify_job *j;
-	int mfd, r;
+	int r;
 
-	r = read_export_filter(msg, &filter, error);
+	r = bus_read_export_filter(msg, &filter, error);
 	if (r < 0)
 		return r;
 	if (filter.session)
@@ -744,42 +635,7 @@ static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus
 	if (r <= 0)
 		return r < 0 ? r : 1;
 
-	mfd = memfd_create("smpd-past-sessions", MFD_CLOEXEC);
-	if (mfd < 0)
-		return -errno;
-	j = calloc(1, sizeof(*j));
-	if (!j) {
-		close(mfd);
-		return -ENOMEM;
-	}
-	j->m = m;
-	j->fd = mfd;
-	j->list = true;
-	j->pid = fork();
-	if (j->pid < 0) {
-		r = -errno;
-		close(mfd);
-		free(j);
-		return r;
-	}
-	if (j->pid == 0) {
-		/* The child's copy of the job is not used here; free it so that
-		 * valgrind's leak check of the child stays quiet. */
-		free(j);
-		r = past_sessions_write(m->audit_dir, &filter, mfd);
-		_exit(r < 0 ? (-r < 256 ? -r : EIO) : 0);
-	}
-	j->call = sd_bus_message_ref(msg);
-	j->next = m->verify_jobs;
-	m->verify_jobs = j;
-	r = sd_event_add_child(m->event, &j->child, j->pid, WEXITED, verify_done, j);
-	if (r < 0) {
-		kill(j->pid, SIGKILL);
-		waitpid(j->pid, NULL, 0);
-		verify_job_free(j);
-		return r;
-	}
-	return 1;	/* answered when the child is done */
+	return job_start(m, msg, true, list_work, &filter, list_done, NULL);
 }
 
 static const sd_bus_vtable manager_vtable[] = {

@@ -181,6 +181,13 @@ int main(int argc, char *argv[])
 	r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
 	if (r < 0)
 		goto fail;
+	/* H6/H7: without the bus nobody can stop the needle or even see it.
+	 * Losing the connection (dbus-daemon restarted) ends the event loop
+	 * with EXIT_FAILURE: every needle is stopped below and systemd
+	 * (Restart=on-failure) starts us again on the new bus. */
+	r = sd_bus_set_exit_on_disconnect(bus, 1);
+	if (r < 0)
+		goto fail;
 
 	r = manager_new(event, bus, config_dir, state_dir, key_file, &m);
 	if (r < 0)
@@ -229,7 +236,13 @@ int main(int argc, char *argv[])
 	sd_notify(0, "READY=1\nSTATUS=serving " SMPD_BUS_NAME);
 
 	r = sd_event_loop(event);
-	manager_stop_all(m, "smpd is stopping");
+	if (r != 0) {
+		/* not SIGTERM/SIGINT (exit code 0): the bus went away */
+		fprintf(stderr, "smpd: lost the connection to the bus; stopping every needle and exiting\n");
+		manager_stop_all(m, "smpd lost the bus connection");
+		r = r < 0 ? r : -ENOTCONN;
+	} else
+		manager_stop_all(m, "smpd is stopping");
 fail:
 	manager_free(m);
 	sd_bus_flush_close_unref(bus);

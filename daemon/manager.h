@@ -18,6 +18,7 @@ struct udev_monitor;
 
 #include "audit-log.h"
 #include "backend.h"
+#include "bus-args.h"
 #include "policy.h"
 #include "safety.h"
 #include "store.h"

@@ -109,6 +109,8 @@ struct reader {
 	bool at_line_start;
 	bool too_long;
 	unsigned too_long_line;
+	bool nul;		/* a NUL byte: not a text file */
+	unsigned nul_line;
 };
 
 struct parse_ctx {
@@ -121,24 +123,48 @@ struct parse_ctx {
 	unsigned fail_line;
 };
 
+/*
+ * inih's reader: one line (or its first num - 1 bytes) per call, like
+ * fgets(), but counting lines and noticing what fgets() would hide: a line
+ * longer than inih's buffer, and a NUL byte (a binary file, or a text file
+ * with a stray NUL, must be named as such, not as an over-long line).
+ */
 static char *counting_reader(char *str, int num, void *stream)
 {
 	struct reader *r = stream;
-	char *s;
-	size_t n;
+	size_t n = 0;
+	int ch = EOF;
 
-	s = fgets(str, num, r->f);
-	if (!s)
+	if (num < 2)
 		return NULL;
-	if (r->at_line_start)
-		r->line++;
-	n = strlen(s);
-	r->at_line_start = n > 0 && s[n - 1] == '\n';
-	if (!r->at_line_start && !feof(r->f) && !r->too_long) {
-		r->too_long = true;
-		r->too_long_line = r->line;
+	while (n + 1 < (size_t)num && (ch = getc(r->f)) != EOF) {
+		if (n == 0 && r->at_line_start)
+			r->line++;
+		if (ch == '\0') {
+			if (!r->nul) {
+				r->nul = true;
+				r->nul_line = r->line;
+			}
+			ch = ' ';
+		}
+		str[n++] = (char)ch;
+		if (ch == '\n')
+			break;
 	}
-	return s;
+	if (n == 0)
+		return NULL;
+	str[n] = '\0';
+	r->at_line_start = str[n - 1] == '\n';
+	if (!r->at_line_start && ch != EOF && !r->too_long) {
+		/* Stopped by the buffer, not by the end of the line or file. */
+		ch = getc(r->f);
+		if (ch != EOF) {
+			ungetc(ch, r->f);
+			r->too_long = true;
+			r->too_long_line = r->line;
+		}
+	}
+	return str;
 }
 
 static int fail(struct parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -425,6 +451,23 @@ static int handler(void *user, const char *section, const char *name, const char
 	return 1;
 }
 
+/* Every minimum of a against every maximum of b (both may be one set). */
+static int check_window(const struct limit_set *a, const struct limit_set *b,
+			char *err, size_t errsz)
+{
+	for (int q = 0; q < _PARAM_MAX; q++) {
+		const struct limit_value *lo = &a->min[q], *hi = &b->max[q];
+
+		if (lo->set && hi->set && lo->value > hi->value) {
+			snprintf(err, errsz, "%s: the %s minimum %u %s is above the maximum %u %s set in %s",
+				 lo->source, param_names[q], lo->value, param_units[q],
+				 hi->value, param_units[q], hi->source);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int check_consistency(const struct policy *p, char *err, size_t errsz)
 {
 	const struct limit_set *sets[2 + _ZONE_MAX + POLICY_NEEDLE_MAX];
@@ -443,22 +486,30 @@ static int check_consistency(const struct policy *p, char *err, size_t errsz)
 		return -EINVAL;
 	}
 
+	/*
+	 * A minimum above a maximum leaves no allowed value.  Within one
+	 * section, and between the site-wide [Limits] and each zone or needle
+	 * section (both apply to every request for that zone or needle: such
+	 * a zone or needle could never run, which is a mistake in the file,
+	 * not a policy).  A zone and a needle section that contradict each
+	 * other only rule out that combination; the request that meets it is
+	 * refused with both sources named.
+	 */
 	sets[n++] = &p->site;
 	for (int z = 0; z < _ZONE_MAX; z++)
 		sets[n++] = &p->zone[z];
 	for (size_t i = 0; i < p->n_needle; i++)
 		sets[n++] = &p->needle[i].limits;
-	for (size_t i = 0; i < n; i++)
-		for (int q = 0; q < _PARAM_MAX; q++) {
-			const struct limit_value *lo = &sets[i]->min[q], *hi = &sets[i]->max[q];
+	for (size_t i = 0; i < n; i++) {
+		int r = check_window(sets[i], sets[i], err, errsz);
 
-			if (lo->set && hi->set && lo->value > hi->value) {
-				snprintf(err, errsz, "%s: the %s minimum %u %s is above the maximum %u %s set in %s",
-					 lo->source, param_names[q], lo->value, param_units[q],
-					 hi->value, param_units[q], hi->source);
-				return -EINVAL;
-			}
-		}
+		if (r >= 0 && i > 0)
+			r = check_window(sets[0], sets[i], err, errsz);
+		if (r >= 0 && i > 0)
+			r = check_window(sets[i], sets[0], err, errsz);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -487,6 +538,11 @@ static int parse_file(struct policy *p, const char *path, EVP_MD_CTX *md,
 	line = ini_parse_stream(counting_reader, &r, handler, &c);
 	fclose(r.f);
 
+	if (r.nul) {
+		snprintf(err, errsz, "%s:%u: contains a NUL byte (not a text file?)",
+			 path, r.nul_line);
+		return -EINVAL;
+	}
 	if (r.too_long) {
 		snprintf(err, errsz, "%s:%u: line longer than %d characters", path,
 			 r.too_long_line, INI_MAX_LINE - 2);

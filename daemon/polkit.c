@@ -113,8 +113,18 @@ static int query_done(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 	}
 	if (q->state == AUTH_ALLOWED &&
 	    !sender_alive(q->manager->bus, sd_bus_message_get_sender(q->request))) {
-		/* Nobody to act for: drop the call without changing anything. */
-		query_free(q);
+		/*
+		 * Nobody to act for: drop the call without changing anything,
+		 * with the answers it already had (BeginSession keeps its
+		 * operate answer while it asks for override).
+		 */
+		const sd_bus_message *gone = q->request;
+
+		for (struct auth_query *i = m->auth_queries, *next; i; i = next) {
+			next = i->next;
+			if (i->request == gone)
+				query_free(i);
+		}
 		return 0;
 	}
 

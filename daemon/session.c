@@ -303,7 +303,8 @@ int session_end(struct session *s, const char *reason)
 			AUDIT_STR("device", d ? d->info.serial : ""),
 			AUDIT_STR("reason", reason ? reason : ""),
 			AUDIT_UINT("needle_on_ms", d ? d->monitor.needle_on_us / 1000 : 0),
-			AUDIT_UINT("duration_s", (s->end_realtime_us - s->begin_realtime_us) / 1000000),
+			/* monotonic: a wall-clock step must not make it negative */
+			AUDIT_UINT("duration_s", (now_monotonic_us() - s->begin_monotonic_us) / 1000000),
 		};
 		r = manager_audit(m, true, "session_end", f, sizeof(f) / sizeof(f[0]));
 	}

@@ -106,6 +106,12 @@ class Env:
         return rc
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'core: a core scenario, also run in the VM through the kernel driver and '
+        'through libusb (tests/vm/tests/60-daemon-chardev.sh, 61-daemon-libusb.sh)')
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -129,6 +135,10 @@ def env_factory(request, bus, polkit, tmp):
             try:
                 ev = [x for x in e.sim.events() if 'LEASE_RENEW' not in x and 'CONTROL' not in x]
                 print('--- smp-sim events (last 40) ---\n' + '\n'.join(ev[-40:]))
+            except OSError:
+                pass
+            try:
+                print('--- smp-sim stderr ---\n' + e.sim.read_stderr())
             except OSError:
                 pass
             print('--- smpd stderr ---\n' + e.smpd.read_stderr())

@@ -1,9 +1,31 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Harness for the smpd integration tests: a private dbus-daemon, polkit
-mocked by python-dbusmock's polkitd template, the real smp-sim on its
-socket (with its control socket and event log) and the real smpd.
+mocked by python-dbusmock's polkitd template, the real smp-sim (with its
+control socket and event log) and the real smpd.
 
 Nothing here skips: a missing prerequisite raises, and the test fails.
+
+Environment (the interface other suites use; tests/vm/lib-smpd.sh sets it
+inside the VM):
+
+  SMPD_SOURCE_DIR, SMPD_BUILD_DIR   required (meson test sets them)
+  SMP_TEST_BACKEND   how smpd reaches the simulated device:
+      socket   (default, host) smp-sim --socket, smpd --sim-socket
+      chardev  (VM) smp-sim --gadget on dummy_hcd, bound by smpusb.ko
+               (loaded by the caller); smpd finds /dev/smpusbN with libudev
+      libusb   (VM) the same gadget with no kernel driver bound; smpd
+               finds it with libudev and speaks protocol v1 over usbfs
+      In both USB modes smpd runs without --sim-socket, libudev needs a
+      running systemd-udevd (hotplug), and one device at a time is assumed.
+  SMPD_TEST_SLOWDOWN  one factor for every wait (valgrind: 4, TCG: 10-20)
+  SMPD_TEST_WRAPPER   command prefix for smpd (valgrind ...)
+  SMPD_TEST_LEASE_MS  lease for the test policy (conftest.py)
+
+Sim(tmp, *args) starts smp-sim in the selected mode and returns once smpd
+could find the device (socket listening / USB enumerated, driver state as
+the mode wants); .ctl(cmd), .status(), .events(), .stop() work the same in
+every mode.  Smpd(bus, tmp, sim) starts smpd for it and waits until the
+device is attached through the backend of the mode (BACKEND_KIND).
 """
 
 import ctypes
@@ -44,8 +66,16 @@ ERR = 'org.libsmp.Smp1.Error.'
 ACTIONS = ['org.libsmp.Smp1.operate', 'org.libsmp.Smp1.configure',
            'org.libsmp.Smp1.override', 'org.libsmp.Smp1.audit']
 
-# Valgrind or sanitizers slow everything down; scale waits.
+# Valgrind, sanitizers or TCG slow everything down; scale waits.
 SLOW = float(os.environ.get('SMPD_TEST_SLOWDOWN', '1'))
+
+BACKEND = os.environ.get('SMP_TEST_BACKEND', 'socket')
+# the Backend property of smpd's device object in each mode
+BACKEND_KIND = {'socket': 'socket', 'chardev': 'chardev', 'libusb': 'usb'}.get(BACKEND)
+if BACKEND_KIND is None:
+    raise RuntimeError(f'SMP_TEST_BACKEND={BACKEND!r}: want socket, chardev or libusb')
+USB = BACKEND != 'socket'
+SMP_VID, SMP_PID = '1209', '0001'
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -169,18 +199,43 @@ class Polkit:
 
 class Sim:
     def __init__(self, tmp, *args):
-        self.sock = os.path.join(tmp, 'sim.sock')
+        self.sock = None if USB else self.socket_path(tmp)
         self.ctl_path = os.path.join(tmp, 'ctl.sock')
         self.log = os.path.join(tmp, 'sim.log')
+        self.stderr_path = os.path.join(tmp, 'sim.stderr')
+        transport = ['--gadget'] if USB else ['--socket=' + self.sock]
         # The simulated firmware keeps real time like a device's MCU; on a
         # loaded test machine that takes real-time scheduling (tests run as root).
-        self.proc = subprocess.Popen(['chrt', '-f', '20', SIM, '--socket=' + self.sock,
-                                      '--control=' + self.ctl_path, '--event-log=' + self.log, *args],
-                                     stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-        wait_for(lambda: os.path.exists(self.ctl_path) and os.path.exists(self.sock), 5, 'smp-sim')
+        with open(self.stderr_path, 'a') as err:
+            self.proc = subprocess.Popen(['chrt', '-f', '20', SIM, *transport,
+                                          '--control=' + self.ctl_path, '--event-log=' + self.log, *args],
+                                         stdout=subprocess.DEVNULL, stderr=err,
+                                         preexec_fn=_die_with_parent)
+        try:
+            if USB:
+                wait_for(lambda: self.proc.poll() is not None or
+                         (os.path.exists(self.ctl_path) and usb_ready()), 15, 'smp-sim gadget enumerated')
+            else:
+                wait_for(lambda: self.proc.poll() is not None or
+                         (os.path.exists(self.ctl_path) and os.path.exists(self.sock)), 5, 'smp-sim')
+            if self.proc.poll() is not None:
+                raise AssertionError(f'smp-sim exited with {self.proc.returncode}: ' + self.read_stderr())
+        except BaseException:
+            self.stop()
+            raise
+
+    @staticmethod
+    def socket_path(tmp):
+        """Where Sim(tmp) serves the socket transport (socket mode)."""
+        return os.path.join(tmp, 'sim.sock')
+
+    def read_stderr(self):
+        with open(self.stderr_path) as f:
+            return f.read()
 
     def ctl(self, line):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10 * SLOW)
             s.connect(self.ctl_path)
             s.sendall((line + '\n').encode())
             buf = b''
@@ -208,11 +263,76 @@ class Sim:
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait()
+            try:
+                self.proc.wait(timeout=15 * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError('smp-sim did not stop on SIGTERM')
+        if USB:
+            # the gadget is gone: the next test starts on a bare bus
+            wait_for(lambda: usb_device() is None, 15, 'the simulated USB device gone')
+
+
+def usb_device():
+    """sysfs directory of the simulated 1209:0001 device, None if absent."""
+    base = '/sys/bus/usb/devices'
+    for name in os.listdir(base):
+        d = os.path.join(base, name)
+        try:
+            with open(os.path.join(d, 'idVendor')) as f:
+                vid = f.read().strip()
+            with open(os.path.join(d, 'idProduct')) as f:
+                pid = f.read().strip()
+        except OSError:
+            continue
+        if (vid, pid) == (SMP_VID, SMP_PID):
+            return d
+    return None
+
+
+def usb_interface_driver(dev):
+    """Driver bound to interface 0 of the device ('' if none, None if the
+    interface does not exist yet)."""
+    intf = os.path.join(dev, os.path.basename(dev) + ':1.0')
+    if not os.path.isdir(intf):
+        return None
+    try:
+        return os.path.basename(os.readlink(os.path.join(intf, 'driver')))
+    except OSError:
+        return ''
+
+
+def smpusb_loaded():
+    with open('/proc/modules') as f:
+        return any(line.split()[0] == 'smpusb' for line in f)
+
+
+def usb_ready():
+    """The simulated device is where the selected backend needs it: bound to
+    smpusb with its /dev/smpusbN (chardev) or enumerated with no driver on
+    its interface (libusb)."""
+    dev = usb_device()
+    if dev is None:
+        return False
+    drv = usb_interface_driver(dev)
+    if BACKEND == 'chardev':
+        if not smpusb_loaded():
+            raise AssertionError('SMP_TEST_BACKEND=chardev: smpusb.ko is not loaded')
+        if drv != 'smpusb':
+            return False
+        usbmisc = os.path.join(dev, os.path.basename(dev) + ':1.0', 'usbmisc')
+        return any(os.path.exists('/dev/' + n) for n in (os.listdir(usbmisc) if os.path.isdir(usbmisc) else []))
+    if drv:
+        raise AssertionError(f'SMP_TEST_BACKEND=libusb: interface bound to {drv} (unload smpusb)')
+    return drv == ''
 
 
 class Smpd:
-    def __init__(self, bus, tmp, sim=None, config_dir=None, check=True):
+    def __init__(self, bus, tmp, sim=None, config_dir=None, check=True, sim_socket=None):
+        """sim: wait for its device (check=True); sim_socket: the socket to
+        attach (default: the sim's, socket mode); USB devices are found
+        through libudev in every mode."""
         self.bus = bus
         self.tmp = tmp
         self.config_dir = config_dir or os.path.join(tmp, 'conf')
@@ -221,8 +341,9 @@ class Smpd:
         args = [SMPD, '--bus-address=' + bus.address, '--config-dir=' + self.config_dir,
                 '--state-dir=' + self.state_dir,
                 '--audit-key-file=' + os.path.join(tmp, 'audit.key')]
-        if sim:
-            args.append('--sim-socket=' + sim.sock)
+        sim_socket = sim_socket or (sim.sock if sim else None)
+        if sim_socket:
+            args.append('--sim-socket=' + sim_socket)
         wrapper = os.environ.get('SMPD_TEST_WRAPPER')
         if wrapper:
             args = wrapper.split() + args
@@ -247,6 +368,10 @@ class Smpd:
             if sim:
                 try:
                     wait_for(lambda: len(self.manager().ListDevices()) == 1, 10, 'device attached')
+                    kind = self.device_prop('Backend')
+                    if kind != BACKEND_KIND:
+                        raise AssertionError(f'device attached through the {kind} backend, '
+                                             f'SMP_TEST_BACKEND={BACKEND} wants {BACKEND_KIND}')
                 except AssertionError:
                     self.kill()
                     raise
@@ -262,6 +387,10 @@ class Smpd:
 
     def device_path(self):
         return str(self.manager().ListDevices()[0])
+
+    def device_prop(self, name, path=None):
+        obj = self.conn.get_object(BUS, path or self.device_path())
+        return dbus.Interface(obj, 'org.freedesktop.DBus.Properties').Get(IDEV, name)
 
     def alive(self):
         return self.proc.poll() is None

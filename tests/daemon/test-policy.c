@@ -67,7 +67,8 @@ static void expect_error(const char *conf, const char *dropin, const char *where
 	char err[POLICY_ERROR_MAX], want[600];
 	int r;
 
-	write_file("smpd.conf", conf);
+	if (conf)
+		write_file("smpd.conf", conf);
 	if (dropin)
 		write_file("limits.d/10-site.conf", dropin);
 	memset(&p, 0x5a, sizeof(p));
@@ -267,6 +268,42 @@ static void test_error_min_above_max(void **state)
 	expect_error("[Zone crown]\nMaxDepthUm=800\nMinDepthUm=900\n", NULL, "smpd.conf", 3, "above the maximum");
 }
 
+/* The site-wide window and a zone's or needle's window must overlap. */
+static void test_error_min_above_max_across_sections(void **state)
+{
+	struct policy p;
+	char err[POLICY_ERROR_MAX];
+
+	/* site minimum above a zone maximum: that zone could never run */
+	expect_error("[Limits]\nMinDepthUm=900\n[Zone hairline]\nMaxDepthUm=800\n", NULL,
+		     "smpd.conf", 2, "smpd.conf:4");
+	/* a zone minimum above the site maximum, set in a drop-in */
+	expect_error("[Limits]\nMaxVoltageMv=8000\n", "[Zone scar]\nMinVoltageMv=8500\n",
+		     "limits.d/10-site.conf", 2, "smpd.conf:2");
+	unlink_rel("limits.d/10-site.conf");
+	/* a needle minimum above the site maximum */
+	expect_error("[Limits]\nMaxStrokeRateHz=100\n[Needle 3RL]\nMinStrokeRateHz=120\n",
+		     NULL, "smpd.conf", 4, "above the maximum");
+
+	/* a zone and a needle only rule out their combination: accepted */
+	write_file("smpd.conf", "[Zone hairline]\nMaxDepthUm=700\n[Needle 1RL]\nMinDepthUm=800\n");
+	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
+}
+
+static void test_error_nul_byte(void **state)
+{
+	static const char conf[] = "[Limits]\nMaxDepthUm=1000\nMaxVoltage\0Mv=9000\n";
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/smpd.conf", dir);
+	f = fopen(path, "we");
+	assert_non_null(f);
+	assert_int_equal(fwrite(conf, 1, sizeof(conf) - 1, f), sizeof(conf) - 1);
+	fclose(f);
+	expect_error(NULL, NULL, "smpd.conf", 3, "NUL byte");
+}
+
 static void test_error_renew_vs_lease(void **state)
 {
 	expect_error("[Daemon]\nLeaseMs=100\nRenewMs=60\n", NULL, "smpd.conf", 3, "half of LeaseMs");
@@ -397,6 +434,8 @@ int main(void)
 		T(test_error_long_line),
 		T(test_error_in_dropin),
 		T(test_error_min_above_max),
+		T(test_error_min_above_max_across_sections),
+		T(test_error_nul_byte),
 		T(test_error_renew_vs_lease),
 		T(test_error_missing_main),
 		T(test_reload_keeps_last_good),

@@ -21,6 +21,7 @@ from smpdtest import ERR, IDEV, IMGR, ISES, expect_error, metadata, params
 
 # ---------------------------------------------------------------- basics
 
+@pytest.mark.core
 def test_manager_properties_and_lists(env):
     c = env.client()
     assert c.prop(T.ROOT, IMGR, 'APIVersion') == 1
@@ -72,6 +73,7 @@ def test_introspection_matches_xml(env):
         assert got[name] == want[name], f'{name}: only in daemon {got[name] - want[name]}, only in XML {want[name] - got[name]}'
 
 
+@pytest.mark.core
 def test_full_treatment_flow(env):
     """The needle runs only inside a session of the claimant; everything is recorded."""
     c = env.ready_client()
@@ -163,6 +165,7 @@ LIMIT_CASES = [
 ]
 
 
+@pytest.mark.core
 def test_limits_from_site_policy(env):
     conf = os.path.join(env.tmp, 'conf')
     c = env.ready_client(zone='crown')
@@ -298,6 +301,7 @@ def test_steps_refused(env):
 
 # ---------------------------------------------------------------- run conditions (H6, H7)
 
+@pytest.mark.core
 def test_no_start_without_session_claim_or_setpoints(env):
     c = env.client()
     d = c.dev(env.dev_path)
@@ -317,6 +321,7 @@ def test_no_start_without_session_claim_or_setpoints(env):
     assert env.sim.status()['state'] == 'IDLE'
 
 
+@pytest.mark.core
 def test_claimant_killed_device_stops(env):
     """H6: the claiming client crashes while the needle runs; smpd stops it (not the lease)."""
     code = f'''
@@ -350,22 +355,36 @@ time.sleep(600)
     assert 'left the bus' in c.prop(sessions[0], ISES, 'EndReason')
 
 
+@pytest.mark.core
 def test_smpd_sigkill_lease_stops_needle(env):
-    """H6: smpd dies; the device's lease (200 ms) stops the needle without any host."""
+    """H6: smpd dies while the needle runs; the device stops without smpd.
+    Through the socket and libusb only the device's lease (200 ms) can stop
+    it; through smpusb the driver's dead-man stops it first, when smpd's
+    file is closed by the kernel."""
     env.running_client()
     t0 = time.monotonic()
     env.smpd.kill()
-    T.wait_for(lambda: env.sim.status()['state'] != 'RUNNING', 2, 'lease expiry')
+    T.wait_for(lambda: env.sim.status()['state'] != 'RUNNING', 2, 'the needle stopped')
     assert time.monotonic() - t0 < 1.0 * T.SLOW
     st = env.sim.status()
-    assert st['state'] == 'FAULT' and int(st['faults'], 16) & 0x40  # LEASE_EXPIRED
-    assert any('event=LEASE_EXPIRED' in e for e in env.sim.events())
+    ev = env.sim.events()
+    if T.BACKEND == 'chardev':
+        assert st['state'] == 'IDLE' and not int(st['faults'], 16) & 0x40, st
+        assert any('event=STATE from=RUNNING to=IDLE' in e for e in ev)
+        assert not any('event=LEASE_EXPIRED' in e for e in ev), 'the driver must stop it before the lease'
+        env.smpd = T.Smpd(env.bus, env.tmp, env.sim)
+        c = env.client()
+        assert c.prop(env.dev_path, IDEV, 'State') == 'idle'
+        return
+    assert st['state'] == 'FAULT' and int(st['faults'], 16) & 0x40, st  # LEASE_EXPIRED
+    assert any('event=LEASE_EXPIRED' in e for e in ev)
     # a new smpd finds the device faulted and latches it
     env.smpd = T.Smpd(env.bus, env.tmp, env.sim)
     c = env.client()
     assert c.prop(env.dev_path, IDEV, 'State') == 'fault'
 
 
+@pytest.mark.core
 def test_emergency_stop_any_caller_latches(env):
     """H7: any caller stops the needle, even without the claim and with polkit hanging."""
     owner = env.running_client()
@@ -396,6 +415,7 @@ def _wait_fault(env, c, kind, timeout=5):
     return f
 
 
+@pytest.mark.core
 def test_monitor_brownout(env_factory):
     e = env_factory(dropins={'10-fast.conf': '[Monitor]\nBrownoutTimeMs=10\n'})
     c = e.running_client()
@@ -412,6 +432,7 @@ def test_monitor_brownout(env_factory):
     assert c.prop(e.dev_path, IDEV, 'State') == 'idle'
 
 
+@pytest.mark.core
 def test_monitor_overtemperature(env):
     c = env.running_client()
     env.sim.ctl('temp 5600')     # 56 degC: above the policy's 55, below the device's 65
@@ -486,6 +507,7 @@ def test_device_fault_pedal_released(env):
     assert 'PEDAL_RELEASED' in f[1]
 
 
+@pytest.mark.core
 def test_unplug_mid_treatment_stops_and_reconnects(env):
     """H17: the device is unplugged while the needle runs: a stop, the session ends and
     its record says why; nothing hangs; after the replug the device is back and usable."""
@@ -501,6 +523,7 @@ def test_unplug_mid_treatment_stops_and_reconnects(env):
     assert env.smpd.alive()
     # replugged: attached again, found faulted (lease expired), cleared, idle
     T.wait_for(lambda: str(env.dev_path) in [str(p) for p in c.mgr.ListDevices()], 10, 'device back')
+    assert c.prop(env.dev_path, IDEV, 'Backend') == T.BACKEND_KIND
     d = c.dev(env.dev_path)
     d.Claim()
     if c.prop(env.dev_path, IDEV, 'State') != 'idle':
@@ -514,6 +537,46 @@ def test_unplug_mid_treatment_stops_and_reconnects(env):
             with open(os.path.join(adir, n), 'rb') as f:
                 blob += f.read()
     assert b'device_detach' in blob and b'the device was disconnected' in blob
+
+
+@pytest.mark.core
+def test_hotplug_device_added_and_removed(bus, polkit, tmp):
+    """H17/issue 4: a device plugged while smpd runs is attached (through the
+    udev monitor in the USB modes, smpd's reconnect timer on the socket),
+    announced with DeviceAdded, and removed with DeviceRemoved on unplug;
+    twice, so a replug after a removal works too."""
+    polkit.allow_all()
+    T.write_config(os.path.join(tmp, 'conf'), {'00-test.conf': '[Daemon]\nPolkitTimeoutMs=1500\n'})
+    s = T.Smpd(bus, tmp, None, sim_socket=None if T.USB else T.Sim.socket_path(tmp))
+    c = T.Client(bus)
+    sim = None
+    try:
+        added, removed = [], []
+        c.conn.add_signal_receiver(lambda p: added.append(str(p)), 'DeviceAdded', IMGR)
+        c.conn.add_signal_receiver(lambda p: removed.append(str(p)), 'DeviceRemoved', IMGR)
+        T.pump(0.5)
+        assert list(c.mgr.ListDevices()) == []
+        for n in (1, 2):
+            sim = T.Sim(tmp)
+            T.wait_for(lambda: len(added) == n, 10, f'DeviceAdded #{n}')
+            path = added[-1]
+            assert [str(p) for p in c.mgr.ListDevices()] == [path]
+            assert c.prop(path, IDEV, 'Serial') == 'SIM-X2-000001'
+            assert c.prop(path, IDEV, 'Backend') == T.BACKEND_KIND
+            assert c.prop(path, IDEV, 'State') == 'idle'
+            sim.stop()
+            sim = None
+            T.wait_for(lambda: len(removed) == n, 10, f'DeviceRemoved #{n}')
+            assert removed[-1] == path
+            assert list(c.mgr.ListDevices()) == []
+        assert s.alive()
+    finally:
+        c.close()
+        if sim:
+            sim.stop()
+        rc = s.stop() if s.alive() else s.proc.returncode
+        print('--- smpd stderr ---\n' + s.read_stderr())
+    assert rc == 0
 
 
 # ---------------------------------------------------------------- interlocks (H8-H11)
@@ -598,25 +661,32 @@ def test_pigment_lot_and_patch_test_required(env):
 # ---------------------------------------------------------------- authorization (H13)
 
 POLKIT_METHODS = [
-    # (name, action, callable(env, client)) -- each changes state when allowed
-    ('Claim', 'operate', lambda e, c: c.dev(e.dev_path).Claim()),
-    ('BeginSession', 'operate', lambda e, c: c.mgr.BeginSession(e.dev_path, metadata())),
-    ('SetParameters', 'operate', lambda e, c: c.dev(e.dev_path).SetParameters(params())),
-    ('Start', 'operate', lambda e, c: c.dev(e.dev_path).Start()),
-    ('ClearFault', 'operate', lambda e, c: c.dev(e.dev_path).ClearFault()),
-    ('ChangeZone', 'operate', lambda e, c: c.ses(c.session).ChangeZone('crown')),
-    ('Annotate', 'operate', lambda e, c: c.ses(c.session).Annotate('note')),
-    ('Reload', 'configure', lambda e, c: c.mgr.Reload()),
-    ('VerifyLog', 'audit', lambda e, c: c.mgr.VerifyLog(_audit_key(e))),
-    ('ExportLog', 'audit', lambda e, c: _export(e, c, {}, 'json')),
-    ('ListPastSessions', 'audit', lambda e, c: c.mgr.ListPastSessions(dbus.Dictionary({}, signature='sv'))),
+    # (name, action, callable(env, client, **kw)) -- each changes state when
+    # allowed; kw are dbus-python's (reply_handler, error_handler for an
+    # asynchronous call)
+    ('Claim', 'operate', lambda e, c, **kw: c.dev(e.dev_path).Claim(**kw)),
+    ('BeginSession', 'operate', lambda e, c, **kw: c.mgr.BeginSession(e.dev_path, metadata(), **kw)),
+    ('SetParameters', 'operate', lambda e, c, **kw: c.dev(e.dev_path).SetParameters(params(), **kw)),
+    ('Start', 'operate', lambda e, c, **kw: c.dev(e.dev_path).Start(**kw)),
+    ('ClearFault', 'operate', lambda e, c, **kw: c.dev(e.dev_path).ClearFault(**kw)),
+    ('ChangeZone', 'operate', lambda e, c, **kw: c.ses(c.session).ChangeZone('crown', **kw)),
+    ('Annotate', 'operate', lambda e, c, **kw: c.ses(c.session).Annotate('note', **kw)),
+    ('Reload', 'configure', lambda e, c, **kw: c.mgr.Reload(**kw)),
+    ('VerifyLog', 'audit', lambda e, c, **kw: c.mgr.VerifyLog(_audit_key(e), **kw)),
+    ('ExportLog', 'audit', lambda e, c, **kw: _export(e, c, {}, 'json', **kw)),
+    ('ListPastSessions', 'audit',
+     lambda e, c, **kw: c.mgr.ListPastSessions(dbus.Dictionary({}, signature='sv'), **kw)),
 ]
 
 
-def _export(e, c, flt, fmt):
+def _export(e, c, flt, fmt, **kw):
     """ExportLog into a file (not a pipe: the reply comes after the last
-    record); returns (records, text)."""
+    record); returns (records, text).  With reply_handler (asynchronous),
+    returns None once the call is sent (the fd travels with it)."""
     with tempfile.TemporaryFile('w+') as f:
+        if kw:
+            c.mgr.ExportLog(dbus.Dictionary(flt, signature='sv'), fmt, dbus.types.UnixFd(f.fileno()), **kw)
+            return None
         n = c.mgr.ExportLog(dbus.Dictionary(flt, signature='sv'), fmt, dbus.types.UnixFd(f.fileno()),
                             timeout=60 * T.SLOW)
         f.seek(0)
@@ -686,21 +756,98 @@ def test_authorization_matrix(env, name, action, call):
         c.dev(env.dev_path).Stop()
 
 
-def test_caller_gone_during_authorization(env):
-    """The caller leaves while polkit thinks: nothing is done on its behalf."""
-    env.polkit.hang(['org.libsmp.Smp1.operate'])
-    c = env.client()
-    c.dev(env.dev_path).Claim(reply_handler=lambda: None, error_handler=lambda e: None)
-    T.pump(0.3)
+def _audit_records(env):
+    """The audit log's records so far, as smp-audit exports them (JSON)."""
+    tool = os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit')
+    out = subprocess.run([tool, 'export', os.path.join(env.smpd.state_dir, 'audit'), '--format', 'json'],
+                         capture_output=True, text=True, timeout=60 * T.SLOW)
+    assert out.returncode == 0, out.stderr
+    import json
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def _gone_effects(env, c):
+    """What each method would change (beyond what the client leaving the bus
+    changes by itself): a snapshot to compare before and after."""
+    w = T.Client(env.bus)
+    try:
+        sessions = [str(p) for p in w.mgr.ListSessions()]
+        # every record but the decisions and the periodic telemetry summaries
+        records = [r['event'] for r in _audit_records(env) if r['event'] not in ('authorization', 'telemetry')]
+        return {
+            'claimed': bool(w.prop(env.dev_path, IDEV, 'Claimed')),
+            'sessions': sessions,
+            'zones': [str(w.prop(p, ISES, 'Zone')) for p in sessions],
+            'digest': str(w.prop(T.ROOT, IMGR, 'PolicyDigest')),
+            'device': env.sim.status()['state'],
+            'used': env.sim.status()['used'],
+            'device_cmds': [e.split(' seq=')[0].split('type=')[1] for e in env.sim.events()
+                            if 'event=CMD' in e and 'type=LEASE' not in e and 'type=STATUS' not in e
+                            and 'type=TELEM' not in e and 'type=GET' not in e],
+            'records': records,
+        }
+    finally:
+        w.close()
+
+
+GONE_CASES = POLKIT_METHODS + [
+    # the second authorization of one call: operate is granted, override hangs
+    ('BeginSession-override', 'override',
+     lambda e, c, **kw: c.mgr.BeginSession(e.dev_path, metadata(
+         client='client-h', OverrideReason=dbus.String('touch-up')), **kw)),
+]
+
+
+@pytest.mark.parametrize('name,action,call', GONE_CASES, ids=[m[0] for m in GONE_CASES])
+def test_caller_gone_during_authorization(env_factory, name, action, call):
+    """H13: the caller leaves the bus while polkit thinks; polkit then says
+    yes: nothing is done on its behalf (no state change, no device command,
+    no record but the decision), smpd stays up and answers the next caller."""
+    # polkit may think longer than the test needs to look around
+    env = env_factory(dropins={'10-polkit.conf': '[Daemon]\nPolkitTimeoutMs=%d\n'
+                               % min(120000, int(30000 * T.SLOW))})
+    full = 'org.libsmp.Smp1.' + action
+    if name == 'BeginSession-override':
+        # client-h had a session just now: the healing interval needs the override
+        first = env.ready_client(client='client-h')
+        first.ses(first.session).EndSession()
+        first.dev(env.dev_path).Release()
+        env.sim.ctl('cartridge insert id=CART-2 lot=L used=0 needle=3RL diameter=250 expiry=2099-01-01')
+        T.pump(0.1)
+        name = 'BeginSession'
+    c = _prepare(env, name)
+    if name == 'Reload':
+        # a reload would change the policy (and its digest)
+        with open(os.path.join(env.tmp, 'conf', 'limits.d', '50-tight.conf'), 'w') as f:
+            f.write('[Zone temples]\nMaxDepthUm=900\n')
+    env.polkit.allow_all()
+    env.polkit.hang([full])
+    answered = []
+    call(env, c, reply_handler=lambda *a: answered.append('reply'),
+         error_handler=lambda e: answered.append(e.get_dbus_name()))
+    # polkit has the question (the decision is not recorded yet)
+    T.pump(0.5 * T.SLOW)
+    assert not answered, answered
+    # the caller goes away; whatever the claimant's departure changes by
+    # itself has happened before the snapshot
     c.close()
     env.clients.remove(c)
-    T.pump(0.2)
+    T.pump(0.5 * T.SLOW)
+    before = _gone_effects(env, c)
+    n_auth = sum(1 for r in _audit_records(env) if r['event'] == 'authorization')
+    # polkit now says yes
     env.polkit.mock.ReleaseHangingCalls()
-    T.pump(0.5)
+    T.wait_for(lambda: sum(1 for r in _audit_records(env) if r['event'] == 'authorization') > n_auth,
+               5, 'the decision recorded')
+    T.pump(0.5 * T.SLOW)
+    assert _gone_effects(env, c) == before
+    assert env.smpd.alive()
+    # the next caller is served
     env.polkit.allow_all()
     c2 = env.client()
-    assert not c2.prop(env.dev_path, IDEV, 'Claimed')
-    c2.dev(env.dev_path).Claim()
+    assert c2.prop(T.ROOT, IMGR, 'APIVersion') == 1
+    if not before['claimed']:
+        c2.dev(env.dev_path).Claim()
 
 
 def test_dbus_policy_denies_unlisted(env):

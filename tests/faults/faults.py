@@ -1,0 +1,867 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Fault-injection matrix (issue 8, docs/reliability.md).
+
+For every scenario and path: start the stack (private dbus-daemon, polkit
+mock, smp-sim, smpd), let a claimant process open a session and run the
+needle, inject the fault, and check
+
+  * stop:      the needle stops within the scenario's bound, measured on
+               the device clock (smp-sim's event log: the t_us of a control
+               marker taken just before the injection -> the first
+               `STATE from=RUNNING` after it).  Scenarios whose fault must
+               NOT stop the needle (wall clock jumps, a broken config
+               reload, polkit gone) check that it keeps running and then
+               prove the dead-man still works during the fault: the
+               claimant is killed and that stop is measured;
+  * log:       after the run `smp-audit verify --key-file` reports INTACT
+               and every record smpd acknowledged (the claimant's
+               session_begin, set_parameters, start; the recovery session's
+               calls) is in the exported log;
+  * recovered: once the cause is cleared (and smpd restarted where the
+               documented recovery is a restart), a new session runs the
+               needle again;
+  * kernel log (kernel path only): no warning, oops or sanitizer report.
+
+One result line per scenario and path on stdout:
+
+  fault: id=ID path=socket|kernel stop_ms=N|- bound_ms=N stop_by=R log=ok|lost|- \
+         recovered=yes|no|- result=pass|fail|n/a reason=...
+
+Usage:
+  faults.py run [--path socket|kernel] [--only ID,...] [--subset] [--json FILE]
+  faults.py list
+  faults.py report --socket FILE [--kernel FILE] --out docs/reliability.md
+
+Exit status of `run`: 0 when every scenario passed or is n/a for the path,
+1 otherwise.  Nothing is skipped silently: a scenario that cannot run on a
+path fails, unless the table says why it does not apply there.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC_DEFAULT = os.path.dirname(os.path.dirname(HERE))
+
+# docs/configuration.md "Why these defaults": lease 200 ms renewed every
+# 50 ms; the bounds below are written from the documents before any
+# measurement and are never loosened to make a run pass.
+LEASE = 200
+RENEW = 50
+AUDIT_TICK = 1000
+# The device checks its lease on its 1 ms tick ("the stop comes less than
+# 1 ms after expiry", simulator.md) and smpd's renewal timer has 1 ms of
+# slack (device.c arm_renewal): every bound built from LeaseMs/RenewMs
+# includes that 1 ms of resolution.
+TICK = 1
+
+SUBSET = ['client-crash', 'smpd-sigkill', 'device-unplug', 'over-current', 'brown-out',
+          'disk-full', 'clock-back', 'dbus-restart']
+
+
+class Skip(Exception):
+    pass
+
+
+# ------------------------------------------------------------------ scenarios
+#
+# kind 'stop':  the fault itself must stop the needle within bound_ms.
+# kind 'probe': the fault must not stop it (checked for PROBE_HOLD s); the
+#               dead-man (claimant killed) must then stop it within bound_ms.
+
+def S(id, hazard, kind, bound, source, injects, socket=None, kernel=None):
+    return dict(id=id, hazard=hazard, kind=kind, bound=bound, source=source,
+                injects=injects, na={'socket': socket, 'kernel': kernel})
+
+
+SCENARIOS = [
+    S('client-crash', 'H6', 'stop', LEASE + TICK,
+      'configuration.md: the needle stops within 0.2 s (LeaseMs) of its client disappearing',
+      'SIGKILL of the claiming client process while the needle runs'),
+    S('client-hang', 'H6', 'stop', LEASE + RENEW + TICK,
+      'dbus.md "When the needle runs": the claimant must answer (Peer.Ping) within LeaseMs, checked every RenewMs',
+      'SIGSTOP of the claiming client process (alive on the bus, answering nothing)'),
+    S('smpd-sigkill', 'H6', 'stop', LEASE + TICK,
+      'configuration.md: the needle stops within 0.2 s (LeaseMs) of smpd disappearing',
+      'SIGKILL of smpd; recovery: smpd restarted (systemd Restart=on-failure)'),
+    S('smpd-hang', 'H6', 'stop', LEASE + TICK,
+      'configuration.md: lease 200 ms; a hung smpd renews nothing',
+      'SIGSTOP of smpd; recovery: SIGCONT'),
+    S('device-unplug', 'H17', 'stop', LEASE + TICK,
+      'HAZARDS.md H17 + protocol lease: the device stops within LeaseMs of losing its host',
+      'link lost for 1.5 s (socket: smp-sim `disconnect 1500`; kernel: gadget unbound from the UDC), then replugged'),
+    S('usb-reset', 'H17', 'stop', LEASE + TICK,
+      'safety.md KD-UNPLUG: a USB reset while running ends the driver lease and sends STOP',
+      'USB port reset of the device (USBDEVFS_RESET)',
+      socket='the socket transport has no USB bus to reset; its link loss is device-unplug'),
+    S('telemetry-stall', 'H6', 'stop', LEASE + RENEW + TICK,
+      'dbus.md: renewals only while telemetry is fresh (age <= LeaseMs), checked every RenewMs',
+      'smp-sim `telemetry-stall 1000`: no telemetry for 1 s, the link otherwise alive'),
+    S('corrupted-frames', 'H14', 'stop', LEASE + RENEW + TICK,
+      'protocol lease: a corrupted renewal reply is a failed renewal; the lease it re-armed runs out within LeaseMs of the last renewal (RenewMs earlier at most)',
+      'smp-sim `corrupt crc 3`, then `corrupt magic`, `corrupt short`: the next replies (lease renewals) corrupted'),
+    S('over-current', 'H2', 'stop', 1,
+      'HAZARDS.md H2: over-current trip within one telemetry period (1 ms) (FW)',
+      'smp-sim `overcurrent 50`: a 50 ms short circuit'),
+    S('brown-out', 'H3', 'stop', 50 + RENEW,
+      'smpd.conf BrownoutTimeMs=50 (a 300 mV sag for 50 ms) + RenewMs for the stop to reach the device',
+      'smp-sim `brownout 7500`: supply limited to 7.5 V under an 8.0 V setpoint (the device tolerates it, the policy not)'),
+    S('over-temperature', 'H4', 'stop', RENEW,
+      'smpd.conf MaxTemperatureC=55, checked on every record; RenewMs for the stop to reach the device',
+      'smp-sim `temp 5600`: motor at 56 degC (above the policy, below the device trip of 65)'),
+    S('jam', 'H5', 'stop', 50 + RENEW,
+      'smpd.conf JamTimeMs=50 (device: 20 ms) + RenewMs',
+      'smp-sim `jam`: rate collapses to 15%, current x 2.5'),
+    S('cartridge-pulled', 'H8', 'stop', 1,
+      'simulator.md firmware rules: CARTRIDGE_REMOVED checked every 1 ms tick while running (FW)',
+      'smp-sim `cartridge pull`'),
+    S('pedal-released', 'H6', 'stop', 1,
+      'safety.md FW-PEDAL: releasing the pedal stops the needle within 1 ms',
+      'smp-sim `pedal up`'),
+    S('disk-full', 'H12', 'stop', AUDIT_TICK + RENEW,
+      'HAZARDS.md H12 (no needle without a writable log); smpd writes the telemetry summary every 1 s (manager.c audit_timer) + RenewMs',
+      "smpd's state directory on a 2 MiB tmpfs filled with dd; recovery: space freed, smpd restarted (the log failure latches until then)"),
+    S('log-io-error', 'H12', 'stop', AUDIT_TICK + RENEW,
+      'as disk-full: the next audit write (1 s period) fails with EIO',
+      'pwrite/fdatasync on the audit log fail with EIO (LD_PRELOAD tests/faults/fault-shim.c); recovery: disk healthy, smpd restarted'),
+    S('clock-back', 'H6', 'probe', LEASE + TICK,
+      'configuration.md: lease 200 ms; leases and timers run on CLOCK_MONOTONIC, a wall-clock step must change nothing',
+      'wall clock (CLOCK_REALTIME) set back 6 h while the needle runs (host: LD_PRELOAD clock shim for smpd; VM guest: date -s)'),
+    S('clock-forward', 'H6', 'probe', LEASE + TICK,
+      'as clock-back; 6 h forward is beyond MaxDuration=5h, so a session clock on the wall clock would stop the needle',
+      'wall clock set forward 6 h while the needle runs'),
+    S('config-reload-errors', 'H15', 'probe', LEASE + TICK,
+      'HAZARDS.md H15: a config error keeps the last good configuration; lease 200 ms still stops the needle',
+      'a drop-in with an error, then Reload over D-Bus and SIGHUP while the needle runs'),
+    S('polkit-gone', 'H13', 'probe', LEASE + TICK,
+      'HAZARDS.md H13: deny when polkit is absent; the running needle and its dead-man are unaffected (lease 200 ms)',
+      'polkitd killed mid-session; a privileged call (Reload) must be refused NotAuthorized'),
+    S('dbus-restart', 'H6', 'stop', LEASE + TICK,
+      'H6: nobody can control or stop the needle over D-Bus while the bus is down: smpd must stop it (or die and leave it to the lease, 200 ms)',
+      'dbus-daemon killed while the needle runs and restarted on the same address; smpd restarted if it exited'),
+]
+BYID = {s['id']: s for s in SCENARIOS}
+
+# Defects the matrix found (kept in the generated page).
+FINDINGS = [
+    '**clock-back** (fixed): a wall clock set back during a session made the '
+    '`session_end` record\'s `duration_s` wrap around to 18446744052110 s; smpd now '
+    'measures it on CLOCK_MONOTONIC (daemon/session.c).',
+    '**dbus-restart** (fixed): after a dbus-daemon restart smpd kept running off the '
+    'bus, where nobody could see it, stop a needle through it or open a session, and '
+    'systemd would not restart it. smpd now stops every needle and exits with a failure '
+    'on losing the bus (`sd_bus_set_exit_on_disconnect`, daemon/main.c), so '
+    '`Restart=on-failure` brings it back; the scenario checks the exit status and message.',
+    '**client-hang** (open): a claimant that hangs (SIGSTOP) stays on the bus, and smpd '
+    'renews the lease for it as long as its connection exists, so the needle keeps '
+    'running until the pedal is released or the operator stops it. HAZARDS.md H6 names '
+    '"controlling app ... hangs" as a cause. Proposed control: while the needle runs, smpd '
+    'pings the claimant (`org.freedesktop.DBus.Peer.Ping`, answered by every D-Bus library '
+    'while the application dispatches its connection) every RenewMs and stops the needle '
+    'when no answer came within LeaseMs; this changes the client contract (an application '
+    'must keep dispatching while the needle runs) and needs the lead\'s decision.',
+]
+
+PROBE_HOLD = 0.8     # seconds a 'probe' fault must leave the needle running
+
+
+# ------------------------------------------------------------------ harness
+
+def setup_env(build, path):
+    # the kernel path: smpdtest.py's USB mode through smpusb.ko
+    os.environ['SMP_TEST_BACKEND'] = 'chardev' if path == 'kernel' else 'socket'
+    os.environ.setdefault('SMPD_SOURCE_DIR', SRC_DEFAULT)
+    os.environ.setdefault('SMPD_BUILD_DIR', os.path.abspath(build))
+    os.environ['PYTHONDONTWRITEBYTECODE'] = '1'
+    sys.path.insert(0, os.path.join(os.environ['SMPD_SOURCE_DIR'], 'tests', 'daemon'))
+
+
+FAST = '[Daemon]\nPolkitTimeoutMs=1500\nTelemetryHz=10\n'
+KMSG_BAD = re.compile(r'WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|refcount_t|'
+                      r'list_add corruption|list_del corruption|INFO: task .* blocked|'
+                      r'Call Trace|kernel BUG|smpusb.*(leak|use-after)')
+
+
+class Stack:
+    """One scenario's world: bus, polkit, smp-sim, smpd, the claimant."""
+
+    def __init__(self, sc, path, build):
+        import smpdtest as T
+        self.T = T
+        self.sc = sc
+        self.path = path
+        self.build = build
+        self.tmp = T.new_tmp()
+        self.mounted = False
+        self.smpd_env = {}
+        self.client_proc = None
+        self.acked = []          # (event, pseudonym)
+        self.pseudonym = f'fault-{sc["id"]}-{path}'
+        self.smpd = self.sim = self.polkit = self.bus = None
+        self.bus_conf = None
+        self.start_bus()
+        self.polkit = T.Polkit(self.bus)
+        self.polkit.allow_all()
+        T.write_config(os.path.join(self.tmp, 'conf'), {'00-test.conf': FAST})
+        self.state = os.path.join(self.tmp, 'state')
+        if sc['id'] == 'disk-full':
+            os.makedirs(self.state)
+            subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', self.state], check=True)
+            self.mounted = True
+        if sc['id'] == 'log-io-error':
+            self.trigger = os.path.join(self.tmp, 'eio-now')
+            self.shim_env(SMP_FAULT_EIO_DIR=os.path.join(self.state, 'audit'),
+                          SMP_FAULT_EIO_TRIGGER=self.trigger)
+        if sc['id'].startswith('clock-') and path == 'socket':
+            self.clock_file = os.path.join(self.tmp, 'clock-offset')
+            with open(self.clock_file, 'w') as f:
+                f.write('0\n')
+            self.shim_env(SMP_FAULT_CLOCK_FILE=self.clock_file)
+        self.sim = T.Sim(self.tmp)
+        self.start_smpd()
+        self.dev_path = self.smpd.device_path()
+
+    # -- bus on a fixed address, so that it can be restarted
+    def start_bus(self):
+        T = self.T
+        if self.bus is None:
+            self.bus = T.PrivateBus(self.tmp)
+            # PrivateBus listens on a random name in tmp; restart it on a
+            # fixed path so that a restarted daemon has the same address.
+            self.bus.stop()
+            conf = os.path.join(self.tmp, 'bus.conf')
+            with open(conf) as f:
+                text = f.read()
+            self.bus_sock = os.path.join(self.tmp, 'system_bus_socket')
+            text = re.sub(r'<listen>[^<]*</listen>', f'<listen>unix:path={self.bus_sock}</listen>', text)
+            with open(conf, 'w') as f:
+                f.write(text)
+            self.bus_conf = conf
+        if os.path.exists(self.bus_sock):
+            os.unlink(self.bus_sock)
+        r, w = os.pipe()
+        self.bus.proc = subprocess.Popen(['dbus-daemon', '--config-file=' + self.bus_conf, '--nofork',
+                                          '--print-address=%d' % w], pass_fds=(w,),
+                                         stderr=subprocess.DEVNULL, preexec_fn=T._die_with_parent)
+        os.close(w)
+        with os.fdopen(r) as f:
+            addr = f.readline().strip()
+        if not addr:
+            raise RuntimeError('dbus-daemon did not start')
+        self.bus.address = addr.split(',')[0]
+        os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = self.bus.address
+
+    def shim_env(self, **kw):
+        shim = os.path.join(self.build, 'tests', 'faults', 'libsmp-fault-shim.so')
+        if not os.path.exists(shim):
+            raise RuntimeError(f'{shim} is missing: build it first')
+        self.smpd_env['LD_PRELOAD'] = shim
+        # an ASan build of smpd: the shim may come before the runtime
+        self.smpd_env['ASAN_OPTIONS'] = os.environ.get('ASAN_OPTIONS', '') + ':verify_asan_link_order=0'
+        self.smpd_env.update(kw)
+
+    def start_smpd(self):
+        saved = {k: os.environ.get(k) for k in self.smpd_env}
+        os.environ.update(self.smpd_env)
+        try:
+            self.smpd = self.T.Smpd(self.bus, self.tmp, self.sim)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def start_client(self):
+        self.client_proc = subprocess.Popen(
+            ['/usr/bin/python3', os.path.join(HERE, 'client.py'), self.bus.address,
+             self.dev_path, self.pseudonym], stdout=subprocess.PIPE, text=True,
+            preexec_fn=self.T._die_with_parent)
+        while True:
+            line = self.client_proc.stdout.readline()
+            if not line:
+                raise AssertionError(f'the claimant exited ({self.client_proc.wait()}) before running')
+            line = line.strip()
+            if line.startswith('ack '):
+                self.acked.append((line[4:], self.pseudonym))
+            if line == 'running':
+                break
+        self.T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
+
+    def kill_client(self):
+        p = self.client_proc
+        if p and p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+
+    def after_renewal(self):
+        """Return just after the device accepted a lease renewal, so that a
+        fault injected now meets the longest lease left: the measured stop is
+        the worst case, not a random phase of the renewal period."""
+        n = len(self.sim.events())
+        deadline = time.monotonic() + 5 * self.T.SLOW
+        while time.monotonic() < deadline:
+            ev = self.sim.events()
+            if any('type=RENEW_LEASE' in x and 'status=OK' in x for x in ev[n:]):
+                return
+            time.sleep(0.001)
+        raise AssertionError('no lease renewal seen while the needle runs')
+
+    def marker(self):
+        """Device time (us) now, from the simulator's own clock."""
+        return int(self.sim.status()['t_us'])
+
+    def running(self):
+        return self.sim.status()['state'] == 'RUNNING'
+
+    def stop_after(self, t0, timeout=5.0):
+        """(stop_ms, reason) of the first needle stop at or after t0, or (None, None)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.sim.events():
+                m = re.match(r't_us=(\d+) event=STATE from=RUNNING to=(\S+) reason=(\S+)', line)
+                if m and int(m.group(1)) >= t0:
+                    return (int(m.group(1)) - t0) / 1000.0, m.group(3)
+            if time.monotonic() > deadline:
+                return None, None
+            self.T.pump(0.02)
+
+    def restart_smpd(self):
+        if self.smpd.alive():
+            self.smpd.stop()
+        else:
+            self.smpd.kill()
+        self.start_smpd()
+        self.dev_path = self.smpd.device_path()
+
+    def ensure_smpd(self):
+        """As systemd would: a dead smpd is started again."""
+        if not self.smpd.alive():
+            self.smpd.kill()
+            self.start_smpd()
+        self.T.wait_for(lambda: len(self.smpd.manager().ListDevices()) == 1, 10, 'device attached')
+        self.dev_path = self.smpd.device_path()
+
+    def recovery_session(self):
+        T = self.T
+        self.ensure_smpd()
+        self.sim.ctl('cartridge insert id=REC-0001 lot=REC-LOT needle=3RL diameter=250 '
+                     'expiry=2099-12-31 used=0')
+        c = T.Client(self.bus)
+        try:
+            who = self.pseudonym + '-rec'
+            d = c.dev(self.dev_path)
+            d.Claim()
+            if c.prop(self.dev_path, T.IDEV, 'State') in ('fault', 'estop'):
+                d.ClearFault()
+            s = str(c.mgr.BeginSession(self.dev_path, T.metadata(client=who)))
+            self.acked.append(('session_begin', who))
+            d.SetParameters(T.params())
+            self.acked.append(('set_parameters', who))
+            d.Start()
+            self.acked.append(('start', who))
+            T.wait_for(lambda: self.running(), 3, 'needle running again')
+            T.pump(0.5)
+            if not self.running():
+                raise AssertionError('the needle stopped by itself after the recovery')
+            d.Stop()
+            self.acked.append(('stop', who))
+            c.ses(s).EndSession()
+            self.acked.append(('session_end', who))
+            d.Release()
+        finally:
+            c.close()
+
+    def check_log(self):
+        """smpd stopped: the log verifies and holds every acknowledged record."""
+        tool = os.path.join(self.build, 'daemon', 'audit', 'smp-audit')
+        adir = os.path.join(self.state, 'audit')
+        v = subprocess.run([tool, 'verify', adir, '--key-file', os.path.join(self.tmp, 'audit.key'),
+                            '--json'], capture_output=True, text=True, timeout=60)
+        if v.returncode != 0:
+            return f'smp-audit verify exit {v.returncode}: {v.stdout.strip()} {v.stderr.strip()}'
+        e = subprocess.run([tool, 'export', adir, '--format', 'json'], capture_output=True,
+                           text=True, timeout=60)
+        if e.returncode != 0:
+            return f'smp-audit export exit {e.returncode}: {e.stderr.strip()}'
+        have = {}
+        self.records = []
+        for line in e.stdout.splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            self.records.append(r)
+            key = (r.get('event'), r.get('fields', {}).get('client'))
+            have[key] = have.get(key, 0) + 1
+        need = {}
+        for k in self.acked:
+            need[k] = need.get(k, 0) + 1
+        lost = [f'{ev}/{who}' for (ev, who), n in need.items() if have.get((ev, who), 0) < n]
+        if lost:
+            return 'acknowledged records missing: ' + ','.join(lost)
+        return None
+
+    def close(self):
+        self.kill_client()
+        if self.smpd:
+            self.smpd.kill()
+        if self.sim:
+            self.sim.stop()
+        if self.polkit:
+            self.polkit.stop()
+        if self.bus and self.bus.proc.poll() is None:
+            self.bus.stop()
+        if self.mounted:
+            subprocess.run(['umount', '-l', self.state])
+        if os.environ.get('FAULTS_KEEP_TMP'):
+            print(f'# kept {self.tmp}', flush=True)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ injections
+
+def inject(st, sc):
+    """Inject the fault; return a function that clears its cause."""
+    T = st.T
+    i = sc['id']
+    sim = st.sim
+    if i == 'client-crash':
+        st.kill_client()
+        return lambda: None
+    if i == 'client-hang':
+        st.client_proc.send_signal(signal.SIGSTOP)
+        return lambda: st.kill_client()
+    if i == 'smpd-sigkill':
+        st.smpd.proc.send_signal(signal.SIGKILL)
+        return lambda: None          # ensure_smpd restarts it
+    if i == 'smpd-hang':
+        st.smpd.proc.send_signal(signal.SIGSTOP)
+
+        def cont():
+            st.smpd.proc.send_signal(signal.SIGCONT)
+            T.pump(0.3)
+        return cont
+    if i == 'device-unplug':
+        sim.ctl('disconnect 1500')
+
+        def back():
+            T.wait_for(lambda: len(st.smpd.manager().ListDevices()) == 1, 10, 'device replugged')
+        return back
+    if i == 'telemetry-stall':
+        sim.ctl('telemetry-stall 1000')
+        return lambda: T.pump(1.2)
+    if i == 'corrupted-frames':
+        sim.ctl('corrupt crc 3')
+        return lambda: (sim.ctl('corrupt magic 1'), sim.ctl('corrupt short 1'), T.pump(0.3))
+    if i == 'over-current':
+        sim.ctl('overcurrent 50')
+        return lambda: T.pump(0.1)
+    if i == 'brown-out':
+        sim.ctl('brownout 7500')
+        return lambda: sim.ctl('brownout off')
+    if i == 'over-temperature':
+        sim.ctl('temp 5600')
+        return lambda: sim.ctl('temp 3000')
+    if i == 'jam':
+        sim.ctl('jam')
+        return lambda: sim.ctl('unjam')
+    if i == 'cartridge-pulled':
+        sim.ctl('cartridge pull')
+        return lambda: None          # the recovery session inserts a new one
+    if i == 'pedal-released':
+        sim.ctl('pedal up')
+        return lambda: sim.ctl('pedal down')
+    if i == 'disk-full':
+        subprocess.run(['dd', 'if=/dev/zero', 'of=' + os.path.join(st.state, 'filler'), 'bs=4k'],
+                       stderr=subprocess.DEVNULL)
+
+        def free():
+            os.unlink(os.path.join(st.state, 'filler'))
+            st.restart_smpd()
+        return free
+    if i == 'log-io-error':
+        open(st.trigger, 'w').close()
+
+        def heal():
+            os.unlink(st.trigger)
+            st.restart_smpd()
+        return heal
+    if i == 'usb-reset':
+        usb_reset()
+
+        def back():
+            T.wait_for(lambda: len(st.smpd.manager().ListDevices()) == 1, 20, 'device back after the reset')
+        return back
+    if i in ('clock-back', 'clock-forward') and st.path == 'kernel':
+        # the guest is ours: set the real wall clock, as an operator would
+        step = -21600 if i == 'clock-back' else 21600
+        subprocess.run(['date', '-s', '@%d' % (time.time() + step)], check=True,
+                       stdout=subprocess.DEVNULL)
+
+        def back():
+            subprocess.run(['date', '-s', '@%d' % (time.time() - step)], check=True,
+                           stdout=subprocess.DEVNULL)
+        return back
+    if i in ('clock-back', 'clock-forward'):
+        with open(st.clock_file, 'w') as f:
+            f.write('-21600\n' if i == 'clock-back' else '21600\n')
+        return lambda: None          # the clock stays where it was set
+    if i == 'config-reload-errors':
+        conf = os.path.join(st.tmp, 'conf', 'limits.d', '50-broken.conf')
+        c = T.Client(st.bus)
+        try:
+            digest = c.prop(T.ROOT, T.IMGR, 'PolicyDigest')
+            with open(conf, 'w') as f:
+                f.write('[Zone temples]\nMaxDepthUm=lots\n')
+            T.expect_error(T.ERR + 'ConfigError', c.mgr.Reload, contains=f'{conf}:2')
+            st.smpd.proc.send_signal(signal.SIGHUP)
+            T.pump(0.3)
+            if not st.smpd.alive():
+                raise AssertionError('smpd died on SIGHUP with a broken drop-in')
+            if c.prop(T.ROOT, T.IMGR, 'PolicyDigest') != digest:
+                raise AssertionError('the broken configuration replaced the last good one')
+        finally:
+            c.close()
+
+        def fix():
+            os.unlink(conf)
+        return fix
+    if i == 'polkit-gone':
+        st.polkit.stop()
+        c = T.Client(st.bus)
+        try:
+            T.expect_error(T.ERR + 'NotAuthorized', c.mgr.Reload)
+        finally:
+            c.close()
+
+        def back():
+            st.polkit.start()
+            st.polkit.allow_all()
+        return back
+    if i == 'dbus-restart':
+        st.bus.proc.send_signal(signal.SIGKILL)
+        st.bus.proc.wait()
+        T.pump(0.1)
+        st.start_bus()
+        # the mock polkit and the claimant lost their connections with it
+        st.polkit.stop()
+
+        # smpd must not linger off the bus, where nobody can stop the needle
+        # or see it: it stops every needle and exits with a failure, and
+        # systemd (Restart=on-failure) starts it again.
+        try:
+            st.smpd.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            raise AssertionError('smpd is still running without its bus connection')
+        if st.smpd.proc.returncode == 0:
+            raise AssertionError('smpd exited 0 after losing the bus: systemd would not restart it')
+        if 'lost the connection to the bus' not in st.smpd.read_stderr():
+            raise AssertionError('smpd did not say why it exited')
+
+        def back():
+            st.polkit.start()
+            st.polkit.allow_all()
+        return back
+    raise Skip(f'no injection for {i} on this path')
+
+
+def usb_reset():
+    """USBDEVFS_RESET on the simulated device (vendor 1209, product 0001)."""
+    import fcntl
+    base = '/sys/bus/usb/devices'
+    for n in os.listdir(base):
+        d = os.path.join(base, n)
+        try:
+            with open(os.path.join(d, 'idVendor')) as f:
+                vid = f.read().strip()
+            with open(os.path.join(d, 'idProduct')) as f:
+                pid = f.read().strip()
+            if (vid, pid) != ('1209', '0001'):
+                continue
+            with open(os.path.join(d, 'busnum')) as f:
+                bus = int(f.read())
+            with open(os.path.join(d, 'devnum')) as f:
+                dev = int(f.read())
+        except OSError:
+            continue
+        fd = os.open(f'/dev/bus/usb/{bus:03d}/{dev:03d}', os.O_WRONLY)
+        try:
+            fcntl.ioctl(fd, 0x5514)     # USBDEVFS_RESET = _IO('U', 20)
+        finally:
+            os.close(fd)
+        return
+    raise AssertionError('the simulated USB device (1209:0001) was not found in sysfs')
+
+
+# ------------------------------------------------------------------ running
+
+def result_line(r):
+    def f(v):
+        return '-' if v is None else (f'{v:.1f}' if isinstance(v, float) else str(v))
+    return (f"fault: id={r['id']} path={r['path']} stop_ms={f(r['stop_ms'])} bound_ms={r['bound_ms']} "
+            f"stop_by={f(r['stop_by'])} log={f(r['log'])} recovered={f(r['recovered'])} "
+            f"result={r['result']} reason={r['reason'] or '-'}")
+
+
+def run_one(sc, path, build):
+    r = dict(id=sc['id'], path=path, bound_ms=sc['bound'], stop_ms=None, stop_by=None,
+             log=None, recovered=None, result='fail', reason='')
+    if sc['na'][path]:
+        r.update(result='n/a', reason=sc['na'][path])
+        return r
+    problems = []
+    kmsg_before = kmsg() if path == 'kernel' else None
+    st = None
+    try:
+        import smpdtest
+        if path == 'kernel' and getattr(smpdtest, 'BACKEND', None) != 'chardev':
+            raise AssertionError('the kernel path needs the USB mode of tests/daemon/smpdtest.py '
+                                 '(SMP_TEST_BACKEND=chardev), which this tree does not have')
+        st = Stack(sc, path, build)
+        st.start_client()
+        st.T.pump(0.3)
+        st.after_renewal()
+        t0 = st.marker()
+        clear = inject(st, sc)
+        # A fault injected into the device appears at its INJECT event:
+        # measure from there (host-side faults keep the marker).
+        for line in st.sim.events():
+            m = re.match(r't_us=(\d+) event=INJECT ', line)
+            if m and int(m.group(1)) >= t0:
+                t0 = int(m.group(1))
+                break
+        if sc['kind'] == 'probe':
+            st.T.pump(PROBE_HOLD)
+            ms, why = st.stop_after(t0, timeout=0)
+            if ms is not None:
+                problems.append(f'the fault stopped the needle ({why} after {ms:.1f} ms); it must not')
+            else:
+                t0 = st.marker()
+                st.kill_client()
+        ms, why = st.stop_after(t0)
+        r['stop_ms'], r['stop_by'] = ms, why
+        if ms is None:
+            problems.append('the needle did not stop within 5 s')
+        elif ms > sc['bound']:
+            problems.append(f'stopped after {ms:.1f} ms, above the bound')
+        if st.smpd.alive() is False and sc['id'] not in ('smpd-sigkill', 'dbus-restart'):
+            problems.append('smpd died: ' + st.smpd.read_stderr()[-300:].replace('\n', ' | '))
+        clear()
+        st.kill_client()
+        try:
+            st.recovery_session()
+            r['recovered'] = 'yes'
+        except Exception as e:  # noqa: BLE001 - reported, and the scenario fails
+            r['recovered'] = 'no'
+            problems.append('no recovery: ' + str(e).replace('\n', ' ')[:300])
+        if st.smpd.alive():
+            rc = st.smpd.stop()
+            if rc != 0:
+                problems.append(f'smpd exited {rc} on SIGTERM')
+        err = st.smpd.read_stderr()
+        for mark in ('ERROR: AddressSanitizer', 'runtime error:', 'LeakSanitizer'):
+            if mark in err:
+                problems.append('sanitizer report from smpd')
+        lost = st.check_log()
+        r['log'] = 'lost' if lost else 'ok'
+        if lost:
+            problems.append(lost)
+        if sc['id'].startswith('clock-'):
+            problems += check_clock_records(st)
+    except Exception as e:  # noqa: BLE001
+        problems.append(f'{type(e).__name__}: {e}'.replace('\n', ' ')[:400])
+        if st and st.smpd:
+            sys.stderr.write(f'--- {sc["id"]}: smpd stderr ---\n{st.smpd.read_stderr()[-3000:]}\n')
+    finally:
+        if st:
+            if problems:
+                try:
+                    ev = [x for x in st.sim.events() if 'LEASE_RENEW' not in x and 'CONTROL' not in x]
+                    sys.stderr.write(f'--- {sc["id"]}: smp-sim events (last 30) ---\n' + '\n'.join(ev[-30:]) + '\n')
+                except OSError:
+                    pass
+            st.close()
+    if path == 'kernel':
+        dirty = [x for x in kmsg()[len(kmsg_before):] if KMSG_BAD.search(x)]
+        if dirty:
+            problems.append('kernel log: ' + dirty[0][:200])
+    r['result'] = 'fail' if problems else 'pass'
+    r['reason'] = '; '.join(problems).replace(' ', '_') if problems else 'ok'
+    return r
+
+
+def check_clock_records(st):
+    """The session record of a run across a wall-clock step must stay sane."""
+    out = []
+    for rec in st.records:
+        if rec.get('event') == 'session_end' and rec.get('fields', {}).get('client') == st.pseudonym:
+            d = rec['fields'].get('duration_s')
+            if d is None or not 0 <= int(d) < 24 * 3600:
+                out.append(f'session_end duration_s={d} across a wall-clock step')
+    return out
+
+
+def kmsg():
+    p = subprocess.run(['dmesg'], capture_output=True, text=True)
+    return p.stdout.splitlines()
+
+
+def cmd_run(a):
+    setup_env(a.build, a.path)
+    ids = [s['id'] for s in SCENARIOS]
+    if a.subset:
+        ids = SUBSET
+    if a.only:
+        ids = a.only.split(',')
+        for i in ids:
+            if i not in BYID:
+                sys.exit(f'faults.py: unknown scenario "{i}" (faults.py list)')
+    results = []
+    for i in ids:
+        t = time.monotonic()
+        r = run_one(BYID[i], a.path, a.build)
+        r['seconds'] = round(time.monotonic() - t, 1)
+        results.append(r)
+        print(result_line(r), flush=True)
+    if a.json:
+        with open(a.json, 'w') as f:
+            json.dump(dict(path=a.path, results=results), f, indent=1)
+    bad = [r for r in results if r['result'] == 'fail']
+    print(f"faults: path={a.path} {len(results)} scenarios, "
+          f"{sum(r['result'] == 'pass' for r in results)} passed, {len(bad)} failed, "
+          f"{sum(r['result'] == 'n/a' for r in results)} n/a", flush=True)
+    return 1 if bad else 0
+
+
+def cmd_list(a):
+    for s in SCENARIOS:
+        print(f"{s['id']:22} {s['hazard']:4} {s['kind']:5} {s['bound']:5} ms  {s['injects']}")
+    return 0
+
+
+# ------------------------------------------------------------------ report
+
+def cmd_report(a):
+    runs = {}
+    for path, fn in (('socket', a.socket), ('kernel', a.kernel)):
+        if fn:
+            with open(fn) as f:
+                runs[path] = {r['id']: r for r in json.load(f)['results']}
+    out = []
+    w = out.append
+    w('# Reliability: the fault-injection matrix')
+    w('')
+    w('<!-- generated by `make faults` (tests/faults/faults.py report); do not edit -->')
+    w('')
+    w('Every fault the field can produce, injected while the needle runs, on both')
+    w('paths: the **socket** path (host: smpd talks to smp-sim over its UNIX')
+    w('socket) and the **kernel** path (qemu VM: smp-sim is a USB gadget under')
+    w('dummy_hcd, smpd drives it through smpusb.ko). For each scenario and path')
+    w('`tests/faults/faults.py` checks:')
+    w('')
+    w('- **stop**: the needle stops within the bound written below before any')
+    w('  measurement, on the **device clock** (smp-sim event log: a control marker')
+    w('  read just before the injection to the first `STATE from=RUNNING`; the')
+    w('  simulated firmware runs 1 ms ticks, so 1 ms is the resolution, and every')
+    w('  bound derived from the lease includes it). The fault is injected just after')
+    w('  a lease renewal, so a lease-based stop is measured at its worst case. Faults')
+    w('  that must not stop the needle (kind *probe*: wall-clock steps, a broken')
+    w('  reload, polkit gone) must leave it running for 0.8 s; then the claimant is')
+    w('  killed and the dead-man stop is what is measured;')
+    w('- **log**: after the run `smp-audit verify --key-file` says INTACT and')
+    w('  every record smpd acknowledged (the claimant\'s `session_begin`,')
+    w('  `set_parameters`, `start`, and all calls of the recovery session) is in')
+    w('  the exported log;')
+    w('- **recovered**: with the cause cleared (smpd restarted where the')
+    w('  documented recovery is a restart), a new claimant clears the latched')
+    w('  fault, opens a session and runs the needle again;')
+    w('- **kernel log** (kernel path): no warning, oops, KASAN/UBSAN or hung task')
+    w('  appears in the guest\'s kernel log during the scenario.')
+    w('')
+    w('## Results')
+    w('')
+    w('| scenario | hazard | path | bound ms | measured stop ms | stopped by | log intact | recovered | result |')
+    w('|---|---|---|---:|---:|---|---|---|---|')
+    for s in SCENARIOS:
+        for path in ('socket', 'kernel'):
+            r = runs.get(path, {}).get(s['id'])
+            if r is None:
+                w(f"| {s['id']} | {s['hazard']} | {path} | {s['bound']} | | | | | not run |")
+                continue
+            if r['result'] == 'n/a':
+                w(f"| {s['id']} | {s['hazard']} | {path} | {s['bound']} | | | | | n/a: {r['reason']} |")
+                continue
+            ms = '-' if r['stop_ms'] is None else f"{r['stop_ms']:.1f}"
+            res = r['result'] if r['result'] == 'pass' else f"**{r['result']}**: {r['reason'].replace('_', ' ')}"
+            w(f"| {s['id']} | {s['hazard']} | {path} | {r['bound_ms']} | {ms} | {r['stop_by'] or '-'} "
+              f"| {r['log'] or '-'} | {r['recovered'] or '-'} | {res} |")
+    w('')
+    w('## Scenarios: what is injected and where each bound comes from')
+    w('')
+    w('| scenario | kind | injects | bound ms | source of the bound |')
+    w('|---|---|---|---:|---|')
+    for s in SCENARIOS:
+        w(f"| {s['id']} | {s['kind']} | {s['injects']} | {s['bound']} | {s['source']} |")
+    w('')
+    w('## What the matrix found')
+    w('')
+    for f in FINDINGS:
+        w('- ' + f)
+    w('')
+    w('## Running it')
+    w('')
+    w('```sh')
+    w('make faults                    # both paths, rewrites this page')
+    w('build-aux/faults.sh            # the same')
+    w('SMPD_SOURCE_DIR=$PWD /usr/bin/python3 tests/faults/faults.py run --build build --path socket')
+    w('/usr/bin/python3 tests/faults/faults.py run --build build --only disk-full,clock-back')
+    w('tests/vm/run --build build 70-faults-kernel   # kernel path, subset, TAP')
+    w('```')
+    w('')
+    w('`make check` runs a bounded subset: the meson test `faults-subset` (suite')
+    w('`faults`, socket path) and the VM test `70-faults-kernel` (kernel path),')
+    w('each with these scenarios: ' + ', '.join(f'`{i}`' for i in SUBSET) + '.')
+    w('')
+    w('Injection points added for the matrix: `tests/faults/fault-shim.c`, an')
+    w('LD_PRELOAD library loaded into smpd only, shifts CLOCK_REALTIME by the')
+    w('seconds in a file (clock jumps on the host, where the wall clock of one')
+    w('process cannot be set otherwise; the VM guest uses `date -s`) and makes')
+    w('writes and syncs under the audit directory fail with EIO while a trigger')
+    w('file exists. Disk full is a real 2 MiB tmpfs mounted on smpd\'s state')
+    w('directory and filled with `dd`. The D-Bus daemon is restarted on a fixed')
+    w('socket path so that a restarted smpd finds it at the same address.')
+    w('')
+    with open(a.out, 'w') as f:
+        f.write('\n'.join(out))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description='fault-injection matrix (docs/reliability.md)')
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    r = sub.add_parser('run')
+    r.add_argument('--build', default=os.environ.get('SMPD_BUILD_DIR', 'build'))
+    r.add_argument('--path', choices=('socket', 'kernel'), default='socket')
+    r.add_argument('--only')
+    r.add_argument('--subset', action='store_true')
+    r.add_argument('--json')
+    sub.add_parser('list')
+    p = sub.add_parser('report')
+    p.add_argument('--socket', required=True)
+    p.add_argument('--kernel')
+    p.add_argument('--out', required=True)
+    a = ap.parse_args()
+    return {'run': cmd_run, 'list': cmd_list, 'report': cmd_report}[a.cmd](a)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,41 @@
+#!/bin/bash
+# vm-timeout: 1500
+# The fault-injection matrix (tests/faults/faults.py, docs/reliability.md)
+# on the kernel path: smp-sim is a USB gadget on dummy_hcd, smpusb.ko binds
+# it, smpd drives /dev/smpusbN (SMP_TEST_BACKEND=chardev, systemd-udevd in
+# the guest).  The bounded subset by default (make check); every scenario
+# when the host created $SMP_BUILD/faults-vm-full (make faults).  One TAP
+# line per scenario; a scenario that does not apply says so with a reason
+# (`# SKIP n/a: ...` is never printed: n/a is an ok line with its reason).
+# Results: $SMP_OUT/faults-kernel.json.
+. "$SMP_SRC/tests/vm/lib.sh"
+[ -f "$SMP_SRC/tests/vm/lib-smpd.sh" ] ||
+	bail "tests/vm/lib-smpd.sh missing: the kernel path needs smpd's USB test mode (branch s2-vmd)"
+. "$SMP_SRC/tests/vm/lib-smpd.sh"
+
+[ -f "$SMP_SRC/kernel/smpusb.ko" ] || bail "kernel/smpusb.ko not built (make -C kernel)"
+vm_insmod "$SMP_SRC/kernel/smpusb.ko" timeout_ms=2000	# TCG is slow
+trap 'smpd_udevd_stop; rmmod smpusb 2> /dev/null' EXIT
+smpd_udevd_start
+
+sel=(--subset)
+[ -f "$SMP_BUILD/faults-vm-full" ] && sel=()
+SMPD_SOURCE_DIR="$SMP_SRC" SMPD_BUILD_DIR="$SMP_BUILD" SMP_TEST_BACKEND=chardev \
+	SMPD_TEST_SLOWDOWN="${SMPD_TEST_SLOWDOWN:-10}" PYTHONDONTWRITEBYTECODE=1 \
+	/usr/bin/python3 "$SMP_SRC/tests/faults/faults.py" run --path kernel "${sel[@]}" \
+	--build "$SMP_BUILD" --json "$SMP_OUT/faults-kernel.json" > "$SMP_OUT/faults.out"
+rc=$?
+grep -c '^fault: ' "$SMP_OUT/faults.out" > /dev/null || bail "the runner printed no result (exit $rc)"
+n=0
+while read -r line; do
+	n=$((n + 1))
+	id=$(sed -n 's/.* id=\([^ ]*\).*/\1/p' <<< "$line")
+	res=$(sed -n 's/.* result=\([^ ]*\).*/\1/p' <<< "$line")
+	case "$res" in
+	pass|n/a) echo "ok $n - $id: ${line#fault: }" ;;
+	*) echo "not ok $n - $id: ${line#fault: }" ;;
+	esac
+done < <(grep '^fault: ' "$SMP_OUT/faults.out")
+n=$((n + 1))
+if [ "$rc" -eq 0 ]; then echo "ok $n - runner exit 0"; else echo "not ok $n - runner exit $rc"; fi
+echo "1..$n"

@@ -4,12 +4,13 @@ BUILD        ?= build
 BUILD_ASAN   ?= build-asan
 BUILD_FUZZ   ?= build-fuzz
 FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 1800
 PREFIX       ?= /usr
 SYSCONFDIR   ?= /etc
 BUILD_INSTALL ?= build-install
-export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL
+export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL SOAK_SECONDS
 
-.PHONY: all bench build deps deps-ok check check-% demo docs faults fuzz kernel kunit vm install uninstall clean help
+.PHONY: all bench build deps deps-ok check check-% demo docs faults fuzz kernel kunit soak vm install uninstall clean help
 
 all: build
 
@@ -25,6 +26,7 @@ help:
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make kernel     build kernel/smpusb.ko against Debian's linux-headers-amd64"
 	@echo "make kunit      run the kernel KUnit suite (UML)"
+	@echo "make soak       SOAK_SECONDS (default 1800) of random sessions, faults, hotplug per variant (docs/soak.md)"
 	@echo "make vm         run the VM tests (qemu, Debian's kernel, dummy_hcd)"
 	@echo "make install    install into DESTDIR (default none) for PREFIX (default /usr)"
 	@echo "make uninstall  remove exactly what the last make install installed"
@@ -46,6 +48,7 @@ build: deps-ok $(BUILD)/build.ninja
 
 bench: deps-ok $(BUILD)/build.ninja
 	meson compile -C $(BUILD)
+	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel; fi
 	build-aux/bench.sh
 
 check: deps-ok
@@ -73,6 +76,11 @@ kernel: deps-ok
 
 kunit: deps-ok
 	kernel/tests/run-kunit.sh
+
+soak: deps-ok $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel; fi
+	build-aux/soak.sh
 
 vm: deps-ok
 	build-aux/check.sh vm

@@ -12,9 +12,12 @@ case "$BUILD" in /*) ;; *) BUILD="$top/$BUILD" ;; esac
 # the audit figures are for the filesystem smpd's state lives on
 BENCH_DIR=${BENCH_DIR:-/var/tmp}
 export BENCH_SECONDS=${BENCH_SECONDS:-10}
+export BENCH_TELEMETRY_SECONDS=${BENCH_TELEMETRY_SECONDS:-60}
+# 1: also the kernel-path figures in the VM (needs kernel/smpusb.ko)
+BENCH_VM=${BENCH_VM:-1}
 
 die() { echo "bench: $*" >&2; exit 1; }
-for x in tests/audit/bench-audit tests/evidence/bench-rtt daemon/smpd tools/smp-sim/smp-sim \
+for x in tests/audit/bench-audit tests/evidence/bench-rtt tests/evidence/bench-libsmp daemon/smpd tools/smp-sim/smp-sim \
 	tools/smp-probe/smp-probe; do
 	[ -x "$BUILD/$x" ] || die "$BUILD/$x is missing: build first (make build)"
 done
@@ -32,9 +35,46 @@ SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
 	/usr/bin/python3 tests/evidence/bench-smpd.py >"$work/smpd.json" ||
 	die "bench-smpd.py failed"
 
-/usr/bin/python3 - "$work/audit.txt" "$work/smpd.json" "$BUILD/bench.json" <<'PY'
+echo "bench: safety reaction, dead-man, ${BENCH_TELEMETRY_SECONDS:-60} s of 1 kHz telemetry (socket path)..." >&2
+SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
+	/usr/bin/python3 tests/evidence/bench-safety.py >"$work/safety.json" ||
+	die "bench-safety.py failed"
+
+# The kernel path: the same figures in the VM (qemu TCG), through smpusb.ko.
+echo '{}' >"$work/kernel.json"
+vm_failed=
+if [ "$BENCH_VM" = 1 ]; then
+	[ -f tests/vm/lib-smpd.sh ] ||
+		die "the kernel-path figures need tests/vm/lib-smpd.sh (smpd in the VM); BENCH_VM=0 leaves them out"
+	[ -f kernel/smpusb.ko ] || die "kernel/smpusb.ko is missing: make kernel"
+	echo "bench: the same through smpusb.ko in the VM (TCG; several minutes)..." >&2
+	out_vm="$BUILD/bench-vm"
+	wrap="$BUILD/bench-vm.sh"
+	rm -rf "$out_vm"
+	cat >"$wrap" <<WRAP
+#!/bin/bash
+# vm-timeout: $((BENCH_TELEMETRY_SECONDS * 3 + 1200))
+export BENCH_REACTION_COUNT=${BENCH_REACTION_COUNT:-50} BENCH_DEADMAN_COUNT=${BENCH_DEADMAN_COUNT:-15}
+export BENCH_TELEMETRY_SECONDS=$BENCH_TELEMETRY_SECONDS BENCH_COUNT=${BENCH_COUNT:-300}
+exec bash "\$SMP_SRC/tests/vm/bench/bench-kernel.sh"
+WRAP
+	chmod +x "$wrap"
+	SMP_VM_TIMEOUT=$((BENCH_TELEMETRY_SECONDS * 3 + 1800)) \
+		tests/vm/run --build "$BUILD" --out "$out_vm" "$wrap" >"$work/vm.tap" 2>&1
+	vm_rc=$?
+	found=$(find "$out_vm/tests" -name bench-kernel.json | head -n1)
+	if [ $vm_rc -eq 0 ] && [ -s "$found" ]; then
+		cp "$found" "$work/kernel.json"
+	else
+		# the host table is still printed; the run fails at the end
+		vm_failed="the VM benchmark failed (exit $vm_rc): $(grep -v '^# stderr: #   ' "$work/vm.tap" | tail -n 12); see $out_vm"
+	fi
+fi
+
+/usr/bin/python3 - "$work/audit.txt" "$work/smpd.json" "$work/safety.json" "$work/kernel.json" \
+	"$BUILD/bench.json" <<'PY'
 import json, re, sys, time, os
-audit_txt, smpd_json, out = sys.argv[1:]
+audit_txt, smpd_json, safety_json, kernel_json, out = sys.argv[1:]
 t = open(audit_txt).read()
 m = re.search(r'durable appends \(1 sync each\)\s+([\d.]+) /s\s+baseline raw write\+fdatasync\s+([\d.]+) /s', t)
 g = re.search(r'group commit \(1 sync per 16\)\s+([\d.]+) /s', t)
@@ -43,6 +83,9 @@ rs = re.search(r'record size\s+(\d+) bytes', t)
 if not (m and g and v and rs):
     sys.exit('bench: cannot read bench-audit output:\n' + t)
 s = json.load(open(smpd_json))
+f = json.load(open(safety_json))
+k = json.load(open(kernel_json))
+raw, tel = f['raw_rtt'], f['telemetry']
 rows = [
     # name, value, unit, baseline name, baseline, better
     ('audit durable appends (1 fdatasync each)', float(m[1]), '/s',
@@ -58,18 +101,69 @@ rows = [
      'smp-probe reading the same stream', s['telemetry_cpu']['probe'], 'lower'),
     ('smpd wakeups/s, no device', s['idle_wakeups']['no_device'], '/s',
      'smpd wakeups/s, idle device attached', s['idle_wakeups']['idle_device'], 'lower'),
+    ('safety reaction p50: telemetry fault -> STOP', f['reaction']['p50_ms'], 'ms',
+     'raw command round trip p50 (socket)', raw['p50_ms'], 'lower'),
+    ('safety reaction p99: telemetry fault -> STOP', f['reaction']['p99_ms'], 'ms',
+     'raw command round trip p99 (socket)', raw['p99_ms'], 'lower'),
+    ('dead-man p50: owner killed -> STOP', f['owner_killed']['p50_ms'], 'ms',
+     'raw command round trip p50 (socket)', raw['p50_ms'], 'lower'),
+    ('dead-man p99: owner killed -> STOP', f['owner_killed']['p99_ms'], 'ms',
+     'raw command round trip p99 (socket)', raw['p99_ms'], 'lower'),
+    ('dead-man p50: lease missed -> STOP', f['lease_missed']['p50_ms'], 'ms',
+     'the lease (LeaseMs)', f['lease_missed']['lease_ms'], 'lower'),
+    ('dead-man p99: lease missed -> STOP', f['lease_missed']['p99_ms'], 'ms',
+     'the lease (LeaseMs)', f['lease_missed']['lease_ms'], 'lower'),
+    (f'telemetry drops, {tel.get("ran_seconds", tel["seconds"]):g} s at 1 kHz via smpd', tel['device_dropped'] + tel['smpd_missed'],
+     'rec', 'records the device sent', tel['records'], 'lower'),
+    (f'smpd VmRSS after {tel["seconds"]:g} s of 1 kHz', tel['rss_kb'], 'KiB',
+     'VmRSS idle, just started', tel['rss_idle_kb'], 'lower'),
+    (f'smpd VmHWM after {tel["seconds"]:g} s of 1 kHz', tel['hwm_kb'], 'KiB',
+     'VmRSS idle, just started', tel['rss_idle_kb'], 'lower'),
+    ('control round trip p50: libsmp, applied', f['control_rtt']['p50_ms'], 'ms',
+     'raw command round trip p50 (socket)', raw['p50_ms'], 'lower'),
+    ('control round trip p99: libsmp, applied', f['control_rtt']['p99_ms'], 'ms',
+     'raw command round trip p99 (socket)', raw['p99_ms'], 'lower'),
 ]
+if k:
+    kr, kt = k['raw_rtt'], k['telemetry']
+    rows += [
+        ('[VM] control p50: libsmp, applied', k['control_rtt']['p50_ms'], 'ms',
+         'raw SMPUSB ioctl round trip p50', kr['p50_ms'], 'lower'),
+        ('[VM] control p99: libsmp, applied', k['control_rtt']['p99_ms'], 'ms',
+         'raw SMPUSB ioctl round trip p99', kr['p99_ms'], 'lower'),
+        ('[VM] safety reaction p50', k['reaction']['p50_ms'], 'ms',
+         'raw SMPUSB ioctl round trip p50', kr['p50_ms'], 'lower'),
+        ('[VM] safety reaction p99', k['reaction']['p99_ms'], 'ms',
+         'raw SMPUSB ioctl round trip p99', kr['p99_ms'], 'lower'),
+        ('[VM] dead-man p50: owner killed -> STOP', k['owner_killed']['p50_ms'], 'ms',
+         'raw SMPUSB ioctl round trip p50', kr['p50_ms'], 'lower'),
+        ('[VM] dead-man p99: owner killed -> STOP', k['owner_killed']['p99_ms'], 'ms',
+         'raw SMPUSB ioctl round trip p99', kr['p99_ms'], 'lower'),
+        ('[VM] dead-man p50: lease missed -> STOP', k['lease_missed']['p50_ms'], 'ms',
+         'the lease (LeaseMs)', k['lease_missed']['lease_ms'], 'lower'),
+        ('[VM] dead-man p99: lease missed -> STOP', k['lease_missed']['p99_ms'], 'ms',
+         'the lease (LeaseMs)', k['lease_missed']['lease_ms'], 'lower'),
+        (f'[VM] telemetry drops, {kt.get("ran_seconds", kt["seconds"]):g} s 1 kHz, kernel', kt['device_dropped'] + kt['smpd_missed'],
+         'rec', 'records the device sent', kt['records'], 'lower'),
+        (f'[VM] smpd VmHWM after {kt["seconds"]:g} s of 1 kHz', kt['hwm_kb'], 'KiB',
+         'VmRSS idle, just started', kt['rss_idle_kb'], 'lower'),
+    ]
 res = {'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'host': os.uname().nodename,
        'nproc': os.cpu_count(), 'audit_record_bytes': int(rs[1]), 'figures': []}
-print(f'{"figure":45} {"value":>10} {"unit":5} {"baseline":>10}  {"ratio":>7}  baseline')
+print(f'{"figure":45} {"value":>10} {"unit":5} {"baseline":>10}  {"ratio":>8}  baseline')
 for name, val, unit, bname, base, better in rows:
     ratio = round(val / base, 3) if base else None
     res['figures'].append({'name': name, 'value': val, 'unit': unit, 'baseline_name': bname,
                            'baseline': base, 'ratio': ratio, 'better': better})
-    rtxt = f'{ratio:7.3f}' if ratio is not None else '    n/a'
-    print(f'{name:45} {val:10.1f} {unit:5} {base:10.1f}  {rtxt}  {bname}')
-res['raw'] = {'bench_audit': t, 'smpd': s}
+    rtxt = f'{ratio:8.4g}' if ratio is not None else '     n/a'
+    print(f'{name:45} {val:10.5g} {unit:5} {base:10.5g}  {rtxt}  {bname}')
+res['raw'] = {'bench_audit': t, 'smpd': s, 'safety': f, 'kernel': k}
 with open(out, 'w') as f:
     json.dump(res, f, indent=1)
 print(f'(written to {out})')
 PY
+if [ -n "$vm_failed" ]; then
+	echo "bench: $vm_failed" >&2
+	echo "bench: FAILED: the [VM] figures are missing from the table and $BUILD/bench.json" >&2
+	exit 1
+fi

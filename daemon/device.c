@@ -593,6 +593,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 		goto fail;
 	d->next = m->devices;
 	m->devices = d;
+	manager_arm_audit_timer(m);	/* its telemetry summaries */
 
 	sd_bus_emit_signal(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "DeviceAdded", "o", d->path);
 	{

@@ -19,6 +19,7 @@
 #include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
 #define RECONNECT_USEC (500 * 1000ULL)
+#define AUDIT_TICK_USEC (1000 * 1000ULL)
 
 /*
  * The audit library mirrors every record it writes to journald
@@ -104,8 +105,10 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 #ifdef SMP_MUTATION_DM_LOG_FAILSAFE
 	r = 0;	/* mutant: a record the log could not take counts as written */
 #endif
-	if (r >= 0)
+	if (r >= 0) {
+		manager_arm_audit_timer(m);
 		return 0;
+	}
 
 	/* H12: no record, no needle. */
 	journal_mirror(event, fields, n_fields);
@@ -269,7 +272,6 @@ static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
 	struct manager *m = userdata;
 	int r;
 
-	sd_event_source_set_time(s, usec + 1000000ULL);
 	for (struct device *d = m->devices; d; d = d->next)
 		device_audit_tick(d);
 	if (m->audit && m->audit_error >= 0) {
@@ -277,7 +279,59 @@ static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
 		if (r < 0)
 			manager_audit(m, false, "tick_failed", NULL, 0);
 	}
+	manager_arm_audit_timer(m);
 	return 0;
+}
+
+/*
+ * The audit timer runs only when there is work (issue 8: no wakeups when
+ * idle without a device): once a second while a device is attached (its
+ * telemetry summary records), else once, when the log's next time-based
+ * seal (SealEvery after the last seal, with records pending) or rotation
+ * by age is due.  Called after every record and every tick; an earlier
+ * deadline already armed is kept, so frequent records never postpone it.
+ */
+void manager_arm_audit_timer(struct manager *m)
+{
+	uint64_t delay = UINT64_MAX, now, t;
+	int r;
+
+	for (struct device *d = m->devices; d; d = d->next)
+		if (!d->gone) {
+			delay = AUDIT_TICK_USEC;
+			break;
+		}
+	if (m->audit && m->audit_error >= 0 && audit_log_next_tick(m->audit, &t) > 0 && t < delay)
+		delay = t;
+	if (!m->audit_timer) {
+		if (delay == UINT64_MAX)
+			return;
+		r = sd_event_add_time_relative(m->event, &m->audit_timer, CLOCK_MONOTONIC, delay, 0,
+					       audit_timer_handler, m);
+		if (r < 0)
+			fprintf(stderr, "smpd: cannot arm the audit timer: %s\n", strerror(-r));
+		else
+			sd_event_source_set_enabled(m->audit_timer, SD_EVENT_ONESHOT);
+		return;
+	}
+	if (delay == UINT64_MAX) {
+		sd_event_source_set_enabled(m->audit_timer, SD_EVENT_OFF);
+		return;
+	}
+	if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+		return;
+	t = delay > UINT64_MAX - now ? UINT64_MAX - 1 : now + delay;
+	{
+		int enabled = SD_EVENT_OFF;
+		uint64_t armed;
+
+		if (sd_event_source_get_enabled(m->audit_timer, &enabled) >= 0 &&
+		    enabled != SD_EVENT_OFF && sd_event_source_get_time(m->audit_timer, &armed) >= 0 &&
+		    armed <= t)
+			return;
+	}
+	sd_event_source_set_time(m->audit_timer, t);
+	sd_event_source_set_enabled(m->audit_timer, SD_EVENT_ONESHOT);
 }
 
 int manager_start(struct manager *m)
@@ -287,11 +341,6 @@ int manager_start(struct manager *m)
 	r = bus_manager_register(m);
 	if (r < 0)
 		return r;
-	r = sd_event_add_time_relative(m->event, &m->audit_timer, CLOCK_MONOTONIC, 1000000ULL,
-				       0, audit_timer_handler, m);
-	if (r < 0)
-		return r;
-	sd_event_source_set_enabled(m->audit_timer, SD_EVENT_ON);
 	{
 		AuditField f[] = {
 			AUDIT_STR("version", "0.1.0"),

@@ -196,6 +196,8 @@ int manager_start(struct manager *m);
 int manager_reload(struct manager *m, char *err, size_t errsz);
 void manager_stop_all(struct manager *m, const char *reason);
 int manager_attach_socket(struct manager *m, const char *path);
+/* (Re)arm the audit timer for the work there is; none when idle without a device. */
+void manager_arm_audit_timer(struct manager *m);
 /* udev.c: USB discovery and hotplug. */
 int manager_udev_start(struct manager *m);
 void manager_udev_stop(struct manager *m);

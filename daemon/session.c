@@ -13,6 +13,8 @@
 
 #include "manager.h"
 
+#define SESSIONS_ENDED_MAX 32
+
 static int warning_handler(sd_event_source *es, uint64_t usec, void *userdata)
 {
 	struct session *s = userdata;
@@ -64,6 +66,31 @@ static int refusal_error(sd_bus_error *error, enum safety_refusal r, const char 
 	};
 
 	return sd_bus_error_setf(error, names[r], "%s", msg);
+}
+
+/*
+ * Ended sessions stay on the bus (ListSessions(), their clients' last
+ * look at EndReason) up to SESSIONS_ENDED_MAX, the most recently begun
+ * first; older ones are freed so that a daemon that runs for months does
+ * not grow with every session.  Their records stay in the audit log
+ * (ListPastSessions()).  Called from session_begin(): no handler is
+ * running on an ended session then, and session_free() cancels its
+ * polkit calls.
+ */
+static void prune_ended_sessions(struct manager *m)
+{
+	unsigned n = 0;
+
+	for (struct session **p = &m->sessions; *p;) {
+		struct session *s = *p;
+
+		if (!s->active && ++n > SESSIONS_ENDED_MAX) {
+			*p = s->next;
+			session_free(s);
+			continue;
+		}
+		p = &s->next;
+	}
 }
 
 int session_begin(struct manager *m, struct device *d, const char *owner,
@@ -228,6 +255,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 	s->device = d;
 	d->session = s;
 	monitor_reset_session(&d->monitor);
+	prune_ended_sessions(m);
 	s->next = m->sessions;
 	m->sessions = s;
 	sd_bus_emit_signal(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "SessionBegun", "o", s->path);

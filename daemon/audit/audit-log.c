@@ -1001,6 +1001,36 @@ int audit_log_tick(AuditLog *log) {
         return maybe_rotate(log, 0);
 }
 
+static uint64_t due_in(uint64_t now, uint64_t then, uint64_t period) {
+        uint64_t e = elapsed(now, then);
+
+        return e >= period ? 0 : period - e;
+}
+
+int audit_log_next_tick(const AuditLog *log, uint64_t *ret_usec) {
+        uint64_t now, next = UINT64_MAX;
+
+        if (!log || !ret_usec)
+                return -EINVAL;
+        if (log->error < 0)
+                return log->error;
+        now = now_realtime(&log->cfg);
+        /* as maybe_seal() */
+        if (log->records_since_seal >= log->cfg.seal_every_records)
+                next = 0;
+        else if (log->records_since_seal > 0)
+                next = due_in(now, log->last_seal_usec, log->cfg.seal_every_usec);
+        /* as maybe_rotate() by age */
+        if (log->next_seq > log->cur_first_seq + 1) {
+                uint64_t r = due_in(now, log->cur_start_usec, log->cfg.max_file_age_usec);
+
+                if (r < next)
+                        next = r;
+        }
+        *ret_usec = next;
+        return next != UINT64_MAX;
+}
+
 int audit_log_get_error(const AuditLog *log) {
         return log ? log->error : -EINVAL;
 }

@@ -193,6 +193,19 @@ int audit_log_seal(AuditLog *log);
  */
 int audit_log_tick(AuditLog *log);
 
+/*
+ * When audit_log_tick() next has work, so that a caller can arm a one-shot
+ * timer instead of ticking periodically (an idle log needs no wakeups).
+ * Returns 1 with *ret_usec the microseconds from now (on the log's clock)
+ * until a time-based seal or rotation is due (0: due now); 0 with
+ * *ret_usec = UINT64_MAX when no time-based work can become due before the
+ * next append; negative errno (-EINVAL, or the error that poisoned the log)
+ * with *ret_usec untouched.  A wall clock set back makes the delay longer,
+ * as it delays audit_log_tick()'s seals; call again after every append and
+ * every tick.
+ */
+int audit_log_next_tick(const AuditLog *log, uint64_t *ret_usec);
+
 /* 0 when healthy, else the negative errno that poisoned the log. */
 int audit_log_get_error(const AuditLog *log);
 

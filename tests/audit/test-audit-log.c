@@ -434,6 +434,67 @@ static void test_clock_set_back(void **state) {
         assert_int_equal(rep.n_files, 1);
 }
 
+/* audit_log_next_tick() says when tick has work, so smpd arms one timer
+ * for it instead of ticking every second (issue 8). */
+static void test_next_tick(void **state) {
+        Fixture *fx = *state;
+        AuditVerifyReport rep;
+        AuditLog *log;
+        uint64_t d = 42;
+
+        fx->cfg.seal_every_usec = 60ULL * 1000000;
+        fx->cfg.max_file_age_usec = 3600ULL * 1000000;
+        assert_int_equal(audit_log_next_tick(NULL, &d), -EINVAL);
+        assert_int_equal(d, 42);
+        assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
+        assert_int_equal(audit_log_next_tick(log, NULL), -EINVAL);
+        assert_int_equal(append_events(log, 5, 0), 0);
+        /* records pending: the seal is due 60 s after the last one */
+        assert_int_equal(audit_log_next_tick(log, &d), 1);
+        assert_true(d > 0 && d <= 60ULL * 1000000);
+        /* the fake clock advances 1 ms per reading */
+        fx->hooks.now_usec += d - 10000;
+        assert_int_equal(audit_log_next_tick(log, &d), 1);
+        assert_true(d > 0 && d < 10000);
+        assert_int_equal(audit_log_tick(log), 0);
+        rep = verify_dir(fx);
+        assert_int_equal(rep.n_seals, 0);       /* not yet due: tick did nothing */
+        fx->hooks.now_usec += 10000;
+        assert_int_equal(audit_log_next_tick(log, &d), 1);
+        assert_int_equal(d, 0);
+        assert_int_equal(audit_log_tick(log), 0);
+        rep = verify_dir(fx);
+        assert_int_equal(rep.n_seals, 1);
+        assert_int_equal(rep.unsealed_records, 0);
+        /* nothing pending: only the rotation by age remains, an hour after the file began */
+        assert_int_equal(audit_log_next_tick(log, &d), 1);
+        assert_true(d > 60ULL * 1000000 && d <= 3600ULL * 1000000 - 60ULL * 1000000);
+        fx->hooks.now_usec += d;
+        assert_int_equal(audit_log_next_tick(log, &d), 1);
+        assert_int_equal(d, 0);
+        assert_int_equal(audit_log_tick(log), 0);
+        rep = verify_dir(fx);
+        assert_int_equal(rep.n_files, 2);
+        /* the new file's file_start record is pending and the last seal is
+         * older than a period: due at once, as tick would have it; after
+         * that seal only the next rotation is due, an hour on */
+        assert_int_equal(audit_log_next_tick(log, &d), 1);
+        assert_int_equal(d, 0);
+        assert_int_equal(audit_log_tick(log), 0);
+        assert_int_equal(audit_log_next_tick(log, &d), 1);
+        assert_true(d > 3590ULL * 1000000 && d <= 3600ULL * 1000000);
+        rep = verify_dir(fx);
+        assert_int_equal(rep.n_seals, 2);
+        assert_int_equal(rep.unsealed_records, 0);
+        /* the clock set back a day: the seal is delayed a full period, not due at once */
+        assert_int_equal(append_events(log, 1, 5), 0);
+        fx->hooks.now_usec -= 86400ULL * 1000000;
+        assert_int_equal(audit_log_next_tick(log, &d), 1);
+        assert_int_equal(d, 60ULL * 1000000);
+        assert_int_equal(audit_log_close(log), 0);
+        assert_intact(fx);
+}
+
 /* ---- errors ---- */
 
 static void test_write_error_rollback(void **state) {
@@ -1098,6 +1159,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_durability_tickets, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_seal_by_count_and_time, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_clock_set_back, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_next_tick, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_write_error_rollback, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_sync_error_poisons, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_key_write_error, fx_setup, fx_teardown),

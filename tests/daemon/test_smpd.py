@@ -3,6 +3,7 @@
 smp-sim behind its socket and polkit mocked by python-dbusmock.
 Each test names the hazard (../shared/HAZARDS.md) it proves a control for."""
 
+import json
 import os
 import stat
 import signal
@@ -1093,6 +1094,56 @@ def test_sd_notify_ready_and_watchdog(bus, polkit, tmp):
         sock.close()
 
 
+def _context_switches(pid):
+    """Voluntary + involuntary context switches of every thread of pid."""
+    n = 0
+    for tid in os.listdir(f'/proc/{pid}/task'):
+        with open(f'/proc/{pid}/task/{tid}/status') as f:
+            for line in f:
+                if line.startswith(('voluntary_ctxt_switches', 'nonvoluntary_ctxt_switches')):
+                    n += int(line.split()[1])
+    return n
+
+
+def test_idle_without_device_never_wakes(bus, polkit, tmp):
+    """issue 8: idle without a device smpd arms no periodic timer, yet seals on time.
+
+    Every wakeup of a sleeping process (a timer firing, a poll timeout) is
+    a return from epoll_wait: a voluntary context switch of its thread; a
+    process that never runs has no involuntary ones.  No watchdog
+    (WATCHDOG_USEC unset), no device, no client calls during the window:
+    nothing may wake smpd, so the count over 3 s must be exactly 0 (a
+    1 s tick would give 3 or more).  The records written at start are
+    still sealed SealEvery after the start, by a one-shot timer."""
+    T.write_config(os.path.join(tmp, 'conf'), {'00-test.conf': '[Audit]\nSealEvery=2s\n'})
+    tool = os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit')
+    adir = os.path.join(tmp, 'state', 'audit')
+    t0 = time.monotonic()
+    s = T.Smpd(bus, tmp, None)
+    try:
+        def sealed_after_start():
+            out = subprocess.run([tool, 'export', adir, '--format', 'json'],
+                                 capture_output=True, text=True, check=True).stdout
+            recs = [json.loads(x) for x in out.splitlines()]
+            start = [r['seq'] for r in recs if r.get('event') == 'daemon_start']
+            return start and any(r['type'] == 'seal' and r['seq'] > start[-1] for r in recs)
+        T.wait_for(sealed_after_start, 4, 'the seal of the start records (SealEvery=2s)')
+        assert time.monotonic() - t0 >= 2 - 0.1, 'sealed before SealEvery had passed'
+        T.pump(0.2)
+        pid = s.proc.pid
+        # the wrapper chain (chrt, valgrind) execs: pid is smpd itself
+        a = _context_switches(pid)
+        time.sleep(3)
+        b = _context_switches(pid)
+        assert s.alive()
+        assert b - a == 0, f'smpd woke {b - a} times in 3 s idle without a device'
+    finally:
+        assert s.stop() == 0
+    v = subprocess.run([tool, 'verify', adir, '--key-file', os.path.join(tmp, 'audit.key')],
+                       capture_output=True, text=True)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
 def test_monitor_needle_on_time_accumulates(env_factory):
     """H16: needle-on time counts over runs; at the limit the needle stops and stays stopped."""
     e = env_factory(dropins={'10-fast.conf': '[Session]\nMaxNeedleOn=10s\n'})
@@ -1152,6 +1203,31 @@ def test_verify_log_over_dbus(env):
     blob = b''.join(open(os.path.join(adir, n), 'rb').read() for n in sorted(os.listdir(adir))
                     if n.endswith('.smplog'))
     assert blob.count(b'log_verified') == 2
+
+
+def test_ended_sessions_bounded(env):
+    """issue 8 (soak): smpd keeps the 32 most recent ended sessions on the bus, not every
+    one of its run: memory does not grow with each session.  The records stay in the log."""
+    c = env.client()
+    d = c.dev(env.dev_path)
+    d.Claim()
+    paths = []
+    for i in range(34):
+        env.sim.ctl(f'cartridge insert id=BOUND-{i:03d} lot=BOUND-LOT')
+        p = str(c.mgr.BeginSession(env.dev_path, metadata(client=f'bounded-{i:03d}')))
+        c.ses(p).EndSession()
+        paths.append(p)
+    # dropped when the next session begins; an open session is never dropped
+    env.sim.ctl('cartridge insert id=BOUND-OPEN lot=BOUND-LOT')
+    keep = str(c.mgr.BeginSession(env.dev_path, metadata(client='bounded-open')))
+    listed = [str(x) for x in c.mgr.ListSessions()]
+    assert listed == [keep] + list(reversed(paths[2:])), listed
+    for gone in paths[:2]:
+        expect_error('org.freedesktop.DBus.Error.UnknownObject', c.prop, gone, ISES, 'Active')
+    assert c.prop(paths[2], ISES, 'Active') is not True
+    assert c.prop(keep, ISES, 'Active')
+    n, text = _export(env, c, {'Client': dbus.String('bounded-000')}, 'json')
+    assert 'session_begin' in text and 'session_end' in text
 
 
 def test_export_log_over_dbus(env):

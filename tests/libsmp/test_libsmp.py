@@ -355,6 +355,40 @@ def test_smpctl_run_script_session(env):
         assert 'class="bad">NOT INTACT' in f.read()
 
 
+def test_smpctl_run_keeps_answering_while_waiting_for_input(env):
+    """H6 client contract: `smpctl run -` dispatches its connection (smpd's
+    Peer.Ping) while it waits for the next line and while a `shell` command
+    runs, so a needle it started runs until the script stops it; a claimant
+    that answered nothing for ClientTimeoutMs would be stopped by smpd."""
+    p = subprocess.Popen(WRAPPER + [SMPCTL, '--bus-address=' + env.bus.address, 'run', '-'],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        p.stdin.write('claim\nsession begin client=client-ctl-wait operator=op-1 zone=crown '
+                      'lot=PIG-1 patch-test=-48h\nset voltage=8V current=1A rate=120Hz depth=0.8mm\n'
+                      'start\n')
+        p.stdin.flush()
+        T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 5, 'running')
+        n = len(env.sim.events())
+        time.sleep(1.5)                 # nothing to read: smpctl waits for input
+        assert env.sim.status()['state'] == 'RUNNING'
+        p.stdin.write("shell 'sleep 1'\n")
+        p.stdin.flush()
+        time.sleep(1.5)
+        assert env.sim.status()['state'] == 'RUNNING'
+        assert not any('event=STATE from=RUNNING' in e for e in env.sim.events()[n:])
+        out, err = p.communicate('stop\nsession end\nrelease\n', timeout=30 * T.SLOW)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check_sanitizers(err)
+    assert p.returncode == 0, f'exit {p.returncode}\n{out}\n{err}'
+    assert 'client-unresponsive' not in out + err
+    ev = [e for e in env.sim.events()[n:] if 'event=STATE from=RUNNING' in e]
+    assert len(ev) == 1 and 'to=IDLE' in ev[0], ev
+
+
 def test_smpctl_script_stops_at_first_failure(env):
     # start without a session: refused (11), the script stops there
     r = smpctl(env, 'run', '-', stdin='claim\nstart\necho never\n', rc=11)

@@ -127,8 +127,15 @@ def pump(seconds):
 
 
 class PrivateBus:
-    def __init__(self, tmp):
+    def __init__(self, tmp, strict=False, smpd_conf=None):
+        """strict: method calls are denied unless a policy allows them, as
+        on Debian's system bus (system.conf), with the holes polkit's own
+        file punches; smpd_conf: the smpd policy file to install (default:
+        the shipped one)."""
         conf = os.path.join(tmp, 'bus.conf')
+        calls = ('<deny send_type="method_call"/>\n'
+                 '    <allow send_destination="org.freedesktop.PolicyKit1"/>') if strict else \
+            '<allow send_type="method_call"/>'
         with open(conf, 'w') as f:
             f.write(f'''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -139,7 +146,7 @@ class PrivateBus:
   <policy context="default">
     <allow user="*"/>
     <allow own="*"/>
-    <allow send_type="method_call"/>
+    {calls}
     <allow send_type="signal"/>
     <allow send_requested_reply="true" send_type="method_return"/>
     <allow send_requested_reply="true" send_type="error"/>
@@ -154,7 +161,8 @@ class PrivateBus:
 ''')
         os.makedirs(os.path.join(tmp, 'system.d'), exist_ok=True)
         # smpd's own deny-by-default policy file, as installed
-        shutil.copy(os.path.join(DATA, 'org.libsmp.Smp1.conf'), os.path.join(tmp, 'system.d'))
+        shutil.copy(smpd_conf or os.path.join(DATA, 'org.libsmp.Smp1.conf'),
+                    os.path.join(tmp, 'system.d', 'org.libsmp.Smp1.conf'))
         r, w = os.pipe()
         self.proc = subprocess.Popen(['dbus-daemon', '--config-file=' + conf, '--nofork',
                                       '--print-address=%d' % w], pass_fds=(w,),

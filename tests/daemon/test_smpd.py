@@ -443,6 +443,64 @@ def test_hung_claimant_stops_needle(env):
     T.wait_for(lambda: not env.client().prop(env.dev_path, IDEV, 'Claimed'), 3, 'released')
 
 
+@pytest.mark.parametrize('policy', ['shipped', 'without-ping'])
+def test_bus_policy_lets_smpd_ping_claimant(tmp, policy):
+    """H6: on a system bus that denies method calls unless a policy allows
+    them (Debian's system.conf), the installed org.libsmp.Smp1.conf lets
+    smpd ping its claimant, so a dispatching claimant runs undisturbed;
+    without that hole every Ping is refused and every needle would stop
+    (that case proves the test sees the difference)."""
+    import re
+    import conftest
+    smpd_conf = None
+    if policy == 'without-ping':
+        with open(os.path.join(T.DATA, 'org.libsmp.Smp1.conf')) as f:
+            text, n = re.subn(r'<allow send_type="method_call"\s+send_interface="org.freedesktop.DBus.Peer"'
+                              r'\s+send_member="Ping"/>', '', f.read())
+        assert n == 2, 'the smpd and root policies each allow the Ping'
+        smpd_conf = os.path.join(tmp, 'smpd-policy-without-ping.conf')
+        with open(smpd_conf, 'w') as f:
+            f.write(text)
+    saved_address = os.environ.get('DBUS_SYSTEM_BUS_ADDRESS')
+    bus = T.PrivateBus(tmp, strict=True, smpd_conf=smpd_conf)   # sets it
+    pk = sim = smpd = c = None
+    try:
+        pk = T.Polkit(bus)
+        pk.allow_all()
+        T.write_config(os.path.join(tmp, 'conf'), {'00-test.conf': conftest.FAST})
+        sim = T.Sim(tmp)
+        smpd = T.Smpd(bus, tmp, sim)
+        dev = smpd.device_path()
+        c = T.Client(bus)
+        c.dev(dev).Claim()
+        c.mgr.BeginSession(dev, metadata())
+        c.dev(dev).SetParameters(params())
+        c.dev(dev).Start()
+        T.wait_for(lambda: sim.status()['state'] == 'RUNNING', 3, 'running')
+        T.pump(1.5)
+        fault = c.prop(dev, IDEV, 'Fault')
+        if policy == 'shipped':
+            assert sim.status()['state'] == 'RUNNING' and fault == ('', ''), fault
+            c.dev(dev).Stop()
+        else:
+            assert sim.status()['state'] != 'RUNNING'
+            assert fault[0] == 'client-unresponsive' and 'AccessDenied' in fault[1], fault
+    finally:
+        if c:
+            c.close()
+        if smpd:
+            smpd.kill()
+        if sim:
+            sim.stop()
+        if pk:
+            pk.stop()
+        bus.stop()
+        if saved_address is None:
+            os.environ.pop('DBUS_SYSTEM_BUS_ADDRESS', None)
+        else:
+            os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = saved_address
+
+
 @pytest.mark.core
 def test_smpd_sigkill_lease_stops_needle(env):
     """H6: smpd dies while the needle runs; the device stops without smpd.

@@ -5,9 +5,10 @@
  *
  * The needle runs only while all of these hold; the lease renewal timer
  * re-checks them every RenewMs and stops the device otherwise: the device
- * is claimed by a client still on the bus, a session of that client is
- * open, no fault or emergency stop is latched, telemetry is fresh and the
- * audit log is writable.  If smpd itself dies, the renewals stop and the
+ * is claimed by a client still on the bus that answers smpd's pings (it
+ * dispatches its connection: not hung), a session of that client is open,
+ * no fault or emergency stop is latched, telemetry is fresh and the audit
+ * log is writable.  If smpd itself dies, the renewals stop and the
  * device's lease (LeaseMs) stops the needle (H6).
  */
 #include <errno.h>
@@ -63,6 +64,8 @@ void device_effective_limits(const struct device *d, struct effective_limits *re
 				needle, ret);
 }
 
+static void liveness_reset(struct device *d);
+
 static int gone_handler(sd_event_source *s, void *userdata)
 {
 	device_remove(userdata, "the device was disconnected");
@@ -77,6 +80,7 @@ static void device_mark_gone(struct device *d)
 	d->running = false;
 	if (d->renew_timer)
 		sd_event_source_set_enabled(d->renew_timer, SD_EVENT_OFF);
+	liveness_reset(d);
 	if (d->io_source)
 		sd_event_source_set_enabled(d->io_source, SD_EVENT_OFF);
 	if (sd_event_add_defer(d->manager->event, &d->gone_event, gone_handler, d) < 0)
@@ -150,10 +154,137 @@ static void audit_device_event(struct device *d, bool durable, const char *event
 	manager_audit(d->manager, durable, event, f, n);
 }
 
+/* ---- claimant liveness (H6) ---- */
+
+/*
+ * A claimant on the bus may still be hung (stopped, deadlocked, stuck in
+ * a long computation): it would keep the needle running with nobody in
+ * control.  So while the needle runs smpd asks it for a sign of life:
+ * with every lease renewal (RenewMs) an org.freedesktop.DBus.Peer.Ping to
+ * its unique name, at most one unanswered at a time, which every D-Bus
+ * library answers by itself while the application dispatches its
+ * connection.  When the oldest unanswered Ping is ClientTimeoutMs old the
+ * claimant counts as unresponsive: the renewals end and STOP goes out at
+ * once (device_trip), so a claimant that stops dispatching stops the
+ * needle within RenewMs + ClientTimeoutMs.  The fault latches; the claim
+ * and the session stay, as the claimant is still on the bus: resuming it
+ * restarts nothing (Start is refused until ClearFault).  No pings and no
+ * timer while the needle is stopped.
+ */
+static void liveness_reset(struct device *d)
+{
+	d->ping_slot = sd_bus_slot_unref(d->ping_slot);
+	d->ping_sent_usec = 0;
+	d->ping_error[0] = '\0';
+	if (d->alive_timer)
+		sd_event_source_set_enabled(d->alive_timer, SD_EVENT_OFF);
+}
+
+static void client_unresponsive(struct device *d, uint64_t now)
+{
+	const struct setting *t = &d->manager->policy.client_timeout_ms;
+	char msg[SAFETY_MSG_MAX];
+
+	snprintf(msg, sizeof(msg),
+		 "the claiming client %s did not answer smpd's Ping for %" PRIu64
+		 " ms (ClientTimeoutMs=%u, %s)%s%s",
+		 d->claimant ? d->claimant : "(none)", (now - d->ping_sent_usec) / 1000,
+		 t->value, t->source, d->ping_error[0] ? "; the bus answered instead: " : "",
+		 d->ping_error);
+	device_trip(d, MONITOR_CLIENT_UNRESPONSIVE, msg);
+}
+
+static int alive_timer_handler(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct device *d = userdata;
+	uint64_t now;
+
+	if (!d->running || d->gone || d->ping_sent_usec == 0)
+		return 0;
+	if (sd_event_now(d->manager->event, CLOCK_MONOTONIC, &now) < 0)
+		now = usec;
+	client_unresponsive(d, now);
+	return 0;
+}
+
+static int ping_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	struct device *d = userdata;
+	const char *sender = sd_bus_message_get_sender(reply);
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+	d->ping_slot = sd_bus_slot_unref(d->ping_slot);
+	/* An answer from the claimant itself, even an error, shows it dispatches. */
+	if (d->claimant && sender && strcmp(sender, d->claimant) == 0) {
+		d->ping_sent_usec = 0;
+		d->ping_error[0] = '\0';
+		if (d->alive_timer)
+			sd_event_source_set_enabled(d->alive_timer, SD_EVENT_OFF);
+		return 0;
+	}
+	/*
+	 * The bus (or sd-bus) answered instead: the bus policy refused the
+	 * Ping, or the claimant is leaving.  No sign of life: the deadline
+	 * stands, and the next renewal pings again.
+	 */
+	if (!d->ping_error[0])
+		fprintf(stderr, "smpd: %s: Ping to the claimant %s answered by %s: %s: %s\n",
+			d->info.serial, d->claimant ? d->claimant : "(none)",
+			sender ? sender : "sd-bus", e && e->name ? e->name : "?",
+			e && e->message ? e->message : "");
+	snprintf(d->ping_error, sizeof(d->ping_error), "%s",
+		 e && e->name ? e->name : "an unexpected reply");
+	return 0;
+}
+
+/* From the renewal timer (nominal time usec): one Ping, if none is pending. */
+static void liveness_ping(struct device *d, uint64_t usec, uint64_t now)
+{
+	struct manager *m = d->manager;
+	int r;
+
+#ifdef SMP_MUTATION_DM_CLIENT_ALIVE
+	return;		/* mutant: a claimant on the bus counts as alive */
+#endif
+	if (d->ping_slot || !d->claimant)
+		return;
+	r = sd_bus_call_method_async(m->bus, &d->ping_slot, d->claimant, "/",
+				     "org.freedesktop.DBus.Peer", "Ping", ping_reply, d, NULL);
+	if (r < 0) {
+		d->ping_slot = NULL;
+		snprintf(d->ping_error, sizeof(d->ping_error), "cannot send the Ping: %s",
+			 strerror(-r));
+	}
+	if (d->ping_sent_usec != 0)
+		return;		/* an older one is unanswered: its deadline stands */
+	/* The tick's own time, unless smpd itself was late (then the client was not). */
+	d->ping_sent_usec = now > usec + 1000 ? now : usec;
+	usec = d->ping_sent_usec + (uint64_t)m->policy.client_timeout_ms.value * 1000;
+	if (!d->alive_timer) {
+		r = sd_event_add_time(m->event, &d->alive_timer, CLOCK_MONOTONIC, usec, 1,
+				      alive_timer_handler, d);
+		if (r < 0) {
+			/* the renewal timer's check below is the backstop */
+			d->alive_timer = NULL;
+			return;
+		}
+		/*
+		 * Below the bus: an answer already in smpd's input is read
+		 * before the deadline is judged.  A bus so busy that this
+		 * timer starves meets the backstop in renew_handler.
+		 */
+		sd_event_source_set_priority(d->alive_timer, SD_EVENT_PRIORITY_NORMAL + 10);
+	} else {
+		sd_event_source_set_time(d->alive_timer, usec);
+	}
+	sd_event_source_set_enabled(d->alive_timer, SD_EVENT_ONESHOT);
+}
+
 static void stop_renewing(struct device *d)
 {
 	if (d->renew_timer)
 		sd_event_source_set_enabled(d->renew_timer, SD_EVENT_OFF);
+	liveness_reset(d);
 }
 
 /* Stop the needle by any means: STOP, and ESTOP if STOP fails. */
@@ -208,19 +339,17 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 	struct manager *m = d->manager;
 	const char *why = NULL;
 	uint8_t buf[SMPP_LEASE_SIZE];
+	uint64_t now;
 	int r;
 
 	if (!d->running || d->gone)
 		return 0;
-	{
-		uint64_t now;
-
-		/* A late renewal means the lease may run out: say so. */
-		if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) >= 0 &&
-		    now > usec + (uint64_t)m->policy.renew_ms.value * 1000)
-			fprintf(stderr, "smpd: %s: lease renewal %" PRIu64 " ms late\n",
-				d->info.serial, (now - usec) / 1000);
-	}
+	if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+		now = usec;
+	/* A late renewal means the lease may run out: say so. */
+	if (now > usec + (uint64_t)m->policy.renew_ms.value * 1000)
+		fprintf(stderr, "smpd: %s: lease renewal %" PRIu64 " ms late\n",
+			d->info.serial, (now - usec) / 1000);
 
 #ifdef SMP_MUTATION_DM_LEASE_TELEMETRY
 	d->last_telemetry_mono = now_monotonic_us();	/* mutant: renews without telemetry */
@@ -233,6 +362,12 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 		why = "the audit log cannot be written";
 	else if (now_monotonic_us() - d->last_telemetry_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
 		device_trip(d, MONITOR_TELEMETRY_LOST, "no telemetry from the device for a lease period");
+		return 0;
+	} else if (d->ping_sent_usec != 0 &&
+		   now >= d->ping_sent_usec + (uint64_t)(m->policy.client_timeout_ms.value +
+							 m->policy.renew_ms.value) * 1000) {
+		/* the deadline timer did not get its turn: judge here */
+		client_unresponsive(d, now);
 		return 0;
 	}
 	if (why) {
@@ -253,6 +388,7 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 		return 0;
 	}
 	sd_event_source_set_time(s, usec + (uint64_t)m->policy.renew_ms.value * 1000);
+	liveness_ping(d, usec, now);
 	return 0;
 }
 
@@ -634,6 +770,8 @@ void device_free(struct device *d)
 	polkit_cancel_userdata(d->manager, d);
 	sd_event_source_unref(d->io_source);
 	sd_event_source_unref(d->renew_timer);
+	sd_event_source_unref(d->alive_timer);
+	sd_bus_slot_unref(d->ping_slot);
 	sd_event_source_unref(d->telemetry_timer);
 	sd_event_source_unref(d->gone_event);
 	sd_bus_slot_unref(d->slot);
@@ -721,6 +859,7 @@ int device_release(struct device *d, const char *reason)
 	if (d->session)
 		session_end(d->session, reason);
 	audit_device_event(d, true, "release", d->claimant, reason);
+	liveness_reset(d);	/* a Ping to this claimant is no one's answer */
 	free(d->claimant);
 	d->claimant = NULL;
 	d->track = sd_bus_track_unref(d->track);
@@ -928,6 +1067,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 		return device_error(error, r, "START");
 	}
 	d->running = true;
+	liveness_reset(d);
 	drain_stale_telemetry(d);
 	d->last_telemetry_mono = now_monotonic_us();
 	r = arm_renewal(d);

@@ -108,6 +108,15 @@ struct device {
 
 	char *claimant;			/* unique bus name, NULL = unclaimed */
 	sd_bus_track *track;
+	/*
+	 * Claimant liveness while the needle runs (H6): one Peer.Ping at a
+	 * time, sent by the renewal timer; alive_timer is the deadline of the
+	 * oldest unanswered one (ping_sent_usec + ClientTimeoutMs).
+	 */
+	sd_bus_slot *ping_slot;
+	sd_event_source *alive_timer;
+	uint64_t ping_sent_usec;	/* CLOCK_MONOTONIC; 0 = none unanswered */
+	char ping_error[128];		/* the bus refused the last Ping: why */
 	struct session *session;
 
 	bool running;			/* we started it and have not stopped it */

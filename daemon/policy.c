@@ -95,6 +95,7 @@ void policy_init_defaults(struct policy *p)
 	set_default(&p->telemetry_hz, 4);
 	set_default(&p->lease_ms, 200);
 	set_default(&p->renew_ms, 50);
+	set_default(&p->client_timeout_ms, 200);
 	set_default(&p->polkit_timeout_ms, 10000);
 	set_default(&p->command_timeout_ms, 250);
 	set_default(&p->audit_retention_days, 1825);
@@ -330,6 +331,8 @@ static const struct setting_key setting_keys[] = {
 	{ "Daemon", "LeaseMs", S(lease_ms), 20, 500, 1, MERGE_LAST,
 	  "the protocol allows leases up to 500 ms" },
 	{ "Daemon", "RenewMs", S(renew_ms), 5, 250, 1, MERGE_LAST, NULL },
+	{ "Daemon", "ClientTimeoutMs", S(client_timeout_ms), 50, 1000, 1, MERGE_LAST,
+	  "a hung claimant keeps the needle running up to RenewMs + ClientTimeoutMs" },
 	{ "Daemon", "PolkitTimeoutMs", S(polkit_timeout_ms), 100, 120000, 1, MERGE_LAST, NULL },
 	{ "Daemon", "CommandTimeoutMs", S(command_timeout_ms), 20, 5000, 1, MERGE_LAST, NULL },
 	/* Drop-ins can only keep records longer and seal them sooner. */

@@ -324,6 +324,7 @@ static const char *const trip_names[_MONITOR_MAX] = {
 	[MONITOR_TELEMETRY_LOST] = "telemetry-lost",
 	[MONITOR_AUDIT_FAILED] = "audit-failed",
 	[MONITOR_DEVICE_REFUSED] = "device-refused",
+	[MONITOR_CLIENT_UNRESPONSIVE] = "client-unresponsive",
 };
 
 const char *monitor_trip_to_string(enum monitor_trip t)

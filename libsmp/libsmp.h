@@ -74,6 +74,13 @@
  * timeout of smp_client_set_method_timeout()); while they wait, incoming
  * signals are queued, not delivered.
  *
+ * While a needle of the client runs, keep dispatching, well within
+ * smpd's ClientTimeoutMs (200 ms by default): smpd pings its claimant
+ * over D-Bus every RenewMs, the library answers from the dispatch, and a
+ * ping left unanswered that long stops the needle and latches the fault
+ * "client-unresponsive" (H6: a hung application must not keep a needle
+ * running).  A blocking method call dispatches nothing meanwhile.
+ *
  * @section threads Thread safety
  * A client and every device and session object obtained from it form one
  * unit: use the unit from one thread at a time (no internal locking;
@@ -581,7 +588,9 @@ int smp_device_set_parameters(smp_device *device, uint32_t voltage_mv, uint32_t 
 			      uint32_t stroke_rate_chz, uint32_t depth_um);
 
 /**
- * Run the needle (the pedal must be held).
+ * Run the needle (the pedal must be held).  From then on dispatch the
+ * client (smp_client_wait(), smp_client_dispatch()) well within smpd's
+ * ClientTimeoutMs, or smpd stops the needle (fault "client-unresponsive").
  * @return 0; -EPERM; -ENOENT; -ETIMEDOUT (session limit reached);
  * -ENOTRECOVERABLE (fault latched); -ENODATA (no setpoints); -ERANGE;
  * -EACCES; -EREMOTEIO; -ENOLCK; -ENODEV; -ENOTCONN.

@@ -93,10 +93,11 @@ busctl --address="$addr" call org.freedesktop.PolicyKit1 /org/freedesktop/Policy
 # The simulated firmware keeps real time like a device's MCU, and smpd's
 # lease renewal is a real-time duty (smpd.service: CPUSchedulingPolicy=fifo);
 # take real-time priority where allowed so a loaded machine does not trip
-# the safety monitors.
-rt_sim=() rt_smpd=()
+# the safety monitors.  So does smpctl, the claimant: smpd stops a needle
+# whose claimant does not answer its Ping within ClientTimeoutMs (H6).
+rt_sim=() rt_smpd=() rt_client=()
 if chrt -f 20 true 2>/dev/null; then
-	rt_sim=(chrt -f 20) rt_smpd=(chrt -f 10)
+	rt_sim=(chrt -f 20) rt_smpd=(chrt -f 10) rt_client=(chrt -f 5)
 fi
 "${rt_sim[@]}" "$sim" --socket="$rt/device.sock" --control="$rt/control.sock" \
 	--event-log="$out/device-events.log" --duration=120 &
@@ -113,7 +114,7 @@ wait_for 10 "the device" sh -c "'$smpctl' --bus-address='$addr' devices | grep -
 echo
 
 export SMP_DEMO_INJECT="$here/sim-inject $rt/control.sock"
-"${wrap[@]}" "$smpctl" --bus-address="$addr" run "$here/treatment.smp"
+"${rt_client[@]}" "${wrap[@]}" "$smpctl" --bus-address="$addr" run "$here/treatment.smp"
 echo
 
 sid=$("$smpctl" --bus-address="$addr" --log-dir="$out/state/audit" --json session list |

@@ -324,6 +324,30 @@ static void test_command_timeout(void **state)
 	expect_error("[Daemon]\nCommandTimeoutMs=6000\n", NULL, "smpd.conf", 2, "outside 20-5000");
 }
 
+/* H6: how long a claimant may leave smpd's Ping unanswered while the needle runs. */
+static void test_client_timeout(void **state)
+{
+	struct policy p;
+	char err[POLICY_ERROR_MAX], src[400];
+
+	write_file("smpd.conf", "[Limits]\nMaxDepthUm=1000\n");
+	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.client_timeout_ms.value, 200);
+	assert_string_equal(p.client_timeout_ms.source, "built-in default");
+
+	write_file("smpd.conf", "[Daemon]\nClientTimeoutMs=500\n");
+	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.client_timeout_ms.value, 500);
+	snprintf(src, sizeof(src), "%s/smpd.conf:2", dir);
+	assert_string_equal(p.client_timeout_ms.source, src);
+
+	/* a hung claimant may keep the needle running only so long */
+	expect_error("[Daemon]\nClientTimeoutMs=1001\n", NULL, "smpd.conf", 2,
+		     "ClientTimeoutMs=1001 is outside 50-1000: a hung claimant");
+	expect_error("[Daemon]\nClientTimeoutMs=49\n", NULL, "smpd.conf", 2, "outside 50-1000");
+	expect_error("[Daemon]\nClientTimeoutMs=soon\n", NULL, "smpd.conf", 2, NULL);
+}
+
 static void test_audit_keys(void **state)
 {
 	struct policy p;
@@ -421,6 +445,7 @@ static void test_shipped_config_parses(void **state)
 	assert_true(p.require_patch_test);
 	assert_int_equal(p.audit_retention_days.value, 1825);
 	assert_true(p.audit_retention_days.value >= 730);
+	assert_int_equal(p.client_timeout_ms.value, 200);
 }
 
 int main(void)
@@ -439,6 +464,7 @@ int main(void)
 		T(test_error_out_of_range),
 		T(test_error_not_on_step),
 		T(test_error_healing_below_5),
+		T(test_client_timeout),
 		T(test_audit_keys),
 		T(test_error_audit_keys),
 		T(test_error_patch_test_below_24h),

@@ -328,11 +328,14 @@ def test_no_start_without_session_claim_or_setpoints(env):
     assert env.sim.status()['state'] == 'IDLE'
 
 
-@pytest.mark.core
-def test_claimant_killed_device_stops(env):
-    """H6: the claiming client crashes while the needle runs; smpd stops it (not the lease)."""
+def _claimant(env):
+    """A claimant application in its own process (so that it can crash or
+    hang for real): claims, opens a session, starts the needle, prints
+    `running`, then dispatches its bus connection (answering smpd's Pings,
+    as every application must while its needle runs) until it is killed."""
     code = f'''
-import sys, time, dbus
+import sys, dbus
+from gi.repository import GLib
 sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
 import smpdtest as T
 conn = dbus.bus.BusConnection({env.bus.address!r})
@@ -342,12 +345,21 @@ d.Claim()
 mgr.BeginSession({env.dev_path!r}, T.metadata())
 d.SetParameters(T.params())
 d.Start()
-print('running', flush=True)
-time.sleep(600)
+print('running', conn.get_unique_name(), flush=True)
+GLib.MainLoop().run()
 '''
-    env_vars = dict(os.environ)
-    p = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True, env=env_vars)
-    assert p.stdout.readline().strip() == 'running'
+    p = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ), preexec_fn=T._die_with_parent)
+    line = p.stdout.readline().split()
+    assert line[:1] == ['running'], line
+    p.unique_name = line[1]
+    return p
+
+
+@pytest.mark.core
+def test_claimant_killed_device_stops(env):
+    """H6: the claiming client crashes while the needle runs; smpd stops it (not the lease)."""
+    p = _claimant(env)
     T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 3, 'running')
     p.kill()
     p.wait()
@@ -360,6 +372,141 @@ time.sleep(600)
     sessions = c.mgr.ListSessions()
     assert len(sessions) == 1 and not c.prop(sessions[0], ISES, 'Active')
     assert 'left the bus' in c.prop(sessions[0], ISES, 'EndReason')
+
+
+def _audit_text(env):
+    adir = os.path.join(env.smpd.state_dir, 'audit')
+    blob = b''
+    for n in sorted(os.listdir(adir)):
+        if os.path.isfile(os.path.join(adir, n)):
+            with open(os.path.join(adir, n), 'rb') as f:
+                blob += f.read()
+    return blob.decode('latin-1')
+
+
+def _liveness_bound_ms():
+    """RenewMs + ClientTimeoutMs of the test policy (conftest.py), + the
+    device's 1 ms tick: the documented bound (dbus.md "When the needle runs")."""
+    lease = int(os.environ.get('SMPD_TEST_LEASE_MS', '0'))
+    renew, timeout = (lease // 5, lease) if lease else (50, 200)
+    return renew + timeout + 1
+
+
+@pytest.mark.core
+def test_hung_claimant_stops_needle(env):
+    """H6: a claimant that hangs (SIGSTOP: still on the bus, dispatching
+    nothing) stops the needle within RenewMs + ClientTimeoutMs, measured on
+    the device clock; the fault latches, is signalled and recorded; the
+    claim and the session stay, and resuming the claimant restarts nothing.
+    A claimant that keeps dispatching runs undisturbed."""
+    p = _claimant(env)
+    try:
+        obs = env.client()
+        faults = []
+        obs.conn.add_signal_receiver(lambda k, m: faults.append((str(k), str(m))), 'Fault', IDEV,
+                                     path=env.dev_path)
+        T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 3, 'running')
+        # dispatching: pinged every RenewMs for seconds, never stopped
+        T.pump(3.0)
+        assert env.sim.status()['state'] == 'RUNNING'
+        assert obs.prop(env.dev_path, IDEV, 'Fault') == ('', '')
+        assert not faults
+        n = len(env.sim.events())
+        t0 = int(env.sim.status()['t_us'])
+        p.send_signal(signal.SIGSTOP)
+        T.wait_for(lambda: env.sim.status()['state'] != 'RUNNING', 3, 'the needle stopped')
+        stops = [line for line in env.sim.events()[n:] if 'event=STATE from=RUNNING' in line]
+        assert stops, env.sim.events()[n:]
+        t_stop = int(stops[0].split()[0].partition('=')[2])
+        stop_ms = (t_stop - t0) / 1000
+        bound = _liveness_bound_ms()
+        # Under valgrind (SLOW > 1) smpd's own timers are late; there the
+        # check is that smpd stopped it (below), not the lease.
+        if T.SLOW == 1:
+            assert stop_ms <= bound, f'stopped {stop_ms} ms after the hang, bound {bound} ms'
+        # smpd stopped it (STOP), not the device's lease
+        assert 'to=IDLE' in stops[0] and 'LEASE_EXPIRED' not in stops[0], stops[0]
+        print(f'hung claimant: needle stopped {stop_ms:.1f} ms after SIGSTOP (bound {bound} ms)')
+        T.wait_for(lambda: faults, 2, 'the Fault signal')
+        assert faults[0][0] == 'client-unresponsive', faults
+        kind, msg = obs.prop(env.dev_path, IDEV, 'Fault')
+        assert kind == 'client-unresponsive' and p.unique_name in msg and 'ClientTimeoutMs' in msg, msg
+        assert obs.prop(env.dev_path, IDEV, 'State') == 'fault'
+        # still the claimant's device and session (it is on the bus)
+        assert obs.prop(env.dev_path, IDEV, 'Claimant') == p.unique_name
+        session = obs.prop(env.dev_path, IDEV, 'Session')
+        assert session != '/' and obs.prop(session, ISES, 'Active')
+        text = _audit_text(env)
+        assert 'client-unresponsive' in text and 'did not answer' in text
+        # resumed: it dispatches again, and nothing restarts
+        p.send_signal(signal.SIGCONT)
+        T.pump(1.0)
+        assert env.sim.status()['state'] != 'RUNNING'
+        assert not any('to=RUNNING' in e for e in env.sim.events()[n:])
+        assert obs.prop(env.dev_path, IDEV, 'Fault')[0] == 'client-unresponsive'
+        expect_error(ERR + 'NotClaimed', obs.dev(env.dev_path).Start)
+    finally:
+        p.kill()
+        p.wait()
+    T.wait_for(lambda: not env.client().prop(env.dev_path, IDEV, 'Claimed'), 3, 'released')
+
+
+@pytest.mark.parametrize('policy', ['shipped', 'without-ping'])
+def test_bus_policy_lets_smpd_ping_claimant(tmp, policy):
+    """H6: on a system bus that denies method calls unless a policy allows
+    them (Debian's system.conf), the installed org.libsmp.Smp1.conf lets
+    smpd ping its claimant, so a dispatching claimant runs undisturbed;
+    without that hole every Ping is refused and every needle would stop
+    (that case proves the test sees the difference)."""
+    import re
+    import conftest
+    smpd_conf = None
+    if policy == 'without-ping':
+        with open(os.path.join(T.DATA, 'org.libsmp.Smp1.conf')) as f:
+            text, n = re.subn(r'<allow send_type="method_call"\s+send_interface="org.freedesktop.DBus.Peer"'
+                              r'\s+send_member="Ping"/>', '', f.read())
+        assert n == 2, 'the smpd and root policies each allow the Ping'
+        smpd_conf = os.path.join(tmp, 'smpd-policy-without-ping.conf')
+        with open(smpd_conf, 'w') as f:
+            f.write(text)
+    saved_address = os.environ.get('DBUS_SYSTEM_BUS_ADDRESS')
+    bus = T.PrivateBus(tmp, strict=True, smpd_conf=smpd_conf)   # sets it
+    pk = sim = smpd = c = None
+    try:
+        pk = T.Polkit(bus)
+        pk.allow_all()
+        T.write_config(os.path.join(tmp, 'conf'), {'00-test.conf': conftest.FAST})
+        sim = T.Sim(tmp)
+        smpd = T.Smpd(bus, tmp, sim)
+        dev = smpd.device_path()
+        c = T.Client(bus)
+        c.dev(dev).Claim()
+        c.mgr.BeginSession(dev, metadata())
+        c.dev(dev).SetParameters(params())
+        c.dev(dev).Start()
+        T.wait_for(lambda: sim.status()['state'] == 'RUNNING', 3, 'running')
+        T.pump(1.5)
+        fault = c.prop(dev, IDEV, 'Fault')
+        if policy == 'shipped':
+            assert sim.status()['state'] == 'RUNNING' and fault == ('', ''), fault
+            c.dev(dev).Stop()
+        else:
+            assert sim.status()['state'] != 'RUNNING'
+            assert fault[0] == 'client-unresponsive' and 'AccessDenied' in fault[1], fault
+    finally:
+        if c:
+            c.close()
+        if smpd:
+            smpd.kill()
+        if sim:
+            sim.stop()
+        if pk:
+            pk.stop()
+        bus.stop()
+        if saved_address is None:
+            os.environ.pop('DBUS_SYSTEM_BUS_ADDRESS', None)
+        else:
+            os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = saved_address
 
 
 @pytest.mark.core

@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 import smpdtest as T
@@ -28,21 +29,43 @@ def check_sanitizers(text):
         and 'LeakSanitizer' not in text, 'sanitizer report:\n' + text
 
 
+def run_dispatching(cmd, input=None, timeout=60):
+    """subprocess.run(), but this process keeps dispatching its bus
+    connections meanwhile: a test that holds a running needle is its
+    claimant and owes smpd the answers to its Pings (docs/dbus.md)."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE if input is not None else None,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    res = {}
+
+    def talk():
+        try:
+            res['out'] = p.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            p.kill()
+            p.wait()
+            res['err'] = e
+    t = threading.Thread(target=talk)
+    t.start()
+    while t.is_alive():
+        T.pump(0.02)
+    t.join()
+    if 'err' in res:
+        raise res['err']
+    return subprocess.CompletedProcess(cmd, p.returncode, *res['out'])
+
+
 def e2e(env, scenario, *args, timeout=120):
-    p = subprocess.run(WRAPPER + [E2E, env.bus.address, scenario, env.sim.ctl_path, *args],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout * T.SLOW)
+    p = run_dispatching(WRAPPER + [E2E, env.bus.address, scenario, env.sim.ctl_path, *args],
+                        timeout=timeout * T.SLOW)
     check_sanitizers(p.stderr)
     assert p.returncode == 0, f'{scenario}: exit {p.returncode}\n{p.stdout}\n{p.stderr}'
     return p.stdout
 
 
 def smpctl(env, *args, rc=0, stdin=None, timeout=60):
-    p = subprocess.run(WRAPPER + [SMPCTL, '--bus-address=' + env.bus.address,
-                                  '--log-dir=' + os.path.join(env.smpd.state_dir, 'audit'),
-                                  *args],
-                       input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout * T.SLOW)
+    p = run_dispatching(WRAPPER + [SMPCTL, '--bus-address=' + env.bus.address,
+                                   '--log-dir=' + os.path.join(env.smpd.state_dir, 'audit'),
+                                   *args], input=stdin, timeout=timeout * T.SLOW)
     check_sanitizers(p.stderr)
     assert p.returncode == rc, \
         f'smpctl {" ".join(args)}: exit {p.returncode}, want {rc}\n{p.stdout}\n{p.stderr}'
@@ -353,6 +376,40 @@ def test_smpctl_run_script_session(env):
     smpctl(env, 'session', 'report', sid, '--key-file=' + keyfile, '--output=' + page, rc=3)
     with open(page) as f:
         assert 'class="bad">NOT INTACT' in f.read()
+
+
+def test_smpctl_run_keeps_answering_while_waiting_for_input(env):
+    """H6 client contract: `smpctl run -` dispatches its connection (smpd's
+    Peer.Ping) while it waits for the next line and while a `shell` command
+    runs, so a needle it started runs until the script stops it; a claimant
+    that answered nothing for ClientTimeoutMs would be stopped by smpd."""
+    p = subprocess.Popen(WRAPPER + [SMPCTL, '--bus-address=' + env.bus.address, 'run', '-'],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        p.stdin.write('claim\nsession begin client=client-ctl-wait operator=op-1 zone=crown '
+                      'lot=PIG-1 patch-test=-48h\nset voltage=8V current=1A rate=120Hz depth=0.8mm\n'
+                      'start\n')
+        p.stdin.flush()
+        T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 5, 'running')
+        n = len(env.sim.events())
+        time.sleep(1.5)                 # nothing to read: smpctl waits for input
+        assert env.sim.status()['state'] == 'RUNNING'
+        p.stdin.write("shell 'sleep 1'\n")
+        p.stdin.flush()
+        time.sleep(1.5)
+        assert env.sim.status()['state'] == 'RUNNING'
+        assert not any('event=STATE from=RUNNING' in e for e in env.sim.events()[n:])
+        out, err = p.communicate('stop\nsession end\nrelease\n', timeout=30 * T.SLOW)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check_sanitizers(err)
+    assert p.returncode == 0, f'exit {p.returncode}\n{out}\n{err}'
+    assert 'client-unresponsive' not in out + err
+    ev = [e for e in env.sim.events()[n:] if 'event=STATE from=RUNNING' in e]
+    assert len(ev) == 1 and 'to=IDLE' in ev[0], ev
 
 
 def test_smpctl_script_stops_at_first_failure(env):

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <spawn.h>
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1396,6 +1398,24 @@ static int cmd_wait_state(int argc, char **argv)
 	}
 }
 
+/*
+ * Until the next script line can be read, keep dispatching the bus: a
+ * needle the script started runs only while smpctl answers smpd's pings
+ * (H6, docs/libsmp.md), also while a person types the next command.  The
+ * stream is unbuffered (see cmd_run), so poll() sees all there is.
+ */
+static void wait_for_input(FILE *f)
+{
+	struct pollfd p = { .fd = fileno(f), .events = POLLIN };
+
+	while (!interrupted) {
+		if (poll(&p, 1, 0) != 0)
+			return;		/* input, end of file, or an error getline() reports */
+		if (smp_client_wait(client, 50000) < 0)
+			return;		/* no connection: nothing to answer */
+	}
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : "-";
@@ -1421,11 +1441,17 @@ static int cmd_run(int argc, char **argv)
 		return r;
 	}
 	arg_script = true;
-	while (getline(&line, &sz, f) > 0 && !interrupted) {
-		char *av[64], *p = line;
+	/* one read(2) per byte, nothing hidden from poll() in a stdio buffer */
+	setvbuf(f, NULL, _IONBF, 0);
+	for (;;) {
+		char *av[64], *p;
 		bool ignore = false, expect_fail = false;
 		int ac, q;
 
+		wait_for_input(f);
+		if (interrupted || getline(&line, &sz, f) <= 0)
+			break;
+		p = line;
 		lineno++;
 		while (isspace((unsigned char)*p))
 			p++;
@@ -1482,6 +1508,35 @@ static int cmd_run(int argc, char **argv)
 
 /* ---- dispatch -------------------------------------------------------------------------- */
 
+extern char **environ;
+
+/*
+ * system(), but dispatching the bus while the command runs: a needle the
+ * script started must keep answering smpd's pings (H6).  Returns the wait
+ * status, or -1.
+ */
+static int run_shell(const char *cmd)
+{
+	char *const av[] = { (char *)"sh", (char *)"-c", (char *)cmd, NULL };
+	pid_t pid, w;
+	int st;
+
+	if (posix_spawn(&pid, "/bin/sh", NULL, NULL, av, environ) != 0)
+		return -1;
+	for (;;) {
+		w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			return st;
+		if (w < 0 && errno != EINTR)
+			return -1;
+		if (smp_client_wait(client, 10000) < 0)
+			break;	/* no connection: nothing to answer, just wait */
+	}
+	while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	return w == pid ? st : -1;
+}
+
 static int script_only(int argc, char **argv)
 {
 	if (!arg_script)
@@ -1508,7 +1563,7 @@ static int script_only(int argc, char **argv)
 		if (argc != 2)
 			return usage_error("usage: shell 'COMMAND'");
 		fflush(stdout);
-		st = system(argv[1]);
+		st = run_shell(argv[1]);
 		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			fprintf(stderr, "smpctl: shell: \"%s\" failed\n", argv[1]);
 			return EXIT_FAIL;

@@ -7,7 +7,9 @@
 # when the host created $SMP_BUILD/faults-vm-full (make faults).  One TAP
 # line per scenario; a scenario that does not apply says so with a reason
 # (`# SKIP n/a: ...` is never printed: n/a is an ok line with its reason).
-# Results: $SMP_OUT/faults-kernel.json.
+# Results: $SMP_OUT/faults-kernel.json.  The policy runs the VM lease of
+# every smpd test in the guest (500 ms, tests/vm/lib-smpd.sh; the bounds
+# follow it, see lease_policy() in faults.py).
 . "$SMP_SRC/tests/vm/lib.sh"
 [ -f "$SMP_SRC/tests/vm/lib-smpd.sh" ] ||
 	bail "tests/vm/lib-smpd.sh missing: the kernel path needs smpd's USB test mode (branch s2-vmd)"
@@ -22,6 +24,7 @@ sel=(--subset)
 [ -f "$SMP_BUILD/faults-vm-full" ] && sel=()
 SMPD_SOURCE_DIR="$SMP_SRC" SMPD_BUILD_DIR="$SMP_BUILD" SMP_TEST_BACKEND=chardev \
 	SMPD_TEST_SLOWDOWN="${SMPD_TEST_SLOWDOWN:-10}" PYTHONDONTWRITEBYTECODE=1 \
+	SMPD_TEST_LEASE_MS="${SMPD_TEST_LEASE_MS:-500}" \
 	/usr/bin/python3 "$SMP_SRC/tests/faults/faults.py" run --path kernel "${sel[@]}" \
 	--build "$SMP_BUILD" --json "$SMP_OUT/faults-kernel.json" > "$SMP_OUT/faults.out"
 rc=$?

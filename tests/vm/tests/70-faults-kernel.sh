@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-timeout: 1500
+# vm-timeout: 3300
 # The fault-injection matrix (tests/faults/faults.py, docs/reliability.md)
 # on the kernel path: smp-sim is a USB gadget on dummy_hcd, smpusb.ko binds
 # it, smpd drives /dev/smpusbN (SMP_TEST_BACKEND=chardev, systemd-udevd in

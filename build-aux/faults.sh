@@ -26,7 +26,7 @@ echo "== faults: kernel path (VM)"
 out="$BUILD/faults-vm"
 rm -f "$BUILD/faults-kernel.json"
 touch "$BUILD/faults-vm-full"
-tests/vm/run --build "$BUILD" --out "$out" --timeout "${SMP_VM_TIMEOUT:-2400}" 70-faults-kernel || rc=1
+tests/vm/run --build "$BUILD" --out "$out" --timeout "${SMP_VM_TIMEOUT:-3600}" 70-faults-kernel || rc=1
 rm -f "$BUILD/faults-vm-full"
 kjson="$out/tests/70-faults-kernel/faults-kernel.json"
 kargs=()

@@ -264,7 +264,7 @@ static void liveness_ping(struct device *d, uint64_t usec, uint64_t now)
 		r = sd_event_add_time(m->event, &d->alive_timer, CLOCK_MONOTONIC, usec, 1,
 				      alive_timer_handler, d);
 		if (r < 0) {
-			/* the renewal timer's check below is the backstop */
+			/* renew_handler judges instead, RenewMs later */
 			d->alive_timer = NULL;
 			return;
 		}

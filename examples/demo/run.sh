@@ -78,27 +78,30 @@ cat > "$out/bus/bus.conf" <<CONF
 CONF
 cp "$top/daemon/data/org.libsmp.Smp1.conf" "$out/bus/system.d/"
 
+# The simulated firmware keeps real time like a device's MCU, and smpd's
+# lease renewal is a real-time duty (smpd.service: CPUSchedulingPolicy=fifo);
+# take real-time priority where allowed so a loaded machine does not trip
+# the safety monitors.  So do smpctl, the claimant, and the bus between
+# them: smpd stops a needle whose claimant does not answer its Ping within
+# ClientTimeoutMs (H6), and on a busy machine a normal process can wait
+# longer than that for a CPU.
+rt_sim=() rt_smpd=() rt_client=()
+if chrt -f 20 true 2>/dev/null; then
+	rt_sim=(chrt -f 20) rt_smpd=(chrt -f 10) rt_client=(chrt -f 5)
+fi
+
 echo "== private system bus, polkit (mocked: every action allowed), simulator, smpd"
-exec 3< <(dbus-daemon --config-file="$out/bus/bus.conf" --nofork --print-address=1 2>"$rt/dbus.log")
+exec 3< <("${rt_client[@]}" dbus-daemon --config-file="$out/bus/bus.conf" --nofork --print-address=1 2>"$rt/dbus.log")
 pids+=($!)
 read -r addr <&3
 export DBUS_SYSTEM_BUS_ADDRESS=$addr
-/usr/bin/python3 -m dbusmock --system --template polkitd >"$rt/polkit.log" 2>&1 &
+"${rt_client[@]}" /usr/bin/python3 -m dbusmock --system --template polkitd >"$rt/polkit.log" 2>&1 &
 pids+=($!)
 wait_for 10 "the polkit mock" busctl --address="$addr" status org.freedesktop.PolicyKit1
 busctl --address="$addr" call org.freedesktop.PolicyKit1 /org/freedesktop/PolicyKit1/Authority \
 	org.freedesktop.DBus.Mock SetAllowed as 4 org.libsmp.Smp1.operate \
 	org.libsmp.Smp1.configure org.libsmp.Smp1.override org.libsmp.Smp1.audit
 
-# The simulated firmware keeps real time like a device's MCU, and smpd's
-# lease renewal is a real-time duty (smpd.service: CPUSchedulingPolicy=fifo);
-# take real-time priority where allowed so a loaded machine does not trip
-# the safety monitors.  So does smpctl, the claimant: smpd stops a needle
-# whose claimant does not answer its Ping within ClientTimeoutMs (H6).
-rt_sim=() rt_smpd=() rt_client=()
-if chrt -f 20 true 2>/dev/null; then
-	rt_sim=(chrt -f 20) rt_smpd=(chrt -f 10) rt_client=(chrt -f 5)
-fi
 "${rt_sim[@]}" "$sim" --socket="$rt/device.sock" --control="$rt/control.sock" \
 	--event-log="$out/device-events.log" --duration=120 &
 pids+=($!)

@@ -65,7 +65,9 @@ WARMUP_SESSIONS = 40
 RSS_CHECK = os.environ.get('SOAK_RSS_CHECK', '1') != '0'
 EVENTS = ('session_begin', 'set_parameters', 'start', 'stop', 'session_end')
 
-CONFIG = ('[Daemon]\nPolkitTimeoutMs=1500\nTelemetryHz=10\n'
+# The polkit mock is a Python process: under TCG (SMPD_TEST_SLOWDOWN) it
+# answers as slowly as everything else.
+CONFIG = (f'[Daemon]\nPolkitTimeoutMs={min(120000, int(1500 * T.SLOW))}\nTelemetryHz=10\n'
           '[Monitor]\nBrownoutTimeMs=10\nJamTimeMs=5\n')
 if os.environ.get('SMPD_TEST_LEASE_MS'):
     CONFIG = CONFIG.replace('[Monitor]', f'LeaseMs={LEASE_MS}\nRenewMs={LEASE_MS // 5}\n[Monitor]')

@@ -43,6 +43,7 @@ SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
 # The kernel path: the same figures in the VM (qemu TCG), through smpusb.ko.
 echo '{}' >"$work/kernel.json"
 vm_failed=
+vm_rc=0
 if [ "$BENCH_VM" = 1 ]; then
 	[ -f tests/vm/lib-smpd.sh ] ||
 		die "the kernel-path figures need tests/vm/lib-smpd.sh (smpd in the VM); BENCH_VM=0 leaves them out"
@@ -60,8 +61,7 @@ exec bash "\$SMP_SRC/tests/vm/bench/bench-kernel.sh"
 WRAP
 	chmod +x "$wrap"
 	SMP_VM_TIMEOUT=$((BENCH_TELEMETRY_SECONDS * 3 + 1800)) \
-		tests/vm/run --build "$BUILD" --out "$out_vm" "$wrap" >"$work/vm.tap" 2>&1
-	vm_rc=$?
+		tests/vm/run --build "$BUILD" --out "$out_vm" "$wrap" >"$work/vm.tap" 2>&1 || vm_rc=$?
 	found=$(find "$out_vm/tests" -name bench-kernel.json | head -n1)
 	if [ $vm_rc -eq 0 ] && [ -s "$found" ]; then
 		cp "$found" "$work/kernel.json"

@@ -133,7 +133,14 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 static int key_file_create(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+	struct stat st;
 
+	/* An empty file of ours holds no key: a creation cut short (crash,
+	 * power loss) before the log was made.  It must not block every
+	 * later start. */
+	if (fd < 0 && errno == EEXIST && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size == 0 && st.st_uid == geteuid() && unlink(path) == 0)
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
 	if (fd < 0) {
 		int r = -errno;
 

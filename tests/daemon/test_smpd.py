@@ -1108,6 +1108,16 @@ def test_existing_key_file_is_never_overwritten(bus, polkit, tmp):
     assert not os.path.exists(os.path.join(tmp, 'state', 'audit', 'audit.key'))
     assert not bus.connect().name_has_owner(T.BUS)
 
+    # An empty file holds no key (a first start cut short): smpd goes on.
+    os.unlink(kpath)
+    open(kpath, 'w').close()
+    os.chmod(kpath, 0o400)
+    s = T.Smpd(bus, tmp, None)
+    try:
+        assert open(kpath).read().startswith('smpk1-')
+    finally:
+        assert s.stop() == 0
+
 
 def test_key_never_goes_to_the_journal(bus, polkit, tmp):
     """Under systemd (stderr is the journal) the key goes to a file, not to stderr."""

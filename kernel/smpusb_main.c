@@ -951,11 +951,19 @@ static int smpusb_ioc_status(struct smpusb_dev *dev, struct smpusb_file *f,
 			smpusb_ctl_estop(&dev->ctl);
 		dev->stats.estops++;
 		spin_unlock_irq(&dev->lock);
-		if (mutex_lock_interruptible(&dev->io_mutex))
-			return -ERESTARTSYS;
+		/* Not interruptible: a signal never cuts a stop short. */
+		mutex_lock(&dev->io_mutex);
 		if (dev->disconnected) {
 			mutex_unlock(&dev->io_mutex);
 			return -ENODEV;
+		}
+	} else if (type == SMPP_T_STOP) {
+		/* Waits out another caller's command (bounded by timeout_ms). */
+		mutex_lock(&dev->io_mutex);
+		err = dev->disconnected ? -ENODEV : smpusb_check(dev, f, op);
+		if (err) {
+			mutex_unlock(&dev->io_mutex);
+			return err;
 		}
 	} else {
 		err = smpusb_lock(dev);

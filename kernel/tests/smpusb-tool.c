@@ -542,6 +542,7 @@ int main(int argc, char **argv)
 
 			NEED(1);
 			end = now_s() + num(argv[++i]);
+			printf("pollhup waiting\n");
 			/* Drain records; wait for POLLHUP. */
 			for (;;) {
 				struct smpusb_record rec;

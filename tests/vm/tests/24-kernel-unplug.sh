@@ -98,10 +98,10 @@ for ((i = 1; i <= cycles; i++)); do
 	"$tool" -r $dev pollhup 60 > "$fifos/poller" 2>&1 &
 	p_poller=$!
 	exec {fp}< "$fifos/poller"
-	# Running, and the reader about to sleep in read().
+	# Running, the reader about to sleep in read(), the poller in poll().
 	out=; collect $fo 20 "renewloop running"; outs[owner]=$out
 	out=; collect $fr 10 "blockread waiting"; outs[reader]=$out
-	outs[poller]=
+	out=; collect $fp 10 "pollhup waiting"; outs[poller]=$out
 	nap 0.2
 	echo "" > "$gadget/UDC"
 	finish owner $p_owner $fo; o_owner=$out
@@ -111,7 +111,7 @@ for ((i = 1; i <= cycles; i++)); do
 		{ fail_owner=$((fail_owner + 1)); diag "cycle $i owner: $o_owner"; }
 	[[ $o_reader =~ \|blockread\ ENODEV\ records=[0-9]+\ disconnect_ev=1\|$ ]] ||
 		{ fail_reader=$((fail_reader + 1)); diag "cycle $i reader: $o_reader"; }
-	[[ $o_poller == "pollhup ok"* ]] ||
+	[[ $o_poller == "pollhup waiting|pollhup ok"* ]] ||
 		{ fail_poller=$((fail_poller + 1)); diag "cycle $i poller: $o_poller"; }
 	[ "$i" = 1 ] && diag "cycle 1: owner: $o_owner reader: $o_reader poller: $o_poller"
 	wait_until 10 nodev

@@ -76,13 +76,15 @@ check "the simulator saw START then the driver's STOP (not its lease)" \
 		! echo "$seg" | grep -q "event=LEASE_EXPIRED"'
 is "$(cat "$intf/control")" "claimed=0 lease=0 estop_latched=0" "the driver's lease ended"
 
-# E. STOP is not interruptible: a signal while it waits does not cut it
-#    short; it returns when its (late) reply arrives.
-o=$(run $dev claim set 9000 700 12000 1000 start 500 \
+# E. STOP is not interruptible: a signal while it waits (for its late
+#    reply, or for the driver's own lease STOP should that hold the device
+#    on a loaded host) does not cut it short.  On such a host the lease may
+#    also have ended the run first: stopped is IDLE or FAULT.
+o=$(run $dev claim clear set 9000 700 12000 1000 start 500 \
 	ctl $ctl "delay 1000 1" alarm 200 stop alarms status)
-has "$o" '^stop ok state=0 ' "STOP waits out a signal and succeeds"
+has "$o" '^stop ok state=[02] ' "STOP waits out a signal and succeeds"
 has "$o" '^alarms 1$' "the signal arrived while STOP waited"
-has "$o" '^status ok state=0 ' "the needle is stopped"
+has "$o" '^status ok state=[02] ' "the needle is stopped"
 
 stop_sim || diag "simulator did not stop cleanly"
 wait_for 10 test ! -e $dev

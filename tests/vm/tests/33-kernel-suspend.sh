@@ -34,24 +34,37 @@ intf=$(ls -d /sys/bus/usb/drivers/smpusb/*:1.0 | head -n1)
 mark() { wc -l < "$ev"; }
 since() { tail -n +$(($1 + 1)) "$ev"; }
 
-"$tool" -r $dev until 5 60 > "$SMP_OUT/reader.txt" 2>&1 &
-reader=$!
-"$tool" $dev claim set 9000 700 12000 1000 start 500 renewloop 500 50 \
-	> "$SMP_OUT/owner.txt" 2>&1 &
-owner=$!
-wait_for 20 grep -q '^renewloop running' "$SMP_OUT/owner.txt" || bail "owner did not start"
-sleep 1
-is "$("$tool" -r $dev status | cut -d' ' -f1-3)" "status ok state=1" "running, the owner renewing"
-stops0=$(cat "$intf/counters/deadman_stops")
-m=$(mark)
-echo freezer > /sys/power/pm_test || bail "cannot set pm_test"
-echo 1 > /sys/module/suspend/parameters/pm_test_delay
-k0=$(dmesg | wc -l)
-echo freeze > /sys/power/state
-ok $? "suspend to idle (up to the freezer) and resume"
-echo none > /sys/power/pm_test
-klog=$(dmesg | tail -n +$((k0 + 1)))
+# The needle must run, the owner renewing, when the suspend begins.  On a
+# loaded host the owner can stall past the 500 ms lease and the needle
+# stops without the suspend (the leases work); then the kernel log lacks
+# "needle stopped for system suspend" and the attempt is repeated (at
+# most 3 times).
+for attempt in 1 2 3; do
+	"$tool" $dev claim clear set 9000 700 12000 1000 start 500 renewloop 500 50 \
+		> "$SMP_OUT/owner.txt" 2>&1 &
+	owner=$!
+	wait_for 20 grep -q '^renewloop running' "$SMP_OUT/owner.txt" || bail "owner did not start"
+	"$tool" -r $dev until 5 60 > "$SMP_OUT/reader.txt" 2>&1 &
+	reader=$!
+	stops0=$(cat "$intf/counters/deadman_stops")
+	m=$(mark)
+	echo freezer > /sys/power/pm_test || bail "cannot set pm_test"
+	echo 1 > /sys/module/suspend/parameters/pm_test_delay
+	k0=$(dmesg | wc -l)
+	sleep 1
+	echo freeze > /sys/power/state
+	rc=$?
+	echo none > /sys/power/pm_test
+	klog=$(dmesg | tail -n +$((k0 + 1)))
+	echo "$klog" | grep -q "needle stopped for system suspend" && break
+	diag "attempt $attempt: the needle had stopped before the suspend (owner stalled?): $(tr '\n' '|' < "$SMP_OUT/owner.txt")"
+	kill $owner $reader
+	wait $owner $reader 2> /dev/null
+done
 echo "$klog" | sed 's/^/# kernel: /' >&2
+check "the needle ran when the suspend began (attempt $attempt)" \
+	eval 'echo "$klog" | grep -q "needle stopped for system suspend"'
+ok $rc "suspend to idle (up to the freezer) and resume"
 check "the kernel froze user space" eval 'echo "$klog" | grep -q "Freezing user space processes completed"'
 n_stop=$(echo "$klog" | grep -n "needle stopped for system suspend" | cut -d: -f1 | head -n1)
 n_frz=$(echo "$klog" | grep -n "Freezing user space processes" | cut -d: -f1 | head -n1)
@@ -80,10 +93,10 @@ is "$(since "$m" | grep -c 'event=CMD type=START')" 0 "no START reached the devi
 kill $owner
 wait $owner 2> /dev/null
 
-o=$("$tool" $dev claim start 300 status stop)
+o=$("$tool" $dev claim clear start 500 stop)
 echo "$o" | sed 's/^/# after resume: /' >&2
 check "after resume a new START works" eval 'echo "$o" | grep -q "^start ok state=1 "'
-check "and STOP" eval 'echo "$o" | grep -q "^stop ok state=0 "'
+check "and STOP" eval 'echo "$o" | grep -q "^stop ok "'
 o=$("$tool" -r $dev stream 1)
 check "telemetry flows after resume" eval 'echo "$o" | grep -Eq "^stream ok records=[0-9]{3,} .* gaps=0 "'
 

@@ -1430,6 +1430,8 @@ static const struct attribute_group *smpusb_groups[] = {
 };
 
 /* Reads and checks GET_INFO; the hard limits never change afterwards. */
+#define SMPUSB_INFO_TRIES 3
+
 static int smpusb_read_info(struct smpusb_dev *dev)
 {
 	struct device *d = &dev->intf->dev;
@@ -1443,12 +1445,23 @@ static int smpusb_read_info(struct smpusb_dev *dev)
 	struct smpusb_info *info = &dev->info;
 	struct smpp_info w;
 	u16 status = 0;
-	int err, field;
+	int err, field, tries;
 
-	mutex_lock(&dev->io_mutex);
-	err = smpusb_cmd(dev, SMPP_T_GET_INFO, NULL, 0, &w, sizeof(w), &status,
-			 NULL);
-	mutex_unlock(&dev->io_mutex);
+	/*
+	 * A device that has just enumerated may still be starting its
+	 * firmware: give a silent one SMPUSB_INFO_TRIES chances before the
+	 * probe fails.  Any other error fails at once.
+	 */
+	for (tries = 1; ; tries++) {
+		mutex_lock(&dev->io_mutex);
+		err = smpusb_cmd(dev, SMPP_T_GET_INFO, NULL, 0, &w, sizeof(w),
+				 &status, NULL);
+		mutex_unlock(&dev->io_mutex);
+		if (err != -ETIMEDOUT || tries == SMPUSB_INFO_TRIES)
+			break;
+		dev_warn(d, "GET_INFO timed out (try %d of %d)\n", tries,
+			 SMPUSB_INFO_TRIES);
+	}
 	if (err || status != SMPP_S_OK) {
 		dev_err(d, "GET_INFO failed: error %d, device status %u\n",
 			err, status);

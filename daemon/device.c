@@ -202,6 +202,8 @@ void device_trip(struct device *d, enum monitor_trip trip, const char *msg)
 
 /* ---- lease ---- */
 
+static void read_pending_telemetry(struct device *d);
+
 static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct device *d = userdata;
@@ -222,6 +224,15 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 				d->info.serial, (now - usec) / 1000);
 	}
 
+	/*
+	 * smpd itself may be the one that was late (a stalled host): judge
+	 * what the link already holds before taking the telemetry for lost.
+	 */
+	if (now_monotonic_us() - d->last_telemetry_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
+		read_pending_telemetry(d);
+		if (!d->running || d->gone)
+			return 0;
+	}
 #ifdef SMP_MUTATION_DM_LEASE_TELEMETRY
 	d->last_telemetry_mono = now_monotonic_us();	/* mutant: renews without telemetry */
 #endif
@@ -385,13 +396,12 @@ static void drain_stale_telemetry(struct device *d)
 	}
 }
 
-static int io_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* Judges the records the link holds; bounded: two seconds' worth at most. */
+static void read_pending_telemetry(struct device *d)
 {
-	struct device *d = userdata;
 	struct smp_telemetry t;
 	int r;
 
-	/* Bounded: two seconds' worth at most per wakeup. */
 	for (int i = 0; i < 2 * SMPP_TELEMETRY_HZ && !d->gone; i++) {
 		r = d->backend->ops->read_telemetry(d->backend, &t);
 		if (r == -ENODEV) {
@@ -402,6 +412,11 @@ static int io_handler(sd_event_source *s, int fd, uint32_t revents, void *userda
 			break;
 		handle_telemetry(d, &t);
 	}
+}
+
+static int io_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	read_pending_telemetry(userdata);
 	return 0;
 }
 

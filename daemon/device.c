@@ -330,7 +330,7 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	d->last_seq = t->seq;
 	d->last_telemetry_mono = now_monotonic_us();
 	if (d->stale_faults_until) {
-		if ((t->faults || t->state == SMPP_STATE_FAULT || t->state == SMPP_STATE_ESTOP) &&
+		if ((t->faults || t->state != SMPP_STATE_IDLE) &&
 		    d->last_telemetry_mono < d->stale_faults_until)
 			return;		/* from before the CLEAR_FAULT */
 		d->stale_faults_until = 0;
@@ -363,12 +363,14 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 }
 
 /*
- * After CLEAR_FAULT, records with fault bits may still be on their way: the
- * device queues telemetry when the host falls behind (smp-sim keeps up to
- * 1088 records, about 1 s) and its replies overtake them.  Until the first
- * record of a device neither faulted nor emergency-stopped, or this long,
- * such records are counted, not judged.  A fault that really recurs at once is latched when the window
- * ends; meanwhile the device itself is faulted and refuses to run.
+ * After CLEAR_FAULT, stale records may still be on their way: the device
+ * queues telemetry when the host falls behind (smp-sim keeps up to 1088
+ * records, about 1 s) and its replies overtake them: FAULT or ESTOP
+ * records, or RUNNING ones from before smpd stopped the needle for a
+ * monitor (brown-out).  Until the first idle record without faults (what a
+ * cleared device sends), this long, or a START, such records are counted,
+ * not judged.  A fault that really recurs at once is latched when the
+ * window ends; meanwhile the device itself is faulted and refuses to run.
  */
 #define STALE_FAULTS_USEC (2 * 1000 * 1000ULL)
 
@@ -935,6 +937,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 						 "the audit log cannot be written: %s", strerror(-r));
 	}
 	smp_lease_encode((uint16_t)m->policy.lease_ms.value, buf, sizeof(buf));
+	d->stale_faults_until = 0;	/* a running needle is always judged */
 	r = device_command_status(d, SMPP_T_START, buf, sizeof(buf));
 	if (r != 0) {
 		audit_device_event(d, true, "start_refused", who,

@@ -333,6 +333,8 @@ void device_trip(struct device *d, enum monitor_trip trip, const char *msg)
 
 /* ---- lease ---- */
 
+static void read_pending_telemetry(struct device *d);
+
 static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct device *d = userdata;
@@ -351,6 +353,15 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 		fprintf(stderr, "smpd: %s: lease renewal %" PRIu64 " ms late\n",
 			d->info.serial, (now - usec) / 1000);
 
+	/*
+	 * smpd itself may be the one that was late (a stalled host): judge
+	 * what the link already holds before taking the telemetry for lost.
+	 */
+	if (now_monotonic_us() - d->last_telemetry_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
+		read_pending_telemetry(d);
+		if (!d->running || d->gone)
+			return 0;
+	}
 #ifdef SMP_MUTATION_DM_LEASE_TELEMETRY
 	d->last_telemetry_mono = now_monotonic_us();	/* mutant: renews without telemetry */
 #endif
@@ -455,7 +466,7 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	d->last_seq = t->seq;
 	d->last_telemetry_mono = now_monotonic_us();
 	if (d->stale_faults_until) {
-		if ((t->faults || t->state == SMPP_STATE_FAULT || t->state == SMPP_STATE_ESTOP) &&
+		if ((t->faults || t->state != SMPP_STATE_IDLE) &&
 		    d->last_telemetry_mono < d->stale_faults_until)
 			return;		/* from before the CLEAR_FAULT */
 		d->stale_faults_until = 0;
@@ -488,12 +499,14 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 }
 
 /*
- * After CLEAR_FAULT, records with fault bits may still be on their way: the
- * device queues telemetry when the host falls behind (smp-sim keeps up to
- * 1088 records, about 1 s) and its replies overtake them.  Until the first
- * record of a device neither faulted nor emergency-stopped, or this long,
- * such records are counted, not judged.  A fault that really recurs at once is latched when the window
- * ends; meanwhile the device itself is faulted and refuses to run.
+ * After CLEAR_FAULT, stale records may still be on their way: the device
+ * queues telemetry when the host falls behind (smp-sim keeps up to 1088
+ * records, about 1 s) and its replies overtake them: FAULT or ESTOP
+ * records, or RUNNING ones from before smpd stopped the needle for a
+ * monitor (brown-out).  Until the first idle record without faults (what a
+ * cleared device sends), this long, or a START, such records are counted,
+ * not judged.  A fault that really recurs at once is latched when the
+ * window ends; meanwhile the device itself is faulted and refuses to run.
  */
 #define STALE_FAULTS_USEC (2 * 1000 * 1000ULL)
 
@@ -521,13 +534,12 @@ static void drain_stale_telemetry(struct device *d)
 	}
 }
 
-static int io_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* Judges the records the link holds; bounded: two seconds' worth at most. */
+static void read_pending_telemetry(struct device *d)
 {
-	struct device *d = userdata;
 	struct smp_telemetry t;
 	int r;
 
-	/* Bounded: two seconds' worth at most per wakeup. */
 	for (int i = 0; i < 2 * SMPP_TELEMETRY_HZ && !d->gone; i++) {
 		r = d->backend->ops->read_telemetry(d->backend, &t);
 		if (r == -ENODEV) {
@@ -538,6 +550,11 @@ static int io_handler(sd_event_source *s, int fd, uint32_t revents, void *userda
 			break;
 		handle_telemetry(d, &t);
 	}
+}
+
+static int io_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	read_pending_telemetry(userdata);
 	return 0;
 }
 
@@ -1060,6 +1077,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 						 "the audit log cannot be written: %s", strerror(-r));
 	}
 	smp_lease_encode((uint16_t)m->policy.lease_ms.value, buf, sizeof(buf));
+	d->stale_faults_until = 0;	/* a running needle is always judged */
 	r = device_command_status(d, SMPP_T_START, buf, sizeof(buf));
 	if (r != 0) {
 		audit_device_event(d, true, "start_refused", who,

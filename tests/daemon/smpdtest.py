@@ -103,7 +103,7 @@ def wait_for(pred, timeout=5.0, what='condition'):
             return v
         if time.monotonic() > deadline:
             raise AssertionError(f'timed out waiting for {what}')
-        pump(0.02)
+        pump(0.02 * SLOW)
 
 
 def pump(seconds):

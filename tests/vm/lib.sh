@@ -133,3 +133,23 @@ print(line)
 sys.exit(0 if line.startswith("ok") else 1)
 PY
 }
+
+# kernel_test_start: the common start of a test of smpusb.ko.  Sets ko,
+# tool (kernel/tests/smpusb-tool), ctl (the simulator's control socket),
+# dev (/dev/smpusb0), ev (the simulator's event log) and intf (the bound
+# interface in sysfs); loads the module with a TCG-sized command timeout,
+# starts the simulator as model 2 and waits for the node.  The simulator
+# and the module go away when the test exits, even when it bails.
+kernel_test_start() {
+	ko="$SMP_SRC/kernel/smpusb.ko"
+	tool="$SMP_SRC/kernel/tests/smpusb-tool"
+	[ -x "$tool" ] || bail "$tool not built (make -C kernel)"
+	ctl=/tmp/smp-ctl.sock
+	dev=/dev/smpusb0
+	ev="$SMP_OUT/events.log"
+	vm_insmod "$ko" timeout_ms=2000	# TCG is slow; the default is 500
+	trap 'stop_sim > /dev/null 2>&1; rmmod smpusb 2> /dev/null' EXIT
+	start_sim --model=2 --event-log="$ev" --control="$ctl"
+	wait_for 20 test -c "$dev" || bail "$dev did not appear"
+	intf=$(ls -d /sys/bus/usb/drivers/smpusb/*:1.0 | head -n1)
+}

@@ -7,19 +7,7 @@
 # read() into a bad buffer fails with EFAULT and loses no record.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 27
-ko="$SMP_SRC/kernel/smpusb.ko"
-tool="$SMP_SRC/kernel/tests/smpusb-tool"
-[ -x "$tool" ] || bail "$tool not built (make -C kernel)"
-ctl=/tmp/smp-ctl.sock
-dev=/dev/smpusb0
-ev="$SMP_OUT/events.log"
-
-vm_insmod "$ko" timeout_ms=2000	# TCG is slow; the default is 500
-# A test that bails must not leave the simulator or the module behind.
-trap 'stop_sim > /dev/null 2>&1; rmmod smpusb 2> /dev/null' EXIT
-start_sim --model=2 --event-log="$ev" --control="$ctl"
-wait_for 20 test -c $dev || bail "/dev/smpusb0 did not appear"
-intf=$(ls -d /sys/bus/usb/drivers/smpusb/*:1.0 | head -n1)
+kernel_test_start
 
 run() { "$tool" "$@" 2>> "$SMP_OUT/tool.err" | tee -a "$SMP_OUT/tool.txt"; }
 has() {

@@ -1717,11 +1717,18 @@ static int smpusb_pre_reset(struct usb_interface *intf)
 
 	/* Held until post_reset: no command crosses a reset. */
 	mutex_lock(&dev->io_mutex);
-	usb_kill_anchored_urbs(&dev->tm_anchor);
-	usb_kill_anchored_urbs(&dev->cmd_anchor);
 	spin_lock_irq(&dev->lock);
 	dev->reset_running = dev->ctl.running;
 	spin_unlock_irq(&dev->lock);
+	/*
+	 * A reset is treated as a stop: nobody renews across it, and firmware
+	 * need not stop its motor on a bus reset.  The device still answers
+	 * here, so the STOP goes out before the reset, not a lease later.
+	 */
+	if (dev->reset_running)
+		smpusb_deadman_stop(dev, SMPUSB_DEADMAN_RESET, true);
+	usb_kill_anchored_urbs(&dev->tm_anchor);
+	usb_kill_anchored_urbs(&dev->cmd_anchor);
 	return 0;
 }
 
@@ -1731,9 +1738,12 @@ static int smpusb_post_reset(struct usb_interface *intf)
 	int err;
 
 	err = smpusb_tm_start(dev);
-	/* A reset is treated as a stop: nobody renewed across it. */
+	/*
+	 * Once more after the reset, in case the STOP before it was lost
+	 * (a device reset because it stopped answering); counted once.
+	 */
 	if (dev->reset_running)
-		smpusb_deadman_stop(dev, SMPUSB_DEADMAN_RESET, true);
+		smpusb_deadman_stop(dev, SMPUSB_DEADMAN_RESET, false);
 	mutex_unlock(&dev->io_mutex);
 	return err;
 }

@@ -4,7 +4,7 @@
 # telemetry on open; a USB reset while running goes through
 # pre_reset/post_reset, ends the driver's lease and telemetry resumes.
 . "$SMP_SRC/tests/vm/lib.sh"
-plan 10
+plan 11
 ko="$SMP_SRC/kernel/smpusb.ko"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
@@ -70,6 +70,13 @@ check "the driver sent STOP after the reset: device IDLE" \
 check "the simulator saw the needle stopped by STOP, not by its lease" \
 	eval 'tail -n +$((m + 1)) "$SMP_OUT/events.log" |
 		grep -q "event=STATE from=RUNNING to=IDLE reason=STOP"'
+# The driver stops the needle in pre_reset, while the device still
+# answers: the STOP is in the simulator's log before the reset disables
+# its function (USB_DISABLE), not a lease later.
+check "the STOP came before the reset" \
+	eval 'tail -n +$((m + 1)) "$SMP_OUT/events.log" |
+		grep -E "event=(STATE from=RUNNING to=IDLE|USB_DISABLE)" | head -n1 |
+		grep -q "reason=STOP"'
 
 stop_sim
 ok $? "simulator stops cleanly"

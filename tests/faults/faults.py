@@ -30,7 +30,7 @@ One result line per scenario and path on stdout:
 
 followed by a TAP-style `ok N - ID` / `not ok N - ID` line (n/a is ok), and
 `1..N` at the end.  A scenario whose stack never ran steadily before the
-fault (nothing injected, nothing measured) is set up again, up to 3 times.
+fault (nothing injected, nothing measured) is set up again, 2 attempts in all.
 
 Usage:
   faults.py run [--path socket|kernel] [--only ID,...] [--subset] [--json FILE]
@@ -114,7 +114,7 @@ class Precondition(Exception):
     with this reason if it never gets there."""
 
 
-ATTEMPTS = 3
+ATTEMPTS = 2
 
 
 def event_t(line):
@@ -237,7 +237,7 @@ FINDINGS = [
     '`TELEMETRY_DROP reason=host-behind`, smpd renewals up to 450 ms late), which '
     'stops the needle with nothing injected (LEASE_EXPIRED, or smpd\'s fail-safe '
     'telemetry-lost trip): a scenario is injected only after LeaseMs of steady '
-    'running and set up again (3 attempts) when the stack never gets there, since '
+    'running and set up again (2 attempts) when the stack never gets there, since '
     'nothing was measured; if it never does, the scenario fails with that reason.',
 ]
 
@@ -411,6 +411,9 @@ class Stack:
         would make any stop after it a measurement of the host's load."""
         lease, renew = lease_policy()
         n = len(self.sim.events())
+        if not self.running():
+            raise Precondition('the needle stopped before the fault: '
+                               + (self.last_stop() or 'no STATE event'))
         deadline = time.monotonic() + 10 * self.T.SLOW
         why = 'no lease renewal seen while the needle runs'
         while time.monotonic() < deadline:
@@ -427,6 +430,10 @@ class Stack:
             time.sleep(0.005)
         raise Precondition(f'the stack did not run steadily for {lease} ms before the fault '
                            f'(last: {why})')
+
+    def last_stop(self):
+        stops = [x for x in self.sim.events() if 'event=STATE from=RUNNING' in x]
+        return stops[-1].split(' ', 1)[1] if stops else None
 
     @staticmethod
     def unsteady(ev, lease, renew):
@@ -974,6 +981,15 @@ def cmd_run(a):
             if i not in BYID:
                 sys.exit(f'faults.py: unknown scenario "{i}" (faults.py list)')
     results = []
+
+    def save():
+        if a.json:
+            lease, renew = lease_policy()
+            tmp = a.json + '.tmp'
+            with open(tmp, 'w') as f:
+                json.dump(dict(path=a.path, lease_ms=lease, renew_ms=renew, results=results), f, indent=1)
+            os.replace(tmp, a.json)
+
     for i in ids:
         t = time.monotonic()
         for attempt in range(1, ATTEMPTS + 1):
@@ -987,10 +1003,7 @@ def cmd_run(a):
         print(result_line(r), flush=True)
         # TAP-style, for docs/safety/hazards.toml (meson:faults/faults-subset#ID)
         print(f"{'not ok' if r['result'] == 'fail' else 'ok'} {len(results)} - {i}", flush=True)
-    if a.json:
-        with open(a.json, 'w') as f:
-            lease, renew = lease_policy()
-            json.dump(dict(path=a.path, lease_ms=lease, renew_ms=renew, results=results), f, indent=1)
+        save()      # after every scenario: a run cut short keeps what it measured
     print(f'1..{len(results)}', flush=True)
     bad = [r for r in results if r['result'] == 'fail']
     print(f"faults: path={a.path} {len(results)} scenarios, "

@@ -405,8 +405,9 @@ class Stack:
         the worst case, not a random phase of the renewal period.
 
         The renewal must also end a steady window of LeaseMs: the needle
-        running, every renewal on time (gaps <= 1.5 RenewMs) and no
-        telemetry dropped by the device because the host fell behind.  A
+        running, no renewal gap longer than half the lease (so a late
+        renewal never ate into the lease the fault meets) and no telemetry
+        dropped by the device because the host fell behind.  A
         stack that is not keeping up before the fault (a starved TCG guest)
         would make any stop after it a measurement of the host's load."""
         lease, renew = lease_policy()
@@ -460,8 +461,8 @@ class Stack:
         if len(renewals) < 2 or renewals[-1] >= since:
             return 'fewer renewals than LeaseMs of running'
         gaps = [a - b for a, b in zip(renewals, renewals[1:])]
-        if max(gaps) > renew * 1500:
-            return f'renewals {max(gaps) / 1000:.0f} ms apart (RenewMs {renew})'
+        if max(gaps) > lease * 500:
+            return f'renewals {max(gaps) / 1000:.0f} ms apart (LeaseMs {lease})'
         return None
 
     def marker(self):

@@ -547,12 +547,23 @@ class Stack:
             self.acked.append(('session_begin', who))
             d.SetParameters(T.params())
             self.acked.append(('set_parameters', who))
-            d.Start()
-            self.acked.append(('start', who))
-            T.wait_for(lambda: self.running(), 3, 'needle running again')
-            T.pump(0.5)
-            if not self.running():
-                raise AssertionError('the needle stopped by itself after the recovery')
+            # Kernel path: a starved TCG guest stops a healthy needle now and
+            # then (module docstring, FINDINGS); one more start is what an
+            # operator does, and a fault that did not clear stops it again.
+            tries = 2 if self.path == 'kernel' else 1
+            for n in range(1, tries + 1):
+                d.Start()
+                self.acked.append(('start', who))
+                T.wait_for(lambda: self.running(), 3, 'needle running again')
+                T.pump(0.5)
+                if self.running():
+                    break
+                why = self.last_stop()
+                if n == tries:
+                    raise AssertionError(f'the needle stopped by itself after the recovery ({why})')
+                sys.stderr.write(f'# {self.sc["id"]}: recovery start {n} stopped by itself ({why}); again\n')
+                if c.prop(self.dev_path, T.IDEV, 'State') in ('fault', 'estop'):
+                    d.ClearFault()
             d.Stop()
             self.acked.append(('stop', who))
             c.ses(s).EndSession()

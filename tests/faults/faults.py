@@ -391,7 +391,13 @@ class Stack:
                 self.acked.append((line[4:], self.pseudonym))
             if line == 'running':
                 break
-        self.T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
+        try:
+            self.T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
+        except AssertionError:
+            # smpd acknowledged Start: the needle ran and stopped again
+            # before anything was injected (a starved guest)
+            raise Precondition('the needle stopped before the fault: '
+                               + (self.last_stop() or 'it never ran')) from None
 
     def kill_client(self):
         p = self.client_proc

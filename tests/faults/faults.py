@@ -549,16 +549,30 @@ class Stack:
             d.Claim()
             if c.prop(self.dev_path, T.IDEV, 'State') in ('fault', 'estop'):
                 d.ClearFault()
+
+            def cleared(call, *args):
+                """The operator's recovery: clear a latched fault, try again.
+                smpd may learn of the device's latched fault (telemetry, a
+                status reply) only after the State was read above: on a
+                slow guest that is seconds later."""
+                import dbus
+                try:
+                    return call(*args)
+                except dbus.exceptions.DBusException as e:
+                    if e.get_dbus_name() != T.ERR + 'FaultLatched':
+                        raise
+                    d.ClearFault()
+                    return call(*args)
             s = str(c.mgr.BeginSession(self.dev_path, T.metadata(client=who)))
             self.acked.append(('session_begin', who))
-            d.SetParameters(T.params())
+            cleared(d.SetParameters, T.params())
             self.acked.append(('set_parameters', who))
             # Kernel path: a starved TCG guest stops a healthy needle now and
             # then (module docstring, FINDINGS); one more start is what an
             # operator does, and a fault that did not clear stops it again.
             tries = 2 if self.path == 'kernel' else 1
             for n in range(1, tries + 1):
-                d.Start()
+                cleared(d.Start)
                 self.acked.append(('start', who))
                 T.wait_for(lambda: self.running(), 3, 'needle running again')
                 T.pump(0.5)

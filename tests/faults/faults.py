@@ -239,6 +239,12 @@ FINDINGS = [
     'telemetry-lost trip): a scenario is injected only after LeaseMs of steady '
     'running and set up again (2 attempts) when the stack never gets there, since '
     'nothing was measured; if it never does, the scenario fails with that reason.',
+    '**usb-reset** (open, kernel driver): USBDEVFS_RESET while the needle runs is '
+    'stopped by the device\'s lease (LEASE_EXPIRED 500.8 ms after the ioctl, bound 501), '
+    'not by smpusb.ko: `smpusb_pre_reset` only kills URBs and `smpusb_post_reset` sends '
+    'STOP after the reset, 2.1 s later in the VM, when the device had stopped itself. '
+    'The device still answers in pre_reset; a STOP sent there while running would stop '
+    'the needle before the reset instead of a lease later.',
 ]
 
 PROBE_HOLD = 0.8     # seconds a 'probe' fault must leave the needle running

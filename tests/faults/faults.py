@@ -30,7 +30,7 @@ One result line per scenario and path on stdout:
 
 followed by a TAP-style `ok N - ID` / `not ok N - ID` line (n/a is ok), and
 `1..N` at the end.  A scenario whose stack never ran steadily before the
-fault (nothing injected, nothing measured) is set up again, up to 3 times.
+fault (nothing injected, nothing measured) is set up again, 2 attempts in all.
 
 Usage:
   faults.py run [--path socket|kernel] [--only ID,...] [--subset] [--json FILE]
@@ -123,7 +123,7 @@ class Precondition(Exception):
     with this reason if it never gets there."""
 
 
-ATTEMPTS = 3
+ATTEMPTS = 2
 
 
 def event_t(line):
@@ -229,6 +229,32 @@ FINDINGS = [
     'ClientTimeoutMs (200 ms) unanswered, stops renewing, sends STOP and latches '
     '`client-unresponsive` (daemon/device.c). The client contract changed with it: an '
     'application dispatches its bus connection while its needle runs (dbus.md, libsmp.md).',
+    '**measurement** (fixed, runner): the stop was timed from a `status` round trip '
+    'taken before the injection; in a starved guest the runner can be descheduled '
+    'between the two, which counted the runner\'s own delay as the product\'s. The '
+    'device clock is CLOCK_MONOTONIC minus a constant on both paths, so each injection '
+    'now marks its own moment right before the action (kill, SIGSTOP, ioctl, dd, ...) '
+    'and maps it onto the device clock, at most one round trip early, never late.',
+    '**kernel path under TCG** (environment): the guest gets a fraction of one host '
+    'core while other VMs run, and the 1 kHz telemetry path (FunctionFS, dummy_hcd, '
+    'smpusb, smpd at SCHED_FIFO) leaves SCHED_OTHER processes the leftovers: a '
+    'SIGKILLed claimant took ~600 ms to exit and dbus-daemon as long to announce it, '
+    'while smpd kept renewing every 100 ms (device log), so client-crash measured '
+    '650 ms against 501. That is the guest\'s starvation, not smpd\'s reaction (the '
+    'socket path measures ~1 ms): in the VM the bus daemon and the claimant run at '
+    'SCHED_FIFO 5, below smpd and the device, and client-crash then measured 116 ms. '
+    'The guest also stalls for whole lease periods (the device logs thousands of '
+    '`TELEMETRY_DROP reason=host-behind`, smpd renewals up to 450 ms late), which '
+    'stops the needle with nothing injected (LEASE_EXPIRED, or smpd\'s fail-safe '
+    'telemetry-lost trip): a scenario is injected only after LeaseMs of steady '
+    'running and set up again (2 attempts) when the stack never gets there, since '
+    'nothing was measured; if it never does, the scenario fails with that reason.',
+    '**usb-reset** (fixed, kernel driver): USBDEVFS_RESET while the needle ran was '
+    'stopped by the device\'s lease (LEASE_EXPIRED 500.8 ms after the ioctl, bound 501), '
+    'not by smpusb.ko: `smpusb_pre_reset` only killed URBs and `smpusb_post_reset` sent '
+    'STOP after the reset, 2.1 s later in the VM. The device still answers in pre_reset: '
+    'the driver now sends STOP there, before the reset, and once more (uncounted) after '
+    'it; VM test 30 checks that the STOP precedes the reset in the device\'s log.',
 ]
 
 PROBE_HOLD = 0.8     # seconds a 'probe' fault must leave the needle running
@@ -381,7 +407,13 @@ class Stack:
                 self.acked.append((line[4:], self.pseudonym))
             if line == 'running':
                 break
-        self.T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
+        try:
+            self.T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
+        except AssertionError:
+            # smpd acknowledged Start: the needle ran and stopped again
+            # before anything was injected (a starved guest)
+            raise Precondition('the needle stopped before the fault: '
+                               + (self.last_stop() or 'it never ran')) from None
 
     def kill_client(self):
         p = self.client_proc
@@ -395,12 +427,16 @@ class Stack:
         the worst case, not a random phase of the renewal period.
 
         The renewal must also end a steady window of LeaseMs: the needle
-        running, every renewal on time (gaps <= 1.5 RenewMs) and no
-        telemetry dropped by the device because the host fell behind.  A
+        running, no renewal gap longer than half the lease (so a late
+        renewal never ate into the lease the fault meets) and no telemetry
+        dropped by the device because the host fell behind.  A
         stack that is not keeping up before the fault (a starved TCG guest)
         would make any stop after it a measurement of the host's load."""
         lease, renew = lease_policy()
         n = len(self.sim.events())
+        if not self.running():
+            raise Precondition('the needle stopped before the fault: '
+                               + (self.last_stop() or 'no STATE event'))
         deadline = time.monotonic() + 10 * self.T.SLOW
         why = 'no lease renewal seen while the needle runs'
         while time.monotonic() < deadline:
@@ -417,6 +453,10 @@ class Stack:
             time.sleep(0.005)
         raise Precondition(f'the stack did not run steadily for {lease} ms before the fault '
                            f'(last: {why})')
+
+    def last_stop(self):
+        stops = [x for x in self.sim.events() if 'event=STATE from=RUNNING' in x]
+        return stops[-1].split(' ', 1)[1] if stops else None
 
     @staticmethod
     def unsteady(ev, lease, renew):
@@ -443,8 +483,8 @@ class Stack:
         if len(renewals) < 2 or renewals[-1] >= since:
             return 'fewer renewals than LeaseMs of running'
         gaps = [a - b for a, b in zip(renewals, renewals[1:])]
-        if max(gaps) > renew * 1500:
-            return f'renewals {max(gaps) / 1000:.0f} ms apart (RenewMs {renew})'
+        if max(gaps) > lease * 500:
+            return f'renewals {max(gaps) / 1000:.0f} ms apart (LeaseMs {lease})'
         return None
 
     def marker(self):
@@ -525,16 +565,41 @@ class Stack:
             d.Claim()
             if c.prop(self.dev_path, T.IDEV, 'State') in ('fault', 'estop'):
                 d.ClearFault()
+
+            def cleared(call, *args):
+                """The operator's recovery: clear a latched fault, try again.
+                smpd may learn of the device's latched fault (telemetry, a
+                status reply) only after the State was read above: on a
+                slow guest that is seconds later."""
+                import dbus
+                try:
+                    return call(*args)
+                except dbus.exceptions.DBusException as e:
+                    if e.get_dbus_name() != T.ERR + 'FaultLatched':
+                        raise
+                    d.ClearFault()
+                    return call(*args)
             s = str(c.mgr.BeginSession(self.dev_path, T.metadata(client=who)))
             self.acked.append(('session_begin', who))
-            d.SetParameters(T.params())
+            cleared(d.SetParameters, T.params())
             self.acked.append(('set_parameters', who))
-            d.Start()
-            self.acked.append(('start', who))
-            T.wait_for(lambda: self.running(), 3, 'needle running again')
-            T.pump(0.5)
-            if not self.running():
-                raise AssertionError('the needle stopped by itself after the recovery')
+            # Kernel path: a starved TCG guest stops a healthy needle now and
+            # then (module docstring, FINDINGS); one more start is what an
+            # operator does, and a fault that did not clear stops it again.
+            tries = 2 if self.path == 'kernel' else 1
+            for n in range(1, tries + 1):
+                cleared(d.Start)
+                self.acked.append(('start', who))
+                T.wait_for(lambda: self.running(), 3, 'needle running again')
+                T.pump(0.5)
+                if self.running():
+                    break
+                why = self.last_stop()
+                if n == tries:
+                    raise AssertionError(f'the needle stopped by itself after the recovery ({why})')
+                sys.stderr.write(f'# {self.sc["id"]}: recovery start {n} stopped by itself ({why}); again\n')
+                if c.prop(self.dev_path, T.IDEV, 'State') in ('fault', 'estop'):
+                    d.ClearFault()
             d.Stop()
             self.acked.append(('stop', who))
             c.ses(s).EndSession()
@@ -964,6 +1029,15 @@ def cmd_run(a):
             if i not in BYID:
                 sys.exit(f'faults.py: unknown scenario "{i}" (faults.py list)')
     results = []
+
+    def save():
+        if a.json:
+            lease, renew = lease_policy()
+            tmp = a.json + '.tmp'
+            with open(tmp, 'w') as f:
+                json.dump(dict(path=a.path, lease_ms=lease, renew_ms=renew, results=results), f, indent=1)
+            os.replace(tmp, a.json)
+
     for i in ids:
         t = time.monotonic()
         for attempt in range(1, ATTEMPTS + 1):
@@ -977,10 +1051,7 @@ def cmd_run(a):
         print(result_line(r), flush=True)
         # TAP-style, for docs/safety/hazards.toml (meson:faults/faults-subset#ID)
         print(f"{'not ok' if r['result'] == 'fail' else 'ok'} {len(results)} - {i}", flush=True)
-    if a.json:
-        with open(a.json, 'w') as f:
-            lease, renew = lease_policy()
-            json.dump(dict(path=a.path, lease_ms=lease, renew_ms=renew, results=results), f, indent=1)
+        save()      # after every scenario: a run cut short keeps what it measured
     print(f'1..{len(results)}', flush=True)
     bad = [r for r in results if r['result'] == 'fail']
     print(f"faults: path={a.path} {len(results)} scenarios, "
@@ -997,6 +1068,20 @@ def cmd_list(a):
 
 
 # ------------------------------------------------------------------ report
+
+def kernel_subset():
+    """The subset tests/vm/tests/70-faults-kernel.sh runs (its subset=(...))."""
+    path = os.path.join(SRC_DEFAULT, 'tests', 'vm', 'tests', '70-faults-kernel.sh')
+    with open(path) as f:
+        m = re.search(r'^subset=\(([^)]*)\)', f.read(), re.M)
+    if not m:
+        raise SystemExit(f'faults.py: no subset=(...) in {path}')
+    ids = m.group(1).split()
+    for i in ids:
+        if i not in BYID:
+            raise SystemExit(f'faults.py: {path}: unknown scenario {i}')
+    return ids
+
 
 def cmd_report(a):
     runs = {}
@@ -1068,7 +1153,12 @@ def cmd_report(a):
                 continue
             ms = '-' if r['stop_ms'] is None else f"{r['stop_ms']:.1f}"
             res = r['result'] if r['result'] == 'pass' else f"**{r['result']}**: {r['reason'].replace('_', ' ')}"
-            w(f"| {s['id']} | {s['hazard']} | {path} | {r['bound_ms']} | {ms} | {r['stop_by'] or '-'} "
+            if r.get('attempts', 1) > 1:
+                res += f" (attempt {r['attempts']}: the stack was not steady before the fault)"
+            by = r['stop_by'] or '-'
+            if path == 'kernel' and s['id'] == 'smpd-sigkill' and by == 'STOP':
+                by = 'STOP (smpusb.ko: its owner died)'
+            w(f"| {s['id']} | {s['hazard']} | {path} | {r['bound_ms']} | {ms} | {by} "
               f"| {r['log'] or '-'} | {r['recovered'] or '-'} | {res} |")
     w('')
     w('## Scenarios: what is injected and where each bound comes from')
@@ -1094,9 +1184,12 @@ def cmd_report(a):
     w('tests/vm/run --build build 70-faults-kernel   # kernel path, subset, TAP')
     w('```')
     w('')
-    w('`make check` runs a bounded subset: the meson test `faults-subset` (suite')
-    w('`faults`, socket path) and the VM test `70-faults-kernel` (kernel path),')
-    w('each with these scenarios: ' + ', '.join(f'`{i}`' for i in SUBSET) + '.')
+    w('`make check` runs a bounded subset on each path: the meson test')
+    w('`faults-subset` (suite `faults`, socket path): ' + ', '.join(f'`{i}`' for i in SUBSET) + ';')
+    w('the VM test `70-faults-kernel` (kernel path), what the kernel path adds: '
+      + ', '.join(f'`{i}`' for i in kernel_subset()) + '.')
+    w('Each scenario is one TAP case named by its id, the evidence')
+    w('docs/safety/hazards.toml cites (`meson:faults/faults-subset#ID`, `vm:ID`).')
     w('')
     w('Injection points added for the matrix: `tests/faults/fault-shim.c`, an')
     w('LD_PRELOAD library loaded into smpd only, shifts CLOCK_REALTIME by the')

@@ -81,7 +81,7 @@ wait_more() { wait_secs "$1" sh -c '[ "$(grep -ci "$1" "$2" 2> /dev/null)" -gt "
 plug
 check "no driver took the interface" sh -c '! test -e /dev/smpusb0'
 check "the plug started smpd" wait_secs 30 systemctl is-active -q smpd.service
-check "smpd attached the machine over libusb" wait_secs 30 sh -c 'runuser -u bob -- smpctl devices 2>&1 | grep SIM-X2-000042 | grep -q libusb'
+check "smpd attached the machine over libusb" wait_secs 30 sh -c 'runuser -u bob -- smpctl devices 2>&1 | grep SIM-X2-000042 | grep -q "via usb$"'
 [ "$(systemctl show -p FragmentPath --value smpd.service)" = /lib/systemd/system/smpd.service ]
 ok $? "smpd runs from the packaged unit, no drop-in"
 is "$(systemctl show -p DropInPaths --value smpd.service)" "" "no drop-in weakens the packaged unit"

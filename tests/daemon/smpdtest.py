@@ -355,6 +355,25 @@ def usb_ready():
     return drv in ('', 'usbfs')
 
 
+
+def start_through_relatch(d, clear, timeout=5.0):
+    """Device.Start, clearing again while smpd answers FaultLatched: through
+    the kernel path under TCG, telemetry queued before a ClearFault can
+    latch the old fault again (fail-safe: nothing runs).  clear() clears
+    it; returns how many times that happened, so callers report it."""
+    relatched = 0
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        try:
+            d.Start()
+            return relatched
+        except dbus.exceptions.DBusException as e:
+            if e.get_dbus_name() != ERR + 'FaultLatched' or time.monotonic() > deadline:
+                raise
+            relatched += 1
+            pump(0.1)
+            clear()
+
 class Smpd:
     def __init__(self, bus, tmp, sim=None, config_dir=None, check=True, sim_socket=None):
         """sim: wait for its device (check=True); sim_socket: the socket to

@@ -196,23 +196,12 @@ class Soak:
             for _ in range(self.rng.randint(1, 3)):
                 d.SetParameters(T.params(depth=self.rng.choice((600, 700, 800, 900))))
                 self.acked[('set_parameters', client)] += 1
-            deadline = time.monotonic() + 5 * T.SLOW
-            while True:
+            def clear():
                 try:
-                    d.Start()
-                    break
-                except dbus.exceptions.DBusException as e:
-                    # Through the kernel path under TCG, telemetry queued
-                    # before a ClearFault can latch the old fault again
-                    # (fail-safe: nothing runs).  Counted and reported.
-                    if e.get_dbus_name() != T.ERR + 'FaultLatched' or time.monotonic() > deadline:
-                        raise
-                    self.relatched += 1
-                    T.pump(0.1)
-                    try:
-                        d.ClearFault()
-                    except dbus.exceptions.DBusException:
-                        pass
+                    d.ClearFault()
+                except dbus.exceptions.DBusException:
+                    pass
+            self.relatched += T.start_through_relatch(d, clear)
             self.acked[('start', client)] += 1
             T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
             mark = len(self.sim.events())

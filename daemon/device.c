@@ -1022,6 +1022,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 	enum param q;
 	int r;
 
+	manager_check_audit_space(m);
 	if (m->audit_error < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
 					 "the audit log cannot be written (%s): the needle cannot start",

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -20,6 +21,19 @@
 
 #define RECONNECT_USEC (500 * 1000ULL)
 #define AUDIT_TICK_USEC (1000 * 1000ULL)
+
+/*
+ * H12 on a filling disk.  A full filesystem does not fail the log's next
+ * record: the last block of the log file takes records until it is full
+ * (a 4 KiB tmpfs page held 6.7 s of telemetry summaries in the fault
+ * matrix, docs/reliability.md), and when a record then fails, the records
+ * of the stop it causes (fault, stop, session_end) fail with it.  So the
+ * log counts as unwritable once its filesystem has less than this left
+ * (f_bavail: what an unprivileged writer gets), checked on every audit
+ * tick (1 s while a device is attached) and before START: the needle
+ * stops while the log still takes the record that says why.
+ */
+#define AUDIT_MIN_FREE_BYTES (64 * 1024ULL)
 
 /*
  * The audit library mirrors every record it writes to journald
@@ -79,6 +93,18 @@ out:
 		free(bufs[i]);
 }
 
+/* The log cannot be written: it stays failed until smpd restarts (H12). */
+static void audit_failed(struct manager *m, int r)
+{
+	m->audit_error = r;
+	fprintf(stderr, "smpd: the audit log cannot be written: %s; stopping every needle\n",
+		strerror(-r));
+	for (struct device *d = m->devices; d; d = d->next)
+		if (!d->gone)
+			device_trip(d, MONITOR_AUDIT_FAILED, "the audit log cannot be written");
+	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "AuditAvailable", NULL);
+}
+
 int manager_audit(struct manager *m, bool durable, const char *event,
 		  const AuditField *fields, size_t n_fields)
 {
@@ -112,14 +138,41 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 
 	/* H12: no record, no needle. */
 	journal_mirror(event, fields, n_fields);
-	m->audit_error = r;
-	fprintf(stderr, "smpd: the audit log cannot be written: %s; stopping every needle\n",
-		strerror(-r));
-	for (struct device *d = m->devices; d; d = d->next)
-		if (!d->gone)
-			device_trip(d, MONITOR_AUDIT_FAILED, "the audit log cannot be written");
-	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "AuditAvailable", NULL);
+	audit_failed(m, r);
 	return r;
+}
+
+int manager_check_audit_space(struct manager *m)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+#ifdef SMP_MUTATION_DM_LOG_FAILSAFE
+	return 0;	/* mutant: a log that cannot take records counts as writable */
+#endif
+	if (m->audit_error < 0)
+		return m->audit_error;
+	if (!m->audit || !m->audit_dir || statvfs(m->audit_dir, &sv) < 0)
+		return 0;	/* the records themselves will tell */
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail >= AUDIT_MIN_FREE_BYTES)
+		return 0;
+	{
+		AuditField f[] = {
+			AUDIT_STR("directory", m->audit_dir),
+			AUDIT_UINT("free_bytes", avail),
+			AUDIT_UINT("min_free_bytes", AUDIT_MIN_FREE_BYTES),
+		};
+
+		/* the last record the log takes: best effort, it may not fit */
+		(void)audit_log_append_durable(m->audit, "audit_space_low", f,
+					       sizeof(f) / sizeof(f[0]), NULL);
+	}
+	fprintf(stderr, "smpd: the audit log's filesystem (%s) has %" PRIu64
+		" bytes left, less than the %llu the log keeps in reserve\n",
+		m->audit_dir, avail, AUDIT_MIN_FREE_BYTES);
+	audit_failed(m, -ENOSPC);
+	return -ENOSPC;
 }
 
 /*
@@ -279,6 +332,7 @@ static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
 	struct manager *m = userdata;
 	int r;
 
+	manager_check_audit_space(m);	/* first: its record must still fit */
 	for (struct device *d = m->devices; d; d = d->next)
 		device_audit_tick(d);
 	if (m->audit && m->audit_error >= 0) {

@@ -212,6 +212,13 @@ int manager_udev_start(struct manager *m);
 void manager_udev_stop(struct manager *m);
 
 /*
+ * H12: fail the log (as a record that cannot be written does) when its
+ * filesystem has less room left than the records of a stop need.  Returns
+ * 0, or the log's error (negative errno).
+ */
+int manager_check_audit_space(struct manager *m);
+
+/*
  * Append an audit record.  durable: fdatasync before returning.  On any
  * error the log is marked failed, every running needle stops and no
  * session or start is accepted until restart (H12).

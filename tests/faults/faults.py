@@ -262,6 +262,15 @@ FINDINGS = [
     'The runner itself was part of the load: it re-read the whole device log every '
     '5 ms, at real-time priority, while it waited for the steady window; it now reads '
     'only what was appended.',
+    '**disk-full** (fixed): with smpd\'s state directory filled, the needle ran on for '
+    '6.7 s on the kernel path (bound 1.1 s) and 0.5 s on the socket path: a full '
+    'filesystem does not fail the log\'s next record, the last 4 KiB page of the log '
+    'file takes records (a telemetry summary a second) until it is full, so the stop '
+    'came whenever the page happened to fill, and the records of that stop were then '
+    'lost with it. smpd now treats the log as failed when its filesystem has less '
+    'than 64 KiB left, checked on every audit tick and before START '
+    '(`manager_check_audit_space`, daemon/manager.c), after one last '
+    '`audit_space_low` record.',
     '**usb-reset** (fixed, kernel driver): USBDEVFS_RESET while the needle ran was '
     'stopped by the device\'s lease (LEASE_EXPIRED 500.8 ms after the ioctl, bound 501), '
     'not by smpusb.ko: `smpusb_pre_reset` only killed URBs and `smpusb_post_reset` sent '

@@ -1280,6 +1280,8 @@ def cmd_report(a):
     w('SMPD_SOURCE_DIR=$PWD /usr/bin/python3 tests/faults/faults.py run --build build --path socket')
     w('/usr/bin/python3 tests/faults/faults.py run --build build --only disk-full,clock-back')
     w('tests/vm/run --build build 70-faults-kernel   # kernel path, subset, TAP')
+    w('echo usb-reset,disk-full > build/faults-vm-only   # kernel path, those scenarios:')
+    w('tests/vm/run --build build 70-faults-kernel   # (make faults removes the file)')
     w('```')
     w('')
     w('`make check` runs a bounded subset on each path: the meson test')

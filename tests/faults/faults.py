@@ -259,9 +259,10 @@ FINDINGS = [
     'fault and starts it again (up to 3 times), then the whole stack is set up again '
     '(2 attempts); the results table says how often either happened, and a scenario '
     'that never gets a steady window fails with that reason. No bound changes with it. '
-    'The runner itself was part of the load: it re-read the whole device log every '
-    '5 ms, at real-time priority, while it waited for the steady window; it now reads '
-    'only what was appended.',
+    'The runner added to the load: while it waited for the steady window it re-read '
+    'and split the whole device log (thousands of lines under TCG) every 5 ms at '
+    'real-time priority, enough to keep a guest CPU busy; it now reads only what was '
+    'appended.',
     '**disk-full** (fixed): with smpd\'s state directory filled, the needle ran on for '
     '6.7 s on the kernel path (bound 1.1 s) and 0.5 s on the socket path: a full '
     'filesystem does not fail the log\'s next record, the last 4 KiB page of the log '

@@ -367,8 +367,13 @@ void manager_arm_audit_timer(struct manager *m)
 	if (!m->audit_timer) {
 		if (delay == UINT64_MAX)
 			return;
-		r = sd_event_add_time_relative(m->event, &m->audit_timer, CLOCK_MONOTONIC, delay, 0,
-					       audit_timer_handler, m);
+		/*
+		 * 1 ms accuracy: accuracy 0 means sd-event's default of 250 ms,
+		 * and this tick is a safety check (the log's free space, H12)
+		 * whose period is a stop bound (docs/reliability.md disk-full).
+		 */
+		r = sd_event_add_time_relative(m->event, &m->audit_timer, CLOCK_MONOTONIC, delay,
+					       1000, audit_timer_handler, m);
 		if (r < 0)
 			fprintf(stderr, "smpd: cannot arm the audit timer: %s\n", strerror(-r));
 		else

@@ -45,6 +45,7 @@ path fails, unless the table says why it does not apply there.
 """
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -195,7 +196,7 @@ SCENARIOS = [
       'smp-sim `pedal up`'),
     S('disk-full', 'H12', 'stop', 'AuditMs + RenewMs',
       'HAZARDS.md H12 (no needle without a writable log); smpd writes the telemetry summary every 1 s (manager.c audit_timer) + RenewMs',
-      "smpd's state directory on a 2 MiB tmpfs filled with dd; recovery: space freed, smpd restarted (the log failure latches until then)"),
+      "smpd's state directory on a 2 MiB tmpfs filled at once (fallocate, then writes to ENOSPC); recovery: space freed, smpd restarted (the log failure latches until then)"),
     S('log-io-error', 'H12', 'stop', 'AuditMs + RenewMs',
       'as disk-full: the next audit write (1 s period) fails with EIO',
       'pwrite/fdatasync on the audit log fail with EIO (LD_PRELOAD tests/faults/fault-shim.c); recovery: disk healthy, smpd restarted'),
@@ -240,7 +241,7 @@ FINDINGS = [
     'taken before the injection; in a starved guest the runner can be descheduled '
     'between the two, which counted the runner\'s own delay as the product\'s. The '
     'device clock is CLOCK_MONOTONIC minus a constant on both paths, so each injection '
-    'now marks its own moment right before the action (kill, SIGSTOP, ioctl, dd, ...) '
+    'now marks its own moment right before the action (kill, SIGSTOP, ioctl, fallocate, ...) '
     'and maps it onto the device clock, at most one round trip early, never late.',
     '**kernel path under TCG** (environment): the guest gets a fraction of one host '
     'core while other VMs run, and the 1 kHz telemetry path (FunctionFS, dummy_hcd, '
@@ -271,7 +272,11 @@ FINDINGS = [
     'lost with it. smpd now treats the log as failed when its filesystem has less '
     'than 64 KiB left, checked on every audit tick and before START '
     '(`manager_check_audit_space`, daemon/manager.c), after one last '
-    '`audit_space_low` record.',
+    '`audit_space_low` record. The next run measured 1319.6 ms: the audit tick was '
+    'armed with accuracy 0, which sd-event takes as its default of 250 ms, and the '
+    'runner filled the disk with `dd bs=4k`, whose exec and 512 writes after the mark '
+    'were counted as smpd\'s delay. The tick now has 1 ms accuracy, and the runner '
+    'fills the disk with one fallocate right after its mark.',
     '**usb-reset** (fixed, kernel driver): USBDEVFS_RESET while the needle ran was '
     'stopped by the device\'s lease (LEASE_EXPIRED 500.8 ms after the ioctl, bound 501), '
     'not by smpusb.ko: `smpusb_pre_reset` only killed URBs and `smpusb_post_reset` sent '
@@ -585,7 +590,7 @@ class Stack:
 
     def mark_fault(self):
         """Called by an injection right before the action that is the
-        fault (kill, SIGSTOP, dd, ioctl, ...): its device time, so that a
+        fault (kill, SIGSTOP, fallocate, ioctl, ...): its device time, so that a
         runner descheduled before the injection (TCG) is not counted."""
         self.t_fault = self.device_now()
 
@@ -789,9 +794,7 @@ def inject(st, sc):
         sim.ctl('pedal up')
         return lambda: sim.ctl('pedal down')
     if i == 'disk-full':
-        st.mark_fault()
-        subprocess.run(['dd', 'if=/dev/zero', 'of=' + os.path.join(st.state, 'filler'), 'bs=4k'],
-                       stderr=subprocess.DEVNULL)
+        fill_fs(st, os.path.join(st.state, 'filler'))
 
         def free():
             os.unlink(os.path.join(st.state, 'filler'))
@@ -887,6 +890,39 @@ def inject(st, sc):
             st.polkit.allow_all()
         return back
     raise Skip(f'no injection for {i} on this path')
+
+
+def fill_fs(st, path):
+    """Fill the filesystem of path at once: one fallocate of all the free
+    space, then writes until ENOSPC for what it left.  The fault is the
+    moment the disk is full; `dd bs=4k` took the exec of dd and 512 writes
+    (hundreds of ms under TCG) after the mark, counted as smpd's delay."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        sv = os.statvfs(os.path.dirname(path))
+        free = sv.f_bavail * sv.f_frsize
+        st.mark_fault()
+        try:
+            os.posix_fallocate(fd, 0, free)
+            off = free
+        except OSError:
+            off = 0         # all or nothing on tmpfs: the writes do it
+        chunk = b'\0' * (1 << 20)
+        while True:
+            try:
+                n = os.pwrite(fd, chunk, off)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                break
+            if n == 0:
+                break
+            off += n
+    finally:
+        os.close(fd)
+    sv = os.statvfs(os.path.dirname(path))
+    if sv.f_bavail != 0:
+        raise AssertionError(f'{path}: {sv.f_bavail} blocks still free after the fill')
 
 
 def usb_reset(st):
@@ -1298,7 +1334,7 @@ def cmd_report(a):
     w('process cannot be set otherwise; the VM guest uses `date -s`) and makes')
     w('writes and syncs under the audit directory fail with EIO while a trigger')
     w('file exists. Disk full is a real 2 MiB tmpfs mounted on smpd\'s state')
-    w('directory and filled with `dd`. The D-Bus daemon is restarted on a fixed')
+    w('directory and filled at once (fallocate, then writes to ENOSPC). The D-Bus daemon is restarted on a fixed')
     w('socket path so that a restarted smpd finds it at the same address.')
     w('')
     with open(a.out, 'w') as f:

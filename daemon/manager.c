@@ -327,9 +327,12 @@ int manager_new(sd_event *e, sd_bus *bus, const char *config_dir, const char *st
 	return 0;
 }
 
+static void arm_audit_timer(struct manager *m, uint64_t base);
+
 static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
+	uint64_t now;
 	int r;
 
 	manager_check_audit_space(m);	/* first: its record must still fit */
@@ -340,7 +343,10 @@ static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
 		if (r < 0)
 			manager_audit(m, false, "tick_failed", NULL, 0);
 	}
-	manager_arm_audit_timer(m);
+	/* on its own schedule: a late tick does not postpone the next one */
+	if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0 || usec + AUDIT_TICK_USEC <= now)
+		usec = 0;
+	arm_audit_timer(m, usec);
 	return 0;
 }
 
@@ -351,8 +357,14 @@ static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
  * seal (SealEvery after the last seal, with records pending) or rotation
  * by age is due.  Called after every record and every tick; an earlier
  * deadline already armed is kept, so frequent records never postpone it.
+ * base: the time the delay counts from (the tick's nominal time), 0 for now.
  */
 void manager_arm_audit_timer(struct manager *m)
+{
+	arm_audit_timer(m, 0);
+}
+
+static void arm_audit_timer(struct manager *m, uint64_t base)
 {
 	uint64_t delay = UINT64_MAX, now, t;
 	int r;
@@ -374,10 +386,18 @@ void manager_arm_audit_timer(struct manager *m)
 		 */
 		r = sd_event_add_time_relative(m->event, &m->audit_timer, CLOCK_MONOTONIC, delay,
 					       1000, audit_timer_handler, m);
-		if (r < 0)
+		if (r < 0) {
 			fprintf(stderr, "smpd: cannot arm the audit timer: %s\n", strerror(-r));
-		else
-			sd_event_source_set_enabled(m->audit_timer, SD_EVENT_ONESHOT);
+			return;
+		}
+		/*
+		 * Above the telemetry input (IMPORTANT + 10, device.c): sd-event
+		 * dispatches one source per iteration, and this safety check
+		 * must not wait behind a backlog of 1 kHz telemetry on a
+		 * starved host.
+		 */
+		sd_event_source_set_priority(m->audit_timer, SD_EVENT_PRIORITY_IMPORTANT + 5);
+		sd_event_source_set_enabled(m->audit_timer, SD_EVENT_ONESHOT);
 		return;
 	}
 	if (delay == UINT64_MAX) {
@@ -386,6 +406,8 @@ void manager_arm_audit_timer(struct manager *m)
 	}
 	if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
 		return;
+	if (base && base < now && delay == AUDIT_TICK_USEC)
+		now = base;
 	t = delay > UINT64_MAX - now ? UINT64_MAX - 1 : now + delay;
 	{
 		int enabled = SD_EVENT_OFF;

@@ -996,7 +996,8 @@ def run_one(sc, path, build):
                 st.after_renewal()
                 break
             except Precondition as e:
-                if n == RESTARTS:
+                # a needle that runs but never steadily: a new stack, not a restart
+                if n == RESTARTS or st.running():
                     raise
                 r['restarts'] = n + 1
                 r['unsteady'].append(str(e))

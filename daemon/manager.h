@@ -105,6 +105,9 @@ struct device {
 	/* CLOCK_MONOTONIC us until which records of a faulted or stopped
 	 * device are taken for ones queued before a CLEAR_FAULT (0 = none) */
 	uint64_t stale_faults_until;
+	/* START came inside that window: only FAULT and ESTOP records are
+	 * taken for stale ones (a running needle is judged) */
+	bool stale_after_start;
 
 	char *claimant;			/* unique bus name, NULL = unclaimed */
 	sd_bus_track *track;

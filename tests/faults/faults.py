@@ -277,6 +277,20 @@ FINDINGS = [
     'runner filled the disk with `dd bs=4k`, whose exec and 512 writes after the mark '
     'were counted as smpd\'s delay. The tick now has 1 ms accuracy, and the runner '
     'fills the disk with one fallocate right after its mark.',
+    '**recovery after a device fault** (fixed): on the kernel path the recovery of '
+    'usb-reset, corrupted-frames and over-current failed with `FaultLatched: fault '
+    'device-fault is latched (the device reports fault 0x40 (LEASE_EXPIRED))` right '
+    'after the operator\'s ClearFault: telemetry the device and smpusb.ko had queued '
+    'before the CLEAR_FAULT (a starved host reads it late, and replies overtake it) '
+    'still said FAULT, and smpd latched it again. smpd now passes over such records '
+    'until the first clean idle one (daemon/device.c, STALE_FAULTS_USEC); a START '
+    'inside that window no longer ends it (corrupted-frames met a FAULT record from '
+    'before its ClearFault 8 ms after START): after START only FAULT and ESTOP records '
+    'are passed over, so a running needle is still judged.',
+    '**lease renewals behind telemetry** (fixed): smpd judged up to two seconds of '
+    'queued telemetry in one event-loop dispatch; the lease renewal, which sd-event runs '
+    'only between dispatches, could wait for a whole backlog under TCG. smpd now judges '
+    'at most 32 records per dispatch (daemon/device.c io_handler).',
     '**usb-reset** (fixed, kernel driver): USBDEVFS_RESET while the needle ran was '
     'stopped by the device\'s lease (LEASE_EXPIRED 500.8 ms after the ioctl, bound 501), '
     'not by smpusb.ko: `smpusb_pre_reset` only killed URBs and `smpusb_post_reset` sent '

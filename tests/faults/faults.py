@@ -759,7 +759,11 @@ def inject(st, sc):
     if i == 'smpd-sigkill':
         st.mark_fault()
         st.smpd.proc.send_signal(signal.SIGKILL)
-        return lambda: None          # ensure_smpd restarts it
+        # systemd restarts a unit once its process is gone; a dying smpd
+        # (exit under TCG takes a while: smpusb's release() sends STOP) still
+        # counts as alive, and ensure_smpd would then ask the bus for a name
+        # that is gone (ServiceUnknown)
+        return lambda: st.smpd.proc.wait(timeout=30 * T.SLOW)
     if i == 'smpd-hang':
         st.mark_fault()
         st.smpd.proc.send_signal(signal.SIGSTOP)

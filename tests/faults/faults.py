@@ -291,6 +291,23 @@ FINDINGS = [
     'queued telemetry in one event-loop dispatch; the lease renewal, which sd-event runs '
     'only between dispatches, could wait for a whole backlog under TCG. smpd now judges '
     'at most 32 records per dispatch (daemon/device.c io_handler).',
+    '**telemetry-stall** (open, kernel path under load): smpd judges telemetry fresh by '
+    'when it *read* the newest record (`last_telemetry_mono`, daemon/device.c), not by when '
+    'the device made it. When the guest falls behind, records made before the stall are '
+    'still being read after it began, so the renewals go on for as long as that backlog '
+    'lasts: 652.3 ms against the bound of 601 in the run below (host load about 4 on 2 '
+    'cores, another TCG VM running; device log: renewals every ~100 ms for 545 ms after '
+    'the stall), 539-598 ms in earlier runs. To do: the age of the newest record on the '
+    'device clock (its timestamp mapped onto CLOCK_MONOTONIC by the smallest arrival '
+    'offset seen).',
+    '**dbus-restart** (open, kernel path under load): one run at host load 5.8 measured '
+    '829.3 ms (LEASE_EXPIRED, bound 501): smpd went on renewing for 330 ms after the bus '
+    'daemon died and handled the disconnect only after the lease ran out. The bus is '
+    'attached at SD_EVENT_PRIORITY_NORMAL, below the telemetry input (IMPORTANT + 10), '
+    'and sd-event serves a lower priority only when no higher one is pending: while a '
+    'starved smpd has a telemetry backlog, the bus (the disconnect, a client\'s Stop), '
+    'the session timers and the watchdog wait. To do: the bus at the telemetry\'s '
+    'priority, where sd-event alternates between the two.',
     '**usb-reset** (fixed, kernel driver): USBDEVFS_RESET while the needle ran was '
     'stopped by the device\'s lease (LEASE_EXPIRED 500.8 ms after the ioctl, bound 501), '
     'not by smpusb.ko: `smpusb_pre_reset` only killed URBs and `smpusb_post_reset` sent '

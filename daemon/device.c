@@ -333,7 +333,7 @@ void device_trip(struct device *d, enum monitor_trip trip, const char *msg)
 
 /* ---- lease ---- */
 
-static void read_pending_telemetry(struct device *d);
+static void read_pending_telemetry(struct device *d, unsigned max);
 
 static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -358,7 +358,7 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 	 * what the link already holds before taking the telemetry for lost.
 	 */
 	if (now_monotonic_us() - d->last_telemetry_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
-		read_pending_telemetry(d);
+		read_pending_telemetry(d, 2 * SMPP_TELEMETRY_HZ);
 		if (!d->running || d->gone)
 			return 0;
 	}
@@ -466,10 +466,14 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	d->last_seq = t->seq;
 	d->last_telemetry_mono = now_monotonic_us();
 	if (d->stale_faults_until) {
-		if ((t->faults || t->state != SMPP_STATE_IDLE) &&
-		    d->last_telemetry_mono < d->stale_faults_until)
+		bool stale = d->stale_after_start ?
+			t->state == SMPP_STATE_FAULT || t->state == SMPP_STATE_ESTOP :
+			t->faults || t->state != SMPP_STATE_IDLE;
+
+		if (stale && d->last_telemetry_mono < d->stale_faults_until)
 			return;		/* from before the CLEAR_FAULT */
 		d->stale_faults_until = 0;
+		d->stale_after_start = false;
 	}
 	cart_changed = d->have_telemetry &&
 		((t->flags ^ d->last_telemetry.flags) & SMPP_TFLAG_CARTRIDGE);
@@ -504,9 +508,17 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
  * records, about 1 s) and its replies overtake them: FAULT or ESTOP
  * records, or RUNNING ones from before smpd stopped the needle for a
  * monitor (brown-out).  Until the first idle record without faults (what a
- * cleared device sends), this long, or a START, such records are counted,
- * not judged.  A fault that really recurs at once is latched when the
- * window ends; meanwhile the device itself is faulted and refuses to run.
+ * cleared device sends) or this long, such records are counted, not
+ * judged.  A fault that really recurs at once is latched when the window
+ * ends; meanwhile the device itself is faulted and refuses to run.
+ *
+ * A START inside the window (the operator was quick, the host slow: the
+ * fault matrix's corrupted-frames recovery met a FAULT record from before
+ * its CLEAR_FAULT 8 ms after START and latched device-fault) keeps it, but
+ * from then on only FAULT and ESTOP records are passed over, and any other
+ * record ends it: a running needle is always judged.  A device that faults
+ * right after START has stopped its needle itself and refuses the next
+ * renewal, which latches device-refused within RenewMs.
  */
 #define STALE_FAULTS_USEC (2 * 1000 * 1000ULL)
 
@@ -534,13 +546,13 @@ static void drain_stale_telemetry(struct device *d)
 	}
 }
 
-/* Judges the records the link holds; bounded: two seconds' worth at most. */
-static void read_pending_telemetry(struct device *d)
+/* Judges the records the link holds, max at most. */
+static void read_pending_telemetry(struct device *d, unsigned max)
 {
 	struct smp_telemetry t;
 	int r;
 
-	for (int i = 0; i < 2 * SMPP_TELEMETRY_HZ && !d->gone; i++) {
+	for (unsigned i = 0; i < max && !d->gone; i++) {
 		r = d->backend->ops->read_telemetry(d->backend, &t);
 		if (r == -ENODEV) {
 			device_mark_gone(d);
@@ -552,9 +564,20 @@ static void read_pending_telemetry(struct device *d)
 	}
 }
 
+/*
+ * A batch per dispatch, then back to the loop: sd-event runs one source
+ * per iteration, by priority, so the lease renewal (above this source)
+ * waits for one batch at most, never for a whole backlog.  Under TCG a
+ * record costs a read() and its judging, tens of us, so a backlog of up
+ * to two seconds' worth in one dispatch could hold the renewal for 100 ms
+ * and more.  The fd is level-triggered: what is left is the next dispatch
+ * (the socket link's queue drains with the next frame, 1 ms later).
+ */
+#define TELEMETRY_BATCH 32
+
 static int io_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-	read_pending_telemetry(userdata);
+	read_pending_telemetry(userdata, TELEMETRY_BATCH);
 	return 0;
 }
 
@@ -1022,6 +1045,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 	enum param q;
 	int r;
 
+	manager_check_audit_space(m);
 	if (m->audit_error < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
 					 "the audit log cannot be written (%s): the needle cannot start",
@@ -1077,7 +1101,8 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 						 "the audit log cannot be written: %s", strerror(-r));
 	}
 	smp_lease_encode((uint16_t)m->policy.lease_ms.value, buf, sizeof(buf));
-	d->stale_faults_until = 0;	/* a running needle is always judged */
+	/* records queued before a CLEAR_FAULT may still come: see above */
+	d->stale_after_start = d->stale_faults_until != 0;
 	r = device_command_status(d, SMPP_T_START, buf, sizeof(buf));
 	if (r != 0) {
 		audit_device_event(d, true, "start_refused", who,
@@ -1158,6 +1183,7 @@ int device_clear_fault(struct device *d, const char *who, sd_bus_error *error)
 			   d->estop ? "estop" : "none");
 	drain_stale_telemetry(d);
 	d->stale_faults_until = now_monotonic_us() + STALE_FAULTS_USEC;
+	d->stale_after_start = false;
 	d->estop = false;
 	d->trip = MONITOR_OK;
 	d->trip_message[0] = '\0';

@@ -105,6 +105,9 @@ struct device {
 	/* CLOCK_MONOTONIC us until which records of a faulted or stopped
 	 * device are taken for ones queued before a CLEAR_FAULT (0 = none) */
 	uint64_t stale_faults_until;
+	/* START came inside that window: only FAULT and ESTOP records are
+	 * taken for stale ones (a running needle is judged) */
+	bool stale_after_start;
 
 	char *claimant;			/* unique bus name, NULL = unclaimed */
 	sd_bus_track *track;
@@ -210,6 +213,13 @@ void manager_arm_audit_timer(struct manager *m);
 /* udev.c: USB discovery and hotplug. */
 int manager_udev_start(struct manager *m);
 void manager_udev_stop(struct manager *m);
+
+/*
+ * H12: fail the log (as a record that cannot be written does) when its
+ * filesystem has less room left than the records of a stop need.  Returns
+ * 0, or the log's error (negative errno).
+ */
+int manager_check_audit_space(struct manager *m);
 
 /*
  * Append an audit record.  durable: fdatasync before returning.  On any

@@ -1218,6 +1218,8 @@ def test_audit_log_unwritable_stops_needle(bus, polkit, tmp):
         c.dev(dev).Claim()
         expect_error(ERR + 'AuditUnavailable', c.mgr.BeginSession, dev, metadata(client='client-z'))
         assert 'audit log cannot be written' in s.read_stderr()
+        # at the next audit tick, not when the log file's last page is full
+        assert 'bytes left, less than the 65536 the log keeps in reserve' in s.read_stderr()
     finally:
         if c:
             c.close()

@@ -357,13 +357,13 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 	 * smpd itself may be the one that was late (a stalled host): judge
 	 * what the link already holds before taking the telemetry for lost.
 	 */
-	if (now_monotonic_us() - d->last_telemetry_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
+	if (now_monotonic_us() - d->telemetry_fresh_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
 		read_pending_telemetry(d, 2 * SMPP_TELEMETRY_HZ);
 		if (!d->running || d->gone)
 			return 0;
 	}
 #ifdef SMP_MUTATION_DM_LEASE_TELEMETRY
-	d->last_telemetry_mono = now_monotonic_us();	/* mutant: renews without telemetry */
+	d->telemetry_fresh_mono = now_monotonic_us();	/* mutant: renews without telemetry */
 #endif
 	if (!d->claimant)
 		why = "the claiming client left the bus";
@@ -371,7 +371,7 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 		why = "no open session";
 	else if (m->audit_error < 0)
 		why = "the audit log cannot be written";
-	else if (now_monotonic_us() - d->last_telemetry_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
+	else if (now_monotonic_us() - d->telemetry_fresh_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
 		device_trip(d, MONITOR_TELEMETRY_LOST, "no telemetry from the device for a lease period");
 		return 0;
 	} else if (d->ping_sent_usec != 0 &&
@@ -449,6 +449,47 @@ static void summary_add(struct telemetry_summary *s, const struct smp_telemetry 
 	s->samples++;
 }
 
+/*
+ * Telemetry freshness on the device clock (H6, telemetry-lost).  A record
+ * is as fresh as the moment the device made it, not the moment smpd read
+ * it: a starved host reads a backlog of old records late, and taking those
+ * for fresh kept renewing the lease of a device that had stopped sending
+ * (fault matrix, telemetry-stall under load: 652 ms against 601).  When a
+ * record was made, in CLOCK_MONOTONIC, is estimated as its device
+ * timestamp plus the smallest (read time - device time) seen over the last
+ * two windows of CLOCK_WINDOW_USEC: the record that travelled fastest
+ * tells the offset of the two clocks, and the windows let a drifting
+ * device clock move it.  The estimate is never later than the read time,
+ * so this only ever judges telemetry older than reading it did.  A device
+ * clock that goes back (a reset) starts a new estimate.
+ */
+#define CLOCK_WINDOW_USEC (10 * 1000 * 1000ULL)
+
+static void note_record_time(struct device *d, uint64_t timestamp_us, uint64_t now)
+{
+	int64_t off = (int64_t)now - (int64_t)timestamp_us, best;
+	uint64_t made;
+
+	if (d->have_clock && timestamp_us < d->last_timestamp_us)
+		d->have_clock = false;
+	d->last_timestamp_us = timestamp_us;
+	if (!d->have_clock) {
+		d->clock_off_cur = d->clock_off_prev = off;
+		d->clock_window_start = now;
+		d->have_clock = true;
+	} else if (now - d->clock_window_start >= CLOCK_WINDOW_USEC) {
+		d->clock_off_prev = d->clock_off_cur;
+		d->clock_off_cur = off;
+		d->clock_window_start = now;
+	} else if (off < d->clock_off_cur) {
+		d->clock_off_cur = off;
+	}
+	best = d->clock_off_cur < d->clock_off_prev ? d->clock_off_cur : d->clock_off_prev;
+	made = (uint64_t)((int64_t)timestamp_us + best);
+	if (made > d->telemetry_fresh_mono)
+		d->telemetry_fresh_mono = made;
+}
+
 static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 {
 	struct manager *m = d->manager;
@@ -465,6 +506,7 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	d->have_seq = true;
 	d->last_seq = t->seq;
 	d->last_telemetry_mono = now_monotonic_us();
+	note_record_time(d, t->timestamp_us, d->last_telemetry_mono);
 	if (d->stale_faults_until) {
 		bool stale = d->stale_after_start ?
 			t->state == SMPP_STATE_FAULT || t->state == SMPP_STATE_ESTOP :
@@ -543,6 +585,7 @@ static void drain_stale_telemetry(struct device *d)
 		d->have_seq = true;
 		d->last_seq = t.seq;
 		d->last_telemetry_mono = now_monotonic_us();
+		note_record_time(d, t.timestamp_us, d->last_telemetry_mono);
 	}
 }
 
@@ -763,6 +806,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 		goto fail;
 	sd_event_source_set_enabled(d->telemetry_timer, SD_EVENT_ON);
 	d->last_telemetry_mono = now_monotonic_us();
+	d->telemetry_fresh_mono = d->last_telemetry_mono;
 
 	r = bus_device_register(d);
 	if (r < 0)
@@ -1113,6 +1157,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 	liveness_reset(d);
 	drain_stale_telemetry(d);
 	d->last_telemetry_mono = now_monotonic_us();
+	d->telemetry_fresh_mono = d->last_telemetry_mono;	/* a lease for the first record */
 	r = arm_renewal(d);
 	if (r < 0) {
 		stop_needle(d);

@@ -132,6 +132,16 @@ struct device {
 	bool gone;			/* link lost: removal pending */
 	sd_event_source *gone_event;
 	uint64_t last_telemetry_mono;	/* CLOCK_MONOTONIC of the last record */
+	/*
+	 * When the newest record was made, in CLOCK_MONOTONIC, estimated on
+	 * the device clock (note_record_time(), device.c); a START or an
+	 * attach sets it to now.  The telemetry-lost check reads this.
+	 */
+	uint64_t telemetry_fresh_mono;
+	bool have_clock;		/* clock_off_* hold an estimate */
+	int64_t clock_off_cur, clock_off_prev;	/* read time - device time, us */
+	uint64_t clock_window_start;	/* CLOCK_MONOTONIC of clock_off_cur's window */
+	uint64_t last_timestamp_us;	/* device clock of the last record */
 
 	struct telemetry_summary tsum;
 	struct smp_telemetry last_telemetry;

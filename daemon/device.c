@@ -465,6 +465,15 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	d->have_seq = true;
 	d->last_seq = t->seq;
 	d->last_telemetry_mono = now_monotonic_us();
+	if (d->fence) {
+		/* the device clock in ms, modulo 2^32 as GET_STATS has it */
+		uint32_t t_ms = (uint32_t)(t->timestamp_us / 1000);
+
+		if ((int32_t)(t_ms - d->judge_from_ms) < 0 &&
+		    d->last_telemetry_mono < d->fence_until)
+			return;		/* from before the CLEAR_FAULT or START */
+		d->fence = false;
+	}
 	if (d->stale_faults_until) {
 		if ((t->faults || t->state != SMPP_STATE_IDLE) &&
 		    d->last_telemetry_mono < d->stale_faults_until)
@@ -509,6 +518,38 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
  * window ends; meanwhile the device itself is faulted and refuses to run.
  */
 #define STALE_FAULTS_USEC (2 * 1000 * 1000ULL)
+
+/*
+ * How old can a record be when it reaches smpd?  Up to the queues of the
+ * device and the link (smp-sim 1088 records, smpusb 1024: about 2 s at
+ * 1 kHz) plus smpd's own delay; a fence older than this is dropped, so a
+ * device whose clock went back (a reset) is judged again at once.
+ */
+#define FENCE_MAX_USEC (10 * 1000 * 1000ULL)
+
+/*
+ * The device clock now: GET_STATS's uptime_ms, read after the command it
+ * fences was answered.  Every record the device generated before it is
+ * history: from then on only records at or after it are judged
+ * (handle_telemetry()).  Exact whatever the backlog of the link, unlike
+ * draining what has already arrived.
+ */
+static int fence_telemetry(struct device *d)
+{
+	struct smp_frame reply;
+	struct smp_stats st;
+	int r;
+
+	r = device_command(d, SMPP_T_GET_STATS, NULL, 0, &reply);
+	if (r != 0)
+		return r;
+	if (smp_stats_decode(reply.payload, reply.len, &st) < 0)
+		return -EPROTO;
+	d->fence = true;
+	d->judge_from_ms = st.uptime_ms;
+	d->fence_until = now_monotonic_us() + FENCE_MAX_USEC;
+	return 0;
+}
 
 /*
  * Records the link queued before a command's reply describe the device
@@ -1056,6 +1097,14 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 		return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s", msg);
 
 	/*
+	 * Records generated before START describe the previous run or the
+	 * faulted device before a ClearFault, judged against this run's
+	 * setpoints they would trip it; under load the link holds seconds of
+	 * them.  Fence them by the device clock (a device that does not
+	 * answer GET_STATS keeps the drain below).
+	 */
+	(void)fence_telemetry(d);
+	/*
 	 * The record first, durable (H12): the needle never moves without
 	 * it, and no fdatasync() sits between START and the first renewal.
 	 */
@@ -1157,7 +1206,11 @@ int device_clear_fault(struct device *d, const char *who, sd_bus_error *error)
 			   d->trip != MONITOR_OK ? monitor_trip_to_string(d->trip) :
 			   d->estop ? "estop" : "none");
 	drain_stale_telemetry(d);
-	d->stale_faults_until = now_monotonic_us() + STALE_FAULTS_USEC;
+	/* Exact: the device clock after the clear; else the window. */
+	if (fence_telemetry(d) == 0)
+		d->stale_faults_until = 0;
+	else
+		d->stale_faults_until = now_monotonic_us() + STALE_FAULTS_USEC;
 	d->estop = false;
 	d->trip = MONITOR_OK;
 	d->trip_message[0] = '\0';

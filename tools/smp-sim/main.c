@@ -64,6 +64,7 @@ static void help(void)
 	       "  delay <ms> [count]             hold the next replies back for ms\n"
 	       "  stall [count]                  swallow the next replies\n"
 	       "  telemetry-stall <ms>           send no telemetry for ms (records dropped)\n"
+	       "  telemetry-lag <ms>             every record reaches the host ms late (0-4000)\n"
 	       "  disconnect [ms]                unplug for ms (default 1000), then replug\n"
 	       "  status | stats                 one line of state / counters\n"
 	       "  quit                           exit\n"

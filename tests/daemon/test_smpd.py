@@ -670,6 +670,70 @@ def test_device_fault_pedal_released(env):
     assert 'PEDAL_RELEASED' in f[1]
 
 
+def _running_for(env, c, seconds):
+    """Fails if smpd latches a fault or the needle stops within seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        f = c.prop(env.dev_path, IDEV, 'Fault')
+        assert not str(f[0]), f'a fault latched from records of before the command: {f}'
+        assert env.sim.status()['state'] == 'RUNNING', env.sim.status()
+        T.pump(0.05)
+
+
+def _lagging(env):
+    """Every record reaches smpd 1 s late from now on; returns once they flow
+    again (the onset is a 1 s gap, which would read as telemetry lost while
+    running)."""
+    env.sim.ctl('telemetry-lag 1000')
+    T.pump(1.2)
+
+
+def test_records_from_before_clear_fault_not_judged(env):
+    """A record the device sent before a ClearFault is history however late it
+    arrives (a host or link that fell behind: smpusb's ring and the gadget's queue
+    hold seconds under load): it does not latch the old fault in the run started
+    after the clear.  smpd fences such records by the device clock."""
+    _lagging(env)
+    c = env.running_client()
+    d = c.dev(env.dev_path)
+    env.sim.ctl('pedal up')             # the device faults at once (PEDAL_RELEASED)
+    T.wait_for(lambda: env.sim.status()['state'] == 'FAULT', 2, 'the device faulted')
+    # smpd learns it from its next renewal (BAD_STATE), long before the records
+    T.wait_for(lambda: str(c.prop(env.dev_path, IDEV, 'Fault')[0]) != '', 2, 'smpd latched it')
+    T.pump(0.2)                         # 200 ms more of FAULT records on their way
+    env.sim.ctl('pedal down')
+    d.ClearFault()
+    t_clear = time.monotonic()
+    d.Start()
+    T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 2, 'running again')
+    assert time.monotonic() - t_clear < 0.8 * T.SLOW, 'too slow to start before the old records arrive'
+    # the FAULT records arrive during the next second: none may count
+    _running_for(env, c, 1.5 * T.SLOW)
+    d.Stop()
+
+
+def test_records_from_before_start_not_judged_against_new_setpoints(env_factory):
+    """Records of the previous run that arrive after the next Start describe that
+    run: judged against the new setpoints (a higher voltage) they would read as a
+    brown-out.  smpd fences them by the device clock."""
+    e = env_factory(dropins={'10-fast.conf': '[Monitor]\nBrownoutTimeMs=10\n'})
+    _lagging(e)
+    c = e.running_client()              # 8000 mV: the motor sees ~7.9 V
+    d = c.dev(e.dev_path)
+    T.pump(0.3)                         # 300 ms of running records on their way
+    d.Stop()
+    t_stop = time.monotonic()
+    d.SetParameters(T.params(voltage=9000))
+    d.Start()
+    T.wait_for(lambda: e.sim.status()['state'] == 'RUNNING', 2, 'running again')
+    assert time.monotonic() - t_stop < 0.8 * T.SLOW, 'too slow to start before the old records arrive'
+    _running_for(e, c, 1.5 * T.SLOW)
+    # the new run is judged: a real brown-out still trips
+    e.sim.ctl('brownout 8000')
+    _wait_fault(e, c, ('brownout',), timeout=3)
+    e.sim.ctl('brownout off')
+
+
 @pytest.mark.core
 def test_unplug_mid_treatment_stops_and_reconnects(env):
     """H17: the device is unplugged while the needle runs: a stop, the session ends and

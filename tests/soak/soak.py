@@ -21,7 +21,8 @@ Asserted (each a failure, never a warning):
   - no sanitizer report in smpd's stderr.
 
 Environment: SMPD_SOURCE_DIR, SMPD_BUILD_DIR, SOAK_SECONDS (1800),
-SOAK_SEED (random, printed), SMPD_TEST_WRAPPER, SMPD_TEST_LEASE_MS and
+SOAK_SEED (random, printed), SOAK_OUT (a directory: on failure the
+simulator's whole event log and smpd's stderr are copied there), SMPD_TEST_WRAPPER, SMPD_TEST_LEASE_MS and
 SMPD_TEST_SLOWDOWN (as tests/daemon).
 """
 
@@ -102,6 +103,23 @@ def proc_status(pid):
             k, _, v = line.partition(':')
             out[k] = v.strip()
     return int(out['VmRSS'].split()[0]), len(os.listdir(f'/proc/{pid}/fd'))
+
+
+def smaps(pid):
+    """Rss (KiB) per mapping name ([heap], [anon], a library, a file): where a
+    growth of VmRSS is, for the failure report."""
+    out = collections.Counter()
+    name = None
+    with open(f'/proc/{pid}/smaps') as f:
+        for line in f:
+            parts = line.split()
+            if not parts:
+                continue
+            if not parts[0].endswith(':'):
+                name = parts[5] if len(parts) > 5 else '[anon]'
+            elif parts[0] == 'Rss:':
+                out[name] += int(parts[1])
+    return out
 
 
 def export(adir):
@@ -311,6 +329,7 @@ def main():
             raise AssertionError(f'only {s.n_sessions} sessions in half of SOAK_SECONDS: '
                                  f'too short a soak to compare memory (at least {WARMUP_SESSIONS})')
         rss0, fd0 = s.quiesce()
+        maps0 = smaps(s.smpd.proc.pid)
         log(f'after warm-up ({s.n_sessions} sessions): VmRSS {rss0} KiB, {fd0} fds')
         samples = [(time.monotonic() - started, rss0, fd0)]
         next_sample = time.monotonic() + max(SECONDS / 20, 5)
@@ -327,8 +346,12 @@ def main():
         if fd1 != fd0:
             raise AssertionError(f'file descriptors leaked: {fd0} after the warm-up, {fd1} at the end')
         if RSS_CHECK and not WRAPPED and rss1 - rss0 > RSS_GROWTH_KB:
+            maps1 = smaps(s.smpd.proc.pid)
+            grew = sorted(((maps1[k] - maps0[k], k) for k in set(maps0) | set(maps1)
+                           if maps1[k] != maps0[k]), reverse=True)
             raise AssertionError(f'smpd grew by {rss1 - rss0} KiB after the warm-up '
-                                 f'(bound {RSS_GROWTH_KB} KiB)')
+                                 f'(bound {RSS_GROWTH_KB} KiB); by mapping (KiB): '
+                                 + ', '.join(f'{k} {d:+d}' for d, k in grew[:12]))
         adir = os.path.join(tmp, 'state', 'audit')
         have = collections.Counter()
         for r in export(adir):
@@ -368,6 +391,14 @@ def main():
         except (OSError, AttributeError):
             pass
         print(f'--- sessions: {s.n_sessions}, last kinds: {s.kinds[-10:]}')
+        # the whole event log and smpd's stderr, for the failure's report
+        out = os.environ.get('SOAK_OUT')
+        if out:
+            for name in ('sim.log', 'smpd.stderr', 'sim.stderr'):
+                try:
+                    shutil.copy(os.path.join(tmp, name), os.path.join(out, 'soak-' + name))
+                except OSError:
+                    pass
         raise
     finally:
         s.close()

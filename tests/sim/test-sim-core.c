@@ -1329,6 +1329,46 @@ static void test_inject_disconnect(void **state)
 	assert_int_equal(e->f->set_connected_calls, 2);
 }
 
+static void test_clear_injections(void **state)
+{
+	static const char *const inject[] = {
+		"overcurrent 500", "brownout 7000", "jam", "lease-ignore on", "corrupt crc 3",
+		"duplicate 2", "stall 1", "delay 10 2", "telemetry-stall 500", "telemetry-lag 20",
+		"disconnect 1000",
+	};
+	struct env *e = *state;
+	char reply[512];
+	size_t n_tel;
+
+	good_params(e);
+	advance_ms(e, 5);
+	for (size_t i = 0; i < sizeof(inject) / sizeof(inject[0]); i++)
+		control_ok(e, inject[i]);
+	assert_int_equal(e->f->connected, 0);
+	assert_int_equal(sim_control(e->s, "clear-injections", reply, sizeof(reply)), 0);
+	assert_string_equal(reply, "ok cleared=overcurrent,brownout,jam,lease-ignore,corrupt,duplicate,"
+			    "stall,delay,telemetry-stall,telemetry-lag,disconnect");
+	assert_non_null(strstr(log_text(e), "event=INJECT what=clear cleared=overcurrent,"));
+	/* plugged back in at once; replies and telemetry as usual */
+	assert_int_equal(e->f->connected, 1);
+	assert_int_equal(simple(e, SMPP_T_GET_STATUS), SMPP_S_OK);
+	n_tel = e->f->n_tel;
+	assert_int_equal(start(e, 100), SMPP_S_OK);
+	advance_ms(e, 30);
+	assert_int_equal(e->f->n_tel, n_tel + 30);
+	/* no short, no jam, no brown-out: still running after the jam time */
+	assert_int_equal(last_tel(e)->state, SMPP_STATE_RUNNING);
+	assert_int_equal(last_tel(e)->faults, 0);
+	assert_true(last_tel(e)->voltage_mv > 8000);
+	/* the lease is acted on again */
+	advance_ms(e, 80);
+	assert_int_equal(last_tel(e)->state, SMPP_STATE_FAULT);
+	assert_int_equal(last_tel(e)->faults, SMPP_FAULT_LEASE_EXPIRED);
+	assert_int_equal(sim_control(e->s, "clear-injections", reply, sizeof(reply)), 0);
+	assert_string_equal(reply, "ok cleared=none");
+	assert_int_equal(sim_control(e->s, "clear-injections now", reply, sizeof(reply)), -EINVAL);
+}
+
 static void test_lease_expires_when_link_lost(void **state)
 {
 	struct env *e = *state;
@@ -1625,6 +1665,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lease_ignored_scenario, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_stall_keeps_firmware_acting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_disconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clear_injections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expires_when_link_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_status_stats, setup, teardown),

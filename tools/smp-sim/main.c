@@ -66,6 +66,7 @@ static void help(void)
 	       "  telemetry-stall <ms>           send no telemetry for ms (records dropped)\n"
 	       "  telemetry-lag <ms>             every record reaches the host ms late (0-4000)\n"
 	       "  disconnect [ms]                unplug for ms (default 1000), then replug\n"
+	       "  clear-injections               cancel every pending injection (ok cleared=...)\n"
 	       "  status | stats                 one line of state / counters\n"
 	       "  quit                           exit\n"
 	       "\n"

@@ -1567,6 +1567,40 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 		s->reconnect_at = s->now_us + a * 1000;
 		sim_event(s, "event=INJECT what=disconnect ms=%lu", a);
 		s->transport->ops->set_connected(s->transport, false);
+	} else if (CMD("clear-injections")) {
+		/* Cancel what is still pending; the environment (temperature,
+		 * pedal, cartridge, date) and replies already held stay. */
+		char *p = reply;
+		size_t left = replysz;
+		bool any = false;
+
+		NARGS(0, 0);
+		if (dry)
+			return 0;
+#define CLEARED(cond, name, ...) do { \
+		if (cond) { \
+			int n_ = snprintf(p, left, "%s%s", any ? "," : "ok cleared=", name); \
+			if (n_ > 0 && (size_t)n_ < left) { p += n_; left -= (size_t)n_; } \
+			any = true; \
+			__VA_ARGS__; \
+		} } while (0)
+		CLEARED(s->short_until > s->now_us, "overcurrent", s->short_until = 0);
+		CLEARED(s->brownout, "brownout", s->brownout = false);
+		CLEARED(s->jammed, "jam", s->jammed = false);
+		CLEARED(s->lease_ignored, "lease-ignore", s->lease_ignored = false);
+		CLEARED(s->corrupt_count, "corrupt", s->corrupt_count = 0);
+		CLEARED(s->dup_count, "duplicate", s->dup_count = 0);
+		CLEARED(s->stall_count, "stall", s->stall_count = 0);
+		CLEARED(s->delay_count, "delay", s->delay_count = 0);
+		CLEARED(s->tstall_until > s->now_us, "telemetry-stall", s->tstall_until = 0);
+		CLEARED(s->tlag_ms, "telemetry-lag", s->tlag_ms = 0);
+		CLEARED(s->disconnected, "disconnect", s->reconnect_at = s->now_us);
+#undef CLEARED
+		if (!any)
+			snprintf(reply, replysz, "ok cleared=none");
+		sim_event(s, "event=INJECT what=clear %s", reply + 3);
+		/* a cancelled unplug ends now, as a timed one does */
+		run_injection_timers(s);
 	} else if (CMD("status")) {
 		NARGS(0, 0);
 		if (dry)

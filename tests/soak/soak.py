@@ -27,6 +27,7 @@ SMPD_TEST_SLOWDOWN (as tests/daemon).
 """
 
 import collections
+import glob
 import json
 import os
 import random
@@ -146,7 +147,11 @@ class Soak:
         self.cart = 0
         self.kinds = []
         self.relatched = 0
-        self.stalls = 0
+        self.stalls = collections.Counter()
+        self.leftover = collections.Counter()
+        # the warm-up ends every way at least once before memory is compared
+        self.warming = True
+        self.uncovered = {'none', 'owner-killed'} | {f[0] for f in FAULTS}
 
     def close(self):
         if self.smpd:
@@ -180,6 +185,34 @@ class Soak:
             raise AssertionError(f'{what}: the needle stopped {ms:.1f} ms (device clock) after '
                                  f'the injection, bound {STOP_BOUND_MS} ms')
         return ms
+
+    @staticmethod
+    def driver_lease_stops():
+        """smpusb's count of STOPs its own lease timer sent (VM), None elsewhere."""
+        usb = T.usb_device() if T.USB else None
+        for p in glob.glob(os.path.join(usb, '*:1.0', 'counters', 'lease_stops')) if usb else ():
+            with open(p) as f:
+                return int(f.read())
+        return None
+
+    def host_stall(self, stop, fault, msg, lease_stops0):
+        """Why a run stopped with nothing injected, if the host fell behind (the
+        VM under TCG on a loaded machine): the device's or the driver's lease
+        ran out, smpd saw no telemetry for a lease, or a renewal timed out.
+        None for any other stop: unexplained, a failure."""
+        reason = re.search(r'reason=(\S+)', stop).group(1) if stop else None
+        if reason == 'LEASE_EXPIRED':
+            return 'device lease expired'
+        if reason != 'STOP':
+            return None
+        if fault == 'telemetry-lost':
+            return 'telemetry lost'
+        if fault == 'device-refused' and 'timed out' in msg:
+            return 'renewal timed out'
+        n = self.driver_lease_stops()
+        if n is not None and lease_stops0 is not None and n > lease_stops0:
+            return 'driver lease expired'
+        return None
 
     def prepare(self, c, dev):
         """A fresh cartridge, the claim, any latched fault cleared once its cause is gone."""
@@ -223,27 +256,32 @@ class Soak:
             self.acked[('start', client)] += 1
             T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
             mark = len(self.sim.events())
+            lease_stops0 = self.driver_lease_stops()
             T.pump(self.rng.uniform(0.02, 0.3))
             if self.sim.status()['state'] != 'RUNNING':
-                # Only a stall of the host may stop it here: the firmware's
-                # lease ran out, or smpd saw no telemetry for a lease (the VM
-                # under TCG on a loaded machine).  Safe, counted, reported;
-                # any other stop fails.
-                kind = str(c.prop(dev, T.IDEV, 'Fault')[0])
+                # Only a stall of the host may stop it here, proved by what
+                # stopped it (host_stall()).  Safe, counted by cause,
+                # reported; any other stop fails.
                 ev = self.sim.events()[mark:]
-                if kind in ('telemetry-lost', 'device-refused') or \
-                        any('event=LEASE_EXPIRED' in e for e in ev):
-                    self.stalls += 1
+                stop = next((e for e in ev if 'event=STATE from=RUNNING' in e), None)
+                fault, msg = (str(x) for x in c.prop(dev, T.IDEV, 'Fault'))
+                why = self.host_stall(stop, fault, msg, lease_stops0)
+                if why:
+                    self.stalls[why] += 1
                     self.kinds.append('stall')
                     return
-                raise AssertionError(f'the needle stopped with no fault injected (fault {kind!r})')
+                raise AssertionError(f'the needle stopped with no fault injected: device {stop!r}, '
+                                     f'smpd fault {fault!r} ({msg})')
             roll = self.rng.random()
-            if roll < 0.4:
+            if self.warming and self.uncovered:
+                kind = self.rng.choice(sorted(self.uncovered))
+            elif roll < 0.4:
                 kind = 'none'
             elif roll < 0.5:
                 kind = 'owner-killed'
             else:
                 kind = self.rng.choice(FAULTS)[0]
+            self.uncovered.discard(kind)
             self.faults[kind] += 1
             self.kinds.append(kind)
             if kind == 'owner-killed':
@@ -297,6 +335,12 @@ class Soak:
                 except dbus.exceptions.DBusException:
                     pass
                 c.close()
+            # nothing injected for this session may reach the next one (a
+            # count of corrupted or delayed replies not used up): cancelled,
+            # counted, reported
+            cleared = self.sim.ctl('clear-injections').split('cleared=', 1)[1]
+            if cleared != 'none':
+                self.leftover.update(cleared.split(','))
             self.check_alive()
 
     def quiesce(self):
@@ -322,12 +366,14 @@ def main():
         # warm-up: every path, and more sessions than smpd keeps once ended
         # (32), so that what follows compares like with like
         warm_end = started + min(max(SECONDS * 0.2, 10), SECONDS / 2)
-        while time.monotonic() < warm_end or (s.n_sessions < WARMUP_SESSIONS and
+        while time.monotonic() < warm_end or ((s.n_sessions < WARMUP_SESSIONS or s.uncovered) and
                                               time.monotonic() < started + SECONDS / 2):
             s.session()
-        if s.n_sessions < WARMUP_SESSIONS:
-            raise AssertionError(f'only {s.n_sessions} sessions in half of SOAK_SECONDS: '
-                                 f'too short a soak to compare memory (at least {WARMUP_SESSIONS})')
+        if s.n_sessions < WARMUP_SESSIONS or s.uncovered:
+            raise AssertionError(f'only {s.n_sessions} sessions in half of SOAK_SECONDS, never ended '
+                                 f'by {sorted(s.uncovered)}: too short a soak to compare memory '
+                                 f'(at least {WARMUP_SESSIONS}, every ending)')
+        s.warming = False
         rss0, fd0 = s.quiesce()
         maps0 = smaps(s.smpd.proc.pid)
         log(f'after warm-up ({s.n_sessions} sessions): VmRSS {rss0} KiB, {fd0} fds')
@@ -381,7 +427,8 @@ def main():
             f'faults {dict(s.faults)}; stops (device clock) {stops}; '
             f'VmRSS {rss0} -> {rss1} KiB, fds {fd0} -> {fd1}; '
             f'faults latched again from stale telemetry after a ClearFault: {s.relatched}; '
-            f'runs stopped by a host stall (lease or telemetry lost, nothing injected): {s.stalls}')
+            f'runs stopped by a host stall (nothing injected), by cause: {dict(s.stalls)}; '
+            f'injections still pending at a session\'s end, cancelled: {dict(s.leftover)}')
     except BaseException:
         # what the device and the daemon saw, for the failure report
         try:

@@ -67,12 +67,18 @@ WARMUP_SESSIONS = 40
 RSS_CHECK = os.environ.get('SOAK_RSS_CHECK', '1') != '0'
 EVENTS = ('session_begin', 'set_parameters', 'start', 'stop', 'session_end')
 
-# The polkit mock is a Python process: under TCG (SMPD_TEST_SLOWDOWN) it
-# answers as slowly as everything else.
-CONFIG = (f'[Daemon]\nPolkitTimeoutMs={min(120000, int(1500 * T.SLOW))}\nTelemetryHz=10\n'
+# The timing settings as tests/daemon/conftest.py has them: the polkit
+# mock (a Python process) and the device's replies are waits like any
+# other, scaled under valgrind and TCG (SMPD_TEST_SLOWDOWN); with a longer
+# lease (SMPD_TEST_LEASE_MS) the claimant's Ping answer (ClientTimeoutMs,
+# the soak itself) gets the same time as the lease, as with the shipped
+# 200 ms.
+CONFIG = (f'[Daemon]\nPolkitTimeoutMs={min(120000, int(1500 * T.SLOW))}\n'
+          f'CommandTimeoutMs={min(5000, int(250 * T.SLOW))}\nTelemetryHz=10\n'
           '[Monitor]\nBrownoutTimeMs=10\nJamTimeMs=5\n')
 if os.environ.get('SMPD_TEST_LEASE_MS'):
-    CONFIG = CONFIG.replace('[Monitor]', f'LeaseMs={LEASE_MS}\nRenewMs={LEASE_MS // 5}\n[Monitor]')
+    CONFIG = CONFIG.replace('[Monitor]', f'LeaseMs={LEASE_MS}\nRenewMs={LEASE_MS // 5}\n'
+                            f'ClientTimeoutMs={LEASE_MS}\n[Monitor]')
 
 # name, injection, restore (None: nothing to undo), the needle must stop
 FAULTS = [

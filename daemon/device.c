@@ -528,13 +528,16 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 #define FENCE_MAX_USEC (10 * 1000 * 1000ULL)
 
 /*
- * The device clock now: GET_STATS's uptime_ms, read after the command it
- * fences was answered.  Every record the device generated before it is
- * history: from then on only records at or after it are judged
- * (handle_telemetry()).  Exact whatever the backlog of the link, unlike
- * draining what has already arrived.
+ * The device clock now: GET_STATS's uptime_ms.  Records are stamped at
+ * the device's 1 ms ticks; a tick's record is generated before any
+ * command handled in that millisecond.  after_ms 1 (after a CLEAR_FAULT):
+ * only records of later ticks are judged, every one of them generated
+ * after the clear.  after_ms 0 (before a START): the records of this
+ * tick on, so every record generated after the START is judged.  Exact
+ * whatever the backlog of the link, unlike draining what has already
+ * arrived (handle_telemetry()).  A fence never moves back.
  */
-static int fence_telemetry(struct device *d)
+static int fence_telemetry(struct device *d, uint32_t after_ms)
 {
 	struct smp_frame reply;
 	struct smp_stats st;
@@ -545,8 +548,10 @@ static int fence_telemetry(struct device *d)
 		return r;
 	if (smp_stats_decode(reply.payload, reply.len, &st) < 0)
 		return -EPROTO;
+	if (d->fence && (int32_t)(st.uptime_ms + after_ms - d->judge_from_ms) <= 0)
+		return 0;
 	d->fence = true;
-	d->judge_from_ms = st.uptime_ms;
+	d->judge_from_ms = st.uptime_ms + after_ms;
 	d->fence_until = now_monotonic_us() + FENCE_MAX_USEC;
 	return 0;
 }
@@ -1103,7 +1108,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 	 * them.  Fence them by the device clock (a device that does not
 	 * answer GET_STATS keeps the drain below).
 	 */
-	(void)fence_telemetry(d);
+	(void)fence_telemetry(d, 0);
 	/*
 	 * The record first, durable (H12): the needle never moves without
 	 * it, and no fdatasync() sits between START and the first renewal.
@@ -1207,7 +1212,7 @@ int device_clear_fault(struct device *d, const char *who, sd_bus_error *error)
 			   d->estop ? "estop" : "none");
 	drain_stale_telemetry(d);
 	/* Exact: the device clock after the clear; else the window. */
-	if (fence_telemetry(d) == 0)
+	if (fence_telemetry(d, 1) == 0)
 		d->stale_faults_until = 0;
 	else
 		d->stale_faults_until = now_monotonic_us() + STALE_FAULTS_USEC;

@@ -22,8 +22,9 @@ Asserted (each a failure, never a warning):
 
 Environment: SMPD_SOURCE_DIR, SMPD_BUILD_DIR, SOAK_SECONDS (1800),
 SOAK_SEED (random, printed), SOAK_OUT (a directory: on failure the
-simulator's whole event log and smpd's stderr are copied there), SMPD_TEST_WRAPPER, SMPD_TEST_LEASE_MS and
-SMPD_TEST_SLOWDOWN (as tests/daemon).
+simulator's whole event log and smpd's stderr are copied there),
+SMPD_TEST_WRAPPER, SMPD_TEST_LEASE_MS and SMPD_TEST_SLOWDOWN (as
+tests/daemon).
 """
 
 import collections
@@ -80,6 +81,8 @@ def store_kb(n):
         cap *= 2
         total += cap
     return STORE_TABLES * STORE_ENTRY_BYTES * total / 1024
+
+
 WARMUP_SESSIONS = 40
 # Sanitizer builds keep freed memory in quarantine (RSS grows by design);
 # LeakSanitizer's report at exit is the leak check there.

@@ -8,11 +8,14 @@ against one smpd that must live through all of it.
 Asserted (each a failure, never a warning):
   - after every injected fault or loss of the owner the needle stops
     within STOP_BOUND_MS of device time (the simulator's clock: the
-    injection's CONTROL event -> the state change leaving RUNNING);
+    injection's CONTROL event -> the state change leaving RUNNING); it
+    never stops with nothing injected, unless a host stall is proved
+    (host_stall(): counted by cause and reported);
   - smpd never exits; nothing leaks: its open file descriptors at the end
     equal those after the warm-up (same state: one device, no client),
     and its RSS grows by at most RSS_GROWTH_KB between the warm-up and the
-    end (see docs/soak.md for why that bound); under SMPD_TEST_WRAPPER=
+    end, plus what its store of cartridges and clients may take (see
+    docs/soak.md for why that bound); under SMPD_TEST_WRAPPER=
     valgrind, memcheck's exit status 99 on any definite leak or error;
   - no acknowledged record lost: every D-Bus call whose success the client
     saw (session_begin, set_parameters, start, stop, session_end) has its

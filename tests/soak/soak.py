@@ -61,6 +61,8 @@ TOOL = os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit')
 # longest is the lease after a lost link, LeaseMs plus one tick.  Twice
 # the lease (plus the slowdown under valgrind) bounds them all.
 STOP_BOUND_MS = 2 * LEASE_MS * T.SLOW
+# smpd's ClientTimeoutMs in CONFIG below: the shipped 200 ms, or the lease
+CLIENT_TIMEOUT_MS = LEASE_MS if os.environ.get('SMPD_TEST_LEASE_MS') else 200
 # RSS may grow only by what glibc's allocator keeps for reuse after the
 # warm-up has exercised every path; a leak of one small allocation per
 # session (~hundreds of sessions) exceeds it.  docs/soak.md.
@@ -170,6 +172,11 @@ class Soak:
         self.polkit.allow_all()
         T.write_config(os.path.join(tmp, 'conf'), {'00-soak.conf': CONFIG})
         self.sim = T.Sim(tmp)
+        # the event log, read as it grows (a 30-minute log is megabytes;
+        # reading it whole while the needle runs would keep the soak, the
+        # claimant, from answering smpd's Ping)
+        self.evf = open(self.sim.log)
+        self.ev, self.ev_tail = [], ''
         self.smpd = T.Smpd(self.bus, tmp, self.sim)
         self.acked = collections.Counter()
         self.n_sessions = 0
@@ -184,7 +191,20 @@ class Soak:
         self.warming = True
         self.uncovered = {'none', 'owner-killed'} | {f[0] for f in FAULTS}
 
+    def events(self, since=0):
+        """The simulator's events from index since on."""
+        chunk = self.evf.read()
+        if chunk:
+            lines = (self.ev_tail + chunk).split('\n')
+            self.ev_tail = lines.pop()          # a line still being written
+            self.ev.extend(x.strip() for x in lines)
+        return self.ev[since:]
+
+    def mark(self):
+        return len(self.events())
+
     def close(self):
+        self.evf.close()
         if self.smpd:
             self.smpd.kill()
         self.sim.stop()
@@ -206,7 +226,7 @@ class Soak:
             T.wait_for(lambda: self.sim.status()['state'] != 'RUNNING', 3, what)
         except AssertionError:
             raise AssertionError(f'{what}: the needle still runs')
-        ev = self.sim.events()[mark:]
+        ev = self.events(mark)
         t0 = next(t_us(e) for e in ev if 'event=CONTROL' in e)
         stop = next((t_us(e) for e in ev if 'event=STATE from=RUNNING' in e), None)
         if stop is None:
@@ -226,11 +246,13 @@ class Soak:
                 return int(f.read())
         return None
 
-    def host_stall(self, stop, fault, msg, lease_stops0):
+    def host_stall(self, stop, fault, msg, lease_stops0, ev):
         """Why a run stopped with nothing injected, if the host fell behind (the
         VM under TCG on a loaded machine): the device's or the driver's lease
-        ran out, smpd saw no telemetry for a lease, or a renewal timed out.
-        None for any other stop: unexplained, a failure."""
+        ran out, smpd saw no telemetry for a lease, a renewal timed out, or
+        smpd took the claimant (the soak) for hung while the whole guest
+        stood still (the device could not send telemetry for longer than
+        ClientTimeoutMs).  None for any other stop: unexplained, a failure."""
         reason = re.search(r'reason=(\S+)', stop).group(1) if stop else None
         if reason == 'LEASE_EXPIRED':
             return 'device lease expired'
@@ -240,10 +262,26 @@ class Soak:
             return 'telemetry lost'
         if fault == 'device-refused' and 'timed out' in msg:
             return 'renewal timed out'
+        if fault == 'client-unresponsive' and self.longest_drop_ms(ev) >= CLIENT_TIMEOUT_MS:
+            return 'guest stood still'
         n = self.driver_lease_stops()
         if n is not None and lease_stops0 is not None and n > lease_stops0:
             return 'driver lease expired'
         return None
+
+    def longest_drop_ms(self, ev):
+        """The longest run of telemetry the host did not take in these events
+        (device clock; one still going counts until now)."""
+        longest, begin = 0, None
+        for e in ev:
+            if 'event=TELEMETRY_DROP_BEGIN' in e and 'reason=host-behind' in e:
+                begin = t_us(e)
+            elif 'event=TELEMETRY_DROP_END' in e and begin is not None:
+                longest = max(longest, (t_us(e) - begin) / 1000)
+                begin = None
+        if begin is not None:
+            longest = max(longest, (int(self.sim.status()['t_us']) - begin) / 1000)
+        return longest
 
     def prepare(self, c, dev):
         """A fresh cartridge, the claim, any latched fault cleared once its cause is gone."""
@@ -283,20 +321,23 @@ class Soak:
                     d.ClearFault()
                 except dbus.exceptions.DBusException:
                     pass
+            # from before the Start: a stall may stop the needle before
+            # the soak sees it running, and that stop must be in the events
+            mark = self.mark()
+            lease_stops0 = self.driver_lease_stops()
             self.relatched += T.start_through_relatch(d, clear)
             self.acked[('start', client)] += 1
-            T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
-            mark = len(self.sim.events())
-            lease_stops0 = self.driver_lease_stops()
+            T.wait_for(lambda: any('event=STATE from=IDLE to=RUNNING' in e for e in self.events(mark)),
+                       3, 'needle started')
             T.pump(self.rng.uniform(0.02, 0.3))
             if self.sim.status()['state'] != 'RUNNING':
                 # Only a stall of the host may stop it here, proved by what
                 # stopped it (host_stall()).  Safe, counted by cause,
                 # reported; any other stop fails.
-                ev = self.sim.events()[mark:]
+                ev = self.events(mark)
                 stop = next((e for e in ev if 'event=STATE from=RUNNING' in e), None)
                 fault, msg = (str(x) for x in c.prop(dev, T.IDEV, 'Fault'))
-                why = self.host_stall(stop, fault, msg, lease_stops0)
+                why = self.host_stall(stop, fault, msg, lease_stops0, ev)
                 if why:
                     self.stalls[why] += 1
                     self.kinds.append('stall')
@@ -316,7 +357,7 @@ class Soak:
             self.faults[kind] += 1
             self.kinds.append(kind)
             if kind == 'owner-killed':
-                mark = len(self.sim.events())
+                mark = self.mark()
                 self.sim.ctl('status')          # device time of the loss: its CONTROL event
                 c.close()
                 closed = True
@@ -324,7 +365,7 @@ class Soak:
                 return
             if kind != 'none':
                 name, inject, restore, stops = next(f for f in FAULTS if f[0] == kind)
-                mark = len(self.sim.events())
+                mark = self.mark()
                 self.sim.ctl(inject)
                 if stops:
                     self.stop_ms[kind].append(self.wait_stopped(mark, kind))
@@ -346,7 +387,7 @@ class Soak:
                 T.pump(0.1)
             # an orderly end; replies may be corrupted (the call then fails),
             # the needle must stop all the same
-            mark = len(self.sim.events())
+            mark = self.mark()
             try:
                 d.Stop()
                 self.acked[('stop', client)] += 1

@@ -86,6 +86,14 @@ s = json.load(open(smpd_json))
 f = json.load(open(safety_json))
 k = json.load(open(kernel_json))
 raw, tel = f['raw_rtt'], f['telemetry']
+
+
+def stalled(t):
+    """Runs a host stall stopped before this one (bench-safety.py retries)."""
+    n = len(t.get('stalled_runs', []))
+    return f' ({n} stalled before)' if n else ''
+
+
 rows = [
     # name, value, unit, baseline name, baseline, better
     ('audit durable appends (1 fdatasync each)', float(m[1]), '/s',
@@ -113,7 +121,7 @@ rows = [
      'the lease (LeaseMs)', f['lease_missed']['lease_ms'], 'lower'),
     ('dead-man p99: lease missed -> STOP', f['lease_missed']['p99_ms'], 'ms',
      'the lease (LeaseMs)', f['lease_missed']['lease_ms'], 'lower'),
-    (f'telemetry drops, {tel.get("ran_seconds", tel["seconds"]):g} s at 1 kHz via smpd', tel['device_dropped'] + tel['smpd_missed'],
+    (f'telemetry drops, {tel.get("ran_seconds", tel["seconds"]):g} s at 1 kHz via smpd{stalled(tel)}', tel['device_dropped'] + tel['smpd_missed'],
      'rec', 'records the device sent', tel['records'], 'lower'),
     (f'smpd VmRSS after {tel["seconds"]:g} s of 1 kHz', tel['rss_kb'], 'KiB',
      'VmRSS idle, just started', tel['rss_idle_kb'], 'lower'),
@@ -143,7 +151,7 @@ if k:
          'the lease (LeaseMs)', k['lease_missed']['lease_ms'], 'lower'),
         ('[VM] dead-man p99: lease missed -> STOP', k['lease_missed']['p99_ms'], 'ms',
          'the lease (LeaseMs)', k['lease_missed']['lease_ms'], 'lower'),
-        (f'[VM] telemetry drops, {kt.get("ran_seconds", kt["seconds"]):g} s 1 kHz, kernel', kt['device_dropped'] + kt['smpd_missed'],
+        (f'[VM] telemetry drops, {kt.get("ran_seconds", kt["seconds"]):g} s 1 kHz, kernel{stalled(kt)}', kt['device_dropped'] + kt['smpd_missed'],
          'rec', 'records the device sent', kt['records'], 'lower'),
         (f'[VM] smpd VmHWM after {kt["seconds"]:g} s of 1 kHz', kt['hwm_kb'], 'KiB',
          'VmRSS idle, just started', kt['rss_idle_kb'], 'lower'),

@@ -4,6 +4,10 @@
 # Usage: build-aux/check.sh [SUITE...]   (default: all suites)
 # Exit status: 0 only when nothing failed and nothing was skipped.
 #
+# Work that only compiles or analyses runs in the background at idle
+# priority while the host suite runs (see "work in the background" below;
+# SMP_CHECK_BACKGROUND=0 turns that off).
+#
 # SMP_CHECK_LANES=2 runs the suites in two lanes at once: the VM lane
 # (kernel, vm, system: qemu under TCG, on the last CPU) beside the host
 # lane (host, asan, valgrind, install, mutations, analyze, on the other
@@ -32,13 +36,18 @@ if [ "${1:-}" = --lane ]; then	# internal: one lane of a parallel run
 	lane_only=1
 	shift
 fi
+background_only=0
+if [ "${1:-}" = --background ]; then	# internal: the background chain
+	background_only=1
+	shift
+fi
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("${ALL_SUITES[@]}")
 
 mkdir -p "$LOGDIR"
 # One line "SUITE PASS FAIL SKIP" per suite run, written by both lanes.
 RESULTS="$LOGDIR/results.txt"
-[ "$lane_only" = 1 ] || : > "$RESULTS"
+[ "$lane_only" = 1 ] || [ "$background_only" = 1 ] || : > "$RESULTS"
 
 # add SUITE PASS FAIL SKIP
 add() {
@@ -113,9 +122,13 @@ suite_host() {
 	run_meson host "$BUILD"
 }
 
+build_asan() {
+	step asan build setup_build "$BUILD_ASAN" -Dbuildtype=debug \
+		-Db_sanitize=address,undefined -Db_lundef=false
+}
+
 suite_asan() {
-	if ! step asan build setup_build "$BUILD_ASAN" -Dbuildtype=debug \
-			-Db_sanitize=address,undefined -Db_lundef=false; then
+	if ! bg_join asan-build build_asan; then
 		add asan 0 1 0
 		return
 	fi
@@ -200,10 +213,18 @@ suite_mutations() {
 
 # scan-build and cppcheck: zero findings or a reason per suppression.
 suite_analyze() {
+	bg_join analyze analyze_run
+}
+
+analyze_run() {
 	safety_counted analyze build-aux/analyze.sh
 }
 
 suite_kernel() {
+	bg_join kernel kernel_run
+}
+
+kernel_run() {
 	local p=0 f=0
 	if [ ! -f kernel/Makefile ] && [ ! -f kernel/Kbuild ]; then
 		echo "kernel: no driver in kernel/ yet"
@@ -257,12 +278,16 @@ suite_vm() {
 	add vm "$ok" "$fail" "$skip"
 }
 
+build_debs() {
+	step system debs build-aux/build-debs.sh "$BUILD/debs"
+}
+
 # The Debian packages, then the full-system VM test that installs them
 # into a systemd-booted guest (issue 7, tests/vm/README.md).
 suite_system() {
 	local log="$LOGDIR/system.tap" debs="$BUILD/debs"
 	step system build setup_build "$BUILD" || { add system 0 1 0; return; }
-	if ! step system debs build-aux/build-debs.sh "$debs"; then
+	if ! bg_join debs build_debs; then
 		add system 0 1 0
 		return
 	fi
@@ -281,6 +306,55 @@ suite_system() {
 	fi
 	add system "$ok" "$fail" "$skip"
 }
+
+# --- work in the background ----------------------------------------------
+# Some work only compiles or analyses: the ASan build, scan-build and
+# cppcheck (analyze), the kernel suite (W=1 build, sparse, checkpatch,
+# KUnit under UML) and the Debian packages.  Nothing in it measures time.
+# The host suite, on the other hand, mostly waits (its timed programs
+# sleep on sockets and timers; load ~0.5 on 2 cores).  So in a serial run
+# that includes the host suite, that work runs as one chain in the
+# background at SCHED_IDLE (it gets only CPU time nobody else wants, and
+# the host tests' timed programs are SCHED_FIFO besides), and each suite
+# picks up its part when its turn comes, printed in the usual order.
+# SMP_CHECK_BACKGROUND=0 does everything in the foreground.
+BG_DIR="$LOGDIR/background"
+bg_items=()	# parts the chain runs, in its order
+
+# bg_join NAME FUNC: NAME's result from the background chain (its output
+# printed here), or FUNC run now when the chain does not do NAME.
+bg_join() {
+	local name=$1 func=$2 i
+	for i in "${bg_items[@]}"; do
+		[ "$i" = "$name" ] || continue
+		while [ ! -f "$BG_DIR/$name.rc" ]; do
+			if ! kill -0 "$bg_pid" 2>/dev/null && [ ! -f "$BG_DIR/$name.rc" ]; then
+				echo "not ok - background $name: the background chain died (log: $BG_DIR)"
+				cat "$BG_DIR/$name.out" 2>/dev/null
+				return 1
+			fi
+			sleep 2
+		done
+		cat "$BG_DIR/$name.out"
+		return "$(cat "$BG_DIR/$name.rc")"
+	done
+	"$func"
+}
+
+if [ "$background_only" = 1 ]; then
+	for name in "$@"; do
+		case "$name" in
+		asan-build) func=build_asan ;;
+		analyze) func=analyze_run ;;
+		kernel) func=kernel_run ;;
+		debs) func=build_debs ;;
+		*) echo "check: unknown background part $name" >&2; exit 2 ;;
+		esac
+		"$func" > "$BG_DIR/$name.out" 2>&1
+		echo $? > "$BG_DIR/$name.rc"
+	done
+	exit 0
+fi
 
 for s in "${suites[@]}"; do
 	if ! declare -F "suite_$s" >/dev/null; then
@@ -346,6 +420,23 @@ if [ "$LANES" -ge 2 ] && [ "$(nproc)" -ge 2 ] && [ ${#vm_lane[@]} -gt 0 ] &&
 	cat "$LOGDIR/vm-lane.out"
 	echo "== VM lane done after $(( $(date +%s) - start )) s"
 else
+	if [ "${SMP_CHECK_BACKGROUND:-1}" = 1 ] && [[ " ${suites[*]} " == *" host "* ]]; then
+		for s in "${suites[@]}"; do
+			case "$s" in
+			asan) bg_items+=(asan-build) ;;
+			analyze|kernel) bg_items+=("$s") ;;
+			system) bg_items+=(debs) ;;
+			esac
+		done
+	fi
+	if [ ${#bg_items[@]} -gt 0 ]; then
+		rm -rf "$BG_DIR"
+		mkdir -p "$BG_DIR"
+		echo "== in the background at idle priority: ${bg_items[*]}"
+		chrt --idle 0 bash "$0" --background "${bg_items[@]}" > "$BG_DIR/chain.log" 2>&1 &
+		bg_pid=$!
+		trap 'kill "$bg_pid" 2>/dev/null' EXIT
+	fi
 	run_suites "${host_lane[@]}" "${vm_lane[@]}"
 fi
 run_suites "${last[@]}"

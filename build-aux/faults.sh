@@ -26,6 +26,10 @@ echo "== faults: kernel path (VM)"
 out="$BUILD/faults-vm"
 rm -f "$BUILD/faults-kernel.json"
 touch "$BUILD/faults-vm-full"
+if [ -e "$BUILD/faults-vm-only" ]; then
+	echo "faults: removing $BUILD/faults-vm-only: make faults runs every scenario"
+	rm -f "$BUILD/faults-vm-only"
+fi
 tests/vm/run --build "$BUILD" --out "$out" --timeout "${SMP_VM_TIMEOUT:-3600}" 70-faults-kernel || rc=1
 rm -f "$BUILD/faults-vm-full"
 kjson="$out/tests/70-faults-kernel/faults-kernel.json"

@@ -333,7 +333,7 @@ void device_trip(struct device *d, enum monitor_trip trip, const char *msg)
 
 /* ---- lease ---- */
 
-static void read_pending_telemetry(struct device *d);
+static void read_pending_telemetry(struct device *d, unsigned max);
 
 static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -357,13 +357,13 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 	 * smpd itself may be the one that was late (a stalled host): judge
 	 * what the link already holds before taking the telemetry for lost.
 	 */
-	if (now_monotonic_us() - d->last_telemetry_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
-		read_pending_telemetry(d);
+	if (now_monotonic_us() - d->telemetry_fresh_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
+		read_pending_telemetry(d, 2 * SMPP_TELEMETRY_HZ);
 		if (!d->running || d->gone)
 			return 0;
 	}
 #ifdef SMP_MUTATION_DM_LEASE_TELEMETRY
-	d->last_telemetry_mono = now_monotonic_us();	/* mutant: renews without telemetry */
+	d->telemetry_fresh_mono = now_monotonic_us();	/* mutant: renews without telemetry */
 #endif
 	if (!d->claimant)
 		why = "the claiming client left the bus";
@@ -371,7 +371,7 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 		why = "no open session";
 	else if (m->audit_error < 0)
 		why = "the audit log cannot be written";
-	else if (now_monotonic_us() - d->last_telemetry_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
+	else if (now_monotonic_us() - d->telemetry_fresh_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
 		device_trip(d, MONITOR_TELEMETRY_LOST, "no telemetry from the device for a lease period");
 		return 0;
 	} else if (d->ping_sent_usec != 0 &&
@@ -449,6 +449,47 @@ static void summary_add(struct telemetry_summary *s, const struct smp_telemetry 
 	s->samples++;
 }
 
+/*
+ * Telemetry freshness on the device clock (H6, telemetry-lost).  A record
+ * is as fresh as the moment the device made it, not the moment smpd read
+ * it: a starved host reads a backlog of old records late, and taking those
+ * for fresh kept renewing the lease of a device that had stopped sending
+ * (fault matrix, telemetry-stall under load: 652 ms against 601).  When a
+ * record was made, in CLOCK_MONOTONIC, is estimated as its device
+ * timestamp plus the smallest (read time - device time) seen over the last
+ * two windows of CLOCK_WINDOW_USEC: the record that travelled fastest
+ * tells the offset of the two clocks, and the windows let a drifting
+ * device clock move it.  The estimate is never later than the read time,
+ * so this only ever judges telemetry older than reading it did.  A device
+ * clock that goes back (a reset) starts a new estimate.
+ */
+#define CLOCK_WINDOW_USEC (10 * 1000 * 1000ULL)
+
+static void note_record_time(struct device *d, uint64_t timestamp_us, uint64_t now)
+{
+	int64_t off = (int64_t)now - (int64_t)timestamp_us, best;
+	uint64_t made;
+
+	if (d->have_clock && timestamp_us < d->last_timestamp_us)
+		d->have_clock = false;
+	d->last_timestamp_us = timestamp_us;
+	if (!d->have_clock) {
+		d->clock_off_cur = d->clock_off_prev = off;
+		d->clock_window_start = now;
+		d->have_clock = true;
+	} else if (now - d->clock_window_start >= CLOCK_WINDOW_USEC) {
+		d->clock_off_prev = d->clock_off_cur;
+		d->clock_off_cur = off;
+		d->clock_window_start = now;
+	} else if (off < d->clock_off_cur) {
+		d->clock_off_cur = off;
+	}
+	best = d->clock_off_cur < d->clock_off_prev ? d->clock_off_cur : d->clock_off_prev;
+	made = (uint64_t)((int64_t)timestamp_us + best);
+	if (made > d->telemetry_fresh_mono)
+		d->telemetry_fresh_mono = made;
+}
+
 static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 {
 	struct manager *m = d->manager;
@@ -465,6 +506,7 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	d->have_seq = true;
 	d->last_seq = t->seq;
 	d->last_telemetry_mono = now_monotonic_us();
+	note_record_time(d, t->timestamp_us, d->last_telemetry_mono);
 	if (d->fence) {
 		/* the device clock in ms, modulo 2^32 as GET_STATS has it */
 		uint32_t t_ms = (uint32_t)(t->timestamp_us / 1000);
@@ -475,10 +517,14 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 		d->fence = false;
 	}
 	if (d->stale_faults_until) {
-		if ((t->faults || t->state != SMPP_STATE_IDLE) &&
-		    d->last_telemetry_mono < d->stale_faults_until)
+		bool stale = d->stale_after_start ?
+			t->state == SMPP_STATE_FAULT || t->state == SMPP_STATE_ESTOP :
+			t->faults || t->state != SMPP_STATE_IDLE;
+
+		if (stale && d->last_telemetry_mono < d->stale_faults_until)
 			return;		/* from before the CLEAR_FAULT */
 		d->stale_faults_until = 0;
+		d->stale_after_start = false;
 	}
 	cart_changed = d->have_telemetry &&
 		((t->flags ^ d->last_telemetry.flags) & SMPP_TFLAG_CARTRIDGE);
@@ -513,9 +559,17 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
  * records, about 1 s) and its replies overtake them: FAULT or ESTOP
  * records, or RUNNING ones from before smpd stopped the needle for a
  * monitor (brown-out).  Until the first idle record without faults (what a
- * cleared device sends), this long, or a START, such records are counted,
- * not judged.  A fault that really recurs at once is latched when the
- * window ends; meanwhile the device itself is faulted and refuses to run.
+ * cleared device sends) or this long, such records are counted, not
+ * judged.  A fault that really recurs at once is latched when the window
+ * ends; meanwhile the device itself is faulted and refuses to run.
+ *
+ * A START inside the window (the operator was quick, the host slow: the
+ * fault matrix's corrupted-frames recovery met a FAULT record from before
+ * its CLEAR_FAULT 8 ms after START and latched device-fault) keeps it, but
+ * from then on only FAULT and ESTOP records are passed over, and any other
+ * record ends it: a running needle is always judged.  A device that faults
+ * right after START has stopped its needle itself and refuses the next
+ * renewal, which latches device-refused within RenewMs.
  */
 #define STALE_FAULTS_USEC (2 * 1000 * 1000ULL)
 
@@ -577,16 +631,17 @@ static void drain_stale_telemetry(struct device *d)
 		d->have_seq = true;
 		d->last_seq = t.seq;
 		d->last_telemetry_mono = now_monotonic_us();
+		note_record_time(d, t.timestamp_us, d->last_telemetry_mono);
 	}
 }
 
-/* Judges the records the link holds; bounded: two seconds' worth at most. */
-static void read_pending_telemetry(struct device *d)
+/* Judges the records the link holds, max at most. */
+static void read_pending_telemetry(struct device *d, unsigned max)
 {
 	struct smp_telemetry t;
 	int r;
 
-	for (int i = 0; i < 2 * SMPP_TELEMETRY_HZ && !d->gone; i++) {
+	for (unsigned i = 0; i < max && !d->gone; i++) {
 		r = d->backend->ops->read_telemetry(d->backend, &t);
 		if (r == -ENODEV) {
 			device_mark_gone(d);
@@ -598,9 +653,20 @@ static void read_pending_telemetry(struct device *d)
 	}
 }
 
+/*
+ * A batch per dispatch, then back to the loop: sd-event runs one source
+ * per iteration, by priority, so the lease renewal (above this source)
+ * waits for one batch at most, never for a whole backlog.  Under TCG a
+ * record costs a read() and its judging, tens of us, so a backlog of up
+ * to two seconds' worth in one dispatch could hold the renewal for 100 ms
+ * and more.  The fd is level-triggered: what is left is the next dispatch
+ * (the socket link's queue drains with the next frame, 1 ms later).
+ */
+#define TELEMETRY_BATCH 32
+
 static int io_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-	read_pending_telemetry(userdata);
+	read_pending_telemetry(userdata, TELEMETRY_BATCH);
 	return 0;
 }
 
@@ -786,6 +852,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 		goto fail;
 	sd_event_source_set_enabled(d->telemetry_timer, SD_EVENT_ON);
 	d->last_telemetry_mono = now_monotonic_us();
+	d->telemetry_fresh_mono = d->last_telemetry_mono;
 
 	r = bus_device_register(d);
 	if (r < 0)
@@ -1068,6 +1135,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 	enum param q;
 	int r;
 
+	manager_check_audit_space(m);
 	if (m->audit_error < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
 					 "the audit log cannot be written (%s): the needle cannot start",
@@ -1131,7 +1199,8 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 						 "the audit log cannot be written: %s", strerror(-r));
 	}
 	smp_lease_encode((uint16_t)m->policy.lease_ms.value, buf, sizeof(buf));
-	d->stale_faults_until = 0;	/* a running needle is always judged */
+	/* records queued before a CLEAR_FAULT may still come: see above */
+	d->stale_after_start = d->stale_faults_until != 0;
 	r = device_command_status(d, SMPP_T_START, buf, sizeof(buf));
 	if (r != 0) {
 		audit_device_event(d, true, "start_refused", who,
@@ -1142,6 +1211,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 	liveness_reset(d);
 	drain_stale_telemetry(d);
 	d->last_telemetry_mono = now_monotonic_us();
+	d->telemetry_fresh_mono = d->last_telemetry_mono;	/* a lease for the first record */
 	r = arm_renewal(d);
 	if (r < 0) {
 		stop_needle(d);
@@ -1216,6 +1286,7 @@ int device_clear_fault(struct device *d, const char *who, sd_bus_error *error)
 		d->stale_faults_until = 0;
 	else
 		d->stale_faults_until = now_monotonic_us() + STALE_FAULTS_USEC;
+	d->stale_after_start = false;
 	d->estop = false;
 	d->trip = MONITOR_OK;
 	d->trip_message[0] = '\0';

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -20,6 +21,19 @@
 
 #define RECONNECT_USEC (500 * 1000ULL)
 #define AUDIT_TICK_USEC (1000 * 1000ULL)
+
+/*
+ * H12 on a filling disk.  A full filesystem does not fail the log's next
+ * record: the last block of the log file takes records until it is full
+ * (a 4 KiB tmpfs page held 6.7 s of telemetry summaries in the fault
+ * matrix, docs/reliability.md), and when a record then fails, the records
+ * of the stop it causes (fault, stop, session_end) fail with it.  So the
+ * log counts as unwritable once its filesystem has less than this left
+ * (f_bavail: what an unprivileged writer gets), checked on every audit
+ * tick (1 s while a device is attached) and before START: the needle
+ * stops while the log still takes the record that says why.
+ */
+#define AUDIT_MIN_FREE_BYTES (64 * 1024ULL)
 
 /*
  * The audit library mirrors every record it writes to journald
@@ -79,6 +93,18 @@ out:
 		free(bufs[i]);
 }
 
+/* The log cannot be written: it stays failed until smpd restarts (H12). */
+static void audit_failed(struct manager *m, int r)
+{
+	m->audit_error = r;
+	fprintf(stderr, "smpd: the audit log cannot be written: %s; stopping every needle\n",
+		strerror(-r));
+	for (struct device *d = m->devices; d; d = d->next)
+		if (!d->gone)
+			device_trip(d, MONITOR_AUDIT_FAILED, "the audit log cannot be written");
+	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "AuditAvailable", NULL);
+}
+
 int manager_audit(struct manager *m, bool durable, const char *event,
 		  const AuditField *fields, size_t n_fields)
 {
@@ -112,14 +138,41 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 
 	/* H12: no record, no needle. */
 	journal_mirror(event, fields, n_fields);
-	m->audit_error = r;
-	fprintf(stderr, "smpd: the audit log cannot be written: %s; stopping every needle\n",
-		strerror(-r));
-	for (struct device *d = m->devices; d; d = d->next)
-		if (!d->gone)
-			device_trip(d, MONITOR_AUDIT_FAILED, "the audit log cannot be written");
-	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "AuditAvailable", NULL);
+	audit_failed(m, r);
 	return r;
+}
+
+int manager_check_audit_space(struct manager *m)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+#ifdef SMP_MUTATION_DM_LOG_FAILSAFE
+	return 0;	/* mutant: a log that cannot take records counts as writable */
+#endif
+	if (m->audit_error < 0)
+		return m->audit_error;
+	if (!m->audit || !m->audit_dir || statvfs(m->audit_dir, &sv) < 0)
+		return 0;	/* the records themselves will tell */
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail >= AUDIT_MIN_FREE_BYTES)
+		return 0;
+	{
+		AuditField f[] = {
+			AUDIT_STR("directory", m->audit_dir),
+			AUDIT_UINT("free_bytes", avail),
+			AUDIT_UINT("min_free_bytes", AUDIT_MIN_FREE_BYTES),
+		};
+
+		/* the last record the log takes: best effort, it may not fit */
+		(void)audit_log_append_durable(m->audit, "audit_space_low", f,
+					       sizeof(f) / sizeof(f[0]), NULL);
+	}
+	fprintf(stderr, "smpd: the audit log's filesystem (%s) has %" PRIu64
+		" bytes left, less than the %llu the log keeps in reserve\n",
+		m->audit_dir, avail, AUDIT_MIN_FREE_BYTES);
+	audit_failed(m, -ENOSPC);
+	return -ENOSPC;
 }
 
 /*
@@ -274,11 +327,15 @@ int manager_new(sd_event *e, sd_bus *bus, const char *config_dir, const char *st
 	return 0;
 }
 
+static void arm_audit_timer(struct manager *m, uint64_t base);
+
 static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
+	uint64_t now;
 	int r;
 
+	manager_check_audit_space(m);	/* first: its record must still fit */
 	for (struct device *d = m->devices; d; d = d->next)
 		device_audit_tick(d);
 	if (m->audit && m->audit_error >= 0) {
@@ -286,7 +343,10 @@ static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
 		if (r < 0)
 			manager_audit(m, false, "tick_failed", NULL, 0);
 	}
-	manager_arm_audit_timer(m);
+	/* on its own schedule: a late tick does not postpone the next one */
+	if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0 || usec + AUDIT_TICK_USEC <= now)
+		usec = 0;
+	arm_audit_timer(m, usec);
 	return 0;
 }
 
@@ -297,8 +357,14 @@ static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
  * seal (SealEvery after the last seal, with records pending) or rotation
  * by age is due.  Called after every record and every tick; an earlier
  * deadline already armed is kept, so frequent records never postpone it.
+ * base: the time the delay counts from (the tick's nominal time), 0 for now.
  */
 void manager_arm_audit_timer(struct manager *m)
+{
+	arm_audit_timer(m, 0);
+}
+
+static void arm_audit_timer(struct manager *m, uint64_t base)
 {
 	uint64_t delay = UINT64_MAX, now, t;
 	int r;
@@ -313,12 +379,25 @@ void manager_arm_audit_timer(struct manager *m)
 	if (!m->audit_timer) {
 		if (delay == UINT64_MAX)
 			return;
-		r = sd_event_add_time_relative(m->event, &m->audit_timer, CLOCK_MONOTONIC, delay, 0,
-					       audit_timer_handler, m);
-		if (r < 0)
+		/*
+		 * 1 ms accuracy: accuracy 0 means sd-event's default of 250 ms,
+		 * and this tick is a safety check (the log's free space, H12)
+		 * whose period is a stop bound (docs/reliability.md disk-full).
+		 */
+		r = sd_event_add_time_relative(m->event, &m->audit_timer, CLOCK_MONOTONIC, delay,
+					       1000, audit_timer_handler, m);
+		if (r < 0) {
 			fprintf(stderr, "smpd: cannot arm the audit timer: %s\n", strerror(-r));
-		else
-			sd_event_source_set_enabled(m->audit_timer, SD_EVENT_ONESHOT);
+			return;
+		}
+		/*
+		 * Above the telemetry input (IMPORTANT + 10, device.c): sd-event
+		 * dispatches one source per iteration, and this safety check
+		 * must not wait behind a backlog of 1 kHz telemetry on a
+		 * starved host.
+		 */
+		sd_event_source_set_priority(m->audit_timer, SD_EVENT_PRIORITY_IMPORTANT + 5);
+		sd_event_source_set_enabled(m->audit_timer, SD_EVENT_ONESHOT);
 		return;
 	}
 	if (delay == UINT64_MAX) {
@@ -327,6 +406,8 @@ void manager_arm_audit_timer(struct manager *m)
 	}
 	if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
 		return;
+	if (base && base < now && delay == AUDIT_TICK_USEC)
+		now = base;
 	t = delay > UINT64_MAX - now ? UINT64_MAX - 1 : now + delay;
 	{
 		int enabled = SD_EVENT_OFF;

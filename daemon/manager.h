@@ -115,6 +115,9 @@ struct device {
 	bool fence;
 	uint32_t judge_from_ms;
 	uint64_t fence_until;
+	/* START came inside that window: only FAULT and ESTOP records are
+	 * taken for stale ones (a running needle is judged) */
+	bool stale_after_start;
 
 	char *claimant;			/* unique bus name, NULL = unclaimed */
 	sd_bus_track *track;
@@ -139,6 +142,16 @@ struct device {
 	bool gone;			/* link lost: removal pending */
 	sd_event_source *gone_event;
 	uint64_t last_telemetry_mono;	/* CLOCK_MONOTONIC of the last record */
+	/*
+	 * When the newest record was made, in CLOCK_MONOTONIC, estimated on
+	 * the device clock (note_record_time(), device.c); a START or an
+	 * attach sets it to now.  The telemetry-lost check reads this.
+	 */
+	uint64_t telemetry_fresh_mono;
+	bool have_clock;		/* clock_off_* hold an estimate */
+	int64_t clock_off_cur, clock_off_prev;	/* read time - device time, us */
+	uint64_t clock_window_start;	/* CLOCK_MONOTONIC of clock_off_cur's window */
+	uint64_t last_timestamp_us;	/* device clock of the last record */
 
 	struct telemetry_summary tsum;
 	struct smp_telemetry last_telemetry;
@@ -220,6 +233,13 @@ void manager_arm_audit_timer(struct manager *m);
 /* udev.c: USB discovery and hotplug. */
 int manager_udev_start(struct manager *m);
 void manager_udev_stop(struct manager *m);
+
+/*
+ * H12: fail the log (as a record that cannot be written does) when its
+ * filesystem has less room left than the records of a stop need.  Returns
+ * 0, or the log's error (negative errno).
+ */
+int manager_check_audit_space(struct manager *m);
 
 /*
  * Append an audit record.  durable: fdatasync before returning.  On any

@@ -680,18 +680,39 @@ def _running_for(env, c, seconds):
         T.pump(0.05)
 
 
+# The test policy's lease (conftest.py), in seconds.
+LEASE_S = int(os.environ.get('SMPD_TEST_LEASE_MS', '200')) / 1000
+
 # How late every record reaches smpd in the two tests below: longer than
-# ClearFault or Stop, SetParameters and Start take, also under valgrind or
-# TCG (the simulator allows 4 s at most).
-LAG_S = min(4.0, 1.0 * T.SLOW)
+# ClearFault or Stop, SetParameters and Start take, and shorter than the
+# lease: telemetry older than a lease is lost telemetry, and stops the
+# needle (test_telemetry_older_than_lease_is_lost).
+LAG_S = 0.6 * LEASE_S
 
 
 def _lagging(env):
     """Every record reaches smpd LAG_S late from now on; returns once they flow
-    again (the onset is a gap of LAG_S, which would read as telemetry lost
-    while running)."""
+    again."""
     env.sim.ctl(f'telemetry-lag {int(LAG_S * 1000)}')
     T.pump(LAG_S + 0.2)
+
+
+def test_telemetry_older_than_lease_is_lost(env):
+    """H6: telemetry is as fresh as when the device made it, not when smpd read
+    it.  A host or link that falls further and further behind keeps delivering
+    records, each older than the last: once the newest is older than a lease,
+    smpd stops the needle (telemetry-lost) as if none came.  The lag grows in
+    steps shorter than the lease, so no gap between records is a lease long."""
+    c = env.running_client()
+    step_ms = int(LEASE_S * 1000 / 2)
+    for lag in range(step_ms, 3 * step_ms + 1, step_ms):
+        env.sim.ctl(f'telemetry-lag {lag}')
+        T.pump(2 * LEASE_S)
+        if lag < LEASE_S * 1000:
+            assert env.sim.status()['state'] == 'RUNNING', f'stopped at a lag of {lag} ms'
+    f = _wait_fault(env, c, ('telemetry-lost',), timeout=2)
+    assert 'no telemetry' in f[1]
+    env.sim.ctl('telemetry-lag 0')
 
 
 def test_records_from_before_clear_fault_not_judged(env):
@@ -1288,6 +1309,8 @@ def test_audit_log_unwritable_stops_needle(bus, polkit, tmp):
         c.dev(dev).Claim()
         expect_error(ERR + 'AuditUnavailable', c.mgr.BeginSession, dev, metadata(client='client-z'))
         assert 'audit log cannot be written' in s.read_stderr()
+        # at the next audit tick, not when the log file's last page is full
+        assert 'bytes left, less than the 65536 the log keeps in reserve' in s.read_stderr()
     finally:
         if c:
             c.close()

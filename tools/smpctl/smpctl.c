@@ -1449,7 +1449,8 @@ static int cmd_run(int argc, char **argv)
 		int ac, q;
 
 		wait_for_input(f);
-		if (interrupted || getline(&line, &sz, f) <= 0)
+		/* getline() never leaves line NULL after a read; -O2 cannot tell */
+		if (interrupted || getline(&line, &sz, f) <= 0 || !line)
 			break;
 		p = line;
 		lineno++;

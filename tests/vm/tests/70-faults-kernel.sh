@@ -4,7 +4,8 @@
 # on the kernel path: smp-sim is a USB gadget on dummy_hcd, smpusb.ko binds
 # it, smpd drives /dev/smpusbN (SMP_TEST_BACKEND=chardev, systemd-udevd in
 # the guest).  The bounded subset below by default (make check); every
-# scenario when the host created $SMP_BUILD/faults-vm-full (make faults).  One TAP
+# scenario when the host created $SMP_BUILD/faults-vm-full (make faults), the
+# scenarios listed in $SMP_BUILD/faults-vm-only when that exists.  One TAP
 # line per scenario; a scenario that does not apply says so with a reason
 # (`# SKIP n/a: ...` is never printed: n/a is an ok line with its reason).
 # Results: $SMP_OUT/faults-kernel.json.  The policy runs the VM lease of
@@ -31,6 +32,13 @@ subset=(client-crash smpd-sigkill device-unplug usb-reset over-current)
 only=$(IFS=,; echo "${subset[*]}")
 sel=(--only "$only")
 [ -f "$SMP_BUILD/faults-vm-full" ] && sel=()
+# One scenario or a few while working on them: their ids, comma-separated,
+# in $SMP_BUILD/faults-vm-only (what faults.py --only takes).
+if [ -s "$SMP_BUILD/faults-vm-only" ]; then
+	only=$(tr -d ' \n' < "$SMP_BUILD/faults-vm-only")
+	sel=(--only "$only")
+	diag "faults-vm-only: $only"
+fi
 SMPD_SOURCE_DIR="$SMP_SRC" SMPD_BUILD_DIR="$SMP_BUILD" SMP_TEST_BACKEND=chardev \
 	SMPD_TEST_SLOWDOWN="${SMPD_TEST_SLOWDOWN:-10}" PYTHONDONTWRITEBYTECODE=1 \
 	SMPD_TEST_LEASE_MS="${SMPD_TEST_LEASE_MS:-500}" \

@@ -221,6 +221,34 @@ static int chardev_command(struct backend *b, uint8_t type, const void *payload,
 			return refusal(ret, type, errno, k.cartridge.dev_status);
 		return cartridge_reply(ret, type, &k.cartridge);
 	}
+	case SMPP_T_GET_STATS: {
+		struct smpusb_stats k = { 0 };
+		struct smp_stats s;
+
+		if (ioctl(cb->fd, SMPUSB_IOC_GET_STATS, &k) < 0)
+			return refusal(ret, type, errno, k.device.dev_status);
+		if (k.device.dev_status != SMPP_S_OK)
+			return refusal(ret, type, EPROTO, k.device.dev_status);
+		s = (struct smp_stats) {
+			.frames_rx = k.device.frames_rx,
+			.frames_tx = k.device.frames_tx,
+			.bad_magic = k.device.bad_magic,
+			.bad_version = k.device.bad_version,
+			.bad_crc = k.device.bad_crc,
+			.bad_length = k.device.bad_length,
+			.unknown_type = k.device.unknown_type,
+			.bad_reserved = k.device.bad_reserved,
+			.telemetry_sent = k.device.telemetry_sent,
+			.telemetry_dropped = k.device.telemetry_dropped,
+			.starts = k.device.starts,
+			.lease_expiries = k.device.lease_expiries,
+			.estops = k.device.estops,
+			.faults = k.device.faults,
+			.uptime_ms = k.device.uptime_ms,
+		};
+		r = smp_stats_encode(&s, buf, sizeof(buf));
+		return r < 0 ? -EPROTO : reply(ret, type, SMPP_S_OK, buf, r);
+	}
 	default:
 		return -EOPNOTSUPP;
 	}

@@ -507,6 +507,15 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	d->last_seq = t->seq;
 	d->last_telemetry_mono = now_monotonic_us();
 	note_record_time(d, t->timestamp_us, d->last_telemetry_mono);
+	if (d->fence) {
+		/* the device clock in ms, modulo 2^32 as GET_STATS has it */
+		uint32_t t_ms = (uint32_t)(t->timestamp_us / 1000);
+
+		if ((int32_t)(t_ms - d->judge_from_ms) < 0 &&
+		    d->last_telemetry_mono < d->fence_until)
+			return;		/* from before the CLEAR_FAULT or START */
+		d->fence = false;
+	}
 	if (d->stale_faults_until) {
 		bool stale = d->stale_after_start ?
 			t->state == SMPP_STATE_FAULT || t->state == SMPP_STATE_ESTOP :
@@ -563,6 +572,43 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
  * renewal, which latches device-refused within RenewMs.
  */
 #define STALE_FAULTS_USEC (2 * 1000 * 1000ULL)
+
+/*
+ * How old can a record be when it reaches smpd?  Up to the queues of the
+ * device and the link (smp-sim 1088 records, smpusb 1024: about 2 s at
+ * 1 kHz) plus smpd's own delay; a fence older than this is dropped, so a
+ * device whose clock went back (a reset) is judged again at once.
+ */
+#define FENCE_MAX_USEC (10 * 1000 * 1000ULL)
+
+/*
+ * The device clock now: GET_STATS's uptime_ms.  Records are stamped at
+ * the device's 1 ms ticks; a tick's record is generated before any
+ * command handled in that millisecond.  after_ms 1 (after a CLEAR_FAULT):
+ * only records of later ticks are judged, every one of them generated
+ * after the clear.  after_ms 0 (before a START): the records of this
+ * tick on, so every record generated after the START is judged.  Exact
+ * whatever the backlog of the link, unlike draining what has already
+ * arrived (handle_telemetry()).  A fence never moves back.
+ */
+static int fence_telemetry(struct device *d, uint32_t after_ms)
+{
+	struct smp_frame reply;
+	struct smp_stats st;
+	int r;
+
+	r = device_command(d, SMPP_T_GET_STATS, NULL, 0, &reply);
+	if (r != 0)
+		return r;
+	if (smp_stats_decode(reply.payload, reply.len, &st) < 0)
+		return -EPROTO;
+	if (d->fence && (int32_t)(st.uptime_ms + after_ms - d->judge_from_ms) <= 0)
+		return 0;
+	d->fence = true;
+	d->judge_from_ms = st.uptime_ms + after_ms;
+	d->fence_until = now_monotonic_us() + FENCE_MAX_USEC;
+	return 0;
+}
 
 /*
  * Records the link queued before a command's reply describe the device
@@ -1124,6 +1170,14 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 		return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s", msg);
 
 	/*
+	 * Records generated before START describe the previous run or the
+	 * faulted device before a ClearFault, judged against this run's
+	 * setpoints they would trip it; under load the link holds seconds of
+	 * them.  Fence them by the device clock (a device that does not
+	 * answer GET_STATS keeps the drain below).
+	 */
+	(void)fence_telemetry(d, 0);
+	/*
 	 * The record first, durable (H12): the needle never moves without
 	 * it, and no fdatasync() sits between START and the first renewal.
 	 */
@@ -1227,7 +1281,11 @@ int device_clear_fault(struct device *d, const char *who, sd_bus_error *error)
 			   d->trip != MONITOR_OK ? monitor_trip_to_string(d->trip) :
 			   d->estop ? "estop" : "none");
 	drain_stale_telemetry(d);
-	d->stale_faults_until = now_monotonic_us() + STALE_FAULTS_USEC;
+	/* Exact: the device clock after the clear; else the window. */
+	if (fence_telemetry(d, 1) == 0)
+		d->stale_faults_until = 0;
+	else
+		d->stale_faults_until = now_monotonic_us() + STALE_FAULTS_USEC;
 	d->stale_after_start = false;
 	d->estop = false;
 	d->trip = MONITOR_OK;

@@ -105,6 +105,16 @@ struct device {
 	/* CLOCK_MONOTONIC us until which records of a faulted or stopped
 	 * device are taken for ones queued before a CLEAR_FAULT (0 = none) */
 	uint64_t stale_faults_until;
+	/*
+	 * Device-clock fence: records generated before judge_from_ms (the
+	 * device's uptime read right after a CLEAR_FAULT and right before a
+	 * START) describe the device before that command; they are counted,
+	 * not judged.  Cleared by the first record at or after it, or at
+	 * fence_until (CLOCK_MONOTONIC), whichever comes first.
+	 */
+	bool fence;
+	uint32_t judge_from_ms;
+	uint64_t fence_until;
 	/* START came inside that window: only FAULT and ESTOP records are
 	 * taken for stale ones (a running needle is judged) */
 	bool stale_after_start;

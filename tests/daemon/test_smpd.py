@@ -670,6 +670,97 @@ def test_device_fault_pedal_released(env):
     assert 'PEDAL_RELEASED' in f[1]
 
 
+def _running_for(env, c, seconds):
+    """Fails if smpd latches a fault or the needle stops within seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        f = c.prop(env.dev_path, IDEV, 'Fault')
+        assert not str(f[0]), f'a fault latched from records of before the command: {f}'
+        assert env.sim.status()['state'] == 'RUNNING', env.sim.status()
+        T.pump(0.05)
+
+
+# The test policy's lease (conftest.py), in seconds.
+LEASE_S = int(os.environ.get('SMPD_TEST_LEASE_MS', '200')) / 1000
+
+# How late every record reaches smpd in the two tests below: longer than
+# ClearFault or Stop, SetParameters and Start take, and shorter than the
+# lease: telemetry older than a lease is lost telemetry, and stops the
+# needle (test_telemetry_older_than_lease_is_lost).
+LAG_S = 0.6 * LEASE_S
+
+
+def _lagging(env):
+    """Every record reaches smpd LAG_S late from now on; returns once they flow
+    again."""
+    env.sim.ctl(f'telemetry-lag {int(LAG_S * 1000)}')
+    T.pump(LAG_S + 0.2)
+
+
+def test_telemetry_older_than_lease_is_lost(env):
+    """H6: telemetry is as fresh as when the device made it, not when smpd read
+    it.  A host or link that falls further and further behind keeps delivering
+    records, each older than the last: once the newest is older than a lease,
+    smpd stops the needle (telemetry-lost) as if none came.  The lag grows in
+    steps shorter than the lease, so no gap between records is a lease long."""
+    c = env.running_client()
+    step_ms = int(LEASE_S * 1000 / 2)
+    for lag in range(step_ms, 3 * step_ms + 1, step_ms):
+        env.sim.ctl(f'telemetry-lag {lag}')
+        T.pump(2 * LEASE_S)
+        if lag < LEASE_S * 1000:
+            assert env.sim.status()['state'] == 'RUNNING', f'stopped at a lag of {lag} ms'
+    f = _wait_fault(env, c, ('telemetry-lost',), timeout=2)
+    assert 'no telemetry' in f[1]
+    env.sim.ctl('telemetry-lag 0')
+
+
+def test_records_from_before_clear_fault_not_judged(env):
+    """A record the device sent before a ClearFault is history however late it
+    arrives (a host or link that fell behind: smpusb's ring and the gadget's queue
+    hold seconds under load): it does not latch the old fault in the run started
+    after the clear.  smpd fences such records by the device clock."""
+    _lagging(env)
+    c = env.running_client()
+    d = c.dev(env.dev_path)
+    env.sim.ctl('pedal up')             # the device faults at once (PEDAL_RELEASED)
+    T.wait_for(lambda: env.sim.status()['state'] == 'FAULT', 2, 'the device faulted')
+    # smpd learns it from its next renewal (BAD_STATE), long before the records
+    T.wait_for(lambda: str(c.prop(env.dev_path, IDEV, 'Fault')[0]) != '', 2, 'smpd latched it')
+    T.pump(0.2)                         # 200 ms more of FAULT records on their way
+    env.sim.ctl('pedal down')
+    d.ClearFault()
+    t_clear = time.monotonic()
+    d.Start()
+    T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 2, 'running again')
+    assert time.monotonic() - t_clear < 0.8 * LAG_S, 'too slow to start before the old records arrive'
+    # the FAULT records arrive during the next LAG_S: none may count
+    _running_for(env, c, 1.5 * LAG_S)
+    d.Stop()
+
+
+def test_records_from_before_start_not_judged_against_new_setpoints(env_factory):
+    """Records of the previous run that arrive after the next Start describe that
+    run: judged against the new setpoints (a higher voltage) they would read as a
+    brown-out.  smpd fences them by the device clock."""
+    e = env_factory(dropins={'10-fast.conf': '[Monitor]\nBrownoutTimeMs=10\n'})
+    _lagging(e)
+    c = e.running_client()              # 8000 mV: the motor sees ~7.9 V
+    d = c.dev(e.dev_path)
+    T.pump(0.3)                         # 300 ms of running records on their way
+    d.Stop()
+    t_stop = time.monotonic()
+    d.SetParameters(T.params(voltage=9000))
+    d.Start()
+    T.wait_for(lambda: e.sim.status()['state'] == 'RUNNING', 2, 'running again')
+    assert time.monotonic() - t_stop < 0.8 * LAG_S, 'too slow to start before the old records arrive'
+    _running_for(e, c, 1.5 * LAG_S)
+    # the new run is judged: a real brown-out still trips
+    e.sim.ctl('brownout 8000')
+    _wait_fault(e, c, ('brownout',), timeout=2 + LAG_S)   # x SLOW
+    e.sim.ctl('brownout off')
+
+
 @pytest.mark.core
 def test_unplug_mid_treatment_stops_and_reconnects(env):
     """H17: the device is unplugged while the needle runs: a stop, the session ends and

@@ -1175,6 +1175,45 @@ static void test_telemetry_drops_counted(void **state)
 	assert_int_equal(stats(e).telemetry_dropped, 5 + 9);
 }
 
+static void test_telemetry_lag(void **state)
+{
+	struct env *e = *state;
+
+	advance_ms(e, 9);
+	assert_int_equal(e->f->n_tel, 10);
+	control_ok(e, "telemetry-lag 20");
+	advance_ms(e, 20);
+	/* Records 10.. wait 20 ms; a reply does not. */
+	assert_int_equal(e->f->n_tel, 10);
+	assert_int_equal(status(e).state, SMPP_STATE_IDLE);
+	advance_ms(e, 1);
+	assert_int_equal(e->f->n_tel, 11);
+	assert_int_equal(last_tel(e)->seq, 10);
+	assert_int_equal(last_tel(e)->timestamp_us, 10000);
+	/* Lowered: the newer records still queue behind the older ones. */
+	control_ok(e, "telemetry-lag 0");
+	advance_ms(e, 1);
+	assert_int_equal(e->f->n_tel, 12);
+	advance_ms(e, 29);
+	assert_int_equal(e->f->n_tel, 61);
+	for (size_t i = 0; i < e->f->n_tel; i++) {
+		assert_int_equal(e->f->tel[i].seq, i);
+		assert_int_equal(e->f->tel[i].timestamp_us, i * 1000);
+	}
+	assert_int_equal(stats(e).telemetry_sent, 61);
+	assert_int_equal(stats(e).telemetry_dropped, 0);
+	/* A record the transport refuses when due is dropped, not sent. */
+	control_ok(e, "telemetry-lag 5");
+	advance_ms(e, 2);
+	e->f->tel_refuse = true;
+	advance_ms(e, 6);
+	e->f->tel_refuse = false;
+	assert_int_equal(e->f->n_tel, 61);
+	assert_int_equal(stats(e).telemetry_dropped, 3);
+	assert_non_null(strstr(log_text(e), "event=TX_DROP reason=telemetry-host-behind"));
+	assert_non_null(strstr(log_text(e), "event=INJECT what=telemetry-lag ms=20"));
+}
+
 static void test_stats_counters(void **state)
 {
 	struct env *e = *state;
@@ -1290,6 +1329,46 @@ static void test_inject_disconnect(void **state)
 	assert_int_equal(e->f->set_connected_calls, 2);
 }
 
+static void test_clear_injections(void **state)
+{
+	static const char *const inject[] = {
+		"overcurrent 500", "brownout 7000", "jam", "lease-ignore on", "corrupt crc 3",
+		"duplicate 2", "stall 1", "delay 10 2", "telemetry-stall 500", "telemetry-lag 20",
+		"disconnect 1000",
+	};
+	struct env *e = *state;
+	char reply[512];
+	size_t n_tel;
+
+	good_params(e);
+	advance_ms(e, 5);
+	for (size_t i = 0; i < sizeof(inject) / sizeof(inject[0]); i++)
+		control_ok(e, inject[i]);
+	assert_int_equal(e->f->connected, 0);
+	assert_int_equal(sim_control(e->s, "clear-injections", reply, sizeof(reply)), 0);
+	assert_string_equal(reply, "ok cleared=overcurrent,brownout,jam,lease-ignore,corrupt,duplicate,"
+			    "stall,delay,telemetry-stall,telemetry-lag,disconnect");
+	assert_non_null(strstr(log_text(e), "event=INJECT what=clear cleared=overcurrent,"));
+	/* plugged back in at once; replies and telemetry as usual */
+	assert_int_equal(e->f->connected, 1);
+	assert_int_equal(simple(e, SMPP_T_GET_STATUS), SMPP_S_OK);
+	n_tel = e->f->n_tel;
+	assert_int_equal(start(e, 100), SMPP_S_OK);
+	advance_ms(e, 30);
+	assert_int_equal(e->f->n_tel, n_tel + 30);
+	/* no short, no jam, no brown-out: still running after the jam time */
+	assert_int_equal(last_tel(e)->state, SMPP_STATE_RUNNING);
+	assert_int_equal(last_tel(e)->faults, 0);
+	assert_true(last_tel(e)->voltage_mv > 8000);
+	/* the lease is acted on again */
+	advance_ms(e, 80);
+	assert_int_equal(last_tel(e)->state, SMPP_STATE_FAULT);
+	assert_int_equal(last_tel(e)->faults, SMPP_FAULT_LEASE_EXPIRED);
+	assert_int_equal(sim_control(e->s, "clear-injections", reply, sizeof(reply)), 0);
+	assert_string_equal(reply, "ok cleared=none");
+	assert_int_equal(sim_control(e->s, "clear-injections now", reply, sizeof(reply)), -EINVAL);
+}
+
 static void test_lease_expires_when_link_lost(void **state)
 {
 	struct env *e = *state;
@@ -1373,7 +1452,7 @@ static void test_control_errors(void **state)
 		"cartridge insert id=waytoolongforthechip", "cartridge insert used=2",
 		"cartridge insert diameter=9000", "cartridge insert color=red", "pedal sideways",
 		"corrupt bits", "corrupt crc -1", "duplicate 1 2", "delay", "delay 10 1000",
-		"stall x", "telemetry-stall", "lease-ignore", "lease-ignore yes", "lease-ignore on 1", "date", "date 2026-13-01", "disconnect 1 2", "status now", "quit now",
+		"stall x", "telemetry-stall", "telemetry-lag", "telemetry-lag 4001", "telemetry-lag -1", "lease-ignore", "lease-ignore yes", "lease-ignore on 1", "date", "date 2026-13-01", "disconnect 1 2", "status now", "quit now",
 	};
 	struct env *e = *state;
 	char reply[512];
@@ -1578,6 +1657,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jam_not_from_startup_ramp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_telemetry_every_ms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_telemetry_drops_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_telemetry_lag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_duplicate_stall_delay, setup, teardown),
@@ -1585,6 +1665,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lease_ignored_scenario, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_stall_keeps_firmware_acting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_disconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clear_injections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expires_when_link_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_status_stats, setup, teardown),

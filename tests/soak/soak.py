@@ -8,11 +8,14 @@ against one smpd that must live through all of it.
 Asserted (each a failure, never a warning):
   - after every injected fault or loss of the owner the needle stops
     within STOP_BOUND_MS of device time (the simulator's clock: the
-    injection's CONTROL event -> the state change leaving RUNNING);
+    injection's CONTROL event -> the state change leaving RUNNING); it
+    never stops with nothing injected, unless a host stall is proved
+    (host_stall(): counted by cause and reported);
   - smpd never exits; nothing leaks: its open file descriptors at the end
     equal those after the warm-up (same state: one device, no client),
     and its RSS grows by at most RSS_GROWTH_KB between the warm-up and the
-    end (see docs/soak.md for why that bound); under SMPD_TEST_WRAPPER=
+    end, plus what its store of cartridges and clients may take (see
+    docs/soak.md for why that bound); under SMPD_TEST_WRAPPER=
     valgrind, memcheck's exit status 99 on any definite leak or error;
   - no acknowledged record lost: every D-Bus call whose success the client
     saw (session_begin, set_parameters, start, stop, session_end) has its
@@ -21,11 +24,14 @@ Asserted (each a failure, never a warning):
   - no sanitizer report in smpd's stderr.
 
 Environment: SMPD_SOURCE_DIR, SMPD_BUILD_DIR, SOAK_SECONDS (1800),
-SOAK_SEED (random, printed), SMPD_TEST_WRAPPER, SMPD_TEST_LEASE_MS and
-SMPD_TEST_SLOWDOWN (as tests/daemon).
+SOAK_SEED (random, printed), SOAK_OUT (a directory: on failure the
+simulator's whole event log and smpd's stderr are copied there),
+SMPD_TEST_WRAPPER, SMPD_TEST_LEASE_MS and SMPD_TEST_SLOWDOWN (as
+tests/daemon).
 """
 
 import collections
+import glob
 import json
 import os
 import random
@@ -55,22 +61,51 @@ TOOL = os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit')
 # longest is the lease after a lost link, LeaseMs plus one tick.  Twice
 # the lease (plus the slowdown under valgrind) bounds them all.
 STOP_BOUND_MS = 2 * LEASE_MS * T.SLOW
+# smpd's ClientTimeoutMs in CONFIG below: the shipped 200 ms, or the lease
+CLIENT_TIMEOUT_MS = LEASE_MS if os.environ.get('SMPD_TEST_LEASE_MS') else 200
 # RSS may grow only by what glibc's allocator keeps for reuse after the
 # warm-up has exercised every path; a leak of one small allocation per
 # session (~hundreds of sessions) exceeds it.  docs/soak.md.
 RSS_GROWTH_KB = 256
+# Besides that, smpd keeps by design an index of every cartridge ever
+# marked used and every client's last session (daemon/store.c: cartridge
+# reuse and the healing interval), and every soak session brings a new
+# one of each: an array per table of 80-byte entries (char key[65] +
+# int64_t) that doubles from 64.  The bound allows what those arrays may
+# take on top, at most: every capacity they passed through, as if no old
+# block were ever reused.  A leak of even a few hundred bytes per session
+# still exceeds it within a few hundred sessions.
+STORE_ENTRY_BYTES = 80
+STORE_TABLES = 2
+
+
+def store_kb(n):
+    """At most what smpd's store arrays hold for n clients and n cartridges (KiB)."""
+    cap = total = 64
+    while cap < n:
+        cap *= 2
+        total += cap
+    return STORE_TABLES * STORE_ENTRY_BYTES * total / 1024
+
+
 WARMUP_SESSIONS = 40
 # Sanitizer builds keep freed memory in quarantine (RSS grows by design);
 # LeakSanitizer's report at exit is the leak check there.
 RSS_CHECK = os.environ.get('SOAK_RSS_CHECK', '1') != '0'
 EVENTS = ('session_begin', 'set_parameters', 'start', 'stop', 'session_end')
 
-# The polkit mock is a Python process: under TCG (SMPD_TEST_SLOWDOWN) it
-# answers as slowly as everything else.
-CONFIG = (f'[Daemon]\nPolkitTimeoutMs={min(120000, int(1500 * T.SLOW))}\nTelemetryHz=10\n'
+# The timing settings as tests/daemon/conftest.py has them: the polkit
+# mock (a Python process) and the device's replies are waits like any
+# other, scaled under valgrind and TCG (SMPD_TEST_SLOWDOWN); with a longer
+# lease (SMPD_TEST_LEASE_MS) the claimant's Ping answer (ClientTimeoutMs,
+# the soak itself) gets the same time as the lease, as with the shipped
+# 200 ms.
+CONFIG = (f'[Daemon]\nPolkitTimeoutMs={min(120000, int(1500 * T.SLOW))}\n'
+          f'CommandTimeoutMs={min(5000, int(250 * T.SLOW))}\nTelemetryHz=10\n'
           '[Monitor]\nBrownoutTimeMs=10\nJamTimeMs=5\n')
 if os.environ.get('SMPD_TEST_LEASE_MS'):
-    CONFIG = CONFIG.replace('[Monitor]', f'LeaseMs={LEASE_MS}\nRenewMs={LEASE_MS // 5}\n[Monitor]')
+    CONFIG = CONFIG.replace('[Monitor]', f'LeaseMs={LEASE_MS}\nRenewMs={LEASE_MS // 5}\n'
+                            f'ClientTimeoutMs={LEASE_MS}\n[Monitor]')
 
 # name, injection, restore (None: nothing to undo), the needle must stop
 FAULTS = [
@@ -104,6 +139,23 @@ def proc_status(pid):
     return int(out['VmRSS'].split()[0]), len(os.listdir(f'/proc/{pid}/fd'))
 
 
+def smaps(pid):
+    """Rss (KiB) per mapping name ([heap], [anon], a library, a file): where a
+    growth of VmRSS is, for the failure report."""
+    out = collections.Counter()
+    name = None
+    with open(f'/proc/{pid}/smaps') as f:
+        for line in f:
+            parts = line.split()
+            if not parts:
+                continue
+            if not parts[0].endswith(':'):
+                name = parts[5] if len(parts) > 5 else '[anon]'
+            elif parts[0] == 'Rss:':
+                out[name] += int(parts[1])
+    return out
+
+
 def export(adir):
     e = subprocess.run([TOOL, 'export', adir, '--format', 'json'],
                        capture_output=True, text=True, timeout=120)
@@ -120,6 +172,11 @@ class Soak:
         self.polkit.allow_all()
         T.write_config(os.path.join(tmp, 'conf'), {'00-soak.conf': CONFIG})
         self.sim = T.Sim(tmp)
+        # the event log, read as it grows (a 30-minute log is megabytes;
+        # reading it whole while the needle runs would keep the soak, the
+        # claimant, from answering smpd's Ping)
+        self.evf = open(self.sim.log)
+        self.ev, self.ev_tail = [], ''
         self.smpd = T.Smpd(self.bus, tmp, self.sim)
         self.acked = collections.Counter()
         self.n_sessions = 0
@@ -128,9 +185,26 @@ class Soak:
         self.cart = 0
         self.kinds = []
         self.relatched = 0
-        self.stalls = 0
+        self.stalls = collections.Counter()
+        self.leftover = collections.Counter()
+        # the warm-up ends every way at least once before memory is compared
+        self.warming = True
+        self.uncovered = {'none', 'owner-killed'} | {f[0] for f in FAULTS}
+
+    def events(self, since=0):
+        """The simulator's events from index since on."""
+        chunk = self.evf.read()
+        if chunk:
+            lines = (self.ev_tail + chunk).split('\n')
+            self.ev_tail = lines.pop()          # a line still being written
+            self.ev.extend(x.strip() for x in lines)
+        return self.ev[since:]
+
+    def mark(self):
+        return len(self.events())
 
     def close(self):
+        self.evf.close()
         if self.smpd:
             self.smpd.kill()
         self.sim.stop()
@@ -152,7 +226,7 @@ class Soak:
             T.wait_for(lambda: self.sim.status()['state'] != 'RUNNING', 3, what)
         except AssertionError:
             raise AssertionError(f'{what}: the needle still runs')
-        ev = self.sim.events()[mark:]
+        ev = self.events(mark)
         t0 = next(t_us(e) for e in ev if 'event=CONTROL' in e)
         stop = next((t_us(e) for e in ev if 'event=STATE from=RUNNING' in e), None)
         if stop is None:
@@ -162,6 +236,52 @@ class Soak:
             raise AssertionError(f'{what}: the needle stopped {ms:.1f} ms (device clock) after '
                                  f'the injection, bound {STOP_BOUND_MS} ms')
         return ms
+
+    @staticmethod
+    def driver_lease_stops():
+        """smpusb's count of STOPs its own lease timer sent (VM), None elsewhere."""
+        usb = T.usb_device() if T.USB else None
+        for p in glob.glob(os.path.join(usb, '*:1.0', 'counters', 'lease_stops')) if usb else ():
+            with open(p) as f:
+                return int(f.read())
+        return None
+
+    def host_stall(self, stop, fault, msg, lease_stops0, ev):
+        """Why a run stopped with nothing injected, if the host fell behind (the
+        VM under TCG on a loaded machine): the device's or the driver's lease
+        ran out, smpd saw no telemetry for a lease, a renewal timed out, or
+        smpd took the claimant (the soak) for hung while the whole guest
+        stood still (the device could not send telemetry for longer than
+        ClientTimeoutMs).  None for any other stop: unexplained, a failure."""
+        reason = re.search(r'reason=(\S+)', stop).group(1) if stop else None
+        if reason == 'LEASE_EXPIRED':
+            return 'device lease expired'
+        if reason != 'STOP':
+            return None
+        if fault == 'telemetry-lost':
+            return 'telemetry lost'
+        if fault == 'device-refused' and 'timed out' in msg:
+            return 'renewal timed out'
+        if fault == 'client-unresponsive' and self.longest_drop_ms(ev) >= CLIENT_TIMEOUT_MS:
+            return 'guest stood still'
+        n = self.driver_lease_stops()
+        if n is not None and lease_stops0 is not None and n > lease_stops0:
+            return 'driver lease expired'
+        return None
+
+    def longest_drop_ms(self, ev):
+        """The longest run of telemetry the host did not take in these events
+        (device clock; one still going counts until now)."""
+        longest, begin = 0, None
+        for e in ev:
+            if 'event=TELEMETRY_DROP_BEGIN' in e and 'reason=host-behind' in e:
+                begin = t_us(e)
+            elif 'event=TELEMETRY_DROP_END' in e and begin is not None:
+                longest = max(longest, (t_us(e) - begin) / 1000)
+                begin = None
+        if begin is not None:
+            longest = max(longest, (int(self.sim.status()['t_us']) - begin) / 1000)
+        return longest
 
     def prepare(self, c, dev):
         """A fresh cartridge, the claim, any latched fault cleared once its cause is gone."""
@@ -201,35 +321,43 @@ class Soak:
                     d.ClearFault()
                 except dbus.exceptions.DBusException:
                     pass
+            # from before the Start: a stall may stop the needle before
+            # the soak sees it running, and that stop must be in the events
+            mark = self.mark()
+            lease_stops0 = self.driver_lease_stops()
             self.relatched += T.start_through_relatch(d, clear)
             self.acked[('start', client)] += 1
-            T.wait_for(lambda: self.sim.status()['state'] == 'RUNNING', 3, 'needle running')
-            mark = len(self.sim.events())
+            T.wait_for(lambda: any('event=STATE from=IDLE to=RUNNING' in e for e in self.events(mark)),
+                       3, 'needle started')
             T.pump(self.rng.uniform(0.02, 0.3))
             if self.sim.status()['state'] != 'RUNNING':
-                # Only a stall of the host may stop it here: the firmware's
-                # lease ran out, or smpd saw no telemetry for a lease (the VM
-                # under TCG on a loaded machine).  Safe, counted, reported;
-                # any other stop fails.
-                kind = str(c.prop(dev, T.IDEV, 'Fault')[0])
-                ev = self.sim.events()[mark:]
-                if kind in ('telemetry-lost', 'device-refused') or \
-                        any('event=LEASE_EXPIRED' in e for e in ev):
-                    self.stalls += 1
+                # Only a stall of the host may stop it here, proved by what
+                # stopped it (host_stall()).  Safe, counted by cause,
+                # reported; any other stop fails.
+                ev = self.events(mark)
+                stop = next((e for e in ev if 'event=STATE from=RUNNING' in e), None)
+                fault, msg = (str(x) for x in c.prop(dev, T.IDEV, 'Fault'))
+                why = self.host_stall(stop, fault, msg, lease_stops0, ev)
+                if why:
+                    self.stalls[why] += 1
                     self.kinds.append('stall')
                     return
-                raise AssertionError(f'the needle stopped with no fault injected (fault {kind!r})')
+                raise AssertionError(f'the needle stopped with no fault injected: device {stop!r}, '
+                                     f'smpd fault {fault!r} ({msg})')
             roll = self.rng.random()
-            if roll < 0.4:
+            if self.warming and self.uncovered:
+                kind = self.rng.choice(sorted(self.uncovered))
+            elif roll < 0.4:
                 kind = 'none'
             elif roll < 0.5:
                 kind = 'owner-killed'
             else:
                 kind = self.rng.choice(FAULTS)[0]
+            self.uncovered.discard(kind)
             self.faults[kind] += 1
             self.kinds.append(kind)
             if kind == 'owner-killed':
-                mark = len(self.sim.events())
+                mark = self.mark()
                 self.sim.ctl('status')          # device time of the loss: its CONTROL event
                 c.close()
                 closed = True
@@ -237,7 +365,7 @@ class Soak:
                 return
             if kind != 'none':
                 name, inject, restore, stops = next(f for f in FAULTS if f[0] == kind)
-                mark = len(self.sim.events())
+                mark = self.mark()
                 self.sim.ctl(inject)
                 if stops:
                     self.stop_ms[kind].append(self.wait_stopped(mark, kind))
@@ -259,7 +387,7 @@ class Soak:
                 T.pump(0.1)
             # an orderly end; replies may be corrupted (the call then fails),
             # the needle must stop all the same
-            mark = len(self.sim.events())
+            mark = self.mark()
             try:
                 d.Stop()
                 self.acked[('stop', client)] += 1
@@ -279,6 +407,12 @@ class Soak:
                 except dbus.exceptions.DBusException:
                     pass
                 c.close()
+            # nothing injected for this session may reach the next one (a
+            # count of corrupted or delayed replies not used up): cancelled,
+            # counted, reported
+            cleared = self.sim.ctl('clear-injections').split('cleared=', 1)[1]
+            if cleared != 'none':
+                self.leftover.update(cleared.split(','))
             self.check_alive()
 
     def quiesce(self):
@@ -304,13 +438,17 @@ def main():
         # warm-up: every path, and more sessions than smpd keeps once ended
         # (32), so that what follows compares like with like
         warm_end = started + min(max(SECONDS * 0.2, 10), SECONDS / 2)
-        while time.monotonic() < warm_end or (s.n_sessions < WARMUP_SESSIONS and
+        while time.monotonic() < warm_end or ((s.n_sessions < WARMUP_SESSIONS or s.uncovered) and
                                               time.monotonic() < started + SECONDS / 2):
             s.session()
-        if s.n_sessions < WARMUP_SESSIONS:
-            raise AssertionError(f'only {s.n_sessions} sessions in half of SOAK_SECONDS: '
-                                 f'too short a soak to compare memory (at least {WARMUP_SESSIONS})')
+        if s.n_sessions < WARMUP_SESSIONS or s.uncovered:
+            raise AssertionError(f'only {s.n_sessions} sessions in half of SOAK_SECONDS, never ended '
+                                 f'by {sorted(s.uncovered)}: too short a soak to compare memory '
+                                 f'(at least {WARMUP_SESSIONS}, every ending)')
+        s.warming = False
         rss0, fd0 = s.quiesce()
+        maps0 = smaps(s.smpd.proc.pid)
+        n0 = s.n_sessions
         log(f'after warm-up ({s.n_sessions} sessions): VmRSS {rss0} KiB, {fd0} fds')
         samples = [(time.monotonic() - started, rss0, fd0)]
         next_sample = time.monotonic() + max(SECONDS / 20, 5)
@@ -326,9 +464,16 @@ def main():
             + ' '.join(f'{t:.0f}:{r}:{f}' for t, r, f in samples))
         if fd1 != fd0:
             raise AssertionError(f'file descriptors leaked: {fd0} after the warm-up, {fd1} at the end')
-        if RSS_CHECK and not WRAPPED and rss1 - rss0 > RSS_GROWTH_KB:
-            raise AssertionError(f'smpd grew by {rss1 - rss0} KiB after the warm-up '
-                                 f'(bound {RSS_GROWTH_KB} KiB)')
+        maps1 = smaps(s.smpd.proc.pid)
+        grew = ', '.join(f'{k} {d:+d}' for d, k in sorted(
+            ((maps1[k] - maps0[k], k) for k in set(maps0) | set(maps1) if maps1[k] != maps0[k]),
+            reverse=True)[:12]) or 'none'
+        log(f'Rss by mapping since the warm-up (KiB): {grew}')
+        store = store_kb(s.n_sessions) - store_kb(n0)
+        if RSS_CHECK and not WRAPPED and rss1 - rss0 > RSS_GROWTH_KB + store:
+            raise AssertionError(f'smpd grew by {rss1 - rss0} KiB after the warm-up (bound '
+                                 f'{RSS_GROWTH_KB} KiB + {store:.0f} KiB for the store\'s '
+                                 f'{s.n_sessions - n0} new clients and cartridges); by mapping (KiB): {grew}')
         adir = os.path.join(tmp, 'state', 'audit')
         have = collections.Counter()
         for r in export(adir):
@@ -356,9 +501,11 @@ def main():
         log(f'PASS: {time.monotonic() - started:.0f} s, {s.n_sessions} sessions, '
             f'{sum(s.acked.values())} acknowledged calls all in the log, verify INTACT; '
             f'faults {dict(s.faults)}; stops (device clock) {stops}; '
-            f'VmRSS {rss0} -> {rss1} KiB, fds {fd0} -> {fd1}; '
+            f'VmRSS {rss0} -> {rss1} KiB (bound +{RSS_GROWTH_KB} KiB + {store:.0f} KiB for the store), '
+            f'fds {fd0} -> {fd1}; '
             f'faults latched again from stale telemetry after a ClearFault: {s.relatched}; '
-            f'runs stopped by a host stall (lease or telemetry lost, nothing injected): {s.stalls}')
+            f'runs stopped by a host stall (nothing injected), by cause: {dict(s.stalls)}; '
+            f'injections still pending at a session\'s end, cancelled: {dict(s.leftover)}')
     except BaseException:
         # what the device and the daemon saw, for the failure report
         try:
@@ -368,6 +515,14 @@ def main():
         except (OSError, AttributeError):
             pass
         print(f'--- sessions: {s.n_sessions}, last kinds: {s.kinds[-10:]}')
+        # the whole event log and smpd's stderr, for the failure's report
+        out = os.environ.get('SOAK_OUT')
+        if out:
+            for name in ('sim.log', 'smpd.stderr', 'sim.stderr'):
+                try:
+                    shutil.copy(os.path.join(tmp, name), os.path.join(out, 'soak-' + name))
+                except OSError:
+                    pass
         raise
     finally:
         s.close()

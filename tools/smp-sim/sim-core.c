@@ -52,6 +52,8 @@
 #define DISCONNECT_DEFAULT_MS	1000
 #define DELAYED_MAX		64
 #define TRIP_DEFAULT_OVER	200	/* overtemp default: trip + 2.00 degC */
+#define TLAG_MAX_MS		4000	/* telemetry-lag: at most this long */
+#define TLAG_RECORDS		(TLAG_MAX_MS + 64)	/* records waiting, 1 per ms */
 
 struct model {
 	unsigned number;
@@ -95,6 +97,12 @@ struct delayed_reply {
 	uint64_t due_us;
 	size_t len;
 	uint8_t buf[SMPP_MAX_FRAME];
+};
+
+/* A telemetry record held back by telemetry-lag. */
+struct lagged_record {
+	uint64_t due_us;
+	uint8_t buf[SMPP_TELEMETRY_FRAME_SIZE];
 };
 
 struct scenario_line {
@@ -152,6 +160,9 @@ struct sim {
 	unsigned corrupt_count, dup_count, stall_count, delay_count;
 	unsigned delay_ms;
 	uint64_t tstall_until;
+	unsigned tlag_ms;		/* telemetry-lag: every record this late */
+	struct lagged_record *lagged;	/* ring of TLAG_RECORDS, allocated on first use */
+	size_t lag_head, n_lagged;
 	bool disconnected;
 	uint64_t reconnect_at;
 	struct delayed_reply delayed[DELAYED_MAX];
@@ -993,6 +1004,49 @@ static void firmware_checks(struct sim *s)
 #endif
 }
 
+/*
+ * telemetry-lag: the record waits tlag_ms before it goes to the transport,
+ * in order (a record never overtakes an older one, also after the lag is
+ * lowered); replies are not held.  NULL when queued, else why not.
+ */
+static const char *lag_telemetry(struct sim *s, const uint8_t *frame)
+{
+	struct lagged_record *l;
+
+	if (!s->lagged) {
+		s->lagged = calloc(TLAG_RECORDS, sizeof(*s->lagged));
+		if (!s->lagged)
+			return "no-memory";
+	}
+	if (s->n_lagged == TLAG_RECORDS)
+		return "lag-queue-full";
+	l = &s->lagged[(s->lag_head + s->n_lagged++) % TLAG_RECORDS];
+	l->due_us = s->now_us + (uint64_t)s->tlag_ms * 1000;
+	memcpy(l->buf, frame, SMPP_TELEMETRY_FRAME_SIZE);
+	return NULL;
+}
+
+/* The lagged records now due; one the transport refuses is dropped. */
+static void flush_lagged(struct sim *s)
+{
+	while (s->n_lagged && s->lagged[s->lag_head].due_us <= s->now_us) {
+		const struct lagged_record *l = &s->lagged[s->lag_head];
+		int r = s->transport ? s->transport->ops->send_telemetry(s->transport, l->buf,
+									  sizeof(l->buf)) : -ENOTCONN;
+
+		if (r < 0) {
+			/* counted as sent when it was queued */
+			s->stats.telemetry_sent--;
+			s->stats.telemetry_dropped++;
+			sim_event(s, "event=TX_DROP reason=%s len=%zu",
+				  r == -EAGAIN ? "telemetry-host-behind" : "telemetry-not-connected",
+				  sizeof(l->buf));
+		}
+		s->lag_head = (s->lag_head + 1) % TLAG_RECORDS;
+		s->n_lagged--;
+	}
+}
+
 static void send_telemetry(struct sim *s)
 {
 	uint8_t payload[SMPP_TELEMETRY_SIZE], frame[SMPP_TELEMETRY_FRAME_SIZE];
@@ -1015,6 +1069,8 @@ static void send_telemetry(struct sim *s)
 		why = "encode";
 	else if (s->tstall_until > s->now_us)
 		why = "telemetry-stall";
+	else if (s->tlag_ms || s->n_lagged)
+		why = lag_telemetry(s, frame);
 	else if (!s->transport)
 		why = "no-transport";
 	else {
@@ -1053,6 +1109,7 @@ static void run_injection_timers(struct sim *s)
 			s->transport->ops->set_connected(s->transport, true);
 	}
 	flush_delayed(s);
+	flush_lagged(s);
 }
 
 static void run_scenario(struct sim *s)
@@ -1489,6 +1546,14 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 			return 0;
 		s->tstall_until = s->now_us + a * 1000;
 		sim_event(s, "event=INJECT what=telemetry-stall ms=%lu", a);
+	} else if (CMD("telemetry-lag")) {
+		NARGS(1, 1);
+		UARG(1, TLAG_MAX_MS, a, "lag");
+		if (dry)
+			return 0;
+		s->tlag_ms = (unsigned)a;
+		sim_event(s, "event=INJECT what=telemetry-lag ms=%lu", a);
+		snprintf(reply, replysz, "ok telemetry-lag ms=%lu", a);
 	} else if (CMD("disconnect")) {
 		NARGS(0, 1);
 		a = DISCONNECT_DEFAULT_MS;
@@ -1502,6 +1567,40 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 		s->reconnect_at = s->now_us + a * 1000;
 		sim_event(s, "event=INJECT what=disconnect ms=%lu", a);
 		s->transport->ops->set_connected(s->transport, false);
+	} else if (CMD("clear-injections")) {
+		/* Cancel what is still pending; the environment (temperature,
+		 * pedal, cartridge, date) and replies already held stay. */
+		char *p = reply;
+		size_t left = replysz;
+		bool any = false;
+
+		NARGS(0, 0);
+		if (dry)
+			return 0;
+#define CLEARED(cond, name, ...) do { \
+		if (cond) { \
+			int n_ = snprintf(p, left, "%s%s", any ? "," : "ok cleared=", name); \
+			if (n_ > 0 && (size_t)n_ < left) { p += n_; left -= (size_t)n_; } \
+			any = true; \
+			__VA_ARGS__; \
+		} } while (0)
+		CLEARED(s->short_until > s->now_us, "overcurrent", s->short_until = 0);
+		CLEARED(s->brownout, "brownout", s->brownout = false);
+		CLEARED(s->jammed, "jam", s->jammed = false);
+		CLEARED(s->lease_ignored, "lease-ignore", s->lease_ignored = false);
+		CLEARED(s->corrupt_count, "corrupt", s->corrupt_count = 0);
+		CLEARED(s->dup_count, "duplicate", s->dup_count = 0);
+		CLEARED(s->stall_count, "stall", s->stall_count = 0);
+		CLEARED(s->delay_count, "delay", s->delay_count = 0);
+		CLEARED(s->tstall_until > s->now_us, "telemetry-stall", s->tstall_until = 0);
+		CLEARED(s->tlag_ms, "telemetry-lag", s->tlag_ms = 0);
+		CLEARED(s->disconnected, "disconnect", s->reconnect_at = s->now_us);
+#undef CLEARED
+		if (!any)
+			snprintf(reply, replysz, "ok cleared=none");
+		sim_event(s, "event=INJECT what=clear %s", reply + 3);
+		/* a cancelled unplug ends now, as a timed one does */
+		run_injection_timers(s);
 	} else if (CMD("status")) {
 		NARGS(0, 0);
 		if (dry)
@@ -1706,6 +1805,7 @@ struct sim *sim_free(struct sim *s)
 	sd_event_source_disable_unref(s->timer);
 	sd_event_unref(s->event);
 	scenario_free(s);
+	free(s->lagged);
 	free(s);
 	return NULL;
 }

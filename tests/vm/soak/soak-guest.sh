@@ -17,7 +17,7 @@ trap 'smpd_udevd_stop; rmmod smpusb 2> /dev/null' EXIT
 smpd_udevd_start
 SMPD_SOURCE_DIR="$SMP_SRC" SMPD_BUILD_DIR="$SMP_BUILD" SMP_TEST_BACKEND=chardev \
 	SMPD_TEST_SLOWDOWN="${SMPD_TEST_SLOWDOWN:-10}" SMPD_TEST_LEASE_MS="${SMPD_TEST_LEASE_MS:-500}" \
-	PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$SMP_SRC/tests/soak/soak.py" > "$SMP_OUT/soak.txt" 2>&1
+	SOAK_OUT="$SMP_OUT" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$SMP_SRC/tests/soak/soak.py" > "$SMP_OUT/soak.txt" 2>&1
 rc=$?
 sed 's/^/# /' "$SMP_OUT/soak.txt" >&2
 grep '^soak: PASS' "$SMP_OUT/soak.txt" | sed 's/^/# /'

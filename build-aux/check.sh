@@ -47,7 +47,10 @@ suites=("$@")
 mkdir -p "$LOGDIR"
 # One line "SUITE PASS FAIL SKIP" per suite run, written by both lanes.
 RESULTS="$LOGDIR/results.txt"
-[ "$lane_only" = 1 ] || [ "$background_only" = 1 ] || : > "$RESULTS"
+# When this run started: the safety suite takes KUnit, VM and system logs
+# older than that for another run's.
+RUN_START="$LOGDIR/run-start"
+[ "$lane_only" = 1 ] || [ "$background_only" = 1 ] || { : > "$RESULTS"; date +%s > "$RUN_START"; }
 
 # add SUITE PASS FAIL SKIP
 add() {
@@ -196,6 +199,11 @@ suite_safety() {
 	step safety build setup_build "$BUILD" || { add safety 0 1 0; return; }
 	if ran host; then
 		args+=(--testlog "$BUILD/meson-logs/testlog-host.json")
+	fi
+	if ran kernel || ran vm || ran system; then
+		# their logs are this run's when newer than its start (the
+		# kernel suite runs beside the host suite: older than its testlog)
+		args+=(--since "$(cat "$RUN_START")")
 	fi
 	if ran kernel || ran vm; then
 		args+=(--strict-late)	# KUnit and VM results of this run exist

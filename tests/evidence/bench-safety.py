@@ -191,15 +191,21 @@ class Bench:
                            f'({self.discarded} repetitions lost to lease expiries): '
                            'the host is too slow to measure')
 
+    def _repetitions(self, n, lat):
+        """One pass per attempt until lat holds n measurements; a repetition a
+        host stall spoiled is discarded by the caller, and 2n attempts at most."""
+        attempts = 0
+        while len(lat) < n:
+            attempts += 1
+            if attempts > 2 * n:
+                raise RuntimeError(f'{self.discarded} of {attempts - 1} repetitions lost to '
+                                   'lease expiries: the host is too slow to measure')
+            yield
+
     def reaction(self, c, dev):
         d = c.dev(dev)
         lat = []
-        attempts = 0
-        while len(lat) < N_REACT:
-            attempts += 1
-            if attempts > 2 * N_REACT:
-                raise RuntimeError(f'{self.discarded} of {attempts - 1} repetitions lost to '
-                                   'lease expiries: the host is too slow to measure')
+        for _ in self._repetitions(N_REACT, lat):
             self.start(d)
             T.pump(0.05)
             mark = len(self.sim.events())
@@ -291,12 +297,7 @@ time.sleep(600)
         d = c.dev(dev)
         lat, late = [], []
         pid = self.smpd.proc.pid
-        attempts = 0
-        while len(lat) < N_DEADMAN:
-            attempts += 1
-            if attempts > 2 * N_DEADMAN:
-                raise RuntimeError(f'{self.discarded} repetitions lost to lease expiries '
-                                   'before smpd was stopped: the host is too slow to measure')
+        for _ in self._repetitions(N_DEADMAN, lat):
             self.start(d)
             T.pump(0.1)
             mark = len(self.sim.events())

@@ -19,7 +19,7 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 
 BUILD=${BUILD:-build}
 BUILD_ASAN=${BUILD_ASAN:-build-asan}
@@ -117,12 +117,30 @@ setup_build() {
 	meson compile -C "$dir"
 }
 
+# The host suite, in two streams at once: smpd's integration tests under
+# valgrind (suite daemon-valgrind, counted as valgrind-smpd) beside every
+# other host test.  Both mostly wait on sockets and timers (load ~0.6
+# each on 2 cores; their timed programs run SCHED_FIFO), and the valgrind
+# stream alone takes as long as the rest of the suite, so side by side
+# they take half the time one after the other did.
 suite_host() {
 	if ! step host build setup_build "$BUILD"; then
 		add host 0 1 0
 		return
 	fi
-	run_meson host "$BUILD"
+	local vg_out="$LOGDIR/valgrind-smpd.out" vg_pid
+	if [ "${SMP_CHECK_STREAMS:-2}" -ge 2 ]; then
+		run_meson valgrind-smpd "$BUILD" --no-rebuild --suite daemon-valgrind \
+			> "$vg_out" 2>&1 &
+		vg_pid=$!
+		run_meson host "$BUILD" --no-rebuild --no-suite daemon-valgrind
+		wait "$vg_pid" || true
+		cat "$vg_out"
+		ran valgrind-smpd || add valgrind-smpd 0 1 0
+	else
+		run_meson host "$BUILD" --no-rebuild --no-suite daemon-valgrind
+		run_meson valgrind-smpd "$BUILD" --no-rebuild --suite daemon-valgrind
+	fi
 }
 
 build_asan() {
@@ -199,6 +217,9 @@ suite_safety() {
 	step safety build setup_build "$BUILD" || { add safety 0 1 0; return; }
 	if ran host; then
 		args+=(--testlog "$BUILD/meson-logs/testlog-host.json")
+	fi
+	if ran valgrind-smpd; then
+		args+=(--testlog "$BUILD/meson-logs/testlog-valgrind-smpd.json")
 	fi
 	if ran kernel || ran vm || ran system; then
 		# their logs are this run's when newer than its start (the
@@ -372,11 +393,33 @@ for s in "${suites[@]}"; do
 	fi
 done
 
+# Suites that run beside another one (SMP_CHECK_STREAMS=1: one after the
+# other): the valgrind suite (C programs and project binaries under
+# memcheck, nothing that measures time) beside the ASan suite, whose timed
+# programs run SCHED_FIFO and so pre-empt memcheck's.
+declare -A BESIDE=([asan]=valgrind)
+
 run_suites() {
-	local s
+	local s b pid out beside_done=" "
 	for s in "$@"; do
+		[[ "$beside_done" == *" $s "* ]] && continue	# ran beside an earlier one
 		echo "== suite $s ($(date -u +%H:%M:%S))"
-		"suite_$s"
+		b=${BESIDE[$s]:-}
+		if [ -n "$b" ] && [ "${SMP_CHECK_STREAMS:-2}" -ge 2 ] && [[ " $* " == *" $b "* ]]; then
+			out="$LOGDIR/beside-$b.out"
+			{
+				echo "== suite $b (beside $s, $(date -u +%H:%M:%S))"
+				"suite_$b"
+			} > "$out" 2>&1 &
+			pid=$!
+			"suite_$s"
+			wait "$pid"
+			cat "$out"
+			ran "$b" || add "$b" 0 1 0
+			beside_done+="$b "
+		else
+			"suite_$s"
+		fi
 	done
 }
 

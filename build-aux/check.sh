@@ -394,9 +394,10 @@ for s in "${suites[@]}"; do
 done
 
 # Suites that run beside another one (SMP_CHECK_STREAMS=1: one after the
-# other): the valgrind suite (C programs and project binaries under
-# memcheck, nothing that measures time) beside the ASan suite, whose timed
-# programs run SCHED_FIFO and so pre-empt memcheck's.
+# other): the valgrind suite (C programs and the client programs of the
+# script tests under memcheck; no tight bound: the scripts' waits are
+# scaled ×5 for memcheck) beside the ASan suite, whose timed programs run
+# SCHED_FIFO and so pre-empt memcheck's.
 declare -A BESIDE=([asan]=valgrind)
 
 run_suites() {

@@ -287,7 +287,7 @@ static void smpusb_tm_complete(struct urb *urb)
 {
 	struct smpusb_dev *dev = urb->context;
 	unsigned long flags;
-	bool give_up = false;
+	bool give_up = false, first = false;
 	int err;
 
 	switch (urb->status) {
@@ -306,11 +306,14 @@ static void smpusb_tm_complete(struct urb *urb)
 		spin_lock_irqsave(&dev->lock, flags);
 		dev->stats.usb_errors++;
 		give_up = ++dev->tm_errors > SMPUSB_TM_MAX_ERRORS;
+		/* every URB in flight stops here; the first one says so */
+		first = dev->tm_errors == SMPUSB_TM_MAX_ERRORS + 1;
 		spin_unlock_irqrestore(&dev->lock, flags);
 		if (give_up) {
-			dev_err(&dev->intf->dev,
-				"telemetry stopped after %d URB errors (last %d)\n",
-				SMPUSB_TM_MAX_ERRORS, urb->status);
+			if (first)
+				dev_err(&dev->intf->dev,
+					"telemetry stopped after %d URB errors (last %d)\n",
+					SMPUSB_TM_MAX_ERRORS, urb->status);
 			return;
 		}
 		break;

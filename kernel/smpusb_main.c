@@ -287,7 +287,7 @@ static void smpusb_tm_complete(struct urb *urb)
 {
 	struct smpusb_dev *dev = urb->context;
 	unsigned long flags;
-	bool give_up = false, first = false;
+	unsigned int errors;
 	int err;
 
 	switch (urb->status) {
@@ -305,12 +305,11 @@ static void smpusb_tm_complete(struct urb *urb)
 	default:		/* -EPROTO, -EILSEQ, -EOVERFLOW, ... */
 		spin_lock_irqsave(&dev->lock, flags);
 		dev->stats.usb_errors++;
-		give_up = ++dev->tm_errors > SMPUSB_TM_MAX_ERRORS;
-		/* every URB in flight stops here; the first one says so */
-		first = dev->tm_errors == SMPUSB_TM_MAX_ERRORS + 1;
+		errors = ++dev->tm_errors;
 		spin_unlock_irqrestore(&dev->lock, flags);
-		if (give_up) {
-			if (first)
+		/* every URB in flight stops here; the first one says so */
+		if (errors > SMPUSB_TM_MAX_ERRORS) {
+			if (errors == SMPUSB_TM_MAX_ERRORS + 1)
 				dev_err(&dev->intf->dev,
 					"telemetry stopped after %d URB errors (last %d)\n",
 					SMPUSB_TM_MAX_ERRORS, urb->status);

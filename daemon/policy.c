@@ -97,7 +97,7 @@ void policy_init_defaults(struct policy *p)
 	set_default(&p->renew_ms, 50);
 	set_default(&p->client_timeout_ms, 200);
 	set_default(&p->polkit_timeout_ms, 10000);
-	set_default(&p->command_timeout_ms, 250);
+	set_default(&p->command_timeout_ms, 150);
 	set_default(&p->audit_retention_days, 1825);
 	set_default(&p->audit_seal_records, 1000);
 	set_default(&p->audit_seal_s, 60);
@@ -482,6 +482,23 @@ static int check_consistency(const struct policy *p, char *err, size_t errsz)
 		snprintf(err, errsz, "%s: RenewMs=%u must be at most half of LeaseMs=%u (%s)",
 			 p->renew_ms.source, p->renew_ms.value, p->lease_ms.value,
 			 p->lease_ms.source);
+		return -EINVAL;
+	}
+	/*
+	 * A command that waits for its reply as long as the lease lets the
+	 * lease run out while smpd waits (H6): the renewals and the stops of
+	 * that device queue behind it.  Strictly below the lease.
+	 */
+	if (p->command_timeout_ms.value >= p->lease_ms.value) {
+		/* the line to fix: the one that set the timeout, else the lease's */
+		if (strcmp(p->command_timeout_ms.source, "built-in default") == 0)
+			snprintf(err, errsz, "%s: LeaseMs=%u must be above CommandTimeoutMs=%u (%s)",
+				 p->lease_ms.source, p->lease_ms.value,
+				 p->command_timeout_ms.value, p->command_timeout_ms.source);
+		else
+			snprintf(err, errsz, "%s: CommandTimeoutMs=%u must be below LeaseMs=%u (%s)",
+				 p->command_timeout_ms.source, p->command_timeout_ms.value,
+				 p->lease_ms.value, p->lease_ms.source);
 		return -EINVAL;
 	}
 	if (p->warning_before_end_s.value >= p->max_session_s.value) {

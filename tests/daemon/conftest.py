@@ -10,10 +10,12 @@ import smpdtest as T
 # tests have to wait for (a drop-in can only tighten the shipped limits;
 # [Daemon] settings are last-wins).
 # polkit's answer and the device's reply are waits like any other: scaled
-# (valgrind, TCG); the shipped 250 ms command timeout when SLOW is 1.
+# (valgrind, TCG); the shipped 150 ms command timeout when SLOW is 1,
+# always below the lease (the policy refuses one at or above it).
+_LEASE_MS = int(os.environ.get('SMPD_TEST_LEASE_MS', '200'))
 FAST = f'''[Daemon]
 PolkitTimeoutMs={min(120000, int(1500 * T.SLOW))}
-CommandTimeoutMs={min(5000, int(250 * T.SLOW))}
+CommandTimeoutMs={min(_LEASE_MS - 1, int(150 * T.SLOW))}
 TelemetryHz=10
 '''
 # Under valgrind smpd runs 20-50 times slower than the simulated firmware's

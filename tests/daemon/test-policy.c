@@ -316,12 +316,27 @@ static void test_command_timeout(void **state)
 
 	write_file("smpd.conf", "[Daemon]\nRenewMs=50\n");
 	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
-	assert_int_equal(p.command_timeout_ms.value, 250);
-	write_file("smpd.conf", "[Daemon]\nCommandTimeoutMs=2500\n");
+	assert_int_equal(p.command_timeout_ms.value, 150);
+	write_file("smpd.conf", "[Daemon]\nLeaseMs=500\nCommandTimeoutMs=499\n");
 	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
-	assert_int_equal(p.command_timeout_ms.value, 2500);
+	assert_int_equal(p.command_timeout_ms.value, 499);
 	expect_error("[Daemon]\n\nCommandTimeoutMs=10\n", NULL, "smpd.conf", 3, "outside 20-5000");
 	expect_error("[Daemon]\nCommandTimeoutMs=6000\n", NULL, "smpd.conf", 2, "outside 20-5000");
+}
+
+/*
+ * H6: a command timeout at or above the lease lets the lease run out while
+ * smpd waits for one reply; refused, naming the line that set it.
+ */
+static void test_error_command_timeout_vs_lease(void **state)
+{
+	expect_error("[Daemon]\nCommandTimeoutMs=200\n", NULL, "smpd.conf", 2,
+		     "CommandTimeoutMs=200 must be below LeaseMs=200");
+	expect_error("[Daemon]\nLeaseMs=300\n\nCommandTimeoutMs=2500\n", NULL, "smpd.conf", 4,
+		     "must be below LeaseMs=300");
+	/* the default 150 ms against a shorter lease: the lease's line is named */
+	expect_error("[Daemon]\nLeaseMs=100\n", NULL, "smpd.conf", 2,
+		     "LeaseMs=100 must be above CommandTimeoutMs=150 (built-in default)");
 }
 
 /* H6: how long a claimant may leave smpd's Ping unanswered while the needle runs. */
@@ -478,6 +493,7 @@ int main(void)
 		T(test_error_min_above_max_across_sections),
 		T(test_error_nul_byte),
 		T(test_error_renew_vs_lease),
+		T(test_error_command_timeout_vs_lease),
 		T(test_command_timeout),
 		T(test_error_missing_main),
 		T(test_reload_keeps_last_good),

@@ -101,7 +101,7 @@ EVENTS = ('session_begin', 'set_parameters', 'start', 'stop', 'session_end')
 # the soak itself) gets the same time as the lease, as with the shipped
 # 200 ms.
 CONFIG = (f'[Daemon]\nPolkitTimeoutMs={min(120000, int(1500 * T.SLOW))}\n'
-          f'CommandTimeoutMs={min(5000, int(250 * T.SLOW))}\nTelemetryHz=10\n'
+          f'CommandTimeoutMs={min(LEASE_MS - 1, int(150 * T.SLOW))}\nTelemetryHz=10\n'
           '[Monitor]\nBrownoutTimeMs=10\nJamTimeMs=5\n')
 if os.environ.get('SMPD_TEST_LEASE_MS'):
     CONFIG = CONFIG.replace('[Monitor]', f'LeaseMs={LEASE_MS}\nRenewMs={LEASE_MS // 5}\n'

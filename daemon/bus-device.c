@@ -2,7 +2,7 @@
 /*
  * bus-device.c - org.libsmp.Smp1.Device: D-Bus glue only.  Arguments are
  * validated here (named errors), authorization is checked here (polkit,
- * claimant), the decisions are in device.c and safety.c.
+ * claimant), the decisions are in controller.c and safety.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -70,10 +70,10 @@ static int prop_fault(sd_bus *bus, const char *path, const char *iface, const ch
 {
 	struct device *d = userdata;
 
-	if (d->trip != MONITOR_OK)
-		return sd_bus_message_append(reply, "(ss)", monitor_trip_to_string(d->trip),
-					     d->trip_message);
-	if (d->estop)
+	if (d->ctl.trip != MONITOR_OK)
+		return sd_bus_message_append(reply, "(ss)", monitor_trip_to_string(d->ctl.trip),
+					     d->ctl.trip_message);
+	if (d->ctl.estop)
 		return sd_bus_message_append(reply, "(ss)", "estop", "emergency stop latched");
 	return sd_bus_message_append(reply, "(ss)", "", "");
 }
@@ -88,7 +88,7 @@ static int prop_device_faults(sd_bus *bus, const char *path, const char *iface, 
 	if (r < 0)
 		return r;
 	for (unsigned b = 0; b < 32; b++) {
-		const char *n = (d->dev_faults & (1U << b)) ? smp_fault_name(1U << b) : NULL;
+		const char *n = (d->ctl.dev_faults & (1U << b)) ? smp_fault_name(1U << b) : NULL;
 
 		if (n) {
 			r = sd_bus_message_append(reply, "s", n);
@@ -108,12 +108,12 @@ static int prop_setpoints(sd_bus *bus, const char *path, const char *iface, cons
 	r = sd_bus_message_open_container(reply, 'a', "{sv}");
 	if (r < 0)
 		return r;
-	if (d->have_setpoints) {
+	if (d->ctl.have_setpoints) {
 		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}",
-					  "Voltage", "u", (uint32_t)d->setpoints.voltage_mv,
-					  "Current", "u", (uint32_t)d->setpoints.current_ma,
-					  "StrokeRate", "u", (uint32_t)d->setpoints.rate_chz,
-					  "Depth", "u", (uint32_t)d->setpoints.depth_um);
+					  "Voltage", "u", (uint32_t)d->ctl.setpoints.voltage_mv,
+					  "Current", "u", (uint32_t)d->ctl.setpoints.current_ma,
+					  "StrokeRate", "u", (uint32_t)d->ctl.setpoints.rate_chz,
+					  "Depth", "u", (uint32_t)d->ctl.setpoints.depth_um);
 		if (r < 0)
 			return r;
 	}
@@ -258,7 +258,7 @@ static int method_set_parameters(sd_bus_message *m, void *userdata, sd_bus_error
 	sd_bus_message *reply = NULL;
 	int r;
 
-	r = bus_read_params(m, &d->setpoints, d->have_setpoints, &req, error);
+	r = bus_read_params(m, &d->ctl.setpoints, d->ctl.have_setpoints, &req, error);
 	if (r < 0)
 		return r;
 	r = polkit_verify(d->manager, m, SMPD_ACTION_OPERATE, method_set_parameters, d, error);

@@ -61,7 +61,7 @@ static int prop_time(sd_bus *bus, const char *path, const char *iface, const cha
 		return sd_bus_message_append(reply, "t", s->end_realtime_us);
 	if (strcmp(prop, "NeedleOnTime") == 0)
 		return sd_bus_message_append(reply, "t", s->active && s->device ?
-					     s->device->monitor.needle_on_us : s->needle_on_us);
+					     s->device->ctl.monitor.needle_on_us : s->needle_on_us);
 	return -ENOENT;
 }
 

@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * device.c - one attached device: the claim, the lease, telemetry and the
- * runtime monitors.
- *
- * The needle runs only while all of these hold; the lease renewal timer
- * re-checks them every RenewMs and stops the device otherwise: the device
- * is claimed by a client still on the bus that answers smpd's pings (it
- * dispatches its connection: not hung), a session of that client is open,
- * no fault or emergency stop is latched, telemetry is fresh and the audit
- * log is writable.  If smpd itself dies, the renewals stop and the
- * device's lease (LeaseMs) stops the needle (H6).
+ * device.c - one attached device: the glue between its safety controller
+ * (controller.c, which decides everything) and the world: the backend's
+ * commands and telemetry, sd-event timers, D-Bus signals and errors, the
+ * audit records and the journal.  Nothing here decides whether the needle
+ * may run: every event goes to the controller, and its actions are carried
+ * out in order by device_run().  Device commands run synchronously today
+ * and their completion goes back to the controller at once.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,7 +16,6 @@
 #include <time.h>
 
 #include "manager.h"
-#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
 uint64_t now_realtime_us(void)
 {
@@ -39,13 +35,7 @@ uint64_t now_monotonic_us(void)
 
 const char *device_state_string(const struct device *d)
 {
-	if (d->estop || d->dev_state == SMPP_STATE_ESTOP)
-		return "estop";
-	if (d->trip != MONITOR_OK || d->dev_state == SMPP_STATE_FAULT)
-		return "fault";
-	if (d->dev_state == SMPP_STATE_RUNNING)
-		return "running";
-	return "idle";
+	return controller_state_string(&d->ctl);
 }
 
 void device_effective_limits(const struct device *d, struct effective_limits *ret)
@@ -64,7 +54,13 @@ void device_effective_limits(const struct device *d, struct effective_limits *re
 				needle, ret);
 }
 
-static void liveness_reset(struct device *d);
+void device_limits_changed(struct device *d)
+{
+	struct effective_limits el;
+
+	device_effective_limits(d, &el);
+	controller_set_limits(&d->ctl, &el);
+}
 
 static int gone_handler(sd_event_source *s, void *userdata)
 {
@@ -77,10 +73,8 @@ static void device_mark_gone(struct device *d)
 	if (d->gone)
 		return;
 	d->gone = true;
-	d->running = false;
-	if (d->renew_timer)
-		sd_event_source_set_enabled(d->renew_timer, SD_EVENT_OFF);
-	liveness_reset(d);
+	controller_device_gone(&d->ctl);
+	d->ping_slot = sd_bus_slot_unref(d->ping_slot);
 	if (d->io_source)
 		sd_event_source_set_enabled(d->io_source, SD_EVENT_OFF);
 	if (sd_event_add_defer(d->manager->event, &d->gone_event, gone_handler, d) < 0)
@@ -113,28 +107,6 @@ static int device_command(struct device *d, uint8_t type, const void *payload, s
 	return reply.status;
 }
 
-static int device_command_status(struct device *d, uint8_t type, const void *payload, size_t len)
-{
-	struct smp_frame reply;
-	struct smp_status_info st;
-	int r;
-
-	r = device_command(d, type, payload, len, &reply);
-	if (r == 0 && smp_status_decode(reply.payload, reply.len, &st) == 0) {
-		d->dev_state = st.state;
-		d->dev_faults = st.faults;
-	}
-	return r;
-}
-
-static int device_error(sd_bus_error *error, int r, const char *what)
-{
-	if (r < 0)
-		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR, "%s: %s", what, strerror(-r));
-	return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_REFUSED, "%s: the device refused with %s",
-				 what, smp_status_name((unsigned)r));
-}
-
 static void audit_device_event(struct device *d, bool durable, const char *event,
 			       const char *who, const char *reason)
 {
@@ -146,176 +118,139 @@ static void audit_device_event(struct device *d, bool durable, const char *event
 		f[n++] = AUDIT_STR("session", d->session->id);
 		f[n++] = AUDIT_STR("client", d->session->client);
 	}
-	if (who)
+	if (who && who[0])
 		f[n++] = AUDIT_STR("who", who);
-	if (reason)
+	if (reason && reason[0])
 		f[n++] = AUDIT_STR("reason", reason);
 	f[n++] = AUDIT_STR("state", device_state_string(d));
 	manager_audit(d->manager, durable, event, f, n);
 }
 
-/* ---- claimant liveness (H6) ---- */
+/* ---- carrying out the controller's actions ---- */
 
-/*
- * A claimant on the bus may still be hung (stopped, deadlocked, stuck in
- * a long computation): it would keep the needle running with nobody in
- * control.  So while the needle runs smpd asks it for a sign of life:
- * with every lease renewal (RenewMs) an org.freedesktop.DBus.Peer.Ping to
- * its unique name, at most one unanswered at a time, which every D-Bus
- * library answers by itself while the application dispatches its
- * connection.  When the oldest unanswered Ping is ClientTimeoutMs old the
- * claimant counts as unresponsive: the renewals end and STOP goes out at
- * once (device_trip), so a claimant that stops dispatching stops the
- * needle within RenewMs + ClientTimeoutMs.  The fault latches; the claim
- * and the session stay, as the claimant is still on the bus: resuming it
- * restarts nothing (Start is refused until ClearFault).  No pings and no
- * timer while the needle is stopped.
- */
-static void liveness_reset(struct device *d)
+/* Send a command and give its decoded completion back to the controller. */
+static void act_send(struct device *d, const struct ctl_action *a)
 {
-	d->ping_slot = sd_bus_slot_unref(d->ping_slot);
-	d->ping_sent_usec = 0;
-	d->ping_error[0] = '\0';
-	if (d->alive_timer)
-		sd_event_source_set_enabled(d->alive_timer, SD_EVENT_OFF);
-}
-
-static void client_unresponsive(struct device *d, uint64_t now)
-{
-	const struct setting *t = &d->manager->policy.client_timeout_ms;
-	char msg[SAFETY_MSG_MAX];
-
-	snprintf(msg, sizeof(msg),
-		 "the claiming client %s did not answer smpd's Ping for %" PRIu64
-		 " ms (ClientTimeoutMs=%u, %s)%s%s",
-		 d->claimant ? d->claimant : "(none)", (now - d->ping_sent_usec) / 1000,
-		 t->value, t->source, d->ping_error[0] ? "; the bus answered instead: " : "",
-		 d->ping_error);
-	device_trip(d, MONITOR_CLIENT_UNRESPONSIVE, msg);
-}
-
-static int alive_timer_handler(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct device *d = userdata;
-	uint64_t now;
-
-	if (!d->running || d->gone || d->ping_sent_usec == 0)
-		return 0;
-	if (sd_event_now(d->manager->event, CLOCK_MONOTONIC, &now) < 0)
-		now = usec;
-	client_unresponsive(d, now);
-	return 0;
-}
-
-static int ping_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-	struct device *d = userdata;
-	const char *sender = sd_bus_message_get_sender(reply);
-	const sd_bus_error *e = sd_bus_message_get_error(reply);
-
-	d->ping_slot = sd_bus_slot_unref(d->ping_slot);
-	/* An answer from the claimant itself, even an error, shows it dispatches. */
-	if (d->claimant && sender && strcmp(sender, d->claimant) == 0) {
-		d->ping_sent_usec = 0;
-		d->ping_error[0] = '\0';
-		if (d->alive_timer)
-			sd_event_source_set_enabled(d->alive_timer, SD_EVENT_OFF);
-		return 0;
-	}
-	/*
-	 * The bus (or sd-bus) answered instead: the bus policy refused the
-	 * Ping, or the claimant is leaving.  No sign of life: the deadline
-	 * stands, and the next renewal pings again.
-	 */
-	if (!d->ping_error[0])
-		fprintf(stderr, "smpd: %s: Ping to the claimant %s answered by %s: %s: %s\n",
-			d->info.serial, d->claimant ? d->claimant : "(none)",
-			sender ? sender : "sd-bus", e && e->name ? e->name : "?",
-			e && e->message ? e->message : "");
-	snprintf(d->ping_error, sizeof(d->ping_error), "%s",
-		 e && e->name ? e->name : "an unexpected reply");
-	return 0;
-}
-
-/* From the renewal timer (nominal time usec): one Ping, if none is pending. */
-static void liveness_ping(struct device *d, uint64_t usec, uint64_t now)
-{
-	struct manager *m = d->manager;
+	struct ctl_result res = { .tag = a->tag };
+	struct smp_frame reply = { 0 };
 	int r;
 
-#ifdef SMP_MUTATION_DM_CLIENT_ALIVE
-	return;		/* mutant: a claimant on the bus counts as alive */
-#endif
-	if (d->ping_slot || !d->claimant)
-		return;
-	r = sd_bus_call_method_async(m->bus, &d->ping_slot, d->claimant, "/",
-				     "org.freedesktop.DBus.Peer", "Ping", ping_reply, d, NULL);
-	if (r < 0) {
-		d->ping_slot = NULL;
-		snprintf(d->ping_error, sizeof(d->ping_error), "cannot send the Ping: %s",
-			 strerror(-r));
-	}
-	if (d->ping_sent_usec != 0)
-		return;		/* an older one is unanswered: its deadline stands */
-	/* The tick's own time, unless smpd itself was late (then the client was not). */
-	d->ping_sent_usec = now > usec + 1000 ? now : usec;
-	usec = d->ping_sent_usec + (uint64_t)m->policy.client_timeout_ms.value * 1000;
-	if (!d->alive_timer) {
-		r = sd_event_add_time(m->event, &d->alive_timer, CLOCK_MONOTONIC, usec, 1,
-				      alive_timer_handler, d);
-		if (r < 0) {
-			/* renew_handler judges instead, RenewMs later */
-			d->alive_timer = NULL;
-			return;
+	r = device_command(d, a->cmd, a->payload, a->len, &reply);
+	if (r == 0) {
+		switch (a->cmd) {
+		case SMPP_T_GET_STATS: {
+			struct smp_stats st;
+
+			if (smp_stats_decode(reply.payload, reply.len, &st) < 0) {
+				r = -EPROTO;
+				break;
+			}
+			res.have_uptime = true;
+			res.uptime_ms = st.uptime_ms;
+			break;
 		}
+		case SMPP_T_GET_CARTRIDGE: {
+			struct smp_cartridge c;
+
+			if (smp_cartridge_decode(reply.payload, reply.len, &c) < 0) {
+				r = -EBADMSG;
+				break;
+			}
+			d->cartridge = c;
+			res.cartridge_present = c.flags & SMPP_CART_PRESENT;
+			snprintf(res.cartridge_id, sizeof(res.cartridge_id), "%s", c.id);
+			break;
+		}
+		case SMPP_T_SET_PARAMS:
+			res.have_params = smp_params_decode(reply.payload, reply.len, &res.params) == 0;
+			break;
+		default: {
+			struct smp_status_info st;
+
+			if (smp_status_decode(reply.payload, reply.len, &st) == 0) {
+				res.have_status = true;
+				res.state = st.state;
+				res.faults = st.faults;
+			}
+			break;
+		}
+		}
+	} else if (r > 0 && a->cmd == SMPP_T_SET_PARAMS) {
+		smp_range_error_decode(reply.payload, reply.len, &res.range);
+	} else if (r > 0 && a->cmd == SMPP_T_GET_CARTRIDGE) {
+		r = -EIO;	/* as reading the cartridge always said */
+	}
+	res.r = r;
+	controller_command_done(&d->ctl, now_monotonic_us(), &res);
+}
+
+static int renew_timer_handler(sd_event_source *s, uint64_t usec, void *userdata);
+static int alive_timer_handler(sd_event_source *s, uint64_t usec, void *userdata);
+static int warning_timer_handler(sd_event_source *s, uint64_t usec, void *userdata);
+static int limit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void act_arm(struct device *d, enum ctl_timer t, uint64_t at)
+{
+	static const struct {
+		sd_event_time_handler_t handler;
+		uint64_t accuracy;
+		int64_t priority;
+	} kinds[_CTL_TIMER_MAX] = {
+		/* above the telemetry input: a backlog never delays a renewal */
+		[CTL_TIMER_RENEW] = { renew_timer_handler, 1000, SD_EVENT_PRIORITY_IMPORTANT },
 		/*
 		 * Below the bus: an answer already in smpd's input is read
 		 * before the deadline is judged.  A bus so busy that this
-		 * timer starves meets the backstop in renew_handler.
+		 * timer starves meets the backstop in the renewal.
 		 */
-		sd_event_source_set_priority(d->alive_timer, SD_EVENT_PRIORITY_NORMAL + 10);
-	} else {
-		sd_event_source_set_time(d->alive_timer, usec);
-	}
-	sd_event_source_set_enabled(d->alive_timer, SD_EVENT_ONESHOT);
-}
-
-static void stop_renewing(struct device *d)
-{
-	if (d->renew_timer)
-		sd_event_source_set_enabled(d->renew_timer, SD_EVENT_OFF);
-	liveness_reset(d);
-}
-
-/* Stop the needle by any means: STOP, and ESTOP if STOP fails. */
-static int stop_needle(struct device *d)
-{
+		[CTL_TIMER_ALIVE] = { alive_timer_handler, 1, SD_EVENT_PRIORITY_NORMAL + 10 },
+		[CTL_TIMER_WARNING] = { warning_timer_handler, 0, SD_EVENT_PRIORITY_NORMAL },
+		[CTL_TIMER_LIMIT] = { limit_timer_handler, 0, SD_EVENT_PRIORITY_NORMAL },
+	};
 	int r;
 
-	d->running = false;
-	stop_renewing(d);
-	r = device_command_status(d, SMPP_T_STOP, NULL, 0);
-	if (r != 0 && !d->gone)
-		r = device_command_status(d, SMPP_T_ESTOP, NULL, 0);
-	return r;
+	if (at == 0) {
+		if (d->timer[t])
+			sd_event_source_set_enabled(d->timer[t], SD_EVENT_OFF);
+		return;
+	}
+	if (!d->timer[t]) {
+		r = sd_event_add_time(d->manager->event, &d->timer[t], CLOCK_MONOTONIC, at,
+				      kinds[t].accuracy, kinds[t].handler, d);
+		if (r < 0) {
+			char msg[SAFETY_MSG_MAX];
+
+			d->timer[t] = NULL;
+			snprintf(msg, sizeof(msg), "smpd cannot arm its %s timer: %s",
+				 t == CTL_TIMER_RENEW ? "lease renewal" : "safety", strerror(-r));
+			controller_trip(&d->ctl, now_monotonic_us(), MONITOR_DEVICE_REFUSED, msg);
+			return;
+		}
+		sd_event_source_set_priority(d->timer[t], kinds[t].priority);
+	} else {
+		sd_event_source_set_time(d->timer[t], at);
+	}
+	sd_event_source_set_enabled(d->timer[t], SD_EVENT_ONESHOT);
 }
 
-void device_trip(struct device *d, enum monitor_trip trip, const char *msg)
+/* stderr is the journal under systemd */
+static void log_trip(const struct device *d, enum monitor_trip trip, const char *msg)
 {
-	if (d->trip != MONITOR_OK)
-		return;
-	d->trip = trip;
-	snprintf(d->trip_message, sizeof(d->trip_message), "%s", msg);
-	stop_needle(d);
-	/* stderr is the journal under systemd */
 	fprintf(stderr, "smpd: %s: fault %s: %s; needle stopped\n", d->info.serial,
 		monitor_trip_to_string(trip), msg);
+}
+
+/* A latched trip: the journal, the Fault signal, the record. */
+static void act_trip(struct device *d, enum monitor_trip trip, const char *msg)
+{
+	log_trip(d, trip, msg);
 	if (d->gone)
 		return;
 	sd_bus_emit_signal(d->manager->bus, d->path, SMPD_IFACE_DEVICE, "Fault", "ss",
 			   monitor_trip_to_string(trip), msg);
 	bus_device_emit_changed(d, "State", "Fault", NULL);
-	{
+	/* After an audit failure the log cannot take this record. */
+	if (trip != MONITOR_AUDIT_FAILED) {
 		AuditField f[5];
 		size_t n = 0;
 
@@ -324,102 +259,346 @@ void device_trip(struct device *d, enum monitor_trip trip, const char *msg)
 			f[n++] = AUDIT_STR("session", d->session->id);
 		f[n++] = AUDIT_STR("fault", monitor_trip_to_string(trip));
 		f[n++] = AUDIT_STR("message", msg);
-		f[n++] = AUDIT_UINT("device_faults", d->dev_faults);
-		/* After an audit failure the log cannot take this record. */
-		if (trip != MONITOR_AUDIT_FAILED)
-			manager_audit(d->manager, true, "fault", f, n);
+		f[n++] = AUDIT_UINT("device_faults", d->ctl.dev_faults);
+		manager_audit(d->manager, true, "fault", f, n);
 	}
 }
 
-/* ---- lease ---- */
+static void act_emit(struct device *d, unsigned props)
+{
+	char *names[4];
+	size_t n = 0;
 
-static void read_pending_telemetry(struct device *d, unsigned max);
+	if (d->gone)
+		return;
+	if (props & CTL_PROP_STATE)
+		names[n++] = (char *)"State";
+	if (props & CTL_PROP_FAULT)
+		names[n++] = (char *)"Fault";
+	if (props & CTL_PROP_SETPOINTS)
+		names[n++] = (char *)"Setpoints";
+	names[n] = NULL;
+	if (n)
+		sd_bus_emit_properties_changed_strv(d->manager->bus, d->path, SMPD_IFACE_DEVICE, names);
+}
 
-static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
+static int audit_start(struct device *d, const char *who)
+{
+	const struct smp_params *sp = &d->ctl.setpoints;
+	AuditField f[] = {
+		AUDIT_STR("device", d->info.serial),
+		AUDIT_STR("session", d->session ? d->session->id : ""),
+		AUDIT_STR("client", d->session ? d->session->client : ""),
+		AUDIT_STR("who", who),
+		AUDIT_UINT("voltage_mv", sp->voltage_mv),
+		AUDIT_UINT("current_ma", sp->current_ma),
+		AUDIT_UINT("rate_chz", sp->rate_chz),
+		AUDIT_UINT("depth_um", sp->depth_um),
+		AUDIT_UINT("lease_ms", d->manager->policy.lease_ms.value),
+	};
+
+	return manager_audit(d->manager, true, "start", f, sizeof(f) / sizeof(f[0]));
+}
+
+static int audit_set_parameters(struct device *d)
+{
+	const struct smp_params *req = &d->ctl.op_params, *applied = &d->ctl.setpoints;
+	const struct effective_limits *el = &d->ctl.limits;
+	AuditField f[32];
+	size_t n = 0;
+
+	f[n++] = AUDIT_STR("device", d->info.serial);
+	if (d->session) {
+		f[n++] = AUDIT_STR("session", d->session->id);
+		f[n++] = AUDIT_STR("client", d->session->client);
+		f[n++] = AUDIT_STR("zone", zone_to_string(d->session->zone));
+	}
+	f[n++] = AUDIT_UINT("req_voltage_mv", req->voltage_mv);
+	f[n++] = AUDIT_UINT("req_current_ma", req->current_ma);
+	f[n++] = AUDIT_UINT("req_rate_chz", req->rate_chz);
+	f[n++] = AUDIT_UINT("req_depth_um", req->depth_um);
+	f[n++] = AUDIT_UINT("voltage_mv", applied->voltage_mv);
+	f[n++] = AUDIT_UINT("current_ma", applied->current_ma);
+	f[n++] = AUDIT_UINT("rate_chz", applied->rate_chz);
+	f[n++] = AUDIT_UINT("depth_um", applied->depth_um);
+	f[n++] = AUDIT_STR("voltage_limit", el->max[PARAM_VOLTAGE].label);
+	f[n++] = AUDIT_STR("voltage_limit_source", el->max[PARAM_VOLTAGE].source);
+	f[n++] = AUDIT_STR("current_limit", el->max[PARAM_CURRENT].label);
+	f[n++] = AUDIT_STR("current_limit_source", el->max[PARAM_CURRENT].source);
+	f[n++] = AUDIT_STR("rate_limit", el->max[PARAM_RATE].label);
+	f[n++] = AUDIT_STR("rate_limit_source", el->max[PARAM_RATE].source);
+	f[n++] = AUDIT_STR("depth_limit", el->max[PARAM_DEPTH].label);
+	f[n++] = AUDIT_STR("depth_limit_source", el->max[PARAM_DEPTH].source);
+	return manager_audit(d->manager, true, "set_parameters", f, n);
+}
+
+static void audit_parameters_refused(struct device *d, const char *msg)
+{
+	const struct smp_params *req = &d->ctl.op_params;
+	AuditField f[] = {
+		AUDIT_STR("device", d->info.serial),
+		AUDIT_STR("session", d->session ? d->session->id : ""),
+		AUDIT_UINT("req_voltage_mv", req->voltage_mv),
+		AUDIT_UINT("req_current_ma", req->current_ma),
+		AUDIT_UINT("req_rate_chz", req->rate_chz),
+		AUDIT_UINT("req_depth_um", req->depth_um),
+		AUDIT_STR("refused", msg),
+	};
+
+	manager_audit(d->manager, false, "parameters_refused", f, sizeof(f) / sizeof(f[0]));
+}
+
+static void act_audit(struct device *d, const struct ctl_action *a)
+{
+	int r = 0;
+
+	switch (a->audit) {
+	case CTL_AUDIT_STOP:
+		audit_device_event(d, true, "stop", a->who, a->message);
+		break;
+	case CTL_AUDIT_ESTOP:
+		audit_device_event(d, true, "estop", a->who, NULL);
+		break;
+	case CTL_AUDIT_START:
+		r = audit_start(d, a->who);
+		break;
+	case CTL_AUDIT_START_REFUSED:
+		audit_device_event(d, true, "start_refused", a->who, a->message);
+		break;
+	case CTL_AUDIT_CLEAR_FAULT:
+		audit_device_event(d, true, "clear_fault", a->who, a->message);
+		break;
+	case CTL_AUDIT_SET_PARAMETERS:
+		r = audit_set_parameters(d);
+		break;
+	case CTL_AUDIT_PARAMETERS_REFUSED:
+		audit_parameters_refused(d, a->message);
+		break;
+	}
+	if (a->gate)
+		controller_audit_done(&d->ctl, now_monotonic_us(), r);
+}
+
+/* ---- claimant liveness: the glue of the sign of life (H6) ---- */
+
+/*
+ * The controller asks for a sign of life with every renewal (CTL_PROBE)
+ * and judges the deadline; here the question is an
+ * org.freedesktop.DBus.Peer.Ping to the claimant's unique name, at most
+ * one in flight, which every D-Bus library answers while the application
+ * dispatches its connection.  An answer from the claimant itself, even an
+ * error, is a sign of life; an answer from the bus (the bus policy refused
+ * the Ping, the claimant is leaving) is not, and is said in the sentence
+ * of the trip.
+ */
+static int ping_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
 	struct device *d = userdata;
-	struct manager *m = d->manager;
-	const char *why = NULL;
-	uint8_t buf[SMPP_LEASE_SIZE];
-	uint64_t now;
-	int r;
+	const char *sender = sd_bus_message_get_sender(reply);
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
-	if (!d->running || d->gone)
-		return 0;
-	if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
-		now = usec;
-	/* A late renewal means the lease may run out: say so. */
-	if (now > usec + (uint64_t)m->policy.renew_ms.value * 1000)
-		fprintf(stderr, "smpd: %s: lease renewal %" PRIu64 " ms late\n",
-			d->info.serial, (now - usec) / 1000);
-
-	/*
-	 * smpd itself may be the one that was late (a stalled host): judge
-	 * what the link already holds before taking the telemetry for lost.
-	 */
-	if (now_monotonic_us() - d->telemetry_fresh_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
-		read_pending_telemetry(d, 2 * SMPP_TELEMETRY_HZ);
-		if (!d->running || d->gone)
-			return 0;
-	}
-#ifdef SMP_MUTATION_DM_LEASE_TELEMETRY
-	d->telemetry_fresh_mono = now_monotonic_us();	/* mutant: renews without telemetry */
-#endif
-	if (!d->claimant)
-		why = "the claiming client left the bus";
-	else if (!d->session || !d->session->active)
-		why = "no open session";
-	else if (m->audit_error < 0)
-		why = "the audit log cannot be written";
-	else if (now_monotonic_us() - d->telemetry_fresh_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
-		device_trip(d, MONITOR_TELEMETRY_LOST, "no telemetry from the device for a lease period");
-		return 0;
-	} else if (d->ping_sent_usec != 0 &&
-		   now >= d->ping_sent_usec + (uint64_t)(m->policy.client_timeout_ms.value +
-							 m->policy.renew_ms.value) * 1000) {
-		/* the deadline timer did not get its turn: judge here */
-		client_unresponsive(d, now);
+	d->ping_slot = sd_bus_slot_unref(d->ping_slot);
+	if (d->claimant && sender && strcmp(sender, d->claimant) == 0) {
+		controller_claimant_alive(&d->ctl, now_monotonic_us());
+		device_run(d);
 		return 0;
 	}
-	if (why) {
-		device_stop(d, "smpd", why, NULL);
-		return 0;
-	}
-
-	smp_lease_encode((uint16_t)m->policy.lease_ms.value, buf, sizeof(buf));
-	r = device_command_status(d, SMPP_T_RENEW_LEASE, buf, sizeof(buf));
-	if (r != 0) {
-		char msg[SAFETY_MSG_MAX];
-
-		if (d->gone)
-			return 0;
-		snprintf(msg, sizeof(msg), "lease renewal failed: %s",
-			 r < 0 ? strerror(-r) : smp_status_name((unsigned)r));
-		device_trip(d, MONITOR_DEVICE_REFUSED, msg);
-		return 0;
-	}
-	sd_event_source_set_time(s, usec + (uint64_t)m->policy.renew_ms.value * 1000);
-	liveness_ping(d, usec, now);
+	if (!d->ctl.alive_note[0])
+		fprintf(stderr, "smpd: %s: Ping to the claimant %s answered by %s: %s: %s\n",
+			d->info.serial, d->claimant ? d->claimant : "(none)",
+			sender ? sender : "sd-bus", e && e->name ? e->name : "?",
+			e && e->message ? e->message : "");
+	controller_claimant_note(&d->ctl, e && e->name ? e->name : "an unexpected reply");
 	return 0;
 }
 
-static int arm_renewal(struct device *d)
+static void act_probe(struct device *d)
 {
-	uint64_t period = (uint64_t)d->manager->policy.renew_ms.value * 1000;
-	uint64_t now;
+	char note[128];
 	int r;
 
-	sd_event_now(d->manager->event, CLOCK_MONOTONIC, &now);
-	if (!d->renew_timer) {
-		r = sd_event_add_time(d->manager->event, &d->renew_timer, CLOCK_MONOTONIC,
-				      now + period, 1000, renew_handler, d);
-		if (r < 0)
-			return r;
-		sd_event_source_set_priority(d->renew_timer, SD_EVENT_PRIORITY_IMPORTANT);
-	} else {
-		sd_event_source_set_time(d->renew_timer, now + period);
+	if (d->ping_slot || !d->claimant)
+		return;
+	r = sd_bus_call_method_async(d->manager->bus, &d->ping_slot, d->claimant, "/",
+				     "org.freedesktop.DBus.Peer", "Ping", ping_reply, d, NULL);
+	if (r < 0) {
+		d->ping_slot = NULL;
+		snprintf(note, sizeof(note), "cannot send the Ping: %s", strerror(-r));
+		controller_claimant_note(&d->ctl, note);
 	}
-	return sd_event_source_set_enabled(d->renew_timer, SD_EVENT_ON);
+}
+
+static void read_pending_telemetry(struct device *d, unsigned max);
+
+/* The claim ends: the session with it, then the release record. */
+static void act_release(struct device *d, const char *reason)
+{
+	if (!d->claimant)
+		return;
+	if (d->session)
+		session_end(d->session, reason);
+	audit_device_event(d, true, "release", d->claimant, reason);
+	d->ping_slot = sd_bus_slot_unref(d->ping_slot);	/* a Ping to this claimant is no one's answer */
+	controller_unclaimed(&d->ctl);
+	free(d->claimant);
+	d->claimant = NULL;
+	d->track = sd_bus_track_unref(d->track);
+	if (!d->gone)
+		bus_device_emit_changed(d, "Claimed", "Claimant", NULL);
+}
+
+static void act_session_warning(struct device *d)
+{
+	struct session *s = d->session;
+	uint32_t left = d->manager->policy.warning_before_end_s.value;
+
+	if (!s || !s->active)
+		return;
+	sd_bus_emit_signal(d->manager->bus, s->path, SMPD_IFACE_SESSION, "Warning", "su",
+			   "session-time", left);
+	{
+		AuditField f[] = {
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("warning", "session-time"),
+			AUDIT_UINT("seconds_left", left),
+		};
+		manager_audit(d->manager, false, "session_warning", f, sizeof(f) / sizeof(f[0]));
+	}
+}
+
+static void act_session_expired(struct device *d)
+{
+	struct session *s = d->session;
+
+	if (s && s->active)
+		sd_bus_emit_signal(d->manager->bus, s->path, SMPD_IFACE_SESSION, "Warning", "su",
+				   "session-time-exceeded", 0);
+}
+
+static void device_act(struct device *d, const struct ctl_action *a)
+{
+	switch (a->kind) {
+	case CTL_SEND:
+		act_send(d, a);
+		break;
+	case CTL_ARM:
+		act_arm(d, a->timer, a->at);
+		break;
+	case CTL_TRIP:
+		act_trip(d, a->trip, a->message);
+		break;
+	case CTL_EMIT:
+		act_emit(d, a->props);
+		break;
+	case CTL_AUDIT:
+		act_audit(d, a);
+		break;
+	case CTL_PROBE:
+		act_probe(d);
+		break;
+	case CTL_READ_BACKLOG:
+		/* smpd itself may have been late: judge what the link holds */
+		read_pending_telemetry(d, 2 * SMPP_TELEMETRY_HZ);
+		controller_backlog_done(&d->ctl, now_monotonic_us());
+		break;
+	case CTL_RELEASE:
+		act_release(d, a->message);
+		break;
+	case CTL_SESSION_WARNING:
+		act_session_warning(d);
+		break;
+	case CTL_SESSION_EXPIRED:
+		act_session_expired(d);
+		break;
+	case CTL_LOG:
+		fprintf(stderr, "smpd: %s: %s\n", d->info.serial, a->message);
+		break;
+	case CTL_REPLY:
+		if (a->estop) {
+			d->estop_reply = *a;
+			d->have_estop_reply = true;
+		} else {
+			d->reply = *a;
+			d->have_reply = true;
+		}
+		break;
+	}
+}
+
+/*
+ * Take the controller's actions in order.  An action may feed the
+ * controller again (a command's completion, a record read, an audit
+ * failure that trips every device): the new actions join the queue and
+ * the outermost call takes them.
+ */
+void device_run(struct device *d)
+{
+	struct ctl_action a;
+
+	if (d->running_actions)
+		return;
+	d->running_actions = true;
+	while (controller_next_action(&d->ctl, &a))
+		device_act(d, &a);
+	d->running_actions = false;
+}
+
+static void device_timer(struct device *d, enum ctl_timer t)
+{
+	controller_timer(&d->ctl, now_monotonic_us(), t);
+	device_run(d);
+}
+
+static int renew_timer_handler(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	device_timer(userdata, CTL_TIMER_RENEW);
+	return 0;
+}
+
+static int alive_timer_handler(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	device_timer(userdata, CTL_TIMER_ALIVE);
+	return 0;
+}
+
+static int warning_timer_handler(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	device_timer(userdata, CTL_TIMER_WARNING);
+	return 0;
+}
+
+static int limit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	device_timer(userdata, CTL_TIMER_LIMIT);
+	return 0;
+}
+
+/* The answer the controller gave to the request just made (synchronous today). */
+static int device_answer(struct device *d, const struct smp_params *req, sd_bus_error *error)
+{
+	struct ctl_action *a = &d->reply;
+
+	if (!d->have_reply)
+		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR,
+					 "device %s did not finish the request", d->info.serial);
+	d->have_reply = false;
+	if (!a->error)
+		return 0;
+	if (a->limit_refusal)
+		return device_refuse_limit(d, &d->ctl.limits, a->param, req, NULL, a->message, error);
+	return sd_bus_error_setf(error, a->error, "%s", a->message);
+}
+
+void device_trip(struct device *d, enum monitor_trip trip, const char *msg)
+{
+	uint64_t now = now_monotonic_us();
+
+	if (trip == MONITOR_AUDIT_FAILED)
+		controller_audit_failed(&d->ctl, now, d->manager->audit_error);
+	else
+		controller_trip(&d->ctl, now, trip, msg);
+	device_run(d);
 }
 
 /* ---- telemetry ---- */
@@ -449,54 +628,8 @@ static void summary_add(struct telemetry_summary *s, const struct smp_telemetry 
 	s->samples++;
 }
 
-/*
- * Telemetry freshness on the device clock (H6, telemetry-lost).  A record
- * is as fresh as the moment the device made it, not the moment smpd read
- * it: a starved host reads a backlog of old records late, and taking those
- * for fresh kept renewing the lease of a device that had stopped sending
- * (fault matrix, telemetry-stall under load: 652 ms against 601).  When a
- * record was made, in CLOCK_MONOTONIC, is estimated as its device
- * timestamp plus the smallest (read time - device time) seen over the last
- * two windows of CLOCK_WINDOW_USEC: the record that travelled fastest
- * tells the offset of the two clocks, and the windows let a drifting
- * device clock move it.  The estimate is never later than the read time,
- * so this only ever judges telemetry older than reading it did.  A device
- * clock that goes back (a reset) starts a new estimate.
- */
-#define CLOCK_WINDOW_USEC (10 * 1000 * 1000ULL)
-
-static void note_record_time(struct device *d, uint64_t timestamp_us, uint64_t now)
-{
-	int64_t off = (int64_t)now - (int64_t)timestamp_us, best;
-	uint64_t made;
-
-	if (d->have_clock && timestamp_us < d->last_timestamp_us)
-		d->have_clock = false;
-	d->last_timestamp_us = timestamp_us;
-	if (!d->have_clock) {
-		d->clock_off_cur = d->clock_off_prev = off;
-		d->clock_window_start = now;
-		d->have_clock = true;
-	} else if (now - d->clock_window_start >= CLOCK_WINDOW_USEC) {
-		d->clock_off_prev = d->clock_off_cur;
-		d->clock_off_cur = off;
-		d->clock_window_start = now;
-	} else if (off < d->clock_off_cur) {
-		d->clock_off_cur = off;
-	}
-	best = d->clock_off_cur < d->clock_off_prev ? d->clock_off_cur : d->clock_off_prev;
-	made = (uint64_t)((int64_t)timestamp_us + best);
-	if (made > d->telemetry_fresh_mono)
-		d->telemetry_fresh_mono = made;
-}
-
 static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 {
-	struct manager *m = d->manager;
-	struct effective_limits el;
-	enum monitor_trip trip;
-	char msg[SAFETY_MSG_MAX];
-	uint8_t old_state = d->dev_state;
 	bool cart_changed;
 
 	if (d->have_seq && t->seq != d->last_seq + 1) {
@@ -506,25 +639,10 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	d->have_seq = true;
 	d->last_seq = t->seq;
 	d->last_telemetry_mono = now_monotonic_us();
-	note_record_time(d, t->timestamp_us, d->last_telemetry_mono);
-	if (d->fence) {
-		/* the device clock in ms, modulo 2^32 as GET_STATS has it */
-		uint32_t t_ms = (uint32_t)(t->timestamp_us / 1000);
-
-		if ((int32_t)(t_ms - d->judge_from_ms) < 0 &&
-		    d->last_telemetry_mono < d->fence_until)
-			return;		/* from before the CLEAR_FAULT or START */
-		d->fence = false;
-	}
-	if (d->stale_faults_until) {
-		bool stale = d->stale_after_start ?
-			t->state == SMPP_STATE_FAULT || t->state == SMPP_STATE_ESTOP :
-			t->faults || t->state != SMPP_STATE_IDLE;
-
-		if (stale && d->last_telemetry_mono < d->stale_faults_until)
-			return;		/* from before the CLEAR_FAULT */
-		d->stale_faults_until = 0;
-		d->stale_after_start = false;
+	/* a record from before a CLEAR_FAULT or START is counted, not judged */
+	if (!controller_telemetry(&d->ctl, d->last_telemetry_mono, t)) {
+		device_run(d);
+		return;
 	}
 	cart_changed = d->have_telemetry &&
 		((t->flags ^ d->last_telemetry.flags) & SMPP_TFLAG_CARTRIDGE);
@@ -533,105 +651,13 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	summary_add(&d->tsum, t);
 	if (t->state == SMPP_STATE_RUNNING)
 		summary_add(&d->audit_sum, t);
-
-	d->dev_state = t->state;
-	d->dev_faults = t->faults;
-
-	device_effective_limits(d, &el);
-	trip = monitor_feed(&d->monitor, &m->policy, &d->setpoints, el.max[PARAM_CURRENT].value,
-			    d->session && d->session->active, t, msg, sizeof(msg));
-	if (trip != MONITOR_OK && d->trip == MONITOR_OK && !d->estop)
-		device_trip(d, trip, msg);
+	device_run(d);
 	if (d->gone)
 		return;
-	if (old_state != t->state)
-		bus_device_emit_changed(d, "State", NULL);
 	if (cart_changed) {
 		device_refresh_cartridge(d);
 		if (!d->gone)
 			bus_device_emit_changed(d, "Cartridge", "Limits", NULL);
-	}
-}
-
-/*
- * After CLEAR_FAULT, stale records may still be on their way: the device
- * queues telemetry when the host falls behind (smp-sim keeps up to 1088
- * records, about 1 s) and its replies overtake them: FAULT or ESTOP
- * records, or RUNNING ones from before smpd stopped the needle for a
- * monitor (brown-out).  Until the first idle record without faults (what a
- * cleared device sends) or this long, such records are counted, not
- * judged.  A fault that really recurs at once is latched when the window
- * ends; meanwhile the device itself is faulted and refuses to run.
- *
- * A START inside the window (the operator was quick, the host slow: the
- * fault matrix's corrupted-frames recovery met a FAULT record from before
- * its CLEAR_FAULT 8 ms after START and latched device-fault) keeps it, but
- * from then on only FAULT and ESTOP records are passed over, and any other
- * record ends it: a running needle is always judged.  A device that faults
- * right after START has stopped its needle itself and refuses the next
- * renewal, which latches device-refused within RenewMs.
- */
-#define STALE_FAULTS_USEC (2 * 1000 * 1000ULL)
-
-/*
- * How old can a record be when it reaches smpd?  Up to the queues of the
- * device and the link (smp-sim 1088 records, smpusb 1024: about 2 s at
- * 1 kHz) plus smpd's own delay; a fence older than this is dropped, so a
- * device whose clock went back (a reset) is judged again at once.
- */
-#define FENCE_MAX_USEC (10 * 1000 * 1000ULL)
-
-/*
- * The device clock now: GET_STATS's uptime_ms.  Records are stamped at
- * the device's 1 ms ticks; a tick's record is generated before any
- * command handled in that millisecond.  after_ms 1 (after a CLEAR_FAULT):
- * only records of later ticks are judged, every one of them generated
- * after the clear.  after_ms 0 (before a START): the records of this
- * tick on, so every record generated after the START is judged.  Exact
- * whatever the backlog of the link, unlike draining what has already
- * arrived (handle_telemetry()).  A fence never moves back.
- */
-static int fence_telemetry(struct device *d, uint32_t after_ms)
-{
-	struct smp_frame reply;
-	struct smp_stats st;
-	int r;
-
-	r = device_command(d, SMPP_T_GET_STATS, NULL, 0, &reply);
-	if (r != 0)
-		return r;
-	if (smp_stats_decode(reply.payload, reply.len, &st) < 0)
-		return -EPROTO;
-	if (d->fence && (int32_t)(st.uptime_ms + after_ms - d->judge_from_ms) <= 0)
-		return 0;
-	d->fence = true;
-	d->judge_from_ms = st.uptime_ms + after_ms;
-	d->fence_until = now_monotonic_us() + FENCE_MAX_USEC;
-	return 0;
-}
-
-/*
- * Records the link queued before a command's reply describe the device
- * before the command (a FAULT before CLEAR_FAULT, IDLE before START): count
- * them, do not judge them.
- */
-static void drain_stale_telemetry(struct device *d)
-{
-	struct smp_telemetry t;
-
-	for (int i = 0; i < 64 && !d->gone; i++) {
-		int r = d->backend->ops->read_telemetry(d->backend, &t);
-
-		if (r == -ENODEV)
-			device_mark_gone(d);
-		if (r <= 0)
-			break;
-		if (d->have_seq && t.seq != d->last_seq + 1)
-			d->tsum.gaps += t.seq - d->last_seq - 1;
-		d->have_seq = true;
-		d->last_seq = t.seq;
-		d->last_telemetry_mono = now_monotonic_us();
-		note_record_time(d, t.timestamp_us, d->last_telemetry_mono);
 	}
 }
 
@@ -645,6 +671,7 @@ static void read_pending_telemetry(struct device *d, unsigned max)
 		r = d->backend->ops->read_telemetry(d->backend, &t);
 		if (r == -ENODEV) {
 			device_mark_gone(d);
+			device_run(d);
 			break;
 		}
 		if (r <= 0)
@@ -780,12 +807,15 @@ int device_refresh_cartridge(struct device *d)
 	int r;
 
 	r = device_command(d, SMPP_T_GET_CARTRIDGE, NULL, 0, &reply);
-	if (r != 0)
+	if (r != 0) {
+		device_run(d);	/* the link may be gone */
 		return r < 0 ? r : -EIO;
+	}
 	r = smp_cartridge_decode(reply.payload, reply.len, &c);
 	if (r < 0)
 		return -EBADMSG;
 	d->cartridge = c;
+	device_limits_changed(d);
 	return 0;
 }
 
@@ -793,6 +823,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 {
 	struct device *d;
 	struct smp_frame reply;
+	struct smp_status_info st = { 0 };
 	int r;
 
 	d = calloc(1, sizeof(*d));
@@ -800,6 +831,8 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 		return -ENOMEM;
 	d->manager = m;
 	d->backend = b;
+	controller_init(&d->ctl, &m->policy, "", now_monotonic_us());
+	d->ctl.audit_error = m->audit_error;
 
 	r = device_command(d, SMPP_T_GET_INFO, NULL, 0, &reply);
 	if (r == 0)
@@ -809,25 +842,22 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 	if (r >= 0 && !safety_token_valid(d->info.serial))
 		r = -EBADMSG;	/* a serial we cannot put in a path or a log */
 	if (r >= 0) {
-		r = device_command_status(d, SMPP_T_GET_STATUS, NULL, 0);
+		r = device_command(d, SMPP_T_GET_STATUS, NULL, 0, &reply);
 		if (r > 0)
 			r = -EIO;
+		if (r == 0)
+			smp_status_decode(reply.payload, reply.len, &st);
 	}
 	if (r >= 0)
 		r = device_refresh_cartridge(d);
 	if (r < 0)
 		goto fail;
+	snprintf(d->ctl.serial, sizeof(d->ctl.serial), "%s", d->info.serial);
+	device_limits_changed(d);
 
-	/* A needle found running has no session here: stop it first. */
-	if (d->dev_state == SMPP_STATE_RUNNING)
-		stop_needle(d);
-	if (d->dev_state == SMPP_STATE_FAULT || d->dev_state == SMPP_STATE_ESTOP) {
-		d->trip = MONITOR_DEVICE_FAULT;
-		snprintf(d->trip_message, sizeof(d->trip_message),
-			 "the device was in state %s (faults 0x%" PRIx32 ") when attached",
-			 smp_state_name(d->dev_state), d->dev_faults);
-		d->estop = d->dev_state == SMPP_STATE_ESTOP;
-	}
+	/* A needle found running is stopped; a fault found is latched. */
+	controller_attached(&d->ctl, now_monotonic_us(), st.state, st.faults);
+	device_run(d);
 
 	r = sd_bus_path_encode(SMPD_DEVICE_PREFIX, d->info.serial, &d->path);
 	if (r < 0)
@@ -852,7 +882,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 		goto fail;
 	sd_event_source_set_enabled(d->telemetry_timer, SD_EVENT_ON);
 	d->last_telemetry_mono = now_monotonic_us();
-	d->telemetry_fresh_mono = d->last_telemetry_mono;
+	d->ctl.fresh_mono = d->last_telemetry_mono;
 
 	r = bus_device_register(d);
 	if (r < 0)
@@ -873,15 +903,15 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 		};
 		manager_audit(m, true, "device_attach", f, sizeof(f) / sizeof(f[0]));
 	}
-	if (d->trip != MONITOR_OK) {
+	if (d->ctl.trip != MONITOR_OK) {
 		/* Found faulted (e.g. its lease ran out while no smpd ran): say so. */
 		AuditField f[] = {
 			AUDIT_STR("device", d->info.serial),
-			AUDIT_STR("fault", monitor_trip_to_string(d->trip)),
-			AUDIT_STR("message", d->trip_message),
-			AUDIT_UINT("device_faults", d->dev_faults),
+			AUDIT_STR("fault", monitor_trip_to_string(d->ctl.trip)),
+			AUDIT_STR("message", d->ctl.trip_message),
+			AUDIT_UINT("device_faults", d->ctl.dev_faults),
 		};
-		fprintf(stderr, "smpd: %s: %s\n", d->info.serial, d->trip_message);
+		fprintf(stderr, "smpd: %s: %s\n", d->info.serial, d->ctl.trip_message);
 		manager_audit(m, true, "fault", f, sizeof(f) / sizeof(f[0]));
 	}
 	if (ret)
@@ -899,8 +929,8 @@ void device_free(struct device *d)
 		return;
 	polkit_cancel_userdata(d->manager, d);
 	sd_event_source_unref(d->io_source);
-	sd_event_source_unref(d->renew_timer);
-	sd_event_source_unref(d->alive_timer);
+	for (int t = 0; t < _CTL_TIMER_MAX; t++)
+		sd_event_source_disable_unref(d->timer[t]);
 	sd_bus_slot_unref(d->ping_slot);
 	sd_event_source_unref(d->telemetry_timer);
 	sd_event_source_unref(d->gone_event);
@@ -917,8 +947,8 @@ void device_remove(struct device *d, const char *reason)
 	struct manager *m = d->manager;
 	struct device **pp;
 
-	if (!d->gone)
-		stop_needle(d);
+	controller_detach(&d->ctl, now_monotonic_us());
+	device_run(d);
 	if (d->session)
 		session_end(d->session, reason);
 	audit_device_event(d, true, "device_detach", "smpd", reason);
@@ -945,10 +975,8 @@ static int track_handler(sd_bus_track *t, void *userdata)
 {
 	struct device *d = userdata;
 
-#ifdef SMP_MUTATION_DM_CLAIMANT_GONE
-	return 0;	/* mutant: a claimant that left the bus keeps the device */
-#endif
-	device_release(d, "the claiming client left the bus");
+	controller_claimant_gone(&d->ctl, now_monotonic_us(), "the claiming client left the bus");
+	device_run(d);
 	return 0;
 }
 
@@ -975,6 +1003,7 @@ int device_claim(struct device *d, const char *sender, sd_bus_error *error)
 		d->track = sd_bus_track_unref(d->track);
 		return -ENOMEM;
 	}
+	controller_claimed(&d->ctl, sender);
 	audit_device_event(d, false, "claim", sender, NULL);
 	bus_device_emit_changed(d, "Claimed", "Claimant", NULL);
 	return 0;
@@ -984,17 +1013,8 @@ int device_release(struct device *d, const char *reason)
 {
 	if (!d->claimant)
 		return 0;
-	if (d->running || d->dev_state == SMPP_STATE_RUNNING)
-		device_stop(d, d->claimant, reason, NULL);
-	if (d->session)
-		session_end(d->session, reason);
-	audit_device_event(d, true, "release", d->claimant, reason);
-	liveness_reset(d);	/* a Ping to this claimant is no one's answer */
-	free(d->claimant);
-	d->claimant = NULL;
-	d->track = sd_bus_track_unref(d->track);
-	if (!d->gone)
-		bus_device_emit_changed(d, "Claimed", "Claimant", NULL);
+	controller_release(&d->ctl, now_monotonic_us(), reason);
+	device_run(d);
 	return 0;
 }
 
@@ -1036,263 +1056,61 @@ int device_refuse_limit(struct device *d, const struct effective_limits *el, enu
 int device_set_parameters(struct device *d, const struct smp_params *req,
 			  struct smp_params *ret_applied, sd_bus_error *error)
 {
-	struct effective_limits el;
-	struct smp_frame reply;
-	struct smp_params applied;
-	uint8_t buf[SMPP_PARAMS_SIZE];
-	char msg[SAFETY_MSG_MAX];
-	enum param q;
 	int r;
 
-	device_effective_limits(d, &el);
-	r = safety_check_params(&el, req, &q, msg, sizeof(msg));
-	if (r == -ERANGE || r == -EINVAL) {
-		AuditField f[] = {
-			AUDIT_STR("device", d->info.serial),
-			AUDIT_STR("session", d->session ? d->session->id : ""),
-			AUDIT_UINT("req_voltage_mv", req->voltage_mv),
-			AUDIT_UINT("req_current_ma", req->current_ma),
-			AUDIT_UINT("req_rate_chz", req->rate_chz),
-			AUDIT_UINT("req_depth_um", req->depth_um),
-			AUDIT_STR("refused", msg),
-		};
-		manager_audit(d->manager, false, "parameters_refused", f, sizeof(f) / sizeof(f[0]));
-		if (r == -ERANGE)
-			return device_refuse_limit(d, &el, q, req, NULL, msg, error);
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "%s", msg);
-	}
-
-	smp_params_encode(req, buf, sizeof(buf));
-	r = device_command(d, SMPP_T_SET_PARAMS, buf, sizeof(buf), &reply);
-	if (r != 0) {
-		if (r == SMPP_S_OUT_OF_RANGE || r == SMPP_S_NOT_ON_STEP) {
-			struct smp_range_error re = { 0 };
-
-			smp_range_error_decode(reply.payload, reply.len, &re);
-			return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_REFUSED,
-						 "the device refused field %u with %s (limit %u)",
-						 re.field, smp_status_name((unsigned)r), re.limit);
-		}
-		return device_error(error, r, "SET_PARAMS");
-	}
-	if (smp_params_decode(reply.payload, reply.len, &applied) < 0)
-		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR, "malformed SET_PARAMS reply");
-	d->setpoints = applied;
-	d->have_setpoints = true;
-
-	/* The device's answer is checked like a request: no layer trusts another. */
-	if (safety_check_params(&el, &applied, NULL, msg, sizeof(msg)) < 0) {
-		char m2[SAFETY_MSG_MAX + 64];
-
-		snprintf(m2, sizeof(m2), "the device applied other values: %s", msg);
-		device_trip(d, MONITOR_DEVICE_FAULT, m2);
-		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR, "%s", m2);
-	}
-
-	{
-		AuditField f[32];
-		size_t n = 0;
-
-		f[n++] = AUDIT_STR("device", d->info.serial);
-		if (d->session) {
-			f[n++] = AUDIT_STR("session", d->session->id);
-			f[n++] = AUDIT_STR("client", d->session->client);
-			f[n++] = AUDIT_STR("zone", zone_to_string(d->session->zone));
-		}
-		f[n++] = AUDIT_UINT("req_voltage_mv", req->voltage_mv);
-		f[n++] = AUDIT_UINT("req_current_ma", req->current_ma);
-		f[n++] = AUDIT_UINT("req_rate_chz", req->rate_chz);
-		f[n++] = AUDIT_UINT("req_depth_um", req->depth_um);
-		f[n++] = AUDIT_UINT("voltage_mv", applied.voltage_mv);
-		f[n++] = AUDIT_UINT("current_ma", applied.current_ma);
-		f[n++] = AUDIT_UINT("rate_chz", applied.rate_chz);
-		f[n++] = AUDIT_UINT("depth_um", applied.depth_um);
-		f[n++] = AUDIT_STR("voltage_limit", el.max[PARAM_VOLTAGE].label);
-		f[n++] = AUDIT_STR("voltage_limit_source", el.max[PARAM_VOLTAGE].source);
-		f[n++] = AUDIT_STR("current_limit", el.max[PARAM_CURRENT].label);
-		f[n++] = AUDIT_STR("current_limit_source", el.max[PARAM_CURRENT].source);
-		f[n++] = AUDIT_STR("rate_limit", el.max[PARAM_RATE].label);
-		f[n++] = AUDIT_STR("rate_limit_source", el.max[PARAM_RATE].source);
-		f[n++] = AUDIT_STR("depth_limit", el.max[PARAM_DEPTH].label);
-		f[n++] = AUDIT_STR("depth_limit_source", el.max[PARAM_DEPTH].source);
-		r = manager_audit(d->manager, true, "set_parameters", f, n);
-		if (r < 0)
-			return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
-						 "the audit log cannot be written: %s", strerror(-r));
-	}
-	bus_device_emit_changed(d, "Setpoints", NULL);
-	if (ret_applied)
-		*ret_applied = applied;
-	return 0;
+	device_limits_changed(d);
+	controller_request_set_parameters(&d->ctl, now_monotonic_us(), req);
+	device_run(d);
+	r = device_answer(d, req, error);
+	if (r >= 0 && ret_applied)
+		*ret_applied = d->ctl.setpoints;
+	return r;
 }
 
 int device_start(struct device *d, const char *who, sd_bus_error *error)
 {
-	struct manager *m = d->manager;
-	struct effective_limits el;
-	char msg[SAFETY_MSG_MAX];
-	uint8_t buf[SMPP_LEASE_SIZE];
-	enum param q;
-	int r;
-
-	manager_check_audit_space(m);
-	if (m->audit_error < 0)
-		return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
-					 "the audit log cannot be written (%s): the needle cannot start",
-					 strerror(-m->audit_error));
-	if (!d->session || !d->session->active)
-		return sd_bus_error_setf(error, SMPD_ERROR_NO_SESSION,
-					 "the needle runs only inside an open session");
-	if (d->estop)
-		return sd_bus_error_setf(error, SMPD_ERROR_FAULT_LATCHED,
-					 "an emergency stop is latched; ClearFault first");
-	if (d->trip != MONITOR_OK)
-		return sd_bus_error_setf(error, SMPD_ERROR_FAULT_LATCHED,
-					 "fault %s is latched (%s); ClearFault first",
-					 monitor_trip_to_string(d->trip), d->trip_message);
-	if (d->session->time_exceeded)
-		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_LIMIT,
-					 "the session reached its maximum duration");
-	if (!d->have_setpoints)
-		return sd_bus_error_setf(error, SMPD_ERROR_NO_SETPOINTS,
-					 "SetParameters first: voltage, current, stroke rate and depth");
-	if (d->monitor.needle_on_us >= (uint64_t)m->policy.max_needle_on_s.value * 1000000ULL)
-		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_LIMIT,
-					 "the session used its needle-on time (%u s, %s)",
-					 m->policy.max_needle_on_s.value,
-					 m->policy.max_needle_on_s.source);
-	/* The policy may have been reloaded since SetParameters. */
-	device_effective_limits(d, &el);
-	r = safety_check_params(&el, &d->setpoints, &q, msg, sizeof(msg));
-	if (r == -ERANGE)
-		return device_refuse_limit(d, &el, q, &d->setpoints, NULL, msg, error);
-	if (r < 0)
-		return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s", msg);
-
-	/*
-	 * Records generated before START describe the previous run or the
-	 * faulted device before a ClearFault, judged against this run's
-	 * setpoints they would trip it; under load the link holds seconds of
-	 * them.  Fence them by the device clock (a device that does not
-	 * answer GET_STATS keeps the drain below).
-	 */
-	(void)fence_telemetry(d, 0);
-	/*
-	 * The record first, durable (H12): the needle never moves without
-	 * it, and no fdatasync() sits between START and the first renewal.
-	 */
-	{
-		AuditField f[] = {
-			AUDIT_STR("device", d->info.serial),
-			AUDIT_STR("session", d->session->id),
-			AUDIT_STR("client", d->session->client),
-			AUDIT_STR("who", who),
-			AUDIT_UINT("voltage_mv", d->setpoints.voltage_mv),
-			AUDIT_UINT("current_ma", d->setpoints.current_ma),
-			AUDIT_UINT("rate_chz", d->setpoints.rate_chz),
-			AUDIT_UINT("depth_um", d->setpoints.depth_um),
-			AUDIT_UINT("lease_ms", m->policy.lease_ms.value),
-		};
-		r = manager_audit(m, true, "start", f, sizeof(f) / sizeof(f[0]));
-		if (r < 0)
-			return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
-						 "the audit log cannot be written: %s", strerror(-r));
-	}
-	smp_lease_encode((uint16_t)m->policy.lease_ms.value, buf, sizeof(buf));
-	/* records queued before a CLEAR_FAULT may still come: see above */
-	d->stale_after_start = d->stale_faults_until != 0;
-	r = device_command_status(d, SMPP_T_START, buf, sizeof(buf));
-	if (r != 0) {
-		audit_device_event(d, true, "start_refused", who,
-				   r < 0 ? strerror(-r) : smp_status_name((unsigned)r));
-		return device_error(error, r, "START");
-	}
-	d->running = true;
-	liveness_reset(d);
-	drain_stale_telemetry(d);
-	d->last_telemetry_mono = now_monotonic_us();
-	d->telemetry_fresh_mono = d->last_telemetry_mono;	/* a lease for the first record */
-	r = arm_renewal(d);
-	if (r < 0) {
-		stop_needle(d);
-		return r;
-	}
-	bus_device_emit_changed(d, "State", NULL);
-	return 0;
+	manager_check_audit_space(d->manager);
+	device_limits_changed(d);	/* the policy may have been reloaded since SetParameters */
+	controller_request_start(&d->ctl, now_monotonic_us(), who);
+	device_run(d);
+	return device_answer(d, &d->ctl.setpoints, error);
 }
 
 int device_stop(struct device *d, const char *who, const char *reason, sd_bus_error *error)
 {
-	int r;
-
-	r = stop_needle(d);
-	audit_device_event(d, true, "stop", who, reason);
-	if (!d->gone)
-		bus_device_emit_changed(d, "State", NULL);
-	if (r != 0 && error)
-		return device_error(error, r, "STOP");
-	return 0;
+	controller_request_stop(&d->ctl, now_monotonic_us(), who, reason);
+	device_run(d);
+	return device_answer(d, NULL, error);
 }
 
 int device_estop(struct device *d, const char *who, sd_bus_error *error)
 {
-	int r;
+	const struct ctl_action *a = &d->estop_reply;
 
-	d->running = false;
-	stop_renewing(d);
-	d->estop = true;
-	r = device_command_status(d, SMPP_T_ESTOP, NULL, 0);
-	if (r != 0 && !d->gone)
-		r = device_command_status(d, SMPP_T_ESTOP, NULL, 0);
-	audit_device_event(d, true, "estop", who, NULL);
-	if (!d->gone)
-		bus_device_emit_changed(d, "State", NULL);
-	if (r != 0)
-		return device_error(error, r, "ESTOP");
+	controller_request_estop(&d->ctl, now_monotonic_us(), who);
+	device_run(d);
+	if (!d->have_estop_reply)
+		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR,
+					 "device %s did not finish the emergency stop", d->info.serial);
+	d->have_estop_reply = false;
+	if (a->error)
+		return sd_bus_error_setf(error, a->error, "%s", a->message);
 	return 0;
 }
 
 int device_clear_fault(struct device *d, const char *who, sd_bus_error *error)
 {
-	struct manager *m = d->manager;
-	int r;
+	controller_request_clear_fault(&d->ctl, now_monotonic_us(), who);
+	device_run(d);
+	return device_answer(d, NULL, error);
+}
 
-	if (d->have_telemetry &&
-	    d->last_telemetry.temp_cdeg * 10 > (int32_t)m->policy.max_temperature_cdeg.value * 9)
-		return sd_bus_error_setf(error, SMPD_ERROR_FAULT_PERSISTS,
-					 "the motor is still above 90%% of the temperature limit");
-	if (d->session && d->session->active) {
-		r = device_refresh_cartridge(d);
-		if (r < 0)
-			return device_error(error, r, "GET_CARTRIDGE");
-		if (!(d->cartridge.flags & SMPP_CART_PRESENT) ||
-		    strcmp(d->cartridge.id, d->session->cartridge_id) != 0)
-			return sd_bus_error_setf(error, SMPD_ERROR_FAULT_PERSISTS,
-						 "cartridge %s of the session is not inserted; end the session",
-						 d->session->cartridge_id);
-	}
-	r = device_command_status(d, SMPP_T_CLEAR_FAULT, NULL, 0);
-	if (r == SMPP_S_CONDITION_PRESENT)
-		return sd_bus_error_setf(error, SMPD_ERROR_FAULT_PERSISTS,
-					 "the device reports that the cause of the fault persists");
-	if (r != 0)
-		return device_error(error, r, "CLEAR_FAULT");
-	audit_device_event(d, true, "clear_fault", who,
-			   d->trip != MONITOR_OK ? monitor_trip_to_string(d->trip) :
-			   d->estop ? "estop" : "none");
-	drain_stale_telemetry(d);
-	/* Exact: the device clock after the clear; else the window. */
-	if (fence_telemetry(d, 1) == 0)
-		d->stale_faults_until = 0;
-	else
-		d->stale_faults_until = now_monotonic_us() + STALE_FAULTS_USEC;
-	d->stale_after_start = false;
-	d->estop = false;
-	d->trip = MONITOR_OK;
-	d->trip_message[0] = '\0';
-	d->monitor.brownout = d->monitor.jam = false;
-	bus_device_emit_changed(d, "State", "Fault", NULL);
-	return 0;
+static int device_error(sd_bus_error *error, int r, const char *what)
+{
+	if (r < 0)
+		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR, "%s: %s", what, strerror(-r));
+	return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_REFUSED, "%s: the device refused with %s",
+				 what, smp_status_name((unsigned)r));
 }
 
 int device_mark_cartridge(struct device *d, sd_bus_error *error)
@@ -1304,6 +1122,7 @@ int device_mark_cartridge(struct device *d, sd_bus_error *error)
 	if (smp_mark_used_encode(d->cartridge.id, buf, sizeof(buf)) < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR, "bad cartridge id");
 	r = device_command(d, SMPP_T_MARK_CARTRIDGE_USED, buf, sizeof(buf), &reply);
+	device_run(d);	/* the link may be gone */
 	if (r != 0)
 		return device_error(error, r, "MARK_CARTRIDGE_USED");
 	smp_cartridge_decode(reply.payload, reply.len, &d->cartridge);

@@ -471,21 +471,16 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 	}
 	m->policy = p;
 	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "PolicyDigest", NULL);
-	/* Open sessions follow the new session limits at once. */
-	for (struct session *s = m->sessions; s; s = s->next)
-		if (s->active)
-			session_policy_changed(s);
+	/*
+	 * The controllers apply it at once: a running needle outside it
+	 * stops, open sessions follow the new session limits.
+	 */
 	for (struct device *d = m->devices; d; d = d->next) {
-		struct effective_limits el;
-		char msg[SAFETY_MSG_MAX];
-
 		if (d->gone)
 			continue;
-		/* A tighter policy applies at once: a running needle outside it stops. */
-		device_effective_limits(d, &el);
-		if (d->running && d->have_setpoints &&
-		    safety_check_params(&el, &d->setpoints, NULL, msg, sizeof(msg)) < 0)
-			device_stop(d, "smpd", "the reloaded policy no longer allows the setpoints", NULL);
+		device_limits_changed(d);
+		controller_policy_reloaded(&d->ctl, now_monotonic_us());
+		device_run(d);
 		bus_device_emit_changed(d, "Limits", "LeaseMs", NULL);
 	}
 	return 0;
@@ -494,7 +489,7 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 void manager_stop_all(struct manager *m, const char *reason)
 {
 	for (struct device *d = m->devices; d; d = d->next)
-		if (!d->gone && (d->running || d->dev_state == SMPP_STATE_RUNNING))
+		if (controller_needle_may_run(&d->ctl))
 			device_stop(d, "smpd", reason, NULL);
 }
 
@@ -545,7 +540,7 @@ struct manager *manager_free(struct manager *m)
 
 		m->devices = d->next;
 		d->next = NULL;
-		if (!d->gone && (d->running || d->dev_state == SMPP_STATE_RUNNING)) {
+		if (controller_needle_may_run(&d->ctl)) {
 			struct smp_frame reply;
 
 			d->backend->ops->command(d->backend, SMPP_T_STOP, NULL, 0, 250, &reply);

@@ -2,8 +2,8 @@
 /*
  * manager.h - smpd's state: one struct manager owns the bus, the policy,
  * the devices, the sessions, the interlock store and the audit log.
- * Bus glue lives in bus-*.c, device control in device.c, the pure safety
- * rules in safety.c.
+ * Bus glue lives in bus-*.c, the glue of each device in device.c, its
+ * safety decisions in controller.c, the pure safety rules in safety.c.
  */
 #pragma once
 
@@ -19,6 +19,7 @@ struct udev_monitor;
 #include "audit-log.h"
 #include "backend.h"
 #include "bus-args.h"
+#include "controller.h"
 #include "policy.h"
 #include "safety.h"
 #include "store.h"
@@ -91,67 +92,31 @@ struct device {
 	struct backend *backend;
 	sd_bus_slot *slot;
 	sd_event_source *io_source;
-	sd_event_source *renew_timer;
 	sd_event_source *telemetry_timer;
+	sd_event_source *timer[_CTL_TIMER_MAX];	/* the controller's timers */
+
+	/* every safety decision and the state it rests on (controller.h) */
+	struct controller ctl;
+	struct ctl_action reply;	/* the answer to the request just made */
+	bool have_reply;
+	struct ctl_action estop_reply;
+	bool have_estop_reply;
+	bool running_actions;		/* device_run() is taking actions */
 
 	struct smp_info info;
 	struct smp_cartridge cartridge;
-	uint8_t dev_state;		/* last state the device reported */
-	uint32_t dev_faults;
-	struct smp_params setpoints;	/* applied (as echoed by the device) */
-	bool have_setpoints;
 	uint32_t last_seq;
 	bool have_seq;
-	/* CLOCK_MONOTONIC us until which records of a faulted or stopped
-	 * device are taken for ones queued before a CLEAR_FAULT (0 = none) */
-	uint64_t stale_faults_until;
-	/*
-	 * Device-clock fence: records generated before judge_from_ms (the
-	 * device's uptime read right after a CLEAR_FAULT and right before a
-	 * START) describe the device before that command; they are counted,
-	 * not judged.  Cleared by the first record at or after it, or at
-	 * fence_until (CLOCK_MONOTONIC), whichever comes first.
-	 */
-	bool fence;
-	uint32_t judge_from_ms;
-	uint64_t fence_until;
-	/* START came inside that window: only FAULT and ESTOP records are
-	 * taken for stale ones (a running needle is judged) */
-	bool stale_after_start;
 
 	char *claimant;			/* unique bus name, NULL = unclaimed */
 	sd_bus_track *track;
-	/*
-	 * Claimant liveness while the needle runs (H6): one Peer.Ping at a
-	 * time, sent by the renewal timer; alive_timer is the deadline of the
-	 * oldest unanswered one (ping_sent_usec + ClientTimeoutMs).
-	 */
-	sd_bus_slot *ping_slot;
-	sd_event_source *alive_timer;
-	uint64_t ping_sent_usec;	/* CLOCK_MONOTONIC; 0 = none unanswered */
-	char ping_error[128];		/* the bus refused the last Ping: why */
+	sd_bus_slot *ping_slot;		/* the Ping in flight to the claimant (H6) */
 	struct session *session;
-
-	bool running;			/* we started it and have not stopped it */
-	bool estop;			/* latched emergency stop */
-	enum monitor_trip trip;		/* latched fault, MONITOR_OK = none */
-	char trip_message[SAFETY_MSG_MAX];
-	struct monitor monitor;
 	struct refusal last_refusal;
 
 	bool gone;			/* link lost: removal pending */
 	sd_event_source *gone_event;
 	uint64_t last_telemetry_mono;	/* CLOCK_MONOTONIC of the last record */
-	/*
-	 * When the newest record was made, in CLOCK_MONOTONIC, estimated on
-	 * the device clock (note_record_time(), device.c); a START or an
-	 * attach sets it to now.  The telemetry-lost check reads this.
-	 */
-	uint64_t telemetry_fresh_mono;
-	bool have_clock;		/* clock_off_* hold an estimate */
-	int64_t clock_off_cur, clock_off_prev;	/* read time - device time, us */
-	uint64_t clock_window_start;	/* CLOCK_MONOTONIC of clock_off_cur's window */
-	uint64_t last_timestamp_us;	/* device clock of the last record */
 
 	struct telemetry_summary tsum;
 	struct smp_telemetry last_telemetry;
@@ -182,10 +147,7 @@ struct session {
 	uint64_t end_realtime_us;
 	uint64_t needle_on_us;		/* final value once ended */
 	bool active;
-	bool time_exceeded;
 	char *end_reason;
-	sd_event_source *warning_timer;
-	sd_event_source *limit_timer;
 };
 
 struct auth_query;
@@ -288,8 +250,12 @@ int device_start(struct device *d, const char *who, sd_bus_error *error);
 int device_stop(struct device *d, const char *who, const char *reason, sd_bus_error *error);
 int device_estop(struct device *d, const char *who, sd_bus_error *error);
 int device_clear_fault(struct device *d, const char *who, sd_bus_error *error);
-/* Stop, latch and report a monitor trip. */
+/* Stop, latch and report a trip (audit-failed: the log's error). */
 void device_trip(struct device *d, enum monitor_trip trip, const char *msg);
+/* Carry out the controller's pending actions. */
+void device_run(struct device *d);
+/* The effective limits may have changed: give them to the controller. */
+void device_limits_changed(struct device *d);
 int device_refresh_cartridge(struct device *d);
 /*
  * A limit refused q=requested: record it as LastRefusal, announce it and
@@ -308,8 +274,6 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 		  const struct session_request *req, const char *pigment_maker,
 		  struct session **ret, sd_bus_error *error);
 int session_end(struct session *s, const char *reason);
-/* Re-arm the session clock after a reload. */
-void session_policy_changed(struct session *s);
 int session_change_zone(struct session *s, enum zone z, sd_bus_error *error);
 int session_annotate(struct session *s, const char *text, sd_bus_error *error);
 struct session *session_find_by_path(struct manager *m, const char *path);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * session.c - treatment sessions: the interlocks at the door (cartridge,
- * pigment lot, patch test, healing interval), the session clock with its
- * warning and limit, and the records every session leaves in the audit log.
+ * pigment lot, patch test, healing interval) and the records every session
+ * leaves in the audit log.  The session clock (its warning and limit) and
+ * the needle-on time are the device's controller's (controller.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,44 +15,6 @@
 #include "manager.h"
 
 #define SESSIONS_ENDED_MAX 32
-
-static int warning_handler(sd_event_source *es, uint64_t usec, void *userdata)
-{
-	struct session *s = userdata;
-	uint32_t left = s->manager->policy.warning_before_end_s.value;
-
-	if (!s->active)
-		return 0;
-	sd_bus_emit_signal(s->manager->bus, s->path, SMPD_IFACE_SESSION, "Warning", "su",
-			   "session-time", left);
-	{
-		AuditField f[] = {
-			AUDIT_STR("session", s->id),
-			AUDIT_STR("client", s->client),
-			AUDIT_STR("warning", "session-time"),
-			AUDIT_UINT("seconds_left", left),
-		};
-		manager_audit(s->manager, false, "session_warning", f, sizeof(f) / sizeof(f[0]));
-	}
-	return 0;
-}
-
-static int limit_handler(sd_event_source *es, uint64_t usec, void *userdata)
-{
-	struct session *s = userdata;
-	char msg[SAFETY_MSG_MAX];
-
-	if (!s->active)
-		return 0;
-	s->time_exceeded = true;
-	snprintf(msg, sizeof(msg), "the session reached its maximum duration of %u s (%s)",
-		 s->manager->policy.max_session_s.value, s->manager->policy.max_session_s.source);
-	sd_bus_emit_signal(s->manager->bus, s->path, SMPD_IFACE_SESSION, "Warning", "su",
-			   "session-time-exceeded", 0);
-	if (s->device)
-		device_trip(s->device, MONITOR_SESSION_TIME, msg);
-	return 0;
-}
 
 static int refusal_error(sd_bus_error *error, enum safety_refusal r, const char *msg)
 {
@@ -104,7 +67,6 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 	int64_t now = (int64_t)(now_realtime_us() / 1000000);
 	int64_t last;
 	sd_id128_t id;
-	uint64_t mono;
 	int r;
 
 	if (m->audit_error < 0)
@@ -236,17 +198,6 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 	if (r < 0)
 		goto fail_logged;
 
-	mono = s->begin_monotonic_us;
-	r = sd_event_add_time(m->event, &s->limit_timer, CLOCK_MONOTONIC,
-			      mono + (uint64_t)m->policy.max_session_s.value * 1000000ULL, 0,
-			      limit_handler, s);
-	if (r >= 0 && m->policy.warning_before_end_s.value > 0)
-		r = sd_event_add_time(m->event, &s->warning_timer, CLOCK_MONOTONIC,
-				      mono + (uint64_t)(m->policy.max_session_s.value -
-							m->policy.warning_before_end_s.value) * 1000000ULL,
-				      0, warning_handler, s);
-	if (r < 0)
-		goto fail_logged;
 	r = bus_session_register(s);
 	if (r < 0)
 		goto fail_logged;
@@ -254,7 +205,9 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 	s->active = true;
 	s->device = d;
 	d->session = s;
-	monitor_reset_session(&d->monitor);
+	device_limits_changed(d);
+	controller_session_opened(&d->ctl, s->begin_monotonic_us, s->cartridge_id);
+	device_run(d);
 	prune_ended_sessions(m);
 	s->next = m->sessions;
 	m->sessions = s;
@@ -288,21 +241,22 @@ int session_end(struct session *s, const char *reason)
 	if (!s->active)
 		return 0;
 	s->active = false;
-	if (d && (d->running || d->dev_state == SMPP_STATE_RUNNING) && !d->gone)
-		device_stop(d, s->owner, "the session ended", NULL);
+	if (d) {
+		/* a needle still running stops, with its record */
+		controller_session_ended(&d->ctl, now_monotonic_us(), s->owner);
+		device_run(d);
+	}
 	s->end_realtime_us = now_realtime_us();
-	s->needle_on_us = d ? d->monitor.needle_on_us : 0;
+	s->needle_on_us = d ? d->ctl.monitor.needle_on_us : 0;
 	free(s->end_reason);
 	s->end_reason = strdup(reason ? reason : "");
-	s->warning_timer = sd_event_source_disable_unref(s->warning_timer);
-	s->limit_timer = sd_event_source_disable_unref(s->limit_timer);
 	{
 		AuditField f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("device", d ? d->info.serial : ""),
 			AUDIT_STR("reason", reason ? reason : ""),
-			AUDIT_UINT("needle_on_ms", d ? d->monitor.needle_on_us / 1000 : 0),
+			AUDIT_UINT("needle_on_ms", d ? d->ctl.monitor.needle_on_us / 1000 : 0),
 			/* monotonic: a wall-clock step must not make it negative */
 			AUDIT_UINT("duration_s", (now_monotonic_us() - s->begin_monotonic_us) / 1000000),
 		};
@@ -312,6 +266,7 @@ int session_end(struct session *s, const char *reason)
 	store_record_session(m->store, s->client, now);
 	if (d) {
 		d->session = NULL;
+		device_limits_changed(d);
 		if (!d->gone)
 			bus_device_emit_changed(d, "Session", "Limits", NULL);
 	}
@@ -319,18 +274,6 @@ int session_end(struct session *s, const char *reason)
 	sd_bus_emit_signal(m->bus, s->path, SMPD_IFACE_SESSION, "Ended", "s", reason ? reason : "");
 	bus_session_emit_changed(s, "Active", "EndReason", NULL);
 	return r;
-}
-
-void session_policy_changed(struct session *s)
-{
-	const struct policy *p = &s->manager->policy;
-	uint64_t end = s->begin_monotonic_us + (uint64_t)p->max_session_s.value * 1000000ULL;
-
-	if (s->limit_timer)
-		sd_event_source_set_time(s->limit_timer, end);
-	if (s->warning_timer)
-		sd_event_source_set_time(s->warning_timer,
-					 end - (uint64_t)p->warning_before_end_s.value * 1000000ULL);
 }
 
 int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
@@ -345,16 +288,16 @@ int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
 	if (!s->active || !d)
 		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended", s->id);
 	s->zone = z;
-	if (d->have_setpoints) {
+	if (d->ctl.have_setpoints) {
 		device_effective_limits(d, &el);
-		r = safety_check_params(&el, &d->setpoints, &q, msg, sizeof(msg));
+		r = controller_check_setpoints(&el, &d->ctl.setpoints, &q, msg, sizeof(msg));
 		if (r < 0) {
 			s->zone = old;
 			snprintf(prefix, sizeof(prefix), "the current setpoints do not fit zone %s",
 				 zone_to_string(z));
 			strncat(msg, "; lower them first", sizeof(msg) - strlen(msg) - 1);
 			if (r == -ERANGE)
-				return device_refuse_limit(d, &el, q, &d->setpoints, prefix, msg, error);
+				return device_refuse_limit(d, &el, q, &d->ctl.setpoints, prefix, msg, error);
 			return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s: %s", prefix, msg);
 		}
 	}
@@ -368,10 +311,12 @@ int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
 		r = manager_audit(s->manager, true, "zone_change", f, sizeof(f) / sizeof(f[0]));
 		if (r < 0) {
 			s->zone = old;
+			device_limits_changed(d);
 			return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
 						 "the audit log cannot be written: %s", strerror(-r));
 		}
 	}
+	device_limits_changed(d);
 	bus_session_emit_changed(s, "Zone", NULL);
 	bus_device_emit_changed(d, "Limits", NULL);
 	return 0;
@@ -410,8 +355,6 @@ void session_free(struct session *s)
 	if (!s)
 		return;
 	polkit_cancel_userdata(s->manager, s);
-	sd_event_source_disable_unref(s->warning_timer);
-	sd_event_source_disable_unref(s->limit_timer);
 	sd_bus_slot_unref(s->slot);
 	free(s->path);
 	free(s->owner);

@@ -235,7 +235,8 @@ FINDINGS = [
     '(`org.freedesktop.DBus.Peer.Ping`, answered by every D-Bus library while the application '
     'dispatches its connection) every RenewMs while the needle runs and, when a Ping is '
     'ClientTimeoutMs (200 ms) unanswered, stops renewing, sends STOP and latches '
-    '`client-unresponsive` (daemon/device.c). The client contract changed with it: an '
+    '`client-unresponsive` (daemon/controller.c decides, daemon/device.c sends the Ping). '
+    'The client contract changed with it: an '
     'application dispatches its bus connection while its needle runs (dbus.md, libsmp.md).',
     '**measurement** (fixed, runner): the stop was timed from a `status` round trip '
     'taken before the injection; in a starved guest the runner can be descheduled '
@@ -282,11 +283,14 @@ FINDINGS = [
     'device-fault is latched (the device reports fault 0x40 (LEASE_EXPIRED))` right '
     'after the operator\'s ClearFault: telemetry the device and smpusb.ko had queued '
     'before the CLEAR_FAULT (a starved host reads it late, and replies overtake it) '
-    'still said FAULT, and smpd latched it again. smpd now passes over such records '
-    'until the first clean idle one (daemon/device.c, STALE_FAULTS_USEC); a START '
-    'inside that window no longer ends it (corrupted-frames met a FAULT record from '
-    'before its ClearFault 8 ms after START): after START only FAULT and ESTOP records '
-    'are passed over, so a running needle is still judged.',
+    'still said FAULT, and smpd latched it again. smpd passed over such records until '
+    'the first clean idle one (a 2 s window); a START inside that window no longer ended '
+    'it (corrupted-frames met a FAULT record from before its ClearFault 8 ms after '
+    'START). One rule now covers both: records the device made before a fence on its '
+    'own clock (GET_STATS right after CLEAR_FAULT and right before START, or the '
+    'freshness estimate when GET_STATS fails) are counted, not judged, and every record '
+    'made after a START is judged (`set_fence`, daemon/controller.c; test-controller '
+    '`test_stale_fault_after_clear`, `test_start_inside_stale_window`).',
     '**lease renewals behind telemetry** (fixed): smpd judged up to two seconds of '
     'queued telemetry in one event-loop dispatch; the lease renewal, which sd-event runs '
     'only between dispatches, could wait for a whole backlog under TCG. smpd now judges '
@@ -298,7 +302,7 @@ FINDINGS = [
     'host load about 4 (device log: renewals every ~100 ms for 545 ms after the stall), '
     '539-598 ms in earlier ones. smpd now takes a record\'s age on the device clock: its '
     'timestamp mapped onto CLOCK_MONOTONIC by the smallest read-minus-device offset seen '
-    'over the last two 10 s windows (`note_record_time`, daemon/device.c), never later '
+    'over the last two 10 s windows (`note_record_time`, daemon/controller.c), never later '
     'than the read time.',
     '**dbus-restart** (open, kernel path under load): one run at host load 5.8 measured '
     '829.3 ms (LEASE_EXPIRED, bound 501): smpd went on renewing for 330 ms after the bus '

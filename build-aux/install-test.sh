@@ -54,6 +54,7 @@ one_prefix() {
 	$prefix/lib/systemd/system/smpd.service 644
 	$prefix/lib/sysusers.d/smpd.conf 644
 	$prefix/lib/systemd/catalog/smp-audit.catalog 644
+	$prefix/lib/systemd/catalog/smpd.catalog 644
 	$prefix/lib/udev/rules.d/72-smp.rules 644
 	$prefix/lib/udev/hwdb.d/70-smp.hwdb 644
 	$prefix/share/dbus-1/system.d/org.libsmp.Smp1.conf 644

@@ -267,9 +267,6 @@ static int method_set_parameters(sd_bus_message *m, void *userdata, sd_bus_error
 	r = require_claimant(d, m, error);
 	if (r < 0)
 		return r;
-	if (!d->session || !d->session->active)
-		return sd_bus_error_setf(error, SMPD_ERROR_NO_SESSION,
-					 "parameters are set inside an open session (its zone decides the limits)");
 	r = device_set_parameters(d, &req, &applied, error);
 	if (r < 0)
 		return r;

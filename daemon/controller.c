@@ -627,7 +627,6 @@ static bool busy(struct controller *c)
  */
 void controller_request_start(struct controller *c, uint64_t now, const char *who)
 {
-	const struct policy *p = c->policy;
 	char msg[SAFETY_MSG_MAX];
 	enum param q;
 	int r;
@@ -668,9 +667,9 @@ void controller_request_start(struct controller *c, uint64_t now, const char *wh
 		return;
 	}
 #ifndef SMP_MUTATION_DM_SESSION_LIMITS
-	if (c->monitor.needle_on_us >= (uint64_t)p->max_needle_on_s.value * US_PER_S) {
+	if (c->monitor.needle_on_us >= (uint64_t)c->policy->max_needle_on_s.value * US_PER_S) {
 		reply(c, E_SESSION_LIMIT, "the session used its needle-on time (%u s, %s)",
-		      p->max_needle_on_s.value, p->max_needle_on_s.source);
+		      c->policy->max_needle_on_s.value, c->policy->max_needle_on_s.source);
 		return;
 	}
 #endif	/* mutant: an exhausted session still starts */
@@ -852,6 +851,10 @@ void controller_request_set_parameters(struct controller *c, uint64_t now, const
 		return;
 	c->op = CTL_OP_SET_PARAMS;
 	c->op_params = *req;
+	if (!c->session_open) {
+		reply(c, E_NO_SESSION, "parameters are set inside an open session (its zone decides the limits)");
+		return;
+	}
 	r = safety_check_params(&c->limits, req, &q, msg, sizeof(msg));
 	if (r == -ERANGE || r == -EINVAL) {
 		struct ctl_action *a;

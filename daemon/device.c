@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "journal.h"
 #include "manager.h"
 
 uint64_t now_realtime_us(void)
@@ -233,17 +234,10 @@ static void act_arm(struct device *d, enum ctl_timer t, uint64_t at)
 	sd_event_source_set_enabled(d->timer[t], SD_EVENT_ONESHOT);
 }
 
-/* stderr is the journal under systemd */
-static void log_trip(const struct device *d, enum monitor_trip trip, const char *msg)
-{
-	fprintf(stderr, "smpd: %s: fault %s: %s; needle stopped\n", d->info.serial,
-		monitor_trip_to_string(trip), msg);
-}
-
-/* A latched trip: the journal, the Fault signal, the record. */
+/* A latched trip: the journal at priority err, the Fault signal, the record. */
 static void act_trip(struct device *d, enum monitor_trip trip, const char *msg)
 {
-	log_trip(d, trip, msg);
+	smpd_log_trip(d->info.serial, trip, msg);
 	if (d->gone)
 		return;
 	sd_bus_emit_signal(d->manager->bus, d->path, SMPD_IFACE_DEVICE, "Fault", "ss",

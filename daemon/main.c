@@ -17,6 +17,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "journal.h"
 #include "manager.h"
 
 #define DEFAULT_CONFIG_DIR "/etc/smpd"
@@ -100,9 +101,9 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 
 	sd_notify(0, "RELOADING=1");
 	if (manager_reload(m, err, sizeof(err)) < 0)
-		fprintf(stderr, "smpd: reload failed, keeping the last good policy: %s\n", err);
+		smpd_log_reload(NULL, err);
 	else
-		fprintf(stderr, "smpd: policy reloaded (%s)\n", m->policy.digest);
+		smpd_log_reload(m->policy.digest, NULL);
 	sd_notify(0, "READY=1");
 	return 0;
 }

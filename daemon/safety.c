@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "safety.h"
 #include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
@@ -330,6 +332,22 @@ static const char *const trip_names[_MONITOR_MAX] = {
 const char *monitor_trip_to_string(enum monitor_trip t)
 {
 	return t < _MONITOR_MAX ? trip_names[t] : "unknown";
+}
+
+int smpd_message_id(const char *kind, const char *name, char ret[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char in[128];
+	int len;
+
+	len = snprintf(in, sizeof(in), "smpd-message-id-v1:%s:%s", kind, name);
+	if (len < 0 || (size_t)len >= sizeof(in) ||
+	    EVP_Digest(in, (size_t)len, md, &n, EVP_sha256(), NULL) != 1 || n < 16)
+		return -EINVAL;
+	for (unsigned i = 0; i < 16; i++)
+		snprintf(ret + 2 * i, 3, "%02x", md[i]);
+	return 0;
 }
 
 void monitor_reset_session(struct monitor *m)

@@ -127,6 +127,14 @@ enum monitor_trip {
 /* "overcurrent", "brownout", ... (the Fault signal's first argument) */
 const char *monitor_trip_to_string(enum monitor_trip t);
 
+/*
+ * The journal MESSAGE_ID of smpd's message kind:name ("fault", a trip's
+ * name; "policy", "reloaded"): the first 16 bytes of
+ * SHA-256("smpd-message-id-v1:" kind ":" name) in hex, as listed in
+ * daemon/data/smpd.catalog.  0, or -EINVAL.
+ */
+int smpd_message_id(const char *kind, const char *name, char ret[33]);
+
 struct monitor {
 	bool have_prev;
 	uint64_t prev_us;		/* device timestamp of the last record */

@@ -63,6 +63,7 @@ struct world {
 	uint64_t next_record;			/* device time of the next record */
 	int64_t clock_step;			/* added to the records' device timestamps */
 	uint64_t records_until;			/* the device makes none after this (0: no end) */
+	bool reader_starved;			/* smpd's telemetry input gets no turn */
 	uint64_t lag_us;
 	uint32_t seq;
 	uint16_t voltage_mv, current_ma;
@@ -233,6 +234,8 @@ static void device_command(struct world *w, const struct ctl_action *a, struct c
 	}
 }
 
+static void make_record(struct world *w, uint64_t dev_us, struct smp_telemetry *t);
+
 /* The glue: take every action, in order, as device.c does. */
 static void run(struct world *w)
 {
@@ -287,11 +290,26 @@ static void run(struct world *w)
 			if (w->client_answers)
 				controller_claimant_alive(&w->c, w->now);
 			break;
-		case CTL_READ_BACKLOG:
-			tr(w, "read backlog");
-			/* nothing more has arrived than the world delivered */
+		case CTL_READ_BACKLOG: {
+			struct smp_telemetry t;
+			unsigned n = 0;
+
+			/* what the link holds: every record already made and arrived */
+			while (w->telemetry && !w->gone && n < 2 * SMPP_TELEMETRY_HZ &&
+			       (!w->records_until || w->next_record <= w->records_until) &&
+			       w->next_record - DEV_T0 + T0 + w->lag_us <= w->now) {
+				make_record(w, w->next_record, &t);
+				w->next_record += MS;
+				n++;
+				if (controller_telemetry(&w->c, w->now, &t))
+					w->judged++;
+				else
+					w->skipped++;
+			}
+			tr(w, "read backlog: %u records", n);
 			controller_backlog_done(&w->c, w->now);
 			break;
+		}
 		case CTL_RELEASE:
 			tr(w, "release: %s", a.message);
 			controller_unclaimed(&w->c);
@@ -372,7 +390,7 @@ static void advance(struct world *w, uint64_t until_ms)
 				next = w->timer[i];
 				which = i;
 			}
-		if (w->telemetry && !w->gone &&
+		if (w->telemetry && !w->gone && !w->reader_starved &&
 		    (!w->records_until || w->next_record <= w->records_until)) {
 			rec_read = w->next_record - DEV_T0 + T0 + w->lag_us;
 			if (rec_read < next || (rec_read == next && which < 0 && rec_read <= until)) {
@@ -779,7 +797,7 @@ static void test_telemetry_stall(void **state)
 	w.telemetry = false;	/* the last record was made at 99.7 */
 	advance(&w, 500);
 	expect_trace(&w,
-		"310.000 read backlog\n"
+		"310.000 read backlog: 0 records\n"
 		"310.000 disarm renew\n"
 		"310.000 send STOP -> OK\n"
 		"310.000 trip telemetry-lost: no telemetry from the device for a lease period\n");
@@ -812,12 +830,37 @@ static void test_telemetry_freshness_by_device_clock(void **state)
 	 */
 	assert_int_equal(w.c.fresh_mono, T0 + 60 * MS + 300);
 	expect_trace(&w,
-		"260.000 read backlog\n"
+		"260.000 read backlog: 0 records\n"
 		"260.000 disarm renew\n"
 		"260.000 send STOP -> OK\n"
 		"260.000 trip telemetry-lost: no telemetry from the device for a lease period\n"
 		/* the late record tells what the device was at 60 ms */
 		"290.000 emit State\n");
+}
+
+/*
+ * smpd itself was late reading (its telemetry input starved, the renewals
+ * ran): the renewal judges what the link holds before taking the
+ * telemetry for lost, and renews on the fresh records it finds there.
+ */
+static void test_backlog_read_before_telemetry_lost(void **state)
+{
+	struct world w;
+
+	ready(&w);
+	start(&w, ":1.42");
+	w.quiet = true;
+	advance(&w, 100);
+	trace_clear(&w);
+	w.reader_starved = true;
+	advance(&w, 400);
+	expect_trace(&w,
+		"310.000 read backlog: 210 records\n");	/* made 100..309 ms */
+	assert_true(w.c.running);
+	w.reader_starved = false;
+	advance(&w, 600);
+	expect_trace(&w, "");
+	assert_int_equal(w.skipped, 0);
 }
 
 /*
@@ -978,6 +1021,54 @@ static void test_over_current(void **state)
 		"100.300 disarm renew\n"
 		"100.300 send STOP -> OK\n"
 		"100.300 trip overcurrent: current 950 mA above the limit 900 mA\n");
+}
+
+/*
+ * Fault matrix over-temperature, cartridge-pulled, pedal-released (the
+ * device stops itself; smpd latches what the record says): the first
+ * record that shows it stops and latches, once.
+ */
+static void test_monitor_trips_table(void **state)
+{
+	static const struct {
+		const char *name;
+		int16_t temp_cdeg;
+		bool cart_present;
+		uint32_t device_fault;
+		const char *want;
+	} rows[] = {
+		{ "over-temperature", 5600, true, 0,
+		  "100.300 trip overtemperature: motor temperature 56.00 degC above the limit 55.00 degC (built-in default)\n" },
+		{ "cartridge-pulled", 2500, false, 0,
+		  "100.300 trip cartridge-removed: the needle cartridge was removed during the session\n" },
+		{ "pedal-released", 2500, true, SMPP_FAULT_PEDAL_RELEASED,
+		  "100.300 trip device-fault: the device reports fault 0x80 (PEDAL_RELEASED)\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct world w;
+		char want[1024];
+
+		ready(&w);
+		start(&w, ":1.42");
+		w.quiet = true;
+		advance(&w, 100);
+		trace_clear(&w);
+		w.temp_cdeg = rows[i].temp_cdeg;
+		w.cart_present = rows[i].cart_present;
+		if (rows[i].device_fault)
+			set_dev(&w, SMPP_STATE_FAULT, rows[i].device_fault);
+		advance(&w, 101);
+		/* the record's state change is announced before the trip's report */
+		snprintf(want, sizeof(want), "100.300 disarm renew\n100.300 send STOP -> OK\n%s%s",
+			 rows[i].device_fault ? "100.300 emit State\n" : "", rows[i].want);
+		if (strcmp(w.trace, want) != 0)
+			fail_msg("%s:\n%s\nwanted:\n%s", rows[i].name, w.trace, want);
+		trace_clear(&w);
+		advance(&w, 300);	/* latched once: no second trip, no renewal */
+		expect_trace(&w, "");
+		assert_false(w.c.running);
+	}
 }
 
 /* Fault matrix brown-out: 50 ms of sag stops the needle. */
@@ -1179,6 +1270,11 @@ static void test_set_parameters(void **state)
 		"10.000 audit set_parameters\n"
 		"10.000 emit Setpoints\n"
 		"10.000 reply ok\n");
+	/* the session's zone decides the limits: none without a session */
+	w.c.session_open = false;
+	request_params(&w, &sp);
+	expect_trace(&w, "10.000 reply NoSession: parameters are set inside an open session (its zone decides the limits)\n");
+	w.c.session_open = true;
 	high.voltage_mv = 20000;
 	request_params(&w, &high);
 	assert_true(trace_has(&w, "audit parameters_refused reason="));
@@ -1389,6 +1485,7 @@ int main(void)
 		T(test_renewal_conditions),
 		T(test_telemetry_stall),
 		T(test_telemetry_freshness_by_device_clock),
+		T(test_backlog_read_before_telemetry_lost),
 		T(test_device_clock_reset_ends_fence),
 		T(test_stale_fault_after_clear),
 		T(test_stale_fault_after_clear_no_stats),
@@ -1396,6 +1493,7 @@ int main(void)
 		T(test_start_inside_stale_window),
 		T(test_over_current),
 		T(test_brown_out),
+		T(test_monitor_trips_table),
 		T(test_device_unplug),
 		T(test_smpd_hang_leaves_the_lease),
 		T(test_renewal_refused),

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -630,6 +631,45 @@ static void test_monitor_device_fault(void **state)
 	assert_non_null(strstr(msg, "0x40"));
 }
 
+/* Item 7 of issue 14: one MESSAGE_ID per fault kind, each in the catalog. */
+static void test_message_ids_in_catalog(void **state)
+{
+	const char *dir = getenv("SMPD_DATA_DIR");
+	char path[4096], want[256], id[33];
+	static char cat[65536];
+	size_t n;
+	FILE *f;
+
+	if (!dir)
+		fail_msg("SMPD_DATA_DIR is not set (meson sets it)");
+	snprintf(path, sizeof(path), "%s/smpd.catalog", dir);
+	f = fopen(path, "re");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	n = fread(cat, 1, sizeof(cat) - 1, f);
+	fclose(f);
+	cat[n] = '\0';
+
+	/* printf 'smpd-message-id-v1:fault:overcurrent' | sha256sum | cut -c1-32 */
+	assert_int_equal(smpd_message_id("fault", "overcurrent", id), 0);
+	assert_string_equal(id, "2f130440eae60c0056ac45a21b216aad");
+	for (int t = MONITOR_OK + 1; t < _MONITOR_MAX; t++) {
+		const char *name = monitor_trip_to_string((enum monitor_trip)t);
+
+		assert_int_equal(smpd_message_id("fault", name, id), 0);
+		snprintf(want, sizeof(want), "-- %s\nSubject: smpd stopped the needle of @SMP_DEVICE@: fault %s\n",
+			 id, name);
+		if (!strstr(cat, want))
+			fail_msg("%s lacks the entry of fault %s:\n%s", path, name, want);
+	}
+	assert_int_equal(smpd_message_id("policy", "reloaded", id), 0);
+	snprintf(want, sizeof(want), "-- %s\nSubject: smpd reloaded its policy\n", id);
+	assert_non_null(strstr(cat, want));
+	assert_int_equal(smpd_message_id("policy", "reload-failed", id), 0);
+	snprintf(want, sizeof(want), "-- %s\nSubject: smpd kept its last good policy", id);
+	assert_non_null(strstr(cat, want));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_monitor_continuous_run),
 		cmocka_unit_test(test_monitor_needle_on_time),
 		cmocka_unit_test(test_monitor_device_fault),
+		cmocka_unit_test(test_message_ids_in_catalog),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,8 +191,11 @@ static void stop_needle(struct controller *c, enum ctl_stop_then then, const cha
 	c->running = false;
 	stop_renewing(c);
 	if (c->stopping) {
+		/* the STOP under way serves this one too: its report, its answer */
 		if (then == CTL_THEN_TRIP)
 			c->trip_report_pending = true;
+		if (is_op)
+			c->stop_is_op = true;
 		return;
 	}
 	c->stopping = true;

@@ -69,7 +69,7 @@ SRC_DEFAULT = os.path.dirname(os.path.dirname(HERE))
 #   TickMs            the device checks its lease on its 1 ms tick ("the
 #                     stop comes less than 1 ms after expiry",
 #                     simulator.md) and smpd's renewal timer has 1 ms of
-#                     slack (device.c arm_renewal): every bound built from
+#                     slack (device.c act_arm): every bound built from
 #                     LeaseMs/RenewMs includes that 1 ms of resolution.
 LEASE = 200
 RENEW = 50

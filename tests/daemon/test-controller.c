@@ -382,7 +382,7 @@ static void advance(struct world *w, uint64_t until_ms)
 	uint64_t until = T0 + until_ms * MS;
 
 	for (;;) {
-		uint64_t next = until, rec_read = UINT64_MAX;
+		uint64_t next = until;
 		int which = -1;
 
 		for (int i = 0; i < _CTL_TIMER_MAX; i++)
@@ -392,7 +392,8 @@ static void advance(struct world *w, uint64_t until_ms)
 			}
 		if (w->telemetry && !w->gone && !w->reader_starved &&
 		    (!w->records_until || w->next_record <= w->records_until)) {
-			rec_read = w->next_record - DEV_T0 + T0 + w->lag_us;
+			uint64_t rec_read = w->next_record - DEV_T0 + T0 + w->lag_us;
+
 			if (rec_read < next || (rec_read == next && which < 0 && rec_read <= until)) {
 				next = rec_read;
 				which = -2;
@@ -769,6 +770,8 @@ static void test_renewal_conditions(void **state)
 			w.c.audit_error = -EIO;
 		trace_clear(&w);
 		advance(&w, 200);
+		if (!w.c.trip_message[0] && !trace_has(&w, rows[i].reason))
+			fail_msg("the renewal did not stop for the %s", rows[i].what);
 		snprintf(want, sizeof(want),
 			 "110.000 disarm renew\n"
 			 "110.000 send STOP -> OK\n"

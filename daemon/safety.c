@@ -221,11 +221,13 @@ bool safety_text_valid(const char *s)
 
 enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
 					 const struct smp_cartridge *cart, bool cartridge_seen_before,
-					 int64_t last_session, int64_t now,
+					 int64_t last_session, int64_t now, bool *ret_overridden,
 					 char *msg, size_t msgsz)
 {
 	int64_t today = now / 86400;
 
+	if (ret_overridden)
+		*ret_overridden = false;
 	if (!safety_token_valid(req->client)) {
 		snprintf(msg, msgsz, "ClientPseudonym must be 1-64 printable characters without spaces");
 		return SAFETY_INVALID;
@@ -306,6 +308,8 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 				 p->healing_interval_days.value, p->healing_interval_days.source);
 			return SAFETY_HEALING_INTERVAL;
 		}
+		if (since < interval && ret_overridden)
+			*ret_overridden = true;	/* lifted by the override: it is recorded */
 	}
 	return SAFETY_OK;
 }

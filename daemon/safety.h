@@ -92,11 +92,12 @@ struct session_request {
  * client's last session (0 = none).  Returns SAFETY_OK or the first
  * refusal with msg set.  An override_reason lifts only the healing
  * interval, and only when it is not empty (the caller checks the
- * override authorization).
+ * override authorization); *ret_overridden (may be NULL) says whether it
+ * did, so that the override is recorded.
  */
 enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
 					 const struct smp_cartridge *cart, bool cartridge_seen_before,
-					 int64_t last_session, int64_t now,
+					 int64_t last_session, int64_t now, bool *ret_overridden,
 					 char *msg, size_t msgsz);
 
 /* A pseudonym, operator or lot: 1-64 printable ASCII, no spaces or '='. */

@@ -91,10 +91,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 	refusal = safety_check_session(&m->policy, req, &d->cartridge,
 				       (d->cartridge.flags & SMPP_CART_PRESENT) &&
 				       store_cartridge_used(m->store, d->cartridge.id),
-				       last, now, msg, sizeof(msg));
-	if (refusal == SAFETY_OK && last > 0 && req->override_reason &&
-	    now - last < (int64_t)m->policy.healing_interval_days.value * 86400)
-		overridden = true;
+				       last, now, &overridden, msg, sizeof(msg));
 	if (refusal == SAFETY_OK && !safety_token_valid(d->cartridge.id)) {
 		refusal = SAFETY_INVALID;
 		snprintf(msg, sizeof(msg), "the cartridge id \"%s\" cannot be recorded", d->cartridge.id);

@@ -313,7 +313,7 @@ static struct session_request good_req(void)
 static enum safety_refusal check(const struct policy *p, struct session_request req,
 				 struct smp_cartridge c, bool seen, int64_t last, char *msg)
 {
-	return safety_check_session(p, &req, &c, seen, last, NOW, msg, SAFETY_MSG_MAX);
+	return safety_check_session(p, &req, &c, seen, last, NOW, NULL, msg, SAFETY_MSG_MAX);
 }
 
 static void test_session_ok(void **state)
@@ -396,6 +396,21 @@ static void test_session_healing_interval(void **state)
 	assert_int_equal(check(&p, req, good_cart(), false, NOW - 12 * DAY, msg), SAFETY_INVALID);
 	req.override_reason = "doctor approved touch-up of scar";
 	assert_int_equal(check(&p, req, good_cart(), false, NOW - 12 * DAY, msg), SAFETY_OK);
+	{
+		/* the caller records the override when, and only when, it lifted the interval */
+		struct smp_cartridge c = good_cart();
+		bool overridden = false;
+
+		assert_int_equal(safety_check_session(&p, &req, &c, false, NOW - 12 * DAY, NOW,
+						      &overridden, msg, sizeof(msg)), SAFETY_OK);
+		assert_true(overridden);
+		assert_int_equal(safety_check_session(&p, &req, &c, false, NOW - 15 * DAY, NOW,
+						      &overridden, msg, sizeof(msg)), SAFETY_OK);
+		assert_false(overridden);
+		assert_int_equal(safety_check_session(&p, &req, &c, false, 0, NOW,
+						      &overridden, msg, sizeof(msg)), SAFETY_OK);
+		assert_false(overridden);
+	}
 	/* the override lifts nothing else */
 	assert_int_equal(check(&p, req, good_cart(), true, NOW - 12 * DAY, msg), SAFETY_CARTRIDGE_USED);
 }

@@ -453,6 +453,7 @@ static void check_session_safety(struct input *in, const struct metadata *md)
 	bool seen = f & 0x10;
 	char msg[SAFETY_MSG_MAX] = "";
 	enum safety_refusal s;
+	bool overridden;
 
 	CHECK(pol);
 	policy_init_defaults(pol);
@@ -463,8 +464,10 @@ static void check_session_safety(struct input *in, const struct metadata *md)
 	if (f & 0x40)
 		last = now - (int64_t)take8(in) * 86400 / 8;
 
-	s = safety_check_session(pol, &req, &cart, seen, last, now, msg, sizeof(msg));
+	s = safety_check_session(pol, &req, &cart, seen, last, now, &overridden, msg, sizeof(msg));
 	CHECK(s == SAFETY_OK || msg[0] != '\0');
+	/* an override is reported only for a session it let in, with a reason */
+	CHECK(!overridden || (s == SAFETY_OK && req.override_reason && req.override_reason[0]));
 	if (s == SAFETY_OK) {
 		CHECK(safety_token_valid(req.client) && safety_token_valid(req.operator_name));
 		CHECK(req.pigment_lot && safety_token_valid(req.pigment_lot));

@@ -169,7 +169,7 @@ int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *erro
 }
 
 /* a{sv}: Session s, Client s, Since t, Until t (CLOCK_REALTIME us). */
-int bus_read_export_filter(sd_bus_message *msg, AuditExportFilter *f, sd_bus_error *error)
+int bus_read_export_filter(sd_bus_message *msg, struct audit_export_filter *f, sd_bus_error *error)
 {
 	const char *key, *contents;
 	char type;

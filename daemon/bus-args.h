@@ -30,4 +30,4 @@ struct metadata {
 int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *error);
 
 /* ExportLog / ListPastSessions filter a{sv}: Session s, Client s, Since t, Until t. */
-int bus_read_export_filter(sd_bus_message *msg, AuditExportFilter *f, sd_bus_error *error);
+int bus_read_export_filter(sd_bus_message *msg, struct audit_export_filter *f, sd_bus_error *error);

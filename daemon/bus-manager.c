@@ -188,7 +188,7 @@ void bus_manager_free_jobs(struct manager *m)
 	}
 }
 
-static const char *verify_status_name(AuditVerifyStatus s)
+static const char *verify_status_name(enum audit_verify_status s)
 {
 	switch (s) {
 	case AUDIT_VERIFY_INTACT: return "intact";
@@ -215,7 +215,7 @@ static int export_done(struct verify_job *j, const siginfo_t *si)
 		return 0;
 	}
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("who", sd_bus_message_get_sender(j->call) ?
 				  sd_bus_message_get_sender(j->call) : ""),
 			AUDIT_STR("format", j->format),
@@ -240,12 +240,12 @@ struct past_session {
 };
 
 struct past_walk {
-	const AuditExportFilter *filter;
+	const struct audit_export_filter *filter;
 	struct past_session *s;
 	size_t n, cap;
 };
 
-static const char *rec_str(const AuditRecordView *rec, const char *key)
+static const char *rec_str(const struct audit_record_view *rec, const char *key)
 {
 	for (size_t i = 0; i < rec->n_fields; i++)
 		if (strcmp(rec->fields[i].key, key) == 0 && rec->fields[i].type == AUDIT_FIELD_STRING)
@@ -253,7 +253,7 @@ static const char *rec_str(const AuditRecordView *rec, const char *key)
 	return NULL;
 }
 
-static uint64_t rec_uint(const AuditRecordView *rec, const char *key)
+static uint64_t rec_uint(const struct audit_record_view *rec, const char *key)
 {
 	for (size_t i = 0; i < rec->n_fields; i++)
 		if (strcmp(rec->fields[i].key, key) == 0 && rec->fields[i].type == AUDIT_FIELD_UINT)
@@ -261,7 +261,7 @@ static uint64_t rec_uint(const AuditRecordView *rec, const char *key)
 	return 0;
 }
 
-static int past_cb(const AuditRecordView *rec, void *userdata)
+static int past_cb(const struct audit_record_view *rec, void *userdata)
 {
 	struct past_walk *w = userdata;
 	const char *id = rec_str(rec, "session");
@@ -334,7 +334,7 @@ static void past_walk_done(struct past_walk *w)
 	free(w->s);
 }
 
-static int past_sessions_write(const char *dir, const AuditExportFilter *filter, int fd)
+static int past_sessions_write(const char *dir, const struct audit_export_filter *filter, int fd)
 {
 	struct past_walk w = { .filter = filter };
 	int r;
@@ -411,7 +411,7 @@ static int list_done(struct verify_job *j, const siginfo_t *si)
 static int verify_done(struct verify_job *j, const siginfo_t *si)
 {
 	struct manager *m = j->m;
-	AuditVerifyReport rep;
+	struct audit_verify_report rep;
 	char desc[1024];
 	ssize_t n;
 
@@ -436,7 +436,7 @@ static int verify_done(struct verify_job *j, const siginfo_t *si)
 		snprintf(desc, sizeof(desc), "%s: %s (file %s, offset %" PRIu64 ", record %" PRIu64 ")",
 			 verify_status_name(rep.status), rep.reason, rep.file, rep.offset, rep.seq);
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("who", sd_bus_message_get_sender(j->call) ?
 				  sd_bus_message_get_sender(j->call) : ""),
 			AUDIT_STR("status", verify_status_name(rep.status)),
@@ -529,7 +529,7 @@ fail:
 
 static int verify_work(struct manager *m, const void *arg, int fd)
 {
-	AuditVerifyReport rep;
+	struct audit_verify_report rep;
 	int r;
 
 	r = audit_verify(m->audit_dir, arg, NULL, NULL, &rep);
@@ -560,8 +560,8 @@ static int method_verify_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 }
 
 struct export_args {
-	AuditExportFormat fmt;
-	const AuditExportFilter *filter;
+	enum audit_export_format fmt;
+	const struct audit_export_filter *filter;
 	int fd;				/* the caller's file */
 };
 
@@ -587,8 +587,8 @@ static int export_work(struct manager *m, const void *arg, int fd)
 static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
-	AuditExportFilter filter = { 0 };
-	AuditExportFormat fmt;
+	struct audit_export_filter filter = { 0 };
+	enum audit_export_format fmt;
 	struct verify_job *j = NULL;
 	const char *format;
 	struct export_args args;
@@ -632,7 +632,7 @@ static int list_work(struct manager *m, const void *arg, int fd)
 static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
-	AuditExportFilter filter = { 0 };
+	struct audit_export_filter filter = { 0 };
 	int r;
 
 	r = bus_read_export_filter(msg, &filter, error);

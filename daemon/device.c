@@ -138,7 +138,7 @@ static int device_error(sd_bus_error *error, int r, const char *what)
 static void audit_device_event(struct device *d, bool durable, const char *event,
 			       const char *who, const char *reason)
 {
-	AuditField f[6];
+	struct audit_field f[6];
 	size_t n = 0;
 
 	f[n++] = AUDIT_STR("device", d->info.serial);
@@ -316,7 +316,7 @@ void device_trip(struct device *d, enum monitor_trip trip, const char *msg)
 			   monitor_trip_to_string(trip), msg);
 	bus_device_emit_changed(d, "State", "Fault", NULL);
 	{
-		AuditField f[5];
+		struct audit_field f[5];
 		size_t n = 0;
 
 		f[n++] = AUDIT_STR("device", d->info.serial);
@@ -742,7 +742,7 @@ static int telemetry_timer_handler(sd_event_source *s, uint64_t usec, void *user
 void device_audit_tick(struct device *d)
 {
 	struct telemetry_summary *s = &d->audit_sum;
-	AuditField f[20];
+	struct audit_field f[20];
 	size_t n = 0;
 
 	if (s->samples == 0 || d->gone)
@@ -863,7 +863,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 
 	sd_bus_emit_signal(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "DeviceAdded", "o", d->path);
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("model", d->info.model_name),
 			AUDIT_UINT("firmware", d->info.fw_version),
@@ -875,7 +875,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 	}
 	if (d->trip != MONITOR_OK) {
 		/* Found faulted (e.g. its lease ran out while no smpd ran): say so. */
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("fault", monitor_trip_to_string(d->trip)),
 			AUDIT_STR("message", d->trip_message),
@@ -1047,7 +1047,7 @@ int device_set_parameters(struct device *d, const struct smp_params *req,
 	device_effective_limits(d, &el);
 	r = safety_check_params(&el, req, &q, msg, sizeof(msg));
 	if (r == -ERANGE || r == -EINVAL) {
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("session", d->session ? d->session->id : ""),
 			AUDIT_UINT("req_voltage_mv", req->voltage_mv),
@@ -1090,7 +1090,7 @@ int device_set_parameters(struct device *d, const struct smp_params *req,
 	}
 
 	{
-		AuditField f[32];
+		struct audit_field f[32];
 		size_t n = 0;
 
 		f[n++] = AUDIT_STR("device", d->info.serial);
@@ -1182,7 +1182,7 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 	 * it, and no fdatasync() sits between START and the first renewal.
 	 */
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("session", d->session->id),
 			AUDIT_STR("client", d->session->client),

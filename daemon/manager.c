@@ -37,13 +37,13 @@
 
 /*
  * The audit library mirrors every record it writes to journald
- * (AuditLogConfig.journal_mirror: SMP_<KEY> fields and a MESSAGE_ID per
+ * (struct audit_log_config.journal_mirror: SMP_<KEY> fields and a MESSAGE_ID per
  * event, `journalctl SMP_SESSION=...`).  A record the log could not take
  * is sent here instead, with the same SMP_<KEY> fields, so that the
  * administrator still sees what happened after the log failed.  Best
  * effort: the audit log is the record.
  */
-static void journal_mirror(const char *event, const AuditField *fields, size_t n_fields)
+static void journal_mirror(const char *event, const struct audit_field *fields, size_t n_fields)
 {
 	struct iovec iov[2 + AUDIT_FIELDS_MAX];
 	char *bufs[2 + AUDIT_FIELDS_MAX];
@@ -106,7 +106,7 @@ static void audit_failed(struct manager *m, int r)
 }
 
 int manager_audit(struct manager *m, bool durable, const char *event,
-		  const AuditField *fields, size_t n_fields)
+		  const struct audit_field *fields, size_t n_fields)
 {
 	int r;
 
@@ -123,7 +123,7 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 	if (r == -EINVAL && m->audit && audit_log_get_error(m->audit) == 0) {
 		/* A field the log refused (not UTF-8, too long): the record is
 		 * ours to fix, the log is fine.  Say so without the fields. */
-		AuditField f[] = { AUDIT_STR("dropped_event", event) };
+		struct audit_field f[] = { AUDIT_STR("dropped_event", event) };
 
 		fprintf(stderr, "smpd: audit record %s refused (invalid field)\n", event);
 		r = audit_log_append(m->audit, "invalid_record", f, 1, NULL);
@@ -158,7 +158,7 @@ int manager_check_audit_space(struct manager *m)
 	if (avail >= AUDIT_MIN_FREE_BYTES)
 		return 0;
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("directory", m->audit_dir),
 			AUDIT_UINT("free_bytes", avail),
 			AUDIT_UINT("min_free_bytes", AUDIT_MIN_FREE_BYTES),
@@ -225,7 +225,7 @@ static int key_file_write(int fd, const char *path, const char *key)
 
 static int open_audit(struct manager *m)
 {
-	AuditLogConfig cfg;
+	struct audit_log_config cfg;
 	char *key = NULL;
 	int fd = -1, r;
 
@@ -430,7 +430,7 @@ int manager_start(struct manager *m)
 	if (r < 0)
 		return r;
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("version", "0.1.0"),
 			AUDIT_STR("config_dir", m->config_dir),
 			AUDIT_STR("policy_digest", m->policy.digest),
@@ -450,7 +450,7 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 
 	r = policy_load(m->config_dir, &p, err, errsz);
 	if (r < 0) {
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("error", err),
 			AUDIT_STR("policy_digest", m->policy.digest),
 		};
@@ -458,7 +458,7 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 		return r;
 	}
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("old_policy_digest", m->policy.digest),
 			AUDIT_STR("policy_digest", p.digest),
 			AUDIT_UINT("policy_files", p.n_files),
@@ -565,7 +565,7 @@ struct manager *manager_free(struct manager *m)
 	sd_event_source_disable_unref(m->reconnect_timer);
 	sd_event_source_disable_unref(m->watchdog_timer);
 	if (m->audit) {
-		AuditField f[] = { AUDIT_STR("reason", "shutdown") };
+		struct audit_field f[] = { AUDIT_STR("reason", "shutdown") };
 
 		if (m->audit_error >= 0)
 			audit_log_append_durable(m->audit, "daemon_stop", f, 1, NULL);

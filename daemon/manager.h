@@ -205,7 +205,7 @@ struct manager {
 	struct device *devices;
 	struct session *sessions;
 	struct store *store;
-	AuditLog *audit;
+	struct audit_log *audit;
 	int audit_error;		/* <0: the log cannot be written (H12) */
 
 	struct auth_query *auth_queries;
@@ -247,7 +247,7 @@ int manager_check_audit_space(struct manager *m);
  * session or start is accepted until restart (H12).
  */
 int manager_audit(struct manager *m, bool durable, const char *event,
-		  const AuditField *fields, size_t n_fields);
+		  const struct audit_field *fields, size_t n_fields);
 
 /* bus-manager.c, bus-device.c, bus-session.c */
 void bus_manager_free_jobs(struct manager *m);

@@ -25,7 +25,7 @@ static int warning_handler(sd_event_source *es, uint64_t usec, void *userdata)
 	sd_bus_emit_signal(s->manager->bus, s->path, SMPD_IFACE_SESSION, "Warning", "su",
 			   "session-time", left);
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("warning", "session-time"),
@@ -138,7 +138,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 		snprintf(msg, sizeof(msg), "the cartridge id \"%s\" cannot be recorded", d->cartridge.id);
 	}
 	if (refusal != SAFETY_OK) {
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("client", safety_token_valid(req->client) ? req->client : "(invalid)"),
 			AUDIT_STR("refused", msg),
@@ -180,7 +180,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 
 	/* The record first: a session that is not on disk did not begin (H12). */
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("client", s->client),
@@ -206,7 +206,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 		}
 	}
 	if (overridden) {
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("override", "healing-interval"),
@@ -265,7 +265,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 
 fail_logged:
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("reason", error && sd_bus_error_is_set(error) ? error->message :
@@ -297,7 +297,7 @@ int session_end(struct session *s, const char *reason)
 	s->warning_timer = sd_event_source_disable_unref(s->warning_timer);
 	s->limit_timer = sd_event_source_disable_unref(s->limit_timer);
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("device", d ? d->info.serial : ""),
@@ -359,7 +359,7 @@ int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
 		}
 	}
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("from", zone_to_string(old)),
@@ -384,7 +384,7 @@ int session_annotate(struct session *s, const char *text, sd_bus_error *error)
 	if (!s->active)
 		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended", s->id);
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("text", text),

@@ -34,7 +34,7 @@ _public_ int smp_log_verify(const char *dir, const char *key, smp_log_progress p
 			    void *userdata, char **ret_description)
 {
 	struct progress_ctx ctx = { progress, userdata };
-	AuditVerifyReport rep;
+	struct audit_verify_report rep;
 	char *desc = NULL;
 	int r;
 
@@ -70,7 +70,7 @@ _public_ int64_t smp_log_export(const char *dir, enum smp_log_format format, con
 				const char *client, uint64_t since_usec, uint64_t until_usec,
 				FILE *out)
 {
-	AuditExportFilter f = {
+	struct audit_export_filter f = {
 		.session = session,
 		.client = client,
 		.since_usec = since_usec,
@@ -90,7 +90,7 @@ struct list_ctx {
 	size_t n;
 };
 
-static const AuditFieldView *field(const AuditRecordView *rec, const char *key)
+static const struct audit_field_view *field(const struct audit_record_view *rec, const char *key)
 {
 	for (size_t i = 0; i < rec->n_fields; i++)
 		if (strcmp(rec->fields[i].key, key) == 0)
@@ -98,16 +98,16 @@ static const AuditFieldView *field(const AuditRecordView *rec, const char *key)
 	return NULL;
 }
 
-static const char *field_str(const AuditRecordView *rec, const char *key)
+static const char *field_str(const struct audit_record_view *rec, const char *key)
 {
-	const AuditFieldView *f = field(rec, key);
+	const struct audit_field_view *f = field(rec, key);
 
 	return f && f->type == AUDIT_FIELD_STRING ? f->s : "";
 }
 
-static int64_t field_int(const AuditRecordView *rec, const char *key)
+static int64_t field_int(const struct audit_record_view *rec, const char *key)
 {
-	const AuditFieldView *f = field(rec, key);
+	const struct audit_field_view *f = field(rec, key);
 
 	if (!f)
 		return 0;
@@ -122,7 +122,7 @@ static smp_session *find(struct list_ctx *ctx, const char *id)
 	return NULL;
 }
 
-static int list_cb(const AuditRecordView *rec, void *userdata)
+static int list_cb(const struct audit_record_view *rec, void *userdata)
 {
 	struct list_ctx *ctx = userdata;
 	smp_session *s;

@@ -6,6 +6,9 @@
  *   smp-audit verify DIR (--key KEY | --key-file FILE | --no-key) [--quiet] [--json]
  *   smp-audit export DIR --format json|csv [--session ID] [--client PSEUDONYM]
  *                        [--since DATE] [--until DATE]
+ *   smp-audit sessions DIR [--format table|json|csv] [--session ID] [--client PSEUDONYM]
+ *                          [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]
+ *                          [--since DATE] [--until DATE]
  *
  * Exit codes (docs/audit-log.md): 0 intact / success, 1 I/O or other
  * error, 2 usage error, 3 tampered, 4 truncated, 5 unverifiable.
@@ -22,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "audit-log.h"
+#include "audit-sessions.h"
 
 #define EXIT_USAGE 2
 
@@ -32,6 +36,9 @@ static void usage(FILE *f)
 	      "  smp-audit verify DIR (--key KEY | --key-file FILE | --no-key) [--quiet] [--json]\n"
 	      "  smp-audit export DIR --format json|csv [--session ID] [--client PSEUDONYM]\n"
 	      "                       [--since DATE] [--until DATE]\n"
+	      "  smp-audit sessions DIR [--format table|json|csv] [--session ID] [--client PSEUDONYM]\n"
+	      "                         [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]\n"
+	      "                         [--since DATE] [--until DATE]\n"
 	      "DATE: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS (UTC) or @SECONDS.\n"
 	      "verify exit codes: 0 intact, 1 error, 2 usage, 3 tampered, 4 truncated, 5 unverifiable.\n",
 	      f);
@@ -314,6 +321,78 @@ static int cmd_export(int argc, char **argv)
 	return EXIT_SUCCESS;
 }
 
+/* The sessions of the log, read as every other consumer reads them
+ * (audit_sessions_read()); --since/--until select by begin time. */
+static int cmd_sessions(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'F' },
+		{ "session", required_argument, NULL, 's' },
+		{ "client", required_argument, NULL, 'c' },
+		{ "pigment-lot", required_argument, NULL, 'p' },
+		{ "cartridge", required_argument, NULL, 'C' },
+		{ "cartridge-lot", required_argument, NULL, 'L' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct audit_session_filter flt = {};
+	struct audit_session *s = NULL;
+	enum audit_sessions_format fmt = AUDIT_SESSIONS_TABLE;
+	size_t n = 0;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "F:s:c:p:C:L:S:U:h", opts, NULL)) >= 0)
+		switch (c) {
+		case 'F':
+			if (strcmp(optarg, "table") == 0)
+				fmt = AUDIT_SESSIONS_TABLE;
+			else if (strcmp(optarg, "json") == 0)
+				fmt = AUDIT_SESSIONS_JSON;
+			else if (strcmp(optarg, "csv") == 0)
+				fmt = AUDIT_SESSIONS_CSV;
+			else {
+				fprintf(stderr, "smp-audit: unknown format '%s' (table, json or csv)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 's': flt.session = optarg; break;
+		case 'c': flt.client = optarg; break;
+		case 'p': flt.pigment_lot = optarg; break;
+		case 'C': flt.cartridge = optarg; break;
+		case 'L': flt.cartridge_lot = optarg; break;
+		case 'S':
+		case 'U':
+			if (parse_date(optarg, c == 'S' ? &flt.since_usec : &flt.until_usec) < 0) {
+				fprintf(stderr, "smp-audit: bad date '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h': usage(stdout); return EXIT_SUCCESS;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	r = audit_sessions_read(argv[optind], &flt, &s, &n);
+	if (r < 0) {
+		fprintf(stderr, "smp-audit: cannot read the sessions of %s: %s\n", argv[optind],
+			strerror(-r));
+		return EXIT_FAILURE;
+	}
+	r = audit_sessions_write(s, n, fmt, stdout);
+	audit_sessions_free(s, n);
+	if (r < 0) {
+		fprintf(stderr, "smp-audit: cannot write the sessions: %s\n", strerror(-r));
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -326,6 +405,8 @@ int main(int argc, char **argv)
 		return cmd_verify(argc - 1, argv + 1);
 	if (strcmp(argv[1], "export") == 0)
 		return cmd_export(argc - 1, argv + 1);
+	if (strcmp(argv[1], "sessions") == 0)
+		return cmd_sessions(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(stdout);
 		return EXIT_SUCCESS;

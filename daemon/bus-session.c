@@ -144,10 +144,11 @@ static int method_end(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = require_owner(s, m, error);
 	if (r < 0)
 		return r;
-	r = session_end(s, "ended by the client");
+	r = session_end_recorded(s, "ended by the client");
 	if (r < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
-					 "the session ended but its record could not be written: %s",
+					 "the needle is stopped but the session stays open: its end "
+					 "could not be recorded (%s); it ends on record when smpd stops",
 					 strerror(-r));
 	return sd_bus_reply_method_return(m, NULL);
 }

@@ -16,6 +16,7 @@
 
 #include <systemd/sd-journal.h>
 
+#include "audit-sessions.h"
 #include "manager.h"
 #include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
@@ -422,11 +423,53 @@ static void arm_audit_timer(struct manager *m, uint64_t base)
 	sd_event_source_set_enabled(m->audit_timer, SD_EVENT_ONESHOT);
 }
 
+/*
+ * A session that the last run of smpd left open was cut off by a crash
+ * (an orderly stop ends every session on record, manager_stop_all()):
+ * record its end now, once, so that every reader sees the same end
+ * (docs/audit-log.md, "Sessions").  Reads the whole log: the cost of a
+ * start grows with the log (docs/benchmarks.md).
+ */
+static int record_crashed_sessions(struct manager *m)
+{
+	struct audit_session *s = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!m->audit || m->audit_error < 0)
+		return 0;
+	r = audit_sessions_read(m->audit_dir, NULL, &s, &n);
+	if (r < 0) {
+		fprintf(stderr, "smpd: cannot read the sessions of the audit log to find those a "
+			"crash cut off: %s, ignoring\n", strerror(-r));
+		return 0;
+	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		struct audit_field f[] = {
+			AUDIT_STR("session", s[i].id),
+			AUDIT_STR("client", s[i].client),
+			AUDIT_STR("device", s[i].device),
+			AUDIT_STR("reason", AUDIT_REASON_DAEMON_CRASHED),
+			/* the needle time was never recorded; the telemetry has it */
+			AUDIT_UINT("needle_on_ms", 0),
+			AUDIT_UINT("found_at_seq", s[i].end_seq),
+		};
+
+		if (s[i].end_inferred && s[i].state == AUDIT_SESSION_DAEMON_CRASHED)
+			r = manager_audit(m, true, "session_end", f, sizeof(f) / sizeof(f[0]));
+	}
+	audit_sessions_free(s, n);
+	return r < 0 ? r : 0;
+}
+
 int manager_start(struct manager *m)
 {
 	int r;
 
 	r = bus_manager_register(m);
+	if (r < 0)
+		return r;
+	r = record_crashed_sessions(m);
 	if (r < 0)
 		return r;
 	{
@@ -496,6 +539,11 @@ void manager_stop_all(struct manager *m, const char *reason)
 	for (struct device *d = m->devices; d; d = d->next)
 		if (!d->gone && (d->running || d->dev_state == SMPP_STATE_RUNNING))
 			device_stop(d, "smpd", reason, NULL);
+	/* An orderly stop ends every open session on record, before
+	 * manager_free() seals the log (docs/audit-log.md, "Sessions"). */
+	for (struct session *s = m->sessions; s; s = s->next)
+		if (s->active)
+			session_end(s, AUDIT_REASON_DAEMON_STOPPED);
 }
 
 static int reconnect_handler(sd_event_source *s, uint64_t usec, void *userdata)

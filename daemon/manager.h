@@ -308,6 +308,8 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 		  const struct session_request *req, const char *pigment_maker,
 		  struct session **ret, sd_bus_error *error);
 int session_end(struct session *s, const char *reason);
+/* EndSession: the session stays open when its end cannot be recorded. */
+int session_end_recorded(struct session *s, const char *reason);
 /* Re-arm the session clock after a reload. */
 void session_policy_changed(struct session *s);
 int session_change_zone(struct session *s, enum zone z, sd_bus_error *error);

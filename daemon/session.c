@@ -278,7 +278,14 @@ fail:
 	return r;
 }
 
-int session_end(struct session *s, const char *reason)
+/*
+ * End s.  must_record (EndSession): when the end cannot be written the
+ * session stays open (the needle is stopped all the same) and the error
+ * is returned, so that the reply, the Active property and the log agree;
+ * otherwise (release, unplug, limit, daemon stop) it ends anyway and the
+ * error is returned (docs/dbus.md, EndSession).
+ */
+static int session_finish(struct session *s, const char *reason, bool must_record)
 {
 	struct manager *m = s->manager;
 	struct device *d = s->device;
@@ -290,12 +297,6 @@ int session_end(struct session *s, const char *reason)
 	s->active = false;
 	if (d && (d->running || d->dev_state == SMPP_STATE_RUNNING) && !d->gone)
 		device_stop(d, s->owner, "the session ended", NULL);
-	s->end_realtime_us = now_realtime_us();
-	s->needle_on_us = d ? d->monitor.needle_on_us : 0;
-	free(s->end_reason);
-	s->end_reason = strdup(reason ? reason : "");
-	s->warning_timer = sd_event_source_disable_unref(s->warning_timer);
-	s->limit_timer = sd_event_source_disable_unref(s->limit_timer);
 	{
 		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
@@ -308,6 +309,16 @@ int session_end(struct session *s, const char *reason)
 		};
 		r = manager_audit(m, true, "session_end", f, sizeof(f) / sizeof(f[0]));
 	}
+	if (r < 0 && must_record) {
+		s->active = true;
+		return r;
+	}
+	s->end_realtime_us = now_realtime_us();
+	s->needle_on_us = d ? d->monitor.needle_on_us : 0;
+	free(s->end_reason);
+	s->end_reason = strdup(reason ? reason : "");
+	s->warning_timer = sd_event_source_disable_unref(s->warning_timer);
+	s->limit_timer = sd_event_source_disable_unref(s->limit_timer);
 	/* The healing interval counts from the end of the last session. */
 	store_record_session(m->store, s->client, now);
 	if (d) {
@@ -319,6 +330,16 @@ int session_end(struct session *s, const char *reason)
 	sd_bus_emit_signal(m->bus, s->path, SMPD_IFACE_SESSION, "Ended", "s", reason ? reason : "");
 	bus_session_emit_changed(s, "Active", "EndReason", NULL);
 	return r;
+}
+
+int session_end(struct session *s, const char *reason)
+{
+	return session_finish(s, reason, false);
+}
+
+int session_end_recorded(struct session *s, const char *reason)
+{
+	return session_finish(s, reason, true);
 }
 
 void session_policy_changed(struct session *s)

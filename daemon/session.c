@@ -119,7 +119,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 					 "session %s is open on device %s", d->session->id, d->info.serial);
 	if (pigment_maker && !safety_text_valid(pigment_maker))
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "PigmentManufacturer must be 1-1024 characters of text");
+					 "PigmentManufacturer: " SAFETY_TEXT_RULE);
 
 	r = device_refresh_cartridge(d);
 	if (r < 0)
@@ -174,9 +174,14 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 	s->screening_time = req->screening_time;
 	s->begin_realtime_us = now_realtime_us();
 	s->begin_monotonic_us = now_monotonic_us();
-	r = sd_bus_path_encode(SMPD_SESSION_PREFIX, s->id, &s->path);
-	if (r < 0)
+	/* Ids are 32 lowercase hex digits, each a valid object path character:
+	 * the path is the prefix and the Id as they are (docs/dbus.md), not
+	 * sd_bus_path_encode()'s form, which escapes a leading digit. */
+	if (asprintf(&s->path, "%s/%s", SMPD_SESSION_PREFIX, s->id) < 0) {
+		s->path = NULL;
+		r = -ENOMEM;
 		goto fail;
+	}
 
 	/* The record first: a session that is not on disk did not begin (H12). */
 	{

@@ -7,6 +7,7 @@ import ctypes
 import json
 import os
 import subprocess
+import time
 
 import dbus
 
@@ -236,3 +237,131 @@ def test_end_session_with_unwritable_log_stays_open(bus, polkit, tmp):
         if sim:
             sim.stop()
         subprocess.run(['umount', '-l', state])
+
+
+# ---------------------------------------------------------------- the contract, exactly
+
+def _new_cartridge(env, i):
+    env.sim.ctl(f'cartridge insert id=PATH-CART-{i:03d} lot=L used=0 needle=3RL diameter=250 expiry=2099-01-01')
+    T.pump(0.1)
+
+
+def test_session_path_is_prefix_and_id(env):
+    """The session object path is /org/libsmp/Smp1/session/<Id> exactly, also
+    for an Id that begins with a digit (sd_bus_path_encode would escape it)."""
+    c = env.client()
+    c.dev(env.dev_path).Claim()
+    seen_digit = seen_letter = False
+    for i in range(24):
+        _new_cartridge(env, i)
+        path = str(c.mgr.BeginSession(env.dev_path, metadata(client=f'path-client-{i}')))
+        sid = str(c.prop(path, ISES, 'Id'))
+        assert path == '/org/libsmp/Smp1/session/' + sid, (path, sid)
+        # a client that knows only the Id reaches the object
+        assert str(c.prop('/org/libsmp/Smp1/session/' + sid, ISES, 'Client')) == f'path-client-{i}'
+        seen_digit |= sid[0].isdigit()
+        seen_letter |= not sid[0].isdigit()
+        c.ses(path).EndSession()
+        if seen_digit and seen_letter and i >= 1:
+            break
+    assert seen_digit and seen_letter
+    assert sorted(str(p) for p in c.mgr.ListSessions()) == sorted(
+        '/org/libsmp/Smp1/session/' + str(p['Id']) for p in
+        c.mgr.ListPastSessions(dbus.Dictionary({}, signature='sv'), timeout=60 * T.SLOW))
+
+
+def test_text_rules_named_in_the_error(env):
+    """H15: each refused character is named with its position and the rule."""
+    c = env.client()
+    c.dev(env.dev_path).Claim()
+    rule = "the rule: 1-64 characters of printable ASCII (0x21-0x7e) other than '\"', '=' and '\\'"
+    for field, kw, value, why in (
+            ('ClientPseudonym', 'client', 'ab"cd', "has '\"' (0x22) at position 3, which is not allowed"),
+            ('ClientPseudonym', 'client', 'a=b', "has '=' (0x3d) at position 2, which is not allowed"),
+            ('ClientPseudonym', 'client', 'back\\slash', "has '\\' (0x5c) at position 5, which is not allowed"),
+            ('ClientPseudonym', 'client', 'two words', 'has space (0x20) at position 4, which is not allowed'),
+            ('ClientPseudonym', 'client', 'x' * 65, 'is 65 characters long, more than 64'),
+            ('ClientPseudonym', 'client', 'caf\u00e9', 'has byte 0xc3 at position 4, which is not allowed'),
+            ('PigmentLot', 'lot', 'LOT"1', "has '\"' (0x22) at position 4, which is not allowed")):
+        msg = expect_error(ERR + 'InvalidArgument', c.mgr.BeginSession, env.dev_path,
+                           metadata(**{kw: value}))
+        assert msg == f'{field} {why}; {rule}', msg
+    md = metadata()
+    md['Operator'] = dbus.String('op=1')
+    msg = expect_error(ERR + 'InvalidArgument', c.mgr.BeginSession, env.dev_path, md)
+    assert msg == f"Operator has '=' (0x3d) at position 3, which is not allowed; {rule}", msg
+    text_rule = 'the rule: 1-1024 bytes of UTF-8 without control characters (U+0000-U+001F, U+007F-U+009F)'
+    for value, why in (('Maker\nInc', 'has the control character 0x0a at byte 6'),
+                       ('Maker\u0085', 'has the control character U+0085 at byte 6'),
+                       ('', 'is empty'),
+                       ('m' * 1025, 'is 1025 bytes long, more than 1024')):
+        md = metadata(PigmentManufacturer=dbus.String(value))
+        msg = expect_error(ERR + 'InvalidArgument', c.mgr.BeginSession, env.dev_path, md)
+        assert msg == f'PigmentManufacturer {why}; {text_rule}', msg
+    # the rule's edges are accepted
+    ok = '!#$%&\'()*+,-./09:;<>?@AZ[]^_`az{|}~'
+    s = c.mgr.BeginSession(env.dev_path, metadata(client=ok[:64], lot='~' * 64,
+                                                  PigmentManufacturer=dbus.String('Fabricant Gérard')))
+    assert str(c.prop(s, ISES, 'Client')) == ok[:64]
+    msg = expect_error(ERR + 'InvalidArgument', c.ses(s).Annotate, 'tab\there')
+    assert msg == f'the annotation has the control character 0x09 at byte 4; {text_rule}', msg
+
+
+def test_parameters_beyond_the_protocol_are_limit_exceeded(env):
+    """H2/H15: a value the protocol cannot carry is LimitExceeded at the
+    protocol layer, with LastRefusal, like 65535."""
+    c = env.ready_client()
+    dev = env.dev_path
+    last = 0
+    limits = c.prop(dev, T.IDEV, 'Limits')
+    for key, value, unit in (('Voltage', 65535, 'mV'), ('Voltage', 65536, 'mV'),
+                             ('Voltage', 4294967295, 'mV'), ('Depth', 70000, 'um'),
+                             ('StrokeRate', 65536, 'cHz'), ('Current', 100000, 'mA')):
+        p = T.params()
+        p[key] = dbus.UInt32(value)
+        msg = expect_error(ERR + 'LimitExceeded', c.dev(dev).SetParameters, p)
+        rf = c.prop(dev, T.IDEV, 'LastRefusal')
+        # 65535 fits the field: the most restrictive layer refuses it; beyond
+        # it, the protocol itself (its maximum is the limit)
+        layer = str(limits[key][4]) if value <= 65535 else 'protocol'
+        assert (str(rf['Parameter']), int(rf['Requested']), str(rf['Bound']), str(rf['Layer'])) == \
+            (key, value, 'max', layer), (rf, msg)
+        assert 0 < int(rf['Limit']) < 65536 and int(rf['Limit']) >= int(limits[key][1])
+        assert int(rf['Serial']) == last + 1
+        last = int(rf['Serial'])
+        assert f'{value} {unit}' in msg, msg
+        if value > 65535:
+            assert 'protocol' in msg and str(rf['Source']) == 'protocol v1', (msg, rf)
+    # an unauthorized or unclaimed caller is still refused for what it is
+    other = env.client()
+    p = T.params()
+    p['Voltage'] = dbus.UInt32(65536)
+    expect_error(ERR + 'NotClaimed', other.dev(dev).SetParameters, p)
+    assert int(c.prop(dev, T.IDEV, 'LastRefusal')['Serial']) == last
+
+
+def test_dates_before_1970_are_dates(env):
+    """H10: PatchTestTime and ScreeningTime are signed Unix seconds; 0 is none."""
+    c = env.client()
+    c.dev(env.dev_path).Claim()
+    md = metadata()
+    md['PatchTestTime'] = dbus.Int64(0)
+    expect_error(ERR + 'PatchTestRequired', c.mgr.BeginSession, env.dev_path, md,
+                 contains='none was given')
+    md['PatchTestTime'] = dbus.Int64(-2208988801)
+    expect_error(ERR + 'InvalidArgument', c.mgr.BeginSession, env.dev_path, md,
+                 contains='PatchTestTime -2208988801 lies before 1900-01-01')
+    md['PatchTestTime'] = dbus.Int64(int(time.time()) + 3600)
+    expect_error(ERR + 'InvalidArgument', c.mgr.BeginSession, env.dev_path, md,
+                 contains='lies in the future')
+    md['PatchTestTime'] = dbus.Int64(-31536000)
+    md['ScreeningTime'] = dbus.Int64(-1)
+    s = c.mgr.BeginSession(env.dev_path, md)
+    assert int(c.prop(s, ISES, 'PatchTestTime')) == -31536000
+    assert int(c.prop(s, ISES, 'ScreeningTime')) == -1
+    sid = str(c.prop(s, ISES, 'Id'))
+    [p] = [p for p in c.mgr.ListPastSessions(dbus.Dictionary({}, signature='sv'), timeout=60 * T.SLOW)
+           if str(p['Id']) == sid]
+    assert (int(p['PatchTestTime']), int(p['ScreeningTime'])) == (-31536000, -1)
+    [r] = tool_sessions(os.path.join(env.smpd.state_dir, 'audit'), '--session', sid)
+    assert (r['patch_test'], r['screening']) == ('1969-01-01T00:00:00Z', '1969-12-31T23:59:59Z')

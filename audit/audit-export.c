@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "audit-internal.h"
+#include "audit-sessions.h"
 
 int audit_log_foreach(const char *dir,
 		      int (*cb)(const struct audit_record_view *rec, void *userdata),
@@ -142,7 +143,15 @@ struct export_ctx {
 	const struct audit_export_filter *filter;
 	FILE *out;
 	int64_t count;
+	/* with a lot or cartridge filter: the ids of the matching sessions, sorted */
+	char **ids;
+	size_t n_ids;
 };
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* RFC 4180: quote when needed, double the quotes inside. */
 static void csv_cell(FILE *out, const char *s, bool last)
@@ -177,6 +186,11 @@ static int export_one(const struct audit_record_view *r, void *userdata)
 			return 0;
 		if (flt->since_usec && r->realtime_usec < flt->since_usec)
 			return 0;
+		if (c->ids) {
+			s = string_field(r, "session");
+			if (!s || !bsearch(&s, c->ids, c->n_ids, sizeof(*c->ids), cmp_id))
+				return 0;
+		}
 		if (flt->until_usec && r->realtime_usec >= flt->until_usec)
 			return 0;
 	}
@@ -242,13 +256,41 @@ int64_t audit_export(const char *dir, enum audit_export_format format,
 		     const struct audit_export_filter *filter, FILE *out)
 {
 	struct export_ctx c = { .format = format, .filter = filter, .out = out };
+	struct audit_session *s = NULL;
+	size_t n = 0;
 	int r;
 
 	if (!dir || !out || (format != AUDIT_EXPORT_JSON && format != AUDIT_EXPORT_CSV))
 		return -EINVAL;
+	if (filter && (filter->pigment_lot || filter->cartridge || filter->cartridge_lot)) {
+		/* A lot belongs to a session (its session_begin record): the
+		 * records of the sessions the one reader of sessions matches. */
+		struct audit_session_filter sf = {
+			.session = filter->session,
+			.client = filter->client,
+			.pigment_lot = filter->pigment_lot,
+			.cartridge = filter->cartridge,
+			.cartridge_lot = filter->cartridge_lot,
+		};
+
+		r = audit_sessions_read(dir, &sf, &s, &n);
+		if (r < 0)
+			return r;
+		c.ids = calloc(n + 1, sizeof(*c.ids));
+		if (!c.ids) {
+			audit_sessions_free(s, n);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < n; i++)
+			c.ids[i] = s[i].id;
+		c.n_ids = n;
+		qsort(c.ids, n, sizeof(*c.ids), cmp_id);
+	}
 	if (format == AUDIT_EXPORT_CSV)
 		fputs("seq,time,realtime_usec,monotonic_usec,type,event,session,client,fields\r\n", out);
 	r = audit_log_foreach(dir, export_one, &c);
+	free(c.ids);
+	audit_sessions_free(s, n);
 	if (fflush(out) != 0 && r >= 0)
 		r = -errno;
 	if (r < 0)

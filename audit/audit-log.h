@@ -319,6 +319,12 @@ struct audit_export_filter {
 	const char *client;     /* match string field "client"; NULL = any */
 	uint64_t since_usec;    /* realtime >= since; 0 = unbounded */
 	uint64_t until_usec;    /* realtime < until; 0 = unbounded */
+	/* The records of the sessions begun with this pigment lot / cartridge
+	 * id / cartridge lot (audit-sessions.h); NULL = any.  Any of them set
+	 * reads the sessions first, and leaves out records of no session. */
+	const char *pigment_lot;
+	const char *cartridge;
+	const char *cartridge_lot;
 };
 
 /*

@@ -5,6 +5,7 @@
  *   smp-audit setup DIR
  *   smp-audit verify DIR (--key KEY | --key-file FILE | --no-key) [--quiet] [--json]
  *   smp-audit export DIR --format json|csv [--session ID] [--client PSEUDONYM]
+ *                        [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]
  *                        [--since DATE] [--until DATE]
  *   smp-audit sessions DIR [--format table|json|csv] [--session ID] [--client PSEUDONYM]
  *                          [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]
@@ -35,6 +36,7 @@ static void usage(FILE *f)
 	      "  smp-audit setup DIR\n"
 	      "  smp-audit verify DIR (--key KEY | --key-file FILE | --no-key) [--quiet] [--json]\n"
 	      "  smp-audit export DIR --format json|csv [--session ID] [--client PSEUDONYM]\n"
+	      "                       [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]\n"
 	      "                       [--since DATE] [--until DATE]\n"
 	      "  smp-audit sessions DIR [--format table|json|csv] [--session ID] [--client PSEUDONYM]\n"
 	      "                         [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]\n"
@@ -274,6 +276,9 @@ static int cmd_export(int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "session", required_argument, NULL, 's' },
 		{ "client", required_argument, NULL, 'c' },
+		{ "pigment-lot", required_argument, NULL, 'p' },
+		{ "cartridge", required_argument, NULL, 'C' },
+		{ "cartridge-lot", required_argument, NULL, 'L' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "until", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
@@ -286,11 +291,14 @@ static int cmd_export(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "F:s:c:S:U:h", opts, NULL)) >= 0)
+	while ((c = getopt_long(argc, argv, "F:s:c:p:C:L:S:U:h", opts, NULL)) >= 0)
 		switch (c) {
 		case 'F': format = optarg; break;
 		case 's': flt.session = optarg; break;
 		case 'c': flt.client = optarg; break;
+		case 'p': flt.pigment_lot = optarg; break;
+		case 'C': flt.cartridge = optarg; break;
+		case 'L': flt.cartridge_lot = optarg; break;
 		case 'S':
 		case 'U':
 			if (parse_date(optarg, c == 'S' ? &flt.since_usec : &flt.until_usec) < 0) {

@@ -179,7 +179,8 @@ int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *erro
 	return 0;
 }
 
-/* a{sv}: Session s, Client s, Since t, Until t (CLOCK_REALTIME us). */
+/* a{sv}: Session s, Client s, PigmentLot s, CartridgeId s, CartridgeLot s,
+ * Since t, Until t (CLOCK_REALTIME us). */
 int bus_read_export_filter(sd_bus_message *msg, struct audit_export_filter *f, sd_bus_error *error)
 {
 	const char *key, *contents;
@@ -195,10 +196,13 @@ int bus_read_export_filter(sd_bus_message *msg, struct audit_export_filter *f, s
 		r = sd_bus_message_read(msg, "s", &key);
 		if (r < 0)
 			return r;
-		str = strcmp(key, "Session") == 0 || strcmp(key, "Client") == 0;
+		str = strcmp(key, "Session") == 0 || strcmp(key, "Client") == 0 ||
+		      strcmp(key, "PigmentLot") == 0 || strcmp(key, "CartridgeId") == 0 ||
+		      strcmp(key, "CartridgeLot") == 0;
 		if (!str && strcmp(key, "Since") != 0 && strcmp(key, "Until") != 0)
 			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "unknown filter \"%s\" (Session, Client, Since, Until)", key);
+						 "unknown filter \"%s\" (Session, Client, PigmentLot, "
+						 "CartridgeId, CartridgeLot, Since, Until)", key);
 		r = sd_bus_message_peek_type(msg, &type, &contents);
 		if (r < 0)
 			return r;
@@ -209,6 +213,12 @@ int bus_read_export_filter(sd_bus_message *msg, struct audit_export_filter *f, s
 			r = sd_bus_message_read(msg, "v", "s", &f->session);
 		else if (strcmp(key, "Client") == 0)
 			r = sd_bus_message_read(msg, "v", "s", &f->client);
+		else if (strcmp(key, "PigmentLot") == 0)
+			r = sd_bus_message_read(msg, "v", "s", &f->pigment_lot);
+		else if (strcmp(key, "CartridgeId") == 0)
+			r = sd_bus_message_read(msg, "v", "s", &f->cartridge);
+		else if (strcmp(key, "CartridgeLot") == 0)
+			r = sd_bus_message_read(msg, "v", "s", &f->cartridge_lot);
 		else if (strcmp(key, "Since") == 0)
 			r = sd_bus_message_read(msg, "v", "t", &f->since_usec);
 		else

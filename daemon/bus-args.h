@@ -39,5 +39,6 @@ struct metadata {
 
 int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *error);
 
-/* ExportLog / ListPastSessions filter a{sv}: Session s, Client s, Since t, Until t. */
+/* ExportLog / ListPastSessions filter a{sv}: Session s, Client s, PigmentLot s,
+ * CartridgeId s, CartridgeLot s, Since t, Until t. */
 int bus_read_export_filter(sd_bus_message *msg, struct audit_export_filter *f, sd_bus_error *error);

@@ -254,6 +254,9 @@ static int past_sessions_write(const char *dir, const struct audit_export_filter
 {
 	struct audit_session_filter sf = {
 		.client = filter->client,
+		.pigment_lot = filter->pigment_lot,
+		.cartridge = filter->cartridge,
+		.cartridge_lot = filter->cartridge_lot,
 		.since_usec = filter->since_usec,
 		.until_usec = filter->until_usec,
 	};
@@ -608,7 +611,8 @@ static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus
 		return r;
 	if (filter.session)
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "ListPastSessions filters by Client, Since and Until");
+					 "ListPastSessions filters by Client, PigmentLot, CartridgeId, "
+					 "CartridgeLot, Since and Until");
 	r = polkit_verify(m, msg, SMPD_ACTION_AUDIT, method_list_past_sessions, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;

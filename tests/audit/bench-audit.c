@@ -6,7 +6,12 @@
  *   - durable appends/s (one fdatasync per record) vs raw pwrite+fdatasync
  *     of records of the same size;
  *   - group commit: appends/s with one sync per 16 records;
- *   - verification MB/s vs `sha256sum` over the same files.
+ *   - verification MB/s vs `sha256sum` over the same files;
+ *   - lot recall (issue 15): on a log of 10,000 sessions (begin, a zone
+ *     change, 20 telemetry summaries, end; 100 sessions per pigment lot),
+ *     what `smpctl log recall --pigment-lot` does (verify, then the one
+ *     reader of sessions with the lot filter) vs `smp-audit export` of the
+ *     same log to /dev/null.
  * DIR must be on the filesystem to measure (default: $TMPDIR or /var/tmp).
  */
 #include <errno.h>
@@ -20,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit-sessions.h"
 #include "audit-test-util.h"
 
 extern char **environ;
@@ -36,6 +42,54 @@ static void die(const char *what, int r)
 {
 	fprintf(stderr, "bench-audit: %s: %s\n", what, strerror(r < 0 ? -r : r));
 	exit(EXIT_FAILURE);
+}
+
+/* One session of the recall log: 23 records. */
+static int append_session(struct audit_log *log, unsigned i)
+{
+	char id[33], client[32], lot[32], cart[32];
+	int r;
+
+	snprintf(id, sizeof(id), "%032x", i + 1);
+	snprintf(client, sizeof(client), "client-%05u", i % 3000);
+	snprintf(lot, sizeof(lot), "LOT-%03u", i % 100);
+	snprintf(cart, sizeof(cart), "CART-%06u", i);
+	{
+		struct audit_field f[] = {
+			AUDIT_STR("session", id), AUDIT_STR("device", "BENCH-DEV-1"),
+			AUDIT_STR("client", client), AUDIT_STR("operator", "op-bench"),
+			AUDIT_STR("zone", "temples"), AUDIT_STR("pigment_lot", lot),
+			AUDIT_STR("pigment_manufacturer", "Bench Pigments"), AUDIT_STR("cartridge", cart),
+			AUDIT_STR("cartridge_lot", "CL-1"), AUDIT_STR("needle", "3RL"),
+			AUDIT_INT("patch_test_time", 1700000000), AUDIT_INT("screening_time", 0),
+		};
+
+		r = audit_log_append(log, "session_begin", f, sizeof(f) / sizeof(f[0]), NULL);
+	}
+	if (r >= 0) {
+		struct audit_field f[] = { AUDIT_STR("session", id), AUDIT_STR("client", client),
+					   AUDIT_STR("from", "temples"), AUDIT_STR("zone", "crown") };
+
+		r = audit_log_append(log, "zone_change", f, 4, NULL);
+	}
+	for (unsigned k = 0; r >= 0 && k < 20; k++) {
+		struct audit_field f[] = {
+			AUDIT_STR("session", id), AUDIT_STR("device", "BENCH-DEV-1"),
+			AUDIT_UINT("samples", 1000), AUDIT_UINT("voltage_mv_mean", 8000 + k),
+			AUDIT_UINT("current_ma_mean", 700), AUDIT_UINT("rate_chz_mean", 12000),
+			AUDIT_UINT("depth_um_mean", 800), AUDIT_INT("temp_cdeg_max", 3500),
+		};
+
+		r = audit_log_append(log, "telemetry", f, sizeof(f) / sizeof(f[0]), NULL);
+	}
+	if (r >= 0) {
+		struct audit_field f[] = { AUDIT_STR("session", id), AUDIT_STR("client", client),
+					   AUDIT_STR("reason", "ended by the client"),
+					   AUDIT_UINT("needle_on_ms", 3600000) };
+
+		r = audit_log_append(log, "session_end", f, 4, NULL);
+	}
+	return r;
 }
 
 static uint64_t dir_bytes(const char *dir, char ***ret_paths, size_t *ret_n)
@@ -177,6 +231,56 @@ int main(int argc, char **argv)
 			die("sha256sum", EIO);
 		t_sha = now_s() - t0;
 		posix_spawn_file_actions_destroy(&fa);
+	}
+
+	/* 5. lot recall on 10,000 sessions vs a full export of the same log */
+	{
+		struct audit_session_filter flt = { .pigment_lot = "LOT-042" };
+		struct audit_verify_report rep3;
+		struct audit_session *s = NULL;
+		char *dir3 = path_join(tmpl, "sessions"), *vkey3;
+		size_t ns = 0;
+		double t_recall, t_export, t_read, cpu_recall;
+		clock_t c0;
+		FILE *devnull;
+		int64_t nrec;
+
+		if ((r = audit_log_setup(dir3, &cfg, &vkey3)) < 0 || (r = audit_log_open(dir3, &cfg, &log)) < 0)
+			die("open sessions", r);
+		for (unsigned i = 0; i < 10000; i++)
+			if ((r = append_session(log, i)) < 0)
+				die("append session", r);
+		if ((r = audit_log_close(log)) < 0)
+			die("close sessions", r);
+		devnull = fopen("/dev/null", "we");
+		if (!devnull)
+			die("/dev/null", errno);
+		(void) audit_export(dir3, AUDIT_EXPORT_JSON, NULL, devnull);	/* warm the cache */
+		t0 = now_s();
+		c0 = clock();
+		if ((r = audit_verify(dir3, vkey3, NULL, NULL, &rep3)) < 0 ||
+		    rep3.status != AUDIT_VERIFY_INTACT)
+			die("verify sessions", r < 0 ? r : EBADMSG);
+		t_read = now_s();
+		if ((r = audit_sessions_read(dir3, &flt, &s, &ns)) < 0)
+			die("recall", r);
+		t_recall = now_s() - t0;
+		t_read = now_s() - t_read;
+		cpu_recall = (double) (clock() - c0) / CLOCKS_PER_SEC;
+		if (ns != 100)
+			die("recall: not 100 sessions of LOT-042", EBADMSG);
+		audit_sessions_free(s, ns);
+		t0 = now_s();
+		nrec = audit_export(dir3, AUDIT_EXPORT_JSON, NULL, devnull);
+		t_export = now_s() - t0;
+		if (nrec < 0)
+			die("export sessions", (int) nrec);
+		fclose(devnull);
+		printf("recall (10000 sessions)       %8.3f s    baseline export of the log   %8.3f s  "
+		       "(%llu records; the reading alone %.3f s; recall CPU %.3f s)\n", t_recall, t_export,
+		       (unsigned long long) nrec, t_read, cpu_recall);
+		free(vkey3);
+		free(dir3);
 	}
 
 	printf("durable appends (1 sync each) %8.0f /s   baseline raw write+fdatasync %8.0f /s  (%.0f%%)\n",

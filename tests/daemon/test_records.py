@@ -365,3 +365,94 @@ def test_dates_before_1970_are_dates(env):
     assert (int(p['PatchTestTime']), int(p['ScreeningTime'])) == (-31536000, -1)
     [r] = tool_sessions(os.path.join(env.smpd.state_dir, 'audit'), '--session', sid)
     assert (r['patch_test'], r['screening']) == ('1969-01-01T00:00:00Z', '1969-12-31T23:59:59Z')
+
+
+# ---------------------------------------------------------------- lot traceability
+
+SMPCTL = os.path.join(T.BUILD, 'tools', 'smpctl', 'smpctl')
+
+
+def test_lot_recall(env):
+    """H11: which clients were treated with pigment lot X or cartridge Y, and
+    when: ListPastSessions, ExportLog, smp-audit and smpctl log recall (from
+    a log that verifies) answer alike; a tampered log gets no answer."""
+    import csv
+    import io
+    import shutil
+    import tempfile
+    c = env.client()
+    c.dev(env.dev_path).Claim()
+    ids = []
+    for i, (lot, cart, cart_lot) in enumerate((('LOT-R', 'REC-1', 'CL-A'), ('LOT-Q', 'REC-2', 'CL-R'),
+                                               ('LOT-R', 'REC-3', 'CL-R'))):
+        env.sim.ctl(f'cartridge insert id={cart} lot={cart_lot} used=0 needle=3RL diameter=250 expiry=2099-01-01')
+        T.pump(0.1)
+        s = c.mgr.BeginSession(env.dev_path, metadata(client=f'client-r{i + 1}', lot=lot))
+        ids.append(str(c.prop(s, ISES, 'Id')))
+        if i < 2:
+            c.ses(s).EndSession()
+
+    def past(flt):
+        return [str(p['Client']) for p in c.mgr.ListPastSessions(
+            dbus.Dictionary({k: dbus.String(v) for k, v in flt.items()}, signature='sv'),
+            timeout=60 * T.SLOW)]
+    assert past({'PigmentLot': 'LOT-R'}) == ['client-r1', 'client-r3']
+    assert past({'CartridgeLot': 'CL-R'}) == ['client-r2', 'client-r3']
+    assert past({'CartridgeId': 'REC-2'}) == ['client-r2']
+    assert past({'PigmentLot': 'LOT-R', 'CartridgeLot': 'CL-R'}) == ['client-r3']
+    assert past({'PigmentLot': 'NONE'}) == []
+    expect_error(ERR + 'InvalidArgument', c.mgr.ListPastSessions,
+                 dbus.Dictionary({'PigmentLot': dbus.UInt32(1)}, signature='sv'))
+
+    with tempfile.TemporaryFile('w+') as f:
+        n = c.mgr.ExportLog(dbus.Dictionary({'PigmentLot': dbus.String('LOT-R')}, signature='sv'), 'json',
+                            dbus.types.UnixFd(f.fileno()), timeout=60 * T.SLOW)
+        f.seek(0)
+        recs = [json.loads(line) for line in f]
+    assert n == len(recs) > 0
+    assert {r['fields']['session'] for r in recs} == {ids[0], ids[2]}
+    assert [r['fields']['client'] for r in recs if r['event'] == 'session_begin'] == ['client-r1', 'client-r3']
+
+    adir = os.path.join(env.smpd.state_dir, 'audit')
+    out = subprocess.run([TOOL, 'export', adir, '--format', 'json', '--cartridge', 'REC-2'],
+                         capture_output=True, text=True, check=True).stdout
+    assert {json.loads(line)['fields']['session'] for line in out.splitlines()} == {ids[1]}
+
+    keyfile = os.path.join(env.tmp, 'audit.key')
+
+    def recall(*args, log=adir, rc=0):
+        p = subprocess.run([SMPCTL, '--log-dir=' + log, 'log', 'recall', '--key-file=' + keyfile, *args],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == rc, (p.returncode, p.stdout, p.stderr)
+        return p.stdout
+    rows = list(csv.DictReader(io.StringIO(recall('--pigment-lot=LOT-R', '--format=csv'))))
+    assert [(r['client'], r['zone'], r['operator'], r['device'], r['session']) for r in rows] == \
+        [('client-r1', 'temples', 'op-1', 'SIM-X2-000001', ids[0]),
+         ('client-r3', 'temples', 'op-1', 'SIM-X2-000001', ids[2])]
+    assert all(r['begin'].endswith(' UTC') and r['pigment_lot'] == 'LOT-R' for r in rows)
+    js = json.loads(recall('--cartridge-lot=CL-R', '--format=json'))
+    assert [(j['client'], j['cartridge'], j['active']) for j in js] == \
+        [('client-r2', 'REC-2', False), ('client-r3', 'REC-3', True)]
+    table = recall('--cartridge=REC-1').splitlines()
+    assert table[0].split()[:2] == ['BEGIN', 'CLIENT'] and len(table) == 2 and 'client-r1' in table[1]
+    # smpctl session list filters alike (the log's sessions and smpd's)
+    p = subprocess.run([SMPCTL, '--bus-address=' + env.bus.address, '--log-dir=' + adir, '--json',
+                        'session', 'list', '--pigment-lot=LOT-R'], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert sorted((j['client'], j['id']) for j in json.loads(p.stdout)) == \
+        [('client-r1', ids[0]), ('client-r3', ids[2])]
+    # usage: a lot or cartridge and the key are required
+    p = subprocess.run([SMPCTL, '--log-dir=' + adir, 'log', 'recall', '--pigment-lot=LOT-R'],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and 'usage' in p.stderr
+    # a log that does not verify gives no answer
+    bad = os.path.join(env.tmp, 'tampered')
+    shutil.copytree(adir, bad)
+    first = sorted(f for f in os.listdir(bad) if f.endswith('.smplog'))[0]
+    with open(os.path.join(bad, first), 'r+b') as f:
+        f.seek(200)
+        b = f.read(1)
+        f.seek(200)
+        f.write(bytes([b[0] ^ 0x01]))
+    out = recall('--pigment-lot=LOT-R', log=bad, rc=3)
+    assert out == ''

@@ -80,7 +80,8 @@ m = re.search(r'durable appends \(1 sync each\)\s+([\d.]+) /s\s+baseline raw wri
 g = re.search(r'group commit \(1 sync per 16\)\s+([\d.]+) /s', t)
 v = re.search(r'verify\s+([\d.]+) MB/s baseline sha256sum\s+([\d.]+) MB/s', t)
 rs = re.search(r'record size\s+(\d+) bytes', t)
-if not (m and g and v and rs):
+rc = re.search(r'recall \(10000 sessions\)\s+([\d.]+) s\s+baseline export of the log\s+([\d.]+) s', t)
+if not (m and g and v and rs and rc):
     sys.exit('bench: cannot read bench-audit output:\n' + t)
 s = json.load(open(smpd_json))
 f = json.load(open(safety_json))
@@ -101,6 +102,8 @@ rows = [
     ('audit group commit (1 fdatasync per 16)', float(g[1]), '/s',
      'raw pwrite+fdatasync, same bytes', float(m[2]), 'higher'),
     ('audit verify', float(v[1]), 'MB/s', 'sha256sum, same files', float(v[2]), 'higher'),
+    ('lot recall, 10,000 sessions (verify + read)', float(rc[1]), 's',
+     'smp-audit export of the same log', float(rc[2]), 'lower'),
     ('control round trip p50: D-Bus SetParameters', s['control_rtt']['smpd_p50'], 'us',
      'raw SET_PARAMS round trip (socket)', s['control_rtt']['raw_p50'], 'lower'),
     ('control round trip p99: D-Bus SetParameters', s['control_rtt']['smpd_p99'], 'us',

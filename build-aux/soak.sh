@@ -22,7 +22,7 @@ export SOAK_SEED=${SOAK_SEED:-$(date +%s)}
 variants=${SOAK_VARIANTS:-host host-valgrind vm}
 VALGRIND="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
 
-for x in daemon/smpd tools/smp-sim/smp-sim daemon/audit/smp-audit; do
+for x in daemon/smpd tools/smp-sim/smp-sim audit/smp-audit; do
 	[ -x "$BUILD/$x" ] || { echo "soak: $BUILD/$x is missing: build first" >&2; exit 1; }
 done
 [ -x /usr/bin/python3 ] || { echo "soak: /usr/bin/python3 is missing" >&2; exit 1; }

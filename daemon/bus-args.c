@@ -20,8 +20,9 @@ const char *const bus_param_keys[_PARAM_MAX] = {
 };
 
 int bus_read_params(sd_bus_message *m, const struct smp_params *current, bool have_current,
-		    struct smp_params *ret, sd_bus_error *error)
+		    struct smp_params *ret, struct param_overflow *ret_overflow, sd_bus_error *error)
 {
+	struct param_overflow ov = { .set = false };
 	struct smp_params p = *current;
 	bool have[_PARAM_MAX] = { false };
 	int r;
@@ -58,9 +59,14 @@ int bus_read_params(sd_bus_message *m, const struct smp_params *current, bool ha
 		r = sd_bus_message_read(m, "v", "u", &v);
 		if (r < 0)
 			return r;
-		if (v > UINT16_MAX)
-			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "parameter %s=%u is out of any range", key, v);
+		if (v > UINT16_MAX) {
+			/* Beyond the wire protocol's 16-bit field: the caller
+			 * refuses it as LimitExceeded at the protocol layer once
+			 * the caller may set parameters (the first one counts). */
+			if (!ov.set)
+				ov = (struct param_overflow) { .set = true, .param = q, .requested = v };
+			v = UINT16_MAX;
+		}
 		switch (q) {
 		case PARAM_VOLTAGE: p.voltage_mv = (uint16_t)v; break;
 		case PARAM_CURRENT: p.current_ma = (uint16_t)v; break;
@@ -83,6 +89,7 @@ int bus_read_params(sd_bus_message *m, const struct smp_params *current, bool ha
 						 "parameter %s is missing and has no earlier value",
 						 bus_param_keys[q]);
 	*ret = p;
+	*ret_overflow = ov;
 	return 0;
 }
 
@@ -93,6 +100,7 @@ int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *erro
 		{ "PigmentLot", "s" }, { "PigmentManufacturer", "s" }, { "OverrideReason", "s" },
 		{ "PatchTestTime", "x" }, { "ScreeningTime", "x" },
 	};
+	char why[128];
 	int r;
 
 	r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -162,14 +170,18 @@ int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *erro
 	if (zone_from_string(md->zone) == _ZONE_INVALID)
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
 					 "unknown zone \"%s\" (hairline, temples, crown or scar)", md->zone);
-	if (md->override_reason && !safety_text_valid(md->override_reason))
+	if (md->override_reason && !safety_text_check(md->override_reason, why, sizeof(why)))
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "OverrideReason must be 1-1024 bytes of text");
+					 "OverrideReason %s; " SAFETY_TEXT_RULE, why);
+	if (md->maker && !safety_text_check(md->maker, why, sizeof(why)))
+		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+					 "PigmentManufacturer %s; " SAFETY_TEXT_RULE, why);
 	return 0;
 }
 
-/* a{sv}: Session s, Client s, Since t, Until t (CLOCK_REALTIME us). */
-int bus_read_export_filter(sd_bus_message *msg, AuditExportFilter *f, sd_bus_error *error)
+/* a{sv}: Session s, Client s, PigmentLot s, CartridgeId s, CartridgeLot s,
+ * Since t, Until t (CLOCK_REALTIME us). */
+int bus_read_export_filter(sd_bus_message *msg, struct audit_export_filter *f, sd_bus_error *error)
 {
 	const char *key, *contents;
 	char type;
@@ -184,10 +196,13 @@ int bus_read_export_filter(sd_bus_message *msg, AuditExportFilter *f, sd_bus_err
 		r = sd_bus_message_read(msg, "s", &key);
 		if (r < 0)
 			return r;
-		str = strcmp(key, "Session") == 0 || strcmp(key, "Client") == 0;
+		str = strcmp(key, "Session") == 0 || strcmp(key, "Client") == 0 ||
+		      strcmp(key, "PigmentLot") == 0 || strcmp(key, "CartridgeId") == 0 ||
+		      strcmp(key, "CartridgeLot") == 0;
 		if (!str && strcmp(key, "Since") != 0 && strcmp(key, "Until") != 0)
 			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "unknown filter \"%s\" (Session, Client, Since, Until)", key);
+						 "unknown filter \"%s\" (Session, Client, PigmentLot, "
+						 "CartridgeId, CartridgeLot, Since, Until)", key);
 		r = sd_bus_message_peek_type(msg, &type, &contents);
 		if (r < 0)
 			return r;
@@ -198,6 +213,12 @@ int bus_read_export_filter(sd_bus_message *msg, AuditExportFilter *f, sd_bus_err
 			r = sd_bus_message_read(msg, "v", "s", &f->session);
 		else if (strcmp(key, "Client") == 0)
 			r = sd_bus_message_read(msg, "v", "s", &f->client);
+		else if (strcmp(key, "PigmentLot") == 0)
+			r = sd_bus_message_read(msg, "v", "s", &f->pigment_lot);
+		else if (strcmp(key, "CartridgeId") == 0)
+			r = sd_bus_message_read(msg, "v", "s", &f->cartridge);
+		else if (strcmp(key, "CartridgeLot") == 0)
+			r = sd_bus_message_read(msg, "v", "s", &f->cartridge_lot);
 		else if (strcmp(key, "Since") == 0)
 			r = sd_bus_message_read(msg, "v", "t", &f->since_usec);
 		else

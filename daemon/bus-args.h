@@ -17,9 +17,19 @@
 /* SetParameters keys, by enum param: "Voltage", "Current", ... */
 extern const char *const bus_param_keys[_PARAM_MAX];
 
-/* Device.SetParameters a{sv}: every parameter given, or kept from current. */
+/* A SetParameters value beyond the protocol's 16-bit field (> 65535). */
+struct param_overflow {
+	bool set;
+	enum param param;
+	uint32_t requested;
+};
+
+/* Device.SetParameters a{sv}: every parameter given, or kept from current.
+ * A value above 65535 is not an error here: *ret_overflow names the first
+ * one (and *ret holds 65535 for it), for the caller to refuse as
+ * LimitExceeded at the protocol layer. */
 int bus_read_params(sd_bus_message *m, const struct smp_params *current, bool have_current,
-		    struct smp_params *ret, sd_bus_error *error);
+		    struct smp_params *ret, struct param_overflow *ret_overflow, sd_bus_error *error);
 
 /* Manager.BeginSession a{sv} (docs/dbus.md). */
 struct metadata {
@@ -29,5 +39,6 @@ struct metadata {
 
 int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *error);
 
-/* ExportLog / ListPastSessions filter a{sv}: Session s, Client s, Since t, Until t. */
-int bus_read_export_filter(sd_bus_message *msg, AuditExportFilter *f, sd_bus_error *error);
+/* ExportLog / ListPastSessions filter a{sv}: Session s, Client s, PigmentLot s,
+ * CartridgeId s, CartridgeLot s, Since t, Until t. */
+int bus_read_export_filter(sd_bus_message *msg, struct audit_export_filter *f, sd_bus_error *error);

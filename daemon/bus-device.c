@@ -250,15 +250,47 @@ static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error
 	return sd_bus_reply_method_return(m, NULL);
 }
 
+/*
+ * A value the protocol cannot carry (> 65535) is refused like any other
+ * value above a limit: LastRefusal names the protocol layer and its
+ * maximum, set and announced before the LimitExceeded reply, and the
+ * refusal is recorded (parameters_refused).
+ */
+static int refuse_beyond_protocol(struct device *d, const struct param_overflow *ov,
+				  const struct smp_params *req, sd_bus_error *error)
+{
+	struct refusal *rf = &d->last_refusal;
+	char msg[SAFETY_MSG_MAX];
+
+	safety_refuse_beyond_protocol(ov->param, ov->requested, &rf->bound, msg, sizeof(msg));
+	rf->serial++;
+	rf->param = ov->param;
+	rf->requested = ov->requested;
+	rf->max = true;
+	{
+		struct audit_field f[] = {
+			AUDIT_STR("device", d->info.serial),
+			AUDIT_STR("session", d->session ? d->session->id : ""),
+			AUDIT_STR("parameter", bus_param_keys[ov->param]),
+			AUDIT_UINT("requested", ov->requested),
+			AUDIT_STR("refused", msg),
+		};
+		manager_audit(d->manager, false, "parameters_refused", f, sizeof(f) / sizeof(f[0]));
+	}
+	bus_device_emit_changed(d, "LastRefusal", NULL);
+	return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s", msg);
+}
+
 /* a{sv} with Voltage, Current, StrokeRate, Depth (all "u"). */
 static int method_set_parameters(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct device *d = userdata;
 	struct smp_params req, applied;
+	struct param_overflow ov;
 	sd_bus_message *reply = NULL;
 	int r;
 
-	r = bus_read_params(m, &d->ctl.setpoints, d->ctl.have_setpoints, &req, error);
+	r = bus_read_params(m, &d->ctl.setpoints, d->ctl.have_setpoints, &req, &ov, error);
 	if (r < 0)
 		return r;
 	r = polkit_verify(d->manager, m, SMPD_ACTION_OPERATE, method_set_parameters, d, error);
@@ -267,6 +299,8 @@ static int method_set_parameters(sd_bus_message *m, void *userdata, sd_bus_error
 	r = require_claimant(d, m, error);
 	if (r < 0)
 		return r;
+	if (ov.set)
+		return refuse_beyond_protocol(d, &ov, &req, error);
 	r = device_set_parameters(d, &req, &applied, error);
 	if (r < 0)
 		return r;

@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "audit-sessions.h"
 #include "manager.h"
 
 static int prop_api_version(sd_bus *bus, const char *path, const char *iface, const char *prop,
@@ -188,7 +190,7 @@ void bus_manager_free_jobs(struct manager *m)
 	}
 }
 
-static const char *verify_status_name(AuditVerifyStatus s)
+static const char *verify_status_name(enum audit_verify_status s)
 {
 	switch (s) {
 	case AUDIT_VERIFY_INTACT: return "intact";
@@ -215,7 +217,7 @@ static int export_done(struct verify_job *j, const siginfo_t *si)
 		return 0;
 	}
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("who", sd_bus_message_get_sender(j->call) ?
 				  sd_bus_message_get_sender(j->call) : ""),
 			AUDIT_STR("format", j->format),
@@ -226,139 +228,113 @@ static int export_done(struct verify_job *j, const siginfo_t *si)
 	return sd_bus_reply_method_return(j->call, "t", (uint64_t)count);
 }
 
-/* ---- ListPastSessions: session_begin/session_end records, one line each ---- */
+/*
+ * ---- ListPastSessions: the sessions as audit_sessions_read() reads them ----
+ *
+ * The child writes each session as PAST_FIELDS NUL-terminated strings (a
+ * string of the log may hold any character but NUL); list_done() turns
+ * them into the a{sv} of docs/dbus.md.
+ */
+enum past_field {
+	PAST_ID, PAST_CLIENT, PAST_OPERATOR, PAST_ZONE, PAST_ZONES, PAST_PIGMENT_LOT,
+	PAST_PIGMENT_MAKER, PAST_CARTRIDGE, PAST_CARTRIDGE_LOT, PAST_NEEDLE, PAST_DEVICE,
+	PAST_STATE, PAST_END_REASON,
+	PAST_BEGIN, PAST_END, PAST_NEEDLE_ON,		/* t */
+	PAST_PATCH_TEST, PAST_SCREENING,		/* x */
+	PAST_FIELDS
+};
 
-#define PAST_FIELDS 10
 static const char *const past_keys[PAST_FIELDS] = {
-	"Id", "Client", "Operator", "Zone", "PigmentLot", "CartridgeId", "Device",
-	"BeginTime", "EndTime", "NeedleOnTime",
+	"Id", "Client", "Operator", "Zone", "Zones", "PigmentLot", "PigmentManufacturer",
+	"CartridgeId", "CartridgeLot", "Needle", "Device", "State", "EndReason",
+	"BeginTime", "EndTime", "NeedleOnTime", "PatchTestTime", "ScreeningTime",
 };
 
-struct past_session {
-	char *v[PAST_FIELDS];
-	char *reason;
-};
-
-struct past_walk {
-	const AuditExportFilter *filter;
-	struct past_session *s;
-	size_t n, cap;
-};
-
-static const char *rec_str(const AuditRecordView *rec, const char *key)
+static int past_sessions_write(const char *dir, const struct audit_export_filter *filter, int fd)
 {
-	for (size_t i = 0; i < rec->n_fields; i++)
-		if (strcmp(rec->fields[i].key, key) == 0 && rec->fields[i].type == AUDIT_FIELD_STRING)
-			return rec->fields[i].s;
-	return NULL;
-}
-
-static uint64_t rec_uint(const AuditRecordView *rec, const char *key)
-{
-	for (size_t i = 0; i < rec->n_fields; i++)
-		if (strcmp(rec->fields[i].key, key) == 0 && rec->fields[i].type == AUDIT_FIELD_UINT)
-			return rec->fields[i].u;
-	return 0;
-}
-
-static int past_cb(const AuditRecordView *rec, void *userdata)
-{
-	struct past_walk *w = userdata;
-	const char *id = rec_str(rec, "session");
-
-	if (!id || rec->type != AUDIT_REC_EVENT)
-		return 0;
-	if (strcmp(rec->event, "session_begin") == 0) {
-		const char *client = rec_str(rec, "client");
-		struct past_session *p;
-
-		if (w->filter->client && (!client || strcmp(client, w->filter->client) != 0))
-			return 0;
-		if (w->filter->since_usec && rec->realtime_usec < w->filter->since_usec)
-			return 0;
-		if (w->filter->until_usec && rec->realtime_usec >= w->filter->until_usec)
-			return 0;
-		if (w->n == w->cap) {
-			size_t cap = w->cap ? w->cap * 2 : 64;
-			struct past_session *ns = realloc(w->s, cap * sizeof(*ns));
-
-			if (!ns)
-				return -ENOMEM;
-			w->s = ns;
-			w->cap = cap;
-		}
-		p = &w->s[w->n++];
-		memset(p, 0, sizeof(*p));
-		p->v[0] = strdup(id);
-		p->v[1] = strdup(client ? client : "");
-		p->v[2] = strdup(rec_str(rec, "operator") ? rec_str(rec, "operator") : "");
-		p->v[3] = strdup(rec_str(rec, "zone") ? rec_str(rec, "zone") : "");
-		p->v[4] = strdup(rec_str(rec, "pigment_lot") ? rec_str(rec, "pigment_lot") : "");
-		p->v[5] = strdup(rec_str(rec, "cartridge") ? rec_str(rec, "cartridge") : "");
-		p->v[6] = strdup(rec_str(rec, "device") ? rec_str(rec, "device") : "");
-		if (asprintf(&p->v[7], "%" PRIu64, rec->realtime_usec) < 0)
-			p->v[7] = NULL;
-		p->v[8] = strdup("0");
-		p->v[9] = strdup("0");
-		p->reason = strdup("");
-		return 0;
-	}
-	if (strcmp(rec->event, "session_end") == 0) {
-		const char *reason = rec_str(rec, "reason");
-
-		for (size_t i = 0; i < w->n; i++)
-			if (w->s[i].v[0] && strcmp(w->s[i].v[0], id) == 0) {
-				free(w->s[i].v[8]);
-				free(w->s[i].v[9]);
-				free(w->s[i].reason);
-				if (asprintf(&w->s[i].v[8], "%" PRIu64, rec->realtime_usec) < 0)
-					w->s[i].v[8] = NULL;
-				if (asprintf(&w->s[i].v[9], "%" PRIu64,
-					     rec_uint(rec, "needle_on_ms") * 1000) < 0)
-					w->s[i].v[9] = NULL;
-				w->s[i].reason = strdup(reason ? reason : "");
-			}
-	}
-	return 0;
-}
-
-/* In the child: one line per session, fields separated by tabs (free text
- * in the log has no control characters: safety_text_valid()). */
-static void past_walk_done(struct past_walk *w)
-{
-	for (size_t i = 0; i < w->n; i++) {
-		for (int k = 0; k < PAST_FIELDS; k++)
-			free(w->s[i].v[k]);
-		free(w->s[i].reason);
-	}
-	free(w->s);
-}
-
-static int past_sessions_write(const char *dir, const AuditExportFilter *filter, int fd)
-{
-	struct past_walk w = { .filter = filter };
+	struct audit_session_filter sf = {
+		.client = filter->client,
+		.pigment_lot = filter->pigment_lot,
+		.cartridge = filter->cartridge,
+		.cartridge_lot = filter->cartridge_lot,
+		.since_usec = filter->since_usec,
+		.until_usec = filter->until_usec,
+	};
+	struct audit_session *s = NULL;
+	size_t n = 0;
+	FILE *f;
 	int r;
 
-	r = audit_log_foreach(dir, past_cb, &w);
-	for (size_t i = 0; r >= 0 && i < w.n; i++) {
-		for (int k = 0; r >= 0 && k < PAST_FIELDS; k++)
-			if (!w.s[i].v[k] || dprintf(fd, "%s\t", w.s[i].v[k]) < 0)
-				r = -EIO;
-		if (r >= 0 && (!w.s[i].reason || dprintf(fd, "%s\n", w.s[i].reason) < 0))
-			r = -EIO;
+	r = audit_sessions_read(dir, &sf, &s, &n);
+	if (r < 0)
+		return r;
+	f = fdopen(dup(fd), "w");
+	if (!f) {
+		audit_sessions_free(s, n);
+		return -errno;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct audit_session *p = &s[i];
+
+		fprintf(f, "%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c"
+			"%" PRIu64 "%c%" PRIu64 "%c%" PRIu64 "%c%" PRId64 "%c%" PRId64 "%c",
+			p->id, 0, p->client, 0, p->operator_name, 0, p->zone, 0, p->zones, 0,
+			p->pigment_lot, 0, p->pigment_manufacturer, 0, p->cartridge, 0,
+			p->cartridge_lot, 0, p->needle, 0, p->device, 0,
+			audit_session_state_to_string(p->state), 0, p->end_reason, 0,
+			p->begin_usec, 0, p->end_usec, 0, p->needle_on_ms * 1000, 0,
+			p->patch_test_time, 0, p->screening_time, 0);
 	}
 	/* The child exits next; freeing keeps valgrind's leak check meaningful. */
-	past_walk_done(&w);
-	return r < 0 ? r : 0;
+	audit_sessions_free(s, n);
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static int past_append(sd_bus_message *reply, char *const *v)
+{
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "{sv}");
+	for (int k = 0; r >= 0 && k < PAST_FIELDS; k++) {
+		if (k == PAST_ZONES) {
+			char *rest = v[k], *z;
+
+			r = sd_bus_message_open_container(reply, 'e', "sv");
+			if (r >= 0)
+				r = sd_bus_message_append(reply, "s", past_keys[k]);
+			if (r >= 0)
+				r = sd_bus_message_open_container(reply, 'v', "as");
+			if (r >= 0)
+				r = sd_bus_message_open_container(reply, 'a', "s");
+			while (r >= 0 && (z = strsep(&rest, ",")))
+				if (z[0])
+					r = sd_bus_message_append(reply, "s", z);
+			if (r >= 0)
+				r = sd_bus_message_close_container(reply);
+			if (r >= 0)
+				r = sd_bus_message_close_container(reply);
+			if (r >= 0)
+				r = sd_bus_message_close_container(reply);
+		} else if (k >= PAST_PATCH_TEST)
+			r = sd_bus_message_append(reply, "{sv}", past_keys[k], "x",
+						  (int64_t)strtoll(v[k], NULL, 10));
+		else if (k >= PAST_BEGIN)
+			r = sd_bus_message_append(reply, "{sv}", past_keys[k], "t",
+						  (uint64_t)strtoull(v[k], NULL, 10));
+		else
+			r = sd_bus_message_append(reply, "{sv}", past_keys[k], "s", v[k]);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	return r;
 }
 
 static int list_done(struct verify_job *j, const siginfo_t *si)
 {
 	sd_bus_message *reply = NULL;
-	char *line = NULL;
-	size_t sz = 0;
-	FILE *f = NULL;
-	int r, fd;
+	char *buf = NULL, *p, *end;
+	struct stat st;
+	int r;
 
 	if (si->si_code != CLD_EXITED || si->si_status != 0)
 		return sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
@@ -366,37 +342,32 @@ static int list_done(struct verify_job *j, const siginfo_t *si)
 						  si->si_code == CLD_EXITED && si->si_status ? ": " : "",
 						  si->si_code == CLD_EXITED && si->si_status ?
 						  strerror(si->si_status) : "");
-	fd = dup(j->fd);
-	if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0 || !(f = fdopen(fd, "r"))) {
-		if (fd >= 0)
-			close(fd);
+	if (fstat(j->fd, &st) < 0 || !(buf = malloc((size_t)st.st_size + 1)) ||
+	    pread(j->fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+		free(buf);
 		return sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
 						  "cannot read the session list");
 	}
+	buf[st.st_size] = '\0';
+	end = buf + st.st_size;
 	r = sd_bus_message_new_method_return(j->call, &reply);
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-	while (r >= 0 && getline(&line, &sz, f) > 0) {
-		char *rest = line;
+	for (p = buf; r >= 0 && p < end;) {
+		char *v[PAST_FIELDS];
 
-		line[strcspn(line, "\n")] = '\0';
-		r = sd_bus_message_open_container(reply, 'a', "{sv}");
-		for (int k = 0; r >= 0 && k < PAST_FIELDS; k++) {
-			const char *v = rest ? strsep(&rest, "\t") : "";
-
-			if (k >= 7)
-				r = sd_bus_message_append(reply, "{sv}", past_keys[k], "t",
-							  (uint64_t)strtoull(v, NULL, 10));
-			else
-				r = sd_bus_message_append(reply, "{sv}", past_keys[k], "s", v);
+		for (int k = 0; k < PAST_FIELDS; k++) {
+			if (p >= end) {
+				r = -EBADMSG;	/* a child that wrote half a session */
+				break;
+			}
+			v[k] = p;
+			p += strlen(p) + 1;
 		}
 		if (r >= 0)
-			r = sd_bus_message_append(reply, "{sv}", "EndReason", "s", rest ? rest : "");
-		if (r >= 0)
-			r = sd_bus_message_close_container(reply);
+			r = past_append(reply, v);
 	}
-	free(line);
-	fclose(f);
+	free(buf);
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
@@ -411,7 +382,7 @@ static int list_done(struct verify_job *j, const siginfo_t *si)
 static int verify_done(struct verify_job *j, const siginfo_t *si)
 {
 	struct manager *m = j->m;
-	AuditVerifyReport rep;
+	struct audit_verify_report rep;
 	char desc[1024];
 	ssize_t n;
 
@@ -436,7 +407,7 @@ static int verify_done(struct verify_job *j, const siginfo_t *si)
 		snprintf(desc, sizeof(desc), "%s: %s (file %s, offset %" PRIu64 ", record %" PRIu64 ")",
 			 verify_status_name(rep.status), rep.reason, rep.file, rep.offset, rep.seq);
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("who", sd_bus_message_get_sender(j->call) ?
 				  sd_bus_message_get_sender(j->call) : ""),
 			AUDIT_STR("status", verify_status_name(rep.status)),
@@ -529,7 +500,7 @@ fail:
 
 static int verify_work(struct manager *m, const void *arg, int fd)
 {
-	AuditVerifyReport rep;
+	struct audit_verify_report rep;
 	int r;
 
 	r = audit_verify(m->audit_dir, arg, NULL, NULL, &rep);
@@ -560,8 +531,8 @@ static int method_verify_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 }
 
 struct export_args {
-	AuditExportFormat fmt;
-	const AuditExportFilter *filter;
+	enum audit_export_format fmt;
+	const struct audit_export_filter *filter;
 	int fd;				/* the caller's file */
 };
 
@@ -587,8 +558,8 @@ static int export_work(struct manager *m, const void *arg, int fd)
 static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
-	AuditExportFilter filter = { 0 };
-	AuditExportFormat fmt;
+	struct audit_export_filter filter = { 0 };
+	enum audit_export_format fmt;
 	struct verify_job *j = NULL;
 	const char *format;
 	struct export_args args;
@@ -632,7 +603,7 @@ static int list_work(struct manager *m, const void *arg, int fd)
 static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
-	AuditExportFilter filter = { 0 };
+	struct audit_export_filter filter = { 0 };
 	int r;
 
 	r = bus_read_export_filter(msg, &filter, error);
@@ -640,7 +611,8 @@ static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus
 		return r;
 	if (filter.session)
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "ListPastSessions filters by Client, Since and Until");
+					 "ListPastSessions filters by Client, PigmentLot, CartridgeId, "
+					 "CartridgeLot, Since and Until");
 	r = polkit_verify(m, msg, SMPD_ACTION_AUDIT, method_list_past_sessions, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;

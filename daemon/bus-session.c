@@ -115,14 +115,15 @@ static int method_annotate(sd_bus_message *m, void *userdata, sd_bus_error *erro
 {
 	struct session *s = userdata;
 	const char *text;
+	char why[128];
 	int r;
 
 	r = sd_bus_message_read(m, "s", &text);
 	if (r < 0)
 		return r;
-	if (!safety_text_valid(text))
+	if (!safety_text_check(text, why, sizeof(why)))
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "an annotation is 1-1024 bytes of UTF-8 text without control characters");
+					 "the annotation %s; " SAFETY_TEXT_RULE, why);
 	r = polkit_verify(s->manager, m, SMPD_ACTION_OPERATE, method_annotate, s, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
@@ -144,10 +145,11 @@ static int method_end(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = require_owner(s, m, error);
 	if (r < 0)
 		return r;
-	r = session_end(s, "ended by the client");
+	r = session_end_recorded(s, "ended by the client");
 	if (r < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
-					 "the session ended but its record could not be written: %s",
+					 "the needle is stopped but the session stays open: its end "
+					 "could not be recorded (%s); it ends on record when smpd stops",
 					 strerror(-r));
 	return sd_bus_reply_method_return(m, NULL);
 }

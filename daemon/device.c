@@ -111,7 +111,7 @@ static int device_command(struct device *d, uint8_t type, const void *payload, s
 static void audit_device_event(struct device *d, bool durable, const char *event,
 			       const char *who, const char *reason)
 {
-	AuditField f[6];
+	struct audit_field f[6];
 	size_t n = 0;
 
 	f[n++] = AUDIT_STR("device", d->info.serial);
@@ -245,7 +245,7 @@ static void act_trip(struct device *d, enum monitor_trip trip, const char *msg)
 	bus_device_emit_changed(d, "State", "Fault", NULL);
 	/* After an audit failure the log cannot take this record. */
 	if (trip != MONITOR_AUDIT_FAILED) {
-		AuditField f[5];
+		struct audit_field f[5];
 		size_t n = 0;
 
 		f[n++] = AUDIT_STR("device", d->info.serial);
@@ -279,7 +279,7 @@ static void act_emit(struct device *d, unsigned props)
 static int audit_start(struct device *d, const char *who)
 {
 	const struct smp_params *sp = &d->ctl.setpoints;
-	AuditField f[] = {
+	struct audit_field f[] = {
 		AUDIT_STR("device", d->info.serial),
 		AUDIT_STR("session", d->session ? d->session->id : ""),
 		AUDIT_STR("client", d->session ? d->session->client : ""),
@@ -298,7 +298,7 @@ static int audit_set_parameters(struct device *d)
 {
 	const struct smp_params *req = &d->ctl.op_params, *applied = &d->ctl.setpoints;
 	const struct effective_limits *el = &d->ctl.limits;
-	AuditField f[32];
+	struct audit_field f[32];
 	size_t n = 0;
 
 	f[n++] = AUDIT_STR("device", d->info.serial);
@@ -329,7 +329,7 @@ static int audit_set_parameters(struct device *d)
 static void audit_parameters_refused(struct device *d, const char *msg)
 {
 	const struct smp_params *req = &d->ctl.op_params;
-	AuditField f[] = {
+	struct audit_field f[] = {
 		AUDIT_STR("device", d->info.serial),
 		AUDIT_STR("session", d->session ? d->session->id : ""),
 		AUDIT_UINT("req_voltage_mv", req->voltage_mv),
@@ -451,7 +451,7 @@ static void act_session_warning(struct device *d)
 	sd_bus_emit_signal(d->manager->bus, s->path, SMPD_IFACE_SESSION, "Warning", "su",
 			   "session-time", left);
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("warning", "session-time"),
@@ -763,7 +763,7 @@ static int telemetry_timer_handler(sd_event_source *s, uint64_t usec, void *user
 void device_audit_tick(struct device *d)
 {
 	struct telemetry_summary *s = &d->audit_sum;
-	AuditField f[20];
+	struct audit_field f[20];
 	size_t n = 0;
 
 	if (s->samples == 0 || d->gone)
@@ -887,7 +887,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 
 	sd_bus_emit_signal(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "DeviceAdded", "o", d->path);
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("model", d->info.model_name),
 			AUDIT_UINT("firmware", d->info.fw_version),
@@ -899,7 +899,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 	}
 	if (d->ctl.trip != MONITOR_OK) {
 		/* Found faulted (e.g. its lease ran out while no smpd ran): say so. */
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("fault", monitor_trip_to_string(d->ctl.trip)),
 			AUDIT_STR("message", d->ctl.trip_message),

@@ -16,6 +16,7 @@
 
 #include <systemd/sd-journal.h>
 
+#include "audit-sessions.h"
 #include "manager.h"
 #include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
@@ -37,13 +38,13 @@
 
 /*
  * The audit library mirrors every record it writes to journald
- * (AuditLogConfig.journal_mirror: SMP_<KEY> fields and a MESSAGE_ID per
+ * (struct audit_log_config.journal_mirror: SMP_<KEY> fields and a MESSAGE_ID per
  * event, `journalctl SMP_SESSION=...`).  A record the log could not take
  * is sent here instead, with the same SMP_<KEY> fields, so that the
  * administrator still sees what happened after the log failed.  Best
  * effort: the audit log is the record.
  */
-static void journal_mirror(const char *event, const AuditField *fields, size_t n_fields)
+static void journal_mirror(const char *event, const struct audit_field *fields, size_t n_fields)
 {
 	struct iovec iov[2 + AUDIT_FIELDS_MAX];
 	char *bufs[2 + AUDIT_FIELDS_MAX];
@@ -106,7 +107,7 @@ static void audit_failed(struct manager *m, int r)
 }
 
 int manager_audit(struct manager *m, bool durable, const char *event,
-		  const AuditField *fields, size_t n_fields)
+		  const struct audit_field *fields, size_t n_fields)
 {
 	int r;
 
@@ -123,7 +124,7 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 	if (r == -EINVAL && m->audit && audit_log_get_error(m->audit) == 0) {
 		/* A field the log refused (not UTF-8, too long): the record is
 		 * ours to fix, the log is fine.  Say so without the fields. */
-		AuditField f[] = { AUDIT_STR("dropped_event", event) };
+		struct audit_field f[] = { AUDIT_STR("dropped_event", event) };
 
 		fprintf(stderr, "smpd: audit record %s refused (invalid field)\n", event);
 		r = audit_log_append(m->audit, "invalid_record", f, 1, NULL);
@@ -158,7 +159,7 @@ int manager_check_audit_space(struct manager *m)
 	if (avail >= AUDIT_MIN_FREE_BYTES)
 		return 0;
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("directory", m->audit_dir),
 			AUDIT_UINT("free_bytes", avail),
 			AUDIT_UINT("min_free_bytes", AUDIT_MIN_FREE_BYTES),
@@ -225,7 +226,7 @@ static int key_file_write(int fd, const char *path, const char *key)
 
 static int open_audit(struct manager *m)
 {
-	AuditLogConfig cfg;
+	struct audit_log_config cfg;
 	char *key = NULL;
 	int fd = -1, r;
 
@@ -422,6 +423,45 @@ static void arm_audit_timer(struct manager *m, uint64_t base)
 	sd_event_source_set_enabled(m->audit_timer, SD_EVENT_ONESHOT);
 }
 
+/*
+ * A session that the last run of smpd left open was cut off by a crash
+ * (an orderly stop ends every session on record, manager_stop_all()):
+ * record its end now, once, so that every reader sees the same end
+ * (docs/audit-log.md, "Sessions").  Reads the whole log: the cost of a
+ * start grows with the log (docs/benchmarks.md).
+ */
+static int record_crashed_sessions(struct manager *m)
+{
+	struct audit_session *s = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!m->audit || m->audit_error < 0)
+		return 0;
+	r = audit_sessions_read(m->audit_dir, NULL, &s, &n);
+	if (r < 0) {
+		fprintf(stderr, "smpd: cannot read the sessions of the audit log to find those a "
+			"crash cut off: %s, ignoring\n", strerror(-r));
+		return 0;
+	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		struct audit_field f[] = {
+			AUDIT_STR("session", s[i].id),
+			AUDIT_STR("client", s[i].client),
+			AUDIT_STR("device", s[i].device),
+			AUDIT_STR("reason", AUDIT_REASON_DAEMON_CRASHED),
+			/* the needle time was never recorded; the telemetry has it */
+			AUDIT_UINT("needle_on_ms", 0),
+			AUDIT_UINT("found_at_seq", s[i].end_seq),
+		};
+
+		if (s[i].end_inferred && s[i].state == AUDIT_SESSION_DAEMON_CRASHED)
+			r = manager_audit(m, true, "session_end", f, sizeof(f) / sizeof(f[0]));
+	}
+	audit_sessions_free(s, n);
+	return r < 0 ? r : 0;
+}
+
 int manager_start(struct manager *m)
 {
 	int r;
@@ -429,8 +469,11 @@ int manager_start(struct manager *m)
 	r = bus_manager_register(m);
 	if (r < 0)
 		return r;
+	r = record_crashed_sessions(m);
+	if (r < 0)
+		return r;
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("version", "0.1.0"),
 			AUDIT_STR("config_dir", m->config_dir),
 			AUDIT_STR("policy_digest", m->policy.digest),
@@ -450,7 +493,7 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 
 	r = policy_load(m->config_dir, &p, err, errsz);
 	if (r < 0) {
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("error", err),
 			AUDIT_STR("policy_digest", m->policy.digest),
 		};
@@ -458,7 +501,7 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 		return r;
 	}
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("old_policy_digest", m->policy.digest),
 			AUDIT_STR("policy_digest", p.digest),
 			AUDIT_UINT("policy_files", p.n_files),
@@ -491,6 +534,11 @@ void manager_stop_all(struct manager *m, const char *reason)
 	for (struct device *d = m->devices; d; d = d->next)
 		if (controller_needle_may_run(&d->ctl))
 			device_stop(d, "smpd", reason, NULL);
+	/* An orderly stop ends every open session on record, before
+	 * manager_free() seals the log (docs/audit-log.md, "Sessions"). */
+	for (struct session *s = m->sessions; s; s = s->next)
+		if (s->active)
+			session_end(s, AUDIT_REASON_DAEMON_STOPPED);
 }
 
 static int reconnect_handler(sd_event_source *s, uint64_t usec, void *userdata)
@@ -560,7 +608,7 @@ struct manager *manager_free(struct manager *m)
 	sd_event_source_disable_unref(m->reconnect_timer);
 	sd_event_source_disable_unref(m->watchdog_timer);
 	if (m->audit) {
-		AuditField f[] = { AUDIT_STR("reason", "shutdown") };
+		struct audit_field f[] = { AUDIT_STR("reason", "shutdown") };
 
 		if (m->audit_error >= 0)
 			audit_log_append_durable(m->audit, "daemon_stop", f, 1, NULL);

@@ -167,7 +167,7 @@ struct manager {
 	struct device *devices;
 	struct session *sessions;
 	struct store *store;
-	AuditLog *audit;
+	struct audit_log *audit;
 	int audit_error;		/* <0: the log cannot be written (H12) */
 
 	struct auth_query *auth_queries;
@@ -209,7 +209,7 @@ int manager_check_audit_space(struct manager *m);
  * session or start is accepted until restart (H12).
  */
 int manager_audit(struct manager *m, bool durable, const char *event,
-		  const AuditField *fields, size_t n_fields);
+		  const struct audit_field *fields, size_t n_fields);
 
 /* bus-manager.c, bus-device.c, bus-session.c */
 void bus_manager_free_jobs(struct manager *m);
@@ -274,6 +274,8 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 		  const struct session_request *req, const char *pigment_maker,
 		  struct session **ret, sd_bus_error *error);
 int session_end(struct session *s, const char *reason);
+/* EndSession: the session stays open when its end cannot be recorded. */
+int session_end_recorded(struct session *s, const char *reason);
 int session_change_zone(struct session *s, enum zone z, sd_bus_error *error);
 int session_annotate(struct session *s, const char *text, sd_bus_error *error);
 struct session *session_find_by_path(struct manager *m, const char *path);

@@ -101,7 +101,7 @@ static int query_done(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 	{
 		/* Every decision is recorded; the state change that follows an
 		 * allowed one syncs it with its own record (group commit). */
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("who", sd_bus_message_get_sender(q->request)),
 			AUDIT_STR("action", q->action),
 			AUDIT_STR("method", sd_bus_message_get_member(q->request)),

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,32 @@ static void apply_set(struct effective_limits *el, const struct limit_set *ls,
 	}
 }
 
+void safety_protocol_limits(struct effective_limits *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	bound_set(&ret->min[PARAM_VOLTAGE], SMPP_VOLTAGE_MIN_MV, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&ret->max[PARAM_VOLTAGE], SMPP_VOLTAGE_MAX_MV, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&ret->min[PARAM_CURRENT], 1, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&ret->max[PARAM_CURRENT], SMPP_CURRENT_MAX_MA, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&ret->min[PARAM_RATE], SMPP_RATE_MIN_CHZ, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&ret->max[PARAM_RATE], SMPP_RATE_MAX_CHZ, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&ret->min[PARAM_DEPTH], SMPP_DEPTH_MIN_UM, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&ret->max[PARAM_DEPTH], SMPP_DEPTH_MAX_UM, LAYER_PROTOCOL, "protocol", "protocol v1");
+}
+
+void safety_refuse_beyond_protocol(enum param q, uint32_t requested,
+				   struct effective_bound *ret_bound, char *msg, size_t msgsz)
+{
+	struct effective_limits el;
+	char desc[SAFETY_MSG_MAX];
+
+	safety_protocol_limits(&el);
+	safety_describe_bound(&el.max[q], q, desc, sizeof(desc));
+	snprintf(msg, msgsz, "%s %" PRIu32 " %s exceeds %s (the protocol's 16-bit field cannot "
+		 "even carry it)", param_to_string(q), requested, param_unit(q), desc);
+	*ret_bound = el.max[q];
+}
+
 void safety_effective_limits(const struct policy *p, const struct smp_limits *dev,
 			     const char *dev_serial, enum zone zone, const char *needle,
 			     struct effective_limits *ret)
@@ -42,15 +69,7 @@ void safety_effective_limits(const struct policy *p, const struct smp_limits *de
 	struct limit_set devset;
 	char label[48];
 
-	memset(&el, 0, sizeof(el));
-	bound_set(&el.min[PARAM_VOLTAGE], SMPP_VOLTAGE_MIN_MV, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&el.max[PARAM_VOLTAGE], SMPP_VOLTAGE_MAX_MV, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&el.min[PARAM_CURRENT], 1, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&el.max[PARAM_CURRENT], SMPP_CURRENT_MAX_MA, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&el.min[PARAM_RATE], SMPP_RATE_MIN_CHZ, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&el.max[PARAM_RATE], SMPP_RATE_MAX_CHZ, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&el.min[PARAM_DEPTH], SMPP_DEPTH_MIN_UM, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&el.max[PARAM_DEPTH], SMPP_DEPTH_MAX_UM, LAYER_PROTOCOL, "protocol", "protocol v1");
+	safety_protocol_limits(&el);
 
 	if (dev) {
 		memset(&devset, 0, sizeof(devset));
@@ -154,39 +173,78 @@ int safety_check_params(const struct effective_limits *el, const struct smp_para
 
 /* ---- interlocks ---- */
 
-bool safety_token_valid(const char *s)
+static bool why_set(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static bool why_set(char *why, size_t whysz, const char *fmt, ...)
 {
+	va_list ap;
+
+	if (why && whysz) {
+		va_start(ap, fmt);
+		vsnprintf(why, whysz, fmt, ap);
+		va_end(ap);
+	}
+	return false;
+}
+
+/* One character for a message: itself when printable ASCII, else nothing. */
+static void char_name(unsigned char c, char out[16])
+{
+	if (c > ' ' && c <= '~')
+		snprintf(out, 16, "'%c' (0x%02x)", c, c);
+	else if (c == ' ')
+		snprintf(out, 16, "space (0x20)");
+	else
+		snprintf(out, 16, "byte 0x%02x", c);
+}
+
+bool safety_token_check(const char *s, char *why, size_t whysz)
+{
+	char c[16];
 	size_t n;
 
 	if (!s)
-		return false;
+		return why_set(why, whysz, "is missing");
 	n = strlen(s);
-	if (n == 0 || n > 64)
-		return false;
+	if (n == 0)
+		return why_set(why, whysz, "is empty");
+	if (n > 64)
+		return why_set(why, whysz, "is %zu characters long, more than 64", n);
 	for (size_t i = 0; i < n; i++)
-		if (s[i] <= ' ' || s[i] > '~' || s[i] == '=' || s[i] == '"' || s[i] == '\\')
-			return false;
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == '=' || s[i] == '"' || s[i] == '\\') {
+			char_name((unsigned char)s[i], c);
+			return why_set(why, whysz, "has %s at position %zu, which is not allowed", c,
+				       i + 1);
+		}
 	return true;
 }
 
-/* Valid UTF-8 without control characters other than none at all. */
-bool safety_text_valid(const char *s)
+bool safety_token_valid(const char *s)
+{
+	return safety_token_check(s, NULL, 0);
+}
+
+/* Valid UTF-8 without control characters (C0, DEL, C1), 1-1024 bytes. */
+bool safety_text_check(const char *s, char *why, size_t whysz)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t n;
 
 	if (!s)
-		return false;
+		return why_set(why, whysz, "is missing");
 	n = strlen(s);
-	if (n == 0 || n > 1024)
-		return false;
+	if (n == 0)
+		return why_set(why, whysz, "is empty");
+	if (n > 1024)
+		return why_set(why, whysz, "is %zu bytes long, more than 1024", n);
 	for (size_t i = 0; i < n;) {
 		unsigned c = u[i];
 		size_t len;
 		uint32_t cp;
 
 		if (c < 0x20 || c == 0x7f)
-			return false;
+			return why_set(why, whysz, "has the control character 0x%02x at byte %zu", c,
+				       i + 1);
 		if (c < 0x80) {
 			i++;
 			continue;
@@ -201,22 +259,32 @@ bool safety_text_valid(const char *s)
 			len = 4;
 			cp = c & 0x07;
 		} else {
-			return false;
+			return why_set(why, whysz, "is not UTF-8 at byte %zu (0x%02x)", i + 1, c);
 		}
 		if (i + len > n)
-			return false;
+			return why_set(why, whysz, "ends inside a UTF-8 character at byte %zu", i + 1);
 		for (size_t k = 1; k < len; k++) {
 			if ((u[i + k] & 0xc0) != 0x80)
-				return false;
+				return why_set(why, whysz, "is not UTF-8 at byte %zu (0x%02x)", i + k + 1,
+					       u[i + k]);
 			cp = (cp << 6) | (u[i + k] & 0x3f);
 		}
 		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
 		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
-			return false;
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return why_set(why, whysz, "is not UTF-8 at byte %zu (an overlong form, a "
+				       "surrogate or beyond U+10FFFF)", i + 1);
+		if (cp >= 0x80 && cp < 0xa0)
+			return why_set(why, whysz, "has the control character U+%04X at byte %zu",
+				       (unsigned)cp, i + 1);
 		i += len;
 	}
 	return true;
+}
+
+bool safety_text_valid(const char *s)
+{
+	return safety_text_check(s, NULL, 0);
 }
 
 enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
@@ -225,15 +293,16 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 					 char *msg, size_t msgsz)
 {
 	int64_t today = now / 86400;
+	char why[128];
 
 	if (ret_overridden)
 		*ret_overridden = false;
-	if (!safety_token_valid(req->client)) {
-		snprintf(msg, msgsz, "ClientPseudonym must be 1-64 printable characters without spaces");
+	if (!safety_token_check(req->client, why, sizeof(why))) {
+		snprintf(msg, msgsz, "ClientPseudonym %s; " SAFETY_TOKEN_RULE, why);
 		return SAFETY_INVALID;
 	}
-	if (!safety_token_valid(req->operator_name)) {
-		snprintf(msg, msgsz, "Operator must be 1-64 printable characters without spaces");
+	if (!safety_token_check(req->operator_name, why, sizeof(why))) {
+		snprintf(msg, msgsz, "Operator %s; " SAFETY_TOKEN_RULE, why);
 		return SAFETY_INVALID;
 	}
 	if (req->zone < 0 || req->zone >= _ZONE_MAX) {
@@ -244,20 +313,33 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 		snprintf(msg, msgsz, "a session cannot open without the pigment lot (PigmentLot)");
 		return SAFETY_NO_PIGMENT_LOT;
 	}
-	if (!safety_token_valid(req->pigment_lot)) {
-		snprintf(msg, msgsz, "PigmentLot must be 1-64 printable characters without spaces");
+	if (!safety_token_check(req->pigment_lot, why, sizeof(why))) {
+		snprintf(msg, msgsz, "PigmentLot %s; " SAFETY_TOKEN_RULE, why);
 		return SAFETY_INVALID;
 	}
-	if (req->patch_test_time < 0 || req->patch_test_time > now) {
-		snprintf(msg, msgsz, "PatchTestTime lies in the future");
+	/* Signed Unix seconds: a date before 1970 is a date; 0 = none given. */
+	if (req->patch_test_time > now) {
+		snprintf(msg, msgsz, "PatchTestTime %" PRId64 " lies in the future (now %" PRId64 ")",
+			 req->patch_test_time, now);
 		return SAFETY_INVALID;
 	}
-	if (req->screening_time < 0 || req->screening_time > now) {
-		snprintf(msg, msgsz, "ScreeningTime lies in the future");
+	if (req->patch_test_time < SAFETY_DATE_MIN) {
+		snprintf(msg, msgsz, "PatchTestTime %" PRId64 " lies before 1900-01-01 (%" PRId64 ")",
+			 req->patch_test_time, (int64_t)SAFETY_DATE_MIN);
 		return SAFETY_INVALID;
 	}
-	if (req->override_reason && !safety_text_valid(req->override_reason)) {
-		snprintf(msg, msgsz, "OverrideReason must be 1-1024 characters of text");
+	if (req->screening_time > now) {
+		snprintf(msg, msgsz, "ScreeningTime %" PRId64 " lies in the future (now %" PRId64 ")",
+			 req->screening_time, now);
+		return SAFETY_INVALID;
+	}
+	if (req->screening_time < SAFETY_DATE_MIN) {
+		snprintf(msg, msgsz, "ScreeningTime %" PRId64 " lies before 1900-01-01 (%" PRId64 ")",
+			 req->screening_time, (int64_t)SAFETY_DATE_MIN);
+		return SAFETY_INVALID;
+	}
+	if (req->override_reason && !safety_text_check(req->override_reason, why, sizeof(why))) {
+		snprintf(msg, msgsz, "OverrideReason %s; " SAFETY_TEXT_RULE, why);
 		return SAFETY_INVALID;
 	}
 

@@ -47,6 +47,15 @@ struct effective_limits {
  * (or _ZONE_INVALID when no session is open) and the needle configuration
  * (NULL or "" when unknown).
  */
+/* The protocol layer alone (SMPP_*_MIN/MAX of the wire protocol). */
+void safety_protocol_limits(struct effective_limits *ret);
+/*
+ * A SetParameters value too large for the protocol's 16-bit field
+ * (> 65535): the protocol's maximum for q as the refusing bound, and the
+ * LimitExceeded sentence.
+ */
+void safety_refuse_beyond_protocol(enum param q, uint32_t requested,
+				   struct effective_bound *ret_bound, char *msg, size_t msgsz);
 void safety_effective_limits(const struct policy *p, const struct smp_limits *dev,
 			     const char *dev_serial, enum zone zone, const char *needle,
 			     struct effective_limits *ret);
@@ -100,10 +109,25 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 					 int64_t last_session, int64_t now, bool *ret_overridden,
 					 char *msg, size_t msgsz);
 
-/* A pseudonym, operator or lot: 1-64 printable ASCII, no spaces or '='. */
+/* The rules as error sentences and docs/dbus.md state them. */
+#define SAFETY_TOKEN_RULE \
+	"the rule: 1-64 characters of printable ASCII (0x21-0x7e) other than '\"', '=' and '\\'"
+#define SAFETY_TEXT_RULE \
+	"the rule: 1-1024 bytes of UTF-8 without control characters (U+0000-U+001F, U+007F-U+009F)"
+/* PatchTestTime and ScreeningTime: signed Unix seconds from 1900-01-01 on. */
+#define SAFETY_DATE_MIN (-2208988800LL)
+
+/* A pseudonym, operator, lot, serial or cartridge id: 1-64 printable ASCII
+ * other than space, '"', '=' and '\\' (they would need quoting in the
+ * journal's and the log's key=value renderings). */
 bool safety_token_valid(const char *s);
-/* Free text (annotations, reasons): 1-1024 bytes of valid UTF-8, no controls but none. */
+/* Free text (annotations, reasons, manufacturer): 1-1024 bytes of valid
+ * UTF-8 without control characters. */
 bool safety_text_valid(const char *s);
+/* As the above; when invalid, why (if not NULL) says what and where, e.g.
+ * "has '\"' (0x22) at position 5, which is not allowed". */
+bool safety_token_check(const char *s, char *why, size_t whysz);
+bool safety_text_check(const char *s, char *why, size_t whysz);
 
 /* ---- runtime monitors ---- */
 

@@ -81,7 +81,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 					 "session %s is open on device %s", d->session->id, d->info.serial);
 	if (pigment_maker && !safety_text_valid(pigment_maker))
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "PigmentManufacturer must be 1-1024 characters of text");
+					 "PigmentManufacturer: " SAFETY_TEXT_RULE);
 
 	r = device_refresh_cartridge(d);
 	if (r < 0)
@@ -97,7 +97,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 		snprintf(msg, sizeof(msg), "the cartridge id \"%s\" cannot be recorded", d->cartridge.id);
 	}
 	if (refusal != SAFETY_OK) {
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("client", safety_token_valid(req->client) ? req->client : "(invalid)"),
 			AUDIT_STR("refused", msg),
@@ -133,13 +133,18 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 	s->screening_time = req->screening_time;
 	s->begin_realtime_us = now_realtime_us();
 	s->begin_monotonic_us = now_monotonic_us();
-	r = sd_bus_path_encode(SMPD_SESSION_PREFIX, s->id, &s->path);
-	if (r < 0)
+	/* Ids are 32 lowercase hex digits, each a valid object path character:
+	 * the path is the prefix and the Id as they are (docs/dbus.md), not
+	 * sd_bus_path_encode()'s form, which escapes a leading digit. */
+	if (asprintf(&s->path, "%s/%s", SMPD_SESSION_PREFIX, s->id) < 0) {
+		s->path = NULL;
+		r = -ENOMEM;
 		goto fail;
+	}
 
 	/* The record first: a session that is not on disk did not begin (H12). */
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("client", s->client),
@@ -165,7 +170,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 		}
 	}
 	if (overridden) {
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("override", "healing-interval"),
@@ -215,7 +220,7 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 
 fail_logged:
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("reason", error && sd_bus_error_is_set(error) ? error->message :
@@ -228,7 +233,14 @@ fail:
 	return r;
 }
 
-int session_end(struct session *s, const char *reason)
+/*
+ * End s.  must_record (EndSession): when the end cannot be written the
+ * session stays open (the needle is stopped all the same) and the error
+ * is returned, so that the reply, the Active property and the log agree;
+ * otherwise (release, unplug, limit, daemon stop) it ends anyway and the
+ * error is returned (docs/dbus.md, EndSession).
+ */
+static int session_finish(struct session *s, const char *reason, bool must_record)
 {
 	struct manager *m = s->manager;
 	struct device *d = s->device;
@@ -243,12 +255,8 @@ int session_end(struct session *s, const char *reason)
 		controller_session_ended(&d->ctl, now_monotonic_us(), s->owner);
 		device_run(d);
 	}
-	s->end_realtime_us = now_realtime_us();
-	s->needle_on_us = d ? d->ctl.monitor.needle_on_us : 0;
-	free(s->end_reason);
-	s->end_reason = strdup(reason ? reason : "");
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("device", d ? d->info.serial : ""),
@@ -259,6 +267,14 @@ int session_end(struct session *s, const char *reason)
 		};
 		r = manager_audit(m, true, "session_end", f, sizeof(f) / sizeof(f[0]));
 	}
+	if (r < 0 && must_record) {
+		s->active = true;
+		return r;
+	}
+	s->end_realtime_us = now_realtime_us();
+	s->needle_on_us = d ? d->ctl.monitor.needle_on_us : 0;
+	free(s->end_reason);
+	s->end_reason = strdup(reason ? reason : "");
 	/* The healing interval counts from the end of the last session. */
 	store_record_session(m->store, s->client, now);
 	if (d) {
@@ -271,6 +287,16 @@ int session_end(struct session *s, const char *reason)
 	sd_bus_emit_signal(m->bus, s->path, SMPD_IFACE_SESSION, "Ended", "s", reason ? reason : "");
 	bus_session_emit_changed(s, "Active", "EndReason", NULL);
 	return r;
+}
+
+int session_end(struct session *s, const char *reason)
+{
+	return session_finish(s, reason, false);
+}
+
+int session_end_recorded(struct session *s, const char *reason)
+{
+	return session_finish(s, reason, true);
 }
 
 int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
@@ -299,7 +325,7 @@ int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
 		}
 	}
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("from", zone_to_string(old)),
@@ -326,7 +352,7 @@ int session_annotate(struct session *s, const char *text, sd_bus_error *error)
 	if (!s->active)
 		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended", s->id);
 	{
-		AuditField f[] = {
+		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),
 			AUDIT_STR("client", s->client),
 			AUDIT_STR("text", text),

@@ -828,11 +828,16 @@ int64_t smp_log_export(const char *dir, enum smp_log_format format, const char *
 
 /**
  * Every session recorded in the log, oldest first (smp_session_is_live()
- * is 0 for them).
+ * is 0 for them), read as smpd's ListPastSessions and `smp-audit
+ * sessions` read them (docs/audit-log.md, "Sessions"): the zone is the
+ * last one; a session smpd stopped in order, or that a crash of smpd cut
+ * off, has ended with the reason "daemon-stopped" or "daemon-crashed"; an
+ * aborted one with the reason of its session_aborted record.
  * @param dir the log directory (NULL: SMP_LOG_DEFAULT_DIR)
  * @param[out] ret_sessions NULL-terminated array, free with smp_session_list_free()
  * @return the number of sessions (>= 0); -EINVAL; -ENOENT; -EBADMSG;
- * -ENOMEM; -EOPNOTSUPP; other negative errno.
+ * -ENOMEM; -E2BIG (more than INT_MAX - 1 sessions); -EOPNOTSUPP; other
+ * negative errno.
  */
 int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions);
 

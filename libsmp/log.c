@@ -5,6 +5,7 @@
  * trusting the daemon that wrote it.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 
 #if HAVE_AUDIT
 #include "audit-log.h"
+#include "audit-sessions.h"
 
 static const char *log_dir(const char *dir)
 {
@@ -34,7 +36,7 @@ _public_ int smp_log_verify(const char *dir, const char *key, smp_log_progress p
 			    void *userdata, char **ret_description)
 {
 	struct progress_ctx ctx = { progress, userdata };
-	AuditVerifyReport rep;
+	struct audit_verify_report rep;
 	char *desc = NULL;
 	int r;
 
@@ -70,7 +72,7 @@ _public_ int64_t smp_log_export(const char *dir, enum smp_log_format format, con
 				const char *client, uint64_t since_usec, uint64_t until_usec,
 				FILE *out)
 {
-	AuditExportFilter f = {
+	struct audit_export_filter f = {
 		.session = session,
 		.client = client,
 		.since_usec = since_usec,
@@ -85,123 +87,67 @@ _public_ int64_t smp_log_export(const char *dir, enum smp_log_format format, con
 			    &f, out);
 }
 
-struct list_ctx {
-	smp_session **list;
-	size_t n;
-};
-
-static const AuditFieldView *field(const AuditRecordView *rec, const char *key)
+/* A session record of the audit log, as audit_sessions_read() reads it:
+ * the same reading as ListPastSessions, smp-audit sessions and the report. */
+static smp_session *session_from_record(const struct audit_session *a)
 {
-	for (size_t i = 0; i < rec->n_fields; i++)
-		if (strcmp(rec->fields[i].key, key) == 0)
-			return &rec->fields[i];
-	return NULL;
-}
+	const char *last_zone = strrchr(a->zones, ',');
+	smp_session *s = smp_session_new_record();
 
-static const char *field_str(const AuditRecordView *rec, const char *key)
-{
-	const AuditFieldView *f = field(rec, key);
-
-	return f && f->type == AUDIT_FIELD_STRING ? f->s : "";
-}
-
-static int64_t field_int(const AuditRecordView *rec, const char *key)
-{
-	const AuditFieldView *f = field(rec, key);
-
-	if (!f)
-		return 0;
-	return f->type == AUDIT_FIELD_INT ? f->i : f->type == AUDIT_FIELD_UINT ? (int64_t)f->u : 0;
-}
-
-static smp_session *find(struct list_ctx *ctx, const char *id)
-{
-	for (size_t i = ctx->n; i > 0; i--)
-		if (strcmp(ctx->list[i - 1]->id, id) == 0)
-			return ctx->list[i - 1];
-	return NULL;
-}
-
-static int list_cb(const AuditRecordView *rec, void *userdata)
-{
-	struct list_ctx *ctx = userdata;
-	smp_session *s;
-
-	if (rec->type != AUDIT_REC_EVENT)
-		return 0;
-	if (strcmp(rec->event, "daemon_start") == 0) {
-		/* sessions smpd did not end were ended by its stop or crash */
-		for (size_t i = 0; i < ctx->n; i++)
-			if (ctx->list[i]->active) {
-				ctx->list[i]->active = false;
-				if (smp_strdup_to(&ctx->list[i]->end_reason,
-						  "smpd stopped before the session ended") < 0)
-					return -ENOMEM;
-			}
-		return 0;
-	}
-	if (strcmp(rec->event, "session_begin") == 0) {
-		smp_session **l = realloc(ctx->list, (ctx->n + 2) * sizeof(*l));
-
-		if (!l)
-			return -ENOMEM;
-		ctx->list = l;
-		s = smp_session_new_record();
-		if (!s)
-			return -ENOMEM;
-		ctx->list[ctx->n++] = s;
-		ctx->list[ctx->n] = NULL;
-		s->active = true;
-		s->begin_usec = rec->realtime_usec;
-		s->patch_test_time = field_int(rec, "patch_test_time");
-		s->screening_time = field_int(rec, "screening_time");
-		if (!(s->id = strdup(field_str(rec, "session"))) ||
-		    !(s->device_serial = strdup(field_str(rec, "device"))) ||
-		    !(s->client_pseudonym = strdup(field_str(rec, "client"))) ||
-		    !(s->operator_name = strdup(field_str(rec, "operator"))) ||
-		    !(s->zone = strdup(field_str(rec, "zone"))) ||
-		    !(s->pigment_lot = strdup(field_str(rec, "pigment_lot"))) ||
-		    !(s->pigment_maker = strdup(field_str(rec, "pigment_manufacturer"))) ||
-		    !(s->cartridge_id = strdup(field_str(rec, "cartridge"))) ||
-		    !(s->cartridge_lot = strdup(field_str(rec, "cartridge_lot"))) ||
-		    !(s->needle = strdup(field_str(rec, "needle"))) ||
-		    !(s->end_reason = strdup("")))
-			return -ENOMEM;
-		return 0;
-	}
-	s = find(ctx, field_str(rec, "session"));
 	if (!s)
-		return 0;
-	if (strcmp(rec->event, "session_end") == 0 || strcmp(rec->event, "session_aborted") == 0) {
-		s->active = false;
-		s->end_usec = rec->realtime_usec;
-		s->needle_on_usec = (uint64_t)field_int(rec, "needle_on_ms") * 1000;
-		if (smp_strdup_to(&s->end_reason, field_str(rec, "reason")) < 0)
-			return -ENOMEM;
-	} else if (strcmp(rec->event, "zone_change") == 0) {
-		if (smp_strdup_to(&s->zone, field_str(rec, "zone")) < 0)
-			return -ENOMEM;
-	}
-	return 0;
+		return NULL;
+	s->active = a->state == AUDIT_SESSION_OPEN;
+	s->begin_usec = a->begin_usec;
+	s->end_usec = a->end_usec;
+	s->needle_on_usec = a->needle_on_ms * 1000;
+	s->patch_test_time = a->patch_test_time;
+	s->screening_time = a->screening_time;
+	if (!(s->id = strdup(a->id)) ||
+	    !(s->device_serial = strdup(a->device)) ||
+	    !(s->client_pseudonym = strdup(a->client)) ||
+	    !(s->operator_name = strdup(a->operator_name)) ||
+	    /* the current (for an ended session: the last) zone */
+	    !(s->zone = strdup(last_zone ? last_zone + 1 : a->zones)) ||
+	    !(s->pigment_lot = strdup(a->pigment_lot)) ||
+	    !(s->pigment_maker = strdup(a->pigment_manufacturer)) ||
+	    !(s->cartridge_id = strdup(a->cartridge)) ||
+	    !(s->cartridge_lot = strdup(a->cartridge_lot)) ||
+	    !(s->needle = strdup(a->needle)) ||
+	    !(s->end_reason = strdup(a->end_reason)))
+		return smp_session_unref(s);
+	return s;
 }
 
 _public_ int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions)
 {
-	struct list_ctx ctx = { 0 };
+	struct audit_session *a = NULL;
+	smp_session **list;
+	size_t n = 0;
 	int r;
 
 	if (!ret_sessions || (dir && !dir[0]))
 		return -EINVAL;
-	ctx.list = calloc(1, sizeof(*ctx.list));
-	if (!ctx.list)
-		return -ENOMEM;
-	r = audit_log_foreach(log_dir(dir), list_cb, &ctx);
-	if (r < 0) {
-		smp_session_list_free(ctx.list);
+	r = audit_sessions_read(log_dir(dir), NULL, &a, &n);
+	if (r < 0)
 		return r;
+	if (n > INT_MAX - 1) {
+		audit_sessions_free(a, n);
+		return -E2BIG;
 	}
-	*ret_sessions = ctx.list;
-	return (int)ctx.n;
+	list = calloc(n + 1, sizeof(*list));
+	if (!list) {
+		audit_sessions_free(a, n);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!(list[i] = session_from_record(&a[i]))) {
+			audit_sessions_free(a, n);
+			smp_session_list_free(list);
+			return -ENOMEM;
+		}
+	audit_sessions_free(a, n);
+	*ret_sessions = list;
+	return (int)n;
 }
 
 #else /* !HAVE_AUDIT */

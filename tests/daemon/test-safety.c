@@ -457,6 +457,17 @@ static void test_session_invalid_metadata(void **state)
 	req = good_req();
 	req.screening_time = NOW + 10;
 	assert_int_equal(check(&p, req, good_cart(), false, 0, msg), SAFETY_INVALID);
+	/* signed Unix seconds: before 1970 is a date (issue 15), before 1900 is not */
+	req = good_req();
+	req.patch_test_time = -31536000;
+	req.screening_time = -1;
+	assert_int_equal(check(&p, req, good_cart(), false, 0, msg), SAFETY_OK);
+	req.patch_test_time = SAFETY_DATE_MIN - 1;
+	assert_int_equal(check(&p, req, good_cart(), false, 0, msg), SAFETY_INVALID);
+	assert_non_null(strstr(msg, "lies before 1900-01-01"));
+	req = good_req();
+	req.screening_time = INT64_MIN;
+	assert_int_equal(check(&p, req, good_cart(), false, 0, msg), SAFETY_INVALID);
 }
 
 static void test_text_valid(void **state)
@@ -468,6 +479,36 @@ static void test_text_valid(void **state)
 	assert_false(safety_text_valid("\xc3"));		/* truncated UTF-8 */
 	assert_false(safety_text_valid("\xc0\xaf"));	/* overlong */
 	assert_false(safety_text_valid("\xed\xa0\x80"));	/* surrogate */
+}
+
+/* The refusal names what is wrong and where (issue 15). */
+static void test_text_and_token_why(void **state)
+{
+	char why[128];
+
+	assert_true(safety_token_check("client-1", why, sizeof(why)));
+	assert_false(safety_token_check("ab\"c", why, sizeof(why)));
+	assert_string_equal(why, "has '\"' (0x22) at position 3, which is not allowed");
+	assert_false(safety_token_check("a\\", why, sizeof(why)));
+	assert_string_equal(why, "has '\\' (0x5c) at position 2, which is not allowed");
+	assert_false(safety_token_check("a\x7f", why, sizeof(why)));
+	assert_string_equal(why, "has byte 0x7f at position 2, which is not allowed");
+	assert_false(safety_token_check("", why, sizeof(why)));
+	assert_string_equal(why, "is empty");
+	assert_false(safety_token_check(NULL, why, sizeof(why)));
+	assert_string_equal(why, "is missing");
+
+	assert_true(safety_text_check("Kopfhaut ger\xc3\xb6tet", why, sizeof(why)));
+	assert_false(safety_text_check("ab\xc3", why, sizeof(why)));
+	assert_string_equal(why, "ends inside a UTF-8 character at byte 3");
+	assert_false(safety_text_check("a\xc0\xaf", why, sizeof(why)));
+	assert_string_equal(why, "is not UTF-8 at byte 2 (an overlong form, a surrogate or beyond U+10FFFF)");
+	assert_false(safety_text_check("a\xff" "b", why, sizeof(why)));
+	assert_string_equal(why, "is not UTF-8 at byte 2 (0xff)");
+	assert_false(safety_text_check("ab\xc3x", why, sizeof(why)));
+	assert_string_equal(why, "is not UTF-8 at byte 4 (0x78)");
+	assert_false(safety_text_check("x\xc2\x85", why, sizeof(why)));
+	assert_string_equal(why, "has the control character U+0085 at byte 2");
 }
 
 /* ---- monitors ---- */
@@ -708,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_session_patch_test),
 		cmocka_unit_test(test_session_invalid_metadata),
 		cmocka_unit_test(test_text_valid),
+		cmocka_unit_test(test_text_and_token_why),
 		cmocka_unit_test(test_monitor_green),
 		cmocka_unit_test(test_monitor_overcurrent),
 		cmocka_unit_test(test_monitor_brownout),

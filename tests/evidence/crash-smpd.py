@@ -50,7 +50,7 @@ import smpdtest as T  # noqa: E402
 RUNS = int(os.environ.get('CRASH_RUNS', '200'))
 SEED = int(os.environ.get('CRASH_SEED', str(int(time.time()))))
 MAX_DELAY = float(os.environ.get('CRASH_MAX_DELAY_MS', '700')) / 1000.0
-TOOL = os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit')
+TOOL = os.path.join(T.BUILD, 'audit', 'smp-audit')
 if not os.access(TOOL, os.X_OK):
     raise RuntimeError(f'{TOOL} is missing: build it first')
 if not shutil.which('chrt'):

@@ -717,7 +717,7 @@ class Stack:
 
     def check_log(self):
         """smpd stopped: the log verifies and holds every acknowledged record."""
-        tool = os.path.join(self.build, 'daemon', 'audit', 'smp-audit')
+        tool = os.path.join(self.build, 'audit', 'smp-audit')
         adir = os.path.join(self.state, 'audit')
         v = subprocess.run([tool, 'verify', adir, '--key-file', os.path.join(self.tmp, 'audit.key'),
                             '--json'], capture_output=True, text=True, timeout=60)

@@ -275,10 +275,14 @@ static uint16_t *param_field(struct smp_params *p, int q)
 	}
 }
 
-/* docs/dbus.md SetParameters: the reference decision. */
+/* docs/dbus.md SetParameters: the reference decision.  A value above
+ * 65535 parses (as 65535) and is reported in *ret_ov, the first one only,
+ * for the caller to refuse as LimitExceeded at the protocol layer. */
 static bool model_params(const struct smp_params *current, bool have_current,
-			 const struct entry *e, size_t n, struct smp_params *ret)
+			 const struct entry *e, size_t n, struct smp_params *ret,
+			 struct param_overflow *ret_ov)
 {
+	struct param_overflow ov = { .set = false };
 	struct smp_params p = *current;
 	bool have[_PARAM_MAX];
 	int q;
@@ -289,15 +293,18 @@ static bool model_params(const struct smp_params *current, bool have_current,
 		for (q = 0; q < _PARAM_MAX; q++)
 			if (strcmp(e[i].key, pkeys[q]) == 0)
 				break;
-		if (q == _PARAM_MAX || e[i].type != VT_U || (uint32_t)e[i].num > UINT16_MAX)
+		if (q == _PARAM_MAX || e[i].type != VT_U)
 			return false;
-		*param_field(&p, q) = (uint16_t)e[i].num;
+		if ((uint32_t)e[i].num > UINT16_MAX && !ov.set)
+			ov = (struct param_overflow) { true, (enum param)q, (uint32_t)e[i].num };
+		*param_field(&p, q) = (uint32_t)e[i].num > UINT16_MAX ? UINT16_MAX : (uint16_t)e[i].num;
 		have[q] = true;
 	}
 	for (q = 0; q < _PARAM_MAX; q++)
 		if (!have[q])
 			return false;
 	*ret = p;
+	*ret_ov = ov;
 	return true;
 }
 
@@ -357,6 +364,7 @@ static void fuzz_set_parameters(struct input *in)
 	struct smp_params current = { 0 };
 	sd_bus_error error = SD_BUS_ERROR_NULL;
 	struct smp_params got, want;
+	struct param_overflow got_ov, want_ov;
 	sd_bus_message *m;
 	uint8_t flags = take8(in);
 	size_t n;
@@ -371,11 +379,14 @@ static void fuzz_set_parameters(struct input *in)
 	if (!m)
 		return;
 	memset(&got, 0x5a, sizeof(got));
-	r = bus_read_params(m, &current, have_current, &got, &error);
-	ok = model_params(&current, have_current, e, n, &want);
+	r = bus_read_params(m, &current, have_current, &got, &got_ov, &error);
+	ok = model_params(&current, have_current, e, n, &want, &want_ov);
 	if (ok) {
 		CHECK(r == 0 && !sd_bus_error_is_set(&error));
 		CHECK(memcmp(&got, &want, sizeof(got)) == 0);
+		CHECK(got_ov.set == want_ov.set);
+		CHECK(!got_ov.set || (got_ov.param == want_ov.param &&
+				      got_ov.requested == want_ov.requested));
 		check_params_safety(in, &got);
 	} else {
 		struct smp_params untouched;
@@ -472,14 +483,15 @@ static void check_session_safety(struct input *in, const struct metadata *md)
 		CHECK(safety_token_valid(req.client) && safety_token_valid(req.operator_name));
 		CHECK(req.pigment_lot && safety_token_valid(req.pigment_lot));
 		CHECK(req.zone >= 0 && req.zone < _ZONE_MAX);
-		CHECK(req.patch_test_time >= 0 && req.patch_test_time <= now);
-		CHECK(req.screening_time >= 0 && req.screening_time <= now);
+		/* signed: dates before 1970 are dates, from 1900 on */
+		CHECK(req.patch_test_time >= SAFETY_DATE_MIN && req.patch_test_time <= now);
+		CHECK(req.screening_time >= SAFETY_DATE_MIN && req.screening_time <= now);
 		CHECK(cart.flags & SMPP_CART_PRESENT);
 		CHECK(!seen && !(cart.flags & SMPP_CART_EXPIRED));
 		CHECK(!(cart.flags & SMPP_CART_USED) || (cart.flags & SMPP_CART_MARKED_HERE));
 		CHECK((int64_t)cart.expiry_day >= now / 86400);
 		if (pol->require_patch_test)
-			CHECK(req.patch_test_time > 0 &&
+			CHECK(req.patch_test_time != 0 &&
 			      now - req.patch_test_time >= (int64_t)pol->patch_test_min_age_hours.value * 3600);
 		if (last > 0 && now - last < (int64_t)pol->healing_interval_days.value * 86400)
 			CHECK(req.override_reason && safety_text_valid(req.override_reason));

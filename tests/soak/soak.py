@@ -54,7 +54,7 @@ SECONDS = float(os.environ.get('SOAK_SECONDS', '1800'))
 SEED = int(os.environ.get('SOAK_SEED', str(int(time.time()))))
 LEASE_MS = int(os.environ.get('SMPD_TEST_LEASE_MS', '200'))
 WRAPPED = bool(os.environ.get('SMPD_TEST_WRAPPER'))
-TOOL = os.path.join(T.BUILD, 'daemon', 'audit', 'smp-audit')
+TOOL = os.path.join(T.BUILD, 'audit', 'smp-audit')
 # Every stop path here is either smpd reacting to telemetry (1 ms
 # records; the jam and brown-out monitors need JamTimeMs=5 and
 # BrownoutTimeMs=10 of them), the firmware itself, or the lease: the

@@ -170,7 +170,8 @@ static const char *meta_str(json_object *begin, const char *key)
 int session_report(const char *log_dir, const char *session_id, const char *key, FILE *out,
 		   char **ret_error)
 {
-	json_object **recs = NULL, **tele = NULL, *begin = NULL, *end = NULL;
+	json_object **recs = NULL, **tele = NULL, *begin = NULL;
+	smp_session **all = NULL, *rec = NULL;
 	size_t n = 0, nt = 0, sz = 0;
 	char *buf = NULL, *line, *save = NULL, *desc = NULL;
 	FILE *mem;
@@ -207,8 +208,6 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 		ev = json_object_get_string(json_object_object_get(o, "event"));
 		if (ev && strcmp(ev, "session_begin") == 0 && !begin)
 			begin = o;
-		if (ev && strcmp(ev, "session_end") == 0)
-			end = o;
 	}
 	if (!begin) {
 		if (ret_error)
@@ -216,6 +215,11 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 		r = -ENOENT;
 		goto finish;
 	}
+	/* the session as the one reader of sessions sees it */
+	if (smp_log_list_sessions(log_dir, &all) >= 0)
+		for (size_t i = 0; all[i]; i++)
+			if (strcmp(smp_session_get_id(all[i]), session_id) == 0)
+				rec = all[i];
 	tele = calloc(n + 1, sizeof(*tele));
 	if (!tele) {
 		r = -ENOMEM;
@@ -228,8 +232,8 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 			tele[nt++] = recs[i];
 	}
 	t0 = (uint64_t)json_object_get_int64(json_object_object_get(begin, "realtime_usec"));
-	t1 = (uint64_t)json_object_get_int64(json_object_object_get(end ? end : recs[n - 1],
-								   "realtime_usec"));
+	t1 = rec && !smp_session_is_active(rec) ? smp_session_get_end_usec(rec) :
+	     (uint64_t)json_object_get_int64(json_object_object_get(recs[n - 1], "realtime_usec"));
 	status = smp_log_verify(log_dir, key, NULL, NULL, &desc);
 
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Session ", out);
@@ -263,18 +267,27 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 			html(out, meta_str(begin, keys[i][1]));
 			fputs("</td></tr>\n", out);
 		}
-		fputs("<tr><th>Began</th><td>", out);
+		/* begin, end and zones as every consumer reads them (libsmp ->
+		 * the audit library's audit_sessions_read()) */
+		fputs("<tr><th>Zone at end</th><td>", out);
+		html(out, rec ? smp_session_get_zone(rec) : "");
+		fputs("</td></tr>\n<tr><th>Began</th><td>", out);
 		html(out, json_object_get_string(json_object_object_get(begin, "time")));
 		fputs("</td></tr>\n<tr><th>Ended</th><td>", out);
-		if (end) {
-			html(out, json_object_get_string(json_object_object_get(end, "time")));
+		if (rec && !smp_session_is_active(rec)) {
+			char when[32];
+			time_t e = (time_t)(smp_session_get_end_usec(rec) / 1000000);
+			struct tm tm;
+
+			if (!gmtime_r(&e, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+				when[0] = '\0';
+			html(out, when);
 			fputs(" &mdash; ", out);
-			html(out, meta_str(end, "reason"));
+			html(out, smp_session_get_end_reason(rec));
 			fputs("</td></tr>\n<tr><th>Needle on</th><td>", out);
-			html(out, meta_str(end, "needle_on_ms"));
-			fputs(" ms", out);
+			fprintf(out, "%" PRIu64 " ms", smp_session_get_needle_on_usec(rec) / 1000);
 		} else
-			fputs("not recorded (open, or smpd stopped before the end)", out);
+			fputs("not recorded: the session is open", out);
 		fputs("</td></tr>\n</table>\n", out);
 	}
 
@@ -323,6 +336,7 @@ finish:
 		json_object_put(recs[i]);
 	free(recs);
 	free(tele);
+	smp_session_list_free(all);
 	free(desc);
 	free(buf);
 	return r;

@@ -1128,11 +1128,25 @@ static int cmd_session(int argc, char **argv)
 	if (strcmp(sub, "list") == 0 || strcmp(sub, "show") == 0) {
 		smp_session **all = NULL;
 		bool show = sub[1] == 'h', log_ok = false, found = false;
+		const char *lot = NULL, *cart = NULL, *cart_lot = NULL;
 		json_object *a = NULL;
 		int n;
 
-		if ((show && argc != 3) || (!show && argc != 2))
-			return usage_error("usage: session list | session show ID");
+		/* list [--pigment-lot=L] [--cartridge=ID] [--cartridge-lot=L] */
+		for (int k = 2; !show && k < argc; k++) {
+			if (strncmp(argv[k], "--pigment-lot=", 14) == 0)
+				lot = argv[k] + 14;
+			else if (strncmp(argv[k], "--cartridge=", 12) == 0)
+				cart = argv[k] + 12;
+			else if (strncmp(argv[k], "--cartridge-lot=", 16) == 0)
+				cart_lot = argv[k] + 16;
+			else
+				return usage_error("usage: session list [--pigment-lot=LOT] [--cartridge=ID] "
+						   "[--cartridge-lot=LOT] | session show ID");
+		}
+		if (show && argc != 3)
+			return usage_error("usage: session list [--pigment-lot=LOT] [--cartridge=ID] "
+					   "[--cartridge-lot=LOT] | session show ID");
 		n = collect_sessions(&all, &log_ok);
 		if (n < 0) {
 			if (n == -ENOTCONN)
@@ -1157,6 +1171,10 @@ static int cmd_session(int argc, char **argv)
 					print_session(s);
 				continue;
 			}
+			if ((lot && strcmp(lot, smp_session_get_pigment_lot(s)) != 0) ||
+			    (cart && strcmp(cart, smp_session_get_cartridge_id(s)) != 0) ||
+			    (cart_lot && strcmp(cart_lot, smp_session_get_cartridge_lot(s)) != 0))
+				continue;
 			if (a)
 				json_object_array_add(a, session_json(s));
 			else
@@ -1208,6 +1226,139 @@ static void progress(uint64_t done, uint64_t total, void *userdata)
 		fprintf(stderr, "\rverifying: %3u%%", (unsigned)(done * 100 / total));
 }
 
+static void csv_cell(const char *s, bool last)
+{
+	if (s[strcspn(s, ",\"\r\n")]) {
+		putchar('"');
+		for (; *s; s++) {
+			if (*s == '"')
+				putchar('"');
+			putchar(*s);
+		}
+		putchar('"');
+	} else
+		fputs(s, stdout);
+	fputs(last ? "\r\n" : ",", stdout);
+}
+
+/*
+ * log recall (--pigment-lot=LOT | --cartridge=ID | --cartridge-lot=LOT)
+ * (--key=KEY | --key-file=FILE) [--format=table|json|csv]: who was treated
+ * with that lot or cartridge, and when, from a log that verifies intact.
+ * The sessions are libsmp's (the audit library's one reader of sessions).
+ */
+static int cmd_recall(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pigment-lot", required_argument, NULL, 'p' },
+		{ "cartridge", required_argument, NULL, 'C' },
+		{ "cartridge-lot", required_argument, NULL, 'L' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "key-file", required_argument, NULL, 'K' },
+		{ "format", required_argument, NULL, 'f' },
+		{}
+	};
+	static const char *const usage = "usage: log recall (--pigment-lot=LOT | --cartridge=ID | "
+		"--cartridge-lot=LOT) (--key=KEY | --key-file=FILE) [--format=table|json|csv]";
+	const char *lot = NULL, *cart = NULL, *cart_lot = NULL, *format = arg_json ? "json" : "table";
+	char *key = NULL, *desc = NULL;
+	smp_session **all = NULL;
+	json_object *a = NULL;
+	int c, n, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'p': lot = optarg; break;
+		case 'C': cart = optarg; break;
+		case 'L': cart_lot = optarg; break;
+		case 'f': format = optarg; break;
+		case 'k':
+			free(key);
+			key = strdup(optarg);
+			break;
+		case 'K':
+			free(key);
+			key = read_key_file(optarg);
+			if (!key) {
+				fprintf(stderr, "smpctl: cannot read %s: %m\n", optarg);
+				return EXIT_FAIL;
+			}
+			break;
+		default:
+			free(key);
+			return usage_error("%s", usage);
+		}
+	}
+	if (optind != argc || (!lot && !cart && !cart_lot) || !key ||
+	    (strcmp(format, "table") != 0 && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)) {
+		free(key);
+		return usage_error("%s", usage);
+	}
+	/* A recall answers from a log that verifies, or not at all. */
+	r = smp_log_verify(arg_log_dir, key, NULL, NULL, &desc);
+	free(key);
+	if (r != SMP_LOG_INTACT) {
+		fprintf(stderr, "smpctl: log recall: the audit log in %s does not verify: %s\n",
+			arg_log_dir ? arg_log_dir : SMP_LOG_DEFAULT_DIR,
+			r < 0 ? (r == -EINVAL ? "the verification key is malformed" : strerror(-r)) : desc);
+		free(desc);
+		return r == SMP_LOG_TAMPERED ? EXIT_LOG_TAMPERED : r == SMP_LOG_TRUNCATED ?
+		       EXIT_LOG_TRUNCATED : r < 0 && r != -EINVAL ? EXIT_FAIL : EXIT_LOG_UNVERIFIABLE;
+	}
+	free(desc);
+	n = smp_log_list_sessions(arg_log_dir, &all);
+	if (n < 0) {
+		fprintf(stderr, "smpctl: log recall: %s\n", strerror(-n));
+		return n == -EBADMSG ? EXIT_LOG_TAMPERED : EXIT_FAIL;
+	}
+	if (format[0] == 'j')
+		a = json_object_new_array();
+	else if (format[0] == 'c') {
+		static const char *const h[] = { "begin", "client", "zone", "operator", "device",
+			"pigment_lot", "pigment_manufacturer", "cartridge", "cartridge_lot", "session" };
+
+		for (size_t k = 0; k < sizeof(h) / sizeof(h[0]); k++)
+			csv_cell(h[k], k + 1 == sizeof(h) / sizeof(h[0]));
+	} else
+		printf("%-23s  %-16s  %-8s  %-16s  %-16s  %-16s  %-16s  %-12s  %s\n", "BEGIN", "CLIENT",
+		       "ZONE", "OPERATOR", "DEVICE", "PIGMENT LOT", "CARTRIDGE", "CART. LOT", "SESSION");
+	for (int i = 0; i < n; i++) {
+		smp_session *s = all[i];
+		char b[64];
+		const char *row[10];
+
+		if ((lot && strcmp(lot, smp_session_get_pigment_lot(s)) != 0) ||
+		    (cart && strcmp(cart, smp_session_get_cartridge_id(s)) != 0) ||
+		    (cart_lot && strcmp(cart_lot, smp_session_get_cartridge_lot(s)) != 0))
+			continue;
+		if (a) {
+			json_object_array_add(a, session_json(s));
+			continue;
+		}
+		row[0] = format_time_usec(smp_session_get_begin_usec(s), b, sizeof(b));
+		row[1] = smp_session_get_client_pseudonym(s);
+		row[2] = smp_session_get_zone(s);
+		row[3] = smp_session_get_operator(s);
+		row[4] = smp_session_get_device_serial(s);
+		row[5] = smp_session_get_pigment_lot(s);
+		row[6] = smp_session_get_pigment_manufacturer(s);
+		row[7] = smp_session_get_cartridge_id(s);
+		row[8] = smp_session_get_cartridge_lot(s);
+		row[9] = smp_session_get_id(s);
+		if (format[0] == 'c')
+			for (int k = 0; k < 10; k++)
+				csv_cell(row[k], k == 9);
+		else
+			printf("%-23s  %-16s  %-8s  %-16s  %-16s  %-16s  %-16s  %-12s  %s\n", row[0],
+			       row[1], row[2], row[3], row[4], row[5], row[7], row[8], row[9]);
+	}
+	smp_session_list_free(all);
+	if (a)
+		print_json(a);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 static int cmd_log(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1226,8 +1377,11 @@ static int cmd_log(int argc, char **argv)
 	int64_t since = 0, until = 0;
 	int c, r;
 
+	if (strcmp(sub, "recall") == 0)
+		return cmd_recall(argc - 1, argv + 1);
 	if (strcmp(sub, "verify") != 0 && strcmp(sub, "export") != 0)
-		return usage_error("usage: log verify [--key=KEY|--key-file=FILE] | log export [options]");
+		return usage_error("usage: log verify [--key=KEY|--key-file=FILE] | log export [options] | "
+				   "log recall [options]");
 	optind = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) >= 0) {
 		switch (c) {
@@ -1621,11 +1775,13 @@ static void help(void)
 	       "  session begin KEY=VALUE...   client= operator= zone= lot= manufacturer=\n"
 	       "                               patch-test= screening= override=\n"
 	       "  session end | zone ZONE | note TEXT\n"
-	       "  session list | show ID\n"
+	       "  session list [--pigment-lot=L] [--cartridge=ID] [--cartridge-lot=L] | show ID\n"
 	       "  session report ID [--output=F] [--key=K|--key-file=F]   HTML report\n"
 	       "  limits show                  effective limits and where they come from\n"
 	       "  log verify [--key=K|--key-file=F]\n"
 	       "  log export [--format=json|csv] [--session=ID] [--client=P] [--since=D] [--until=D]\n"
+	       "  log recall (--pigment-lot=L|--cartridge=ID|--cartridge-lot=L) (--key=K|--key-file=F)\n"
+	       "             [--format=table|json|csv]\n"
 	       "  run [FILE|-]                 run commands from FILE on one connection\n"
 	       "                               (also: sleep S, echo, shell CMD, wait-state STATE [S];\n"
 	       "                               a leading '-' ignores a failure, '!' expects one)\n\n"

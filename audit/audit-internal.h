@@ -48,14 +48,16 @@ static inline void put_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t) v; p[1] =
 static inline void put_le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t) (v >> (8 * i)); }
 static inline void put_le64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t) (v >> (8 * i)); }
 static inline uint16_t get_le16(const uint8_t *p) { return (uint16_t) (p[0] | (p[1] << 8)); }
-static inline uint32_t get_le32(const uint8_t *p) {
-        return (uint32_t) p[0] | ((uint32_t) p[1] << 8) | ((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t) p[0] | ((uint32_t) p[1] << 8) | ((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
 }
-static inline uint64_t get_le64(const uint8_t *p) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--)
-                v = (v << 8) | p[i];
-        return v;
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
 }
 
 /* ---- crypto (OpenSSL libcrypto) ---- */
@@ -63,13 +65,13 @@ static inline uint64_t get_le64(const uint8_t *p) {
 uint32_t audit_crc32(const void *p, size_t n);
 int audit_sha256(const void *p, size_t n, uint8_t out[AUDIT_HASH_SIZE]);
 int audit_hmac_sha256(const uint8_t key[AUDIT_KEY_SIZE], const void *msg, size_t n,
-                      uint8_t out[AUDIT_HASH_SIZE]);
+		      uint8_t out[AUDIT_HASH_SIZE]);
 /* K_{epoch+1} from K_epoch; in and out may alias. */
 int audit_key_evolve(const uint8_t in[AUDIT_KEY_SIZE], uint64_t next_epoch, uint8_t out[AUDIT_KEY_SIZE]);
 int audit_key_fingerprint(const uint8_t key0[AUDIT_KEY_SIZE], uint8_t out[AUDIT_FP_SIZE]);
 int audit_seal_mac(const uint8_t key[AUDIT_KEY_SIZE], const uint8_t log_id[AUDIT_LOG_ID_SIZE],
-                   uint64_t epoch, uint64_t seq, uint64_t realtime_usec,
-                   const uint8_t prev_hash[AUDIT_HASH_SIZE], uint8_t out[AUDIT_HASH_SIZE]);
+		   uint64_t epoch, uint64_t seq, uint64_t realtime_usec,
+		   const uint8_t prev_hash[AUDIT_HASH_SIZE], uint8_t out[AUDIT_HASH_SIZE]);
 /* Printable verification key <-> K_0.  format returns malloc'ed string. */
 char *audit_vkey_format(const uint8_t key0[AUDIT_KEY_SIZE]);
 int audit_vkey_parse(const char *s, uint8_t ret_key0[AUDIT_KEY_SIZE]);
@@ -77,81 +79,81 @@ void audit_wipe(void *p, size_t n);
 
 /* ---- key file ---- */
 
-typedef struct AuditKeyState {
-        uint8_t log_id[AUDIT_LOG_ID_SIZE];
-        uint64_t epoch;
-        uint8_t key[AUDIT_KEY_SIZE];
-        bool stale_slot;        /* the other slot is damaged or still holds an older key */
-} AuditKeyState;
+struct audit_key_state {
+	uint8_t log_id[AUDIT_LOG_ID_SIZE];
+	uint64_t epoch;
+	uint8_t key[AUDIT_KEY_SIZE];
+	bool stale_slot;        /* the other slot is damaged or still holds an older key */
+};
 
 /* Parse a key file image; -EBADMSG if no valid slot or bad header. */
-int audit_key_state_parse(const uint8_t *data, size_t size, AuditKeyState *ret);
+int audit_key_state_parse(const uint8_t *data, size_t size, struct audit_key_state *ret);
 void audit_key_file_header(uint8_t out[AUDIT_KEY_SLOT0], const uint8_t log_id[AUDIT_LOG_ID_SIZE]);
 void audit_key_slot_encode(uint8_t out[AUDIT_KEY_SLOT_SIZE], uint64_t epoch, const uint8_t key[AUDIT_KEY_SIZE]);
 
 /* ---- file header ---- */
 
-typedef struct AuditFileHeader {
-        uint8_t log_id[AUDIT_LOG_ID_SIZE];
-        uint8_t key_fp[AUDIT_FP_SIZE];
-        uint64_t first_seq;
-} AuditFileHeader;
+struct audit_file_header {
+	uint8_t log_id[AUDIT_LOG_ID_SIZE];
+	uint8_t key_fp[AUDIT_FP_SIZE];
+	uint64_t first_seq;
+};
 
-void audit_file_header_encode(uint8_t out[AUDIT_FILE_HEADER_SIZE], const AuditFileHeader *h);
+void audit_file_header_encode(uint8_t out[AUDIT_FILE_HEADER_SIZE], const struct audit_file_header *h);
 /* -EBADMSG with *ret_reason set on a bad header. */
-int audit_file_header_parse(const uint8_t *p, size_t n, AuditFileHeader *ret, const char **ret_reason);
+int audit_file_header_parse(const uint8_t *p, size_t n, struct audit_file_header *ret, const char **ret_reason);
 /* "audit-<16 hex>.smplog" -> first seq; false if the name does not match. */
 bool audit_file_name_parse(const char *name, uint64_t *ret_seq);
 void audit_file_name_format(char out[AUDIT_FILE_NAME_LEN + 1], uint64_t first_seq);
 
 /* ---- records ---- */
 
-typedef struct AuditRecordRaw {
-        const uint8_t *data;    /* whole record */
-        uint32_t length;
-        uint64_t seq;
-        uint64_t realtime_usec;
-        uint64_t monotonic_usec;
-        uint16_t type;
-        uint16_t n_fields;
-        const uint8_t *prev_hash;
-        const uint8_t *payload;
-        size_t payload_len;
-} AuditRecordRaw;
+struct audit_record_raw {
+	const uint8_t *data;    /* whole record */
+	uint32_t length;
+	uint64_t seq;
+	uint64_t realtime_usec;
+	uint64_t monotonic_usec;
+	uint16_t type;
+	uint16_t n_fields;
+	const uint8_t *prev_hash;
+	const uint8_t *payload;
+	size_t payload_len;
+};
 
-typedef enum AuditFrameError {
-        AUDIT_FRAME_OK = 0,
-        AUDIT_FRAME_SHORT,      /* fewer bytes left than the record needs */
-        AUDIT_FRAME_BAD,        /* magic, length, reserved or checksum wrong */
-} AuditFrameError;
+enum audit_frame_error {
+	AUDIT_FRAME_OK = 0,
+	AUDIT_FRAME_SHORT,      /* fewer bytes left than the record needs */
+	AUDIT_FRAME_BAD,        /* magic, length, reserved or checksum wrong */
+};
 
 /* Frame check only (magic, length, CRC, reserved). */
-AuditFrameError audit_record_frame(const uint8_t *p, size_t n, AuditRecordRaw *ret, const char **ret_reason);
+enum audit_frame_error audit_record_frame(const uint8_t *p, size_t n, struct audit_record_raw *ret, const char **ret_reason);
 
 /* Encoded size of a record with these fields, or negative errno if invalid. */
-int64_t audit_record_size(const AuditField *fields, size_t n_fields);
+int64_t audit_record_size(const struct audit_field *fields, size_t n_fields);
 /* Encode into out (size from audit_record_size()). */
 void audit_record_encode(uint8_t *out, size_t size, uint64_t seq, uint64_t realtime_usec,
-                         uint64_t monotonic_usec, uint16_t type,
-                         const uint8_t prev_hash[AUDIT_HASH_SIZE],
-                         const AuditField *fields, size_t n_fields);
+			 uint64_t monotonic_usec, uint16_t type,
+			 const uint8_t prev_hash[AUDIT_HASH_SIZE],
+			 const struct audit_field *fields, size_t n_fields);
 
 bool audit_key_valid(const char *k, size_t n);
 bool audit_utf8_valid(const uint8_t *p, size_t n);
 bool audit_record_type_known(uint16_t type);
 
 /* Decoded payload with NUL-terminated copies in a reusable scratch. */
-typedef struct AuditFieldDecoder {
-        AuditFieldView fields[AUDIT_FIELDS_MAX];
-        size_t n_fields;
-        char *scratch;
-        size_t scratch_size;
-} AuditFieldDecoder;
+struct audit_field_decoder {
+	struct audit_field_view fields[AUDIT_FIELDS_MAX];
+	size_t n_fields;
+	char *scratch;
+	size_t scratch_size;
+};
 
 /* -EBADMSG with *ret_reason on malformed payload; -ENOMEM. */
-int audit_fields_decode(AuditFieldDecoder *d, const AuditRecordRaw *r, const char **ret_reason);
-void audit_field_decoder_done(AuditFieldDecoder *d);
-const AuditFieldView *audit_fields_find(const AuditFieldDecoder *d, const char *key, AuditFieldType type);
+int audit_fields_decode(struct audit_field_decoder *d, const struct audit_record_raw *r, const char **ret_reason);
+void audit_field_decoder_done(struct audit_field_decoder *d);
+const struct audit_field_view *audit_fields_find(const struct audit_field_decoder *d, const char *key, enum audit_field_type type);
 
 /* ---- journal mirror (audit-journal.c) ---- */
 
@@ -159,34 +161,34 @@ const AuditFieldView *audit_fields_find(const AuditFieldDecoder *d, const char *
 
 #define AUDIT_JOURNAL_MAX_IOV (AUDIT_FIELDS_MAX + 6)
 
-typedef struct AuditJournalMsg {
-        char *buf;
-        size_t size, len;
-        size_t off[AUDIT_JOURNAL_MAX_IOV], lens[AUDIT_JOURNAL_MAX_IOV];
-        struct iovec iov[AUDIT_JOURNAL_MAX_IOV];
-        size_t n_iov;
-} AuditJournalMsg;
+struct audit_journal_msg {
+	char *buf;
+	size_t size, len;
+	size_t off[AUDIT_JOURNAL_MAX_IOV], lens[AUDIT_JOURNAL_MAX_IOV];
+	struct iovec iov[AUDIT_JOURNAL_MAX_IOV];
+	size_t n_iov;
+};
 
 int audit_journal_message_id(uint16_t type, const char *event, char out[33]);
 /* Build the journal entry for a record (fields as written, "event" first
  * for events) into m->iov[0..n_iov). */
-int audit_journal_build(AuditJournalMsg *m, uint16_t type, uint64_t seq,
-                        const AuditField *fields, size_t n_fields);
-int audit_journal_send(AuditJournalMsg *m, uint16_t type, uint64_t seq,
-                       const AuditField *fields, size_t n_fields);
-void audit_journal_msg_done(AuditJournalMsg *m);
+int audit_journal_build(struct audit_journal_msg *m, uint16_t type, uint64_t seq,
+			const struct audit_field *fields, size_t n_fields);
+int audit_journal_send(struct audit_journal_msg *m, uint16_t type, uint64_t seq,
+		       const struct audit_field *fields, size_t n_fields);
+void audit_journal_msg_done(struct audit_journal_msg *m);
 
 /* ---- streaming verifier (audit_verify() and the tests use it) ---- */
 
-typedef struct AuditVerifier AuditVerifier;
+struct audit_verifier;
 
 /* key0 NULL: no seal checks. */
-int audit_verifier_new(const uint8_t *key0, AuditVerifier **ret);
-AuditVerifier *audit_verifier_free(AuditVerifier *v);
+int audit_verifier_new(const uint8_t *key0, struct audit_verifier **ret);
+struct audit_verifier *audit_verifier_free(struct audit_verifier *v);
 /* Feed the files in name order; returns false once a verdict is reached. */
-bool audit_verifier_file(AuditVerifier *v, const char *name, const uint8_t *data, size_t size, bool is_last);
+bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data, size_t size, bool is_last);
 /* ks: the key file's state if present, else NULL. */
-void audit_verifier_finish(AuditVerifier *v, const AuditKeyState *ks, AuditVerifyReport *ret);
+void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_state *ks, struct audit_verify_report *ret);
 
 /* Directory helpers. */
 int audit_list_files(int dir_fd, char ***ret_names, size_t *ret_n);

@@ -20,7 +20,7 @@
  * success and a negative errno on failure; ret_ parameters are written only
  * on success; the library never logs and never aborts on bad input.
  *
- * Threading: an AuditLog is not thread-safe; use it from one thread (smpd's
+ * Threading: a struct audit_log is not thread-safe; use it from one thread (smpd's
  * event loop).  Group commit = append several records, then one
  * audit_log_sync() with the highest ticket.
  *
@@ -39,89 +39,89 @@
 extern "C" {
 #endif
 
-typedef struct AuditLog AuditLog;
+struct audit_log;
 
 /* ---- fields ------------------------------------------------------------ */
 
-typedef enum AuditFieldType {
-        AUDIT_FIELD_STRING = 1, /* UTF-8, no NUL bytes, <= AUDIT_VALUE_MAX bytes */
-        AUDIT_FIELD_INT    = 2, /* int64_t */
-        AUDIT_FIELD_UINT   = 3, /* uint64_t */
-        AUDIT_FIELD_BOOL   = 4,
-        AUDIT_FIELD_DOUBLE = 5, /* finite IEEE-754 binary64 */
-        AUDIT_FIELD_BYTES  = 6, /* opaque, rendered as lowercase hex */
-} AuditFieldType;
+enum audit_field_type {
+	AUDIT_FIELD_STRING = 1, /* UTF-8, no NUL bytes, <= AUDIT_VALUE_MAX bytes */
+	AUDIT_FIELD_INT    = 2, /* int64_t */
+	AUDIT_FIELD_UINT   = 3, /* uint64_t */
+	AUDIT_FIELD_BOOL   = 4,
+	AUDIT_FIELD_DOUBLE = 5, /* finite IEEE-754 binary64 */
+	AUDIT_FIELD_BYTES  = 6, /* opaque, rendered as lowercase hex */
+};
 
 /* Keys: 1..AUDIT_KEY_MAX bytes of [a-z0-9_]; event names likewise. */
 #define AUDIT_KEY_MAX     64
 #define AUDIT_VALUE_MAX   65536
 #define AUDIT_FIELDS_MAX  128
 
-typedef struct AuditField {
-        const char *key;
-        AuditFieldType type;
-        union {
-                const char *s;
-                int64_t i;
-                uint64_t u;
-                bool b;
-                double d;
-                struct {
-                        const void *p;
-                        size_t n;
-                } bytes;
-        };
-} AuditField;
+struct audit_field {
+	const char *key;
+	enum audit_field_type type;
+	union {
+		const char *s;
+		int64_t i;
+		uint64_t u;
+		bool b;
+		double d;
+		struct {
+			const void *p;
+			size_t n;
+		} bytes;
+	};
+};
 
-#define AUDIT_STR(k, v)      ((AuditField) { .key = (k), .type = AUDIT_FIELD_STRING, .s = (v) })
-#define AUDIT_INT(k, v)      ((AuditField) { .key = (k), .type = AUDIT_FIELD_INT, .i = (v) })
-#define AUDIT_UINT(k, v)     ((AuditField) { .key = (k), .type = AUDIT_FIELD_UINT, .u = (v) })
-#define AUDIT_BOOL(k, v)     ((AuditField) { .key = (k), .type = AUDIT_FIELD_BOOL, .b = (v) })
-#define AUDIT_DOUBLE(k, v)   ((AuditField) { .key = (k), .type = AUDIT_FIELD_DOUBLE, .d = (v) })
-#define AUDIT_BYTES(k, p_, n_) ((AuditField) { .key = (k), .type = AUDIT_FIELD_BYTES, .bytes = { .p = (p_), .n = (n_) } })
+#define AUDIT_STR(k, v)      ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_STRING, .s = (v) })
+#define AUDIT_INT(k, v)      ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_INT, .i = (v) })
+#define AUDIT_UINT(k, v)     ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_UINT, .u = (v) })
+#define AUDIT_BOOL(k, v)     ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_BOOL, .b = (v) })
+#define AUDIT_DOUBLE(k, v)   ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_DOUBLE, .d = (v) })
+#define AUDIT_BYTES(k, p_, n_) ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_BYTES, .bytes = { .p = (p_), .n = (n_) } })
 
 /* Record types.  Library records are < 0x100; every daemon event is
  * AUDIT_REC_EVENT with its name in the record's first field "event". */
-typedef enum AuditRecordType {
-        AUDIT_REC_CREATED    = 1,  /* seq 0: the log was set up */
-        AUDIT_REC_FILE_START = 2,  /* first record of every later file */
-        AUDIT_REC_OPEN       = 3,  /* audit_log_open() */
-        AUDIT_REC_CLOSE      = 4,  /* audit_log_close(), followed by a seal */
-        AUDIT_REC_SEAL       = 5,
-        AUDIT_REC_RECOVERY   = 6,  /* a torn tail was cut at open */
-        AUDIT_REC_RETENTION  = 7,  /* a whole old file is being deleted */
-        AUDIT_REC_EVENT      = 0x100,
-} AuditRecordType;
+enum audit_record_type {
+	AUDIT_REC_CREATED    = 1,  /* seq 0: the log was set up */
+	AUDIT_REC_FILE_START = 2,  /* first record of every later file */
+	AUDIT_REC_OPEN       = 3,  /* audit_log_open() */
+	AUDIT_REC_CLOSE      = 4,  /* audit_log_close(), followed by a seal */
+	AUDIT_REC_SEAL       = 5,
+	AUDIT_REC_RECOVERY   = 6,  /* a torn tail was cut at open */
+	AUDIT_REC_RETENTION  = 7,  /* a whole old file is being deleted */
+	AUDIT_REC_EVENT      = 0x100,
+};
 
 /* ---- writing ----------------------------------------------------------- */
 
-/* Fault-injection points for tests (AuditLogConfig.fault_hook). */
-typedef enum AuditIoOp {
-        AUDIT_IO_WRITE,     /* a record write to the log file */
-        AUDIT_IO_SYNC,      /* fdatasync of the log file */
-        AUDIT_IO_KEY_WRITE, /* writing the evolved key */
-        AUDIT_IO_CREATE,    /* creating a new log file at rotation */
-        AUDIT_IO_UNLINK,    /* deleting an old file for retention */
-} AuditIoOp;
+/* Fault-injection points for tests (struct audit_log_config.fault_hook). */
+enum audit_io_op {
+	AUDIT_IO_WRITE,     /* a record write to the log file */
+	AUDIT_IO_SYNC,      /* fdatasync of the log file */
+	AUDIT_IO_KEY_WRITE, /* writing the evolved key */
+	AUDIT_IO_CREATE,    /* creating a new log file at rotation */
+	AUDIT_IO_UNLINK,    /* deleting an old file for retention */
+};
 
-typedef struct AuditLogConfig {
-        uint64_t seal_every_records;  /* seal after this many records (default 1000) */
-        uint64_t seal_every_usec;     /* ... or this much time (default 60 s) */
-        uint64_t max_file_size;       /* rotate at this size in bytes (default 64 MiB) */
-        uint64_t max_file_age_usec;   /* ... or this age (default 30 days) */
-        uint32_t retention_days;      /* delete whole files older than this; 0 = keep forever */
-        bool journal_mirror;          /* also send every record to journald (SMP_* fields,
-                                       * MESSAGE_ID per event, smp-audit.catalog);
-                                       * best effort, never fails an append */
+struct audit_log_config {
+	uint64_t seal_every_records;  /* seal after this many records (default 1000) */
+	uint64_t seal_every_usec;     /* ... or this much time (default 60 s) */
+	uint64_t max_file_size;       /* rotate at this size in bytes (default 64 MiB) */
+	uint64_t max_file_age_usec;   /* ... or this age (default 30 days) */
+	uint32_t retention_days;      /* delete whole files older than this; 0 = keep forever */
+	bool journal_mirror;          /* also send every record to journald (SMP_* fields,
+				       * MESSAGE_ID per event, smp-audit.catalog);
+				       * best effort, never fails an append */
 
-        /* Test hooks; leave NULL in production. */
-        uint64_t (*clock_realtime_usec)(void *userdata); /* default CLOCK_REALTIME */
-        int (*fault_hook)(AuditIoOp op, void *userdata); /* <0: inject that errno */
-        void *hook_userdata;
-} AuditLogConfig;
+	/* Test hooks; leave NULL in production. */
+	uint64_t (*clock_realtime_usec)(void *userdata); /* default CLOCK_REALTIME */
+	int (*fault_hook)(enum audit_io_op op, void *userdata); /* <0: inject that errno */
+	void *hook_userdata;
+};
 
 /* Fill in the defaults above (retention 0 = forever). */
-void audit_log_config_init(AuditLogConfig *cfg);
+void audit_log_config_init(struct audit_log_config *cfg);
 
 /*
  * Create a new log in dir (created with mode 0700 if missing): a random log
@@ -133,7 +133,7 @@ void audit_log_config_init(AuditLogConfig *cfg);
  * Returns 0, -EEXIST if dir already holds a log or key, -EINVAL on bad
  * arguments, other negative errno on I/O or crypto failure.
  */
-int audit_log_setup(const char *dir, const AuditLogConfig *cfg, char **ret_verification_key);
+int audit_log_setup(const char *dir, const struct audit_log_config *cfg, char **ret_verification_key);
 
 /*
  * Open an existing log for appending.  Detects a torn tail of the newest
@@ -146,7 +146,7 @@ int audit_log_setup(const char *dir, const AuditLogConfig *cfg, char **ret_verif
  * tail, or the log and the key state disagree (run smp-audit verify);
  * -EINVAL on bad arguments; other negative errno on I/O failure.
  */
-int audit_log_open(const char *dir, const AuditLogConfig *cfg, AuditLog **ret);
+int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct audit_log **ret);
 
 /*
  * Append one event record (not yet durable).  event: name as for keys;
@@ -164,25 +164,25 @@ int audit_log_open(const char *dir, const AuditLogConfig *cfg, AuditLog **ret);
  * acknowledged" and fail safe (H12); the record may still be in the file
  * (e.g. written, then the seal that followed it failed).
  */
-int audit_log_append(AuditLog *log, const char *event,
-                     const AuditField *fields, size_t n_fields, uint64_t *ret_ticket);
+int audit_log_append(struct audit_log *log, const char *event,
+		     const struct audit_field *fields, size_t n_fields, uint64_t *ret_ticket);
 
 /*
  * Make every record up to and including ticket durable (fdatasync).  Cheap
  * when already synced: one fdatasync covers all records appended before it
  * (group commit).  Returns 0 or negative errno (the log is then poisoned).
  */
-int audit_log_sync(AuditLog *log, uint64_t ticket);
+int audit_log_sync(struct audit_log *log, uint64_t ticket);
 
 /* audit_log_append() followed by audit_log_sync() of its ticket. */
-int audit_log_append_durable(AuditLog *log, const char *event,
-                             const AuditField *fields, size_t n_fields, uint64_t *ret_ticket);
+int audit_log_append_durable(struct audit_log *log, const char *event,
+			     const struct audit_field *fields, size_t n_fields, uint64_t *ret_ticket);
 
 /*
  * Seal now if any record was written since the last seal.  Syncs.
  * Returns 0 or negative errno.
  */
-int audit_log_seal(AuditLog *log);
+int audit_log_seal(struct audit_log *log);
 
 /*
  * Housekeeping to call from a timer (about once a second): seals when
@@ -191,7 +191,7 @@ int audit_log_seal(AuditLog *log);
  * back delays time-based seals and rotation instead of triggering them.
  * Returns 0 or negative errno.
  */
-int audit_log_tick(AuditLog *log);
+int audit_log_tick(struct audit_log *log);
 
 /*
  * When audit_log_tick() next has work, so that a caller can arm a one-shot
@@ -204,50 +204,50 @@ int audit_log_tick(AuditLog *log);
  * as it delays audit_log_tick()'s seals; call again after every append and
  * every tick.
  */
-int audit_log_next_tick(const AuditLog *log, uint64_t *ret_usec);
+int audit_log_next_tick(const struct audit_log *log, uint64_t *ret_usec);
 
 /* 0 when healthy, else the negative errno that poisoned the log. */
-int audit_log_get_error(const AuditLog *log);
+int audit_log_get_error(const struct audit_log *log);
 
 /* Sequence number of the last appended record / the last durable record. */
-uint64_t audit_log_last_seq(const AuditLog *log);
-uint64_t audit_log_synced_seq(const AuditLog *log);
+uint64_t audit_log_last_seq(const struct audit_log *log);
+uint64_t audit_log_synced_seq(const struct audit_log *log);
 
 /*
  * Clean shutdown: append a CLOSE record, seal, sync, free.  Always frees
  * log (NULL is a no-op returning 0).  Returns 0 or the first error.
  */
-int audit_log_close(AuditLog *log);
+int audit_log_close(struct audit_log *log);
 
 /* Free without writing anything (for tests simulating a crash, and for
  * a poisoned log).  Returns NULL. */
-AuditLog *audit_log_free(AuditLog *log);
+struct audit_log *audit_log_free(struct audit_log *log);
 
 /* ---- reading, verifying, exporting ------------------------------------- */
 
-typedef struct AuditFieldView {
-        const char *key;        /* NUL-terminated */
-        AuditFieldType type;
-        const char *s;          /* STRING: NUL-terminated */
-        int64_t i;
-        uint64_t u;
-        bool b;
-        double d;
-        const uint8_t *bytes;   /* BYTES (also STRING) raw value */
-        size_t n_bytes;
-} AuditFieldView;
+struct audit_field_view {
+	const char *key;        /* NUL-terminated */
+	enum audit_field_type type;
+	const char *s;          /* STRING: NUL-terminated */
+	int64_t i;
+	uint64_t u;
+	bool b;
+	double d;
+	const uint8_t *bytes;   /* BYTES (also STRING) raw value */
+	size_t n_bytes;
+};
 
-typedef struct AuditRecordView {
-        const char *file;       /* file name (no directory) */
-        uint64_t offset;        /* of the record in the file */
-        uint64_t seq;
-        uint64_t realtime_usec;
-        uint64_t monotonic_usec;
-        uint16_t type;          /* AuditRecordType */
-        const char *event;      /* AUDIT_REC_EVENT: the name; else the type name */
-        const AuditFieldView *fields; /* excluding "event" */
-        size_t n_fields;
-} AuditRecordView;
+struct audit_record_view {
+	const char *file;       /* file name (no directory) */
+	uint64_t offset;        /* of the record in the file */
+	uint64_t seq;
+	uint64_t realtime_usec;
+	uint64_t monotonic_usec;
+	uint16_t type;          /* enum audit_record_type */
+	const char *event;      /* AUDIT_REC_EVENT: the name; else the type name */
+	const struct audit_field_view *fields; /* excluding "event" */
+	size_t n_fields;
+};
 
 /* Name of a record type ("seal", "event", ...), "unknown" otherwise. */
 const char *audit_record_type_to_string(uint16_t type);
@@ -260,39 +260,39 @@ const char *audit_record_type_to_string(uint16_t type);
  * (-EBADMSG at a malformed record).
  */
 int audit_log_foreach(const char *dir,
-                      int (*cb)(const AuditRecordView *rec, void *userdata),
-                      void *userdata);
+		      int (*cb)(const struct audit_record_view *rec, void *userdata),
+		      void *userdata);
 
-typedef enum AuditVerifyStatus {
-        AUDIT_VERIFY_INTACT       = 0, /* chain and every seal verified */
-        AUDIT_VERIFY_TAMPERED     = 3, /* a record was altered, deleted, reordered, or a seal fails */
-        AUDIT_VERIFY_TRUNCATED    = 4, /* the log ends early (partial record, removed seals) */
-        AUDIT_VERIFY_UNVERIFIABLE = 5, /* no key, the key belongs to another log, or no log */
-} AuditVerifyStatus;
+enum audit_verify_status {
+	AUDIT_VERIFY_INTACT       = 0, /* chain and every seal verified */
+	AUDIT_VERIFY_TAMPERED     = 3, /* a record was altered, deleted, reordered, or a seal fails */
+	AUDIT_VERIFY_TRUNCATED    = 4, /* the log ends early (partial record, removed seals) */
+	AUDIT_VERIFY_UNVERIFIABLE = 5, /* no key, the key belongs to another log, or no log */
+};
 
-typedef struct AuditVerifyReport {
-        AuditVerifyStatus status;
-        /* The first bad record (status != INTACT). */
-        char file[256];
-        uint64_t offset;
-        uint64_t seq;
-        char reason[256];
-        /* Statistics. */
-        uint64_t n_files;
-        uint64_t n_records;
-        uint64_t n_bytes;
-        uint64_t n_seals;
-        uint64_t first_seq;          /* > 0 when old files were removed by retention */
-        uint64_t last_seq;
-        uint64_t last_sealed_seq;    /* records after it are chained but not sealed */
-        uint64_t last_seal_realtime_usec;
-        uint64_t unsealed_records;
-        bool clean_close;            /* the log ends with CLOSE + SEAL */
-        bool key_state_checked;      /* audit.key was present and checked */
-} AuditVerifyReport;
+struct audit_verify_report {
+	enum audit_verify_status status;
+	/* The first bad record (status != INTACT). */
+	char file[256];
+	uint64_t offset;
+	uint64_t seq;
+	char reason[256];
+	/* Statistics. */
+	uint64_t n_files;
+	uint64_t n_records;
+	uint64_t n_bytes;
+	uint64_t n_seals;
+	uint64_t first_seq;          /* > 0 when old files were removed by retention */
+	uint64_t last_seq;
+	uint64_t last_sealed_seq;    /* records after it are chained but not sealed */
+	uint64_t last_seal_realtime_usec;
+	uint64_t unsealed_records;
+	bool clean_close;            /* the log ends with CLOSE + SEAL */
+	bool key_state_checked;      /* audit.key was present and checked */
+};
 
 /* Progress callback: bytes done of total; may be NULL. */
-typedef void (*AuditProgressFn)(uint64_t done, uint64_t total, void *userdata);
+typedef void (*audit_progress_fn)(uint64_t done, uint64_t total, void *userdata);
 
 /*
  * Verify the log in dir: file headers, framing, CRCs, sequence continuity,
@@ -306,28 +306,34 @@ typedef void (*AuditProgressFn)(uint64_t done, uint64_t total, void *userdata);
  * if dir cannot be read.
  */
 int audit_verify(const char *dir, const char *verification_key,
-                 AuditProgressFn progress, void *userdata,
-                 AuditVerifyReport *ret_report);
+		 audit_progress_fn progress, void *userdata,
+		 struct audit_verify_report *ret_report);
 
-typedef enum AuditExportFormat {
-        AUDIT_EXPORT_JSON, /* one JSON object per line */
-        AUDIT_EXPORT_CSV,  /* RFC 4180, header line first */
-} AuditExportFormat;
+enum audit_export_format {
+	AUDIT_EXPORT_JSON, /* one JSON object per line */
+	AUDIT_EXPORT_CSV,  /* RFC 4180, header line first */
+};
 
-typedef struct AuditExportFilter {
-        const char *session;    /* match string field "session"; NULL = any */
-        const char *client;     /* match string field "client"; NULL = any */
-        uint64_t since_usec;    /* realtime >= since; 0 = unbounded */
-        uint64_t until_usec;    /* realtime < until; 0 = unbounded */
-} AuditExportFilter;
+struct audit_export_filter {
+	const char *session;    /* match string field "session"; NULL = any */
+	const char *client;     /* match string field "client"; NULL = any */
+	uint64_t since_usec;    /* realtime >= since; 0 = unbounded */
+	uint64_t until_usec;    /* realtime < until; 0 = unbounded */
+	/* The records of the sessions begun with this pigment lot / cartridge
+	 * id / cartridge lot (audit-sessions.h); NULL = any.  Any of them set
+	 * reads the sessions first, and leaves out records of no session. */
+	const char *pigment_lot;
+	const char *cartridge;
+	const char *cartridge_lot;
+};
 
 /*
  * Write the records of dir that pass filter (NULL = all) to out.  Does
  * not verify.  Returns the number of records written (>= 0) or negative
  * errno (-EBADMSG at a malformed record, after writing those before it).
  */
-int64_t audit_export(const char *dir, AuditExportFormat format,
-                     const AuditExportFilter *filter, FILE *out);
+int64_t audit_export(const char *dir, enum audit_export_format format,
+		     const struct audit_export_filter *filter, FILE *out);
 
 #ifdef __cplusplus
 }

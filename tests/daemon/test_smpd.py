@@ -17,6 +17,7 @@ import dbus
 import pytest
 
 import smpdtest as T
+from gi.repository import GLib
 from smpdtest import ERR, IDEV, IMGR, ISES, expect_error, metadata, params
 
 
@@ -507,6 +508,155 @@ def test_bus_policy_lets_smpd_ping_claimant(tmp, policy):
             os.environ.pop('DBUS_SYSTEM_BUS_ADDRESS', None)
         else:
             os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = saved_address
+
+
+def _smpd_children(pid):
+    kids = set()
+    for tid in os.listdir(f'/proc/{pid}/task'):
+        try:
+            with open(f'/proc/{pid}/task/{tid}/children') as f:
+                kids |= {int(x) for x in f.read().split()}
+        except OSError:
+            pass
+    return kids
+
+
+_KCMP = {'x86_64': 312, 'aarch64': 272}
+
+
+def _same_file(pid1, fd1, pid2, fd2):
+    """kcmp(KCMP_FILE): do the two descriptors share one open file?"""
+    import platform
+    nr = _KCMP.get(platform.machine())
+    if nr is None:
+        raise AssertionError(f'kcmp syscall number for {platform.machine()} unknown')
+    r = T._libc.syscall(nr, pid1, pid2, 0, fd1, fd2)
+    if r < 0:
+        import ctypes
+        import errno
+        if ctypes.get_errno() == errno.EBADF:
+            return False       # closed meanwhile
+        raise OSError(ctypes.get_errno(), f'kcmp({pid1}, {pid2}, KCMP_FILE, {fd1}, {fd2})')
+    return r == 0
+
+
+def _big_audit_log(tmp, records=200_000):
+    """An audit log of `records` events in smpd's state directory and its
+    key where smpd's --audit-key-file points: VerifyLog then works for a
+    while (about a second at normal priority).  Written on tmpfs and
+    copied (audit-gen syncs every record), so it takes about a second."""
+    shm = tempfile.mkdtemp(prefix='smpd-test-log-', dir='/dev/shm')
+    try:
+        key = subprocess.run([os.path.join(T.BUILD, 'tests', 'audit', 'audit-gen'),
+                              os.path.join(shm, 'audit'), str(records)],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        os.makedirs(os.path.join(tmp, 'state'), exist_ok=True)
+        subprocess.run(['cp', '-a', os.path.join(shm, 'audit'), os.path.join(tmp, 'state', 'audit')],
+                       check=True)
+    finally:
+        subprocess.run(['rm', '-rf', shm], check=True)
+    with open(os.path.join(tmp, 'audit.key'), 'w') as f:
+        f.write(key + '\n')
+
+
+# A SIGKILLed smpd's resources go with it: the kernel closes its bus
+# connection and its device link at once, so the bus and the device notice
+# within milliseconds; 1 s leaves room for a loaded test machine.
+SMPD_GONE_BOUND_S = 1.0
+
+
+@pytest.mark.parametrize('job', ['no-job', 'verify-job'])
+def test_smpd_sigkill_job_does_not_hold_bus_or_device(tmp, env_factory, job):
+    """Issue 14 item 5 (H6): VerifyLog (like ExportLog and ListPastSessions)
+    runs in a child of smpd.  The child holds no descriptor of smpd's but
+    its result pipe and the standard streams, runs at SCHED_OTHER and nice
+    10 (smpd runs SCHED_FIFO), and dies with smpd.  SIGKILL smpd while the
+    job runs (stopped, so that it lasts as long as a slow one would): the
+    device sees its host leave and org.libsmp.Smp1 is released within the
+    same bound as with no job running (the no-job case).  Before, the
+    child kept smpd's bus connection and device link open until the job
+    ended."""
+    if job == 'verify-job':
+        _big_audit_log(tmp)
+    env = env_factory()
+    if T.USB:
+        pytest.fail('this test watches the socket transport (HOST_DISCONNECT); '
+                    'run it with SMP_TEST_BACKEND=socket')
+    c = env.client()
+    child = None
+    try:
+        if job == 'verify-job':
+            done = []
+            c.mgr.VerifyLog(_audit_key(env), timeout=120 * T.SLOW,
+                            reply_handler=lambda *a: done.append(a),
+                            error_handler=lambda e: done.append(e))
+            deadline = time.monotonic() + 10 * T.SLOW
+            while not child:
+                kids = _smpd_children(env.smpd.proc.pid)
+                child = min(kids) if kids else None
+                assert not done, f'VerifyLog ended before its child was seen: {done}'
+                assert time.monotonic() < deadline, 'no job child of smpd'
+                GLib.MainContext.default().iteration(False)
+            # The child sets itself up before any work: once that is done
+            # (or 0.3 s on), stop it, so that the job lasts as long as a
+            # slow one would, and look at it.
+            deadline = time.monotonic() + 0.3 * T.SLOW
+            while time.monotonic() < deadline:
+                try:
+                    if os.sched_getscheduler(child) == os.SCHED_OTHER and \
+                            os.getpriority(os.PRIO_PROCESS, child) == 10:
+                        break
+                except ProcessLookupError:
+                    break
+                time.sleep(0.001)
+            try:
+                os.kill(child, signal.SIGSTOP)
+                seen = {'policy': os.sched_getscheduler(child),
+                        'nice': os.getpriority(os.PRIO_PROCESS, child),
+                        'fds': {int(fd): os.readlink(f'/proc/{child}/fd/{fd}')
+                                for fd in os.listdir(f'/proc/{child}/fd')}}
+            except (ProcessLookupError, FileNotFoundError):
+                raise AssertionError('the job ended before it could be looked at: '
+                                     'the log is too small for this machine')
+            assert seen['policy'] == os.SCHED_OTHER, \
+                f'the job runs at scheduling policy {seen["policy"]}, not SCHED_OTHER'
+            assert seen['nice'] == 10, f'the job runs at nice {seen["nice"]}, not 10'
+            fds = seen['fds']
+            # what it opened itself (the log it reads) is its own; what
+            # it shares with smpd (kcmp: the same open file) is smpd's
+            mine = {int(fd) for fd in os.listdir(f'/proc/{env.smpd.proc.pid}/fd')}
+            shared = {fd: fds[fd] for fd in fds if fd > 2 and
+                      any(_same_file(child, fd, env.smpd.proc.pid, m) for m in mine)}
+            assert not shared, f'the job holds descriptors of smpd: {shared} (all: {fds})'
+            pipes = [t for fd, t in fds.items() if fd > 2 and t.startswith('pipe:')]
+            assert len(pipes) == 1, f'the job has {len(pipes)} pipes, want its result pipe: {fds}'
+        n = len(env.sim.events())
+        t0 = time.monotonic()
+        env.smpd.proc.kill()
+        released = left = None
+        while time.monotonic() - t0 < 5 * T.SLOW and (released is None or left is None):
+            if released is None and not env.smpd.conn.name_has_owner(T.BUS):
+                released = time.monotonic() - t0
+            if left is None and any('event=HOST_DISCONNECT' in e for e in env.sim.events()[n:]):
+                left = time.monotonic() - t0
+            time.sleep(0.002)
+        env.smpd.proc.wait()
+        print(f'{job}: bus name released after {released} s, host left after {left} s')
+        bound = SMPD_GONE_BOUND_S * T.SLOW
+        assert released is not None and released <= bound, \
+            f'org.libsmp.Smp1 still owned {released or "> 5"} s after SIGKILL of smpd ({job})'
+        assert left is not None and left <= bound, \
+            f'the device saw its host leave {left or "> 5"} s after SIGKILL of smpd ({job})'
+        if child:
+            T.wait_for(lambda: not os.path.exists(f'/proc/{child}') or
+                       open(f'/proc/{child}/stat').read().split(') ')[1][0] in 'ZX',
+                       2, 'the job gone with smpd')
+    finally:
+        if child:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 @pytest.mark.core

@@ -5,8 +5,8 @@
  *
  * The needle runs only while all of these hold; the lease renewal timer
  * re-checks them every RenewMs and stops the device otherwise: the device
- * is claimed by a client still on the bus that answers smpd's pings (it
- * dispatches its connection: not hung), a session of that client is open,
+ * is claimed by a client still on the bus that sends its Heartbeat (its
+ * main loop runs: not hung), a session of that client is open,
  * no fault or emergency stop is latched, telemetry is fresh and the audit
  * log is writable.  If smpd itself dies, the renewals stop and the
  * device's lease (LeaseMs) stops the needle (H6).
@@ -159,25 +159,34 @@ static void audit_device_event(struct device *d, bool durable, const char *event
 /*
  * A claimant on the bus may still be hung (stopped, deadlocked, stuck in
  * a long computation): it would keep the needle running with nobody in
- * control.  So while the needle runs smpd asks it for a sign of life:
- * with every lease renewal (RenewMs) an org.freedesktop.DBus.Peer.Ping to
- * its unique name, at most one unanswered at a time, which every D-Bus
- * library answers by itself while the application dispatches its
- * connection.  When the oldest unanswered Ping is ClientTimeoutMs old the
- * claimant counts as unresponsive: the renewals end and STOP goes out at
- * once (device_trip), so a claimant that stops dispatching stops the
- * needle within RenewMs + ClientTimeoutMs.  The fault latches; the claim
- * and the session stay, as the claimant is still on the bus: resuming it
- * restarts nothing (Start is refused until ClearFault).  No pings and no
+ * control.  So while the needle runs the claimant proves it is alive by
+ * calling Heartbeat() on the device at least every ClientTimeoutMs, from
+ * its own main loop (libsmp does so from its dispatch).  A Peer.Ping is
+ * not enough: GDBus answers it from its worker thread, so an application
+ * whose main thread hangs would answer it (issue 14 item 6).  When the
+ * last sign of life (the Start call, then each Heartbeat) is
+ * ClientTimeoutMs old the claimant counts as unresponsive: the renewals
+ * end and STOP goes out at once (device_trip).  The fault latches; the
+ * claim and the session stay, as the claimant is still on the bus:
+ * resuming it restarts nothing (Start is refused until ClearFault).  No
  * timer while the needle is stopped.
  */
 static void liveness_reset(struct device *d)
 {
-	d->ping_slot = sd_bus_slot_unref(d->ping_slot);
-	d->ping_sent_usec = 0;
-	d->ping_error[0] = '\0';
+	d->alive_usec = 0;
 	if (d->alive_timer)
 		sd_event_source_set_enabled(d->alive_timer, SD_EVENT_OFF);
+}
+
+/* Has the claimant shown no sign of life for ClientTimeoutMs (+ slack_ms)? */
+static bool liveness_expired(const struct device *d, uint64_t now, unsigned slack_ms)
+{
+#ifdef SMP_MUTATION_DM_CLIENT_ALIVE
+	return false;	/* mutant: a claimant on the bus counts as alive */
+#endif
+	return d->alive_usec != 0 &&
+	       now >= d->alive_usec +
+		      (uint64_t)(d->manager->policy.client_timeout_ms.value + slack_ms) * 1000;
 }
 
 static void client_unresponsive(struct device *d, uint64_t now)
@@ -186,11 +195,10 @@ static void client_unresponsive(struct device *d, uint64_t now)
 	char msg[SAFETY_MSG_MAX];
 
 	snprintf(msg, sizeof(msg),
-		 "the claiming client %s did not answer smpd's Ping for %" PRIu64
-		 " ms (ClientTimeoutMs=%u, %s)%s%s",
-		 d->claimant ? d->claimant : "(none)", (now - d->ping_sent_usec) / 1000,
-		 t->value, t->source, d->ping_error[0] ? "; the bus answered instead: " : "",
-		 d->ping_error);
+		 "the claiming client %s sent no Heartbeat for %" PRIu64
+		 " ms (ClientTimeoutMs=%u, %s)",
+		 d->claimant ? d->claimant : "(none)", (now - d->alive_usec) / 1000,
+		 t->value, t->source);
 	device_trip(d, MONITOR_CLIENT_UNRESPONSIVE, msg);
 }
 
@@ -199,67 +207,23 @@ static int alive_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
 	struct device *d = userdata;
 	uint64_t now;
 
-	if (!d->running || d->gone || d->ping_sent_usec == 0)
+	if (!d->running || d->gone)
 		return 0;
 	if (sd_event_now(d->manager->event, CLOCK_MONOTONIC, &now) < 0)
 		now = usec;
-	client_unresponsive(d, now);
+	if (liveness_expired(d, now, 0))
+		client_unresponsive(d, now);
 	return 0;
 }
 
-static int ping_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-	struct device *d = userdata;
-	const char *sender = sd_bus_message_get_sender(reply);
-	const sd_bus_error *e = sd_bus_message_get_error(reply);
-
-	d->ping_slot = sd_bus_slot_unref(d->ping_slot);
-	/* An answer from the claimant itself, even an error, shows it dispatches. */
-	if (d->claimant && sender && strcmp(sender, d->claimant) == 0) {
-		d->ping_sent_usec = 0;
-		d->ping_error[0] = '\0';
-		if (d->alive_timer)
-			sd_event_source_set_enabled(d->alive_timer, SD_EVENT_OFF);
-		return 0;
-	}
-	/*
-	 * The bus (or sd-bus) answered instead: the bus policy refused the
-	 * Ping, or the claimant is leaving.  No sign of life: the deadline
-	 * stands, and the next renewal pings again.
-	 */
-	if (!d->ping_error[0])
-		fprintf(stderr, "smpd: %s: Ping to the claimant %s answered by %s: %s: %s\n",
-			d->info.serial, d->claimant ? d->claimant : "(none)",
-			sender ? sender : "sd-bus", e && e->name ? e->name : "?",
-			e && e->message ? e->message : "");
-	snprintf(d->ping_error, sizeof(d->ping_error), "%s",
-		 e && e->name ? e->name : "an unexpected reply");
-	return 0;
-}
-
-/* From the renewal timer (nominal time usec): one Ping, if none is pending. */
-static void liveness_ping(struct device *d, uint64_t usec, uint64_t now)
+/* A sign of life at now (CLOCK_MONOTONIC): the deadline moves to now + ClientTimeoutMs. */
+static void liveness_arm(struct device *d, uint64_t now)
 {
 	struct manager *m = d->manager;
+	uint64_t usec = now + (uint64_t)m->policy.client_timeout_ms.value * 1000;
 	int r;
 
-#ifdef SMP_MUTATION_DM_CLIENT_ALIVE
-	return;		/* mutant: a claimant on the bus counts as alive */
-#endif
-	if (d->ping_slot || !d->claimant)
-		return;
-	r = sd_bus_call_method_async(m->bus, &d->ping_slot, d->claimant, "/",
-				     "org.freedesktop.DBus.Peer", "Ping", ping_reply, d, NULL);
-	if (r < 0) {
-		d->ping_slot = NULL;
-		snprintf(d->ping_error, sizeof(d->ping_error), "cannot send the Ping: %s",
-			 strerror(-r));
-	}
-	if (d->ping_sent_usec != 0)
-		return;		/* an older one is unanswered: its deadline stands */
-	/* The tick's own time, unless smpd itself was late (then the client was not). */
-	d->ping_sent_usec = now > usec + 1000 ? now : usec;
-	usec = d->ping_sent_usec + (uint64_t)m->policy.client_timeout_ms.value * 1000;
+	d->alive_usec = now;
 	if (!d->alive_timer) {
 		r = sd_event_add_time(m->event, &d->alive_timer, CLOCK_MONOTONIC, usec, 1,
 				      alive_timer_handler, d);
@@ -269,7 +233,7 @@ static void liveness_ping(struct device *d, uint64_t usec, uint64_t now)
 			return;
 		}
 		/*
-		 * Below the bus: an answer already in smpd's input is read
+		 * Below the bus: a Heartbeat already in smpd's input is read
 		 * before the deadline is judged.  A bus so busy that this
 		 * timer starves meets the backstop in renew_handler.
 		 */
@@ -278,6 +242,21 @@ static void liveness_ping(struct device *d, uint64_t usec, uint64_t now)
 		sd_event_source_set_time(d->alive_timer, usec);
 	}
 	sd_event_source_set_enabled(d->alive_timer, SD_EVENT_ONESHOT);
+}
+
+/*
+ * The glue's entry: the claimant called Heartbeat() (the caller checked
+ * that it is the claimant).  Counts only while the needle runs.
+ */
+void device_heartbeat(struct device *d)
+{
+	uint64_t now;
+
+	if (!d->running || d->gone)
+		return;
+	if (sd_event_now(d->manager->event, CLOCK_MONOTONIC, &now) < 0)
+		now = now_monotonic_us();
+	liveness_arm(d, now);
 }
 
 static void stop_renewing(struct device *d)
@@ -374,9 +353,7 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 	else if (now_monotonic_us() - d->telemetry_fresh_mono > (uint64_t)m->policy.lease_ms.value * 1000) {
 		device_trip(d, MONITOR_TELEMETRY_LOST, "no telemetry from the device for a lease period");
 		return 0;
-	} else if (d->ping_sent_usec != 0 &&
-		   now >= d->ping_sent_usec + (uint64_t)(m->policy.client_timeout_ms.value +
-							 m->policy.renew_ms.value) * 1000) {
+	} else if (liveness_expired(d, now, m->policy.renew_ms.value)) {
 		/* the deadline timer did not get its turn: judge here */
 		client_unresponsive(d, now);
 		return 0;
@@ -399,7 +376,6 @@ static int renew_handler(sd_event_source *s, uint64_t usec, void *userdata)
 		return 0;
 	}
 	sd_event_source_set_time(s, usec + (uint64_t)m->policy.renew_ms.value * 1000);
-	liveness_ping(d, usec, now);
 	return 0;
 }
 
@@ -901,7 +877,6 @@ void device_free(struct device *d)
 	sd_event_source_unref(d->io_source);
 	sd_event_source_unref(d->renew_timer);
 	sd_event_source_unref(d->alive_timer);
-	sd_bus_slot_unref(d->ping_slot);
 	sd_event_source_unref(d->telemetry_timer);
 	sd_event_source_unref(d->gone_event);
 	sd_bus_slot_unref(d->slot);
@@ -989,7 +964,7 @@ int device_release(struct device *d, const char *reason)
 	if (d->session)
 		session_end(d->session, reason);
 	audit_device_event(d, true, "release", d->claimant, reason);
-	liveness_reset(d);	/* a Ping to this claimant is no one's answer */
+	liveness_reset(d);
 	free(d->claimant);
 	d->claimant = NULL;
 	d->track = sd_bus_track_unref(d->track);
@@ -1208,7 +1183,8 @@ int device_start(struct device *d, const char *who, sd_bus_error *error)
 		return device_error(error, r, "START");
 	}
 	d->running = true;
-	liveness_reset(d);
+	/* the Start call is the claimant's first sign of life */
+	liveness_arm(d, now_monotonic_us());
 	drain_stale_telemetry(d);
 	d->last_telemetry_mono = now_monotonic_us();
 	d->telemetry_fresh_mono = d->last_telemetry_mono;	/* a lease for the first record */

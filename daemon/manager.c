@@ -487,6 +487,7 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 		    safety_check_params(&el, &d->setpoints, NULL, msg, sizeof(msg)) < 0)
 			device_stop(d, "smpd", "the reloaded policy no longer allows the setpoints", NULL);
 		bus_device_emit_changed(d, "Limits", "LeaseMs", NULL);
+		bus_device_emit_changed(d, "ClientTimeoutMs", NULL);
 	}
 	return 0;
 }

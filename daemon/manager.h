@@ -122,14 +122,12 @@ struct device {
 	char *claimant;			/* unique bus name, NULL = unclaimed */
 	sd_bus_track *track;
 	/*
-	 * Claimant liveness while the needle runs (H6): one Peer.Ping at a
-	 * time, sent by the renewal timer; alive_timer is the deadline of the
-	 * oldest unanswered one (ping_sent_usec + ClientTimeoutMs).
+	 * Claimant liveness while the needle runs (H6): alive_usec is its
+	 * last sign of life (Start, then each Heartbeat), alive_timer the
+	 * deadline alive_usec + ClientTimeoutMs.
 	 */
-	sd_bus_slot *ping_slot;
 	sd_event_source *alive_timer;
-	uint64_t ping_sent_usec;	/* CLOCK_MONOTONIC; 0 = none unanswered */
-	char ping_error[128];		/* the bus refused the last Ping: why */
+	uint64_t alive_usec;		/* CLOCK_MONOTONIC; 0 = not watched */
 	struct session *session;
 
 	bool running;			/* we started it and have not stopped it */
@@ -290,6 +288,7 @@ int device_estop(struct device *d, const char *who, sd_bus_error *error);
 int device_clear_fault(struct device *d, const char *who, sd_bus_error *error);
 /* Stop, latch and report a monitor trip. */
 void device_trip(struct device *d, enum monitor_trip trip, const char *msg);
+void device_heartbeat(struct device *d);
 int device_refresh_cartridge(struct device *d);
 /*
  * A limit refused q=requested: record it as LastRefusal, announce it and

@@ -40,6 +40,14 @@ SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
 	/usr/bin/python3 tests/evidence/bench-safety.py >"$work/safety.json" ||
 	die "bench-safety.py failed"
 
+# ClientTimeoutMs's margin (docs/safety.md "ClientTimeoutMs"): a GUI-class
+# claimant at normal priority under CPU load, its Heartbeat gaps as smpd
+# sees them, and the shipped timeout against it.
+echo "bench: claimant heartbeat under load, 2 x ${BENCH_HEARTBEAT_SECONDS:-60} s..." >&2
+SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
+	/usr/bin/python3 tests/evidence/bench-heartbeat.py >"$work/heartbeat.json" ||
+	die "bench-heartbeat.py failed"
+
 # The kernel path: the same figures in the VM (qemu TCG), through smpusb.ko.
 echo '{}' >"$work/kernel.json"
 vm_failed=
@@ -72,9 +80,9 @@ WRAP
 fi
 
 /usr/bin/python3 - "$work/audit.txt" "$work/smpd.json" "$work/safety.json" "$work/kernel.json" \
-	"$BUILD/bench.json" <<'PY'
+	"$work/heartbeat.json" "$BUILD/bench.json" <<'PY'
 import json, re, sys, time, os
-audit_txt, smpd_json, safety_json, kernel_json, out = sys.argv[1:]
+audit_txt, smpd_json, safety_json, kernel_json, heartbeat_json, out = sys.argv[1:]
 t = open(audit_txt).read()
 m = re.search(r'durable appends \(1 sync each\)\s+([\d.]+) /s\s+baseline raw write\+fdatasync\s+([\d.]+) /s', t)
 g = re.search(r'group commit \(1 sync per 16\)\s+([\d.]+) /s', t)
@@ -86,6 +94,7 @@ if not (m and g and v and rs and rc):
 s = json.load(open(smpd_json))
 f = json.load(open(safety_json))
 k = json.load(open(kernel_json))
+hb = json.load(open(heartbeat_json))
 raw, tel = f['raw_rtt'], f['telemetry']
 
 
@@ -134,6 +143,14 @@ rows = [
      'raw command round trip p50 (socket)', raw['p50_ms'], 'lower'),
     ('control round trip p99: libsmp, applied', f['control_rtt']['p99_ms'], 'ms',
      'raw command round trip p99 (socket)', raw['p99_ms'], 'lower'),
+    ('claimant Heartbeat gap p99, loaded, at smpd', hb['measure']['gap_routed_to_smpd']['p99_ms'], 'ms',
+     'ClientTimeoutMs (shipped)', hb['check']['client_timeout_ms'], 'lower'),
+    ('claimant Heartbeat gap max, loaded, at smpd', hb['measure']['gap_routed_to_smpd']['max_ms'], 'ms',
+     'ClientTimeoutMs (shipped)', hb['check']['client_timeout_ms'], 'lower'),
+    (f'spurious client-unresponsive, {hb["check"]["seconds"]:g} s loaded', int(hb['check']['spurious_stop']),
+     'stops', 'sessions run', 1, 'lower'),
+    ('hung claimant -> STOP (device clock), loaded', hb['check']['hang_stop_ms'] or float('nan'), 'ms',
+     'RenewMs + ClientTimeoutMs + 1', hb['check']['bound_ms'], 'lower'),
 ]
 if k:
     kr, kt = k['raw_rtt'], k['telemetry']
@@ -168,7 +185,7 @@ for name, val, unit, bname, base, better in rows:
                            'baseline': base, 'ratio': ratio, 'better': better})
     rtxt = f'{ratio:8.4g}' if ratio is not None else '     n/a'
     print(f'{name:45} {val:10.5g} {unit:5} {base:10.5g}  {rtxt}  {bname}')
-res['raw'] = {'bench_audit': t, 'smpd': s, 'safety': f, 'kernel': k}
+res['raw'] = {'bench_audit': t, 'smpd': s, 'safety': f, 'kernel': k, 'heartbeat': hb}
 with open(out, 'w') as f:
     json.dump(res, f, indent=1)
 print(f'(written to {out})')

@@ -209,6 +209,15 @@ static int prop_lease(sd_bus *bus, const char *path, const char *iface, const ch
 	return sd_bus_message_append(reply, "u", d->manager->policy.lease_ms.value);
 }
 
+static int prop_client_timeout(sd_bus *bus, const char *path, const char *iface,
+			       const char *prop, sd_bus_message *reply, void *userdata,
+			       sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	return sd_bus_message_append(reply, "u", d->manager->policy.client_timeout_ms.value);
+}
+
 /* ---- methods ---- */
 
 static int require_claimant(struct device *d, sd_bus_message *m, sd_bus_error *error)
@@ -334,6 +343,24 @@ static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return sd_bus_reply_method_return(m, NULL);
 }
 
+/*
+ * The claimant's sign of life while its needle runs (H6, device.c
+ * "claimant liveness"): cheap, no polkit (the claim was authorized), and
+ * usually sent without expecting a reply (then none goes out, not even
+ * NotClaimed).
+ */
+static int method_heartbeat(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	int r;
+
+	r = require_claimant(d, m, error);
+	if (r < 0)
+		return r;
+	device_heartbeat(d);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
 /* Stopping is always safe: the claimant needs no further authorization. */
 static int method_stop(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
@@ -402,6 +429,8 @@ static const sd_bus_vtable device_vtable[] = {
 	SD_BUS_PROPERTY("Cartridge", "a{sv}", prop_cartridge, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Telemetry", "a{sv}", prop_telemetry, 0, 0),
 	SD_BUS_PROPERTY("LeaseMs", "u", prop_lease, 0, 0),
+	SD_BUS_PROPERTY("ClientTimeoutMs", "u", prop_client_timeout, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD("Claim", "", "", method_claim, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Release", "", "", method_release, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("SetParameters",
@@ -412,6 +441,7 @@ static const sd_bus_vtable device_vtable[] = {
 	SD_BUS_METHOD("Stop", "", "", method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("EmergencyStop", "", "", method_estop, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("ClearFault", "", "", method_clear_fault, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Heartbeat", "", "", method_heartbeat, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("Telemetry", SD_BUS_ARGS("a{sv}", summary), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("Fault", SD_BUS_ARGS("s", kind, "s", message), 0),
 	SD_BUS_VTABLE_END,

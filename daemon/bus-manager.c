@@ -8,9 +8,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -428,16 +432,77 @@ static int job_exited(sd_event_source *s, const siginfo_t *si, void *userdata)
 }
 
 /*
+ * In a job's child, before any work: it must neither outlive smpd nor hold
+ * anything of smpd's (issue 14 item 5).  smpd's bus connection and device
+ * links are descriptors the child inherited: held by a child, a SIGKILLed
+ * smpd would stay on the bus under org.libsmp.Smp1 and on the device (the
+ * host does not leave, smpusb's owner-closed STOP waits) until the job
+ * ends.  So every descriptor but the standard streams, the result (out)
+ * and the caller's file (keep, ExportLog) is closed; the child dies with
+ * smpd (PR_SET_PDEATHSIG, and the getppid() check covers an smpd that died
+ * before it was set); and it runs as the batch job it is, not at smpd's
+ * real-time priority: SCHED_OTHER, nice 10, best-effort I/O at the lowest
+ * level.  Returns 0, or a positive errno for the child's exit status.
+ */
+static int job_child_setup(pid_t parent, int out, int keep)
+{
+	struct sched_param sp = { .sched_priority = 0 };
+	unsigned lo = 3, fds[2];
+	sigset_t all;
+	int n = 0;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return errno;
+	if (getppid() != parent)
+		_exit(ECHILD);		/* smpd is gone already */
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);	/* smpd blocks what sd-event handles */
+
+	if (out > 2)
+		fds[n++] = (unsigned)out;
+	if (keep > 2 && keep != out)
+		fds[n++] = (unsigned)keep;
+	if (n == 2 && fds[0] > fds[1]) {
+		unsigned t = fds[0];
+
+		fds[0] = fds[1];
+		fds[1] = t;
+	}
+	for (int i = 0; i <= n; i++) {
+		unsigned hi = i < n ? fds[i] : ~0U;
+
+		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0) {
+			/* kernels before 5.9: one at a time */
+			long max = sysconf(_SC_OPEN_MAX);
+
+			for (unsigned fd = lo; fd < hi && (max < 0 || fd < (unsigned long)max); fd++)
+				(void)close((int)fd);
+		}
+		lo = hi + 1;
+	}
+
+	if (sched_setscheduler(0, SCHED_OTHER, &sp) < 0)
+		return errno;
+	if (setpriority(PRIO_PROCESS, 0, 10) < 0)
+		return errno;
+	/* IOPRIO_WHO_PROCESS, IOPRIO_CLASS_BE level 7; best effort: the job
+	 * runs on where the kernel has no I/O priorities */
+	(void)syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 7);
+	return 0;
+}
+
+/*
  * Start work(m, arg, fd) in a child for the call msg; done answers it.  The
  * result goes through a pipe, or with use_memfd through a memfd that done
  * reads from the start (for results larger than a pipe holds).  On success
  * the call is answered later (return 1 from the method handler).
  */
-static int job_start(struct manager *m, sd_bus_message *msg, bool use_memfd,
+static int job_start(struct manager *m, sd_bus_message *msg, bool use_memfd, int keep_fd,
 		     job_work_fn work, const void *arg, job_done_fn done,
 		     struct verify_job **ret)
 {
 	struct verify_job *j = NULL;
+	pid_t parent = getpid();
 	int rfd, wfd, r;
 
 	if (use_memfd) {
@@ -469,6 +534,9 @@ static int job_start(struct manager *m, sd_bus_message *msg, bool use_memfd,
 		free(j);
 		if (rfd != wfd)
 			close(rfd);
+		r = job_child_setup(parent, wfd, keep_fd);
+		if (r > 0)
+			_exit(r < 256 ? r : EIO);
 		r = work(m, arg, wfd);
 		_exit(r < 0 ? (-r < 256 ? -r : EIO) : 0);
 	}
@@ -527,7 +595,7 @@ static int method_verify_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 	if (r <= 0)
 		return r < 0 ? r : 1;
 
-	return job_start(m, msg, false, verify_work, key, verify_done, NULL);
+	return job_start(m, msg, false, -1, verify_work, key, verify_done, NULL);
 }
 
 struct export_args {
@@ -589,7 +657,7 @@ static int method_export_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 	args.fmt = fmt;
 	args.filter = &filter;
 	args.fd = fd;
-	r = job_start(m, msg, false, export_work, &args, export_done, &j);
+	r = job_start(m, msg, false, fd, export_work, &args, export_done, &j);
 	if (r > 0 && j)
 		snprintf(j->format, sizeof(j->format), "%s", format);
 	return r;
@@ -617,7 +685,7 @@ static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus
 	if (r <= 0)
 		return r < 0 ? r : 1;
 
-	return job_start(m, msg, true, list_work, &filter, list_done, NULL);
+	return job_start(m, msg, true, -1, list_work, &filter, list_done, NULL);
 }
 
 static const sd_bus_vtable manager_vtable[] = {

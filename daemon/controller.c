@@ -173,10 +173,9 @@ static void stop_renewing(struct controller *c)
 	if (c->renew_at)
 		arm(c, CTL_TIMER_RENEW, 0);
 	c->renew_at = 0;
-	if (c->probe_since)
+	if (c->alive_at)
 		arm(c, CTL_TIMER_ALIVE, 0);
-	c->probe_since = 0;
-	c->alive_note[0] = '\0';
+	c->alive_at = 0;
 	c->backlog_asked = false;
 }
 
@@ -431,56 +430,53 @@ bool controller_telemetry(struct controller *c, uint64_t now, const struct smp_t
 /*
  * A claimant on the bus may still be hung (stopped, deadlocked, stuck in
  * a long computation): it would keep the needle running with nobody in
- * control.  So while the needle runs smpd asks it for a sign of life with
- * every lease renewal (CTL_PROBE; the glue decides how), and counts from
- * the first renewal not followed by one: when that is ClientTimeoutMs old
- * the claimant is unresponsive, the renewals end and STOP goes out at once,
- * so a claimant that stops answering stops the needle within RenewMs +
- * ClientTimeoutMs.  The fault latches; the claim and the session stay, as
- * the claimant is still on the bus: resuming it restarts nothing (Start is
- * refused until ClearFault).  Nothing is asked while the needle is stopped.
- * The count starts at the renewal's nominal time unless smpd itself was
- * late (then the client was not).
+ * control.  So while the needle runs the claimant proves it is alive by
+ * calling Heartbeat() from its own main loop (libsmp from its dispatch)
+ * at least every ClientTimeoutMs; the Start call is its first sign of
+ * life.  A Peer.Ping is no proof: GDBus answers it from a worker thread
+ * while the application's main thread hangs.  When the last sign of life
+ * is ClientTimeoutMs old (controller_claimant_alive() re-arms the
+ * deadline) the claimant is unresponsive: the renewals end and STOP goes
+ * out at once; a deadline timer that did not get its turn is judged by
+ * the renewal, RenewMs later at most.  The fault latches; the claim and
+ * the session stay, as the claimant is still on the bus: resuming it
+ * restarts nothing (Start is refused until ClearFault).  Nothing is
+ * watched while the needle is stopped.
  */
+/* Has the claimant given no sign of life for ClientTimeoutMs (+ slack_ms)? */
+static bool alive_expired(const struct controller *c, uint64_t now, uint32_t slack_ms)
+{
+#ifdef SMP_MUTATION_DM_CLIENT_ALIVE
+	return false;	/* mutant: a claimant on the bus counts as alive */
+#endif
+	return c->alive_at &&
+	       now >= c->alive_at + (uint64_t)(c->policy->client_timeout_ms.value + slack_ms) * US_PER_MS;
+}
+
 static void client_unresponsive(struct controller *c, uint64_t now)
 {
 	const struct setting *t = &c->policy->client_timeout_ms;
 	char msg[SAFETY_MSG_MAX + 512];
 
 	snprintf(msg, sizeof(msg),
-		 "the claiming client %s did not answer smpd's Ping for %" PRIu64
-		 " ms (ClientTimeoutMs=%u, %s)%s%s",
-		 c->claimant[0] ? c->claimant : "(none)", (now - c->probe_since) / 1000,
-		 t->value, t->source, c->alive_note[0] ? "; the bus answered instead: " : "",
-		 c->alive_note);
+		 "the claiming client %s sent no Heartbeat for %" PRIu64 " ms (ClientTimeoutMs=%u, %s)",
+		 c->claimant[0] ? c->claimant : "(none)", (now - c->alive_at) / 1000,
+		 t->value, t->source);
 	controller_trip(c, now, MONITOR_CLIENT_UNRESPONSIVE, msg);
 }
 
-static void probe_claimant(struct controller *c, uint64_t nominal, uint64_t now)
+/* A sign of life at now: the deadline moves to now + ClientTimeoutMs. */
+static void alive(struct controller *c, uint64_t now)
 {
-#ifdef SMP_MUTATION_DM_CLIENT_ALIVE
-	return;		/* mutant: a claimant on the bus counts as alive */
-#endif
-	push(c, CTL_PROBE);
-	if (c->probe_since)
-		return;		/* an older request is unanswered: its deadline stands */
-	c->probe_since = now > nominal + 1000 ? now : nominal;
-	arm(c, CTL_TIMER_ALIVE, c->probe_since + (uint64_t)c->policy->client_timeout_ms.value * US_PER_MS);
+	c->alive_at = now;
+	arm(c, CTL_TIMER_ALIVE, now + (uint64_t)c->policy->client_timeout_ms.value * US_PER_MS);
 }
 
 void controller_claimant_alive(struct controller *c, uint64_t now)
 {
-	(void)now;
-	c->alive_note[0] = '\0';
-	if (!c->probe_since)
-		return;
-	c->probe_since = 0;
-	arm(c, CTL_TIMER_ALIVE, 0);
-}
-
-void controller_claimant_note(struct controller *c, const char *note)
-{
-	snprintf(c->alive_note, sizeof(c->alive_note), "%s", note ? note : "");
+	if (!c->running || c->gone || !c->claimant[0])
+		return;		/* counts only while the needle runs */
+	alive(c, now);
 }
 
 static void stop_for(struct controller *c, const char *why)
@@ -505,8 +501,7 @@ static void renew_decide(struct controller *c, uint64_t now)
 	else if (now - c->fresh_mono > (uint64_t)p->lease_ms.value * US_PER_MS)
 		controller_trip(c, now, MONITOR_TELEMETRY_LOST,
 				"no telemetry from the device for a lease period");
-	else if (c->probe_since &&
-		 now >= c->probe_since + (uint64_t)(p->client_timeout_ms.value + p->renew_ms.value) * US_PER_MS)
+	else if (alive_expired(c, now, p->renew_ms.value))
 		client_unresponsive(c, now);	/* the deadline timer did not get its turn */
 	else
 		send_lease(c, SMPP_T_RENEW_LEASE, CTL_TAG_RENEW);
@@ -558,14 +553,11 @@ static void renew_done(struct controller *c, uint64_t now, const struct ctl_resu
 	}
 	c->renew_at = nominal + (uint64_t)c->policy->renew_ms.value * US_PER_MS;
 	arm(c, CTL_TIMER_RENEW, c->renew_at);
-	probe_claimant(c, nominal, now);
 }
 
 static void alive_deadline(struct controller *c, uint64_t now)
 {
-	if (!c->running || c->gone || !c->probe_since)
-		return;
-	if (now < c->probe_since + (uint64_t)c->policy->client_timeout_ms.value * US_PER_MS)
+	if (!c->running || c->gone || !alive_expired(c, now, 0))
 		return;
 	client_unresponsive(c, now);
 }
@@ -575,7 +567,6 @@ static void alive_deadline(struct controller *c, uint64_t now)
 void controller_claimed(struct controller *c, const char *claimant)
 {
 	snprintf(c->claimant, sizeof(c->claimant), "%s", claimant);
-	c->alive_note[0] = '\0';
 }
 
 void controller_release(struct controller *c, uint64_t now, const char *reason)
@@ -598,11 +589,10 @@ void controller_claimant_gone(struct controller *c, uint64_t now, const char *re
 void controller_unclaimed(struct controller *c)
 {
 	c->claimant[0] = '\0';
-	/* a probe of this claimant is no one's answer */
-	if (c->probe_since)
+	/* no one's sign of life is awaited any more */
+	if (c->alive_at)
 		arm(c, CTL_TIMER_ALIVE, 0);
-	c->probe_since = 0;
-	c->alive_note[0] = '\0';
+	c->alive_at = 0;
 }
 
 /* ---- requests ---- */
@@ -710,8 +700,7 @@ static void start_done(struct controller *c, uint64_t now, const struct ctl_resu
 		return;
 	}
 	c->running = true;
-	c->probe_since = 0;
-	c->alive_note[0] = '\0';
+	alive(c, now);		/* the Start call is the claimant's first sign of life */
 	c->backlog_asked = false;
 	c->fresh_mono = now;	/* a lease for the first record */
 	c->renew_at = now + (uint64_t)c->policy->renew_ms.value * US_PER_MS;

@@ -84,7 +84,6 @@ enum ctl_action_kind {
 	CTL_EMIT,		/* props changed */
 	CTL_AUDIT,		/* append record audit (who, reason); when gate is set,
 				 * report the result with controller_audit_done() */
-	CTL_PROBE,		/* ask the claimant for a sign of life */
 	CTL_READ_BACKLOG,	/* read what the link holds, then controller_backlog_done() */
 	CTL_RELEASE,		/* the claim ends (reason): end the session, release record */
 	CTL_SESSION_WARNING,	/* the session's end is WarningBeforeEnd away */
@@ -178,7 +177,6 @@ struct controller {
 
 	/* claim and session */
 	char claimant[256];		/* "" = unclaimed */
-	char alive_note[128];		/* why the last probe got no sign of life */
 	bool session_open;
 	char session_cartridge[SMPP_ID_LEN + 1];
 	uint64_t session_begin;
@@ -186,7 +184,7 @@ struct controller {
 
 	/* lease */
 	uint64_t renew_at;		/* the next renewal (nominal), 0 = none */
-	uint64_t probe_since;		/* sign of life asked for since, 0 = none pending */
+	uint64_t alive_at;		/* the claimant's last sign of life, 0 = not watched */
 	bool backlog_asked;		/* this renewal already read the link's backlog */
 
 	/* telemetry (the one stale-record rule and the freshness estimate) */
@@ -244,8 +242,6 @@ void controller_audit_done(struct controller *c, uint64_t now, int r);
 /* The claim: a name that gives signs of life; gone when it leaves the bus. */
 void controller_claimed(struct controller *c, const char *claimant);
 void controller_claimant_alive(struct controller *c, uint64_t now);
-/* The last probe got an answer that is no sign of life (the bus answered). */
-void controller_claimant_note(struct controller *c, const char *note);
 void controller_claimant_gone(struct controller *c, uint64_t now, const char *reason);
 /* Released by the claimant: stop (who = the claimant), then CTL_RELEASE. */
 void controller_release(struct controller *c, uint64_t now, const char *reason);

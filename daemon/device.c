@@ -75,7 +75,6 @@ static void device_mark_gone(struct device *d)
 		return;
 	d->gone = true;
 	controller_device_gone(&d->ctl);
-	d->ping_slot = sd_bus_slot_unref(d->ping_slot);
 	if (d->io_source)
 		sd_event_source_set_enabled(d->io_source, SD_EVENT_OFF);
 	if (sd_event_add_defer(d->manager->event, &d->gone_event, gone_handler, d) < 0)
@@ -200,7 +199,7 @@ static void act_arm(struct device *d, enum ctl_timer t, uint64_t at)
 		/* above the telemetry input: a backlog never delays a renewal */
 		[CTL_TIMER_RENEW] = { renew_timer_handler, 1000, SD_EVENT_PRIORITY_IMPORTANT },
 		/*
-		 * Below the bus: an answer already in smpd's input is read
+		 * Below the bus: a Heartbeat already in smpd's input is read
 		 * before the deadline is judged.  A bus so busy that this
 		 * timer starves meets the backstop in the renewal.
 		 */
@@ -376,50 +375,18 @@ static void act_audit(struct device *d, const struct ctl_action *a)
 /* ---- claimant liveness: the glue of the sign of life (H6) ---- */
 
 /*
- * The controller asks for a sign of life with every renewal (CTL_PROBE)
- * and judges the deadline; here the question is an
- * org.freedesktop.DBus.Peer.Ping to the claimant's unique name, at most
- * one in flight, which every D-Bus library answers while the application
- * dispatches its connection.  An answer from the claimant itself, even an
- * error, is a sign of life; an answer from the bus (the bus policy refused
- * the Ping, the claimant is leaving) is not, and is said in the sentence
- * of the trip.
+ * The claimant called Heartbeat() (bus-device.c checked that it is the
+ * claimant): a sign of life from its own main loop.  The controller keeps
+ * the deadline and judges it (controller.c, "claimant liveness").
  */
-static int ping_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+void device_heartbeat(struct device *d)
 {
-	struct device *d = userdata;
-	const char *sender = sd_bus_message_get_sender(reply);
-	const sd_bus_error *e = sd_bus_message_get_error(reply);
+	uint64_t now;
 
-	d->ping_slot = sd_bus_slot_unref(d->ping_slot);
-	if (d->claimant && sender && strcmp(sender, d->claimant) == 0) {
-		controller_claimant_alive(&d->ctl, now_monotonic_us());
-		device_run(d);
-		return 0;
-	}
-	if (!d->ctl.alive_note[0])
-		fprintf(stderr, "smpd: %s: Ping to the claimant %s answered by %s: %s: %s\n",
-			d->info.serial, d->claimant ? d->claimant : "(none)",
-			sender ? sender : "sd-bus", e && e->name ? e->name : "?",
-			e && e->message ? e->message : "");
-	controller_claimant_note(&d->ctl, e && e->name ? e->name : "an unexpected reply");
-	return 0;
-}
-
-static void act_probe(struct device *d)
-{
-	char note[128];
-	int r;
-
-	if (d->ping_slot || !d->claimant)
-		return;
-	r = sd_bus_call_method_async(d->manager->bus, &d->ping_slot, d->claimant, "/",
-				     "org.freedesktop.DBus.Peer", "Ping", ping_reply, d, NULL);
-	if (r < 0) {
-		d->ping_slot = NULL;
-		snprintf(note, sizeof(note), "cannot send the Ping: %s", strerror(-r));
-		controller_claimant_note(&d->ctl, note);
-	}
+	if (sd_event_now(d->manager->event, CLOCK_MONOTONIC, &now) < 0)
+		now = now_monotonic_us();
+	controller_claimant_alive(&d->ctl, now);
+	device_run(d);
 }
 
 static void read_pending_telemetry(struct device *d, unsigned max);
@@ -432,7 +399,6 @@ static void act_release(struct device *d, const char *reason)
 	if (d->session)
 		session_end(d->session, reason);
 	audit_device_event(d, true, "release", d->claimant, reason);
-	d->ping_slot = sd_bus_slot_unref(d->ping_slot);	/* a Ping to this claimant is no one's answer */
 	controller_unclaimed(&d->ctl);
 	free(d->claimant);
 	d->claimant = NULL;
@@ -487,9 +453,6 @@ static void device_act(struct device *d, const struct ctl_action *a)
 		break;
 	case CTL_AUDIT:
 		act_audit(d, a);
-		break;
-	case CTL_PROBE:
-		act_probe(d);
 		break;
 	case CTL_READ_BACKLOG:
 		/* smpd itself may have been late: judge what the link holds */
@@ -925,7 +888,6 @@ void device_free(struct device *d)
 	sd_event_source_unref(d->io_source);
 	for (int t = 0; t < _CTL_TIMER_MAX; t++)
 		sd_event_source_disable_unref(d->timer[t]);
-	sd_bus_slot_unref(d->ping_slot);
 	sd_event_source_unref(d->telemetry_timer);
 	sd_event_source_unref(d->gone_event);
 	sd_bus_slot_unref(d->slot);

@@ -525,6 +525,7 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 		controller_policy_reloaded(&d->ctl, now_monotonic_us());
 		device_run(d);
 		bus_device_emit_changed(d, "Limits", "LeaseMs", NULL);
+		bus_device_emit_changed(d, "ClientTimeoutMs", NULL);
 	}
 	return 0;
 }

@@ -110,7 +110,6 @@ struct device {
 
 	char *claimant;			/* unique bus name, NULL = unclaimed */
 	sd_bus_track *track;
-	sd_bus_slot *ping_slot;		/* the Ping in flight to the claimant (H6) */
 	struct session *session;
 	struct refusal last_refusal;
 
@@ -256,6 +255,7 @@ void device_trip(struct device *d, enum monitor_trip trip, const char *msg);
 void device_run(struct device *d);
 /* The effective limits may have changed: give them to the controller. */
 void device_limits_changed(struct device *d);
+void device_heartbeat(struct device *d);
 int device_refresh_cartridge(struct device *d);
 /*
  * A limit refused q=requested: record it as LastRefusal, announce it and

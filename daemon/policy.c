@@ -95,7 +95,7 @@ void policy_init_defaults(struct policy *p)
 	set_default(&p->telemetry_hz, 4);
 	set_default(&p->lease_ms, 200);
 	set_default(&p->renew_ms, 50);
-	set_default(&p->client_timeout_ms, 200);
+	set_default(&p->client_timeout_ms, 500);
 	set_default(&p->polkit_timeout_ms, 10000);
 	set_default(&p->command_timeout_ms, 150);
 	set_default(&p->audit_retention_days, 1825);

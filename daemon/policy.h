@@ -92,7 +92,7 @@ struct policy {
 	struct setting telemetry_hz;		/* Telemetry signal rate, 1..20 */
 	struct setting lease_ms;		/* device lease, 20..500 */
 	struct setting renew_ms;		/* renewal period, < lease / 2 */
-	struct setting client_timeout_ms;	/* claimant's Ping answer, 50..1000 */
+	struct setting client_timeout_ms;	/* claimant's Heartbeat deadline, 50..1000 */
 	struct setting polkit_timeout_ms;	/* 100..120000 */
 	struct setting command_timeout_ms;	/* device reply wait, 20..5000 */
 

@@ -145,7 +145,7 @@ enum monitor_trip {
 	MONITOR_TELEMETRY_LOST,		/* no telemetry for a lease period while running */
 	MONITOR_AUDIT_FAILED,		/* the audit log cannot be written (H12) */
 	MONITOR_DEVICE_REFUSED,		/* the device refused a lease renewal */
-	MONITOR_CLIENT_UNRESPONSIVE,	/* the claimant did not answer a Ping in time */
+	MONITOR_CLIENT_UNRESPONSIVE,	/* no Heartbeat from the claimant in time */
 	_MONITOR_MAX,
 };
 

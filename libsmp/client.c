@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 
 #include "libsmp-private.h"
 
@@ -515,9 +516,87 @@ _public_ int smp_client_get_events(smp_client *c)
 	return sd_bus_get_events(c->bus);
 }
 
+/*
+ * The claimant's heartbeat (H6, docs/dbus.md "When the needle runs"):
+ * while the client holds a claim it calls Heartbeat() on each claimed
+ * device every ClientTimeoutMs/4, from the application's own dispatch
+ * (smp_client_dispatch(), smp_client_wait()) and nowhere else: an
+ * application whose dispatching thread hangs stops sending, and smpd stops
+ * its needle.  No thread, no timer of the library's own.  Sent without
+ * expecting a reply: nothing to wait for, nothing to process.
+ */
+#define HEARTBEAT_DEFAULT_MS 200	/* ClientTimeoutMs of an smpd that does not say */
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The period for the claimed devices, or 0 when nothing is claimed. */
+static uint64_t heartbeat_period(smp_client *c)
+{
+	uint64_t period = 0;
+
+	for (size_t i = 0; i < c->n_devices; i++) {
+		smp_device *d = c->devices[i];
+		uint64_t p;
+
+		if (!d->claimed_by_me || d->gone)
+			continue;
+		p = (uint64_t)(d->client_timeout_ms ? d->client_timeout_ms : HEARTBEAT_DEFAULT_MS) *
+		    1000 / 4;
+		if (period == 0 || p < period)
+			period = p;
+	}
+	return period;
+}
+
+/* When the next heartbeat is due (CLOCK_MONOTONIC us), UINT64_MAX for none. */
+static uint64_t heartbeat_due(smp_client *c)
+{
+	if (c->disconnected || heartbeat_period(c) == 0)
+		return UINT64_MAX;
+	return c->heartbeat_next;
+}
+
+static void heartbeat_send(smp_client *c)
+{
+	uint64_t period, now;
+
+	if (c->disconnected)
+		return;
+	period = heartbeat_period(c);
+	if (period == 0) {
+		c->heartbeat_next = 0;	/* the first after a claim goes out at once */
+		return;
+	}
+	now = now_usec();
+	if (now < c->heartbeat_next)
+		return;
+	for (size_t i = 0; i < c->n_devices; i++) {
+		smp_device *d = c->devices[i];
+		sd_bus_message *m = NULL;
+		int r;
+
+		if (!d->claimed_by_me || d->gone)
+			continue;
+		r = sd_bus_message_new_method_call(c->bus, &m, SMP_BUS_NAME, d->path,
+						   SMP_IFACE_DEVICE, "Heartbeat");
+		if (r >= 0)
+			r = sd_bus_message_set_expect_reply(m, false);
+		if (r >= 0)
+			(void)sd_bus_send(c->bus, m, NULL);	/* a broken bus shows in the dispatch */
+		sd_bus_message_unref(m);
+	}
+	c->heartbeat_next = now + period;
+}
+
 _public_ int smp_client_get_timeout(smp_client *c, uint64_t *ret_usec)
 {
-	uint64_t t;
+	uint64_t t, hb;
 	int r;
 
 	if (!c || !ret_usec)
@@ -527,7 +606,8 @@ _public_ int smp_client_get_timeout(smp_client *c, uint64_t *ret_usec)
 	r = sd_bus_get_timeout(c->bus, &t);
 	if (r < 0)
 		return r;
-	*ret_usec = t;
+	hb = heartbeat_due(c);
+	*ret_usec = hb < t ? hb : t;
 	return 0;
 }
 
@@ -567,10 +647,19 @@ static int client_dispatch_wait(smp_client *c, bool wait, uint64_t timeout_usec)
 	c->dispatching = true;
 	smp_client_ref(c);
 	r = client_dispatch(c);
+	if (r >= 0)
+		heartbeat_send(c);
 	if (r >= 0 && wait) {
+		uint64_t due = heartbeat_due(c), now = now_usec();
+
+		/* wake for the next heartbeat */
+		if (due != UINT64_MAX && (timeout_usec == UINT64_MAX || now + timeout_usec > due))
+			timeout_usec = due > now ? due - now : 0;
 		/* an error here (connection broken, EINTR) shows in the dispatch */
 		(void)sd_bus_wait(c->bus, timeout_usec);
 		r = client_dispatch(c);
+		if (r >= 0)
+			heartbeat_send(c);
 	}
 	c->dispatching = false;
 	smp_client_unref(c);

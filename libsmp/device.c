@@ -418,6 +418,10 @@ static int device_entry(void *obj, const char *key, sd_bus_message *m)
 			if (!v)
 				d->claimed_by_me = false;
 		}
+	} else if (strcmp(key, "ClientTimeoutMs") == 0) {
+		r = read_variant_int(m, &v);
+		if (r > 0)
+			d->client_timeout_ms = v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
 	} else if (strcmp(key, "Session") == 0) {
 		const char *path;
 

@@ -49,6 +49,7 @@ struct smp_device {
 	enum smp_device_state state;
 	char *fault_kind, *fault_message, *device_faults;
 	bool claimed;
+	uint32_t client_timeout_ms;     /* smpd's ClientTimeoutMs; 0 = not known */
 	char *session_path;
 	smp_session *session;           /* strong; the open session */
 	bool have_setpoints[SMP_N_PARAMS];
@@ -100,6 +101,7 @@ struct smp_client {
 	bool daemon_running;
 	char *daemon_owner;             /* unique name of smpd, NULL when not running */
 	uint64_t method_timeout;
+	uint64_t heartbeat_next;        /* CLOCK_MONOTONIC us of the next Heartbeat; 0 = now */
 
 	smp_device **devices;
 	size_t n_devices;

@@ -75,9 +75,12 @@
  * signals are queued, not delivered.
  *
  * While a needle of the client runs, keep dispatching, well within
- * smpd's ClientTimeoutMs (200 ms by default): smpd pings its claimant
- * over D-Bus every RenewMs, the library answers from the dispatch, and a
- * ping left unanswered that long stops the needle and latches the fault
+ * smpd's ClientTimeoutMs: while the client holds a claim, the library
+ * calls smpd's Heartbeat method every ClientTimeoutMs/4 from
+ * smp_client_dispatch() and smp_client_wait() (never from a thread of its
+ * own; smp_client_get_timeout() includes the next one, and
+ * smp_client_wait() returns in time for it), and when none came for
+ * ClientTimeoutMs smpd stops the needle and latches the fault
  * "client-unresponsive" (H6: a hung application must not keep a needle
  * running).  A blocking method call dispatches nothing meanwhile.
  *
@@ -309,7 +312,8 @@ int smp_client_dispatch(smp_client *client);
 
 /**
  * Blocking convenience: wait up to @p timeout_usec for activity (or
- * forever with UINT64_MAX), then dispatch.
+ * forever with UINT64_MAX), then dispatch.  While the client holds a
+ * claim it returns early when the next Heartbeat is due (and sends it).
  * @return 0 (also on timeout); as smp_client_dispatch() otherwise.
  */
 int smp_client_wait(smp_client *client, uint64_t timeout_usec);

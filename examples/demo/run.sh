@@ -82,7 +82,7 @@ cp "$top/daemon/data/org.libsmp.Smp1.conf" "$out/bus/system.d/"
 # lease renewal is a real-time duty (smpd.service: CPUSchedulingPolicy=fifo);
 # take real-time priority where allowed so a loaded machine does not trip
 # the safety monitors.  So do smpctl, the claimant, and the bus between
-# them: smpd stops a needle whose claimant does not answer its Ping within
+# them: smpd stops a needle whose claimant sends no Heartbeat for
 # ClientTimeoutMs (H6), and on a busy machine a normal process can wait
 # longer than that for a CPU.
 rt_sim=() rt_smpd=() rt_client=()

@@ -22,7 +22,7 @@ TelemetryHz=10
 # real-time clock; the memory-checking run uses the longest lease the
 # protocol allows (SMPD_TEST_LEASE_MS=500).  The shipped 200 ms lease is
 # what every other run tests.
-# The claimant's Ping answer (ClientTimeoutMs) gets the same time as the
+# The claimant's Heartbeat deadline (ClientTimeoutMs) gets the same time as the
 # lease, as with the shipped 200 ms.
 if os.environ.get('SMPD_TEST_LEASE_MS'):
     _lease = int(os.environ['SMPD_TEST_LEASE_MS'])

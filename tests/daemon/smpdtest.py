@@ -39,6 +39,7 @@ import tempfile
 import time
 
 import dbus
+import dbus.lowlevel
 import dbus.mainloop.glib
 from gi.repository import GLib
 
@@ -80,14 +81,53 @@ SMP_VID, SMP_PID = '1209', '0001'
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
-# While its needle runs a claimant must answer smpd's Peer.Ping within
-# ClientTimeoutMs (200 ms; docs/dbus.md "When the needle runs").  The
-# claimant of most tests is this process, and the claimant processes the
+# While its needle runs a claimant must call Heartbeat() from its main loop
+# at least every ClientTimeoutMs (500 ms; docs/dbus.md "When the needle
+# runs"); Client below does so every HEARTBEAT_MS while pump() runs the
+# GLib main loop, as an application does.  The claimant of most tests is
+# this process, and the claimant processes the
 # tests start inherit its scheduling: real-time, below smpd (10) and
 # smp-sim (20), as on a test machine loaded with VMs a normal process can
 # wait longer than that for a CPU (measured: 260 ms at load 16 on 2 cores,
 # 1 ms with this).  Tests run as root; a refusal fails them.
 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(5))
+
+
+def shipped_setting(name):
+    """A setting of the shipped daemon/data/smpd.conf (its value, an int)."""
+    with open(os.path.join(DATA, 'smpd.conf')) as f:
+        for line in f:
+            if line.startswith(name + '='):
+                return int(line.split('=', 1)[1])
+    raise AssertionError(f'{name} is not in daemon/data/smpd.conf')
+
+
+# ClientTimeoutMs of the test policy (conftest.py): the shipped one, or
+# the lease of the valgrind run; a heartbeat every quarter of it (dbus.md).
+CLIENT_TIMEOUT_MS = int(os.environ.get('SMPD_TEST_LEASE_MS') or shipped_setting('ClientTimeoutMs'))
+HEARTBEAT_MS = CLIENT_TIMEOUT_MS // 4
+
+
+def send_heartbeat(conn, path):
+    """One Heartbeat() to the device at path, expecting no reply (no
+    NotClaimed comes back for a device this connection has not claimed)."""
+    msg = dbus.lowlevel.MethodCallMessage(BUS, path, IDEV, 'Heartbeat')
+    msg.set_no_reply(True)
+    conn.send_message(msg)
+
+
+def heartbeat(conn, paths, period_ms=None):
+    """Send a Heartbeat to every device of paths (a list, may grow) every
+    period_ms from the GLib main loop, for as long as the loop runs: a
+    claimant whose main loop stops stops sending.  Returns the source id."""
+    def tick():
+        try:
+            for p in list(paths):
+                send_heartbeat(conn, p)
+        except dbus.exceptions.DBusException:
+            pass            # the connection is closed: nothing to prove
+        return True
+    return GLib.timeout_add(period_ms or HEARTBEAT_MS, tick)
 
 
 def _die_with_parent():
@@ -107,8 +147,8 @@ def wait_for(pred, timeout=5.0, what='condition'):
 
 
 def pump(seconds):
-    """Run the GLib main loop (signal delivery, and the answers to smpd's
-    Peer.Ping that a claimant owes while its needle runs) for a while.
+    """Run the GLib main loop (signal delivery, and the Heartbeat calls that
+    a claimant owes while its needle runs) for a while.
     Blocks in poll() until something arrives: a process that wakes every
     few ms to look counts as CPU-bound to the scheduler and, on a loaded
     machine, can wait hundreds of ms for its turn (where smpd would take
@@ -463,11 +503,17 @@ class Smpd:
 class Client:
     """One D-Bus connection acting as one application."""
 
-    def __init__(self, bus):
+    def __init__(self, bus, heartbeats=True):
+        """heartbeats: send Heartbeat() to every device it used, as a
+        claimant owes while its needle runs, from the main loop (pump())."""
         self.conn = bus.connect()
         self.mgr = dbus.Interface(self.conn.get_object(BUS, ROOT), IMGR)
+        self.paths = []
+        self.hb_source = heartbeat(self.conn, self.paths) if heartbeats else None
 
     def dev(self, path):
+        if str(path) not in self.paths:
+            self.paths.append(str(path))
         return dbus.Interface(self.conn.get_object(BUS, path), IDEV)
 
     def ses(self, path):
@@ -478,6 +524,9 @@ class Client:
         return p.Get(iface, name)
 
     def close(self):
+        if self.hb_source is not None:
+            GLib.source_remove(self.hb_source)
+            self.hb_source = None
         self.conn.close()
 
 

@@ -74,7 +74,8 @@ struct world {
 	bool client_answers;
 	int audit_r;				/* result of gated records */
 	bool quiet;				/* leave routine renewals out of the trace */
-	unsigned renewals, probes;
+	uint64_t next_beat;			/* its next Heartbeat, while the needle runs */
+	unsigned renewals, beats;
 
 	/* what the device was when: records show the state of their making */
 	struct { uint64_t dev_us; uint8_t state; uint32_t faults; } hist[256];
@@ -243,11 +244,11 @@ static void run(struct world *w)
 	struct ctl_result res;
 
 	while (controller_next_action(&w->c, &a)) {
-		bool routine = w->quiet &&
-			((a.kind == CTL_SEND && a.cmd == SMPP_T_RENEW_LEASE) ||
-			 (a.kind == CTL_ARM && a.timer == CTL_TIMER_RENEW && a.at) ||
-			 (a.kind == CTL_ARM && a.timer == CTL_TIMER_ALIVE) ||
-			 a.kind == CTL_PROBE);
+		/* the liveness deadline moves with every Heartbeat: tests read w->timer */
+		bool routine = (a.kind == CTL_ARM && a.timer == CTL_TIMER_ALIVE) ||
+			(w->quiet &&
+			 ((a.kind == CTL_SEND && a.cmd == SMPP_T_RENEW_LEASE) ||
+			  (a.kind == CTL_ARM && a.timer == CTL_TIMER_RENEW && a.at)));
 
 		switch (a.kind) {
 		case CTL_SEND:
@@ -282,13 +283,6 @@ static void run(struct world *w)
 			   a.message[0] ? " reason=" : "", a.message);
 			if (a.gate)
 				controller_audit_done(&w->c, w->now, w->audit_r);
-			break;
-		case CTL_PROBE:
-			w->probes++;
-			if (!routine)
-				tr(w, "probe");
-			if (w->client_answers)
-				controller_claimant_alive(&w->c, w->now);
 			break;
 		case CTL_READ_BACKLOG: {
 			struct smp_telemetry t;
@@ -399,6 +393,17 @@ static void advance(struct world *w, uint64_t until_ms)
 				which = -2;
 			}
 		}
+		/* the claimant's main loop: a Heartbeat every ClientTimeoutMs/4 while it runs */
+		if (w->client_answers && w->c.running && w->c.claimant[0]) {
+			if (!w->next_beat)
+				w->next_beat = w->now + (uint64_t)w->p.client_timeout_ms.value * MS / 4;
+			if (w->next_beat < next) {
+				next = w->next_beat;
+				which = -3;
+			}
+		} else {
+			w->next_beat = 0;
+		}
 		if (w->lease_end && w->state == SMPP_STATE_RUNNING && w->lease_end <= next) {
 			w->now = w->lease_end;
 			set_dev(w, SMPP_STATE_FAULT, w->faults | SMPP_FAULT_LEASE_EXPIRED);
@@ -409,6 +414,14 @@ static void advance(struct world *w, uint64_t until_ms)
 		if (which == -1) {
 			w->now = until;
 			return;
+		}
+		if (which == -3) {
+			w->now = next;
+			w->next_beat += (uint64_t)w->p.client_timeout_ms.value * MS / 4;
+			w->beats++;
+			controller_claimant_alive(&w->c, w->now);
+			run(w);
+			continue;
 		}
 		w->now = next;
 		if (which == -2) {
@@ -585,30 +598,27 @@ static void test_start_refused_by_device(void **state)
 
 /* ---- the lease and the claimant's signs of life (H6) ---- */
 
-static void test_renewals_and_probes(void **state)
+static void test_renewals_and_heartbeats(void **state)
 {
 	struct world w;
 
 	ready(&w);
 	start(&w, ":1.42");
+	/* the Start call is the first sign of life */
+	assert_int_equal(w.c.alive_at, T0 + 10 * MS);
+	assert_int_equal(w.timer[CTL_TIMER_ALIVE], T0 + 510 * MS);
 	trace_clear(&w);
 	advance(&w, 160);
 	expect_trace(&w,
 		"60.000 send RENEW_LEASE -> OK\n"
 		"60.000 arm renew 110.000\n"
-		"60.000 probe\n"
-		"60.000 arm alive 260.000\n"
-		"60.000 disarm alive\n"
 		"110.000 send RENEW_LEASE -> OK\n"
 		"110.000 arm renew 160.000\n"
-		"110.000 probe\n"
-		"110.000 arm alive 310.000\n"
-		"110.000 disarm alive\n"
 		"160.000 send RENEW_LEASE -> OK\n"
-		"160.000 arm renew 210.000\n"
-		"160.000 probe\n"
-		"160.000 arm alive 360.000\n"
-		"160.000 disarm alive\n");
+		"160.000 arm renew 210.000\n");
+	/* the Heartbeat of 135 moved the deadline to 635 */
+	assert_int_equal(w.beats, 1);
+	assert_int_equal(w.timer[CTL_TIMER_ALIVE], T0 + 635 * MS);
 	/* 20 minutes of it: never a stop, the device lease never runs out */
 	w.quiet = true;
 	advance(&w, 160 + 1200 * 1000);
@@ -616,13 +626,21 @@ static void test_renewals_and_probes(void **state)
 	assert_int_equal(w.renewals, 3 + 1200 * 20);
 	assert_true(w.c.running);
 	assert_int_equal(w.skipped, 0);
+	/* a stop ends the watch: no deadline while the needle is stopped */
+	controller_request_stop(&w.c, w.now, ":1.42", "done");
+	run(&w);
+	assert_int_equal(w.c.alive_at, 0);
+	assert_int_equal(w.timer[CTL_TIMER_ALIVE], 0);
+	controller_claimant_alive(&w.c, w.now);
+	run(&w);
+	assert_int_equal(w.timer[CTL_TIMER_ALIVE], 0);
 }
 
 /*
- * Fault matrix client-hang: the claimant stops answering (SIGSTOP).  The
- * first renewal without an answer starts the count; ClientTimeoutMs later
- * STOP goes out and client-unresponsive latches: within RenewMs +
- * ClientTimeoutMs (251 ms bound) of the hang.
+ * Fault matrix client-hang: the claimant's main loop stops (SIGSTOP, or
+ * a hung main thread whose library still answers Ping from a thread).
+ * ClientTimeoutMs after its last Heartbeat STOP goes out and
+ * client-unresponsive latches; the renewals went on until then.
  */
 static void test_client_hang(void **state)
 {
@@ -630,28 +648,15 @@ static void test_client_hang(void **state)
 
 	ready(&w);
 	start(&w, ":1.42");
-	advance(&w, 100);
+	advance(&w, 200);	/* Heartbeats at 135 (the next would be 260) */
 	trace_clear(&w);
-	w.client_answers = false;	/* hangs at 100 ms */
-	advance(&w, 400);
+	w.client_answers = false;	/* hangs at 200 ms */
+	w.quiet = true;
+	advance(&w, 800);
 	expect_trace(&w,
-		"110.000 send RENEW_LEASE -> OK\n"
-		"110.000 arm renew 160.000\n"
-		"110.000 probe\n"
-		"110.000 arm alive 310.000\n"
-		"160.000 send RENEW_LEASE -> OK\n"
-		"160.000 arm renew 210.000\n"
-		"160.000 probe\n"
-		"210.000 send RENEW_LEASE -> OK\n"
-		"210.000 arm renew 260.000\n"
-		"210.000 probe\n"
-		"260.000 send RENEW_LEASE -> OK\n"
-		"260.000 arm renew 310.000\n"
-		"260.000 probe\n"
-		"310.000 disarm renew\n"
-		"310.000 disarm alive\n"
-		"310.000 send STOP -> OK\n"
-		"310.000 trip client-unresponsive: the claiming client :1.42 did not answer smpd's Ping for 200 ms (ClientTimeoutMs=200, built-in default)\n");
+		"635.000 disarm renew\n"
+		"635.000 send STOP -> OK\n"
+		"635.000 trip client-unresponsive: the claiming client :1.42 sent no Heartbeat for 500 ms (ClientTimeoutMs=500, built-in default)\n");
 	assert_int_equal(w.state, SMPP_STATE_IDLE);
 	assert_int_equal(w.c.trip, MONITOR_CLIENT_UNRESPONSIVE);
 	/* resumed: restarts nothing; Start refused until ClearFault */
@@ -661,8 +666,8 @@ static void test_client_hang(void **state)
 	assert_true(trace_has(&w, "reply FaultLatched: fault client-unresponsive is latched"));
 }
 
-/* The bus answered the probe instead of the claimant: said in the sentence. */
-static void test_client_hang_bus_answered(void **state)
+/* A claimant that never sends a Heartbeat: the Start call is all it gave. */
+static void test_client_never_beats(void **state)
 {
 	struct world w;
 
@@ -670,47 +675,34 @@ static void test_client_hang_bus_answered(void **state)
 	w.client_answers = false;
 	w.quiet = true;
 	start(&w, ":1.42");
-	advance(&w, 100);
-	controller_claimant_note(&w.c, "org.freedesktop.DBus.Error.AccessDenied");
 	trace_clear(&w);
-	advance(&w, 300);
+	advance(&w, 600);
 	expect_trace(&w,
-		"260.000 disarm renew\n"
-		"260.000 send STOP -> OK\n"
-		"260.000 trip client-unresponsive: the claiming client :1.42 did not answer smpd's Ping for 200 ms (ClientTimeoutMs=200, built-in default); the bus answered instead: org.freedesktop.DBus.Error.AccessDenied\n");
+		"510.000 disarm renew\n"
+		"510.000 send STOP -> OK\n"
+		"510.000 trip client-unresponsive: the claiming client :1.42 sent no Heartbeat for 500 ms (ClientTimeoutMs=500, built-in default)\n");
 }
 
 /*
- * smpd itself was late (a stalled host): the count starts when it asked,
- * not at the tick's nominal time, and the backstop in the renewal judges
- * a deadline whose timer did not get its turn.
+ * The deadline timer did not get its turn (a bus so busy that it
+ * starves): the renewal judges the deadline, RenewMs after it at most.
  */
-static void test_probe_counts_from_when_asked(void **state)
+static void test_alive_backstop_in_renewal(void **state)
 {
 	struct world w;
 
 	ready(&w);
 	start(&w, ":1.42");
 	w.client_answers = false;
-	trace_clear(&w);
-	/* the renewal of 60 runs at 65 */
-	w.now = T0 + 65 * MS;
-	w.timer[CTL_TIMER_RENEW] = 0;
-	controller_timer(&w.c, w.now, CTL_TIMER_RENEW);
-	run(&w);
-	expect_trace(&w,
-		"65.000 send RENEW_LEASE -> OK\n"
-		"65.000 arm renew 110.000\n"
-		"65.000 probe\n"
-		"65.000 arm alive 265.000\n");
-	/* the deadline timer starves: the renewal judges it, RenewMs later */
-	w.timer[CTL_TIMER_ALIVE] = 0;
 	w.quiet = true;
-	advance(&w, 400);
+	advance(&w, 100);
+	w.timer[CTL_TIMER_ALIVE] = 0;	/* starves */
+	trace_clear(&w);
+	advance(&w, 700);
 	expect_trace(&w,
-		"360.000 disarm renew\n"
-		"360.000 send STOP -> OK\n"
-		"360.000 trip client-unresponsive: the claiming client :1.42 did not answer smpd's Ping for 295 ms (ClientTimeoutMs=200, built-in default)\n");
+		"560.000 disarm renew\n"
+		"560.000 send STOP -> OK\n"
+		"560.000 trip client-unresponsive: the claiming client :1.42 sent no Heartbeat for 550 ms (ClientTimeoutMs=500, built-in default)\n");
 }
 
 /* ---- the claim (H6) ---- */
@@ -1480,10 +1472,10 @@ int main(void)
 		T(test_start_gate_refusals),
 		T(test_start_record_first),
 		T(test_start_refused_by_device),
-		T(test_renewals_and_probes),
+		T(test_renewals_and_heartbeats),
 		T(test_client_hang),
-		T(test_client_hang_bus_answered),
-		T(test_probe_counts_from_when_asked),
+		T(test_client_never_beats),
+		T(test_alive_backstop_in_renewal),
 		T(test_client_crash),
 		T(test_renewal_conditions),
 		T(test_telemetry_stall),

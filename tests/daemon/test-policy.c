@@ -339,7 +339,7 @@ static void test_error_command_timeout_vs_lease(void **state)
 		     "LeaseMs=100 must be above CommandTimeoutMs=150 (built-in default)");
 }
 
-/* H6: how long a claimant may leave smpd's Ping unanswered while the needle runs. */
+/* H6: how long a claimant may send no Heartbeat while the needle runs. */
 static void test_client_timeout(void **state)
 {
 	struct policy p;
@@ -347,12 +347,12 @@ static void test_client_timeout(void **state)
 
 	write_file("smpd.conf", "[Limits]\nMaxDepthUm=1000\n");
 	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
-	assert_int_equal(p.client_timeout_ms.value, 200);
+	assert_int_equal(p.client_timeout_ms.value, 500);
 	assert_string_equal(p.client_timeout_ms.source, "built-in default");
 
-	write_file("smpd.conf", "[Daemon]\nClientTimeoutMs=500\n");
+	write_file("smpd.conf", "[Daemon]\nClientTimeoutMs=300\n");
 	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
-	assert_int_equal(p.client_timeout_ms.value, 500);
+	assert_int_equal(p.client_timeout_ms.value, 300);
 	snprintf(src, sizeof(src), "%s/smpd.conf:2", dir);
 	assert_string_equal(p.client_timeout_ms.source, src);
 
@@ -460,7 +460,7 @@ static void test_shipped_config_parses(void **state)
 	assert_true(p.require_patch_test);
 	assert_int_equal(p.audit_retention_days.value, 1825);
 	assert_true(p.audit_retention_days.value >= 730);
-	assert_int_equal(p.client_timeout_ms.value, 200);
+	assert_int_equal(p.client_timeout_ms.value, 500);
 }
 
 int main(void)

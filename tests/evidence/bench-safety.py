@@ -106,7 +106,7 @@ class Bench:
         self.polkit.allow_all()
         conf = '[Daemon]\nTelemetryHz=10\n'
         if os.environ.get('SMPD_TEST_LEASE_MS'):
-            # as the tests do (conftest.py): the claimant's Ping answer gets
+            # as the tests do (conftest.py): the claimant's Heartbeat deadline gets
             # the lease's time too, so a TCG guest's slow claimant does not
             # stop the 60 s telemetry run as unresponsive
             conf += (f'LeaseMs={LEASE_MS}\nRenewMs={LEASE_MS // 5}\n'

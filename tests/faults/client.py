@@ -3,8 +3,8 @@
 """The claimant of a fault scenario, as its own process (so that it can
 crash or hang for real): claims the device, opens a session, sets the
 setpoints and starts the needle, printing one `ack EVENT` line per call
-smpd acknowledged, then `running`, and serves its bus connection until it
-is killed.
+smpd acknowledged, then `running`, and runs its main loop (serving its bus
+connection, a Heartbeat every ClientTimeoutMs/4) until it is killed.
 
 A line `again` on stdin (the runner's, when a starved guest stopped the
 needle before anything was injected) does what an operator does then:
@@ -31,6 +31,8 @@ def main():
     d = dbus.Interface(obj, T.IDEV)
     props = dbus.Interface(obj, 'org.freedesktop.DBus.Properties')
     d.Claim()
+    # the claimant's sign of life while its needle runs, from its main loop
+    T.heartbeat(conn, [dev_path])
     mgr.BeginSession(dev_path, T.metadata(client=pseudonym))
     print('ack session_begin', flush=True)
     d.SetParameters(T.params())

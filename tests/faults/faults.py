@@ -73,7 +73,7 @@ SRC_DEFAULT = os.path.dirname(os.path.dirname(HERE))
 #                     LeaseMs/RenewMs includes that 1 ms of resolution.
 LEASE = 200
 RENEW = 50
-CLIENT_TIMEOUT = 200     # ClientTimeoutMs: the claimant's Ping answer
+CLIENT_TIMEOUT = 500     # ClientTimeoutMs: the claimant's Heartbeat deadline (smpd.conf)
 AUDIT_TICK = 1000
 TICK = 1
 
@@ -99,9 +99,9 @@ def lease_policy():
 
 
 def client_timeout(lease):
-    """ClientTimeoutMs of the policy under test: the shipped 200 ms with the
-    shipped lease; with a longer test lease the claimant's Ping answer gets
-    the same time, as in tests/daemon/conftest.py."""
+    """ClientTimeoutMs of the policy under test: the shipped 500 ms with the
+    shipped lease; with a longer test lease the claimant's Heartbeat
+    deadline is the lease, as in tests/daemon/conftest.py."""
     return CLIENT_TIMEOUT if lease == LEASE else lease
 
 
@@ -155,8 +155,8 @@ SCENARIOS = [
       'configuration.md: the needle stops within 0.2 s (LeaseMs) of its client disappearing',
       'SIGKILL of the claiming client process while the needle runs'),
     S('client-hang', 'H6', 'stop', 'RenewMs + ClientTimeoutMs + TickMs',
-      'dbus.md "When the needle runs": smpd pings the claimant (Peer.Ping) every RenewMs and stops the needle when a Ping is ClientTimeoutMs (200 ms) unanswered',
-      'SIGSTOP of the claiming client process (alive on the bus, answering nothing)'),
+      'dbus.md "When the needle runs": the claimant calls Heartbeat from its main loop every ClientTimeoutMs/4 and smpd stops the needle when none came for ClientTimeoutMs (500 ms)',
+      'SIGSTOP of the claiming client process (alive on the bus, sending nothing)'),
     S('smpd-sigkill', 'H6', 'stop', 'LeaseMs + TickMs',
       'configuration.md: the needle stops within 0.2 s (LeaseMs) of smpd disappearing',
       'SIGKILL of smpd; recovery: smpd restarted (systemd Restart=on-failure)'),
@@ -231,13 +231,13 @@ FINDINGS = [
     '**client-hang** (fixed): a claimant that hangs (SIGSTOP) stays on the bus, and smpd '
     'renewed the lease for it as long as its connection existed, so the needle kept '
     'running until the pedal was released or the operator stopped it (HAZARDS.md H6: '
-    '"controlling app ... hangs"). smpd now pings the claimant '
-    '(`org.freedesktop.DBus.Peer.Ping`, answered by every D-Bus library while the application '
-    'dispatches its connection) every RenewMs while the needle runs and, when a Ping is '
-    'ClientTimeoutMs (200 ms) unanswered, stops renewing, sends STOP and latches '
-    '`client-unresponsive` (daemon/controller.c decides, daemon/device.c sends the Ping). '
-    'The client contract changed with it: an '
-    'application dispatches its bus connection while its needle runs (dbus.md, libsmp.md).',
+    '"controlling app ... hangs"). smpd first pinged the claimant '
+    '(`org.freedesktop.DBus.Peer.Ping`) every RenewMs; since GDBus answers a Ping from its '
+    'worker thread while the main thread hangs, the claimant now calls the device\'s '
+    '`Heartbeat` method from its main loop every ClientTimeoutMs/4 (libsmp from its dispatch) '
+    'and, when none came for ClientTimeoutMs (500 ms), smpd stops renewing, sends STOP and '
+    'latches `client-unresponsive` (daemon/controller.c decides, daemon/device.c takes the Heartbeat). The client contract changed with it '
+    '(dbus.md, libsmp.md).',
     '**measurement** (fixed, runner): the stop was timed from a `status` round trip '
     'taken before the injection; in a starved guest the runner can be descheduled '
     'between the two, which counted the runner\'s own delay as the product\'s. The '

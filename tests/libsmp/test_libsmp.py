@@ -32,7 +32,7 @@ def check_sanitizers(text):
 def run_dispatching(cmd, input=None, timeout=60):
     """subprocess.run(), but this process keeps dispatching its bus
     connections meanwhile: a test that holds a running needle is its
-    claimant and owes smpd the answers to its Pings (docs/dbus.md)."""
+    claimant and owes smpd its Heartbeat calls (docs/dbus.md)."""
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE if input is not None else None,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     res = {}
@@ -379,10 +379,11 @@ def test_smpctl_run_script_session(env):
 
 
 def test_smpctl_run_keeps_answering_while_waiting_for_input(env):
-    """H6 client contract: `smpctl run -` dispatches its connection (smpd's
-    Peer.Ping) while it waits for the next line and while a `shell` command
-    runs, so a needle it started runs until the script stops it; a claimant
-    that answered nothing for ClientTimeoutMs would be stopped by smpd."""
+    """H6 client contract: `smpctl run -` dispatches its client (libsmp
+    sends the Heartbeat from the dispatch) while it waits for the next line
+    and while a `shell` command runs, so a needle it started runs until the
+    script stops it; a claimant that sent no Heartbeat for ClientTimeoutMs
+    would be stopped by smpd."""
     p = subprocess.Popen(WRAPPER + [SMPCTL, '--bus-address=' + env.bus.address, 'run', '-'],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)

@@ -61,8 +61,8 @@ TOOL = os.path.join(T.BUILD, 'audit', 'smp-audit')
 # longest is the lease after a lost link, LeaseMs plus one tick.  Twice
 # the lease (plus the slowdown under valgrind) bounds them all.
 STOP_BOUND_MS = 2 * LEASE_MS * T.SLOW
-# smpd's ClientTimeoutMs in CONFIG below: the shipped 200 ms, or the lease
-CLIENT_TIMEOUT_MS = LEASE_MS if os.environ.get('SMPD_TEST_LEASE_MS') else 200
+# smpd's ClientTimeoutMs in CONFIG below: the shipped one, or the lease
+CLIENT_TIMEOUT_MS = LEASE_MS if os.environ.get('SMPD_TEST_LEASE_MS') else T.shipped_setting('ClientTimeoutMs')
 # RSS may grow only by what glibc's allocator keeps for reuse after the
 # warm-up has exercised every path; a leak of one small allocation per
 # session (~hundreds of sessions) exceeds it.  docs/soak.md.
@@ -97,9 +97,8 @@ EVENTS = ('session_begin', 'set_parameters', 'start', 'stop', 'session_end')
 # The timing settings as tests/daemon/conftest.py has them: the polkit
 # mock (a Python process) and the device's replies are waits like any
 # other, scaled under valgrind and TCG (SMPD_TEST_SLOWDOWN); with a longer
-# lease (SMPD_TEST_LEASE_MS) the claimant's Ping answer (ClientTimeoutMs,
-# the soak itself) gets the same time as the lease, as with the shipped
-# 200 ms.
+# lease (SMPD_TEST_LEASE_MS) the claimant's Heartbeat deadline (ClientTimeoutMs,
+# the soak itself) gets the same time as the lease.
 CONFIG = (f'[Daemon]\nPolkitTimeoutMs={min(120000, int(1500 * T.SLOW))}\n'
           f'CommandTimeoutMs={min(LEASE_MS - 1, int(150 * T.SLOW))}\nTelemetryHz=10\n'
           '[Monitor]\nBrownoutTimeMs=10\nJamTimeMs=5\n')
@@ -174,7 +173,7 @@ class Soak:
         self.sim = T.Sim(tmp)
         # the event log, read as it grows (a 30-minute log is megabytes;
         # reading it whole while the needle runs would keep the soak, the
-        # claimant, from answering smpd's Ping)
+        # claimant, from sending its Heartbeat)
         self.evf = open(self.sim.log)
         self.ev, self.ev_tail = [], ''
         self.smpd = T.Smpd(self.bus, tmp, self.sim)

@@ -50,6 +50,7 @@
  *    suspend, pre_reset and disconnect kill them with io_mutex held and
  *    the spinlock not.  Command URBs are waited for under io_mutex.
  */
+#include <linux/delay.h>
 #include <linux/hwmon.h>
 #include <linux/kernel.h>
 #include <linux/kref.h>
@@ -388,6 +389,42 @@ static void smpusb_bulk_complete(struct urb *urb)
 }
 
 /*
+ * Whether the device is known to be going away: disconnect() has begun,
+ * the hub driver has seen it go (NOTATTACHED, set before disconnect() is
+ * called) or the interface is being unbound.
+ */
+static bool smpusb_gone(struct smpusb_dev *dev)
+{
+	return READ_ONCE(dev->unplugged) ||
+	       READ_ONCE(dev->udev->state) == USB_STATE_NOTATTACHED ||
+	       READ_ONCE(dev->intf->condition) == USB_INTERFACE_UNBINDING;
+}
+
+/* How long a transport error waits to learn whether the device left. */
+#define SMPUSB_GONE_GRACE_MS	200
+
+/*
+ * The errno of a failed transfer (smpusb_xfer_errno()).  A device being
+ * unplugged fails transfers (-EPROTO and the like) before the hub driver
+ * has noticed, so a transport error waits up to SMPUSB_GONE_GRACE_MS for
+ * that and is ENODEV if the device went.  io_mutex held: disconnect()
+ * marks the device before it waits for io_mutex.
+ */
+static int smpusb_xfer_err(struct smpusb_dev *dev, int err)
+{
+	unsigned int waited;
+
+	err = smpusb_xfer_errno(err, smpusb_gone(dev));
+	for (waited = 0; err == -EIO && waited < SMPUSB_GONE_GRACE_MS;
+	     waited += 20) {
+		msleep(20);
+		if (smpusb_gone(dev))
+			return -ENODEV;
+	}
+	return err;
+}
+
+/*
  * One anchored bulk transfer; io_mutex held.  With intr, a signal ends
  * the wait with -EINTR (the URB is killed first, so nothing of it is
  * used afterwards).
@@ -406,7 +443,7 @@ static int smpusb_bulk(struct smpusb_dev *dev, struct urb *urb,
 	err = usb_submit_urb(urb, GFP_KERNEL);
 	if (err) {
 		usb_unanchor_urb(urb);
-		return READ_ONCE(dev->unplugged) ? -ENODEV : err;
+		return smpusb_xfer_err(dev, err);
 	}
 	if (intr)
 		left = wait_for_completion_interruptible_timeout(&done,
@@ -415,17 +452,13 @@ static int smpusb_bulk(struct smpusb_dev *dev, struct urb *urb,
 		left = wait_for_completion_timeout(&done, timeout);
 	if (left <= 0) {
 		usb_kill_urb(urb);
-		if (READ_ONCE(dev->unplugged))
-			return -ENODEV;
-		return left < 0 ? -EINTR : -ETIMEDOUT;
+		return smpusb_xfer_err(dev, left < 0 ? -EINTR : -ETIMEDOUT);
 	}
 	*actual = urb->actual_length;
 	err = urb->status;
-	if (err && READ_ONCE(dev->unplugged))
-		return -ENODEV;
-	if (err == -EPIPE)
+	if (err == -EPIPE && !smpusb_gone(dev))
 		usb_clear_halt(dev->udev, pipe);
-	return err;
+	return smpusb_xfer_err(dev, err);
 }
 
 static void smpusb_count(struct smpusb_dev *dev, u32 *counter)

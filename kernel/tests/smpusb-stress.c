@@ -77,7 +77,7 @@ static const int allowed[C_MAX][16] = {
 	[C_NOTTY] = { ENOTTY },
 	[C_NOCLAIM] = { EPERM, EBADF, EBUSY },
 	[C_READ] = { EINVAL, EAGAIN },
-	[C_DUP2] = { EBADF },
+	[C_DUP2] = { EBADF, EBUSY },	/* EBUSY: dup2(2) racing an open() */
 };
 
 static _Atomic unsigned long tally[C_MAX][MAX_ERRNO + 1];

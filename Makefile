@@ -10,7 +10,7 @@ SYSCONFDIR   ?= /etc
 BUILD_INSTALL ?= build-install
 export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL SOAK_SECONDS
 
-.PHONY: all bench build deps deps-ok check check-% demo docs faults fuzz kernel kunit soak vm install uninstall clean help
+.PHONY: all bench build deps deps-ok check check-% demo docs faults fuzz kernel kunit soak vm vm-debug install uninstall clean help
 
 all: build
 
@@ -28,6 +28,7 @@ help:
 	@echo "make kunit      run the kernel KUnit suite (UML)"
 	@echo "make soak       SOAK_SECONDS (default 1800) of random sessions, faults, hotplug per variant (docs/soak.md)"
 	@echo "make vm         run the VM tests (qemu, Debian's kernel, dummy_hcd)"
+	@echo "make vm-debug   the kernel VM tests (2*, 3*) on a lockdep/KASAN/UBSAN guest kernel (built once, hours)"
 	@echo "make install    install into DESTDIR (default none) for PREFIX (default /usr)"
 	@echo "make uninstall  remove exactly what the last make install installed"
 	@echo "make clean      remove build directories"
@@ -84,6 +85,16 @@ soak: deps-ok $(BUILD)/build.ninja
 
 vm: deps-ok
 	build-aux/check.sh vm
+
+# Not in `make check`: the first build of the debug kernel takes hours on
+# a shared 2-core machine and the tests run ~4x slower under it.
+VM_DEBUG_OUT ?= $(BUILD)/vm-debug-out
+vm-debug: deps-ok $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+	$(MAKE) -C kernel
+	tests/vm/build-debug-kernel
+	tests/vm/run --debug-kernel --build $(BUILD) --out $(VM_DEBUG_OUT) \
+		$$(cd tests/vm/tests && ls [23][0-9]-kernel-*.sh)
 
 install: deps-ok
 	PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR) build-aux/install.sh install

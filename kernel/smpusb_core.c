@@ -426,6 +426,31 @@ int smpusb_status_to_errno(u16 status)
 }
 
 /*
+ * The errno an ioctl returns for a failed USB transfer (docs/kernel.md):
+ * err is the URB's status or usb_submit_urb()'s result, gone whether the
+ * device is known to be going away.  A transfer that fails because the
+ * device is going away is ENODEV; any other transport error is EIO, so
+ * that EPROTO keeps meaning an ERROR frame and ESHUTDOWN the ESTOP latch.
+ * -ENODEV (not attached) and -ESHUTDOWN (endpoint or host controller shut
+ * down, as at unbind) mean gone by themselves.  Timeouts, signals and
+ * allocation failures keep their own errno while the device is there.
+ */
+int smpusb_xfer_errno(int err, bool gone)
+{
+	if (!err)
+		return 0;
+	if (gone || err == -ENODEV || err == -ESHUTDOWN)
+		return -ENODEV;
+	switch (err) {
+	case -ETIMEDOUT:
+	case -EINTR:
+	case -ENOMEM:
+		return err;
+	}
+	return -EIO;
+}
+
+/*
  * Who may do what: queries from any file; ESTOP and CLAIM from any file
  * open for writing; everything else only from the owner.  START is refused
  * while ESTOP is latched, RENEW also when no lease runs.

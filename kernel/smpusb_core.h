@@ -59,6 +59,7 @@ int smpusb_params_check(const struct smpusb_limits *eff,
 int smpusb_lease_check(const struct smpusb_limits *eff, u32 lease_ms,
 		       u32 *ret_limit);
 int smpusb_status_to_errno(u16 status);
+int smpusb_xfer_errno(int err, bool gone);
 
 /* Control state; the caller serialises access. */
 enum smpusb_op {

@@ -15,7 +15,42 @@
  * Safety: the driver enforces its own limits (device hard limits lowered
  * by module parameters), its own lease timer, its own ESTOP latch, and
  * sends STOP when the controlling file goes away.
+ *
+ * Locking, outermost first.  A path that holds two of these took them in
+ * this order; none takes them the other way round.
+ *
+ *  1. The runtime-PM reference of open(): usb_autopm_get_interface() is
+ *     called with no driver lock held, because it waits for a runtime
+ *     suspend in progress and smpusb_suspend() takes io_mutex.
+ *  2. smpusb_devices_lock: probe, disconnect and the PM notifier.
+ *  3. dev->io_mutex: one command at a time, the control state, disconnected.
+ *     Held across device I/O, which is bounded (timeout_ms per transfer)
+ *     and killed by disconnect; never held while waiting for runtime PM or
+ *     a reset of this device.  release() drops its PM reference under it:
+ *     usb_autopm_put_interface() only idles the interface (it has no PM
+ *     callbacks) and queues the device's autosuspend, it does not wait.
+ *  4. f->read_mutex: one read() per file.  read() takes no io_mutex.
+ *  5. dev->lock, a spinlock taken with interrupts off: innermost, nothing
+ *     sleeps under it; the telemetry completions take only this one.
+ *
+ * The callbacks of the USB core and the PM core, and what they wait for:
+ *  - smpusb_suspend() (runtime and system) and the PM notifier take
+ *    io_mutex; smpusb_resume() takes only dev->lock.  So no path waits for
+ *    a suspend or resume of this device while it holds io_mutex (1, 3).
+ *  - pre_reset() takes io_mutex and holds it until post_reset(): no command
+ *    crosses a reset.  The USB core has resumed the device before and keeps
+ *    it from autosuspending until after.
+ *  - disconnect(): devices_lock alone; then usb_deregister_dev() (waits for
+ *    opens in progress), poisons the URBs so every transfer under io_mutex
+ *    ends at once, io_mutex and the spinlock to mark the device gone, and
+ *    cancel_delayed_work_sync() of the lease timer with no lock held.
+ *  - The lease timer (lease_work) takes io_mutex, then the spinlock; it is
+ *    armed only under io_mutex while connected.
+ *  - Telemetry URBs complete in interrupt context and take the spinlock;
+ *    suspend, pre_reset and disconnect kill them with io_mutex held and
+ *    the spinlock not.  Command URBs are waited for under io_mutex.
  */
+#include <linux/delay.h>
 #include <linux/hwmon.h>
 #include <linux/kernel.h>
 #include <linux/kref.h>
@@ -354,6 +389,42 @@ static void smpusb_bulk_complete(struct urb *urb)
 }
 
 /*
+ * Whether the device is known to be going away: disconnect() has begun,
+ * the hub driver has seen it go (NOTATTACHED, set before disconnect() is
+ * called) or the interface is being unbound.
+ */
+static bool smpusb_gone(struct smpusb_dev *dev)
+{
+	return READ_ONCE(dev->unplugged) ||
+	       READ_ONCE(dev->udev->state) == USB_STATE_NOTATTACHED ||
+	       READ_ONCE(dev->intf->condition) == USB_INTERFACE_UNBINDING;
+}
+
+/* How long a transport error waits to learn whether the device left. */
+#define SMPUSB_GONE_GRACE_MS	200
+
+/*
+ * The errno of a failed transfer (smpusb_xfer_errno()).  A device being
+ * unplugged fails transfers (-EPROTO and the like) before the hub driver
+ * has noticed, so a transport error waits up to SMPUSB_GONE_GRACE_MS for
+ * that and is ENODEV if the device went.  io_mutex held: disconnect()
+ * marks the device before it waits for io_mutex.
+ */
+static int smpusb_xfer_err(struct smpusb_dev *dev, int err)
+{
+	unsigned int waited;
+
+	err = smpusb_xfer_errno(err, smpusb_gone(dev));
+	for (waited = 0; err == -EIO && waited < SMPUSB_GONE_GRACE_MS;
+	     waited += 20) {
+		msleep(20);
+		if (smpusb_gone(dev))
+			return -ENODEV;
+	}
+	return err;
+}
+
+/*
  * One anchored bulk transfer; io_mutex held.  With intr, a signal ends
  * the wait with -EINTR (the URB is killed first, so nothing of it is
  * used afterwards).
@@ -372,7 +443,7 @@ static int smpusb_bulk(struct smpusb_dev *dev, struct urb *urb,
 	err = usb_submit_urb(urb, GFP_KERNEL);
 	if (err) {
 		usb_unanchor_urb(urb);
-		return READ_ONCE(dev->unplugged) ? -ENODEV : err;
+		return smpusb_xfer_err(dev, err);
 	}
 	if (intr)
 		left = wait_for_completion_interruptible_timeout(&done,
@@ -381,17 +452,13 @@ static int smpusb_bulk(struct smpusb_dev *dev, struct urb *urb,
 		left = wait_for_completion_timeout(&done, timeout);
 	if (left <= 0) {
 		usb_kill_urb(urb);
-		if (READ_ONCE(dev->unplugged))
-			return -ENODEV;
-		return left < 0 ? -EINTR : -ETIMEDOUT;
+		return smpusb_xfer_err(dev, left < 0 ? -EINTR : -ETIMEDOUT);
 	}
 	*actual = urb->actual_length;
 	err = urb->status;
-	if (err && READ_ONCE(dev->unplugged))
-		return -ENODEV;
-	if (err == -EPIPE)
+	if (err == -EPIPE && !smpusb_gone(dev))
 		usb_clear_halt(dev->udev, pipe);
-	return err;
+	return smpusb_xfer_err(dev, err);
 }
 
 static void smpusb_count(struct smpusb_dev *dev, u32 *counter)
@@ -650,14 +717,24 @@ static int smpusb_open(struct inode *inode, struct file *file)
 	f->writable = (file->f_mode & FMODE_WRITE) != 0;
 	mutex_init(&f->read_mutex);
 
+	/*
+	 * The runtime-PM reference comes first, before any driver lock: it
+	 * waits for an autosuspend in progress, and smpusb_suspend() takes
+	 * io_mutex (see "Locking" above).
+	 */
+	err = usb_autopm_get_interface(intf);
+	if (err)
+		goto err_free_ring;
 	mutex_lock(&dev->io_mutex);
+	/*
+	 * Cannot happen: usb_deregister_dev() in disconnect waits for the
+	 * opens in progress.  Were it to, the reference is not ours to drop
+	 * after disconnect (as in release).
+	 */
 	if (dev->disconnected) {
 		err = -ENODEV;
 		goto err_unlock;
 	}
-	err = usb_autopm_get_interface(intf);
-	if (err)
-		goto err_unlock;
 	kref_get(&dev->kref);
 	spin_lock_irq(&dev->lock);
 	list_add_tail(&f->node, &dev->files);
@@ -669,6 +746,7 @@ static int smpusb_open(struct inode *inode, struct file *file)
 
 err_unlock:
 	mutex_unlock(&dev->io_mutex);
+err_free_ring:
 	kvfree(f->ring);
 err_free_file:
 	kfree(f);

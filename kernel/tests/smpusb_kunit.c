@@ -550,6 +550,37 @@ static void smpusb_test_status_errno(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, smpusb_status_to_errno(SMPP_S_INTERNAL), -EIO);
 }
 
+/*
+ * Transport errors never read as an ERROR frame (EPROTO) or the ESTOP
+ * latch (ESHUTDOWN): ENODEV when the device is going away, EIO otherwise.
+ */
+static void smpusb_test_xfer_errno(struct kunit *test)
+{
+	static const int transport[] = {
+		-EPROTO, -EILSEQ, -ETIME, -EOVERFLOW, -EPIPE, -EREMOTEIO,
+		-ECOMM, -ENOSR, -ENOENT, -ECONNRESET, -EPERM, -EHOSTUNREACH,
+		-EINPROGRESS, -EMSGSIZE, -EXDEV, -EINVAL, -EIO,
+	};
+	static const int own[] = { -ETIMEDOUT, -EINTR, -ENOMEM };
+	int i;
+
+	KUNIT_EXPECT_EQ(test, smpusb_xfer_errno(0, false), 0);
+	KUNIT_EXPECT_EQ(test, smpusb_xfer_errno(0, true), 0);
+	/* Gone by themselves: not attached, endpoint or HC shut down. */
+	KUNIT_EXPECT_EQ(test, smpusb_xfer_errno(-ENODEV, false), -ENODEV);
+	KUNIT_EXPECT_EQ(test, smpusb_xfer_errno(-ESHUTDOWN, false), -ENODEV);
+	for (i = 0; i < ARRAY_SIZE(transport); i++) {
+		KUNIT_EXPECT_EQ_MSG(test, smpusb_xfer_errno(transport[i], false),
+				    -EIO, "err %d", transport[i]);
+		KUNIT_EXPECT_EQ_MSG(test, smpusb_xfer_errno(transport[i], true),
+				    -ENODEV, "err %d gone", transport[i]);
+	}
+	for (i = 0; i < ARRAY_SIZE(own); i++) {
+		KUNIT_EXPECT_EQ(test, smpusb_xfer_errno(own[i], false), own[i]);
+		KUNIT_EXPECT_EQ(test, smpusb_xfer_errno(own[i], true), -ENODEV);
+	}
+}
+
 static int kt_a, kt_b;	/* two distinct "files" */
 
 static void smpusb_test_ctl_claim(struct kunit *test)
@@ -668,6 +699,7 @@ static struct kunit_case smpusb_test_cases[] = {
 	KUNIT_CASE_PARAM(smpusb_test_params, smpusb_params_gen_params),
 	KUNIT_CASE(smpusb_test_lease),
 	KUNIT_CASE(smpusb_test_status_errno),
+	KUNIT_CASE(smpusb_test_xfer_errno),
 	KUNIT_CASE(smpusb_test_ctl_claim),
 	KUNIT_CASE(smpusb_test_ctl_lease),
 	KUNIT_CASE(smpusb_test_ctl_estop),

@@ -72,6 +72,10 @@ usb_dev_present() { find_usb_dev "$@" > /dev/null; }
 vm_insmod() {
 	local ko="$1" dep
 	shift
+	# --debug-kernel: the module built for that kernel, not the tree's.
+	if [ -n "${SMP_VM_KO_DIR:-}" ] && [ "${ko%/*}" = "$SMP_SRC/kernel" ]; then
+		ko="$SMP_VM_KO_DIR/${ko##*/}"
+	fi
 	[ -f "$ko" ] || bail "module $ko not found (not built?)"
 	for dep in $(modinfo -F depends "$ko" | tr ',' ' '); do
 		modprobe "$dep" || bail "modprobe $dep (needed by $ko) failed"

@@ -141,7 +141,7 @@ PY
 # starts the simulator as model 2 and waits for the node.  The simulator
 # and the module go away when the test exits, even when it bails.
 kernel_test_start() {
-	ko="$SMP_SRC/kernel/smpusb.ko"
+	ko="$SMP_VM_KO"
 	tool="$SMP_SRC/kernel/tests/smpusb-tool"
 	[ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 	ctl=/tmp/smp-ctl.sock

@@ -99,11 +99,15 @@ build() {
 	[ -d "/lib/modules/$rel/build" ] || die "no /lib/modules/$rel/build"
 	# A directory built from another checkout's sources (older objects
 	# than these sources' mtimes could keep) starts again from nothing.
-	[ "$(cat "$dir/.smpusb-source" 2>/dev/null)" = "$kdir" ] || rm -rf "$dir"
-	mkdir -p "$dir" && echo "$kdir" > "$dir/.smpusb-source" || die "cannot create $dir"
-	# Links, so the repository stays the source and make stays incremental.
+	# (v2: v1 linked kernel/'s generated smpusb.mod.c, built for another
+	# kernel, which 6.12 refuses: "disagrees about version of symbol".)
+	[ "$(cat "$dir/.smpusb-source" 2>/dev/null)" = "v2 $kdir" ] || rm -rf "$dir"
+	mkdir -p "$dir" && echo "v2 $kdir" > "$dir/.smpusb-source" || die "cannot create $dir"
+	# Links to the sources, never to what a build in kernel/ generated
+	# (*.mod.c), so the repository stays the source and make incremental.
 	for f in Kbuild Makefile "$kdir"/*.c "$kdir"/*.h include; do
 		f=${f##*/}
+		case "$f" in *.mod.c) continue ;; esac
 		ln -sfn "$kdir/$f" "$dir/$f"
 	done
 	make -s -C "$dir" KVER="$rel" modules >&2 || die "smpusb.ko did not build for $rel"

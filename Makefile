@@ -10,7 +10,7 @@ SYSCONFDIR   ?= /etc
 BUILD_INSTALL ?= build-install
 export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL SOAK_SECONDS
 
-.PHONY: all bench build deps deps-ok check check-% demo docs faults fuzz kernel kunit soak vm vm-debug install uninstall clean help
+.PHONY: all bench build deps deps-ok check check-full check-% demo docs faults fuzz kernel kunit soak vm vm-debug install uninstall clean help
 
 all: build
 
@@ -20,14 +20,15 @@ help:
 	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
 	@echo "make check-S    run one suite S of: host asan valgrind install mutations analyze kernel vm system safety"
+	@echo "make check-full make check with every VM test on every kernel series (build-aux/kernels.sh list)"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
 	@echo "make faults     fault-injection matrix on the socket and kernel paths; rewrites docs/reliability.md"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each"
-	@echo "make kernel     build kernel/smpusb.ko against Debian's linux-headers-amd64"
+	@echo "make kernel     build kernel/smpusb.ko for KVER (default 6.1; 6.12, 6.12-rt or a release)"
 	@echo "make kunit      run the kernel KUnit suite (UML)"
 	@echo "make soak       SOAK_SECONDS (default 1800) of random sessions, faults, hotplug per variant (docs/soak.md)"
-	@echo "make vm         run the VM tests (qemu, Debian's kernel, dummy_hcd)"
+	@echo "make vm         run the VM tests (qemu, Debian's kernel, dummy_hcd); KERNELS=\"6.1 6.12 6.12-rt\": all on each"
 	@echo "make vm-debug   the kernel VM tests (2*, 3*) on a lockdep/KASAN/UBSAN guest kernel (built once, hours)"
 	@echo "make install    install into DESTDIR (default none) for PREFIX (default /usr)"
 	@echo "make uninstall  remove exactly what the last make install installed"
@@ -54,6 +55,11 @@ bench: deps-ok $(BUILD)/build.ninja
 
 check: deps-ok
 	build-aux/check.sh
+
+# Every VM test on every supported kernel series, not only on the default
+# one (make check runs a subset on the others: build-aux/check.sh).
+check-full: deps-ok
+	SMP_VM_KERNELS="$$(build-aux/kernels.sh list | tr '\n' ' ')" build-aux/check.sh
 
 check-%: deps-ok
 	build-aux/check.sh $*
@@ -84,7 +90,7 @@ soak: deps-ok $(BUILD)/build.ninja
 	build-aux/soak.sh
 
 vm: deps-ok
-	build-aux/check.sh vm
+	SMP_VM_KERNELS="$(KERNELS)" build-aux/check.sh vm
 
 # Not in `make check`: the first build of the debug kernel takes hours on
 # a shared 2-core machine and the tests run ~4x slower under it.

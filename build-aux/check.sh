@@ -278,8 +278,16 @@ kernel_run() {
 	add kernel "$p" "$f" 0
 }
 
+# The VM tests on the kernels of build-aux/kernels.sh.  Default: every
+# test on the default series (6.1; its TAP is vm.tap, which the safety
+# suite reads) and VM_SUBSET, the kernel path's stop guarantees (dead-man,
+# the driver's own lease, unplug), on each other series (vm-SERIES.tap).
+# SMP_VM_KERNELS="6.1 6.12 6.12-rt" (make vm KERNELS=..., make check-full)
+# runs every test on each series listed instead.
+VM_SUBSET=(23-kernel-deadman 34-kernel-lease-only 24-kernel-unplug)
+VM_SUBSET_KERNELS=(6.12 6.12-rt)
+
 suite_vm() {
-	local log="$LOGDIR/vm.tap"
 	if [ ! -x tests/vm/run ]; then
 		echo "vm: tests/vm/run missing"
 		add vm 0 1 0
@@ -289,8 +297,31 @@ suite_vm() {
 	if [ -f kernel/Makefile ] || [ -f kernel/Kbuild ]; then
 		step vm kmod make -C kernel || { add vm 0 1 0; return; }
 	fi
-	echo "-- vm: tests/vm/run --build $BUILD"
-	tests/vm/run --build "$BUILD" --out "$LOGDIR/vm" --timeout "${SMP_VM_TIMEOUT:-2400}" >"$log" 2>"$LOGDIR/vm.stderr"
+	local default k
+	default=$(build-aux/kernels.sh list | head -n1)
+	VM_OK=0 VM_FAIL=0 VM_SKIP=0
+	if [ -n "${SMP_VM_KERNELS:-}" ]; then
+		for k in $SMP_VM_KERNELS; do
+			vm_one "$k" "$default"
+		done
+	else
+		vm_one "$default" "$default"
+		for k in "${VM_SUBSET_KERNELS[@]}"; do
+			vm_one "$k" "$default" "${VM_SUBSET[@]}"
+		done
+	fi
+	add vm "$VM_OK" "$VM_FAIL" "$VM_SKIP"
+}
+
+# vm_one SERIES DEFAULT [TEST...]: one VM boot; adds to VM_OK/FAIL/SKIP.
+vm_one() {
+	local k=$1 default=$2 name=vm
+	shift 2
+	[ "$k" = "$default" ] || name=vm-$k
+	local log="$LOGDIR/$name.tap"
+	echo "-- vm: tests/vm/run --kver $k --build $BUILD${*:+ $*}"
+	tests/vm/run --kver "$k" --build "$BUILD" --out "$LOGDIR/$name" \
+		--timeout "${SMP_VM_TIMEOUT:-2400}" "$@" >"$log" 2>"$LOGDIR/$name.stderr"
 	local rc=$?
 	local ok fail skip
 	ok=$(grep -Ec '^ok ' "$log" | tr -d '\n')
@@ -299,13 +330,15 @@ suite_vm() {
 	fail=$(grep -Ec '^not ok ' "$log" | tr -d '\n')
 	grep -E '^(not ok|ok|#)' "$log" | sed 's/^/    /'
 	# Measured stop latencies (device clock) from the tests' own results.
-	echo "    measured in this run:"
+	echo "    measured in this run ($k):"
 	grep -E '^ +ok .*\([0-9]+ ms( after the lease deadline)?\)' "$log" | sed 's/^ */      /'
 	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
 		fail=1
-		tail -n 40 "$LOGDIR/vm.stderr" | sed 's/^/    /'
+		tail -n 40 "$LOGDIR/$name.stderr" | sed 's/^/    /'
 	fi
-	add vm "$ok" "$fail" "$skip"
+	printf -- '-- vm (%s%s): %d passed, %d failed, %d skipped\n' "$k" \
+		"${*:+, $# tests}" "$ok" "$fail" "$skip"
+	VM_OK=$((VM_OK + ok)) VM_FAIL=$((VM_FAIL + fail)) VM_SKIP=$((VM_SKIP + skip))
 }
 
 build_debs() {

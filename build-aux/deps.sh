@@ -21,7 +21,10 @@ PACKAGES=(
 	# static analysis
 	clang-tools cppcheck
 	# kernel module, KUnit, checkpatch, sparse
-	linux-headers-amd64 linux-source-6.1 sparse bc bison flex libelf-dev
+	# (the header packages are the series of build-aux/kernels.sh list:
+	# 6.1, 6.12 and 6.12-rt; the VM harness fetches the matching images)
+	linux-headers-amd64 linux-headers-6.12-amd64 linux-headers-6.12-rt-amd64
+	linux-source-6.1 sparse bc bison flex libelf-dev
 	libssl-dev xz-utils
 	# Debian packages and the full-system VM test (make check-system)
 	debhelper dh-dkms dkms dpkg-dev fakeroot lintian polkitd systemd-sysv udev

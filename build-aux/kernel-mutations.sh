@@ -35,6 +35,9 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$BUILD" ] || { echo "kernel-mutations: --build BUILDDIR is required" >&2; exit 2; }
 BUILD=$(readlink -f "$BUILD")
+# The kernel of the mutants and of their VM (build-aux/kernels.sh; the
+# copy under /tmp has no build-aux/, so it is resolved here).
+KVER=$("$SRC/build-aux/kernels.sh" kver "${SMP_VM_KVER:-}") || exit 2
 
 fail=0
 ran=0
@@ -51,8 +54,8 @@ for m in "${MUTATIONS[@]}"; do
 		fail=1
 		continue
 	}
-	make -s -C "$tmp/kernel" clean > /dev/null 2>&1
-	if ! make -C "$tmp/kernel" KCFLAGS="-DSMPUSB_MUTATION_${name^^}" \
+	make -s -C "$tmp/kernel" KVER="$KVER" clean > /dev/null 2>&1
+	if ! make -C "$tmp/kernel" KVER="$KVER" KCFLAGS="-DSMPUSB_MUTATION_${name^^}" \
 		> "$tmp/build.log" 2>&1; then
 		tail -n 20 "$tmp/build.log" | sed 's/^/    /'
 		echo "not ok - kernel mutation $name ($what): the mutant does not build"
@@ -65,7 +68,8 @@ for m in "${MUTATIONS[@]}"; do
 		continue
 	fi
 	# shellcheck disable=SC2086 # tests: space-separated names
-	"$SRC/tests/vm/run" --src "$tmp" --build "$BUILD" --out "$tmp/vm-out" $tests \
+	"$SRC/tests/vm/run" --src "$tmp" --build "$BUILD" --out "$tmp/vm-out" \
+		--kver "$KVER" --ko "$tmp/kernel/smpusb.ko" $tests \
 		> "$tmp/vm.tap" 2>&1
 	rc=$?
 	survived=

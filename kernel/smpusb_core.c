@@ -17,7 +17,7 @@
 #include <linux/kernel.h>
 #include <linux/minmax.h>
 #include <linux/string.h>
-#include <asm/unaligned.h>
+#include "smpusb_compat.h"
 
 #include "smpusb_core.h"
 

@@ -66,7 +66,7 @@
 #include <linux/usb.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
-#include <asm/unaligned.h>
+#include "smpusb_compat.h"
 
 #include "smpusb_core.h"
 
@@ -1233,7 +1233,6 @@ static const struct file_operations smpusb_fops = {
 	.poll = smpusb_poll,
 	.unlocked_ioctl = smpusb_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
-	.llseek = no_llseek,
 };
 
 static struct usb_class_driver smpusb_class = {

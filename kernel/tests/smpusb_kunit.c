@@ -7,7 +7,7 @@
 #include <kunit/test.h>
 #include <linux/errno.h>
 #include <linux/string.h>
-#include <asm/unaligned.h>
+#include "../smpusb_compat.h"
 
 #include "../smpusb_core.h"
 

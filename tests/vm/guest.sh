@@ -59,7 +59,7 @@ run_one() {
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	(
 		cd "$SMP_VM_OUT/tests/$name" || exit 125
-		export SMP_SRC SMP_BUILD SMP_VM_KVER SMP_VM_SYSTEMD SMP_DEBS SMP_VM_KO_DIR
+		export SMP_SRC SMP_BUILD SMP_VM_KVER SMP_VM_KO SMP_VM_SYSTEMD SMP_DEBS
 		export SMP_OUT="$SMP_VM_OUT/tests/$name"
 		exec setsid -w bash -c 'echo $$ > "$0"; exec timeout -k 5 "$1" bash "$2"' \
 			"$V/$name.pgid" "$limit" "$t"

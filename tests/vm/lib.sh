@@ -72,10 +72,6 @@ usb_dev_present() { find_usb_dev "$@" > /dev/null; }
 vm_insmod() {
 	local ko="$1" dep
 	shift
-	# --debug-kernel: the module built for that kernel, not the tree's.
-	if [ -n "${SMP_VM_KO_DIR:-}" ] && [ "${ko%/*}" = "$SMP_SRC/kernel" ]; then
-		ko="$SMP_VM_KO_DIR/${ko##*/}"
-	fi
 	[ -f "$ko" ] || bail "module $ko not found (not built?)"
 	for dep in $(modinfo -F depends "$ko" | tr ',' ' '); do
 		modprobe "$dep" || bail "modprobe $dep (needed by $ko) failed"
@@ -145,7 +141,7 @@ PY
 # starts the simulator as model 2 and waits for the node.  The simulator
 # and the module go away when the test exits, even when it bails.
 kernel_test_start() {
-	ko="$SMP_SRC/kernel/smpusb.ko"
+	ko="$SMP_VM_KO"
 	tool="$SMP_SRC/kernel/tests/smpusb-tool"
 	[ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 	ctl=/tmp/smp-ctl.sock

@@ -11,7 +11,7 @@
 . "$SMP_SRC/tests/vm/lib-smpd.sh"
 plan 1
 
-vm_insmod "$SMP_SRC/kernel/smpusb.ko" timeout_ms=2000	# TCG is slow
+vm_insmod "$SMP_VM_KO" timeout_ms=2000	# TCG is slow
 trap 'smpd_udevd_stop; rmmod smpusb 2> /dev/null' EXIT
 smpd_udevd_start
 SMPD_SOURCE_DIR="$SMP_SRC" SMPD_BUILD_DIR="$SMP_BUILD" SMP_TEST_BACKEND=chardev \

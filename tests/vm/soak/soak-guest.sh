@@ -12,7 +12,7 @@
 plan 2
 [ -n "${SOAK_SECONDS:-}" ] || bail "SOAK_SECONDS is not set (run through build-aux/soak.sh)"
 
-vm_insmod "$SMP_SRC/kernel/smpusb.ko" timeout_ms=2000	# TCG is slow
+vm_insmod "$SMP_VM_KO" timeout_ms=2000	# TCG is slow
 trap 'smpd_udevd_stop; rmmod smpusb 2> /dev/null' EXIT
 smpd_udevd_start
 SMPD_SOURCE_DIR="$SMP_SRC" SMPD_BUILD_DIR="$SMP_BUILD" SMP_TEST_BACKEND=chardev \

@@ -3,7 +3,7 @@
 # real USB stack; sysfs and hwmon attributes.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 31
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 ctl=/tmp/smp-ctl.sock

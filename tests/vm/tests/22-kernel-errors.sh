@@ -5,7 +5,7 @@
 # device refusals mapped to errno with the device status.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 36
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 ctl=/tmp/smp-ctl.sock

@@ -9,7 +9,7 @@
 . "$SMP_SRC/tests/vm/lib.sh"
 cycles=${SMPUSB_UNPLUG_CYCLES:-100}
 plan 8
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 

@@ -4,7 +4,7 @@
 # refused with the field and the bound, before anything reaches the device.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 14
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 

@@ -5,7 +5,7 @@
 # ioctl fails with a named error, and the next command works.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 18
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 ctl=/tmp/smp-ctl.sock

@@ -5,7 +5,7 @@
 # broken endpoint layouts.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 13
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 vm_insmod "$ko" timeout_ms=1000
 trap '[ -d "$g" ] && remove > /dev/null 2>&1; rmmod smpusb 2> /dev/null' EXIT
 

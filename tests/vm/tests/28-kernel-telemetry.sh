@@ -4,7 +4,7 @@
 # device), and poll() wakes it.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 8
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 

@@ -5,7 +5,7 @@
 # over-temperature (temp1_alarm).  CLEAR_FAULT clears them.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 10
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 ctl=/tmp/smp-ctl.sock

@@ -5,7 +5,7 @@
 # pre_reset/post_reset, ends the driver's lease and telemetry resumes.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 11
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 dev=/dev/smpusb0

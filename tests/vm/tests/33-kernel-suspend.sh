@@ -13,7 +13,7 @@
 # notifier, before all of those; see docs/kernel.md.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 14
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 tool="$SMP_SRC/kernel/tests/smpusb-tool"
 [ -x "$tool" ] || bail "$tool not built (make -C kernel)"
 ctl=/tmp/smp-ctl.sock

@@ -17,7 +17,7 @@
 # hanging it.
 . "$SMP_SRC/tests/vm/lib.sh"
 plan 8
-ko="$SMP_SRC/kernel/smpusb.ko"
+ko="$SMP_VM_KO"
 dev=/dev/smpusb0
 hung=/proc/sys/kernel/hung_task_timeout_secs
 LOOP_S=${SMP_RACE_SECONDS:-30}

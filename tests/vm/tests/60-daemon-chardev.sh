@@ -9,7 +9,7 @@
 . "$SMP_SRC/tests/vm/lib-smpd.sh"
 
 # TCG is slow: the driver's command timeout as in the kernel tests.
-vm_insmod "$SMP_SRC/kernel/smpusb.ko" timeout_ms=2000
+vm_insmod "$SMP_VM_KO" timeout_ms=2000
 trap 'smpd_udevd_stop; rmmod smpusb 2> /dev/null' EXIT
 smpd_udevd_start
 smpd_pytest chardev -m core

@@ -16,8 +16,8 @@
 	bail "tests/vm/lib-smpd.sh missing: the kernel path needs smpd's USB test mode (branch s2-vmd)"
 . "$SMP_SRC/tests/vm/lib-smpd.sh"
 
-[ -f "$SMP_SRC/kernel/smpusb.ko" ] || bail "kernel/smpusb.ko not built (make -C kernel)"
-vm_insmod "$SMP_SRC/kernel/smpusb.ko" timeout_ms=2000	# TCG is slow
+[ -f "$SMP_VM_KO" ] || bail "no smpusb.ko for $SMP_VM_KVER (tests/vm/run builds it)"
+vm_insmod "$SMP_VM_KO" timeout_ms=2000	# TCG is slow
 trap 'smpd_udevd_stop; rmmod smpusb 2> /dev/null' EXIT
 smpd_udevd_start
 

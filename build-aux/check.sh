@@ -209,7 +209,7 @@ safety_counted() {
 	add "$suite" "$p" "$f" 0
 }
 
-# Every hazard of ../shared/HAZARDS.md traced to controls and to tests that
+# Every hazard of docs/hazards.md traced to controls and to tests that
 # passed in this run (the host or valgrind suite's testlog; run alone, the
 # claimed tests run here); docs/safety.md current.
 suite_safety() {

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """smpd integration tests: the real daemon on a private bus with the real
 smp-sim behind its socket and polkit mocked by python-dbusmock.
-Each test names the hazard (../shared/HAZARDS.md) it proves a control for."""
+Each test names the hazard (docs/hazards.md) it proves a control for."""
 
 import json
 import os

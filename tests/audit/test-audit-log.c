@@ -435,7 +435,7 @@ static void test_clock_set_back(void **state) {
 }
 
 /* audit_log_next_tick() says when tick has work, so smpd arms one timer
- * for it instead of ticking every second (issue 8). */
+ * for it instead of ticking every second. */
 static void test_next_tick(void **state) {
         Fixture *fx = *state;
         AuditVerifyReport rep;

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Fault-injection matrix (issue 8, docs/reliability.md).
+"""Fault-injection matrix (docs/reliability.md).
 
 For every scenario and path: start the stack (private dbus-daemon, polkit
 mock, smp-sim, smpd), let a claimant process open a session and run the

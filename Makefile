@@ -27,6 +27,7 @@ DEPS_check-kernel    = module kernel
 DEPS_check-vm        = build module vm
 DEPS_check-system    = build module vm system
 DEPS_check-safety    = build test
+DEPS_check-format    = format
 deps = build-aux/deps.sh $(1)
 
 all: build
@@ -36,7 +37,7 @@ help:
 	@echo "make deps       install the Debian packages of every target (as root); build-aux/deps.sh --help"
 	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
-	@echo "make check-S    run one suite S of: host asan valgrind install mutations analyze kernel vm system safety"
+	@echo "make check-S    run one suite S of: host asan valgrind install mutations analyze kernel vm system safety format"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
 	@echo "make faults     fault-injection matrix on the socket and kernel paths; rewrites docs/reliability.md"

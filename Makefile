@@ -10,20 +10,39 @@ SYSCONFDIR   ?= /etc
 BUILD_INSTALL ?= build-install
 export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL SOAK_SECONDS
 
-.PHONY: all bench build deps deps-ok check check-full check-% demo docs faults fuzz kernel kunit soak vm vm-debug install uninstall clean help
+.PHONY: all bench build deps check check-full check-% demo docs faults format fuzz kernel kunit soak vm vm-debug install uninstall clean help
+
+# build-aux/deps.sh groups each target needs: as root the missing packages
+# are installed, as a normal user they are named and the target stops.
+DEPS_BUILD     = build module
+DEPS_CHECK     = $(DEPS_BUILD) $(sort $(foreach s,$(CHECK_SUITES),$(DEPS_check-$(s))))
+CHECK_SUITES   = host asan valgrind install mutations analyze kernel vm system safety
+DEPS_check-host      = build test report
+DEPS_check-asan      = build test report
+DEPS_check-valgrind  = build test
+DEPS_check-install   = build
+DEPS_check-mutations = build test
+DEPS_check-analyze   = build analyze
+DEPS_check-kernel    = module kernel
+DEPS_check-vm        = build module vm
+DEPS_check-system    = build module vm system
+DEPS_check-safety    = build test
+DEPS_check-format    = format
+deps = build-aux/deps.sh $(1)
 
 all: build
 
 help:
 	@echo "make            build userspace (meson, $(BUILD)/) and the kernel module"
-	@echo "make deps       install the Debian packages needed (as root)"
+	@echo "make deps       install the Debian packages of every target (as root); build-aux/deps.sh --help"
 	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
-	@echo "make check-S    run one suite S of: host asan valgrind install mutations analyze kernel vm system safety"
+	@echo "make check-S    run one suite S of: host asan valgrind install mutations analyze kernel vm system safety format"
 	@echo "make check-full make check with every VM test on every kernel series (build-aux/kernels.sh list)"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
 	@echo "make faults     fault-injection matrix on the socket and kernel paths; rewrites docs/reliability.md"
+	@echo "make format     reformat userspace C per .clang-format (build-aux/format.sh)"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make kernel     build kernel/smpusb.ko for KVER (default 6.1; 6.12, 6.12-rt or a release)"
 	@echo "make kunit      run the kernel KUnit suite (UML)"
@@ -34,75 +53,85 @@ help:
 	@echo "make uninstall  remove exactly what the last make install installed"
 	@echo "make clean      remove build directories"
 
-# Install what is missing, only when something is.
-deps-ok:
-	@build-aux/deps.sh --check >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
-
 deps:
 	build-aux/deps.sh
 
-$(BUILD)/build.ninja: | deps-ok
+$(BUILD)/build.ninja:
+	@$(call deps,build)
 	meson setup $(BUILD)
 
-build: deps-ok $(BUILD)/build.ninja
+build: $(BUILD)/build.ninja
+	@$(call deps,$(DEPS_BUILD))
 	meson compile -C $(BUILD)
-	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel; fi
+	$(MAKE) -C kernel
 
-bench: deps-ok $(BUILD)/build.ninja
-	meson compile -C $(BUILD)
-	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel; fi
+bench: build
+	@$(call deps,test vm)
 	build-aux/bench.sh
 
-check: deps-ok
+check:
+	@$(call deps,$(DEPS_CHECK))
 	build-aux/check.sh
 
 # Every VM test on every supported kernel series, not only on the default
 # one (make check runs a subset on the others: build-aux/check.sh).
-check-full: deps-ok
+check-full:
+	@$(call deps,$(DEPS_CHECK))
 	SMP_VM_KERNELS="$$(build-aux/kernels.sh list | tr '\n' ' ')" build-aux/check.sh
 
-check-%: deps-ok
+check-%:
+	@$(call deps,$(or $(DEPS_check-$*),build test))
 	build-aux/check.sh $*
 
-demo: deps-ok $(BUILD)/build.ninja
+demo: $(BUILD)/build.ninja
+	@$(call deps,build test)
 	meson compile -C $(BUILD)
 	build-aux/demo.sh
 
-docs: deps-ok $(BUILD)/build.ninja
+docs: $(BUILD)/build.ninja
+	@$(call deps,build docs)
 	tests/libsmp/check-docs.sh . $(BUILD)/docs/libsmp
 	@echo "docs: $(BUILD)/docs/libsmp/html/index.html"
 
-faults: deps-ok $(BUILD)/build.ninja
+faults: build
+	@$(call deps,test vm)
 	build-aux/faults.sh
 
-fuzz: deps-ok
+format:
+	@$(call deps,format)
+	build-aux/format.sh
+
+fuzz:
+	@$(call deps,build fuzz)
 	build-aux/fuzz.sh $(FUZZ_SECONDS)
 
-kernel: deps-ok
+kernel:
+	@$(call deps,module)
 	$(MAKE) -C kernel
 
-kunit: deps-ok
+kunit:
+	@$(call deps,kernel)
 	kernel/tests/run-kunit.sh
 
-soak: deps-ok $(BUILD)/build.ninja
-	meson compile -C $(BUILD)
-	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel; fi
+soak: build
+	@$(call deps,test vm)
 	build-aux/soak.sh
 
-vm: deps-ok
+vm:
+	@$(call deps,$(DEPS_check-vm))
 	SMP_VM_KERNELS="$(KERNELS)" build-aux/check.sh vm
 
 # Not in `make check`: the first build of the debug kernel takes hours on
 # a shared 2-core machine and the tests run ~4x slower under it.
 VM_DEBUG_OUT ?= $(BUILD)/vm-debug-out
-vm-debug: deps-ok $(BUILD)/build.ninja
-	meson compile -C $(BUILD)
-	$(MAKE) -C kernel
+vm-debug: build
+	@$(call deps,$(DEPS_check-vm))
 	tests/vm/build-debug-kernel
 	tests/vm/run --debug-kernel --build $(BUILD) --out $(VM_DEBUG_OUT) \
 		$$(cd tests/vm/tests && ls [23][0-9]-kernel-*.sh)
 
-install: deps-ok
+install: $(BUILD)/build.ninja
+	@$(call deps,build)
 	PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR) build-aux/install.sh install
 
 uninstall:
@@ -110,4 +139,4 @@ uninstall:
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) $(BUILD_INSTALL) build-mutation build-analyze
-	@if [ -f kernel/Makefile ]; then $(MAKE) -C kernel clean; fi
+	$(MAKE) -C kernel clean

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * audit-log.h: the session audit log of smpd (issue 5, hazards H11/H12/H16).
+ * audit-log.h: the session audit log of smpd (hazards H11, H12, H16).
  *
  * An append-only, hash-chained, periodically sealed log under one directory.
  * The byte format, the key evolution and what verification proves are in

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Static analysis of the userspace C sources (issue 8 part 5), not kernel/
+# Static analysis of the userspace C sources, not kernel/
 # (the kernel has checkpatch and sparse):
 #   scan-build  clang's static analyzer over the whole meson build
 #               ($BUILD_ANALYZE, default build-analyze, fully re-analysed);

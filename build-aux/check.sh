@@ -30,6 +30,7 @@ LANES=${SMP_CHECK_LANES:-1}
 # Debian packages and installs them in a systemd-booted VM (issue 7; alone:
 # `make check-system`).
 ALL_SUITES=(host asan valgrind install mutations analyze kernel vm system safety)
+# ALL_SUITES+=(format)	# one C style: enable once the tree is formatted
 VM_LANE=(kernel vm system)
 lane_only=0
 if [ "${1:-}" = --lane ]; then	# internal: one lane of a parallel run
@@ -209,7 +210,7 @@ safety_counted() {
 	add "$suite" "$p" "$f" 0
 }
 
-# Every hazard of ../shared/HAZARDS.md traced to controls and to tests that
+# Every hazard of docs/hazards.md traced to controls and to tests that
 # passed in this run (the host or valgrind suite's testlog; run alone, the
 # claimed tests run here); docs/safety.md current.
 suite_safety() {
@@ -238,6 +239,15 @@ suite_safety() {
 # Each mutant (one control disabled) must fail the tests claimed for it.
 suite_mutations() {
 	safety_counted mutations build-aux/safety-mutations.sh
+}
+
+# One C style: every userspace C file as .clang-format formats it.
+suite_format() {
+	if step format check build-aux/format.sh --check; then
+		add format 1 0 0
+	else
+		add format 0 1 0
+	fi
 }
 
 # scan-build and cppcheck: zero findings or a reason per suppression.

@@ -1,64 +1,173 @@
 #!/bin/bash
-# Install the Debian packages libsmp needs to build, test and demo.
-# Usage: build-aux/deps.sh [--check]   (--check: list what is missing, exit 1 if any)
+# The Debian packages libsmp needs, grouped by what needs them, so that
+# each make target asks for its own and nothing more (`make` only what
+# building needs, `make check-vm` what the VM suite needs, ...).
+#
+# Usage: build-aux/deps.sh [--check | --list] [GROUP...]   (default: every group)
+#   (none)    install what is missing (as root); as a normal user, name the
+#             missing packages and the command that installs them, exit 1
+#   --check   name what is missing, exit 1 if anything is; install nothing
+#   --list    print the packages of the groups, one a line
+#   --groups  print the group names
+#
+# One package per line (a package may sit in several groups); a new
+# package goes into every group that needs it.
 set -euo pipefail
 
-# One package per line, grouped by what needs it.
-PACKAGES=(
-	# userspace build
-	gcc make meson ninja-build pkg-config
-	zlib1g-dev libusb-1.0-0-dev libsystemd-dev libudev-dev
-	libinih-dev libjson-c-dev libssl-dev
-	# tests
-	libcmocka-dev valgrind dbus python3 python3-dbusmock python3-pytest
-	python3-dbus python3-gi g++ util-linux systemd
-	# libsmp ABI, API docs and shell completion checks
-	abigail-tools doxygen bash-completion
-	# the HTML session report is rendered in headless Chromium
+declare -A GROUP
+# userspace build: meson compile (libraries, smpd, smp-sim, smpctl, tests)
+GROUP[build]="
+	gcc
+	make
+	meson
+	ninja-build
+	pkg-config
+	libcmocka-dev
+	zlib1g-dev
+	libusb-1.0-0-dev
+	libsystemd-dev
+	libudev-dev
+	libinih-dev
+	libjson-c-dev
+	libssl-dev
+"
+# the kernel module (make, make kernel)
+GROUP[module]="
+	make
+	gcc
+	linux-headers-amd64
+"
+# the host test suites of make check (meson test, valgrind, asan, install,
+# mutations, safety) and make demo
+GROUP[test]="
+	python3
+	dbus
+	python3-dbusmock
+	python3-pytest
+	python3-dbus
+	python3-gi
+	g++
+	valgrind
+	util-linux
+	systemd
+	udev
+	abigail-tools
+	doxygen
+	bash-completion
+"
+# the HTML session report rendered in headless Chromium (meson test
+# report-chromium, part of the host suite)
+GROUP[report]="
 	chromium
-	# fuzzing (libFuzzer)
-	clang libclang-rt-14-dev
-	# static analysis
-	clang-tools cppcheck
-	# kernel module, KUnit, checkpatch, sparse
-	# (the header packages are the series of build-aux/kernels.sh list:
-	# 6.1, 6.12 and 6.12-rt; the VM harness fetches the matching images)
-	linux-headers-amd64 linux-headers-6.12-amd64 linux-headers-6.12-rt-amd64
-	linux-source-6.1 sparse bc bison flex libelf-dev
-	libssl-dev xz-utils
-	# Debian packages and the full-system VM test (make check-system)
-	debhelper dh-dkms dkms dpkg-dev fakeroot lintian polkitd systemd-sysv udev
-	# the VM harness
-	qemu-system-x86 busybox-static cpio kmod
-)
+"
+# make docs: the libsmp API reference
+GROUP[docs]="
+	doxygen
+"
+# make fuzz: libFuzzer
+GROUP[fuzz]="
+	clang
+	libclang-rt-14-dev
+"
+# make check-analyze: scan-build and cppcheck
+GROUP[analyze]="
+	clang-tools
+	cppcheck
+"
+# make check-kernel, make kunit: W=1, sparse, checkpatch, KUnit under UML,
+# against every series of build-aux/kernels.sh list (6.1, 6.12, 6.12-rt)
+GROUP[kernel]="
+	linux-headers-amd64
+	linux-headers-6.12-amd64
+	linux-headers-6.12-rt-amd64
+	linux-source-6.1
+	sparse
+	bc
+	bison
+	flex
+	libelf-dev
+	libssl-dev
+	xz-utils
+"
+# make check-vm: the VM harness (qemu, Debian's kernel, dummy_hcd)
+GROUP[vm]="
+	qemu-system-x86
+	busybox-static
+	cpio
+	kmod
+	linux-headers-amd64
+	linux-headers-6.12-amd64
+	linux-headers-6.12-rt-amd64
+"
+# make check-system: the Debian packages, installed in a systemd-booted VM
+GROUP[system]="
+	debhelper
+	dh-dkms
+	dkms
+	dpkg-dev
+	fakeroot
+	lintian
+	polkitd
+	systemd-sysv
+	udev
+"
+# build-aux/format.sh: one C style (.clang-format)
+GROUP[format]="
+	clang-format
+"
+ORDER=(build module test report docs fuzz analyze kernel vm system format)
+
+mode=install
+case "${1:-}" in
+--check) mode=check; shift ;;
+--list) mode=list; shift ;;
+--groups) printf '%s\n' "${ORDER[@]}"; exit 0 ;;
+-*) echo "deps: unknown option $1 (usage: deps.sh [--check|--list|--groups] [GROUP...])" >&2; exit 2 ;;
+esac
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=("${ORDER[@]}")
+
+packages=()
+declare -A seen
+for g in "${groups[@]}"; do
+	if [ -z "${GROUP[$g]+x}" ]; then
+		echo "deps: unknown group '$g' (groups: ${ORDER[*]})" >&2
+		exit 2
+	fi
+	for p in ${GROUP[$g]}; do
+		[ -n "${seen[$p]+x}" ] && continue
+		seen[$p]=1
+		packages+=("$p")
+	done
+done
+
+if [ "$mode" = list ]; then
+	printf '%s\n' "${packages[@]}"
+	exit 0
+fi
 
 missing=()
-for p in "${PACKAGES[@]}"; do
+for p in "${packages[@]}"; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
 		missing+=("$p")
 	fi
 done
 
-if [ "${1:-}" = "--check" ]; then
-	if [ ${#missing[@]} -gt 0 ]; then
-		echo "missing packages: ${missing[*]}"
-		exit 1
-	fi
-	exit 0
-fi
+[ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ ${#missing[@]} -eq 0 ]; then
-	echo "deps: all ${#PACKAGES[@]} packages installed"
-	exit 0
-fi
-
-if [ "$(id -u)" -ne 0 ]; then
-	echo "deps: missing packages: ${missing[*]}" >&2
-	echo "deps: run 'make deps' as root (apt-get install)" >&2
+if [ "$mode" = check ]; then
+	echo "deps (${groups[*]}): missing packages: ${missing[*]}"
 	exit 1
 fi
 
-echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps (${groups[*]}): missing packages: ${missing[*]}" >&2
+	echo "deps: install them as root: apt-get install ${missing[*]}" >&2
+	echo "      (or: sudo build-aux/deps.sh ${groups[*]})" >&2
+	exit 1
+fi
+
+echo "deps (${groups[*]}): installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=600 update -qq
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"

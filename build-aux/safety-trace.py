@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Hazard traceability for libsmp (issue 8).
+"""Hazard traceability for libsmp.
 
-Reads docs/safety/hazards.toml (the table: hazard -> controls by layer ->
-tests -> mutations) and ../shared/HAZARDS.md (the hazards and the layers each
-one requires), then:
+Reads docs/hazards.md (the hazards H1.., their causes and the layers each
+one requires) and docs/safety/hazards.toml (the table: hazard -> controls by
+layer -> tests -> mutations), then:
 
   gen [--check]     write docs/safety.md (--check: fail if it is stale)
   check [options]   fail on any hazard without a control or test for a
@@ -27,8 +27,9 @@ one requires), then:
   verdict NAME LOG  after a mutant run (meson testlog LOG): exit 0 only if
                     every killed_by test of mutation NAME failed
 
-Global options --top, --table, --doc and --hazards (or $SMP_HAZARDS) point
-it at other files (tests/safety uses them with fixtures).
+Global options --top, --table, --doc and --hazards point it at other files
+(tests/safety uses them with fixtures).  Nothing outside the source tree
+is read, except the build and log directories it is given.
 
 Python 3.11 standard library only (tomllib); run with /usr/bin/python3.
 """
@@ -44,9 +45,13 @@ import tomllib
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(TOP, "docs", "safety", "hazards.toml")
 DOC = os.path.join(TOP, "docs", "safety.md")
-# $SMP_HAZARDS overrides it (a git worktree that does not sit beside shared/).
-HAZARDS = os.environ.get("SMP_HAZARDS") or os.path.join(TOP, "..", "shared", "HAZARDS.md")
+HAZARDS = os.path.join(TOP, "docs", "hazards.md")
 LAYERS = ("FW", "KD", "DM", "LIB")
+# The layers a hazard can require (hazards.md "Required layers:"); LIB is
+# never trusted for safety, and the audit record is the daemon's work.
+REQUIRABLE = ("FW", "KD", "DM")
+# The bullets a hazard may carry, one per layer.
+BULLETS = LAYERS + ("Audit",)
 STATUSES = ("implemented", "open")
 MUTATION_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # cmocka: "[       OK ] name", "[  FAILED  ] name", "[ RUN      ] name";
@@ -63,32 +68,86 @@ class TableError(Exception):
 # --------------------------------------------------------------- inputs
 
 def load_hazards(path):
-    """H-number -> {title, causes, controls, layers} from HAZARDS.md."""
+    """H-number -> {title, hazard, causes, controls, layers} from hazards.md.
+
+    Each hazard is a section "## Hn. Title" with the lines "Hazard: ...",
+    "Causes: ..." and "Required layers: FW, KD, DM" and one bullet per layer
+    ("- FW: ..."); each runs on to the next blank line or field.
+    """
+    name = os.path.basename(path)
     if not os.path.isfile(path):
-        raise TableError(f"{os.path.normpath(path)}: missing; the hazards "
-                         "(H1..) come from ../shared/HAZARDS.md beside the "
-                         "repository and cannot be checked without it")
+        raise TableError(f"{name}: missing ({os.path.normpath(path)}); the hazards "
+                         "(H1..) and the layers each requires come from it")
     hazards = {}
+    cur = None
+    field = None
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r"^\|\s*(H\d+)\s*\|(.*)\|\s*$", line)
+        lines = f.read().splitlines()
+
+    def fail(n, msg):
+        raise TableError(f"{name}:{n}: {msg}")
+
+    for n, line in enumerate(lines, 1):
+        if line.startswith("## "):
+            m = re.fullmatch(r"## (H\d+)\. (\S.*)", line)
+            cur = None
+            field = None
             if not m:
-                continue
-            cells = [c.strip() for c in m.group(2).split("|")]
-            if len(cells) < 3:
-                raise TableError(f"HAZARDS.md: cannot parse the row of {m.group(1)}")
-            title, causes, controls = cells[0], cells[1], cells[2]
-            layers = []
-            for group in re.findall(r"\(([A-Z, ]+)\)", controls):
-                for lay in (x.strip() for x in group.split(",")):
-                    if lay in LAYERS and lay not in layers:
-                        layers.append(lay)
-            if not layers:
-                raise TableError(f"HAZARDS.md: {m.group(1)} names no layer (FW, KD, DM, LIB)")
-            hazards[m.group(1)] = {"title": title, "causes": causes,
-                                   "controls": controls, "layers": layers}
+                continue	# another section (layers, format)
+            h = m.group(1)
+            if h in hazards:
+                fail(n, f"{h} appears twice")
+            cur = hazards[h] = {"title": m.group(2).strip(), "hazard": "", "causes": "",
+                                "layers": None, "bullets": {}, "line": n}
+            continue
+        if cur is None:
+            continue
+        if not line.strip():
+            field = None
+            continue
+        m = re.fullmatch(r"(Hazard|Causes|Required layers): *(.*)", line)
+        if m:
+            key = {"Hazard": "hazard", "Causes": "causes",
+                   "Required layers": "layers"}[m.group(1)]
+            if key == "layers":
+                lays = [x.strip() for x in m.group(2).split(",") if x.strip()]
+                bad = [x for x in lays if x not in REQUIRABLE]
+                if bad or not lays:
+                    fail(n, "Required layers: expected some of " + ", ".join(REQUIRABLE)
+                         + (f", got {', '.join(bad)}" if bad else ""))
+                cur["layers"] = [x for x in REQUIRABLE if x in lays]
+                field = None
+            else:
+                cur[key] = m.group(2).strip()
+                field = (cur, key)
+            continue
+        m = re.fullmatch(r"- ([A-Za-z]+): *(.*)", line)
+        if m:
+            if m.group(1) not in BULLETS:
+                fail(n, f"unknown layer '{m.group(1)}' (expected one of {', '.join(BULLETS)})")
+            if m.group(1) in cur["bullets"]:
+                fail(n, f"a second {m.group(1)} bullet")
+            cur["bullets"][m.group(1)] = m.group(2).strip()
+            field = (cur["bullets"], m.group(1))
+            continue
+        if field:
+            d, k = field
+            d[k] = (d[k] + " " + line.strip()).strip()
+            continue
+
     if not hazards:
-        raise TableError("HAZARDS.md: no hazard rows (| H1 | ... |) found")
+        raise TableError(f"{name}: no hazard sections ('## H1. Title') found")
+    for h, hz in hazards.items():
+        where = f"{name}:{hz['line']}: {h}"
+        if not hz["hazard"] or not hz["causes"]:
+            raise TableError(f"{where}: needs a 'Hazard:' and a 'Causes:' line")
+        if not hz["layers"]:
+            raise TableError(f"{where}: names no required layer ('Required layers: FW, DM')")
+        for lay in hz["layers"]:
+            if not hz["bullets"].get(lay):
+                raise TableError(f"{where}: requires {lay} but has no '- {lay}:' bullet "
+                                 "saying what it must do")
+        hz["controls"] = " ".join(f"{lay}: {hz['bullets'][lay]}" for lay in hz["layers"])
     return dict(sorted(hazards.items(), key=lambda kv: int(kv[0][1:])))
 
 
@@ -377,7 +436,7 @@ def validate(table, hazards):
             errs.append(f"{where}: hazards missing")
         for h in hz:
             if h not in hazards:
-                errs.append(f"{where}: {h} is not a hazard in HAZARDS.md")
+                errs.append(f"{where}: {h} is not a hazard in hazards.md")
             else:
                 by_hazard[h].append(c)
         for ref in c.get("tests", []):
@@ -517,7 +576,7 @@ def cmd_check(args):
         for lay in hz["layers"]:
             cs = [c for c in by_hazard[h] if c.get("layer") == lay]
             if not cs:
-                herrs.append(f"no {lay} control in the table (HAZARDS.md requires one)")
+                herrs.append(f"no {lay} control in the table (hazards.md requires one)")
         for c in by_hazard[h]:
             if c.get("status") == "open":
                 open_layers.append((c.get("layer"), c["id"], issue_of(table, c)))
@@ -595,6 +654,13 @@ def md_escape(s):
     return s.replace("|", "\\|")
 
 
+def anchor(h, title):
+    """The GitHub-style anchor of the heading "## Hn. title"."""
+    text = f"{h}. {title}".lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
 def render(table, hazards):
     by_hazard = {h: [] for h in hazards}
     for c in table["control"]:
@@ -610,16 +676,16 @@ def render(table, hazards):
     w("# Safety traceability")
     w("")
     w("<!-- Generated by build-aux/safety-trace.py from docs/safety/hazards.toml")
-    w("     and ../shared/HAZARDS.md; do not edit. `make check-safety` fails when")
+    w("     and docs/hazards.md; do not edit. `make check-safety` fails when")
     w("     this file is stale: run `build-aux/safety-trace.py gen`. -->")
     w("")
-    w("Every hazard of [`../shared/HAZARDS.md`](../../shared/HAZARDS.md) mapped to")
+    w("Every hazard of the project's hazard analysis, [hazards.md](hazards.md), mapped to")
     w("the controls that meet it, layer by layer (FW device firmware, KD kernel")
     w("driver, DM daemon, LIB libsmp and tools), the code that implements each")
     w("control and the tests that prove it. `make check` runs:")
     w("")
     w("- suite `safety` (`build-aux/safety-trace.py check`): fails when a layer")
-    w("  HAZARDS.md requires has no control in the table, a code reference does")
+    w("  hazards.md requires has no control in the table, a code reference does")
     w("  not resolve, or a claimed test did not pass in this run; controls not")
     w("  built yet are listed as OPEN warnings with their issue;")
     w("- suite `mutations` (`build-aux/safety-mutations.sh`): builds each")
@@ -627,7 +693,7 @@ def render(table, hazards):
     w("  `SMP_MUTATION_<NAME>` hook) and passes only if its tests then fail;")
     w("- suite `analyze` (`build-aux/analyze.sh`): scan-build and cppcheck.")
     w("")
-    w("A hazard is **covered** only when every layer HAZARDS.md requires has an")
+    w("A hazard is **covered** only when every layer hazards.md requires has an")
     w("implemented, tested control. **OPEN** marks a required control that is not")
     w("built yet: an open defect, tracked in the issue named.")
     w("")
@@ -670,9 +736,10 @@ def render(table, hazards):
         w("")
         w(f"### {h}")
         w("")
-        w(f"**{hz['title']}**. Causes: {hz['causes']}.")
+        w(f"**{hz['title']}**. Causes: {hz['causes']}")
         w("")
-        w(f"Required controls (HAZARDS.md): {hz['controls']}")
+        w(f"Required controls ([hazards.md](hazards.md#{anchor(h, hz['title'])})): "
+          f"{hz['controls']}")
         w("")
         for lay in LAYERS:
             for c in sorted((c for c in by_hazard[h] if c.get("layer") == lay), key=lambda c: c["id"]):
@@ -837,7 +904,7 @@ def cmd_verdict(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hazards", default=HAZARDS, help="HAZARDS.md (default ../shared/HAZARDS.md)")
+    ap.add_argument("--hazards", help="the hazard analysis (default docs/hazards.md)")
     ap.add_argument("--top", help="source tree the code references are relative to")
     ap.add_argument("--table", help="the table (default docs/safety/hazards.toml)")
     ap.add_argument("--doc", help="the generated page (default docs/safety.md)")
@@ -874,6 +941,8 @@ def main():
     global TOP, TABLE, DOC
     if args.top:
         TOP = os.path.abspath(args.top)
+    if not args.hazards:
+        args.hazards = HAZARDS
     if args.table:
         TABLE = os.path.abspath(args.table)
     if args.doc:

@@ -4,10 +4,9 @@
  *
  * A backend moves protocol v1 commands and telemetry records; it decides
  * nothing about safety.  Implementations: the simulator's UNIX socket and
- * libusb (both through smp-link, backend-link.c); the smpusb kernel
- * character device will be a third one with the same operations (its
- * ioctl UAPI carries the same payloads).  Not thread-safe: smpd's event
- * loop is the only user.
+ * libusb (both through smp-link, backend-link.c), and the smpusb kernel
+ * character device (backend-chardev.c), whose ioctl UAPI carries the same
+ * payloads.  Not thread-safe: smpd's event loop is the only user.
  */
 #pragma once
 

@@ -352,7 +352,7 @@ static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
 }
 
 /*
- * The audit timer runs only when there is work (issue 8: no wakeups when
+ * The audit timer runs only when there is work (no wakeups when
  * idle without a device): once a second while a device is attached (its
  * telemetry summary records), else once, when the log's next time-based
  * seal (SealEvery after the last seal, with records pending) or rotation

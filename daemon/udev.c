@@ -116,7 +116,6 @@ static void usb_removed(struct manager *m, struct udev_device *dev)
 		device_remove(d, "the device was unplugged");
 }
 
-#ifdef HAVE_SMPUSB_H
 static bool is_smpusb_node(struct udev_device *dev)
 {
 	const char *name = udev_device_get_sysname(dev);
@@ -161,7 +160,6 @@ static void chardev_removed(struct manager *m, struct udev_device *dev)
 	if (d)
 		device_remove(d, "the device was unplugged");
 }
-#endif
 
 static int monitor_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
@@ -174,13 +172,11 @@ static int monitor_handler(sd_event_source *s, int fd, uint32_t revents, void *u
 		const char *subsystem = udev_device_get_subsystem(dev);
 		bool misc = subsystem && strcmp(subsystem, "usbmisc") == 0;
 
-#ifdef HAVE_SMPUSB_H
 		if (misc && action && strcmp(action, "add") == 0)
 			chardev_added(m, dev);
 		else if (misc && action && strcmp(action, "remove") == 0)
 			chardev_removed(m, dev);
 		else
-#endif
 		/*
 		 * "add" of a USB device comes before its configuration is set
 		 * and its interface has a driver; "bind" (of the device to the
@@ -240,7 +236,6 @@ int manager_udev_start(struct manager *m)
 	udev_enumerate_unref(e);
 	if (r < 0)
 		return r;
-#ifdef HAVE_SMPUSB_H
 	e = udev_enumerate_new(m->udev);
 	if (!e)
 		return -ENOMEM;
@@ -258,7 +253,6 @@ int manager_udev_start(struct manager *m)
 			}
 		}
 	udev_enumerate_unref(e);
-#endif
 	return r < 0 ? r : 0;
 }
 

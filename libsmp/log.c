@@ -11,7 +11,6 @@
 
 #include "libsmp-private.h"
 
-#if HAVE_AUDIT
 #include "audit-log.h"
 #include "audit-sessions.h"
 
@@ -150,24 +149,3 @@ _public_ int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions)
 	return (int)n;
 }
 
-#else /* !HAVE_AUDIT */
-
-_public_ int smp_log_verify(const char *dir, const char *key, smp_log_progress progress,
-			    void *userdata, char **ret_description)
-{
-	return -EOPNOTSUPP;
-}
-
-_public_ int64_t smp_log_export(const char *dir, enum smp_log_format format, const char *session,
-				const char *client, uint64_t since_usec, uint64_t until_usec,
-				FILE *out)
-{
-	return -EOPNOTSUPP;
-}
-
-_public_ int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions)
-{
-	return -EOPNOTSUPP;
-}
-
-#endif

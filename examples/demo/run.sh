@@ -77,6 +77,18 @@ cat > "$out/bus/bus.conf" <<CONF
 </busconfig>
 CONF
 cp "$top/daemon/data/org.libsmp.Smp1.conf" "$out/bus/system.d/"
+# The shipped policy lets only smpd's system user (and root) own the name;
+# here smpd runs as whoever runs the demo.
+if [ "$(id -u)" -ne 0 ]; then
+	cat > "$out/bus/system.d/zz-demo-user.conf" <<CONF
+<busconfig>
+  <policy user="$(id -un)">
+    <allow own="org.libsmp.Smp1"/>
+    <allow send_type="method_call" send_interface="org.freedesktop.DBus.Peer" send_member="Ping"/>
+  </policy>
+</busconfig>
+CONF
+fi
 
 # The simulated firmware keeps real time like a device's MCU, and smpd's
 # lease renewal is a real-time duty (smpd.service: CPUSchedulingPolicy=fifo);

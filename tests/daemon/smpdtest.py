@@ -90,7 +90,12 @@ _libc = ctypes.CDLL(None, use_errno=True)
 # smp-sim (20), as on a test machine loaded with VMs a normal process can
 # wait longer than that for a CPU (measured: 260 ms at load 16 on 2 cores,
 # 1 ms with this).  Tests run as root; a refusal fails them.
-os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(5))
+try:
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(5))
+except PermissionError:
+    raise RuntimeError('these tests drive smpd in real time and need SCHED_FIFO: run them '
+                       'as root (or with CAP_SYS_NICE); the pure unit tests need neither: '
+                       'meson test --suite unit (docs/hacking.md)') from None
 
 
 def shipped_setting(name):

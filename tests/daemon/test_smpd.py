@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """smpd integration tests: the real daemon on a private bus with the real
 smp-sim behind its socket and polkit mocked by python-dbusmock.
-Each test names the hazard (../shared/HAZARDS.md) it proves a control for."""
+Each test names the hazard (docs/hazards.md) it proves a control for."""
 
 import json
 import os
@@ -1055,7 +1055,7 @@ def test_unplug_mid_treatment_stops_and_reconnects(env):
 
 @pytest.mark.core
 def test_hotplug_device_added_and_removed(bus, polkit, tmp):
-    """H17/issue 4: a device plugged while smpd runs is attached (through the
+    """H17: a device plugged while smpd runs is attached (through the
     udev monitor in the USB modes, smpd's reconnect timer on the socket),
     announced with DeviceAdded, and removed with DeviceRemoved on unplug;
     twice, so a replug after a removal works too."""
@@ -1627,7 +1627,7 @@ def _context_switches(pid):
 
 
 def test_idle_without_device_never_wakes(bus, polkit, tmp):
-    """issue 8: idle without a device smpd arms no periodic timer, yet seals on time.
+    """Idle without a device smpd arms no periodic timer, yet seals on time.
 
     Every wakeup of a sleeping process (a timer firing, a poll timeout) is
     a return from epoll_wait: a voluntary context switch of its thread; a
@@ -1736,7 +1736,7 @@ def test_verify_log_over_dbus(env):
 
 
 def test_ended_sessions_bounded(env):
-    """issue 8 (soak): smpd keeps the 32 most recent ended sessions on the bus, not every
+    """Soak: smpd keeps the 32 most recent ended sessions on the bus, not every
     one of its run: memory does not grow with each session.  The records stay in the log."""
     c = env.client()
     d = c.dev(env.dev_path)

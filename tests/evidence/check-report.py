@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Checks what headless Chromium made of a session report (issue 5):
+"""Checks what headless Chromium made of a session report:
 
   check-report.py png SHOT.png        the screenshot is a real rendering
   check-report.py dom DOM.html        the parsed DOM holds the session

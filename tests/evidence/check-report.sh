@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The HTML session report renders in headless Chromium (issue 5): the demo
+# The HTML session report renders in headless Chromium: the demo
 # session (examples/demo/run.sh: a treatment with a brown-out fault, the
 # log verified) writes its report; Chromium takes a 1200x2000 screenshot
 # (a real rendering: many colours, not blank), dumps the DOM it built (the

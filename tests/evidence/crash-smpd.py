@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Crash consistency of the real smpd's audit log (issue 5, H12).
+"""Crash consistency of the real smpd's audit log (H12).
 
 One private dbus-daemon, one polkit mock and one smp-sim stay up; smpd is
 started, driven through D-Bus by a client running treatment sessions

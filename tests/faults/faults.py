@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Fault-injection matrix (issue 8, docs/reliability.md).
+"""Fault-injection matrix (docs/reliability.md).
 
 For every scenario and path: start the stack (private dbus-daemon, polkit
 mock, smp-sim, smpd), let a claimant process open a session and run the
@@ -164,7 +164,7 @@ SCENARIOS = [
       'configuration.md: lease 200 ms; a hung smpd renews nothing',
       'SIGSTOP of smpd; recovery: SIGCONT'),
     S('device-unplug', 'H17', 'stop', 'LeaseMs + TickMs',
-      'HAZARDS.md H17 + protocol lease: the device stops within LeaseMs of losing its host',
+      'hazards.md H17 + protocol lease: the device stops within LeaseMs of losing its host',
       'link lost for 1.5 s (socket: smp-sim `disconnect 1500`; kernel: gadget unbound from the UDC), then replugged'),
     S('usb-reset', 'H17', 'stop', 'LeaseMs + TickMs',
       'safety.md KD-UNPLUG: a USB reset while running ends the driver lease and sends STOP',
@@ -177,7 +177,7 @@ SCENARIOS = [
       'protocol lease: a corrupted renewal reply is a failed renewal; the lease it re-armed runs out within LeaseMs of the last renewal (RenewMs earlier at most)',
       'smp-sim `corrupt crc 3`, then `corrupt magic`, `corrupt short`: the next replies (lease renewals) corrupted'),
     S('over-current', 'H2', 'stop', '1',
-      'HAZARDS.md H2: over-current trip within one telemetry period (1 ms) (FW)',
+      'hazards.md H2: over-current trip within one telemetry period (1 ms) (FW)',
       'smp-sim `overcurrent 50`: a 50 ms short circuit'),
     S('brown-out', 'H3', 'stop', '50 + RenewMs',
       'smpd.conf BrownoutTimeMs=50 (a 300 mV sag for 50 ms) + RenewMs for the stop to reach the device',
@@ -195,7 +195,7 @@ SCENARIOS = [
       'safety.md FW-PEDAL: releasing the pedal stops the needle within 1 ms',
       'smp-sim `pedal up`'),
     S('disk-full', 'H12', 'stop', 'AuditMs + RenewMs',
-      'HAZARDS.md H12 (no needle without a writable log); smpd writes the telemetry summary every 1 s (manager.c audit_timer) + RenewMs',
+      'hazards.md H12 (no needle without a writable log); smpd writes the telemetry summary every 1 s (manager.c audit_timer) + RenewMs',
       "smpd's state directory on a 2 MiB tmpfs filled at once (fallocate, then writes to ENOSPC); recovery: space freed, smpd restarted (the log failure latches until then)"),
     S('log-io-error', 'H12', 'stop', 'AuditMs + RenewMs',
       'as disk-full: the next audit write (1 s period) fails with EIO',
@@ -207,10 +207,10 @@ SCENARIOS = [
       'as clock-back; 6 h forward is beyond MaxDuration=5h, so a session clock on the wall clock would stop the needle',
       'wall clock set forward 6 h while the needle runs'),
     S('config-reload-errors', 'H15', 'probe', 'LeaseMs + TickMs',
-      'HAZARDS.md H15: a config error keeps the last good configuration; lease 200 ms still stops the needle',
+      'hazards.md H15: a config error keeps the last good configuration; lease 200 ms still stops the needle',
       'a drop-in with an error, then Reload over D-Bus and SIGHUP while the needle runs'),
     S('polkit-gone', 'H13', 'probe', 'LeaseMs + TickMs',
-      'HAZARDS.md H13: deny when polkit is absent; the running needle and its dead-man are unaffected (lease 200 ms)',
+      'hazards.md H13: deny when polkit is absent; the running needle and its dead-man are unaffected (lease 200 ms)',
       'polkitd killed mid-session; a privileged call (Reload) must be refused NotAuthorized'),
     S('dbus-restart', 'H6', 'stop', 'LeaseMs + TickMs',
       'H6: nobody can control or stop the needle over D-Bus while the bus is down: smpd must stop it (or die and leave it to the lease, 200 ms)',
@@ -230,7 +230,7 @@ FINDINGS = [
     '`Restart=on-failure` brings it back; the scenario checks the exit status and message.',
     '**client-hang** (fixed): a claimant that hangs (SIGSTOP) stays on the bus, and smpd '
     'renewed the lease for it as long as its connection existed, so the needle kept '
-    'running until the pedal was released or the operator stopped it (HAZARDS.md H6: '
+    'running until the pedal was released or the operator stopped it (hazards.md H6: '
     '"controlling app ... hangs"). smpd first pinged the claimant '
     '(`org.freedesktop.DBus.Peer.Ping`) every RenewMs; since GDBus answers a Ping from its '
     'worker thread while the main thread hangs, the claimant now calls the device\'s '

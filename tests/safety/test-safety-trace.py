@@ -3,7 +3,7 @@
 """The traceability checker fails on what it must fail on.
 
 build-aux/safety-trace.py guards every safety claim of the project, so it
-gets its own tests: each case builds a small fixture tree (HAZARDS.md, a
+gets its own tests: each case builds a small fixture tree (docs/hazards.md, a
 table, a C file, a meson testlog) and asserts the verdict and the message.
 A checker that passes everything would pass `make check` silently; these
 make sure it cannot.
@@ -21,12 +21,47 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TRACE = os.path.join(HERE, "..", "..", "build-aux", "safety-trace.py")
 
 HAZARDS_MD = """\
-# Hazards
+# Hazard analysis
 
-| ID | Hazard | Causes | Required controls (layer) |
-|----|--------|--------|---------------------------|
-| H1 | Needle too deep | runaway client | hard depth cap (FW); policy limits (DM) |
-| H2 | Too much current | short | over-current trip (FW, KD) |
+## The layers
+
+- FW: prose outside a hazard section is not parsed.
+
+## H1. Needle too deep
+
+Hazard: pigment below the dermis.
+
+Causes: runaway client.
+
+Required layers: FW, DM
+
+- FW: hard depth cap.
+- DM: policy limits,
+  per zone.
+- LIB: shows the refusal.
+- Audit: requested and applied depth.
+
+## H2. Too much current
+
+Hazard: burns.
+Causes: short.
+
+Required layers: FW, KD
+
+- FW: over-current trip.
+- KD: over-current trip.
+"""
+
+H3_JAM = """
+## H3. Jam
+
+Hazard: tearing.
+
+Causes: dried pigment.
+
+Required layers: FW
+
+- FW: stall detection.
 """
 
 SOURCE_C = """\
@@ -136,9 +171,9 @@ class Fixture:
         os.makedirs(os.path.join(self.top, "docs", "safety"))
         self.write("src/fw.c", source)
         self.write("docs/safety/hazards.toml", table)
-        self.hazards = os.path.join(self.top, "HAZARDS.md")
+        self.hazards = os.path.join(self.top, "docs", "hazards.md")
         if hazards is not None:
-            self.write("HAZARDS.md", hazards)
+            self.write("docs/hazards.md", hazards)
         self.testlog = os.path.join(self.top, "testlog.json")
         self.set_results()
 
@@ -162,7 +197,7 @@ class Fixture:
                "--hazards", self.hazards] + list(args)
         if testlog and args and args[0] == "check":
             cmd += ["--testlog", self.testlog]
-        p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "SMP_HAZARDS": ""})
+        p = subprocess.run(cmd, capture_output=True, text=True)
         return p.returncode, p.stdout + p.stderr
 
     def gen(self):
@@ -206,8 +241,47 @@ class TraceTest(unittest.TestCase):
         fx = self.fixture(hazards=None)
         rc, out = fx.run("check")
         self.assertEqual(rc, 1)
-        self.assertIn("HAZARDS.md: missing", out)
+        self.assertIn("hazards.md: missing", out)
         self.assertIn("safety-counts: 0 1", out)
+
+    def test_hazards_parsed_into_the_page(self):
+        fx = self.fixture()
+        fx.gen()
+        with open(os.path.join(fx.top, "docs", "safety.md"), encoding="utf-8") as f:
+            doc = f.read()
+        self.assertIn("**Needle too deep**. Causes: runaway client.", doc)
+        self.assertIn("(hazards.md#h1-needle-too-deep)): FW: hard depth cap. "
+                      "DM: policy limits, per zone.", doc)
+        self.assertNotIn("shows the refusal", doc)	# LIB is not required
+        self.assertIn("| [H2](#h2) | Too much current | FW, KD |", doc)
+
+    def test_hazard_format_errors_are_named(self):
+        cases = [
+            (HAZARDS_MD.replace("- KD: over-current trip.\n", ""),
+             "H2: requires KD but has no '- KD:' bullet"),
+            (HAZARDS_MD.replace("Required layers: FW, KD", "Required layers: FW, LIB"),
+             "Required layers: expected some of FW, KD, DM, got LIB"),
+            (HAZARDS_MD.replace("Required layers: FW, KD\n", ""),
+             "H2: names no required layer"),
+            (HAZARDS_MD.replace("Causes: short.\n", ""),
+             "H2: needs a 'Hazard:' and a 'Causes:' line"),
+            (HAZARDS_MD.replace("- LIB: shows", "- App: shows"),
+             "unknown layer 'App'"),
+            (HAZARDS_MD + HAZARDS_MD[HAZARDS_MD.index("## H2."):],
+             "H2 appears twice"),
+            ("# Hazards\n\n| H1 | Needle too deep | x | cap (FW) |\n",
+             "no hazard sections"),
+        ]
+        for text, msg in cases:
+            with self.subTest(msg=msg):
+                fx = Fixture(hazards=text)
+                try:
+                    rc, out = fx.run("check")
+                finally:
+                    fx.close()
+                self.assertEqual(rc, 1, out)
+                self.assertIn(msg, out)
+                self.assertIn("safety-counts: 0 1", out)
 
     def test_required_layer_without_control_fails(self):
         fx = self.fixture(table=GOOD_TABLE.replace(
@@ -220,7 +294,7 @@ class TraceTest(unittest.TestCase):
         self.assertIn("no KD control in the table", out)
 
     def test_hazard_with_no_entry_fails(self):
-        fx = self.fixture(hazards=HAZARDS_MD + "| H3 | Jam | dried pigment | stall detection (FW) |\n")
+        fx = self.fixture(hazards=HAZARDS_MD + H3_JAM)
         fx.gen()
         rc, out = fx.run("check")
         self.assertEqual(rc, 1, out)
@@ -324,7 +398,7 @@ class TraceTest(unittest.TestCase):
         fx.gen()
         rc, out = fx.run("check")
         self.assertEqual(rc, 1, out)
-        self.assertIn("H99 is not a hazard in HAZARDS.md", out)
+        self.assertIn("H99 is not a hazard in hazards.md", out)
 
     def test_stale_doc_fails(self):
         fx = self.fixture()

@@ -300,17 +300,12 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 	} else {
-#ifdef HAVE_FFS
 		r = sim_transport_ffs_new(e, s, a.udc, &t);
 		if (r < 0) {
 			fprintf(stderr, "smp-sim: --gadget%s%s: %s\n", a.udc ? "=" : "",
 				a.udc ? a.udc : "", strerror(-r));
 			goto out;
 		}
-#else
-		fprintf(stderr, "smp-sim: --gadget: FunctionFS transport not built\n");
-		goto out;
-#endif
 	}
 	sim_set_transport(s, t);
 

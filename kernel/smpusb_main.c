@@ -47,8 +47,9 @@
  *  - The lease timer (lease_work) takes io_mutex, then the spinlock; it is
  *    armed only under io_mutex while connected.
  *  - Telemetry URBs complete in interrupt context and take the spinlock;
- *    suspend, pre_reset and disconnect kill them with io_mutex held and
- *    the spinlock not.  Command URBs are waited for under io_mutex.
+ *    suspend and pre_reset kill them under io_mutex, disconnect poisons
+ *    them before taking it, never with the spinlock held.  Command URBs
+ *    are waited for under io_mutex.
  */
 #include <linux/delay.h>
 #include <linux/hwmon.h>

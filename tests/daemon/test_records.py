@@ -3,10 +3,10 @@
 sessions through every consumer, and every session ended on record
 (H12).  The real smpd and smp-sim on a private bus, as test_smpd.py."""
 
-import ctypes
 import json
 import os
 import subprocess
+import sys
 import time
 
 import dbus
@@ -32,37 +32,59 @@ def tool_records(adir):
     return [json.loads(line) for line in out.splitlines()]
 
 
+# smp_log_list_sessions() through ctypes, in a process of its own: in a
+# sanitizer build libsmp needs the ASan runtime loaded first, which this
+# (uninstrumented) Python cannot do after the fact.
+_LIBSMP_SESSIONS = r"""
+import ctypes, json, os, sys
+lib = ctypes.CDLL(sys.argv[1])
+lib.smp_log_list_sessions.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_void_p))]
+lib.smp_session_list_free.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+lib.smp_session_list_free.restype = None
+s = {}
+for name in ('id', 'client_pseudonym', 'operator', 'zone', 'pigment_lot', 'pigment_manufacturer',
+             'cartridge_id', 'cartridge_lot', 'device_serial', 'end_reason', 'needle'):
+    f = getattr(lib, 'smp_session_get_' + name)
+    f.argtypes = [ctypes.c_void_p]
+    f.restype = ctypes.c_char_p
+    s[name] = f
+for name, t in (('begin_usec', ctypes.c_uint64), ('end_usec', ctypes.c_uint64),
+                ('needle_on_usec', ctypes.c_uint64), ('patch_test_time', ctypes.c_int64)):
+    f = getattr(lib, 'smp_session_get_' + name)
+    f.argtypes = [ctypes.c_void_p]
+    f.restype = t
+    s[name] = f
+lib.smp_session_is_active.argtypes = [ctypes.c_void_p]
+lst = ctypes.POINTER(ctypes.c_void_p)()
+n = lib.smp_log_list_sessions(sys.argv[2].encode(), ctypes.byref(lst))
+if n < 0:
+    sys.exit('smp_log_list_sessions: ' + os.strerror(-n))
+res = []
+for i in range(n):
+    p = lst[i]
+    d = {k: (f(p).decode() if isinstance(f(p), bytes) else f(p)) for k, f in s.items()}
+    d['active'] = lib.smp_session_is_active(p)
+    res.append(d)
+lib.smp_session_list_free(lst)
+print(json.dumps(res))
+"""
+
+
 def libsmp_sessions(adir):
-    """smp_log_list_sessions() through ctypes: libsmp's own reading."""
-    lib = ctypes.CDLL(LIBSMP)
-    lib.smp_log_list_sessions.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_void_p))]
-    lib.smp_session_list_free.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
-    lib.smp_session_list_free.restype = ctypes.c_void_p
-    s = {}
-    for name in ('id', 'client_pseudonym', 'operator', 'zone', 'pigment_lot', 'pigment_manufacturer',
-                 'cartridge_id', 'cartridge_lot', 'device_serial', 'end_reason', 'needle'):
-        f = getattr(lib, 'smp_session_get_' + name)
-        f.argtypes = [ctypes.c_void_p]
-        f.restype = ctypes.c_char_p
-        s[name] = f
-    for name, t in (('begin_usec', ctypes.c_uint64), ('end_usec', ctypes.c_uint64),
-                    ('needle_on_usec', ctypes.c_uint64), ('patch_test_time', ctypes.c_int64)):
-        f = getattr(lib, 'smp_session_get_' + name)
-        f.argtypes = [ctypes.c_void_p]
-        f.restype = t
-        s[name] = f
-    lib.smp_session_is_active.argtypes = [ctypes.c_void_p]
-    lst = ctypes.POINTER(ctypes.c_void_p)()
-    n = lib.smp_log_list_sessions(adir.encode(), ctypes.byref(lst))
-    assert n >= 0, os.strerror(-n)
-    res = []
-    for i in range(n):
-        p = lst[i]
-        d = {k: (f(p).decode() if isinstance(f(p), bytes) else f(p)) for k, f in s.items()}
-        d['active'] = lib.smp_session_is_active(p)
-        res.append(d)
-    lib.smp_session_list_free(lst)
-    return res
+    """smp_log_list_sessions(): libsmp's own reading of the log."""
+    env = dict(os.environ)
+    deps = subprocess.run(['ldd', LIBSMP], capture_output=True, text=True, check=True).stdout
+    asan = next((ln.split('=>')[1].split()[0] for ln in deps.splitlines()
+                 if 'libasan' in ln and '=>' in ln), None)
+    if asan:
+        env['LD_PRELOAD'] = asan
+        # the interpreter's own allocations are not libsmp's leaks
+        env['ASAN_OPTIONS'] = env.get('ASAN_OPTIONS', '') + ':detect_leaks=0'
+    p = subprocess.run([sys.executable, '-c', _LIBSMP_SESSIONS, LIBSMP, adir],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 0 and 'runtime error:' not in p.stderr and \
+        'AddressSanitizer' not in p.stderr, p.stderr
+    return json.loads(p.stdout)
 
 
 def start(bus, tmp, adir=None):

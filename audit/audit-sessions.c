@@ -96,7 +96,8 @@ static int hash_grow(struct sessions_walk *w)
 		return -ENOMEM;
 	}
 	w->hash_size = size;
-	for (size_t i = 0; i < old_size; i++)
+	/* every entry indexes w->s: none can exist without it */
+	for (size_t i = 0; w->s && i < old_size; i++)
 		if (old[i])
 			*hash_slot(w, w->s[old[i] - 1].id) = old[i];
 	free(old);

@@ -542,8 +542,12 @@ static int device_answer(struct device *d, const struct smp_params *req, sd_bus_
 	d->have_reply = false;
 	if (!a->error)
 		return 0;
-	if (a->limit_refusal)
+	if (a->limit_refusal) {
+		/* only SetParameters and Start are refused by a limit; both pass req */
+		if (!req)
+			req = &d->ctl.setpoints;
 		return device_refuse_limit(d, &d->ctl.limits, a->param, req, NULL, a->message, error);
+	}
 	return sd_bus_error_setf(error, a->error, "%s", a->message);
 }
 

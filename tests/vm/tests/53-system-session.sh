@@ -111,7 +111,7 @@ session end
 release
 SMP
 chmod 644 "$SMP_OUT/session.smp"
-as alice run "$SMP_OUT/session.smp"
+as alice run - < "$SMP_OUT/session.smp"
 ok $? "a scripted treatment session through smpctl runs"
 sid=$(grep -Eo '\b[0-9a-f]{32}\b' "$SMP_OUT/smpctl-$n.log" | head -n1)
 diag "session id: ${sid:-none}"
@@ -139,9 +139,9 @@ release
 SMP
 chmod 644 "$SMP_OUT/again.smp"
 fresh_cartridge || diag "could not insert a fresh cartridge"
-as alice run "$SMP_OUT/again.smp"
+as alice run - < "$SMP_OUT/again.smp"
 is $? 10 "polkit: a user in smp alone may not override the healing interval"
-as carol run "$SMP_OUT/again.smp"
+as carol run - < "$SMP_OUT/again.smp"
 ok $? "polkit: a user in smp-admin may override it"
 
 # Unplug in the middle of a run: the session ends, smpd stays up.  The
@@ -159,7 +159,7 @@ SMP
 chmod 644 "$SMP_OUT/long.smp"
 fresh_cartridge || diag "could not insert a fresh cartridge"
 runs=$(count 'event=STATE from=idle to=running')
-( as alice run "$SMP_OUT/long.smp" ) &
+( as alice run - < "$SMP_OUT/long.smp" ) &
 bg=$!
 n=$((n + 1))	# the log the background run writes (its own copy of n)
 long_log=$SMP_OUT/smpctl-$n.log
@@ -179,7 +179,7 @@ check "smpd picks up a machine plugged in while it runs (udev monitor)" \
 # Another client: C-VM-0002 is inside its healing interval now (H9).
 sed 's/C-VM-0002/C-VM-0003/' "$SMP_OUT/long.smp" > "$SMP_OUT/long3.smp"
 chmod 644 "$SMP_OUT/long3.smp"
-( as alice run "$SMP_OUT/long3.smp" ) &
+( as alice run - < "$SMP_OUT/long3.smp" ) &
 bg=$!
 n=$((n + 1))
 wait_more 30 'event=STATE from=idle to=running' 0

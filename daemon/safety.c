@@ -287,6 +287,21 @@ bool safety_text_valid(const char *s)
 	return safety_text_check(s, NULL, 0);
 }
 
+/* A date of a session request: not in the future, not before 1900. */
+static bool date_check(const char *name, int64_t t, int64_t now, char *msg, size_t msgsz)
+{
+	if (t > now) {
+		snprintf(msg, msgsz, "%s %" PRId64 " lies in the future (now %" PRId64 ")", name, t, now);
+		return false;
+	}
+	if (t < SAFETY_DATE_MIN) {
+		snprintf(msg, msgsz, "%s %" PRId64 " lies before 1900-01-01 (%" PRId64 ")", name, t,
+			 (int64_t)SAFETY_DATE_MIN);
+		return false;
+	}
+	return true;
+}
+
 enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
 					 const struct smp_cartridge *cart, bool cartridge_seen_before,
 					 int64_t last_session, int64_t now, bool *ret_overridden,
@@ -318,26 +333,9 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 		return SAFETY_INVALID;
 	}
 	/* Signed Unix seconds: a date before 1970 is a date; 0 = none given. */
-	if (req->patch_test_time > now) {
-		snprintf(msg, msgsz, "PatchTestTime %" PRId64 " lies in the future (now %" PRId64 ")",
-			 req->patch_test_time, now);
+	if (!date_check("PatchTestTime", req->patch_test_time, now, msg, msgsz) ||
+	    !date_check("ScreeningTime", req->screening_time, now, msg, msgsz))
 		return SAFETY_INVALID;
-	}
-	if (req->patch_test_time < SAFETY_DATE_MIN) {
-		snprintf(msg, msgsz, "PatchTestTime %" PRId64 " lies before 1900-01-01 (%" PRId64 ")",
-			 req->patch_test_time, (int64_t)SAFETY_DATE_MIN);
-		return SAFETY_INVALID;
-	}
-	if (req->screening_time > now) {
-		snprintf(msg, msgsz, "ScreeningTime %" PRId64 " lies in the future (now %" PRId64 ")",
-			 req->screening_time, now);
-		return SAFETY_INVALID;
-	}
-	if (req->screening_time < SAFETY_DATE_MIN) {
-		snprintf(msg, msgsz, "ScreeningTime %" PRId64 " lies before 1900-01-01 (%" PRId64 ")",
-			 req->screening_time, (int64_t)SAFETY_DATE_MIN);
-		return SAFETY_INVALID;
-	}
 	if (req->override_reason && !safety_text_check(req->override_reason, why, sizeof(why))) {
 		snprintf(msg, msgsz, "OverrideReason %s; " SAFETY_TEXT_RULE, why);
 		return SAFETY_INVALID;

@@ -85,6 +85,13 @@ static _Atomic unsigned long slow_calls;
 static _Atomic long max_ms;
 static _Atomic int stop_all;
 static _Atomic int query_fd = -1;
+/*
+ * Held while the query thread closes its descriptor and while the churn
+ * thread dup2()s over it: without it, churn could dup2 a read-only file over
+ * a number the query thread just closed and another thread reopened (the
+ * estop thread's, whose ESTOP then fails with EBADF, a fault of the test).
+ */
+static pthread_mutex_t query_fd_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *dev_path;
 
 static long now_ms(void)
@@ -281,13 +288,18 @@ static void *query_thread(void *arg)
 		}
 		if (r < 0 && errno == ENODEV) {
 			/* The churn thread may swap it meanwhile: fine. */
+			pthread_mutex_lock(&query_fd_lock);
+			atomic_store(&query_fd, -1);
 			close(fd);
+			pthread_mutex_unlock(&query_fd_lock);
 			atomic_store(&query_fd, reopen(O_RDONLY));
 		}
 	}
+	pthread_mutex_lock(&query_fd_lock);
 	fd = atomic_exchange(&query_fd, -1);
 	if (fd >= 0)
 		close(fd);
+	pthread_mutex_unlock(&query_fd_lock);
 	return NULL;
 }
 
@@ -363,9 +375,11 @@ static void *churn_thread(void *arg)
 		fd = reopen(rnd(&seed, 2) ? O_RDONLY : O_RDWR);
 		if (fd < 0)
 			break;
+		pthread_mutex_lock(&query_fd_lock);
 		q = atomic_load(&query_fd);
 		if (q >= 0 && rnd(&seed, 2))
 			CALL(C_DUP2, dup2(fd, q) < 0 ? -1 : 0);
+		pthread_mutex_unlock(&query_fd_lock);
 		close(fd);
 	}
 	return NULL;

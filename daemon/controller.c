@@ -416,7 +416,7 @@ bool controller_telemetry(struct controller *c, uint64_t now, const struct smp_t
 	c->have_temp = true;
 	c->last_temp_cdeg = t->temp_cdeg;
 
-	trip = monitor_feed(&c->monitor, c->policy, &c->setpoints,
+	trip = monitor_feed(&c->monitor, c->policy, &c->judged_setpoints,
 			    c->limits.max[PARAM_CURRENT].value, c->session_open, t, msg, sizeof(msg));
 	if (trip != MONITOR_OK && c->trip == MONITOR_OK && !c->estop)
 		controller_trip(c, now, trip, msg);
@@ -684,6 +684,7 @@ void controller_request_start(struct controller *c, uint64_t now, const char *wh
 
 static void start_fenced(struct controller *c, uint64_t now, const struct ctl_result *res)
 {
+	c->judged_setpoints = c->setpoints;	/* this run's, from the fence on */
 	set_fence(c, now, res->r == 0 && res->have_uptime, res->uptime_ms, 0);
 	/*
 	 * The record first, durable (H12): the needle never moves without
@@ -881,6 +882,15 @@ static void set_params_done(struct controller *c, uint64_t now, const struct ctl
 		reply(c, E_DEVICE_ERROR, "malformed SET_PARAMS reply");
 		return;
 	}
+	/*
+	 * Records of the run before still arrive (up to a lease late, the
+	 * backlog of the device and the link): judged against these new
+	 * setpoints, a higher voltage would read as a brown-out.  They keep
+	 * the old ones until the next START; the first setpoints, and a
+	 * change while the needle runs, count at once.
+	 */
+	if (!c->have_setpoints || c->running)
+		c->judged_setpoints = res->params;
 	c->setpoints = res->params;
 	c->have_setpoints = true;
 	/* The device's answer is checked like a request: no layer trusts another. */

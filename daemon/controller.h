@@ -172,6 +172,13 @@ struct controller {
 	struct monitor monitor;
 	struct smp_params setpoints;	/* applied (as echoed by the device) */
 	bool have_setpoints;
+	/*
+	 * What the monitor judges records against: the setpoints of the run
+	 * the records describe.  New setpoints applied while the needle is
+	 * stopped take over at the next START (whose fence holds back the
+	 * records made before it); applied while it runs, at once.
+	 */
+	struct smp_params judged_setpoints;
 	struct effective_limits limits;	/* in force now (controller_set_limits) */
 	int audit_error;		/* <0: the audit log cannot be written */
 

@@ -1085,6 +1085,41 @@ static void test_brown_out(void **state)
 }
 
 /*
+ * Records of the previous run reach smpd after new setpoints were applied
+ * (the link lags): they are judged against the setpoints of their own run,
+ * not the new ones, which would read them as a brown-out (1000 mV below
+ * 9000 mV).  From the next START the new setpoints are judged: the same
+ * 8000 mV is then a real brown-out.
+ */
+static void test_late_records_judged_by_their_own_setpoints(void **state)
+{
+	struct world w;
+	struct smp_params high = sp;
+
+	ready(&w);
+	w.lag_us = 200 * MS;
+	start(&w, ":1.42");
+	w.quiet = true;
+	advance(&w, 400);
+	controller_request_stop(&w.c, w.now, ":1.42", "pause");
+	run(&w);
+	high.voltage_mv = 9000;
+	request_params(&w, &high);
+	assert_true(trace_has(&w, "reply ok"));
+	trace_clear(&w);
+	w.judged = 0;
+	advance(&w, 700);	/* every record of the run arrives, 200 ms late */
+	assert_int_equal(w.c.trip, MONITOR_OK);
+	assert_false(trace_has(&w, "trip"));
+	assert_true(w.judged >= 290);	/* 200 ms of the run among them */
+	start(&w, ":1.42");
+	assert_true(trace_has(&w, "reply ok"));
+	trace_clear(&w);
+	advance(&w, 1000);
+	assert_true(trace_has(&w, "trip brownout: brown-out: 8000 mV is more than 300 mV below the setpoint 9000 mV"));
+}
+
+/*
  * Fault matrix device-unplug, usb-reset: the link ends (ENODEV); nothing
  * more is sent and nothing renews: the device's lease stops the needle.
  */
@@ -1488,6 +1523,7 @@ int main(void)
 		T(test_start_inside_stale_window),
 		T(test_over_current),
 		T(test_brown_out),
+		T(test_late_records_judged_by_their_own_setpoints),
 		T(test_monitor_trips_table),
 		T(test_device_unplug),
 		T(test_smpd_hang_leaves_the_lease),

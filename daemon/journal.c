@@ -9,6 +9,7 @@
  * Anywhere else (a terminal, the tests) the same sentence goes to stderr.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -36,6 +37,31 @@ static bool to_journal(void)
 	    (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino)
 		cached = 1;
 	return cached;
+}
+
+void smpd_log(int priority, const char *serial, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (serial && to_journal()) {
+		sd_journal_send("MESSAGE=smpd: %s: %s", serial, text, "PRIORITY=%d", priority,
+				"SMP_DEVICE=%s", serial, NULL);
+		return;
+	}
+	/*
+	 * On the journal's stream a "<N>" prefix is the priority
+	 * (SyslogLevelPrefix=, systemd.exec(5)); elsewhere the plain sentence.
+	 */
+	if (to_journal())
+		fprintf(stderr, "<%d>", priority);
+	if (serial)
+		fprintf(stderr, "smpd: %s: %s\n", serial, text);
+	else
+		fprintf(stderr, "smpd: %s\n", text);
 }
 
 void smpd_log_trip(const char *serial, enum monitor_trip trip, const char *msg)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -100,10 +101,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 	char err[POLICY_ERROR_MAX];
 
 	sd_notify(0, "RELOADING=1");
-	if (manager_reload(m, err, sizeof(err)) < 0)
-		smpd_log_reload(NULL, err);
-	else
-		smpd_log_reload(m->policy.digest, NULL);
+	(void)manager_reload(m, err, sizeof(err));	/* logs its outcome */
 	sd_notify(0, "READY=1");
 	return 0;
 }
@@ -200,7 +198,7 @@ int main(int argc, char *argv[])
 		goto fail;
 	r = connect_bus(bus_kind, address, &bus);
 	if (r < 0) {
-		fprintf(stderr, "smpd: cannot connect to the bus: %s\n", strerror(-r));
+		smpd_log(LOG_ERR, NULL, "cannot connect to the bus: %s", strerror(-r));
 		goto fail;
 	}
 	r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
@@ -226,7 +224,7 @@ int main(int argc, char *argv[])
 		goto fail;
 	r = manager_start(m);
 	if (r < 0) {
-		fprintf(stderr, "smpd: cannot start: %s\n", strerror(-r));
+		smpd_log(LOG_ERR, NULL, "cannot start: %s", strerror(-r));
 		goto fail;
 	}
 	if (sim_socket) {
@@ -237,7 +235,7 @@ int main(int argc, char *argv[])
 	if (usb) {
 		r = manager_udev_start(m);
 		if (r < 0) {
-			fprintf(stderr, "smpd: cannot watch udev for USB devices: %s\n", strerror(-r));
+			smpd_log(LOG_ERR, NULL, "cannot watch udev for USB devices: %s", strerror(-r));
 			goto fail;
 		}
 	}
@@ -262,7 +260,7 @@ int main(int argc, char *argv[])
 	/* Take the name last: clients see us only once everything is in place. */
 	r = sd_bus_request_name(bus, SMPD_BUS_NAME, 0);
 	if (r < 0) {
-		fprintf(stderr, "smpd: cannot own %s: %s\n", SMPD_BUS_NAME, strerror(-r));
+		smpd_log(LOG_ERR, NULL, "cannot own %s: %s", SMPD_BUS_NAME, strerror(-r));
 		goto fail;
 	}
 	sd_notify(0, "READY=1\nSTATUS=serving " SMPD_BUS_NAME);
@@ -270,7 +268,7 @@ int main(int argc, char *argv[])
 	r = sd_event_loop(event);
 	if (r != 0) {
 		/* not SIGTERM/SIGINT (exit code 0): the bus went away */
-		fprintf(stderr, "smpd: lost the connection to the bus; stopping every needle and exiting\n");
+		smpd_log(LOG_ERR, NULL, "lost the connection to the bus; stopping every needle and exiting");
 		manager_stop_all(m, "smpd lost the bus connection");
 		r = r < 0 ? r : -ENOTCONN;
 	} else

@@ -12,11 +12,13 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <systemd/sd-journal.h>
 
 #include "audit-sessions.h"
+#include "journal.h"
 #include "manager.h"
 #include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
@@ -98,7 +100,7 @@ out:
 static void audit_failed(struct manager *m, int r)
 {
 	m->audit_error = r;
-	fprintf(stderr, "smpd: the audit log cannot be written: %s; stopping every needle\n",
+	smpd_log(LOG_ERR, NULL, "the audit log cannot be written: %s; stopping every needle",
 		strerror(-r));
 	for (struct device *d = m->devices; d; d = d->next)
 		if (!d->gone)
@@ -126,7 +128,7 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 		 * ours to fix, the log is fine.  Say so without the fields. */
 		struct audit_field f[] = { AUDIT_STR("dropped_event", event) };
 
-		fprintf(stderr, "smpd: audit record %s refused (invalid field)\n", event);
+		smpd_log(LOG_ERR, NULL, "audit record %s refused (invalid field)", event);
 		r = audit_log_append(m->audit, "invalid_record", f, 1, NULL);
 	}
 #ifdef SMP_MUTATION_DM_LOG_FAILSAFE
@@ -169,8 +171,8 @@ int manager_check_audit_space(struct manager *m)
 		(void)audit_log_append_durable(m->audit, "audit_space_low", f,
 					       sizeof(f) / sizeof(f[0]), NULL);
 	}
-	fprintf(stderr, "smpd: the audit log's filesystem (%s) has %" PRIu64
-		" bytes left, less than the %llu the log keeps in reserve\n",
+	smpd_log(LOG_WARNING, NULL, "the audit log's filesystem (%s) has %" PRIu64
+		" bytes left, less than the %llu the log keeps in reserve",
 		m->audit_dir, avail, AUDIT_MIN_FREE_BYTES);
 	audit_failed(m, -ENOSPC);
 	return -ENOSPC;
@@ -199,10 +201,10 @@ static int key_file_create(const char *path)
 		int r = -errno;
 
 		if (r == -EEXIST)
-			fprintf(stderr, "smpd: %s exists (the key of an earlier audit log?); "
-				"take it offline and remove it, then start smpd again\n", path);
+			smpd_log(LOG_ERR, NULL, "%s exists (the key of an earlier audit log?); "
+				"take it offline and remove it, then start smpd again", path);
 		else
-			fprintf(stderr, "smpd: cannot create %s: %s\n", path, strerror(-r));
+			smpd_log(LOG_ERR, NULL, "cannot create %s: %s", path, strerror(-r));
 		return r;
 	}
 	return fd;
@@ -220,7 +222,7 @@ static int key_file_write(int fd, const char *path, const char *key)
 		r = errno ? -errno : -EIO;
 	explicit_bzero(line, sizeof(line));
 	if (r < 0)
-		fprintf(stderr, "smpd: cannot write %s: %s\n", path, strerror(-r));
+		smpd_log(LOG_ERR, NULL, "cannot write %s: %s", path, strerror(-r));
 	return r;
 }
 
@@ -260,12 +262,12 @@ static int open_audit(struct manager *m)
 		if (close(fd) < 0 && r >= 0)
 			r = -errno;
 		if (r >= 0)
-			fprintf(stderr, "smpd: created the audit log in %s; its verification key "
-				"is in %s: keep it offline, then remove the file\n",
+			smpd_log(LOG_NOTICE, NULL, "created the audit log in %s; its verification key "
+				"is in %s: keep it offline, then remove the file",
 				m->audit_dir, m->audit_key_file);
 	} else {
-		fprintf(stderr, "smpd: created the audit log in %s; its verification key, "
-			"to be kept offline (shown once): %s\n", m->audit_dir, key);
+		smpd_log(LOG_NOTICE, NULL, "created the audit log in %s; its verification key, "
+			"to be kept offline (shown once): %s", m->audit_dir, key);
 	}
 	explicit_bzero(key, strlen(key));
 	free(key);
@@ -300,26 +302,26 @@ int manager_new(sd_event *e, sd_bus *bus, const char *config_dir, const char *st
 	/* Without a valid policy the daemon does not start: nothing is safe. */
 	r = policy_load(config_dir, &m->policy, err, sizeof(err));
 	if (r < 0) {
-		fprintf(stderr, "smpd: %s\n", err);
+		smpd_log(LOG_ERR, NULL, "%s", err);
 		manager_free(m);
 		return r;
 	}
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
 		r = -errno;
-		fprintf(stderr, "smpd: cannot create %s: %m\n", state_dir);
+		smpd_log(LOG_ERR, NULL, "cannot create %s: %m", state_dir);
 		manager_free(m);
 		return r;
 	}
 	r = store_open(state_dir, &m->store);
 	if (r < 0) {
-		fprintf(stderr, "smpd: cannot open the interlock state in %s: %s\n", state_dir,
+		smpd_log(LOG_ERR, NULL, "cannot open the interlock state in %s: %s", state_dir,
 			strerror(-r));
 		manager_free(m);
 		return r;
 	}
 	r = open_audit(m);
 	if (r < 0) {
-		fprintf(stderr, "smpd: cannot open the audit log in %s: %s\n", m->audit_dir,
+		smpd_log(LOG_ERR, NULL, "cannot open the audit log in %s: %s", m->audit_dir,
 			strerror(-r));
 		manager_free(m);
 		return r;
@@ -388,7 +390,7 @@ static void arm_audit_timer(struct manager *m, uint64_t base)
 		r = sd_event_add_time_relative(m->event, &m->audit_timer, CLOCK_MONOTONIC, delay,
 					       1000, audit_timer_handler, m);
 		if (r < 0) {
-			fprintf(stderr, "smpd: cannot arm the audit timer: %s\n", strerror(-r));
+			smpd_log(LOG_ERR, NULL, "cannot arm the audit timer: %s", strerror(-r));
 			return;
 		}
 		/*
@@ -440,8 +442,8 @@ static int record_crashed_sessions(struct manager *m)
 		return 0;
 	r = audit_sessions_read(m->audit_dir, NULL, &s, &n);
 	if (r < 0) {
-		fprintf(stderr, "smpd: cannot read the sessions of the audit log to find those a "
-			"crash cut off: %s, ignoring\n", strerror(-r));
+		smpd_log(LOG_WARNING, NULL, "cannot read the sessions of the audit log to find those a "
+			"crash cut off: %s, ignoring", strerror(-r));
 		return 0;
 	}
 	for (size_t i = 0; r >= 0 && i < n; i++) {
@@ -486,6 +488,7 @@ int manager_start(struct manager *m)
 	return 0;
 }
 
+/* SIGHUP and Reload(): both are logged here (journal.c), with their outcome. */
 int manager_reload(struct manager *m, char *err, size_t errsz)
 {
 	struct policy p;
@@ -498,6 +501,7 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 			AUDIT_STR("policy_digest", m->policy.digest),
 		};
 		manager_audit(m, true, "policy_reload_failed", f, sizeof(f) / sizeof(f[0]));
+		smpd_log_reload(NULL, err);
 		return r;
 	}
 	{
@@ -509,10 +513,12 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 		r = manager_audit(m, true, "policy_reload", f, sizeof(f) / sizeof(f[0]));
 		if (r < 0) {
 			snprintf(err, errsz, "the audit log cannot be written: %s", strerror(-r));
+			smpd_log_reload(NULL, err);
 			return r;
 		}
 	}
 	m->policy = p;
+	smpd_log_reload(m->policy.digest, NULL);
 	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "PolicyDigest", NULL);
 	/*
 	 * The controllers apply it at once: a running needle outside it
@@ -556,7 +562,7 @@ static int reconnect_handler(sd_event_source *s, uint64_t usec, void *userdata)
 	if (r >= 0) {
 		r = device_new(m, b, NULL);
 		if (r < 0) {
-			fprintf(stderr, "smpd: device on %s refused: %s\n", m->sim_socket, strerror(-r));
+			smpd_log(LOG_WARNING, NULL, "device on %s refused: %s", m->sim_socket, strerror(-r));
 			backend_free(b);
 		}
 	}

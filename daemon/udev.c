@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <libudev.h>
 
+#include "journal.h"
 #include "manager.h"
 
 static bool is_smp_device(struct udev_device *dev)
@@ -77,7 +79,7 @@ static void usb_added(struct manager *m, struct udev_device *dev)
 	if (!is_smp_device(dev))
 		return;
 	if (!serial || !safety_token_valid(serial)) {
-		fprintf(stderr, "smpd: %s: no usable serial number, ignoring\n",
+		smpd_log(LOG_WARNING, NULL, "%s: no usable serial number, ignoring",
 			udev_device_get_syspath(dev));
 		return;
 	}
@@ -89,17 +91,17 @@ static void usb_added(struct manager *m, struct udev_device *dev)
 		/* Never take a device away from a kernel driver; smpusb's
 		 * character device arrives as its own (usbmisc) event. */
 		if (strcmp(driver, "smpusb") != 0)
-			fprintf(stderr, "smpd: %s is bound to %s, ignoring\n", serial, driver);
+			smpd_log(LOG_INFO, NULL, "%s is bound to %s, ignoring", serial, driver);
 		return;
 	}
 	r = backend_usb_open(serial, &b);
 	if (r < 0) {
-		fprintf(stderr, "smpd: cannot open USB device %s: %s\n", serial, strerror(-r));
+		smpd_log(LOG_WARNING, NULL, "cannot open USB device %s: %s", serial, strerror(-r));
 		return;
 	}
 	r = device_new(m, b, NULL);
 	if (r < 0) {
-		fprintf(stderr, "smpd: USB device %s refused: %s\n", serial, strerror(-r));
+		smpd_log(LOG_WARNING, NULL, "USB device %s refused: %s", serial, strerror(-r));
 		backend_free(b);
 	}
 }
@@ -142,12 +144,12 @@ static void chardev_added(struct manager *m, struct udev_device *dev)
 		return;
 	r = backend_chardev_open(node, &b);
 	if (r < 0) {
-		fprintf(stderr, "smpd: cannot open %s: %s\n", node, strerror(-r));
+		smpd_log(LOG_WARNING, NULL, "cannot open %s: %s", node, strerror(-r));
 		return;
 	}
 	r = device_new(m, b, NULL);
 	if (r < 0) {
-		fprintf(stderr, "smpd: %s refused: %s\n", node, strerror(-r));
+		smpd_log(LOG_WARNING, NULL, "%s refused: %s", node, strerror(-r));
 		backend_free(b);
 	}
 }

@@ -1516,6 +1516,9 @@ def test_reload_keeps_last_good(env):
         f.write('[Zone temples]\nMaxDepthUm=800\n[Nonsense]\nKey=1\n')
     expect_error(ERR + 'ConfigError', c.mgr.Reload, contains=f'{conf}/50-bad.conf:4')
     assert c.prop(T.ROOT, IMGR, 'PolicyDigest') == digest
+    # a Reload() over D-Bus is logged as a SIGHUP is (journal.c), with its outcome
+    T.wait_for(lambda: 'reload failed, keeping the last good policy' in env.smpd.read_stderr(), 2,
+               'the failed Reload() logged')
     assert c.prop(env.dev_path, IDEV, 'Limits')['Depth'][1] == 1000
     # SIGHUP with the same broken file: still the last good policy, still serving
     env.smpd.proc.send_signal(signal.SIGHUP)
@@ -1528,6 +1531,8 @@ def test_reload_keeps_last_good(env):
     T.wait_for(lambda: c.prop(T.ROOT, IMGR, 'PolicyDigest') != digest, 3, 'reload')
     lim = c.prop(env.dev_path, IDEV, 'Limits')['Depth']
     assert lim[1] == 800 and lim[5] == f'{conf}/50-bad.conf:2'
+    new_digest = c.prop(T.ROOT, IMGR, 'PolicyDigest')
+    T.wait_for(lambda: f'policy reloaded ({new_digest})' in env.smpd.read_stderr(), 2, 'reload logged')
     expect_error(ERR + 'LimitExceeded', c.dev(env.dev_path).SetParameters, params(depth=850))
 
 

@@ -53,6 +53,9 @@ int smp_link_command(struct smp_link *l, uint8_t type, const void *payload,
 /*
  * Wait up to timeout_ms (0 = poll, < 0 = forever) for one telemetry record.
  * Returns 1 with *ret filled, 0 on timeout, -ENODEV when the device is gone.
+ * With timeout_ms 0, a 0 may answer from the last read (it took all there
+ * was) without asking the device again: records that came since keep
+ * smp_link_get_fd() readable, and the next call returns them.
  */
 int smp_link_read_telemetry(struct smp_link *l, int timeout_ms,
 			    struct smp_telemetry *ret);

@@ -440,18 +440,29 @@ static void test_info_and_telemetry(void **state)
 	assert_string_equal(info.model_name, "SMP-X2");
 	assert_string_equal(info.serial, "SIM-X2-000001");
 
-	/* About 1000 records per second, consecutive, real-time timestamps. */
+	/*
+	 * About 1000 records per second, consecutive, real-time timestamps:
+	 * 300 records span about 300 ms of the device clock.  Judged by the
+	 * device's clock, not by how fast this (normal-priority) test reads:
+	 * on a loaded machine the reader, not the firmware, falls behind.
+	 */
 	sp->n_tel = 0;
 	sp->have_tel = false;
 	t0 = now_ms();
-	while (now_ms() - t0 < 300) {
-		int ch = read_record(sp->host, buf, &len, 1000);
+	{
+		uint64_t first_us = 0;
 
-		assert_int_equal(ch, SMPP_SOCK_CHAN_TELEMETRY);
-		note_telemetry(sp, buf, len);
+		while (sp->n_tel < 300) {
+			int ch = read_record(sp->host, buf, &len, 1000);
+
+			assert_int_equal(ch, SMPP_SOCK_CHAN_TELEMETRY);
+			note_telemetry(sp, buf, len);
+			if (sp->n_tel == 1)
+				first_us = sp->last_tel.timestamp_us;
+			assert_true(now_ms() - t0 < 10000);
+		}
+		assert_in_range(sp->last_tel.timestamp_us - first_us, 270000, 400000);
 	}
-	assert_true(sp->n_tel >= 200);
-	assert_true(sp->n_tel <= 400);
 	assert_int_equal(sp->tel_gaps, 0);
 	assert_int_equal(sp->last_tel.state, SMPP_STATE_IDLE);
 	assert_true(log_find(sp, "event=CMD type=GET_INFO", 0) >= 0);

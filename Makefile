@@ -16,8 +16,9 @@ export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL SOAK_SECONDS
 # are installed, as a normal user they are named and the target stops.
 DEPS_BUILD     = build module
 DEPS_CHECK     = $(DEPS_BUILD) $(sort $(foreach s,$(CHECK_SUITES),$(DEPS_check-$(s))))
-CHECK_SUITES   = host asan valgrind install mutations analyze kernel vm system safety
+CHECK_SUITES   = host workstation asan valgrind install mutations analyze kernel vm system safety
 DEPS_check-host      = build test report
+DEPS_check-workstation = build test workstation
 DEPS_check-asan      = build test report
 DEPS_check-valgrind  = build test
 DEPS_check-install   = build

@@ -22,6 +22,8 @@
 
 #define APP_ID "org.libsmp.Workstation"
 
+enum { TL_VOLTAGE, TL_CURRENT, TL_RATE, TL_DEPTH, TL_TEMP, TL_PEDAL, TL_LEASE, TL_SAMPLES, TL_COUNT };
+
 struct app {
 	AdwApplication *adw;
 	char *bus_address;
@@ -39,7 +41,8 @@ struct app {
 	/* treatment */
 	GtkWidget *spin[4];
 	GtkWidget *param_refusal, *run_refusal, *run_state;
-	GtkWidget *tl[8];
+	GtkWidget *tl[TL_COUNT + 1];
+	guint64 summaries;	/* telemetry summaries shown */
 
 	smp_device *device;	/* the device in use (a reference) */
 	smp_session *session;	/* the open session (a reference) */
@@ -47,7 +50,6 @@ struct app {
 
 static const char *const zones[] = { "hairline", "temples", "crown", "scar", NULL };
 
-enum { TL_VOLTAGE, TL_CURRENT, TL_RATE, TL_DEPTH, TL_TEMP, TL_PEDAL, TL_LEASE, TL_SAMPLES };
 
 /* ---- formatting ---------------------------------------------------------------- */
 
@@ -155,9 +157,7 @@ static GtkWidget *labelled(GtkGrid *grid, int row, const char *label, GtkWidget 
 	GtkWidget *l = gtk_label_new_with_mnemonic(label);
 
 	gtk_label_set_xalign(GTK_LABEL(l), 0);
-	gtk_label_set_mnemonic_widget(GTK_LABEL(l), w);
-	gtk_accessible_update_property(GTK_ACCESSIBLE(w), GTK_ACCESSIBLE_PROPERTY_LABEL,
-				       gtk_label_get_text(GTK_LABEL(l)), -1);
+	gtk_label_set_mnemonic_widget(GTK_LABEL(l), w);	/* also its accessible name */
 	gtk_widget_set_hexpand(w, TRUE);
 	gtk_grid_attach(grid, l, 0, row, 1, 1);
 	gtk_grid_attach(grid, w, 1, row, 1, 1);
@@ -172,9 +172,24 @@ static GtkWidget *entry(const char *placeholder)
 	return e;
 }
 
+/*
+ * A button with a mnemonic: the label is the button's child and names it
+ * (labelled-by), so its accessible name is the text without the '_'
+ * (gtk_button_new_with_mnemonic() names it with the '_' in GTK 4.8).
+ */
+static GtkWidget *mnemonic_button(const char *mnemonic)
+{
+	GtkWidget *b = gtk_button_new();
+	GtkWidget *l = gtk_label_new_with_mnemonic(mnemonic);
+
+	gtk_button_set_child(GTK_BUTTON(b), l);
+	gtk_label_set_mnemonic_widget(GTK_LABEL(l), b);
+	return b;
+}
+
 static GtkWidget *big_button(const char *label, const char *css)
 {
-	GtkWidget *b = gtk_button_new_with_mnemonic(label);
+	GtkWidget *b = mnemonic_button(label);
 
 	gtk_widget_set_size_request(b, 160, 56);
 	if (css)
@@ -378,6 +393,12 @@ static void show_telemetry(struct app *a, smp_device *d)
 			s = g_strdup_printf("%s %.*f %s", tv[i].name, tv[i].digits,
 					    (double)v / tv[i].scale, tv[i].unit);
 		gtk_label_set_text(GTK_LABEL(a->tl[i]), s);
+	}
+	{
+		g_autofree char *s = g_strdup_printf("Telemetry updates %" G_GUINT64_FORMAT,
+						     ++a->summaries);
+
+		gtk_label_set_text(GTK_LABEL(a->tl[TL_COUNT]), s);
 	}
 }
 
@@ -718,7 +739,7 @@ static GtkWidget *session_page(struct app *a)
 	a->e_operator = labelled(g, row++, "_Operator", entry("your name"));
 	a->dd_zone = labelled(g, row++, "_Zone", gtk_drop_down_new_from_strings(zones));
 	gtk_drop_down_set_selected(GTK_DROP_DOWN(a->dd_zone), 2);
-	a->e_lot = labelled(g, row++, "Pigment _lot", entry("lot on the bottle"));
+	a->e_lot = labelled(g, row++, "Pigment lo_t", entry("lot on the bottle"));
 	a->e_manufacturer = labelled(g, row++, "Pigment _manufacturer", entry("manufacturer"));
 	a->e_patch = labelled(g, row++, "_Patch-test date", entry("YYYY-MM-DD"));
 	a->e_screening = labelled(g, row++, "_Screening date", entry("YYYY-MM-DD"));
@@ -727,7 +748,7 @@ static GtkWidget *session_page(struct app *a)
 
 	buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
 	begin = big_button("_Begin session", "suggested-action");
-	end = big_button("_End session", NULL);
+	end = big_button("E_nd session", NULL);
 	g_signal_connect(begin, "clicked", G_CALLBACK(on_begin), a);
 	g_signal_connect(end, "clicked", G_CALLBACK(on_end), a);
 	gtk_box_append(GTK_BOX(buttons), begin);
@@ -818,7 +839,7 @@ static void build_window(struct app *a)
 	GtkWidget *header = adw_header_bar_new();
 	GtkWidget *stack = adw_view_stack_new();
 	GtkWidget *title = adw_view_switcher_title_new();
-	GtkWidget *estop = gtk_button_new_with_mnemonic("_Emergency Stop");
+	GtkWidget *estop = mnemonic_button("_Emergency Stop");
 	GtkWidget *devices = page_box();
 
 	a->win = GTK_WINDOW(win);

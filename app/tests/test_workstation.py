@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""smp-workstation, headless, against the real smp-sim and smpd on a
+private system bus with polkit mocked (tests/daemon/smpdtest.py).
+
+The application runs under Xvfb, inside the session bus of
+dbus-run-session (meson.build starts this file there), at normal
+priority; this driver reaches it only through its accessibility tree
+(AT-SPI: roles and names, the actions of its buttons, typed keys), never
+through its code.  What the needle does is checked where it happens: the
+simulator's status and event log, and smpd's device object.
+
+The tests share one stack and run in file order: the device appears,
+a refused session shows smpd's refusal, a session starts and shows live
+telemetry, the Emergency Stop stops the needle.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from gi.repository import GLib
+
+sys.path.insert(0, os.path.join(os.environ.get('SMPD_SOURCE_DIR', ''), 'tests', 'daemon'))
+import smpdtest as T  # noqa: E402  (raises when the build or root is missing)
+
+try:
+    import pyatspi
+except ImportError:
+    raise RuntimeError('python3-pyatspi is missing (build-aux/deps.sh workstation)') from None
+
+APP = os.environ.get('SMP_WORKSTATION')
+if not APP or not os.access(APP, os.X_OK):
+    raise RuntimeError(f'SMP_WORKSTATION={APP!r} is not an executable: build with -Dworkstation=enabled')
+if not os.environ.get('DBUS_SESSION_BUS_ADDRESS'):
+    raise RuntimeError('no session bus for AT-SPI: run inside dbus-run-session (meson test does)')
+
+SERIAL = 'SIM-X2-000001'
+
+
+def normal_priority():
+    """preexec_fn: the application (and its display) as a desktop runs
+    them: SCHED_OTHER, not the real-time priority this driver inherits
+    from smpdtest."""
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    os.nice(0)
+    T._die_with_parent()
+
+
+def sim_state(sim):
+    return sim.status()['state']
+
+
+# ---- AT-SPI ------------------------------------------------------------------------
+
+def app_root():
+    desktop = pyatspi.Registry.getDesktop(0)
+    for i in range(desktop.childCount):
+        a = desktop.getChildAtIndex(i)
+        if a is not None and a.name == 'smp-workstation':
+            return a
+    return None
+
+
+def find_all(root, role, pred=lambda name: True):
+    """Every element of role whose name passes pred.  The window changes
+    while it is walked (the devices view is rebuilt on every change smpd
+    announces): an element gone meanwhile is skipped."""
+    out, todo = [], [root]
+    while todo:
+        o = todo.pop(0)
+        try:
+            if o.getRoleName() == role and pred(o.name or ''):
+                out.append(o)
+            todo.extend(c for c in (o.getChildAtIndex(i) for i in range(o.childCount))
+                        if c is not None)
+        except GLib.Error:
+            continue
+    return out
+
+
+def find(root, role, name=None, contains=None, timeout=10.0):
+    """The first visible element of role with name (exact) or containing
+    contains; waits for it (the main loop keeps running meanwhile)."""
+    def pred(n):
+        return n == name if name is not None else (contains in n if contains else True)
+
+    def visible(o):
+        try:
+            return o.getState().contains(pyatspi.STATE_VISIBLE)
+        except GLib.Error:
+            return False        # gone meanwhile
+
+    def look():
+        return [o for o in find_all(root, role, pred) if visible(o)]
+    try:
+        found = T.wait_for(look, timeout, f'{role} "{name or contains}" in the window')
+    except AssertionError as e:
+        seen = [(o.name, o.getState().getStates()) for o in find_all(root, role)]
+        raise AssertionError(f'{e}; {role} elements: {seen}') from None
+    return found[0]
+
+
+def click(root, role, name):
+    el = find(root, role, name)
+    action = el.queryAction()
+    for i in range(action.nActions):
+        if action.getName(i) in ('click', 'activate', 'press'):
+            action.doAction(i)
+            return
+    raise AssertionError(f'{role} "{name}" has no click action: '
+                         f'{[action.getName(i) for i in range(action.nActions)]}')
+
+
+def entry_text(el):
+    t = el.queryText()
+    return t.getText(0, t.characterCount)   # GTK 4.8 answers '' for the end -1
+
+
+def type_into(root, name, text):
+    """Replace the text of the entry named name through AT-SPI's
+    EditableText, as an on-screen keyboard or a screen reader does.
+    (Typed keys need the keyboard focus, which Xvfb without a window
+    manager never gives a GTK 4 window.)"""
+    el = find(root, 'text', name)
+    if not el.queryEditableText().setTextContents(text):
+        raise AssertionError(f'entry "{name}" refused the text')
+    T.wait_for(lambda: entry_text(el) == text, 5,
+               f'"{text}" in "{name}"')
+
+
+def label_text(root, contains, timeout=10.0):
+    return find(root, 'label', contains=contains, timeout=timeout).name
+
+
+# ---- the stack -------------------------------------------------------------------------
+
+class Stack:
+    def __init__(self):
+        self.tmp = T.new_tmp()
+        self.procs = []
+        self.bus = T.PrivateBus(self.tmp)
+        self.polkit = T.Polkit(self.bus)
+        self.polkit.allow_all()
+        # the shipped policy: the application meets smpd's real deadlines
+        # (ClientTimeoutMs 500, TelemetryHz 4)
+        T.write_config(os.path.join(self.tmp, 'conf'))
+        self.sim = T.Sim(self.tmp)
+        self.smpd = T.Smpd(self.bus, self.tmp, self.sim)
+        self.display = self.start_xvfb()
+        env = dict(os.environ, DISPLAY=self.display, GDK_BACKEND='x11', GSK_RENDERER='cairo',
+                   GDK_DEBUG='gl-disable', GTK_A11Y='atspi', NO_AT_BRIDGE='0')
+        env.pop('WAYLAND_DISPLAY', None)
+        self.app_log = os.path.join(self.tmp, 'app.log')
+        with open(self.app_log, 'w') as log:
+            self.app = subprocess.Popen([APP, '--bus-address=' + self.bus.address], env=env,
+                                        stdout=log, stderr=log, preexec_fn=normal_priority)
+        self.procs.append(self.app)
+        self.root = T.wait_for(app_root, 30, 'smp-workstation on the accessibility bus')
+
+    def start_xvfb(self):
+        r, w = os.pipe()
+        x = subprocess.Popen(['Xvfb', '-displayfd', str(w), '-screen', '0', '1280x1024x24',
+                              '-nolisten', 'tcp'], pass_fds=(w,), stderr=subprocess.DEVNULL,
+                             preexec_fn=normal_priority)
+        os.close(w)
+        self.procs.append(x)
+        with os.fdopen(r) as f:
+            num = f.readline().strip()
+        if not num:
+            raise RuntimeError('Xvfb did not start')
+        return ':' + num
+
+    def app_output(self):
+        with open(self.app_log) as f:
+            return f.read()
+
+    def stop(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.smpd.stop()
+        self.sim.stop()
+        self.polkit.stop()
+        self.bus.stop()
+
+
+@pytest.fixture(scope='module')
+def stack():
+    s = Stack()
+    yield s
+    try:
+        assert s.app.poll() is None, f'smp-workstation exited: {s.app_output()}'
+    finally:
+        s.stop()
+
+
+# ---- the tests -------------------------------------------------------------------------
+
+def test_normal_priority(stack):
+    """The application is an ordinary desktop process: not real time."""
+    assert os.sched_getscheduler(stack.app.pid) == os.SCHED_OTHER
+
+
+def test_device_appears(stack):
+    """The devices view shows the simulator's device as smpd reports it:
+    model, serial, firmware, backend, state, cartridge and the limits in
+    force with their layer and source."""
+    root = stack.root
+    click(root, 'page tab', 'Devices')
+    find(root, 'label', 'SMP-X2 ' + SERIAL)
+    find(root, 'label', SERIAL)
+    find(root, 'label', 'socket')
+    find(root, 'label', 'idle')
+    find(root, 'label', 'SIM-CART-0001')
+    # the site's depth limit, its layer and the file and line that set it
+    find(root, 'label', 'depth max')
+    src = label_text(root, 'smpd.conf:')
+    assert 'site' in src or 'protocol' in src or 'device' in src, src
+
+
+def test_refusal_shown(stack):
+    """A patch test of today is younger than the policy's 24 h: smpd
+    refuses the session, and the screen names the refusal with smpd's own
+    sentence.  Nothing opens on smpd's side."""
+    root = stack.root
+    click(root, 'page tab', 'Session')
+    type_into(root, 'Client pseudonym', 'CLIENT-UI-1')
+    type_into(root, 'Operator', 'ui-test')
+    type_into(root, 'Pigment lot', 'PG-UI-1')
+    type_into(root, 'Pigment manufacturer', 'Acme')
+    type_into(root, 'Patch-test date', time.strftime('%Y-%m-%d'))
+    click(root, 'push button', 'Begin session')
+    text = label_text(root, 'Patch test required:')
+    assert 'patch test' in text and 'h old' in text, text
+    assert stack.smpd.device_prop('Session') in ('/', ''), 'a refused session was opened'
+
+
+def test_session_runs_with_telemetry(stack):
+    """With a patch test three days old the session opens; setpoints are
+    applied, Start runs the needle on the device, and the treatment screen
+    shows live telemetry from it."""
+    root = stack.root
+    three_days = time.strftime('%Y-%m-%d', time.localtime(time.time() - 3 * 86400))
+    type_into(root, 'Patch-test date', three_days)
+    click(root, 'push button', 'Begin session')
+    text = label_text(root, 'Session open:')
+    assert 'CLIENT-UI-1' in text and 'crown' in text, text
+    assert stack.smpd.device_prop('Session') not in ('/', '')
+
+    click(root, 'page tab', 'Treatment')
+    click(root, 'push button', 'Apply setpoints')
+    T.wait_for(lambda: stack.sim.status().get('set_depth_um') == '1000', 5,
+               'the setpoints applied on the device')
+    click(root, 'push button', 'Start')
+    T.wait_for(lambda: sim_state(stack.sim) == 'RUNNING', 5, 'the needle running on the device')
+    # live values: the voltage label follows the device's telemetry
+    v = T.wait_for(lambda: [lb.name for lb in find_all(root, 'label', lambda n: n.startswith('Voltage '))
+                            if lb.name.endswith(' V') and not lb.name.startswith('Voltage 0.00')],
+                   10, 'telemetry on screen')
+    volts = float(v[0].split()[1])
+    assert 7.0 <= volts <= 9.0, v
+    # a few updates a second (smpd's TelemetryHz=4), each shown
+    def updates():
+        return int(find(root, 'label', contains='Telemetry updates ').name.split()[-1])
+    first = updates()
+    T.wait_for(lambda: updates() >= first + 4, 5, 'four more telemetry updates on screen')
+    # still running: the application's heartbeats reach smpd from its main loop
+    T.pump(1.5)
+    assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
+
+
+def test_emergency_stop_stops_the_needle(stack):
+    """The header bar's Emergency Stop stops the needle on the device and
+    latches it in smpd."""
+    root = stack.root
+    assert sim_state(stack.sim) == 'RUNNING'
+    click(root, 'push button', 'Emergency Stop')
+    T.wait_for(lambda: sim_state(stack.sim) == 'ESTOP', 2, 'the device in ESTOP')
+    T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'estop', 5, 'smpd latched the e-stop')
+    # the simulator's own record: the needle went from RUNNING to ESTOP on
+    # the ESTOP command, not on a fault or a lease running out
+    assert 'event=STATE from=RUNNING to=ESTOP reason=ESTOP' in ' | '.join(stack.sim.events()), \
+        stack.sim.events()[-20:]
+    find(root, 'label', 'Emergency stop sent')
+    find(root, 'label', contains='Device state: estop')

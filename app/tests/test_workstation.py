@@ -11,10 +11,12 @@ simulator's status and event log, and smpd's device object.
 
 The tests share one stack and run in file order: the device appears,
 a refused session shows smpd's refusal, a session starts and shows live
-telemetry, the Emergency Stop stops the needle.
+telemetry, a hung application's needle is stopped and the alarm shown
+and cleared, the Emergency Stop stops the needle.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -260,12 +262,14 @@ def test_session_runs_with_telemetry(stack):
                'the setpoints applied on the device')
     click(root, 'push button', 'Start')
     T.wait_for(lambda: sim_state(stack.sim) == 'RUNNING', 5, 'the needle running on the device')
-    # live values: the voltage label follows the device's telemetry
-    v = T.wait_for(lambda: [lb.name for lb in find_all(root, 'label', lambda n: n.startswith('Voltage '))
-                            if lb.name.endswith(' V') and not lb.name.startswith('Voltage 0.00')],
-                   10, 'telemetry on screen')
-    volts = float(v[0].split()[1])
-    assert 7.0 <= volts <= 9.0, v
+    # live values: the voltage label follows the device's telemetry and
+    # reaches the 8 V setpoint (less the cable drop) once the needle runs
+    # (the first summary can average in the moments before the start)
+    def volts():
+        return [float(lb.name.split()[1])
+                for lb in find_all(root, 'label', lambda n: n.startswith('Voltage ') and n.endswith(' V'))]
+    T.wait_for(lambda: any(7.5 <= v <= 8.0 for v in volts()), 10,
+               f'the running voltage on screen (shown: {volts()})')
     # a few updates a second (smpd's TelemetryHz=4), each shown
     def updates():
         return int(find(root, 'label', contains='Telemetry updates ').name.split()[-1])
@@ -274,6 +278,31 @@ def test_session_runs_with_telemetry(stack):
     # still running: the application's heartbeats reach smpd from its main loop
     T.pump(1.5)
     assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
+
+
+def test_hung_app_stops_the_needle(stack):
+    """The heartbeat comes from the application's main loop: frozen
+    (SIGSTOP), it sends none, and smpd stops the needle and latches
+    client-unresponsive (H6; the 550 ms bound itself is measured by the
+    daemon's tests).  Thawed, the application shows smpd's fault as a
+    high-priority alarm with smpd's sentence, and its Clear fault button
+    clears it on smpd."""
+    root = stack.root
+    assert sim_state(stack.sim) == 'RUNNING'
+    os.kill(stack.app.pid, signal.SIGSTOP)
+    try:
+        T.wait_for(lambda: sim_state(stack.sim) != 'RUNNING', 5, 'the needle of a hung app stopped')
+        kind, sentence = stack.smpd.device_prop('Fault')
+        assert str(kind) == 'client-unresponsive', (kind, sentence)
+    finally:
+        os.kill(stack.app.pid, signal.SIGCONT)
+    alarm = label_text(root, 'High priority alarm: client-unresponsive')
+    assert str(sentence) in alarm, (alarm, sentence)
+    click(root, 'push button', 'Clear fault')
+    T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'idle', 5, 'the fault cleared')
+    # the needle runs again for the next test
+    click(root, 'push button', 'Start')
+    T.wait_for(lambda: sim_state(stack.sim) == 'RUNNING', 5, 'the needle running again')
 
 
 def test_emergency_stop_stops_the_needle(stack):

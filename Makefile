@@ -38,7 +38,7 @@ help:
 	@echo "make deps       install the Debian packages of every target (as root); build-aux/deps.sh --help"
 	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
-	@echo "make check-S    run one suite S of: host asan valgrind install mutations analyze kernel vm system safety format"
+	@echo "make check-S    run one suite S of: host workstation asan valgrind install mutations analyze kernel vm system safety format"
 	@echo "make check-full make check with every VM test on every kernel series (build-aux/kernels.sh list)"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make workstation  smp-workstation (the GTK app) on the simulated device, on this display"

@@ -657,8 +657,9 @@ static void on_apply(GtkButton *b, gpointer user_data)
 		if (smp_device_get_error_limit(a->device, &p, &bound, &req, &lim, &layer, &src) == 0) {
 			g_autofree char *rs = format_param(p, req), *ls = format_param(p, lim);
 			g_autofree char *m = g_strdup_printf(
-				"%s %s is %s the %s limit %s (%s, %s)", smp_param_to_string(p), rs,
-				bound == SMP_BOUND_MAX ? "above" : "below", layer, ls, layer, src);
+				"%s %s is %s the %s limit %s set in %s", smp_param_to_string(p), rs,
+				bound == SMP_BOUND_MAX ? "above" : "below", layer ? layer : "?", ls,
+				src ? src : "?");
 
 			show_refusal(a->param_refusal, SMP_ERROR_LIMIT_EXCEEDED, m, r);
 			return;

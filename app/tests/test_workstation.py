@@ -319,3 +319,47 @@ def test_emergency_stop_stops_the_needle(stack):
         stack.sim.events()[-20:]
     find(root, 'label', 'Emergency stop sent')
     find(root, 'label', contains='Device state: estop')
+
+
+def test_refusals_shown_by_name(stack):
+    """After the session: each refusal of the session form is named on
+    screen with smpd's sentence, and none opens a session: the used
+    cartridge, the client's healing interval, an expired cartridge, no
+    cartridge."""
+    root = stack.root
+    click(root, 'push button', 'Clear fault')
+    T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'idle', 5, 'the e-stop cleared')
+    click(root, 'page tab', 'Session')
+    click(root, 'push button', 'End session')
+    T.wait_for(lambda: stack.smpd.device_prop('Session') in ('/', ''), 5, 'the session ended')
+    find(root, 'label', 'Session ended')
+
+    def refused(title, sentence):
+        click(root, 'push button', 'Begin session')
+        text = label_text(root, title + ':')
+        assert sentence in text, text
+        assert stack.smpd.device_prop('Session') in ('/', ''), f'{title}: a session opened'
+
+    def pull():
+        stack.sim.ctl('cartridge pull')
+        T.wait_for(lambda: not stack.smpd.device_prop('Cartridge').get('Present', True), 5,
+                   'smpd to see no cartridge')
+
+    def insert(spec, card_id):
+        pull()      # as a person does: the old one out, the new one in
+        stack.sim.ctl('cartridge insert ' + spec)
+        T.wait_for(lambda: str(stack.smpd.device_prop('Cartridge').get('Id', '')) == card_id, 5,
+                   f'smpd to see cartridge {card_id}')
+
+    refused('Cartridge already used', 'cartridge SIM-CART-0001 was used in an earlier session')
+    insert('id=SIM-CART-0002 lot=LOT-2', 'SIM-CART-0002')
+    refused('Healing interval not over', 'client CLIENT-UI-1 had a session 0 days ago; '
+            'the healing interval is 10 days')
+    type_into(root, 'Client pseudonym', 'CLIENT-UI-2')
+    insert('id=SIM-CART-0003 lot=LOT-3 expiry=2020-01-01', 'SIM-CART-0003')
+    refused('Cartridge expired', 'SIM-CART-0003')
+    pull()
+    refused('No cartridge', '')
+    # the devices view follows the cartridge
+    click(root, 'page tab', 'Devices')
+    find(root, 'label', 'none inserted')

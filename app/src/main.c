@@ -22,7 +22,17 @@
 
 #define APP_ID "org.libsmp.Workstation"
 
-enum { TL_VOLTAGE, TL_CURRENT, TL_RATE, TL_DEPTH, TL_TEMP, TL_PEDAL, TL_LEASE, TL_SAMPLES, TL_COUNT };
+enum {
+	TL_VOLTAGE,
+	TL_CURRENT,
+	TL_RATE,
+	TL_DEPTH,
+	TL_TEMP,
+	TL_PEDAL,
+	TL_LEASE,
+	TL_SAMPLES,
+	TL_COUNT
+};
 
 struct app {
 	AdwApplication *adw;
@@ -42,14 +52,13 @@ struct app {
 	GtkWidget *spin[4];
 	GtkWidget *param_refusal, *run_refusal, *run_state;
 	GtkWidget *tl[TL_COUNT + 1];
-	guint64 summaries;	/* telemetry summaries shown */
+	guint64 summaries; /* telemetry summaries shown */
 
-	smp_device *device;	/* the device in use (a reference) */
-	smp_session *session;	/* the open session (a reference) */
+	smp_device *device;   /* the device in use (a reference) */
+	smp_session *session; /* the open session (a reference) */
 };
 
 static const char *const zones[] = { "hairline", "temples", "crown", "scar", NULL };
-
 
 /* ---- formatting ---------------------------------------------------------------- */
 
@@ -157,7 +166,7 @@ static GtkWidget *labelled(GtkGrid *grid, int row, const char *label, GtkWidget 
 	GtkWidget *l = gtk_label_new_with_mnemonic(label);
 
 	gtk_label_set_xalign(GTK_LABEL(l), 0);
-	gtk_label_set_mnemonic_widget(GTK_LABEL(l), w);	/* also its accessible name */
+	gtk_label_set_mnemonic_widget(GTK_LABEL(l), w); /* also its accessible name */
 	gtk_widget_set_hexpand(w, TRUE);
 	gtk_grid_attach(grid, l, 0, row, 1, 1);
 	gtk_grid_attach(grid, w, 1, row, 1, 1);
@@ -250,9 +259,10 @@ static GtkWidget *device_view(smp_device *d)
 	grid_row(g, row++, "Backend", smp_device_get_backend(d));
 	{
 		const char *fault = smp_device_get_fault_kind(d);
-		g_autofree char *state = g_strdup_printf(
-			"State: %s%s%s", smp_device_state_to_string(smp_device_get_state(d)),
-			fault && *fault ? ", fault " : "", fault ? fault : "");
+		g_autofree char *state =
+			g_strdup_printf("State: %s%s%s",
+					smp_device_state_to_string(smp_device_get_state(d)),
+					fault && *fault ? ", fault " : "", fault ? fault : "");
 
 		grid_row(g, row++, "State", state + strlen("State: "));
 	}
@@ -263,7 +273,8 @@ static GtkWidget *device_view(smp_device *d)
 		int expired = smp_device_is_cartridge_expired(d);
 
 		if (smp_device_get_cartridge_info(d, &diameter, &expiry) == 0) {
-			g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc((gint64)expiry * 86400);
+			g_autoptr(GDateTime)
+				t = g_date_time_new_from_unix_utc((gint64)expiry * 86400);
 
 			exp = t ? g_date_time_format(t, "%Y-%m-%d") : g_strdup("?");
 		}
@@ -276,7 +287,8 @@ static GtkWidget *device_view(smp_device *d)
 
 			grid_row(g, row++, "Needle", n);
 		}
-		grid_row(g, row++, "Cartridge used", used > 0 ? "used in an earlier session" : "unused");
+		grid_row(g, row++, "Cartridge used",
+			 used > 0 ? "used in an earlier session" : "unused");
 		{
 			g_autofree char *e = g_strdup_printf("%s%s", exp ? exp : "?",
 							     expired > 0 ? " (expired)" : "");
@@ -344,16 +356,17 @@ static void refresh_devices(struct app *a)
 						   "No device attached" :
 						   "smpd is not running"));
 	for (size_t i = 0; i < n; i++)
-		gtk_box_append(GTK_BOX(a->devices_box), device_view(smp_client_get_device(a->client, i)));
+		gtk_box_append(GTK_BOX(a->devices_box),
+			       device_view(smp_client_get_device(a->client, i)));
 	if (!a->device || smp_device_get_state(a->device) == SMP_DEVICE_STATE_GONE)
 		use_device(a, n > 0 ? smp_client_get_device(a->client, 0) : NULL);
 	bound_setpoints(a);
 	if (a->device) {
 		const char *fault = smp_device_get_fault_kind(a->device);
-		g_autofree char *s = g_strdup_printf(
-			"Device state: %s%s%s",
-			smp_device_state_to_string(smp_device_get_state(a->device)),
-			fault && *fault ? ", fault " : "", fault ? fault : "");
+		g_autofree char *s =
+			g_strdup_printf("Device state: %s%s%s",
+					smp_device_state_to_string(smp_device_get_state(a->device)),
+					fault && *fault ? ", fault " : "", fault ? fault : "");
 
 		gtk_label_set_text(GTK_LABEL(a->run_state), s);
 	} else {
@@ -416,7 +429,8 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 		refresh_devices(a);
 		break;
 	case SMP_EVENT_DAEMON_LOST:
-		gtk_label_set_text(GTK_LABEL(a->status), "smpd left the bus: every needle is stopped");
+		gtk_label_set_text(GTK_LABEL(a->status),
+				   "smpd left the bus: every needle is stopped");
 		refresh_devices(a);
 		break;
 	case SMP_EVENT_TELEMETRY:
@@ -445,8 +459,10 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 	case SMP_EVENT_SESSION_ENDED: {
 		smp_session *s = smp_event_get_session(ev);
 
-		if (s && a->session && strcmp(smp_session_get_id(s), smp_session_get_id(a->session)) == 0) {
-			g_autofree char *t = g_strdup_printf("Session ended: %s", smp_event_get_kind(ev));
+		if (s && a->session &&
+		    strcmp(smp_session_get_id(s), smp_session_get_id(a->session)) == 0) {
+			g_autofree char *t = g_strdup_printf("Session ended: %s",
+							     smp_event_get_kind(ev));
 
 			gtk_label_set_text(GTK_LABEL(a->session_label), t);
 			a->session = smp_session_unref(a->session);
@@ -561,7 +577,8 @@ static void on_begin(GtkButton *b, gpointer user_data)
 	}
 	for (size_t i = 0; i < G_N_ELEMENTS(text); i++)
 		if (*entry_text(text[i].w))
-			g_ptr_array_add(md, g_strdup_printf("%s=%s", text[i].key, entry_text(text[i].w)));
+			g_ptr_array_add(md, g_strdup_printf("%s=%s", text[i].key,
+							    entry_text(text[i].w)));
 	if (zone < G_N_ELEMENTS(zones) - 1)
 		g_ptr_array_add(md, g_strdup_printf("Zone=%s", zones[zone]));
 	for (size_t i = 0; i < G_N_ELEMENTS(dates); i++) {
@@ -598,11 +615,10 @@ static void on_begin(GtkButton *b, gpointer user_data)
 	smp_session_unref(a->session);
 	a->session = s;
 	{
-		g_autofree char *t = g_strdup_printf("Session open: %s, zone %s, lot %s (session %s)",
-						     smp_session_get_client_pseudonym(s),
-						     smp_session_get_zone(s),
-						     smp_session_get_pigment_lot(s),
-						     smp_session_get_id(s));
+		g_autofree char *t =
+			g_strdup_printf("Session open: %s, zone %s, lot %s (session %s)",
+					smp_session_get_client_pseudonym(s), smp_session_get_zone(s),
+					smp_session_get_pigment_lot(s), smp_session_get_id(s));
 
 		gtk_label_set_text(GTK_LABEL(a->session_label), t);
 	}
@@ -656,10 +672,11 @@ static void on_apply(GtkButton *b, gpointer user_data)
 
 		if (smp_device_get_error_limit(a->device, &p, &bound, &req, &lim, &layer, &src) == 0) {
 			g_autofree char *rs = format_param(p, req), *ls = format_param(p, lim);
-			g_autofree char *m = g_strdup_printf(
-				"%s %s is %s the %s limit %s set in %s", smp_param_to_string(p), rs,
-				bound == SMP_BOUND_MAX ? "above" : "below", layer ? layer : "?", ls,
-				src ? src : "?");
+			g_autofree char *m =
+				g_strdup_printf("%s %s is %s the %s limit %s set in %s",
+						smp_param_to_string(p), rs,
+						bound == SMP_BOUND_MAX ? "above" : "below",
+						layer ? layer : "?", ls, src ? src : "?");
 
 			show_refusal(a->param_refusal, SMP_ERROR_LIMIT_EXCEEDED, m, r);
 			return;
@@ -884,7 +901,8 @@ static void connect_smpd(struct app *a)
 				 smp_client_new(&a->client);
 
 	if (r < 0) {
-		g_autofree char *s = g_strdup_printf("Cannot reach the system bus: %s", g_strerror(-r));
+		g_autofree char *s = g_strdup_printf("Cannot reach the system bus: %s",
+						     g_strerror(-r));
 
 		gtk_label_set_text(GTK_LABEL(a->status), s);
 		return;
@@ -896,10 +914,10 @@ static void connect_smpd(struct app *a)
 		return;
 	}
 	g_source_attach(a->source, NULL);
-	g_source_unref(a->source);	/* the context keeps it */
-	gtk_label_set_text(GTK_LABEL(a->status),
-			   smp_client_is_daemon_running(a->client) > 0 ? "Connected to smpd" :
-									"smpd is not running");
+	g_source_unref(a->source); /* the context keeps it */
+	gtk_label_set_text(GTK_LABEL(a->status), smp_client_is_daemon_running(a->client) > 0 ?
+							 "Connected to smpd" :
+							 "smpd is not running");
 	refresh_devices(a);
 }
 
@@ -911,8 +929,8 @@ static void on_activate(GApplication *gapp, gpointer user_data)
 
 	(void)gapp;
 	if (!a->win) {
-		gtk_application_set_accels_for_action(GTK_APPLICATION(a->adw),
-						      "app.emergency-stop", estop_accels);
+		gtk_application_set_accels_for_action(GTK_APPLICATION(a->adw), "app.emergency-stop",
+						      estop_accels);
 		build_window(a);
 		connect_smpd(a);
 	}
@@ -925,7 +943,7 @@ static gint on_local_options(GApplication *gapp, GVariantDict *opts, gpointer us
 
 	(void)gapp;
 	g_variant_dict_lookup(opts, "bus-address", "s", &a->bus_address);
-	return -1;	/* go on */
+	return -1; /* go on */
 }
 
 int main(int argc, char **argv)
@@ -938,8 +956,7 @@ int main(int argc, char **argv)
 
 	/* one window per process: each claimant is its own connection */
 	a.adw = adw_application_new(APP_ID, G_APPLICATION_NON_UNIQUE);
-	g_application_add_main_option(G_APPLICATION(a.adw), "bus-address", 0, 0,
-				      G_OPTION_ARG_STRING,
+	g_application_add_main_option(G_APPLICATION(a.adw), "bus-address", 0, 0, G_OPTION_ARG_STRING,
 				      "D-Bus address of smpd's bus (default: the system bus)",
 				      "ADDRESS");
 	g_action_map_add_action_entries(G_ACTION_MAP(a.adw), actions, G_N_ELEMENTS(actions), &a);

@@ -41,11 +41,11 @@ static gboolean smp_source_prepare(GSource *source, gint *timeout)
 		return FALSE;
 	events = smp_client_get_events(s->client);
 	if (events == 0) {
-		*timeout = 0;	/* messages already queued: dispatch now */
+		*timeout = 0; /* messages already queued: dispatch now */
 		return TRUE;
 	}
 	if (events < 0) {
-		*timeout = 0;	/* let dispatch see the error and report it */
+		*timeout = 0; /* let dispatch see the error and report it */
 		return TRUE;
 	}
 	g_source_modify_unix_fd(source, s->fd_tag,

@@ -197,10 +197,16 @@ class Stack:
 def stack():
     s = Stack()
     yield s
-    try:
-        assert s.app.poll() is None, f'smp-workstation exited: {s.app_output()}'
-    finally:
-        s.stop()
+    s.stop()
+
+
+@pytest.fixture(autouse=True)
+def app_alive(stack):
+    """Every test starts with the application running (a crash is named
+    as one, with its output, not as a missing window)."""
+    assert stack.app.poll() is None, \
+        f'smp-workstation exited with {stack.app.returncode}: {stack.app_output()[-3000:]}'
+    yield
 
 
 # ---- the tests -------------------------------------------------------------------------
@@ -363,3 +369,18 @@ def test_refusals_shown_by_name(stack):
     # the devices view follows the cartridge
     click(root, 'page tab', 'Devices')
     find(root, 'label', 'none inserted')
+
+
+def test_close_releases_the_device(stack):
+    """Closing the window ends the application cleanly (exit status 0,
+    its own cleanup run: under ASan that path is checked too), and smpd
+    releases its claim with the connection."""
+    root = stack.root
+    assert stack.smpd.device_prop('Claimed')
+    click(root, 'push button', 'Close')
+    try:
+        status = stack.app.wait(timeout=10 * T.SLOW)
+    except subprocess.TimeoutExpired:
+        raise AssertionError('smp-workstation did not exit when its window closed') from None
+    assert status == 0, f'smp-workstation exited with {status}: {stack.app_output()[-3000:]}'
+    T.wait_for(lambda: not stack.smpd.device_prop('Claimed'), 5, 'the claim released')

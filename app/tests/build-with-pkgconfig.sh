@@ -14,7 +14,7 @@ echo "pkg-config: $flags"
 # the uninstalled .pc must be the one found, not an installed libsmp
 pkg-config --variable=pcfiledir libsmp | grep -qx "$pcdir" ||
 	{ echo "pkg-config found libsmp outside $pcdir" >&2; exit 1; }
-# shellcheck disable=SC2086
-${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+# shellcheck disable=SC2086  # word splitting of the flags is the point
+${CC:-cc} ${CFLAGS:-} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 	-o "$out/smp-workstation-pkgconfig" "$@" $flags
 echo "built $out/smp-workstation-pkgconfig"

@@ -46,7 +46,7 @@ def normal_priority():
     them: SCHED_OTHER, not the real-time priority this driver inherits
     from smpdtest."""
     os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    os.nice(0)
+    os.setpriority(os.PRIO_PROCESS, 0, 0)      # nice 0, whatever ran this test
     T._die_with_parent()
 
 
@@ -214,6 +214,7 @@ def app_alive(stack):
 def test_normal_priority(stack):
     """The application is an ordinary desktop process: not real time."""
     assert os.sched_getscheduler(stack.app.pid) == os.SCHED_OTHER
+    assert os.getpriority(os.PRIO_PROCESS, stack.app.pid) == 0
 
 
 def test_device_appears(stack):

@@ -885,11 +885,18 @@ static void build_window(struct app *a)
 	a->devices_box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 18);
 	gtk_box_append(GTK_BOX(devices), heading("Devices"));
 	gtk_box_append(GTK_BOX(devices), a->devices_box);
-	adw_view_stack_add_titled(ADW_VIEW_STACK(stack), scrolled(devices), "devices", "Devices");
-	adw_view_stack_add_titled(ADW_VIEW_STACK(stack), scrolled(session_page(a)), "session",
-				  "Session");
-	adw_view_stack_add_titled(ADW_VIEW_STACK(stack), scrolled(treatment_page(a)), "treatment",
-				  "Treatment");
+	adw_view_stack_page_set_icon_name(adw_view_stack_add_titled(ADW_VIEW_STACK(stack),
+								    scrolled(devices), "devices",
+								    "Devices"),
+					  "computer-symbolic");
+	adw_view_stack_page_set_icon_name(adw_view_stack_add_titled(ADW_VIEW_STACK(stack),
+								    scrolled(session_page(a)),
+								    "session", "Session"),
+					  "document-edit-symbolic");
+	adw_view_stack_page_set_icon_name(adw_view_stack_add_titled(ADW_VIEW_STACK(stack),
+								    scrolled(treatment_page(a)),
+								    "treatment", "Treatment"),
+					  "media-playback-start-symbolic");
 	gtk_widget_set_vexpand(stack, TRUE);
 	gtk_box_append(GTK_BOX(content), stack);
 	adw_application_window_set_content(ADW_APPLICATION_WINDOW(win), content);

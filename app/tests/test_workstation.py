@@ -17,9 +17,11 @@ and cleared, the Emergency Stop stops the needle.
 
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 
 import pytest
 from gi.repository import GLib
@@ -142,6 +144,71 @@ def label_text(root, contains, timeout=10.0):
     return find(root, 'label', contains=contains, timeout=timeout).name
 
 
+# ---- screenshots -----------------------------------------------------------------------
+# Xvfb -fbdir keeps its screen in an XWD file; each screen of the app is
+# cut from it into a PNG under BUILD/app/screenshots/ (docs/workstation.md
+# shows them) and checked for real rendering.
+
+SHOTS = os.path.join(os.environ.get('SMPD_BUILD_DIR', ''), 'app', 'screenshots')
+
+
+def read_xwd(path):
+    """(width, height, rows of RGB bytes) of a 24/32-bit ZPixmap XWD."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    h = struct.unpack('>25I', data[:100])
+    header_size, version, fmt, depth, width, height = h[0], h[1], h[2], h[3], h[4], h[5]
+    byte_order, bpp, bpl, ncolors = h[7], h[11], h[12], h[19]
+    if version != 7 or fmt != 2 or bpp != 32:
+        raise AssertionError(f'{path}: an XWD this reader does not know '
+                             f'(version {version}, format {fmt}, {bpp} bpp, depth {depth})')
+    off = header_size + ncolors * 12
+    rows = []
+    for y in range(height):
+        line = data[off + y * bpl: off + y * bpl + width * 4]
+        if byte_order == 0:        # LSBFirst: B G R X
+            rgb = bytearray(width * 3)
+            rgb[0::3], rgb[1::3], rgb[2::3] = line[2::4], line[1::4], line[0::4]
+        else:                      # MSBFirst: X R G B
+            rgb = bytearray(width * 3)
+            rgb[0::3], rgb[1::3], rgb[2::3] = line[1::4], line[2::4], line[3::4]
+        rows.append(bytes(rgb))
+    return width, height, rows
+
+
+def write_png(path, width, rows):
+    def chunk(kind, payload):
+        c = kind + payload
+        return struct.pack('>I', len(payload)) + c + struct.pack('>I', zlib.crc32(c))
+    raw = b''.join(b'\x00' + r for r in rows)
+    png = (b'\x89PNG\r\n\x1a\n' +
+           chunk(b'IHDR', struct.pack('>IIBBBBB', width, len(rows), 8, 2, 0, 0, 0)) +
+           chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
+    with open(path, 'wb') as f:
+        f.write(png)
+
+
+def screenshot(stack, name):
+    """The window as the screen shows it now, saved as NAME.png; fails when
+    it is blank (one colour) or nearly so (a window GTK did not draw)."""
+    T.pump(0.5)        # let a redraw after the last change land
+    ext = stack.root.getChildAtIndex(0).queryComponent().getExtents(pyatspi.DESKTOP_COORDS)
+    width, height, rows = read_xwd(os.path.join(stack.fbdir, 'Xvfb_screen0'))
+    x0, y0 = max(0, ext.x), max(0, ext.y)
+    x1, y1 = min(width, ext.x + ext.width), min(height, ext.y + ext.height)
+    crop = [r[x0 * 3:x1 * 3] for r in rows[y0:y1]]
+    colours = {}
+    for r in crop[::4]:
+        for i in range(0, len(r), 12):
+            colours[r[i:i + 3]] = colours.get(r[i:i + 3], 0) + 1
+    total = sum(colours.values())
+    background = max(colours.values())
+    assert len(colours) >= 16 and total - background >= total // 50, \
+        f'{name}: the window looks blank ({len(colours)} colours, {background}/{total} background)'
+    os.makedirs(SHOTS, exist_ok=True)
+    write_png(os.path.join(SHOTS, name + '.png'), x1 - x0, crop)
+
+
 # ---- the stack -------------------------------------------------------------------------
 
 class Stack:
@@ -169,8 +236,11 @@ class Stack:
 
     def start_xvfb(self):
         r, w = os.pipe()
+        self.fbdir = os.path.join(self.tmp, 'fb')
+        os.makedirs(self.fbdir)
         x = subprocess.Popen(['Xvfb', '-displayfd', str(w), '-screen', '0', '1280x1024x24',
-                              '-nolisten', 'tcp'], pass_fds=(w,), stderr=subprocess.DEVNULL,
+                              '-fbdir', self.fbdir, '-nolisten', 'tcp'],
+                             pass_fds=(w,), stderr=subprocess.DEVNULL,
                              preexec_fn=normal_priority)
         os.close(w)
         self.procs.append(x)
@@ -238,6 +308,7 @@ def test_device_appears(stack):
     find(root, 'label', 'depth max')
     src = label_text(root, 'smpd.conf:')
     assert 'site' in src or 'protocol' in src or 'device' in src, src
+    screenshot(stack, 'devices')
 
 
 def test_refusal_shown(stack):
@@ -254,6 +325,7 @@ def test_refusal_shown(stack):
     click(root, 'push button', 'Begin session')
     text = label_text(root, 'Patch test required:')
     assert 'patch test' in text and 'h old' in text, text
+    screenshot(stack, 'session-refused')
     assert stack.smpd.device_prop('Session') in ('/', ''), 'a refused session was opened'
 
 
@@ -288,6 +360,7 @@ def test_session_runs_with_telemetry(stack):
         return int(find(root, 'label', contains='Telemetry updates ').name.split()[-1])
     first = updates()
     T.wait_for(lambda: updates() >= first + 4, 5, 'four more telemetry updates on screen')
+    screenshot(stack, 'treatment-running')
     # still running: the application's heartbeats reach smpd from its main loop
     T.pump(1.5)
     assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
@@ -311,6 +384,7 @@ def test_hung_app_stops_the_needle(stack):
         os.kill(stack.app.pid, signal.SIGCONT)
     alarm = label_text(root, 'High priority alarm: client-unresponsive')
     assert str(sentence) in alarm, (alarm, sentence)
+    screenshot(stack, 'alarm')
     click(root, 'push button', 'Clear fault')
     T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'idle', 5, 'the fault cleared')
     # the needle runs again for the next test

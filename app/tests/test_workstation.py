@@ -130,14 +130,27 @@ def entry_text(el):
 
 def type_into(root, name, text):
     """Replace the text of the entry named name through AT-SPI's
-    EditableText, as an on-screen keyboard or a screen reader does.
-    (Typed keys need the keyboard focus, which Xvfb without a window
-    manager never gives a GTK 4 window.)"""
+    EditableText, as an on-screen keyboard or a screen reader does (no
+    keyboard layout or focus to depend on; press_key() is the keyboard)."""
     el = find(root, 'text', name)
     if not el.queryEditableText().setTextContents(text):
         raise AssertionError(f'entry "{name}" refused the text')
     T.wait_for(lambda: entry_text(el) == text, 5,
                f'"{text}" in "{name}"')
+
+
+F12 = 0xffc9
+
+
+def press_key(root, keysym, focus_on):
+    """A key pressed as a person does: a click on the label focus_on (it
+    does nothing) gives the window the keyboard, then the key.  (Xvfb has
+    no window manager to focus it.)"""
+    el = find(root, 'label', focus_on)
+    ext = el.queryComponent().getExtents(pyatspi.DESKTOP_COORDS)
+    pyatspi.Registry.generateMouseEvent(ext.x + ext.width // 2, ext.y + ext.height // 2, 'b1c')
+    T.pump(0.3)
+    pyatspi.Registry.generateKeyboardEvent(keysym, None, pyatspi.KEY_SYM)
 
 
 def label_text(root, contains, timeout=10.0):
@@ -224,6 +237,10 @@ class Stack:
         self.sim = T.Sim(self.tmp)
         self.smpd = T.Smpd(self.bus, self.tmp, self.sim)
         self.display = self.start_xvfb()
+        # AT-SPI's registry, which this session bus starts when the app
+        # first asks for it, sends synthesized keys and clicks through XTest
+        subprocess.run(['dbus-update-activation-environment', 'DISPLAY=' + self.display],
+                       check=True)
         env = dict(os.environ, DISPLAY=self.display, GDK_BACKEND='x11', GSK_RENDERER='cairo',
                    GDK_DEBUG='gl-disable', GTK_A11Y='atspi', NO_AT_BRIDGE='0')
         env.pop('WAYLAND_DISPLAY', None)
@@ -394,7 +411,7 @@ def test_hung_app_stops_the_needle(stack):
 
 def test_emergency_stop_stops_the_needle(stack):
     """The header bar's Emergency Stop stops the needle on the device and
-    latches it in smpd."""
+    latches it in smpd; so does its key, F12."""
     root = stack.root
     assert sim_state(stack.sim) == 'RUNNING'
     click(root, 'push button', 'Emergency Stop')
@@ -406,6 +423,15 @@ def test_emergency_stop_stops_the_needle(stack):
         stack.sim.events()[-20:]
     find(root, 'label', 'Emergency stop sent')
     find(root, 'label', contains='Device state: estop')
+
+    # and by its key, F12, once the needle runs again
+    click(root, 'push button', 'Clear fault')
+    T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'idle', 5, 'the e-stop cleared')
+    click(root, 'push button', 'Start')
+    T.wait_for(lambda: sim_state(stack.sim) == 'RUNNING', 5, 'the needle running again')
+    press_key(root, F12, 'Telemetry')
+    T.wait_for(lambda: sim_state(stack.sim) == 'ESTOP', 2, 'the device in ESTOP by F12')
+    assert ' | '.join(stack.sim.events()).count('event=STATE from=RUNNING to=ESTOP reason=ESTOP') == 2
 
 
 def test_refusals_shown_by_name(stack):

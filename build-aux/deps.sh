@@ -111,11 +111,24 @@ GROUP[system]="
 	systemd-sysv
 	udev
 "
+# make check-workstation: smp-workstation (app/, -Dworkstation) and its
+# headless test (Xvfb, AT-SPI, a private session bus), its desktop file
+# and AppStream metainfo validated
+GROUP[workstation]="
+	libgtk-4-dev
+	libadwaita-1-dev
+	xvfb
+	at-spi2-core
+	python3-pyatspi
+	dbus-daemon
+	appstream
+	desktop-file-utils
+"
 # build-aux/format.sh: one C style (.clang-format)
 GROUP[format]="
 	clang-format
 "
-ORDER=(build module test report docs fuzz analyze kernel vm system format)
+ORDER=(build module test report workstation docs fuzz analyze kernel vm system format)
 
 mode=install
 case "${1:-}" in

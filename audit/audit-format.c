@@ -803,3 +803,22 @@ out:
 	close(fd);
 	return r;
 }
+
+int audit_vkey_fingerprint(const char *verification_key, char ret_hex[17])
+{
+	uint8_t key0[AUDIT_KEY_SIZE], fp[AUDIT_FP_SIZE];
+	int r;
+
+	if (!ret_hex)
+		return -EINVAL;
+	r = audit_vkey_parse(verification_key, key0);
+	if (r < 0)
+		return r;
+	r = audit_key_fingerprint(key0, fp);
+	audit_wipe(key0, sizeof(key0));
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < AUDIT_FP_SIZE; i++)
+		snprintf(ret_hex + 2 * i, 3, "%02x", fp[i]);
+	return 0;
+}

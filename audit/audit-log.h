@@ -309,6 +309,15 @@ int audit_verify(const char *dir, const char *verification_key,
 		 audit_progress_fn progress, void *userdata,
 		 struct audit_verify_report *ret_report);
 
+/*
+ * The key fingerprint of a verification key, as every file header holds it
+ * (the first 8 bytes of SHA-256("smp-audit-fingerprint-v1" || K_0)), in 16
+ * lowercase hex digits and a NUL.  It names the key without revealing it:
+ * what an inspection bundle and a verification report quote.
+ * Returns 0; -EINVAL if verification_key is not a well-formed key string.
+ */
+int audit_vkey_fingerprint(const char *verification_key, char ret_hex[17]);
+
 enum audit_export_format {
 	AUDIT_EXPORT_JSON, /* one JSON object per line */
 	AUDIT_EXPORT_CSV,  /* RFC 4180, header line first */

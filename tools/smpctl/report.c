@@ -283,15 +283,27 @@ static const char *meta_str(json_object *begin, const char *key)
 int session_report(const char *log_dir, const char *session_id, const char *key, FILE *out,
 		   char **ret_error)
 {
+	char *desc = NULL;
+	int status, r;
+
+	status = smp_log_verify(log_dir, key, NULL, NULL, &desc);
+	r = session_report_verified(log_dir, session_id, status, desc, key != NULL, out, ret_error);
+	free(desc);
+	return r;
+}
+
+int session_report_verified(const char *log_dir, const char *session_id, int status,
+			    const char *desc, bool key_given, FILE *out, char **ret_error)
+{
 	json_object **recs = NULL, **tele = NULL, *begin = NULL;
 	struct mark *marks = NULL;
 	size_t nm = 0;
 	smp_session **all = NULL, *rec = NULL;
 	size_t n = 0, nt = 0, sz = 0;
-	char *buf = NULL, *line, *save = NULL, *desc = NULL;
+	char *buf = NULL, *line, *save = NULL;
 	FILE *mem;
 	int64_t k;
-	int status, r = 0;
+	int r = 0;
 	bool partial;
 	uint64_t t0 = 0, t1 = 0;
 
@@ -374,7 +386,6 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 	t0 = (uint64_t)json_object_get_int64(json_object_object_get(begin, "realtime_usec"));
 	t1 = rec && !smp_session_is_active(rec) ? smp_session_get_end_usec(rec) :
 	     (uint64_t)json_object_get_int64(json_object_object_get(recs[n - 1], "realtime_usec"));
-	status = smp_log_verify(log_dir, key, NULL, NULL, &desc);
 
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Session ", out);
 	html(out, session_id);
@@ -455,7 +466,7 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 		fputs("ok\">INTACT: ", out);
 	else if (status < 0)
 		fprintf(out, "bad\">NOT VERIFIED (%s): ", strerror(-status));
-	else if (!key && status == SMP_LOG_UNVERIFIABLE)
+	else if (!key_given && status == SMP_LOG_UNVERIFIABLE)
 		fputs("bad\">SEALS NOT CHECKED (no verification key given): ", out);
 	else
 		fputs("bad\">NOT INTACT: ", out);
@@ -498,7 +509,6 @@ finish:
 	free(tele);
 	free(marks);
 	smp_session_list_free(all);
-	free(desc);
 	free(buf);
 	return r;
 }

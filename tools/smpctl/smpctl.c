@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -1242,6 +1243,20 @@ static void csv_cell(const char *s, bool last)
 	fputs(last ? "\r\n" : ",", stdout);
 }
 
+struct verify_job {
+	const char *key;
+	char *desc;
+	int status;
+};
+
+static void *verify_thread(void *userdata)
+{
+	struct verify_job *j = userdata;
+
+	j->status = smp_log_verify(arg_log_dir, j->key, NULL, NULL, &j->desc);
+	return NULL;
+}
+
 /*
  * log recall (--pigment-lot=LOT | --cartridge=ID | --cartridge-lot=LOT)
  * (--key=KEY | --key-file=FILE) [--format=table|json|csv]: who was treated
@@ -1296,10 +1311,28 @@ static int cmd_recall(int argc, char **argv)
 		free(key);
 		return usage_error("%s", usage);
 	}
-	/* A recall answers from a log that verifies, or not at all. */
-	r = smp_log_verify(arg_log_dir, key, NULL, NULL, &desc);
+	/*
+	 * A recall answers from a log that verifies, or not at all.  The
+	 * verification (every record's hash and every seal) and the reading of
+	 * the sessions are two walks of the log; they run side by side, and
+	 * nothing is printed unless the verification says intact.
+	 */
+	{
+		struct verify_job job = { .key = key };
+		pthread_t t;
+		bool threaded = pthread_create(&t, NULL, verify_thread, &job) == 0;
+
+		if (!threaded)
+			verify_thread(&job);
+		n = smp_log_list_sessions_filtered(arg_log_dir, lot, cart, cart_lot, 0, 0, &all);
+		if (threaded)
+			pthread_join(t, NULL);
+		r = job.status;
+		desc = job.desc;
+	}
 	free(key);
 	if (r != SMP_LOG_INTACT) {
+		smp_session_list_free(all);
 		fprintf(stderr, "smpctl: log recall: the audit log in %s does not verify: %s\n",
 			arg_log_dir ? arg_log_dir : SMP_LOG_DEFAULT_DIR,
 			r < 0 ? (r == -EINVAL ? "the verification key is malformed" : strerror(-r)) : desc);
@@ -1308,9 +1341,9 @@ static int cmd_recall(int argc, char **argv)
 		       EXIT_LOG_TRUNCATED : r < 0 && r != -EINVAL ? EXIT_FAIL : EXIT_LOG_UNVERIFIABLE;
 	}
 	free(desc);
-	n = smp_log_list_sessions(arg_log_dir, &all);
 	if (n < 0) {
-		fprintf(stderr, "smpctl: log recall: %s\n", strerror(-n));
+		fprintf(stderr, "smpctl: log recall: %s\n", n == -EINVAL ?
+			"an empty lot or cartridge matches nothing" : strerror(-n));
 		return n == -EBADMSG ? EXIT_LOG_TAMPERED : EXIT_FAIL;
 	}
 	if (format[0] == 'j')
@@ -1329,10 +1362,6 @@ static int cmd_recall(int argc, char **argv)
 		char b[64];
 		const char *row[10];
 
-		if ((lot && strcmp(lot, smp_session_get_pigment_lot(s)) != 0) ||
-		    (cart && strcmp(cart, smp_session_get_cartridge_id(s)) != 0) ||
-		    (cart_lot && strcmp(cart_lot, smp_session_get_cartridge_lot(s)) != 0))
-			continue;
 		if (a) {
 			json_object_array_add(a, session_json(s));
 			continue;

@@ -106,6 +106,13 @@ run 0 --log-dir="$work/log" log bundle --from=2025-01-01 --to=2025-12-31 --key="
 grep -qx 'sessions: 0' "$work/empty/verification.txt" || fail "verification.txt does not say 0 sessions"
 echo "ok: an empty directory, a range without sessions"
 
+# the recall of the same log (its verification runs in a thread of its
+# own: under valgrind, that thread must leave nothing behind)
+run 0 --log-dir="$work/log" log recall --pigment-lot=LOT-A --key-file="$work/key" --format=csv
+[ "$(sed -n '2,$p' "$work/out.txt" | tr -d '\r' | awk -F, '{print $2 "," $NF}' | tr '\n' ' ')" = \
+  "client-1,11111111111111111111111111111111 client-3,$s3 " ] || fail "recall LOT-A: $(cat "$work/out.txt")"
+echo "ok: recall of LOT-A from the same log"
+
 # ---- refusals, each by name, nothing left behind
 run 1 --log-dir="$work/log" log bundle --from=2026-01-01 --to=2026-12-31 --key="$key" "$b"
 grep -q 'refused: .* is not empty' "$work/err.txt" || fail "non-empty directory: $(cat "$work/err.txt")"

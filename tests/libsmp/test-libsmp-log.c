@@ -22,19 +22,22 @@
 
 static int failures;
 
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
-#define CHECK_R(expr, want) do { \
-	long long _r = (long long)(expr), _w = (long long)(want); \
-	if (_r != _w) { \
-		fprintf(stderr, "%s:%d: %s = %lld, expected %lld\n", __FILE__, __LINE__, #expr, _r, _w); \
-		failures++; \
-	} \
-} while (0)
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			failures++;                                                              \
+		}                                                                                \
+	} while (0)
+#define CHECK_R(expr, want)                                                                      \
+	do {                                                                                     \
+		long long _r = (long long)(expr), _w = (long long)(want);                        \
+		if (_r != _w) {                                                                  \
+			fprintf(stderr, "%s:%d: %s = %lld, expected %lld\n", __FILE__, __LINE__, \
+				#expr, _r, _w);                                                  \
+			failures++;                                                              \
+		}                                                                                \
+	} while (0)
 
 #define DAY_USEC (86400ULL * 1000000ULL)
 /* 2026-01-10, 2026-02-15, 2026-03-20, 2026-04-25 at 10:00 UTC */
@@ -79,29 +82,41 @@ static int generate(const char *dir, char **ret_key)
 	for (size_t i = 0; r >= 0 && i < sizeof(sessions) / sizeof(sessions[0]); i++) {
 		const struct spec *s = &sessions[i];
 		struct audit_field b[] = {
-			AUDIT_STR("session", s->id), AUDIT_STR("device", "GEN-DEV-1"),
-			AUDIT_STR("client", s->client), AUDIT_STR("operator", "op-gen"),
-			AUDIT_STR("zone", "hairline"), AUDIT_STR("pigment_lot", s->lot),
-			AUDIT_STR("pigment_manufacturer", "Maker, Inc."), AUDIT_STR("cartridge", s->cart),
-			AUDIT_STR("cartridge_lot", s->cart_lot), AUDIT_STR("needle", "3RL"),
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("device", "GEN-DEV-1"),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("operator", "op-gen"),
+			AUDIT_STR("zone", "hairline"),
+			AUDIT_STR("pigment_lot", s->lot),
+			AUDIT_STR("pigment_manufacturer", "Maker, Inc."),
+			AUDIT_STR("cartridge", s->cart),
+			AUDIT_STR("cartridge_lot", s->cart_lot),
+			AUDIT_STR("needle", "3RL"),
 			AUDIT_INT("patch_test_time", (int64_t)(begin_of(i) / 1000000) - 2 * 86400),
 			AUDIT_INT("screening_time", 0),
 		};
 		struct audit_field z[] = {
-			AUDIT_STR("session", s->id), AUDIT_STR("client", s->client),
-			AUDIT_STR("from", "hairline"), AUDIT_STR("zone", "crown"),
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("from", "hairline"),
+			AUDIT_STR("zone", "crown"),
 		};
 		struct audit_field f[] = {
-			AUDIT_STR("device", "GEN-DEV-1"), AUDIT_STR("session", s->id),
-			AUDIT_STR("fault", "brownout"), AUDIT_STR("message", "the supply sagged"),
+			AUDIT_STR("device", "GEN-DEV-1"),
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("fault", "brownout"),
+			AUDIT_STR("message", "the supply sagged"),
 		};
 		struct audit_field st[] = {
-			AUDIT_STR("device", "GEN-DEV-1"), AUDIT_STR("client", s->client),
+			AUDIT_STR("device", "GEN-DEV-1"),
+			AUDIT_STR("client", s->client),
 			AUDIT_STR("reason", "requested by the client"),
 		};
 		struct audit_field e[] = {
-			AUDIT_STR("session", s->id), AUDIT_STR("client", s->client),
-			AUDIT_STR("reason", "ended by the client"), AUDIT_UINT("needle_on_ms", 60000),
+			AUDIT_STR("session", s->id),
+			AUDIT_STR("client", s->client),
+			AUDIT_STR("reason", "ended by the client"),
+			AUDIT_UINT("needle_on_ms", 60000),
 		};
 
 		clock_now = begin_of(i);
@@ -134,8 +149,8 @@ static void ids(smp_session **list, char *buf, size_t n)
 	for (size_t i = 0; list && list[i]; i++)
 		for (size_t k = 0; k < sizeof(sessions) / sizeof(sessions[0]); k++)
 			if (strcmp(smp_session_get_id(list[i]), sessions[k].id) == 0)
-				snprintf(buf + strlen(buf), n - strlen(buf), "%s%zu", buf[0] ? "," : "",
-					 k + 1);
+				snprintf(buf + strlen(buf), n - strlen(buf), "%s%zu",
+					 buf[0] ? "," : "", k + 1);
 }
 
 static void expect(const char *dir, const char *lot, const char *cart, const char *cart_lot,
@@ -171,11 +186,11 @@ static void test_filters(const char *dir)
 	expect(dir, "LOT-A", NULL, "CL-2", 0, 0, "3", __LINE__);
 	expect(dir, "LOT-A", "CART-2", NULL, 0, 0, "", __LINE__);
 	expect(dir, "LOT-Z", NULL, NULL, 0, 0, "", __LINE__);
-	expect(dir, "lot-a", NULL, NULL, 0, 0, "", __LINE__);	/* exact, as recorded */
+	expect(dir, "lot-a", NULL, NULL, 0, 0, "", __LINE__); /* exact, as recorded */
 	/* begun in [Feb 1, Mar 31): the second and the third */
 	expect(dir, NULL, NULL, NULL, feb1, mar31, "2,3", __LINE__);
 	expect(dir, "LOT-A", NULL, NULL, feb1, mar31, "3", __LINE__);
-	expect(dir, NULL, NULL, NULL, begin_of(1), begin_of(2), "2", __LINE__);	/* [since, until) */
+	expect(dir, NULL, NULL, NULL, begin_of(1), begin_of(2), "2", __LINE__); /* [since, until) */
 	expect(dir, NULL, NULL, NULL, begin_of(3) + 1, 0, "", __LINE__);
 	/* what libsmp reads of a filtered session is what smp_log_list_sessions() reads */
 	CHECK_R(smp_log_list_sessions_filtered(dir, NULL, "CART-3", NULL, 0, 0, &list), 1);
@@ -230,14 +245,18 @@ static void test_export(const char *dir)
 	CHECK(f);
 	if (!f)
 		return;
-	CHECK_R(smp_log_export_sessions(dir, SMP_LOG_FORMAT_JSON, NULL, NULL, "CL-1",
-					begin_of(1), 0, f), 1);
+	CHECK_R(smp_log_export_sessions(dir, SMP_LOG_FORMAT_JSON, NULL, NULL, "CL-1", begin_of(1),
+					0, f),
+		1);
 	fclose(f);
-	CHECK(buf && buf[0] == '{' && strstr(buf, sessions[1].id) && strchr(buf, '\n') == buf + strlen(buf) - 1);
+	CHECK(buf && buf[0] == '{' && strstr(buf, sessions[1].id) &&
+	      strchr(buf, '\n') == buf + strlen(buf) - 1);
 	free(buf);
 	f = fopen("/dev/null", "we");
-	CHECK_R(smp_log_export_sessions(dir, (enum smp_log_format)7, NULL, NULL, NULL, 0, 0, f), -EINVAL);
-	CHECK_R(smp_log_export_sessions(dir, SMP_LOG_FORMAT_CSV, NULL, NULL, NULL, 0, 0, NULL), -EINVAL);
+	CHECK_R(smp_log_export_sessions(dir, (enum smp_log_format)7, NULL, NULL, NULL, 0, 0, f),
+		-EINVAL);
+	CHECK_R(smp_log_export_sessions(dir, SMP_LOG_FORMAT_CSV, NULL, NULL, NULL, 0, 0, NULL),
+		-EINVAL);
 	CHECK_R(smp_log_export_sessions(dir, SMP_LOG_FORMAT_CSV, "", NULL, NULL, 0, 0, f), -EINVAL);
 	CHECK_R(smp_log_export_sessions(dir, SMP_LOG_FORMAT_CSV, NULL, NULL, NULL, 5, 5, f), -EINVAL);
 	if (f)
@@ -268,7 +287,9 @@ static void test_fingerprint(const char *dir, const char *key, const char *other
 
 		for (const char *p = key; *p && n + 1 < sizeof(typed); p++)
 			if (*p != '-' || p - key < 6)
-				typed[n++] = p - key >= 6 && *p >= 'a' && *p <= 'f' ? (char)(*p - 32) : *p;
+				typed[n++] = p - key >= 6 && *p >= 'a' && *p <= 'f' ?
+						     (char)(*p - 32) :
+						     *p;
 		typed[n] = '\0';
 		CHECK_R(smp_log_key_fingerprint(typed, &fp2), 0);
 		CHECK(fp2 && fp && strcmp(fp2, fp) == 0);
@@ -294,7 +315,8 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--generate") == 0) {
 		r = generate(argv[2], &key);
 		if (r < 0) {
-			fprintf(stderr, "test-libsmp-log: cannot write %s: %s\n", argv[2], strerror(-r));
+			fprintf(stderr, "test-libsmp-log: cannot write %s: %s\n", argv[2],
+				strerror(-r));
 			return 1;
 		}
 		printf("%s\n", key);

@@ -53,8 +53,10 @@ static const char *iso_utc(char buf[32], int64_t sec)
 
 static const char *status_name(int s)
 {
-	return s == SMP_LOG_INTACT ? "intact" : s == SMP_LOG_TAMPERED ? "tampered" :
-	       s == SMP_LOG_TRUNCATED ? "truncated" : "unverifiable";
+	return s == SMP_LOG_INTACT    ? "intact" :
+	       s == SMP_LOG_TAMPERED  ? "tampered" :
+	       s == SMP_LOG_TRUNCATED ? "truncated" :
+					"unverifiable";
 }
 
 static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -139,7 +141,8 @@ static int copy_log(const char *dir, const char *to, unsigned *ret_n)
 		if (len <= 13 || strncmp(e->d_name, "audit-", 6) != 0 ||
 		    strcmp(e->d_name + len - 7, ".smplog") != 0)
 			continue;
-		if (asprintf(&a, "%s/%s", dir, e->d_name) < 0 || asprintf(&b, "%s/%s", to, e->d_name) < 0)
+		if (asprintf(&a, "%s/%s", dir, e->d_name) < 0 ||
+		    asprintf(&b, "%s/%s", to, e->d_name) < 0)
 			r = -ENOMEM;
 		else
 			r = copy_file(a, b);
@@ -180,83 +183,83 @@ static char *readme(const char *log_dir, int64_t since, int64_t until, int n_ses
 	iso_utc(b, until);
 	iso_utc(now, (int64_t)time(NULL));
 	if (asprintf(&s,
-		"Inspection bundle of a libsmp treatment audit log\n"
-		"==================================================\n"
-		"\n"
-		"Written %s by smpctl %s (`smpctl log bundle`) from the audit log in\n"
-		"%s, for the sessions begun from %s up to, not\n"
-		"including, %s: %d session(s).\n"
-		"\n"
-		"Contents\n"
-		"--------\n"
-		"  log/                       a byte-for-byte copy of the %u file(s) of the audit\n"
-		"                             log (audit-<first sequence number>.smplog), from its\n"
-		"                             first record: the evidence; everything else here is\n"
-		"                             read from it\n"
-		"  sessions.csv               the sessions begun in the range (RFC 4180; the\n"
-		"                             columns of docs/audit-log.md, \"Sessions\"; times UTC)\n"
-		"  reports/session-ID.html    one page per session: the record, the telemetry\n"
-		"                             plots with faults, stops and zone changes marked,\n"
-		"                             every event; open in a browser, print to paper/PDF\n"
-		"  verification.txt           the result of verifying log/ and the fingerprint of\n"
-		"                             the key it was verified with\n"
-		"  README.txt                 this file\n"
-		"\n"
-		"What was verified\n"
-		"-----------------\n"
-		"log/ was verified INTACT with the verification key whose fingerprint is\n"
-		"\n"
-		"    %s\n"
-		"\n"
-		"(%s).\n"
-		"The log in %s was verified%s before it was copied.\n"
-		"\n"
-		"How to verify it again\n"
-		"----------------------\n"
-		"Everything needed is the published format, docs/audit-log.md of libsmp\n"
-		"(https://github.com/libsmp/libsmp, installed with libsmp's documentation),\n"
-		"and the clinic's verification key.\n"
-		"\n"
-		"1. Get the verification key (\"smpk1-\" and nine groups of hex digits) from\n"
-		"   the clinic: it is kept offline, on paper, and is NOT in this bundle\n"
-		"   (whoever holds it could rewrite the log).\n"
-		"\n"
-		"2. Check that it is the key this bundle was verified with: its fingerprint\n"
-		"   (docs/audit-log.md, \"Key fingerprint\") must be %s:\n"
-		"\n"
-		"       printf 'smp-audit-fingerprint-v1' > fp.bin\n"
-		"       echo \"$KEY\" | sed 's/^smpk1-//; s/-//g' | cut -c1-64 | xxd -r -p >> fp.bin\n"
-		"       sha256sum fp.bin | cut -c1-16\n"
-		"\n"
-		"   Every file of log/ holds the same 8 bytes at offset 32 of its header:\n"
-		"       xxd -s 32 -l 8 -p log/audit-0000000000000000.smplog\n"
-		"\n"
-		"3. Verify log/. With libsmp's tool:\n"
-		"       smp-audit verify log --key \"$KEY\"      (exit 0 and \"intact\")\n"
-		"   or from the format alone, as docs/audit-log.md describes it (\"Files\",\n"
-		"   \"File header\", \"Record\", \"Fields\", \"Seals and key evolution\", \"What\n"
-		"   verification proves\"): for each file in name order, the header and its\n"
-		"   CRC-32; for each record, its CRC-32, a sequence number one more than the\n"
-		"   record before, and the SHA-256 of the record before in its bytes 40..71;\n"
-		"   for each seal, the HMAC-SHA256 with the epoch key derived from the\n"
-		"   verification key. Any difference is tampering.\n"
-		"\n"
-		"4. Re-derive the sessions: docs/audit-log.md \"Sessions\" gives the rules\n"
-		"   that turn records into sessions; with libsmp's tool\n"
-		"       smp-audit sessions log --format csv --since %.10s --until %.10s\n"
-		"   (those dates in UTC) reproduces sessions.csv when the range is whole days.\n"
-		"\n"
-		"What the verification does not prove\n"
-		"------------------------------------\n"
-		"Records after the last seal are only chained (verification.txt says how\n"
-		"many); a thief of the workstation's key at some time could rewrite what\n"
-		"was sealed after that time; without the log's key file (not copied), whole\n"
-		"sealed periods cut off the end of log/ would not show, which is why the\n"
-		"log was verified in place%s first; the times are the\n"
-		"workstation's clock. docs/audit-log.md, \"What verification proves\".\n",
-		now, SMPCTL_VERSION, log_dir, a, b, n_sessions, n_files, fp, desc, log_dir,
-		with_key_file ? " with its key file present" : " (its key file was not readable)",
-		fp, a, b, with_key_file ? " with its key file" : "") < 0)
+		     "Inspection bundle of a libsmp treatment audit log\n"
+		     "==================================================\n"
+		     "\n"
+		     "Written %s by smpctl %s (`smpctl log bundle`) from the audit log in\n"
+		     "%s, for the sessions begun from %s up to, not\n"
+		     "including, %s: %d session(s).\n"
+		     "\n"
+		     "Contents\n"
+		     "--------\n"
+		     "  log/                       a byte-for-byte copy of the %u file(s) of the audit\n"
+		     "                             log (audit-<first sequence number>.smplog), from its\n"
+		     "                             first record: the evidence; everything else here is\n"
+		     "                             read from it\n"
+		     "  sessions.csv               the sessions begun in the range (RFC 4180; the\n"
+		     "                             columns of docs/audit-log.md, \"Sessions\"; times UTC)\n"
+		     "  reports/session-ID.html    one page per session: the record, the telemetry\n"
+		     "                             plots with faults, stops and zone changes marked,\n"
+		     "                             every event; open in a browser, print to paper/PDF\n"
+		     "  verification.txt           the result of verifying log/ and the fingerprint of\n"
+		     "                             the key it was verified with\n"
+		     "  README.txt                 this file\n"
+		     "\n"
+		     "What was verified\n"
+		     "-----------------\n"
+		     "log/ was verified INTACT with the verification key whose fingerprint is\n"
+		     "\n"
+		     "    %s\n"
+		     "\n"
+		     "(%s).\n"
+		     "The log in %s was verified%s before it was copied.\n"
+		     "\n"
+		     "How to verify it again\n"
+		     "----------------------\n"
+		     "Everything needed is the published format, docs/audit-log.md of libsmp\n"
+		     "(https://github.com/libsmp/libsmp, installed with libsmp's documentation),\n"
+		     "and the clinic's verification key.\n"
+		     "\n"
+		     "1. Get the verification key (\"smpk1-\" and nine groups of hex digits) from\n"
+		     "   the clinic: it is kept offline, on paper, and is NOT in this bundle\n"
+		     "   (whoever holds it could rewrite the log).\n"
+		     "\n"
+		     "2. Check that it is the key this bundle was verified with: its fingerprint\n"
+		     "   (docs/audit-log.md, \"Key fingerprint\") must be %s:\n"
+		     "\n"
+		     "       printf 'smp-audit-fingerprint-v1' > fp.bin\n"
+		     "       echo \"$KEY\" | sed 's/^smpk1-//; s/-//g' | cut -c1-64 | xxd -r -p >> fp.bin\n"
+		     "       sha256sum fp.bin | cut -c1-16\n"
+		     "\n"
+		     "   Every file of log/ holds the same 8 bytes at offset 32 of its header:\n"
+		     "       xxd -s 32 -l 8 -p log/audit-0000000000000000.smplog\n"
+		     "\n"
+		     "3. Verify log/. With libsmp's tool:\n"
+		     "       smp-audit verify log --key \"$KEY\"      (exit 0 and \"intact\")\n"
+		     "   or from the format alone, as docs/audit-log.md describes it (\"Files\",\n"
+		     "   \"File header\", \"Record\", \"Fields\", \"Seals and key evolution\", \"What\n"
+		     "   verification proves\"): for each file in name order, the header and its\n"
+		     "   CRC-32; for each record, its CRC-32, a sequence number one more than the\n"
+		     "   record before, and the SHA-256 of the record before in its bytes 40..71;\n"
+		     "   for each seal, the HMAC-SHA256 with the epoch key derived from the\n"
+		     "   verification key. Any difference is tampering.\n"
+		     "\n"
+		     "4. Re-derive the sessions: docs/audit-log.md \"Sessions\" gives the rules\n"
+		     "   that turn records into sessions; with libsmp's tool\n"
+		     "       smp-audit sessions log --format csv --since %.10s --until %.10s\n"
+		     "   (those dates in UTC) reproduces sessions.csv when the range is whole days.\n"
+		     "\n"
+		     "What the verification does not prove\n"
+		     "------------------------------------\n"
+		     "Records after the last seal are only chained (verification.txt says how\n"
+		     "many); a thief of the workstation's key at some time could rewrite what\n"
+		     "was sealed after that time; without the log's key file (not copied), whole\n"
+		     "sealed periods cut off the end of log/ would not show, which is why the\n"
+		     "log was verified in place%s first; the times are the\n"
+		     "workstation's clock. docs/audit-log.md, \"What verification proves\".\n",
+		     now, SMPCTL_VERSION, log_dir, a, b, n_sessions, n_files, fp, desc, log_dir,
+		     with_key_file ? " with its key file present" : " (its key file was not readable)",
+		     fp, a, b, with_key_file ? " with its key file" : "") < 0)
 		return NULL;
 	return s;
 }
@@ -279,7 +282,8 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 	/* the key first: a malformed key is the user's mistake, said as such */
 	r = smp_log_key_fingerprint(key, &fp);
 	if (r < 0)
-		return fail(ret_error, r, "the verification key is malformed (\"smpk1-\" and nine groups "
+		return fail(ret_error, r,
+			    "the verification key is malformed (\"smpk1-\" and nine groups "
 			    "of hex digits)");
 	out = strdup(outdir);
 	if (!out) {
@@ -290,15 +294,19 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 		out[l - 1] = '\0';
 	if (stat(out, &st) == 0) {
 		if (!S_ISDIR(st.st_mode)) {
-			r = fail(ret_error, -ENOTEMPTY, "%s exists and is not a directory: a bundle "
-				 "goes into a new or empty directory", out);
+			r = fail(ret_error, -ENOTEMPTY,
+				 "%s exists and is not a directory: a bundle "
+				 "goes into a new or empty directory",
+				 out);
 			goto finish;
 		}
 		r = dir_is_empty(out);
 		if (r <= 0) {
 			r = r < 0 ? fail(ret_error, r, "cannot read %s: %s", out, strerror(-r)) :
-			    fail(ret_error, -ENOTEMPTY, "%s is not empty: a bundle goes into a new or "
-				 "empty directory, never among other files", out);
+				    fail(ret_error, -ENOTEMPTY,
+					 "%s is not empty: a bundle goes into a new or "
+					 "empty directory, never among other files",
+					 out);
 			goto finish;
 		}
 		exists = true;
@@ -320,8 +328,10 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 		goto finish;
 	}
 	if (status != SMP_LOG_INTACT) {
-		r = fail(ret_error, status, "the audit log in %s does not verify (%s): %s; "
-			 "no bundle is made of it", dir, status_name(status), desc ? desc : "");
+		r = fail(ret_error, status,
+			 "the audit log in %s does not verify (%s): %s; "
+			 "no bundle is made of it",
+			 dir, status_name(status), desc ? desc : "");
 		goto finish;
 	}
 	{
@@ -361,8 +371,8 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 	if (status != SMP_LOG_INTACT) {
 		r = fail(ret_error, status < 0 ? status : SMP_LOG_TRUNCATED,
 			 "the copy of the audit log does not verify (%s): %s; was it being written? "
-			 "try again", status < 0 ? strerror(-status) : status_name(status),
-			 desc2 ? desc2 : "");
+			 "try again",
+			 status < 0 ? strerror(-status) : status_name(status), desc2 ? desc2 : "");
 		goto finish;
 	}
 
@@ -403,8 +413,8 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 			free(page);
 			goto finish;
 		}
-		r = session_report_verified(logcopy, smp_session_get_id(list[i]), status, desc2, true,
-					    f, &err);
+		r = session_report_verified(logcopy, smp_session_get_id(list[i]), status, desc2,
+					    true, f, &err);
 		if (fclose(f) != 0 && r >= 0)
 			r = -errno;
 		if (r < 0) {
@@ -437,8 +447,8 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 			     "written: %s by smpctl %s\n",
 			     status_name(status), desc2, fp, n_files, dir,
 			     key_file ? " with its key file" : " (key file not readable)", desc,
-			     iso_utc(a, since), iso_utc(b, until), n, iso_utc(now, (int64_t)time(NULL)),
-			     SMPCTL_VERSION) < 0) {
+			     iso_utc(a, since), iso_utc(b, until), n,
+			     iso_utc(now, (int64_t)time(NULL)), SMPCTL_VERSION) < 0) {
 			text = NULL;
 			r = -ENOMEM;
 			goto finish;

@@ -64,7 +64,12 @@ echo "ok: the bundle holds the log's files, sessions.csv, 2 reports, verificatio
 [ "$(sed -n '2,$p' "$b/sessions.csv" | cut -c1-32 | tr '\n' ' ')" = "$s2 $s3 " ] ||
 	fail "sessions.csv: $(cat "$b/sessions.csv")"
 head -1 "$b/sessions.csv" | grep -q '^session,state,begin,end,client,' || fail "sessions.csv has no header line"
-"$audit" sessions "$b/log" --format csv --since 2026-02-01 --until 2026-04-01 > "$work/re.csv" ||
+# the README's own command
+cmd=$(grep -o 'smp-audit sessions log --format csv --since @[0-9]* --until @[0-9]*' "$b/README.txt") ||
+	fail "the README has no smp-audit sessions command"
+[ "$cmd" = "smp-audit sessions log --format csv --since @1769904000 --until @1775001600" ] ||
+	fail "the README's range is $cmd"
+"$audit" sessions "$b/log" --format csv --since @1769904000 --until @1775001600 > "$work/re.csv" ||
 	fail "smp-audit sessions of the copy failed"
 cmp -s "$work/re.csv" "$b/sessions.csv" || { diff "$work/re.csv" "$b/sessions.csv"; fail "sessions.csv is not what smp-audit reads"; }
 echo "ok: sessions.csv == smp-audit sessions of the copy"

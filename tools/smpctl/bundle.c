@@ -246,8 +246,8 @@ static char *readme(const char *log_dir, int64_t since, int64_t until, int n_ses
 		     "\n"
 		     "4. Re-derive the sessions: docs/audit-log.md \"Sessions\" gives the rules\n"
 		     "   that turn records into sessions; with libsmp's tool\n"
-		     "       smp-audit sessions log --format csv --since %.10s --until %.10s\n"
-		     "   (those dates in UTC) reproduces sessions.csv when the range is whole days.\n"
+		     "       smp-audit sessions log --format csv --since @%" PRId64 " --until @%" PRId64 "\n"
+		     "   (%s to %s, as Unix seconds) reproduces sessions.csv.\n"
 		     "\n"
 		     "What the verification does not prove\n"
 		     "------------------------------------\n"
@@ -259,7 +259,7 @@ static char *readme(const char *log_dir, int64_t since, int64_t until, int n_ses
 		     "workstation's clock. docs/audit-log.md, \"What verification proves\".\n",
 		     now, SMPCTL_VERSION, log_dir, a, b, n_sessions, n_files, fp, desc, log_dir,
 		     with_key_file ? " with its key file present" : " (its key file was not readable)",
-		     fp, a, b, with_key_file ? " with its key file" : "") < 0)
+		     fp, since, until, a, b, with_key_file ? " with its key file" : "") < 0)
 		return NULL;
 	return s;
 }

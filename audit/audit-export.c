@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,9 +17,39 @@
 #include "audit-internal.h"
 #include "audit-sessions.h"
 
+/*
+ * Whether an event record (type AUDIT_REC_EVENT) names one of events (a
+ * NULL-terminated list) in its first field, read straight from the
+ * payload: type string, key "event", then the name.  A payload that does
+ * not begin that way is "wanted": the full decoder then judges it.
+ */
+static bool event_wanted(const struct audit_record_raw *raw, const char *const *events)
+{
+	const uint8_t *p = raw->payload;
+	uint32_t vlen;
+
+	if (raw->payload_len < 6 + 5 || p[0] != AUDIT_FIELD_STRING || p[1] != 5 ||
+	    memcmp(p + 6, "event", 5) != 0)
+		return true;
+	vlen = (uint32_t)p[2] | (uint32_t)p[3] << 8 | (uint32_t)p[4] << 16 | (uint32_t)p[5] << 24;
+	if (vlen > raw->payload_len - 11)
+		return true;
+	for (; *events; events++)
+		if (strlen(*events) == vlen && memcmp(*events, p + 11, vlen) == 0)
+			return true;
+	return false;
+}
+
 int audit_log_foreach(const char *dir,
 		      int (*cb)(const struct audit_record_view *rec, void *userdata),
 		      void *userdata)
+{
+	return audit_log_foreach_events(dir, NULL, cb, userdata);
+}
+
+int audit_log_foreach_events(const char *dir, const char *const *events,
+			     int (*cb)(const struct audit_record_view *rec, void *userdata),
+			     void *userdata)
 {
 	struct audit_field_decoder dec = {};
 	uint8_t *buf = NULL;
@@ -52,6 +84,11 @@ int audit_log_foreach(const char *dir,
 			if (audit_record_frame(buf + off, len - off, &raw, &why) != AUDIT_FRAME_OK) {
 				r = -EBADMSG;
 				goto out;
+			}
+			/* framed and CRC-checked; decoded only if the caller reads it */
+			if (events && raw.type == AUDIT_REC_EVENT && !event_wanted(&raw, events)) {
+				off += raw.length;
+				continue;
 			}
 			r = audit_fields_decode(&dec, &raw, &why);
 			if (r < 0)

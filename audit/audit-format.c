@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -39,16 +40,37 @@ uint32_t audit_crc32(const void *p, size_t n)
 /*
  * One digest context per thread, fetched once: EVP_Digest() with the
  * implicit EVP_sha256() fetches and allocates per call, which dominated
- * verification time.
+ * verification time.  A thread that ends frees its own (a key destructor):
+ * libsmp's log functions may be called from any thread.
  */
 static _Thread_local EVP_MD_CTX *sha_ctx;
 static _Thread_local EVP_MD *sha_md;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sha_key;
+static bool sha_key_ok;
+
+static void sha_thread_done(void *unused)
+{
+	EVP_MD_CTX_free(sha_ctx);
+	sha_ctx = NULL;
+	EVP_MD_free(sha_md);
+	sha_md = NULL;
+}
+
+static void sha_key_init(void)
+{
+	sha_key_ok = pthread_key_create(&sha_key, sha_thread_done) == 0;
+}
 
 int audit_sha256(const void *p, size_t n, uint8_t out[AUDIT_HASH_SIZE])
 {
 	unsigned int len = 0;
 
 	if (!sha_md) {
+		/* a non-NULL value makes the destructor run at thread exit */
+		pthread_once(&sha_once, sha_key_init);
+		if (sha_key_ok)
+			pthread_setspecific(sha_key, &sha_key);
 		sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 		if (!sha_md)
 			return -EIO;
@@ -802,4 +824,23 @@ int audit_read_file(int dir_fd, const char *name, uint8_t **buf, size_t *buf_siz
 out:
 	close(fd);
 	return r;
+}
+
+int audit_vkey_fingerprint(const char *verification_key, char ret_hex[17])
+{
+	uint8_t key0[AUDIT_KEY_SIZE], fp[AUDIT_FP_SIZE];
+	int r;
+
+	if (!ret_hex)
+		return -EINVAL;
+	r = audit_vkey_parse(verification_key, key0);
+	if (r < 0)
+		return r;
+	r = audit_key_fingerprint(key0, fp);
+	audit_wipe(key0, sizeof(key0));
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < AUDIT_FP_SIZE; i++)
+		snprintf(ret_hex + 2 * i, 3, "%02x", fp[i]);
+	return 0;
 }

@@ -263,6 +263,17 @@ int audit_log_foreach(const char *dir,
 		      int (*cb)(const struct audit_record_view *rec, void *userdata),
 		      void *userdata);
 
+/*
+ * The same walk, where events (NULL-terminated; NULL = all) names the
+ * events cb reads: event records of any other name are framed and their
+ * CRC checked, but neither decoded nor passed to cb.  Records of the
+ * library's own types (open, close, seal...) always are.  The readers that
+ * need a few events of a large log (audit_sessions_read()) use it.
+ */
+int audit_log_foreach_events(const char *dir, const char *const *events,
+			     int (*cb)(const struct audit_record_view *rec, void *userdata),
+			     void *userdata);
+
 enum audit_verify_status {
 	AUDIT_VERIFY_INTACT       = 0, /* chain and every seal verified */
 	AUDIT_VERIFY_TAMPERED     = 3, /* a record was altered, deleted, reordered, or a seal fails */
@@ -308,6 +319,15 @@ typedef void (*audit_progress_fn)(uint64_t done, uint64_t total, void *userdata)
 int audit_verify(const char *dir, const char *verification_key,
 		 audit_progress_fn progress, void *userdata,
 		 struct audit_verify_report *ret_report);
+
+/*
+ * The key fingerprint of a verification key, as every file header holds it
+ * (the first 8 bytes of SHA-256("smp-audit-fingerprint-v1" || K_0)), in 16
+ * lowercase hex digits and a NUL.  It names the key without revealing it:
+ * what an inspection bundle and a verification report quote.
+ * Returns 0; -EINVAL if verification_key is not a well-formed key string.
+ */
+int audit_vkey_fingerprint(const char *verification_key, char ret_hex[17]);
 
 enum audit_export_format {
 	AUDIT_EXPORT_JSON, /* one JSON object per line */

@@ -315,6 +315,12 @@ static int sessions_cb(const struct audit_record_view *rec, void *userdata)
 	return 0;
 }
 
+/* The events sessions_cb() reads; telemetry, the bulk of a log, is not one. */
+static const char *const session_events[] = {
+	"daemon_stop", "daemon_start", "session_begin", "session_end", "session_aborted",
+	"zone_change", NULL
+};
+
 static bool str_match(const char *want, const char *have)
 {
 	return !want || strcmp(want, have) == 0;
@@ -340,7 +346,7 @@ int audit_sessions_read(const char *dir, const struct audit_session_filter *filt
 
 	if (!dir || !ret_sessions || !ret_n)
 		return -EINVAL;
-	r = audit_log_foreach(dir, sessions_cb, &w);
+	r = audit_log_foreach_events(dir, session_events, sessions_cb, &w);
 	free(w.hash);
 	free(w.open);
 	if (r < 0) {

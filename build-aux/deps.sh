@@ -54,6 +54,7 @@ GROUP[test]="
 	abigail-tools
 	doxygen
 	bash-completion
+	xxd
 "
 # the HTML session report rendered in headless Chromium (meson test
 # report-chromium, part of the host suite)

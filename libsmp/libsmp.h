@@ -845,6 +845,63 @@ int64_t smp_log_export(const char *dir, enum smp_log_format format, const char *
  */
 int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions);
 
+/**
+ * The sessions of the log that match every filter given, oldest first, read
+ * as smp_log_list_sessions() reads them (the audit library's one reader of
+ * sessions): who was treated with a pigment lot or a cartridge, and when.
+ * The lots and the cartridge are those the session was begun with.  Does not
+ * verify: smp_log_verify() first.
+ * @param dir the log directory (NULL: SMP_LOG_DEFAULT_DIR)
+ * @param pigment_lot only sessions begun with this pigment lot (NULL: any)
+ * @param cartridge_id only sessions begun with this cartridge (NULL: any)
+ * @param cartridge_lot only sessions begun with a cartridge of this lot
+ * (NULL: any)
+ * @param since_usec only sessions begun at or after (CLOCK_REALTIME us; 0: any)
+ * @param until_usec only sessions begun before (0: any)
+ * @param[out] ret_sessions NULL-terminated array, free with smp_session_list_free()
+ * @return the number of sessions (>= 0); -EINVAL (an empty filter string, or
+ * @p until_usec not after @p since_usec); otherwise as smp_log_list_sessions().
+ * @since LIBSMP_1.1
+ */
+int smp_log_list_sessions_filtered(const char *dir, const char *pigment_lot,
+				   const char *cartridge_id, const char *cartridge_lot,
+				   uint64_t since_usec, uint64_t until_usec,
+				   smp_session ***ret_sessions);
+
+/**
+ * Write the sessions that smp_log_list_sessions_filtered() would return
+ * with the same filters to @p out, in the session format of
+ * docs/audit-log.md ("Sessions": CSV with a header line, or JSON lines),
+ * as `smp-audit sessions` writes them.  Does not verify.
+ * @param dir the log directory (NULL: SMP_LOG_DEFAULT_DIR)
+ * @param format SMP_LOG_FORMAT_JSON or SMP_LOG_FORMAT_CSV
+ * @param pigment_lot only sessions begun with this pigment lot (NULL: any)
+ * @param cartridge_id only sessions begun with this cartridge (NULL: any)
+ * @param cartridge_lot only sessions begun with a cartridge of this lot
+ * (NULL: any)
+ * @param since_usec only sessions begun at or after (CLOCK_REALTIME us; 0: any)
+ * @param until_usec only sessions begun before (0: any)
+ * @param out where to write
+ * @return the number of sessions written (>= 0); -EINVAL; -EIO (writing to
+ * @p out failed); otherwise as smp_log_list_sessions().
+ * @since LIBSMP_1.1
+ */
+int smp_log_export_sessions(const char *dir, enum smp_log_format format, const char *pigment_lot,
+			    const char *cartridge_id, const char *cartridge_lot, uint64_t since_usec,
+			    uint64_t until_usec, FILE *out);
+
+/**
+ * The fingerprint of a verification key (docs/audit-log.md, "Key
+ * fingerprint"): 16 lowercase hex digits, the first 8 bytes of
+ * SHA-256("smp-audit-fingerprint-v1" || K0), as every log file's header
+ * holds it.  It names the key a log verified with without revealing it.
+ * @param key the verification key ("smpk1-...")
+ * @param[out] ret_fingerprint malloc'ed string, free() it
+ * @return 0; -EINVAL (@p key is not a well-formed key); -ENOMEM.
+ * @since LIBSMP_1.1
+ */
+int smp_log_key_fingerprint(const char *key, char **ret_fingerprint);
+
 #ifdef __cplusplus
 }
 #endif

@@ -117,7 +117,8 @@ static smp_session *session_from_record(const struct audit_session *a)
 	return s;
 }
 
-_public_ int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions)
+static int list_sessions(const char *dir, const struct audit_session_filter *filter,
+			 smp_session ***ret_sessions)
 {
 	struct audit_session *a = NULL;
 	smp_session **list;
@@ -126,7 +127,7 @@ _public_ int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions)
 
 	if (!ret_sessions || (dir && !dir[0]))
 		return -EINVAL;
-	r = audit_sessions_read(log_dir(dir), NULL, &a, &n);
+	r = audit_sessions_read(log_dir(dir), filter, &a, &n);
 	if (r < 0)
 		return r;
 	if (n > INT_MAX - 1) {
@@ -149,3 +150,84 @@ _public_ int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions)
 	return (int)n;
 }
 
+_public_ int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions)
+{
+	return list_sessions(dir, NULL, ret_sessions);
+}
+
+/* A filter of the arguments of the two functions below; -EINVAL when an
+ * argument cannot be a filter (an empty string matches no lot: a caller's
+ * mistake, not a question). */
+static int make_filter(const char *pigment_lot, const char *cartridge_id,
+		       const char *cartridge_lot, uint64_t since_usec, uint64_t until_usec,
+		       struct audit_session_filter *ret)
+{
+	if ((pigment_lot && !pigment_lot[0]) || (cartridge_id && !cartridge_id[0]) ||
+	    (cartridge_lot && !cartridge_lot[0]) || (until_usec && until_usec <= since_usec))
+		return -EINVAL;
+	*ret = (struct audit_session_filter) {
+		.pigment_lot = pigment_lot,
+		.cartridge = cartridge_id,
+		.cartridge_lot = cartridge_lot,
+		.since_usec = since_usec,
+		.until_usec = until_usec,
+	};
+	return 0;
+}
+
+_public_ int smp_log_list_sessions_filtered(const char *dir, const char *pigment_lot,
+					    const char *cartridge_id, const char *cartridge_lot,
+					    uint64_t since_usec, uint64_t until_usec,
+					    smp_session ***ret_sessions)
+{
+	struct audit_session_filter f;
+	int r;
+
+	r = make_filter(pigment_lot, cartridge_id, cartridge_lot, since_usec, until_usec, &f);
+	if (r < 0)
+		return r;
+	return list_sessions(dir, &f, ret_sessions);
+}
+
+_public_ int smp_log_export_sessions(const char *dir, enum smp_log_format format,
+				     const char *pigment_lot, const char *cartridge_id,
+				     const char *cartridge_lot, uint64_t since_usec,
+				     uint64_t until_usec, FILE *out)
+{
+	struct audit_session_filter f;
+	struct audit_session *a = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!out || (dir && !dir[0]) ||
+	    (format != SMP_LOG_FORMAT_JSON && format != SMP_LOG_FORMAT_CSV))
+		return -EINVAL;
+	r = make_filter(pigment_lot, cartridge_id, cartridge_lot, since_usec, until_usec, &f);
+	if (r < 0)
+		return r;
+	r = audit_sessions_read(log_dir(dir), &f, &a, &n);
+	if (r < 0)
+		return r;
+	if (n > INT_MAX) {
+		audit_sessions_free(a, n);
+		return -E2BIG;
+	}
+	r = audit_sessions_write(a, n, format == SMP_LOG_FORMAT_JSON ? AUDIT_SESSIONS_JSON :
+				 AUDIT_SESSIONS_CSV, out);
+	audit_sessions_free(a, n);
+	return r < 0 ? r : (int)n;
+}
+
+_public_ int smp_log_key_fingerprint(const char *key, char **ret_fingerprint)
+{
+	char hex[17];
+	int r;
+
+	if (!key || !ret_fingerprint)
+		return -EINVAL;
+	r = audit_vkey_fingerprint(key, hex);
+	if (r < 0)
+		return r;
+	*ret_fingerprint = strdup(hex);
+	return *ret_fingerprint ? 0 : -ENOMEM;
+}

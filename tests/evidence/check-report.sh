@@ -5,7 +5,11 @@
 # log verified) writes its report; Chromium takes a 1200x2000 screenshot
 # (a real rendering: many colours, not blank), dumps the DOM it built (the
 # five SVG plots, the event timeline with start, stop and the brown-out,
-# the INTACT verification status) and prints it to PDF.
+# the INTACT verification status; dates as ISO 8601 dates with the UTC
+# offset, a marker on every plot where each fault, stop and zone change
+# falls; the print style sheet's fixed plot width) and prints it to PDF.
+# The report is written in a time zone that is not UTC, so that an offset
+# left out or taken from the wrong zone shows.
 # Needs Debian's chromium package; without it the test fails.
 # usage: check-report.sh SOURCE_ROOT BUILD_ROOT
 set -uo pipefail
@@ -14,6 +18,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 chromium=$(command -v chromium) || fail "chromium is missing (apt-get install chromium)"
 [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 is missing"
 
+# central Europe, POSIX rule: needs no tzdata; +01:00 in winter, +02:00 in summer
+export TZ='CET-1CEST,M3.5.0,M10.5.0/3'
 work=$(mktemp -d /tmp/smp-report-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # The demo writes under BUILD/demo; give it a private "build" of links to

@@ -361,6 +361,21 @@ def test_smpctl_run_script_session(env):
                  'session_end'):
         assert text in html, text
     assert '<script' not in html  # self-contained and inert
+    # dates as dates (ISO 8601 with the UTC offset), never Unix seconds
+    assert 'Unix time' not in html and not re.search(r'_time=\d{6,}', html)
+    patch = re.search(r'<th>Patch test</th><td><time datetime="([^"]+)">', html)
+    began = re.search(r'<th>Began</th><td><time datetime="([^"]+)">', html)
+    assert patch and began, html
+    iso = r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?[+-]\d\d:\d\d$'
+    assert re.match(iso, patch.group(1)) and re.match(iso, began.group(1))
+    import datetime
+    ago = datetime.datetime.fromisoformat(began.group(1)) - \
+        datetime.datetime.fromisoformat(patch.group(1))
+    assert abs(ago.total_seconds() - 48 * 3600) < 10, ago
+    # the zone change, the fault and the stop are marked on each of the 5 plots
+    for ev in ('zone_change', 'fault', 'stop'):
+        assert html.count(f'<line class="mk mk-{ev}"') == 5, ev
+    assert re.search(r'@media print\{[^@]*svg\{width:\d+cm', html)
     smpctl(env, 'session', 'report', 'f' * 32, '--output=' + page, rc=12)
     smpctl(env, 'session', 'report', rc=2)
     # tamper with one byte of a record: verify and the report say so

@@ -42,6 +42,86 @@ static void html(FILE *f, const char *s)
 		}
 }
 
+/*
+ * A moment as ISO 8601 in the local time zone of the machine that writes the
+ * report, with its offset from UTC spelled out ("2026-12-07T07:35:53+01:00"),
+ * so that the page reads the same wherever it is opened.  frac_ms adds
+ * milliseconds.  Dates before 1970 are dates too.
+ */
+#define ISO_MAX 96
+static const char *iso_time(char buf[ISO_MAX], int64_t usec, bool frac_ms)
+{
+	int64_t sec = usec / 1000000, rem = usec % 1000000;
+	time_t t;
+	struct tm tm;
+	long off;
+	char base[32];
+
+	if (rem < 0) {		/* floor, so that -0.5 s is 23:59:59.500 */
+		rem += 1000000;
+		sec--;
+	}
+	t = (time_t)sec;
+	if (!localtime_r(&t, &tm) || !strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm)) {
+		snprintf(buf, ISO_MAX, "(not a date: %" PRId64 " s)", sec);
+		return buf;
+	}
+	off = tm.tm_gmtoff / 60;
+	if (frac_ms)
+		snprintf(buf, ISO_MAX, "%s.%03d%c%02d:%02d", base, (int)(rem / 1000), off < 0 ? '-' : '+',
+			 (int)(labs(off) / 60 % 100), (int)(labs(off) % 60));
+	else
+		snprintf(buf, ISO_MAX, "%s%c%02d:%02d", base, off < 0 ? '-' : '+',
+			 (int)(labs(off) / 60 % 100), (int)(labs(off) % 60));
+	return buf;
+}
+
+/* <time datetime="ISO">ISO</time>: machine- and human-readable at once */
+static void time_elem(FILE *f, int64_t usec, bool frac_ms)
+{
+	char buf[ISO_MAX];
+
+	iso_time(buf, usec, frac_ms);
+	fputs("<time datetime=\"", f);
+	html(f, buf);
+	fputs("\">", f);
+	html(f, buf);
+	fputs("</time>", f);
+}
+
+/* signed Unix seconds as a date; a value no calendar holds is shown as the number */
+static void time_elem_sec(FILE *f, int64_t sec)
+{
+	if (sec < -INT64_C(100000000000) || sec > INT64_C(100000000000))
+		fprintf(f, "(not a date: %" PRId64 ")", sec);
+	else
+		time_elem(f, sec * 1000000, false);
+}
+
+/* a day counted from 1970-01-01 (cartridge_expiry_day) as a calendar date */
+static void day_elem(FILE *f, int64_t day)
+{
+	time_t t;
+	struct tm tm;
+	char buf[32];
+
+	if (day < -INT64_C(100000000) || day > INT64_C(100000000) ||
+	    (t = (time_t)(day * 86400), !gmtime_r(&t, &tm)) ||
+	    !strftime(buf, sizeof(buf), "%Y-%m-%d", &tm)) {
+		fprintf(f, "(not a date: day %" PRId64 ")", day);
+		return;
+	}
+	fprintf(f, "<time datetime=\"%s\">%s</time>", buf, buf);
+}
+
+/* an event drawn on every plot: a fault, a stop (stop, estop) or a zone change */
+struct mark {
+	uint64_t t;
+	int64_t seq;
+	const char *event;
+	char label[72];
+};
+
 static double num(json_object *fields, const char *key, bool *ok)
 {
 	json_object *v;
@@ -55,7 +135,7 @@ static double num(json_object *fields, const char *key, bool *ok)
 }
 
 static void plot(FILE *f, const struct series *s, json_object **tele, size_t n, uint64_t t0,
-		 uint64_t t1)
+		 uint64_t t1, const struct mark *marks, size_t nm)
 {
 	const double W = 640, H = 150, L = 60, R = 10, T = 10, B = 25;
 	double lo = 1e300, hi = -1e300, span;
@@ -85,8 +165,11 @@ static void plot(FILE *f, const struct series *s, json_object **tele, size_t n, 
 	span = t1 > t0 ? (double)(t1 - t0) : 1;
 #define X(t) (L + ((double)((t) - t0) / span) * (W - L - R))
 #define Y(v) (T + (1 - ((v) - lo) / (hi - lo)) * (H - T - B))
+	/* t0/t1 (Unix microseconds) name the time axis, so that a reader of the
+	 * page (or a test) can place any moment on it */
 	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" "
-		"role=\"img\" aria-label=\"%s\">\n", W, H, s->title);
+		"role=\"img\" aria-label=\"%s\" data-t0-usec=\"%" PRIu64 "\" data-t1-usec=\"%" PRIu64
+		"\">\n", W, H, s->title, t0, t0 + (uint64_t)span);
 	fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" class=\"frame\"/>\n",
 		L, T, W - L - R, H - T - B);
 	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"ax\" text-anchor=\"end\">%.2f</text>\n",
@@ -136,6 +219,24 @@ static void plot(FILE *f, const struct series *s, json_object **tele, size_t n, 
 		if (ok)
 			fprintf(f, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"2\"/>\n", X(t), Y(v));
 	}
+	/* faults, stops and zone changes: a vertical line across the plot at
+	 * the moment of the event, labelled, with the event's seq */
+	for (size_t i = 0; i < nm; i++) {
+		uint64_t t = marks[i].t < t0 ? t0 : marks[i].t > t0 + (uint64_t)span ? t0 + (uint64_t)span :
+			     marks[i].t;
+		char when[ISO_MAX];
+
+		fprintf(f, "<line class=\"mk mk-%s\" data-event=\"%s\" data-seq=\"%" PRId64
+			"\" data-t-usec=\"%" PRIu64 "\" x1=\"%.2f\" x2=\"%.2f\" y1=\"%.0f\" y2=\"%.0f\">"
+			"<title>",
+			marks[i].event, marks[i].event, marks[i].seq, marks[i].t, X(t), X(t), T, H - B);
+		html(f, marks[i].label);
+		fprintf(f, " %s</title></line>\n", iso_time(when, (int64_t)marks[i].t, true));
+		fprintf(f, "<text class=\"mk-label mk-%s\" x=\"%.1f\" y=\"%.0f\">", marks[i].event,
+			X(t) + 2, T + 9 + (double)(i % 3) * 10);
+		html(f, marks[i].label);
+		fputs("</text>\n", f);
+	}
 	fputs("</svg></figure>\n", f);
 #undef X
 #undef Y
@@ -152,6 +253,18 @@ static void field_list(FILE *f, json_object *fields)
 		first = false;
 		html(f, key);
 		fputs("=", f);
+		/* the dates of a record (patch_test_time, screening_time: signed
+		 * Unix seconds, 0 = none given) read as dates here too */
+		if (json_object_is_type(val, json_type_int) && strlen(key) > 5 &&
+		    strcmp(key + strlen(key) - 5, "_time") == 0 && json_object_get_int64(val) != 0) {
+			time_elem_sec(f, json_object_get_int64(val));
+			continue;
+		}
+		if (json_object_is_type(val, json_type_int) && strlen(key) > 4 &&
+		    strcmp(key + strlen(key) - 4, "_day") == 0) {
+			day_elem(f, json_object_get_int64(val));
+			continue;
+		}
 		html(f, json_object_is_type(val, json_type_string) ? json_object_get_string(val) :
 		     json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN));
 	}
@@ -170,13 +283,27 @@ static const char *meta_str(json_object *begin, const char *key)
 int session_report(const char *log_dir, const char *session_id, const char *key, FILE *out,
 		   char **ret_error)
 {
+	char *desc = NULL;
+	int status, r;
+
+	status = smp_log_verify(log_dir, key, NULL, NULL, &desc);
+	r = session_report_verified(log_dir, session_id, status, desc, key != NULL, out, ret_error);
+	free(desc);
+	return r;
+}
+
+int session_report_verified(const char *log_dir, const char *session_id, int status,
+			    const char *desc, bool key_given, FILE *out, char **ret_error)
+{
 	json_object **recs = NULL, **tele = NULL, *begin = NULL;
+	struct mark *marks = NULL;
+	size_t nm = 0;
 	smp_session **all = NULL, *rec = NULL;
 	size_t n = 0, nt = 0, sz = 0;
-	char *buf = NULL, *line, *save = NULL, *desc = NULL;
+	char *buf = NULL, *line, *save = NULL;
 	FILE *mem;
 	int64_t k;
-	int status, r = 0;
+	int r = 0;
 	bool partial;
 	uint64_t t0 = 0, t1 = 0;
 
@@ -231,10 +358,34 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 		if (ev && strcmp(ev, "telemetry") == 0)
 			tele[nt++] = recs[i];
 	}
+	marks = calloc(n + 1, sizeof(*marks));
+	if (!marks) {
+		r = -ENOMEM;
+		goto finish;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *ev = json_object_get_string(json_object_object_get(recs[i], "event"));
+		struct mark *m = &marks[nm];
+
+		if (!ev || (strcmp(ev, "fault") != 0 && strcmp(ev, "stop") != 0 &&
+			    strcmp(ev, "estop") != 0 && strcmp(ev, "zone_change") != 0))
+			continue;
+		m->t = (uint64_t)json_object_get_int64(json_object_object_get(recs[i], "realtime_usec"));
+		m->seq = json_object_get_int64(json_object_object_get(recs[i], "seq"));
+		m->event = strcmp(ev, "fault") == 0 ? "fault" : strcmp(ev, "stop") == 0 ? "stop" :
+			   strcmp(ev, "estop") == 0 ? "estop" : "zone_change";
+		if (strcmp(ev, "fault") == 0)
+			snprintf(m->label, sizeof(m->label), "fault: %s", meta_str(recs[i], "fault"));
+		else if (strcmp(ev, "zone_change") == 0)
+			snprintf(m->label, sizeof(m->label), "zone: %s", meta_str(recs[i], "zone"));
+		else
+			snprintf(m->label, sizeof(m->label), "%s", strcmp(ev, "stop") == 0 ? "stop" :
+				 "emergency stop");
+		nm++;
+	}
 	t0 = (uint64_t)json_object_get_int64(json_object_object_get(begin, "realtime_usec"));
 	t1 = rec && !smp_session_is_active(rec) ? smp_session_get_end_usec(rec) :
 	     (uint64_t)json_object_get_int64(json_object_object_get(recs[n - 1], "realtime_usec"));
-	status = smp_log_verify(log_dir, key, NULL, NULL, &desc);
 
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Session ", out);
 	html(out, session_id);
@@ -248,7 +399,15 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 	      ".band{fill:#9cf;stroke:none;opacity:.6} .mean{fill:none;stroke:#036;stroke-width:1.5} .pt{fill:#036}\n"
 	      ".ax{font-size:10px;fill:#444} .ok{color:#060;font-weight:bold} .bad{color:#a00;font-weight:bold}\n"
 	      ".none{color:#666} .ev-fault,.ev-estop,.ev-parameters_refused{color:#a00}\n"
-	      "@media print{body{margin:1cm} a{color:inherit}}\n"
+	      ".mk{stroke-width:1.5;stroke-dasharray:4 2} .mk-fault,.mk-estop{stroke:#c00;fill:#c00}\n"
+	      ".mk-stop{stroke:#333;fill:#333} .mk-zone_change{stroke:#080;fill:#080}\n"
+	      ".mk-label{font-size:9px;stroke:none}\n"
+	      /* on paper: plots a fixed 16 cm wide (they scale through their
+	       * viewBox), kept whole on one page, on an A4 page with 1.5 cm margins */
+	      "@page{size:A4;margin:1.5cm}\n"
+	      "@media print{body{margin:0;max-width:none;font-size:10pt} a{color:inherit}"
+	      " svg{width:16cm;max-width:16cm;height:auto} figure{break-inside:avoid;page-break-inside:avoid}"
+	      " h2{break-after:avoid;page-break-after:avoid} tr{break-inside:avoid}}\n"
 	      "</style></head><body>\n<h1>Treatment session ", out);
 	html(out, session_id);
 	fputs("</h1>\n<h2>Record</h2>\n<table>\n", out);
@@ -258,13 +417,30 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 			{ "Device", "device" }, { "Zone at start", "zone" },
 			{ "Pigment lot", "pigment_lot" }, { "Pigment manufacturer", "pigment_manufacturer" },
 			{ "Cartridge", "cartridge" }, { "Cartridge lot", "cartridge_lot" },
-			{ "Needle", "needle" }, { "Patch test (Unix time)", "patch_test_time" },
-			{ "Screening (Unix time)", "screening_time" }, { "Policy digest", "policy_digest" },
+			{ "Cartridge expiry", "cartridge_expiry_day" },
+			{ "Needle", "needle" }, { "Patch test", "patch_test_time" },
+			{ "Screening", "screening_time" }, { "Policy digest", "policy_digest" },
 		};
 
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			json_object *fl = json_object_object_get(begin, "fields"), *v;
+
 			fprintf(out, "<tr><th>%s</th><td>", keys[i][0]);
-			html(out, meta_str(begin, keys[i][1]));
+			if (strstr(keys[i][1], "_day") && json_object_object_get_ex(fl, keys[i][1], &v) &&
+			    json_object_is_type(v, json_type_int))
+				day_elem(out, json_object_get_int64(v));
+			else if (strstr(keys[i][1], "_time")) {
+				/* signed Unix seconds; 0: none was given */
+				if (!json_object_object_get_ex(fl, keys[i][1], &v))
+					fputs("not recorded", out);
+				else if (!json_object_is_type(v, json_type_int))
+					html(out, meta_str(begin, keys[i][1]));
+				else if (json_object_get_int64(v) == 0)
+					fputs("none given", out);
+				else
+					time_elem_sec(out, json_object_get_int64(v));
+			} else
+				html(out, meta_str(begin, keys[i][1]));
 			fputs("</td></tr>\n", out);
 		}
 		/* begin, end and zones as every consumer reads them (libsmp ->
@@ -272,16 +448,10 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 		fputs("<tr><th>Zone at end</th><td>", out);
 		html(out, rec ? smp_session_get_zone(rec) : "");
 		fputs("</td></tr>\n<tr><th>Began</th><td>", out);
-		html(out, json_object_get_string(json_object_object_get(begin, "time")));
+		time_elem(out, (int64_t)t0, true);
 		fputs("</td></tr>\n<tr><th>Ended</th><td>", out);
 		if (rec && !smp_session_is_active(rec)) {
-			char when[32];
-			time_t e = (time_t)(smp_session_get_end_usec(rec) / 1000000);
-			struct tm tm;
-
-			if (!gmtime_r(&e, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
-				when[0] = '\0';
-			html(out, when);
+			time_elem(out, (int64_t)smp_session_get_end_usec(rec), true);
 			fputs(" &mdash; ", out);
 			html(out, smp_session_get_end_reason(rec));
 			fputs("</td></tr>\n<tr><th>Needle on</th><td>", out);
@@ -296,7 +466,7 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 		fputs("ok\">INTACT: ", out);
 	else if (status < 0)
 		fprintf(out, "bad\">NOT VERIFIED (%s): ", strerror(-status));
-	else if (!key && status == SMP_LOG_UNVERIFIABLE)
+	else if (!key_given && status == SMP_LOG_UNVERIFIABLE)
 		fputs("bad\">SEALS NOT CHECKED (no verification key given): ", out);
 	else
 		fputs("bad\">NOT INTACT: ", out);
@@ -308,9 +478,9 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 	fputs("<h2>Telemetry</h2>\n", out);
 	fprintf(out, "<p>%zu one-second summaries.</p>\n", nt);
 	for (size_t i = 0; i < sizeof(plots) / sizeof(plots[0]); i++)
-		plot(out, &plots[i], tele, nt, t0, t1 > t0 ? t1 : t0 + 1);
+		plot(out, &plots[i], tele, nt, t0, t1 > t0 ? t1 : t0 + 1, marks, nm);
 
-	fputs("<h2>Events</h2>\n<table>\n<tr><th>seq</th><th>time (UTC)</th><th>event</th>"
+	fputs("<h2>Events</h2>\n<table>\n<tr><th>seq</th><th>time</th><th>event</th>"
 	      "<th>details</th></tr>\n", out);
 	for (size_t i = 0; i < n; i++) {
 		const char *ev = json_object_get_string(json_object_object_get(recs[i], "event"));
@@ -319,9 +489,10 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 			continue;
 		fprintf(out, "<tr class=\"ev-");
 		html(out, ev);
-		fprintf(out, "\"><td>%" PRId64 "</td><td>",
+		fprintf(out, "\" data-seq=\"%" PRId64 "\"><td>%" PRId64 "</td><td>",
+			json_object_get_int64(json_object_object_get(recs[i], "seq")),
 			json_object_get_int64(json_object_object_get(recs[i], "seq")));
-		html(out, json_object_get_string(json_object_object_get(recs[i], "time")));
+		time_elem(out, json_object_get_int64(json_object_object_get(recs[i], "realtime_usec")), true);
 		fputs("</td><td>", out);
 		html(out, ev);
 		fputs("</td><td>", out);
@@ -336,8 +507,8 @@ finish:
 		json_object_put(recs[i]);
 	free(recs);
 	free(tele);
+	free(marks);
 	smp_session_list_free(all);
-	free(desc);
 	free(buf);
 	return r;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
+#include <stdbool.h>
 #include <stdio.h>
 
 /*
@@ -10,3 +11,12 @@
  */
 int session_report(const char *log_dir, const char *session_id, const char *key, FILE *out,
 		   char **ret_error);
+
+/*
+ * The same page for a log already verified: status and desc as
+ * smp_log_verify() returned them (key_given: whether a key was used), so
+ * that many reports of one log cost one verification (smpctl log bundle).
+ * Returns status or a negative errno as session_report().
+ */
+int session_report_verified(const char *log_dir, const char *session_id, int status,
+			    const char *desc, bool key_given, FILE *out, char **ret_error);

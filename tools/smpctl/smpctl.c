@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "libsmp.h"
+#include "bundle.h"
 #include "report.h"
 
 enum {
@@ -1241,6 +1243,20 @@ static void csv_cell(const char *s, bool last)
 	fputs(last ? "\r\n" : ",", stdout);
 }
 
+struct verify_job {
+	const char *key;
+	char *desc;
+	int status;
+};
+
+static void *verify_thread(void *userdata)
+{
+	struct verify_job *j = userdata;
+
+	j->status = smp_log_verify(arg_log_dir, j->key, NULL, NULL, &j->desc);
+	return NULL;
+}
+
 /*
  * log recall (--pigment-lot=LOT | --cartridge=ID | --cartridge-lot=LOT)
  * (--key=KEY | --key-file=FILE) [--format=table|json|csv]: who was treated
@@ -1295,10 +1311,28 @@ static int cmd_recall(int argc, char **argv)
 		free(key);
 		return usage_error("%s", usage);
 	}
-	/* A recall answers from a log that verifies, or not at all. */
-	r = smp_log_verify(arg_log_dir, key, NULL, NULL, &desc);
+	/*
+	 * A recall answers from a log that verifies, or not at all.  The
+	 * verification (every record's hash and every seal) and the reading of
+	 * the sessions are two walks of the log; they run side by side, and
+	 * nothing is printed unless the verification says intact.
+	 */
+	{
+		struct verify_job job = { .key = key };
+		pthread_t t;
+		bool threaded = pthread_create(&t, NULL, verify_thread, &job) == 0;
+
+		if (!threaded)
+			verify_thread(&job);
+		n = smp_log_list_sessions_filtered(arg_log_dir, lot, cart, cart_lot, 0, 0, &all);
+		if (threaded)
+			pthread_join(t, NULL);
+		r = job.status;
+		desc = job.desc;
+	}
 	free(key);
 	if (r != SMP_LOG_INTACT) {
+		smp_session_list_free(all);
 		fprintf(stderr, "smpctl: log recall: the audit log in %s does not verify: %s\n",
 			arg_log_dir ? arg_log_dir : SMP_LOG_DEFAULT_DIR,
 			r < 0 ? (r == -EINVAL ? "the verification key is malformed" : strerror(-r)) : desc);
@@ -1307,9 +1341,9 @@ static int cmd_recall(int argc, char **argv)
 		       EXIT_LOG_TRUNCATED : r < 0 && r != -EINVAL ? EXIT_FAIL : EXIT_LOG_UNVERIFIABLE;
 	}
 	free(desc);
-	n = smp_log_list_sessions(arg_log_dir, &all);
 	if (n < 0) {
-		fprintf(stderr, "smpctl: log recall: %s\n", strerror(-n));
+		fprintf(stderr, "smpctl: log recall: %s\n", n == -EINVAL ?
+			"an empty lot or cartridge matches nothing" : strerror(-n));
 		return n == -EBADMSG ? EXIT_LOG_TAMPERED : EXIT_FAIL;
 	}
 	if (format[0] == 'j')
@@ -1328,10 +1362,6 @@ static int cmd_recall(int argc, char **argv)
 		char b[64];
 		const char *row[10];
 
-		if ((lot && strcmp(lot, smp_session_get_pigment_lot(s)) != 0) ||
-		    (cart && strcmp(cart, smp_session_get_cartridge_id(s)) != 0) ||
-		    (cart_lot && strcmp(cart_lot, smp_session_get_cartridge_lot(s)) != 0))
-			continue;
 		if (a) {
 			json_object_array_add(a, session_json(s));
 			continue;
@@ -1359,6 +1389,110 @@ static int cmd_recall(int argc, char **argv)
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
+/* A date of the bundle's range: YYYY-MM-DD (UTC midnight; as --to, the end
+ * of that day), YYYY-MM-DDTHH:MM:SS[Z] (UTC) or @SECONDS. */
+static int parse_bundle_date(const char *s, bool end_of_day, int64_t *ret)
+{
+	struct tm tm = { 0 };
+	const char *end;
+	char *e;
+	long long v;
+
+	if (s[0] == '@') {
+		errno = 0;
+		v = strtoll(s + 1, &e, 10);
+		if (errno || e == s + 1 || *e)
+			return -EINVAL;
+		*ret = v;
+		return 0;
+	}
+	end = strptime(s, "%Y-%m-%d", &tm);
+	if (end && !*end && strlen(s) == 10) {
+		*ret = (int64_t)timegm(&tm) + (end_of_day ? 86400 : 0);
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end && (!*end || (end[0] == 'Z' && !end[1]))) {
+		*ret = (int64_t)timegm(&tm);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/*
+ * log bundle --from=DATE --to=DATE (--key=KEY | --key-file=FILE) OUTDIR:
+ * the inspection bundle of the sessions begun in the range (bundle.c).
+ */
+static int cmd_bundle(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, 'F' },
+		{ "to", required_argument, NULL, 'T' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "key-file", required_argument, NULL, 'K' },
+		{}
+	};
+	static const char *const usage = "usage: log bundle --from=DATE --to=DATE "
+		"(--key=KEY | --key-file=FILE) OUTDIR";
+	const char *from = NULL, *to = NULL;
+	char *key = NULL, *err = NULL, *abs;
+	int64_t since, until;
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'F': from = optarg; break;
+		case 'T': to = optarg; break;
+		case 'k':
+			free(key);
+			key = strdup(optarg);
+			break;
+		case 'K':
+			free(key);
+			key = read_key_file(optarg);
+			if (!key) {
+				fprintf(stderr, "smpctl: cannot read %s: %m\n", optarg);
+				return EXIT_FAIL;
+			}
+			break;
+		default:
+			free(key);
+			return usage_error("%s", usage);
+		}
+	}
+	if (optind + 1 != argc || !from || !to || !key) {
+		free(key);
+		return usage_error("%s", usage);
+	}
+	if (parse_bundle_date(from, false, &since) < 0 || parse_bundle_date(to, true, &until) < 0) {
+		free(key);
+		return usage_error("log bundle: bad date range: \"%s\" is not a date (YYYY-MM-DD, "
+				   "YYYY-MM-DDTHH:MM:SS in UTC, or @SECONDS)",
+				   parse_bundle_date(from, false, &since) < 0 ? from : to);
+	}
+	if (since < 0 || until <= since) {
+		free(key);
+		return usage_error("log bundle: bad date range: --from %s is not before --to %s%s",
+				   from, to, since < 0 ? " (or lies before 1970, when no session was)" : "");
+	}
+	r = log_bundle(arg_log_dir, since, until, key, argv[optind], &err);
+	free(key);
+	if (r != 0) {
+		fprintf(stderr, "smpctl: log bundle: refused: %s\n", err ? err : strerror(r < 0 ? -r : EIO));
+		free(err);
+		if (r > 0)
+			return r == SMP_LOG_TAMPERED ? EXIT_LOG_TAMPERED : r == SMP_LOG_TRUNCATED ?
+			       EXIT_LOG_TRUNCATED : EXIT_LOG_UNVERIFIABLE;
+		return r == -EINVAL ? EXIT_LOG_UNVERIFIABLE : EXIT_FAIL;
+	}
+	abs = realpath(argv[optind], NULL);
+	printf("%s\n", abs ? abs : argv[optind]);
+	free(abs);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 static int cmd_log(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1379,9 +1513,11 @@ static int cmd_log(int argc, char **argv)
 
 	if (strcmp(sub, "recall") == 0)
 		return cmd_recall(argc - 1, argv + 1);
+	if (strcmp(sub, "bundle") == 0)
+		return cmd_bundle(argc - 1, argv + 1);
 	if (strcmp(sub, "verify") != 0 && strcmp(sub, "export") != 0)
 		return usage_error("usage: log verify [--key=KEY|--key-file=FILE] | log export [options] | "
-				   "log recall [options]");
+				   "log recall [options] | log bundle [options] OUTDIR");
 	optind = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) >= 0) {
 		switch (c) {
@@ -1782,6 +1918,7 @@ static void help(void)
 	       "  log export [--format=json|csv] [--session=ID] [--client=P] [--since=D] [--until=D]\n"
 	       "  log recall (--pigment-lot=L|--cartridge=ID|--cartridge-lot=L) (--key=K|--key-file=F)\n"
 	       "             [--format=table|json|csv]\n"
+	       "  log bundle --from=D --to=D (--key=K|--key-file=F) OUTDIR   inspection bundle\n"
 	       "  run [FILE|-]                 run commands from FILE on one connection\n"
 	       "                               (also: sleep S, echo, shell CMD, wait-state STATE [S];\n"
 	       "                               a leading '-' ignores a failure, '!' expects one)\n\n"

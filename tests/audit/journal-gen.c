@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Test helper: journal-gen LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]
+ *
+ * A workstation's audit log and what its journal mirror sends, for the
+ * collector tests (test-collect.py): sets up a log in LOGDIR (the
+ * verification key goes to KEYFILE), writes SESSIONS treatment sessions
+ * the way smpd records them (begin, parameters, start, telemetry, an
+ * annotation and an override whose text stays on the workstation, stop,
+ * end) and closes it.  Every journal entry the library's mirror builds
+ * (audit_log_config.journal_hook: the very entry sd_journal_sendv() would
+ * get) is written to stdout in the journal export format, with the
+ * fields journald adds (_MACHINE_ID, _HOSTNAME, _BOOT_ID, timestamps), as
+ * `journalctl -o export` would give it to systemd-journal-remote.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit-log.h"
+
+struct gen {
+	const char *machine_id, *hostname;
+	uint64_t n;
+};
+
+static void put_field(const char *p, size_t n)
+{
+	const char *eq = memchr(p, '=', n);
+	bool binary = false;
+
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == '\n' || (unsigned char) p[i] < 0x20)
+			binary = true;
+	if (!eq)
+		return;
+	if (!binary) {
+		fwrite(p, 1, n, stdout);
+		fputc('\n', stdout);
+		return;
+	}
+	/* NAME\n, little-endian 64-bit size, data, \n */
+	{
+		size_t k = (size_t) (eq - p), v = n - k - 1;
+		uint8_t le[8];
+
+		for (int i = 0; i < 8; i++)
+			le[i] = (uint8_t) ((uint64_t) v >> (8 * i));
+		fwrite(p, 1, k, stdout);
+		fputc('\n', stdout);
+		fwrite(le, 1, 8, stdout);
+		fwrite(eq + 1, 1, v, stdout);
+		fputc('\n', stdout);
+	}
+}
+
+static int hook(const struct iovec *iov, size_t n_iov, void *userdata)
+{
+	struct gen *g = userdata;
+	struct timespec rt, mt;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mt);
+	printf("__REALTIME_TIMESTAMP=%" PRIu64 "\n", (uint64_t) rt.tv_sec * 1000000 + (uint64_t) rt.tv_nsec / 1000 + g->n);
+	printf("__MONOTONIC_TIMESTAMP=%" PRIu64 "\n", (uint64_t) mt.tv_sec * 1000000 + (uint64_t) mt.tv_nsec / 1000 + g->n);
+	printf("_BOOT_ID=0f5c3e9a4b2d4e6f8a1b2c3d4e5f6a7b\n");
+	printf("_MACHINE_ID=%s\n_HOSTNAME=%s\n_TRANSPORT=journal\nSYSLOG_IDENTIFIER=smpd\n",
+	       g->machine_id, g->hostname);
+	for (size_t i = 0; i < n_iov; i++)
+		put_field(iov[i].iov_base, iov[i].iov_len);
+	fputc('\n', stdout);
+	g->n++;
+	return 0;
+}
+
+static int session(struct audit_log *log, unsigned k)
+{
+	char id[40];
+	int r;
+
+	snprintf(id, sizeof(id), "%032x", 0x5e55u + k);
+	{
+		struct audit_field f[] = {
+			AUDIT_STR("session", id), AUDIT_STR("device", "SMP-0042"),
+			AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"), AUDIT_STR("operator", "op-11"),
+			AUDIT_STR("zone", "hairline"), AUDIT_STR("pigment_lot", "PL-2026-07"),
+			AUDIT_STR("pigment_manufacturer", "Example Pigments"),
+			AUDIT_STR("cartridge", "CRT-991"), AUDIT_STR("cartridge_lot", "CL-4"),
+			AUDIT_STR("needle", "1RL"), AUDIT_UINT("needle_diameter_um", 250),
+			AUDIT_INT("patch_test_time", 1790000000), AUDIT_INT("screening_time", 1790000100),
+		};
+		if ((r = audit_log_append(log, "session_begin", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
+			return r;
+	}
+	{
+		struct audit_field f[] = {
+			AUDIT_STR("session", id), AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"),
+			AUDIT_STR("override", "healing-interval"),
+			AUDIT_STR("reason", "client had a rash after the last session, cleared by GP"),
+			AUDIT_INT("last_session", 1790000200), AUDIT_UINT("healing_interval_days", 14),
+			AUDIT_STR("who", "op-11"),
+		};
+		if ((r = audit_log_append(log, "override", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
+			return r;
+	}
+	{
+		struct audit_field f[] = {
+			AUDIT_STR("session", id), AUDIT_STR("device", "SMP-0042"),
+			AUDIT_UINT("depth_um", 600 + k), AUDIT_UINT("rate_chz", 12000), AUDIT_UINT("current_ma", 300),
+		};
+		if ((r = audit_log_append(log, "set_parameters", f, sizeof(f) / sizeof(f[0]), NULL)) < 0 ||
+		    (r = audit_log_append(log, "start", f, 2, NULL)) < 0)
+			return r;
+	}
+	for (unsigned t = 0; t < 4; t++) {
+		struct audit_field f[] = {
+			AUDIT_STR("session", id), AUDIT_STR("device", "SMP-0042"),
+			AUDIT_UINT("samples", 100), AUDIT_INT("temp_mean_cdeg", 3400 + (int) t),
+			AUDIT_DOUBLE("voltage_mean", 7.25 + t * 0.01), AUDIT_BOOL("override", false),
+		};
+		if ((r = audit_log_append(log, "telemetry", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
+			return r;
+	}
+	{
+		struct audit_field f[] = {
+			AUDIT_STR("session", id), AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"),
+			AUDIT_STR("text", "scalp psoriasis flare at the crown; stopped early"),
+		};
+		if ((r = audit_log_append(log, "annotation", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
+			return r;
+	}
+	{
+		struct audit_field f[] = {
+			AUDIT_STR("session", id), AUDIT_STR("device", "SMP-0042"),
+			AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"), AUDIT_UINT("needle_on_ms", 61000),
+		};
+		if ((r = audit_log_append(log, "stop", f, 2, NULL)) < 0 ||
+		    (r = audit_log_append(log, "session_end", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct audit_log_config cfg;
+	struct audit_log *log = NULL;
+	struct gen g = {};
+	char *vkey = NULL;
+	unsigned sessions = argc > 5 ? (unsigned) atoi(argv[5]) : 3;
+	FILE *kf;
+	int r;
+
+	if (argc < 5) {
+		fputs("usage: journal-gen LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]\n", stderr);
+		return 2;
+	}
+	g.machine_id = argv[3];
+	g.hostname = argv[4];
+	audit_log_config_init(&cfg);
+	cfg.seal_every_records = 7;
+	cfg.journal_mirror = true;
+	cfg.journal_hook = hook;
+	cfg.hook_userdata = &g;
+	r = audit_log_setup(argv[1], &cfg, &vkey);
+	if (r >= 0)
+		r = audit_log_open(argv[1], &cfg, &log);
+	for (unsigned k = 0; r >= 0 && k < sessions; k++)
+		r = session(log, k);
+	if (r >= 0)
+		r = audit_log_close(log);
+	if (r < 0) {
+		fprintf(stderr, "journal-gen: %s\n", strerror(-r));
+		return 1;
+	}
+	kf = fopen(argv[2], "we");
+	if (!kf || fprintf(kf, "%s\n", vkey) < 0 || fclose(kf) != 0) {
+		fprintf(stderr, "journal-gen: cannot write %s\n", argv[2]);
+		return 1;
+	}
+	free(vkey);
+	return fflush(stdout) == 0 ? 0 : 1;
+}

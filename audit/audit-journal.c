@@ -161,6 +161,11 @@ bool audit_journal_field_withheld(uint16_t type, const char *event, const char *
 	return false;
 }
 
+bool audit_field_withheld(const char *event, const char *key)
+{
+	return event && key && audit_journal_field_withheld(AUDIT_REC_EVENT, event, key);
+}
+
 static int put_hex(struct audit_journal_msg *m, const uint8_t *p, size_t n)
 {
 	static const char hx[] = "0123456789abcdef";

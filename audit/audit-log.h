@@ -227,6 +227,15 @@ int audit_log_close(struct audit_log *log);
  * a poisoned log).  Returns NULL. */
 struct audit_log *audit_log_free(struct audit_log *log);
 
+/*
+ * True for a field of event whose value never leaves the workstation: free
+ * text an operator typed (an annotation's text, an override's reason),
+ * which may hold health data.  The journal mirror withholds it
+ * (docs/audit-log.md, "Journal mirror"); so must anything else that copies
+ * records off the log.
+ */
+bool audit_field_withheld(const char *event, const char *key);
+
 /* ---- reading, verifying, exporting ------------------------------------- */
 
 struct audit_field_view {

@@ -38,7 +38,8 @@ GROUP[module]="
 	linux-headers-amd64
 "
 # the host test suites of make check (meson test, valgrind, asan, install,
-# mutations, safety) and make demo
+# mutations, safety) and make demo; systemd-journal-remote writes the
+# collector's journal in the audit suite's test-audit-collect
 GROUP[test]="
 	python3
 	dbus
@@ -54,6 +55,7 @@ GROUP[test]="
 	abigail-tools
 	doxygen
 	bash-completion
+	systemd-journal-remote
 "
 # the HTML session report rendered in headless Chromium (meson test
 # report-chromium, part of the host suite)

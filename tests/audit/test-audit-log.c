@@ -839,6 +839,8 @@ static void test_journal_fields(void **state)
 		/* "reason" is withheld only where an operator types it. */
 		assert_false(audit_journal_field_withheld(AUDIT_REC_EVENT, "session_end", "reason"));
 		assert_false(audit_journal_field_withheld(AUDIT_REC_RECOVERY, "annotation", "text"));
+		assert_true(audit_field_withheld("annotation", "text"));
+		assert_false(audit_field_withheld("annotation", "session"));
 	}
 	audit_journal_msg_done(&m);
 }

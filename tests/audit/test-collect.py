@@ -104,7 +104,7 @@ def seq(e):
 
 def gen(name, machine, host, sessions):
     log, key = os.path.join(T, name), os.path.join(T, name + ".key")
-    out = subprocess.run([GEN, log, key, machine, host, str(sessions)], stdout=subprocess.PIPE, check=True).stdout
+    out = subprocess.run(WRAP + [GEN, log, key, machine, host, str(sessions)], stdout=subprocess.PIPE, check=True).stdout
     return log, key, parse_export(out)
 
 

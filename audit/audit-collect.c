@@ -30,6 +30,7 @@
 #include <systemd/sd-journal.h>
 
 #include "audit-internal.h"
+#include "smp-mutation.h"   /* SMP_MUTATION_* hooks, docs/safety.md */
 
 struct jdata {
 	char *p;
@@ -387,8 +388,10 @@ static void walk(struct collect *c, const uint8_t *key0)
 					e->seq);
 				return;
 			}
+#ifndef SMP_MUTATION_DM_AUDIT_COLLECT_FIELDS
 			if (!check_fields(c, e, &raw))
 				return;
+#endif  /* mutant: an entry's searchable fields are not checked against its record */
 			prev = raw.prev_hash;
 			c->rep.n_bytes += e->record_len;
 		} else {
@@ -450,6 +453,9 @@ static void walk(struct collect *c, const uint8_t *key0)
 					verdict(c, AUDIT_VERIFY_UNVERIFIABLE, e->cursor, 0, e->seq, "crypto failure");
 					return;
 				}
+#ifdef SMP_MUTATION_DM_AUDIT_COLLECT_SEAL
+				memcpy(mac, m->bytes, AUDIT_HASH_SIZE);  /* mutant: any seal verifies */
+#endif
 				if (CRYPTO_memcmp(mac, m->bytes, AUDIT_HASH_SIZE) != 0) {
 					verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
 						"seal %" PRIu64 " (record %" PRIu64 ") does not verify: records before it were altered",
@@ -572,11 +578,13 @@ static int compare_local(struct collect *c, const char *dir)
 			"records %" PRIu64 "..%" PRIu64 " the collector holds are missing from the start of the "
 			"workstation's log, and no retention record accounts for them",
 			c->rep.first_seq, first - 1);
+#ifndef SMP_MUTATION_DM_AUDIT_COLLECT_TRUNCATED
 	else if (!started || next - 1 < c->rep.last_seq)
 		verdict(c, AUDIT_VERIFY_TRUNCATED, n > 0 ? names[n - 1] : NULL, 0, next,
 			started ? "the workstation's log ends at record %" PRIu64 ", the collector holds records up to %" PRIu64
 				: "the workstation's log holds no records (%" PRIu64 "), the collector holds records up to %" PRIu64,
 			started ? next - 1 : 0, c->rep.last_seq);
+#endif  /* mutant: a workstation log cut back goes unreported */
 out:
 	audit_free_names(names, n);
 	free(buf);
@@ -685,10 +693,12 @@ int audit_verify_journal(const char *journal_dir, const char *machine_id, const 
 		if (r < 0)
 			goto out;
 	}
+#ifndef SMP_MUTATION_DM_AUDIT_COLLECT_GAP
 	if (!c.done && c.rep.gap_first)
 		verdict(&c, AUDIT_VERIFY_GAP, NULL, 0, c.rep.gap_first,
 			"records %" PRIu64 "..%" PRIu64 " are missing from the journal", c.rep.gap_first,
 			c.rep.gap_last);
+#endif  /* mutant: records missing from the journal go unreported */
 	if (!c.done && !verification_key)
 		verdict(&c, AUDIT_VERIFY_UNVERIFIABLE, NULL, 0, 0,
 			"no verification key: the chain is consistent but seals were not checked");

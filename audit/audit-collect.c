@@ -284,6 +284,9 @@ static bool check_fields(struct collect *c, const struct jentry *e, const struct
 		case AUDIT_FIELD_BYTES: f[i].bytes.p = v->bytes; f[i].bytes.n = v->n_bytes; break;
 		}
 	}
+#ifdef SMP_MUTATION_DM_AUDIT_COLLECT_FIELDS
+	return true;    /* mutant: an entry's searchable fields are not checked against its record */
+#endif
 	if (audit_journal_build(&c->jm, raw->type, raw->seq, f, n, &chain) < 0) {
 		verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq, "record %" PRIu64 " cannot be mirrored",
 			e->seq);
@@ -388,10 +391,8 @@ static void walk(struct collect *c, const uint8_t *key0)
 					e->seq);
 				return;
 			}
-#ifndef SMP_MUTATION_DM_AUDIT_COLLECT_FIELDS
 			if (!check_fields(c, e, &raw))
 				return;
-#endif  /* mutant: an entry's searchable fields are not checked against its record */
 			prev = raw.prev_hash;
 			c->rep.n_bytes += e->record_len;
 		} else {

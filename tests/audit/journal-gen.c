@@ -12,13 +12,23 @@
  * get) is written to stdout in the journal export format, with the
  * fields journald adds (_MACHINE_ID, _HOSTNAME, _BOOT_ID, timestamps), as
  * `journalctl -o export` would give it to systemd-journal-remote.
+ *
+ * journal-gen --from-log LOGDIR MACHINE_ID HOSTNAME
+ *
+ * The same for a log written by someone else (smpd, in
+ * tests/daemon/test_records.py): each record's entry built by the mirror's
+ * own function, audit_journal_build(), from the record as it is on disk.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "audit-internal.h"
 #include "audit-log.h"
 
 struct gen {
@@ -56,15 +66,10 @@ static void put_field(const char *p, size_t n)
 	}
 }
 
-static int hook(const struct iovec *iov, size_t n_iov, void *userdata)
+static void entry(struct gen *g, const struct iovec *iov, size_t n_iov, uint64_t rt, uint64_t mt)
 {
-	struct gen *g = userdata;
-	struct timespec rt, mt;
-
-	clock_gettime(CLOCK_REALTIME, &rt);
-	clock_gettime(CLOCK_MONOTONIC, &mt);
-	printf("__REALTIME_TIMESTAMP=%" PRIu64 "\n", (uint64_t) rt.tv_sec * 1000000 + (uint64_t) rt.tv_nsec / 1000 + g->n);
-	printf("__MONOTONIC_TIMESTAMP=%" PRIu64 "\n", (uint64_t) mt.tv_sec * 1000000 + (uint64_t) mt.tv_nsec / 1000 + g->n);
+	printf("__REALTIME_TIMESTAMP=%" PRIu64 "\n", rt + g->n);
+	printf("__MONOTONIC_TIMESTAMP=%" PRIu64 "\n", mt + g->n);
 	printf("_BOOT_ID=0f5c3e9a4b2d4e6f8a1b2c3d4e5f6a7b\n");
 	printf("_MACHINE_ID=%s\n_HOSTNAME=%s\n_TRANSPORT=journal\nSYSLOG_IDENTIFIER=smpd\n",
 	       g->machine_id, g->hostname);
@@ -72,7 +77,82 @@ static int hook(const struct iovec *iov, size_t n_iov, void *userdata)
 		put_field(iov[i].iov_base, iov[i].iov_len);
 	fputc('\n', stdout);
 	g->n++;
+}
+
+static int hook(const struct iovec *iov, size_t n_iov, void *userdata)
+{
+	struct timespec rt, mt;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mt);
+	entry(userdata, iov, n_iov, (uint64_t) rt.tv_sec * 1000000 + (uint64_t) rt.tv_nsec / 1000,
+	      (uint64_t) mt.tv_sec * 1000000 + (uint64_t) mt.tv_nsec / 1000);
 	return 0;
+}
+
+/* Every record of an existing log, through the mirror's builder. */
+static int from_log(struct gen *g, const char *dir)
+{
+	struct audit_field_decoder dec = {};
+	struct audit_journal_msg m = {};
+	uint8_t *buf = NULL, h[AUDIT_HASH_SIZE];
+	size_t buf_size = 0, n = 0;
+	char **names = NULL;
+	int dir_fd, r;
+
+	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		return -errno;
+	r = audit_list_files(dir_fd, &names, &n);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		struct audit_file_header fh;
+		const char *why = NULL;
+		size_t len = 0, off = AUDIT_FILE_HEADER_SIZE;
+
+		r = audit_read_file(dir_fd, names[i], &buf, &buf_size, &len);
+		if (r >= 0 && audit_file_header_parse(buf, len, &fh, &why) < 0)
+			r = -EBADMSG;
+		while (r >= 0 && off < len) {
+			struct audit_record_raw raw;
+			struct audit_field f[AUDIT_FIELDS_MAX];
+			const struct audit_journal_chain chain = {
+				.log_id = fh.log_id, .key_fp = fh.key_fp, .record = buf + off, .hash = h,
+			};
+			struct audit_journal_chain c = chain;
+
+			if (audit_record_frame(buf + off, len - off, &raw, &why) != AUDIT_FRAME_OK ||
+			    audit_fields_decode(&dec, &raw, &why) < 0) {
+				r = -EBADMSG;
+				break;
+			}
+			for (size_t k = 0; k < dec.n_fields; k++) {
+				const struct audit_field_view *v = &dec.fields[k];
+
+				f[k] = (struct audit_field) { .key = v->key, .type = v->type };
+				switch (v->type) {
+				case AUDIT_FIELD_STRING: f[k].s = v->s; break;
+				case AUDIT_FIELD_INT: f[k].i = v->i; break;
+				case AUDIT_FIELD_UINT: f[k].u = v->u; break;
+				case AUDIT_FIELD_BOOL: f[k].b = v->b; break;
+				case AUDIT_FIELD_DOUBLE: f[k].d = v->d; break;
+				case AUDIT_FIELD_BYTES: f[k].bytes.p = v->bytes; f[k].bytes.n = v->n_bytes; break;
+				}
+			}
+			c.record_len = raw.length;
+			r = audit_sha256(raw.data, raw.length, h);
+			if (r >= 0)
+				r = audit_journal_build(&m, raw.type, raw.seq, f, dec.n_fields, &c);
+			if (r >= 0)
+				entry(g, m.iov, m.n_iov, raw.realtime_usec, raw.monotonic_usec);
+			off += raw.length;
+		}
+	}
+	audit_free_names(names, n);
+	audit_field_decoder_done(&dec);
+	audit_journal_msg_done(&m);
+	free(buf);
+	close(dir_fd);
+	return r;
 }
 
 static int session(struct audit_log *log, unsigned k)
@@ -153,8 +233,19 @@ int main(int argc, char **argv)
 	FILE *kf;
 	int r;
 
+	if (argc == 5 && strcmp(argv[1], "--from-log") == 0) {
+		g.machine_id = argv[3];
+		g.hostname = argv[4];
+		r = from_log(&g, argv[2]);
+		if (r < 0) {
+			fprintf(stderr, "journal-gen: %s: %s\n", argv[2], strerror(-r));
+			return 1;
+		}
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 	if (argc < 5) {
-		fputs("usage: journal-gen LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]\n", stderr);
+		fputs("usage: journal-gen LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]\n"
+		      "       journal-gen --from-log LOGDIR MACHINE_ID HOSTNAME\n", stderr);
 		return 2;
 	}
 	g.machine_id = argv[3];

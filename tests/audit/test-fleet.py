@@ -9,11 +9,12 @@ journal (its audit entries, written by journal-gen through
 systemd-journal-remote --output) with a client certificate made here; the
 collector is stunnel (mutual TLS, the shipped examples/fleet/
 stunnel-journal-remote.conf with paths and ports substituted) in front of
-the real systemd-journal-remote.  Asserts: the collector verifies the
-workstation intact; a client whose certificate the clinic's CA did not sign
+the real systemd-journal-remote.  Asserts: the collector verifies two
+workstations intact, each with its own key and certificate; a client whose certificate the clinic's CA did not sign
 is refused and nothing of it arrives; with the link cut, then restored, and
 the collector restarted between uploads, nothing is missing or duplicated
-(the upload resumes from its saved cursor) and verification stays intact.
+(the upload resumes from its saved cursor) and verification stays intact;
+one workstation's log cut back is named, the other still verifies intact.
 """
 import os
 import shutil
@@ -29,6 +30,7 @@ SYSTEMD = next((d for d in ("/lib/systemd", "/usr/lib/systemd")
                 if os.access(os.path.join(d, "systemd-journal-upload"), os.X_OK)), None)
 STUNNEL = shutil.which("stunnel4") or shutil.which("stunnel")
 MID = "f1ee7c0ffee000000000000000000007"
+MID2 = "f1ee7c0ffee000000000000000000008"
 fails = 0
 
 
@@ -124,14 +126,15 @@ def stunnel_conf(tls_port, http_port):
     return path
 
 
-def upload(key, pem, state):
+def upload(key, pem, state, ws=None):
     return run([UPLOAD, "--url=https://127.0.0.1:%d" % TLS, "--key=" + key, "--cert=" + pem,
-                           "--trust=" + os.path.join(T, "clinic-ca.pem"), "-D", WS, "--save-state=" + state,
-                           "--follow=no"])
+                "--trust=" + os.path.join(T, "clinic-ca.pem"), "-D", ws or WS, "--save-state=" + state,
+                "--follow=no"])
 
 
-def verify(*extra):
-    p = run(WRAP + [SMP_AUDIT, "verify", "--journal", OUT, "--machine", MID, "--key-file", KEY] + list(extra))
+def verify(*extra, machine=None, key=None):
+    p = run(WRAP + [SMP_AUDIT, "verify", "--journal", OUT, "--machine", machine or MID, "--key-file", key or KEY]
+            + list(extra))
     return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
 
 
@@ -146,6 +149,7 @@ try:
     cert("collector", "clinic-ca")
     ws_key, ws_pem = cert("chair-1", "clinic-ca")
     ev_key, ev_pem = cert("intruder", "rogue-ca")
+    ws2_key, ws2_pem = cert("chair-2", "clinic-ca")
 
     # The workstation: its log, and its journal in two parts (before and after the outage).
     LOG, KEY = os.path.join(T, "log"), os.path.join(T, "log.key")
@@ -162,6 +166,13 @@ try:
 
     ws_journal("a.journal", entries[:half])
 
+    # A second workstation, with its own log, key and certificate.
+    LOG2, KEY2 = os.path.join(T, "log2"), os.path.join(T, "log2.key")
+    WS2 = os.path.join(T, "workstation-2-journal")
+    os.mkdir(WS2)
+    run([REMOTE, "--output=" + os.path.join(WS2, "a.journal"), "-"],
+        input=run(WRAP + [GEN, LOG2, KEY2, MID2, "chair-2", "2"], check=True).stdout, check=True)
+
     TLS, HTTP = free_port(), free_port()
     remote_args = [REMOTE, "--listen-http=127.0.0.1:%d" % HTTP, "--output=" + OUT + "/", "--split-mode=host"]
     remote = start(remote_args, "journal-remote", HTTP)
@@ -175,6 +186,9 @@ try:
 
     p = upload(ws_key, ws_pem, state)
     check(p.returncode == 0, "the workstation uploads over mutual TLS", p.stderr.decode(errors="replace"))
+    p = upload(ws2_key, ws2_pem, os.path.join(T, "upload-state-2"), WS2)
+    check(p.returncode == 0, "a second workstation uploads with its own certificate",
+          p.stderr.decode(errors="replace"))
     rc, text = verify()
     check(rc == 0 and "INTACT" in text, "the first half verifies intact at the collector", text)
 
@@ -208,6 +222,17 @@ try:
     rc, text = verify("--local", LOG)
     check(rc == 0 and "INTACT" in text and ("records %d " % len(sent)) in text,
           "the whole log verifies intact at the collector, compared with the local log, each record once", text)
+    rc, text = verify("--local", LOG2, machine=MID2, key=KEY2)
+    check(rc == 0 and "INTACT" in text, "the second workstation verifies intact beside it", text)
+
+    # One workstation's log cut back: named; the other still intact.
+    files = sorted(f for f in os.listdir(LOG) if f.endswith(".smplog"))
+    path = os.path.join(LOG, files[-1])
+    os.truncate(path, os.path.getsize(path) - 1)
+    rc, text = verify("--local", LOG)
+    check(rc == 4 and "TRUNCATED" in text, "a workstation log cut back is named truncated", text)
+    rc, text = verify("--local", LOG2, machine=MID2, key=KEY2)
+    check(rc == 0 and "INTACT" in text, "the untouched workstation still verifies intact", text)
 finally:
     for p in list(procs):
         p.kill()

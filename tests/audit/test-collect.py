@@ -317,10 +317,40 @@ try:
     bad(5, "a malformed key is named", ["--journal", good, "--machine", M1, "--key", "smpk1-nonsense"], "malformed")
     bad(1, "a missing local log is named", ["--journal", good, "--machine", M1, "--no-key", "--local", T + "/gone"],
         T + "/gone")
+    # Malformed entries at the collector: each named at its record, never a crash.
+    def malformed(name, value):
+        def f(e):
+            if value is None:
+                e[:] = [kv for kv in e if kv[0] != name]
+            else:
+                set_field(e, name, value)
+        return f
+
+    rec = field(ws1[k], "SMPC_RECORD")
+    for what, mutate in (("a malformed chain value", malformed("SMPC_CHAIN", b"zz")),
+                         ("an upper-case chain value", malformed("SMPC_CHAIN", field(ws1[k], "SMPC_CHAIN").upper())),
+                         ("a record of odd length", malformed("SMPC_RECORD", rec[:-1])),
+                         ("a record cut short", malformed("SMPC_RECORD", rec[:100])),
+                         ("a record that is not hex", malformed("SMPC_RECORD", b"g" * len(rec))),
+                         ("a record far too long", malformed("SMPC_RECORD", b"00" * (1 << 20 | 1))),
+                         ("a sequence number that is not a number", malformed("SMP_SEQ", b"12x")),
+                         ("a sequence number out of range", malformed("SMP_SEQ", b"99999999999999999999999")),
+                         ("a negative sequence number", malformed("SMP_SEQ", b"-1")),
+                         ("no log id", malformed("SMPC_LOG_ID", None)),
+                         ("a short key fingerprint", malformed("SMPC_KEY_FP", b"00")),
+                         ("a sequence number not the record's", malformed("SMP_SEQ", b"%d" % (seq(ws1[k]) + 1000))),
+                         ("withheld keys its event does not withhold",
+                          malformed("SMPC_WITHHELD", b"session," + b"x" * 300))):
+        t = [list(map(list, e)) for e in ws1]
+        mutate(t[k])
+        rc, rep, text = verify(collect(t), "--machine", M1, "--key-file", key1)
+        check(rc == 3 and rep and rep["status"] == "TAMPERED", "%s is tampered, not a crash" % what, text.strip())
     t = [list(map(list, e)) for e in ws1]
-    set_field(t[k], "SMPC_CHAIN", b"zz")
-    expect(3, "a malformed chain field is tampered, not a crash", collect(t), "--machine", M1, "--key-file", key1,
-           status="TAMPERED")
+    w = next(e for e in t if field(e, "SMPC_WITHHELD"))
+    set_field(w, "SMPC_PREV", b"0" * 63)
+    rc, rep, text = verify(collect(t), "--machine", M1, "--key-file", key1)
+    check(rc == 3 and rep and rep["seq"] == seq(w), "a withheld record's malformed SMPC_PREV is tampered",
+          text.strip())
 finally:
     shutil.rmtree(T, ignore_errors=True)
 

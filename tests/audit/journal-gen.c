@@ -13,6 +13,15 @@
  * fields journald adds (_MACHINE_ID, _HOSTNAME, _BOOT_ID, timestamps), as
  * `journalctl -o export` would give it to systemd-journal-remote.
  *
+ * journal-gen --live LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]
+ *
+ * The same through the transport smpd uses: in a private mount namespace
+ * (root or user namespaces) a socket stands at journald's
+ * /run/systemd/journal/socket, the log mirrors with sd_journal_sendv() as
+ * smpd's does, and what arrives (the journal's native protocol, whose
+ * field encoding is the export format's) is written out as export entries.
+ * Exit 77 when no namespace can be made.
+ *
  * journal-gen --from-log LOGDIR MACHINE_ID HOSTNAME
  *
  * The same for a log written by someone else (smpd, in
@@ -27,6 +36,15 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <systemd/sd-journal.h>
 
 #include "audit-internal.h"
 #include "audit-log.h"
@@ -223,6 +241,119 @@ static int session(struct audit_log *log, unsigned k)
 	return 0;
 }
 
+/* The fake journald: every datagram (or memfd passed with one) to stdout. */
+static int receive(int fd, struct gen *g)
+{
+	static char buf[1 << 20];
+
+	for (;;) {
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int))];
+		} ctl;
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+		ssize_t k = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		char *data = buf;
+		size_t n;
+		struct cmsghdr *c;
+
+		if (k < 0)
+			return -errno;
+		n = (size_t) k;
+		if ((mh.msg_flags & MSG_TRUNC) || (mh.msg_flags & MSG_CTRUNC))
+			return -EMSGSIZE;
+		c = CMSG_FIRSTHDR(&mh);
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			/* sd_journal_sendv() passes a big entry in a sealed memfd. */
+			int mfd;
+			struct stat st;
+
+			memcpy(&mfd, CMSG_DATA(c), sizeof(int));
+			if (fstat(mfd, &st) < 0 || (size_t) st.st_size > sizeof(buf) ||
+			    pread(mfd, buf, (size_t) st.st_size, 0) != st.st_size) {
+				close(mfd);
+				return -EMSGSIZE;
+			}
+			close(mfd);
+			n = (size_t) st.st_size;
+		}
+		if (n >= 15 && memcmp(data, "SMP_TEST_END=1\n", 15) == 0)
+			return 0;
+		printf("__REALTIME_TIMESTAMP=%" PRIu64 "\n__MONOTONIC_TIMESTAMP=%" PRIu64 "\n", 1790000000000000 + g->n,
+		       1000000 + g->n);
+		printf("_BOOT_ID=0f5c3e9a4b2d4e6f8a1b2c3d4e5f6a7b\n_MACHINE_ID=%s\n_HOSTNAME=%s\n_TRANSPORT=journal\n",
+		       g->machine_id, g->hostname);
+		fwrite(data, 1, n, stdout);
+		if (n == 0 || data[n - 1] != '\n')
+			fputc('\n', stdout);
+		fputc('\n', stdout);
+		g->n++;
+	}
+}
+
+static int live(struct gen *g, int argc, char **argv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
+	struct audit_log_config cfg;
+	struct audit_log *log = NULL;
+	unsigned sessions = argc > 6 ? (unsigned) atoi(argv[6]) : 3;
+	char *vkey = NULL;
+	int fd, status, r;
+	pid_t pid;
+	FILE *kf;
+
+	if (unshare(CLONE_NEWNS) < 0 && unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		return 77;
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("journal-gen", "/run", "tmpfs", 0, "size=1m,mode=0755") < 0)
+		return 77;
+	if (mkdir("/run/systemd", 0755) < 0 || mkdir("/run/systemd/journal", 0755) < 0)
+		return 1;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+		return 1;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		r = receive(fd, g);
+		if (r < 0)
+			fprintf(stderr, "journal-gen: receiving: %s\n", strerror(-r));
+		_exit(r < 0 || fflush(stdout) != 0 ? 1 : 0);
+	}
+	close(fd);
+	audit_log_config_init(&cfg);
+	cfg.seal_every_records = 7;
+	cfg.journal_mirror = true;      /* sd_journal_sendv(), as in smpd */
+	r = audit_log_setup(argv[2], &cfg, &vkey);
+	if (r >= 0)
+		r = audit_log_open(argv[2], &cfg, &log);
+	for (unsigned k = 0; r >= 0 && k < sessions; k++)
+		r = session(log, k);
+	if (r >= 0)
+		r = audit_log_close(log);
+	{
+		/* sendv: sd_journal_send() would put CODE_FILE= first. */
+		struct iovec end = { .iov_base = (char *) "SMP_TEST_END=1", .iov_len = 14 };
+
+		if (sd_journal_sendv(&end, 1) < 0)
+			kill(pid, SIGTERM);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		r = r < 0 ? r : -EIO;
+	if (r < 0) {
+		fprintf(stderr, "journal-gen: %s\n", strerror(-r));
+		return 1;
+	}
+	kf = fopen(argv[3], "we");
+	if (!kf || fprintf(kf, "%s\n", vkey) < 0 || fclose(kf) != 0)
+		return 1;
+	free(vkey);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct audit_log_config cfg;
@@ -233,6 +364,11 @@ int main(int argc, char **argv)
 	FILE *kf;
 	int r;
 
+	if (argc >= 6 && strcmp(argv[1], "--live") == 0) {
+		g.machine_id = argv[4];
+		g.hostname = argv[5];
+		return live(&g, argc, argv);
+	}
 	if (argc == 5 && strcmp(argv[1], "--from-log") == 0) {
 		g.machine_id = argv[3];
 		g.hostname = argv[4];
@@ -245,6 +381,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 5) {
 		fputs("usage: journal-gen LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]\n"
+		      "       journal-gen --live LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]\n"
 		      "       journal-gen --from-log LOGDIR MACHINE_ID HOSTNAME\n", stderr);
 		return 2;
 	}

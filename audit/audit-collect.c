@@ -357,7 +357,7 @@ static void walk(struct collect *c, const uint8_t *key0)
 		if (p && e->seq == p->seq) {
 			/* The same record twice (a re-sent entry) is harmless. */
 			if (memcmp(e->chain, p->chain, AUDIT_HASH_SIZE) == 0 && e->record_len == p->record_len &&
-			    (!e->record || memcmp(e->record, p->record, e->record_len) == 0))
+			    (e->record ? p->record && memcmp(e->record, p->record, e->record_len) == 0 : !p->record))
 				continue;
 			verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
 				"the journal holds two different records %" PRIu64, e->seq);

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,12 +248,9 @@ static int receive(int fd, struct gen *g)
 	static char buf[1 << 20];
 
 	for (;;) {
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(sizeof(int))];
-		} ctl;
+		alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
 		ssize_t k = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 		char *data = buf;
 		size_t n;

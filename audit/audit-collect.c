@@ -32,6 +32,9 @@
 #include "audit-internal.h"
 #include "smp-mutation.h"   /* SMP_MUTATION_* hooks, docs/safety.md */
 
+/* 2^24 seals: one a minute for 31 years; deriving that far takes seconds. */
+#define AUDIT_COLLECT_MAX_EPOCH (1u << 24)
+
 struct jdata {
 	char *p;
 	size_t n;
@@ -433,9 +436,28 @@ static void walk(struct collect *c, const uint8_t *key0)
 			const struct audit_field_view *m = audit_fields_find(&c->dec, "mac", AUDIT_FIELD_BYTES);
 			uint8_t mac[AUDIT_HASH_SIZE];
 
-			if (!ep || !m || m->n_bytes != AUDIT_HASH_SIZE || (epoch_known && ep->u != next_epoch)) {
+			if (!ep || !m || m->n_bytes != AUDIT_HASH_SIZE) {
+				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq, "seal %" PRIu64 " is malformed", e->seq);
+				return;
+			}
+			if (epoch_known && ep->u != next_epoch) {
 				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
-					"seal %" PRIu64 " is malformed or out of order (a seal is missing)", e->seq);
+					"seal %" PRIu64 " has epoch %" PRIu64 ", expected %" PRIu64 " (a seal is missing or forged)",
+					e->seq, ep->u, next_epoch);
+				return;
+			}
+			/* Each epoch before this one took a seal record: a larger
+			 * epoch is forged.  And the key is derived one epoch at a
+			 * time: a seal after a gap cannot make us derive for ever. */
+			if (ep->u >= raw.seq) {
+				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
+					"seal %" PRIu64 " claims epoch %" PRIu64 ", impossible so early", e->seq, ep->u);
+				return;
+			}
+			if (key0 && ep->u > AUDIT_COLLECT_MAX_EPOCH) {
+				verdict(c, AUDIT_VERIFY_UNVERIFIABLE, e->cursor, 0, e->seq,
+					"seal %" PRIu64 " claims epoch %" PRIu64 ", beyond the %u epochs this verifier derives",
+					e->seq, ep->u, AUDIT_COLLECT_MAX_EPOCH);
 				return;
 			}
 			if (key0) {

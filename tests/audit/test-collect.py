@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 import hashlib
 
@@ -375,6 +376,26 @@ try:
         mutate(t[k])
         rc, rep, text = verify(collect(t), "--machine", M1, "--key-file", key1)
         check(rc == 3 and rep and rep["status"] == "TAMPERED", "%s is tampered, not a crash" % what, text.strip())
+    # A forged last seal with a huge epoch: named at once, no endless key derivation.
+    for fake_seq, fake_epoch, code in ((None, 1 << 40, 3), (1 << 50, 1 << 40, 5)):
+        t = [list(map(list, e)) for e in ws1]
+        last = t[-1]
+        rec = bytearray(bytes.fromhex(field(last, "SMPC_RECORD").decode()))
+        at = rec.find(b"epoch") + 5
+        rec[at:at + 8] = fake_epoch.to_bytes(8, "little")
+        if fake_seq:
+            rec[8:16] = fake_seq.to_bytes(8, "little")
+            set_field(last, "SMP_SEQ", b"%d" % fake_seq)
+        rec[-4:] = zlib.crc32(bytes(rec[:-4])).to_bytes(4, "little")
+        set_field(last, "SMPC_RECORD", bytes(rec).hex().encode())
+        set_field(last, "SMPC_CHAIN", hashlib.sha256(rec).hexdigest().encode())
+        set_field(last, "SMP_EPOCH", b"%d" % fake_epoch)
+        start_t = time.monotonic()
+        rc, rep, text = verify(collect(t), "--machine", M1, "--key-file", key1)
+        check(rc == code and rep and "epoch" in rep.get("reason", "") and time.monotonic() - start_t < 60,
+              "a seal claiming epoch 2^40 (at %s) is named, not derived for" % (fake_seq or "its place"),
+              text.strip())
+
     t = [list(map(list, e)) for e in ws1]
     w = next(e for e in t if field(e, "SMPC_WITHHELD"))
     set_field(w, "SMPC_PREV", b"0" * 63)

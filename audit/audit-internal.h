@@ -159,7 +159,7 @@ const struct audit_field_view *audit_fields_find(const struct audit_field_decode
 
 #include <sys/uio.h>
 
-#define AUDIT_JOURNAL_MAX_IOV (AUDIT_FIELDS_MAX + 6)
+#define AUDIT_JOURNAL_MAX_IOV (AUDIT_FIELDS_MAX + 12)
 
 struct audit_journal_msg {
 	char *buf;
@@ -169,13 +169,29 @@ struct audit_journal_msg {
 	size_t n_iov;
 };
 
+/* What a collector needs to check the chain from the journal alone
+ * (docs/audit-log.md, "Journal mirror"): the record as written, its hash
+ * and the log it belongs to. */
+struct audit_journal_chain {
+	const uint8_t *log_id;          /* AUDIT_LOG_ID_SIZE bytes */
+	const uint8_t *key_fp;          /* AUDIT_FP_SIZE bytes */
+	const uint8_t *record;          /* the record's bytes; prev hash at offset 40 */
+	size_t record_len;
+	const uint8_t *hash;            /* SHA-256 of the record: the chain value */
+};
+
 int audit_journal_message_id(uint16_t type, const char *event, char out[33]);
+/* True for a field whose value never leaves the workstation (free text an
+ * operator typed: an annotation, an override's reason). */
+bool audit_journal_field_withheld(uint16_t type, const char *event, const char *key);
 /* Build the journal entry for a record (fields as written, "event" first
- * for events) into m->iov[0..n_iov). */
+ * for events) into m->iov[0..n_iov).  chain NULL: no chain fields. */
 int audit_journal_build(struct audit_journal_msg *m, uint16_t type, uint64_t seq,
-			const struct audit_field *fields, size_t n_fields);
+			const struct audit_field *fields, size_t n_fields,
+			const struct audit_journal_chain *chain);
 int audit_journal_send(struct audit_journal_msg *m, uint16_t type, uint64_t seq,
-		       const struct audit_field *fields, size_t n_fields);
+		       const struct audit_field *fields, size_t n_fields,
+		       const struct audit_journal_chain *chain);
 void audit_journal_msg_done(struct audit_journal_msg *m);
 
 /* ---- streaming verifier (audit_verify() and the tests use it) ---- */

@@ -5,6 +5,13 @@
  * field) and a MESSAGE_ID per event, so that `journalctl SMP_SESSION=...`
  * works.  The log files stay the record of truth: a failure to mirror is
  * ignored.  Catalog: audit/smp-audit.catalog.
+ *
+ * Every entry also carries the chain (SMPC_LOG_ID, SMPC_KEY_FP, SMPC_CHAIN and
+ * SMPC_RECORD, the record's bytes), so that a collector receiving the
+ * entries through systemd-journal-remote can verify them with the offline
+ * key alone (audit-collect.c).  Free text an operator typed stays on the
+ * workstation: such a record is sent without the text and without its
+ * bytes (SMPC_WITHHELD, SMPC_PREV), and is checked by its place in the chain.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -139,6 +146,50 @@ static int put_value(struct audit_journal_msg *m, const struct audit_field *f)
 	return -EINVAL;
 }
 
+bool audit_journal_field_withheld(uint16_t type, const char *event, const char *key)
+{
+	static const char *const withheld[][2] = {
+		{ "annotation", "text" },       /* Annotate(): anything the operator types */
+		{ "override", "reason" },       /* an override's justification */
+	};
+
+	if (type != AUDIT_REC_EVENT || !event)
+		return false;
+	for (size_t i = 0; i < sizeof(withheld) / sizeof(withheld[0]); i++)
+		if (strcmp(event, withheld[i][0]) == 0 && strcmp(key, withheld[i][1]) == 0)
+			return true;
+	return false;
+}
+
+bool audit_field_withheld(const char *event, const char *key)
+{
+	return event && key && audit_journal_field_withheld(AUDIT_REC_EVENT, event, key);
+}
+
+static int put_hex(struct audit_journal_msg *m, const uint8_t *p, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+	int r = 0;
+
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		char two[2] = { hx[p[i] >> 4], hx[p[i] & 15] };
+
+		r = put(m, two, 2);
+	}
+	return r;
+}
+
+static int put_hex_field(struct audit_journal_msg *m, const char *name, const uint8_t *p, size_t n)
+{
+	int r;
+
+	if ((r = begin(m)) < 0 || (r = put(m, name, strlen(name))) < 0 || (r = put(m, "=", 1)) < 0 ||
+	    (r = put_hex(m, p, n)) < 0)
+		return r;
+	end(m);
+	return 0;
+}
+
 static const struct audit_field *find(const struct audit_field *fields, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++)
@@ -148,8 +199,10 @@ static const struct audit_field *find(const struct audit_field *fields, size_t n
 }
 
 int audit_journal_build(struct audit_journal_msg *m, uint16_t type, uint64_t seq,
-			const struct audit_field *fields, size_t n_fields)
+			const struct audit_field *fields, size_t n_fields,
+			const struct audit_journal_chain *chain)
 {
+	bool withheld = false;
 	static const char *const in_message[] = { "session", "device", "client", "who", "reason" };
 	const char *event = audit_record_type_to_string(type);
 	char id[33];
@@ -172,6 +225,8 @@ int audit_journal_build(struct audit_journal_msg *m, uint16_t type, uint64_t seq
 	for (size_t k = 0; k < sizeof(in_message) / sizeof(in_message[0]); k++) {
 		const struct audit_field *f = find(fields, n_fields, in_message[k]);
 
+		if (f && audit_journal_field_withheld(type, event, f->key))
+			continue;
 		if (f && ((r = putf(m, " %s=", in_message[k])) < 0 || (r = put(m, f->s, strlen(f->s))) < 0))
 			return r;
 	}
@@ -194,6 +249,10 @@ int audit_journal_build(struct audit_journal_msg *m, uint16_t type, uint64_t seq
 	end(m);
 
 	for (size_t i = 0; i < n_fields; i++) {
+		if (audit_journal_field_withheld(type, event, fields[i].key)) {
+			withheld = true;
+			continue;
+		}
 		if ((r = begin(m)) < 0 || (r = put(m, "SMP_", 4)) < 0)
 			return r;
 		for (const char *k = fields[i].key; *k; k++) {
@@ -205,6 +264,36 @@ int audit_journal_build(struct audit_journal_msg *m, uint16_t type, uint64_t seq
 		if ((r = put(m, "=", 1)) < 0 || (r = put_value(m, &fields[i])) < 0)
 			return r;
 		end(m);
+	}
+	if (withheld) {
+		bool first = true;
+
+		if ((r = begin(m)) < 0 || (r = put(m, "SMPC_WITHHELD=", 14)) < 0)
+			return r;
+		for (size_t i = 0; i < n_fields; i++)
+			if (audit_journal_field_withheld(type, event, fields[i].key)) {
+				if ((!first && (r = put(m, ",", 1)) < 0) ||
+				    (r = put(m, fields[i].key, strlen(fields[i].key))) < 0)
+					return r;
+				first = false;
+			}
+		end(m);
+	}
+	if (chain) {
+		if (chain->record_len < AUDIT_RECORD_MIN)
+			return -EINVAL;
+		if ((r = put_hex_field(m, "SMPC_LOG_ID", chain->log_id, AUDIT_LOG_ID_SIZE)) < 0 ||
+		    (r = put_hex_field(m, "SMPC_KEY_FP", chain->key_fp, AUDIT_FP_SIZE)) < 0 ||
+		    (r = put_hex_field(m, "SMPC_CHAIN", chain->hash, AUDIT_HASH_SIZE)) < 0)
+			return r;
+		/* A record holding withheld text cannot travel whole: its
+		 * previous-record hash ties it into the chain instead. */
+		if (withheld)
+			r = put_hex_field(m, "SMPC_PREV", chain->record + 40, AUDIT_HASH_SIZE);
+		else
+			r = put_hex_field(m, "SMPC_RECORD", chain->record, chain->record_len);
+		if (r < 0)
+			return r;
 	}
 	for (size_t i = 0; i < m->n_iov; i++) {
 		m->iov[i].iov_base = m->buf + m->off[i];
@@ -221,9 +310,10 @@ void audit_journal_msg_done(struct audit_journal_msg *m)
 }
 
 int audit_journal_send(struct audit_journal_msg *m, uint16_t type, uint64_t seq,
-		       const struct audit_field *fields, size_t n_fields)
+		       const struct audit_field *fields, size_t n_fields,
+		       const struct audit_journal_chain *chain)
 {
-	int r = audit_journal_build(m, type, seq, fields, n_fields);
+	int r = audit_journal_build(m, type, seq, fields, n_fields, chain);
 
 	if (r < 0)
 		return r;

@@ -253,9 +253,19 @@ static int write_record(struct audit_log *log, uint16_t type, uint64_t realtime_
 	r = audit_sha256(log->buf, (size_t) size, log->head);
 	if (r < 0)
 		return poison(log, r);
-	if (log->cfg.journal_mirror)
+	if (log->cfg.journal_mirror) {
 		/* A mirror: journald being unavailable never fails the log. */
-		(void) audit_journal_send(&log->jm, type, log->next_seq, fields, n_fields);
+		const struct audit_journal_chain chain = {
+			.log_id = log->log_id, .key_fp = log->key_fp,
+			.record = log->buf, .record_len = (size_t) size, .hash = log->head,
+		};
+
+		if (log->cfg.journal_hook) {
+			if (audit_journal_build(&log->jm, type, log->next_seq, fields, n_fields, &chain) >= 0)
+				(void) log->cfg.journal_hook(log->jm.iov, log->jm.n_iov, log->cfg.hook_userdata);
+		} else
+			(void) audit_journal_send(&log->jm, type, log->next_seq, fields, n_fields, &chain);
+	}
 	log->cur_size += (uint64_t) size;
 	log->next_seq++;
 	log->records_since_seal++;

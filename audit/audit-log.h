@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -117,6 +118,9 @@ struct audit_log_config {
 	/* Test hooks; leave NULL in production. */
 	uint64_t (*clock_realtime_usec)(void *userdata); /* default CLOCK_REALTIME */
 	int (*fault_hook)(enum audit_io_op op, void *userdata); /* <0: inject that errno */
+	/* With journal_mirror: receives each journal entry instead of
+	 * journald (the collector tests write them in export format). */
+	int (*journal_hook)(const struct iovec *iov, size_t n_iov, void *userdata);
 	void *hook_userdata;
 };
 
@@ -223,6 +227,15 @@ int audit_log_close(struct audit_log *log);
  * a poisoned log).  Returns NULL. */
 struct audit_log *audit_log_free(struct audit_log *log);
 
+/*
+ * True for a field of event whose value never leaves the workstation: free
+ * text an operator typed (an annotation's text, an override's reason),
+ * which may hold health data.  The journal mirror withholds it
+ * (docs/audit-log.md, "Journal mirror"); so must anything else that copies
+ * records off the log.
+ */
+bool audit_field_withheld(const char *event, const char *key);
+
 /* ---- reading, verifying, exporting ------------------------------------- */
 
 struct audit_field_view {
@@ -279,6 +292,7 @@ enum audit_verify_status {
 	AUDIT_VERIFY_TAMPERED     = 3, /* a record was altered, deleted, reordered, or a seal fails */
 	AUDIT_VERIFY_TRUNCATED    = 4, /* the log ends early (partial record, removed seals) */
 	AUDIT_VERIFY_UNVERIFIABLE = 5, /* no key, the key belongs to another log, or no log */
+	AUDIT_VERIFY_GAP          = 6, /* journal: records missing between two the collector holds */
 };
 
 struct audit_verify_report {
@@ -300,6 +314,11 @@ struct audit_verify_report {
 	uint64_t unsealed_records;
 	bool clean_close;            /* the log ends with CLOSE + SEAL */
 	bool key_state_checked;      /* audit.key was present and checked */
+	/* audit_verify_journal() only. */
+	uint64_t n_withheld;         /* records sent without their text: checked by their place in the chain */
+	uint64_t gap_first, gap_last; /* the first gap (status GAP) */
+	bool local_checked;          /* a local log was compared */
+	uint64_t local_last_seq;     /* its last record */
 };
 
 /* Progress callback: bytes done of total; may be NULL. */
@@ -328,6 +347,27 @@ int audit_verify(const char *dir, const char *verification_key,
  * Returns 0; -EINVAL if verification_key is not a well-formed key string.
  */
 int audit_vkey_fingerprint(const char *verification_key, char ret_hex[17]);
+
+/*
+ * Verify one workstation's audit records as a collector received them
+ * (systemd-journal-remote, docs/audit-log.md "Collecting and verifying
+ * centrally"): the entries of journal_dir whose _MACHINE_ID is machine_id
+ * (32 lowercase hex digits) or, when machine_id is NULL, whose _HOSTNAME
+ * is hostname.  Checks every record's bytes against its chain value, the
+ * chain, every seal with verification_key (NULL: at best UNVERIFIABLE),
+ * and that the entry's searchable fields are those of its record.  Status:
+ * TAMPERED at the first bad record (report.file holds the entry's journal
+ * cursor), GAP when records are missing between two held ones, and, when
+ * local_dir (the workstation's log) is given, TAMPERED when it was
+ * replaced or rewritten and TRUNCATED when it now ends before the
+ * collector's last record.
+ * Returns 0 with *ret_report filled in; -EINVAL on bad arguments or a
+ * malformed verification key; -ENOENT/-ENOTDIR when journal_dir is not a
+ * directory; other negative errno when it or local_dir cannot be read.
+ */
+int audit_verify_journal(const char *journal_dir, const char *machine_id, const char *hostname,
+			 const char *verification_key, const char *local_dir,
+			 struct audit_verify_report *ret_report);
 
 enum audit_export_format {
 	AUDIT_EXPORT_JSON, /* one JSON object per line */

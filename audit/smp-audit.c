@@ -4,6 +4,8 @@
  *
  *   smp-audit setup DIR
  *   smp-audit verify DIR (--key KEY | --key-file FILE | --no-key) [--quiet] [--json]
+ *   smp-audit verify --journal JDIR (--machine ID | --host NAME) [--local DIR]
+ *                    (--key KEY | --key-file FILE | --no-key) [--quiet] [--json]
  *   smp-audit export DIR --format json|csv [--session ID] [--client PSEUDONYM]
  *                        [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]
  *                        [--since DATE] [--until DATE]
@@ -12,7 +14,8 @@
  *                          [--since DATE] [--until DATE]
  *
  * Exit codes (docs/audit-log.md): 0 intact / success, 1 I/O or other
- * error, 2 usage error, 3 tampered, 4 truncated, 5 unverifiable.
+ * error, 2 usage error, 3 tampered, 4 truncated, 5 unverifiable, 6 gap
+ * (journal: records missing between two the collector holds).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +38,8 @@ static void usage(FILE *f)
 	fputs("Usage:\n"
 	      "  smp-audit setup DIR\n"
 	      "  smp-audit verify DIR (--key KEY | --key-file FILE | --no-key) [--quiet] [--json]\n"
+	      "  smp-audit verify --journal JDIR (--machine ID | --host NAME) [--local DIR]\n"
+	      "                   (--key KEY | --key-file FILE | --no-key) [--quiet] [--json]\n"
 	      "  smp-audit export DIR --format json|csv [--session ID] [--client PSEUDONYM]\n"
 	      "                       [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]\n"
 	      "                       [--since DATE] [--until DATE]\n"
@@ -42,7 +47,8 @@ static void usage(FILE *f)
 	      "                         [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]\n"
 	      "                         [--since DATE] [--until DATE]\n"
 	      "DATE: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS (UTC) or @SECONDS.\n"
-	      "verify exit codes: 0 intact, 1 error, 2 usage, 3 tampered, 4 truncated, 5 unverifiable.\n",
+	      "verify exit codes: 0 intact, 1 error, 2 usage, 3 tampered, 4 truncated, 5 unverifiable,\n"
+	      "6 gap (journal: records missing between two the collector holds).\n",
 	      f);
 }
 
@@ -102,6 +108,7 @@ static const char *status_name(enum audit_verify_status s)
 	case AUDIT_VERIFY_TAMPERED:     return "TAMPERED";
 	case AUDIT_VERIFY_TRUNCATED:    return "TRUNCATED";
 	case AUDIT_VERIFY_UNVERIFIABLE: return "UNVERIFIABLE";
+	case AUDIT_VERIFY_GAP:          return "GAP";
 	}
 	return "?";
 }
@@ -135,6 +142,13 @@ static void print_json_report(const char *dir, const struct audit_verify_report 
 	json_object_object_add(o, "unsealed_records", json_object_new_uint64(rep->unsealed_records));
 	json_object_object_add(o, "clean_close", json_object_new_boolean(rep->clean_close));
 	json_object_object_add(o, "key_state_checked", json_object_new_boolean(rep->key_state_checked));
+	if (rep->status == AUDIT_VERIFY_GAP) {
+		json_object_object_add(o, "gap_first", json_object_new_uint64(rep->gap_first));
+		json_object_object_add(o, "gap_last", json_object_new_uint64(rep->gap_last));
+	}
+	json_object_object_add(o, "withheld_records", json_object_new_uint64(rep->n_withheld));
+	if (rep->local_checked)
+		json_object_object_add(o, "local_last_seq", json_object_new_uint64(rep->local_last_seq));
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
@@ -147,10 +161,15 @@ static int cmd_verify(int argc, char **argv)
 		{ "no-key", no_argument, NULL, 'n' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "journal", required_argument, NULL, 'J' },
+		{ "machine", required_argument, NULL, 'M' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "local", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	const char *key = NULL, *key_file = NULL;
+	const char *journal = NULL, *machine = NULL, *host = NULL, *local = NULL, *dir;
 	bool json = false;
 	char kbuf[512];
 	bool no_key = false, quiet = false, tty;
@@ -161,6 +180,10 @@ static int cmd_verify(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "k:f:nqjh", opts, NULL)) >= 0)
 		switch (c) {
 		case 'j': json = true; break;
+		case 'J': journal = optarg; break;
+		case 'M': machine = optarg; break;
+		case 'H': host = optarg; break;
+		case 'L': local = optarg; break;
 		case 'k': key = optarg; break;
 		case 'f': key_file = optarg; break;
 		case 'n': no_key = true; break;
@@ -168,11 +191,30 @@ static int cmd_verify(int argc, char **argv)
 		case 'h': usage(stdout); return EXIT_SUCCESS;
 		default: usage(stderr); return EXIT_USAGE;
 		}
-	if (optind + 1 != argc || (!!key + !!key_file + no_key) != 1) {
-		fputs("smp-audit verify: need DIR and exactly one of --key, --key-file, --no-key\n", stderr);
+	if (optind + !journal != argc || (!!key + !!key_file + no_key) != 1) {
+		fputs("smp-audit verify: need DIR (or --journal JDIR) and exactly one of --key, --key-file, --no-key\n",
+		      stderr);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (!journal && (machine || host || local)) {
+		fputs("smp-audit verify: --machine, --host and --local need --journal\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (journal && !!machine == !!host) {
+		fputs("smp-audit verify: --journal needs exactly one of --machine ID, --host NAME\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (machine && (strlen(machine) != 32 || strspn(machine, "0123456789abcdef") != 32)) {
+		fprintf(stderr, "smp-audit verify: bad machine id '%s' (32 lowercase hex digits, as in "
+			"/etc/machine-id)\n", machine);
+		return EXIT_USAGE;
+	}
+	if (host && (!host[0] || strlen(host) > 255)) {
+		fputs("smp-audit verify: bad host name\n", stderr);
+		return EXIT_USAGE;
+	}
+	dir = journal ? journal : argv[optind];
 	if (key_file) {
 		r = read_key_file(key_file, kbuf, sizeof(kbuf));
 		if (r < 0) {
@@ -181,8 +223,11 @@ static int cmd_verify(int argc, char **argv)
 		}
 		key = kbuf;
 	}
-	tty = !quiet && !json && isatty(STDERR_FILENO);
-	r = audit_verify(argv[optind], key, tty ? progress : NULL, NULL, &rep);
+	tty = !quiet && !json && !journal && isatty(STDERR_FILENO);
+	if (journal)
+		r = audit_verify_journal(journal, machine, host, key, local, &rep);
+	else
+		r = audit_verify(dir, key, tty ? progress : NULL, NULL, &rep);
 	if (tty)
 		fputs("\r\033[K", stderr);
 	explicit_bzero(kbuf, sizeof(kbuf));
@@ -191,21 +236,30 @@ static int cmd_verify(int argc, char **argv)
 		if (json) {
 			rep = (struct audit_verify_report) { .status = AUDIT_VERIFY_UNVERIFIABLE };
 			snprintf(rep.reason, sizeof(rep.reason), "the verification key is malformed");
-			print_json_report(argv[optind], &rep);
+			print_json_report(dir, &rep);
 		}
 		return AUDIT_VERIFY_UNVERIFIABLE;
 	}
 	if (r < 0) {
-		fprintf(stderr, "smp-audit: cannot read %s: %s\n", argv[optind], strerror(-r));
+		if (local && journal)
+			fprintf(stderr, "smp-audit: cannot read %s or %s: %s\n", journal, local, strerror(-r));
+		else
+			fprintf(stderr, "smp-audit: cannot read %s: %s\n", dir, strerror(-r));
 		return EXIT_FAILURE;
 	}
 	if (json) {
-		print_json_report(argv[optind], &rep);
+		print_json_report(dir, &rep);
 		return (int) rep.status;
 	}
-	printf("%s: %s\n", argv[optind], status_name(rep.status));
+	if (journal)
+		printf("%s (%s %s): %s\n", journal, machine ? "machine" : "host", machine ? machine : host,
+		       status_name(rep.status));
+	else
+		printf("%s: %s\n", dir, status_name(rep.status));
 	if (rep.status != AUDIT_VERIFY_INTACT) {
-		if (rep.file[0])
+		if (journal && rep.file[0] && rep.offset == 0 && strchr(rep.file, ';'))
+			printf("first bad record: seq %" PRIu64 ", journal cursor %s\n", rep.seq, rep.file);
+		else if (rep.file[0])
 			printf("first bad record: file %s, offset %" PRIu64 ", seq %" PRIu64 "\n",
 			       rep.file, rep.offset, rep.seq);
 		printf("reason: %s\n", rep.reason);
@@ -214,9 +268,13 @@ static int cmd_verify(int argc, char **argv)
 		printf("checked before the first bad record: files %" PRIu64 ", records %" PRIu64
 		       ", seals %" PRIu64 "\n", rep.n_files, rep.n_records, rep.n_seals);
 	else if (!quiet) {
-		printf("files %" PRIu64 ", records %" PRIu64 " (seq %" PRIu64 "..%" PRIu64 "), bytes %" PRIu64
-		       ", seals %" PRIu64 "\n",
-		       rep.n_files, rep.n_records, rep.first_seq, rep.last_seq, rep.n_bytes, rep.n_seals);
+		if (journal)
+			printf("records %" PRIu64 " (seq %" PRIu64 "..%" PRIu64 "), seals %" PRIu64 "\n",
+			       rep.n_records, rep.first_seq, rep.last_seq, rep.n_seals);
+		else
+			printf("files %" PRIu64 ", records %" PRIu64 " (seq %" PRIu64 "..%" PRIu64 "), bytes %" PRIu64
+			       ", seals %" PRIu64 "\n",
+			       rep.n_files, rep.n_records, rep.first_seq, rep.last_seq, rep.n_bytes, rep.n_seals);
 		if (rep.n_seals > 0) {
 			char when[64];
 			time_t t = (time_t) (rep.last_seal_realtime_usec / 1000000);
@@ -225,13 +283,23 @@ static int cmd_verify(int argc, char **argv)
 			if (gmtime_r(&t, &tm) && strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm) > 0)
 				printf("last seal: %s (record %" PRIu64 ")\n", when, rep.last_sealed_seq);
 		}
-		if (rep.first_seq > 0)
+		if (journal && rep.first_seq > 0)
+			printf("records before seq %" PRIu64 " are not in the journal (sent before collection began, "
+			       "or removed by the collector's retention)\n", rep.first_seq);
+		else if (rep.first_seq > 0)
 			printf("records before seq %" PRIu64 " were removed by retention (recorded in the log)\n",
 			       rep.first_seq);
 		if (rep.unsealed_records > 0)
 			printf("warning: the last %" PRIu64 " record(s) are chained but not yet sealed; "
 			       "they cannot be proved unaltered\n", rep.unsealed_records);
-		if (!rep.key_state_checked)
+		if (journal)
+			printf("records sent without their text (withheld, checked by their place in the chain): %" PRIu64 "\n",
+			       rep.n_withheld);
+		if (journal && !local)
+			printf("warning: no local log given (--local): a workstation log cut back cannot be detected\n");
+		else if (journal)
+			printf("the workstation's log ends at record %" PRIu64 "\n", rep.local_last_seq);
+		if (!journal && !rep.key_state_checked)
 			printf("warning: the sealing key state (audit.key) next to the log is missing or unreadable: removal of whole sealed "
 			       "periods at the end cannot be detected\n");
 		printf("log %s\n", rep.clean_close ? "ends with a clean shutdown" : "is open or ended without a clean shutdown");

@@ -38,7 +38,9 @@ GROUP[module]="
 	linux-headers-amd64
 "
 # the host test suites of make check (meson test, valgrind, asan, install,
-# mutations, safety) and make demo
+# mutations, safety) and make demo; systemd-journal-remote writes the
+# collector's journal in the audit suite's test-audit-collect, and with
+# stunnel4 and openssl (certificates) carries it in test-audit-fleet
 GROUP[test]="
 	python3
 	dbus
@@ -55,6 +57,9 @@ GROUP[test]="
 	doxygen
 	bash-completion
 	xxd
+	systemd-journal-remote
+	stunnel4
+	openssl
 "
 # the HTML session report rendered in headless Chromium (meson test
 # report-chromium, part of the host suite)

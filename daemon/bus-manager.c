@@ -201,6 +201,7 @@ static const char *verify_status_name(enum audit_verify_status s)
 	case AUDIT_VERIFY_TAMPERED: return "tampered";
 	case AUDIT_VERIFY_TRUNCATED: return "truncated";
 	case AUDIT_VERIFY_UNVERIFIABLE: return "unverifiable";
+	case AUDIT_VERIFY_GAP: return "gap";
 	}
 	return "unknown";
 }

@@ -64,6 +64,10 @@ static void journal_mirror(const char *event, const struct audit_field *fields, 
 		char key[AUDIT_KEY_MAX + 1];
 		int k;
 
+		/* Free text an operator typed stays on the workstation. */
+		if (audit_field_withheld(event, fields[i].key))
+			continue;
+
 		for (k = 0; k < AUDIT_KEY_MAX && fields[i].key[k]; k++)
 			key[k] = (char)(fields[i].key[k] >= 'a' && fields[i].key[k] <= 'z' ?
 					fields[i].key[k] - 'a' + 'A' : fields[i].key[k]);

@@ -763,7 +763,7 @@ static void test_journal_fields(void **state)
 	char id[33], want[64];
 
 	(void) state;
-	assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 77, f, 9), 0);
+	assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 77, f, 9, NULL), 0);
 	assert_int_equal(audit_journal_message_id(AUDIT_REC_EVENT, "estop", id), 0);
 	snprintf(want, sizeof(want), "MESSAGE_ID=%s", id);
 	assert_true(iov_has(&m, want));
@@ -787,13 +787,60 @@ static void test_journal_fields(void **state)
 		struct audit_field sf[] = { AUDIT_UINT("epoch", 3) };
 		char id2[33];
 
-		assert_int_equal(audit_journal_build(&m, AUDIT_REC_SEAL, 78, sf, 1), 0);
+		assert_int_equal(audit_journal_build(&m, AUDIT_REC_SEAL, 78, sf, 1, NULL), 0);
 		assert_true(iov_has(&m, "SMP_EVENT=seal"));
 		assert_true(iov_has(&m, "SMP_EPOCH=3"));
 		assert_true(iov_has(&m, "PRIORITY=6"));
 		assert_int_equal(audit_journal_message_id(AUDIT_REC_SEAL, NULL, id), 0);
 		assert_int_equal(audit_journal_message_id(AUDIT_REC_EVENT, "seal", id2), 0);
 		assert_string_not_equal(id, id2);
+	}
+
+	/* With the chain: what a collector verifies; withheld text stays home. */
+	{
+		uint8_t rec[AUDIT_RECORD_MIN] = { 0 }, log_id[AUDIT_LOG_ID_SIZE], fp[AUDIT_FP_SIZE], h[AUDIT_HASH_SIZE];
+		const struct audit_journal_chain chain = {
+			.log_id = log_id, .key_fp = fp, .record = rec, .record_len = sizeof(rec), .hash = h,
+		};
+		struct audit_field af[] = {
+			AUDIT_STR("event", "annotation"), AUDIT_STR("session", "s-1"),
+			AUDIT_STR("text", "itching at the crown"),
+		};
+		struct audit_field of[] = {
+			AUDIT_STR("event", "override"), AUDIT_STR("session", "s-1"),
+			AUDIT_STR("reason", "rash last week"), AUDIT_STR("who", "op-1"),
+		};
+
+		memset(log_id, 0x11, sizeof(log_id));
+		memset(fp, 0x22, sizeof(fp));
+		memset(h, 0xab, sizeof(h));
+		memset(rec + 40, 0xcd, AUDIT_HASH_SIZE);
+		assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 9, f, 9, &chain), 0);
+		assert_true(iov_has(&m, "SMPC_LOG_ID=11111111111111111111111111111111"));
+		assert_true(iov_has(&m, "SMPC_KEY_FP=2222222222222222"));
+		assert_true(iov_has(&m, "SMPC_CHAIN=abababababababababababababababababababababababababababababababab"));
+		assert_int_equal(m.n_iov, 6 + 8 + 4);
+		assert_int_equal(m.iov[m.n_iov - 1].iov_len, strlen("SMPC_RECORD=") + 2 * sizeof(rec));
+
+		assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 10, af, 3, &chain), 0);
+		for (size_t i = 0; i < m.n_iov; i++)
+			assert_null(memmem(m.iov[i].iov_base, m.iov[i].iov_len, "itching", 7));
+		assert_true(iov_has(&m, "SMPC_WITHHELD=text"));
+		assert_true(iov_has(&m, "SMPC_PREV=cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"));
+		assert_true(iov_has(&m, "SMP_SESSION=s-1"));
+		for (size_t i = 0; i < m.n_iov; i++)
+			assert_false(m.iov[i].iov_len > 12 && memcmp(m.iov[i].iov_base, "SMPC_RECORD=", 12) == 0);
+
+		assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 11, of, 4, &chain), 0);
+		for (size_t i = 0; i < m.n_iov; i++)
+			assert_null(memmem(m.iov[i].iov_base, m.iov[i].iov_len, "rash", 4));
+		assert_true(iov_has(&m, "SMPC_WITHHELD=reason"));
+		assert_true(iov_has(&m, "SMP_WHO=op-1"));
+		/* "reason" is withheld only where an operator types it. */
+		assert_false(audit_journal_field_withheld(AUDIT_REC_EVENT, "session_end", "reason"));
+		assert_false(audit_journal_field_withheld(AUDIT_REC_RECOVERY, "annotation", "text"));
+		assert_true(audit_field_withheld("annotation", "text"));
+		assert_false(audit_field_withheld("annotation", "session"));
 	}
 	audit_journal_msg_done(&m);
 }

@@ -16,6 +16,10 @@ from smpdtest import ERR, IMGR, ISES, expect_error, metadata
 
 TOOL = os.path.join(T.BUILD, 'audit', 'smp-audit')
 GEN = os.path.join(T.BUILD, 'tests', 'audit', 'test-audit-sessions')
+JOURNAL_GEN = os.path.join(T.BUILD, 'tests', 'audit', 'journal-gen')
+JOURNAL_REMOTE = next((p for p in ('/lib/systemd/systemd-journal-remote',
+                                   '/usr/lib/systemd/systemd-journal-remote') if os.access(p, os.X_OK)),
+                      None)
 LIBSMP = os.path.join(T.BUILD, 'libsmp', 'libsmp.so.1')
 ID = {c: c * 32 for c in 'abcde'}
 
@@ -478,3 +482,54 @@ def test_lot_recall(env):
         f.write(bytes([b[0] ^ 0x01]))
     out = recall('--pigment-lot=LOT-R', log=bad, rc=3)
     assert out == ''
+
+
+def test_session_verifies_at_the_collector(env):
+    """H12 (issue 17): a treatment session with smp-sim, its records as
+    smpd's journal mirror builds them, received by the real
+    systemd-journal-remote: the collector verifies the workstation intact
+    with smpd's verification key, compared with smpd's own log; an edited
+    client pseudonym is named; the annotation's text and the override's
+    reason never reach the collector."""
+    assert JOURNAL_REMOTE, 'systemd-journal-remote is not installed (build-aux/deps.sh, group test)'
+    c = env.running_client()
+    secret = 'scalp psoriasis flare near the crown'
+    c.ses(c.session).Annotate(secret)
+    sid = str(c.prop(c.session, ISES, 'Id'))
+    adir = os.path.join(env.smpd.state_dir, 'audit')
+    key = os.path.join(env.smpd.tmp, 'audit.key')
+    assert env.smpd.stop() == 0
+    mid = 'c011ec7ed0000000000000000000000a'
+    export = subprocess.run([JOURNAL_GEN, '--from-log', adir, mid, 'chair-7'], capture_output=True,
+                            check=True).stdout
+    assert secret.encode() not in export
+    assert b'SMPC_WITHHELD=text' in export and ('SMP_SESSION=' + sid).encode() in export
+    jdir = os.path.join(env.smpd.tmp, 'collector')
+    os.mkdir(jdir)
+    subprocess.run([JOURNAL_REMOTE, '--output=' + os.path.join(jdir, 'remote-chair-7.journal'), '-'],
+                   input=export, capture_output=True, check=True, timeout=60)
+    with open(os.path.join(jdir, 'remote-chair-7.journal'), 'rb') as f:
+        assert secret.encode() not in f.read()
+
+    def verify(d):
+        p = subprocess.run([TOOL, 'verify', '--journal', d, '--machine', mid, '--key-file', key,
+                            '--local', adir, '--json'], capture_output=True, text=True)
+        return p.returncode, json.loads(p.stdout)
+
+    rc, rep = verify(jdir)
+    last = tool_records(adir)[-1]['seq']
+    assert (rc, rep['status'], rep['last_seq'], rep['local_last_seq'], rep['withheld_records']) == \
+        (0, 'INTACT', last, last, 1), rep
+    assert rep['clean_close'] and rep['seals'] >= 1
+
+    # one pseudonym changed at the collector: tampered at that record
+    lines = export.split(b'\n')
+    at = next(i for i, ln in enumerate(lines) if ln.startswith(b'SMP_CLIENT='))
+    seq = next(int(ln.split(b'=')[1]) for ln in reversed(lines[:at]) if ln.startswith(b'SMP_SEQ='))
+    lines[at] = b'SMP_CLIENT=client-x'
+    bad = os.path.join(env.smpd.tmp, 'collector-bad')
+    os.mkdir(bad)
+    subprocess.run([JOURNAL_REMOTE, '--output=' + os.path.join(bad, 'remote-chair-7.journal'), '-'],
+                   input=b'\n'.join(lines), capture_output=True, check=True, timeout=60)
+    rc, rep = verify(bad)
+    assert (rc, rep['status'], rep['seq']) == (3, 'TAMPERED', seq), rep

@@ -29,7 +29,7 @@ LANES=${SMP_CHECK_LANES:-1}
 # this run, including the kernel, VM and system ones.  'system' builds the
 # Debian packages and installs them in a systemd-booted VM (issue 7; alone:
 # `make check-system`).
-ALL_SUITES=(host asan valgrind install mutations analyze kernel vm system safety)
+ALL_SUITES=(host asan valgrind install mutations analyze proofs kernel vm system safety)
 # ALL_SUITES+=(format)	# one C style: enable once the tree is formatted
 VM_LANE=(kernel vm system)
 lane_only=0
@@ -258,6 +258,13 @@ suite_analyze() {
 
 analyze_run() {
 	safety_counted analyze build-aux/analyze.sh
+}
+
+# Frama-C's Eva on the codecs, WP on the limit rules, Spin on the stop
+# protocol, each mutant of the model caught (proofs/run.sh,
+# proofs/README.md; issue 18).  A few minutes, on one core.
+suite_proofs() {
+	safety_counted proofs proofs/run.sh -o "$BUILD/proofs"
 }
 
 suite_kernel() {

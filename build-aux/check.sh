@@ -222,7 +222,7 @@ suite_safety() {
 	if ran valgrind-smpd; then
 		args+=(--testlog "$BUILD/meson-logs/testlog-valgrind-smpd.json")
 	fi
-	if ran kernel || ran vm || ran system; then
+	if ran kernel || ran vm || ran system || ran proofs; then
 		# their logs are this run's when newer than its start (the
 		# kernel suite runs beside the host suite: older than its testlog)
 		args+=(--since "$(cat "$RUN_START")")
@@ -232,6 +232,9 @@ suite_safety() {
 	fi
 	if ran system; then
 		args+=(--strict-system)	# the system VM's results of this run exist
+	fi
+	if ran proofs; then
+		args+=(--strict-proofs)	# the proofs and model checks of this run exist
 	fi
 	safety_counted safety /usr/bin/python3 build-aux/safety-trace.py "${args[@]}"
 }

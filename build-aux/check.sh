@@ -29,7 +29,7 @@ LANES=${SMP_CHECK_LANES:-1}
 # this run, including the kernel, VM and system ones.  'system' builds the
 # Debian packages and installs them in a systemd-booted VM (issue 7; alone:
 # `make check-system`).
-ALL_SUITES=(host workstation asan valgrind install mutations analyze kernel vm system safety)
+ALL_SUITES=(host workstation asan valgrind install mutations analyze proofs kernel vm system safety)
 # ALL_SUITES+=(format)	# one C style: enable once the tree is formatted
 VM_LANE=(kernel vm system)
 lane_only=0
@@ -246,7 +246,7 @@ suite_safety() {
 	if ran valgrind-smpd; then
 		args+=(--testlog "$BUILD/meson-logs/testlog-valgrind-smpd.json")
 	fi
-	if ran kernel || ran vm || ran system; then
+	if ran kernel || ran vm || ran system || ran proofs; then
 		# their logs are this run's when newer than its start (the
 		# kernel suite runs beside the host suite: older than its testlog)
 		args+=(--since "$(cat "$RUN_START")")
@@ -256,6 +256,9 @@ suite_safety() {
 	fi
 	if ran system; then
 		args+=(--strict-system)	# the system VM's results of this run exist
+	fi
+	if ran proofs; then
+		args+=(--strict-proofs)	# the proofs and model checks of this run exist
 	fi
 	safety_counted safety /usr/bin/python3 build-aux/safety-trace.py "${args[@]}"
 }
@@ -282,6 +285,13 @@ suite_analyze() {
 
 analyze_run() {
 	safety_counted analyze build-aux/analyze.sh
+}
+
+# Frama-C's Eva on the codecs, WP on the limit rules, Spin on the stop
+# protocol, each mutant of the model caught (proofs/run.sh,
+# proofs/README.md; issue 18).  A few minutes, on one core.
+suite_proofs() {
+	safety_counted proofs proofs/run.sh -o "$BUILD/proofs"
 }
 
 suite_kernel() {

@@ -129,12 +129,24 @@ GROUP[workstation]="
 	dbus-daemon
 	appstream
 	desktop-file-utils
+	xauth
+"
+# make check-proofs: Frama-C (Eva, WP) with Why3 and its SMT provers on the
+# codecs and the limit rules, Spin on the stop protocol (proofs/README.md)
+GROUP[proofs]="
+	frama-c-base
+	why3
+	z3
+	cvc4
+	cvc5
+	spin
+	gcc
 "
 # build-aux/format.sh: one C style (.clang-format)
 GROUP[format]="
 	clang-format
 "
-ORDER=(build module test report workstation docs fuzz analyze kernel vm system format)
+ORDER=(build module test report workstation docs fuzz analyze proofs kernel vm system format)
 
 mode=install
 case "${1:-}" in

@@ -165,6 +165,11 @@ def load_table(path=None):
     t.setdefault("control", [])
     t.setdefault("mutation", [])
     t.setdefault("layers", {})
+    t.setdefault("proof", [])
+    for pr in t["proof"]:
+        for k in ("id", "hazards", "shows", "command", "limits"):
+            if k not in pr:
+                raise TableError(f"hazards.toml: [[proof]] {pr.get('id', '?')}: {k} missing")
     return t
 
 
@@ -183,8 +188,11 @@ def parse_test_ref(ref):
     m = re.fullmatch(r"system:(\S+)", ref)
     if m:
         return {"kind": "system", "id": m.group(1), "ref": ref}
+    m = re.fullmatch(r"proof:([A-Za-z0-9_.-]+)", ref)
+    if m:
+        return {"kind": "proof", "id": m.group(1), "ref": ref}
     raise TableError(f"test reference '{ref}': expected meson:SUITE/NAME[#CASE], "
-                     "kunit:SUITE.CASE, vm:ID or system:ID")
+                     "kunit:SUITE.CASE, vm:ID, system:ID or proof:ID")
 
 
 def parse_code_ref(ref):
@@ -267,13 +275,14 @@ class Results:
     """Test results of this run: meson testlogs, KUnit and VM logs."""
 
     def __init__(self, testlogs=(), logdir=None, strict_late=False, late_after=0.0,
-                 strict_system=False):
+                 strict_system=False, strict_proofs=False):
         self.meson = {}		# name -> list of (suites or None, result, stdout)
         for p in testlogs:
             self._read_testlog(p)
         self.logdir = logdir
         self.strict_late = strict_late
         self.strict_system = strict_system
+        self.strict_proofs = strict_proofs
         self.late_after = late_after
 
     def _read_testlog(self, path):
@@ -332,6 +341,10 @@ def case_outcome(out, case):
             return "failed"
         if ln.startswith(CMOCKA_RUN) and ln[len(CMOCKA_RUN):].strip() == case:
             ran = True
+        # proofs/run.sh: "ok - proofs: NAME", "not ok - proofs: NAME (log: ...)"
+        m = re.match(r"^\s*(not ok|ok) - proofs: (\S+)", ln)
+        if m and m.group(2) == case:
+            return "failed" if m.group(1) == "not ok" else "ok"
         m = re.match(r"^\s*(not ok|ok)\s+\d+\s*(?:-\s*)?(\S+)", ln)
         if m and m.group(2) == case:
             return "failed" if m.group(1) == "not ok" else "ok"
@@ -368,6 +381,20 @@ def check_test_exists(t):
         if not os.path.isfile(os.path.join(TOP, "tests", "vm", "tests", t["id"] + ".sh")):
             return f"no tests/vm/tests/{t['id']}.sh"
         return None
+    if t["kind"] == "proof":
+        # An analysis of proofs/run.sh: "eva-NAME", "wp-NAME", "spin-NAME"
+        # (spin-mutant-NAME: a mutant of the model the search must catch).
+        path = os.path.join(TOP, "proofs", "run.sh")
+        if not os.path.isfile(path):
+            return "proofs/run.sh does not exist"
+        part, _, name = t["id"].partition("-")
+        if part not in ("eva", "wp", "spin") or not name:
+            return f"proof id {t['id']}: expected eva-NAME, wp-NAME or spin-NAME"
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        if not re.search(r"(?<![A-Za-z0-9_.-])" + re.escape(name) + r"(?![A-Za-z0-9_.-])", text):
+            return f"proof {t['id']}: {name} not in proofs/run.sh"
+        return None
     return f"unknown test kind {t['kind']}"
 
 
@@ -393,6 +420,7 @@ def test_passed(t, res):
         "kunit": ("kernel", "kernel-kunit.log", res.strict_late),
         "vm": ("vm", "vm.tap", res.strict_late),
         "system": ("system", "system.tap", res.strict_system),
+        "proof": ("proofs", "proofs.log", res.strict_proofs),
     }[t["kind"]]
     text = res.late_log(logname)
     if text is None:
@@ -530,7 +558,8 @@ def cmd_check(args):
         late_after = args.since
     elif testlogs:
         late_after = min(os.path.getmtime(p) for p in testlogs)
-    res = Results(testlogs, args.logdir, args.strict_late, late_after, args.strict_system)
+    res = Results(testlogs, args.logdir, args.strict_late, late_after, args.strict_system,
+                  args.strict_proofs)
 
     # Tests this run's testlog lacks (run alone; or valgrind's run, which
     # skips the no-valgrind suites, overwrote the host testlog): run them.
@@ -691,7 +720,11 @@ def render(table, hazards):
     w("- suite `mutations` (`build-aux/safety-mutations.sh`): builds each")
     w("  mutant (`-Dmutation=NAME`, one control disabled by an")
     w("  `SMP_MUTATION_<NAME>` hook) and passes only if its tests then fail;")
-    w("- suite `analyze` (`build-aux/analyze.sh`): scan-build and cppcheck.")
+    w("- suite `analyze` (`build-aux/analyze.sh`): scan-build and cppcheck;")
+    w("- suite `proofs` (`proofs/run.sh`, [proofs/README.md](../proofs/README.md)):")
+    w("  Frama-C Eva on the codecs, WP on the limit rules, Spin on the stop")
+    w("  protocol with a mutant per property; a test `proof:ID` is the line")
+    w("  `ok - proofs: ID` of this run's proofs log.")
     w("")
     w("A hazard is **covered** only when every layer hazards.md requires has an")
     w("implemented, tested control. **OPEN** marks a required control that is not")
@@ -763,8 +796,25 @@ def render(table, hazards):
     w("`#`, the cmocka case, TAP test or pytest case in it that must report OK;")
     w("`kunit:SUITE.CASE` a KUnit case; `vm:ID` a test of the VM harness")
     w("(tests/vm, TAP); `system:ID` a test of the systemd-booted VM with the")
-    w("Debian packages installed (tests/vm/tests/ID.sh, suite `system`).")
+    w("Debian packages installed (tests/vm/tests/ID.sh, suite `system`);")
+    w("`proof:ID` an analysis of the `proofs` suite (below).")
     w("")
+    if table.get("proof"):
+        w("## Proofs and model checks")
+        w("")
+        w("Analyses that cover every input (or every interleaving of a model), not")
+        w("only the inputs tried; the suite `proofs` runs them all (`make")
+        w("check-proofs`). What each one assumes and leaves out, in full:")
+        w("[proofs/README.md](../proofs/README.md).")
+        w("")
+        for pr in table["proof"]:
+            w(f"### `proof:{pr['id']}` ({', '.join(pr.get('hazards', []))})")
+            w("")
+            w(pr["shows"])
+            w("")
+            w(f"- reproduce: `{pr['command']}`")
+            w(f"- not covered: {pr['limits']}")
+            w("")
     return "\n".join(out)
 
 
@@ -921,6 +971,8 @@ def main():
                    help="KUnit and VM results must be present (kernel/vm suites ran before)")
     c.add_argument("--strict-system", action="store_true",
                    help="system VM results must be present (the system suite ran before)")
+    c.add_argument("--strict-proofs", action="store_true",
+                   help="proof results must be present (the proofs suite ran before)")
     c.add_argument("--since", type=float, metavar="EPOCH",
                    help="this run started then: KUnit/VM/system logs older than it are "
                         "another run's (default: the oldest testlog's time)")

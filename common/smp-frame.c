@@ -313,7 +313,11 @@ int smp_frame_decode(const uint8_t *buf, size_t n, struct smp_frame *ret)
 	ret->status = le16toh(h.status);
 	ret->len = len;
 	memcpy(ret->payload, buf + SMPP_HDR_SIZE, len);
-	memset(ret->payload + len, 0, sizeof(ret->payload) - len);
+	/* Not memset(one past the end, 0, 0) for a full payload: C11 7.1.4
+	 * wants a valid pointer even for a zero length (Frama-C's Eva flags
+	 * it; proofs/README.md). */
+	if (len < sizeof(ret->payload))
+		memset(ret->payload + len, 0, sizeof(ret->payload) - len);
 	return 0;
 }
 

@@ -39,7 +39,9 @@ enum param {
 	_PARAM_MAX,
 };
 
+/*@ assigns \result \from p; */
 const char *param_to_string(enum param p);	/* "voltage", ... */
+/*@ assigns \result \from p; */
 const char *param_unit(enum param p);		/* "mV", ... */
 
 /* One limit value and where it was set ("file:line"). */

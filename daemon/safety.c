@@ -14,6 +14,14 @@
 #include "safety.h"
 #include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
 
+/*
+ * ACSL contracts (the comments opening with "@"; gcc reads them as
+ * comments): proved by Frama-C's WP, proofs/README.md (issue 18).
+ */
+/*@ requires \valid(b);
+    assigns *b;
+    ensures b->value == v && b->layer == layer;
+ */
 static void bound_set(struct effective_bound *b, uint32_t v, enum limit_layer layer,
 		      const char *label, const char *source)
 {
@@ -24,9 +32,32 @@ static void bound_set(struct effective_bound *b, uint32_t v, enum limit_layer la
 }
 
 /* Tighten with one layer's limits: a strictly more restrictive value wins. */
+/*@ predicate tightened(struct effective_limits *el, struct limit_set *ls,
+			integer q, uint32_t old_max, uint32_t old_min) =
+	el->max[q].value <= old_max &&
+	(ls->max[q].set ==> el->max[q].value <= ls->max[q].value) &&
+	(el->max[q].value == old_max || el->max[q].value == ls->max[q].value) &&
+	el->min[q].value >= old_min &&
+	(ls->min[q].set ==> el->min[q].value >= ls->min[q].value) &&
+	(el->min[q].value == old_min || el->min[q].value == ls->min[q].value);
+ */
+/*@ requires \valid(el) && \valid_read(ls) && \separated(el, ls);
+    assigns el->min[0 .. _PARAM_MAX - 1], el->max[0 .. _PARAM_MAX - 1];
+    ensures \forall integer q; 0 <= q < _PARAM_MAX ==>
+	tightened(el, ls, q, \old(el->max[q].value), \old(el->min[q].value));
+ */
 static void apply_set(struct effective_limits *el, const struct limit_set *ls,
 		      enum limit_layer layer, const char *label)
 {
+	/*@ loop invariant 0 <= q <= _PARAM_MAX;
+	    loop invariant \forall integer i; 0 <= i < q ==>
+		tightened(el, ls, i, \at(el->max[i].value, Pre), \at(el->min[i].value, Pre));
+	    loop invariant \forall integer i; q <= i < _PARAM_MAX ==>
+		el->max[i].value == \at(el->max[i].value, Pre) &&
+		el->min[i].value == \at(el->min[i].value, Pre);
+	    loop assigns q, el->min[0 .. _PARAM_MAX - 1], el->max[0 .. _PARAM_MAX - 1];
+	    loop variant _PARAM_MAX - q;
+	 */
 	for (int q = 0; q < _PARAM_MAX; q++) {
 		if (ls->max[q].set && ls->max[q].value < el->max[q].value)
 			bound_set(&el->max[q], ls->max[q].value, layer, label, ls->max[q].source);
@@ -103,6 +134,7 @@ void safety_effective_limits(const struct policy *p, const struct smp_limits *de
 	*ret = el;
 }
 
+/*@ assigns buf[0 .. bufsz - 1]; */
 void safety_describe_bound(const struct effective_bound *b, enum param q, char *buf, size_t bufsz)
 {
 	const char *unit = param_unit(q);
@@ -122,6 +154,19 @@ void safety_describe_bound(const struct effective_bound *b, enum param q, char *
 	}
 }
 
+/*@ predicate within(struct effective_limits *el, integer q, integer v) =
+	el->min[q].value <= v <= el->max[q].value;
+ */
+/*@ requires \valid_read(el) && \valid_read(req);
+    requires ret_param == \null || \valid(ret_param);
+    requires \separated(ret_param, el, req) && \separated(msg + (0 .. msgsz - 1), el, req, ret_param);
+    assigns *ret_param, msg[0 .. msgsz - 1];
+    ensures \result == 0 || \result == -ERANGE || \result == -EINVAL;
+    ensures \result == 0 ==>
+	within(el, PARAM_VOLTAGE, req->voltage_mv) && within(el, PARAM_CURRENT, req->current_ma) &&
+	within(el, PARAM_RATE, req->rate_chz) && within(el, PARAM_DEPTH, req->depth_um) &&
+	req->voltage_mv % SMPP_VOLTAGE_STEP_MV == 0 && req->depth_um % SMPP_DEPTH_STEP_UM == 0;
+ */
 int safety_check_params(const struct effective_limits *el, const struct smp_params *req,
 			enum param *ret_param, char *msg, size_t msgsz)
 {
@@ -133,6 +178,11 @@ int safety_check_params(const struct effective_limits *el, const struct smp_para
 	};
 	char desc[SAFETY_MSG_MAX];
 
+	/*@ loop invariant 0 <= q <= _PARAM_MAX;
+	    loop invariant \forall integer i; 0 <= i < q ==> within(el, i, v[i]);
+	    loop assigns q;
+	    loop variant _PARAM_MAX - q;
+	 */
 	for (int q = 0; q < _PARAM_MAX; q++) {
 #ifdef SMP_MUTATION_DM_SETPOINT_RANGE
 		continue;	/* mutant: no effective limit is checked */

@@ -585,6 +585,50 @@ class TraceTest(unittest.TestCase):
             self.assertEqual(rc, 1, out)
             self.assertIn(why, out)
 
+    def test_proof_log(self):
+        """proof:ID: the proofs suite's log, deferred only while it has not run."""
+        table = GOOD_TABLE.replace('status = "open"\nsummary = "policy"',
+                                   'status = "implemented"\nsummary = "policy"\n'
+                                   'code = ["src/fw.c:trip"]\ntests = ["proof:spin-lease_bound"]')
+        self.assertNotEqual(table, GOOD_TABLE)
+        fx = self.fixture(table=table)
+        os.makedirs(os.path.join(fx.top, "proofs"))
+        fx.write("proofs/run.sh", "spin_check lease_bound lease_bound holds\n")
+        fx.gen()
+        logdir = os.path.join(fx.top, "logs")
+        os.makedirs(logdir)
+
+        rc, out = fx.run("check", "--logdir", logdir)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("verified by the proofs suite later in make check", out)
+        rc, out = fx.run("check", "--logdir", logdir, "--strict-proofs")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("no proofs.log from this run", out)
+
+        def run(line):
+            fx.write("logs/proofs.log", "ok - proofs: eva-smp-frame\n" + line +
+                     "\nsafety-counts: 1 1\n")
+            return fx.run("check", "--logdir", logdir, "--strict-proofs")
+
+        rc, out = run("ok - proofs: spin-lease_bound")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("ok - H1", out)
+        rc, out = run("not ok - proofs: spin-lease_bound (log: x.log)")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("spin-lease_bound failed", out)
+        rc, out = run("ok - proofs: spin-estop_bound")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("spin-lease_bound not in proofs.log", out)
+
+        # The analysis must exist in proofs/run.sh, under a known part.
+        for ref, why in (("proof:spin-nothing", "nothing not in proofs/run.sh"),
+                         ("proof:lease_bound", "expected eva-NAME, wp-NAME or spin-NAME")):
+            fx.write("docs/safety/hazards.toml", table.replace("proof:spin-lease_bound", ref))
+            fx.gen()
+            rc, out = fx.run("check", "--logdir", logdir)
+            self.assertEqual(rc, 1, out)
+            self.assertIn(why, out)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -34,8 +34,9 @@
  *     cmd_wait before mutex_lock(), and the command holding io_mutex
  *     stops waiting for its reply (-ECANCELED, smpusb_preempted()), kills
  *     its URB and returns.  The holder waits on cmd_wait under io_mutex
- *     for its URB or for those counts; the stop touches cmd_wait with no
- *     lock held, so this adds no lock dependency.
+ *     for its URB or for those counts; the stop only wakes cmd_wait (its
+ *     own spinlock, briefly) and holds no driver lock then but, in the
+ *     PM notifier, devices_lock (2): no lock is taken in a new order.
  *     release() drops its PM reference under io_mutex:
  *     usb_autopm_put_interface() only idles the interface (it has no PM
  *     callbacks) and queues the device's autosuspend, it does not wait.

@@ -50,6 +50,13 @@ echo 5000 > /sys/module/smpusb/parameters/timeout_ms
 is "$(cat /sys/module/smpusb/parameters/timeout_ms)" 5000 \
 	"the driver waits up to 5000 ms for a reply"
 
+# For comparison only (no assertion): the same path with no command
+# waiting, from the "status" line to the owner's STOP at the device.
+m=$(mark)
+"$tool" $dev claim ctl $ctl status stop release > /dev/null
+ms=$(lat "$(since "$m")" 'event=CONTROL cmd="status"' 'event=CMD type=STOP')
+diag "preempt-latency: baseline stop, nothing waiting = ${ms:-none} ms (device clock)"
+
 # A. The owner's SET_PARAMS waits for a swallowed reply; an ESTOP from a
 #    second file reaches the device within 20 ms of its ioctl.
 go="$SMP_OUT/a-go"

@@ -37,13 +37,14 @@
  *     for its URB or for those counts; the stop only wakes cmd_wait (its
  *     own spinlock, briefly) and holds no driver lock then but, in the
  *     PM notifier, devices_lock (2): no lock is taken in a new order.
- *     release() drops its PM reference under io_mutex:
- *     usb_autopm_put_interface() only idles the interface (it has no PM
- *     callbacks) and queues the device's autosuspend, it does not wait.
+ *     release() takes it only for the owner's STOP.
  *  4. f->read_mutex: one read() per file.  read() takes no io_mutex, nor
  *     does open(): it adds the file to dev->files under the spinlock.
  *  5. dev->lock, a spinlock taken with interrupts off: innermost, nothing
  *     sleeps under it; the telemetry completions take only this one.
+ *     release() drops its runtime-PM reference under it (so that it
+ *     cannot cross disconnect()) with usb_autopm_put_interface_async(),
+ *     which only takes the PM core's spinlock and queues the idle check.
  *
  * The callbacks of the USB core and the PM core, and what they wait for:
  *  - smpusb_suspend() (runtime and system) and the PM notifier take
@@ -887,18 +888,27 @@ static int smpusb_release(struct inode *inode, struct file *file)
 	struct smpusb_file *f = file->private_data;
 	struct smpusb_dev *dev = f->dev;
 
-	/* Not interruptible: the needle stops before release() returns. */
-	if (smpusb_owns(dev, f))
+	/*
+	 * The owner's STOP goes out before release() returns (a stop, not
+	 * interruptible).  Any other file takes no io_mutex: its close
+	 * neither waits for a command in progress nor holds up a stop.
+	 */
+	if (smpusb_owns(dev, f)) {
 		smpusb_lock_stop(dev, false);
-	else
-		mutex_lock(&dev->io_mutex);
-	smpusb_unclaim(dev, f);
+		smpusb_unclaim(dev, f);
+		mutex_unlock(&dev->io_mutex);
+	}
+	/*
+	 * disconnected is set under the spinlock too, and after disconnect()
+	 * the PM reference is not ours to drop.  The _async put may be called
+	 * in atomic context: it takes only the PM core's spinlock and queues
+	 * the idle check.
+	 */
 	spin_lock_irq(&dev->lock);
 	list_del(&f->node);
-	spin_unlock_irq(&dev->lock);
 	if (!dev->disconnected)
-		usb_autopm_put_interface(dev->intf);
-	mutex_unlock(&dev->io_mutex);
+		usb_autopm_put_interface_async(dev->intf);
+	spin_unlock_irq(&dev->lock);
 
 	kvfree(f->ring);
 	kfree(f);

@@ -33,10 +33,13 @@
  *     stops_waiting or estops_waiting (atomics, no lock) and wakes
  *     cmd_wait before mutex_lock(), and the command holding io_mutex
  *     stops waiting for its reply (-ECANCELED, smpusb_preempted()), kills
- *     its URB and returns.  The holder waits on cmd_wait under io_mutex
- *     for its URB or for those counts; the stop only wakes cmd_wait (its
- *     own spinlock, briefly) and holds no driver lock then but, in the
- *     PM notifier, devices_lock (2): no lock is taken in a new order.
+ *     its URB and returns; an ioctl that takes io_mutex (smpusb_lock())
+ *     while a stop waits lets it go again and waits on cmd_wait, holding
+ *     nothing, until the stop has it.  The holder waits on cmd_wait
+ *     under io_mutex for its URB or for those counts; the stop only
+ *     wakes cmd_wait (its own spinlock, briefly) and holds no driver lock
+ *     then but, in the PM notifier, devices_lock (2): no lock is taken in
+ *     a new order.
  *     release() takes it only for the owner's STOP.
  *  4. f->read_mutex: one read() per file.  read() takes no io_mutex, nor
  *     does open(): it adds the file to dev->files under the spinlock.
@@ -429,6 +432,13 @@ static bool smpusb_preempt_now(struct smpusb_dev *dev, int type)
 				atomic_read(&dev->estops_waiting));
 }
 
+/* Whether a stop waits for io_mutex (smpusb_lock_stop()). */
+static bool smpusb_stop_waits(struct smpusb_dev *dev)
+{
+	return atomic_read(&dev->stops_waiting) ||
+	       atomic_read(&dev->estops_waiting);
+}
+
 /* Whether the command URB has completed: its status is then valid. */
 static bool smpusb_xfer_done(struct smpusb_dev *dev)
 {
@@ -458,6 +468,7 @@ static void smpusb_lock_stop(struct smpusb_dev *dev, bool estop)
 	wake_up(&dev->cmd_wait);
 	mutex_lock(&dev->io_mutex);
 	atomic_dec(waiting);
+	wake_up(&dev->cmd_wait);	/* for smpusb_lock() */
 }
 
 /*
@@ -767,11 +778,24 @@ out:
 	mutex_unlock(&dev->io_mutex);
 }
 
-/* Takes io_mutex unless interrupted; fails -ENODEV once unplugged. */
+/*
+ * Takes io_mutex unless interrupted; fails -ENODEV once unplugged.  Gives
+ * way to the stops waiting for io_mutex (smpusb_lock_stop()): taken while
+ * one waits, it is let go until that stop has had its turn, so a command
+ * that has not begun is not cancelled by a stop that merely waits.
+ */
 static int smpusb_lock(struct smpusb_dev *dev)
 {
-	if (mutex_lock_interruptible(&dev->io_mutex))
-		return -ERESTARTSYS;
+	for (;;) {
+		if (mutex_lock_interruptible(&dev->io_mutex))
+			return -ERESTARTSYS;
+		if (!smpusb_stop_waits(dev))
+			break;
+		mutex_unlock(&dev->io_mutex);
+		if (wait_event_interruptible(dev->cmd_wait,
+					     !smpusb_stop_waits(dev)))
+			return -ERESTARTSYS;
+	}
 	if (dev->disconnected) {
 		mutex_unlock(&dev->io_mutex);
 		return -ENODEV;

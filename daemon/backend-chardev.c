@@ -45,7 +45,13 @@ static int reply(struct smp_frame *ret, uint8_t type, uint16_t status, const uin
 	return 0;
 }
 
-/* errno of a failed ioctl (and the device status it carried) -> our result. */
+/*
+ * errno of a failed ioctl (and the device status it carried) -> our result.
+ * Link errors pass through as -errno: ETIMEDOUT (no reply), EINTR and
+ * ECANCELED (a stop, ours or another opener's or the driver's own,
+ * pre-empted the command's reply wait: it may have taken effect;
+ * docs/kernel.md, "Stops do not queue").
+ */
 static int refusal(struct smp_frame *ret, uint8_t type, int err, uint32_t dev_status)
 {
 	uint16_t st = 0;

@@ -432,8 +432,9 @@ int smpusb_status_to_errno(u16 status)
  * device is going away is ENODEV; any other transport error is EIO, so
  * that EPROTO keeps meaning an ERROR frame and ESHUTDOWN the ESTOP latch.
  * -ENODEV (not attached) and -ESHUTDOWN (endpoint or host controller shut
- * down, as at unbind) mean gone by themselves.  Timeouts, signals and
- * allocation failures keep their own errno while the device is there.
+ * down, as at unbind) mean gone by themselves.  Timeouts, signals, a
+ * stop's pre-emption (smpusb_preempted()) and allocation failures keep
+ * their own errno while the device is there.
  */
 int smpusb_xfer_errno(int err, bool gone)
 {
@@ -444,10 +445,32 @@ int smpusb_xfer_errno(int err, bool gone)
 	switch (err) {
 	case -ETIMEDOUT:
 	case -EINTR:
+	case -ECANCELED:
 	case -ENOMEM:
 		return err;
 	}
 	return -EIO;
+}
+
+/*
+ * Whether a command of this type gives way to the stops waiting for the
+ * device (stops: STOPs, estops: ESTOPs; the ioctls and the driver's own):
+ * it is not sent, or stops waiting for its reply, and fails -ECANCELED so
+ * that the stop goes out at once.  A stop never queues behind an unrelated
+ * command; an ESTOP does not queue behind a STOP either.  Nothing
+ * pre-empts an ESTOP, nor GET_INFO (probe, before any file can exist).
+ */
+bool smpusb_preempted(u8 type, unsigned int stops, unsigned int estops)
+{
+	switch (type) {
+	case SMPP_T_ESTOP:
+	case SMPP_T_GET_INFO:
+		return false;
+	case SMPP_T_STOP:
+		return estops > 0;
+	default:
+		return stops > 0 || estops > 0;
+	}
 }
 
 /*

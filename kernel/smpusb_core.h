@@ -60,6 +60,7 @@ int smpusb_lease_check(const struct smpusb_limits *eff, u32 lease_ms,
 		       u32 *ret_limit);
 int smpusb_status_to_errno(u16 status);
 int smpusb_xfer_errno(int err, bool gone);
+bool smpusb_preempted(u8 type, unsigned int stops, unsigned int estops);
 
 /* Control state; the caller serialises access. */
 enum smpusb_op {

@@ -26,12 +26,28 @@
  *  3. dev->io_mutex: one command at a time, the control state, disconnected.
  *     Held across device I/O, which is bounded (timeout_ms per transfer)
  *     and killed by disconnect; never held while waiting for runtime PM or
- *     a reset of this device.  release() drops its PM reference under it:
- *     usb_autopm_put_interface() only idles the interface (it has no PM
- *     callbacks) and queues the device's autosuspend, it does not wait.
- *  4. f->read_mutex: one read() per file.  read() takes no io_mutex.
+ *     a reset of this device.  A stop (the STOP and ESTOP ioctls, the
+ *     owner's release and RELEASE, the lease timer when the lease has
+ *     expired, pre_reset and the PM notifier with the needle running)
+ *     takes it with smpusb_lock_stop(): it counts itself in
+ *     stops_waiting or estops_waiting (atomics, no lock) and wakes
+ *     cmd_wait before mutex_lock(), and the command holding io_mutex
+ *     stops waiting for its reply (-ECANCELED, smpusb_preempted()), kills
+ *     its URB and returns; an ioctl that takes io_mutex (smpusb_lock())
+ *     while a stop waits lets it go again and waits on cmd_wait, holding
+ *     nothing, until the stop has it.  The holder waits on cmd_wait
+ *     under io_mutex for its URB or for those counts; the stop only
+ *     wakes cmd_wait (its own spinlock, briefly) and holds no driver lock
+ *     then but, in the PM notifier, devices_lock (2): no lock is taken in
+ *     a new order.
+ *     release() takes it only for the owner's STOP.
+ *  4. f->read_mutex: one read() per file.  read() takes no io_mutex, nor
+ *     does open(): it adds the file to dev->files under the spinlock.
  *  5. dev->lock, a spinlock taken with interrupts off: innermost, nothing
  *     sleeps under it; the telemetry completions take only this one.
+ *     release() drops its runtime-PM reference under it (so that it
+ *     cannot cross disconnect()) with usb_autopm_put_interface_async(),
+ *     which only takes the PM core's spinlock and queues the idle check.
  *
  * The callbacks of the USB core and the PM core, and what they wait for:
  *  - smpusb_suspend() (runtime and system) and the PM notifier take
@@ -44,8 +60,11 @@
  *    opens in progress), poisons the URBs so every transfer under io_mutex
  *    ends at once, io_mutex and the spinlock to mark the device gone, and
  *    cancel_delayed_work_sync() of the lease timer with no lock held.
- *  - The lease timer (lease_work) takes io_mutex, then the spinlock; it is
- *    armed only under io_mutex while connected.
+ *  - The lease timer (lease_work) reads the lease under the spinlock
+ *    alone, then takes io_mutex (as a stop when the lease has expired),
+ *    then the spinlock; it is armed only under io_mutex while connected.
+ *  - The command URBs' completion sets xfer_done and wakes cmd_wait, in
+ *    interrupt context, taking no driver lock.
  *  - Telemetry URBs complete in interrupt context and take the spinlock;
  *    suspend and pre_reset kill them under io_mutex, disconnect poisons
  *    them before taking it, never with the spinlock held.  Command URBs
@@ -129,6 +148,15 @@ struct smpusb_dev {
 	struct urb *cmd_urb;
 	struct urb *reply_urb;
 	struct usb_anchor cmd_anchor;
+	/*
+	 * A command waits on cmd_wait for its URB (xfer_done, set by the
+	 * completion) or for a stop to come (the two counts, of stops
+	 * waiting for io_mutex: smpusb_lock_stop(), smpusb_preempted()).
+	 */
+	wait_queue_head_t cmd_wait;
+	bool xfer_done;
+	atomic_t stops_waiting;
+	atomic_t estops_waiting;
 
 	struct urb *tm_urb[SMPUSB_TM_URBS];
 	struct usb_anchor tm_anchor;
@@ -386,7 +414,61 @@ static int smpusb_tm_start(struct smpusb_dev *dev)
 
 static void smpusb_bulk_complete(struct urb *urb)
 {
-	complete(urb->context);
+	struct smpusb_dev *dev = urb->context;
+
+	/* urb->status and actual_length are read after this (acquire). */
+	smp_store_release(&dev->xfer_done, true);
+	wake_up(&dev->cmd_wait);
+}
+
+/*
+ * Whether a command of this type (-1: none, the wait cannot be
+ * pre-empted) gives way to the stops waiting for io_mutex.
+ */
+static bool smpusb_preempt_now(struct smpusb_dev *dev, int type)
+{
+	return type >= 0 &&
+	       smpusb_preempted(type, atomic_read(&dev->stops_waiting),
+				atomic_read(&dev->estops_waiting));
+}
+
+/* Whether a stop waits for io_mutex (smpusb_lock_stop()). */
+static bool smpusb_stop_waits(struct smpusb_dev *dev)
+{
+	return atomic_read(&dev->stops_waiting) ||
+	       atomic_read(&dev->estops_waiting);
+}
+
+/* Whether the command URB has completed: its status is then valid. */
+static bool smpusb_xfer_done(struct smpusb_dev *dev)
+{
+	/* Pairs with the release in smpusb_bulk_complete(). */
+	return smp_load_acquire(&dev->xfer_done);
+}
+
+/* The end of a command URB's wait: it completed, or a stop pre-empts it. */
+static bool smpusb_xfer_over(struct smpusb_dev *dev, int ptype)
+{
+	return smpusb_xfer_done(dev) || smpusb_preempt_now(dev, ptype);
+}
+
+/*
+ * Takes io_mutex for a stop (STOP, ESTOP, the driver's own).  The stop
+ * counts as waiting first and wakes the command that holds io_mutex: if
+ * it is waiting for its reply and smpusb_preempted() says so, it stops
+ * waiting and fails -ECANCELED, and the stop goes out at once instead of
+ * up to timeout_ms later.  Takes no lock but io_mutex; cmd_wait's own
+ * spinlock is taken and released before it.
+ */
+static void smpusb_lock_stop(struct smpusb_dev *dev, bool estop)
+{
+	atomic_t *waiting = estop ? &dev->estops_waiting : &dev->stops_waiting;
+
+	atomic_inc(waiting);
+	wake_up(&dev->cmd_wait);
+	mutex_lock(&dev->io_mutex);
+	atomic_dec(waiting);
+	wake_up(&dev->cmd_wait);	/* for smpusb_lock() */
 }
 
 /*
@@ -427,19 +509,22 @@ static int smpusb_xfer_err(struct smpusb_dev *dev, int err)
 
 /*
  * One anchored bulk transfer; io_mutex held.  With intr, a signal ends
- * the wait with -EINTR (the URB is killed first, so nothing of it is
- * used afterwards).
+ * the wait with -EINTR; for a reply to a command of type ptype (-1: the
+ * command itself, which always goes out whole), a stop that
+ * smpusb_preempted() lets through ends it with -ECANCELED.  Either way
+ * the URB is killed first, so nothing of it is used afterwards.
  */
 static int smpusb_bulk(struct smpusb_dev *dev, struct urb *urb,
 		       unsigned int pipe, void *buf, int len,
-		       unsigned long timeout, bool intr, int *actual)
+		       unsigned long timeout, bool intr, int ptype,
+		       int *actual)
 {
-	DECLARE_COMPLETION_ONSTACK(done);
 	long left;
 	int err;
 
 	usb_fill_bulk_urb(urb, dev->udev, pipe, buf, len,
-			  smpusb_bulk_complete, &done);
+			  smpusb_bulk_complete, dev);
+	WRITE_ONCE(dev->xfer_done, false);
 	usb_anchor_urb(urb, &dev->cmd_anchor);
 	err = usb_submit_urb(urb, GFP_KERNEL);
 	if (err) {
@@ -447,13 +532,21 @@ static int smpusb_bulk(struct smpusb_dev *dev, struct urb *urb,
 		return smpusb_xfer_err(dev, err);
 	}
 	if (intr)
-		left = wait_for_completion_interruptible_timeout(&done,
-								 timeout);
+		left = wait_event_interruptible_timeout(dev->cmd_wait,
+							smpusb_xfer_over(dev, ptype),
+							timeout);
 	else
-		left = wait_for_completion_timeout(&done, timeout);
-	if (left <= 0) {
+		left = wait_event_timeout(dev->cmd_wait,
+					  smpusb_xfer_over(dev, ptype), timeout);
+	if (!smpusb_xfer_done(dev)) {
 		usb_kill_urb(urb);
-		return smpusb_xfer_err(dev, left < 0 ? -EINTR : -ETIMEDOUT);
+		if (left < 0)
+			err = -EINTR;
+		else if (left == 0)
+			err = -ETIMEDOUT;
+		else
+			err = -ECANCELED;
+		return smpusb_xfer_err(dev, err);
 	}
 	*actual = urb->actual_length;
 	err = urb->status;
@@ -486,7 +579,11 @@ static bool smpusb_cmd_interruptible(u8 type)
  * that fail validation or answer another command are counted and skipped.
  * A signal while waiting for the reply gives -EINTR (see
  * smpusb_cmd_interruptible()): the command may have taken effect, and its
- * reply, should it come later, is skipped as a foreign seq.
+ * reply, should it come later, is skipped as a foreign seq.  A stop
+ * waiting for io_mutex (smpusb_lock_stop(), smpusb_preempted()) gives
+ * -ECANCELED: before the command goes out (then it was not sent), or
+ * while it waits for its reply (then it may have taken effect, and its
+ * reply is skipped as a foreign seq like an interrupted one's).
  * On 0, *ret_status is the reply status, rbuf holds the rlen-byte OK
  * payload and *ret_range the range error of OUT_OF_RANGE / NOT_ON_STEP.
  * An ERROR reply gives -EPROTO with *ret_status set.  io_mutex held.
@@ -502,6 +599,8 @@ static int smpusb_cmd(struct smpusb_dev *dev, u8 type, const void *payload,
 
 	if (dev->disconnected)
 		return -ENODEV;
+	if (smpusb_preempt_now(dev, type))
+		return -ECANCELED;
 	seq = ++dev->seq;
 	n = smpusb_frame_encode(dev->cmd_buf, SMPP_MAX_FRAME, type, seq,
 				payload, len);
@@ -512,7 +611,7 @@ static int smpusb_cmd(struct smpusb_dev *dev, u8 type, const void *payload,
 	/* The command goes out whole: only the reply wait is interruptible. */
 	err = smpusb_bulk(dev, dev->cmd_urb, dev->cmd_pipe, dev->cmd_buf, n,
 			  msecs_to_jiffies(clamp(timeout_ms, 20U, 5000U)),
-			  false, &actual);
+			  false, -1, &actual);
 	if (!err && actual != n)
 		err = -EIO;
 	if (err)
@@ -527,7 +626,7 @@ static int smpusb_cmd(struct smpusb_dev *dev, u8 type, const void *payload,
 		err = smpusb_bulk(dev, dev->reply_urb, dev->reply_pipe,
 				  dev->reply_buf, dev->reply_size,
 				  deadline - jiffies,
-				  smpusb_cmd_interruptible(type), &actual);
+				  smpusb_cmd_interruptible(type), type, &actual);
 		if (err)
 			goto fail;
 		err = smpusb_frame_parse(dev->reply_buf, actual, &f);
@@ -559,7 +658,7 @@ static int smpusb_cmd(struct smpusb_dev *dev, u8 type, const void *payload,
 fail:
 	if (err == -ETIMEDOUT)
 		smpusb_count(dev, &dev->stats.timeouts);
-	else if (err != -ENODEV && err != -EINTR)
+	else if (err != -ENODEV && err != -EINTR && err != -ECANCELED)
 		smpusb_count(dev, &dev->stats.usb_errors);
 	return err;
 }
@@ -615,7 +714,10 @@ static int smpusb_status_cmd(struct smpusb_dev *dev, u8 type, u32 lease_ms,
 	return 0;
 }
 
-/* Sends STOP on behalf of the driver (dead-man); io_mutex held. */
+/*
+ * Sends STOP on behalf of the driver (dead-man); io_mutex held.  Not
+ * again after -ECANCELED: an ESTOP waits to go out next.
+ */
 static void smpusb_deadman_stop(struct smpusb_dev *dev, u32 reason,
 				bool was_running)
 {
@@ -624,7 +726,7 @@ static void smpusb_deadman_stop(struct smpusb_dev *dev, u32 reason,
 
 	do {
 		err = smpusb_status_cmd(dev, SMPP_T_STOP, 0, &st);
-	} while (err && err != -ENODEV && ++tries < 3);
+	} while (err && err != -ENODEV && err != -ECANCELED && ++tries < 3);
 
 	spin_lock_irq(&dev->lock);
 	smpusb_ctl_stopped(&dev->ctl);
@@ -638,7 +740,7 @@ static void smpusb_deadman_stop(struct smpusb_dev *dev, u32 reason,
 	spin_unlock_irq(&dev->lock);
 	if (was_running)
 		wake_up_interruptible(&dev->read_wait);
-	if (err && err != -ENODEV)
+	if (err && err != -ENODEV && err != -ECANCELED)
 		dev_err(&dev->intf->dev, "dead-man STOP failed: %d\n", err);
 }
 
@@ -649,7 +751,14 @@ static void smpusb_lease_work(struct work_struct *work)
 	u64 now, deadline = 0;
 	bool expired, running;
 
-	mutex_lock(&dev->io_mutex);
+	/* An expired lease is a stop: it does not wait for a reply. */
+	spin_lock_irq(&dev->lock);
+	expired = smpusb_ctl_lease_expired(&dev->ctl, smpusb_now_ms());
+	spin_unlock_irq(&dev->lock);
+	if (expired)
+		smpusb_lock_stop(dev, false);
+	else
+		mutex_lock(&dev->io_mutex);
 	if (dev->disconnected)
 		goto out;
 	now = smpusb_now_ms();
@@ -669,11 +778,24 @@ out:
 	mutex_unlock(&dev->io_mutex);
 }
 
-/* Takes io_mutex unless interrupted; fails -ENODEV once unplugged. */
+/*
+ * Takes io_mutex unless interrupted; fails -ENODEV once unplugged.  Gives
+ * way to the stops waiting for io_mutex (smpusb_lock_stop()): taken while
+ * one waits, it is let go until that stop has had its turn, so a command
+ * that has not begun is not cancelled by a stop that merely waits.
+ */
 static int smpusb_lock(struct smpusb_dev *dev)
 {
-	if (mutex_lock_interruptible(&dev->io_mutex))
-		return -ERESTARTSYS;
+	for (;;) {
+		if (mutex_lock_interruptible(&dev->io_mutex))
+			return -ERESTARTSYS;
+		if (!smpusb_stop_waits(dev))
+			break;
+		mutex_unlock(&dev->io_mutex);
+		if (wait_event_interruptible(dev->cmd_wait,
+					     !smpusb_stop_waits(dev)))
+			return -ERESTARTSYS;
+	}
 	if (dev->disconnected) {
 		mutex_unlock(&dev->io_mutex);
 		return -ENODEV;
@@ -726,32 +848,49 @@ static int smpusb_open(struct inode *inode, struct file *file)
 	err = usb_autopm_get_interface(intf);
 	if (err)
 		goto err_free_ring;
-	mutex_lock(&dev->io_mutex);
+	/*
+	 * The spinlock alone, not io_mutex: an open (of a file that is to
+	 * send ESTOP, say) never waits for another file's command.
+	 * disconnected is set under both.
+	 */
+	spin_lock_irq(&dev->lock);
 	/*
 	 * Cannot happen: usb_deregister_dev() in disconnect waits for the
 	 * opens in progress.  Were it to, the reference is not ours to drop
 	 * after disconnect (as in release).
 	 */
 	if (dev->disconnected) {
+		spin_unlock_irq(&dev->lock);
 		err = -ENODEV;
-		goto err_unlock;
+		goto err_free_ring;
 	}
 	kref_get(&dev->kref);
-	spin_lock_irq(&dev->lock);
 	list_add_tail(&f->node, &dev->files);
 	spin_unlock_irq(&dev->lock);
-	mutex_unlock(&dev->io_mutex);
 
 	file->private_data = f;
 	return stream_open(inode, file);
 
-err_unlock:
-	mutex_unlock(&dev->io_mutex);
 err_free_ring:
 	kvfree(f->ring);
 err_free_file:
 	kfree(f);
 	return err;
+}
+
+/*
+ * Whether f owns the device, for its release or RELEASE: then the STOP
+ * that follows takes io_mutex as a stop (smpusb_lock_stop()).  Only f
+ * itself can change the answer, and f is busy here.
+ */
+static bool smpusb_owns(struct smpusb_dev *dev, struct smpusb_file *f)
+{
+	bool owner;
+
+	spin_lock_irq(&dev->lock);
+	owner = dev->ctl.owner == f;
+	spin_unlock_irq(&dev->lock);
+	return owner;
 }
 
 /* Drops f's claim; when it was the owner, STOP goes out.  io_mutex held. */
@@ -773,15 +912,27 @@ static int smpusb_release(struct inode *inode, struct file *file)
 	struct smpusb_file *f = file->private_data;
 	struct smpusb_dev *dev = f->dev;
 
-	/* Not interruptible: the needle stops before release() returns. */
-	mutex_lock(&dev->io_mutex);
-	smpusb_unclaim(dev, f);
+	/*
+	 * The owner's STOP goes out before release() returns (a stop, not
+	 * interruptible).  Any other file takes no io_mutex: its close
+	 * neither waits for a command in progress nor holds up a stop.
+	 */
+	if (smpusb_owns(dev, f)) {
+		smpusb_lock_stop(dev, false);
+		smpusb_unclaim(dev, f);
+		mutex_unlock(&dev->io_mutex);
+	}
+	/*
+	 * disconnected is set under the spinlock too, and after disconnect()
+	 * the PM reference is not ours to drop.  The _async put may be called
+	 * in atomic context: it takes only the PM core's spinlock and queues
+	 * the idle check.
+	 */
 	spin_lock_irq(&dev->lock);
 	list_del(&f->node);
-	spin_unlock_irq(&dev->lock);
 	if (!dev->disconnected)
-		usb_autopm_put_interface(dev->intf);
-	mutex_unlock(&dev->io_mutex);
+		usb_autopm_put_interface_async(dev->intf);
+	spin_unlock_irq(&dev->lock);
 
 	kvfree(f->ring);
 	kfree(f);
@@ -1032,15 +1183,24 @@ static int smpusb_ioc_status(struct smpusb_dev *dev, struct smpusb_file *f,
 			smpusb_ctl_estop(&dev->ctl);
 		dev->stats.estops++;
 		spin_unlock_irq(&dev->lock);
-		/* Not interruptible: a signal never cuts a stop short. */
-		mutex_lock(&dev->io_mutex);
+		/*
+		 * Not interruptible: a signal never cuts a stop short.  A
+		 * command waiting for its reply gives way (even a STOP).
+		 */
+		smpusb_lock_stop(dev, true);
 		if (dev->disconnected) {
 			mutex_unlock(&dev->io_mutex);
 			return -ENODEV;
 		}
 	} else if (type == SMPP_T_STOP) {
-		/* Waits out another caller's command (bounded by timeout_ms). */
-		mutex_lock(&dev->io_mutex);
+		/*
+		 * A command waiting for its reply gives way, but only to the
+		 * owner's STOP: checked first, and again under io_mutex.
+		 */
+		err = smpusb_check(dev, f, op);
+		if (err)
+			return err;
+		smpusb_lock_stop(dev, false);
 		err = dev->disconnected ? -ENODEV : smpusb_check(dev, f, op);
 		if (err) {
 			mutex_unlock(&dev->io_mutex);
@@ -1169,7 +1329,15 @@ static int smpusb_ioc_claim(struct smpusb_dev *dev, struct smpusb_file *f,
 {
 	int err;
 
-	err = smpusb_lock(dev);
+	if (!claim && smpusb_owns(dev, f)) {
+		/* The owner's RELEASE is a STOP: like STOP, not interruptible. */
+		smpusb_lock_stop(dev, false);
+		err = dev->disconnected ? -ENODEV : 0;
+		if (err)
+			mutex_unlock(&dev->io_mutex);
+	} else {
+		err = smpusb_lock(dev);
+	}
 	if (err)
 		return err;
 	if (claim) {
@@ -1654,6 +1822,9 @@ static int smpusb_probe(struct usb_interface *intf,
 	mutex_init(&dev->io_mutex);
 	spin_lock_init(&dev->lock);
 	init_usb_anchor(&dev->cmd_anchor);
+	init_waitqueue_head(&dev->cmd_wait);
+	atomic_set(&dev->stops_waiting, 0);
+	atomic_set(&dev->estops_waiting, 0);
 	init_usb_anchor(&dev->tm_anchor);
 	init_waitqueue_head(&dev->read_wait);
 	INIT_DELAYED_WORK(&dev->lease_work, smpusb_lease_work);
@@ -1794,9 +1965,19 @@ static int smpusb_resume(struct usb_interface *intf)
 static int smpusb_pre_reset(struct usb_interface *intf)
 {
 	struct smpusb_dev *dev = usb_get_intfdata(intf);
+	bool running;
 
-	/* Held until post_reset: no command crosses a reset. */
-	mutex_lock(&dev->io_mutex);
+	/*
+	 * Held until post_reset: no command crosses a reset.  With the
+	 * needle running, its STOP below does not wait for a reply.
+	 */
+	spin_lock_irq(&dev->lock);
+	running = dev->ctl.running;
+	spin_unlock_irq(&dev->lock);
+	if (running)
+		smpusb_lock_stop(dev, false);
+	else
+		mutex_lock(&dev->io_mutex);
 	spin_lock_irq(&dev->lock);
 	dev->reset_running = dev->ctl.running;
 	spin_unlock_irq(&dev->lock);
@@ -1841,7 +2022,14 @@ static void smpusb_pm_sleep(struct smpusb_dev *dev, bool sleeping)
 {
 	bool running;
 
-	mutex_lock(&dev->io_mutex);
+	spin_lock_irq(&dev->lock);
+	running = dev->ctl.running;
+	spin_unlock_irq(&dev->lock);
+	/* Stopping for sleep does not wait for another command's reply. */
+	if (sleeping && running)
+		smpusb_lock_stop(dev, false);
+	else
+		mutex_lock(&dev->io_mutex);
 	dev->sleeping = sleeping;
 	if (sleeping && !dev->disconnected) {
 		spin_lock_irq(&dev->lock);

@@ -62,17 +62,26 @@ static const int any_ok[] = { ENODEV, EIO, ETIMEDOUT, 0 };
 /* device status errnos of commands that act on the needle or cartridge */
 #define DEVSTAT EBUSY, EAGAIN, ENOMEDIUM, ESTALE, EKEYEXPIRED, EMEDIUMTYPE
 
+/*
+ * ECANCELED: a stop (another thread's ESTOP or STOP, the owner's RELEASE,
+ * the driver's lease STOP, a reset) pre-empted the command's reply wait
+ * (docs/kernel.md, "Stops do not queue"); STOP only to an ESTOP, ESTOP
+ * never.
+ */
 static const int allowed[C_MAX][16] = {
 	[C_OPEN] = { ENOENT },
 	[C_CLAIM] = { EBUSY },
 	[C_RELEASE] = { EPERM },
-	[C_SET] = { EPERM, ERANGE, EINVAL, ESHUTDOWN, DEVSTAT },
-	[C_START] = { EINVAL, EPERM, ERANGE, ESHUTDOWN, DEVSTAT },
-	[C_RENEW] = { EINVAL, EPERM, ERANGE, ESHUTDOWN, ETIME, DEVSTAT },
-	[C_STOP] = { EPERM },
-	[C_CLEAR] = { EPERM },
-	[C_CART] = { ENOMEDIUM, ESTALE, EKEYEXPIRED, EMEDIUMTYPE },
-	[C_MARK] = { EINVAL, EPERM },
+	[C_SET] = { EPERM, ERANGE, EINVAL, ESHUTDOWN, ECANCELED, DEVSTAT },
+	[C_START] = { EINVAL, EPERM, ERANGE, ESHUTDOWN, ECANCELED, DEVSTAT },
+	[C_RENEW] = { EINVAL, EPERM, ERANGE, ESHUTDOWN, ETIME, ECANCELED,
+		      DEVSTAT },
+	[C_STOP] = { EPERM, ECANCELED },
+	[C_CLEAR] = { EPERM, ECANCELED },
+	[C_STATUS] = { ECANCELED },
+	[C_CART] = { ENOMEDIUM, ESTALE, EKEYEXPIRED, EMEDIUMTYPE, ECANCELED },
+	[C_MARK] = { EINVAL, EPERM, ECANCELED },
+	[C_STATS] = { ECANCELED },
 	[C_BADPTR] = { EFAULT, EPERM, ERANGE, EINVAL },
 	[C_NOTTY] = { ENOTTY },
 	[C_NOCLAIM] = { EPERM, EBADF, EBUSY },

@@ -266,7 +266,7 @@ static void usage(void)
 		"  start MS startr MS renew MS stop estop clear status cart\n"
 		"  mark ID markr ID stats badioctl readsmall sleep MS\n"
 		"  renewloop MS PERIOD_MS  stream SECS  until KIND SECS\n"
-		"  read N SECS  hold  ctl PATH LINE\n"
+		"  read N SECS  hold  waitfor PATH  ctl PATH LINE\n"
 		"  efault IOCTL  (IOCTL as named above; argument unmapped)\n"
 		"  rostart MS  roset V C R D  (argument in a read-only page)\n"
 		"  readfault  alarm MS  alarmr MS\n");
@@ -559,6 +559,16 @@ int main(int argc, char **argv)
 			printf("pollhup %s revents=0x%x\n",
 			       (p.revents & POLLHUP) ? "ok" : "ETIMEDOUT",
 			       p.revents);
+		} else if (!strcmp(c, "waitfor")) {
+			/* Until PATH exists (a cue from the test), 60 s at most. */
+			int n;
+
+			NEED(1);
+			i++;
+			for (n = 0; access(argv[i], F_OK) && n < 6000; n++)
+				usleep(10000);
+			printf("waitfor %s\n", access(argv[i], F_OK) ?
+			       "ETIMEDOUT" : "ok");
 		} else if (!strcmp(c, "hold")) {
 			printf("hold\n");
 			for (;;)

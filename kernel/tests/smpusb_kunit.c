@@ -561,7 +561,7 @@ static void smpusb_test_xfer_errno(struct kunit *test)
 		-ECOMM, -ENOSR, -ENOENT, -ECONNRESET, -EPERM, -EHOSTUNREACH,
 		-EINPROGRESS, -EMSGSIZE, -EXDEV, -EINVAL, -EIO,
 	};
-	static const int own[] = { -ETIMEDOUT, -EINTR, -ENOMEM };
+	static const int own[] = { -ETIMEDOUT, -EINTR, -ECANCELED, -ENOMEM };
 	int i;
 
 	KUNIT_EXPECT_EQ(test, smpusb_xfer_errno(0, false), 0);
@@ -579,6 +579,39 @@ static void smpusb_test_xfer_errno(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, smpusb_xfer_errno(own[i], false), own[i]);
 		KUNIT_EXPECT_EQ(test, smpusb_xfer_errno(own[i], true), -ENODEV);
 	}
+}
+
+/*
+ * Which command gives way to a waiting stop (H7): every type but STOP,
+ * ESTOP and GET_INFO to any stop; STOP only to an ESTOP; ESTOP and
+ * GET_INFO never; and nothing when no stop waits.
+ */
+static void smpusb_test_preempted(struct kunit *test)
+{
+	static const u8 plain[] = {
+		SMPP_T_GET_STATUS, SMPP_T_SET_PARAMS, SMPP_T_START,
+		SMPP_T_RENEW_LEASE, SMPP_T_CLEAR_FAULT, SMPP_T_GET_CARTRIDGE,
+		SMPP_T_MARK_CARTRIDGE_USED, SMPP_T_GET_STATS,
+	};
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(plain); i++) {
+		KUNIT_EXPECT_FALSE_MSG(test, smpusb_preempted(plain[i], 0, 0),
+				       "type 0x%02x", plain[i]);
+		KUNIT_EXPECT_TRUE_MSG(test, smpusb_preempted(plain[i], 1, 0),
+				      "type 0x%02x", plain[i]);
+		KUNIT_EXPECT_TRUE_MSG(test, smpusb_preempted(plain[i], 0, 1),
+				      "type 0x%02x", plain[i]);
+		KUNIT_EXPECT_TRUE_MSG(test, smpusb_preempted(plain[i], 3, 2),
+				      "type 0x%02x", plain[i]);
+	}
+	KUNIT_EXPECT_FALSE(test, smpusb_preempted(SMPP_T_STOP, 0, 0));
+	KUNIT_EXPECT_FALSE(test, smpusb_preempted(SMPP_T_STOP, 5, 0));
+	KUNIT_EXPECT_TRUE(test, smpusb_preempted(SMPP_T_STOP, 0, 1));
+	KUNIT_EXPECT_TRUE(test, smpusb_preempted(SMPP_T_STOP, 2, 1));
+	KUNIT_EXPECT_FALSE(test, smpusb_preempted(SMPP_T_ESTOP, 0, 0));
+	KUNIT_EXPECT_FALSE(test, smpusb_preempted(SMPP_T_ESTOP, 4, 4));
+	KUNIT_EXPECT_FALSE(test, smpusb_preempted(SMPP_T_GET_INFO, 1, 1));
 }
 
 static int kt_a, kt_b;	/* two distinct "files" */
@@ -700,6 +733,7 @@ static struct kunit_case smpusb_test_cases[] = {
 	KUNIT_CASE(smpusb_test_lease),
 	KUNIT_CASE(smpusb_test_status_errno),
 	KUNIT_CASE(smpusb_test_xfer_errno),
+	KUNIT_CASE(smpusb_test_preempted),
 	KUNIT_CASE(smpusb_test_ctl_claim),
 	KUNIT_CASE(smpusb_test_ctl_lease),
 	KUNIT_CASE(smpusb_test_ctl_estop),

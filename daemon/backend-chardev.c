@@ -120,7 +120,7 @@ static int chardev_command(struct backend *b, uint8_t type, const void *payload,
 	uint8_t buf[SMPP_MAX_PAYLOAD];
 	int r;
 
-	cb->cnt.commands++;
+	__atomic_fetch_add(&cb->cnt.commands, 1, __ATOMIC_RELAXED);	/* the worker's */
 	switch (type) {
 	case SMPP_T_GET_INFO: {
 		struct smpusb_info k;
@@ -299,7 +299,13 @@ static int chardev_read_telemetry(struct backend *b, struct smp_telemetry *ret)
 
 static void chardev_get_counters(struct backend *b, struct smp_link_counters *ret)
 {
-	*ret = ((struct chardev_backend *)b)->cnt;
+	struct chardev_backend *cb = (struct chardev_backend *)b;
+
+	/* telemetry is the event loop's, like this call; commands the worker's */
+	*ret = (struct smp_link_counters) {
+		.commands = __atomic_load_n(&cb->cnt.commands, __ATOMIC_RELAXED),
+		.telemetry = cb->cnt.telemetry,
+	};
 }
 
 static void chardev_free(struct backend *b)
@@ -346,6 +352,7 @@ int backend_chardev_open(const char *devnode, struct backend **ret)
 	}
 	cb->base.ops = &chardev_ops;
 	cb->base.kind = "chardev";
+	cb->base.cancel_by_signal = true;	/* a reply wait returns EINTR */
 	snprintf(cb->base.address, sizeof(cb->base.address), "%s", devnode);
 	*ret = &cb->base;
 	return 0;

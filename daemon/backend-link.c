@@ -37,6 +37,11 @@ static void link_get_counters(struct backend *b, struct smp_link_counters *ret)
 	smp_link_get_counters(((struct link_backend *)b)->link, ret);
 }
 
+static void link_set_cancel_fd(struct backend *b, int fd)
+{
+	smp_link_set_cancel_fd(((struct link_backend *)b)->link, fd);
+}
+
 static void link_free(struct backend *b)
 {
 	struct link_backend *lb = (struct link_backend *)b;
@@ -50,6 +55,7 @@ static const struct backend_ops link_ops = {
 	.get_fd = link_get_fd,
 	.read_telemetry = link_read_telemetry,
 	.get_counters = link_get_counters,
+	.set_cancel_fd = link_set_cancel_fd,
 	.free = link_free,
 };
 
@@ -68,6 +74,7 @@ int backend_socket_open(const char *path, struct backend **ret)
 	}
 	lb->base.ops = &link_ops;
 	lb->base.kind = "socket";
+	lb->base.telemetry_on_worker = true;
 	snprintf(lb->base.address, sizeof(lb->base.address), "%s", path);
 	*ret = &lb->base;
 	return 0;
@@ -89,6 +96,7 @@ int backend_usb_open(const char *serial, struct backend **ret)
 	}
 	lb->base.ops = &link_ops;
 	lb->base.kind = "usb";
+	lb->base.telemetry_on_worker = true;
 	snprintf(lb->base.address, sizeof(lb->base.address), "%s", serial);
 	*ret = &lb->base;
 	return 0;

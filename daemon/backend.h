@@ -6,10 +6,14 @@
  * nothing about safety.  Implementations: the simulator's UNIX socket and
  * libusb (both through smp-link, backend-link.c), and the smpusb kernel
  * character device (backend-chardev.c), whose ioctl UAPI carries the same
- * payloads.  Not thread-safe: smpd's event loop is the only user.
+ * payloads.  smpd calls command() only from the device's I/O worker
+ * thread (devio.c); the telemetry calls from the same thread when
+ * telemetry_on_worker is set, else from the event loop, concurrently with
+ * a command.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +36,11 @@ struct backend_ops {
 	int (*read_telemetry)(struct backend *b, struct smp_telemetry *ret);
 	/* Link counters (bad frames, gaps) for the Stats property. */
 	void (*get_counters)(struct backend *b, struct smp_link_counters *ret);
+	/*
+	 * Optional: while fd is readable, command() gives up its wait and
+	 * returns -ECANCELED (-1 = none).  Called before the worker starts.
+	 */
+	void (*set_cancel_fd)(struct backend *b, int fd);
 	void (*free)(struct backend *b);
 };
 
@@ -39,6 +48,10 @@ struct backend {
 	const struct backend_ops *ops;
 	const char *kind;	/* "socket", "usb", "chardev" */
 	char address[256];	/* socket path, USB serial, /dev node */
+	/* Commands and telemetry share one link: the worker reads telemetry too. */
+	bool telemetry_on_worker;
+	/* command() blocks in a call that only a signal interrupts (EINTR). */
+	bool cancel_by_signal;
 };
 
 /* The simulator socket transport (docs/protocol.md section 7). */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devio.h"
@@ -148,9 +149,18 @@ static void *worker(void *userdata)
 	sigaddset(&cancel, DEVIO_SIGNAL);
 
 	pthread_mutex_lock(&io->lock);
-	while (!io->quit) {
+	for (;;) {
 		struct qop *q = io->queue;
 
+		/* Quitting: the stops still queued go out (smpd's last word), nothing else. */
+		while (io->quit && q && !is_stop(q->op.cmd)) {
+			io->queue = q->next;
+			q->op.r = -ECANCELED;
+			complete(io, q);
+			q = io->queue;
+		}
+		if (io->quit && !q)
+			break;
 		if (q) {
 			int timeout = io->timeout_ms, r;
 
@@ -274,14 +284,17 @@ void devio_free(struct devio *io)
 	if (io->started) {
 		pthread_mutex_lock(&io->lock);
 		io->quit = true;
-		if (io->inflight) {
+		if (io->inflight && !is_stop(io->inflight->op.cmd) && !io->cancel) {
 			io->cancel = true;
 			fd_signal(io->cancel_fd);
-			if (io->b->cancel_by_signal)
-				pthread_kill(io->thread, DEVIO_SIGNAL);
 		}
 		fd_signal(io->wake_fd);
 		pthread_mutex_unlock(&io->lock);
+		/* a signal may land just before the blocking call: again until it ends */
+		while (io->b->cancel_by_signal && devio_cancel_pending(io)) {
+			devio_kick(io);
+			nanosleep(&(struct timespec) { .tv_nsec = 2 * 1000 * 1000 }, NULL);
+		}
 		pthread_join(io->thread, NULL);
 	}
 	if (io->b->ops->set_cancel_fd)

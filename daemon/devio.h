@@ -11,8 +11,10 @@
  * ahead of every queued command (ESTOP before STOP), the commands queued
  * behind it are cancelled unsent (-ECANCELED: nothing sent before a stop
  * runs after it), and a command in flight gives up its wait (-ECANCELED;
- * it was sent, so the stop reaches the device after it).  Only an ESTOP
- * cancels a STOP in flight; nothing cancels an ESTOP.
+ * it was sent, so the stop reaches the device after it).  An ESTOP
+ * cancels STOPs too (queued or in flight: it does more than they would);
+ * nothing cancels an ESTOP.  Shutdown (devio_free) still sends the stops
+ * queued, and nothing else.
  *
  * Telemetry: a backend whose commands and telemetry share one link
  * (smp-link: the simulator socket, libusb) is read by the worker too and

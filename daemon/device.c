@@ -87,44 +87,27 @@ static void device_mark_gone(struct device *d)
 		d->gone_event = NULL;	/* removed on shutdown instead */
 }
 
-/* A command's reply -> 0, a positive enum smpp_status, or the negative errno. */
-static int reply_status(int r, const struct smp_frame *reply)
-{
-	if (r < 0)
-		return r;
-	if (reply->type == SMPP_T_ERROR)
-		return reply->status ? reply->status : SMPP_S_INTERNAL;
-	return reply->status;
-}
-
 /*
- * One command, waited for: only where smpd cannot go on without the
- * answer (attaching, opening a session).  Returns 0 (OK reply in
- * *ret_reply), a positive enum smpp_status for a device refusal, or a
- * negative errno for link errors (-ENODEV also schedules the removal of
- * the device).
+ * One operation, waited for: only where smpd cannot go on without the
+ * answer (attaching, opening a session).  Returns 0 (*ret filled), a
+ * positive enum smpp_status for a device refusal, or a negative errno
+ * for link errors (-ENODEV also schedules the removal of the device).
  */
-static int device_command(struct device *d, uint8_t type, const void *payload, size_t len,
-			  struct smp_frame *ret_reply)
+static int device_command(struct device *d, const struct backend_req *req,
+			  struct backend_res *ret)
 {
-	struct devio_op op = { .cmd = type, .len = len };
+	struct devio_op op = { .req = *req };
 	int r;
 
 	if (d->gone)
 		return -ENODEV;
-	if (len > sizeof(op.payload))
-		return -EINVAL;
-	if (len)
-		memcpy(op.payload, payload, len);
 	devio_set_timeout(d->io, (int)d->manager->policy.command_timeout_ms.value);
 	r = devio_call(d->io, &op);
 	if (r == -ENODEV)
 		device_mark_gone(d);
-	if (r < 0)
-		return r;
-	if (ret_reply)
-		*ret_reply = op.reply;
-	return reply_status(r, &op.reply);
+	if (ret)
+		*ret = op.res;
+	return r;
 }
 
 /* What a completion is for (devio_op.kind). */
@@ -133,23 +116,19 @@ enum {
 	DEVICE_OP_CARTRIDGE,	/* the cartridge changed: read it again */
 };
 
-static int device_submit(struct device *d, unsigned kind, unsigned tag, uint8_t type,
-			 const void *payload, size_t len)
+static int device_submit(struct device *d, unsigned kind, unsigned tag,
+			 const struct backend_req *req)
 {
-	struct devio_op op = { .cmd = type, .len = len, .kind = kind, .tag = tag };
+	struct devio_op op = { .req = *req, .kind = kind, .tag = tag };
 	int r;
 
-	if (len > sizeof(op.payload))
-		return -EINVAL;
-	if (len)
-		memcpy(op.payload, payload, len);
 	devio_set_timeout(d->io, (int)d->manager->policy.command_timeout_ms.value);
 	r = devio_submit(d->io, &op);
 	if (r < 0)
 		return r;
 	d->outstanding++;
-	if ((type == SMPP_T_STOP || type == SMPP_T_ESTOP) && devio_cancel_pending(d->io) &&
-	    d->kick_timer)
+	if ((req->type == SMPP_T_STOP || req->type == SMPP_T_ESTOP) &&
+	    devio_cancel_pending(d->io) && d->kick_timer)
 		sd_event_source_set_enabled(d->kick_timer, SD_EVENT_ON);
 	return 0;
 }
@@ -175,13 +154,23 @@ static void audit_device_event(struct device *d, bool durable, const char *event
 
 /* ---- carrying out the controller's actions ---- */
 
-/* Send a command; its completion goes back to the controller (command_done). */
+/*
+ * Send a command; its completion goes back to the controller
+ * (command_done).  The controller's arguments (SET_PARAMS, the lease) come
+ * as the protocol encodes them and are typed here.
+ */
 static void act_send(struct device *d, const struct ctl_action *a)
 {
+	struct backend_req req = { .type = a->cmd };
 	int r = -ENODEV;
 
-	if (!d->gone)
-		r = device_submit(d, DEVICE_OP_CONTROLLER, a->tag, a->cmd, a->payload, a->len);
+	if (a->cmd == SMPP_T_SET_PARAMS && smp_params_decode(a->payload, a->len, &req.params) < 0)
+		r = -EINVAL;
+	else if ((a->cmd == SMPP_T_START || a->cmd == SMPP_T_RENEW_LEASE) &&
+		 smp_lease_decode(a->payload, a->len, &req.lease_ms) < 0)
+		r = -EINVAL;
+	else if (!d->gone)
+		r = device_submit(d, DEVICE_OP_CONTROLLER, a->tag, &req);
 	if (r < 0) {
 		struct ctl_result res = { .tag = a->tag, .r = r };
 
@@ -189,70 +178,47 @@ static void act_send(struct device *d, const struct ctl_action *a)
 	}
 }
 
-/* A controller command's completion, decoded, back to the controller. */
+/* A controller command's completion, back to the controller. */
 static void command_done(struct device *d, const struct devio_op *op)
 {
-	struct ctl_result res = { .tag = (enum ctl_tag)op->tag };
-	const struct smp_frame *reply = &op->reply;
-	int r = reply_status(op->r, reply);
+	struct ctl_result res = { .tag = (enum ctl_tag)op->tag, .r = op->r };
+	const struct backend_res *br = &op->res;
 
-	if (r == 0) {
-		switch (op->cmd) {
-		case SMPP_T_GET_STATS: {
-			struct smp_stats st;
-
-			if (smp_stats_decode(reply->payload, reply->len, &st) < 0) {
-				r = -EPROTO;
-				break;
-			}
+	if (op->r == 0) {
+		switch (op->req.type) {
+		case SMPP_T_GET_STATS:
 			res.have_uptime = true;
-			res.uptime_ms = st.uptime_ms;
+			res.uptime_ms = br->stats.uptime_ms;
 			break;
-		}
-		case SMPP_T_GET_CARTRIDGE: {
-			struct smp_cartridge c;
-
-			if (smp_cartridge_decode(reply->payload, reply->len, &c) < 0) {
-				r = -EBADMSG;
-				break;
-			}
-			d->cartridge = c;
-			res.cartridge_present = c.flags & SMPP_CART_PRESENT;
-			snprintf(res.cartridge_id, sizeof(res.cartridge_id), "%s", c.id);
+		case SMPP_T_GET_CARTRIDGE:
+			d->cartridge = br->cartridge;
+			res.cartridge_present = br->cartridge.flags & SMPP_CART_PRESENT;
+			snprintf(res.cartridge_id, sizeof(res.cartridge_id), "%s", br->cartridge.id);
 			break;
-		}
 		case SMPP_T_SET_PARAMS:
-			res.have_params = smp_params_decode(reply->payload, reply->len, &res.params) == 0;
+			res.have_params = br->have_applied;
+			res.params = br->applied;
 			break;
-		default: {
-			struct smp_status_info st;
-
-			if (smp_status_decode(reply->payload, reply->len, &st) == 0) {
-				res.have_status = true;
-				res.state = st.state;
-				res.faults = st.faults;
-			}
+		default:
+			res.have_status = br->have_status;
+			res.state = br->status.state;
+			res.faults = br->status.faults;
 			break;
 		}
-		}
-	} else if (r > 0 && op->cmd == SMPP_T_SET_PARAMS) {
-		smp_range_error_decode(reply->payload, reply->len, &res.range);
-	} else if (r > 0 && op->cmd == SMPP_T_GET_CARTRIDGE) {
-		r = -EIO;	/* as reading the cartridge always said */
+	} else if (op->r > 0 && op->req.type == SMPP_T_SET_PARAMS) {
+		res.range = br->range;
+	} else if (op->r > 0 && op->req.type == SMPP_T_GET_CARTRIDGE) {
+		res.r = -EIO;	/* as reading the cartridge always said */
 	}
-	res.r = r;
 	controller_command_done(&d->ctl, now_monotonic_us(), &res);
 }
 
 /* The cartridge changed (telemetry said so) and was read again. */
 static void cartridge_done(struct device *d, const struct devio_op *op)
 {
-	struct smp_cartridge c;
-
-	if (reply_status(op->r, &op->reply) != 0 ||
-	    smp_cartridge_decode(op->reply.payload, op->reply.len, &c) < 0)
+	if (op->r != 0)
 		return;
-	d->cartridge = c;
+	d->cartridge = op->res.cartridge;
 	device_limits_changed(d);
 	if (!d->gone)
 		bus_device_emit_changed(d, "Cartridge", "Limits", NULL);
@@ -790,7 +756,8 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	if (d->gone)
 		return;
 	if (cart_changed)	/* read again; cartridge_done() announces it */
-		device_submit(d, DEVICE_OP_CARTRIDGE, 0, SMPP_T_GET_CARTRIDGE, NULL, 0);
+		device_submit(d, DEVICE_OP_CARTRIDGE, 0,
+			      &(struct backend_req) { .type = SMPP_T_GET_CARTRIDGE });
 }
 
 /* Judges the records the link holds, max at most. */
@@ -934,19 +901,15 @@ void device_audit_tick(struct device *d)
 
 int device_refresh_cartridge(struct device *d)
 {
-	struct smp_frame reply;
-	struct smp_cartridge c;
+	struct backend_res res;
 	int r;
 
-	r = device_command(d, SMPP_T_GET_CARTRIDGE, NULL, 0, &reply);
+	r = device_command(d, &(struct backend_req) { .type = SMPP_T_GET_CARTRIDGE }, &res);
 	if (r != 0) {
 		device_run(d);	/* the link may be gone */
 		return r < 0 ? r : -EIO;
 	}
-	r = smp_cartridge_decode(reply.payload, reply.len, &c);
-	if (r < 0)
-		return -EBADMSG;
-	d->cartridge = c;
+	d->cartridge = res.cartridge;
 	device_limits_changed(d);
 	return 0;
 }
@@ -954,7 +917,7 @@ int device_refresh_cartridge(struct device *d)
 int device_new(struct manager *m, struct backend *b, struct device **ret)
 {
 	struct device *d;
-	struct smp_frame reply;
+	struct backend_res res;
 	struct smp_status_info st = { 0 };
 	int r;
 
@@ -969,19 +932,19 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 	if (r < 0)
 		goto fail;
 
-	r = device_command(d, SMPP_T_GET_INFO, NULL, 0, &reply);
+	r = device_command(d, &(struct backend_req) { .type = SMPP_T_GET_INFO }, &res);
 	if (r == 0)
-		r = smp_info_decode(reply.payload, reply.len, &d->info) < 0 ? -EBADMSG : 0;
+		d->info = res.info;
 	else if (r > 0)
 		r = -EIO;
 	if (r >= 0 && !safety_token_valid(d->info.serial))
 		r = -EBADMSG;	/* a serial we cannot put in a path or a log */
 	if (r >= 0) {
-		r = device_command(d, SMPP_T_GET_STATUS, NULL, 0, &reply);
+		r = device_command(d, &(struct backend_req) { .type = SMPP_T_GET_STATUS }, &res);
 		if (r > 0)
 			r = -EIO;
-		if (r == 0)
-			smp_status_decode(reply.payload, reply.len, &st);
+		if (r == 0 && res.have_status)
+			st = res.status;
 	}
 	if (r >= 0)
 		r = device_refresh_cartridge(d);
@@ -1296,16 +1259,19 @@ static int device_error(sd_bus_error *error, int r, const char *what)
 
 int device_mark_cartridge(struct device *d, sd_bus_error *error)
 {
-	struct smp_frame reply;
-	uint8_t buf[SMPP_MARK_USED_SIZE];
+	struct backend_req req = { .type = SMPP_T_MARK_CARTRIDGE_USED };
+	struct backend_res res;
+	uint8_t check[SMPP_MARK_USED_SIZE];
 	int r;
 
-	if (smp_mark_used_encode(d->cartridge.id, buf, sizeof(buf)) < 0)
+	/* what the protocol can carry (printable, 1-16 characters) */
+	if (smp_mark_used_encode(d->cartridge.id, check, sizeof(check)) < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR, "bad cartridge id");
-	r = device_command(d, SMPP_T_MARK_CARTRIDGE_USED, buf, sizeof(buf), &reply);
+	snprintf(req.cartridge_id, sizeof(req.cartridge_id), "%s", d->cartridge.id);
+	r = device_command(d, &req, &res);
 	device_run(d);	/* the link may be gone */
 	if (r != 0)
 		return device_error(error, r, "MARK_CARTRIDGE_USED");
-	smp_cartridge_decode(reply.payload, reply.len, &d->cartridge);
+	d->cartridge = res.cartridge;
 	return 0;
 }

@@ -79,9 +79,9 @@ static bool is_stop(uint8_t cmd)
 /* Does a new stop of kind cmd cancel op (queued or in flight)? */
 static bool stop_cancels(uint8_t cmd, const struct qop *op)
 {
-	if (!is_stop(op->op.cmd))
+	if (!is_stop(op->op.req.type))
 		return true;
-	return cmd == SMPP_T_ESTOP && op->op.cmd == SMPP_T_STOP;
+	return cmd == SMPP_T_ESTOP && op->op.req.type == SMPP_T_STOP;
 }
 
 /* Under lock. */
@@ -153,7 +153,7 @@ static void *worker(void *userdata)
 		struct qop *q = io->queue;
 
 		/* Quitting: the stops still queued go out (smpd's last word), nothing else. */
-		while (io->quit && q && !is_stop(q->op.cmd)) {
+		while (io->quit && q && !is_stop(q->op.req.type)) {
 			io->queue = q->next;
 			q->op.r = -ECANCELED;
 			complete(io, q);
@@ -172,8 +172,7 @@ static void *worker(void *userdata)
 
 			if (by_signal)
 				pthread_sigmask(SIG_UNBLOCK, &cancel, NULL);
-			r = io->b->ops->command(io->b, q->op.cmd, q->op.payload, q->op.len, timeout,
-						&q->op.reply);
+			r = io->b->ops->command(io->b, &q->op.req, timeout, &q->op.res);
 			if (by_signal)
 				pthread_sigmask(SIG_BLOCK, &cancel, NULL);
 
@@ -284,7 +283,7 @@ void devio_free(struct devio *io)
 	if (io->started) {
 		pthread_mutex_lock(&io->lock);
 		io->quit = true;
-		if (io->inflight && !is_stop(io->inflight->op.cmd) && !io->cancel) {
+		if (io->inflight && !is_stop(io->inflight->op.req.type) && !io->cancel) {
 			io->cancel = true;
 			fd_signal(io->cancel_fd);
 		}
@@ -336,7 +335,7 @@ void devio_set_timeout(struct devio *io, int timeout_ms)
 static void enqueue(struct devio *io, struct qop *q)
 {
 	struct qop **pp = &io->queue;
-	uint8_t cmd = q->op.cmd;
+	uint8_t cmd = q->op.req.type;
 
 	if (is_stop(cmd)) {
 		/* What was queued before a stop is not sent after it. */
@@ -360,8 +359,8 @@ static void enqueue(struct devio *io, struct qop *q)
 		}
 		/* ESTOPs first, then STOPs, each in order. */
 		for (pp = &io->queue; *pp; pp = &(*pp)->next)
-			if (!is_stop((*pp)->op.cmd) ||
-			    (cmd == SMPP_T_ESTOP && (*pp)->op.cmd == SMPP_T_STOP))
+			if (!is_stop((*pp)->op.req.type) ||
+			    (cmd == SMPP_T_ESTOP && (*pp)->op.req.type == SMPP_T_STOP))
 				break;
 	} else {
 		while (*pp)

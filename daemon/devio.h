@@ -3,7 +3,7 @@
  * devio.h - one I/O worker thread per device: the only place where smpd
  * waits for a device.
  *
- * The event loop posts commands (devio_submit) and gets their completions
+ * The event loop posts typed operations (devio_submit) and gets their completions
  * back through a file descriptor it watches (devio_get_done_fd,
  * devio_take_done); the worker thread alone calls the backend's command()
  * (a blocking round trip of up to CommandTimeoutMs).  A STOP or an ESTOP
@@ -37,16 +37,14 @@
 
 struct devio;
 
-/* A command, and what came back. */
+/* A typed device operation, and what came back. */
 struct devio_op {
-	uint8_t cmd;			/* SMPP_T_* */
-	uint8_t payload[SMPP_MAX_PAYLOAD];
-	size_t len;
+	struct backend_req req;		/* req.type: SMPP_T_* */
 	unsigned kind;			/* the caller's: what to do with the completion */
 	unsigned tag;			/* the caller's */
 	/* filled by the worker: */
 	int r;				/* as backend_ops.command(), or -ECANCELED */
-	struct smp_frame reply;
+	struct backend_res res;
 };
 
 /*

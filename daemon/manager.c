@@ -603,7 +603,7 @@ struct manager *manager_free(struct manager *m)
 		d->next = NULL;
 		device_settle(d);	/* manager_stop_all()'s stops, with their records */
 		if (controller_needle_may_run(&d->ctl) && d->io) {
-			struct devio_op op = { .cmd = SMPP_T_STOP };
+			struct devio_op op = { .req.type = SMPP_T_STOP };
 
 			devio_set_timeout(d->io, 250);
 			devio_call(d->io, &op);

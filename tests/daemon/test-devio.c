@@ -44,10 +44,11 @@ struct fake {
 	bool blocking_read;	/* wait for the answer in read() (a signal interrupts it) */
 };
 
-static int fake_command(struct backend *b, uint8_t type, const void *payload, size_t len,
-			int timeout_ms, struct smp_frame *ret)
+static int fake_command(struct backend *b, const struct backend_req *req, int timeout_ms,
+			struct backend_res *ret)
 {
 	struct fake *f = (struct fake *)b;
+	uint8_t type = req->type;
 	int r = 0;
 	char c;
 
@@ -75,7 +76,8 @@ static int fake_command(struct backend *b, uint8_t type, const void *payload, si
 			r = -ECANCELED;
 	}
 	memset(ret, 0, sizeof(*ret));
-	ret->type = type | SMPP_T_REPLY;
+	ret->have_status = r == 0;
+	ret->status.state = type;	/* which command answered, for test_call */
 	pthread_mutex_lock(&f->lock);
 	f->in_flight = false;
 	pthread_mutex_unlock(&f->lock);
@@ -166,7 +168,7 @@ static void answer(struct fake *f)
 
 static void submit(struct devio *io, uint8_t cmd, unsigned tag)
 {
-	struct devio_op op = { .cmd = cmd, .tag = tag };
+	struct devio_op op = { .req.type = cmd, .tag = tag };
 
 	assert_int_equal(devio_submit(io, &op), 0);
 }
@@ -189,8 +191,8 @@ static void expect_done(struct devio *io, uint8_t cmd, unsigned tag, int r)
 {
 	struct devio_op op = next_done(io);
 
-	if (op.cmd != cmd || op.tag != tag || op.r != r)
-		fail_msg("completion %s tag %u r %d, wanted %s tag %u r %d", smp_type_name(op.cmd),
+	if (op.req.type != cmd || op.tag != tag || op.r != r)
+		fail_msg("completion %s tag %u r %d, wanted %s tag %u r %d", smp_type_name(op.req.type),
 			 op.tag, op.r, smp_type_name(cmd), tag, r);
 }
 
@@ -329,13 +331,14 @@ static void test_call(void **state)
 {
 	struct fake f;
 	struct devio *io;
-	struct devio_op op = { .cmd = SMPP_T_GET_INFO };
+	struct devio_op op = { .req.type = SMPP_T_GET_INFO };
 
 	fake_init(&f, false);
 	assert_int_equal(devio_new(&f.base, 10000, &io), 0);
 	answer(&f);
 	assert_int_equal(devio_call(io, &op), 0);
-	assert_int_equal(op.reply.type, SMPP_T_GET_INFO | SMPP_T_REPLY);
+	assert_true(op.res.have_status);
+	assert_int_equal(op.res.status.state, SMPP_T_GET_INFO);
 	devio_free(io);
 	fake_done(&f);
 }

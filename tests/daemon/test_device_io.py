@@ -102,7 +102,9 @@ def test_stalled_device_does_not_hold_another(bus, polkit, tmp):
     with no renewal missed (no gap of two periods) and never stopped."""
     if T.USB:
         raise AssertionError('two simulators need the socket transport (SMP_TEST_BACKEND=socket)')
-    renew_ms = T.shipped_setting('RenewMs')
+    # the test policy's (conftest.py): LeaseMs/5 when the lease is set, else shipped
+    lease = os.environ.get('SMPD_TEST_LEASE_MS')
+    renew_ms = int(lease) // 5 if lease else T.shipped_setting('RenewMs')
     env = Env(bus, polkit, tmp, sim_args=['--serial=SIM-STALL-A'])
     tmp_b = os.path.join(tmp, 'b')
     os.makedirs(tmp_b)

@@ -78,6 +78,12 @@ struct backend {
 	bool telemetry_on_worker;
 	/* command() blocks in a call that only a signal interrupts (EINTR). */
 	bool cancel_by_signal;
+	/*
+	 * command() runs on the caller's thread (the event loop), not on the
+	 * I/O worker: smpusb for now (docs/hacking.md, "Nothing waits for a
+	 * device in the event loop", says why).
+	 */
+	bool inline_commands;
 };
 
 /* The simulator socket transport (docs/protocol.md section 7). */

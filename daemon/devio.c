@@ -378,6 +378,13 @@ int devio_submit(struct devio *io, const struct devio_op *op)
 	if (!q)
 		return -ENOMEM;
 	q->op = *op;
+	if (io->b->inline_commands) {
+		q->op.r = io->b->ops->command(io->b, &q->op.req, io->timeout_ms, &q->op.res);
+		pthread_mutex_lock(&io->lock);
+		complete(io, q);
+		pthread_mutex_unlock(&io->lock);
+		return 0;
+	}
 	pthread_mutex_lock(&io->lock);
 	enqueue(io, q);
 	pthread_mutex_unlock(&io->lock);
@@ -391,6 +398,11 @@ int devio_call(struct devio *io, struct devio_op *op)
 
 	if (!q)
 		return -ENOMEM;
+	if (io->b->inline_commands) {
+		free(q);
+		op->r = io->b->ops->command(io->b, &op->req, io->timeout_ms, &op->res);
+		return op->r;
+	}
 	q->op = *op;
 	q->sync = true;
 	pthread_mutex_lock(&io->lock);

@@ -23,6 +23,10 @@
  * its own (smpusb) is read by the event loop directly.  Either way the
  * event loop sees the same calls.
  *
+ * A backend with inline_commands (smpusb, for now) runs its commands on
+ * the caller's thread instead, completions still coming back through the
+ * done fd: the same calls, none of the guarantees above.
+ *
  * Threads: every devio_* function is for the event loop's thread only;
  * the worker touches the backend and nothing of smpd's (no controller, no
  * bus, no event loop).

@@ -30,7 +30,7 @@
 #include <systemd/sd-journal.h>
 
 #include "audit-internal.h"
-#include "smp-mutation.h"   /* SMP_MUTATION_* hooks, docs/safety.md */
+#include "smp-mutation.h" /* SMP_MUTATION_* hooks, docs/safety.md */
 
 /* 2^24 seals: one a minute for 31 years; deriving that far takes seconds. */
 #define AUDIT_COLLECT_MAX_EPOCH (1u << 24)
@@ -42,17 +42,17 @@ struct jdata {
 
 struct jentry {
 	uint64_t seq;
-	size_t order;                   /* position in journal order */
+	size_t order; /* position in journal order */
 	uint8_t log_id[AUDIT_LOG_ID_SIZE];
 	uint8_t key_fp[AUDIT_FP_SIZE];
 	uint8_t chain[AUDIT_HASH_SIZE];
-	uint8_t prev[AUDIT_HASH_SIZE];  /* SMPC_PREV of a withheld record */
-	uint8_t *record;                /* NULL: withheld */
+	uint8_t prev[AUDIT_HASH_SIZE]; /* SMPC_PREV of a withheld record */
+	uint8_t *record;	       /* NULL: withheld */
 	size_t record_len;
 	char *cursor;
-	char event[AUDIT_KEY_MAX + 1];  /* SMP_EVENT */
-	char withheld[256];             /* SMPC_WITHHELD */
-	struct jdata *data;             /* MESSAGE, MESSAGE_ID, PRIORITY, SMP_* */
+	char event[AUDIT_KEY_MAX + 1]; /* SMP_EVENT */
+	char withheld[256];	       /* SMPC_WITHHELD */
+	struct jdata *data;	       /* MESSAGE, MESSAGE_ID, PRIORITY, SMP_* */
 	size_t n_data;
 };
 
@@ -66,9 +66,9 @@ struct collect {
 };
 
 _Pragma("GCC diagnostic push")
-_Pragma("GCC diagnostic ignored \"-Wformat-nonliteral\"")
-static void verdict(struct collect *c, enum audit_verify_status st, const char *where, uint64_t off,
-		    uint64_t seq, const char *fmt, ...)
+	_Pragma("GCC diagnostic ignored \"-Wformat-nonliteral\"") static void verdict(
+		struct collect *c, enum audit_verify_status st, const char *where, uint64_t off,
+		uint64_t seq, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -85,7 +85,7 @@ static void verdict(struct collect *c, enum audit_verify_status st, const char *
 }
 _Pragma("GCC diagnostic pop")
 
-static int unhex(char ch)
+	static int unhex(char ch)
 {
 	if (ch >= '0' && ch <= '9')
 		return ch - '0';
@@ -104,7 +104,7 @@ static bool parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
 
 		if (hi < 0 || lo < 0)
 			return false;
-		out[i] = (uint8_t) (hi << 4 | lo);
+		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return true;
 }
@@ -129,7 +129,7 @@ static const char *get(sd_journal *j, const char *name, size_t *ret_len)
 	if (sd_journal_get_data(j, name, &d, &l) < 0 || l < k + 1)
 		return NULL;
 	*ret_len = l - k - 1;
-	return (const char *) d + k + 1;
+	return (const char *)d + k + 1;
 }
 
 static bool ours(const char *d, size_t l)
@@ -176,7 +176,8 @@ static int read_entry(sd_journal *j, struct jentry *e, const char **why)
 		char num[24];
 		char *end;
 
-		if (!v || copy_str(v, l, num, sizeof(num)) < 0 || l == 0 || num[0] < '0' || num[0] > '9') {
+		if (!v || copy_str(v, l, num, sizeof(num)) < 0 || l == 0 || num[0] < '0' ||
+		    num[0] > '9') {
 			*why = "SMP_SEQ missing or malformed";
 			return -EBADMSG;
 		}
@@ -203,7 +204,8 @@ static int read_entry(sd_journal *j, struct jentry *e, const char **why)
 		*why = "SMP_EVENT malformed";
 		return -EBADMSG;
 	}
-	if ((v = get(j, "SMPC_WITHHELD", &l)) && copy_str(v, l, e->withheld, sizeof(e->withheld)) < 0) {
+	if ((v = get(j, "SMPC_WITHHELD", &l)) &&
+	    copy_str(v, l, e->withheld, sizeof(e->withheld)) < 0) {
 		*why = "SMPC_WITHHELD malformed";
 		return -EBADMSG;
 	}
@@ -227,7 +229,8 @@ static int read_entry(sd_journal *j, struct jentry *e, const char **why)
 		return -EBADMSG;
 	}
 
-	SD_JOURNAL_FOREACH_DATA(j, d, l) {
+	SD_JOURNAL_FOREACH_DATA(j, d, l)
+	{
 		struct jdata *nd;
 
 		if (!ours(d, l))
@@ -269,30 +272,46 @@ static bool check_fields(struct collect *c, const struct jentry *e, const struct
 {
 	struct audit_field f[AUDIT_FIELDS_MAX];
 	const struct audit_journal_chain chain = {
-		.log_id = e->log_id, .key_fp = e->key_fp,
-		.record = e->record, .record_len = e->record_len, .hash = e->chain,
+		.log_id = e->log_id,
+		.key_fp = e->key_fp,
+		.record = e->record,
+		.record_len = e->record_len,
+		.hash = e->chain,
 	};
 	size_t n = c->dec.n_fields;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct audit_field_view *v = &c->dec.fields[i];
 
-		f[i] = (struct audit_field) { .key = v->key, .type = v->type };
+		f[i] = (struct audit_field){ .key = v->key, .type = v->type };
 		switch (v->type) {
-		case AUDIT_FIELD_STRING: f[i].s = v->s; break;
-		case AUDIT_FIELD_INT: f[i].i = v->i; break;
-		case AUDIT_FIELD_UINT: f[i].u = v->u; break;
-		case AUDIT_FIELD_BOOL: f[i].b = v->b; break;
-		case AUDIT_FIELD_DOUBLE: f[i].d = v->d; break;
-		case AUDIT_FIELD_BYTES: f[i].bytes.p = v->bytes; f[i].bytes.n = v->n_bytes; break;
+		case AUDIT_FIELD_STRING:
+			f[i].s = v->s;
+			break;
+		case AUDIT_FIELD_INT:
+			f[i].i = v->i;
+			break;
+		case AUDIT_FIELD_UINT:
+			f[i].u = v->u;
+			break;
+		case AUDIT_FIELD_BOOL:
+			f[i].b = v->b;
+			break;
+		case AUDIT_FIELD_DOUBLE:
+			f[i].d = v->d;
+			break;
+		case AUDIT_FIELD_BYTES:
+			f[i].bytes.p = v->bytes;
+			f[i].bytes.n = v->n_bytes;
+			break;
 		}
 	}
 #ifdef SMP_MUTATION_DM_AUDIT_COLLECT_FIELDS
-	return true;    /* mutant: an entry's searchable fields are not checked against its record */
+	return true; /* mutant: an entry's searchable fields are not checked against its record */
 #endif
 	if (audit_journal_build(&c->jm, raw->type, raw->seq, f, n, &chain) < 0) {
-		verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq, "record %" PRIu64 " cannot be mirrored",
-			e->seq);
+		verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
+			"record %" PRIu64 " cannot be mirrored", e->seq);
 		return false;
 	}
 	for (size_t i = 0; i < c->jm.n_iov; i++)
@@ -302,12 +321,13 @@ static bool check_fields(struct collect *c, const struct jentry *e, const struct
 
 			verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
 				"journal field %.*s of record %" PRIu64 " differs from the record",
-				eq ? (int) (eq - p) : 0, p, e->seq);
+				eq ? (int)(eq - p) : 0, p, e->seq);
 			return false;
 		}
 	if (e->n_data != c->jm.n_iov) {
 		verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
-			"the journal entry of record %" PRIu64 " has fields its record does not", e->seq);
+			"the journal entry of record %" PRIu64 " has fields its record does not",
+			e->seq);
 		return false;
 	}
 	return true;
@@ -327,7 +347,8 @@ static bool check_withheld(struct collect *c, const struct jentry *e)
 	return true;
 bad:
 	verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
-		"record %" PRIu64 " arrived without its bytes, but its event withholds no text", e->seq);
+		"record %" PRIu64 " arrived without its bytes, but its event withholds no text",
+		e->seq);
 	return false;
 }
 
@@ -359,8 +380,10 @@ static void walk(struct collect *c, const uint8_t *key0)
 
 		if (p && e->seq == p->seq) {
 			/* The same record twice (a re-sent entry) is harmless. */
-			if (memcmp(e->chain, p->chain, AUDIT_HASH_SIZE) == 0 && e->record_len == p->record_len &&
-			    (e->record ? p->record && memcmp(e->record, p->record, e->record_len) == 0 : !p->record))
+			if (memcmp(e->chain, p->chain, AUDIT_HASH_SIZE) == 0 &&
+			    e->record_len == p->record_len &&
+			    (e->record ? p->record && memcmp(e->record, p->record, e->record_len) == 0 :
+					 !p->record))
 				continue;
 			verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
 				"the journal holds two different records %" PRIu64, e->seq);
@@ -372,26 +395,32 @@ static void walk(struct collect *c, const uint8_t *key0)
 			return;
 		}
 		if (e->record) {
-			if (audit_record_frame(e->record, e->record_len, &raw, &why) != AUDIT_FRAME_OK ||
+			if (audit_record_frame(e->record, e->record_len, &raw, &why) !=
+				    AUDIT_FRAME_OK ||
 			    raw.length != e->record_len) {
-				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq, "record %" PRIu64 " is damaged: %s",
-					e->seq, why ? why : "length");
+				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
+					"record %" PRIu64 " is damaged: %s", e->seq,
+					why ? why : "length");
 				return;
 			}
 			if (raw.seq != e->seq) {
 				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
-					"SMP_SEQ says %" PRIu64 ", the record says %" PRIu64, e->seq, raw.seq);
+					"SMP_SEQ says %" PRIu64 ", the record says %" PRIu64,
+					e->seq, raw.seq);
 				return;
 			}
 			if (audit_sha256(e->record, e->record_len, h) < 0 ||
 			    memcmp(h, e->chain, AUDIT_HASH_SIZE) != 0) {
 				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
-					"record %" PRIu64 " does not match its chain value SMPC_CHAIN", e->seq);
+					"record %" PRIu64
+					" does not match its chain value SMPC_CHAIN",
+					e->seq);
 				return;
 			}
-			if (!audit_record_type_known(raw.type) || audit_fields_decode(&c->dec, &raw, &why) < 0) {
-				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq, "record %" PRIu64 " is malformed",
-					e->seq);
+			if (!audit_record_type_known(raw.type) ||
+			    audit_fields_decode(&c->dec, &raw, &why) < 0) {
+				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
+					"record %" PRIu64 " is malformed", e->seq);
 				return;
 			}
 			if (!check_fields(c, e, &raw))
@@ -407,7 +436,8 @@ static void walk(struct collect *c, const uint8_t *key0)
 		if (p && e->seq == p->seq + 1) {
 			if (memcmp(prev, p->chain, AUDIT_HASH_SIZE) != 0) {
 				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
-					"hash chain broken: record %" PRIu64 " does not follow record %" PRIu64,
+					"hash chain broken: record %" PRIu64
+					" does not follow record %" PRIu64,
 					e->seq, p->seq);
 				return;
 			}
@@ -422,27 +452,34 @@ static void walk(struct collect *c, const uint8_t *key0)
 			epoch_known = true;
 			next_epoch = 0;
 		} else if (e->record && raw.type == AUDIT_REC_FILE_START) {
-			const struct audit_field_view *ne = audit_fields_find(&c->dec, "next_epoch", AUDIT_FIELD_UINT);
+			const struct audit_field_view *ne = audit_fields_find(&c->dec, "next_epoch",
+									      AUDIT_FIELD_UINT);
 
 			if (!ne || (epoch_known && ne->u != next_epoch)) {
 				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
-					"file start record %" PRIu64 " disagrees with the seals before it", e->seq);
+					"file start record %" PRIu64
+					" disagrees with the seals before it",
+					e->seq);
 				return;
 			}
 			epoch_known = true;
 			next_epoch = ne->u;
 		} else if (e->record && raw.type == AUDIT_REC_SEAL) {
-			const struct audit_field_view *ep = audit_fields_find(&c->dec, "epoch", AUDIT_FIELD_UINT);
-			const struct audit_field_view *m = audit_fields_find(&c->dec, "mac", AUDIT_FIELD_BYTES);
+			const struct audit_field_view *ep = audit_fields_find(&c->dec, "epoch",
+									      AUDIT_FIELD_UINT);
+			const struct audit_field_view *m = audit_fields_find(&c->dec, "mac",
+									     AUDIT_FIELD_BYTES);
 			uint8_t mac[AUDIT_HASH_SIZE];
 
 			if (!ep || !m || m->n_bytes != AUDIT_HASH_SIZE) {
-				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq, "seal %" PRIu64 " is malformed", e->seq);
+				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
+					"seal %" PRIu64 " is malformed", e->seq);
 				return;
 			}
 			if (epoch_known && ep->u != next_epoch) {
 				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
-					"seal %" PRIu64 " has epoch %" PRIu64 ", expected %" PRIu64 " (a seal is missing or forged)",
+					"seal %" PRIu64 " has epoch %" PRIu64 ", expected %" PRIu64
+					" (a seal is missing or forged)",
 					e->seq, ep->u, next_epoch);
 				return;
 			}
@@ -451,12 +488,15 @@ static void walk(struct collect *c, const uint8_t *key0)
 			 * time: a seal after a gap cannot make us derive for ever. */
 			if (ep->u >= raw.seq) {
 				verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
-					"seal %" PRIu64 " claims epoch %" PRIu64 ", impossible so early", e->seq, ep->u);
+					"seal %" PRIu64 " claims epoch %" PRIu64
+					", impossible so early",
+					e->seq, ep->u);
 				return;
 			}
 			if (key0 && ep->u > AUDIT_COLLECT_MAX_EPOCH) {
 				verdict(c, AUDIT_VERIFY_UNVERIFIABLE, e->cursor, 0, e->seq,
-					"seal %" PRIu64 " claims epoch %" PRIu64 ", beyond the %u epochs this verifier derives",
+					"seal %" PRIu64 " claims epoch %" PRIu64
+					", beyond the %u epochs this verifier derives",
 					e->seq, ep->u, AUDIT_COLLECT_MAX_EPOCH);
 				return;
 			}
@@ -471,17 +511,19 @@ static void walk(struct collect *c, const uint8_t *key0)
 					key_epoch++;
 				}
 				if (key_epoch != ep->u ||
-				    audit_seal_mac(key, e->log_id, ep->u, raw.seq, raw.realtime_usec, raw.prev_hash,
-						   mac) < 0) {
-					verdict(c, AUDIT_VERIFY_UNVERIFIABLE, e->cursor, 0, e->seq, "crypto failure");
+				    audit_seal_mac(key, e->log_id, ep->u, raw.seq,
+						   raw.realtime_usec, raw.prev_hash, mac) < 0) {
+					verdict(c, AUDIT_VERIFY_UNVERIFIABLE, e->cursor, 0, e->seq,
+						"crypto failure");
 					return;
 				}
 #ifdef SMP_MUTATION_DM_AUDIT_COLLECT_SEAL
-				memcpy(mac, m->bytes, AUDIT_HASH_SIZE);  /* mutant: any seal verifies */
+				memcpy(mac, m->bytes, AUDIT_HASH_SIZE); /* mutant: any seal verifies */
 #endif
 				if (CRYPTO_memcmp(mac, m->bytes, AUDIT_HASH_SIZE) != 0) {
 					verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
-						"seal %" PRIu64 " (record %" PRIu64 ") does not verify: records before it were altered",
+						"seal %" PRIu64 " (record %" PRIu64
+						") does not verify: records before it were altered",
 						ep->u, e->seq);
 					return;
 				}
@@ -492,8 +534,8 @@ static void walk(struct collect *c, const uint8_t *key0)
 			c->rep.last_sealed_seq = e->seq;
 			c->rep.last_seal_realtime_usec = raw.realtime_usec;
 		}
-		c->rep.clean_close = e->record && raw.type == AUDIT_REC_SEAL && p && p->seq + 1 == e->seq &&
-				     strcmp(p->event, "close") == 0;
+		c->rep.clean_close = e->record && raw.type == AUDIT_REC_SEAL && p &&
+				     p->seq + 1 == e->seq && strcmp(p->event, "close") == 0;
 		c->rep.n_records++;
 		c->rep.last_seq = e->seq;
 		p = e;
@@ -544,7 +586,7 @@ static int compare_local(struct collect *c, const char *dir)
 		if (r < 0)
 			goto out;
 		if (audit_file_header_parse(buf, len, &fh, &why) < 0)
-			break;  /* the local log ends (or is damaged) here */
+			break; /* the local log ends (or is damaged) here */
 		if (memcmp(fh.log_id, c->e[0].log_id, AUDIT_LOG_ID_SIZE) != 0) {
 			hex(fh.log_id, AUDIT_LOG_ID_SIZE, idhex);
 			hex(c->e[0].log_id, AUDIT_LOG_ID_SIZE, theirs);
@@ -567,14 +609,16 @@ static int compare_local(struct collect *c, const char *dir)
 			} else if (raw.seq != next) {
 				verdict(c, AUDIT_VERIFY_TAMPERED, names[i], off, raw.seq,
 					"the workstation's log lacks records %" PRIu64 "..%" PRIu64
-					" (a file or records were removed)", next, raw.seq - 1);
+					" (a file or records were removed)",
+					next, raw.seq - 1);
 				break;
 			}
 			if (raw.type == AUDIT_REC_RETENTION) {
 				const struct audit_field_view *ls;
 
 				if (audit_fields_decode(&c->dec, &raw, &why) == 0 &&
-				    (ls = audit_fields_find(&c->dec, "last_seq", AUDIT_FIELD_UINT)) && ls->u + 1 == first)
+				    (ls = audit_fields_find(&c->dec, "last_seq", AUDIT_FIELD_UINT)) &&
+				    ls->u + 1 == first)
 					prefix_accounted = true;
 			}
 			if (audit_sha256(raw.data, raw.length, h) < 0) {
@@ -584,8 +628,10 @@ static int compare_local(struct collect *c, const char *dir)
 			e = held(c, raw.seq);
 			if (e && memcmp(e->chain, h, AUDIT_HASH_SIZE) != 0) {
 				verdict(c, AUDIT_VERIFY_TAMPERED, names[i], off, raw.seq,
-					"record %" PRIu64 " on the workstation differs from the collector's copy: "
-					"the log was rewritten", raw.seq);
+					"record %" PRIu64
+					" on the workstation differs from the collector's copy: "
+					"the log was rewritten",
+					raw.seq);
 				break;
 			}
 			next = raw.seq + 1;
@@ -598,16 +644,19 @@ static int compare_local(struct collect *c, const char *dir)
 	c->rep.local_last_seq = started ? next - 1 : 0;
 	if (started && first > c->rep.first_seq && !prefix_accounted)
 		verdict(c, AUDIT_VERIFY_TAMPERED, names[0], AUDIT_FILE_HEADER_SIZE, first,
-			"records %" PRIu64 "..%" PRIu64 " the collector holds are missing from the start of the "
+			"records %" PRIu64 "..%" PRIu64
+			" the collector holds are missing from the start of the "
 			"workstation's log, and no retention record accounts for them",
 			c->rep.first_seq, first - 1);
 #ifndef SMP_MUTATION_DM_AUDIT_COLLECT_TRUNCATED
 	else if (!started || next - 1 < c->rep.last_seq)
 		verdict(c, AUDIT_VERIFY_TRUNCATED, n > 0 ? names[n - 1] : NULL, 0, next,
-			started ? "the workstation's log ends at record %" PRIu64 ", the collector holds records up to %" PRIu64
-				: "the workstation's log holds no records (%" PRIu64 "), the collector holds records up to %" PRIu64,
+			started ? "the workstation's log ends at record %" PRIu64
+				  ", the collector holds records up to %" PRIu64 :
+				  "the workstation's log holds no records (%" PRIu64
+				  "), the collector holds records up to %" PRIu64,
 			started ? next - 1 : 0, c->rep.last_seq);
-#endif  /* mutant: a workstation log cut back goes unreported */
+#endif /* mutant: a workstation log cut back goes unreported */
 out:
 	audit_free_names(names, n);
 	free(buf);
@@ -656,20 +705,21 @@ int audit_verify_journal(const char *journal_dir, const char *machine_id, const 
 	r = sd_journal_open_directory(&j, journal_dir, 0);
 	if (r < 0)
 		goto out;
-	(void) sd_journal_set_data_threshold(j, 0);
+	(void)sd_journal_set_data_threshold(j, 0);
 	snprintf(match, sizeof(match), machine_id ? "_MACHINE_ID=%s" : "_HOSTNAME=%s",
 		 machine_id ? machine_id : hostname);
 	r = sd_journal_add_match(j, match, 0);
 	if (r < 0)
 		goto out;
 
-	SD_JOURNAL_FOREACH(j) {
+	SD_JOURNAL_FOREACH(j)
+	{
 		struct jentry e = {};
 		const char *why = NULL;
 		size_t l;
 
 		if (!get(j, "SMPC_CHAIN", &l))
-			continue;       /* not an audit record, or mirrored before chains */
+			continue; /* not an audit record, or mirrored before chains */
 		if (c.n == c.size) {
 			size_t ns = c.size ? 2 * c.size : 256;
 			struct jentry *ne = realloc(c.e, ns * sizeof(*ne));
@@ -684,7 +734,8 @@ int audit_verify_journal(const char *journal_dir, const char *machine_id, const 
 		e.order = c.n;
 		r = read_entry(j, &e, &why);
 		if (r == -EBADMSG) {
-			verdict(&c, AUDIT_VERIFY_TAMPERED, e.cursor, 0, e.seq, "malformed audit entry: %s", why);
+			verdict(&c, AUDIT_VERIFY_TAMPERED, e.cursor, 0, e.seq,
+				"malformed audit entry: %s", why);
 			entry_free(&e);
 			break;
 		}
@@ -698,15 +749,17 @@ int audit_verify_journal(const char *journal_dir, const char *machine_id, const 
 			hex(c.e[0].log_id, AUDIT_LOG_ID_SIZE, a);
 			hex(e.log_id, AUDIT_LOG_ID_SIZE, b);
 			verdict(&c, AUDIT_VERIFY_TAMPERED, e.cursor, 0, e.seq,
-				"the workstation's log was replaced: after log %s the journal holds log %s", a, b);
+				"the workstation's log was replaced: after log %s the journal holds log %s",
+				a, b);
 			entry_free(&e);
 			break;
 		}
 		c.e[c.n++] = e;
 	}
 	if (!c.done && c.n == 0)
-		verdict(&c, AUDIT_VERIFY_UNVERIFIABLE, NULL, 0, 0, "no audit records of %s %s in %s",
-			machine_id ? "machine" : "host", machine_id ? machine_id : hostname, journal_dir);
+		verdict(&c, AUDIT_VERIFY_UNVERIFIABLE, NULL, 0, 0,
+			"no audit records of %s %s in %s", machine_id ? "machine" : "host",
+			machine_id ? machine_id : hostname, journal_dir);
 	if (!c.done) {
 		qsort(c.e, c.n, sizeof(*c.e), cmp_entry);
 		walk(&c, verification_key ? key0 : NULL);
@@ -719,9 +772,9 @@ int audit_verify_journal(const char *journal_dir, const char *machine_id, const 
 #ifndef SMP_MUTATION_DM_AUDIT_COLLECT_GAP
 	if (!c.done && c.rep.gap_first)
 		verdict(&c, AUDIT_VERIFY_GAP, NULL, 0, c.rep.gap_first,
-			"records %" PRIu64 "..%" PRIu64 " are missing from the journal", c.rep.gap_first,
-			c.rep.gap_last);
-#endif  /* mutant: records missing from the journal go unreported */
+			"records %" PRIu64 "..%" PRIu64 " are missing from the journal",
+			c.rep.gap_first, c.rep.gap_last);
+#endif /* mutant: records missing from the journal go unreported */
 	if (!c.done && !verification_key)
 		verdict(&c, AUDIT_VERIFY_UNVERIFIABLE, NULL, 0, 0,
 			"no verification key: the chain is consistent but seals were not checked");

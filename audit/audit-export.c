@@ -41,8 +41,7 @@ static bool event_wanted(const struct audit_record_raw *raw, const char *const *
 }
 
 int audit_log_foreach(const char *dir,
-		      int (*cb)(const struct audit_record_view *rec, void *userdata),
-		      void *userdata)
+		      int (*cb)(const struct audit_record_view *rec, void *userdata), void *userdata)
 {
 	return audit_log_foreach_events(dir, NULL, cb, userdata);
 }
@@ -93,7 +92,7 @@ int audit_log_foreach_events(const char *dir, const char *const *events,
 			r = audit_fields_decode(&dec, &raw, &why);
 			if (r < 0)
 				goto out;
-			view = (struct audit_record_view) {
+			view = (struct audit_record_view){
 				.file = names[i],
 				.offset = off,
 				.seq = raw.seq,
@@ -127,16 +126,15 @@ out:
 
 static void format_time(uint64_t usec, char out[64])
 {
-	time_t t = (time_t) (usec / 1000000);
+	time_t t = (time_t)(usec / 1000000);
 	struct tm tm;
 
 	if (!gmtime_r(&t, &tm)) {
 		snprintf(out, 64, "@%" PRIu64, usec);
 		return;
 	}
-	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned) (usec % 1000000));
+	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(usec % 1000000));
 }
 
 static json_object *field_to_json(const struct audit_field_view *f)
@@ -146,11 +144,16 @@ static json_object *field_to_json(const struct audit_field_view *f)
 	char *s;
 
 	switch (f->type) {
-	case AUDIT_FIELD_STRING: return json_object_new_string_len(f->s, (int) f->n_bytes);
-	case AUDIT_FIELD_INT:    return json_object_new_int64(f->i);
-	case AUDIT_FIELD_UINT:   return json_object_new_uint64(f->u);
-	case AUDIT_FIELD_BOOL:   return json_object_new_boolean(f->b);
-	case AUDIT_FIELD_DOUBLE: return json_object_new_double(f->d);
+	case AUDIT_FIELD_STRING:
+		return json_object_new_string_len(f->s, (int)f->n_bytes);
+	case AUDIT_FIELD_INT:
+		return json_object_new_int64(f->i);
+	case AUDIT_FIELD_UINT:
+		return json_object_new_uint64(f->u);
+	case AUDIT_FIELD_BOOL:
+		return json_object_new_boolean(f->b);
+	case AUDIT_FIELD_DOUBLE:
+		return json_object_new_double(f->d);
 	case AUDIT_FIELD_BYTES:
 		s = malloc(2 * f->n_bytes + 1);
 		if (!s)
@@ -217,7 +220,8 @@ static int export_one(const struct audit_record_view *r, void *userdata)
 	if (flt) {
 		const char *s;
 
-		if (flt->session && (!(s = string_field(r, "session")) || strcmp(s, flt->session) != 0))
+		if (flt->session &&
+		    (!(s = string_field(r, "session")) || strcmp(s, flt->session) != 0))
 			return 0;
 		if (flt->client && (!(s = string_field(r, "client")) || strcmp(s, flt->client) != 0))
 			return 0;
@@ -247,12 +251,15 @@ static int export_one(const struct audit_record_view *r, void *userdata)
 
 	if (c->format == AUDIT_EXPORT_JSON) {
 		obj = json_object_new_object();
-		if (!obj ||
-		    json_object_object_add(obj, "seq", json_object_new_uint64(r->seq)) < 0 ||
+		if (!obj || json_object_object_add(obj, "seq", json_object_new_uint64(r->seq)) < 0 ||
 		    json_object_object_add(obj, "time", json_object_new_string(when)) < 0 ||
-		    json_object_object_add(obj, "realtime_usec", json_object_new_uint64(r->realtime_usec)) < 0 ||
-		    json_object_object_add(obj, "monotonic_usec", json_object_new_uint64(r->monotonic_usec)) < 0 ||
-		    json_object_object_add(obj, "type", json_object_new_string(audit_record_type_to_string(r->type))) < 0 ||
+		    json_object_object_add(obj, "realtime_usec",
+					   json_object_new_uint64(r->realtime_usec)) < 0 ||
+		    json_object_object_add(obj, "monotonic_usec",
+					   json_object_new_uint64(r->monotonic_usec)) < 0 ||
+		    json_object_object_add(obj, "type",
+					   json_object_new_string(
+						   audit_record_type_to_string(r->type))) < 0 ||
 		    json_object_object_add(obj, "event", json_object_new_string(r->event)) < 0 ||
 		    json_object_object_add(obj, "file", json_object_new_string(r->file)) < 0 ||
 		    json_object_object_add(obj, "offset", json_object_new_uint64(r->offset)) < 0)
@@ -261,7 +268,9 @@ static int export_one(const struct audit_record_view *r, void *userdata)
 			json_object_put(fields);
 			goto out;
 		}
-		fputs(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), c->out);
+		fputs(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+								  JSON_C_TO_STRING_NOSLASHESCAPE),
+		      c->out);
 		fputc('\n', c->out);
 	} else {
 		snprintf(num[0], sizeof(num[0]), "%" PRIu64, r->seq);
@@ -275,7 +284,11 @@ static int export_one(const struct audit_record_view *r, void *userdata)
 		csv_cell(c->out, r->event, false);
 		csv_cell(c->out, string_field(r, "session"), false);
 		csv_cell(c->out, string_field(r, "client"), false);
-		csv_cell(c->out, json_object_to_json_string_ext(fields, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), true);
+		csv_cell(c->out,
+			 json_object_to_json_string_ext(fields,
+							JSON_C_TO_STRING_PLAIN |
+								JSON_C_TO_STRING_NOSLASHESCAPE),
+			 true);
 	}
 	if (ferror(c->out)) {
 		ret = -EIO;
@@ -324,7 +337,8 @@ int64_t audit_export(const char *dir, enum audit_export_format format,
 		qsort(c.ids, n, sizeof(*c.ids), cmp_id);
 	}
 	if (format == AUDIT_EXPORT_CSV)
-		fputs("seq,time,realtime_usec,monotonic_usec,type,event,session,client,fields\r\n", out);
+		fputs("seq,time,realtime_usec,monotonic_usec,type,event,session,client,fields\r\n",
+		      out);
 	r = audit_log_foreach(dir, export_one, &c);
 	free(c.ids);
 	audit_sessions_free(s, n);

@@ -29,12 +29,12 @@ uint32_t audit_crc32(const void *p, size_t n)
 	const uint8_t *b = p;
 
 	while (n > 0) {
-		uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt) n;
+		uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
 		c = crc32(c, b, chunk);
 		b += chunk;
 		n -= chunk;
 	}
-	return (uint32_t) c;
+	return (uint32_t)c;
 }
 
 /*
@@ -80,8 +80,7 @@ int audit_sha256(const void *p, size_t n, uint8_t out[AUDIT_HASH_SIZE])
 		if (!sha_ctx)
 			return -ENOMEM;
 	}
-	if (EVP_DigestInit_ex2(sha_ctx, sha_md, NULL) != 1 ||
-	    EVP_DigestUpdate(sha_ctx, p, n) != 1 ||
+	if (EVP_DigestInit_ex2(sha_ctx, sha_md, NULL) != 1 || EVP_DigestUpdate(sha_ctx, p, n) != 1 ||
 	    EVP_DigestFinal_ex(sha_ctx, out, &len) != 1 || len != AUDIT_HASH_SIZE)
 		return -EIO;
 	return 0;
@@ -92,13 +91,15 @@ int audit_hmac_sha256(const uint8_t key[AUDIT_KEY_SIZE], const void *msg, size_t
 {
 	size_t len = 0;
 
-	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, AUDIT_KEY_SIZE,
-		       msg, n, out, AUDIT_HASH_SIZE, &len) || len != AUDIT_HASH_SIZE)
+	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, AUDIT_KEY_SIZE, msg, n, out,
+		       AUDIT_HASH_SIZE, &len) ||
+	    len != AUDIT_HASH_SIZE)
 		return -EIO;
 	return 0;
 }
 
-int audit_key_evolve(const uint8_t in[AUDIT_KEY_SIZE], uint64_t next_epoch, uint8_t out[AUDIT_KEY_SIZE])
+int audit_key_evolve(const uint8_t in[AUDIT_KEY_SIZE], uint64_t next_epoch,
+		     uint8_t out[AUDIT_KEY_SIZE])
 {
 	static const char label[] = "smp-audit-evolve-v1";
 	uint8_t msg[sizeof(label) - 1 + 8], tmp[AUDIT_HASH_SIZE];
@@ -209,14 +210,14 @@ int audit_vkey_parse(const char *s, uint8_t ret_key0[AUDIT_KEY_SIZE])
 		if (v < 0 || nib >= 2 * sizeof(key))
 			return -EINVAL;
 		if (nib % 2 == 0)
-			key[nib / 2] = (uint8_t) (v << 4);
+			key[nib / 2] = (uint8_t)(v << 4);
 		else
-			key[nib / 2] |= (uint8_t) v;
+			key[nib / 2] |= (uint8_t)v;
 		nib++;
 	}
 	if (nib != 2 * sizeof(key))
 		return -EINVAL;
-	crc = (uint32_t) key[32] << 24 | (uint32_t) key[33] << 16 | (uint32_t) key[34] << 8 | key[35];
+	crc = (uint32_t)key[32] << 24 | (uint32_t)key[33] << 16 | (uint32_t)key[34] << 8 | key[35];
 	if (crc != audit_crc32(key, AUDIT_KEY_SIZE)) {
 		audit_wipe(key, sizeof(key));
 		return -EINVAL;
@@ -237,7 +238,8 @@ void audit_key_file_header(uint8_t out[AUDIT_KEY_SLOT0], const uint8_t log_id[AU
 	put_le32(out + 60, audit_crc32(out, 60));
 }
 
-void audit_key_slot_encode(uint8_t out[AUDIT_KEY_SLOT_SIZE], uint64_t epoch, const uint8_t key[AUDIT_KEY_SIZE])
+void audit_key_slot_encode(uint8_t out[AUDIT_KEY_SLOT_SIZE], uint64_t epoch,
+			   const uint8_t key[AUDIT_KEY_SIZE])
 {
 	put_le64(out, epoch);
 	memcpy(out + 8, key, AUDIT_KEY_SIZE);
@@ -250,8 +252,7 @@ int audit_key_state_parse(const uint8_t *data, size_t size, struct audit_key_sta
 	int best = -1;
 
 	if (size != AUDIT_KEY_FILE_SIZE || memcmp(data, AUDIT_KEY_MAGIC, 8) != 0 ||
-	    get_le32(data + 8) != AUDIT_FILE_VERSION ||
-	    get_le32(data + 60) != audit_crc32(data, 60))
+	    get_le32(data + 8) != AUDIT_FILE_VERSION || get_le32(data + 60) != audit_crc32(data, 60))
 		return -EBADMSG;
 	slots[0] = data + AUDIT_KEY_SLOT0;
 	slots[1] = data + AUDIT_KEY_SLOT1;
@@ -284,7 +285,8 @@ void audit_file_header_encode(uint8_t out[AUDIT_FILE_HEADER_SIZE], const struct 
 	put_le32(out + 60, audit_crc32(out, 60));
 }
 
-int audit_file_header_parse(const uint8_t *p, size_t n, struct audit_file_header *ret, const char **ret_reason)
+int audit_file_header_parse(const uint8_t *p, size_t n, struct audit_file_header *ret,
+			    const char **ret_reason)
 {
 	if (n < AUDIT_FILE_HEADER_SIZE) {
 		*ret_reason = "file is shorter than its header";
@@ -317,8 +319,7 @@ bool audit_file_name_parse(const char *name, uint64_t *ret_seq)
 {
 	uint64_t v = 0;
 
-	if (strlen(name) != AUDIT_FILE_NAME_LEN ||
-	    strncmp(name, AUDIT_FILE_PREFIX, 6) != 0 ||
+	if (strlen(name) != AUDIT_FILE_NAME_LEN || strncmp(name, AUDIT_FILE_PREFIX, 6) != 0 ||
 	    strcmp(name + 22, AUDIT_FILE_SUFFIX) != 0)
 		return false;
 	for (int i = 6; i < 22; i++) {
@@ -326,7 +327,7 @@ bool audit_file_name_parse(const char *name, uint64_t *ret_seq)
 
 		if (h < 0 || (name[i] >= 'A' && name[i] <= 'F'))
 			return false;
-		v = (v << 4) | (uint64_t) h;
+		v = (v << 4) | (uint64_t)h;
 	}
 	if (ret_seq)
 		*ret_seq = v;
@@ -335,13 +336,16 @@ bool audit_file_name_parse(const char *name, uint64_t *ret_seq)
 
 void audit_file_name_format(char out[AUDIT_FILE_NAME_LEN + 1], uint64_t first_seq)
 {
-	snprintf(out, AUDIT_FILE_NAME_LEN + 1, AUDIT_FILE_PREFIX "%016" PRIx64 AUDIT_FILE_SUFFIX, first_seq);
+	snprintf(out, AUDIT_FILE_NAME_LEN + 1, AUDIT_FILE_PREFIX "%016" PRIx64 AUDIT_FILE_SUFFIX,
+		 first_seq);
 }
 
 /* ---- validation ---- */
 
 static const bool key_char[256] = {
-	['0' ... '9'] = true, ['a' ... 'z'] = true, ['_'] = true,
+	['0' ... '9'] = true,
+	['a' ... 'z'] = true,
+	['_'] = true,
 };
 
 bool audit_key_valid(const char *k, size_t n)
@@ -349,7 +353,7 @@ bool audit_key_valid(const char *k, size_t n)
 	if (n == 0 || n > AUDIT_KEY_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!key_char[(uint8_t) k[i]])
+		if (!key_char[(uint8_t)k[i]])
 			return false;
 	return true;
 }
@@ -371,11 +375,17 @@ bool audit_utf8_valid(const uint8_t *p, size_t n)
 			continue;
 		}
 		if ((c & 0xe0) == 0xc0) {
-			len = 2; cp = c & 0x1f; min = 0x80;
+			len = 2;
+			cp = c & 0x1f;
+			min = 0x80;
 		} else if ((c & 0xf0) == 0xe0) {
-			len = 3; cp = c & 0x0f; min = 0x800;
+			len = 3;
+			cp = c & 0x0f;
+			min = 0x800;
 		} else if ((c & 0xf8) == 0xf0) {
-			len = 4; cp = c & 0x07; min = 0x10000;
+			len = 4;
+			cp = c & 0x07;
+			min = 0x10000;
 		} else
 			return false;
 		if (n - i < len)
@@ -400,15 +410,24 @@ bool audit_record_type_known(uint16_t type)
 const char *audit_record_type_to_string(uint16_t type)
 {
 	switch (type) {
-	case AUDIT_REC_CREATED:    return "created";
-	case AUDIT_REC_FILE_START: return "file_start";
-	case AUDIT_REC_OPEN:       return "open";
-	case AUDIT_REC_CLOSE:      return "close";
-	case AUDIT_REC_SEAL:       return "seal";
-	case AUDIT_REC_RECOVERY:   return "recovery";
-	case AUDIT_REC_RETENTION:  return "retention";
-	case AUDIT_REC_EVENT:      return "event";
-	default:                   return "unknown";
+	case AUDIT_REC_CREATED:
+		return "created";
+	case AUDIT_REC_FILE_START:
+		return "file_start";
+	case AUDIT_REC_OPEN:
+		return "open";
+	case AUDIT_REC_CLOSE:
+		return "close";
+	case AUDIT_REC_SEAL:
+		return "seal";
+	case AUDIT_REC_RECOVERY:
+		return "recovery";
+	case AUDIT_REC_RETENTION:
+		return "retention";
+	case AUDIT_REC_EVENT:
+		return "event";
+	default:
+		return "unknown";
 	}
 }
 
@@ -417,12 +436,16 @@ const char *audit_record_type_to_string(uint16_t type)
 static size_t field_value_len(const struct audit_field *f)
 {
 	switch (f->type) {
-	case AUDIT_FIELD_STRING: return strlen(f->s);
+	case AUDIT_FIELD_STRING:
+		return strlen(f->s);
 	case AUDIT_FIELD_INT:
 	case AUDIT_FIELD_UINT:
-	case AUDIT_FIELD_DOUBLE: return 8;
-	case AUDIT_FIELD_BOOL:   return 1;
-	case AUDIT_FIELD_BYTES:  return f->bytes.n;
+	case AUDIT_FIELD_DOUBLE:
+		return 8;
+	case AUDIT_FIELD_BOOL:
+		return 1;
+	case AUDIT_FIELD_BYTES:
+		return f->bytes.n;
 	}
 	return 0;
 }
@@ -450,7 +473,7 @@ int64_t audit_record_size(const struct audit_field *fields, size_t n_fields)
 			if (!f->s)
 				return -EINVAL;
 			vlen = strnlen(f->s, AUDIT_VALUE_MAX + 1);
-			if (vlen > AUDIT_VALUE_MAX || !audit_utf8_valid((const uint8_t *) f->s, vlen))
+			if (vlen > AUDIT_VALUE_MAX || !audit_utf8_valid((const uint8_t *)f->s, vlen))
 				return -EINVAL;
 			break;
 		case AUDIT_FIELD_DOUBLE:
@@ -473,23 +496,23 @@ int64_t audit_record_size(const struct audit_field *fields, size_t n_fields)
 	}
 	if (size > AUDIT_RECORD_MAX)
 		return -EINVAL;
-	return (int64_t) size;
+	return (int64_t)size;
 }
 
 void audit_record_encode(uint8_t *out, size_t size, uint64_t seq, uint64_t realtime_usec,
 			 uint64_t monotonic_usec, uint16_t type,
-			 const uint8_t prev_hash[AUDIT_HASH_SIZE],
-			 const struct audit_field *fields, size_t n_fields)
+			 const uint8_t prev_hash[AUDIT_HASH_SIZE], const struct audit_field *fields,
+			 size_t n_fields)
 {
 	uint8_t *p = out + AUDIT_RECORD_HEADER_SIZE;
 
 	put_le32(out, AUDIT_RECORD_MAGIC);
-	put_le32(out + 4, (uint32_t) size);
+	put_le32(out + 4, (uint32_t)size);
 	put_le64(out + 8, seq);
 	put_le64(out + 16, realtime_usec);
 	put_le64(out + 24, monotonic_usec);
 	put_le16(out + 32, type);
-	put_le16(out + 34, (uint16_t) n_fields);
+	put_le16(out + 34, (uint16_t)n_fields);
 	put_le32(out + 36, 0);
 	memcpy(out + 40, prev_hash, AUDIT_HASH_SIZE);
 
@@ -497,9 +520,9 @@ void audit_record_encode(uint8_t *out, size_t size, uint64_t seq, uint64_t realt
 		const struct audit_field *f = &fields[i];
 		size_t klen = strlen(f->key), vlen = field_value_len(f);
 
-		p[0] = (uint8_t) f->type;
-		p[1] = (uint8_t) klen;
-		put_le32(p + 2, (uint32_t) vlen);
+		p[0] = (uint8_t)f->type;
+		p[1] = (uint8_t)klen;
+		put_le32(p + 2, (uint32_t)vlen);
 		memcpy(p + AUDIT_FIELD_HEADER_SIZE, f->key, klen);
 		p += AUDIT_FIELD_HEADER_SIZE + klen;
 		switch (f->type) {
@@ -507,7 +530,7 @@ void audit_record_encode(uint8_t *out, size_t size, uint64_t seq, uint64_t realt
 			memcpy(p, f->s, vlen);
 			break;
 		case AUDIT_FIELD_INT:
-			put_le64(p, (uint64_t) f->i);
+			put_le64(p, (uint64_t)f->i);
 			break;
 		case AUDIT_FIELD_UINT:
 			put_le64(p, f->u);
@@ -532,7 +555,8 @@ void audit_record_encode(uint8_t *out, size_t size, uint64_t seq, uint64_t realt
 	put_le32(p, audit_crc32(out, size - AUDIT_RECORD_TRAILER_SIZE));
 }
 
-enum audit_frame_error audit_record_frame(const uint8_t *p, size_t n, struct audit_record_raw *ret, const char **ret_reason)
+enum audit_frame_error audit_record_frame(const uint8_t *p, size_t n, struct audit_record_raw *ret,
+					  const char **ret_reason)
 {
 	uint32_t len;
 
@@ -553,7 +577,8 @@ enum audit_frame_error audit_record_frame(const uint8_t *p, size_t n, struct aud
 		*ret_reason = "record extends past end of file";
 		return AUDIT_FRAME_SHORT;
 	}
-	if (get_le32(p + len - AUDIT_RECORD_TRAILER_SIZE) != audit_crc32(p, len - AUDIT_RECORD_TRAILER_SIZE)) {
+	if (get_le32(p + len - AUDIT_RECORD_TRAILER_SIZE) !=
+	    audit_crc32(p, len - AUDIT_RECORD_TRAILER_SIZE)) {
 		*ret_reason = "record checksum mismatch";
 		return AUDIT_FRAME_BAD;
 	}
@@ -574,11 +599,12 @@ enum audit_frame_error audit_record_frame(const uint8_t *p, size_t n, struct aud
 	return AUDIT_FRAME_OK;
 }
 
-int audit_fields_decode(struct audit_field_decoder *d, const struct audit_record_raw *r, const char **ret_reason)
+int audit_fields_decode(struct audit_field_decoder *d, const struct audit_record_raw *r,
+			const char **ret_reason)
 {
 	const uint8_t *p = r->payload, *end = r->payload + r->payload_len;
 	uint8_t klens[AUDIT_FIELDS_MAX];
-	size_t need = r->payload_len + 2 * (size_t) r->n_fields + 1;
+	size_t need = r->payload_len + 2 * (size_t)r->n_fields + 1;
 	char *s;
 
 	if (r->n_fields > AUDIT_FIELDS_MAX) {
@@ -601,7 +627,7 @@ int audit_fields_decode(struct audit_field_decoder *d, const struct audit_record
 		size_t klen, vlen;
 		uint8_t type;
 
-		if ((size_t) (end - p) < AUDIT_FIELD_HEADER_SIZE) {
+		if ((size_t)(end - p) < AUDIT_FIELD_HEADER_SIZE) {
 			*ret_reason = "field header past end of payload";
 			return -EBADMSG;
 		}
@@ -609,11 +635,11 @@ int audit_fields_decode(struct audit_field_decoder *d, const struct audit_record
 		klen = p[1];
 		vlen = get_le32(p + 2);
 		p += AUDIT_FIELD_HEADER_SIZE;
-		if (klen > (size_t) (end - p) || vlen > (size_t) (end - p) - klen) {
+		if (klen > (size_t)(end - p) || vlen > (size_t)(end - p) - klen) {
 			*ret_reason = "field value past end of payload";
 			return -EBADMSG;
 		}
-		if (!audit_key_valid((const char *) p, klen)) {
+		if (!audit_key_valid((const char *)p, klen)) {
 			*ret_reason = "invalid field key";
 			return -EBADMSG;
 		}
@@ -623,7 +649,7 @@ int audit_fields_decode(struct audit_field_decoder *d, const struct audit_record
 		f->key = s;
 		s += klen + 1;
 		p += klen;
-		klens[i] = (uint8_t) klen;
+		klens[i] = (uint8_t)klen;
 		for (size_t j = 0; j < i; j++)
 			if (klens[j] == klen && memcmp(d->fields[j].key, f->key, klen) == 0) {
 				*ret_reason = "duplicate field key";
@@ -651,7 +677,7 @@ int audit_fields_decode(struct audit_field_decoder *d, const struct audit_record
 				return -EBADMSG;
 			}
 			f->u = get_le64(p);
-			f->i = (int64_t) f->u;
+			f->i = (int64_t)f->u;
 			if (type == AUDIT_FIELD_DOUBLE) {
 				memcpy(&f->d, &f->u, 8);
 				if (!isfinite(f->d)) {
@@ -694,7 +720,8 @@ void audit_field_decoder_done(struct audit_field_decoder *d)
 	d->scratch_size = 0;
 }
 
-const struct audit_field_view *audit_fields_find(const struct audit_field_decoder *d, const char *key, enum audit_field_type type)
+const struct audit_field_view *audit_fields_find(const struct audit_field_decoder *d,
+						 const char *key, enum audit_field_type type)
 {
 	for (size_t i = 0; i < d->n_fields; i++)
 		if (strcmp(d->fields[i].key, key) == 0)
@@ -706,7 +733,7 @@ const struct audit_field_view *audit_fields_find(const struct audit_field_decode
 
 static int name_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char * const *) a, *(char * const *) b);
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 int audit_list_files(int dir_fd, char ***ret_names, size_t *ret_n)
@@ -788,7 +815,7 @@ int audit_read_file(int dir_fd, const char *name, uint8_t **buf, size_t *buf_siz
 		r = -EBADF;
 		goto out;
 	}
-	if ((uint64_t) st.st_size > (uint64_t) 4 << 30) {
+	if ((uint64_t)st.st_size > (uint64_t)4 << 30) {
 		r = -EFBIG;
 		goto out;
 	}
@@ -799,8 +826,8 @@ int audit_read_file(int dir_fd, const char *name, uint8_t **buf, size_t *buf_siz
 			size_t ns = *buf_size ? *buf_size * 2 : 1 << 16;
 			uint8_t *nb;
 
-			if (ns < (size_t) st.st_size + 1)
-				ns = (size_t) st.st_size + 1;
+			if (ns < (size_t)st.st_size + 1)
+				ns = (size_t)st.st_size + 1;
 			nb = realloc(*buf, ns);
 			if (!nb) {
 				r = -ENOMEM;
@@ -818,7 +845,7 @@ int audit_read_file(int dir_fd, const char *name, uint8_t **buf, size_t *buf_siz
 		}
 		if (k == 0)
 			break;
-		len += (size_t) k;
+		len += (size_t)k;
 	}
 	*ret_len = len;
 out:

@@ -13,44 +13,60 @@
 
 #include "audit-log.h"
 
-#define AUDIT_HASH_SIZE        32
-#define AUDIT_KEY_SIZE         32
-#define AUDIT_LOG_ID_SIZE      16
-#define AUDIT_FP_SIZE          8
+#define AUDIT_HASH_SIZE 32
+#define AUDIT_KEY_SIZE 32
+#define AUDIT_LOG_ID_SIZE 16
+#define AUDIT_FP_SIZE 8
 
-#define AUDIT_FILE_MAGIC       "SMPALOG1"
-#define AUDIT_FILE_VERSION     1
+#define AUDIT_FILE_MAGIC "SMPALOG1"
+#define AUDIT_FILE_VERSION 1
 #define AUDIT_FILE_HEADER_SIZE 64
 
-#define AUDIT_RECORD_MAGIC     0x52504d53u /* "SMPR" little-endian */
+#define AUDIT_RECORD_MAGIC 0x52504d53u /* "SMPR" little-endian */
 #define AUDIT_RECORD_HEADER_SIZE 72
 #define AUDIT_RECORD_TRAILER_SIZE 4
-#define AUDIT_RECORD_MIN       (AUDIT_RECORD_HEADER_SIZE + AUDIT_RECORD_TRAILER_SIZE)
-#define AUDIT_RECORD_MAX       (1u << 20)
+#define AUDIT_RECORD_MIN (AUDIT_RECORD_HEADER_SIZE + AUDIT_RECORD_TRAILER_SIZE)
+#define AUDIT_RECORD_MAX (1u << 20)
 #define AUDIT_FIELD_HEADER_SIZE 6
 
-#define AUDIT_KEY_FILE         "audit.key"
-#define AUDIT_KEY_MAGIC        "SMPAKEY1"
-#define AUDIT_KEY_FILE_SIZE    1536
-#define AUDIT_KEY_SLOT_SIZE    44
-#define AUDIT_KEY_SLOT0        512
-#define AUDIT_KEY_SLOT1        1024
+#define AUDIT_KEY_FILE "audit.key"
+#define AUDIT_KEY_MAGIC "SMPAKEY1"
+#define AUDIT_KEY_FILE_SIZE 1536
+#define AUDIT_KEY_SLOT_SIZE 44
+#define AUDIT_KEY_SLOT0 512
+#define AUDIT_KEY_SLOT1 1024
 
-#define AUDIT_FILE_PREFIX      "audit-"
-#define AUDIT_FILE_SUFFIX      ".smplog"
-#define AUDIT_FILE_NAME_LEN    (6 + 16 + 7)  /* audit-%016x.smplog */
+#define AUDIT_FILE_PREFIX "audit-"
+#define AUDIT_FILE_SUFFIX ".smplog"
+#define AUDIT_FILE_NAME_LEN (6 + 16 + 7) /* audit-%016x.smplog */
 
-#define AUDIT_VKEY_PREFIX      "smpk1"
+#define AUDIT_VKEY_PREFIX "smpk1"
 
 /* ---- little-endian helpers ---- */
 
-static inline void put_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t) v; p[1] = (uint8_t) (v >> 8); }
-static inline void put_le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t) (v >> (8 * i)); }
-static inline void put_le64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t) (v >> (8 * i)); }
-static inline uint16_t get_le16(const uint8_t *p) { return (uint16_t) (p[0] | (p[1] << 8)); }
+static inline void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
 static inline uint32_t get_le32(const uint8_t *p)
 {
-	return (uint32_t) p[0] | ((uint32_t) p[1] << 8) | ((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+	       ((uint32_t)p[3] << 24);
 }
 static inline uint64_t get_le64(const uint8_t *p)
 {
@@ -67,7 +83,8 @@ int audit_sha256(const void *p, size_t n, uint8_t out[AUDIT_HASH_SIZE]);
 int audit_hmac_sha256(const uint8_t key[AUDIT_KEY_SIZE], const void *msg, size_t n,
 		      uint8_t out[AUDIT_HASH_SIZE]);
 /* K_{epoch+1} from K_epoch; in and out may alias. */
-int audit_key_evolve(const uint8_t in[AUDIT_KEY_SIZE], uint64_t next_epoch, uint8_t out[AUDIT_KEY_SIZE]);
+int audit_key_evolve(const uint8_t in[AUDIT_KEY_SIZE], uint64_t next_epoch,
+		     uint8_t out[AUDIT_KEY_SIZE]);
 int audit_key_fingerprint(const uint8_t key0[AUDIT_KEY_SIZE], uint8_t out[AUDIT_FP_SIZE]);
 int audit_seal_mac(const uint8_t key[AUDIT_KEY_SIZE], const uint8_t log_id[AUDIT_LOG_ID_SIZE],
 		   uint64_t epoch, uint64_t seq, uint64_t realtime_usec,
@@ -83,13 +100,14 @@ struct audit_key_state {
 	uint8_t log_id[AUDIT_LOG_ID_SIZE];
 	uint64_t epoch;
 	uint8_t key[AUDIT_KEY_SIZE];
-	bool stale_slot;        /* the other slot is damaged or still holds an older key */
+	bool stale_slot; /* the other slot is damaged or still holds an older key */
 };
 
 /* Parse a key file image; -EBADMSG if no valid slot or bad header. */
 int audit_key_state_parse(const uint8_t *data, size_t size, struct audit_key_state *ret);
 void audit_key_file_header(uint8_t out[AUDIT_KEY_SLOT0], const uint8_t log_id[AUDIT_LOG_ID_SIZE]);
-void audit_key_slot_encode(uint8_t out[AUDIT_KEY_SLOT_SIZE], uint64_t epoch, const uint8_t key[AUDIT_KEY_SIZE]);
+void audit_key_slot_encode(uint8_t out[AUDIT_KEY_SLOT_SIZE], uint64_t epoch,
+			   const uint8_t key[AUDIT_KEY_SIZE]);
 
 /* ---- file header ---- */
 
@@ -101,7 +119,8 @@ struct audit_file_header {
 
 void audit_file_header_encode(uint8_t out[AUDIT_FILE_HEADER_SIZE], const struct audit_file_header *h);
 /* -EBADMSG with *ret_reason set on a bad header. */
-int audit_file_header_parse(const uint8_t *p, size_t n, struct audit_file_header *ret, const char **ret_reason);
+int audit_file_header_parse(const uint8_t *p, size_t n, struct audit_file_header *ret,
+			    const char **ret_reason);
 /* "audit-<16 hex>.smplog" -> first seq; false if the name does not match. */
 bool audit_file_name_parse(const char *name, uint64_t *ret_seq);
 void audit_file_name_format(char out[AUDIT_FILE_NAME_LEN + 1], uint64_t first_seq);
@@ -109,7 +128,7 @@ void audit_file_name_format(char out[AUDIT_FILE_NAME_LEN + 1], uint64_t first_se
 /* ---- records ---- */
 
 struct audit_record_raw {
-	const uint8_t *data;    /* whole record */
+	const uint8_t *data; /* whole record */
 	uint32_t length;
 	uint64_t seq;
 	uint64_t realtime_usec;
@@ -123,20 +142,21 @@ struct audit_record_raw {
 
 enum audit_frame_error {
 	AUDIT_FRAME_OK = 0,
-	AUDIT_FRAME_SHORT,      /* fewer bytes left than the record needs */
-	AUDIT_FRAME_BAD,        /* magic, length, reserved or checksum wrong */
+	AUDIT_FRAME_SHORT, /* fewer bytes left than the record needs */
+	AUDIT_FRAME_BAD,   /* magic, length, reserved or checksum wrong */
 };
 
 /* Frame check only (magic, length, CRC, reserved). */
-enum audit_frame_error audit_record_frame(const uint8_t *p, size_t n, struct audit_record_raw *ret, const char **ret_reason);
+enum audit_frame_error audit_record_frame(const uint8_t *p, size_t n, struct audit_record_raw *ret,
+					  const char **ret_reason);
 
 /* Encoded size of a record with these fields, or negative errno if invalid. */
 int64_t audit_record_size(const struct audit_field *fields, size_t n_fields);
 /* Encode into out (size from audit_record_size()). */
 void audit_record_encode(uint8_t *out, size_t size, uint64_t seq, uint64_t realtime_usec,
 			 uint64_t monotonic_usec, uint16_t type,
-			 const uint8_t prev_hash[AUDIT_HASH_SIZE],
-			 const struct audit_field *fields, size_t n_fields);
+			 const uint8_t prev_hash[AUDIT_HASH_SIZE], const struct audit_field *fields,
+			 size_t n_fields);
 
 bool audit_key_valid(const char *k, size_t n);
 bool audit_utf8_valid(const uint8_t *p, size_t n);
@@ -151,9 +171,11 @@ struct audit_field_decoder {
 };
 
 /* -EBADMSG with *ret_reason on malformed payload; -ENOMEM. */
-int audit_fields_decode(struct audit_field_decoder *d, const struct audit_record_raw *r, const char **ret_reason);
+int audit_fields_decode(struct audit_field_decoder *d, const struct audit_record_raw *r,
+			const char **ret_reason);
 void audit_field_decoder_done(struct audit_field_decoder *d);
-const struct audit_field_view *audit_fields_find(const struct audit_field_decoder *d, const char *key, enum audit_field_type type);
+const struct audit_field_view *audit_fields_find(const struct audit_field_decoder *d,
+						 const char *key, enum audit_field_type type);
 
 /* ---- journal mirror (audit-journal.c) ---- */
 
@@ -173,11 +195,11 @@ struct audit_journal_msg {
  * (docs/audit-log.md, "Journal mirror"): the record as written, its hash
  * and the log it belongs to. */
 struct audit_journal_chain {
-	const uint8_t *log_id;          /* AUDIT_LOG_ID_SIZE bytes */
-	const uint8_t *key_fp;          /* AUDIT_FP_SIZE bytes */
-	const uint8_t *record;          /* the record's bytes; prev hash at offset 40 */
+	const uint8_t *log_id; /* AUDIT_LOG_ID_SIZE bytes */
+	const uint8_t *key_fp; /* AUDIT_FP_SIZE bytes */
+	const uint8_t *record; /* the record's bytes; prev hash at offset 40 */
 	size_t record_len;
-	const uint8_t *hash;            /* SHA-256 of the record: the chain value */
+	const uint8_t *hash; /* SHA-256 of the record: the chain value */
 };
 
 int audit_journal_message_id(uint16_t type, const char *event, char out[33]);
@@ -202,9 +224,11 @@ struct audit_verifier;
 int audit_verifier_new(const uint8_t *key0, struct audit_verifier **ret);
 struct audit_verifier *audit_verifier_free(struct audit_verifier *v);
 /* Feed the files in name order; returns false once a verdict is reached. */
-bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data, size_t size, bool is_last);
+bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data,
+			 size_t size, bool is_last);
 /* ks: the key file's state if present, else NULL. */
-void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_state *ks, struct audit_verify_report *ret);
+void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_state *ks,
+			   struct audit_verify_report *ret);
 
 /* Directory helpers. */
 int audit_list_files(int dir_fd, char ***ret_names, size_t *ret_n);

@@ -35,13 +35,14 @@ int audit_journal_message_id(uint16_t type, const char *event, char out[33])
 	int n, r;
 
 	if (type == AUDIT_REC_EVENT)
-		n = snprintf(msg, sizeof(msg), "smp-audit-message-id-v1:event:%s", event ? event : "");
+		n = snprintf(msg, sizeof(msg), "smp-audit-message-id-v1:event:%s",
+			     event ? event : "");
 	else
 		n = snprintf(msg, sizeof(msg), "smp-audit-message-id-v1:record:%s",
 			     audit_record_type_to_string(type));
-	if (n < 0 || (size_t) n >= sizeof(msg))
+	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -EINVAL;
-	r = audit_sha256(msg, (size_t) n, h);
+	r = audit_sha256(msg, (size_t)n, h);
 	if (r < 0)
 		return r;
 	for (int i = 0; i < 16; i++) {
@@ -54,7 +55,8 @@ int audit_journal_message_id(uint16_t type, const char *event, char out[33])
 
 static int priority_of(uint16_t type, const char *event)
 {
-	static const char *const notice[] = { "estop", "fault", "override", "clear_fault", "invalid_record" };
+	static const char *const notice[] = { "estop", "fault", "override", "clear_fault",
+					      "invalid_record" };
 	size_t l;
 
 	if (type == AUDIT_REC_RECOVERY || type == AUDIT_REC_RETENTION)
@@ -65,7 +67,8 @@ static int priority_of(uint16_t type, const char *event)
 		if (strcmp(event, notice[i]) == 0)
 			return LOG_NOTICE;
 	l = strlen(event);
-	if ((l > 8 && strcmp(event + l - 8, "_refused") == 0) || (l > 7 && strcmp(event + l - 7, "_failed") == 0))
+	if ((l > 8 && strcmp(event + l - 8, "_refused") == 0) ||
+	    (l > 7 && strcmp(event + l - 7, "_failed") == 0))
 		return LOG_NOTICE;
 	if (strcmp(event, "telemetry") == 0)
 		return LOG_DEBUG;
@@ -92,8 +95,8 @@ static int put(struct audit_journal_msg *m, const void *p, size_t n)
 }
 
 _Pragma("GCC diagnostic push")
-_Pragma("GCC diagnostic ignored \"-Wformat-nonliteral\"")
-static int putf(struct audit_journal_msg *m, const char *fmt, ...)
+	_Pragma("GCC diagnostic ignored \"-Wformat-nonliteral\"") static int putf(
+		struct audit_journal_msg *m, const char *fmt, ...)
 {
 	char tmp[128];
 	va_list ap;
@@ -102,14 +105,14 @@ static int putf(struct audit_journal_msg *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
-	if (k < 0 || (size_t) k >= sizeof(tmp))
+	if (k < 0 || (size_t)k >= sizeof(tmp))
 		return -EINVAL;
-	return put(m, tmp, (size_t) k);
+	return put(m, tmp, (size_t)k);
 }
 _Pragma("GCC diagnostic pop")
 
-/* Entries are kept as offsets: the buffer moves while it grows. */
-static int begin(struct audit_journal_msg *m)
+	/* Entries are kept as offsets: the buffer moves while it grows. */
+	static int begin(struct audit_journal_msg *m)
 {
 	if (m->n_iov >= AUDIT_JOURNAL_MAX_IOV)
 		return -E2BIG;
@@ -129,14 +132,19 @@ static int put_value(struct audit_journal_msg *m, const struct audit_field *f)
 	int r = 0;
 
 	switch (f->type) {
-	case AUDIT_FIELD_STRING: return put(m, f->s, strlen(f->s));
-	case AUDIT_FIELD_INT:    return putf(m, "%" PRId64, f->i);
-	case AUDIT_FIELD_UINT:   return putf(m, "%" PRIu64, f->u);
-	case AUDIT_FIELD_BOOL:   return put(m, f->b ? "true" : "false", f->b ? 4 : 5);
-	case AUDIT_FIELD_DOUBLE: return putf(m, "%.17g", f->d);
+	case AUDIT_FIELD_STRING:
+		return put(m, f->s, strlen(f->s));
+	case AUDIT_FIELD_INT:
+		return putf(m, "%" PRId64, f->i);
+	case AUDIT_FIELD_UINT:
+		return putf(m, "%" PRIu64, f->u);
+	case AUDIT_FIELD_BOOL:
+		return put(m, f->b ? "true" : "false", f->b ? 4 : 5);
+	case AUDIT_FIELD_DOUBLE:
+		return putf(m, "%.17g", f->d);
 	case AUDIT_FIELD_BYTES:
 		for (size_t i = 0; i < f->bytes.n && r >= 0; i++) {
-			uint8_t b = ((const uint8_t *) f->bytes.p)[i];
+			uint8_t b = ((const uint8_t *)f->bytes.p)[i];
 			char two[2] = { hx[b >> 4], hx[b & 15] };
 
 			r = put(m, two, 2);
@@ -149,8 +157,8 @@ static int put_value(struct audit_journal_msg *m, const struct audit_field *f)
 bool audit_journal_field_withheld(uint16_t type, const char *event, const char *key)
 {
 	static const char *const withheld[][2] = {
-		{ "annotation", "text" },       /* Annotate(): anything the operator types */
-		{ "override", "reason" },       /* an override's justification */
+		{ "annotation", "text" }, /* Annotate(): anything the operator types */
+		{ "override", "reason" }, /* an override's justification */
 	};
 
 	if (type != AUDIT_REC_EVENT || !event)
@@ -183,8 +191,8 @@ static int put_hex_field(struct audit_journal_msg *m, const char *name, const ui
 {
 	int r;
 
-	if ((r = begin(m)) < 0 || (r = put(m, name, strlen(name))) < 0 || (r = put(m, "=", 1)) < 0 ||
-	    (r = put_hex(m, p, n)) < 0)
+	if ((r = begin(m)) < 0 || (r = put(m, name, strlen(name))) < 0 ||
+	    (r = put(m, "=", 1)) < 0 || (r = put_hex(m, p, n)) < 0)
 		return r;
 	end(m);
 	return 0;
@@ -227,7 +235,8 @@ int audit_journal_build(struct audit_journal_msg *m, uint16_t type, uint64_t seq
 
 		if (f && audit_journal_field_withheld(type, event, f->key))
 			continue;
-		if (f && ((r = putf(m, " %s=", in_message[k])) < 0 || (r = put(m, f->s, strlen(f->s))) < 0))
+		if (f && ((r = putf(m, " %s=", in_message[k])) < 0 ||
+			  (r = put(m, f->s, strlen(f->s))) < 0))
 			return r;
 	}
 	end(m);
@@ -241,7 +250,8 @@ int audit_journal_build(struct audit_journal_msg *m, uint16_t type, uint64_t seq
 	if ((r = begin(m)) < 0 || (r = putf(m, "SMP_EVENT=%s", event)) < 0)
 		return r;
 	end(m);
-	if ((r = begin(m)) < 0 || (r = putf(m, "SMP_RECORD_TYPE=%s", audit_record_type_to_string(type))) < 0)
+	if ((r = begin(m)) < 0 ||
+	    (r = putf(m, "SMP_RECORD_TYPE=%s", audit_record_type_to_string(type))) < 0)
 		return r;
 	end(m);
 	if ((r = begin(m)) < 0 || (r = putf(m, "SMP_SEQ=%" PRIu64, seq)) < 0)
@@ -256,7 +266,7 @@ int audit_journal_build(struct audit_journal_msg *m, uint16_t type, uint64_t seq
 		if ((r = begin(m)) < 0 || (r = put(m, "SMP_", 4)) < 0)
 			return r;
 		for (const char *k = fields[i].key; *k; k++) {
-			char c = *k >= 'a' && *k <= 'z' ? (char) (*k - 'a' + 'A') : *k;
+			char c = *k >= 'a' && *k <= 'z' ? (char)(*k - 'a' + 'A') : *k;
 
 			if ((r = put(m, &c, 1)) < 0)
 				return r;
@@ -317,5 +327,5 @@ int audit_journal_send(struct audit_journal_msg *m, uint16_t type, uint64_t seq,
 
 	if (r < 0)
 		return r;
-	return sd_journal_sendv(m->iov, (int) m->n_iov);
+	return sd_journal_sendv(m->iov, (int)m->n_iov);
 }

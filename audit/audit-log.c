@@ -18,31 +18,31 @@
 
 #include "audit-internal.h"
 
-#define USEC_PER_SEC  UINT64_C(1000000)
-#define USEC_PER_DAY  (UINT64_C(86400) * USEC_PER_SEC)
+#define USEC_PER_SEC UINT64_C(1000000)
+#define USEC_PER_DAY (UINT64_C(86400) * USEC_PER_SEC)
 
 struct audit_log {
 	int dir_fd;
-	int fd;                 /* current file, O_WRONLY */
-	int key_fd;             /* audit.key, O_RDWR */
+	int fd;	    /* current file, O_WRONLY */
+	int key_fd; /* audit.key, O_RDWR */
 	char cur_name[AUDIT_FILE_NAME_LEN + 1];
 	uint64_t cur_size;
 	uint64_t cur_first_seq;
-	uint64_t cur_start_usec;        /* realtime of the file's first record */
+	uint64_t cur_start_usec; /* realtime of the file's first record */
 
 	uint8_t log_id[AUDIT_LOG_ID_SIZE];
 	uint8_t key_fp[AUDIT_FP_SIZE];
-	uint8_t key[AUDIT_KEY_SIZE];    /* K_epoch */
-	uint64_t epoch;                 /* epoch of the next seal */
+	uint8_t key[AUDIT_KEY_SIZE]; /* K_epoch */
+	uint64_t epoch;		     /* epoch of the next seal */
 
-	uint8_t head[AUDIT_HASH_SIZE];  /* SHA-256 of the last record */
+	uint8_t head[AUDIT_HASH_SIZE]; /* SHA-256 of the last record */
 	uint64_t next_seq;
-	uint64_t durable_next;          /* every seq < this is on disk */
+	uint64_t durable_next; /* every seq < this is on disk */
 	uint64_t records_since_seal;
 	uint64_t last_seal_usec;
 
 	struct audit_log_config cfg;
-	int error;                      /* sticky: the log is poisoned */
+	int error; /* sticky: the log is poisoned */
 
 	uint8_t *buf;
 	size_t buf_size;
@@ -51,7 +51,7 @@ struct audit_log {
 
 void audit_log_config_init(struct audit_log_config *cfg)
 {
-	*cfg = (struct audit_log_config) {
+	*cfg = (struct audit_log_config){
 		.seal_every_records = 1000,
 		.seal_every_usec = 60 * USEC_PER_SEC,
 		.max_file_size = UINT64_C(64) << 20,
@@ -87,7 +87,7 @@ static uint64_t now_realtime(const struct audit_log_config *cfg)
 	if (cfg->clock_realtime_usec)
 		return cfg->clock_realtime_usec(cfg->hook_userdata);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static uint64_t now_monotonic(void)
@@ -95,7 +95,7 @@ static uint64_t now_monotonic(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
 /* Time since then; 0 if the wall clock was set back meanwhile (a clock
@@ -117,7 +117,7 @@ static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 	const uint8_t *b = p;
 
 	while (n > 0) {
-		ssize_t k = pwrite(fd, b, n, (off_t) off);
+		ssize_t k = pwrite(fd, b, n, (off_t)off);
 
 		if (k < 0) {
 			if (errno == EINTR)
@@ -127,8 +127,8 @@ static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 		if (k == 0)
 			return -EIO;
 		b += k;
-		n -= (size_t) k;
-		off += (uint64_t) k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
 	}
 	return 0;
 }
@@ -230,43 +230,49 @@ static int write_record(struct audit_log *log, uint16_t type, uint64_t realtime_
 		return log->error;
 	size = audit_record_size(fields, n_fields);
 	if (size < 0)
-		return (int) size;
-	r = ensure_buf(log, (size_t) size);
+		return (int)size;
+	r = ensure_buf(log, (size_t)size);
 	if (r < 0)
 		return r;
 	if (realtime_usec == 0)
 		realtime_usec = now_realtime(&log->cfg);
-	audit_record_encode(log->buf, (size_t) size, log->next_seq, realtime_usec, now_monotonic(),
+	audit_record_encode(log->buf, (size_t)size, log->next_seq, realtime_usec, now_monotonic(),
 			    type, log->head, fields, n_fields);
 
 	r = fault(&log->cfg, AUDIT_IO_WRITE);
 	if (r < 0)
 		/* Simulate a short write followed by the error. */
-		(void) pwrite_all(log->fd, log->buf, (size_t) size / 2, log->cur_size);
+		(void)pwrite_all(log->fd, log->buf, (size_t)size / 2, log->cur_size);
 	else
-		r = pwrite_all(log->fd, log->buf, (size_t) size, log->cur_size);
+		r = pwrite_all(log->fd, log->buf, (size_t)size, log->cur_size);
 	if (r < 0) {
-		if (ftruncate(log->fd, (off_t) log->cur_size) < 0)
+		if (ftruncate(log->fd, (off_t)log->cur_size) < 0)
 			return poison(log, r);
 		return r;
 	}
-	r = audit_sha256(log->buf, (size_t) size, log->head);
+	r = audit_sha256(log->buf, (size_t)size, log->head);
 	if (r < 0)
 		return poison(log, r);
 	if (log->cfg.journal_mirror) {
 		/* A mirror: journald being unavailable never fails the log. */
 		const struct audit_journal_chain chain = {
-			.log_id = log->log_id, .key_fp = log->key_fp,
-			.record = log->buf, .record_len = (size_t) size, .hash = log->head,
+			.log_id = log->log_id,
+			.key_fp = log->key_fp,
+			.record = log->buf,
+			.record_len = (size_t)size,
+			.hash = log->head,
 		};
 
 		if (log->cfg.journal_hook) {
-			if (audit_journal_build(&log->jm, type, log->next_seq, fields, n_fields, &chain) >= 0)
-				(void) log->cfg.journal_hook(log->jm.iov, log->jm.n_iov, log->cfg.hook_userdata);
+			if (audit_journal_build(&log->jm, type, log->next_seq, fields, n_fields,
+						&chain) >= 0)
+				(void)log->cfg.journal_hook(log->jm.iov, log->jm.n_iov,
+							    log->cfg.hook_userdata);
 		} else
-			(void) audit_journal_send(&log->jm, type, log->next_seq, fields, n_fields, &chain);
+			(void)audit_journal_send(&log->jm, type, log->next_seq, fields, n_fields,
+						 &chain);
 	}
-	log->cur_size += (uint64_t) size;
+	log->cur_size += (uint64_t)size;
 	log->next_seq++;
 	log->records_since_seal++;
 	return 0;
@@ -345,7 +351,7 @@ static int file_first_record(int dir_fd, const char *name, uint64_t *ret_seq, ui
 	close(fd);
 	if (k < 0)
 		return -errno;
-	if ((size_t) k < sizeof(b) || get_le32(b + AUDIT_FILE_HEADER_SIZE) != AUDIT_RECORD_MAGIC)
+	if ((size_t)k < sizeof(b) || get_le32(b + AUDIT_FILE_HEADER_SIZE) != AUDIT_RECORD_MAGIC)
 		return -EBADMSG;
 	*ret_seq = get_le64(b + AUDIT_FILE_HEADER_SIZE + 8);
 	*ret_rt = get_le64(b + AUDIT_FILE_HEADER_SIZE + 16);
@@ -370,7 +376,7 @@ static int apply_retention(struct audit_log *log)
 	if (log->cfg.retention_days == 0)
 		return 0;
 	now = now_realtime(&log->cfg);
-	limit = (uint64_t) log->cfg.retention_days * USEC_PER_DAY;
+	limit = (uint64_t)log->cfg.retention_days * USEC_PER_DAY;
 	if (now < limit)
 		return 0;
 	r = audit_list_files(log->dir_fd, &names, &n);
@@ -390,7 +396,7 @@ static int apply_retention(struct audit_log *log)
 			break;
 		if (next_rt >= now - limit)
 			break;
-		(void) audit_file_name_parse(names[i], &first);
+		(void)audit_file_name_parse(names[i], &first);
 		f[0] = AUDIT_STR("file", names[i]);
 		f[1] = AUDIT_UINT("first_seq", first);
 		f[2] = AUDIT_UINT("last_seq", next_seq - 1);
@@ -403,7 +409,7 @@ static int apply_retention(struct audit_log *log)
 			goto out;
 		if (fault(&log->cfg, AUDIT_IO_UNLINK) < 0 || unlinkat(log->dir_fd, names[i], 0) < 0)
 			break; /* recorded again at the next attempt */
-		(void) fsync_dir(log);
+		(void)fsync_dir(log);
 	}
 	r = 0;
 out:
@@ -425,13 +431,14 @@ static int create_file(struct audit_log *log, const char *tmp_name, uint64_t fir
 	memcpy(h.log_id, log->log_id, sizeof(h.log_id));
 	memcpy(h.key_fp, log->key_fp, sizeof(h.key_fp));
 	audit_file_header_encode(hdr, &h);
-	fd = openat(log->dir_fd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+	fd = openat(log->dir_fd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		    0640);
 	if (fd < 0)
 		return -errno;
 	r = pwrite_all(fd, hdr, sizeof(hdr), 0);
 	if (r < 0) {
 		close(fd);
-		(void) unlinkat(log->dir_fd, tmp_name, 0);
+		(void)unlinkat(log->dir_fd, tmp_name, 0);
 		return r;
 	}
 	return fd;
@@ -459,7 +466,7 @@ static int rotate(struct audit_log *log)
 
 	audit_file_name_format(name, log->next_seq);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	(void) unlinkat(log->dir_fd, tmp, 0);
+	(void)unlinkat(log->dir_fd, tmp, 0);
 	fd = create_file(log, tmp, log->next_seq);
 	if (fd < 0)
 		return fd;
@@ -481,8 +488,8 @@ static int rotate(struct audit_log *log)
 	if (r < 0) {
 		/* Back to the old file, which is intact and sealed. */
 		close(fd);
-		(void) unlinkat(log->dir_fd, tmp, 0);
-		(void) unlinkat(log->dir_fd, name, 0);
+		(void)unlinkat(log->dir_fd, tmp, 0);
+		(void)unlinkat(log->dir_fd, name, 0);
 		log->fd = old_fd;
 		log->cur_size = saved_size;
 		log->next_seq = saved_seq;
@@ -500,8 +507,9 @@ static int rotate(struct audit_log *log)
 }
 
 /* Size of a SEAL record: header, "epoch" uint, "mac" 32 bytes, CRC. */
-#define SEAL_RECORD_SIZE (AUDIT_RECORD_MIN + AUDIT_FIELD_HEADER_SIZE + 5 + 8 + \
-			  AUDIT_FIELD_HEADER_SIZE + 3 + AUDIT_HASH_SIZE)
+#define SEAL_RECORD_SIZE                                                                    \
+	(AUDIT_RECORD_MIN + AUDIT_FIELD_HEADER_SIZE + 5 + 8 + AUDIT_FIELD_HEADER_SIZE + 3 + \
+	 AUDIT_HASH_SIZE)
 
 /* Rotate before a record that would not fit together with the seal that
  * closes the file, so files stay within max_file_size. */
@@ -654,9 +662,9 @@ int audit_log_setup(const char *dir, const struct audit_log_config *cfg, char **
 	return 0;
 
 fail_unlink_all:
-	(void) unlinkat(log->dir_fd, name, 0);
+	(void)unlinkat(log->dir_fd, name, 0);
 fail_unlink_key:
-	(void) unlinkat(log->dir_fd, AUDIT_KEY_FILE, 0);
+	(void)unlinkat(log->dir_fd, AUDIT_KEY_FILE, 0);
 fail:
 	audit_wipe(slot, sizeof(slot));
 	audit_log_free(log);
@@ -678,7 +686,7 @@ static int load_key_state(int dir_fd, struct audit_key_state *ks, int *ret_fd)
 		close(fd);
 		return r;
 	}
-	r = audit_key_state_parse(b, (size_t) k, ks);
+	r = audit_key_state_parse(b, (size_t)k, ks);
 	audit_wipe(b, sizeof(b));
 	if (r < 0) {
 		close(fd);
@@ -724,12 +732,13 @@ static void remove_tmp_files(int dir_fd)
 		char base[AUDIT_FILE_NAME_LEN + 1];
 		size_t l = strlen(de->d_name);
 
-		if (l != AUDIT_FILE_NAME_LEN + 4 || strcmp(de->d_name + AUDIT_FILE_NAME_LEN, ".tmp") != 0)
+		if (l != AUDIT_FILE_NAME_LEN + 4 ||
+		    strcmp(de->d_name + AUDIT_FILE_NAME_LEN, ".tmp") != 0)
 			continue;
 		memcpy(base, de->d_name, AUDIT_FILE_NAME_LEN);
 		base[AUDIT_FILE_NAME_LEN] = 0;
 		if (audit_file_name_parse(base, NULL))
-			(void) unlinkat(dir_fd, de->d_name, 0);
+			(void)unlinkat(dir_fd, de->d_name, 0);
 	}
 	closedir(d);
 }
@@ -746,8 +755,8 @@ struct tail_scan {
 };
 
 /* Walk the newest file and find where its well-formed, chained records end. */
-static int scan_last_file(struct audit_log *log, const uint8_t *data, size_t size, const struct audit_key_state *ks,
-			  struct tail_scan *t)
+static int scan_last_file(struct audit_log *log, const uint8_t *data, size_t size,
+			  const struct audit_key_state *ks, struct tail_scan *t)
 {
 	struct audit_field_decoder dec = {};
 	struct audit_file_header h;
@@ -764,7 +773,7 @@ static int scan_last_file(struct audit_log *log, const uint8_t *data, size_t siz
 	memcpy(log->log_id, h.log_id, sizeof(log->log_id));
 	memcpy(log->key_fp, h.key_fp, sizeof(log->key_fp));
 
-	*t = (struct tail_scan) { .good_end = off, .next_seq = h.first_seq };
+	*t = (struct tail_scan){ .good_end = off, .next_seq = h.first_seq };
 	while (off < size) {
 		struct audit_record_raw raw;
 
@@ -798,7 +807,8 @@ static int scan_last_file(struct audit_log *log, const uint8_t *data, size_t siz
 			t->first_rt = raw.realtime_usec;
 			t->last_seal_rt = raw.realtime_usec;
 		} else if (raw.type == AUDIT_REC_SEAL) {
-			const struct audit_field_view *e = audit_fields_find(&dec, "epoch", AUDIT_FIELD_UINT);
+			const struct audit_field_view *e = audit_fields_find(&dec, "epoch",
+									     AUDIT_FIELD_UINT);
 
 			if (!e || e->u != t->next_epoch) {
 				why = "seal epoch out of order";
@@ -862,7 +872,7 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
 	}
 	remove_tmp_files(log->dir_fd);
 	memcpy(log->cur_name, names[n - 1], sizeof(log->cur_name));
-	(void) audit_file_name_parse(log->cur_name, &log->cur_first_seq);
+	(void)audit_file_name_parse(log->cur_name, &log->cur_first_seq);
 
 	r = audit_read_file(log->dir_fd, log->cur_name, &data, &data_size, &len);
 	if (r < 0)
@@ -896,7 +906,8 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
 		if (ks.stale_slot) {
 			r = key_file_write_slot(&log->cfg, log->key_fd, 0, log->epoch, log->key);
 			if (r >= 0)
-				r = key_file_write_slot(&log->cfg, log->key_fd, 1, log->epoch, log->key);
+				r = key_file_write_slot(&log->cfg, log->key_fd, 1, log->epoch,
+							log->key);
 			if (r < 0)
 				goto fail;
 		}
@@ -920,7 +931,7 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
 	memcpy(log->head, t.head, sizeof(log->head));
 
 	if (t.good_end < len) {
-		if (ftruncate(log->fd, (off_t) t.good_end) < 0 || fdatasync(log->fd) < 0) {
+		if (ftruncate(log->fd, (off_t)t.good_end) < 0 || fdatasync(log->fd) < 0) {
 			r = -errno;
 			goto fail;
 		}
@@ -933,7 +944,7 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
 		if (r < 0)
 			goto fail;
 	}
-	f[0] = AUDIT_UINT("pid", (uint64_t) getpid());
+	f[0] = AUDIT_UINT("pid", (uint64_t)getpid());
 	f[1] = AUDIT_UINT("format_version", AUDIT_FILE_VERSION);
 	r = write_record(log, AUDIT_REC_OPEN, 0, f, 2);
 	if (r >= 0)
@@ -957,8 +968,8 @@ fail:
 	return r;
 }
 
-int audit_log_append(struct audit_log *log, const char *event,
-		     const struct audit_field *fields, size_t n_fields, uint64_t *ret_ticket)
+int audit_log_append(struct audit_log *log, const char *event, const struct audit_field *fields,
+		     size_t n_fields, uint64_t *ret_ticket)
 {
 	struct audit_field all[AUDIT_FIELDS_MAX];
 	int64_t size;
@@ -979,9 +990,9 @@ int audit_log_append(struct audit_log *log, const char *event,
 		memcpy(all + 1, fields, n_fields * sizeof(struct audit_field));
 	size = audit_record_size(all, n_fields + 1);
 	if (size < 0)
-		return (int) size;
+		return (int)size;
 
-	r = maybe_rotate(log, (uint64_t) size);
+	r = maybe_rotate(log, (uint64_t)size);
 	if (r < 0)
 		return r;
 	seq = log->next_seq;
@@ -1102,7 +1113,7 @@ int audit_log_close(struct audit_log *log)
 		return 0;
 	r = log->error;
 	if (r >= 0) {
-		struct audit_field f = AUDIT_UINT("pid", (uint64_t) getpid());
+		struct audit_field f = AUDIT_UINT("pid", (uint64_t)getpid());
 
 		r = write_record(log, AUDIT_REC_CLOSE, 0, &f, 1);
 		if (r >= 0)

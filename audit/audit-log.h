@@ -46,17 +46,17 @@ struct audit_log;
 
 enum audit_field_type {
 	AUDIT_FIELD_STRING = 1, /* UTF-8, no NUL bytes, <= AUDIT_VALUE_MAX bytes */
-	AUDIT_FIELD_INT    = 2, /* int64_t */
-	AUDIT_FIELD_UINT   = 3, /* uint64_t */
-	AUDIT_FIELD_BOOL   = 4,
+	AUDIT_FIELD_INT = 2,	/* int64_t */
+	AUDIT_FIELD_UINT = 3,	/* uint64_t */
+	AUDIT_FIELD_BOOL = 4,
 	AUDIT_FIELD_DOUBLE = 5, /* finite IEEE-754 binary64 */
-	AUDIT_FIELD_BYTES  = 6, /* opaque, rendered as lowercase hex */
+	AUDIT_FIELD_BYTES = 6,	/* opaque, rendered as lowercase hex */
 };
 
 /* Keys: 1..AUDIT_KEY_MAX bytes of [a-z0-9_]; event names likewise. */
-#define AUDIT_KEY_MAX     64
-#define AUDIT_VALUE_MAX   65536
-#define AUDIT_FIELDS_MAX  128
+#define AUDIT_KEY_MAX 64
+#define AUDIT_VALUE_MAX 65536
+#define AUDIT_FIELDS_MAX 128
 
 struct audit_field {
 	const char *key;
@@ -74,49 +74,52 @@ struct audit_field {
 	};
 };
 
-#define AUDIT_STR(k, v)      ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_STRING, .s = (v) })
-#define AUDIT_INT(k, v)      ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_INT, .i = (v) })
-#define AUDIT_UINT(k, v)     ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_UINT, .u = (v) })
-#define AUDIT_BOOL(k, v)     ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_BOOL, .b = (v) })
-#define AUDIT_DOUBLE(k, v)   ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_DOUBLE, .d = (v) })
-#define AUDIT_BYTES(k, p_, n_) ((struct audit_field) { .key = (k), .type = AUDIT_FIELD_BYTES, .bytes = { .p = (p_), .n = (n_) } })
+#define AUDIT_STR(k, v) ((struct audit_field){ .key = (k), .type = AUDIT_FIELD_STRING, .s = (v) })
+#define AUDIT_INT(k, v) ((struct audit_field){ .key = (k), .type = AUDIT_FIELD_INT, .i = (v) })
+#define AUDIT_UINT(k, v) ((struct audit_field){ .key = (k), .type = AUDIT_FIELD_UINT, .u = (v) })
+#define AUDIT_BOOL(k, v) ((struct audit_field){ .key = (k), .type = AUDIT_FIELD_BOOL, .b = (v) })
+#define AUDIT_DOUBLE(k, v) \
+	((struct audit_field){ .key = (k), .type = AUDIT_FIELD_DOUBLE, .d = (v) })
+#define AUDIT_BYTES(k, p_, n_) \
+	((struct audit_field){ \
+		.key = (k), .type = AUDIT_FIELD_BYTES, .bytes = { .p = (p_), .n = (n_) } })
 
 /* Record types.  Library records are < 0x100; every daemon event is
  * AUDIT_REC_EVENT with its name in the record's first field "event". */
 enum audit_record_type {
-	AUDIT_REC_CREATED    = 1,  /* seq 0: the log was set up */
-	AUDIT_REC_FILE_START = 2,  /* first record of every later file */
-	AUDIT_REC_OPEN       = 3,  /* audit_log_open() */
-	AUDIT_REC_CLOSE      = 4,  /* audit_log_close(), followed by a seal */
-	AUDIT_REC_SEAL       = 5,
-	AUDIT_REC_RECOVERY   = 6,  /* a torn tail was cut at open */
-	AUDIT_REC_RETENTION  = 7,  /* a whole old file is being deleted */
-	AUDIT_REC_EVENT      = 0x100,
+	AUDIT_REC_CREATED = 1,	  /* seq 0: the log was set up */
+	AUDIT_REC_FILE_START = 2, /* first record of every later file */
+	AUDIT_REC_OPEN = 3,	  /* audit_log_open() */
+	AUDIT_REC_CLOSE = 4,	  /* audit_log_close(), followed by a seal */
+	AUDIT_REC_SEAL = 5,
+	AUDIT_REC_RECOVERY = 6,	 /* a torn tail was cut at open */
+	AUDIT_REC_RETENTION = 7, /* a whole old file is being deleted */
+	AUDIT_REC_EVENT = 0x100,
 };
 
 /* ---- writing ----------------------------------------------------------- */
 
 /* Fault-injection points for tests (struct audit_log_config.fault_hook). */
 enum audit_io_op {
-	AUDIT_IO_WRITE,     /* a record write to the log file */
-	AUDIT_IO_SYNC,      /* fdatasync of the log file */
+	AUDIT_IO_WRITE,	    /* a record write to the log file */
+	AUDIT_IO_SYNC,	    /* fdatasync of the log file */
 	AUDIT_IO_KEY_WRITE, /* writing the evolved key */
 	AUDIT_IO_CREATE,    /* creating a new log file at rotation */
 	AUDIT_IO_UNLINK,    /* deleting an old file for retention */
 };
 
 struct audit_log_config {
-	uint64_t seal_every_records;  /* seal after this many records (default 1000) */
-	uint64_t seal_every_usec;     /* ... or this much time (default 60 s) */
-	uint64_t max_file_size;       /* rotate at this size in bytes (default 64 MiB) */
-	uint64_t max_file_age_usec;   /* ... or this age (default 30 days) */
-	uint32_t retention_days;      /* delete whole files older than this; 0 = keep forever */
-	bool journal_mirror;          /* also send every record to journald (SMP_* fields,
+	uint64_t seal_every_records; /* seal after this many records (default 1000) */
+	uint64_t seal_every_usec;    /* ... or this much time (default 60 s) */
+	uint64_t max_file_size;	     /* rotate at this size in bytes (default 64 MiB) */
+	uint64_t max_file_age_usec;  /* ... or this age (default 30 days) */
+	uint32_t retention_days;     /* delete whole files older than this; 0 = keep forever */
+	bool journal_mirror;	     /* also send every record to journald (SMP_* fields,
 				       * MESSAGE_ID per event, smp-audit.catalog);
 				       * best effort, never fails an append */
 
 	/* Test hooks; leave NULL in production. */
-	uint64_t (*clock_realtime_usec)(void *userdata); /* default CLOCK_REALTIME */
+	uint64_t (*clock_realtime_usec)(void *userdata);	/* default CLOCK_REALTIME */
 	int (*fault_hook)(enum audit_io_op op, void *userdata); /* <0: inject that errno */
 	/* With journal_mirror: receives each journal entry instead of
 	 * journald (the collector tests write them in export format). */
@@ -168,8 +171,8 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
  * acknowledged" and fail safe (H12); the record may still be in the file
  * (e.g. written, then the seal that followed it failed).
  */
-int audit_log_append(struct audit_log *log, const char *event,
-		     const struct audit_field *fields, size_t n_fields, uint64_t *ret_ticket);
+int audit_log_append(struct audit_log *log, const char *event, const struct audit_field *fields,
+		     size_t n_fields, uint64_t *ret_ticket);
 
 /*
  * Make every record up to and including ticket durable (fdatasync).  Cheap
@@ -239,25 +242,25 @@ bool audit_field_withheld(const char *event, const char *key);
 /* ---- reading, verifying, exporting ------------------------------------- */
 
 struct audit_field_view {
-	const char *key;        /* NUL-terminated */
+	const char *key; /* NUL-terminated */
 	enum audit_field_type type;
-	const char *s;          /* STRING: NUL-terminated */
+	const char *s; /* STRING: NUL-terminated */
 	int64_t i;
 	uint64_t u;
 	bool b;
 	double d;
-	const uint8_t *bytes;   /* BYTES (also STRING) raw value */
+	const uint8_t *bytes; /* BYTES (also STRING) raw value */
 	size_t n_bytes;
 };
 
 struct audit_record_view {
-	const char *file;       /* file name (no directory) */
-	uint64_t offset;        /* of the record in the file */
+	const char *file; /* file name (no directory) */
+	uint64_t offset;  /* of the record in the file */
 	uint64_t seq;
 	uint64_t realtime_usec;
 	uint64_t monotonic_usec;
-	uint16_t type;          /* enum audit_record_type */
-	const char *event;      /* AUDIT_REC_EVENT: the name; else the type name */
+	uint16_t type;			       /* enum audit_record_type */
+	const char *event;		       /* AUDIT_REC_EVENT: the name; else the type name */
 	const struct audit_field_view *fields; /* excluding "event" */
 	size_t n_fields;
 };
@@ -273,8 +276,7 @@ const char *audit_record_type_to_string(uint16_t type);
  * (-EBADMSG at a malformed record).
  */
 int audit_log_foreach(const char *dir,
-		      int (*cb)(const struct audit_record_view *rec, void *userdata),
-		      void *userdata);
+		      int (*cb)(const struct audit_record_view *rec, void *userdata), void *userdata);
 
 /*
  * The same walk, where events (NULL-terminated; NULL = all) names the
@@ -288,11 +290,11 @@ int audit_log_foreach_events(const char *dir, const char *const *events,
 			     void *userdata);
 
 enum audit_verify_status {
-	AUDIT_VERIFY_INTACT       = 0, /* chain and every seal verified */
-	AUDIT_VERIFY_TAMPERED     = 3, /* a record was altered, deleted, reordered, or a seal fails */
-	AUDIT_VERIFY_TRUNCATED    = 4, /* the log ends early (partial record, removed seals) */
+	AUDIT_VERIFY_INTACT = 0,    /* chain and every seal verified */
+	AUDIT_VERIFY_TAMPERED = 3,  /* a record was altered, deleted, reordered, or a seal fails */
+	AUDIT_VERIFY_TRUNCATED = 4, /* the log ends early (partial record, removed seals) */
 	AUDIT_VERIFY_UNVERIFIABLE = 5, /* no key, the key belongs to another log, or no log */
-	AUDIT_VERIFY_GAP          = 6, /* journal: records missing between two the collector holds */
+	AUDIT_VERIFY_GAP = 6, /* journal: records missing between two the collector holds */
 };
 
 struct audit_verify_report {
@@ -307,18 +309,18 @@ struct audit_verify_report {
 	uint64_t n_records;
 	uint64_t n_bytes;
 	uint64_t n_seals;
-	uint64_t first_seq;          /* > 0 when old files were removed by retention */
+	uint64_t first_seq; /* > 0 when old files were removed by retention */
 	uint64_t last_seq;
-	uint64_t last_sealed_seq;    /* records after it are chained but not sealed */
+	uint64_t last_sealed_seq; /* records after it are chained but not sealed */
 	uint64_t last_seal_realtime_usec;
 	uint64_t unsealed_records;
-	bool clean_close;            /* the log ends with CLOSE + SEAL */
-	bool key_state_checked;      /* audit.key was present and checked */
+	bool clean_close;	/* the log ends with CLOSE + SEAL */
+	bool key_state_checked; /* audit.key was present and checked */
 	/* audit_verify_journal() only. */
-	uint64_t n_withheld;         /* records sent without their text: checked by their place in the chain */
+	uint64_t n_withheld; /* records sent without their text: checked by their place in the chain */
 	uint64_t gap_first, gap_last; /* the first gap (status GAP) */
-	bool local_checked;          /* a local log was compared */
-	uint64_t local_last_seq;     /* its last record */
+	bool local_checked;	      /* a local log was compared */
+	uint64_t local_last_seq;      /* its last record */
 };
 
 /* Progress callback: bytes done of total; may be NULL. */
@@ -335,9 +337,8 @@ typedef void (*audit_progress_fn)(uint64_t done, uint64_t total, void *userdata)
  * verification_key is not a well-formed key string; other negative errno
  * if dir cannot be read.
  */
-int audit_verify(const char *dir, const char *verification_key,
-		 audit_progress_fn progress, void *userdata,
-		 struct audit_verify_report *ret_report);
+int audit_verify(const char *dir, const char *verification_key, audit_progress_fn progress,
+		 void *userdata, struct audit_verify_report *ret_report);
 
 /*
  * The key fingerprint of a verification key, as every file header holds it
@@ -375,10 +376,10 @@ enum audit_export_format {
 };
 
 struct audit_export_filter {
-	const char *session;    /* match string field "session"; NULL = any */
-	const char *client;     /* match string field "client"; NULL = any */
-	uint64_t since_usec;    /* realtime >= since; 0 = unbounded */
-	uint64_t until_usec;    /* realtime < until; 0 = unbounded */
+	const char *session; /* match string field "session"; NULL = any */
+	const char *client;  /* match string field "client"; NULL = any */
+	uint64_t since_usec; /* realtime >= since; 0 = unbounded */
+	uint64_t until_usec; /* realtime < until; 0 = unbounded */
 	/* The records of the sessions begun with this pigment lot / cartridge
 	 * id / cartridge lot (audit-sessions.h); NULL = any.  Any of them set
 	 * reads the sessions first, and leaves out records of no session. */

@@ -30,11 +30,16 @@ struct sessions_walk {
 const char *audit_session_state_to_string(enum audit_session_state s)
 {
 	switch (s) {
-	case AUDIT_SESSION_OPEN: return "open";
-	case AUDIT_SESSION_ENDED: return "ended";
-	case AUDIT_SESSION_ABORTED: return "aborted";
-	case AUDIT_SESSION_DAEMON_STOPPED: return "daemon-stopped";
-	case AUDIT_SESSION_DAEMON_CRASHED: return "daemon-crashed";
+	case AUDIT_SESSION_OPEN:
+		return "open";
+	case AUDIT_SESSION_ENDED:
+		return "ended";
+	case AUDIT_SESSION_ABORTED:
+		return "aborted";
+	case AUDIT_SESSION_DAEMON_STOPPED:
+		return "daemon-stopped";
+	case AUDIT_SESSION_DAEMON_CRASHED:
+		return "daemon-crashed";
 	}
 	return "unknown";
 }
@@ -173,14 +178,13 @@ static int session_finish(struct sessions_walk *w, struct audit_session *s,
 	return set_str(&s->end_reason, reason);
 }
 
-static int session_begin(struct sessions_walk *w, const struct audit_record_view *rec,
-			 const char *id)
+static int session_begin(struct sessions_walk *w, const struct audit_record_view *rec, const char *id)
 {
 	struct audit_session *s;
 	int r;
 
 	if (find(w, id))
-		return 0;	/* a second begin of the same id is not a session */
+		return 0; /* a second begin of the same id is not a session */
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 64;
 		struct audit_session *ns = realloc(w->s, cap * sizeof(*ns));
@@ -205,16 +209,15 @@ static int session_begin(struct sessions_walk *w, const struct audit_record_view
 			return r;
 	}
 	s = &w->s[w->n];
-	*s = (struct audit_session) {
+	*s = (struct audit_session){
 		.state = AUDIT_SESSION_OPEN,
 		.begin_usec = rec->realtime_usec,
 		.begin_seq = rec->seq,
 		.patch_test_time = field_int(rec, "patch_test_time"),
 		.screening_time = field_int(rec, "screening_time"),
 	};
-	w->n++;		/* from here on, audit_sessions_free() frees it */
-	if (set_str(&s->id, id) < 0 ||
-	    set_str(&s->device, field_str(rec, "device")) < 0 ||
+	w->n++; /* from here on, audit_sessions_free() frees it */
+	if (set_str(&s->id, id) < 0 || set_str(&s->device, field_str(rec, "device")) < 0 ||
 	    set_str(&s->client, field_str(rec, "client")) < 0 ||
 	    set_str(&s->operator_name, field_str(rec, "operator")) < 0 ||
 	    set_str(&s->zone, field_str(rec, "zone")) < 0 ||
@@ -223,8 +226,7 @@ static int session_begin(struct sessions_walk *w, const struct audit_record_view
 	    set_str(&s->pigment_manufacturer, field_str(rec, "pigment_manufacturer")) < 0 ||
 	    set_str(&s->cartridge, field_str(rec, "cartridge")) < 0 ||
 	    set_str(&s->cartridge_lot, field_str(rec, "cartridge_lot")) < 0 ||
-	    set_str(&s->needle, field_str(rec, "needle")) < 0 ||
-	    set_str(&s->end_reason, "") < 0)
+	    set_str(&s->needle, field_str(rec, "needle")) < 0 || set_str(&s->end_reason, "") < 0)
 		return -ENOMEM;
 	*hash_slot(w, id) = w->n;
 	w->open[w->n_open++] = w->n - 1;
@@ -293,7 +295,7 @@ static int sessions_cb(const struct audit_record_view *rec, void *userdata)
 		return session_begin(w, rec, id);
 	s = find(w, id);
 	if (!s)
-		return 0;	/* begun before retention removed its file */
+		return 0; /* begun before retention removed its file */
 	reason = field_str(rec, "reason");
 	if (strcmp(rec->event, "session_end") == 0) {
 		enum audit_session_state st = AUDIT_SESSION_ENDED;
@@ -316,10 +318,9 @@ static int sessions_cb(const struct audit_record_view *rec, void *userdata)
 }
 
 /* The events sessions_cb() reads; telemetry, the bulk of a log, is not one. */
-static const char *const session_events[] = {
-	"daemon_stop", "daemon_start", "session_begin", "session_end", "session_aborted",
-	"zone_change", NULL
-};
+static const char *const session_events[] = { "daemon_stop", "daemon_start",	"session_begin",
+					      "session_end", "session_aborted", "zone_change",
+					      NULL };
 
 static bool str_match(const char *want, const char *have)
 {
@@ -407,9 +408,25 @@ static void csv_cell(FILE *out, const char *s, bool last)
 
 #define N_COLUMNS 19
 static const char *const columns[N_COLUMNS] = {
-	"session", "state", "begin", "end", "client", "operator", "device", "zone", "zones",
-	"pigment_lot", "pigment_manufacturer", "cartridge", "cartridge_lot", "needle",
-	"patch_test", "screening", "needle_on_ms", "end_reason", "begin_usec",
+	"session",
+	"state",
+	"begin",
+	"end",
+	"client",
+	"operator",
+	"device",
+	"zone",
+	"zones",
+	"pigment_lot",
+	"pigment_manufacturer",
+	"cartridge",
+	"cartridge_lot",
+	"needle",
+	"patch_test",
+	"screening",
+	"needle_on_ms",
+	"end_reason",
+	"begin_usec",
 };
 
 /* The text of every column of one session (buffers in b). */
@@ -438,7 +455,7 @@ static void session_cells(const struct audit_session *s, char b[5][32], const ch
 	cell[15] = b[3];
 	cell[16] = b[4];
 	cell[17] = s->end_reason;
-	cell[18] = NULL;	/* JSON only */
+	cell[18] = NULL; /* JSON only */
 }
 
 static int write_json(const struct audit_session *s, FILE *out)
@@ -458,12 +475,14 @@ static int write_json(const struct audit_session *s, FILE *out)
 	    json_object_object_add(o, "needle_on_ms", json_object_new_uint64(s->needle_on_ms)) < 0 ||
 	    json_object_object_add(o, "begin_usec", json_object_new_uint64(s->begin_usec)) < 0 ||
 	    json_object_object_add(o, "end_usec", json_object_new_uint64(s->end_usec)) < 0 ||
-	    json_object_object_add(o, "patch_test_time", json_object_new_int64(s->patch_test_time)) < 0 ||
+	    json_object_object_add(o, "patch_test_time", json_object_new_int64(s->patch_test_time)) <
+		    0 ||
 	    json_object_object_add(o, "screening_time", json_object_new_int64(s->screening_time)) < 0 ||
 	    json_object_object_add(o, "begin_seq", json_object_new_uint64(s->begin_seq)) < 0 ||
 	    json_object_object_add(o, "end_seq", json_object_new_uint64(s->end_seq)) < 0)
 		r = -ENOMEM;
-	if (r == 0 && fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0)
+	if (r == 0 &&
+	    fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0)
 		r = -EIO;
 	json_object_put(o);
 	return r;
@@ -504,7 +523,8 @@ int audit_sessions_write(const struct audit_session *sessions, size_t n,
 			const struct audit_session *s = &sessions[i];
 
 			session_cells(s, b, cell);
-			fprintf(out, "%-32s  %-14s  %-20s  %-20s  %-16s  %-16s  %-16s  %-20s  %-16s  %s (%s)\n",
+			fprintf(out,
+				"%-32s  %-14s  %-20s  %-20s  %-16s  %-16s  %-16s  %-20s  %-16s  %s (%s)\n",
 				s->id, cell[1], b[0], b[1][0] ? b[1] : "-", s->client,
 				s->operator_name, s->device, s->zones, s->pigment_lot, s->cartridge,
 				s->cartridge_lot);

@@ -23,11 +23,11 @@ extern "C" {
 
 /* How a session ended, as the log tells it. */
 enum audit_session_state {
-	AUDIT_SESSION_OPEN,		/* no end on record: smpd is running it */
-	AUDIT_SESSION_ENDED,		/* session_end (client, limit, release, unplug...) */
-	AUDIT_SESSION_ABORTED,		/* session_aborted: begun on record, then refused */
-	AUDIT_SESSION_DAEMON_STOPPED,	/* smpd stopped in order while it was open */
-	AUDIT_SESSION_DAEMON_CRASHED,	/* smpd died while it was open */
+	AUDIT_SESSION_OPEN,	      /* no end on record: smpd is running it */
+	AUDIT_SESSION_ENDED,	      /* session_end (client, limit, release, unplug...) */
+	AUDIT_SESSION_ABORTED,	      /* session_aborted: begun on record, then refused */
+	AUDIT_SESSION_DAEMON_STOPPED, /* smpd stopped in order while it was open */
+	AUDIT_SESSION_DAEMON_CRASHED, /* smpd died while it was open */
 };
 
 /* The end reasons smpd writes (and the reader gives sessions of older
@@ -36,38 +36,38 @@ enum audit_session_state {
 #define AUDIT_REASON_DAEMON_CRASHED "daemon-crashed"
 
 struct audit_session {
-	char *id;			/* 32 lowercase hex digits */
-	char *device;			/* serial */
-	char *client;			/* pseudonym */
+	char *id;     /* 32 lowercase hex digits */
+	char *device; /* serial */
+	char *client; /* pseudonym */
 	char *operator_name;
-	char *zone;			/* as begun */
-	char *zones;			/* every zone in order, comma-separated ("hairline,temples") */
+	char *zone;  /* as begun */
+	char *zones; /* every zone in order, comma-separated ("hairline,temples") */
 	char *pigment_lot;
 	char *pigment_manufacturer;
-	char *cartridge;		/* cartridge id */
+	char *cartridge; /* cartridge id */
 	char *cartridge_lot;
 	char *needle;
-	char *end_reason;		/* "" while open */
+	char *end_reason; /* "" while open */
 	enum audit_session_state state;
-	int64_t patch_test_time;	/* Unix seconds (signed); 0 = none given */
-	int64_t screening_time;		/* likewise */
-	uint64_t begin_usec;		/* CLOCK_REALTIME of session_begin */
-	uint64_t end_usec;		/* of the record that ended it; 0 while open */
+	int64_t patch_test_time; /* Unix seconds (signed); 0 = none given */
+	int64_t screening_time;	 /* likewise */
+	uint64_t begin_usec;	 /* CLOCK_REALTIME of session_begin */
+	uint64_t end_usec;	 /* of the record that ended it; 0 while open */
 	uint64_t needle_on_ms;
-	uint64_t begin_seq, end_seq;	/* record sequence numbers; end_seq 0 while open */
-	bool end_inferred;		/* no end record: ended by the daemon start or stop
+	uint64_t begin_seq, end_seq; /* record sequence numbers; end_seq 0 while open */
+	bool end_inferred;	     /* no end record: ended by the daemon start or stop
 					 * record end_seq (logs older than issue 15) */
 };
 
 /* Every member optional (NULL / 0 = any); all must match. */
 struct audit_session_filter {
-	const char *session;		/* id */
+	const char *session; /* id */
 	const char *client;
 	const char *pigment_lot;
-	const char *cartridge;		/* cartridge id */
+	const char *cartridge; /* cartridge id */
 	const char *cartridge_lot;
-	uint64_t since_usec;		/* begun at or after */
-	uint64_t until_usec;		/* begun before */
+	uint64_t since_usec; /* begun at or after */
+	uint64_t until_usec; /* begun before */
 };
 
 /* "open", "ended", "aborted", "daemon-stopped", "daemon-crashed". */
@@ -87,9 +87,9 @@ int audit_sessions_read(const char *dir, const struct audit_session_filter *filt
 struct audit_session *audit_sessions_free(struct audit_session *sessions, size_t n);
 
 enum audit_sessions_format {
-	AUDIT_SESSIONS_TABLE,	/* aligned columns for a person */
-	AUDIT_SESSIONS_JSON,	/* one JSON object per line */
-	AUDIT_SESSIONS_CSV,	/* RFC 4180, header line first */
+	AUDIT_SESSIONS_TABLE, /* aligned columns for a person */
+	AUDIT_SESSIONS_JSON,  /* one JSON object per line */
+	AUDIT_SESSIONS_CSV,   /* RFC 4180, header line first */
 };
 
 /* Write sessions to out; the columns and JSON keys are in

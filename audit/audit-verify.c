@@ -21,11 +21,11 @@ struct audit_verifier {
 	bool have_key;
 	uint8_t key0[AUDIT_KEY_SIZE];
 	uint8_t fp[AUDIT_FP_SIZE];
-	uint8_t key[AUDIT_KEY_SIZE];    /* K_key_epoch, derived forward lazily */
+	uint8_t key[AUDIT_KEY_SIZE]; /* K_key_epoch, derived forward lazily */
 	uint64_t key_epoch;
 
-	bool started;                   /* saw the first record */
-	bool done;                      /* verdict reached */
+	bool started; /* saw the first record */
+	bool done;    /* verdict reached */
 	uint8_t log_id[AUDIT_LOG_ID_SIZE];
 	uint64_t expected_seq;
 	uint8_t head[AUDIT_HASH_SIZE];
@@ -43,7 +43,7 @@ struct audit_verifier {
 	audit_progress_fn progress;
 	void *progress_userdata;
 	uint64_t progress_total;
-	uint64_t progress_base;        /* bytes of the files before this one */
+	uint64_t progress_base; /* bytes of the files before this one */
 };
 
 int audit_verifier_new(const uint8_t *key0, struct audit_verifier **ret)
@@ -79,9 +79,9 @@ struct audit_verifier *audit_verifier_free(struct audit_verifier *v)
 }
 
 _Pragma("GCC diagnostic push")
-_Pragma("GCC diagnostic ignored \"-Wformat-nonliteral\"")
-static bool verdict(struct audit_verifier *v, enum audit_verify_status st, const char *file, uint64_t off,
-		    uint64_t seq, const char *fmt, ...)
+	_Pragma("GCC diagnostic ignored \"-Wformat-nonliteral\"") static bool verdict(
+		struct audit_verifier *v, enum audit_verify_status st, const char *file,
+		uint64_t off, uint64_t seq, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -97,7 +97,7 @@ static bool verdict(struct audit_verifier *v, enum audit_verify_status st, const
 }
 _Pragma("GCC diagnostic pop")
 
-static bool all_zero(const uint8_t *p, size_t n)
+	static bool all_zero(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (p[i])
@@ -123,8 +123,8 @@ static int key_for_epoch(struct audit_verifier *v, uint64_t epoch)
 	return 0;
 }
 
-static bool check_record(struct audit_verifier *v, const char *name, uint64_t off, const struct audit_record_raw *raw,
-			 bool file_first)
+static bool check_record(struct audit_verifier *v, const char *name, uint64_t off,
+			 const struct audit_record_raw *raw, bool file_first)
 {
 	const struct audit_field_view *e, *m;
 	const char *why = NULL;
@@ -132,7 +132,8 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 
 	if (raw->seq != v->expected_seq)
 		return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
-			       "sequence number %" PRIu64 ", expected %" PRIu64 " (record deleted, inserted or reordered)",
+			       "sequence number %" PRIu64 ", expected %" PRIu64
+			       " (record deleted, inserted or reordered)",
 			       raw->seq, v->expected_seq);
 	if (v->started && memcmp(raw->prev_hash, v->head, AUDIT_HASH_SIZE) != 0)
 		return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
@@ -144,12 +145,13 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 	if (r == -ENOMEM)
 		return verdict(v, AUDIT_VERIFY_UNVERIFIABLE, name, off, raw->seq, "out of memory");
 	if (r < 0)
-		return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq, "malformed payload: %s", why);
+		return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
+			       "malformed payload: %s", why);
 
 	if (file_first != (raw->type == AUDIT_REC_CREATED || raw->type == AUDIT_REC_FILE_START))
 		return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
-			       file_first ? "file does not begin with a start record"
-					  : "start record in the middle of a file");
+			       file_first ? "file does not begin with a start record" :
+					    "start record in the middle of a file");
 	if ((raw->type == AUDIT_REC_CREATED) != (raw->seq == 0))
 		return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
 			       "creation record is not the first record of the log");
@@ -157,7 +159,8 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 	switch (raw->type) {
 	case AUDIT_REC_CREATED:
 		e = audit_fields_find(&v->dec, "log_id", AUDIT_FIELD_BYTES);
-		if (!all_zero(raw->prev_hash, AUDIT_HASH_SIZE) || !e || e->n_bytes != AUDIT_LOG_ID_SIZE ||
+		if (!all_zero(raw->prev_hash, AUDIT_HASH_SIZE) || !e ||
+		    e->n_bytes != AUDIT_LOG_ID_SIZE ||
 		    memcmp(e->bytes, v->log_id, AUDIT_LOG_ID_SIZE) != 0)
 			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
 				       "creation record does not match the file header");
@@ -179,10 +182,12 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 		e = audit_fields_find(&v->dec, "epoch", AUDIT_FIELD_UINT);
 		m = audit_fields_find(&v->dec, "mac", AUDIT_FIELD_BYTES);
 		if (!e || !m || m->n_bytes != AUDIT_HASH_SIZE)
-			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq, "malformed seal");
+			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
+				       "malformed seal");
 		if (e->u != v->next_epoch)
 			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
-				       "seal epoch %" PRIu64 ", expected %" PRIu64 " (a seal is missing or forged)",
+				       "seal epoch %" PRIu64 ", expected %" PRIu64
+				       " (a seal is missing or forged)",
 				       e->u, v->next_epoch);
 		if (v->have_key) {
 			uint8_t mac[AUDIT_HASH_SIZE];
@@ -194,7 +199,8 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 					       "crypto failure");
 			if (CRYPTO_memcmp(mac, m->bytes, AUDIT_HASH_SIZE) != 0)
 				return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
-					       "seal %" PRIu64 " does not verify: records before it were altered",
+					       "seal %" PRIu64
+					       " does not verify: records before it were altered",
 					       e->u);
 		}
 		v->next_epoch++;
@@ -203,8 +209,10 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 		v->rep.last_seal_realtime_usec = raw->realtime_usec;
 		break;
 	case AUDIT_REC_RETENTION: {
-		const struct audit_field_view *ls = audit_fields_find(&v->dec, "last_seq", AUDIT_FIELD_UINT);
-		const struct audit_field_view *lh = audit_fields_find(&v->dec, "last_hash", AUDIT_FIELD_BYTES);
+		const struct audit_field_view *ls = audit_fields_find(&v->dec, "last_seq",
+								      AUDIT_FIELD_UINT);
+		const struct audit_field_view *lh = audit_fields_find(&v->dec, "last_hash",
+								      AUDIT_FIELD_BYTES);
 
 		if (!ls || !lh || lh->n_bytes != AUDIT_HASH_SIZE)
 			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
@@ -240,7 +248,8 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 	return true;
 }
 
-bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data, size_t size, bool is_last)
+bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data,
+			 size_t size, bool is_last)
 {
 	struct audit_file_header h;
 	const char *why = NULL;
@@ -254,8 +263,9 @@ bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8
 	if (!audit_file_name_parse(name, &name_seq))
 		return verdict(v, AUDIT_VERIFY_TAMPERED, name, 0, 0, "not a log file name");
 	if (audit_file_header_parse(data, size, &h, &why) < 0)
-		return verdict(v, is_last && size < AUDIT_FILE_HEADER_SIZE ? AUDIT_VERIFY_TRUNCATED
-									   : AUDIT_VERIFY_TAMPERED,
+		return verdict(v,
+			       is_last && size < AUDIT_FILE_HEADER_SIZE ? AUDIT_VERIFY_TRUNCATED :
+									  AUDIT_VERIFY_TAMPERED,
 			       name, 0, name_seq, "%s", why);
 	if (v->rep.n_files == 1) {
 		memcpy(v->log_id, h.log_id, AUDIT_LOG_ID_SIZE);
@@ -273,14 +283,15 @@ bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8
 			       name_seq, h.first_seq);
 	if (h.first_seq != v->expected_seq)
 		return verdict(v, AUDIT_VERIFY_TAMPERED, name, 0, h.first_seq,
-			       "file starts at record %" PRIu64 ", expected %" PRIu64 " (a file is missing or replaced)",
+			       "file starts at record %" PRIu64 ", expected %" PRIu64
+			       " (a file is missing or replaced)",
 			       h.first_seq, v->expected_seq);
 
 	off = AUDIT_FILE_HEADER_SIZE;
 	if (off == size)
 		return is_last ? verdict(v, AUDIT_VERIFY_TRUNCATED, name, off, v->expected_seq,
-					 "file holds no records")
-			       : verdict(v, AUDIT_VERIFY_TAMPERED, name, off, v->expected_seq,
+					 "file holds no records") :
+				 verdict(v, AUDIT_VERIFY_TAMPERED, name, off, v->expected_seq,
 					 "file holds no records");
 	while (off < size) {
 		struct audit_record_raw raw;
@@ -293,17 +304,21 @@ bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8
 			bool cut = fe == AUDIT_FRAME_SHORT || all_zero(data + off, size - off);
 
 			if (cut && is_last)
-				return verdict(v, AUDIT_VERIFY_TRUNCATED, name, off, v->expected_seq,
-					       "%s", all_zero(data + off, size - off) &&
-					       fe != AUDIT_FRAME_SHORT ? "zero-filled tail" : why);
-			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, v->expected_seq, "%s", why);
+				return verdict(v, AUDIT_VERIFY_TRUNCATED, name, off,
+					       v->expected_seq, "%s",
+					       all_zero(data + off, size - off) &&
+							       fe != AUDIT_FRAME_SHORT ?
+						       "zero-filled tail" :
+						       why);
+			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, v->expected_seq, "%s",
+				       why);
 		}
 		if (!check_record(v, name, off, &raw, off == AUDIT_FILE_HEADER_SIZE))
 			return false;
 		off += raw.length;
 		v->bytes_done += raw.length;
-		if (v->progress && (v->bytes_done & ~(uint64_t) 0xfffff) !=
-				   ((v->bytes_done - raw.length) & ~(uint64_t) 0xfffff))
+		if (v->progress && (v->bytes_done & ~(uint64_t)0xfffff) !=
+					   ((v->bytes_done - raw.length) & ~(uint64_t)0xfffff))
 			v->progress(v->progress_base + off, v->progress_total, v->progress_userdata);
 	}
 	v->progress_base += size;
@@ -312,14 +327,17 @@ bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8
 	return true;
 }
 
-void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_state *ks, struct audit_verify_report *ret)
+void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_state *ks,
+			   struct audit_verify_report *ret)
 {
 	if (!v->done) {
 		if (v->rep.n_files == 0)
 			verdict(v, AUDIT_VERIFY_UNVERIFIABLE, NULL, 0, 0, "no log files");
 		else if (v->rep.first_seq > 0 && !v->retention_covers_start)
-			verdict(v, AUDIT_VERIFY_TAMPERED, NULL, AUDIT_FILE_HEADER_SIZE, v->rep.first_seq,
-				"records 0..%" PRIu64 " are missing and no retention record accounts for them",
+			verdict(v, AUDIT_VERIFY_TAMPERED, NULL, AUDIT_FILE_HEADER_SIZE,
+				v->rep.first_seq,
+				"records 0..%" PRIu64
+				" are missing and no retention record accounts for them",
 				v->rep.first_seq - 1);
 	}
 	if (!v->done && ks) {
@@ -331,7 +349,8 @@ void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_stat
 				"the sealing key file belongs to another log");
 		else if (v->next_epoch < ks->epoch)
 			verdict(v, AUDIT_VERIFY_TRUNCATED, NULL, 0, v->expected_seq,
-				"the log ends before seal %" PRIu64 ", but the sealing key has reached epoch %" PRIu64
+				"the log ends before seal %" PRIu64
+				", but the sealing key has reached epoch %" PRIu64
 				": sealed records were removed from the end",
 				v->next_epoch, ks->epoch);
 		else if (v->next_epoch > ks->epoch + 1)
@@ -355,9 +374,8 @@ void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_stat
 	*ret = v->rep;
 }
 
-int audit_verify(const char *dir, const char *verification_key,
-		 audit_progress_fn progress, void *userdata,
-		 struct audit_verify_report *ret_report)
+int audit_verify(const char *dir, const char *verification_key, audit_progress_fn progress,
+		 void *userdata, struct audit_verify_report *ret_report)
 {
 	uint8_t key0[AUDIT_KEY_SIZE], *buf = NULL, kb[AUDIT_KEY_FILE_SIZE + 1];
 	size_t buf_size = 0, n = 0;
@@ -391,7 +409,7 @@ int audit_verify(const char *dir, const char *verification_key,
 		struct stat st;
 
 		if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
-			total += (uint64_t) st.st_size;
+			total += (uint64_t)st.st_size;
 	}
 	/* Progress about every MiB, and after each file. */
 	v->progress = progress;
@@ -415,7 +433,7 @@ int audit_verify(const char *dir, const char *verification_key,
 
 			close(kfd);
 			/* A present but unreadable key file is reported, not ignored. */
-			if (k >= 0 && audit_key_state_parse(kb, (size_t) k, &ks) == 0)
+			if (k >= 0 && audit_key_state_parse(kb, (size_t)k, &ks) == 0)
 				have_ks = true;
 			else if (!v->done)
 				verdict(v, AUDIT_VERIFY_TAMPERED, AUDIT_KEY_FILE, 0, 0,

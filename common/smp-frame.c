@@ -15,7 +15,7 @@
 #include <zlib.h>
 
 #include "smp-frame.h"
-#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
+#include "smp-mutation.h" /* SMP_MUTATION_* hooks, docs/safety.md */
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -43,18 +43,24 @@ static const struct {
 	const char *text;
 	enum smpp_status status;
 } frame_errors[_SMP_FRAME_ERROR_MAX] = {
-	[SMP_FRAME_OK]        = { "SMP_FRAME_OK", "success", SMPP_S_OK },
-	[SMP_FRAME_ESHORT]    = { "SMP_FRAME_ESHORT", "frame shorter than header and CRC", SMPP_S_BAD_LENGTH },
-	[SMP_FRAME_EMAGIC]    = { "SMP_FRAME_EMAGIC", "bad frame magic", SMPP_S_BAD_MAGIC },
-	[SMP_FRAME_EVERSION]  = { "SMP_FRAME_EVERSION", "unsupported protocol version", SMPP_S_BAD_VERSION },
-	[SMP_FRAME_ELENGTH]   = { "SMP_FRAME_ELENGTH", "frame length does not match its length field", SMPP_S_BAD_LENGTH },
-	[SMP_FRAME_ETOOBIG]   = { "SMP_FRAME_ETOOBIG", "payload length above 240 bytes", SMPP_S_BAD_LENGTH },
-	[SMP_FRAME_ECRC]      = { "SMP_FRAME_ECRC", "bad CRC-32", SMPP_S_BAD_CRC },
-	[SMP_FRAME_ETYPE]     = { "SMP_FRAME_ETYPE", "unexpected message type", SMPP_S_UNKNOWN_TYPE },
-	[SMP_FRAME_EPAYLOAD]  = { "SMP_FRAME_EPAYLOAD", "payload size wrong for the message type", SMPP_S_BAD_LENGTH },
-	[SMP_FRAME_ERESERVED] = { "SMP_FRAME_ERESERVED", "reserved field, status or string not valid", SMPP_S_BAD_RESERVED },
-	[SMP_FRAME_ENOSPC]    = { "SMP_FRAME_ENOSPC", "output buffer too small", SMPP_S_INTERNAL },
-	[SMP_FRAME_EINVAL]    = { "SMP_FRAME_EINVAL", "invalid argument", SMPP_S_INTERNAL },
+	[SMP_FRAME_OK] = { "SMP_FRAME_OK", "success", SMPP_S_OK },
+	[SMP_FRAME_ESHORT] = { "SMP_FRAME_ESHORT", "frame shorter than header and CRC",
+			       SMPP_S_BAD_LENGTH },
+	[SMP_FRAME_EMAGIC] = { "SMP_FRAME_EMAGIC", "bad frame magic", SMPP_S_BAD_MAGIC },
+	[SMP_FRAME_EVERSION] = { "SMP_FRAME_EVERSION", "unsupported protocol version",
+				 SMPP_S_BAD_VERSION },
+	[SMP_FRAME_ELENGTH] = { "SMP_FRAME_ELENGTH", "frame length does not match its length field",
+				SMPP_S_BAD_LENGTH },
+	[SMP_FRAME_ETOOBIG] = { "SMP_FRAME_ETOOBIG", "payload length above 240 bytes",
+				SMPP_S_BAD_LENGTH },
+	[SMP_FRAME_ECRC] = { "SMP_FRAME_ECRC", "bad CRC-32", SMPP_S_BAD_CRC },
+	[SMP_FRAME_ETYPE] = { "SMP_FRAME_ETYPE", "unexpected message type", SMPP_S_UNKNOWN_TYPE },
+	[SMP_FRAME_EPAYLOAD] = { "SMP_FRAME_EPAYLOAD", "payload size wrong for the message type",
+				 SMPP_S_BAD_LENGTH },
+	[SMP_FRAME_ERESERVED] = { "SMP_FRAME_ERESERVED",
+				  "reserved field, status or string not valid", SMPP_S_BAD_RESERVED },
+	[SMP_FRAME_ENOSPC] = { "SMP_FRAME_ENOSPC", "output buffer too small", SMPP_S_INTERNAL },
+	[SMP_FRAME_EINVAL] = { "SMP_FRAME_EINVAL", "invalid argument", SMPP_S_INTERNAL },
 };
 
 /* err or -err as an index into frame_errors[], or -1. */
@@ -92,26 +98,26 @@ enum smpp_status smp_frame_error_to_status(int err)
 }
 
 static const char *const status_names[SMPP_S_LAST + 1] = {
-	[SMPP_S_OK]			= "OK",
-	[SMPP_S_BAD_MAGIC]		= "BAD_MAGIC",
-	[SMPP_S_BAD_VERSION]		= "BAD_VERSION",
-	[SMPP_S_BAD_CRC]		= "BAD_CRC",
-	[SMPP_S_BAD_LENGTH]		= "BAD_LENGTH",
-	[SMPP_S_UNKNOWN_TYPE]		= "UNKNOWN_TYPE",
-	[SMPP_S_BAD_RESERVED]		= "BAD_RESERVED",
-	[SMPP_S_OUT_OF_RANGE]		= "OUT_OF_RANGE",
-	[SMPP_S_NOT_ON_STEP]		= "NOT_ON_STEP",
-	[SMPP_S_BAD_STATE]		= "BAD_STATE",
-	[SMPP_S_ESTOP_LATCHED]		= "ESTOP_LATCHED",
-	[SMPP_S_FAULT_LATCHED]		= "FAULT_LATCHED",
-	[SMPP_S_NO_CARTRIDGE]		= "NO_CARTRIDGE",
-	[SMPP_S_CARTRIDGE_USED]		= "CARTRIDGE_USED",
-	[SMPP_S_CARTRIDGE_EXPIRED]	= "CARTRIDGE_EXPIRED",
-	[SMPP_S_CARTRIDGE_MISMATCH]	= "CARTRIDGE_MISMATCH",
-	[SMPP_S_PEDAL_UP]		= "PEDAL_UP",
-	[SMPP_S_BAD_LEASE]		= "BAD_LEASE",
-	[SMPP_S_CONDITION_PRESENT]	= "CONDITION_PRESENT",
-	[SMPP_S_INTERNAL]		= "INTERNAL",
+	[SMPP_S_OK] = "OK",
+	[SMPP_S_BAD_MAGIC] = "BAD_MAGIC",
+	[SMPP_S_BAD_VERSION] = "BAD_VERSION",
+	[SMPP_S_BAD_CRC] = "BAD_CRC",
+	[SMPP_S_BAD_LENGTH] = "BAD_LENGTH",
+	[SMPP_S_UNKNOWN_TYPE] = "UNKNOWN_TYPE",
+	[SMPP_S_BAD_RESERVED] = "BAD_RESERVED",
+	[SMPP_S_OUT_OF_RANGE] = "OUT_OF_RANGE",
+	[SMPP_S_NOT_ON_STEP] = "NOT_ON_STEP",
+	[SMPP_S_BAD_STATE] = "BAD_STATE",
+	[SMPP_S_ESTOP_LATCHED] = "ESTOP_LATCHED",
+	[SMPP_S_FAULT_LATCHED] = "FAULT_LATCHED",
+	[SMPP_S_NO_CARTRIDGE] = "NO_CARTRIDGE",
+	[SMPP_S_CARTRIDGE_USED] = "CARTRIDGE_USED",
+	[SMPP_S_CARTRIDGE_EXPIRED] = "CARTRIDGE_EXPIRED",
+	[SMPP_S_CARTRIDGE_MISMATCH] = "CARTRIDGE_MISMATCH",
+	[SMPP_S_PEDAL_UP] = "PEDAL_UP",
+	[SMPP_S_BAD_LEASE] = "BAD_LEASE",
+	[SMPP_S_CONDITION_PRESENT] = "CONDITION_PRESENT",
+	[SMPP_S_INTERNAL] = "INTERNAL",
 };
 
 const char *smp_status_name(unsigned status)
@@ -131,7 +137,8 @@ static const struct {
 	[SMPP_T_GET_INFO] = { "GET_INFO", "GET_INFO|REPLY", 0, SMPP_INFO_SIZE },
 	[SMPP_T_SET_PARAMS] = { "SET_PARAMS", "SET_PARAMS|REPLY", SMPP_PARAMS_SIZE, SMPP_PARAMS_SIZE },
 	[SMPP_T_START] = { "START", "START|REPLY", SMPP_LEASE_SIZE, SMPP_STATUS_SIZE },
-	[SMPP_T_RENEW_LEASE] = { "RENEW_LEASE", "RENEW_LEASE|REPLY", SMPP_LEASE_SIZE, SMPP_STATUS_SIZE },
+	[SMPP_T_RENEW_LEASE] = { "RENEW_LEASE", "RENEW_LEASE|REPLY", SMPP_LEASE_SIZE,
+				 SMPP_STATUS_SIZE },
 	[SMPP_T_STOP] = { "STOP", "STOP|REPLY", 0, SMPP_STATUS_SIZE },
 	[SMPP_T_ESTOP] = { "ESTOP", "ESTOP|REPLY", 0, SMPP_STATUS_SIZE },
 	[SMPP_T_CLEAR_FAULT] = { "CLEAR_FAULT", "CLEAR_FAULT|REPLY", 0, SMPP_STATUS_SIZE },
@@ -172,10 +179,10 @@ int smp_reply_payload_size(uint8_t type)
 }
 
 static const char *const state_names[] = {
-	[SMPP_STATE_IDLE]	= "IDLE",
-	[SMPP_STATE_RUNNING]	= "RUNNING",
-	[SMPP_STATE_FAULT]	= "FAULT",
-	[SMPP_STATE_ESTOP]	= "ESTOP",
+	[SMPP_STATE_IDLE] = "IDLE",
+	[SMPP_STATE_RUNNING] = "RUNNING",
+	[SMPP_STATE_FAULT] = "FAULT",
+	[SMPP_STATE_ESTOP] = "ESTOP",
 };
 
 const char *smp_state_name(unsigned state)
@@ -186,15 +193,8 @@ const char *smp_state_name(unsigned state)
 }
 
 static const char *const fault_names[] = {
-	"OVERCURRENT",
-	"UNDERVOLTAGE",
-	"OVERTEMP",
-	"JAM",
-	"CARTRIDGE_REMOVED",
-	"CARTRIDGE_INVALID",
-	"LEASE_EXPIRED",
-	"PEDAL_RELEASED",
-	"INTERNAL",
+	"OVERCURRENT",	     "UNDERVOLTAGE",  "OVERTEMP",	"JAM",	    "CARTRIDGE_REMOVED",
+	"CARTRIDGE_INVALID", "LEASE_EXPIRED", "PEDAL_RELEASED", "INTERNAL",
 };
 _Static_assert(SMPP_FAULT_ALL == (1U << ELEMENTSOF(fault_names)) - 1, "a name for every fault bit");
 
@@ -238,8 +238,8 @@ uint32_t smp_crc32(const void *buf, size_t len)
 	return (uint32_t)crc;
 }
 
-int smp_frame_encode(uint8_t type, uint32_t seq, uint16_t status,
-		     const void *payload, size_t len, uint8_t *out, size_t outsz)
+int smp_frame_encode(uint8_t type, uint32_t seq, uint16_t status, const void *payload, size_t len,
+		     uint8_t *out, size_t outsz)
 {
 	struct smpp_hdr h;
 	uint32_t crc;
@@ -305,7 +305,7 @@ int smp_frame_decode(const uint8_t *buf, size_t n, struct smp_frame *ret)
 
 	/* M6 */
 	memcpy(&crc_wire, buf + SMPP_HDR_SIZE + len, sizeof(crc_wire));
-#ifndef SMP_MUTATION_CODEC_CRC	/* mutant: the CRC is not checked */
+#ifndef SMP_MUTATION_CODEC_CRC /* mutant: the CRC is not checked */
 	if (le32toh(crc_wire) != smp_crc32(buf, SMPP_HDR_SIZE + len))
 		return -SMP_FRAME_ECRC;
 #endif
@@ -459,20 +459,20 @@ static void wire_str_get(char out[SMPP_ID_LEN + 1], const char w[SMPP_ID_LEN])
  * by both directions: the encoder refuses (EINVAL) what the decoder would
  * reject (ERESERVED), so our own encoders never produce a frame we refuse.
  */
-#define PAYLOAD_ENCODE_PROLOGUE(v, out, outsz, size)	\
-	do {						\
-		if (!(v) || !(out))			\
-			return -SMP_FRAME_EINVAL;	\
-		if ((outsz) < (size))			\
-			return -SMP_FRAME_ENOSPC;	\
+#define PAYLOAD_ENCODE_PROLOGUE(v, out, outsz, size) \
+	do {                                         \
+		if (!(v) || !(out))                  \
+			return -SMP_FRAME_EINVAL;    \
+		if ((outsz) < (size))                \
+			return -SMP_FRAME_ENOSPC;    \
 	} while (0)
 
-#define PAYLOAD_DECODE_PROLOGUE(p, n, ret, size)	\
-	do {						\
-		if (!(ret) || (!(p) && (n) > 0))	\
-			return -SMP_FRAME_EINVAL;	\
-		if ((n) != (size))			\
-			return -SMP_FRAME_EPAYLOAD;	\
+#define PAYLOAD_DECODE_PROLOGUE(p, n, ret, size)    \
+	do {                                        \
+		if (!(ret) || (!(p) && (n) > 0))    \
+			return -SMP_FRAME_EINVAL;   \
+		if ((n) != (size))                  \
+			return -SMP_FRAME_EPAYLOAD; \
 	} while (0)
 
 /* ---- smpp_info ---- */
@@ -515,8 +515,8 @@ int smp_info_decode(const uint8_t *p, size_t n, struct smp_info *ret)
 
 	PAYLOAD_DECODE_PROLOGUE(p, n, ret, SMPP_INFO_SIZE);
 	memcpy(&w, p, sizeof(w));
-	if (w.reserved != 0 || w.limits.reserved != 0 ||
-	    !wire_str_ok(w.serial) || !wire_str_ok(w.model_name))
+	if (w.reserved != 0 || w.limits.reserved != 0 || !wire_str_ok(w.serial) ||
+	    !wire_str_ok(w.model_name))
 		return -SMP_FRAME_ERESERVED;
 
 	v.model = le16toh(w.model);
@@ -643,7 +643,8 @@ int smp_lease_decode(const uint8_t *p, size_t n, uint16_t *ret_lease_ms)
 
 /* ---- smpp_cartridge ---- */
 
-#define CART_FLAGS_ALL (SMPP_CART_PRESENT | SMPP_CART_USED | SMPP_CART_EXPIRED | SMPP_CART_MARKED_HERE)
+#define CART_FLAGS_ALL \
+	(SMPP_CART_PRESENT | SMPP_CART_USED | SMPP_CART_EXPIRED | SMPP_CART_MARKED_HERE)
 
 static bool cartridge_ok(const struct smp_cartridge *v)
 {
@@ -654,8 +655,8 @@ static bool cartridge_ok(const struct smp_cartridge *v)
 	if (!(v->flags & SMPP_CART_PRESENT))
 		/* No cartridge: every other field is zero. */
 		return v->flags == 0 && v->needle_count == 0 && v->needle_type == 0 &&
-		       v->needle_diameter_um == 0 && v->expiry_day == 0 &&
-		       v->id[0] == '\0' && v->lot[0] == '\0';
+		       v->needle_diameter_um == 0 && v->expiry_day == 0 && v->id[0] == '\0' &&
+		       v->lot[0] == '\0';
 	/* Marked during this insertion means the used flag is set. */
 	if ((v->flags & SMPP_CART_MARKED_HERE) && !(v->flags & SMPP_CART_USED))
 		return false;
@@ -687,8 +688,7 @@ int smp_cartridge_decode(const uint8_t *p, size_t n, struct smp_cartridge *ret)
 
 	PAYLOAD_DECODE_PROLOGUE(p, n, ret, SMPP_CARTRIDGE_SIZE);
 	memcpy(&w, p, sizeof(w));
-	if (w.reserved != 0 || w.reserved2 != 0 ||
-	    !wire_str_ok(w.id) || !wire_str_ok(w.lot))
+	if (w.reserved != 0 || w.reserved2 != 0 || !wire_str_ok(w.id) || !wire_str_ok(w.lot))
 		return -SMP_FRAME_ERESERVED;
 	v.flags = w.flags;
 	v.needle_count = w.needle_count;
@@ -866,8 +866,7 @@ int smp_status_decode(const uint8_t *p, size_t n, struct smp_status_info *ret)
 
 static bool telemetry_ok(const struct smp_telemetry *v)
 {
-	return state_ok(v->state) && !(v->faults & ~SMPP_FAULT_ALL) &&
-	       !(v->flags & ~TFLAGS_ALL);
+	return state_ok(v->state) && !(v->faults & ~SMPP_FAULT_ALL) && !(v->flags & ~TFLAGS_ALL);
 }
 
 int smp_telemetry_encode(const struct smp_telemetry *v, uint8_t *out, size_t outsz)

@@ -19,17 +19,17 @@
 /* Named codec errors.  Functions return 0 or the negative of one of these. */
 enum smp_frame_error {
 	SMP_FRAME_OK = 0,
-	SMP_FRAME_ESHORT,	/* fewer bytes than header + CRC */
-	SMP_FRAME_EMAGIC,	/* magic is not SMPP_MAGIC */
-	SMP_FRAME_EVERSION,	/* version is not SMPP_VERSION */
-	SMP_FRAME_ELENGTH,	/* len field disagrees with the bytes received */
-	SMP_FRAME_ETOOBIG,	/* len field above SMPP_MAX_PAYLOAD */
-	SMP_FRAME_ECRC,		/* CRC-32 mismatch */
-	SMP_FRAME_ETYPE,	/* unknown message type */
-	SMP_FRAME_EPAYLOAD,	/* payload size wrong for the message type */
-	SMP_FRAME_ERESERVED,	/* a reserved field or the command status is not zero */
-	SMP_FRAME_ENOSPC,	/* output buffer too small */
-	SMP_FRAME_EINVAL,	/* bad argument to an encoder */
+	SMP_FRAME_ESHORT,    /* fewer bytes than header + CRC */
+	SMP_FRAME_EMAGIC,    /* magic is not SMPP_MAGIC */
+	SMP_FRAME_EVERSION,  /* version is not SMPP_VERSION */
+	SMP_FRAME_ELENGTH,   /* len field disagrees with the bytes received */
+	SMP_FRAME_ETOOBIG,   /* len field above SMPP_MAX_PAYLOAD */
+	SMP_FRAME_ECRC,	     /* CRC-32 mismatch */
+	SMP_FRAME_ETYPE,     /* unknown message type */
+	SMP_FRAME_EPAYLOAD,  /* payload size wrong for the message type */
+	SMP_FRAME_ERESERVED, /* a reserved field or the command status is not zero */
+	SMP_FRAME_ENOSPC,    /* output buffer too small */
+	SMP_FRAME_EINVAL,    /* bad argument to an encoder */
 	_SMP_FRAME_ERROR_MAX,
 };
 
@@ -64,8 +64,8 @@ uint32_t smp_crc32(const void *buf, size_t len);
  * Encode one frame into out.  Returns the frame length (> 0) or
  * -SMP_FRAME_ENOSPC / -SMP_FRAME_ETOOBIG / -SMP_FRAME_EINVAL.
  */
-int smp_frame_encode(uint8_t type, uint32_t seq, uint16_t status,
-		     const void *payload, size_t len, uint8_t *out, size_t outsz);
+int smp_frame_encode(uint8_t type, uint32_t seq, uint16_t status, const void *payload, size_t len,
+		     uint8_t *out, size_t outsz);
 
 /*
  * Decode and validate the framing of exactly n bytes (one transfer):
@@ -130,7 +130,7 @@ struct smp_info {
 	uint16_t model;
 	uint16_t fw_version;
 	uint16_t proto_version;
-	char serial[SMPP_ID_LEN + 1];		/* NUL-terminated */
+	char serial[SMPP_ID_LEN + 1]; /* NUL-terminated */
 	char model_name[SMPP_ID_LEN + 1];
 	struct smp_limits limits;
 };
@@ -143,7 +143,7 @@ struct smp_params {
 };
 
 struct smp_range_error {
-	uint8_t field;		/* enum smpp_field */
+	uint8_t field; /* enum smpp_field */
 	uint16_t limit;
 };
 

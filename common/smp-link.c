@@ -30,17 +30,17 @@
 #include <libusb.h>
 
 #include "smp-link.h"
-#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
+#include "smp-mutation.h" /* SMP_MUTATION_* hooks, docs/safety.md */
 
-#define TELEMETRY_QUEUE		8192	/* records: 8 s at 1 kHz */
+#define TELEMETRY_QUEUE 8192 /* records: 8 s at 1 kHz */
 /* Interrupt IN transfers kept queued: the kernel keeps filling them while
  * this process is not scheduled, so this many ms of stall lose nothing. */
-#define TELEMETRY_INFLIGHT	128
-#define TELEMETRY_BUF		64	/* one interrupt packet (wMaxPacketSize) */
-#define REPLY_BUF		512	/* one bulk IN packet (wMaxPacketSize) */
-#define MAX_CONSECUTIVE_ERRORS	64
-#define DEFAULT_TIMEOUT_MS	1000
-#define CANCEL_SLICE_MS		2	/* USB: how often a wait looks at cancel_fd */
+#define TELEMETRY_INFLIGHT 128
+#define TELEMETRY_BUF 64 /* one interrupt packet (wMaxPacketSize) */
+#define REPLY_BUF 512	 /* one bulk IN packet (wMaxPacketSize) */
+#define MAX_CONSECUTIVE_ERRORS 64
+#define DEFAULT_TIMEOUT_MS 1000
+#define CANCEL_SLICE_MS 2 /* USB: how often a wait looks at cancel_fd */
 
 enum link_kind {
 	LINK_SOCKET,
@@ -50,7 +50,7 @@ enum link_kind {
 struct smp_link {
 	enum link_kind kind;
 	uint32_t seq;
-	bool gone;			/* device unplugged / connection ended */
+	bool gone; /* device unplugged / connection ended */
 	struct smp_link_counters cnt;
 
 	/* Telemetry ring; gap accounting happens on delivery. */
@@ -80,7 +80,7 @@ struct smp_link {
 	uint8_t ep_cmd, ep_reply, ep_tel;
 	struct libusb_transfer *tx[TELEMETRY_INFLIGHT];
 	unsigned inflight;
-	bool closing;		/* no resubmission: smp_link_close() waits */
+	bool closing; /* no resubmission: smp_link_close() waits */
 	unsigned consecutive_errors;
 	int epfd;
 
@@ -184,7 +184,7 @@ static void handle_reply_transfer(struct smp_link *l, const uint8_t *buf, size_t
 	}
 	r = smp_frame_check_reply(&f, l->want_type, l->want_seq);
 #ifdef SMP_MUTATION_LIB_LINK_REPLY_MATCH
-	r = 0;	/* mutant: any well-formed reply is taken for the answer */
+	r = 0; /* mutant: any well-formed reply is taken for the answer */
 #endif
 	if (r == -SMP_FRAME_ETYPE) {
 		/* Another command's reply, or noise such as an ERROR reply
@@ -325,20 +325,34 @@ static int sock_send_command(struct smp_link *l, const uint8_t *frame, size_t n)
 static int errno_from_libusb(int r)
 {
 	switch (r) {
-	case LIBUSB_SUCCESS:		return 0;
-	case LIBUSB_ERROR_IO:		return -EIO;
-	case LIBUSB_ERROR_INVALID_PARAM:	return -EINVAL;
-	case LIBUSB_ERROR_ACCESS:	return -EACCES;
-	case LIBUSB_ERROR_NO_DEVICE:	return -ENODEV;
-	case LIBUSB_ERROR_NOT_FOUND:	return -ENOENT;
-	case LIBUSB_ERROR_BUSY:		return -EBUSY;
-	case LIBUSB_ERROR_TIMEOUT:	return -ETIMEDOUT;
-	case LIBUSB_ERROR_OVERFLOW:	return -EOVERFLOW;
-	case LIBUSB_ERROR_PIPE:		return -EPIPE;
-	case LIBUSB_ERROR_INTERRUPTED:	return -EINTR;
-	case LIBUSB_ERROR_NO_MEM:	return -ENOMEM;
-	case LIBUSB_ERROR_NOT_SUPPORTED:	return -EOPNOTSUPP;
-	default:			return -EIO;
+	case LIBUSB_SUCCESS:
+		return 0;
+	case LIBUSB_ERROR_IO:
+		return -EIO;
+	case LIBUSB_ERROR_INVALID_PARAM:
+		return -EINVAL;
+	case LIBUSB_ERROR_ACCESS:
+		return -EACCES;
+	case LIBUSB_ERROR_NO_DEVICE:
+		return -ENODEV;
+	case LIBUSB_ERROR_NOT_FOUND:
+		return -ENOENT;
+	case LIBUSB_ERROR_BUSY:
+		return -EBUSY;
+	case LIBUSB_ERROR_TIMEOUT:
+		return -ETIMEDOUT;
+	case LIBUSB_ERROR_OVERFLOW:
+		return -EOVERFLOW;
+	case LIBUSB_ERROR_PIPE:
+		return -EPIPE;
+	case LIBUSB_ERROR_INTERRUPTED:
+		return -EINTR;
+	case LIBUSB_ERROR_NO_MEM:
+		return -ENOMEM;
+	case LIBUSB_ERROR_NOT_SUPPORTED:
+		return -EOPNOTSUPP;
+	default:
+		return -EIO;
 	}
 }
 
@@ -429,8 +443,7 @@ static int usb_bulk(struct smp_link *l, uint8_t ep, uint8_t *buf, int len, int64
 	if (!t)
 		return -ENOMEM;
 	left = left_ms(deadline);
-	libusb_fill_bulk_transfer(t, l->h, ep, buf, len, sync_cb, &s,
-				  left <= 0 ? 1 : (unsigned)left);
+	libusb_fill_bulk_transfer(t, l->h, ep, buf, len, sync_cb, &s, left <= 0 ? 1 : (unsigned)left);
 	r = libusb_submit_transfer(t);
 	if (r < 0) {
 		libusb_free_transfer(t);
@@ -602,8 +615,8 @@ static int usb_start_telemetry(struct smp_link *l)
 			free(buf);
 			return -ENOMEM;
 		}
-		libusb_fill_interrupt_transfer(t, l->h, l->ep_tel, buf, TELEMETRY_BUF,
-					       telemetry_cb, l, 0);
+		libusb_fill_interrupt_transfer(t, l->h, l->ep_tel, buf, TELEMETRY_BUF, telemetry_cb,
+					       l, 0);
 		t->flags = LIBUSB_TRANSFER_FREE_BUFFER;
 		l->tx[i] = t;
 		r = libusb_submit_transfer(t);
@@ -731,8 +744,8 @@ int smp_link_open_usb(const char *serial, bool detach_kernel_driver, struct smp_
 		libusb_device_handle *h;
 		int q;
 
-		if (libusb_get_device_descriptor(list[i], &d) < 0 ||
-		    d.idVendor != SMPP_USB_VID || d.idProduct != SMPP_USB_PID)
+		if (libusb_get_device_descriptor(list[i], &d) < 0 || d.idVendor != SMPP_USB_VID ||
+		    d.idProduct != SMPP_USB_PID)
 			continue;
 		q = libusb_open(list[i], &h);
 		if (q < 0) {
@@ -848,7 +861,7 @@ int smp_link_command(struct smp_link *l, uint8_t type, const void *payload, size
 
 		r = usb_bulk(l, l->ep_cmd, frame, n, deadline);
 		if (r == -ETIMEDOUT)
-			l->cnt.timeouts++;	/* the device did not even take it */
+			l->cnt.timeouts++; /* the device did not even take it */
 		if (r < 0)
 			goto out;
 		if (r != n) {

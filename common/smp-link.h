@@ -18,14 +18,14 @@
 struct smp_link;
 
 struct smp_link_counters {
-	uint64_t commands;		/* commands sent */
-	uint64_t replies;		/* matching replies received */
-	uint64_t timeouts;		/* commands with no reply in time */
-	uint64_t bad_frames;		/* device frames failing decode */
-	uint64_t stray_replies;		/* well-formed replies not matching */
-	uint64_t telemetry;		/* telemetry records delivered */
-	uint64_t telemetry_bad;		/* telemetry frames failing decode */
-	uint64_t telemetry_gaps;	/* records missing per the seq counter */
+	uint64_t commands;	 /* commands sent */
+	uint64_t replies;	 /* matching replies received */
+	uint64_t timeouts;	 /* commands with no reply in time */
+	uint64_t bad_frames;	 /* device frames failing decode */
+	uint64_t stray_replies;	 /* well-formed replies not matching */
+	uint64_t telemetry;	 /* telemetry records delivered */
+	uint64_t telemetry_bad;	 /* telemetry frames failing decode */
+	uint64_t telemetry_gaps; /* records missing per the seq counter */
 };
 
 /* Open the simulator's socket transport. */
@@ -36,8 +36,7 @@ int smp_link_open_socket(const char *path, struct smp_link **ret);
  * claims the interface; -EBUSY if a kernel driver is bound and
  * detach_kernel_driver is false; -ENODEV if none.
  */
-int smp_link_open_usb(const char *serial, bool detach_kernel_driver,
-		      struct smp_link **ret);
+int smp_link_open_usb(const char *serial, bool detach_kernel_driver, struct smp_link **ret);
 void smp_link_close(struct smp_link *l);
 
 /*
@@ -48,15 +47,14 @@ void smp_link_close(struct smp_link *l);
  * request; -ECANCELED when the cancel fd (smp_link_set_cancel_fd) was
  * readable.
  */
-int smp_link_command(struct smp_link *l, uint8_t type, const void *payload,
-		     size_t len, int timeout_ms, struct smp_frame *ret_reply);
+int smp_link_command(struct smp_link *l, uint8_t type, const void *payload, size_t len,
+		     int timeout_ms, struct smp_frame *ret_reply);
 
 /*
  * Wait up to timeout_ms (0 = poll, < 0 = forever) for one telemetry record.
  * Returns 1 with *ret filled, 0 on timeout, -ENODEV when the device is gone.
  */
-int smp_link_read_telemetry(struct smp_link *l, int timeout_ms,
-			    struct smp_telemetry *ret);
+int smp_link_read_telemetry(struct smp_link *l, int timeout_ms, struct smp_telemetry *ret);
 
 /*
  * While fd is readable (an eventfd or pipe the caller owns, -1 = none),

@@ -65,7 +65,7 @@ static void params_from(struct smp_params *p, const struct smpusb_params *k)
 static void status_from(struct backend_res *res, const struct smpusb_status *k)
 {
 	res->have_status = true;
-	res->status = (struct smp_status_info) {
+	res->status = (struct smp_status_info){
 		.state = (uint8_t)k->state,
 		.lease_left_ms = (uint16_t)k->lease_left_ms,
 		.faults = k->faults,
@@ -75,9 +75,10 @@ static void status_from(struct backend_res *res, const struct smpusb_status *k)
 
 static int cartridge_from(struct smp_cartridge *c, const struct smpusb_cartridge *k)
 {
-	if (strnlen(k->id, sizeof(k->id)) > SMPP_ID_LEN || strnlen(k->lot, sizeof(k->lot)) > SMPP_ID_LEN)
+	if (strnlen(k->id, sizeof(k->id)) > SMPP_ID_LEN ||
+	    strnlen(k->lot, sizeof(k->lot)) > SMPP_ID_LEN)
 		return -EPROTO;
-	*c = (struct smp_cartridge) {
+	*c = (struct smp_cartridge){
 		.flags = (uint8_t)k->flags,
 		.needle_count = (uint8_t)k->needle_count,
 		.needle_type = (uint8_t)k->needle_type,
@@ -105,7 +106,7 @@ static int get_info(struct chardev_backend *cb, struct smp_info *i)
 	memcpy(i->serial, k.serial, strnlen(k.serial, SMPP_ID_LEN));
 	memcpy(i->model_name, k.model_name, strnlen(k.model_name, SMPP_ID_LEN));
 	/* The effective limits: the device's, lowered by the driver. */
-	i->limits = (struct smp_limits) {
+	i->limits = (struct smp_limits){
 		.voltage_min_mv = (uint16_t)k.effective.voltage_min_mv,
 		.voltage_max_mv = (uint16_t)k.effective.voltage_max_mv,
 		.current_max_ma = (uint16_t)k.effective.current_max_ma,
@@ -127,7 +128,7 @@ static int get_stats(struct chardev_backend *cb, struct smp_stats *s)
 		return refusal(SMPP_T_GET_STATS, errno, k.device.dev_status);
 	if (k.device.dev_status != SMPP_S_OK)
 		return refusal(SMPP_T_GET_STATS, EPROTO, k.device.dev_status);
-	*s = (struct smp_stats) {
+	*s = (struct smp_stats){
 		.frames_rx = k.device.frames_rx,
 		.frames_tx = k.device.frames_tx,
 		.bad_magic = k.device.bad_magic,
@@ -154,7 +155,7 @@ static int chardev_command(struct backend *b, const struct backend_req *req, int
 	struct chardev_backend *cb = (struct chardev_backend *)b;
 	uint8_t type = req->type;
 
-	__atomic_fetch_add(&cb->cnt.commands, 1, __ATOMIC_RELAXED);	/* the worker's */
+	__atomic_fetch_add(&cb->cnt.commands, 1, __ATOMIC_RELAXED); /* the worker's */
 	memset(res, 0, sizeof(*res));
 	switch (type) {
 	case SMPP_T_GET_INFO:
@@ -169,8 +170,9 @@ static int chardev_command(struct backend *b, const struct backend_req *req, int
 		if (ioctl(cb->fd, SMPUSB_IOC_SET_PARAMS, &k) < 0) {
 			r = refusal(type, errno, k.dev_status);
 			if (r == SMPP_S_OUT_OF_RANGE || r == SMPP_S_NOT_ON_STEP)
-				res->range = (struct smp_range_error) {
-					.field = (uint8_t)k.bad_field, .limit = (uint16_t)k.bad_limit,
+				res->range = (struct smp_range_error){
+					.field = (uint8_t)k.bad_field,
+					.limit = (uint16_t)k.bad_limit,
 				};
 			return r;
 		}
@@ -192,10 +194,10 @@ static int chardev_command(struct backend *b, const struct backend_req *req, int
 	case SMPP_T_CLEAR_FAULT:
 	case SMPP_T_GET_STATUS: {
 		struct smpusb_status k = { 0 };
-		unsigned long ioc = type == SMPP_T_STOP ? SMPUSB_IOC_STOP :
-				    type == SMPP_T_ESTOP ? SMPUSB_IOC_ESTOP :
+		unsigned long ioc = type == SMPP_T_STOP	       ? SMPUSB_IOC_STOP :
+				    type == SMPP_T_ESTOP       ? SMPUSB_IOC_ESTOP :
 				    type == SMPP_T_CLEAR_FAULT ? SMPUSB_IOC_CLEAR_FAULT :
-				    SMPUSB_IOC_GET_STATUS;
+								 SMPUSB_IOC_GET_STATUS;
 
 		if (ioctl(cb->fd, ioc, &k) < 0)
 			return refusal(type, errno, k.dev_status);
@@ -251,9 +253,9 @@ static int chardev_read_telemetry(struct backend *b, struct smp_telemetry *ret)
 		if (rec.kind == SMPUSB_REC_DISCONNECT)
 			return -ENODEV;
 		if (rec.kind != SMPUSB_REC_TELEMETRY)
-			continue;	/* state, fault, dead-man: the telemetry says it too */
+			continue; /* state, fault, dead-man: the telemetry says it too */
 		cb->cnt.telemetry++;
-		*ret = (struct smp_telemetry) {
+		*ret = (struct smp_telemetry){
 			.seq = rec.seq,
 			.faults = rec.faults,
 			.timestamp_us = rec.device_us,
@@ -275,7 +277,7 @@ static void chardev_get_counters(struct backend *b, struct smp_link_counters *re
 	struct chardev_backend *cb = (struct chardev_backend *)b;
 
 	/* telemetry is the event loop's, like this call; commands the worker's */
-	*ret = (struct smp_link_counters) {
+	*ret = (struct smp_link_counters){
 		.commands = __atomic_load_n(&cb->cnt.commands, __ATOMIC_RELAXED),
 		.telemetry = cb->cnt.telemetry,
 	};
@@ -286,7 +288,7 @@ static void chardev_free(struct backend *b)
 	struct chardev_backend *cb = (struct chardev_backend *)b;
 
 	if (cb->fd >= 0) {
-		ioctl(cb->fd, SMPUSB_IOC_RELEASE);	/* the driver sends STOP first */
+		ioctl(cb->fd, SMPUSB_IOC_RELEASE); /* the driver sends STOP first */
 		close(cb->fd);
 	}
 	free(cb);
@@ -325,8 +327,8 @@ int backend_chardev_open(const char *devnode, struct backend **ret)
 	}
 	cb->base.ops = &chardev_ops;
 	cb->base.kind = "chardev";
-	cb->base.cancel_by_signal = true;	/* a reply wait returns EINTR */
-	cb->base.inline_commands = true;	/* docs/hacking.md: not on the worker yet */
+	cb->base.cancel_by_signal = true; /* a reply wait returns EINTR */
+	cb->base.inline_commands = true;  /* docs/hacking.md: not on the worker yet */
 	snprintf(cb->base.address, sizeof(cb->base.address), "%s", devnode);
 	*ret = &cb->base;
 	return 0;

@@ -54,7 +54,9 @@ static int link_command(struct backend *b, const struct backend_req *req, int ti
 		return smp_info_decode(reply.payload, reply.len, &res->info) < 0 ? -EBADMSG : 0;
 	case SMPP_T_GET_CARTRIDGE:
 	case SMPP_T_MARK_CARTRIDGE_USED:
-		return smp_cartridge_decode(reply.payload, reply.len, &res->cartridge) < 0 ? -EBADMSG : 0;
+		return smp_cartridge_decode(reply.payload, reply.len, &res->cartridge) < 0 ?
+			       -EBADMSG :
+			       0;
 	case SMPP_T_GET_STATS:
 		return smp_stats_decode(reply.payload, reply.len, &res->stats) < 0 ? -EPROTO : 0;
 	case SMPP_T_SET_PARAMS:

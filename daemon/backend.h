@@ -30,20 +30,20 @@ struct backend;
  */
 struct backend_req {
 	uint8_t type;
-	struct smp_params params;		/* SET_PARAMS */
-	uint16_t lease_ms;			/* START, RENEW_LEASE */
-	char cartridge_id[SMPP_ID_LEN + 1];	/* MARK_CARTRIDGE_USED */
+	struct smp_params params;	    /* SET_PARAMS */
+	uint16_t lease_ms;		    /* START, RENEW_LEASE */
+	char cartridge_id[SMPP_ID_LEN + 1]; /* MARK_CARTRIDGE_USED */
 };
 
 struct backend_res {
-	struct smp_info info;			/* GET_INFO */
-	bool have_status;			/* START, RENEW_LEASE, STOP, ESTOP, */
-	struct smp_status_info status;		/* CLEAR_FAULT, GET_STATUS */
-	struct smp_cartridge cartridge;		/* GET_CARTRIDGE, MARK_CARTRIDGE_USED */
-	struct smp_stats stats;			/* GET_STATS */
-	bool have_applied;			/* SET_PARAMS: the values applied */
+	struct smp_info info;		/* GET_INFO */
+	bool have_status;		/* START, RENEW_LEASE, STOP, ESTOP, */
+	struct smp_status_info status;	/* CLEAR_FAULT, GET_STATUS */
+	struct smp_cartridge cartridge; /* GET_CARTRIDGE, MARK_CARTRIDGE_USED */
+	struct smp_stats stats;		/* GET_STATS */
+	bool have_applied;		/* SET_PARAMS: the values applied */
 	struct smp_params applied;
-	struct smp_range_error range;		/* SET_PARAMS refused OUT_OF_RANGE, NOT_ON_STEP */
+	struct smp_range_error range; /* SET_PARAMS refused OUT_OF_RANGE, NOT_ON_STEP */
 };
 
 struct backend_ops {
@@ -72,8 +72,8 @@ struct backend_ops {
 
 struct backend {
 	const struct backend_ops *ops;
-	const char *kind;	/* "socket", "usb", "chardev" */
-	char address[256];	/* socket path, USB serial, /dev node */
+	const char *kind;  /* "socket", "usb", "chardev" */
+	char address[256]; /* socket path, USB serial, /dev node */
 	/* Commands and telemetry share one link: the worker reads telemetry too. */
 	bool telemetry_on_worker;
 	/* command() blocks in a call that only a signal interrupts (EINTR). */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bus-args.h"
-#include "manager.h"	/* error names */
+#include "manager.h" /* error names */
 
 const char *const bus_param_keys[_PARAM_MAX] = {
 	[PARAM_VOLTAGE] = "Voltage",
@@ -64,14 +64,22 @@ int bus_read_params(sd_bus_message *m, const struct smp_params *current, bool ha
 			 * refuses it as LimitExceeded at the protocol layer once
 			 * the caller may set parameters (the first one counts). */
 			if (!ov.set)
-				ov = (struct param_overflow) { .set = true, .param = q, .requested = v };
+				ov = (struct param_overflow){ .set = true, .param = q, .requested = v };
 			v = UINT16_MAX;
 		}
 		switch (q) {
-		case PARAM_VOLTAGE: p.voltage_mv = (uint16_t)v; break;
-		case PARAM_CURRENT: p.current_ma = (uint16_t)v; break;
-		case PARAM_RATE: p.rate_chz = (uint16_t)v; break;
-		case PARAM_DEPTH: p.depth_um = (uint16_t)v; break;
+		case PARAM_VOLTAGE:
+			p.voltage_mv = (uint16_t)v;
+			break;
+		case PARAM_CURRENT:
+			p.current_ma = (uint16_t)v;
+			break;
+		case PARAM_RATE:
+			p.rate_chz = (uint16_t)v;
+			break;
+		case PARAM_DEPTH:
+			p.depth_um = (uint16_t)v;
+			break;
 		}
 		have[q] = true;
 		r = sd_bus_message_exit_container(m);
@@ -95,10 +103,18 @@ int bus_read_params(sd_bus_message *m, const struct smp_params *current, bool ha
 
 int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *error)
 {
-	static const struct { const char *key; const char *sig; } keys[] = {
-		{ "ClientPseudonym", "s" }, { "Operator", "s" }, { "Zone", "s" },
-		{ "PigmentLot", "s" }, { "PigmentManufacturer", "s" }, { "OverrideReason", "s" },
-		{ "PatchTestTime", "x" }, { "ScreeningTime", "x" },
+	static const struct {
+		const char *key;
+		const char *sig;
+	} keys[] = {
+		{ "ClientPseudonym", "s" },
+		{ "Operator", "s" },
+		{ "Zone", "s" },
+		{ "PigmentLot", "s" },
+		{ "PigmentManufacturer", "s" },
+		{ "OverrideReason", "s" },
+		{ "PatchTestTime", "x" },
+		{ "ScreeningTime", "x" },
 	};
 	char why[128];
 	int r;
@@ -134,12 +150,24 @@ int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *erro
 			if (r < 0)
 				return r;
 			switch (k) {
-			case 0: md->client = v; break;
-			case 1: md->operator_name = v; break;
-			case 2: md->zone = v; break;
-			case 3: md->lot = v; break;
-			case 4: md->maker = v; break;
-			case 5: md->override_reason = v; break;
+			case 0:
+				md->client = v;
+				break;
+			case 1:
+				md->operator_name = v;
+				break;
+			case 2:
+				md->zone = v;
+				break;
+			case 3:
+				md->lot = v;
+				break;
+			case 4:
+				md->maker = v;
+				break;
+			case 5:
+				md->override_reason = v;
+				break;
 			}
 		} else {
 			int64_t v;
@@ -162,14 +190,16 @@ int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *erro
 	if (r < 0)
 		return r;
 	if (!md->client)
-		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "ClientPseudonym is required");
+		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
+					 "ClientPseudonym is required");
 	if (!md->operator_name)
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "Operator is required");
 	if (!md->zone)
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "Zone is required");
 	if (zone_from_string(md->zone) == _ZONE_INVALID)
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "unknown zone \"%s\" (hairline, temples, crown or scar)", md->zone);
+					 "unknown zone \"%s\" (hairline, temples, crown or scar)",
+					 md->zone);
 	if (md->override_reason && !safety_text_check(md->override_reason, why, sizeof(why)))
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
 					 "OverrideReason %s; " SAFETY_TEXT_RULE, why);
@@ -202,13 +232,15 @@ int bus_read_export_filter(sd_bus_message *msg, struct audit_export_filter *f, s
 		if (!str && strcmp(key, "Since") != 0 && strcmp(key, "Until") != 0)
 			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
 						 "unknown filter \"%s\" (Session, Client, PigmentLot, "
-						 "CartridgeId, CartridgeLot, Since, Until)", key);
+						 "CartridgeId, CartridgeLot, Since, Until)",
+						 key);
 		r = sd_bus_message_peek_type(msg, &type, &contents);
 		if (r < 0)
 			return r;
 		if (!contents || strcmp(contents, str ? "s" : "t") != 0)
 			return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-						 "filter %s must be of type %s", key, str ? "s" : "t");
+						 "filter %s must be of type %s", key,
+						 str ? "s" : "t");
 		if (strcmp(key, "Session") == 0)
 			r = sd_bus_message_read(msg, "v", "s", &f->session);
 		else if (strcmp(key, "Client") == 0)

@@ -109,11 +109,11 @@ static int prop_setpoints(sd_bus *bus, const char *path, const char *iface, cons
 	if (r < 0)
 		return r;
 	if (d->ctl.have_setpoints) {
-		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}",
-					  "Voltage", "u", (uint32_t)d->ctl.setpoints.voltage_mv,
-					  "Current", "u", (uint32_t)d->ctl.setpoints.current_ma,
-					  "StrokeRate", "u", (uint32_t)d->ctl.setpoints.rate_chz,
-					  "Depth", "u", (uint32_t)d->ctl.setpoints.depth_um);
+		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "Voltage", "u",
+					  (uint32_t)d->ctl.setpoints.voltage_mv, "Current", "u",
+					  (uint32_t)d->ctl.setpoints.current_ma, "StrokeRate", "u",
+					  (uint32_t)d->ctl.setpoints.rate_chz, "Depth", "u",
+					  (uint32_t)d->ctl.setpoints.depth_um);
 		if (r < 0)
 			return r;
 	}
@@ -132,9 +132,8 @@ static int prop_limits(sd_bus *bus, const char *path, const char *iface, const c
 	if (r < 0)
 		return r;
 	for (int q = 0; q < _PARAM_MAX; q++) {
-		r = sd_bus_message_append(reply, "{s(uussss)}", bus_param_keys[q],
-					  el.min[q].value, el.max[q].value,
-					  el.min[q].label, el.min[q].source,
+		r = sd_bus_message_append(reply, "{s(uussss)}", bus_param_keys[q], el.min[q].value,
+					  el.max[q].value, el.min[q].label, el.min[q].source,
 					  el.max[q].label, el.max[q].source);
 		if (r < 0)
 			return r;
@@ -153,14 +152,11 @@ static int prop_last_refusal(sd_bus *bus, const char *path, const char *iface, c
 	if (r < 0)
 		return r;
 	if (rf->serial > 0) {
-		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
-					  "Parameter", "s", bus_param_keys[rf->param],
-					  "Requested", "u", rf->requested,
-					  "Limit", "u", rf->bound.value,
-					  "Bound", "s", rf->max ? "max" : "min",
-					  "Layer", "s", rf->bound.label,
-					  "Source", "s", rf->bound.source,
-					  "Serial", "t", rf->serial);
+		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Parameter", "s",
+					  bus_param_keys[rf->param], "Requested", "u",
+					  rf->requested, "Limit", "u", rf->bound.value, "Bound", "s",
+					  rf->max ? "max" : "min", "Layer", "s", rf->bound.label,
+					  "Source", "s", rf->bound.source, "Serial", "t", rf->serial);
 		if (r < 0)
 			return r;
 	}
@@ -180,16 +176,15 @@ static int prop_cartridge(sd_bus *bus, const char *path, const char *iface, cons
 	r = sd_bus_message_open_container(reply, 'a', "{sv}");
 	if (r < 0)
 		return r;
-	r = sd_bus_message_append(reply, "{sv}", "Present", "b", (int)!!(c->flags & SMPP_CART_PRESENT));
+	r = sd_bus_message_append(reply, "{sv}", "Present", "b",
+				  (int)!!(c->flags & SMPP_CART_PRESENT));
 	if (r >= 0 && (c->flags & SMPP_CART_PRESENT))
-		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
-					  "Id", "s", c->id,
-					  "Lot", "s", c->lot,
-					  "Needle", "s", needle,
-					  "DiameterUm", "u", (uint32_t)c->needle_diameter_um,
-					  "ExpiryDay", "u", c->expiry_day,
-					  "Used", "b", (int)!!(c->flags & SMPP_CART_USED),
-					  "Expired", "b", (int)!!(c->flags & SMPP_CART_EXPIRED));
+		r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Id", "s", c->id,
+					  "Lot", "s", c->lot, "Needle", "s", needle, "DiameterUm",
+					  "u", (uint32_t)c->needle_diameter_um, "ExpiryDay", "u",
+					  c->expiry_day, "Used", "b",
+					  (int)!!(c->flags & SMPP_CART_USED), "Expired", "b",
+					  (int)!!(c->flags & SMPP_CART_EXPIRED));
 	if (r < 0)
 		return r;
 	return sd_bus_message_close_container(reply);
@@ -209,9 +204,8 @@ static int prop_lease(sd_bus *bus, const char *path, const char *iface, const ch
 	return sd_bus_message_append(reply, "u", d->manager->policy.lease_ms.value);
 }
 
-static int prop_client_timeout(sd_bus *bus, const char *path, const char *iface,
-			       const char *prop, sd_bus_message *reply, void *userdata,
-			       sd_bus_error *error)
+static int prop_client_timeout(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			       sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	struct device *d = userdata;
 
@@ -393,13 +387,16 @@ static const sd_bus_vtable device_vtable[] = {
 	SD_BUS_PROPERTY("Backend", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("State", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Fault", "(ss)", prop_fault, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-	SD_BUS_PROPERTY("DeviceFaults", "as", prop_device_faults, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+	SD_BUS_PROPERTY("DeviceFaults", "as", prop_device_faults, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
 	SD_BUS_PROPERTY("Claimed", "b", prop_claimed, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Claimant", "s", prop_claimant, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Session", "o", prop_session, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Setpoints", "a{sv}", prop_setpoints, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-	SD_BUS_PROPERTY("Limits", "a{s(uussss)}", prop_limits, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
-	SD_BUS_PROPERTY("LastRefusal", "a{sv}", prop_last_refusal, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Limits", "a{s(uussss)}", prop_limits, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+	SD_BUS_PROPERTY("LastRefusal", "a{sv}", prop_last_refusal, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Cartridge", "a{sv}", prop_cartridge, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Telemetry", "a{sv}", prop_telemetry, 0, 0),
 	SD_BUS_PROPERTY("LeaseMs", "u", prop_lease, 0, 0),
@@ -407,10 +404,9 @@ static const sd_bus_vtable device_vtable[] = {
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD("Claim", "", "", method_claim, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Release", "", "", method_release, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("SetParameters",
-				SD_BUS_ARGS("a{sv}", parameters),
-				SD_BUS_RESULT("a{sv}", applied),
-				method_set_parameters, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SetParameters", SD_BUS_ARGS("a{sv}", parameters),
+				SD_BUS_RESULT("a{sv}", applied), method_set_parameters,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Start", "", "", method_start, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Stop", "", "", method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("EmergencyStop", "", "", method_estop, SD_BUS_VTABLE_UNPRIVILEGED),

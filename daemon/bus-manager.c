@@ -111,7 +111,7 @@ static int method_begin_session(sd_bus_message *msg, void *userdata, sd_bus_erro
 			return r < 0 ? r : 1;
 	}
 
-	req = (struct session_request) {
+	req = (struct session_request){
 		.client = md.client,
 		.operator_name = md.operator_name,
 		.zone = zone_from_string(md.zone),
@@ -158,12 +158,12 @@ typedef int (*job_done_fn)(struct verify_job *j, const siginfo_t *si);
 struct verify_job {
 	struct verify_job *next;
 	job_done_fn done;
-	char format[8];			/* ExportLog */
+	char format[8]; /* ExportLog */
 	struct manager *m;
 	sd_bus_message *call;
 	sd_event_source *child;
 	pid_t pid;
-	int fd;				/* read end of the result */
+	int fd; /* read end of the result */
 };
 
 static void verify_job_free(struct verify_job *j)
@@ -197,11 +197,16 @@ void bus_manager_free_jobs(struct manager *m)
 static const char *verify_status_name(enum audit_verify_status s)
 {
 	switch (s) {
-	case AUDIT_VERIFY_INTACT: return "intact";
-	case AUDIT_VERIFY_TAMPERED: return "tampered";
-	case AUDIT_VERIFY_TRUNCATED: return "truncated";
-	case AUDIT_VERIFY_UNVERIFIABLE: return "unverifiable";
-	case AUDIT_VERIFY_GAP: return "gap";
+	case AUDIT_VERIFY_INTACT:
+		return "intact";
+	case AUDIT_VERIFY_TAMPERED:
+		return "tampered";
+	case AUDIT_VERIFY_TRUNCATED:
+		return "truncated";
+	case AUDIT_VERIFY_UNVERIFIABLE:
+		return "unverifiable";
+	case AUDIT_VERIFY_GAP:
+		return "gap";
 	}
 	return "unknown";
 }
@@ -218,13 +223,15 @@ static int export_done(struct verify_job *j, const siginfo_t *si)
 					   "the audit log could not be exported%s%s",
 					   si->si_code == CLD_EXITED && si->si_status ? ": " : "",
 					   si->si_code == CLD_EXITED && si->si_status ?
-					   strerror(si->si_status) : "");
+						   strerror(si->si_status) :
+						   "");
 		return 0;
 	}
 	{
 		struct audit_field f[] = {
 			AUDIT_STR("who", sd_bus_message_get_sender(j->call) ?
-				  sd_bus_message_get_sender(j->call) : ""),
+						 sd_bus_message_get_sender(j->call) :
+						 ""),
 			AUDIT_STR("format", j->format),
 			AUDIT_UINT("records", (uint64_t)count),
 		};
@@ -241,18 +248,46 @@ static int export_done(struct verify_job *j, const siginfo_t *si)
  * them into the a{sv} of docs/dbus.md.
  */
 enum past_field {
-	PAST_ID, PAST_CLIENT, PAST_OPERATOR, PAST_ZONE, PAST_ZONES, PAST_PIGMENT_LOT,
-	PAST_PIGMENT_MAKER, PAST_CARTRIDGE, PAST_CARTRIDGE_LOT, PAST_NEEDLE, PAST_DEVICE,
-	PAST_STATE, PAST_END_REASON,
-	PAST_BEGIN, PAST_END, PAST_NEEDLE_ON,		/* t */
-	PAST_PATCH_TEST, PAST_SCREENING,		/* x */
+	PAST_ID,
+	PAST_CLIENT,
+	PAST_OPERATOR,
+	PAST_ZONE,
+	PAST_ZONES,
+	PAST_PIGMENT_LOT,
+	PAST_PIGMENT_MAKER,
+	PAST_CARTRIDGE,
+	PAST_CARTRIDGE_LOT,
+	PAST_NEEDLE,
+	PAST_DEVICE,
+	PAST_STATE,
+	PAST_END_REASON,
+	PAST_BEGIN,
+	PAST_END,
+	PAST_NEEDLE_ON, /* t */
+	PAST_PATCH_TEST,
+	PAST_SCREENING, /* x */
 	PAST_FIELDS
 };
 
 static const char *const past_keys[PAST_FIELDS] = {
-	"Id", "Client", "Operator", "Zone", "Zones", "PigmentLot", "PigmentManufacturer",
-	"CartridgeId", "CartridgeLot", "Needle", "Device", "State", "EndReason",
-	"BeginTime", "EndTime", "NeedleOnTime", "PatchTestTime", "ScreeningTime",
+	"Id",
+	"Client",
+	"Operator",
+	"Zone",
+	"Zones",
+	"PigmentLot",
+	"PigmentManufacturer",
+	"CartridgeId",
+	"CartridgeLot",
+	"Needle",
+	"Device",
+	"State",
+	"EndReason",
+	"BeginTime",
+	"EndTime",
+	"NeedleOnTime",
+	"PatchTestTime",
+	"ScreeningTime",
 };
 
 static int past_sessions_write(const char *dir, const struct audit_export_filter *filter, int fd)
@@ -281,14 +316,15 @@ static int past_sessions_write(const char *dir, const struct audit_export_filter
 	for (size_t i = 0; i < n; i++) {
 		const struct audit_session *p = &s[i];
 
-		fprintf(f, "%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c"
+		fprintf(f,
+			"%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c%s%c"
 			"%" PRIu64 "%c%" PRIu64 "%c%" PRIu64 "%c%" PRId64 "%c%" PRId64 "%c",
 			p->id, 0, p->client, 0, p->operator_name, 0, p->zone, 0, p->zones, 0,
 			p->pigment_lot, 0, p->pigment_manufacturer, 0, p->cartridge, 0,
 			p->cartridge_lot, 0, p->needle, 0, p->device, 0,
-			audit_session_state_to_string(p->state), 0, p->end_reason, 0,
-			p->begin_usec, 0, p->end_usec, 0, p->needle_on_ms * 1000, 0,
-			p->patch_test_time, 0, p->screening_time, 0);
+			audit_session_state_to_string(p->state), 0, p->end_reason, 0, p->begin_usec,
+			0, p->end_usec, 0, p->needle_on_ms * 1000, 0, p->patch_test_time, 0,
+			p->screening_time, 0);
 	}
 	/* The child exits next; freeing keeps valgrind's leak check meaningful. */
 	audit_sessions_free(s, n);
@@ -344,9 +380,11 @@ static int list_done(struct verify_job *j, const siginfo_t *si)
 	if (si->si_code != CLD_EXITED || si->si_status != 0)
 		return sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
 						  "the audit log could not be read%s%s",
-						  si->si_code == CLD_EXITED && si->si_status ? ": " : "",
+						  si->si_code == CLD_EXITED && si->si_status ? ": " :
+											       "",
 						  si->si_code == CLD_EXITED && si->si_status ?
-						  strerror(si->si_status) : "");
+							  strerror(si->si_status) :
+							  "");
 	if (fstat(j->fd, &st) < 0 || !(buf = malloc((size_t)st.st_size + 1)) ||
 	    pread(j->fd, buf, (size_t)st.st_size, 0) != st.st_size) {
 		free(buf);
@@ -363,7 +401,7 @@ static int list_done(struct verify_job *j, const siginfo_t *si)
 
 		for (int k = 0; k < PAST_FIELDS; k++) {
 			if (p >= end) {
-				r = -EBADMSG;	/* a child that wrote half a session */
+				r = -EBADMSG; /* a child that wrote half a session */
 				break;
 			}
 			v[k] = p;
@@ -376,7 +414,7 @@ static int list_done(struct verify_job *j, const siginfo_t *si)
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
-		(void)sd_bus_send(NULL, reply, NULL);	/* the caller may be gone */
+		(void)sd_bus_send(NULL, reply, NULL); /* the caller may be gone */
 	else
 		sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
 					   "cannot build the session list: %s", strerror(-r));
@@ -398,9 +436,11 @@ static int verify_done(struct verify_job *j, const siginfo_t *si)
 	if (si->si_code != CLD_EXITED || si->si_status != 0 || n != (ssize_t)sizeof(rep))
 		return sd_bus_reply_method_errorf(j->call, SMPD_ERROR_AUDIT_UNAVAILABLE,
 						  "the audit log could not be read for verification%s%s",
-						  si->si_code == CLD_EXITED && si->si_status ? ": " : "",
+						  si->si_code == CLD_EXITED && si->si_status ? ": " :
+											       "",
 						  si->si_code == CLD_EXITED && si->si_status ?
-						  strerror(si->si_status) : "");
+							  strerror(si->si_status) :
+							  "");
 	rep.file[sizeof(rep.file) - 1] = '\0';
 	rep.reason[sizeof(rep.reason) - 1] = '\0';
 	if (rep.status == AUDIT_VERIFY_INTACT)
@@ -409,12 +449,14 @@ static int verify_done(struct verify_job *j, const siginfo_t *si)
 			 "%" PRIu64 " records after the last seal are chained but not yet sealed",
 			 rep.n_records, rep.n_files, rep.n_seals, rep.unsealed_records);
 	else
-		snprintf(desc, sizeof(desc), "%s: %s (file %s, offset %" PRIu64 ", record %" PRIu64 ")",
+		snprintf(desc, sizeof(desc),
+			 "%s: %s (file %s, offset %" PRIu64 ", record %" PRIu64 ")",
 			 verify_status_name(rep.status), rep.reason, rep.file, rep.offset, rep.seq);
 	{
 		struct audit_field f[] = {
 			AUDIT_STR("who", sd_bus_message_get_sender(j->call) ?
-				  sd_bus_message_get_sender(j->call) : ""),
+						 sd_bus_message_get_sender(j->call) :
+						 ""),
 			AUDIT_STR("status", verify_status_name(rep.status)),
 			AUDIT_UINT("records", rep.n_records),
 		};
@@ -455,9 +497,9 @@ static int job_child_setup(pid_t parent, int out, int keep)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		return errno;
 	if (getppid() != parent)
-		_exit(ECHILD);		/* smpd is gone already */
+		_exit(ECHILD); /* smpd is gone already */
 	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);	/* smpd blocks what sd-event handles */
+	sigprocmask(SIG_SETMASK, &all, NULL); /* smpd blocks what sd-event handles */
 
 	if (out > 2)
 		fds[n++] = (unsigned)out;
@@ -499,8 +541,7 @@ static int job_child_setup(pid_t parent, int out, int keep)
  * the call is answered later (return 1 from the method handler).
  */
 static int job_start(struct manager *m, sd_bus_message *msg, bool use_memfd, int keep_fd,
-		     job_work_fn work, const void *arg, job_done_fn done,
-		     struct verify_job **ret)
+		     job_work_fn work, const void *arg, job_done_fn done, struct verify_job **ret)
 {
 	struct verify_job *j = NULL;
 	pid_t parent = getpid();
@@ -602,7 +643,7 @@ static int method_verify_log(sd_bus_message *msg, void *userdata, sd_bus_error *
 struct export_args {
 	enum audit_export_format fmt;
 	const struct audit_export_filter *filter;
-	int fd;				/* the caller's file */
+	int fd; /* the caller's file */
 };
 
 static int export_work(struct manager *m, const void *arg, int fd)
@@ -692,26 +733,26 @@ static int method_list_past_sessions(sd_bus_message *msg, void *userdata, sd_bus
 static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("APIVersion", "u", prop_api_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-	SD_BUS_PROPERTY("PolicyDigest", "s", prop_policy_digest, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("PolicyDigest", "s", prop_policy_digest, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("AuditAvailable", "b", prop_audit_ok, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD_WITH_ARGS("ListDevices", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", devices),
 				method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", sessions),
 				method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("BeginSession",
-				SD_BUS_ARGS("o", device, "a{sv}", metadata),
-				SD_BUS_RESULT("o", session),
-				method_begin_session, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("BeginSession", SD_BUS_ARGS("o", device, "a{sv}", metadata),
+				SD_BUS_RESULT("o", session), method_begin_session,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Reload", "", "", method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("VerifyLog", SD_BUS_ARGS("s", verification_key),
-				SD_BUS_RESULT("u", status, "s", description),
-				method_verify_log, SD_BUS_VTABLE_UNPRIVILEGED),
+				SD_BUS_RESULT("u", status, "s", description), method_verify_log,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ExportLog", SD_BUS_ARGS("a{sv}", filter, "s", format, "h", fd),
-				SD_BUS_RESULT("t", records),
-				method_export_log, SD_BUS_VTABLE_UNPRIVILEGED),
+				SD_BUS_RESULT("t", records), method_export_log,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListPastSessions", SD_BUS_ARGS("a{sv}", filter),
-				SD_BUS_RESULT("aa{sv}", sessions),
-				method_list_past_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
+				SD_BUS_RESULT("aa{sv}", sessions), method_list_past_sessions,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded", SD_BUS_ARGS("o", device), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved", SD_BUS_ARGS("o", device), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("SessionBegun", SD_BUS_ARGS("o", session), 0),
@@ -720,6 +761,6 @@ static const sd_bus_vtable manager_vtable[] = {
 
 int bus_manager_register(struct manager *m)
 {
-	return sd_bus_add_object_vtable(m->bus, NULL, SMPD_PATH, SMPD_IFACE_MANAGER,
-					manager_vtable, m);
+	return sd_bus_add_object_vtable(m->bus, NULL, SMPD_PATH, SMPD_IFACE_MANAGER, manager_vtable,
+					m);
 }

@@ -60,8 +60,10 @@ static int prop_time(sd_bus *bus, const char *path, const char *iface, const cha
 	if (strcmp(prop, "EndTime") == 0)
 		return sd_bus_message_append(reply, "t", s->end_realtime_us);
 	if (strcmp(prop, "NeedleOnTime") == 0)
-		return sd_bus_message_append(reply, "t", s->active && s->device ?
-					     s->device->ctl.monitor.needle_on_us : s->needle_on_us);
+		return sd_bus_message_append(reply, "t",
+					     s->active && s->device ?
+						     s->device->ctl.monitor.needle_on_us :
+						     s->needle_on_us);
 	return -ENOENT;
 }
 
@@ -78,7 +80,8 @@ static int require_owner(struct session *s, sd_bus_message *m, sd_bus_error *err
 	const char *sender = sd_bus_message_get_sender(m);
 
 	if (!s->active)
-		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended", s->id);
+		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended",
+					 s->id);
 	if (!sender || strcmp(sender, s->owner) != 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_NOT_CLAIMED,
 					 "session %s belongs to another client", s->id);
@@ -98,7 +101,8 @@ static int method_change_zone(sd_bus_message *m, void *userdata, sd_bus_error *e
 	z = zone_from_string(zone);
 	if (z == _ZONE_INVALID)
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "unknown zone \"%s\" (hairline, temples, crown or scar)", zone);
+					 "unknown zone \"%s\" (hairline, temples, crown or scar)",
+					 zone);
 	r = polkit_verify(s->manager, m, SMPD_ACTION_OPERATE, method_change_zone, s, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;

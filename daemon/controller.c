@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "controller.h"
-#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
+#include "smp-mutation.h" /* SMP_MUTATION_* hooks, docs/safety.md */
 
 #define US_PER_MS 1000ULL
 #define US_PER_S 1000000ULL
@@ -257,7 +257,7 @@ void controller_trip(struct controller *c, uint64_t now, enum monitor_trip trip,
 {
 	(void)now;
 	if (c->trip != MONITOR_OK)
-		return;		/* the first fault stays latched */
+		return; /* the first fault stays latched */
 	c->trip = trip;
 	snprintf(c->trip_message, sizeof(c->trip_message), "%s", msg);
 	stop_needle(c, CTL_THEN_TRIP, "smpd", msg, false);
@@ -324,7 +324,7 @@ static void note_record_time(struct controller *c, uint64_t timestamp_us, uint64
 
 	if (c->have_clock && timestamp_us < c->last_timestamp_us) {
 		c->have_clock = false;
-		c->fence = false;	/* a reset: its records are all new */
+		c->fence = false; /* a reset: its records are all new */
 	}
 	c->last_timestamp_us = timestamp_us;
 	if (!c->have_clock) {
@@ -376,13 +376,13 @@ static void set_fence(struct controller *c, uint64_t now, bool exact, uint32_t d
 	uint32_t from;
 
 #ifdef SMP_MUTATION_DM_STALE_FENCE
-	return;		/* mutant: records from before CLEAR_FAULT or START are judged */
+	return; /* mutant: records from before CLEAR_FAULT or START are judged */
 #endif
 	if (!exact) {
 		int64_t best;
 
 		if (!c->have_clock)
-			return;	/* no record yet: none can be stale */
+			return; /* no record yet: none can be stale */
 		best = c->clock_off_cur < c->clock_off_prev ? c->clock_off_cur : c->clock_off_prev;
 		device_ms = (uint32_t)(((int64_t)now - best) / 1000);
 		if (after_ms)
@@ -447,10 +447,11 @@ bool controller_telemetry(struct controller *c, uint64_t now, const struct smp_t
 static bool alive_expired(const struct controller *c, uint64_t now, uint32_t slack_ms)
 {
 #ifdef SMP_MUTATION_DM_CLIENT_ALIVE
-	return false;	/* mutant: a claimant on the bus counts as alive */
+	return false; /* mutant: a claimant on the bus counts as alive */
 #endif
 	return c->alive_at &&
-	       now >= c->alive_at + (uint64_t)(c->policy->client_timeout_ms.value + slack_ms) * US_PER_MS;
+	       now >= c->alive_at + (uint64_t)(c->policy->client_timeout_ms.value + slack_ms) *
+					    US_PER_MS;
 }
 
 static void client_unresponsive(struct controller *c, uint64_t now)
@@ -459,9 +460,10 @@ static void client_unresponsive(struct controller *c, uint64_t now)
 	char msg[SAFETY_MSG_MAX + 512];
 
 	snprintf(msg, sizeof(msg),
-		 "the claiming client %s sent no Heartbeat for %" PRIu64 " ms (ClientTimeoutMs=%u, %s)",
-		 c->claimant[0] ? c->claimant : "(none)", (now - c->alive_at) / 1000,
-		 t->value, t->source);
+		 "the claiming client %s sent no Heartbeat for %" PRIu64
+		 " ms (ClientTimeoutMs=%u, %s)",
+		 c->claimant[0] ? c->claimant : "(none)", (now - c->alive_at) / 1000, t->value,
+		 t->source);
 	controller_trip(c, now, MONITOR_CLIENT_UNRESPONSIVE, msg);
 }
 
@@ -475,7 +477,7 @@ static void alive(struct controller *c, uint64_t now)
 void controller_claimant_alive(struct controller *c, uint64_t now)
 {
 	if (!c->running || c->gone || !c->claimant[0])
-		return;		/* counts only while the needle runs */
+		return; /* counts only while the needle runs */
 	alive(c, now);
 }
 
@@ -490,7 +492,7 @@ static void renew_decide(struct controller *c, uint64_t now)
 	const struct policy *p = c->policy;
 
 #ifdef SMP_MUTATION_DM_LEASE_TELEMETRY
-	c->fresh_mono = now;	/* mutant: renews without telemetry */
+	c->fresh_mono = now; /* mutant: renews without telemetry */
 #endif
 	if (!c->claimant[0])
 		stop_for(c, "the claiming client left the bus");
@@ -502,7 +504,7 @@ static void renew_decide(struct controller *c, uint64_t now)
 		controller_trip(c, now, MONITOR_TELEMETRY_LOST,
 				"no telemetry from the device for a lease period");
 	else if (alive_expired(c, now, p->renew_ms.value))
-		client_unresponsive(c, now);	/* the deadline timer did not get its turn */
+		client_unresponsive(c, now); /* the deadline timer did not get its turn */
 	else
 		send_lease(c, SMPP_T_RENEW_LEASE, CTL_TAG_RENEW);
 }
@@ -581,7 +583,7 @@ void controller_release(struct controller *c, uint64_t now, const char *reason)
 void controller_claimant_gone(struct controller *c, uint64_t now, const char *reason)
 {
 #ifdef SMP_MUTATION_DM_CLAIMANT_GONE
-	return;		/* mutant: a claimant that left the bus keeps the device */
+	return; /* mutant: a claimant that left the bus keeps the device */
 #endif
 	controller_release(c, now, reason);
 }
@@ -606,8 +608,8 @@ static bool busy(struct controller *c)
 		struct ctl_action *a = push(c, CTL_REPLY);
 
 		a->error = E_DEVICE_ERROR;
-		snprintf(a->message, sizeof(a->message), "another request to device %s is in progress",
-			 c->serial);
+		snprintf(a->message, sizeof(a->message),
+			 "another request to device %s is in progress", c->serial);
 	}
 	return true;
 }
@@ -648,7 +650,7 @@ void controller_request_start(struct controller *c, uint64_t now, const char *wh
 		      monitor_trip_to_string(c->trip), c->trip_message);
 		return;
 	}
-#endif	/* mutant: a latched fault or emergency stop does not refuse Start */
+#endif /* mutant: a latched fault or emergency stop does not refuse Start */
 #ifndef SMP_MUTATION_DM_SESSION_LIMITS
 	if (c->time_exceeded) {
 		reply(c, E_SESSION_LIMIT, "the session reached its maximum duration");
@@ -656,7 +658,8 @@ void controller_request_start(struct controller *c, uint64_t now, const char *wh
 	}
 #endif
 	if (!c->have_setpoints) {
-		reply(c, E_NO_SETPOINTS, "SetParameters first: voltage, current, stroke rate and depth");
+		reply(c, E_NO_SETPOINTS,
+		      "SetParameters first: voltage, current, stroke rate and depth");
 		return;
 	}
 #ifndef SMP_MUTATION_DM_SESSION_LIMITS
@@ -665,7 +668,7 @@ void controller_request_start(struct controller *c, uint64_t now, const char *wh
 		      c->policy->max_needle_on_s.value, c->policy->max_needle_on_s.source);
 		return;
 	}
-#endif	/* mutant: an exhausted session still starts */
+#endif /* mutant: an exhausted session still starts */
 	r = safety_check_params(&c->limits, &c->setpoints, &q, msg, sizeof(msg));
 	if (r < 0) {
 		struct ctl_action *a = push(c, CTL_REPLY);
@@ -684,7 +687,7 @@ void controller_request_start(struct controller *c, uint64_t now, const char *wh
 
 static void start_fenced(struct controller *c, uint64_t now, const struct ctl_result *res)
 {
-	c->judged_setpoints = c->setpoints;	/* this run's, from the fence on */
+	c->judged_setpoints = c->setpoints; /* this run's, from the fence on */
 	set_fence(c, now, res->r == 0 && res->have_uptime, res->uptime_ms, 0);
 	/*
 	 * The record first, durable (H12): the needle never moves without
@@ -704,7 +707,9 @@ static bool stopped_meanwhile(struct controller *c)
 		return false;
 	audit(c, CTL_AUDIT_START_REFUSED, false, c->op_who, "stopped while starting");
 	reply(c, E_FAULT_LATCHED, "the needle was stopped while it started (%s)",
-	      c->estop ? "emergency stop" : c->trip != MONITOR_OK ? c->trip_message : "stop");
+	      c->estop		    ? "emergency stop" :
+	      c->trip != MONITOR_OK ? c->trip_message :
+				      "stop");
 	return true;
 }
 
@@ -718,9 +723,9 @@ static void start_done(struct controller *c, uint64_t now, const struct ctl_resu
 		return;
 	}
 	c->running = true;
-	alive(c, now);		/* the Start call is the claimant's first sign of life */
+	alive(c, now); /* the Start call is the claimant's first sign of life */
 	c->backlog_asked = false;
-	c->fresh_mono = now;	/* a lease for the first record */
+	c->fresh_mono = now; /* a lease for the first record */
 	c->renew_at = now + (uint64_t)c->policy->renew_ms.value * US_PER_MS;
 	arm(c, CTL_TIMER_RENEW, c->renew_at);
 	emit(c, CTL_PROP_STATE);
@@ -799,7 +804,7 @@ void controller_request_clear_fault(struct controller *c, uint64_t now, const ch
 		send(c, SMPP_T_GET_CARTRIDGE, CTL_TAG_CLEAR_CARTRIDGE, NULL, 0);
 		return;
 	}
-#endif	/* mutant: ClearFault of a hot motor or without the session's cartridge */
+#endif /* mutant: ClearFault of a hot motor or without the session's cartridge */
 	send(c, SMPP_T_CLEAR_FAULT, CTL_TAG_CLEAR, NULL, 0);
 }
 
@@ -810,7 +815,8 @@ static void clear_cartridge_done(struct controller *c, const struct ctl_result *
 		return;
 	}
 	if (!res->cartridge_present || strcmp(res->cartridge_id, c->session_cartridge) != 0) {
-		reply(c, E_FAULT_PERSISTS, "cartridge %s of the session is not inserted; end the session",
+		reply(c, E_FAULT_PERSISTS,
+		      "cartridge %s of the session is not inserted; end the session",
 		      c->session_cartridge);
 		return;
 	}
@@ -828,7 +834,9 @@ static void clear_done(struct controller *c, const struct ctl_result *res)
 		return;
 	}
 	audit(c, CTL_AUDIT_CLEAR_FAULT, false, c->op_who,
-	      c->trip != MONITOR_OK ? monitor_trip_to_string(c->trip) : c->estop ? "estop" : "none");
+	      c->trip != MONITOR_OK ? monitor_trip_to_string(c->trip) :
+	      c->estop		    ? "estop" :
+				      "none");
 	send(c, SMPP_T_GET_STATS, CTL_TAG_CLEAR_FENCE, NULL, 0);
 }
 
@@ -849,7 +857,8 @@ int controller_check_setpoints(const struct effective_limits *el, const struct s
 	return safety_check_params(el, sp, ret_param, msg, msgsz);
 }
 
-void controller_request_set_parameters(struct controller *c, uint64_t now, const struct smp_params *req)
+void controller_request_set_parameters(struct controller *c, uint64_t now,
+				       const struct smp_params *req)
 {
 	char msg[SAFETY_MSG_MAX];
 	uint8_t buf[SMPP_PARAMS_SIZE];
@@ -862,7 +871,8 @@ void controller_request_set_parameters(struct controller *c, uint64_t now, const
 	c->op = CTL_OP_SET_PARAMS;
 	c->op_params = *req;
 	if (!c->session_open) {
-		reply(c, E_NO_SESSION, "parameters are set inside an open session (its zone decides the limits)");
+		reply(c, E_NO_SESSION,
+		      "parameters are set inside an open session (its zone decides the limits)");
 		return;
 	}
 	r = safety_check_params(&c->limits, req, &q, msg, sizeof(msg));
@@ -928,7 +938,8 @@ void controller_audit_done(struct controller *c, uint64_t now, int r)
 	switch (c->op) {
 	case CTL_OP_START:
 		if (r < 0) {
-			reply(c, E_AUDIT_UNAVAILABLE, "the audit log cannot be written: %s", strerror(-r));
+			reply(c, E_AUDIT_UNAVAILABLE, "the audit log cannot be written: %s",
+			      strerror(-r));
 			return;
 		}
 		if (stopped_meanwhile(c))
@@ -937,7 +948,8 @@ void controller_audit_done(struct controller *c, uint64_t now, int r)
 		break;
 	case CTL_OP_SET_PARAMS:
 		if (r < 0) {
-			reply(c, E_AUDIT_UNAVAILABLE, "the audit log cannot be written: %s", strerror(-r));
+			reply(c, E_AUDIT_UNAVAILABLE, "the audit log cannot be written: %s",
+			      strerror(-r));
 			return;
 		}
 		emit(c, CTL_PROP_SETPOINTS);
@@ -1003,7 +1015,7 @@ static void arm_session_clock(struct controller *c)
 	uint64_t end = c->session_begin + (uint64_t)p->max_session_s.value * US_PER_S;
 
 #ifdef SMP_MUTATION_DM_SESSION_LIMITS
-	return;		/* mutant: a session has no end */
+	return; /* mutant: a session has no end */
 #endif
 	arm(c, CTL_TIMER_LIMIT, end);
 	if (p->warning_before_end_s.value > 0)
@@ -1036,8 +1048,8 @@ static void session_limit(struct controller *c, uint64_t now)
 {
 	char msg[SAFETY_MSG_MAX];
 
-	if (!c->session_open || now < c->session_begin +
-	    (uint64_t)c->policy->max_session_s.value * US_PER_S)
+	if (!c->session_open ||
+	    now < c->session_begin + (uint64_t)c->policy->max_session_s.value * US_PER_S)
 		return;
 	c->time_exceeded = true;
 	push(c, CTL_SESSION_EXPIRED);
@@ -1057,7 +1069,7 @@ void controller_policy_reloaded(struct controller *c, uint64_t now)
 	    safety_check_params(&c->limits, &c->setpoints, NULL, msg, sizeof(msg)) < 0)
 		stop_for(c, "the reloaded policy no longer allows the setpoints");
 	if (c->session_open)
-		arm_session_clock(c);	/* a shorter MaxDuration applies at once */
+		arm_session_clock(c); /* a shorter MaxDuration applies at once */
 }
 
 void controller_timer(struct controller *c, uint64_t now, enum ctl_timer timer)

@@ -35,10 +35,10 @@
 
 /* Timers the controller arms (one event source each in the glue). */
 enum ctl_timer {
-	CTL_TIMER_RENEW,	/* the next lease renewal */
-	CTL_TIMER_ALIVE,	/* the claimant's sign-of-life deadline */
-	CTL_TIMER_WARNING,	/* the session's WarningBeforeEnd */
-	CTL_TIMER_LIMIT,	/* the session's MaxDuration */
+	CTL_TIMER_RENEW,   /* the next lease renewal */
+	CTL_TIMER_ALIVE,   /* the claimant's sign-of-life deadline */
+	CTL_TIMER_WARNING, /* the session's WarningBeforeEnd */
+	CTL_TIMER_LIMIT,   /* the session's MaxDuration */
 	_CTL_TIMER_MAX,
 };
 
@@ -51,45 +51,45 @@ enum {
 
 /* Audit records the controller asks for; the glue adds the fields. */
 enum ctl_audit {
-	CTL_AUDIT_STOP,			/* who, reason */
-	CTL_AUDIT_ESTOP,		/* who */
-	CTL_AUDIT_START,		/* who: must succeed before START (audit_done) */
-	CTL_AUDIT_START_REFUSED,	/* who, reason */
-	CTL_AUDIT_CLEAR_FAULT,		/* who, reason = what was cleared */
-	CTL_AUDIT_SET_PARAMETERS,	/* the request and the applied values (audit_done) */
-	CTL_AUDIT_PARAMETERS_REFUSED,	/* the request, reason = the refusal */
+	CTL_AUDIT_STOP,		      /* who, reason */
+	CTL_AUDIT_ESTOP,	      /* who */
+	CTL_AUDIT_START,	      /* who: must succeed before START (audit_done) */
+	CTL_AUDIT_START_REFUSED,      /* who, reason */
+	CTL_AUDIT_CLEAR_FAULT,	      /* who, reason = what was cleared */
+	CTL_AUDIT_SET_PARAMETERS,     /* the request and the applied values (audit_done) */
+	CTL_AUDIT_PARAMETERS_REFUSED, /* the request, reason = the refusal */
 };
 
 /* Why a command was sent: comes back with its completion. */
 enum ctl_tag {
-	CTL_TAG_STOP,		/* STOP of a stop sequence */
-	CTL_TAG_STOP_ESTOP,	/* ESTOP after a STOP that failed */
+	CTL_TAG_STOP,	    /* STOP of a stop sequence */
+	CTL_TAG_STOP_ESTOP, /* ESTOP after a STOP that failed */
 	CTL_TAG_RENEW,
-	CTL_TAG_START_FENCE,	/* GET_STATS before START */
+	CTL_TAG_START_FENCE, /* GET_STATS before START */
 	CTL_TAG_START,
 	CTL_TAG_ESTOP,
 	CTL_TAG_ESTOP_AGAIN,
-	CTL_TAG_CLEAR_CARTRIDGE,	/* GET_CARTRIDGE before CLEAR_FAULT */
+	CTL_TAG_CLEAR_CARTRIDGE, /* GET_CARTRIDGE before CLEAR_FAULT */
 	CTL_TAG_CLEAR,
-	CTL_TAG_CLEAR_FENCE,	/* GET_STATS after CLEAR_FAULT */
+	CTL_TAG_CLEAR_FENCE, /* GET_STATS after CLEAR_FAULT */
 	CTL_TAG_SET_PARAMS,
 };
 
 enum ctl_action_kind {
-	CTL_SEND,		/* send cmd with payload; then controller_command_done(tag) */
-	CTL_ARM,		/* arm timer at at (0: disarm) */
-	CTL_TRIP,		/* fault trip latched (message: the sentence), needle stopped:
+	CTL_SEND,	     /* send cmd with payload; then controller_command_done(tag) */
+	CTL_ARM,	     /* arm timer at at (0: disarm) */
+	CTL_TRIP,	     /* fault trip latched (message: the sentence), needle stopped:
 				 * log it, Fault signal, State+Fault changed, audit "fault"
 				 * (not for audit-failed) */
-	CTL_EMIT,		/* props changed */
-	CTL_AUDIT,		/* append record audit (who, reason); when gate is set,
+	CTL_EMIT,	     /* props changed */
+	CTL_AUDIT,	     /* append record audit (who, reason); when gate is set,
 				 * report the result with controller_audit_done() */
-	CTL_READ_BACKLOG,	/* read what the link holds, then controller_backlog_done() */
-	CTL_RELEASE,		/* the claim ends (reason): end the session, release record */
-	CTL_SESSION_WARNING,	/* the session's end is WarningBeforeEnd away */
-	CTL_SESSION_EXPIRED,	/* the session reached MaxDuration */
-	CTL_LOG,		/* a warning for the journal (message) */
-	CTL_REPLY,		/* the request is done: error NULL (success) or the refusal */
+	CTL_READ_BACKLOG,    /* read what the link holds, then controller_backlog_done() */
+	CTL_RELEASE,	     /* the claim ends (reason): end the session, release record */
+	CTL_SESSION_WARNING, /* the session's end is WarningBeforeEnd away */
+	CTL_SESSION_EXPIRED, /* the session reached MaxDuration */
+	CTL_LOG,	     /* a warning for the journal (message) */
+	CTL_REPLY,	     /* the request is done: error NULL (success) or the refusal */
 };
 
 struct ctl_action {
@@ -124,16 +124,16 @@ struct ctl_action {
 /* The completion of a CTL_SEND, decoded by the glue. */
 struct ctl_result {
 	enum ctl_tag tag;
-	int r;			/* 0, a device status (enum smpp_status) or -errno */
-	bool have_status;	/* a STATUS payload came back: */
+	int r;		  /* 0, a device status (enum smpp_status) or -errno */
+	bool have_status; /* a STATUS payload came back: */
 	uint8_t state;
 	uint32_t faults;
-	bool have_uptime;	/* GET_STATS: the device clock */
+	bool have_uptime; /* GET_STATS: the device clock */
 	uint32_t uptime_ms;
-	bool have_params;	/* SET_PARAMS: the applied values */
+	bool have_params; /* SET_PARAMS: the applied values */
 	struct smp_params params;
-	struct smp_range_error range;	/* SET_PARAMS refused OUT_OF_RANGE/NOT_ON_STEP */
-	bool cartridge_present;	/* GET_CARTRIDGE */
+	struct smp_range_error range; /* SET_PARAMS refused OUT_OF_RANGE/NOT_ON_STEP */
+	bool cartridge_present;	      /* GET_CARTRIDGE */
 	char cartridge_id[SMPP_ID_LEN + 1];
 };
 
@@ -150,9 +150,9 @@ enum ctl_op {
 /* What happens when a stop sequence (STOP, ESTOP if it fails) is done. */
 enum ctl_stop_then {
 	CTL_THEN_NOTHING,
-	CTL_THEN_TRIP,		/* report the latched trip */
-	CTL_THEN_RECORD,	/* audit "stop" (who, reason), State changed */
-	CTL_THEN_RELEASE,	/* ... and then the claim ends */
+	CTL_THEN_TRIP,	  /* report the latched trip */
+	CTL_THEN_RECORD,  /* audit "stop" (who, reason), State changed */
+	CTL_THEN_RELEASE, /* ... and then the claim ends */
 };
 
 struct controller {
@@ -165,12 +165,12 @@ struct controller {
 	bool gone;
 
 	/* the safety state */
-	bool running;			/* we started it and have not stopped it */
-	bool estop;			/* latched emergency stop */
-	enum monitor_trip trip;		/* latched fault, MONITOR_OK = none */
+	bool running;		/* we started it and have not stopped it */
+	bool estop;		/* latched emergency stop */
+	enum monitor_trip trip; /* latched fault, MONITOR_OK = none */
 	char trip_message[SAFETY_MSG_MAX + 64];
 	struct monitor monitor;
-	struct smp_params setpoints;	/* applied (as echoed by the device) */
+	struct smp_params setpoints; /* applied (as echoed by the device) */
 	bool have_setpoints;
 	/*
 	 * What the monitor judges records against: the setpoints of the run
@@ -179,26 +179,26 @@ struct controller {
 	 * records made before it); applied while it runs, at once.
 	 */
 	struct smp_params judged_setpoints;
-	struct effective_limits limits;	/* in force now (controller_set_limits) */
+	struct effective_limits limits; /* in force now (controller_set_limits) */
 	int audit_error;		/* <0: the audit log cannot be written */
 
 	/* claim and session */
-	char claimant[256];		/* "" = unclaimed */
+	char claimant[256]; /* "" = unclaimed */
 	bool session_open;
 	char session_cartridge[SMPP_ID_LEN + 1];
 	uint64_t session_begin;
 	bool time_exceeded;
 
 	/* lease */
-	uint64_t renew_at;		/* the next renewal (nominal), 0 = none */
-	uint64_t alive_at;		/* the claimant's last sign of life, 0 = not watched */
-	bool backlog_asked;		/* this renewal already read the link's backlog */
+	uint64_t renew_at;  /* the next renewal (nominal), 0 = none */
+	uint64_t alive_at;  /* the claimant's last sign of life, 0 = not watched */
+	bool backlog_asked; /* this renewal already read the link's backlog */
 
 	/* telemetry (the one stale-record rule and the freshness estimate) */
 	bool fence;
 	uint32_t judge_from_ms;
 	uint64_t fence_until;
-	uint64_t fresh_mono;		/* when the newest record was made, CLOCK_MONOTONIC */
+	uint64_t fresh_mono; /* when the newest record was made, CLOCK_MONOTONIC */
 	bool have_clock;
 	int64_t clock_off_cur, clock_off_prev;
 	uint64_t clock_window_start;
@@ -213,15 +213,15 @@ struct controller {
 	struct smp_params op_params;
 	bool stopping;
 	enum ctl_stop_then stop_then;
-	bool stop_is_op;		/* the stop answers the CTL_OP_STOP request */
-	bool trip_report_pending;	/* a trip latched while a stop was under way */
+	bool stop_is_op;	  /* the stop answers the CTL_OP_STOP request */
+	bool trip_report_pending; /* a trip latched while a stop was under way */
 	char stop_who[256];
 	char stop_reason[SAFETY_MSG_MAX];
 
 	/* the actions not yet taken, first in first out */
 	struct ctl_action actions[CTL_ACTIONS_MAX];
 	unsigned head, n;
-	unsigned dropped;		/* actions lost to a full queue (a bug: tests check 0) */
+	unsigned dropped; /* actions lost to a full queue (a bug: tests check 0) */
 };
 
 void controller_init(struct controller *c, const struct policy *p, const char *serial, uint64_t now);
@@ -260,7 +260,8 @@ void controller_request_start(struct controller *c, uint64_t now, const char *wh
 void controller_request_stop(struct controller *c, uint64_t now, const char *who, const char *reason);
 void controller_request_estop(struct controller *c, uint64_t now, const char *who);
 void controller_request_clear_fault(struct controller *c, uint64_t now, const char *who);
-void controller_request_set_parameters(struct controller *c, uint64_t now, const struct smp_params *req);
+void controller_request_set_parameters(struct controller *c, uint64_t now,
+				       const struct smp_params *req);
 /*
  * May setpoints sp hold under the limits el (a zone change)?  0, or
  * -ERANGE/-EINVAL with msg and *ret_param set, as safety_check_params().

@@ -52,11 +52,10 @@ void device_effective_limits(const struct device *d, struct effective_limits *re
 		z = d->session->zone;
 		snprintf(needle, sizeof(needle), "%s", d->session->needle);
 	} else if (d->cartridge.flags & SMPP_CART_PRESENT) {
-		smp_needle_config_str(d->cartridge.needle_count, d->cartridge.needle_type,
-				      needle, sizeof(needle));
+		smp_needle_config_str(d->cartridge.needle_count, d->cartridge.needle_type, needle,
+				      sizeof(needle));
 	}
-	safety_effective_limits(&d->manager->policy, &d->info.limits, d->info.serial, z,
-				needle, ret);
+	safety_effective_limits(&d->manager->policy, &d->info.limits, d->info.serial, z, needle, ret);
 }
 
 void device_limits_changed(struct device *d)
@@ -84,7 +83,7 @@ static void device_mark_gone(struct device *d)
 	if (d->done_source)
 		sd_event_source_set_enabled(d->done_source, SD_EVENT_OFF);
 	if (sd_event_add_defer(d->manager->event, &d->gone_event, gone_handler, d) < 0)
-		d->gone_event = NULL;	/* removed on shutdown instead */
+		d->gone_event = NULL; /* removed on shutdown instead */
 }
 
 /*
@@ -93,8 +92,7 @@ static void device_mark_gone(struct device *d)
  * positive enum smpp_status for a device refusal, or a negative errno
  * for link errors (-ENODEV also schedules the removal of the device).
  */
-static int device_command(struct device *d, const struct backend_req *req,
-			  struct backend_res *ret)
+static int device_command(struct device *d, const struct backend_req *req, struct backend_res *ret)
 {
 	struct devio_op op = { .req = *req };
 	int r;
@@ -112,12 +110,11 @@ static int device_command(struct device *d, const struct backend_req *req,
 
 /* What a completion is for (devio_op.kind). */
 enum {
-	DEVICE_OP_CONTROLLER,	/* a CTL_SEND: tag is the controller's */
-	DEVICE_OP_CARTRIDGE,	/* the cartridge changed: read it again */
+	DEVICE_OP_CONTROLLER, /* a CTL_SEND: tag is the controller's */
+	DEVICE_OP_CARTRIDGE,  /* the cartridge changed: read it again */
 };
 
-static int device_submit(struct device *d, unsigned kind, unsigned tag,
-			 const struct backend_req *req)
+static int device_submit(struct device *d, unsigned kind, unsigned tag, const struct backend_req *req)
 {
 	struct devio_op op = { .req = *req, .kind = kind, .tag = tag };
 	int r;
@@ -133,8 +130,8 @@ static int device_submit(struct device *d, unsigned kind, unsigned tag,
 	return 0;
 }
 
-static void audit_device_event(struct device *d, bool durable, const char *event,
-			       const char *who, const char *reason)
+static void audit_device_event(struct device *d, bool durable, const char *event, const char *who,
+			       const char *reason)
 {
 	struct audit_field f[6];
 	size_t n = 0;
@@ -208,7 +205,7 @@ static void command_done(struct device *d, const struct devio_op *op)
 	} else if (op->r > 0 && op->req.type == SMPP_T_SET_PARAMS) {
 		res.range = br->range;
 	} else if (op->r > 0 && op->req.type == SMPP_T_GET_CARTRIDGE) {
-		res.r = -EIO;	/* as reading the cartridge always said */
+		res.r = -EIO; /* as reading the cartridge always said */
 	}
 	controller_command_done(&d->ctl, now_monotonic_us(), &res);
 }
@@ -263,7 +260,7 @@ void device_settle(struct device *d)
 {
 	struct devio_op op;
 	uint64_t end = now_monotonic_us() +
-		2 * (uint64_t)d->manager->policy.command_timeout_ms.value * 1000;
+		       2 * (uint64_t)d->manager->policy.command_timeout_ms.value * 1000;
 
 	while (d->outstanding > 0 && now_monotonic_us() < end) {
 		struct pollfd p = { .fd = devio_get_done_fd(d->io), .events = POLLIN };
@@ -364,7 +361,8 @@ static void act_emit(struct device *d, unsigned props)
 		names[n++] = (char *)"Setpoints";
 	names[n] = NULL;
 	if (n)
-		sd_bus_emit_properties_changed_strv(d->manager->bus, d->path, SMPD_IFACE_DEVICE, names);
+		sd_bus_emit_properties_changed_strv(d->manager->bus, d->path, SMPD_IFACE_DEVICE,
+						    names);
 }
 
 static int audit_start(struct device *d, const char *who)
@@ -538,7 +536,8 @@ static void send_reply(struct device *d, sd_bus_message *m, enum device_req kind
 	if (a->error && a->limit_refusal) {
 		/* only SetParameters and Start are refused by a limit */
 		const struct smp_params *req = kind == DEVICE_REQ_SET_PARAMETERS ?
-			&d->ctl.op_params : &d->ctl.setpoints;
+						       &d->ctl.op_params :
+						       &d->ctl.setpoints;
 
 		device_refuse_limit(d, &d->ctl.limits, a->param, req, NULL, a->message, &error);
 	} else if (a->error) {
@@ -559,11 +558,11 @@ static void send_reply(struct device *d, sd_bus_message *m, enum device_req kind
 	}
 	r = sd_bus_message_new_method_return(m, &reply);
 	if (r >= 0)
-		r = sd_bus_message_append(reply, "a{sv}", 4,
-					  "Voltage", "u", (uint32_t)d->ctl.setpoints.voltage_mv,
-					  "Current", "u", (uint32_t)d->ctl.setpoints.current_ma,
-					  "StrokeRate", "u", (uint32_t)d->ctl.setpoints.rate_chz,
-					  "Depth", "u", (uint32_t)d->ctl.setpoints.depth_um);
+		r = sd_bus_message_append(reply, "a{sv}", 4, "Voltage", "u",
+					  (uint32_t)d->ctl.setpoints.voltage_mv, "Current", "u",
+					  (uint32_t)d->ctl.setpoints.current_ma, "StrokeRate", "u",
+					  (uint32_t)d->ctl.setpoints.rate_chz, "Depth", "u",
+					  (uint32_t)d->ctl.setpoints.depth_um);
 	if (r >= 0)
 		sd_bus_send(NULL, reply, NULL);
 	sd_bus_message_unref(reply);
@@ -713,8 +712,13 @@ static void summary_add(struct telemetry_summary *s, const struct smp_telemetry 
 		s->min_depth = s->max_depth = t->depth_um;
 		s->min_temp = s->max_temp = t->temp_cdeg;
 	}
-#define MM(field, v) do { if ((v) < s->min_##field) s->min_##field = (v); \
-			  if ((v) > s->max_##field) s->max_##field = (v); } while (0)
+#define MM(field, v)                          \
+	do {                                  \
+		if ((v) < s->min_##field)     \
+			s->min_##field = (v); \
+		if ((v) > s->max_##field)     \
+			s->max_##field = (v); \
+	} while (0)
 	MM(voltage, t->voltage_mv);
 	MM(current, t->current_ma);
 	MM(rate, t->rate_chz);
@@ -746,7 +750,7 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 		return;
 	}
 	cart_changed = d->have_telemetry &&
-		((t->flags ^ d->last_telemetry.flags) & SMPP_TFLAG_CARTRIDGE);
+		       ((t->flags ^ d->last_telemetry.flags) & SMPP_TFLAG_CARTRIDGE);
 	d->last_telemetry = *t;
 	d->have_telemetry = true;
 	summary_add(&d->tsum, t);
@@ -755,9 +759,9 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	device_run(d);
 	if (d->gone)
 		return;
-	if (cart_changed)	/* read again; cartridge_done() announces it */
+	if (cart_changed) /* read again; cartridge_done() announces it */
 		device_submit(d, DEVICE_OP_CARTRIDGE, 0,
-			      &(struct backend_req) { .type = SMPP_T_GET_CARTRIDGE });
+			      &(struct backend_req){ .type = SMPP_T_GET_CARTRIDGE });
 }
 
 /* Judges the records the link holds, max at most. */
@@ -806,8 +810,18 @@ static int append_summary(sd_bus_message *m, const struct telemetry_summary *s,
 	r = sd_bus_message_open_container(m, 'a', "{sv}");
 	if (r < 0)
 		return r;
-#define U(k, v) do { r = sd_bus_message_append(m, "{sv}", k, "u", (uint32_t)(v)); if (r < 0) return r; } while (0)
-#define I(k, v) do { r = sd_bus_message_append(m, "{sv}", k, "i", (int32_t)(v)); if (r < 0) return r; } while (0)
+#define U(k, v)                                                              \
+	do {                                                                 \
+		r = sd_bus_message_append(m, "{sv}", k, "u", (uint32_t)(v)); \
+		if (r < 0)                                                   \
+			return r;                                            \
+	} while (0)
+#define I(k, v)                                                             \
+	do {                                                                \
+		r = sd_bus_message_append(m, "{sv}", k, "i", (int32_t)(v)); \
+		if (r < 0)                                                  \
+			return r;                                           \
+	} while (0)
 	U("Samples", s->samples);
 	U("Dropped", s->gaps);
 	U("Voltage", s->sum_voltage / n);
@@ -904,9 +918,9 @@ int device_refresh_cartridge(struct device *d)
 	struct backend_res res;
 	int r;
 
-	r = device_command(d, &(struct backend_req) { .type = SMPP_T_GET_CARTRIDGE }, &res);
+	r = device_command(d, &(struct backend_req){ .type = SMPP_T_GET_CARTRIDGE }, &res);
 	if (r != 0) {
-		device_run(d);	/* the link may be gone */
+		device_run(d); /* the link may be gone */
 		return r < 0 ? r : -EIO;
 	}
 	d->cartridge = res.cartridge;
@@ -932,15 +946,15 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 	if (r < 0)
 		goto fail;
 
-	r = device_command(d, &(struct backend_req) { .type = SMPP_T_GET_INFO }, &res);
+	r = device_command(d, &(struct backend_req){ .type = SMPP_T_GET_INFO }, &res);
 	if (r == 0)
 		d->info = res.info;
 	else if (r > 0)
 		r = -EIO;
 	if (r >= 0 && !safety_token_valid(d->info.serial))
-		r = -EBADMSG;	/* a serial we cannot put in a path or a log */
+		r = -EBADMSG; /* a serial we cannot put in a path or a log */
 	if (r >= 0) {
-		r = device_command(d, &(struct backend_req) { .type = SMPP_T_GET_STATUS }, &res);
+		r = device_command(d, &(struct backend_req){ .type = SMPP_T_GET_STATUS }, &res);
 		if (r > 0)
 			r = -EIO;
 		if (r == 0 && res.have_status)
@@ -998,7 +1012,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 		goto fail;
 	d->next = m->devices;
 	m->devices = d;
-	manager_arm_audit_timer(m);	/* its telemetry summaries */
+	manager_arm_audit_timer(m); /* its telemetry summaries */
 
 	sd_bus_emit_signal(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "DeviceAdded", "o", d->path);
 	{
@@ -1027,7 +1041,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 		*ret = d;
 	return 0;
 fail:
-	d->backend = NULL;	/* the caller still owns it */
+	d->backend = NULL; /* the caller still owns it */
 	device_free(d);
 	return r;
 }
@@ -1143,11 +1157,16 @@ int device_release(struct device *d, const char *reason)
 static uint32_t param_value(const struct smp_params *p, enum param q)
 {
 	switch (q) {
-	case PARAM_VOLTAGE: return p->voltage_mv;
-	case PARAM_CURRENT: return p->current_ma;
-	case PARAM_RATE: return p->rate_chz;
-	case PARAM_DEPTH: return p->depth_um;
-	default: return 0;
+	case PARAM_VOLTAGE:
+		return p->voltage_mv;
+	case PARAM_CURRENT:
+		return p->current_ma;
+	case PARAM_RATE:
+		return p->rate_chz;
+	case PARAM_DEPTH:
+		return p->depth_um;
+	default:
+		return 0;
 	}
 }
 
@@ -1188,7 +1207,7 @@ static void request_begin(struct device *d, sd_bus_message *m, enum device_req k
 		d->busy_msg = m;
 		return;
 	}
-	sd_bus_message_unref(d->op_msg);	/* none: the controller answered the last */
+	sd_bus_message_unref(d->op_msg); /* none: the controller answered the last */
 	d->op_msg = sd_bus_message_ref(m);
 	d->op_kind = kind;
 }
@@ -1212,7 +1231,7 @@ int device_set_parameters(struct device *d, const struct smp_params *req, sd_bus
 int device_start(struct device *d, const char *who, sd_bus_message *m)
 {
 	manager_check_audit_space(d->manager);
-	device_limits_changed(d);	/* the policy may have been reloaded since SetParameters */
+	device_limits_changed(d); /* the policy may have been reloaded since SetParameters */
 	request_begin(d, m, DEVICE_REQ_START);
 	controller_request_start(&d->ctl, now_monotonic_us(), who);
 	return request_end(d);
@@ -1252,7 +1271,8 @@ int device_clear_fault(struct device *d, const char *who, sd_bus_message *m)
 static int device_error(sd_bus_error *error, int r, const char *what)
 {
 	if (r < 0)
-		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR, "%s: %s", what, strerror(-r));
+		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR, "%s: %s", what,
+					 strerror(-r));
 	return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_REFUSED, "%s: the device refused with %s",
 				 what, smp_status_name((unsigned)r));
 }
@@ -1269,7 +1289,7 @@ int device_mark_cartridge(struct device *d, sd_bus_error *error)
 		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR, "bad cartridge id");
 	snprintf(req.cartridge_id, sizeof(req.cartridge_id), "%s", d->cartridge.id);
 	r = device_command(d, &req, &res);
-	device_run(d);	/* the link may be gone */
+	device_run(d); /* the link may be gone */
 	if (r != 0)
 		return device_error(error, r, "MARK_CARTRIDGE_USED");
 	d->cartridge = res.cartridge;

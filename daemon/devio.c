@@ -24,14 +24,14 @@
 
 #include "devio.h"
 
-#define DEVIO_SIGNAL		(SIGRTMIN + 3)
-#define TEL_RING		8192	/* records: 8 s at 1 kHz, more than any command waits */
-#define TEL_BATCH		64
-#define RING_FULL_RETRY_MS	5
+#define DEVIO_SIGNAL (SIGRTMIN + 3)
+#define TEL_RING 8192 /* records: 8 s at 1 kHz, more than any command waits */
+#define TEL_BATCH 64
+#define RING_FULL_RETRY_MS 5
 
 struct qop {
 	struct devio_op op;
-	bool sync;		/* devio_call() waits for it: not a completion */
+	bool sync; /* devio_call() waits for it: not a completion */
 	bool done;
 	struct qop *next;
 };
@@ -47,10 +47,10 @@ struct devio {
 	/* under lock */
 	bool quit;
 	int timeout_ms;
-	struct qop *queue;		/* stops first (ESTOP, then STOP), then FIFO */
+	struct qop *queue; /* stops first (ESTOP, then STOP), then FIFO */
 	struct qop *inflight;
-	bool cancel;			/* the command in flight is to give up */
-	struct qop *done, **done_tail;	/* completions for the loop, FIFO */
+	bool cancel;		       /* the command in flight is to give up */
+	struct qop *done, **done_tail; /* completions for the loop, FIFO */
 	struct smp_telemetry *ring;
 	size_t ring_head, ring_len;
 	bool tel_notified, tel_gone;
@@ -188,7 +188,7 @@ static void *worker(void *userdata)
 			if (!tel)
 				continue;
 			pthread_mutex_unlock(&io->lock);
-			pump_telemetry(io);	/* what came while it waited */
+			pump_telemetry(io); /* what came while it waited */
 			pthread_mutex_lock(&io->lock);
 			continue;
 		}
@@ -250,7 +250,7 @@ int devio_new(struct backend *b, int timeout_ms, struct devio **ret)
 		}
 	}
 	if (b->cancel_by_signal) {
-		struct sigaction sa = { .sa_handler = sig_nop };	/* no SA_RESTART */
+		struct sigaction sa = { .sa_handler = sig_nop }; /* no SA_RESTART */
 		sigset_t s;
 
 		/* Process-wide (the same each time); only workers unblock it. */
@@ -292,7 +292,7 @@ void devio_free(struct devio *io)
 		/* a signal may land just before the blocking call: again until it ends */
 		while (io->b->cancel_by_signal && devio_cancel_pending(io)) {
 			devio_kick(io);
-			nanosleep(&(struct timespec) { .tv_nsec = 2 * 1000 * 1000 }, NULL);
+			nanosleep(&(struct timespec){ .tv_nsec = 2 * 1000 * 1000 }, NULL);
 		}
 		pthread_join(io->thread, NULL);
 	}

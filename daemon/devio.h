@@ -43,11 +43,11 @@ struct devio;
 
 /* A typed device operation, and what came back. */
 struct devio_op {
-	struct backend_req req;		/* req.type: SMPP_T_* */
-	unsigned kind;			/* the caller's: what to do with the completion */
-	unsigned tag;			/* the caller's */
+	struct backend_req req; /* req.type: SMPP_T_* */
+	unsigned kind;		/* the caller's: what to do with the completion */
+	unsigned tag;		/* the caller's */
 	/* filled by the worker: */
-	int r;				/* as backend_ops.command(), or -ECANCELED */
+	int r; /* as backend_ops.command(), or -ECANCELED */
 	struct backend_res res;
 };
 

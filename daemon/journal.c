@@ -74,12 +74,8 @@ void smpd_log_trip(const char *serial, enum monitor_trip trip, const char *msg)
 		return;
 	}
 	sd_journal_send("MESSAGE=smpd: %s: fault %s: %s; needle stopped", serial, name, msg,
-			"PRIORITY=%d", LOG_ERR,
-			"MESSAGE_ID=%s", id,
-			"SMP_DEVICE=%s", serial,
-			"SMP_FAULT=%s", name,
-			"SMP_FAULT_MESSAGE=%s", msg,
-			NULL);
+			"PRIORITY=%d", LOG_ERR, "MESSAGE_ID=%s", id, "SMP_DEVICE=%s", serial,
+			"SMP_FAULT=%s", name, "SMP_FAULT_MESSAGE=%s", msg, NULL);
 }
 
 void smpd_log_reload(const char *digest, const char *error)
@@ -88,16 +84,16 @@ void smpd_log_reload(const char *digest, const char *error)
 
 	if (!to_journal() || smpd_message_id("policy", error ? "reload-failed" : "reloaded", id) < 0) {
 		if (error)
-			fprintf(stderr, "smpd: reload failed, keeping the last good policy: %s\n", error);
+			fprintf(stderr, "smpd: reload failed, keeping the last good policy: %s\n",
+				error);
 		else
 			fprintf(stderr, "smpd: policy reloaded (%s)\n", digest);
 		return;
 	}
 	if (error)
-		sd_journal_send("MESSAGE=smpd: reload failed, keeping the last good policy: %s", error,
-				"PRIORITY=%d", LOG_WARNING, "MESSAGE_ID=%s", id, NULL);
+		sd_journal_send("MESSAGE=smpd: reload failed, keeping the last good policy: %s",
+				error, "PRIORITY=%d", LOG_WARNING, "MESSAGE_ID=%s", id, NULL);
 	else
-		sd_journal_send("MESSAGE=smpd: policy reloaded (%s)", digest,
-				"PRIORITY=%d", LOG_INFO, "MESSAGE_ID=%s", id,
-				"SMP_POLICY_DIGEST=%s", digest, NULL);
+		sd_journal_send("MESSAGE=smpd: policy reloaded (%s)", digest, "PRIORITY=%d",
+				LOG_INFO, "MESSAGE_ID=%s", id, "SMP_POLICY_DIGEST=%s", digest, NULL);
 }

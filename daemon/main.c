@@ -62,7 +62,11 @@ static bool stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-enum { BUS_SYSTEM, BUS_USER, BUS_ADDRESS };
+enum {
+	BUS_SYSTEM,
+	BUS_USER,
+	BUS_ADDRESS
+};
 
 static int connect_bus(int kind, const char *address, sd_bus **ret)
 {
@@ -101,7 +105,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 	char err[POLICY_ERROR_MAX];
 
 	sd_notify(0, "RELOADING=1");
-	(void)manager_reload(m, err, sizeof(err));	/* logs its outcome */
+	(void)manager_reload(m, err, sizeof(err)); /* logs its outcome */
 	sd_notify(0, "READY=1");
 	return 0;
 }
@@ -117,8 +121,17 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata)
 
 int main(int argc, char *argv[])
 {
-	enum { ARG_VERSION = 0x100, ARG_SYSTEM, ARG_USER, ARG_BUS_ADDRESS, ARG_CONFIG_DIR,
-	       ARG_STATE_DIR, ARG_SIM_SOCKET, ARG_AUDIT_KEY_FILE, ARG_NO_USB };
+	enum {
+		ARG_VERSION = 0x100,
+		ARG_SYSTEM,
+		ARG_USER,
+		ARG_BUS_ADDRESS,
+		ARG_CONFIG_DIR,
+		ARG_STATE_DIR,
+		ARG_SIM_SOCKET,
+		ARG_AUDIT_KEY_FILE,
+		ARG_NO_USB
+	};
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -170,7 +183,8 @@ int main(int argc, char *argv[])
 			break;
 		case ARG_SIM_SOCKET:
 			if (n_sim_socket == SMPD_SIM_SOCKETS_MAX) {
-				fprintf(stderr, "smpd: --sim-socket: at most %d\n", SMPD_SIM_SOCKETS_MAX);
+				fprintf(stderr, "smpd: --sim-socket: at most %d\n",
+					SMPD_SIM_SOCKETS_MAX);
 				return EXIT_FAILURE;
 			}
 			sim_socket[n_sim_socket++] = optarg;
@@ -194,7 +208,7 @@ int main(int argc, char *argv[])
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);	/* sd_event_add_child (VerifyLog) */
+	sigaddset(&mask, SIGCHLD); /* sd_event_add_child (VerifyLog) */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -240,7 +254,8 @@ int main(int argc, char *argv[])
 	if (usb) {
 		r = manager_udev_start(m);
 		if (r < 0) {
-			smpd_log(LOG_ERR, NULL, "cannot watch udev for USB devices: %s", strerror(-r));
+			smpd_log(LOG_ERR, NULL, "cannot watch udev for USB devices: %s",
+				 strerror(-r));
 			goto fail;
 		}
 	}
@@ -273,7 +288,8 @@ int main(int argc, char *argv[])
 	r = sd_event_loop(event);
 	if (r != 0) {
 		/* not SIGTERM/SIGINT (exit code 0): the bus went away */
-		smpd_log(LOG_ERR, NULL, "lost the connection to the bus; stopping every needle and exiting");
+		smpd_log(LOG_ERR, NULL,
+			 "lost the connection to the bus; stopping every needle and exiting");
 		manager_stop_all(m, "smpd lost the bus connection");
 		r = r < 0 ? r : -ENOTCONN;
 	} else

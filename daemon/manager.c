@@ -20,7 +20,7 @@
 #include "audit-sessions.h"
 #include "journal.h"
 #include "manager.h"
-#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
+#include "smp-mutation.h" /* SMP_MUTATION_* hooks, docs/safety.md */
 
 #define RECONNECT_USEC (500 * 1000ULL)
 #define AUDIT_TICK_USEC (1000 * 1000ULL)
@@ -70,7 +70,8 @@ static void journal_mirror(const char *event, const struct audit_field *fields, 
 
 		for (k = 0; k < AUDIT_KEY_MAX && fields[i].key[k]; k++)
 			key[k] = (char)(fields[i].key[k] >= 'a' && fields[i].key[k] <= 'z' ?
-					fields[i].key[k] - 'a' + 'A' : fields[i].key[k]);
+						fields[i].key[k] - 'a' + 'A' :
+						fields[i].key[k]);
 		key[k] = '\0';
 		switch (fields[i].type) {
 		case AUDIT_FIELD_STRING:
@@ -93,7 +94,7 @@ static void journal_mirror(const char *event, const struct audit_field *fields, 
 		n++;
 	}
 	for (size_t i = 0; i < n; i++)
-		iov[i] = (struct iovec) { .iov_base = bufs[i], .iov_len = strlen(bufs[i]) };
+		iov[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = strlen(bufs[i]) };
 	sd_journal_sendv(iov, (int)n);
 out:
 	for (size_t i = 0; i < n; i++)
@@ -105,7 +106,7 @@ static void audit_failed(struct manager *m, int r)
 {
 	m->audit_error = r;
 	smpd_log(LOG_ERR, NULL, "the audit log cannot be written: %s; stopping every needle",
-		strerror(-r));
+		 strerror(-r));
 	for (struct device *d = m->devices; d; d = d->next)
 		if (!d->gone)
 			device_trip(d, MONITOR_AUDIT_FAILED, "the audit log cannot be written");
@@ -136,7 +137,7 @@ int manager_audit(struct manager *m, bool durable, const char *event,
 		r = audit_log_append(m->audit, "invalid_record", f, 1, NULL);
 	}
 #ifdef SMP_MUTATION_DM_LOG_FAILSAFE
-	r = 0;	/* mutant: a record the log could not take counts as written */
+	r = 0; /* mutant: a record the log could not take counts as written */
 #endif
 	if (r >= 0) {
 		manager_arm_audit_timer(m);
@@ -155,12 +156,12 @@ int manager_check_audit_space(struct manager *m)
 	uint64_t avail;
 
 #ifdef SMP_MUTATION_DM_LOG_FAILSAFE
-	return 0;	/* mutant: a log that cannot take records counts as writable */
+	return 0; /* mutant: a log that cannot take records counts as writable */
 #endif
 	if (m->audit_error < 0)
 		return m->audit_error;
 	if (!m->audit || !m->audit_dir || statvfs(m->audit_dir, &sv) < 0)
-		return 0;	/* the records themselves will tell */
+		return 0; /* the records themselves will tell */
 	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
 	if (avail >= AUDIT_MIN_FREE_BYTES)
 		return 0;
@@ -175,9 +176,10 @@ int manager_check_audit_space(struct manager *m)
 		(void)audit_log_append_durable(m->audit, "audit_space_low", f,
 					       sizeof(f) / sizeof(f[0]), NULL);
 	}
-	smpd_log(LOG_WARNING, NULL, "the audit log's filesystem (%s) has %" PRIu64
-		" bytes left, less than the %llu the log keeps in reserve",
-		m->audit_dir, avail, AUDIT_MIN_FREE_BYTES);
+	smpd_log(LOG_WARNING, NULL,
+		 "the audit log's filesystem (%s) has %" PRIu64
+		 " bytes left, less than the %llu the log keeps in reserve",
+		 m->audit_dir, avail, AUDIT_MIN_FREE_BYTES);
 	audit_failed(m, -ENOSPC);
 	return -ENOSPC;
 }
@@ -205,8 +207,10 @@ static int key_file_create(const char *path)
 		int r = -errno;
 
 		if (r == -EEXIST)
-			smpd_log(LOG_ERR, NULL, "%s exists (the key of an earlier audit log?); "
-				"take it offline and remove it, then start smpd again", path);
+			smpd_log(LOG_ERR, NULL,
+				 "%s exists (the key of an earlier audit log?); "
+				 "take it offline and remove it, then start smpd again",
+				 path);
 		else
 			smpd_log(LOG_ERR, NULL, "cannot create %s: %s", path, strerror(-r));
 		return r;
@@ -266,12 +270,15 @@ static int open_audit(struct manager *m)
 		if (close(fd) < 0 && r >= 0)
 			r = -errno;
 		if (r >= 0)
-			smpd_log(LOG_NOTICE, NULL, "created the audit log in %s; its verification key "
-				"is in %s: keep it offline, then remove the file",
-				m->audit_dir, m->audit_key_file);
+			smpd_log(LOG_NOTICE, NULL,
+				 "created the audit log in %s; its verification key "
+				 "is in %s: keep it offline, then remove the file",
+				 m->audit_dir, m->audit_key_file);
 	} else {
-		smpd_log(LOG_NOTICE, NULL, "created the audit log in %s; its verification key, "
-			"to be kept offline (shown once): %s", m->audit_dir, key);
+		smpd_log(LOG_NOTICE, NULL,
+			 "created the audit log in %s; its verification key, "
+			 "to be kept offline (shown once): %s",
+			 m->audit_dir, key);
 	}
 	explicit_bzero(key, strlen(key));
 	free(key);
@@ -319,14 +326,14 @@ int manager_new(sd_event *e, sd_bus *bus, const char *config_dir, const char *st
 	r = store_open(state_dir, &m->store);
 	if (r < 0) {
 		smpd_log(LOG_ERR, NULL, "cannot open the interlock state in %s: %s", state_dir,
-			strerror(-r));
+			 strerror(-r));
 		manager_free(m);
 		return r;
 	}
 	r = open_audit(m);
 	if (r < 0) {
 		smpd_log(LOG_ERR, NULL, "cannot open the audit log in %s: %s", m->audit_dir,
-			strerror(-r));
+			 strerror(-r));
 		manager_free(m);
 		return r;
 	}
@@ -342,7 +349,7 @@ static int audit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
 	uint64_t now;
 	int r;
 
-	manager_check_audit_space(m);	/* first: its record must still fit */
+	manager_check_audit_space(m); /* first: its record must still fit */
 	for (struct device *d = m->devices; d; d = d->next)
 		device_audit_tick(d);
 	if (m->audit && m->audit_error >= 0) {
@@ -421,8 +428,8 @@ static void arm_audit_timer(struct manager *m, uint64_t base)
 		uint64_t armed;
 
 		if (sd_event_source_get_enabled(m->audit_timer, &enabled) >= 0 &&
-		    enabled != SD_EVENT_OFF && sd_event_source_get_time(m->audit_timer, &armed) >= 0 &&
-		    armed <= t)
+		    enabled != SD_EVENT_OFF &&
+		    sd_event_source_get_time(m->audit_timer, &armed) >= 0 && armed <= t)
 			return;
 	}
 	sd_event_source_set_time(m->audit_timer, t);
@@ -446,8 +453,10 @@ static int record_crashed_sessions(struct manager *m)
 		return 0;
 	r = audit_sessions_read(m->audit_dir, NULL, &s, &n);
 	if (r < 0) {
-		smpd_log(LOG_WARNING, NULL, "cannot read the sessions of the audit log to find those a "
-			"crash cut off: %s, ignoring", strerror(-r));
+		smpd_log(LOG_WARNING, NULL,
+			 "cannot read the sessions of the audit log to find those a "
+			 "crash cut off: %s, ignoring",
+			 strerror(-r));
 		return 0;
 	}
 	for (size_t i = 0; r >= 0 && i < n; i++) {
@@ -561,7 +570,7 @@ static void reconnect_one(struct manager *m, const char *path)
 	for (struct device *d = m->devices; d; d = d->next)
 		if (!d->gone && strcmp(d->backend->kind, "socket") == 0 &&
 		    strcmp(d->backend->address, path) == 0)
-			return;	/* attached */
+			return; /* attached */
 	r = backend_socket_open(path, &b);
 	if (r >= 0) {
 		r = device_new(m, b, NULL);
@@ -611,7 +620,7 @@ struct manager *manager_free(struct manager *m)
 
 		m->devices = d->next;
 		d->next = NULL;
-		device_settle(d);	/* manager_stop_all()'s stops, with their records */
+		device_settle(d); /* manager_stop_all()'s stops, with their records */
 		if (controller_needle_may_run(&d->ctl) && d->io) {
 			struct devio_op op = { .req.type = SMPP_T_STOP };
 

@@ -79,11 +79,11 @@ struct telemetry_summary {
 
 /* The last LimitExceeded refusal on a device (the LastRefusal property). */
 struct refusal {
-	uint64_t serial;		/* 0 = none yet; increments per refusal */
+	uint64_t serial; /* 0 = none yet; increments per refusal */
 	enum param param;
 	uint32_t requested;
-	struct effective_bound bound;	/* the limit that refused it */
-	bool max;			/* the maximum (true) or the minimum */
+	struct effective_bound bound; /* the limit that refused it */
+	bool max;		      /* the maximum (true) or the minimum */
 };
 
 #define SMPD_SIM_SOCKETS_MAX 8
@@ -103,24 +103,24 @@ struct device {
 	sd_bus_slot *slot;
 	sd_event_source *io_source;
 	sd_event_source *telemetry_timer;
-	sd_event_source *timer[_CTL_TIMER_MAX];	/* the controller's timers */
+	sd_event_source *timer[_CTL_TIMER_MAX]; /* the controller's timers */
 
 	/* every safety decision and the state it rests on (controller.h) */
 	struct controller ctl;
-	bool running_actions;		/* device_run() is taking actions */
+	bool running_actions; /* device_run() is taking actions */
 
 	/* the device's I/O worker (devio.h): commands go out, completions come back */
 	struct devio *io;
 	sd_event_source *done_source;
-	sd_event_source *kick_timer;	/* re-signals a cancel that a signal must deliver */
-	unsigned outstanding;		/* commands submitted, not yet completed */
+	sd_event_source *kick_timer; /* re-signals a cancel that a signal must deliver */
+	unsigned outstanding;	     /* commands submitted, not yet completed */
 
 	/* D-Bus requests waiting for the controller's answer (CTL_REPLY) */
-	sd_bus_message *op_msg;		/* the request in progress (NULL: smpd's own) */
+	sd_bus_message *op_msg; /* the request in progress (NULL: smpd's own) */
 	enum device_req op_kind;
-	bool req_busy;			/* a request made while another is in progress: */
-	sd_bus_message *busy_msg;	/* ... answered at once (NULL: smpd's own) */
-	sd_bus_message **estop_msgs;	/* EmergencyStop calls, answered in order */
+	bool req_busy;		     /* a request made while another is in progress: */
+	sd_bus_message *busy_msg;    /* ... answered at once (NULL: smpd's own) */
+	sd_bus_message **estop_msgs; /* EmergencyStop calls, answered in order */
 	size_t n_estop_msgs, cap_estop_msgs;
 
 	struct smp_info info;
@@ -128,19 +128,19 @@ struct device {
 	uint32_t last_seq;
 	bool have_seq;
 
-	char *claimant;			/* unique bus name, NULL = unclaimed */
+	char *claimant; /* unique bus name, NULL = unclaimed */
 	sd_bus_track *track;
 	struct session *session;
 	struct refusal last_refusal;
 
-	bool gone;			/* link lost: removal pending */
+	bool gone; /* link lost: removal pending */
 	sd_event_source *gone_event;
-	uint64_t last_telemetry_mono;	/* CLOCK_MONOTONIC of the last record */
+	uint64_t last_telemetry_mono; /* CLOCK_MONOTONIC of the last record */
 
 	struct telemetry_summary tsum;
 	struct smp_telemetry last_telemetry;
 	bool have_telemetry;
-	struct telemetry_summary audit_sum;	/* per-second summary for the log */
+	struct telemetry_summary audit_sum; /* per-second summary for the log */
 	uint64_t audit_sum_start;
 };
 
@@ -150,8 +150,8 @@ struct session {
 	char id[33];
 	char *path;
 	sd_bus_slot *slot;
-	struct device *device;		/* NULL once ended or device gone */
-	char *owner;			/* unique bus name that began it */
+	struct device *device; /* NULL once ended or device gone */
+	char *owner;	       /* unique bus name that began it */
 	char *client;
 	char *operator_name;
 	char *pigment_lot;
@@ -164,7 +164,7 @@ struct session {
 	uint64_t begin_realtime_us;
 	uint64_t begin_monotonic_us;
 	uint64_t end_realtime_us;
-	uint64_t needle_on_us;		/* final value once ended */
+	uint64_t needle_on_us; /* final value once ended */
 	bool active;
 	char *end_reason;
 };
@@ -178,7 +178,7 @@ struct manager {
 	char *state_dir;
 	char *config_dir;
 	char *audit_dir;
-	char *audit_key_file;		/* where to write a new log's key, or NULL */
+	char *audit_key_file; /* where to write a new log's key, or NULL */
 
 	struct policy policy;
 	char policy_error[POLICY_ERROR_MAX];
@@ -187,13 +187,13 @@ struct manager {
 	struct session *sessions;
 	struct store *store;
 	struct audit_log *audit;
-	int audit_error;		/* <0: the log cannot be written (H12) */
+	int audit_error; /* <0: the log cannot be written (H12) */
 
 	struct auth_query *auth_queries;
-	struct verify_job *verify_jobs;	/* VerifyLog children */
+	struct verify_job *verify_jobs; /* VerifyLog children */
 	sd_event_source *watchdog_timer;
 	sd_event_source *audit_timer;
-	char *sim_sockets[SMPD_SIM_SOCKETS_MAX];	/* --sim-socket, each watched */
+	char *sim_sockets[SMPD_SIM_SOCKETS_MAX]; /* --sim-socket, each watched */
 	unsigned n_sim_sockets;
 	sd_event_source *reconnect_timer;
 

@@ -111,7 +111,7 @@ struct reader {
 	bool at_line_start;
 	bool too_long;
 	unsigned too_long_line;
-	bool nul;		/* a NUL byte: not a text file */
+	bool nul; /* a NUL byte: not a text file */
 	unsigned nul_line;
 };
 
@@ -176,7 +176,7 @@ static int fail(struct parse_ctx *c, const char *fmt, ...)
 	int n;
 
 	if (c->failed)
-		return 0;	/* keep the first error */
+		return 0; /* keep the first error */
 	c->failed = true;
 	c->fail_line = c->r->line;
 	n = snprintf(c->err, c->errsz, "%s:%u: ", c->path, c->r->line);
@@ -185,7 +185,7 @@ static int fail(struct parse_ctx *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->err + n, c->errsz - n, fmt, ap);
 	va_end(ap);
-	return 0;	/* inih: handler error */
+	return 0; /* inih: handler error */
 }
 
 static int parse_uint(const char *s, uint32_t *ret)
@@ -206,8 +206,13 @@ static int parse_uint(const char *s, uint32_t *ret)
 /* "90s", "30min", "5h": a whole number and a unit, result in seconds. */
 static int parse_duration(const char *s, uint32_t *ret)
 {
-	static const struct { const char *suffix; uint32_t mul; } units[] = {
-		{ "s", 1 }, { "min", 60 }, { "h", 3600 },
+	static const struct {
+		const char *suffix;
+		uint32_t mul;
+	} units[] = {
+		{ "s", 1 },
+		{ "min", 60 },
+		{ "h", 3600 },
 	};
 	char num[16];
 	size_t d = strspn(s, "0123456789");
@@ -254,20 +259,20 @@ struct limit_key {
 	const char *name;
 	enum param param;
 	bool is_max;
-	uint32_t scale;		/* config unit -> wire unit */
-	uint32_t lo, hi;	/* allowed range, config units */
-	uint32_t step;		/* in wire units, 0 = any */
+	uint32_t scale;	 /* config unit -> wire unit */
+	uint32_t lo, hi; /* allowed range, config units */
+	uint32_t step;	 /* in wire units, 0 = any */
 	const char *unit;
 };
 
 static const struct limit_key limit_keys[] = {
-	{ "MinVoltageMv",    PARAM_VOLTAGE, false, 1, 3000, 18000, 100, "mV" },
-	{ "MaxVoltageMv",    PARAM_VOLTAGE, true,  1, 3000, 18000, 100, "mV" },
-	{ "MaxCurrentMa",    PARAM_CURRENT, true,  1, 1,    3000,  0,   "mA" },
-	{ "MinStrokeRateHz", PARAM_RATE,    false, 100, 50, 150,   0,   "Hz" },
-	{ "MaxStrokeRateHz", PARAM_RATE,    true,  100, 50, 150,   0,   "Hz" },
-	{ "MinDepthUm",      PARAM_DEPTH,   false, 1, 300,  2000,  50,  "um" },
-	{ "MaxDepthUm",      PARAM_DEPTH,   true,  1, 300,  2000,  50,  "um" },
+	{ "MinVoltageMv", PARAM_VOLTAGE, false, 1, 3000, 18000, 100, "mV" },
+	{ "MaxVoltageMv", PARAM_VOLTAGE, true, 1, 3000, 18000, 100, "mV" },
+	{ "MaxCurrentMa", PARAM_CURRENT, true, 1, 1, 3000, 0, "mA" },
+	{ "MinStrokeRateHz", PARAM_RATE, false, 100, 50, 150, 0, "Hz" },
+	{ "MaxStrokeRateHz", PARAM_RATE, true, 100, 50, 150, 0, "Hz" },
+	{ "MinDepthUm", PARAM_DEPTH, false, 1, 300, 2000, 50, "um" },
+	{ "MaxDepthUm", PARAM_DEPTH, true, 1, 300, 2000, 50, "um" },
 };
 
 static int handle_limit(struct parse_ctx *c, struct limit_set *ls, const char *name,
@@ -284,12 +289,12 @@ static int handle_limit(struct parse_ctx *c, struct limit_set *ls, const char *n
 		if (parse_uint(value, &v) < 0)
 			return fail(c, "%s=%s is not a whole number of %s", name, value, k->unit);
 		if (v < k->lo || v > k->hi)
-			return fail(c, "%s=%s is outside the protocol range %u-%u %s",
-				    name, value, k->lo, k->hi, k->unit);
+			return fail(c, "%s=%s is outside the protocol range %u-%u %s", name, value,
+				    k->lo, k->hi, k->unit);
 		v *= k->scale;
 		if (k->step && v % k->step)
-			return fail(c, "%s=%s is not a multiple of %u %s", name, value,
-				    k->step, k->unit);
+			return fail(c, "%s=%s is not a multiple of %u %s", name, value, k->step,
+				    k->unit);
 		lv = k->is_max ? &ls->max[k->param] : &ls->min[k->param];
 		/* Most restrictive wins, also across drop-ins. */
 		if (lv->set && (k->is_max ? v >= lv->value : v <= lv->value))
@@ -302,15 +307,19 @@ static int handle_limit(struct parse_ctx *c, struct limit_set *ls, const char *n
 	return 1;
 }
 
-enum merge { MERGE_LAST, MERGE_MIN, MERGE_MAX };
+enum merge {
+	MERGE_LAST,
+	MERGE_MIN,
+	MERGE_MAX
+};
 
 struct setting_key {
 	const char *section;
 	const char *name;
 	size_t offset;
-	uint32_t lo, hi, scale;		/* scale 0: a duration, lo/hi in seconds */
+	uint32_t lo, hi, scale; /* scale 0: a duration, lo/hi in seconds */
 	enum merge merge;
-	const char *why;	/* explanation for the range */
+	const char *why; /* explanation for the range */
 };
 
 #define S(f) offsetof(struct policy, f)
@@ -357,15 +366,16 @@ static int handle_setting(struct parse_ctx *c, const char *section, const char *
 		*handled = true;
 		if (k->scale == 0) {
 			if (parse_duration(value, &v) < 0)
-				return fail(c, "%s=%s is not a duration like 90s, 30min or 5h", name, value);
+				return fail(c, "%s=%s is not a duration like 90s, 30min or 5h",
+					    name, value);
 			if (v < k->lo || v > k->hi)
 				return fail(c, "%s=%s is outside %us-%us", name, value, k->lo, k->hi);
 		} else {
 			if (parse_uint(value, &v) < 0)
 				return fail(c, "%s=%s is not a whole number", name, value);
 			if (v < k->lo || v > k->hi)
-				return fail(c, "%s=%s is outside %u-%u%s%s", name, value, k->lo, k->hi,
-					    k->why ? ": " : "", k->why ? k->why : "");
+				return fail(c, "%s=%s is outside %u-%u%s%s", name, value, k->lo,
+					    k->hi, k->why ? ": " : "", k->why ? k->why : "");
 			v *= k->scale;
 		}
 		s = (struct setting *)((char *)c->p + k->offset);
@@ -389,7 +399,7 @@ static int handler(void *user, const char *section, const char *name, const char
 
 	if (c->failed)
 		return 0;
-	if (!name)	/* section start (INI_CALL_HANDLER_ON_NEW_SECTION) */
+	if (!name) /* section start (INI_CALL_HANDLER_ON_NEW_SECTION) */
 		return 1;
 
 	if (strcmp(section, "Limits") == 0) {
@@ -457,16 +467,16 @@ static int handler(void *user, const char *section, const char *name, const char
 }
 
 /* Every minimum of a against every maximum of b (both may be one set). */
-static int check_window(const struct limit_set *a, const struct limit_set *b,
-			char *err, size_t errsz)
+static int check_window(const struct limit_set *a, const struct limit_set *b, char *err, size_t errsz)
 {
 	for (int q = 0; q < _PARAM_MAX; q++) {
 		const struct limit_value *lo = &a->min[q], *hi = &b->max[q];
 
 		if (lo->set && hi->set && lo->value > hi->value) {
-			snprintf(err, errsz, "%s: the %s minimum %u %s is above the maximum %u %s set in %s",
-				 lo->source, param_names[q], lo->value, param_units[q],
-				 hi->value, param_units[q], hi->source);
+			snprintf(err, errsz,
+				 "%s: the %s minimum %u %s is above the maximum %u %s set in %s",
+				 lo->source, param_names[q], lo->value, param_units[q], hi->value,
+				 param_units[q], hi->source);
 			return -EINVAL;
 		}
 	}
@@ -493,8 +503,8 @@ static int check_consistency(const struct policy *p, char *err, size_t errsz)
 		/* the line to fix: the one that set the timeout, else the lease's */
 		if (strcmp(p->command_timeout_ms.source, "built-in default") == 0)
 			snprintf(err, errsz, "%s: LeaseMs=%u must be above CommandTimeoutMs=%u (%s)",
-				 p->lease_ms.source, p->lease_ms.value,
-				 p->command_timeout_ms.value, p->command_timeout_ms.source);
+				 p->lease_ms.source, p->lease_ms.value, p->command_timeout_ms.value,
+				 p->command_timeout_ms.source);
 		else
 			snprintf(err, errsz, "%s: CommandTimeoutMs=%u must be below LeaseMs=%u (%s)",
 				 p->command_timeout_ms.source, p->command_timeout_ms.value,
@@ -502,7 +512,8 @@ static int check_consistency(const struct policy *p, char *err, size_t errsz)
 		return -EINVAL;
 	}
 	if (p->warning_before_end_s.value >= p->max_session_s.value) {
-		snprintf(err, errsz, "%s: WarningBeforeEnd (%u s) must be shorter than MaxDuration (%u s, %s)",
+		snprintf(err, errsz,
+			 "%s: WarningBeforeEnd (%u s) must be shorter than MaxDuration (%u s, %s)",
 			 p->warning_before_end_s.source, p->warning_before_end_s.value,
 			 p->max_session_s.value, p->max_session_s.source);
 		return -EINVAL;
@@ -536,8 +547,7 @@ static int check_consistency(const struct policy *p, char *err, size_t errsz)
 }
 
 /* Parse one file into p (which the caller may discard on failure). */
-static int parse_file(struct policy *p, const char *path, EVP_MD_CTX *md,
-		      char *err, size_t errsz)
+static int parse_file(struct policy *p, const char *path, EVP_MD_CTX *md, char *err, size_t errsz)
 {
 	struct reader r = { .at_line_start = true };
 	struct parse_ctx c = { .p = p, .r = &r, .path = path, .err = err, .errsz = errsz };
@@ -561,19 +571,19 @@ static int parse_file(struct policy *p, const char *path, EVP_MD_CTX *md,
 	fclose(r.f);
 
 	if (r.nul) {
-		snprintf(err, errsz, "%s:%u: contains a NUL byte (not a text file?)",
-			 path, r.nul_line);
+		snprintf(err, errsz, "%s:%u: contains a NUL byte (not a text file?)", path,
+			 r.nul_line);
 		return -EINVAL;
 	}
 	if (r.too_long) {
-		snprintf(err, errsz, "%s:%u: line longer than %d characters", path,
-			 r.too_long_line, INI_MAX_LINE - 2);
+		snprintf(err, errsz, "%s:%u: line longer than %d characters", path, r.too_long_line,
+			 INI_MAX_LINE - 2);
 		return -EINVAL;
 	}
 	if (line > 0 && (!c.failed || (unsigned)line < c.fail_line)) {
 		/* inih's own syntax error: no '=', unterminated section, ... */
-		snprintf(err, errsz, "%s:%d: syntax error (expected [Section] or Key=Value)",
-			 path, line);
+		snprintf(err, errsz, "%s:%d: syntax error (expected [Section] or Key=Value)", path,
+			 line);
 		return -EINVAL;
 	}
 	if (c.failed)

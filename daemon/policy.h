@@ -32,17 +32,17 @@ enum zone zone_from_string(const char *s);
 
 /* The parameters the safety engine limits (units as on the wire). */
 enum param {
-	PARAM_VOLTAGE,		/* mV */
-	PARAM_CURRENT,		/* mA (current limit) */
-	PARAM_RATE,		/* Hz x 100 */
-	PARAM_DEPTH,		/* um */
+	PARAM_VOLTAGE, /* mV */
+	PARAM_CURRENT, /* mA (current limit) */
+	PARAM_RATE,    /* Hz x 100 */
+	PARAM_DEPTH,   /* um */
 	_PARAM_MAX,
 };
 
 /*@ assigns \result \from p; */
-const char *param_to_string(enum param p);	/* "voltage", ... */
+const char *param_to_string(enum param p); /* "voltage", ... */
 /*@ assigns \result \from p; */
-const char *param_unit(enum param p);		/* "mV", ... */
+const char *param_unit(enum param p); /* "mV", ... */
 
 /* One limit value and where it was set ("file:line"). */
 struct limit_value {
@@ -58,7 +58,7 @@ struct limit_set {
 };
 
 struct needle_limits {
-	char name[16];		/* "1RL", "3RL", ... as smp_needle_config_str() */
+	char name[16]; /* "1RL", "3RL", ... as smp_needle_config_str() */
 	struct limit_set limits;
 };
 
@@ -69,39 +69,39 @@ struct setting {
 };
 
 struct policy {
-	struct limit_set site;			/* [Limits] */
-	struct limit_set zone[_ZONE_MAX];	/* [Zone hairline] ... */
-	struct needle_limits needle[POLICY_NEEDLE_MAX];	/* [Needle 3RL] */
+	struct limit_set site;				/* [Limits] */
+	struct limit_set zone[_ZONE_MAX];		/* [Zone hairline] ... */
+	struct needle_limits needle[POLICY_NEEDLE_MAX]; /* [Needle 3RL] */
 	size_t n_needle;
 
 	/* [Session] */
-	struct setting max_session_s;		/* maximum session duration */
-	struct setting max_needle_on_s;		/* needle-on time per session */
-	struct setting max_continuous_run_s;	/* one uninterrupted run */
-	struct setting warning_before_end_s;	/* warning before the session limit */
-	struct setting healing_interval_days;	/* >= 5 */
+	struct setting max_session_s;	      /* maximum session duration */
+	struct setting max_needle_on_s;	      /* needle-on time per session */
+	struct setting max_continuous_run_s;  /* one uninterrupted run */
+	struct setting warning_before_end_s;  /* warning before the session limit */
+	struct setting healing_interval_days; /* >= 5 */
 	bool require_patch_test;
 	char require_patch_test_source[POLICY_SOURCE_MAX];
-	struct setting patch_test_min_age_hours;	/* >= 24 */
+	struct setting patch_test_min_age_hours; /* >= 24 */
 
 	/* [Monitor] */
 	struct setting brownout_margin_mv;
 	struct setting brownout_time_ms;
-	struct setting max_temperature_cdeg;	/* daemon trip, below the device's */
+	struct setting max_temperature_cdeg; /* daemon trip, below the device's */
 	struct setting jam_time_ms;
 
 	/* [Daemon] */
-	struct setting telemetry_hz;		/* Telemetry signal rate, 1..20 */
-	struct setting lease_ms;		/* device lease, 20..500 */
-	struct setting renew_ms;		/* renewal period, < lease / 2 */
-	struct setting client_timeout_ms;	/* claimant's Heartbeat deadline, 50..1000 */
-	struct setting polkit_timeout_ms;	/* 100..120000 */
-	struct setting command_timeout_ms;	/* device reply wait, 20..5000 */
+	struct setting telemetry_hz;	   /* Telemetry signal rate, 1..20 */
+	struct setting lease_ms;	   /* device lease, 20..500 */
+	struct setting renew_ms;	   /* renewal period, < lease / 2 */
+	struct setting client_timeout_ms;  /* claimant's Heartbeat deadline, 50..1000 */
+	struct setting polkit_timeout_ms;  /* 100..120000 */
+	struct setting command_timeout_ms; /* device reply wait, 20..5000 */
 
 	/* [Audit]: read when the log is opened (at start) */
-	struct setting audit_retention_days;	/* >= 730 (DOMAIN.md: 2-5 years) */
-	struct setting audit_seal_records;	/* seal after this many records */
-	struct setting audit_seal_s;		/* ... or this many seconds */
+	struct setting audit_retention_days; /* >= 730 (DOMAIN.md: 2-5 years) */
+	struct setting audit_seal_records;   /* seal after this many records */
+	struct setting audit_seal_s;	     /* ... or this many seconds */
 
 	/* SHA-256 over every file read, in order (for the audit log). */
 	char digest[65];
@@ -122,7 +122,6 @@ int policy_load(const char *config_dir, struct policy *ret, char *err, size_t er
 
 /* Same for one file on top of *p (used by policy_load and the tests). */
 int policy_load_file(struct policy *p, const char *path, char *err, size_t errsz);
-
 
 /* Limits for a needle configuration, NULL if the policy has none. */
 const struct needle_limits *policy_find_needle(const struct policy *p, const char *name);

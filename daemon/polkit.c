@@ -18,7 +18,11 @@
 
 #include "manager.h"
 
-enum auth_state { AUTH_PENDING, AUTH_ALLOWED, AUTH_DENIED };
+enum auth_state {
+	AUTH_PENDING,
+	AUTH_ALLOWED,
+	AUTH_DENIED
+};
 
 struct auth_query {
 	struct auth_query *next;
@@ -80,7 +84,9 @@ static int query_done(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 		const sd_bus_error *e = sd_bus_message_get_error(reply);
 
 		snprintf(q->reason, sizeof(q->reason), "polkit did not answer: %s",
-			 e && e->message ? e->message : e && e->name ? e->name : "error");
+			 e && e->message ? e->message :
+			 e && e->name	 ? e->name :
+					   "error");
 		q->state = AUTH_DENIED;
 	} else {
 		r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
@@ -172,9 +178,9 @@ int polkit_verify(struct manager *m, sd_bus_message *call, const char *action,
 		if (q->request != call || strcmp(q->action, action) != 0)
 			continue;
 		if (q->state == AUTH_PENDING)
-			return 0;	/* a duplicate run while waiting */
+			return 0; /* a duplicate run while waiting */
 		if (q->state == AUTH_ALLOWED)
-			return 1;	/* freed by query_done() after the handler */
+			return 1; /* freed by query_done() after the handler */
 		return sd_bus_error_setf(error, SMPD_ERROR_NOT_AUTHORIZED, "%s", q->reason);
 	}
 
@@ -203,9 +209,12 @@ int polkit_verify(struct manager *m, sd_bus_message *call, const char *action,
 					   "org.freedesktop.PolicyKit1.Authority",
 					   "CheckAuthorization");
 	if (r >= 0)
-		r = sd_bus_message_append(msg, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s",
-					  sender, action, 0,
-					  (uint32_t)(sd_bus_message_get_allow_interactive_authorization(call) ? 1 : 0),
+		r = sd_bus_message_append(msg, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name",
+					  "s", sender, action, 0,
+					  (uint32_t)(sd_bus_message_get_allow_interactive_authorization(
+							     call) ?
+							     1 :
+							     0),
 					  "");
 	if (r >= 0)
 		r = sd_bus_call_async(m->bus, &q->slot, msg, query_done, q,
@@ -213,8 +222,8 @@ int polkit_verify(struct manager *m, sd_bus_message *call, const char *action,
 	sd_bus_message_unref(msg);
 	if (r < 0) {
 		query_free(q);
-		return sd_bus_error_setf(error, SMPD_ERROR_NOT_AUTHORIZED,
-					 "cannot ask polkit: %s", strerror(-r));
+		return sd_bus_error_setf(error, SMPD_ERROR_NOT_AUTHORIZED, "cannot ask polkit: %s",
+					 strerror(-r));
 	}
 	return 0;
 }
@@ -237,7 +246,7 @@ void polkit_free_all(struct manager *m)
 	while (m->auth_queries) {
 		struct auth_query *q = m->auth_queries;
 
-		m->auth_queries = q->next;	/* unlinked here, so query_free() only frees */
+		m->auth_queries = q->next; /* unlinked here, so query_free() only frees */
 		query_free(q);
 	}
 }

@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 
 #include "safety.h"
-#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
+#include "smp-mutation.h" /* SMP_MUTATION_* hooks, docs/safety.md */
 
 /*
  * ACSL contracts (the comments opening with "@"; gcc reads them as
@@ -69,14 +69,21 @@ static void apply_set(struct effective_limits *el, const struct limit_set *ls,
 void safety_protocol_limits(struct effective_limits *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	bound_set(&ret->min[PARAM_VOLTAGE], SMPP_VOLTAGE_MIN_MV, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&ret->max[PARAM_VOLTAGE], SMPP_VOLTAGE_MAX_MV, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&ret->min[PARAM_VOLTAGE], SMPP_VOLTAGE_MIN_MV, LAYER_PROTOCOL, "protocol",
+		  "protocol v1");
+	bound_set(&ret->max[PARAM_VOLTAGE], SMPP_VOLTAGE_MAX_MV, LAYER_PROTOCOL, "protocol",
+		  "protocol v1");
 	bound_set(&ret->min[PARAM_CURRENT], 1, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&ret->max[PARAM_CURRENT], SMPP_CURRENT_MAX_MA, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&ret->min[PARAM_RATE], SMPP_RATE_MIN_CHZ, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&ret->max[PARAM_RATE], SMPP_RATE_MAX_CHZ, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&ret->min[PARAM_DEPTH], SMPP_DEPTH_MIN_UM, LAYER_PROTOCOL, "protocol", "protocol v1");
-	bound_set(&ret->max[PARAM_DEPTH], SMPP_DEPTH_MAX_UM, LAYER_PROTOCOL, "protocol", "protocol v1");
+	bound_set(&ret->max[PARAM_CURRENT], SMPP_CURRENT_MAX_MA, LAYER_PROTOCOL, "protocol",
+		  "protocol v1");
+	bound_set(&ret->min[PARAM_RATE], SMPP_RATE_MIN_CHZ, LAYER_PROTOCOL, "protocol",
+		  "protocol v1");
+	bound_set(&ret->max[PARAM_RATE], SMPP_RATE_MAX_CHZ, LAYER_PROTOCOL, "protocol",
+		  "protocol v1");
+	bound_set(&ret->min[PARAM_DEPTH], SMPP_DEPTH_MIN_UM, LAYER_PROTOCOL, "protocol",
+		  "protocol v1");
+	bound_set(&ret->max[PARAM_DEPTH], SMPP_DEPTH_MAX_UM, LAYER_PROTOCOL, "protocol",
+		  "protocol v1");
 }
 
 void safety_refuse_beyond_protocol(enum param q, uint32_t requested,
@@ -87,8 +94,10 @@ void safety_refuse_beyond_protocol(enum param q, uint32_t requested,
 
 	safety_protocol_limits(&el);
 	safety_describe_bound(&el.max[q], q, desc, sizeof(desc));
-	snprintf(msg, msgsz, "%s %" PRIu32 " %s exceeds %s (the protocol's 16-bit field cannot "
-		 "even carry it)", param_to_string(q), requested, param_unit(q), desc);
+	snprintf(msg, msgsz,
+		 "%s %" PRIu32 " %s exceeds %s (the protocol's 16-bit field cannot "
+		 "even carry it)",
+		 param_to_string(q), requested, param_unit(q), desc);
 	*ret_bound = el.max[q];
 }
 
@@ -104,9 +113,13 @@ void safety_effective_limits(const struct policy *p, const struct smp_limits *de
 
 	if (dev) {
 		memset(&devset, 0, sizeof(devset));
-#define DEV(arr, q, v) do { devset.arr[q].set = true; devset.arr[q].value = (v); \
+#define DEV(arr, q, v)                                                             \
+	do {                                                                       \
+		devset.arr[q].set = true;                                          \
+		devset.arr[q].value = (v);                                         \
 		snprintf(devset.arr[q].source, sizeof(devset.arr[q].source), "%s", \
-			 dev_serial ? dev_serial : "device"); } while (0)
+			 dev_serial ? dev_serial : "device");                      \
+	} while (0)
 		DEV(min, PARAM_VOLTAGE, dev->voltage_min_mv);
 		DEV(max, PARAM_VOLTAGE, dev->voltage_max_mv);
 		DEV(max, PARAM_CURRENT, dev->current_max_ma);
@@ -118,7 +131,7 @@ void safety_effective_limits(const struct policy *p, const struct smp_limits *de
 		apply_set(&el, &devset, LAYER_DEVICE, "device");
 	}
 #ifdef SMP_MUTATION_DM_POLICY_LIMITS
-	p = &(const struct policy){ .n_needle = 0 };	/* mutant: no site, zone or needle limit */
+	p = &(const struct policy){ .n_needle = 0 }; /* mutant: no site, zone or needle limit */
 #endif
 	apply_set(&el, &p->site, LAYER_SITE, "site");
 	if (zone >= 0 && zone < _ZONE_MAX)
@@ -185,7 +198,7 @@ int safety_check_params(const struct effective_limits *el, const struct smp_para
 	 */
 	for (int q = 0; q < _PARAM_MAX; q++) {
 #ifdef SMP_MUTATION_DM_SETPOINT_RANGE
-		continue;	/* mutant: no effective limit is checked */
+		continue; /* mutant: no effective limit is checked */
 #endif
 		if (v[q] > el->max[q].value) {
 			safety_describe_bound(&el->max[q], q, desc, sizeof(desc));
@@ -223,7 +236,8 @@ int safety_check_params(const struct effective_limits *el, const struct smp_para
 
 /* ---- interlocks ---- */
 
-static bool why_set(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool why_set(char *why, size_t whysz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static bool why_set(char *why, size_t whysz, const char *fmt, ...)
 {
@@ -263,8 +277,8 @@ bool safety_token_check(const char *s, char *why, size_t whysz)
 	for (size_t i = 0; i < n; i++)
 		if (s[i] <= ' ' || s[i] > '~' || s[i] == '=' || s[i] == '"' || s[i] == '\\') {
 			char_name((unsigned char)s[i], c);
-			return why_set(why, whysz, "has %s at position %zu, which is not allowed", c,
-				       i + 1);
+			return why_set(why, whysz, "has %s at position %zu, which is not allowed",
+				       c, i + 1);
 		}
 	return true;
 }
@@ -293,8 +307,8 @@ bool safety_text_check(const char *s, char *why, size_t whysz)
 		uint32_t cp;
 
 		if (c < 0x20 || c == 0x7f)
-			return why_set(why, whysz, "has the control character 0x%02x at byte %zu", c,
-				       i + 1);
+			return why_set(why, whysz, "has the control character 0x%02x at byte %zu",
+				       c, i + 1);
 		if (c < 0x80) {
 			i++;
 			continue;
@@ -312,18 +326,20 @@ bool safety_text_check(const char *s, char *why, size_t whysz)
 			return why_set(why, whysz, "is not UTF-8 at byte %zu (0x%02x)", i + 1, c);
 		}
 		if (i + len > n)
-			return why_set(why, whysz, "ends inside a UTF-8 character at byte %zu", i + 1);
+			return why_set(why, whysz, "ends inside a UTF-8 character at byte %zu",
+				       i + 1);
 		for (size_t k = 1; k < len; k++) {
 			if ((u[i + k] & 0xc0) != 0x80)
-				return why_set(why, whysz, "is not UTF-8 at byte %zu (0x%02x)", i + k + 1,
-					       u[i + k]);
+				return why_set(why, whysz, "is not UTF-8 at byte %zu (0x%02x)",
+					       i + k + 1, u[i + k]);
 			cp = (cp << 6) | (u[i + k] & 0x3f);
 		}
 		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return why_set(why, whysz, "is not UTF-8 at byte %zu (an overlong form, a "
-				       "surrogate or beyond U+10FFFF)", i + 1);
+		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+			return why_set(why, whysz,
+				       "is not UTF-8 at byte %zu (an overlong form, a "
+				       "surrogate or beyond U+10FFFF)",
+				       i + 1);
 		if (cp >= 0x80 && cp < 0xa0)
 			return why_set(why, whysz, "has the control character U+%04X at byte %zu",
 				       (unsigned)cp, i + 1);
@@ -341,7 +357,8 @@ bool safety_text_valid(const char *s)
 static bool date_check(const char *name, int64_t t, int64_t now, char *msg, size_t msgsz)
 {
 	if (t > now) {
-		snprintf(msg, msgsz, "%s %" PRId64 " lies in the future (now %" PRId64 ")", name, t, now);
+		snprintf(msg, msgsz, "%s %" PRId64 " lies in the future (now %" PRId64 ")", name, t,
+			 now);
 		return false;
 	}
 	if (t < SAFETY_DATE_MIN) {
@@ -353,9 +370,9 @@ static bool date_check(const char *name, int64_t t, int64_t now, char *msg, size
 }
 
 enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
-					 const struct smp_cartridge *cart, bool cartridge_seen_before,
-					 int64_t last_session, int64_t now, bool *ret_overridden,
-					 char *msg, size_t msgsz)
+					 const struct smp_cartridge *cart,
+					 bool cartridge_seen_before, int64_t last_session,
+					 int64_t now, bool *ret_overridden, char *msg, size_t msgsz)
 {
 	int64_t today = now / 86400;
 	char why[128];
@@ -396,7 +413,7 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 		return SAFETY_NO_CARTRIDGE;
 	}
 #ifdef SMP_MUTATION_DM_CARTRIDGE_REGISTRY
-	cartridge_seen_before = false;	/* mutant: the daemon's record of used cartridges is ignored */
+	cartridge_seen_before = false; /* mutant: the daemon's record of used cartridges is ignored */
 #endif
 	if (cartridge_seen_before) {
 		snprintf(msg, msgsz, "cartridge %s was used in an earlier session", cart->id);
@@ -407,7 +424,8 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 		return SAFETY_CARTRIDGE_USED;
 	}
 	if ((cart->flags & SMPP_CART_EXPIRED) || (int64_t)cart->expiry_day < today) {
-		snprintf(msg, msgsz, "cartridge %s expired on day %" PRIu32 " (today is day %" PRId64 ")",
+		snprintf(msg, msgsz,
+			 "cartridge %s expired on day %" PRIu32 " (today is day %" PRId64 ")",
 			 cart->id, cart->expiry_day, today);
 		return SAFETY_CARTRIDGE_EXPIRED;
 	}
@@ -421,9 +439,12 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 			return SAFETY_PATCH_TEST;
 		}
 		if (now - req->patch_test_time < min_age) {
-			snprintf(msg, msgsz, "the patch test is %" PRId64 " h old; the policy requires %" PRIu32 " h (%s)",
+			snprintf(msg, msgsz,
+				 "the patch test is %" PRId64 " h old; the policy requires %" PRIu32
+				 " h (%s)",
 				 (now - req->patch_test_time) / 3600,
-				 p->patch_test_min_age_hours.value, p->patch_test_min_age_hours.source);
+				 p->patch_test_min_age_hours.value,
+				 p->patch_test_min_age_hours.source);
 			return SAFETY_PATCH_TEST;
 		}
 	}
@@ -433,13 +454,15 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 		int64_t since = now - last_session;
 
 		if (since < interval && !(req->override_reason && *req->override_reason)) {
-			snprintf(msg, msgsz, "client %s had a session %" PRId64 " days ago; the healing interval is %" PRIu32 " days (%s)",
+			snprintf(msg, msgsz,
+				 "client %s had a session %" PRId64
+				 " days ago; the healing interval is %" PRIu32 " days (%s)",
 				 req->client, since < 0 ? 0 : since / 86400,
 				 p->healing_interval_days.value, p->healing_interval_days.source);
 			return SAFETY_HEALING_INTERVAL;
 		}
 		if (since < interval && ret_overridden)
-			*ret_overridden = true;	/* lifted by the override: it is recorded */
+			*ret_overridden = true; /* lifted by the override: it is recorded */
 	}
 	return SAFETY_OK;
 }
@@ -490,9 +513,8 @@ void monitor_reset_session(struct monitor *m)
 }
 
 enum monitor_trip monitor_feed(struct monitor *m, const struct policy *p,
-			       const struct smp_params *sp, uint32_t current_max,
-			       bool session_open, const struct smp_telemetry *t,
-			       char *msg, size_t msgsz)
+			       const struct smp_params *sp, uint32_t current_max, bool session_open,
+			       const struct smp_telemetry *t, char *msg, size_t msgsz)
 {
 	bool running = t->state == SMPP_STATE_RUNNING;
 	uint64_t now = t->timestamp_us;
@@ -530,7 +552,8 @@ enum monitor_trip monitor_feed(struct monitor *m, const struct policy *p,
 	}
 
 	if ((int32_t)t->temp_cdeg > (int32_t)p->max_temperature_cdeg.value) {
-		snprintf(msg, msgsz, "motor temperature %d.%02d degC above the limit %u.%02u degC (%s)",
+		snprintf(msg, msgsz,
+			 "motor temperature %d.%02d degC above the limit %u.%02u degC (%s)",
 			 t->temp_cdeg / 100, (t->temp_cdeg < 0 ? -t->temp_cdeg : t->temp_cdeg) % 100,
 			 p->max_temperature_cdeg.value / 100, p->max_temperature_cdeg.value % 100,
 			 p->max_temperature_cdeg.source);
@@ -545,11 +568,11 @@ enum monitor_trip monitor_feed(struct monitor *m, const struct policy *p,
 	if (sp->current_ma && sp->current_ma < ilimit)
 		ilimit = sp->current_ma;
 #ifdef SMP_MUTATION_DM_OVERCURRENT_MONITOR
-	ilimit = 0;	/* mutant: no over-current monitor */
+	ilimit = 0; /* mutant: no over-current monitor */
 #endif
 	if (ilimit && t->current_ma > ilimit) {
-		snprintf(msg, msgsz, "current %u mA above the limit %" PRIu32 " mA",
-			 t->current_ma, ilimit);
+		snprintf(msg, msgsz, "current %u mA above the limit %" PRIu32 " mA", t->current_ma,
+			 ilimit);
 		return MONITOR_OVERCURRENT;
 	}
 
@@ -560,7 +583,8 @@ enum monitor_trip monitor_feed(struct monitor *m, const struct policy *p,
 			m->brownout_since_us = now;
 		}
 		if (now - m->brownout_since_us >= (uint64_t)p->brownout_time_ms.value * 1000) {
-			snprintf(msg, msgsz, "brown-out: %u mV is more than %u mV below the setpoint %u mV for %u ms (%s)",
+			snprintf(msg, msgsz,
+				 "brown-out: %u mV is more than %u mV below the setpoint %u mV for %u ms (%s)",
 				 t->voltage_mv, p->brownout_margin_mv.value, sp->voltage_mv,
 				 p->brownout_time_ms.value, p->brownout_time_ms.source);
 			return MONITOR_BROWNOUT;
@@ -575,8 +599,10 @@ enum monitor_trip monitor_feed(struct monitor *m, const struct policy *p,
 			m->jam_since_us = now;
 		}
 		if (now - m->jam_since_us >= (uint64_t)p->jam_time_ms.value * 1000) {
-			snprintf(msg, msgsz, "jam: stroke rate %u cHz below half the setpoint %u cHz for %u ms (%s)",
-				 t->rate_chz, sp->rate_chz, p->jam_time_ms.value, p->jam_time_ms.source);
+			snprintf(msg, msgsz,
+				 "jam: stroke rate %u cHz below half the setpoint %u cHz for %u ms (%s)",
+				 t->rate_chz, sp->rate_chz, p->jam_time_ms.value,
+				 p->jam_time_ms.source);
 			return MONITOR_JAM;
 		}
 	} else {

@@ -22,11 +22,11 @@
 #define SAFETY_MSG_MAX 512
 
 enum limit_layer {
-	LAYER_PROTOCOL,		/* protocol-wide bound, smpusb_proto.h */
-	LAYER_DEVICE,		/* the device's hard limit */
-	LAYER_SITE,		/* [Limits] */
-	LAYER_ZONE,		/* [Zone ...] of the session's zone */
-	LAYER_NEEDLE,		/* [Needle ...] of the cartridge */
+	LAYER_PROTOCOL, /* protocol-wide bound, smpusb_proto.h */
+	LAYER_DEVICE,	/* the device's hard limit */
+	LAYER_SITE,	/* [Limits] */
+	LAYER_ZONE,	/* [Zone ...] of the session's zone */
+	LAYER_NEEDLE,	/* [Needle ...] of the cartridge */
 };
 
 /* One effective bound and who imposes it. */
@@ -34,7 +34,7 @@ struct effective_bound {
 	uint32_t value;
 	enum limit_layer layer;
 	char label[48];			/* "device", "site", "temples", "3RL needle" */
-	char source[POLICY_SOURCE_MAX];	/* "file:line" or the device serial */
+	char source[POLICY_SOURCE_MAX]; /* "file:line" or the device serial */
 };
 
 struct effective_limits {
@@ -75,7 +75,7 @@ int safety_check_params(const struct effective_limits *el, const struct smp_para
 
 enum safety_refusal {
 	SAFETY_OK,
-	SAFETY_INVALID,			/* malformed metadata */
+	SAFETY_INVALID, /* malformed metadata */
 	SAFETY_NO_PIGMENT_LOT,
 	SAFETY_NO_CARTRIDGE,
 	SAFETY_CARTRIDGE_USED,
@@ -85,13 +85,13 @@ enum safety_refusal {
 };
 
 struct session_request {
-	const char *client;		/* pseudonym */
+	const char *client; /* pseudonym */
 	const char *operator_name;
 	enum zone zone;
 	const char *pigment_lot;
-	int64_t patch_test_time;	/* unix seconds, 0 = none given */
-	int64_t screening_time;		/* unix seconds, 0 = none given */
-	const char *override_reason;	/* non-NULL: healing interval override requested */
+	int64_t patch_test_time;     /* unix seconds, 0 = none given */
+	int64_t screening_time;	     /* unix seconds, 0 = none given */
+	const char *override_reason; /* non-NULL: healing interval override requested */
 };
 
 /*
@@ -105,9 +105,9 @@ struct session_request {
  * did, so that the override is recorded.
  */
 enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
-					 const struct smp_cartridge *cart, bool cartridge_seen_before,
-					 int64_t last_session, int64_t now, bool *ret_overridden,
-					 char *msg, size_t msgsz);
+					 const struct smp_cartridge *cart,
+					 bool cartridge_seen_before, int64_t last_session,
+					 int64_t now, bool *ret_overridden, char *msg, size_t msgsz);
 
 /* The rules as error sentences and docs/dbus.md state them. */
 #define SAFETY_TOKEN_RULE \
@@ -140,12 +140,12 @@ enum monitor_trip {
 	MONITOR_CARTRIDGE_REMOVED,
 	MONITOR_MAX_CONTINUOUS_RUN,
 	MONITOR_NEEDLE_ON_TIME,
-	MONITOR_DEVICE_FAULT,		/* the device reported a fault itself */
-	MONITOR_SESSION_TIME,		/* maximum session duration reached (daemon timer) */
-	MONITOR_TELEMETRY_LOST,		/* no telemetry for a lease period while running */
-	MONITOR_AUDIT_FAILED,		/* the audit log cannot be written (H12) */
-	MONITOR_DEVICE_REFUSED,		/* the device refused a lease renewal */
-	MONITOR_CLIENT_UNRESPONSIVE,	/* no Heartbeat from the claimant in time */
+	MONITOR_DEVICE_FAULT,	     /* the device reported a fault itself */
+	MONITOR_SESSION_TIME,	     /* maximum session duration reached (daemon timer) */
+	MONITOR_TELEMETRY_LOST,	     /* no telemetry for a lease period while running */
+	MONITOR_AUDIT_FAILED,	     /* the audit log cannot be written (H12) */
+	MONITOR_DEVICE_REFUSED,	     /* the device refused a lease renewal */
+	MONITOR_CLIENT_UNRESPONSIVE, /* no Heartbeat from the claimant in time */
 	_MONITOR_MAX,
 };
 
@@ -162,14 +162,14 @@ int smpd_message_id(const char *kind, const char *name, char ret[33]);
 
 struct monitor {
 	bool have_prev;
-	uint64_t prev_us;		/* device timestamp of the last record */
+	uint64_t prev_us; /* device timestamp of the last record */
 	bool brownout;
 	uint64_t brownout_since_us;
 	bool jam;
 	uint64_t jam_since_us;
 	bool running;
 	uint64_t run_since_us;
-	uint64_t needle_on_us;		/* accumulated over the session */
+	uint64_t needle_on_us; /* accumulated over the session */
 };
 
 void monitor_reset_session(struct monitor *m);
@@ -182,5 +182,5 @@ void monitor_reset_session(struct monitor *m);
  */
 enum monitor_trip monitor_feed(struct monitor *m, const struct policy *p,
 			       const struct smp_params *setpoints, uint32_t current_max,
-			       bool session_open, const struct smp_telemetry *t,
-			       char *msg, size_t msgsz);
+			       bool session_open, const struct smp_telemetry *t, char *msg,
+			       size_t msgsz);

@@ -75,10 +75,12 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 					 strerror(-m->audit_error));
 	if (!d->claimant || strcmp(d->claimant, owner) != 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_NOT_CLAIMED,
-					 "claim device %s before beginning a session", d->info.serial);
+					 "claim device %s before beginning a session",
+					 d->info.serial);
 	if (d->session)
 		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ACTIVE,
-					 "session %s is open on device %s", d->session->id, d->info.serial);
+					 "session %s is open on device %s", d->session->id,
+					 d->info.serial);
 	if (pigment_maker && !safety_text_valid(pigment_maker))
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
 					 "PigmentManufacturer: " SAFETY_TEXT_RULE);
@@ -90,23 +92,25 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 	last = safety_token_valid(req->client) ? store_last_session(m->store, req->client) : 0;
 	refusal = safety_check_session(&m->policy, req, &d->cartridge,
 				       (d->cartridge.flags & SMPP_CART_PRESENT) &&
-				       store_cartridge_used(m->store, d->cartridge.id),
+					       store_cartridge_used(m->store, d->cartridge.id),
 				       last, now, &overridden, msg, sizeof(msg));
 	if (refusal == SAFETY_OK && !safety_token_valid(d->cartridge.id)) {
 		refusal = SAFETY_INVALID;
-		snprintf(msg, sizeof(msg), "the cartridge id \"%s\" cannot be recorded", d->cartridge.id);
+		snprintf(msg, sizeof(msg), "the cartridge id \"%s\" cannot be recorded",
+			 d->cartridge.id);
 	}
 	if (refusal != SAFETY_OK) {
 		struct audit_field f[] = {
 			AUDIT_STR("device", d->info.serial),
-			AUDIT_STR("client", safety_token_valid(req->client) ? req->client : "(invalid)"),
+			AUDIT_STR("client",
+				  safety_token_valid(req->client) ? req->client : "(invalid)"),
 			AUDIT_STR("refused", msg),
 		};
 		manager_audit(m, false, "session_refused", f, sizeof(f) / sizeof(f[0]));
 		return refusal_error(error, refusal, msg);
 	}
-	smp_needle_config_str(d->cartridge.needle_count, d->cartridge.needle_type,
-			      needle, sizeof(needle));
+	smp_needle_config_str(d->cartridge.needle_count, d->cartridge.needle_type, needle,
+			      sizeof(needle));
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -218,16 +222,15 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 	*ret = s;
 	return 0;
 
-fail_logged:
-	{
-		struct audit_field f[] = {
-			AUDIT_STR("session", s->id),
-			AUDIT_STR("client", s->client),
-			AUDIT_STR("reason", error && sd_bus_error_is_set(error) ? error->message :
-				  strerror(-r)),
-		};
-		manager_audit(m, true, "session_aborted", f, sizeof(f) / sizeof(f[0]));
-	}
+fail_logged : {
+	struct audit_field f[] = {
+		AUDIT_STR("session", s->id),
+		AUDIT_STR("client", s->client),
+		AUDIT_STR("reason",
+			  error && sd_bus_error_is_set(error) ? error->message : strerror(-r)),
+	};
+	manager_audit(m, true, "session_aborted", f, sizeof(f) / sizeof(f[0]));
+}
 fail:
 	session_free(s);
 	return r;
@@ -263,7 +266,8 @@ static int session_finish(struct session *s, const char *reason, bool must_recor
 			AUDIT_STR("reason", reason ? reason : ""),
 			AUDIT_UINT("needle_on_ms", d ? d->ctl.monitor.needle_on_us / 1000 : 0),
 			/* monotonic: a wall-clock step must not make it negative */
-			AUDIT_UINT("duration_s", (now_monotonic_us() - s->begin_monotonic_us) / 1000000),
+			AUDIT_UINT("duration_s",
+				   (now_monotonic_us() - s->begin_monotonic_us) / 1000000),
 		};
 		r = manager_audit(m, true, "session_end", f, sizeof(f) / sizeof(f[0]));
 	}
@@ -309,7 +313,8 @@ int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
 	int r;
 
 	if (!s->active || !d)
-		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended", s->id);
+		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended",
+					 s->id);
 	s->zone = z;
 	if (d->ctl.have_setpoints) {
 		device_effective_limits(d, &el);
@@ -320,8 +325,10 @@ int session_change_zone(struct session *s, enum zone z, sd_bus_error *error)
 				 zone_to_string(z));
 			strncat(msg, "; lower them first", sizeof(msg) - strlen(msg) - 1);
 			if (r == -ERANGE)
-				return device_refuse_limit(d, &el, q, &d->ctl.setpoints, prefix, msg, error);
-			return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s: %s", prefix, msg);
+				return device_refuse_limit(d, &el, q, &d->ctl.setpoints, prefix,
+							   msg, error);
+			return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s: %s", prefix,
+						 msg);
 		}
 	}
 	{
@@ -350,7 +357,8 @@ int session_annotate(struct session *s, const char *text, sd_bus_error *error)
 	int r;
 
 	if (!s->active)
-		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended", s->id);
+		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ENDED, "session %s has ended",
+					 s->id);
 	{
 		struct audit_field f[] = {
 			AUDIT_STR("session", s->id),

@@ -78,7 +78,7 @@ static int table_load(struct table *t, const char *dir, const char *name)
 		int64_t when;
 
 		if (!strchr(line, '\n'))
-			break;	/* torn tail from a crash: never acknowledged */
+			break; /* torn tail from a crash: never acknowledged */
 		if (sscanf(line, "%64s %" SCNd64, key, &when) != 2 || !safety_token_valid(key))
 			continue;
 		r = table_put(t, key, when);

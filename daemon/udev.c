@@ -80,13 +80,13 @@ static void usb_added(struct manager *m, struct udev_device *dev)
 		return;
 	if (!serial || !safety_token_valid(serial)) {
 		smpd_log(LOG_WARNING, NULL, "%s: no usable serial number, ignoring",
-			udev_device_get_syspath(dev));
+			 udev_device_get_syspath(dev));
 		return;
 	}
 	if (find_usb(m, serial))
 		return;
 	if (!interface_driver(dev, driver, sizeof(driver)))
-		return;		/* not configured yet: its "bind" event follows */
+		return; /* not configured yet: its "bind" event follows */
 	if (driver[0]) {
 		/* Never take a device away from a kernel driver; smpusb's
 		 * character device arrives as its own (usbmisc) event. */
@@ -179,17 +179,18 @@ static int monitor_handler(sd_event_source *s, int fd, uint32_t revents, void *u
 		else if (misc && action && strcmp(action, "remove") == 0)
 			chardev_removed(m, dev);
 		else
-		/*
+			/*
 		 * "add" of a USB device comes before its configuration is set
 		 * and its interface has a driver; "bind" (of the device to the
 		 * generic USB driver) after both.  Either may be the first
 		 * moment smpd can tell how to reach it; usb_added() takes a
 		 * device once.
 		 */
-		if (!misc && action && (strcmp(action, "add") == 0 || strcmp(action, "bind") == 0))
-			usb_added(m, dev);
-		else if (!misc && action && strcmp(action, "remove") == 0)
-			usb_removed(m, dev);
+			if (!misc && action &&
+			    (strcmp(action, "add") == 0 || strcmp(action, "bind") == 0))
+				usb_added(m, dev);
+			else if (!misc && action && strcmp(action, "remove") == 0)
+				usb_removed(m, dev);
 		udev_device_unref(dev);
 	}
 	return 0;

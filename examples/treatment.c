@@ -40,8 +40,8 @@ static void on_event(smp_client *client, const smp_event *event, void *userdata)
 		smp_device_get_telemetry(d, SMP_TELEMETRY_STROKE_RATE_CHZ, &chz);
 		smp_device_get_telemetry(d, SMP_TELEMETRY_DEPTH_UM, &um);
 		smp_device_get_telemetry(d, SMP_TELEMETRY_TEMPERATURE_CDEGC, &cdeg);
-		printf("%5lld mV %5lld mA %6.2f Hz %5lld um %6.2f C\n", (long long)mv, (long long)ma,
-		       (double)chz / 100, (long long)um, (double)cdeg / 100);
+		printf("%5lld mV %5lld mA %6.2f Hz %5lld um %6.2f C\n", (long long)mv,
+		       (long long)ma, (double)chz / 100, (long long)um, (double)cdeg / 100);
 		break;
 	case SMP_EVENT_FAULT:
 		printf("fault: %s: %s\n", smp_event_get_kind(event), smp_event_get_message(event));
@@ -55,10 +55,9 @@ static void on_event(smp_client *client, const smp_event *event, void *userdata)
 int main(int argc, char **argv)
 {
 	char client_md[64], patch_md[64];
-	const char *metadata[] = {
-		client_md, "Operator=example", "Zone=crown", "PigmentLot=EXAMPLE-LOT",
-		patch_md, NULL
-	};
+	const char *metadata[] = { client_md,	 "Operator=example",
+				   "Zone=crown", "PigmentLot=EXAMPLE-LOT",
+				   patch_md,	 NULL };
 	smp_client *client = NULL;
 	smp_device *dev;
 	smp_session *session = NULL;
@@ -122,6 +121,6 @@ device_error:
 	failed(smp_device_get_serial(dev), smp_device_get_error_message(dev), r);
 out:
 	smp_session_unref(session);
-	smp_client_unref(client);	/* also releases the claim */
+	smp_client_unref(client); /* also releases the claim */
 	return r < 0 ? 1 : 0;
 }

@@ -153,7 +153,8 @@ static void client_remove_device(smp_client *c, const char *path)
 
 		if (strcmp(d->path, path) != 0)
 			continue;
-		memmove(c->devices + i, c->devices + i + 1, (c->n_devices - i - 1) * sizeof(*c->devices));
+		memmove(c->devices + i, c->devices + i + 1,
+			(c->n_devices - i - 1) * sizeof(*c->devices));
 		c->n_devices--;
 		smp_device_mark_gone(d);
 		smp_client_emit(c, SMP_EVENT_DEVICE_REMOVED, d, NULL, NULL, NULL, 0);
@@ -200,8 +201,8 @@ static void client_daemon_lost(smp_client *c, bool announce)
 				open[i++] = smp_session_ref(s);
 		}
 		for (size_t k = 0; announce && k < i; k++)
-			smp_client_emit(c, SMP_EVENT_SESSION_ENDED, NULL, open[k], open[k]->end_reason,
-					NULL, 0);
+			smp_client_emit(c, SMP_EVENT_SESSION_ENDED, NULL, open[k],
+					open[k]->end_reason, NULL, 0);
 		for (size_t k = 0; k < i; k++)
 			smp_session_unref(open[k]);
 		free(open);
@@ -263,7 +264,8 @@ static int on_manager_signal(smp_client *c, sd_bus_message *m)
 
 		if (smp_client_session_by_path(c, path, &s) >= 0) {
 			smp_client_emit(c, SMP_EVENT_SESSION_BEGUN,
-					s->device_path ? smp_client_device_by_path(c, s->device_path) : NULL,
+					s->device_path ? smp_client_device_by_path(c, s->device_path) :
+							 NULL,
 					s, NULL, NULL, 0);
 			smp_session_unref(s);
 		}
@@ -383,7 +385,8 @@ static int client_new(const char *address, bool user, smp_client **ret)
 	r = sd_bus_add_match(c->bus, NULL,
 			     "type='signal',sender='org.freedesktop.DBus',"
 			     "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
-			     "arg0='" SMP_BUS_NAME "'", on_name_owner, c);
+			     "arg0='" SMP_BUS_NAME "'",
+			     on_name_owner, c);
 	if (r >= 0)
 		r = sd_bus_match_signal(c->bus, NULL, NULL, "/org/freedesktop/DBus/Local",
 					"org.freedesktop.DBus.Local", "Disconnected",
@@ -391,7 +394,8 @@ static int client_new(const char *address, bool user, smp_client **ret)
 	if (r >= 0)
 		r = sd_bus_add_match(c->bus, NULL,
 				     "type='signal',interface='" SMP_IFACE_MANAGER "',"
-				     "path='" SMP_ROOT_PATH "'", on_signal, c);
+				     "path='" SMP_ROOT_PATH "'",
+				     on_signal, c);
 	if (r >= 0)
 		r = sd_bus_add_match(c->bus, NULL,
 				     "type='signal',interface='org.freedesktop.DBus.Properties',"
@@ -402,8 +406,8 @@ static int client_new(const char *address, bool user, smp_client **ret)
 				     "type='signal',interface='" SMP_IFACE_DEVICE "',member='Fault'",
 				     on_signal, c);
 	if (r >= 0)
-		r = sd_bus_add_match(c->bus, NULL,
-				     "type='signal',interface='" SMP_IFACE_SESSION "'", on_signal, c);
+		r = sd_bus_add_match(c->bus, NULL, "type='signal',interface='" SMP_IFACE_SESSION "'",
+				     on_signal, c);
 	if (r < 0)
 		goto fail;
 
@@ -525,7 +529,7 @@ _public_ int smp_client_get_events(smp_client *c)
  * its needle.  No thread, no timer of the library's own.  Sent without
  * expecting a reply: nothing to wait for, nothing to process.
  */
-#define HEARTBEAT_DEFAULT_MS 200	/* ClientTimeoutMs of an smpd that does not say */
+#define HEARTBEAT_DEFAULT_MS 200 /* ClientTimeoutMs of an smpd that does not say */
 
 static uint64_t now_usec(void)
 {
@@ -570,7 +574,7 @@ static void heartbeat_send(smp_client *c)
 		return;
 	period = heartbeat_period(c);
 	if (period == 0) {
-		c->heartbeat_next = 0;	/* the first after a claim goes out at once */
+		c->heartbeat_next = 0; /* the first after a claim goes out at once */
 		return;
 	}
 	now = now_usec();
@@ -588,7 +592,7 @@ static void heartbeat_send(smp_client *c)
 		if (r >= 0)
 			r = sd_bus_message_set_expect_reply(m, false);
 		if (r >= 0)
-			(void)sd_bus_send(c->bus, m, NULL);	/* a broken bus shows in the dispatch */
+			(void)sd_bus_send(c->bus, m, NULL); /* a broken bus shows in the dispatch */
 		sd_bus_message_unref(m);
 	}
 	c->heartbeat_next = now + period;
@@ -643,7 +647,7 @@ static int client_dispatch_wait(smp_client *c, bool wait, uint64_t timeout_usec)
 	if (c->disconnected)
 		return -ENOTCONN;
 	if (c->dispatching)
-		return -EBUSY;  /* from inside the event handler */
+		return -EBUSY; /* from inside the event handler */
 	c->dispatching = true;
 	smp_client_ref(c);
 	r = client_dispatch(c);
@@ -702,8 +706,7 @@ _public_ int smp_client_is_daemon_running(smp_client *c)
 	return c->daemon_running;
 }
 
-static int manager_property(smp_client *c, const char *name, const char *type,
-			    sd_bus_message **ret)
+static int manager_property(smp_client *c, const char *name, const char *type, sd_bus_message **ret)
 {
 	sd_bus_message *reply = NULL;
 	int r;

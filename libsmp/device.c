@@ -39,12 +39,9 @@ static const char *const telemetry_keys[SMP_N_TELEMETRY] = {
 };
 
 static const char *const state_names[] = {
-	[SMP_DEVICE_STATE_UNKNOWN] = "unknown",
-	[SMP_DEVICE_STATE_IDLE] = "idle",
-	[SMP_DEVICE_STATE_RUNNING] = "running",
-	[SMP_DEVICE_STATE_FAULT] = "fault",
-	[SMP_DEVICE_STATE_ESTOP] = "estop",
-	[SMP_DEVICE_STATE_GONE] = "gone",
+	[SMP_DEVICE_STATE_UNKNOWN] = "unknown", [SMP_DEVICE_STATE_IDLE] = "idle",
+	[SMP_DEVICE_STATE_RUNNING] = "running", [SMP_DEVICE_STATE_FAULT] = "fault",
+	[SMP_DEVICE_STATE_ESTOP] = "estop",	[SMP_DEVICE_STATE_GONE] = "gone",
 };
 
 static bool param_ok(enum smp_param p)
@@ -71,8 +68,7 @@ int smp_device_new(smp_client *c, const char *path, smp_device **ret)
 	d->cart_lot = strdup("");
 	d->cart_needle = strdup("");
 	if (!d->path || !d->serial || !d->model || !d->firmware || !d->backend || !d->fault_kind ||
-	    !d->fault_message || !d->device_faults || !d->cart_id || !d->cart_lot ||
-	    !d->cart_needle) {
+	    !d->fault_message || !d->device_faults || !d->cart_id || !d->cart_lot || !d->cart_needle) {
 		smp_device_unref(d);
 		return -ENOMEM;
 	}
@@ -159,12 +155,48 @@ static int read_variant_int(sd_bus_message *m, int64_t *ret)
 	if (r < 0)
 		return r;
 	switch (contents[0]) {
-	case 'u': { uint32_t v; r = sd_bus_message_read_basic(m, 'u', &v); if (r > 0) val = v; break; }
-	case 'i': { int32_t v; r = sd_bus_message_read_basic(m, 'i', &v); if (r > 0) val = v; break; }
-	case 'q': { uint16_t v; r = sd_bus_message_read_basic(m, 'q', &v); if (r > 0) val = v; break; }
-	case 'x': { int64_t v; r = sd_bus_message_read_basic(m, 'x', &v); if (r > 0) val = v; break; }
-	case 't': { uint64_t v; r = sd_bus_message_read_basic(m, 't', &v); if (r > 0) val = (int64_t)v; break; }
-	case 'b': { int v; r = sd_bus_message_read_basic(m, 'b', &v); if (r > 0) val = !!v; break; }
+	case 'u': {
+		uint32_t v;
+		r = sd_bus_message_read_basic(m, 'u', &v);
+		if (r > 0)
+			val = v;
+		break;
+	}
+	case 'i': {
+		int32_t v;
+		r = sd_bus_message_read_basic(m, 'i', &v);
+		if (r > 0)
+			val = v;
+		break;
+	}
+	case 'q': {
+		uint16_t v;
+		r = sd_bus_message_read_basic(m, 'q', &v);
+		if (r > 0)
+			val = v;
+		break;
+	}
+	case 'x': {
+		int64_t v;
+		r = sd_bus_message_read_basic(m, 'x', &v);
+		if (r > 0)
+			val = v;
+		break;
+	}
+	case 't': {
+		uint64_t v;
+		r = sd_bus_message_read_basic(m, 't', &v);
+		if (r > 0)
+			val = (int64_t)v;
+		break;
+	}
+	case 'b': {
+		int v;
+		r = sd_bus_message_read_basic(m, 'b', &v);
+		if (r > 0)
+			val = !!v;
+		break;
+	}
 	default:
 		r = sd_bus_message_skip(m, contents);
 		if (r >= 0)
@@ -173,7 +205,7 @@ static int read_variant_int(sd_bus_message *m, int64_t *ret)
 	}
 	if (r < 0)
 		return r;
-	got = r > 0;	/* 0: another type skipped, or an empty variant */
+	got = r > 0; /* 0: another type skipped, or an empty variant */
 	r = sd_bus_message_exit_container(m);
 	if (r < 0)
 		return r;
@@ -569,7 +601,8 @@ static int refusal_entry(void *obj, const char *key, sd_bus_message *m)
 			return r;
 		if (key[0] == 'B')
 			rf->bound = strcmp(s, "max") == 0 ? SMP_BOUND_MAX :
-				    strcmp(s, "min") == 0 ? SMP_BOUND_MIN : -1;
+				    strcmp(s, "min") == 0 ? SMP_BOUND_MIN :
+							    -1;
 		else
 			for (int p = 0; p < SMP_N_PARAMS; p++)
 				if (strcmp(s, param_keys[p]) == 0)
@@ -579,7 +612,7 @@ static int refusal_entry(void *obj, const char *key, sd_bus_message *m)
 	if (strcmp(key, "Requested") == 0 || strcmp(key, "Limit") == 0) {
 		r = read_variant_int(m, &v);
 		if (r <= 0)
-			return r < 0 ? r : 1;	/* another type: skipped, left unset */
+			return r < 0 ? r : 1; /* another type: skipped, left unset */
 		if (v >= 0 && v <= UINT32_MAX)
 			*(key[0] == 'R' ? &rf->requested : &rf->limit) = v;
 		return 1;
@@ -647,8 +680,9 @@ static void explain_limit(smp_device *d, const uint32_t req[SMP_N_PARAMS])
 	}
 	smp_error_clear(&tmp);
 	for (int p = 0; p < SMP_N_PARAMS; p++) {
-		uint32_t v = req[p] != SMP_KEEP ? req[p] :
-			     d->have_setpoints[p] ? d->setpoints[p] : SMP_KEEP;
+		uint32_t v = req[p] != SMP_KEEP	  ? req[p] :
+			     d->have_setpoints[p] ? d->setpoints[p] :
+						    SMP_KEEP;
 		enum smp_bound b;
 
 		if (v == SMP_KEEP)
@@ -815,7 +849,8 @@ static int append_metadata(smp_device *d, sd_bus_message *m, const char *entry)
 					 metadata_keys[i].key, val);
 				return smp_error_set(&d->err, -EINVAL, NULL, msg);
 			}
-			return sd_bus_message_append(m, "{sv}", metadata_keys[i].key, "x", (int64_t)t);
+			return sd_bus_message_append(m, "{sv}", metadata_keys[i].key, "x",
+						     (int64_t)t);
 		}
 	}
 	snprintf(msg, sizeof(msg), "unknown session metadata key \"%.*s\"",

@@ -39,7 +39,7 @@ struct smp_limit {
 
 struct smp_device {
 	unsigned n_ref;
-	smp_client *client;             /* weak; NULL once the client is gone */
+	smp_client *client;		 /* weak; NULL once the client is gone */
 	smp_device *reg_prev, *reg_next; /* the client's registry of live objects */
 	char *path;
 	bool gone;
@@ -49,9 +49,9 @@ struct smp_device {
 	enum smp_device_state state;
 	char *fault_kind, *fault_message, *device_faults;
 	bool claimed;
-	uint32_t client_timeout_ms;     /* smpd's ClientTimeoutMs; 0 = not known */
+	uint32_t client_timeout_ms; /* smpd's ClientTimeoutMs; 0 = not known */
 	char *session_path;
-	smp_session *session;           /* strong; the open session */
+	smp_session *session; /* strong; the open session */
 	bool have_setpoints[SMP_N_PARAMS];
 	uint32_t setpoints[SMP_N_PARAMS];
 	bool have_limits;
@@ -69,9 +69,9 @@ struct smp_device {
 
 struct smp_session {
 	unsigned n_ref;
-	smp_client *client;             /* weak; NULL for audit-log sessions and once gone */
+	smp_client *client; /* weak; NULL for audit-log sessions and once gone */
 	smp_session *reg_prev, *reg_next;
-	char *path;                     /* NULL for audit-log sessions */
+	char *path; /* NULL for audit-log sessions */
 	bool live;
 
 	char *id, *device_serial, *device_path, *client_pseudonym, *operator_name, *zone;
@@ -97,11 +97,11 @@ struct smp_client {
 	unsigned n_ref;
 	sd_bus *bus;
 	bool disconnected;
-	bool dispatching;               /* inside smp_client_dispatch() */
+	bool dispatching; /* inside smp_client_dispatch() */
 	bool daemon_running;
-	char *daemon_owner;             /* unique name of smpd, NULL when not running */
+	char *daemon_owner; /* unique name of smpd, NULL when not running */
 	uint64_t method_timeout;
-	uint64_t heartbeat_next;        /* CLOCK_MONOTONIC us of the next Heartbeat; 0 = now */
+	uint64_t heartbeat_next; /* CLOCK_MONOTONIC us of the next Heartbeat; 0 = now */
 
 	smp_device **devices;
 	size_t n_devices;

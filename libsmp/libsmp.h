@@ -127,28 +127,50 @@ typedef struct smp_session smp_session;
 typedef struct smp_event smp_event;
 
 /** D-Bus error names smpd returns (see smp_device_get_error_name()). */
-#define SMP_ERROR_LIMIT_EXCEEDED     "org.libsmp.Smp1.Error.LimitExceeded" /**< a value outside a limit; -ERANGE */
-#define SMP_ERROR_INVALID_ARGUMENT   "org.libsmp.Smp1.Error.InvalidArgument" /**< a malformed argument; -EINVAL */
-#define SMP_ERROR_NOT_AUTHORIZED     "org.libsmp.Smp1.Error.NotAuthorized" /**< polkit said no (or did not answer); -EACCES */
-#define SMP_ERROR_NOT_CLAIMED        "org.libsmp.Smp1.Error.NotClaimed" /**< the caller does not hold the claim; -EPERM */
-#define SMP_ERROR_ALREADY_CLAIMED    "org.libsmp.Smp1.Error.AlreadyClaimed" /**< another client holds the claim; -EBUSY */
-#define SMP_ERROR_NO_SESSION         "org.libsmp.Smp1.Error.NoSession" /**< no open session of the caller; -ENOENT */
-#define SMP_ERROR_SESSION_ACTIVE     "org.libsmp.Smp1.Error.SessionActive" /**< the device already has an open session; -EALREADY */
-#define SMP_ERROR_SESSION_ENDED      "org.libsmp.Smp1.Error.SessionEnded" /**< the session has ended; -ESTALE */
-#define SMP_ERROR_NO_SETPOINTS       "org.libsmp.Smp1.Error.NoSetpoints" /**< Start before SetParameters; -ENODATA */
-#define SMP_ERROR_FAULT_LATCHED      "org.libsmp.Smp1.Error.FaultLatched" /**< a latched fault or emergency stop; -ENOTRECOVERABLE */
-#define SMP_ERROR_FAULT_PERSISTS     "org.libsmp.Smp1.Error.FaultPersists" /**< the cause of the fault is still there; -EAGAIN */
-#define SMP_ERROR_DEVICE_REFUSED     "org.libsmp.Smp1.Error.DeviceRefused" /**< the device firmware refused; -EREMOTEIO */
-#define SMP_ERROR_DEVICE_ERROR       "org.libsmp.Smp1.Error.DeviceError" /**< the device did not answer properly; -EIO */
-#define SMP_ERROR_NO_CARTRIDGE       "org.libsmp.Smp1.Error.NoCartridge" /**< no cartridge inserted; -ENOMEDIUM */
-#define SMP_ERROR_CARTRIDGE_USED     "org.libsmp.Smp1.Error.CartridgeUsed" /**< the cartridge was used in an earlier session; -EMEDIUMTYPE */
-#define SMP_ERROR_CARTRIDGE_EXPIRED  "org.libsmp.Smp1.Error.CartridgeExpired" /**< the cartridge is past its expiry; -EKEYEXPIRED */
-#define SMP_ERROR_NO_PIGMENT_LOT     "org.libsmp.Smp1.Error.NoPigmentLot" /**< a session needs a pigment lot; -EINVAL */
-#define SMP_ERROR_HEALING_INTERVAL   "org.libsmp.Smp1.Error.HealingInterval" /**< the client's last session is too recent; -ETIME */
-#define SMP_ERROR_PATCH_TEST         "org.libsmp.Smp1.Error.PatchTestRequired" /**< no patch test, or one too recent; -ETIME */
-#define SMP_ERROR_SESSION_LIMIT      "org.libsmp.Smp1.Error.SessionLimit" /**< maximum session or needle-on time reached; -ETIMEDOUT */
-#define SMP_ERROR_AUDIT_UNAVAILABLE  "org.libsmp.Smp1.Error.AuditUnavailable" /**< the audit log cannot be written; -ENOLCK */
-#define SMP_ERROR_CONFIG             "org.libsmp.Smp1.Error.ConfigError" /**< the policy files have an error; -EBADMSG */
+#define SMP_ERROR_LIMIT_EXCEEDED \
+	"org.libsmp.Smp1.Error.LimitExceeded" /**< a value outside a limit; -ERANGE */
+#define SMP_ERROR_INVALID_ARGUMENT \
+	"org.libsmp.Smp1.Error.InvalidArgument" /**< a malformed argument; -EINVAL */
+#define SMP_ERROR_NOT_AUTHORIZED \
+	"org.libsmp.Smp1.Error.NotAuthorized" /**< polkit said no (or did not answer); -EACCES */
+#define SMP_ERROR_NOT_CLAIMED \
+	"org.libsmp.Smp1.Error.NotClaimed" /**< the caller does not hold the claim; -EPERM */
+#define SMP_ERROR_ALREADY_CLAIMED \
+	"org.libsmp.Smp1.Error.AlreadyClaimed" /**< another client holds the claim; -EBUSY */
+#define SMP_ERROR_NO_SESSION \
+	"org.libsmp.Smp1.Error.NoSession" /**< no open session of the caller; -ENOENT */
+#define SMP_ERROR_SESSION_ACTIVE \
+	"org.libsmp.Smp1.Error.SessionActive" /**< the device already has an open session; -EALREADY */
+#define SMP_ERROR_SESSION_ENDED \
+	"org.libsmp.Smp1.Error.SessionEnded" /**< the session has ended; -ESTALE */
+#define SMP_ERROR_NO_SETPOINTS \
+	"org.libsmp.Smp1.Error.NoSetpoints" /**< Start before SetParameters; -ENODATA */
+#define SMP_ERROR_FAULT_LATCHED \
+	"org.libsmp.Smp1.Error.FaultLatched" /**< a latched fault or emergency stop; -ENOTRECOVERABLE */
+#define SMP_ERROR_FAULT_PERSISTS \
+	"org.libsmp.Smp1.Error.FaultPersists" /**< the cause of the fault is still there; -EAGAIN */
+#define SMP_ERROR_DEVICE_REFUSED \
+	"org.libsmp.Smp1.Error.DeviceRefused" /**< the device firmware refused; -EREMOTEIO */
+#define SMP_ERROR_DEVICE_ERROR \
+	"org.libsmp.Smp1.Error.DeviceError" /**< the device did not answer properly; -EIO */
+#define SMP_ERROR_NO_CARTRIDGE \
+	"org.libsmp.Smp1.Error.NoCartridge" /**< no cartridge inserted; -ENOMEDIUM */
+#define SMP_ERROR_CARTRIDGE_USED \
+	"org.libsmp.Smp1.Error.CartridgeUsed" /**< the cartridge was used in an earlier session; -EMEDIUMTYPE */
+#define SMP_ERROR_CARTRIDGE_EXPIRED \
+	"org.libsmp.Smp1.Error.CartridgeExpired" /**< the cartridge is past its expiry; -EKEYEXPIRED */
+#define SMP_ERROR_NO_PIGMENT_LOT \
+	"org.libsmp.Smp1.Error.NoPigmentLot" /**< a session needs a pigment lot; -EINVAL */
+#define SMP_ERROR_HEALING_INTERVAL \
+	"org.libsmp.Smp1.Error.HealingInterval" /**< the client's last session is too recent; -ETIME */
+#define SMP_ERROR_PATCH_TEST \
+	"org.libsmp.Smp1.Error.PatchTestRequired" /**< no patch test, or one too recent; -ETIME */
+#define SMP_ERROR_SESSION_LIMIT \
+	"org.libsmp.Smp1.Error.SessionLimit" /**< maximum session or needle-on time reached; -ETIMEDOUT */
+#define SMP_ERROR_AUDIT_UNAVAILABLE \
+	"org.libsmp.Smp1.Error.AuditUnavailable" /**< the audit log cannot be written; -ENOLCK */
+#define SMP_ERROR_CONFIG \
+	"org.libsmp.Smp1.Error.ConfigError" /**< the policy files have an error; -EBADMSG */
 
 /** Value for smp_device_set_parameters(): keep this parameter as it is. */
 #define SMP_KEEP UINT32_MAX
@@ -158,16 +180,16 @@ typedef struct smp_event smp_event;
 
 /** The four setpoints of a device. */
 enum smp_param {
-	SMP_PARAM_VOLTAGE = 0,      /**< needle drive voltage, mV */
-	SMP_PARAM_CURRENT = 1,      /**< current limit, mA */
-	SMP_PARAM_STROKE_RATE = 2,  /**< stroke rate, Hz x 100 */
-	SMP_PARAM_DEPTH = 3         /**< needle depth, um */
+	SMP_PARAM_VOLTAGE = 0,	   /**< needle drive voltage, mV */
+	SMP_PARAM_CURRENT = 1,	   /**< current limit, mA */
+	SMP_PARAM_STROKE_RATE = 2, /**< stroke rate, Hz x 100 */
+	SMP_PARAM_DEPTH = 3	   /**< needle depth, um */
 };
 
 /** Which end of a limit. */
 enum smp_bound {
-	SMP_BOUND_MIN = 0,  /**< the lowest allowed value */
-	SMP_BOUND_MAX = 1   /**< the highest allowed value */
+	SMP_BOUND_MIN = 0, /**< the lowest allowed value */
+	SMP_BOUND_MAX = 1  /**< the highest allowed value */
 };
 
 /** Device state as smpd reports it. */
@@ -182,51 +204,52 @@ enum smp_device_state {
 
 /** Values of the latest telemetry summary (smp_device_get_telemetry()). */
 enum smp_telemetry {
-	SMP_TELEMETRY_SAMPLES = 0,          /**< records summarised */
-	SMP_TELEMETRY_DROPPED = 1,          /**< records lost */
-	SMP_TELEMETRY_VOLTAGE_MV = 2,       /**< mean voltage */
+	SMP_TELEMETRY_SAMPLES = 0,    /**< records summarised */
+	SMP_TELEMETRY_DROPPED = 1,    /**< records lost */
+	SMP_TELEMETRY_VOLTAGE_MV = 2, /**< mean voltage */
 	SMP_TELEMETRY_VOLTAGE_MIN_MV = 3,
 	SMP_TELEMETRY_VOLTAGE_MAX_MV = 4,
-	SMP_TELEMETRY_CURRENT_MA = 5,       /**< mean current */
+	SMP_TELEMETRY_CURRENT_MA = 5, /**< mean current */
 	SMP_TELEMETRY_CURRENT_MIN_MA = 6,
 	SMP_TELEMETRY_CURRENT_MAX_MA = 7,
 	SMP_TELEMETRY_STROKE_RATE_CHZ = 8,
 	SMP_TELEMETRY_DEPTH_UM = 9,
-	SMP_TELEMETRY_LEASE_LEFT_MS = 10,   /**< run lease left on the device */
-	SMP_TELEMETRY_DEVICE_FAULTS = 11,   /**< fault bits the device reports */
+	SMP_TELEMETRY_LEASE_LEFT_MS = 10, /**< run lease left on the device */
+	SMP_TELEMETRY_DEVICE_FAULTS = 11, /**< fault bits the device reports */
 	SMP_TELEMETRY_TEMPERATURE_CDEGC = 12,
 	SMP_TELEMETRY_TEMPERATURE_MAX_CDEGC = 13,
-	SMP_TELEMETRY_PEDAL = 14,           /**< 1 while the pedal is held */
+	SMP_TELEMETRY_PEDAL = 14,	     /**< 1 while the pedal is held */
 	SMP_TELEMETRY_CARTRIDGE_PRESENT = 15 /**< 1 with a cartridge inserted */
 };
 
 /** What an event is about (smp_event_get_type()). */
 enum smp_event_type {
-	SMP_EVENT_DEVICE_ADDED = 1,    /**< a device appeared; smp_event_get_device() */
-	SMP_EVENT_DEVICE_REMOVED = 2,  /**< a device went away (state GONE) */
-	SMP_EVENT_DEVICE_CHANGED = 3,  /**< state, claim, setpoints, limits, cartridge or session of a device changed */
-	SMP_EVENT_TELEMETRY = 4,       /**< a telemetry summary (only after smp_device_subscribe_telemetry()) */
-	SMP_EVENT_FAULT = 5,           /**< smpd stopped the needle and latched a fault; kind and message */
-	SMP_EVENT_SESSION_BEGUN = 6,   /**< a session opened; smp_event_get_session() */
+	SMP_EVENT_DEVICE_ADDED = 1,   /**< a device appeared; smp_event_get_device() */
+	SMP_EVENT_DEVICE_REMOVED = 2, /**< a device went away (state GONE) */
+	SMP_EVENT_DEVICE_CHANGED =
+		3, /**< state, claim, setpoints, limits, cartridge or session of a device changed */
+	SMP_EVENT_TELEMETRY = 4, /**< a telemetry summary (only after smp_device_subscribe_telemetry()) */
+	SMP_EVENT_FAULT = 5, /**< smpd stopped the needle and latched a fault; kind and message */
+	SMP_EVENT_SESSION_BEGUN = 6, /**< a session opened; smp_event_get_session() */
 	SMP_EVENT_SESSION_WARNING = 7, /**< session time warning; kind and smp_event_get_seconds_left() */
-	SMP_EVENT_SESSION_ENDED = 8,   /**< a session ended; kind is the reason */
-	SMP_EVENT_DAEMON_LOST = 9,     /**< smpd left the bus: every device is GONE, claims are lost */
-	SMP_EVENT_DAEMON_APPEARED = 10,/**< smpd (re)appeared; devices follow as DEVICE_ADDED */
-	SMP_EVENT_DISCONNECTED = 11    /**< the bus connection is lost; create a new client */
+	SMP_EVENT_SESSION_ENDED = 8, /**< a session ended; kind is the reason */
+	SMP_EVENT_DAEMON_LOST = 9, /**< smpd left the bus: every device is GONE, claims are lost */
+	SMP_EVENT_DAEMON_APPEARED = 10, /**< smpd (re)appeared; devices follow as DEVICE_ADDED */
+	SMP_EVENT_DISCONNECTED = 11	/**< the bus connection is lost; create a new client */
 };
 
 /** Status of the audit log found by smp_log_verify(). */
 enum smp_log_status {
-	SMP_LOG_INTACT = 0,        /**< the chain and every seal verify */
-	SMP_LOG_TAMPERED = 3,      /**< a record was altered, deleted or reordered, or a seal fails */
-	SMP_LOG_TRUNCATED = 4,     /**< the log ends early */
-	SMP_LOG_UNVERIFIABLE = 5   /**< no key, a key of another log, or no log */
+	SMP_LOG_INTACT = 0,	 /**< the chain and every seal verify */
+	SMP_LOG_TAMPERED = 3,	 /**< a record was altered, deleted or reordered, or a seal fails */
+	SMP_LOG_TRUNCATED = 4,	 /**< the log ends early */
+	SMP_LOG_UNVERIFIABLE = 5 /**< no key, a key of another log, or no log */
 };
 
 /** Output format of smp_log_export(). */
 enum smp_log_format {
-	SMP_LOG_FORMAT_JSON = 0,   /**< one JSON object per line */
-	SMP_LOG_FORMAT_CSV = 1     /**< RFC 4180, header line first */
+	SMP_LOG_FORMAT_JSON = 0, /**< one JSON object per line */
+	SMP_LOG_FORMAT_CSV = 1	 /**< RFC 4180, header line first */
 };
 
 /**
@@ -675,8 +698,7 @@ const char *smp_device_get_error_message(smp_device *device);
  */
 int smp_device_get_error_limit(smp_device *device, enum smp_param *ret_param,
 			       enum smp_bound *ret_bound, uint32_t *ret_requested,
-			       uint32_t *ret_limit, const char **ret_layer,
-			       const char **ret_source);
+			       uint32_t *ret_limit, const char **ret_layer, const char **ret_source);
 
 /** @return "voltage", "current", "stroke-rate", "depth"; NULL when out of range. */
 const char *smp_param_to_string(enum smp_param param);
@@ -811,8 +833,8 @@ typedef void (*smp_log_progress)(uint64_t done, uint64_t total, void *userdata);
  * -ENOENT; -EACCES; -EOPNOTSUPP when built without the audit library; other
  * negative errno.
  */
-int smp_log_verify(const char *dir, const char *key, smp_log_progress progress,
-		   void *userdata, char **ret_description);
+int smp_log_verify(const char *dir, const char *key, smp_log_progress progress, void *userdata,
+		   char **ret_description);
 
 /**
  * Write the log records that match the filters to @p out.  Does not verify.
@@ -863,10 +885,9 @@ int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions);
  * @p until_usec not after @p since_usec); otherwise as smp_log_list_sessions().
  * @since LIBSMP_1.1
  */
-int smp_log_list_sessions_filtered(const char *dir, const char *pigment_lot,
-				   const char *cartridge_id, const char *cartridge_lot,
-				   uint64_t since_usec, uint64_t until_usec,
-				   smp_session ***ret_sessions);
+int smp_log_list_sessions_filtered(const char *dir, const char *pigment_lot, const char *cartridge_id,
+				   const char *cartridge_lot, uint64_t since_usec,
+				   uint64_t until_usec, smp_session ***ret_sessions);
 
 /**
  * Write the sessions that smp_log_list_sessions_filtered() would return
@@ -887,8 +908,8 @@ int smp_log_list_sessions_filtered(const char *dir, const char *pigment_lot,
  * @since LIBSMP_1.1
  */
 int smp_log_export_sessions(const char *dir, enum smp_log_format format, const char *pigment_lot,
-			    const char *cartridge_id, const char *cartridge_lot, uint64_t since_usec,
-			    uint64_t until_usec, FILE *out);
+			    const char *cartridge_id, const char *cartridge_lot,
+			    uint64_t since_usec, uint64_t until_usec, FILE *out);
 
 /**
  * The fingerprint of a verification key (docs/audit-log.md, "Key

@@ -56,8 +56,9 @@ _public_ int smp_log_verify(const char *dir, const char *key, smp_log_progress p
 			r = asprintf(&desc,
 				     "%s at record %" PRIu64 " (file %s, offset %" PRIu64 "): %s; "
 				     "%" PRIu64 " records read, %" PRIu64 " seals",
-				     rep.status == AUDIT_VERIFY_TAMPERED ? "tampered" :
-				     rep.status == AUDIT_VERIFY_TRUNCATED ? "truncated" : "unverifiable",
+				     rep.status == AUDIT_VERIFY_TAMPERED  ? "tampered" :
+				     rep.status == AUDIT_VERIFY_TRUNCATED ? "truncated" :
+									    "unverifiable",
 				     rep.seq, rep.file[0] ? rep.file : "-", rep.offset, rep.reason,
 				     rep.n_records, rep.n_seals);
 		if (r < 0)
@@ -101,8 +102,7 @@ static smp_session *session_from_record(const struct audit_session *a)
 	s->needle_on_usec = a->needle_on_ms * 1000;
 	s->patch_test_time = a->patch_test_time;
 	s->screening_time = a->screening_time;
-	if (!(s->id = strdup(a->id)) ||
-	    !(s->device_serial = strdup(a->device)) ||
+	if (!(s->id = strdup(a->id)) || !(s->device_serial = strdup(a->device)) ||
 	    !(s->client_pseudonym = strdup(a->client)) ||
 	    !(s->operator_name = strdup(a->operator_name)) ||
 	    /* the current (for an ended session: the last) zone */
@@ -110,8 +110,7 @@ static smp_session *session_from_record(const struct audit_session *a)
 	    !(s->pigment_lot = strdup(a->pigment_lot)) ||
 	    !(s->pigment_maker = strdup(a->pigment_manufacturer)) ||
 	    !(s->cartridge_id = strdup(a->cartridge)) ||
-	    !(s->cartridge_lot = strdup(a->cartridge_lot)) ||
-	    !(s->needle = strdup(a->needle)) ||
+	    !(s->cartridge_lot = strdup(a->cartridge_lot)) || !(s->needle = strdup(a->needle)) ||
 	    !(s->end_reason = strdup(a->end_reason)))
 		return smp_session_unref(s);
 	return s;
@@ -158,14 +157,13 @@ _public_ int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions)
 /* A filter of the arguments of the two functions below; -EINVAL when an
  * argument cannot be a filter (an empty string matches no lot: a caller's
  * mistake, not a question). */
-static int make_filter(const char *pigment_lot, const char *cartridge_id,
-		       const char *cartridge_lot, uint64_t since_usec, uint64_t until_usec,
-		       struct audit_session_filter *ret)
+static int make_filter(const char *pigment_lot, const char *cartridge_id, const char *cartridge_lot,
+		       uint64_t since_usec, uint64_t until_usec, struct audit_session_filter *ret)
 {
 	if ((pigment_lot && !pigment_lot[0]) || (cartridge_id && !cartridge_id[0]) ||
 	    (cartridge_lot && !cartridge_lot[0]) || (until_usec && until_usec <= since_usec))
 		return -EINVAL;
-	*ret = (struct audit_session_filter) {
+	*ret = (struct audit_session_filter){
 		.pigment_lot = pigment_lot,
 		.cartridge = cartridge_id,
 		.cartridge_lot = cartridge_lot,
@@ -212,8 +210,10 @@ _public_ int smp_log_export_sessions(const char *dir, enum smp_log_format format
 		audit_sessions_free(a, n);
 		return -E2BIG;
 	}
-	r = audit_sessions_write(a, n, format == SMP_LOG_FORMAT_JSON ? AUDIT_SESSIONS_JSON :
-				 AUDIT_SESSIONS_CSV, out);
+	r = audit_sessions_write(a, n,
+				 format == SMP_LOG_FORMAT_JSON ? AUDIT_SESSIONS_JSON :
+								 AUDIT_SESSIONS_CSV,
+				 out);
 	audit_sessions_free(a, n);
 	return r < 0 ? r : (int)n;
 }

@@ -249,8 +249,8 @@ _public_ int smp_session_change_zone(smp_session *s, const char *zone)
 		return r;
 	if (!zone)
 		return smp_error_set(&s->err, -EINVAL, NULL, "no zone");
-	r = smp_client_call(s->client, &s->err, s->path, SMP_IFACE_SESSION, "ChangeZone", NULL,
-			    "s", zone);
+	r = smp_client_call(s->client, &s->err, s->path, SMP_IFACE_SESSION, "ChangeZone", NULL, "s",
+			    zone);
 	if (r >= 0)
 		(void)smp_strdup_to(&s->zone, zone);
 	return r;
@@ -274,8 +274,7 @@ _public_ int smp_session_end(smp_session *s)
 
 	if (r < 0)
 		return r;
-	r = smp_client_call(s->client, &s->err, s->path, SMP_IFACE_SESSION, "EndSession", NULL,
-			    NULL);
+	r = smp_client_call(s->client, &s->err, s->path, SMP_IFACE_SESSION, "EndSession", NULL, NULL);
 	if (r >= 0) {
 		s->active = false;
 		/* pick up EndTime and EndReason; the call itself succeeded */
@@ -284,9 +283,9 @@ _public_ int smp_session_end(smp_session *s)
 	return r;
 }
 
-#define STR_GETTER(fn, field) \
-	_public_ const char *fn(smp_session *s) \
-	{ \
+#define STR_GETTER(fn, field)                                 \
+	_public_ const char *fn(smp_session *s)               \
+	{                                                     \
 		return s ? (s->field ? s->field : "") : NULL; \
 	}
 

@@ -56,7 +56,7 @@ void smp_error_clear(struct smp_error *e)
 	free(e->message);
 	free(e->layer);
 	free(e->source);
-	*e = (struct smp_error) { 0 };
+	*e = (struct smp_error){ 0 };
 }
 
 /* Record a failure; returns r so callers can `return smp_error_set(...)`. */

@@ -44,5 +44,9 @@
 #undef fail
 #define fail() abort()
 #undef fail_msg
-#define fail_msg(msg, ...) do { print_error("ERROR: " msg "\n", ##__VA_ARGS__); abort(); } while (0)
+#define fail_msg(msg, ...)                                      \
+	do {                                                    \
+		print_error("ERROR: " msg "\n", ##__VA_ARGS__); \
+		abort();                                        \
+	} while (0)
 #endif

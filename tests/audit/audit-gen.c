@@ -27,7 +27,7 @@ int main(int argc, char **argv)
 	if (r >= 0)
 		r = audit_log_open(argv[1], &cfg, &log);
 	if (r >= 0)
-		r = append_events(log, (unsigned) atoi(argv[2]), 0);
+		r = append_events(log, (unsigned)atoi(argv[2]), 0);
 	if (r >= 0) {
 		if (argc > 3 && strcmp(argv[3], "crash") == 0)
 			audit_log_free(log);

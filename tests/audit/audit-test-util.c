@@ -22,11 +22,11 @@ static int fault_hook(enum audit_io_op op, void *userdata)
 	struct test_hooks *h = userdata;
 	unsigned n;
 
-	if ((unsigned) op < 8)
+	if ((unsigned)op < 8)
 		n = h->calls[op]++;
 	else
 		return 0;
-	if ((int) op != h->fail_op || n < h->fail_after)
+	if ((int)op != h->fail_op || n < h->fail_after)
 		return 0;
 	if (h->fail_count && h->failed >= h->fail_count)
 		return 0;
@@ -62,13 +62,15 @@ char *make_tmpdir(void)
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-	(void) sb; (void) flag; (void) ftw;
+	(void)sb;
+	(void)flag;
+	(void)ftw;
 	return remove(p);
 }
 
 void rm_rf(const char *dir)
 {
-	(void) nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	(void)nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 char *path_join(const char *dir, const char *name)
@@ -106,7 +108,7 @@ void memlog_load(struct mem_log *m, const char *dir)
 	if (kfd >= 0) {
 		ssize_t k = read(kfd, kb, sizeof(kb));
 
-		m->have_ks = k > 0 && audit_key_state_parse(kb, (size_t) k, &m->ks) == 0;
+		m->have_ks = k > 0 && audit_key_state_parse(kb, (size_t)k, &m->ks) == 0;
 		close(kfd);
 	}
 	audit_free_names(names, n);
@@ -131,7 +133,8 @@ void memlog_copy(struct mem_log *dst, const struct mem_log *src)
 	}
 }
 
-enum audit_verify_status memlog_verify(const struct mem_log *m, const uint8_t *key0, struct audit_verify_report *rep)
+enum audit_verify_status memlog_verify(const struct mem_log *m, const uint8_t *key0,
+				       struct audit_verify_report *rep)
 {
 	struct audit_verifier *v;
 
@@ -166,14 +169,14 @@ int append_events(struct audit_log *log, unsigned n, unsigned start)
 
 	for (unsigned i = start; i < start + n; i++) {
 		char session[32];
-		uint8_t blob[4] = { (uint8_t) i, (uint8_t) (i >> 8), 0xa5, 0x5a };
+		uint8_t blob[4] = { (uint8_t)i, (uint8_t)(i >> 8), 0xa5, 0x5a };
 		struct audit_field f[] = {
 			AUDIT_STR("session", session),
 			AUDIT_STR("client", (i / 100) % 2 ? "c-7f3a" : "c-19b2"),
 			AUDIT_STR("zone", zones[i % 5]),
 			AUDIT_UINT("depth_um_requested", 600 + i % 300),
 			AUDIT_UINT("depth_um_applied", 600 + i % 250),
-			AUDIT_INT("delta", -(int64_t) (i % 17)),
+			AUDIT_INT("delta", -(int64_t)(i % 17)),
 			AUDIT_DOUBLE("voltage_mean", 7.25 + (i % 10) * 0.01),
 			AUDIT_BOOL("override", i % 50 == 0),
 			AUDIT_BYTES("blob", blob, sizeof(blob)),

@@ -26,12 +26,12 @@ struct mem_log {
 
 /* Fake clock and fault injection through struct audit_log_config hooks. */
 struct test_hooks {
-	uint64_t now_usec;          /* fake CLOCK_REALTIME, advances 1 ms per call */
-	unsigned calls[8];          /* per enum audit_io_op */
-	int fail_op;                /* enum audit_io_op to fail, or -1 */
-	int fail_errno;             /* positive errno */
-	unsigned fail_after;        /* let this many calls of fail_op pass first */
-	unsigned fail_count;        /* fail this many times (0 = forever) */
+	uint64_t now_usec;   /* fake CLOCK_REALTIME, advances 1 ms per call */
+	unsigned calls[8];   /* per enum audit_io_op */
+	int fail_op;	     /* enum audit_io_op to fail, or -1 */
+	int fail_errno;	     /* positive errno */
+	unsigned fail_after; /* let this many calls of fail_op pass first */
+	unsigned fail_count; /* fail this many times (0 = forever) */
 	unsigned failed;
 };
 
@@ -46,7 +46,8 @@ char *path_join(const char *dir, const char *name);
 void memlog_load(struct mem_log *m, const char *dir);
 void memlog_free(struct mem_log *m);
 void memlog_copy(struct mem_log *dst, const struct mem_log *src);
-enum audit_verify_status memlog_verify(const struct mem_log *m, const uint8_t *key0, struct audit_verify_report *rep);
+enum audit_verify_status memlog_verify(const struct mem_log *m, const uint8_t *key0,
+				       struct audit_verify_report *rep);
 
 /* Offsets of every record of a file buffer (well-formed files only). */
 size_t record_offsets(const uint8_t *data, size_t size, size_t *offs, size_t max);

@@ -38,7 +38,7 @@ static double now_s(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void die(const char *what, int r)
@@ -64,8 +64,8 @@ static void spawn_timed(char *const argv[], double *ret_wall, double *ret_cpu)
 	    wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		die(argv[0], EIO);
 	*ret_wall = now_s() - t0;
-	*ret_cpu = (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec / 1e6 +
-		   (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec / 1e6;
+	*ret_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	posix_spawn_file_actions_destroy(&fa);
 }
 
@@ -81,12 +81,18 @@ static int append_session(struct audit_log *log, unsigned i)
 	snprintf(cart, sizeof(cart), "CART-%06u", i);
 	{
 		struct audit_field f[] = {
-			AUDIT_STR("session", id), AUDIT_STR("device", "BENCH-DEV-1"),
-			AUDIT_STR("client", client), AUDIT_STR("operator", "op-bench"),
-			AUDIT_STR("zone", "temples"), AUDIT_STR("pigment_lot", lot),
-			AUDIT_STR("pigment_manufacturer", "Bench Pigments"), AUDIT_STR("cartridge", cart),
-			AUDIT_STR("cartridge_lot", "CL-1"), AUDIT_STR("needle", "3RL"),
-			AUDIT_INT("patch_test_time", 1700000000), AUDIT_INT("screening_time", 0),
+			AUDIT_STR("session", id),
+			AUDIT_STR("device", "BENCH-DEV-1"),
+			AUDIT_STR("client", client),
+			AUDIT_STR("operator", "op-bench"),
+			AUDIT_STR("zone", "temples"),
+			AUDIT_STR("pigment_lot", lot),
+			AUDIT_STR("pigment_manufacturer", "Bench Pigments"),
+			AUDIT_STR("cartridge", cart),
+			AUDIT_STR("cartridge_lot", "CL-1"),
+			AUDIT_STR("needle", "3RL"),
+			AUDIT_INT("patch_test_time", 1700000000),
+			AUDIT_INT("screening_time", 0),
 		};
 
 		r = audit_log_append(log, "session_begin", f, sizeof(f) / sizeof(f[0]), NULL);
@@ -99,10 +105,10 @@ static int append_session(struct audit_log *log, unsigned i)
 	}
 	for (unsigned k = 0; r >= 0 && k < 20; k++) {
 		struct audit_field f[] = {
-			AUDIT_STR("session", id), AUDIT_STR("device", "BENCH-DEV-1"),
-			AUDIT_UINT("samples", 1000), AUDIT_UINT("voltage_mv_mean", 8000 + k),
+			AUDIT_STR("session", id),	    AUDIT_STR("device", "BENCH-DEV-1"),
+			AUDIT_UINT("samples", 1000),	    AUDIT_UINT("voltage_mv_mean", 8000 + k),
 			AUDIT_UINT("current_ma_mean", 700), AUDIT_UINT("rate_chz_mean", 12000),
-			AUDIT_UINT("depth_um_mean", 800), AUDIT_INT("temp_cdeg_max", 3500),
+			AUDIT_UINT("depth_um_mean", 800),   AUDIT_INT("temp_cdeg_max", 3500),
 		};
 
 		r = audit_log_append(log, "telemetry", f, sizeof(f) / sizeof(f[0]), NULL);
@@ -132,7 +138,7 @@ static uint64_t dir_bytes(const char *dir, char ***ret_paths, size_t *ret_n)
 
 		paths[i + 1] = path_join(dir, names[i]);
 		if (stat(paths[i + 1], &st) == 0)
-			total += (uint64_t) st.st_size;
+			total += (uint64_t)st.st_size;
 	}
 	audit_free_names(names, n);
 	close(dfd);
@@ -151,8 +157,8 @@ static void free_paths(char **paths, size_t n)
 int main(int argc, char **argv)
 {
 	const char *where = argc > 1 ? argv[1] : getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
-	unsigned n = argc > 2 ? (unsigned) atoi(argv[2]) : 2000;
-	unsigned mib = argc > 3 ? (unsigned) atoi(argv[3]) : 64;
+	unsigned n = argc > 2 ? (unsigned)atoi(argv[2]) : 2000;
+	unsigned mib = argc > 3 ? (unsigned)atoi(argv[3]) : 64;
 	char tmpl[4096], *dir, *dir2, *vkey, *raw, **paths;
 	struct audit_log_config cfg;
 	struct audit_log *log = NULL;
@@ -185,9 +191,9 @@ int main(int argc, char **argv)
 		die("append", r);
 	size1 = dir_bytes(dir, &paths, &nfiles);
 	free_paths(paths, nfiles);
-	rec = (size_t) (size1 - size0);
+	rec = (size_t)(size1 - size0);
 	if (rec == 0)
-		die("record size", EINVAL);     /* the baseline would write nothing */
+		die("record size", EINVAL); /* the baseline would write nothing */
 	buf = calloc(1, rec);
 	fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || !buf)
@@ -202,8 +208,8 @@ int main(int argc, char **argv)
 		t_audit += now_s() - t0;
 		t0 = now_s();
 		for (unsigned i = round * n / 10; i < (round + 1) * n / 10; i++) {
-			buf[0] = (uint8_t) i;
-			if (pwrite(fd, buf, rec, (off_t) raw_off) != (ssize_t) rec || fdatasync(fd) < 0)
+			buf[0] = (uint8_t)i;
+			if (pwrite(fd, buf, rec, (off_t)raw_off) != (ssize_t)rec || fdatasync(fd) < 0)
 				die("raw write", errno);
 			raw_off += rec;
 		}
@@ -229,22 +235,22 @@ int main(int argc, char **argv)
 	cfg.max_file_size = 16 << 20;
 	if ((r = audit_log_setup(dir2, &cfg, &vkey)) < 0 || (r = audit_log_open(dir2, &cfg, &log)) < 0)
 		die("open big", r);
-	for (unsigned i = 0; ; i += 1000) {
+	for (unsigned i = 0;; i += 1000) {
 		if ((r = append_events(log, 1000, i)) < 0)
 			die("append big", r);
-		if (audit_log_last_seq(log) * 290 > (uint64_t) mib << 20)
+		if (audit_log_last_seq(log) * 290 > (uint64_t)mib << 20)
 			break;
 	}
 	if ((r = audit_log_close(log)) < 0)
 		die("close big", r);
 	bytes = dir_bytes(dir2, &paths, &nfiles);
 	/* warm the page cache for both */
-	(void) audit_verify(dir2, vkey, NULL, NULL, &rep);
+	(void)audit_verify(dir2, vkey, NULL, NULL, &rep);
 	t0 = now_s();
 	if ((r = audit_verify(dir2, vkey, NULL, NULL, &rep)) < 0 || rep.status != AUDIT_VERIFY_INTACT)
 		die("verify", r < 0 ? r : EBADMSG);
 	t_verify = now_s() - t0;
-	paths[0] = (char *) "sha256sum";
+	paths[0] = (char *)"sha256sum";
 	{
 		posix_spawn_file_actions_t fa;
 
@@ -270,7 +276,8 @@ int main(int argc, char **argv)
 		FILE *devnull;
 		int64_t nrec;
 
-		if ((r = audit_log_setup(dir3, &cfg, &vkey3)) < 0 || (r = audit_log_open(dir3, &cfg, &log)) < 0)
+		if ((r = audit_log_setup(dir3, &cfg, &vkey3)) < 0 ||
+		    (r = audit_log_open(dir3, &cfg, &log)) < 0)
 			die("open sessions", r);
 		for (unsigned i = 0; i < 10000; i++)
 			if ((r = append_session(log, i)) < 0)
@@ -280,7 +287,7 @@ int main(int argc, char **argv)
 		devnull = fopen("/dev/null", "we");
 		if (!devnull)
 			die("/dev/null", errno);
-		(void) audit_export(dir3, AUDIT_EXPORT_JSON, NULL, devnull);	/* warm the cache */
+		(void)audit_export(dir3, AUDIT_EXPORT_JSON, NULL, devnull); /* warm the cache */
 		if (getenv("BENCH_SMPCTL") && getenv("BENCH_SMP_AUDIT")) {
 			/* the programs themselves, as a user runs them */
 			char *logdir_arg = NULL, *key_arg = NULL;
@@ -290,11 +297,18 @@ int main(int argc, char **argv)
 			    asprintf(&key_arg, "--key=%s", vkey3) < 0)
 				die("asprintf", ENOMEM);
 			{
-				char *recall[] = { getenv("BENCH_SMPCTL"), logdir_arg, (char *) "log",
-						   (char *) "recall", (char *) "--pigment-lot=LOT-042",
-						   key_arg, (char *) "--format=csv", NULL };
-				char *export[] = { getenv("BENCH_SMP_AUDIT"), (char *) "export", dir3,
-						   (char *) "--format", (char *) "json", NULL };
+				char *recall[] = { getenv("BENCH_SMPCTL"),
+						   logdir_arg,
+						   (char *)"log",
+						   (char *)"recall",
+						   (char *)"--pigment-lot=LOT-042",
+						   key_arg,
+						   (char *)"--format=csv",
+						   NULL };
+				char *export[] = {
+					getenv("BENCH_SMP_AUDIT"), (char *)"export", dir3,
+					(char *)"--format",	   (char *)"json",   NULL
+				};
 
 				for (int k = 0; k < 3; k++) {
 					spawn_timed(recall, &w, &c);
@@ -324,7 +338,7 @@ int main(int argc, char **argv)
 			die("recall", r);
 		t_recall = now_s() - t0;
 		t_read = now_s() - t_read;
-		cpu_recall = (double) (clock() - c0) / CLOCKS_PER_SEC;
+		cpu_recall = (double)(clock() - c0) / CLOCKS_PER_SEC;
 		if (ns != 100)
 			die("recall: not 100 sessions of LOT-042", EBADMSG);
 		audit_sessions_free(s, ns);
@@ -332,11 +346,11 @@ int main(int argc, char **argv)
 		nrec = audit_export(dir3, AUDIT_EXPORT_JSON, NULL, devnull);
 		t_export = now_s() - t0;
 		if (nrec < 0)
-			die("export sessions", (int) nrec);
+			die("export sessions", (int)nrec);
 		fclose(devnull);
 		printf("recall (10000 sessions)       %8.3f s    baseline export of the log   %8.3f s  "
-		       "(%llu records; the reading alone %.3f s; recall CPU %.3f s)\n", t_recall, t_export,
-		       (unsigned long long) nrec, t_read, cpu_recall);
+		       "(%llu records; the reading alone %.3f s; recall CPU %.3f s)\n",
+		       t_recall, t_export, (unsigned long long)nrec, t_read, cpu_recall);
 		free(vkey3);
 		free(dir3);
 	}
@@ -347,8 +361,8 @@ recall_done:
 	printf("group commit (1 sync per 16)  %8.0f /s\n", n / t_group);
 	printf("verify                        %8.1f MB/s baseline sha256sum             %8.1f MB/s  (%.0f%%)\n",
 	       bytes / t_verify / 1e6, bytes / t_sha / 1e6, 100.0 * t_sha / t_verify);
-	printf("(%llu bytes in %zu files, %llu records)\n", (unsigned long long) bytes, nfiles,
-	       (unsigned long long) rep.n_records);
+	printf("(%llu bytes in %zu files, %llu records)\n", (unsigned long long)bytes, nfiles,
+	       (unsigned long long)rep.n_records);
 	free_paths(paths, nfiles);
 	free(vkey);
 	rm_rf(tmpl);

@@ -22,11 +22,12 @@ static void verify_once(const uint8_t *key0, const uint8_t *file, size_t n, bool
 
 	if (audit_verifier_new(key0, &v) < 0)
 		return;
-	(void) audit_verifier_file(v, "audit-0000000000000000.smplog", file, n, is_last);
+	(void)audit_verifier_file(v, "audit-0000000000000000.smplog", file, n, is_last);
 	audit_verifier_finish(v, NULL, &rep);
 	audit_verifier_free(v);
 	/* The report strings must be terminated whatever the input. */
-	if (memchr(rep.reason, 0, sizeof(rep.reason)) == NULL || memchr(rep.file, 0, sizeof(rep.file)) == NULL)
+	if (memchr(rep.reason, 0, sizeof(rep.reason)) == NULL ||
+	    memchr(rep.file, 0, sizeof(rep.file)) == NULL)
 		abort();
 }
 
@@ -50,13 +51,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	verify_once(key0, file, n, flags & 1);
 	verify_once(NULL, file, n, !(flags & 1));
-	(void) audit_key_state_parse(file, n, &ks);
+	(void)audit_key_state_parse(file, n, &ks);
 
 	str = malloc(n + 1);
 	if (str) {
 		memcpy(str, file, n);
 		str[n] = 0;
-		(void) audit_vkey_parse(str, k);
+		(void)audit_vkey_parse(str, k);
 		free(str);
 	}
 	free(file);

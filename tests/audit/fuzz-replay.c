@@ -21,17 +21,18 @@ int main(int argc, char **argv)
 		uint8_t *buf;
 		long len;
 
-		if (!f || fseek(f, 0, SEEK_END) < 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0) {
+		if (!f || fseek(f, 0, SEEK_END) < 0 || (len = ftell(f)) < 0 ||
+		    fseek(f, 0, SEEK_SET) < 0) {
 			fprintf(stderr, "fuzz-replay: %s: %s\n", argv[i], strerror(errno));
 			return EXIT_FAILURE;
 		}
-		buf = malloc(len ? (size_t) len : 1);
-		if (!buf || fread(buf, 1, (size_t) len, f) != (size_t) len) {
+		buf = malloc(len ? (size_t)len : 1);
+		if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
 			fprintf(stderr, "fuzz-replay: cannot read %s\n", argv[i]);
 			return EXIT_FAILURE;
 		}
 		fclose(f);
-		LLVMFuzzerTestOneInput(buf, (size_t) len);
+		LLVMFuzzerTestOneInput(buf, (size_t)len);
 		free(buf);
 		n++;
 	}

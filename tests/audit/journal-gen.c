@@ -61,7 +61,7 @@ static void put_field(const char *p, size_t n)
 	bool binary = false;
 
 	for (size_t i = 0; i < n; i++)
-		if (p[i] == '\n' || (unsigned char) p[i] < 0x20)
+		if (p[i] == '\n' || (unsigned char)p[i] < 0x20)
 			binary = true;
 	if (!eq)
 		return;
@@ -72,11 +72,11 @@ static void put_field(const char *p, size_t n)
 	}
 	/* NAME\n, little-endian 64-bit size, data, \n */
 	{
-		size_t k = (size_t) (eq - p), v = n - k - 1;
+		size_t k = (size_t)(eq - p), v = n - k - 1;
 		uint8_t le[8];
 
 		for (int i = 0; i < 8; i++)
-			le[i] = (uint8_t) ((uint64_t) v >> (8 * i));
+			le[i] = (uint8_t)((uint64_t)v >> (8 * i));
 		fwrite(p, 1, k, stdout);
 		fputc('\n', stdout);
 		fwrite(le, 1, 8, stdout);
@@ -104,8 +104,8 @@ static int hook(const struct iovec *iov, size_t n_iov, void *userdata)
 
 	clock_gettime(CLOCK_REALTIME, &rt);
 	clock_gettime(CLOCK_MONOTONIC, &mt);
-	entry(userdata, iov, n_iov, (uint64_t) rt.tv_sec * 1000000 + (uint64_t) rt.tv_nsec / 1000,
-	      (uint64_t) mt.tv_sec * 1000000 + (uint64_t) mt.tv_nsec / 1000);
+	entry(userdata, iov, n_iov, (uint64_t)rt.tv_sec * 1000000 + (uint64_t)rt.tv_nsec / 1000,
+	      (uint64_t)mt.tv_sec * 1000000 + (uint64_t)mt.tv_nsec / 1000);
 	return 0;
 }
 
@@ -135,7 +135,10 @@ static int from_log(struct gen *g, const char *dir)
 			struct audit_record_raw raw;
 			struct audit_field f[AUDIT_FIELDS_MAX];
 			const struct audit_journal_chain chain = {
-				.log_id = fh.log_id, .key_fp = fh.key_fp, .record = buf + off, .hash = h,
+				.log_id = fh.log_id,
+				.key_fp = fh.key_fp,
+				.record = buf + off,
+				.hash = h,
 			};
 			struct audit_journal_chain c = chain;
 
@@ -147,14 +150,27 @@ static int from_log(struct gen *g, const char *dir)
 			for (size_t k = 0; k < dec.n_fields; k++) {
 				const struct audit_field_view *v = &dec.fields[k];
 
-				f[k] = (struct audit_field) { .key = v->key, .type = v->type };
+				f[k] = (struct audit_field){ .key = v->key, .type = v->type };
 				switch (v->type) {
-				case AUDIT_FIELD_STRING: f[k].s = v->s; break;
-				case AUDIT_FIELD_INT: f[k].i = v->i; break;
-				case AUDIT_FIELD_UINT: f[k].u = v->u; break;
-				case AUDIT_FIELD_BOOL: f[k].b = v->b; break;
-				case AUDIT_FIELD_DOUBLE: f[k].d = v->d; break;
-				case AUDIT_FIELD_BYTES: f[k].bytes.p = v->bytes; f[k].bytes.n = v->n_bytes; break;
+				case AUDIT_FIELD_STRING:
+					f[k].s = v->s;
+					break;
+				case AUDIT_FIELD_INT:
+					f[k].i = v->i;
+					break;
+				case AUDIT_FIELD_UINT:
+					f[k].u = v->u;
+					break;
+				case AUDIT_FIELD_BOOL:
+					f[k].b = v->b;
+					break;
+				case AUDIT_FIELD_DOUBLE:
+					f[k].d = v->d;
+					break;
+				case AUDIT_FIELD_BYTES:
+					f[k].bytes.p = v->bytes;
+					f[k].bytes.n = v->n_bytes;
+					break;
 				}
 			}
 			c.record_len = raw.length;
@@ -182,23 +198,32 @@ static int session(struct audit_log *log, unsigned k)
 	snprintf(id, sizeof(id), "%032x", 0x5e55u + k);
 	{
 		struct audit_field f[] = {
-			AUDIT_STR("session", id), AUDIT_STR("device", "SMP-0042"),
-			AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"), AUDIT_STR("operator", "op-11"),
-			AUDIT_STR("zone", "hairline"), AUDIT_STR("pigment_lot", "PL-2026-07"),
+			AUDIT_STR("session", id),
+			AUDIT_STR("device", "SMP-0042"),
+			AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"),
+			AUDIT_STR("operator", "op-11"),
+			AUDIT_STR("zone", "hairline"),
+			AUDIT_STR("pigment_lot", "PL-2026-07"),
 			AUDIT_STR("pigment_manufacturer", "Example Pigments"),
-			AUDIT_STR("cartridge", "CRT-991"), AUDIT_STR("cartridge_lot", "CL-4"),
-			AUDIT_STR("needle", "1RL"), AUDIT_UINT("needle_diameter_um", 250),
-			AUDIT_INT("patch_test_time", 1790000000), AUDIT_INT("screening_time", 1790000100),
+			AUDIT_STR("cartridge", "CRT-991"),
+			AUDIT_STR("cartridge_lot", "CL-4"),
+			AUDIT_STR("needle", "1RL"),
+			AUDIT_UINT("needle_diameter_um", 250),
+			AUDIT_INT("patch_test_time", 1790000000),
+			AUDIT_INT("screening_time", 1790000100),
 		};
-		if ((r = audit_log_append(log, "session_begin", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
+		if ((r = audit_log_append(log, "session_begin", f, sizeof(f) / sizeof(f[0]), NULL)) <
+		    0)
 			return r;
 	}
 	{
 		struct audit_field f[] = {
-			AUDIT_STR("session", id), AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"),
+			AUDIT_STR("session", id),
+			AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"),
 			AUDIT_STR("override", "healing-interval"),
 			AUDIT_STR("reason", "client had a rash after the last session, cleared by GP"),
-			AUDIT_INT("last_session", 1790000200), AUDIT_UINT("healing_interval_days", 14),
+			AUDIT_INT("last_session", 1790000200),
+			AUDIT_UINT("healing_interval_days", 14),
 			AUDIT_STR("who", "op-11"),
 		};
 		if ((r = audit_log_append(log, "override", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
@@ -206,25 +231,31 @@ static int session(struct audit_log *log, unsigned k)
 	}
 	{
 		struct audit_field f[] = {
-			AUDIT_STR("session", id), AUDIT_STR("device", "SMP-0042"),
-			AUDIT_UINT("depth_um", 600 + k), AUDIT_UINT("rate_chz", 12000), AUDIT_UINT("current_ma", 300),
+			AUDIT_STR("session", id),	 AUDIT_STR("device", "SMP-0042"),
+			AUDIT_UINT("depth_um", 600 + k), AUDIT_UINT("rate_chz", 12000),
+			AUDIT_UINT("current_ma", 300),
 		};
-		if ((r = audit_log_append(log, "set_parameters", f, sizeof(f) / sizeof(f[0]), NULL)) < 0 ||
+		if ((r = audit_log_append(log, "set_parameters", f, sizeof(f) / sizeof(f[0]), NULL)) <
+			    0 ||
 		    (r = audit_log_append(log, "start", f, 2, NULL)) < 0)
 			return r;
 	}
 	for (unsigned t = 0; t < 4; t++) {
 		struct audit_field f[] = {
-			AUDIT_STR("session", id), AUDIT_STR("device", "SMP-0042"),
-			AUDIT_UINT("samples", 100), AUDIT_INT("temp_mean_cdeg", 3400 + (int) t),
-			AUDIT_DOUBLE("voltage_mean", 7.25 + t * 0.01), AUDIT_BOOL("override", false),
+			AUDIT_STR("session", id),
+			AUDIT_STR("device", "SMP-0042"),
+			AUDIT_UINT("samples", 100),
+			AUDIT_INT("temp_mean_cdeg", 3400 + (int)t),
+			AUDIT_DOUBLE("voltage_mean", 7.25 + t * 0.01),
+			AUDIT_BOOL("override", false),
 		};
 		if ((r = audit_log_append(log, "telemetry", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
 			return r;
 	}
 	{
 		struct audit_field f[] = {
-			AUDIT_STR("session", id), AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"),
+			AUDIT_STR("session", id),
+			AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"),
 			AUDIT_STR("text", "scalp psoriasis flare at the crown; stopped early"),
 		};
 		if ((r = audit_log_append(log, "annotation", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
@@ -232,8 +263,10 @@ static int session(struct audit_log *log, unsigned k)
 	}
 	{
 		struct audit_field f[] = {
-			AUDIT_STR("session", id), AUDIT_STR("device", "SMP-0042"),
-			AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"), AUDIT_UINT("needle_on_ms", 61000),
+			AUDIT_STR("session", id),
+			AUDIT_STR("device", "SMP-0042"),
+			AUDIT_STR("client", k % 2 ? "c-7f3a" : "c-19b2"),
+			AUDIT_UINT("needle_on_ms", 61000),
 		};
 		if ((r = audit_log_append(log, "stop", f, 2, NULL)) < 0 ||
 		    (r = audit_log_append(log, "session_end", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
@@ -250,7 +283,10 @@ static int receive(int fd, struct gen *g)
 	for (;;) {
 		alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+		struct msghdr mh = { .msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = ctl,
+				     .msg_controllen = sizeof(ctl) };
 		ssize_t k = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 		char *data = buf;
 		size_t n;
@@ -258,7 +294,7 @@ static int receive(int fd, struct gen *g)
 
 		if (k < 0)
 			return -errno;
-		n = (size_t) k;
+		n = (size_t)k;
 		if ((mh.msg_flags & MSG_TRUNC) || (mh.msg_flags & MSG_CTRUNC))
 			return -EMSGSIZE;
 		c = CMSG_FIRSTHDR(&mh);
@@ -268,18 +304,18 @@ static int receive(int fd, struct gen *g)
 			struct stat st;
 
 			memcpy(&mfd, CMSG_DATA(c), sizeof(int));
-			if (fstat(mfd, &st) < 0 || (size_t) st.st_size > sizeof(buf) ||
-			    pread(mfd, buf, (size_t) st.st_size, 0) != st.st_size) {
+			if (fstat(mfd, &st) < 0 || (size_t)st.st_size > sizeof(buf) ||
+			    pread(mfd, buf, (size_t)st.st_size, 0) != st.st_size) {
 				close(mfd);
 				return -EMSGSIZE;
 			}
 			close(mfd);
-			n = (size_t) st.st_size;
+			n = (size_t)st.st_size;
 		}
 		if (n >= 15 && memcmp(data, "SMP_TEST_END=1\n", 15) == 0)
 			return 0;
-		printf("__REALTIME_TIMESTAMP=%" PRIu64 "\n__MONOTONIC_TIMESTAMP=%" PRIu64 "\n", 1790000000000000 + g->n,
-		       1000000 + g->n);
+		printf("__REALTIME_TIMESTAMP=%" PRIu64 "\n__MONOTONIC_TIMESTAMP=%" PRIu64 "\n",
+		       1790000000000000 + g->n, 1000000 + g->n);
 		printf("_BOOT_ID=0f5c3e9a4b2d4e6f8a1b2c3d4e5f6a7b\n_MACHINE_ID=%s\n_HOSTNAME=%s\n_TRANSPORT=journal\n",
 		       g->machine_id, g->hostname);
 		fwrite(data, 1, n, stdout);
@@ -295,7 +331,7 @@ static int live(struct gen *g, int argc, char **argv)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
 	struct audit_log_config cfg;
 	struct audit_log *log = NULL;
-	unsigned sessions = argc > 6 ? (unsigned) atoi(argv[6]) : 3;
+	unsigned sessions = argc > 6 ? (unsigned)atoi(argv[6]) : 3;
 	char *vkey = NULL;
 	int fd, status, r;
 	pid_t pid;
@@ -309,7 +345,7 @@ static int live(struct gen *g, int argc, char **argv)
 	if (mkdir("/run/systemd", 0755) < 0 || mkdir("/run/systemd/journal", 0755) < 0)
 		return 1;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return 1;
 	fflush(stdout);
 	pid = fork();
@@ -324,7 +360,7 @@ static int live(struct gen *g, int argc, char **argv)
 	close(fd);
 	audit_log_config_init(&cfg);
 	cfg.seal_every_records = 7;
-	cfg.journal_mirror = true;      /* sd_journal_sendv(), as in smpd */
+	cfg.journal_mirror = true; /* sd_journal_sendv(), as in smpd */
 	r = audit_log_setup(argv[2], &cfg, &vkey);
 	if (r >= 0)
 		r = audit_log_open(argv[2], &cfg, &log);
@@ -334,7 +370,7 @@ static int live(struct gen *g, int argc, char **argv)
 		r = audit_log_close(log);
 	{
 		/* sendv: sd_journal_send() would put CODE_FILE= first. */
-		struct iovec end = { .iov_base = (char *) "SMP_TEST_END=1", .iov_len = 14 };
+		struct iovec end = { .iov_base = (char *)"SMP_TEST_END=1", .iov_len = 14 };
 
 		if (sd_journal_sendv(&end, 1) < 0)
 			kill(pid, SIGTERM);
@@ -358,7 +394,7 @@ int main(int argc, char **argv)
 	struct audit_log *log = NULL;
 	struct gen g = {};
 	char *vkey = NULL;
-	unsigned sessions = argc > 5 ? (unsigned) atoi(argv[5]) : 3;
+	unsigned sessions = argc > 5 ? (unsigned)atoi(argv[5]) : 3;
 	FILE *kf;
 	int r;
 
@@ -380,7 +416,8 @@ int main(int argc, char **argv)
 	if (argc < 5) {
 		fputs("usage: journal-gen LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]\n"
 		      "       journal-gen --live LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]\n"
-		      "       journal-gen --from-log LOGDIR MACHINE_ID HOSTNAME\n", stderr);
+		      "       journal-gen --from-log LOGDIR MACHINE_ID HOSTNAME\n",
+		      stderr);
 		return 2;
 	}
 	g.machine_id = argv[3];

@@ -43,7 +43,8 @@ int main(int argc, char **argv)
 	cfg.seal_every_records = 4;
 	cfg.max_file_size = 2600;
 	if (audit_log_setup(dir, &cfg, &vkey) < 0 || audit_vkey_parse(vkey, key0) < 0 ||
-	    audit_log_open(dir, &cfg, &log) < 0 || append_events(log, 12, 0) < 0 || audit_log_close(log) < 0)
+	    audit_log_open(dir, &cfg, &log) < 0 || append_events(log, 12, 0) < 0 ||
+	    audit_log_close(log) < 0)
 		return EXIT_FAILURE;
 	memlog_load(&m, dir);
 	if (m.n < 2)
@@ -53,7 +54,7 @@ int main(int argc, char **argv)
 	put(argv[1], "rotated-file", key0, 1, m.f[m.n - 1].data, m.f[m.n - 1].size);
 	put(argv[1], "truncated", key0, 1, m.f[0].data, m.f[0].size - 10);
 	put(argv[1], "header-only", key0, 1, m.f[0].data, AUDIT_FILE_HEADER_SIZE);
-	put(argv[1], "key-string", key0, 0, (const uint8_t *) vkey, strlen(vkey));
+	put(argv[1], "key-string", key0, 0, (const uint8_t *)vkey, strlen(vkey));
 	kpath = path_join(dir, AUDIT_KEY_FILE);
 	f = fopen(kpath, "rb");
 	if (!f || fread(kf, 1, sizeof(kf), f) != sizeof(kf))
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
 	fclose(f);
 	put(argv[1], "key-file", key0, 0, kf, sizeof(kf));
 	for (size_t i = 0; i < sizeof(junk); i++)
-		junk[i] = (uint8_t) (i * 131 + 7);
+		junk[i] = (uint8_t)(i * 131 + 7);
 	put(argv[1], "garbage", key0, 1, junk, sizeof(junk));
 	memlog_free(&m);
 	rm_rf(base);

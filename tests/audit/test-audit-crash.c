@@ -61,13 +61,13 @@ static void child(const char *dir, int fd, uint64_t first_n)
 		if (audit_log_append_durable(log, "crash_test", f, 2, &a.seq) < 0)
 			_exit(4);
 		/* Acknowledge only what is durable. */
-		if (write(fd, &a, sizeof(a)) != (ssize_t) sizeof(a))
+		if (write(fd, &a, sizeof(a)) != (ssize_t)sizeof(a))
 			_exit(5);
 	}
 }
 
 struct check {
-	size_t next;            /* index into acks, sorted by seq */
+	size_t next; /* index into acks, sorted by seq */
 	uint64_t mismatches;
 	uint64_t events;
 };
@@ -79,10 +79,11 @@ static int check_cb(const struct audit_record_view *r, void *userdata)
 	if (r->type == AUDIT_REC_EVENT)
 		c->events++;
 	while (c->next < n_acks && acks[c->next].seq < r->seq)
-		c->next++;   /* missing: counted at the end */
+		c->next++; /* missing: counted at the end */
 	if (c->next < n_acks && acks[c->next].seq == r->seq) {
 		if (r->type != AUDIT_REC_EVENT || strcmp(r->event, "crash_test") != 0 ||
-		    r->n_fields < 1 || strcmp(r->fields[0].key, "n") != 0 || r->fields[0].u != acks[c->next].n)
+		    r->n_fields < 1 || strcmp(r->fields[0].key, "n") != 0 ||
+		    r->fields[0].u != acks[c->next].n)
 			c->mismatches++;
 		c->next++;
 	}
@@ -120,15 +121,15 @@ static void test_sigkill_runs(void **state)
 	uint64_t next_n = 0;
 	unsigned recovered = 0;
 
-	(void) state;
+	(void)state;
 	srand(0x5eed);
 	assert_int_equal(audit_log_setup(dir, &cfg, &vkey), 0);
 	for (int run = 0; run < RUNS; run++) {
 		/* Kill after 0..5 acknowledgements plus 0..2 ms: inside open,
 		 * appends, syncs, seals, key updates and rotations alike,
 		 * however slow the machine (sanitizers, load). */
-		unsigned wait_acks = (unsigned) rand() % 6;
-		struct timespec delay = { .tv_nsec = (long) (rand() % 2000) * 1000 };
+		unsigned wait_acks = (unsigned)rand() % 6;
+		struct timespec delay = { .tv_nsec = (long)(rand() % 2000) * 1000 };
 		int p[2], status;
 		struct ack a;
 		pid_t pid;
@@ -147,7 +148,7 @@ static void test_sigkill_runs(void **state)
 		close(p[1]);
 		for (unsigned w = 0; w < wait_acks; w++) {
 			k = read(p[0], &a, sizeof(a));
-			if (k != (ssize_t) sizeof(a))
+			if (k != (ssize_t)sizeof(a))
 				break; /* child died: reported below */
 			assert_true(n_acks < MAX_ACKS);
 			acks[n_acks++] = a;
@@ -157,8 +158,9 @@ static void test_sigkill_runs(void **state)
 		assert_int_equal(kill(pid, SIGKILL), 0);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		if (WIFEXITED(status))
-			fail_msg("run %d: child exited with %d before the kill", run, WEXITSTATUS(status));
-		while ((k = read(p[0], &a, sizeof(a))) == (ssize_t) sizeof(a)) {
+			fail_msg("run %d: child exited with %d before the kill", run,
+				 WEXITSTATUS(status));
+		while ((k = read(p[0], &a, sizeof(a))) == (ssize_t)sizeof(a)) {
 			assert_true(n_acks < MAX_ACKS);
 			acks[n_acks++] = a;
 			next_n = a.n + 1;
@@ -172,17 +174,17 @@ static void test_sigkill_runs(void **state)
 			recovered++;
 		else if (rep.status != AUDIT_VERIFY_INTACT)
 			fail_msg("run %d: log %d after SIGKILL: %s at %s+%llu", run, rep.status,
-				 rep.reason, rep.file, (unsigned long long) rep.offset);
+				 rep.reason, rep.file, (unsigned long long)rep.offset);
 		assert_int_equal(audit_log_open(dir, &cfg, &log), 0);
 		assert_int_equal(audit_log_close(log), 0);
 		assert_int_equal(audit_verify(dir, vkey, NULL, NULL, &rep), 0);
 		if (rep.status != AUDIT_VERIFY_INTACT)
 			fail_msg("run %d: log %d after recovery: %s at %s+%llu", run, rep.status,
-				 rep.reason, rep.file, (unsigned long long) rep.offset);
+				 rep.reason, rep.file, (unsigned long long)rep.offset);
 		assert_int_equal(audit_log_foreach(dir, seq_present_cb, &idx), 0);
 		if (idx != n_acks)
 			fail_msg("run %d: acknowledged record seq %llu is missing", run,
-				 (unsigned long long) acks[idx].seq);
+				 (unsigned long long)acks[idx].seq);
 	}
 	check_acks(dir);
 	print_message("%d kills, %zu acknowledged records all present, %u torn tails recovered\n",

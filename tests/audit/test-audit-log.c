@@ -81,8 +81,8 @@ static void assert_intact(struct fixture *fx)
 	struct audit_verify_report rep = verify_dir(fx);
 
 	if (rep.status != AUDIT_VERIFY_INTACT)
-		fail_msg("log not intact: status %d, %s at %s+%lu: %s", rep.status, rep.file, rep.file,
-			 (unsigned long) rep.offset, rep.reason);
+		fail_msg("log not intact: status %d, %s at %s+%lu: %s", rep.status, rep.file,
+			 rep.file, (unsigned long)rep.offset, rep.reason);
 }
 
 static off_t file_size(const char *dir, const char *name)
@@ -217,7 +217,7 @@ static void test_roundtrip(void **state)
 	assert_true(c.volt5 > 7.2999 && c.volt5 < 7.3001);
 	assert_string_equal(c.session5, "s-0000");
 	assert_string_equal(c.event5, "set_parameters");
-	assert_memory_equal(c.blob5, ((uint8_t[]) { 5, 0, 0xa5, 0x5a }), 4);
+	assert_memory_equal(c.blob5, ((uint8_t[]){ 5, 0, 0xa5, 0x5a }), 4);
 
 	/* Progress: monotonic, ends at the total. */
 	{
@@ -266,7 +266,7 @@ static void test_bad_arguments(void **state)
 
 		for (int i = 0; i < AUDIT_FIELDS_MAX; i++) {
 			snprintf(keys[i], sizeof(keys[i]), "k%d", i);
-			many[i] = AUDIT_UINT(keys[i], (uint64_t) i);
+			many[i] = AUDIT_UINT(keys[i], (uint64_t)i);
 		}
 		assert_int_equal(audit_log_append(log, "wide", many, AUDIT_FIELDS_MAX, &t), -EINVAL);
 		assert_int_equal(audit_log_append(log, "wide", many, AUDIT_FIELDS_MAX - 1, &t), 0);
@@ -286,7 +286,8 @@ static void test_export(void **state)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
-	struct audit_field odd[] = { AUDIT_STR("session", "s,1 \"x\""), AUDIT_STR("note", "line1\nline2 \"q\" \\ \xc3\xa9") };
+	struct audit_field odd[] = { AUDIT_STR("session", "s,1 \"x\""),
+				     AUDIT_STR("note", "line1\nline2 \"q\" \\ \xc3\xa9") };
 	unsigned lines = 0;
 
 	fx->cfg.seal_every_records = 100;
@@ -315,11 +316,13 @@ static void test_export(void **state)
 	free(buf);
 
 	/* Client filter: sessions with odd hundreds belong to c-7f3a. */
-	flt = (struct audit_export_filter) { .client = "c-7f3a" };
+	flt = (struct audit_export_filter){ .client = "c-7f3a" };
 	f = fopen("/dev/null", "w");
 	assert_int_equal(audit_export(fx->dir, AUDIT_EXPORT_JSON, &flt, f), 1500);
 	/* Date range: [event 1000, event 2000) holds 1000 events plus the seals between. */
-	flt = (struct audit_export_filter) { .since_usec = c.rt_event1000, .until_usec = c.rt_event2000, .session = NULL };
+	flt = (struct audit_export_filter){ .since_usec = c.rt_event1000,
+					    .until_usec = c.rt_event2000,
+					    .session = NULL };
 	{
 		int64_t n = audit_export(fx->dir, AUDIT_EXPORT_JSON, &flt, f);
 
@@ -329,7 +332,7 @@ static void test_export(void **state)
 
 	/* Escaping through json-c round-trips exactly. */
 	buf = NULL;
-	flt = (struct audit_export_filter) { .session = "s,1 \"x\"" };
+	flt = (struct audit_export_filter){ .session = "s,1 \"x\"" };
 	f = open_memstream(&buf, &len);
 	assert_int_equal(audit_export(fx->dir, AUDIT_EXPORT_JSON, &flt, f), 1);
 	fclose(f);
@@ -349,7 +352,10 @@ static void test_export(void **state)
 	f = open_memstream(&buf, &len);
 	assert_int_equal(audit_export(fx->dir, AUDIT_EXPORT_CSV, &flt, f), 1);
 	fclose(f);
-	assert_true(strncmp(buf, "seq,time,realtime_usec,monotonic_usec,type,event,session,client,fields\r\n", 71) == 0);
+	assert_true(
+		strncmp(buf,
+			"seq,time,realtime_usec,monotonic_usec,type,event,session,client,fields\r\n",
+			71) == 0);
 	assert_non_null(strstr(buf, ",event,annotation,\"s,1 \"\"x\"\"\",,\"{"));
 	assert_int_equal(buf[len - 1], '\n');
 	free(buf);
@@ -474,7 +480,7 @@ static void test_next_tick(void **state)
 	assert_true(d > 0 && d < 10000);
 	assert_int_equal(audit_log_tick(log), 0);
 	rep = verify_dir(fx);
-	assert_int_equal(rep.n_seals, 0);       /* not yet due: tick did nothing */
+	assert_int_equal(rep.n_seals, 0); /* not yet due: tick did nothing */
 	fx->hooks.now_usec += 10000;
 	assert_int_equal(audit_log_next_tick(log, &d), 1);
 	assert_int_equal(d, 0);
@@ -611,7 +617,8 @@ static void test_stale_key_slot_erased(void **state)
 
 	fd = open(kp, O_RDONLY);
 	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, old_slot, sizeof(old_slot), AUDIT_KEY_SLOT0), (ssize_t) sizeof(old_slot));
+	assert_int_equal(pread(fd, old_slot, sizeof(old_slot), AUDIT_KEY_SLOT0),
+			 (ssize_t)sizeof(old_slot));
 	close(fd);
 
 	/* Fail the second slot write of the first evolution. */
@@ -625,7 +632,7 @@ static void test_stale_key_slot_erased(void **state)
 	audit_log_free(log);
 
 	fd = open(kp, O_RDONLY);
-	assert_int_equal(read(fd, kf, sizeof(kf)), (ssize_t) sizeof(kf));
+	assert_int_equal(read(fd, kf, sizeof(kf)), (ssize_t)sizeof(kf));
 	close(fd);
 	assert_int_equal(audit_key_state_parse(kf, sizeof(kf), &ks), 0);
 	assert_int_equal(ks.epoch, 1);
@@ -635,7 +642,7 @@ static void test_stale_key_slot_erased(void **state)
 	fx->hooks.fail_op = -1;
 	assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
 	fd = open(kp, O_RDONLY);
-	assert_int_equal(read(fd, kf, sizeof(kf)), (ssize_t) sizeof(kf));
+	assert_int_equal(read(fd, kf, sizeof(kf)), (ssize_t)sizeof(kf));
 	close(fd);
 	assert_int_equal(audit_key_state_parse(kf, sizeof(kf), &ks), 0);
 	assert_false(ks.stale_slot);
@@ -683,7 +690,8 @@ static int enospc_child(void)
 
 	if (unshare(CLONE_NEWNS) < 0 && unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
 		return 77;
-	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0) /* type ignored; not NULL for valgrind */
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) <
+	    0) /* type ignored; not NULL for valgrind */
 		return 77;
 	if (!mkdtemp(base))
 		return 78;
@@ -701,7 +709,7 @@ static int enospc_child(void)
 	if (r != -ENOSPC)
 		return 12;
 	/* Not recorded, and nothing half-written left behind. */
-	(void) audit_log_close(log);
+	(void)audit_log_close(log);
 	if (audit_verify(dir, vkey, NULL, NULL, &rep) < 0 || rep.status != AUDIT_VERIFY_INTACT)
 		return 13;
 	/* A full disk refuses opening (smpd then refuses to run the needle). */
@@ -723,7 +731,7 @@ static void test_enospc_tmpfs(void **state)
 	int status;
 	pid_t pid;
 
-	(void) state;
+	(void)state;
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
@@ -740,7 +748,8 @@ static void test_enospc_tmpfs(void **state)
 static bool iov_has(const struct audit_journal_msg *m, const char *entry)
 {
 	for (size_t i = 0; i < m->n_iov; i++)
-		if (m->iov[i].iov_len == strlen(entry) && memcmp(m->iov[i].iov_base, entry, strlen(entry)) == 0)
+		if (m->iov[i].iov_len == strlen(entry) &&
+		    memcmp(m->iov[i].iov_base, entry, strlen(entry)) == 0)
 			return true;
 	return false;
 }
@@ -750,19 +759,15 @@ static void test_journal_fields(void **state)
 	struct audit_journal_msg m = {};
 	uint8_t blob[2] = { 0xde, 0xad };
 	struct audit_field f[] = {
-		AUDIT_STR("event", "estop"),
-		AUDIT_STR("session", "s-0042"),
-		AUDIT_STR("device", "SN123"),
-		AUDIT_STR("who", ":1.42"),
-		AUDIT_UINT("depth_um", 600),
-		AUDIT_INT("temp_cdeg", -5),
-		AUDIT_BOOL("latched", true),
-		AUDIT_BYTES("blob", blob, 2),
+		AUDIT_STR("event", "estop"),	 AUDIT_STR("session", "s-0042"),
+		AUDIT_STR("device", "SN123"),	 AUDIT_STR("who", ":1.42"),
+		AUDIT_UINT("depth_um", 600),	 AUDIT_INT("temp_cdeg", -5),
+		AUDIT_BOOL("latched", true),	 AUDIT_BYTES("blob", blob, 2),
 		AUDIT_STR("note", "two\nlines"),
 	};
 	char id[33], want[64];
 
-	(void) state;
+	(void)state;
 	assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 77, f, 9, NULL), 0);
 	assert_int_equal(audit_journal_message_id(AUDIT_REC_EVENT, "estop", id), 0);
 	snprintf(want, sizeof(want), "MESSAGE_ID=%s", id);
@@ -798,17 +803,25 @@ static void test_journal_fields(void **state)
 
 	/* With the chain: what a collector verifies; withheld text stays home. */
 	{
-		uint8_t rec[AUDIT_RECORD_MIN] = { 0 }, log_id[AUDIT_LOG_ID_SIZE], fp[AUDIT_FP_SIZE], h[AUDIT_HASH_SIZE];
+		uint8_t rec[AUDIT_RECORD_MIN] = { 0 }, log_id[AUDIT_LOG_ID_SIZE], fp[AUDIT_FP_SIZE],
+			h[AUDIT_HASH_SIZE];
 		const struct audit_journal_chain chain = {
-			.log_id = log_id, .key_fp = fp, .record = rec, .record_len = sizeof(rec), .hash = h,
+			.log_id = log_id,
+			.key_fp = fp,
+			.record = rec,
+			.record_len = sizeof(rec),
+			.hash = h,
 		};
 		struct audit_field af[] = {
-			AUDIT_STR("event", "annotation"), AUDIT_STR("session", "s-1"),
+			AUDIT_STR("event", "annotation"),
+			AUDIT_STR("session", "s-1"),
 			AUDIT_STR("text", "itching at the crown"),
 		};
 		struct audit_field of[] = {
-			AUDIT_STR("event", "override"), AUDIT_STR("session", "s-1"),
-			AUDIT_STR("reason", "rash last week"), AUDIT_STR("who", "op-1"),
+			AUDIT_STR("event", "override"),
+			AUDIT_STR("session", "s-1"),
+			AUDIT_STR("reason", "rash last week"),
+			AUDIT_STR("who", "op-1"),
 		};
 
 		memset(log_id, 0x11, sizeof(log_id));
@@ -818,18 +831,24 @@ static void test_journal_fields(void **state)
 		assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 9, f, 9, &chain), 0);
 		assert_true(iov_has(&m, "SMPC_LOG_ID=11111111111111111111111111111111"));
 		assert_true(iov_has(&m, "SMPC_KEY_FP=2222222222222222"));
-		assert_true(iov_has(&m, "SMPC_CHAIN=abababababababababababababababababababababababababababababababab"));
+		assert_true(iov_has(
+			&m,
+			"SMPC_CHAIN=abababababababababababababababababababababababababababababababab"));
 		assert_int_equal(m.n_iov, 6 + 8 + 4);
-		assert_int_equal(m.iov[m.n_iov - 1].iov_len, strlen("SMPC_RECORD=") + 2 * sizeof(rec));
+		assert_int_equal(m.iov[m.n_iov - 1].iov_len,
+				 strlen("SMPC_RECORD=") + 2 * sizeof(rec));
 
 		assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 10, af, 3, &chain), 0);
 		for (size_t i = 0; i < m.n_iov; i++)
 			assert_null(memmem(m.iov[i].iov_base, m.iov[i].iov_len, "itching", 7));
 		assert_true(iov_has(&m, "SMPC_WITHHELD=text"));
-		assert_true(iov_has(&m, "SMPC_PREV=cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"));
+		assert_true(iov_has(
+			&m,
+			"SMPC_PREV=cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"));
 		assert_true(iov_has(&m, "SMP_SESSION=s-1"));
 		for (size_t i = 0; i < m.n_iov; i++)
-			assert_false(m.iov[i].iov_len > 12 && memcmp(m.iov[i].iov_base, "SMPC_RECORD=", 12) == 0);
+			assert_false(m.iov[i].iov_len > 12 &&
+				     memcmp(m.iov[i].iov_base, "SMPC_RECORD=", 12) == 0);
 
 		assert_int_equal(audit_journal_build(&m, AUDIT_REC_EVENT, 11, of, 4, &chain), 0);
 		for (size_t i = 0; i < m.n_iov; i++)
@@ -854,7 +873,7 @@ static void test_catalog_ids(void **state)
 	unsigned entries = 0, record_types = 0;
 	FILE *f;
 
-	(void) state;
+	(void)state;
 	if (!path)
 		fail_msg("AUDIT_CATALOG is not set (run through meson test)");
 	f = fopen(path, "re");
@@ -880,7 +899,8 @@ static void test_catalog_ids(void **state)
 			assert_string_equal(ns, "event");
 		assert_int_equal(audit_journal_message_id(type, name, want), 0);
 		if (strcmp(id, want) != 0)
-			fail_msg("catalog entry for %s %s has id %s, the mirror sends %s", ns, name, id, want);
+			fail_msg("catalog entry for %s %s has id %s, the mirror sends %s", ns, name,
+				 id, want);
 		entries++;
 	}
 	fclose(f);
@@ -895,7 +915,8 @@ static void test_catalog_ids(void **state)
 static int journal_child(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
-	char *base = make_tmpdir(), *dir = path_join(base, "log"), *vkey = NULL, buf[65536], id[33], want[64];
+	char *base = make_tmpdir(), *dir = path_join(base, "log"), *vkey = NULL, buf[65536], id[33],
+	     want[64];
 	struct audit_log_config cfg;
 	struct audit_log *log;
 	struct audit_field f[] = { AUDIT_STR("session", "s-journal"), AUDIT_STR("who", "op1") };
@@ -910,7 +931,7 @@ static int journal_child(void)
 	if (mkdir("/run/systemd", 0755) < 0 || mkdir("/run/systemd/journal", 0755) < 0)
 		return 20;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return 21;
 	audit_log_config_init(&cfg);
 	cfg.journal_mirror = true;
@@ -927,12 +948,12 @@ static int journal_child(void)
 		if (k < 0)
 			break;
 		buf[k] = 0;
-		if (memmem(buf, (size_t) k, "SMP_EVENT=start\n", 16) &&
-		    memmem(buf, (size_t) k, "SMP_SESSION=s-journal\n", 22) &&
-		    memmem(buf, (size_t) k, "SMP_WHO=op1\n", 12) &&
-		    memmem(buf, (size_t) k, want, strlen(want)))
+		if (memmem(buf, (size_t)k, "SMP_EVENT=start\n", 16) &&
+		    memmem(buf, (size_t)k, "SMP_SESSION=s-journal\n", 22) &&
+		    memmem(buf, (size_t)k, "SMP_WHO=op1\n", 12) &&
+		    memmem(buf, (size_t)k, want, strlen(want)))
 			saw_start = true;
-		if (memmem(buf, (size_t) k, "SMP_EVENT=open\n", 15))
+		if (memmem(buf, (size_t)k, "SMP_EVENT=open\n", 15))
 			saw_open = true;
 	}
 	rm_rf(base);
@@ -952,7 +973,7 @@ static void test_journal_mirror_end_to_end(void **state)
 	int status;
 	pid_t pid;
 
-	(void) state;
+	(void)state;
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
@@ -1005,7 +1026,7 @@ static void test_torn_tail_partial_record(void **state)
 	name = last_file(fx->dir);
 	path = path_join(fx->dir, name);
 	/* Power cut in the middle of the last record. */
-	assert_int_equal(truncate(path, (off_t) m.f[0].size - 7), 0);
+	assert_int_equal(truncate(path, (off_t)m.f[0].size - 7), 0);
 	rep = verify_dir(fx);
 	assert_int_equal(rep.status, AUDIT_VERIFY_TRUNCATED);
 	assert_int_equal(rep.offset, offs[n - 1]);
@@ -1036,7 +1057,7 @@ static void test_torn_tail_zero_fill(void **state)
 	path = path_join(fx->dir, name);
 	fd = open(path, O_WRONLY | O_APPEND);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t) sizeof(zeros));
+	assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
 	close(fd);
 	assert_int_equal(verify_dir(fx).status, AUDIT_VERIFY_TRUNCATED);
 	assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), 0);
@@ -1070,9 +1091,9 @@ static void test_damage_not_at_tail_refused(void **state)
 	before = file_size(fx->dir, name);
 	fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, &b, 1, (off_t) offs[10] + 80), 1);
+	assert_int_equal(pread(fd, &b, 1, (off_t)offs[10] + 80), 1);
 	b ^= 0x10;
-	assert_int_equal(pwrite(fd, &b, 1, (off_t) offs[10] + 80), 1);
+	assert_int_equal(pwrite(fd, &b, 1, (off_t)offs[10] + 80), 1);
 	close(fd);
 	/* Cutting here would destroy 50 good records: refuse instead. */
 	assert_int_equal(audit_log_open(fx->dir, &fx->cfg, &log), -EBADMSG);
@@ -1212,9 +1233,9 @@ static void test_retention_unlink_failure(void **state)
 	assert_true(fx->hooks.failed > 0);
 	rep = verify_dir(fx);
 	assert_int_equal(rep.status, AUDIT_VERIFY_INTACT);
-	assert_int_equal(rep.first_seq, 0);          /* nothing was deleted */
+	assert_int_equal(rep.first_seq, 0); /* nothing was deleted */
 	assert_int_equal(audit_log_foreach(fx->dir, collect_cb, &c), 0);
-	assert_true(c.retentions >= 1);              /* but every attempt is recorded */
+	assert_true(c.retentions >= 1); /* but every attempt is recorded */
 }
 
 static void test_retention_off_keeps_everything(void **state)
@@ -1264,16 +1285,19 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_journal_fields),
 		cmocka_unit_test(test_catalog_ids),
 		cmocka_unit_test(test_journal_mirror_end_to_end),
-		cmocka_unit_test_setup_teardown(test_journal_absent_never_fails, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_absent_never_fails, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_partial_record, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_zero_fill, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_damage_not_at_tail_refused, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_damage_not_at_tail_refused, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_leftover_tmp_removed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_key_refused, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_size_and_age, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_retention, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_retention_unlink_failure, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_retention_off_keeps_everything, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_retention_off_keeps_everything, fx_setup,
+						fx_teardown),
 	};
 
 	/* AUDIT_TEST_FILTER=test_truncation runs one test (cmocka glob). */

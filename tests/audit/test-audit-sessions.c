@@ -31,12 +31,18 @@ static int begin(struct audit_log *log, const char *id, const char *client, cons
 		 const char *lot, const char *cart, const char *cart_lot, int64_t patch_test)
 {
 	struct audit_field f[] = {
-		AUDIT_STR("session", id), AUDIT_STR("device", "GEN-DEV-1"),
-		AUDIT_STR("client", client), AUDIT_STR("operator", "op-gen"),
-		AUDIT_STR("zone", zone), AUDIT_STR("pigment_lot", lot),
-		AUDIT_STR("pigment_manufacturer", "Maker, Inc."), AUDIT_STR("cartridge", cart),
-		AUDIT_STR("cartridge_lot", cart_lot), AUDIT_STR("needle", "1RL"),
-		AUDIT_INT("patch_test_time", patch_test), AUDIT_INT("screening_time", 0),
+		AUDIT_STR("session", id),
+		AUDIT_STR("device", "GEN-DEV-1"),
+		AUDIT_STR("client", client),
+		AUDIT_STR("operator", "op-gen"),
+		AUDIT_STR("zone", zone),
+		AUDIT_STR("pigment_lot", lot),
+		AUDIT_STR("pigment_manufacturer", "Maker, Inc."),
+		AUDIT_STR("cartridge", cart),
+		AUDIT_STR("cartridge_lot", cart_lot),
+		AUDIT_STR("needle", "1RL"),
+		AUDIT_INT("patch_test_time", patch_test),
+		AUDIT_INT("screening_time", 0),
 	};
 
 	return audit_log_append_durable(log, "session_begin", f, sizeof(f) / sizeof(f[0]), NULL);
@@ -46,7 +52,9 @@ static int event3(struct audit_log *log, const char *event, const char *id, cons
 		  const char *v)
 {
 	struct audit_field f[] = {
-		AUDIT_STR("session", id), AUDIT_STR(k, v), AUDIT_UINT("needle_on_ms", 1234),
+		AUDIT_STR("session", id),
+		AUDIT_STR(k, v),
+		AUDIT_UINT("needle_on_ms", 1234),
 	};
 
 	return audit_log_append_durable(log, event, f, 3, NULL);
@@ -76,7 +84,8 @@ static int generate(const char *dir)
 	if (r < 0)
 		return r;
 	if ((r = plain(log, "daemon_start")) < 0 ||
-	    (r = begin(log, ID("a"), "client-a", "temples", "LOT-X", "CART-A", "CL-1", -31536000)) < 0 ||
+	    (r = begin(log, ID("a"), "client-a", "temples", "LOT-X", "CART-A", "CL-1", -31536000)) <
+		    0 ||
 	    (r = event3(log, "zone_change", ID("a"), "zone", "crown")) < 0 ||
 	    (r = event3(log, "session_end", ID("a"), "reason", "ended by the client")) < 0 ||
 	    (r = begin(log, ID("b"), "client-b", "hairline", "LOT-Y", "CART-B", "CL-1", 0)) < 0 ||
@@ -97,7 +106,7 @@ static int generate(const char *dir)
 	    (r = begin(log, ID("e"), "client-e", "temples", "LOT-X", "CART-E", "CL-3", 0)) < 0)
 		goto fail;
 fail:
-	audit_log_free(log);	/* no close record: a crash */
+	audit_log_free(log); /* no close record: a crash */
 	return r < 0 ? r : 0;
 }
 
@@ -115,7 +124,7 @@ static void rm_dir(char *dir)
 {
 	char *cmd;
 
-	*strrchr(dir, '/') = '\0';	/* the mkdtemp() directory */
+	*strrchr(dir, '/') = '\0'; /* the mkdtemp() directory */
 	assert_true(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
@@ -138,7 +147,7 @@ static void test_every_kind(void **state)
 	assert_string_equal(s[0].zone, "temples");
 	assert_string_equal(s[0].zones, "temples,crown");
 	assert_int_equal(s[0].needle_on_ms, 1234);
-	assert_int_equal(s[0].patch_test_time, -31536000);	/* 1969: a date */
+	assert_int_equal(s[0].patch_test_time, -31536000); /* 1969: a date */
 	assert_string_equal(s[0].pigment_manufacturer, "Maker, Inc.");
 	assert_false(s[0].end_inferred);
 	assert_true(s[0].end_usec >= s[0].begin_usec && s[0].end_seq > s[0].begin_seq);
@@ -189,18 +198,18 @@ static void test_filters(void **state)
 	assert_string_equal(s[2].client, "client-e");
 	audit_sessions_free(s, n);
 
-	f = (struct audit_session_filter) { .cartridge_lot = "CL-2" };
+	f = (struct audit_session_filter){ .cartridge_lot = "CL-2" };
 	assert_int_equal(audit_sessions_read(dir, &f, &s, &n), 0);
 	assert_int_equal(n, 2);
 	audit_sessions_free(s, n);
 
-	f = (struct audit_session_filter) { .cartridge = "CART-D", .client = "client-d" };
+	f = (struct audit_session_filter){ .cartridge = "CART-D", .client = "client-d" };
 	assert_int_equal(audit_sessions_read(dir, &f, &s, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(s[0].id, ID("d"));
 	audit_sessions_free(s, n);
 
-	f = (struct audit_session_filter) { .pigment_lot = "NO-SUCH-LOT" };
+	f = (struct audit_session_filter){ .pigment_lot = "NO-SUCH-LOT" };
 	assert_int_equal(audit_sessions_read(dir, &f, &s, &n), 0);
 	assert_int_equal(n, 0);
 	assert_null(s);
@@ -253,7 +262,8 @@ int main(int argc, char **argv)
 		int r = generate(argv[2]);
 
 		if (r < 0)
-			fprintf(stderr, "test-audit-sessions: cannot write %s: %s\n", argv[2], strerror(-r));
+			fprintf(stderr, "test-audit-sessions: cannot write %s: %s\n", argv[2],
+				strerror(-r));
 		return r < 0 ? 1 : 0;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);

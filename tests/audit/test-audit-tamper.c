@@ -33,16 +33,17 @@ struct gen {
 	char *vkey;
 	uint8_t key0[AUDIT_KEY_SIZE];
 	struct mem_log m;
-	struct audit_key_state stolen;   /* audit.key copied mid-way by a thief */
+	struct audit_key_state stolen; /* audit.key copied mid-way by a thief */
 	bool have_stolen;
 };
 
-static struct gen big;     /* 2500 events in one file, sealed every 20 records */
-static struct gen small;   /* 30 events, sealed every 8 records: every bit is flipped */
-static struct gen multi;   /* 1500 events rotated over many files */
-static struct gen other;   /* same config as multi, another log id and key */
+static struct gen big;	 /* 2500 events in one file, sealed every 20 records */
+static struct gen small; /* 30 events, sealed every 8 records: every bit is flipped */
+static struct gen multi; /* 1500 events rotated over many files */
+static struct gen other; /* same config as multi, another log id and key */
 
-static void gen(struct gen *g, unsigned events, uint64_t seal_every, uint64_t max_size, unsigned steal_at)
+static void gen(struct gen *g, unsigned events, uint64_t seal_every, uint64_t max_size,
+		unsigned steal_at)
 {
 	struct test_hooks h;
 	struct audit_log_config cfg;
@@ -87,7 +88,7 @@ static void gen_free(struct gen *g)
 
 static int group_setup(void **state)
 {
-	(void) state;
+	(void)state;
 	gen(&big, 2500, 20, 0, 1500);
 	gen(&small, 30, 8, 0, 0);
 	gen(&multi, 1500, 50, 32768, 0);
@@ -97,7 +98,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	(void) state;
+	(void)state;
 	gen_free(&big);
 	gen_free(&small);
 	gen_free(&multi);
@@ -116,7 +117,7 @@ static void test_generated_logs_intact(void **state)
 {
 	struct audit_verify_report rep;
 
-	(void) state;
+	(void)state;
 	assert_int_equal(memlog_verify(&big.m, big.key0, &rep), AUDIT_VERIFY_INTACT);
 	assert_true(rep.n_records > 2500 && rep.n_seals > 100 && rep.clean_close);
 	assert_int_equal(big.m.n, 1);
@@ -138,11 +139,12 @@ static unsigned flip_range(struct mem_log *m, size_t file, size_t from, size_t t
 		for (int b = 0; b < 8; b++) {
 			struct audit_verify_report rep;
 
-			m->f[file].data[i] ^= (uint8_t) (1u << b);
+			m->f[file].data[i] ^= (uint8_t)(1u << b);
 			memlog_verify(m, key0, &rep);
-			m->f[file].data[i] ^= (uint8_t) (1u << b);
+			m->f[file].data[i] ^= (uint8_t)(1u << b);
 			if (rep.status == AUDIT_VERIFY_INTACT)
-				fail_msg("bit %d of byte %zu in %s not detected", b, i, m->f[file].name);
+				fail_msg("bit %d of byte %zu in %s not detected", b, i,
+					 m->f[file].name);
 			flips++;
 		}
 	return flips;
@@ -153,7 +155,7 @@ static void test_bitflip_every_bit_small_log(void **state)
 {
 	unsigned n;
 
-	(void) state;
+	(void)state;
 	n = flip_range(&small.m, 0, 0, small.m.f[0].size, small.key0);
 	assert_int_equal(n, small.m.f[0].size * 8);
 }
@@ -169,7 +171,7 @@ static void test_bitflip_big_log(void **state)
 	unsigned flips = 0;
 	size_t n;
 
-	(void) state;
+	(void)state;
 	assert_true(f->size > 8192);
 	flips += flip_range(&big.m, 0, 0, 8192, big.key0);
 	n = record_offsets(f->data, f->size, offs, MAX_RECORDS);
@@ -177,11 +179,12 @@ static void test_bitflip_big_log(void **state)
 	for (size_t r = 0; r < n; r++) {
 		size_t len = (r + 1 < n ? offs[r + 1] : f->size) - offs[r];
 		size_t hbit = (r * 7919) % (AUDIT_RECORD_HEADER_SIZE * 8);
-		size_t pbit = AUDIT_RECORD_HEADER_SIZE * 8 + (r * 104729) % ((len - AUDIT_RECORD_HEADER_SIZE) * 8);
+		size_t pbit = AUDIT_RECORD_HEADER_SIZE * 8 +
+			      (r * 104729) % ((len - AUDIT_RECORD_HEADER_SIZE) * 8);
 		uint8_t saved = f->data[offs[r] + hbit / 8];
 		struct audit_verify_report rep;
 
-		f->data[offs[r] + hbit / 8] ^= (uint8_t) (1u << (hbit % 8));
+		f->data[offs[r] + hbit / 8] ^= (uint8_t)(1u << (hbit % 8));
 		memlog_verify(&big.m, big.key0, &rep);
 		f->data[offs[r] + hbit / 8] = saved;
 		if (rep.status == AUDIT_VERIFY_INTACT)
@@ -189,7 +192,7 @@ static void test_bitflip_big_log(void **state)
 		flips++;
 		if (r % 4 == 0) {
 			saved = f->data[offs[r] + pbit / 8];
-			f->data[offs[r] + pbit / 8] ^= (uint8_t) (1u << (pbit % 8));
+			f->data[offs[r] + pbit / 8] ^= (uint8_t)(1u << (pbit % 8));
 			memlog_verify(&big.m, big.key0, &rep);
 			f->data[offs[r] + pbit / 8] = saved;
 			if (rep.status == AUDIT_VERIFY_INTACT)
@@ -209,7 +212,7 @@ static void test_truncation(void **state)
 	struct mem_file *f = &big.m.f[0];
 	size_t orig = f->size, n;
 
-	(void) state;
+	(void)state;
 	n = record_offsets(f->data, f->size, offs, MAX_RECORDS);
 	for (size_t r = 0; r < n; r++) {
 		size_t len = (r + 1 < n ? offs[r + 1] : orig) - offs[r];
@@ -221,7 +224,8 @@ static void test_truncation(void **state)
 				continue;
 			f->size = cuts[c];
 			if (status_of(&big.m, big.key0) != AUDIT_VERIFY_TRUNCATED)
-				fail_msg("truncation to %zu bytes (record %zu) not reported as truncated", cuts[c], r);
+				fail_msg("truncation to %zu bytes (record %zu) not reported as truncated",
+					 cuts[c], r);
 		}
 	}
 	/* Into the file header, and to nothing. */
@@ -237,7 +241,7 @@ static void test_deleted_files(void **state)
 	struct mem_log m;
 	struct mem_file saved;
 
-	(void) state;
+	(void)state;
 	memlog_copy(&m, &multi.m);
 	m.n--;
 	assert_int_equal(status_of(&m, multi.key0), AUDIT_VERIFY_TRUNCATED);
@@ -264,7 +268,7 @@ static void test_deleted_and_reordered_records(void **state)
 	size_t n;
 	struct mem_log m;
 
-	(void) state;
+	(void)state;
 	n = record_offsets(big.m.f[0].data, big.m.f[0].size, offs, MAX_RECORDS);
 	for (size_t r = 1; r + 1 < n; r += 97) {
 		size_t len = offs[r + 1] - offs[r];
@@ -300,13 +304,18 @@ static void test_deleted_and_reordered_records(void **state)
  * re-MACing every seal whose epoch key it can derive from a stolen key.
  * Seals of older epochs keep their old MAC (their keys are gone).
  */
-enum edit { EDIT_MODIFY, EDIT_DELETE, EDIT_SWAP };
+enum edit {
+	EDIT_MODIFY,
+	EDIT_DELETE,
+	EDIT_SWAP
+};
 
-static void rewrite(struct mem_file *f, const struct audit_key_state *stolen, const uint8_t log_id[AUDIT_LOG_ID_SIZE],
-		    enum edit edit, size_t target)
+static void rewrite(struct mem_file *f, const struct audit_key_state *stolen,
+		    const uint8_t log_id[AUDIT_LOG_ID_SIZE], enum edit edit, size_t target)
 {
 	static size_t offs[MAX_RECORDS];
-	size_t n = record_offsets(f->data, f->size, offs, MAX_RECORDS), out_off = AUDIT_FILE_HEADER_SIZE;
+	size_t n = record_offsets(f->data, f->size, offs, MAX_RECORDS),
+	       out_off = AUDIT_FILE_HEADER_SIZE;
 	uint8_t *out = malloc(f->size), head[AUDIT_HASH_SIZE] = {};
 	uint64_t seq = 0;
 
@@ -339,8 +348,9 @@ static void rewrite(struct mem_file *f, const struct audit_key_state *stolen, co
 				memcpy(key, stolen->key, sizeof(key));
 				for (uint64_t e = stolen->epoch; e < epoch; e++)
 					assert_int_equal(audit_key_evolve(key, e + 1, key), 0);
-				assert_int_equal(audit_seal_mac(key, log_id, epoch, seq, get_le64(p + 16),
-								 head, mac), 0);
+				assert_int_equal(audit_seal_mac(key, log_id, epoch, seq,
+								get_le64(p + 16), head, mac),
+						 0);
 			}
 		}
 		put_le32(p + len - 4, audit_crc32(p, len - 4));
@@ -374,7 +384,7 @@ static void test_resealed_tail(void **state)
 	size_t idx, seal_idx;
 	struct mem_log m;
 
-	(void) state;
+	(void)state;
 	assert_true(big.have_stolen);
 	assert_true(big.stolen.epoch > 10);
 	assert_int_equal(audit_file_header_parse(big.m.f[0].data, big.m.f[0].size, &h, &why), 0);
@@ -393,7 +403,11 @@ static void test_resealed_tail(void **state)
 		memlog_copy(&m, &big.m);
 		nth_of_type(&m.f[0], AUDIT_REC_SEAL, big.stolen.epoch - 1 - e * 5, &seal_idx);
 		idx = seal_idx - 2;
-		rewrite(&m.f[0], &big.stolen, h.log_id, e == 0 ? EDIT_MODIFY : e == 1 ? EDIT_DELETE : EDIT_SWAP, idx);
+		rewrite(&m.f[0], &big.stolen, h.log_id,
+			e == 0 ? EDIT_MODIFY :
+			e == 1 ? EDIT_DELETE :
+				 EDIT_SWAP,
+			idx);
 		if (status_of(&m, big.key0) != AUDIT_VERIFY_TAMPERED)
 			fail_msg("re-sealed edit %d before the stolen epoch not detected", e);
 		memlog_free(&m);
@@ -440,7 +454,7 @@ static void test_replaced_file(void **state)
 	struct mem_log m;
 	size_t i = 4;
 
-	(void) state;
+	(void)state;
 	assert_true(multi.m.n > 5 && other.m.n > 5);
 	/* The same-named file of another clinic's log. */
 	memlog_copy(&m, &multi.m);
@@ -489,19 +503,19 @@ static void test_forged_key_state(void **state)
 {
 	struct mem_log m;
 
-	(void) state;
+	(void)state;
 	memlog_copy(&m, &small.m);
 	assert_true(m.have_ks);
-	m.ks.epoch = UINT64_C(1) << 62;         /* would take forever to derive */
+	m.ks.epoch = UINT64_C(1) << 62; /* would take forever to derive */
 	assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TRUNCATED);
 	m.ks = small.m.ks;
-	m.ks.key[3] ^= 1;                       /* right epoch, wrong key */
+	m.ks.key[3] ^= 1; /* right epoch, wrong key */
 	assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TAMPERED);
 	m.ks = small.m.ks;
-	m.ks.log_id[0] ^= 1;                    /* another log's key file */
+	m.ks.log_id[0] ^= 1; /* another log's key file */
 	assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TAMPERED);
 	m.ks = small.m.ks;
-	m.ks.epoch--;                           /* seals beyond the key: impossible */
+	m.ks.epoch--; /* seals beyond the key: impossible */
 	m.ks.epoch--;
 	assert_int_equal(status_of(&m, small.key0), AUDIT_VERIFY_TAMPERED);
 	m.ks = small.m.ks;
@@ -523,8 +537,8 @@ static uint64_t rnd(void)
 
 static int count_cb(const struct audit_record_view *r, void *userdata)
 {
-	(*(unsigned *) userdata)++;
-	(void) r;
+	(*(unsigned *)userdata)++;
+	(void)r;
 	return 0;
 }
 
@@ -533,7 +547,7 @@ static void write_file(const char *path, const uint8_t *p, size_t n)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, p, n), (ssize_t) n);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
 	close(fd);
 }
 
@@ -546,13 +560,14 @@ static void test_garbage_never_crashes(void **state)
 	unsigned opened = 0;
 	int r, kfd;
 
-	(void) state;
+	(void)state;
 	assert_int_equal(mkdir(dir, 0700), 0);
 	kpath = path_join(dir, AUDIT_KEY_FILE);
 	skp = path_join(small.dir, AUDIT_KEY_FILE);
 	kfd = open(skp, O_RDONLY);
 	assert_true(kfd >= 0);
-	assert_int_equal(read(kfd, small_key_file, sizeof(small_key_file)), (ssize_t) sizeof(small_key_file));
+	assert_int_equal(read(kfd, small_key_file, sizeof(small_key_file)),
+			 (ssize_t)sizeof(small_key_file));
 	close(kfd);
 	free(skp);
 	p = path_join(dir, "audit-0000000000000000.smplog");
@@ -565,7 +580,7 @@ static void test_garbage_never_crashes(void **state)
 		assert_non_null(buf);
 		assert_true(small.m.f[0].size > 0);
 		for (size_t i = 0; i < size; i++)
-			buf[i] = (uint8_t) rnd();
+			buf[i] = (uint8_t)rnd();
 		if (it % 4 == 3) {
 			/* a whole log with a torn tail of random bytes */
 			size_t extra = 1 + rnd() % 300;
@@ -576,7 +591,7 @@ static void test_garbage_never_crashes(void **state)
 			assert_non_null(buf);
 			memcpy(buf, small.m.f[0].data, small.m.f[0].size);
 			for (size_t i = small.m.f[0].size; i < size; i++)
-				buf[i] = (uint8_t) rnd();
+				buf[i] = (uint8_t)rnd();
 		} else if (it % 4 == 1 && small.m.f[0].size <= size)
 			/* a real prefix, then garbage */
 			memcpy(buf, small.m.f[0].data, rnd() % small.m.f[0].size);
@@ -587,17 +602,17 @@ static void test_garbage_never_crashes(void **state)
 			buf = malloc(size);
 			assert_non_null(buf);
 			memcpy(buf, small.m.f[0].data, size);
-			for (int k = 0; k < 1 + (int) (rnd() % 8); k++)
-				buf[rnd() % size] ^= (uint8_t) (1 + rnd() % 255);
+			for (int k = 0; k < 1 + (int)(rnd() % 8); k++)
+				buf[rnd() % size] ^= (uint8_t)(1 + rnd() % 255);
 			if (memcmp(buf, small.m.f[0].data, size) == 0)
 				buf[size / 2] ^= 0x80; /* two flips cancelled out */
 		}
 		write_file(p, buf, size);
 		assert_int_equal(audit_verify(dir, small.vkey, NULL, NULL, &rep), 0);
 		assert_int_not_equal(rep.status, AUDIT_VERIFY_INTACT);
-		(void) audit_log_foreach(dir, count_cb, &cnt);
-		(void) audit_export(dir, AUDIT_EXPORT_JSON, NULL, null);
-		(void) audit_export(dir, AUDIT_EXPORT_CSV, NULL, null);
+		(void)audit_log_foreach(dir, count_cb, &cnt);
+		(void)audit_export(dir, AUDIT_EXPORT_JSON, NULL, null);
+		(void)audit_export(dir, AUDIT_EXPORT_CSV, NULL, null);
 		/* No key file here: open refuses, never crashes. */
 		assert_int_equal(audit_log_open(dir, NULL, &log), -ENOKEY);
 		/* With the small log's key file, open scans the garbage for a
@@ -608,7 +623,8 @@ static void test_garbage_never_crashes(void **state)
 			assert_int_equal(audit_log_close(log), 0);
 			assert_int_equal(audit_verify(dir, small.vkey, NULL, NULL, &rep), 0);
 			if (rep.status != AUDIT_VERIFY_INTACT)
-				fail_msg("iteration %u: open accepted a log that does not verify: %s", it, rep.reason);
+				fail_msg("iteration %u: open accepted a log that does not verify: %s",
+					 it, rep.reason);
 			opened++;
 		} else
 			assert_true(r == -EBADMSG);

@@ -27,43 +27,52 @@
 #include "controller.h"
 
 #define MS ((uint64_t)1000)
-#define T0 (1000 * 1000 * MS)		/* CLOCK_MONOTONIC when a timeline begins */
-#define DEV_T0 (5000 * MS)		/* the device clock then */
+#define T0 (1000 * 1000 * MS) /* CLOCK_MONOTONIC when a timeline begins */
+#define DEV_T0 (5000 * MS)    /* the device clock then */
 
 static const struct smp_limits x2 = {
-	.voltage_min_mv = 3000, .voltage_max_mv = 18000, .current_max_ma = 3000,
-	.rate_min_chz = 5000, .rate_max_chz = 15000, .depth_min_um = 300,
-	.depth_max_um = 2000, .temp_max_cdeg = 6500, .lease_max_ms = 500,
+	.voltage_min_mv = 3000,
+	.voltage_max_mv = 18000,
+	.current_max_ma = 3000,
+	.rate_min_chz = 5000,
+	.rate_max_chz = 15000,
+	.depth_min_um = 300,
+	.depth_max_um = 2000,
+	.temp_max_cdeg = 6500,
+	.lease_max_ms = 500,
 };
 
 static const struct smp_params sp = {
-	.voltage_mv = 8000, .current_ma = 900, .rate_chz = 12000, .depth_um = 700,
+	.voltage_mv = 8000,
+	.current_ma = 900,
+	.rate_chz = 12000,
+	.depth_um = 700,
 };
 
 struct world {
 	struct policy p;
 	struct controller c;
 	uint64_t now;
-	uint64_t timer[_CTL_TIMER_MAX];		/* armed at, 0 = off */
+	uint64_t timer[_CTL_TIMER_MAX]; /* armed at, 0 = off */
 
 	/* the fake device */
 	uint8_t state;
 	uint32_t faults;
-	uint64_t lease_end;			/* its run lease (CLOCK_MONOTONIC) */
-	bool condition_present;			/* CLEAR_FAULT refused */
-	int fail[256];				/* next reply of a command type: status or -errno */
-	bool stats_broken;			/* GET_STATS always fails */
+	uint64_t lease_end;	/* its run lease (CLOCK_MONOTONIC) */
+	bool condition_present; /* CLEAR_FAULT refused */
+	int fail[256];		/* next reply of a command type: status or -errno */
+	bool stats_broken;	/* GET_STATS always fails */
 	bool gone;
 	bool cart_present;
 	char cart_id[SMPP_ID_LEN + 1];
-	struct smp_params applied_override;	/* SET_PARAMS applies this when set */
+	struct smp_params applied_override; /* SET_PARAMS applies this when set */
 
 	/* telemetry: one record per device ms while on; read lag_us later */
 	bool telemetry;
-	uint64_t next_record;			/* device time of the next record */
-	int64_t clock_step;			/* added to the records' device timestamps */
-	uint64_t records_until;			/* the device makes none after this (0: no end) */
-	bool reader_starved;			/* smpd's telemetry input gets no turn */
+	uint64_t next_record;	/* device time of the next record */
+	int64_t clock_step;	/* added to the records' device timestamps */
+	uint64_t records_until; /* the device makes none after this (0: no end) */
+	bool reader_starved;	/* smpd's telemetry input gets no turn */
 	uint64_t lag_us;
 	uint32_t seq;
 	uint16_t voltage_mv, current_ma;
@@ -72,13 +81,17 @@ struct world {
 
 	/* the claimant */
 	bool client_answers;
-	int audit_r;				/* result of gated records */
-	bool quiet;				/* leave routine renewals out of the trace */
-	uint64_t next_beat;			/* its next Heartbeat, while the needle runs */
+	int audit_r;	    /* result of gated records */
+	bool quiet;	    /* leave routine renewals out of the trace */
+	uint64_t next_beat; /* its next Heartbeat, while the needle runs */
 	unsigned renewals, beats;
 
 	/* what the device was when: records show the state of their making */
-	struct { uint64_t dev_us; uint8_t state; uint32_t faults; } hist[256];
+	struct {
+		uint64_t dev_us;
+		uint8_t state;
+		uint32_t faults;
+	} hist[256];
 	unsigned n_hist;
 
 	/* commands held in flight (completed later, as smpd's I/O worker does) */
@@ -161,8 +174,13 @@ static const char *timer_name(enum ctl_timer t)
 static const char *audit_name(enum ctl_audit a)
 {
 	static const char *const n[] = {
-		"stop", "estop", "start", "start_refused", "clear_fault",
-		"set_parameters", "parameters_refused",
+		"stop",
+		"estop",
+		"start",
+		"start_refused",
+		"clear_fault",
+		"set_parameters",
+		"parameters_refused",
 	};
 
 	return n[a];
@@ -251,9 +269,9 @@ static void run(struct world *w)
 	while (controller_next_action(&w->c, &a)) {
 		/* the liveness deadline moves with every Heartbeat: tests read w->timer */
 		bool routine = (a.kind == CTL_ARM && a.timer == CTL_TIMER_ALIVE) ||
-			(w->quiet &&
-			 ((a.kind == CTL_SEND && a.cmd == SMPP_T_RENEW_LEASE) ||
-			  (a.kind == CTL_ARM && a.timer == CTL_TIMER_RENEW && a.at)));
+			       (w->quiet &&
+				((a.kind == CTL_SEND && a.cmd == SMPP_T_RENEW_LEASE) ||
+				 (a.kind == CTL_ARM && a.timer == CTL_TIMER_RENEW && a.at)));
 
 		switch (a.kind) {
 		case CTL_SEND:
@@ -290,8 +308,8 @@ static void run(struct world *w)
 			   a.props & CTL_PROP_SETPOINTS ? " Setpoints" : "");
 			break;
 		case CTL_AUDIT:
-			tr(w, "audit %s%s%s%s%s", audit_name(a.audit), a.who[0] ? " who=" : "", a.who,
-			   a.message[0] ? " reason=" : "", a.message);
+			tr(w, "audit %s%s%s%s%s", audit_name(a.audit), a.who[0] ? " who=" : "",
+			   a.who, a.message[0] ? " reason=" : "", a.message);
 			if (a.gate)
 				controller_audit_done(&w->c, w->now, w->audit_r);
 			break;
@@ -407,7 +425,8 @@ static void advance(struct world *w, uint64_t until_ms)
 		/* the claimant's main loop: a Heartbeat every ClientTimeoutMs/4 while it runs */
 		if (w->client_answers && w->c.running && w->c.claimant[0]) {
 			if (!w->next_beat)
-				w->next_beat = w->now + (uint64_t)w->p.client_timeout_ms.value * MS / 4;
+				w->next_beat = w->now +
+					       (uint64_t)w->p.client_timeout_ms.value * MS / 4;
 			if (w->next_beat < next) {
 				next = w->next_beat;
 				which = -3;
@@ -505,13 +524,12 @@ static void test_start_sequence(void **state)
 
 	ready(&w);
 	start(&w, ":1.42");
-	expect_trace(&w,
-		"10.000 send GET_STATS -> OK\n"
-		"10.000 audit start who=:1.42\n"
-		"10.000 send START -> OK\n"
-		"10.000 arm renew 60.000\n"
-		"10.000 emit State\n"
-		"10.000 reply ok\n");
+	expect_trace(&w, "10.000 send GET_STATS -> OK\n"
+			 "10.000 audit start who=:1.42\n"
+			 "10.000 send START -> OK\n"
+			 "10.000 arm renew 60.000\n"
+			 "10.000 emit State\n"
+			 "10.000 reply ok\n");
 	assert_true(w.c.running);
 	assert_true(w.c.fence);
 	assert_int_equal(w.c.judge_from_ms, device_ms(&w));
@@ -532,19 +550,22 @@ static void test_start_gate_refusals(void **state)
 	run(&w);
 	trace_clear(&w);
 	start(&w, ":1.42");
-	expect_trace(&w, "0.000 reply NoSetpoints: SetParameters first: voltage, current, stroke rate and depth\n");
+	expect_trace(&w,
+		     "0.000 reply NoSetpoints: SetParameters first: voltage, current, stroke rate and depth\n");
 
 	request_params(&w, &sp);
 	trace_clear(&w);
 	w.c.estop = true;
 	start(&w, ":1.42");
-	expect_trace(&w, "0.000 reply FaultLatched: an emergency stop is latched; ClearFault first\n");
+	expect_trace(&w,
+		     "0.000 reply FaultLatched: an emergency stop is latched; ClearFault first\n");
 	w.c.estop = false;
 
 	w.c.trip = MONITOR_JAM;
 	snprintf(w.c.trip_message, sizeof(w.c.trip_message), "jam: stroke rate low");
 	start(&w, ":1.42");
-	expect_trace(&w, "0.000 reply FaultLatched: fault jam is latched (jam: stroke rate low); ClearFault first\n");
+	expect_trace(&w,
+		     "0.000 reply FaultLatched: fault jam is latched (jam: stroke rate low); ClearFault first\n");
 	w.c.trip = MONITOR_OK;
 
 	w.c.time_exceeded = true;
@@ -554,7 +575,8 @@ static void test_start_gate_refusals(void **state)
 
 	w.c.monitor.needle_on_us = (uint64_t)w.p.max_needle_on_s.value * 1000000ULL;
 	start(&w, ":1.42");
-	expect_trace(&w, "0.000 reply SessionLimit: the session used its needle-on time (14400 s, built-in default)\n");
+	expect_trace(&w,
+		     "0.000 reply SessionLimit: the session used its needle-on time (14400 s, built-in default)\n");
 	w.c.monitor.needle_on_us = 0;
 
 	/* a reload tightened the limits below the setpoints applied */
@@ -569,7 +591,8 @@ static void test_start_gate_refusals(void **state)
 	run(&w);
 	trace_clear(&w);
 	start(&w, ":1.42");
-	expect_trace(&w, "0.000 reply AuditUnavailable: the audit log cannot be written (No space left on device): the needle cannot start\n");
+	expect_trace(&w,
+		     "0.000 reply AuditUnavailable: the audit log cannot be written (No space left on device): the needle cannot start\n");
 	assert_false(w.c.running);
 	assert_int_equal(w.state, SMPP_STATE_IDLE);
 }
@@ -583,9 +606,9 @@ static void test_start_record_first(void **state)
 	w.audit_r = -EIO;
 	start(&w, ":1.42");
 	expect_trace(&w,
-		"10.000 send GET_STATS -> OK\n"
-		"10.000 audit start who=:1.42\n"
-		"10.000 reply AuditUnavailable: the audit log cannot be written: Input/output error\n");
+		     "10.000 send GET_STATS -> OK\n"
+		     "10.000 audit start who=:1.42\n"
+		     "10.000 reply AuditUnavailable: the audit log cannot be written: Input/output error\n");
 	assert_int_equal(w.state, SMPP_STATE_IDLE);
 	assert_false(w.c.running);
 }
@@ -597,12 +620,11 @@ static void test_start_refused_by_device(void **state)
 	ready(&w);
 	w.fail[SMPP_T_START] = SMPP_S_PEDAL_UP;
 	start(&w, ":1.42");
-	expect_trace(&w,
-		"10.000 send GET_STATS -> OK\n"
-		"10.000 audit start who=:1.42\n"
-		"10.000 send START -> PEDAL_UP\n"
-		"10.000 audit start_refused who=:1.42 reason=PEDAL_UP\n"
-		"10.000 reply DeviceRefused: START: the device refused with PEDAL_UP\n");
+	expect_trace(&w, "10.000 send GET_STATS -> OK\n"
+			 "10.000 audit start who=:1.42\n"
+			 "10.000 send START -> PEDAL_UP\n"
+			 "10.000 audit start_refused who=:1.42 reason=PEDAL_UP\n"
+			 "10.000 reply DeviceRefused: START: the device refused with PEDAL_UP\n");
 	assert_false(w.c.running);
 	assert_int_equal(w.timer[CTL_TIMER_RENEW], 0);
 }
@@ -620,13 +642,12 @@ static void test_renewals_and_heartbeats(void **state)
 	assert_int_equal(w.timer[CTL_TIMER_ALIVE], T0 + 510 * MS);
 	trace_clear(&w);
 	advance(&w, 160);
-	expect_trace(&w,
-		"60.000 send RENEW_LEASE -> OK\n"
-		"60.000 arm renew 110.000\n"
-		"110.000 send RENEW_LEASE -> OK\n"
-		"110.000 arm renew 160.000\n"
-		"160.000 send RENEW_LEASE -> OK\n"
-		"160.000 arm renew 210.000\n");
+	expect_trace(&w, "60.000 send RENEW_LEASE -> OK\n"
+			 "60.000 arm renew 110.000\n"
+			 "110.000 send RENEW_LEASE -> OK\n"
+			 "110.000 arm renew 160.000\n"
+			 "160.000 send RENEW_LEASE -> OK\n"
+			 "160.000 arm renew 210.000\n");
 	/* the Heartbeat of 135 moved the deadline to 635 */
 	assert_int_equal(w.beats, 1);
 	assert_int_equal(w.timer[CTL_TIMER_ALIVE], T0 + 635 * MS);
@@ -659,15 +680,15 @@ static void test_client_hang(void **state)
 
 	ready(&w);
 	start(&w, ":1.42");
-	advance(&w, 200);	/* Heartbeats at 135 (the next would be 260) */
+	advance(&w, 200); /* Heartbeats at 135 (the next would be 260) */
 	trace_clear(&w);
-	w.client_answers = false;	/* hangs at 200 ms */
+	w.client_answers = false; /* hangs at 200 ms */
 	w.quiet = true;
 	advance(&w, 800);
 	expect_trace(&w,
-		"635.000 disarm renew\n"
-		"635.000 send STOP -> OK\n"
-		"635.000 trip client-unresponsive: the claiming client :1.42 sent no Heartbeat for 500 ms (ClientTimeoutMs=500, built-in default)\n");
+		     "635.000 disarm renew\n"
+		     "635.000 send STOP -> OK\n"
+		     "635.000 trip client-unresponsive: the claiming client :1.42 sent no Heartbeat for 500 ms (ClientTimeoutMs=500, built-in default)\n");
 	assert_int_equal(w.state, SMPP_STATE_IDLE);
 	assert_int_equal(w.c.trip, MONITOR_CLIENT_UNRESPONSIVE);
 	/* resumed: restarts nothing; Start refused until ClearFault */
@@ -689,9 +710,9 @@ static void test_client_never_beats(void **state)
 	trace_clear(&w);
 	advance(&w, 600);
 	expect_trace(&w,
-		"510.000 disarm renew\n"
-		"510.000 send STOP -> OK\n"
-		"510.000 trip client-unresponsive: the claiming client :1.42 sent no Heartbeat for 500 ms (ClientTimeoutMs=500, built-in default)\n");
+		     "510.000 disarm renew\n"
+		     "510.000 send STOP -> OK\n"
+		     "510.000 trip client-unresponsive: the claiming client :1.42 sent no Heartbeat for 500 ms (ClientTimeoutMs=500, built-in default)\n");
 }
 
 /*
@@ -707,13 +728,13 @@ static void test_alive_backstop_in_renewal(void **state)
 	w.client_answers = false;
 	w.quiet = true;
 	advance(&w, 100);
-	w.timer[CTL_TIMER_ALIVE] = 0;	/* starves */
+	w.timer[CTL_TIMER_ALIVE] = 0; /* starves */
 	trace_clear(&w);
 	advance(&w, 700);
 	expect_trace(&w,
-		"560.000 disarm renew\n"
-		"560.000 send STOP -> OK\n"
-		"560.000 trip client-unresponsive: the claiming client :1.42 sent no Heartbeat for 550 ms (ClientTimeoutMs=500, built-in default)\n");
+		     "560.000 disarm renew\n"
+		     "560.000 send STOP -> OK\n"
+		     "560.000 trip client-unresponsive: the claiming client :1.42 sent no Heartbeat for 550 ms (ClientTimeoutMs=500, built-in default)\n");
 }
 
 /* ---- the claim (H6) ---- */
@@ -730,14 +751,13 @@ static void test_client_crash(void **state)
 	trace_clear(&w);
 	controller_claimant_gone(&w.c, w.now, "the claiming client left the bus");
 	run(&w);
-	expect_trace(&w,
-		"75.000 disarm renew\n"
-		"75.000 send STOP -> OK\n"
-		"75.000 audit stop who=:1.42 reason=the claiming client left the bus\n"
-		"75.000 emit State\n"
-		"75.000 release: the claiming client left the bus\n"
-		"75.000 disarm warning\n"
-		"75.000 disarm limit\n");
+	expect_trace(&w, "75.000 disarm renew\n"
+			 "75.000 send STOP -> OK\n"
+			 "75.000 audit stop who=:1.42 reason=the claiming client left the bus\n"
+			 "75.000 emit State\n"
+			 "75.000 release: the claiming client left the bus\n"
+			 "75.000 disarm warning\n"
+			 "75.000 disarm limit\n");
 	assert_int_equal(w.state, SMPP_STATE_IDLE);
 	assert_false(w.c.running);
 	advance(&w, 1000);
@@ -779,7 +799,8 @@ static void test_renewal_conditions(void **state)
 			 "110.000 disarm renew\n"
 			 "110.000 send STOP -> OK\n"
 			 "110.000 audit stop who=smpd reason=%s\n"
-			 "110.000 emit State\n", rows[i].reason);
+			 "110.000 emit State\n",
+			 rows[i].reason);
 		expect_trace(&w, want);
 	}
 }
@@ -800,13 +821,13 @@ static void test_telemetry_stall(void **state)
 	w.quiet = true;
 	advance(&w, 100);
 	trace_clear(&w);
-	w.telemetry = false;	/* the last record was made at 99.7 */
+	w.telemetry = false; /* the last record was made at 99.7 */
 	advance(&w, 500);
 	expect_trace(&w,
-		"310.000 read backlog: 0 records\n"
-		"310.000 disarm renew\n"
-		"310.000 send STOP -> OK\n"
-		"310.000 trip telemetry-lost: no telemetry from the device for a lease period\n");
+		     "310.000 read backlog: 0 records\n"
+		     "310.000 disarm renew\n"
+		     "310.000 send STOP -> OK\n"
+		     "310.000 trip telemetry-lost: no telemetry from the device for a lease period\n");
 	assert_false(w.c.running);
 	assert_int_equal(w.c.trip, MONITOR_TELEMETRY_LOST);
 }
@@ -835,13 +856,12 @@ static void test_telemetry_freshness_by_device_clock(void **state)
 	 * when it was made)
 	 */
 	assert_int_equal(w.c.fresh_mono, T0 + 60 * MS + 300);
-	expect_trace(&w,
-		"260.000 read backlog: 0 records\n"
-		"260.000 disarm renew\n"
-		"260.000 send STOP -> OK\n"
-		"260.000 trip telemetry-lost: no telemetry from the device for a lease period\n"
-		/* the late record tells what the device was at 60 ms */
-		"290.000 emit State\n");
+	expect_trace(&w, "260.000 read backlog: 0 records\n"
+			 "260.000 disarm renew\n"
+			 "260.000 send STOP -> OK\n"
+			 "260.000 trip telemetry-lost: no telemetry from the device for a lease period\n"
+			 /* the late record tells what the device was at 60 ms */
+			 "290.000 emit State\n");
 }
 
 /*
@@ -860,8 +880,7 @@ static void test_backlog_read_before_telemetry_lost(void **state)
 	trace_clear(&w);
 	w.reader_starved = true;
 	advance(&w, 400);
-	expect_trace(&w,
-		"310.000 read backlog: 210 records\n");	/* made 100..309 ms */
+	expect_trace(&w, "310.000 read backlog: 210 records\n"); /* made 100..309 ms */
 	assert_true(w.c.running);
 	w.reader_starved = false;
 	advance(&w, 600);
@@ -886,7 +905,7 @@ static void test_device_clock_reset_ends_fence(void **state)
 	w.skipped = w.judged = 0;
 	advance(&w, 110);
 	assert_int_equal(w.judged, 0);
-	w.clock_step = -(int64_t)(50 * 1000 * MS);	/* the device restarts its clock */
+	w.clock_step = -(int64_t)(50 * 1000 * MS); /* the device restarts its clock */
 	advance(&w, 120);
 	assert_false(w.c.fence);
 	assert_int_equal(w.skipped, 10);
@@ -918,19 +937,18 @@ static void test_stale_fault_after_clear(void **state)
 	/* ClearFault at 401 ms: 300 ms of FAULT records are still queued */
 	controller_request_clear_fault(&w.c, w.now, ":1.42");
 	run(&w);
-	expect_trace(&w,
-		"401.000 send GET_CARTRIDGE -> OK\n"
-		"401.000 send CLEAR_FAULT -> OK\n"
-		"401.000 audit clear_fault who=:1.42 reason=device-refused\n"
-		"401.000 send GET_STATS -> OK\n"
-		"401.000 emit State Fault\n"
-		"401.000 reply ok\n");
+	expect_trace(&w, "401.000 send GET_CARTRIDGE -> OK\n"
+			 "401.000 send CLEAR_FAULT -> OK\n"
+			 "401.000 audit clear_fault who=:1.42 reason=device-refused\n"
+			 "401.000 send GET_STATS -> OK\n"
+			 "401.000 emit State Fault\n"
+			 "401.000 reply ok\n");
 	assert_int_equal(w.c.judge_from_ms, device_ms(&w) + 1);
 	w.judged = w.skipped = 0;
 	advance(&w, 800);
 	expect_trace(&w, "");
 	assert_int_equal(w.c.trip, MONITOR_OK);
-	assert_int_equal(w.skipped, 300);	/* made 102..401 ms */
+	assert_int_equal(w.skipped, 300); /* made 102..401 ms */
 	assert_true(w.judged > 0);
 }
 
@@ -950,13 +968,12 @@ static void test_stale_fault_after_clear_no_stats(void **state)
 	w.stats_broken = true;
 	controller_request_clear_fault(&w.c, w.now, ":1.42");
 	run(&w);
-	expect_trace(&w,
-		"401.000 send GET_CARTRIDGE -> OK\n"
-		"401.000 send CLEAR_FAULT -> OK\n"
-		"401.000 audit clear_fault who=:1.42 reason=device-refused\n"
-		"401.000 send GET_STATS -> Connection timed out\n"
-		"401.000 emit State Fault\n"
-		"401.000 reply ok\n");
+	expect_trace(&w, "401.000 send GET_CARTRIDGE -> OK\n"
+			 "401.000 send CLEAR_FAULT -> OK\n"
+			 "401.000 audit clear_fault who=:1.42 reason=device-refused\n"
+			 "401.000 send GET_STATS -> Connection timed out\n"
+			 "401.000 emit State Fault\n"
+			 "401.000 reply ok\n");
 	advance(&w, 800);
 	expect_trace(&w, "");
 	assert_int_equal(w.c.trip, MONITOR_OK);
@@ -1005,9 +1022,9 @@ static void test_start_inside_stale_window(void **state)
 	assert_int_equal(w.c.judge_from_ms, device_ms(&w));
 	w.skipped = w.judged = 0;
 	/* the backlog is stale; the running needle's records are judged */
-	w.current_ma = 2000;	/* over-current from the start of the run */
+	w.current_ma = 2000; /* over-current from the start of the run */
 	advance(&w, 505);
-	assert_int_equal(w.skipped, 199);	/* made 106..304 ms, read after START */
+	assert_int_equal(w.skipped, 199); /* made 106..304 ms, read after START */
 	assert_true(trace_has(&w, "505.000 trip overcurrent"));
 }
 
@@ -1021,12 +1038,11 @@ static void test_over_current(void **state)
 	w.quiet = true;
 	advance(&w, 100);
 	trace_clear(&w);
-	w.current_ma = 950;	/* above the 900 mA setpoint */
+	w.current_ma = 950; /* above the 900 mA setpoint */
 	advance(&w, 101);
-	expect_trace(&w,
-		"100.300 disarm renew\n"
-		"100.300 send STOP -> OK\n"
-		"100.300 trip overcurrent: current 950 mA above the limit 900 mA\n");
+	expect_trace(&w, "100.300 disarm renew\n"
+			 "100.300 send STOP -> OK\n"
+			 "100.300 trip overcurrent: current 950 mA above the limit 900 mA\n");
 }
 
 /*
@@ -1071,7 +1087,7 @@ static void test_monitor_trips_table(void **state)
 		if (strcmp(w.trace, want) != 0)
 			fail_msg("%s:\n%s\nwanted:\n%s", rows[i].name, w.trace, want);
 		trace_clear(&w);
-		advance(&w, 300);	/* latched once: no second trip, no renewal */
+		advance(&w, 300); /* latched once: no second trip, no renewal */
 		expect_trace(&w, "");
 		assert_false(w.c.running);
 	}
@@ -1090,9 +1106,9 @@ static void test_brown_out(void **state)
 	w.voltage_mv = 7500;
 	advance(&w, 200);
 	expect_trace(&w,
-		"150.300 disarm renew\n"
-		"150.300 send STOP -> OK\n"
-		"150.300 trip brownout: brown-out: 7500 mV is more than 300 mV below the setpoint 8000 mV for 50 ms (built-in default)\n");
+		     "150.300 disarm renew\n"
+		     "150.300 send STOP -> OK\n"
+		     "150.300 trip brownout: brown-out: 7500 mV is more than 300 mV below the setpoint 8000 mV for 50 ms (built-in default)\n");
 }
 
 /*
@@ -1119,15 +1135,17 @@ static void test_late_records_judged_by_their_own_setpoints(void **state)
 	assert_true(trace_has(&w, "reply ok"));
 	trace_clear(&w);
 	w.judged = 0;
-	advance(&w, 700);	/* every record of the run arrives, 200 ms late */
+	advance(&w, 700); /* every record of the run arrives, 200 ms late */
 	assert_int_equal(w.c.trip, MONITOR_OK);
 	assert_false(trace_has(&w, "trip"));
-	assert_true(w.judged >= 290);	/* 200 ms of the run among them */
+	assert_true(w.judged >= 290); /* 200 ms of the run among them */
 	start(&w, ":1.42");
 	assert_true(trace_has(&w, "reply ok"));
 	trace_clear(&w);
 	advance(&w, 1000);
-	assert_true(trace_has(&w, "trip brownout: brown-out: 8000 mV is more than 300 mV below the setpoint 9000 mV"));
+	assert_true(trace_has(
+		&w,
+		"trip brownout: brown-out: 8000 mV is more than 300 mV below the setpoint 9000 mV"));
 }
 
 /*
@@ -1180,12 +1198,11 @@ static void test_renewal_refused(void **state)
 	w.quiet = true;
 	advance(&w, 100);
 	trace_clear(&w);
-	w.fail[SMPP_T_RENEW_LEASE] = -EPROTO;	/* corrupted-frames: a corrupted reply */
+	w.fail[SMPP_T_RENEW_LEASE] = -EPROTO; /* corrupted-frames: a corrupted reply */
 	advance(&w, 110);
-	expect_trace(&w,
-		"110.000 disarm renew\n"
-		"110.000 send STOP -> OK\n"
-		"110.000 trip device-refused: lease renewal failed: Protocol error\n");
+	expect_trace(&w, "110.000 disarm renew\n"
+			 "110.000 send STOP -> OK\n"
+			 "110.000 trip device-refused: lease renewal failed: Protocol error\n");
 }
 
 /* A STOP that fails is followed by an ESTOP. */
@@ -1199,13 +1216,12 @@ static void test_stop_falls_back_to_estop(void **state)
 	w.fail[SMPP_T_STOP] = -ETIMEDOUT;
 	controller_request_stop(&w.c, w.now, ":1.42", "requested by the client");
 	run(&w);
-	expect_trace(&w,
-		"10.000 disarm renew\n"
-		"10.000 send STOP -> Connection timed out\n"
-		"10.000 send ESTOP -> OK\n"
-		"10.000 audit stop who=:1.42 reason=requested by the client\n"
-		"10.000 emit State\n"
-		"10.000 reply ok\n");
+	expect_trace(&w, "10.000 disarm renew\n"
+			 "10.000 send STOP -> Connection timed out\n"
+			 "10.000 send ESTOP -> OK\n"
+			 "10.000 audit stop who=:1.42 reason=requested by the client\n"
+			 "10.000 emit State\n"
+			 "10.000 reply ok\n");
 	assert_int_equal(w.state, SMPP_STATE_ESTOP);
 }
 
@@ -1220,25 +1236,24 @@ static void test_estop_latches(void **state)
 	trace_clear(&w);
 	controller_request_estop(&w.c, w.now, ":1.99");
 	run(&w);
-	expect_trace(&w,
-		"10.000 disarm renew\n"
-		"10.000 send ESTOP -> OK\n"
-		"10.000 audit estop who=:1.99\n"
-		"10.000 emit State\n"
-		"10.000 reply estop ok\n");
+	expect_trace(&w, "10.000 disarm renew\n"
+			 "10.000 send ESTOP -> OK\n"
+			 "10.000 audit estop who=:1.99\n"
+			 "10.000 emit State\n"
+			 "10.000 reply estop ok\n");
 	assert_true(w.c.estop);
 	start(&w, ":1.42");
-	expect_trace(&w, "10.000 reply FaultLatched: an emergency stop is latched; ClearFault first\n");
+	expect_trace(&w,
+		     "10.000 reply FaultLatched: an emergency stop is latched; ClearFault first\n");
 	/* the first ESTOP lost: sent again */
 	w.fail[SMPP_T_ESTOP] = -ETIMEDOUT;
 	controller_request_estop(&w.c, w.now, ":1.99");
 	run(&w);
-	expect_trace(&w,
-		"10.000 send ESTOP -> Connection timed out\n"
-		"10.000 send ESTOP -> OK\n"
-		"10.000 audit estop who=:1.99\n"
-		"10.000 emit State\n"
-		"10.000 reply estop ok\n");
+	expect_trace(&w, "10.000 send ESTOP -> Connection timed out\n"
+			 "10.000 send ESTOP -> OK\n"
+			 "10.000 audit estop who=:1.99\n"
+			 "10.000 emit State\n"
+			 "10.000 reply estop ok\n");
 	/* ClearFault ends the latch */
 	controller_request_clear_fault(&w.c, w.now, ":1.42");
 	run(&w);
@@ -1288,19 +1303,19 @@ static void test_stop_overtakes_start(void **state)
 	start(&w, ":1.42");
 	controller_request_estop(&w.c, w.now, ":1.99");
 	run(&w);
-	complete_held(&w, 1, 0);		/* ESTOP first: it jumped the queue */
-	complete_held(&w, 0, -ECANCELED);	/* the fence it cancelled */
+	complete_held(&w, 1, 0);	  /* ESTOP first: it jumped the queue */
+	complete_held(&w, 0, -ECANCELED); /* the fence it cancelled */
 	expect_trace(&w,
-		"10.000 sent GET_STATS\n"
-		"10.000 sent ESTOP\n"
-		"10.000 done ESTOP -> OK\n"
-		"10.000 audit estop who=:1.99\n"
-		"10.000 emit State\n"
-		"10.000 reply estop ok\n"
-		"10.000 done GET_STATS -> Operation canceled\n"
-		"10.000 audit start who=:1.42\n"
-		"10.000 audit start_refused who=:1.42 reason=stopped while starting\n"
-		"10.000 reply FaultLatched: the needle was stopped while it started (emergency stop)\n");
+		     "10.000 sent GET_STATS\n"
+		     "10.000 sent ESTOP\n"
+		     "10.000 done ESTOP -> OK\n"
+		     "10.000 audit estop who=:1.99\n"
+		     "10.000 emit State\n"
+		     "10.000 reply estop ok\n"
+		     "10.000 done GET_STATS -> Operation canceled\n"
+		     "10.000 audit start who=:1.42\n"
+		     "10.000 audit start_refused who=:1.42 reason=stopped while starting\n"
+		     "10.000 reply FaultLatched: the needle was stopped while it started (emergency stop)\n");
 	assert_false(w.c.running);
 	assert_int_equal(w.n_held, 0);
 
@@ -1308,20 +1323,19 @@ static void test_stop_overtakes_start(void **state)
 	ready(&w);
 	w.hold = true;
 	start(&w, ":1.42");
-	complete_held(&w, 0, 0);		/* GET_STATS; then START goes out */
+	complete_held(&w, 0, 0); /* GET_STATS; then START goes out */
 	trace_clear(&w);
 	controller_trip(&w.c, w.now, MONITOR_OVERCURRENT, "over current");
 	run(&w);
-	complete_held(&w, 0, 0);		/* START: the device ran ... */
+	complete_held(&w, 0, 0); /* START: the device ran ... */
 	assert_int_equal(w.state, SMPP_STATE_RUNNING);
-	complete_held(&w, 0, 0);		/* ... and STOP, sent after it, stopped it */
-	expect_trace(&w,
-		"10.000 sent STOP\n"
-		"10.000 done START -> OK\n"
-		"10.000 audit start_refused who=:1.42 reason=stopped while starting\n"
-		"10.000 reply FaultLatched: the needle was stopped while it started (over current)\n"
-		"10.000 done STOP -> OK\n"
-		"10.000 trip overcurrent: over current\n");
+	complete_held(&w, 0, 0); /* ... and STOP, sent after it, stopped it */
+	expect_trace(&w, "10.000 sent STOP\n"
+			 "10.000 done START -> OK\n"
+			 "10.000 audit start_refused who=:1.42 reason=stopped while starting\n"
+			 "10.000 reply FaultLatched: the needle was stopped while it started (over current)\n"
+			 "10.000 done STOP -> OK\n"
+			 "10.000 trip overcurrent: over current\n");
 	assert_false(w.c.running);
 	assert_int_equal(w.state, SMPP_STATE_IDLE);
 	assert_int_equal(w.timer[CTL_TIMER_RENEW], 0);
@@ -1336,39 +1350,40 @@ static void test_clear_fault_rule(void **state)
 	ready(&w);
 	w.quiet = true;
 	set_dev(&w, SMPP_STATE_FAULT, SMPP_FAULT_OVERTEMP);
-	w.temp_cdeg = 5000;	/* 91% of the 55 degC limit */
+	w.temp_cdeg = 5000; /* 91% of the 55 degC limit */
 	advance(&w, 20);
 	trace_clear(&w);
 	controller_request_clear_fault(&w.c, w.now, ":1.42");
 	run(&w);
-	expect_trace(&w, "20.000 reply FaultPersists: the motor is still above 90% of the temperature limit\n");
+	expect_trace(&w,
+		     "20.000 reply FaultPersists: the motor is still above 90% of the temperature limit\n");
 
-	w.temp_cdeg = 4900;	/* 89%: cool enough; records of it arrive */
+	w.temp_cdeg = 4900; /* 89%: cool enough; records of it arrive */
 	advance(&w, 22);
 	w.cart_present = false;
 	trace_clear(&w);
 	controller_request_clear_fault(&w.c, w.now, ":1.42");
 	run(&w);
 	expect_trace(&w,
-		"22.000 send GET_CARTRIDGE -> OK\n"
-		"22.000 reply FaultPersists: cartridge CART-0001 of the session is not inserted; end the session\n");
+		     "22.000 send GET_CARTRIDGE -> OK\n"
+		     "22.000 reply FaultPersists: cartridge CART-0001 of the session is not inserted; end the session\n");
 
 	w.cart_present = true;
 	snprintf(w.cart_id, sizeof(w.cart_id), "CART-0002");
 	controller_request_clear_fault(&w.c, w.now, ":1.42");
 	run(&w);
 	expect_trace(&w,
-		"22.000 send GET_CARTRIDGE -> OK\n"
-		"22.000 reply FaultPersists: cartridge CART-0001 of the session is not inserted; end the session\n");
+		     "22.000 send GET_CARTRIDGE -> OK\n"
+		     "22.000 reply FaultPersists: cartridge CART-0001 of the session is not inserted; end the session\n");
 
 	snprintf(w.cart_id, sizeof(w.cart_id), "CART-0001");
 	w.condition_present = true;
 	controller_request_clear_fault(&w.c, w.now, ":1.42");
 	run(&w);
 	expect_trace(&w,
-		"22.000 send GET_CARTRIDGE -> OK\n"
-		"22.000 send CLEAR_FAULT -> CONDITION_PRESENT\n"
-		"22.000 reply FaultPersists: the device reports that the cause of the fault persists\n");
+		     "22.000 send GET_CARTRIDGE -> OK\n"
+		     "22.000 send CLEAR_FAULT -> CONDITION_PRESENT\n"
+		     "22.000 reply FaultPersists: the device reports that the cause of the fault persists\n");
 	assert_int_equal(w.c.trip, MONITOR_DEVICE_FAULT);
 
 	w.condition_present = false;
@@ -1387,22 +1402,22 @@ static void test_set_parameters(void **state)
 
 	ready(&w);
 	request_params(&w, &sp);
-	expect_trace(&w,
-		"10.000 send SET_PARAMS -> OK\n"
-		"10.000 audit set_parameters\n"
-		"10.000 emit Setpoints\n"
-		"10.000 reply ok\n");
+	expect_trace(&w, "10.000 send SET_PARAMS -> OK\n"
+			 "10.000 audit set_parameters\n"
+			 "10.000 emit Setpoints\n"
+			 "10.000 reply ok\n");
 	/* the session's zone decides the limits: none without a session */
 	w.c.session_open = false;
 	request_params(&w, &sp);
-	expect_trace(&w, "10.000 reply NoSession: parameters are set inside an open session (its zone decides the limits)\n");
+	expect_trace(&w,
+		     "10.000 reply NoSession: parameters are set inside an open session (its zone decides the limits)\n");
 	w.c.session_open = true;
 	high.voltage_mv = 20000;
 	request_params(&w, &high);
 	assert_true(trace_has(&w, "audit parameters_refused reason="));
 	assert_true(trace_has(&w, "reply LimitExceeded (LastRefusal): "));
 	trace_clear(&w);
-	odd.voltage_mv = 8050;	/* off the 100 mV step */
+	odd.voltage_mv = 8050; /* off the 100 mV step */
 	request_params(&w, &odd);
 	assert_true(trace_has(&w, "reply InvalidArgument: "));
 	trace_clear(&w);
@@ -1429,21 +1444,20 @@ static void test_session_time_limit(void **state)
 	controller_session_ended(&w.c, w.now, ":1.42");
 	controller_session_opened(&w.c, w.now, "CART-0001");
 	run(&w);
-	expect_trace(&w,
-		"10.000 disarm warning\n"
-		"10.000 disarm limit\n"
-		"10.000 arm limit 2010.000\n"
-		"10.000 arm warning 1010.000\n");
+	expect_trace(&w, "10.000 disarm warning\n"
+			 "10.000 disarm limit\n"
+			 "10.000 arm limit 2010.000\n"
+			 "10.000 arm warning 1010.000\n");
 	start(&w, ":1.42");
 	trace_clear(&w);
 	max_ms = 2010;
 	advance(&w, max_ms + 100);
 	expect_trace(&w,
-		"1010.000 session warning\n"
-		"2010.000 session expired\n"
-		"2010.000 disarm renew\n"
-		"2010.000 send STOP -> OK\n"
-		"2010.000 trip session-time: the session reached its maximum duration of 2 s (built-in default)\n");
+		     "1010.000 session warning\n"
+		     "2010.000 session expired\n"
+		     "2010.000 disarm renew\n"
+		     "2010.000 send STOP -> OK\n"
+		     "2010.000 trip session-time: the session reached its maximum duration of 2 s (built-in default)\n");
 	controller_request_clear_fault(&w.c, w.now, ":1.42");
 	run(&w);
 	trace_clear(&w);
@@ -1465,11 +1479,11 @@ static void test_reload_shortens_session(void **state)
 	w.p.warning_before_end_s.value = 1;
 	controller_policy_reloaded(&w.c, w.now);
 	run(&w);
-	expect_trace(&w,
-		"3000.000 arm limit 3010.000\n"
-		"3000.000 arm warning 2010.000\n");
+	expect_trace(&w, "3000.000 arm limit 3010.000\n"
+			 "3000.000 arm warning 2010.000\n");
 	advance(&w, 3020);
-	assert_true(trace_has(&w, "3000.000 session warning") || trace_has(&w, "3010.000 session expired"));
+	assert_true(trace_has(&w, "3000.000 session warning") ||
+		    trace_has(&w, "3010.000 session expired"));
 	assert_true(trace_has(&w, "3010.000 trip session-time"));
 }
 
@@ -1492,13 +1506,12 @@ static void test_reload_below_setpoints_stops(void **state)
 	controller_set_limits(&w.c, &el);
 	controller_policy_reloaded(&w.c, w.now);
 	run(&w);
-	expect_trace(&w,
-		"30.000 disarm renew\n"
-		"30.000 send STOP -> OK\n"
-		"30.000 arm limit 18000010.000\n"
-		"30.000 arm warning 17400010.000\n"
-		"30.000 audit stop who=smpd reason=the reloaded policy no longer allows the setpoints\n"
-		"30.000 emit State\n");
+	expect_trace(&w, "30.000 disarm renew\n"
+			 "30.000 send STOP -> OK\n"
+			 "30.000 arm limit 18000010.000\n"
+			 "30.000 arm warning 17400010.000\n"
+			 "30.000 audit stop who=smpd reason=the reloaded policy no longer allows the setpoints\n"
+			 "30.000 emit State\n");
 }
 
 /* Needle-on time accumulates over runs and stops the needle at MaxNeedleOn. */
@@ -1523,7 +1536,8 @@ static void test_needle_on_limit(void **state)
 	run(&w);
 	trace_clear(&w);
 	start(&w, ":1.42");
-	expect_trace(&w, "1500.000 reply SessionLimit: the session used its needle-on time (1 s, built-in default)\n");
+	expect_trace(&w,
+		     "1500.000 reply SessionLimit: the session used its needle-on time (1 s, built-in default)\n");
 }
 
 /* The session ends: the needle stops with its record. */
@@ -1538,13 +1552,12 @@ static void test_session_end_stops(void **state)
 	trace_clear(&w);
 	controller_session_ended(&w.c, w.now, ":1.42");
 	run(&w);
-	expect_trace(&w,
-		"30.000 disarm renew\n"
-		"30.000 send STOP -> OK\n"
-		"30.000 disarm warning\n"
-		"30.000 disarm limit\n"
-		"30.000 audit stop who=:1.42 reason=the session ended\n"
-		"30.000 emit State\n");
+	expect_trace(&w, "30.000 disarm renew\n"
+			 "30.000 send STOP -> OK\n"
+			 "30.000 disarm warning\n"
+			 "30.000 disarm limit\n"
+			 "30.000 audit stop who=:1.42 reason=the session ended\n"
+			 "30.000 emit State\n");
 }
 
 /* ---- the audit log (H12): disk-full, log-io-error ---- */
@@ -1560,10 +1573,9 @@ static void test_audit_failure_stops(void **state)
 	trace_clear(&w);
 	controller_audit_failed(&w.c, w.now, -ENOSPC);
 	run(&w);
-	expect_trace(&w,
-		"30.000 disarm renew\n"
-		"30.000 send STOP -> OK\n"
-		"30.000 trip audit-failed: the audit log cannot be written\n");
+	expect_trace(&w, "30.000 disarm renew\n"
+			 "30.000 send STOP -> OK\n"
+			 "30.000 trip audit-failed: the audit log cannot be written\n");
 	assert_int_equal(w.state, SMPP_STATE_IDLE);
 }
 
@@ -1587,7 +1599,8 @@ static void test_attach_found_running_or_faulted(void **state)
 	run(&w);
 	expect_trace(&w, "");
 	assert_int_equal(w.c.trip, MONITOR_DEVICE_FAULT);
-	assert_string_equal(w.c.trip_message, "the device was in state FAULT (faults 0x40) when attached");
+	assert_string_equal(w.c.trip_message,
+			    "the device was in state FAULT (faults 0x40) when attached");
 }
 
 #define T(f) cmocka_unit_test(f)

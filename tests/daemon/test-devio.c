@@ -36,12 +36,12 @@ struct fake {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int cancel_fd;
-	int answer_fd[2];	/* a byte written: the command in flight answers */
-	int tel[2];		/* telemetry: records written here, read by read_telemetry */
-	uint8_t sent[64];	/* commands in the order the worker started them */
+	int answer_fd[2]; /* a byte written: the command in flight answers */
+	int tel[2];	  /* telemetry: records written here, read by read_telemetry */
+	uint8_t sent[64]; /* commands in the order the worker started them */
 	unsigned n_sent;
 	bool in_flight;
-	bool blocking_read;	/* wait for the answer in read() (a signal interrupts it) */
+	bool blocking_read; /* wait for the answer in read() (a signal interrupts it) */
 };
 
 static int fake_command(struct backend *b, const struct backend_req *req, int timeout_ms,
@@ -77,7 +77,7 @@ static int fake_command(struct backend *b, const struct backend_req *req, int ti
 	}
 	memset(ret, 0, sizeof(*ret));
 	ret->have_status = r == 0;
-	ret->status.state = type;	/* which command answered, for test_call */
+	ret->status.state = type; /* which command answered, for test_call */
 	pthread_mutex_lock(&f->lock);
 	f->in_flight = false;
 	pthread_mutex_unlock(&f->lock);
@@ -192,8 +192,8 @@ static void expect_done(struct devio *io, uint8_t cmd, unsigned tag, int r)
 	struct devio_op op = next_done(io);
 
 	if (op.req.type != cmd || op.tag != tag || op.r != r)
-		fail_msg("completion %s tag %u r %d, wanted %s tag %u r %d", smp_type_name(op.req.type),
-			 op.tag, op.r, smp_type_name(cmd), tag, r);
+		fail_msg("completion %s tag %u r %d, wanted %s tag %u r %d",
+			 smp_type_name(op.req.type), op.tag, op.r, smp_type_name(cmd), tag, r);
 }
 
 static void expect_sent(struct fake *f, const uint8_t *want, unsigned n)
@@ -272,11 +272,11 @@ static void test_estop_overtakes_stop(void **state)
 	wait_sent(&f, 1);
 	submit(io, SMPP_T_STOP, 2);
 	submit(io, SMPP_T_ESTOP, 3);
-	expect_done(io, SMPP_T_STOP, 2, -ECANCELED);	/* queued: never sent */
-	expect_done(io, SMPP_T_STOP, 1, -ECANCELED);	/* in flight: gave up */
+	expect_done(io, SMPP_T_STOP, 2, -ECANCELED); /* queued: never sent */
+	expect_done(io, SMPP_T_STOP, 1, -ECANCELED); /* in flight: gave up */
 	wait_sent(&f, 2);
-	submit(io, SMPP_T_ESTOP, 5);	/* neither cancels the ESTOP in flight; */
-	submit(io, SMPP_T_STOP, 4);	/* a STOP queues after the ESTOPs */
+	submit(io, SMPP_T_ESTOP, 5); /* neither cancels the ESTOP in flight; */
+	submit(io, SMPP_T_STOP, 4);  /* a STOP queues after the ESTOPs */
 	answer(&f);
 	expect_done(io, SMPP_T_ESTOP, 3, 0);
 	wait_sent(&f, 3);
@@ -346,7 +346,9 @@ static void test_call(void **state)
 /* Telemetry read by the worker: every record, in order, then -ENODEV. */
 static void test_telemetry_complete_and_in_order(void **state)
 {
-	enum { N = 5000 };
+	enum {
+		N = 5000
+	};
 	struct fake f;
 	struct devio *io;
 	struct smp_telemetry t;
@@ -366,7 +368,7 @@ static void test_telemetry_complete_and_in_order(void **state)
 			i++;
 		}
 		if (i == N && f.tel[1] >= 0) {
-			close(f.tel[1]);	/* the device is gone after N */
+			close(f.tel[1]); /* the device is gone after N */
 			f.tel[1] = -1;
 		}
 		r = devio_read_telemetry(io, &t);

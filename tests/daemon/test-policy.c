@@ -60,8 +60,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void expect_error(const char *conf, const char *dropin, const char *where_rel,
-			 unsigned line, const char *needle)
+static void expect_error(const char *conf, const char *dropin, const char *where_rel, unsigned line,
+			 const char *needle)
 {
 	struct policy p;
 	char err[POLICY_ERROR_MAX], want[600];
@@ -88,29 +88,28 @@ static void test_values_and_sources(void **state)
 	struct policy p;
 	char err[POLICY_ERROR_MAX], src[400];
 
-	write_file("smpd.conf",
-		   "# comment\n"
-		   "[Limits]\n"
-		   "MaxVoltageMv=9000\n"
-		   "MinVoltageMv=7000\n"
-		   "MaxDepthUm=1200\n"
-		   "MaxStrokeRateHz=150\n"
-		   "[Zone temples]\n"
-		   "MaxDepthUm=1000\n"
-		   "[Needle 3RL]\n"
-		   "MaxDepthUm=1100\n"
-		   "[Session]\n"
-		   "MaxDuration=5h\n"
-		   "WarningBeforeEnd=10min\n"
-		   "HealingIntervalDays=14\n"
-		   "[Monitor]\n"
-		   "MaxTemperatureC=50\n");
+	write_file("smpd.conf", "# comment\n"
+				"[Limits]\n"
+				"MaxVoltageMv=9000\n"
+				"MinVoltageMv=7000\n"
+				"MaxDepthUm=1200\n"
+				"MaxStrokeRateHz=150\n"
+				"[Zone temples]\n"
+				"MaxDepthUm=1000\n"
+				"[Needle 3RL]\n"
+				"MaxDepthUm=1100\n"
+				"[Session]\n"
+				"MaxDuration=5h\n"
+				"WarningBeforeEnd=10min\n"
+				"HealingIntervalDays=14\n"
+				"[Monitor]\n"
+				"MaxTemperatureC=50\n");
 	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
 	assert_true(p.site.max[PARAM_VOLTAGE].set);
 	assert_int_equal(p.site.max[PARAM_VOLTAGE].value, 9000);
 	snprintf(src, sizeof(src), "%s/smpd.conf:3", dir);
 	assert_string_equal(p.site.max[PARAM_VOLTAGE].source, src);
-	assert_int_equal(p.site.max[PARAM_RATE].value, 15000);	/* Hz -> Hz x 100 */
+	assert_int_equal(p.site.max[PARAM_RATE].value, 15000); /* Hz -> Hz x 100 */
 	assert_int_equal(p.zone[ZONE_TEMPLES].max[PARAM_DEPTH].value, 1000);
 	snprintf(src, sizeof(src), "%s/smpd.conf:8", dir);
 	assert_string_equal(p.zone[ZONE_TEMPLES].max[PARAM_DEPTH].source, src);
@@ -134,10 +133,12 @@ static void test_dropins_sorted_most_restrictive(void **state)
 	struct policy p;
 	char err[POLICY_ERROR_MAX], src[400];
 
-	write_file("smpd.conf", "[Zone temples]\nMaxDepthUm=1000\n[Session]\nHealingIntervalDays=10\n");
+	write_file("smpd.conf",
+		   "[Zone temples]\nMaxDepthUm=1000\n[Session]\nHealingIntervalDays=10\n");
 	/* 20- tightens, 10- tries to loosen (ignored), 30- loosens too (ignored) */
 	write_file("limits.d/20-tight.conf", "[Zone temples]\n\nMaxDepthUm=800\n");
-	write_file("limits.d/10-loose.conf", "[Zone temples]\nMaxDepthUm=1500\n[Session]\nHealingIntervalDays=7\n");
+	write_file("limits.d/10-loose.conf",
+		   "[Zone temples]\nMaxDepthUm=1500\n[Session]\nHealingIntervalDays=7\n");
 	write_file("limits.d/30-loose.conf", "[Zone temples]\nMaxDepthUm=900\n");
 	write_file("limits.d/40-ignored.txt", "garbage without a section\n");
 	assert_int_equal(policy_load(dir, &p, err, sizeof(err)), 0);
@@ -178,12 +179,14 @@ static void test_patch_test_merge(void **state)
 
 static void test_error_unknown_key(void **state)
 {
-	expect_error("[Limits]\nMaxVoltageMv=9000\nMaxDeptUm=1000\n", NULL, "smpd.conf", 3, "MaxDeptUm");
+	expect_error("[Limits]\nMaxVoltageMv=9000\nMaxDeptUm=1000\n", NULL, "smpd.conf", 3,
+		     "MaxDeptUm");
 }
 
 static void test_error_unknown_section(void **state)
 {
-	expect_error("[Limits]\nMaxVoltageMv=9000\n\n[Limitz]\nMaxVoltageMv=9000\n", NULL, "smpd.conf", 5, "Limitz");
+	expect_error("[Limits]\nMaxVoltageMv=9000\n\n[Limitz]\nMaxVoltageMv=9000\n", NULL,
+		     "smpd.conf", 5, "Limitz");
 }
 
 static void test_error_unknown_zone(void **state)
@@ -219,7 +222,8 @@ static void test_error_not_on_step(void **state)
 
 static void test_error_healing_below_5(void **state)
 {
-	expect_error("[Session]\nHealingIntervalDays=4\n", NULL, "smpd.conf", 2, "never below 5 days");
+	expect_error("[Session]\nHealingIntervalDays=4\n", NULL, "smpd.conf", 2,
+		     "never below 5 days");
 }
 
 static void test_error_patch_test_below_24h(void **state)
@@ -265,7 +269,8 @@ static void test_error_in_dropin(void **state)
 
 static void test_error_min_above_max(void **state)
 {
-	expect_error("[Zone crown]\nMaxDepthUm=800\nMinDepthUm=900\n", NULL, "smpd.conf", 3, "above the maximum");
+	expect_error("[Zone crown]\nMaxDepthUm=800\nMinDepthUm=900\n", NULL, "smpd.conf", 3,
+		     "above the maximum");
 }
 
 /* The site-wide window and a zone's or needle's window must overlap. */
@@ -282,8 +287,8 @@ static void test_error_min_above_max_across_sections(void **state)
 		     "limits.d/10-site.conf", 2, "smpd.conf:2");
 	unlink_rel("limits.d/10-site.conf");
 	/* a needle minimum above the site maximum */
-	expect_error("[Limits]\nMaxStrokeRateHz=100\n[Needle 3RL]\nMinStrokeRateHz=120\n",
-		     NULL, "smpd.conf", 4, "above the maximum");
+	expect_error("[Limits]\nMaxStrokeRateHz=100\n[Needle 3RL]\nMinStrokeRateHz=120\n", NULL,
+		     "smpd.conf", 4, "above the maximum");
 
 	/* a zone and a needle only rule out their combination: accepted */
 	write_file("smpd.conf", "[Zone hairline]\nMaxDepthUm=700\n[Needle 1RL]\nMinDepthUm=800\n");
@@ -376,7 +381,8 @@ static void test_audit_keys(void **state)
 	assert_int_equal(p.audit_seal_s.value, 60);
 
 	/* a drop-in keeps records longer and seals sooner, never the reverse */
-	write_file("smpd.conf", "[Audit]\nRetentionDays=1000\nSealEveryRecords=500\nSealEvery=2min\n");
+	write_file("smpd.conf",
+		   "[Audit]\nRetentionDays=1000\nSealEveryRecords=500\nSealEvery=2min\n");
 	write_file("limits.d/10-site.conf",
 		   "[Audit]\nRetentionDays=3650\nSealEveryRecords=2000\nSealEvery=30s\n");
 	write_file("limits.d/20-short.conf", "[Audit]\nRetentionDays=800\n");

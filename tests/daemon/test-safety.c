@@ -18,12 +18,18 @@
 #include "safety.h"
 
 #define DAY 86400
-#define NOW ((int64_t)20000 * DAY + 12 * 3600)	/* a fixed "now" */
+#define NOW ((int64_t)20000 * DAY + 12 * 3600) /* a fixed "now" */
 
 static const struct smp_limits x2 = {
-	.voltage_min_mv = 3000, .voltage_max_mv = 18000, .current_max_ma = 3000,
-	.rate_min_chz = 5000, .rate_max_chz = 15000, .depth_min_um = 300,
-	.depth_max_um = 2000, .temp_max_cdeg = 6500, .lease_max_ms = 500,
+	.voltage_min_mv = 3000,
+	.voltage_max_mv = 18000,
+	.current_max_ma = 3000,
+	.rate_min_chz = 5000,
+	.rate_max_chz = 15000,
+	.depth_min_um = 300,
+	.depth_max_um = 2000,
+	.temp_max_cdeg = 6500,
+	.lease_max_ms = 500,
 };
 
 static void lim(struct limit_value *lv, uint32_t v, const char *src)
@@ -51,11 +57,14 @@ static void make_policy(struct policy *p)
 }
 
 static const struct smp_params ok_params = {
-	.voltage_mv = 8000, .current_ma = 900, .rate_chz = 12000, .depth_um = 700,
+	.voltage_mv = 8000,
+	.current_ma = 900,
+	.rate_chz = 12000,
+	.depth_um = 700,
 };
 
-static void check_refused(const struct effective_limits *el, struct smp_params req,
-			  int want_r, enum param want_param, const char *want_msg)
+static void check_refused(const struct effective_limits *el, struct smp_params req, int want_r,
+			  enum param want_param, const char *want_msg)
 {
 	char msg[SAFETY_MSG_MAX] = "";
 	enum param q = _PARAM_MAX;
@@ -125,7 +134,7 @@ static void test_depth_device_limit(void **state)
 	struct smp_limits p1 = x2;
 	struct smp_params req = ok_params;
 
-	policy_init_defaults(&p);	/* no site limits at all */
+	policy_init_defaults(&p); /* no site limits at all */
 	p1.depth_max_um = 1800;
 	safety_effective_limits(&p, &p1, "SIM-P1-000007", ZONE_CROWN, NULL, &el);
 	req.depth_um = 1850;
@@ -142,7 +151,8 @@ static void test_depth_protocol_limit_without_device(void **state)
 	policy_init_defaults(&p);
 	safety_effective_limits(&p, NULL, NULL, _ZONE_INVALID, NULL, &el);
 	req.depth_um = 2050;
-	check_refused(&el, req, -ERANGE, PARAM_DEPTH, "depth 2050 um exceeds the protocol limit 2000 um");
+	check_refused(&el, req, -ERANGE, PARAM_DEPTH,
+		      "depth 2050 um exceeds the protocol limit 2000 um");
 }
 
 static void test_depth_minimum(void **state)
@@ -250,7 +260,7 @@ static void test_most_restrictive_wins(void **state)
 	struct smp_limits dev = x2;
 
 	make_policy(&p);
-	dev.depth_max_um = 900;	/* tighter than temples 1000 */
+	dev.depth_max_um = 900; /* tighter than temples 1000 */
 	safety_effective_limits(&p, &dev, "D", ZONE_TEMPLES, NULL, &el);
 	assert_int_equal(el.max[PARAM_DEPTH].value, 900);
 	assert_int_equal(el.max[PARAM_DEPTH].layer, LAYER_DEVICE);
@@ -283,7 +293,8 @@ static void test_steps(void **state)
 	make_policy(&p);
 	safety_effective_limits(&p, &x2, "S", ZONE_CROWN, NULL, &el);
 	req.voltage_mv = 8050;
-	check_refused(&el, req, -EINVAL, PARAM_VOLTAGE, "voltage 8050 mV is not a multiple of 100 mV");
+	check_refused(&el, req, -EINVAL, PARAM_VOLTAGE,
+		      "voltage 8050 mV is not a multiple of 100 mV");
 	req = ok_params;
 	req.depth_um = 725;
 	check_refused(&el, req, -EINVAL, PARAM_DEPTH, "depth 725 um is not a multiple of 50 um");
@@ -294,8 +305,11 @@ static void test_steps(void **state)
 static struct smp_cartridge good_cart(void)
 {
 	struct smp_cartridge c = {
-		.flags = SMPP_CART_PRESENT, .needle_count = 3, .needle_type = SMPP_NEEDLE_RL,
-		.needle_diameter_um = 250, .expiry_day = 20000 + 100,
+		.flags = SMPP_CART_PRESENT,
+		.needle_count = 3,
+		.needle_type = SMPP_NEEDLE_RL,
+		.needle_diameter_um = 250,
+		.expiry_day = 20000 + 100,
 	};
 	snprintf(c.id, sizeof(c.id), "CART-0001");
 	snprintf(c.lot, sizeof(c.lot), "LOT-A");
@@ -304,9 +318,12 @@ static struct smp_cartridge good_cart(void)
 
 static struct session_request good_req(void)
 {
-	return (struct session_request) {
-		.client = "client-42", .operator_name = "op1", .zone = ZONE_TEMPLES,
-		.pigment_lot = "PIG-2024-01", .patch_test_time = NOW - 48 * 3600,
+	return (struct session_request){
+		.client = "client-42",
+		.operator_name = "op1",
+		.zone = ZONE_TEMPLES,
+		.pigment_lot = "PIG-2024-01",
+		.patch_test_time = NOW - 48 * 3600,
 	};
 }
 
@@ -370,7 +387,7 @@ static void test_session_cartridge(void **state)
 	c = good_cart();
 	c.expiry_day = 20000 - 1;
 	assert_int_equal(check(&p, good_req(), c, false, 0, msg), SAFETY_CARTRIDGE_EXPIRED);
-	c.expiry_day = 20000;	/* expires today: still usable today */
+	c.expiry_day = 20000; /* expires today: still usable today */
 	assert_int_equal(check(&p, good_req(), c, false, 0, msg), SAFETY_OK);
 }
 
@@ -402,17 +419,21 @@ static void test_session_healing_interval(void **state)
 		bool overridden = false;
 
 		assert_int_equal(safety_check_session(&p, &req, &c, false, NOW - 12 * DAY, NOW,
-						      &overridden, msg, sizeof(msg)), SAFETY_OK);
+						      &overridden, msg, sizeof(msg)),
+				 SAFETY_OK);
 		assert_true(overridden);
 		assert_int_equal(safety_check_session(&p, &req, &c, false, NOW - 15 * DAY, NOW,
-						      &overridden, msg, sizeof(msg)), SAFETY_OK);
+						      &overridden, msg, sizeof(msg)),
+				 SAFETY_OK);
 		assert_false(overridden);
-		assert_int_equal(safety_check_session(&p, &req, &c, false, 0, NOW,
-						      &overridden, msg, sizeof(msg)), SAFETY_OK);
+		assert_int_equal(safety_check_session(&p, &req, &c, false, 0, NOW, &overridden, msg,
+						      sizeof(msg)),
+				 SAFETY_OK);
 		assert_false(overridden);
 	}
 	/* the override lifts nothing else */
-	assert_int_equal(check(&p, req, good_cart(), true, NOW - 12 * DAY, msg), SAFETY_CARTRIDGE_USED);
+	assert_int_equal(check(&p, req, good_cart(), true, NOW - 12 * DAY, msg),
+			 SAFETY_CARTRIDGE_USED);
 }
 
 static void test_session_patch_test(void **state)
@@ -476,9 +497,9 @@ static void test_text_valid(void **state)
 	assert_true(safety_text_valid("Kopfhaut gerötet"));
 	assert_false(safety_text_valid(""));
 	assert_false(safety_text_valid("line\nbreak"));
-	assert_false(safety_text_valid("\xc3"));		/* truncated UTF-8 */
-	assert_false(safety_text_valid("\xc0\xaf"));	/* overlong */
-	assert_false(safety_text_valid("\xed\xa0\x80"));	/* surrogate */
+	assert_false(safety_text_valid("\xc3"));	 /* truncated UTF-8 */
+	assert_false(safety_text_valid("\xc0\xaf"));	 /* overlong */
+	assert_false(safety_text_valid("\xed\xa0\x80")); /* surrogate */
 }
 
 /* The refusal names what is wrong and where (issue 15). */
@@ -502,8 +523,11 @@ static void test_text_and_token_why(void **state)
 	assert_false(safety_text_check("ab\xc3", why, sizeof(why)));
 	assert_string_equal(why, "ends inside a UTF-8 character at byte 3");
 	assert_false(safety_text_check("a\xc0\xaf", why, sizeof(why)));
-	assert_string_equal(why, "is not UTF-8 at byte 2 (an overlong form, a surrogate or beyond U+10FFFF)");
-	assert_false(safety_text_check("a\xff" "b", why, sizeof(why)));
+	assert_string_equal(why,
+			    "is not UTF-8 at byte 2 (an overlong form, a surrogate or beyond U+10FFFF)");
+	assert_false(safety_text_check("a\xff"
+				       "b",
+				       why, sizeof(why)));
 	assert_string_equal(why, "is not UTF-8 at byte 2 (0xff)");
 	assert_false(safety_text_check("ab\xc3x", why, sizeof(why)));
 	assert_string_equal(why, "is not UTF-8 at byte 4 (0x78)");
@@ -515,9 +539,14 @@ static void test_text_and_token_why(void **state)
 
 static struct smp_telemetry tel(uint64_t t_ms, uint8_t state)
 {
-	return (struct smp_telemetry) {
-		.timestamp_us = t_ms * 1000, .voltage_mv = 8000, .current_ma = 500,
-		.rate_chz = 12000, .depth_um = 700, .temp_cdeg = 3000, .state = state,
+	return (struct smp_telemetry){
+		.timestamp_us = t_ms * 1000,
+		.voltage_mv = 8000,
+		.current_ma = 500,
+		.rate_chz = 12000,
+		.depth_um = 700,
+		.temp_cdeg = 3000,
+		.state = state,
 		.flags = SMPP_TFLAG_CARTRIDGE | SMPP_TFLAG_PEDAL_DOWN,
 	};
 }
@@ -548,10 +577,10 @@ static void test_monitor_overcurrent(void **state)
 
 	make_policy(&p);
 	t = tel(0, SMPP_STATE_RUNNING);
-	t.current_ma = 900;	/* at the setpoint limit: fine */
+	t.current_ma = 900; /* at the setpoint limit: fine */
 	assert_int_equal(feed(&m, &p, t), MONITOR_OK);
 	t = tel(1, SMPP_STATE_RUNNING);
-	t.current_ma = 901;	/* one record above: trip at once */
+	t.current_ma = 901; /* one record above: trip at once */
 	assert_int_equal(feed(&m, &p, t), MONITOR_OVERCURRENT);
 }
 
@@ -561,10 +590,10 @@ static void test_monitor_brownout(void **state)
 	struct monitor m = { 0 };
 	struct smp_telemetry t;
 
-	make_policy(&p);	/* margin 300 mV, 50 ms */
+	make_policy(&p); /* margin 300 mV, 50 ms */
 	for (int i = 0; i < 50; i++) {
 		t = tel(i, SMPP_STATE_RUNNING);
-		t.voltage_mv = 7650;	/* 350 mV low */
+		t.voltage_mv = 7650; /* 350 mV low */
 		assert_int_equal(feed(&m, &p, t), MONITOR_OK);
 	}
 	t = tel(50, SMPP_STATE_RUNNING);
@@ -577,7 +606,7 @@ static void test_monitor_brownout(void **state)
 		t = tel(i, SMPP_STATE_RUNNING);
 		t.voltage_mv = (i % 40 < 30) ? 7650 : 7800;
 		if (i % 40 >= 30)
-			t.voltage_mv = 7750;	/* 250 mV low: inside the margin */
+			t.voltage_mv = 7750; /* 250 mV low: inside the margin */
 		assert_int_equal(feed(&m, &p, t), MONITOR_OK);
 	}
 	/* not running: no brown-out */
@@ -595,7 +624,7 @@ static void test_monitor_overtemp(void **state)
 	struct monitor m = { 0 };
 	struct smp_telemetry t;
 
-	make_policy(&p);	/* 55.00 degC */
+	make_policy(&p); /* 55.00 degC */
 	t = tel(0, SMPP_STATE_IDLE);
 	t.temp_cdeg = 5500;
 	assert_int_equal(feed(&m, &p, t), MONITOR_OK);
@@ -609,7 +638,7 @@ static void test_monitor_jam(void **state)
 	struct monitor m = { 0 };
 	struct smp_telemetry t;
 
-	make_policy(&p);	/* 50 ms below half the setpoint */
+	make_policy(&p); /* 50 ms below half the setpoint */
 	for (int i = 0; i < 50; i++) {
 		t = tel(i, SMPP_STATE_RUNNING);
 		t.rate_chz = 5999;
@@ -631,7 +660,8 @@ static void test_monitor_cartridge_removed(void **state)
 	t = tel(0, SMPP_STATE_IDLE);
 	t.flags &= ~SMPP_TFLAG_CARTRIDGE;
 	/* no session open: changing cartridges is fine */
-	assert_int_equal(monitor_feed(&m, &p, &ok_params, 1500, false, &t, msg, sizeof(msg)), MONITOR_OK);
+	assert_int_equal(monitor_feed(&m, &p, &ok_params, 1500, false, &t, msg, sizeof(msg)),
+			 MONITOR_OK);
 	assert_int_equal(feed(&m, &p, t), MONITOR_CARTRIDGE_REMOVED);
 }
 
@@ -713,8 +743,9 @@ static void test_message_ids_in_catalog(void **state)
 		const char *name = monitor_trip_to_string((enum monitor_trip)t);
 
 		assert_int_equal(smpd_message_id("fault", name, id), 0);
-		snprintf(want, sizeof(want), "-- %s\nSubject: smpd stopped the needle of @SMP_DEVICE@: fault %s\n",
-			 id, name);
+		snprintf(want, sizeof(want),
+			 "-- %s\nSubject: smpd stopped the needle of @SMP_DEVICE@: fault %s\n", id,
+			 name);
 		if (!strstr(cat, want))
 			fail_msg("%s lacks the entry of fault %s:\n%s", path, name, want);
 	}

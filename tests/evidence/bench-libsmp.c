@@ -38,9 +38,9 @@ static unsigned long long now_ns(void)
 int main(int argc, char **argv)
 {
 	char client_md[96], patch_md[64];
-	const char *metadata[] = {
-		client_md, "Operator=bench", "Zone=crown", "PigmentLot=BENCH-LOT", patch_md, NULL
-	};
+	const char *metadata[] = { client_md,	 "Operator=bench",
+				   "Zone=crown", "PigmentLot=BENCH-LOT",
+				   patch_md,	 NULL };
 	smp_client *client = NULL;
 	smp_session *session = NULL;
 	smp_device *dev;

@@ -47,7 +47,9 @@ static unsigned long long now_ns(void)
 static int ioctl_set_params(int fd, long i)
 {
 	struct smpusb_set_params sp = {
-		.params = { .voltage_mv = 8000, .current_ma = 1000, .rate_chz = 12000,
+		.params = { .voltage_mv = 8000,
+			    .current_ma = 1000,
+			    .rate_chz = 12000,
 			    .depth_um = i % 2 ? 700 : 800 },
 	};
 
@@ -103,14 +105,15 @@ int main(int argc, char **argv)
 				r = ioctl_set_params(fd, i);
 				lat[i] = now_ns() - t0;
 				if (r < 0) {
-					fprintf(stderr, "bench-rtt: SMPUSB_IOC_SET_PARAMS: %s\n", strerror(-r));
+					fprintf(stderr, "bench-rtt: SMPUSB_IOC_SET_PARAMS: %s\n",
+						strerror(-r));
 					close(fd);
 					free(lat);
 					return 1;
 				}
 				sum += lat[i];
 			}
-			close(fd);	/* releases the claim */
+			close(fd); /* releases the claim */
 			goto done;
 		}
 	}
@@ -125,7 +128,9 @@ int main(int argc, char **argv)
 	}
 	for (long i = 0; i < count; i++) {
 		struct smp_params p = {
-			.voltage_mv = 8000, .current_ma = 1000, .rate_chz = 12000,
+			.voltage_mv = 8000,
+			.current_ma = 1000,
+			.rate_chz = 12000,
 			.depth_um = (uint16_t)(i % 2 ? 700 : 800),
 		};
 		uint8_t buf[SMPP_PARAMS_SIZE];
@@ -145,7 +150,8 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 		if (reply.status != 0) {
-			fprintf(stderr, "bench-rtt: SET_PARAMS refused: %s\n", smp_status_name(reply.status));
+			fprintf(stderr, "bench-rtt: SET_PARAMS refused: %s\n",
+				smp_status_name(reply.status));
 			goto fail;
 		}
 		sum += lat[i];
@@ -155,7 +161,8 @@ int main(int argc, char **argv)
 done:
 	qsort(lat, (size_t)count, sizeof(*lat), cmp_u64);
 	printf("{\"count\":%ld,\"p50_us\":%.1f,\"p99_us\":%.1f,\"mean_us\":%.1f}\n", count,
-	       lat[count / 2] / 1000.0, lat[(count * 99) / 100 < count ? (count * 99) / 100 : count - 1] / 1000.0,
+	       lat[count / 2] / 1000.0,
+	       lat[(count * 99) / 100 < count ? (count * 99) / 100 : count - 1] / 1000.0,
 	       (double)sum / (double)count / 1000.0);
 	free(lat);
 	return 0;

@@ -41,17 +41,16 @@
 #include <unistd.h>
 
 #include "bus-args.h"
-#include "manager.h"	/* error names */
+#include "manager.h" /* error names */
 
 #include "fuzz.h"
 
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			abort();					\
-		}							\
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			abort();                                                                 \
+		}                                                                                \
 	} while (0)
 
 /* RFC 3629 UTF-8, written independently of safety.c as its reference. */
@@ -77,7 +76,7 @@ static bool utf8_ok(const char *s)
 		}
 		for (int k = 1; k <= more; k++) {
 			if ((u[k] & 0xc0) != 0x80)
-				return false;	/* also stops at the NUL */
+				return false; /* also stops at the NUL */
 			cp = cp << 6 | (u[k] & 0x3f);
 		}
 		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
@@ -117,12 +116,36 @@ static uint64_t take64(struct input *in, unsigned bytes)
 
 /* Interesting strings, then strings made of input bytes. */
 static const char *const strings[] = {
-	"Voltage", "Current", "StrokeRate", "Depth",
-	"ClientPseudonym", "Operator", "Zone", "PigmentLot", "PigmentManufacturer",
-	"OverrideReason", "PatchTestTime", "ScreeningTime",
-	"hairline", "temples", "crown", "scar", "Hairline", "", "voltage",
-	"client-0001", "op=1", "a b", "\"q\"", "back\\slash", "\xc3\xa9t\xc3\xa9",
-	"\xc2\x85", "\x7f", "tab\there", "\xf4\x8f\xbf\xbf", "\xef\xbb\xbf",
+	"Voltage",
+	"Current",
+	"StrokeRate",
+	"Depth",
+	"ClientPseudonym",
+	"Operator",
+	"Zone",
+	"PigmentLot",
+	"PigmentManufacturer",
+	"OverrideReason",
+	"PatchTestTime",
+	"ScreeningTime",
+	"hairline",
+	"temples",
+	"crown",
+	"scar",
+	"Hairline",
+	"",
+	"voltage",
+	"client-0001",
+	"op=1",
+	"a b",
+	"\"q\"",
+	"back\\slash",
+	"\xc3\xa9t\xc3\xa9",
+	"\xc2\x85",
+	"\x7f",
+	"tab\there",
+	"\xf4\x8f\xbf\xbf",
+	"\xef\xbb\xbf",
 	"0123456789012345678901234567890123456789012345678901234567890123",
 	"01234567890123456789012345678901234567890123456789012345678901234",
 };
@@ -149,21 +172,35 @@ static const char *take_string(struct input *in, char *buf, size_t bufsz)
 	if (len >= bufsz)
 		len = bufsz - 1;
 	memcpy(buf, in->p, len);
-	buf[len] = '\0';	/* an embedded NUL just ends the string */
+	buf[len] = '\0'; /* an embedded NUL just ends the string */
 	in->p += len;
 	in->n -= len;
 	return buf;
 }
 
 /* The variant types a dictionary value may have. */
-enum vtype { VT_U, VT_I, VT_Q, VT_T, VT_X, VT_S, VT_B, VT_O, VT_D, VT_VU, VT_AU, VT_SU, _VT_MAX };
+enum vtype {
+	VT_U,
+	VT_I,
+	VT_Q,
+	VT_T,
+	VT_X,
+	VT_S,
+	VT_B,
+	VT_O,
+	VT_D,
+	VT_VU,
+	VT_AU,
+	VT_SU,
+	_VT_MAX
+};
 
 /* One dictionary entry as appended. */
 struct entry {
 	const char *key;
 	enum vtype type;
-	uint64_t num;		/* u/i/q/t/x/b (truncated as appended) */
-	const char *str;	/* s */
+	uint64_t num;	 /* u/i/q/t/x/b (truncated as appended) */
+	const char *str; /* s */
 };
 
 #define MAX_ENTRIES 24
@@ -180,19 +217,44 @@ static int append_entry(sd_bus_message *m, const struct entry *e)
 	if (r < 0)
 		return r;
 	switch (e->type) {
-	case VT_U: r = sd_bus_message_append(m, "v", "u", (uint32_t)e->num); break;
-	case VT_I: r = sd_bus_message_append(m, "v", "i", (int32_t)e->num); break;
-	case VT_Q: r = sd_bus_message_append(m, "v", "q", (uint16_t)e->num); break;
-	case VT_T: r = sd_bus_message_append(m, "v", "t", e->num); break;
-	case VT_X: r = sd_bus_message_append(m, "v", "x", (int64_t)e->num); break;
-	case VT_S: r = sd_bus_message_append(m, "v", "s", e->str); break;
-	case VT_B: r = sd_bus_message_append(m, "v", "b", (int)(e->num & 1)); break;
-	case VT_O: r = sd_bus_message_append(m, "v", "o", "/org/libsmp/Smp1"); break;
-	case VT_D: r = sd_bus_message_append(m, "v", "d", (double)e->num); break;
-	case VT_VU: r = sd_bus_message_append(m, "v", "v", "u", (uint32_t)e->num); break;
-	case VT_AU: r = sd_bus_message_append(m, "v", "au", 2, (uint32_t)e->num, 7u); break;
-	case VT_SU: r = sd_bus_message_append(m, "v", "(u)", (uint32_t)e->num); break;
-	default: abort();
+	case VT_U:
+		r = sd_bus_message_append(m, "v", "u", (uint32_t)e->num);
+		break;
+	case VT_I:
+		r = sd_bus_message_append(m, "v", "i", (int32_t)e->num);
+		break;
+	case VT_Q:
+		r = sd_bus_message_append(m, "v", "q", (uint16_t)e->num);
+		break;
+	case VT_T:
+		r = sd_bus_message_append(m, "v", "t", e->num);
+		break;
+	case VT_X:
+		r = sd_bus_message_append(m, "v", "x", (int64_t)e->num);
+		break;
+	case VT_S:
+		r = sd_bus_message_append(m, "v", "s", e->str);
+		break;
+	case VT_B:
+		r = sd_bus_message_append(m, "v", "b", (int)(e->num & 1));
+		break;
+	case VT_O:
+		r = sd_bus_message_append(m, "v", "o", "/org/libsmp/Smp1");
+		break;
+	case VT_D:
+		r = sd_bus_message_append(m, "v", "d", (double)e->num);
+		break;
+	case VT_VU:
+		r = sd_bus_message_append(m, "v", "v", "u", (uint32_t)e->num);
+		break;
+	case VT_AU:
+		r = sd_bus_message_append(m, "v", "au", 2, (uint32_t)e->num, 7u);
+		break;
+	case VT_SU:
+		r = sd_bus_message_append(m, "v", "(u)", (uint32_t)e->num);
+		break;
+	default:
+		abort();
 	}
 	if (r < 0)
 		return r;
@@ -238,8 +300,7 @@ static sd_bus *bus_once(void)
 }
 
 /* A method call carrying [o] a{sv} of the entries; NULL if sd-bus refused. */
-static sd_bus_message *build_call(const char *member, bool with_path, const struct entry *e,
-				  size_t n)
+static sd_bus_message *build_call(const char *member, bool with_path, const struct entry *e, size_t n)
 {
 	sd_bus_message *m = NULL;
 	int r;
@@ -268,19 +329,22 @@ static const char *const pkeys[_PARAM_MAX] = { "Voltage", "Current", "StrokeRate
 static uint16_t *param_field(struct smp_params *p, int q)
 {
 	switch (q) {
-	case PARAM_VOLTAGE: return &p->voltage_mv;
-	case PARAM_CURRENT: return &p->current_ma;
-	case PARAM_RATE: return &p->rate_chz;
-	default: return &p->depth_um;
+	case PARAM_VOLTAGE:
+		return &p->voltage_mv;
+	case PARAM_CURRENT:
+		return &p->current_ma;
+	case PARAM_RATE:
+		return &p->rate_chz;
+	default:
+		return &p->depth_um;
 	}
 }
 
 /* docs/dbus.md SetParameters: the reference decision.  A value above
  * 65535 parses (as 65535) and is reported in *ret_ov, the first one only,
  * for the caller to refuse as LimitExceeded at the protocol layer. */
-static bool model_params(const struct smp_params *current, bool have_current,
-			 const struct entry *e, size_t n, struct smp_params *ret,
-			 struct param_overflow *ret_ov)
+static bool model_params(const struct smp_params *current, bool have_current, const struct entry *e,
+			 size_t n, struct smp_params *ret, struct param_overflow *ret_ov)
 {
 	struct param_overflow ov = { .set = false };
 	struct smp_params p = *current;
@@ -296,8 +360,9 @@ static bool model_params(const struct smp_params *current, bool have_current,
 		if (q == _PARAM_MAX || e[i].type != VT_U)
 			return false;
 		if ((uint32_t)e[i].num > UINT16_MAX && !ov.set)
-			ov = (struct param_overflow) { true, (enum param)q, (uint32_t)e[i].num };
-		*param_field(&p, q) = (uint32_t)e[i].num > UINT16_MAX ? UINT16_MAX : (uint16_t)e[i].num;
+			ov = (struct param_overflow){ true, (enum param)q, (uint32_t)e[i].num };
+		*param_field(&p, q) = (uint32_t)e[i].num > UINT16_MAX ? UINT16_MAX :
+									(uint16_t)e[i].num;
 		have[q] = true;
 	}
 	for (q = 0; q < _PARAM_MAX; q++)
@@ -314,8 +379,12 @@ static void check_params_safety(struct input *in, const struct smp_params *req)
 	struct policy *pol = malloc(sizeof(*pol));
 	struct effective_limits el;
 	struct smp_limits dev = {
-		.voltage_min_mv = 3000, .voltage_max_mv = 18000, .current_max_ma = 2000,
-		.rate_min_chz = 5000, .rate_max_chz = 15000, .depth_min_um = 300,
+		.voltage_min_mv = 3000,
+		.voltage_max_mv = 18000,
+		.current_max_ma = 2000,
+		.rate_min_chz = 5000,
+		.rate_max_chz = 15000,
+		.depth_min_um = 300,
 		.depth_max_um = 2000,
 	};
 	char msg[SAFETY_MSG_MAX];
@@ -327,10 +396,10 @@ static void check_params_safety(struct input *in, const struct smp_params *req)
 	CHECK(pol);
 	policy_init_defaults(pol);
 	/* The shipped site limits and a temples zone cap. */
-	pol->site.max[PARAM_VOLTAGE] = (struct limit_value) { true, 9000, "smpd.conf:17" };
-	pol->site.min[PARAM_VOLTAGE] = (struct limit_value) { true, 7000, "smpd.conf:16" };
-	pol->site.max[PARAM_DEPTH] = (struct limit_value) { true, 1200, "smpd.conf:25" };
-	pol->zone[ZONE_TEMPLES].max[PARAM_DEPTH] = (struct limit_value) { true, 1000, "smpd.conf:33" };
+	pol->site.max[PARAM_VOLTAGE] = (struct limit_value){ true, 9000, "smpd.conf:17" };
+	pol->site.min[PARAM_VOLTAGE] = (struct limit_value){ true, 7000, "smpd.conf:16" };
+	pol->site.max[PARAM_DEPTH] = (struct limit_value){ true, 1200, "smpd.conf:25" };
+	pol->zone[ZONE_TEMPLES].max[PARAM_DEPTH] = (struct limit_value){ true, 1000, "smpd.conf:33" };
 	safety_effective_limits(pol, take8(in) & 1 ? &dev : NULL, "SIM-1",
 				(enum zone)(take8(in) % (_ZONE_MAX + 1)) - 1, NULL, &el);
 	for (int q = 0; q < _PARAM_MAX; q++)
@@ -351,8 +420,9 @@ static void check_params_safety(struct input *in, const struct smp_params *req)
 		if (r == -ERANGE)
 			CHECK(v[bad] < el.min[bad].value || v[bad] > el.max[bad].value);
 		else
-			CHECK(bad == PARAM_VOLTAGE ? v[bad] % SMPP_VOLTAGE_STEP_MV != 0 :
-			      bad == PARAM_DEPTH && v[bad] % SMPP_DEPTH_STEP_UM != 0);
+			CHECK(bad == PARAM_VOLTAGE ?
+				      v[bad] % SMPP_VOLTAGE_STEP_MV != 0 :
+				      bad == PARAM_DEPTH && v[bad] % SMPP_DEPTH_STEP_UM != 0);
 	}
 	free(pol);
 }
@@ -373,7 +443,7 @@ static void fuzz_set_parameters(struct input *in)
 	int r;
 
 	if (have_current)
-		current = (struct smp_params) { 9000, 1500, 10000, 1000 };
+		current = (struct smp_params){ 9000, 1500, 10000, 1000 };
 	n = decode_entries(in, e, bufs);
 	m = build_call("SetParameters", false, e, n);
 	if (!m)
@@ -385,8 +455,8 @@ static void fuzz_set_parameters(struct input *in)
 		CHECK(r == 0 && !sd_bus_error_is_set(&error));
 		CHECK(memcmp(&got, &want, sizeof(got)) == 0);
 		CHECK(got_ov.set == want_ov.set);
-		CHECK(!got_ov.set || (got_ov.param == want_ov.param &&
-				      got_ov.requested == want_ov.requested));
+		CHECK(!got_ov.set ||
+		      (got_ov.param == want_ov.param && got_ov.requested == want_ov.requested));
 		check_params_safety(in, &got);
 	} else {
 		struct smp_params untouched;
@@ -407,9 +477,14 @@ static const struct {
 	const char *key;
 	enum vtype type;
 } mkeys[] = {
-	{ "ClientPseudonym", VT_S }, { "Operator", VT_S }, { "Zone", VT_S },
-	{ "PigmentLot", VT_S }, { "PigmentManufacturer", VT_S }, { "OverrideReason", VT_S },
-	{ "PatchTestTime", VT_X }, { "ScreeningTime", VT_X },
+	{ "ClientPseudonym", VT_S },
+	{ "Operator", VT_S },
+	{ "Zone", VT_S },
+	{ "PigmentLot", VT_S },
+	{ "PigmentManufacturer", VT_S },
+	{ "OverrideReason", VT_S },
+	{ "PatchTestTime", VT_X },
+	{ "ScreeningTime", VT_X },
 };
 #define N_MKEYS (sizeof(mkeys) / sizeof(mkeys[0]))
 
@@ -452,12 +527,15 @@ static void check_session_safety(struct input *in, const struct metadata *md)
 {
 	struct policy *pol = malloc(sizeof(*pol));
 	struct smp_cartridge cart = { 0 };
-	const int64_t now = 1795000000;	/* 2026-11 */
+	const int64_t now = 1795000000; /* 2026-11 */
 	int64_t last = 0;
 	struct session_request req = {
-		.client = md->client, .operator_name = md->operator_name,
-		.zone = zone_from_string(md->zone), .pigment_lot = md->lot,
-		.patch_test_time = md->patch_test_time, .screening_time = md->screening_time,
+		.client = md->client,
+		.operator_name = md->operator_name,
+		.zone = zone_from_string(md->zone),
+		.pigment_lot = md->lot,
+		.patch_test_time = md->patch_test_time,
+		.screening_time = md->screening_time,
 		.override_reason = md->override_reason,
 	};
 	uint8_t f = take8(in);
@@ -492,7 +570,8 @@ static void check_session_safety(struct input *in, const struct metadata *md)
 		CHECK((int64_t)cart.expiry_day >= now / 86400);
 		if (pol->require_patch_test)
 			CHECK(req.patch_test_time != 0 &&
-			      now - req.patch_test_time >= (int64_t)pol->patch_test_min_age_hours.value * 3600);
+			      now - req.patch_test_time >=
+				      (int64_t)pol->patch_test_min_age_hours.value * 3600);
 		if (last > 0 && now - last < (int64_t)pol->healing_interval_days.value * 86400)
 			CHECK(req.override_reason && safety_text_valid(req.override_reason));
 	}
@@ -523,8 +602,7 @@ static void fuzz_begin_session(struct input *in)
 		CHECK(r == 0 && !sd_bus_error_is_set(&error));
 		CHECK(streq_null(md.client, want.s[0]) && streq_null(md.operator_name, want.s[1]));
 		CHECK(streq_null(md.zone, want.s[2]) && streq_null(md.lot, want.s[3]));
-		CHECK(streq_null(md.maker, want.s[4]) &&
-		      streq_null(md.override_reason, want.s[5]));
+		CHECK(streq_null(md.maker, want.s[4]) && streq_null(md.override_reason, want.s[5]));
 		CHECK(md.patch_test_time == want.t[0] && md.screening_time == want.t[1]);
 		check_session_safety(in, &md);
 	} else {
@@ -540,7 +618,7 @@ static void fuzz_begin_session(struct input *in)
 
 static void fuzz_strings(struct input *in)
 {
-	char buf[1100] = { 0 };	/* take_string() NUL-terminates; zeroed for the analyzer */
+	char buf[1100] = { 0 }; /* take_string() NUL-terminates; zeroed for the analyzer */
 	const char *s = take_string(in, buf, sizeof(buf));
 	size_t n = strlen(s);
 	enum zone z = zone_from_string(s);
@@ -567,8 +645,8 @@ static void fuzz_strings(struct input *in)
 
 		for (size_t i = 0; i < n; i++)
 			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
-			    ((unsigned char)s[i] == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
-			     (unsigned char)s[i + 1] <= 0x9f))
+			    ((unsigned char)s[i] == 0xc2 && i + 1 < n &&
+			     (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f))
 				control = true;
 		CHECK(control);
 	}

@@ -23,13 +23,12 @@
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			abort();					\
-		}							\
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			abort();                                                                 \
+		}                                                                                \
 	} while (0)
 
 /* An exact-size heap copy (malloc(0) may be NULL: then n is 0 anyway). */
@@ -58,26 +57,86 @@ union any_payload {
 	struct smp_telemetry tele;
 };
 
-static int d_info(const uint8_t *p, size_t n, union any_payload *r) { return smp_info_decode(p, n, &r->info); }
-static int e_info(const union any_payload *v, uint8_t *o, size_t n) { return smp_info_encode(&v->info, o, n); }
-static int d_params(const uint8_t *p, size_t n, union any_payload *r) { return smp_params_decode(p, n, &r->params); }
-static int e_params(const union any_payload *v, uint8_t *o, size_t n) { return smp_params_encode(&v->params, o, n); }
-static int d_range(const uint8_t *p, size_t n, union any_payload *r) { return smp_range_error_decode(p, n, &r->range); }
-static int e_range(const union any_payload *v, uint8_t *o, size_t n) { return smp_range_error_encode(&v->range, o, n); }
-static int d_lease(const uint8_t *p, size_t n, union any_payload *r) { return smp_lease_decode(p, n, &r->lease); }
-static int e_lease(const union any_payload *v, uint8_t *o, size_t n) { return smp_lease_encode(v->lease, o, n); }
-static int d_cart(const uint8_t *p, size_t n, union any_payload *r) { return smp_cartridge_decode(p, n, &r->cart); }
-static int e_cart(const union any_payload *v, uint8_t *o, size_t n) { return smp_cartridge_encode(&v->cart, o, n); }
-static int d_mark(const uint8_t *p, size_t n, union any_payload *r) { return smp_mark_used_decode(p, n, r->id); }
-static int e_mark(const union any_payload *v, uint8_t *o, size_t n) { return smp_mark_used_encode(v->id, o, n); }
-static int d_self(const uint8_t *p, size_t n, union any_payload *r) { return smp_self_test_decode(p, n, &r->failed); }
-static int e_self(const union any_payload *v, uint8_t *o, size_t n) { return smp_self_test_encode(v->failed, o, n); }
-static int d_stats(const uint8_t *p, size_t n, union any_payload *r) { return smp_stats_decode(p, n, &r->stats); }
-static int e_stats(const union any_payload *v, uint8_t *o, size_t n) { return smp_stats_encode(&v->stats, o, n); }
-static int d_status(const uint8_t *p, size_t n, union any_payload *r) { return smp_status_decode(p, n, &r->status); }
-static int e_status(const union any_payload *v, uint8_t *o, size_t n) { return smp_status_encode(&v->status, o, n); }
-static int d_tele(const uint8_t *p, size_t n, union any_payload *r) { return smp_telemetry_decode(p, n, &r->tele); }
-static int e_tele(const union any_payload *v, uint8_t *o, size_t n) { return smp_telemetry_encode(&v->tele, o, n); }
+static int d_info(const uint8_t *p, size_t n, union any_payload *r)
+{
+	return smp_info_decode(p, n, &r->info);
+}
+static int e_info(const union any_payload *v, uint8_t *o, size_t n)
+{
+	return smp_info_encode(&v->info, o, n);
+}
+static int d_params(const uint8_t *p, size_t n, union any_payload *r)
+{
+	return smp_params_decode(p, n, &r->params);
+}
+static int e_params(const union any_payload *v, uint8_t *o, size_t n)
+{
+	return smp_params_encode(&v->params, o, n);
+}
+static int d_range(const uint8_t *p, size_t n, union any_payload *r)
+{
+	return smp_range_error_decode(p, n, &r->range);
+}
+static int e_range(const union any_payload *v, uint8_t *o, size_t n)
+{
+	return smp_range_error_encode(&v->range, o, n);
+}
+static int d_lease(const uint8_t *p, size_t n, union any_payload *r)
+{
+	return smp_lease_decode(p, n, &r->lease);
+}
+static int e_lease(const union any_payload *v, uint8_t *o, size_t n)
+{
+	return smp_lease_encode(v->lease, o, n);
+}
+static int d_cart(const uint8_t *p, size_t n, union any_payload *r)
+{
+	return smp_cartridge_decode(p, n, &r->cart);
+}
+static int e_cart(const union any_payload *v, uint8_t *o, size_t n)
+{
+	return smp_cartridge_encode(&v->cart, o, n);
+}
+static int d_mark(const uint8_t *p, size_t n, union any_payload *r)
+{
+	return smp_mark_used_decode(p, n, r->id);
+}
+static int e_mark(const union any_payload *v, uint8_t *o, size_t n)
+{
+	return smp_mark_used_encode(v->id, o, n);
+}
+static int d_self(const uint8_t *p, size_t n, union any_payload *r)
+{
+	return smp_self_test_decode(p, n, &r->failed);
+}
+static int e_self(const union any_payload *v, uint8_t *o, size_t n)
+{
+	return smp_self_test_encode(v->failed, o, n);
+}
+static int d_stats(const uint8_t *p, size_t n, union any_payload *r)
+{
+	return smp_stats_decode(p, n, &r->stats);
+}
+static int e_stats(const union any_payload *v, uint8_t *o, size_t n)
+{
+	return smp_stats_encode(&v->stats, o, n);
+}
+static int d_status(const uint8_t *p, size_t n, union any_payload *r)
+{
+	return smp_status_decode(p, n, &r->status);
+}
+static int e_status(const union any_payload *v, uint8_t *o, size_t n)
+{
+	return smp_status_encode(&v->status, o, n);
+}
+static int d_tele(const uint8_t *p, size_t n, union any_payload *r)
+{
+	return smp_telemetry_decode(p, n, &r->tele);
+}
+static int e_tele(const union any_payload *v, uint8_t *o, size_t n)
+{
+	return smp_telemetry_encode(&v->tele, o, n);
+}
 
 struct codec {
 	size_t size;
@@ -86,7 +145,16 @@ struct codec {
 };
 
 enum {
-	P_INFO, P_PARAMS, P_RANGE, P_LEASE, P_CART, P_MARK, P_SELF, P_STATS, P_STATUS, P_TELE,
+	P_INFO,
+	P_PARAMS,
+	P_RANGE,
+	P_LEASE,
+	P_CART,
+	P_MARK,
+	P_SELF,
+	P_STATS,
+	P_STATUS,
+	P_TELE,
 };
 
 static const struct codec codecs[] = {
@@ -303,7 +371,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (size >= 2) {
 			char b[8];
 
-			CHECK(strlen(smp_needle_config_str(data[0], data[1], b, sizeof(b))) < sizeof(b));
+			CHECK(strlen(smp_needle_config_str(data[0], data[1], b, sizeof(b))) <
+			      sizeof(b));
 		}
 	}
 	return 0;

@@ -38,13 +38,12 @@
 #define MAX_DROPINS 4
 #define MAX_INPUT (64 * 1024)
 
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			abort();					\
-		}							\
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			abort();                                                                 \
+		}                                                                                \
 	} while (0)
 
 static char dir[4096], dropdir[4200];
@@ -136,8 +135,15 @@ static void check_limit_set(const struct limit_set *ls)
 }
 
 /* Ranges of the scalar settings in the units struct policy holds. */
-#define SETTING(f, lo, hi, merge) { offsetof(struct policy, f), lo, hi, merge }
-enum { M_LAST, M_MIN, M_MAX };
+#define SETTING(f, lo, hi, merge)                         \
+	{                                                 \
+		offsetof(struct policy, f), lo, hi, merge \
+	}
+enum {
+	M_LAST,
+	M_MIN,
+	M_MAX
+};
 static const struct {
 	size_t offset;
 	uint32_t lo, hi;
@@ -282,7 +288,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	write_file(path, data, end);
 	start = end;
 	while (start < size && n_drop < MAX_DROPINS) {
-		start += 5;	/* "\n---\n" */
+		start += 5; /* "\n---\n" */
 		end = next_sep(data, size, start);
 		snprintf(path, sizeof(path), "%s/%02d.conf", dropdir, n_drop++);
 		write_file(path, data + start, end - start);

@@ -41,7 +41,8 @@ static void emit(const char *dir, const char *name, const uint8_t *buf, size_t n
 	}
 	f = fopen(path, "rb");
 	if (!f) {
-		fprintf(stderr, "%s: %s (regenerate with `ninja fuzz-corpus`)\n", path, strerror(errno));
+		fprintf(stderr, "%s: %s (regenerate with `ninja fuzz-corpus`)\n", path,
+			strerror(errno));
 		failures++;
 		return;
 	}
@@ -76,19 +77,27 @@ static void stem(uint8_t type, char *out, size_t outsz)
 static size_t payload_for(uint8_t cmd, bool reply, uint8_t *p)
 {
 	static const struct smp_info info = {
-		.model = 2, .fw_version = 0x0100, .proto_version = 1,
-		.serial = "SIM-X2-000001", .model_name = "SMP-X2",
+		.model = 2,
+		.fw_version = 0x0100,
+		.proto_version = 1,
+		.serial = "SIM-X2-000001",
+		.model_name = "SMP-X2",
 		.limits = { 3000, 18000, 3000, 5000, 15000, 300, 2000, 6500, 500 },
 	};
 	static const struct smp_params params = { 9000, 1500, 10000, 1000 };
 	static const struct smp_cartridge cart = {
-		.flags = SMPP_CART_PRESENT, .needle_count = 3, .needle_type = SMPP_NEEDLE_RL,
-		.needle_diameter_um = 250, .expiry_day = 21000, .id = "CART-000001",
+		.flags = SMPP_CART_PRESENT,
+		.needle_count = 3,
+		.needle_type = SMPP_NEEDLE_RL,
+		.needle_diameter_um = 250,
+		.expiry_day = 21000,
+		.id = "CART-000001",
 		.lot = "LOT-2026-11",
 	};
 	static const struct smp_stats stats = { 10, 10, 1, 1, 1, 1, 1, 1, 5000, 3, 2, 1, 1, 2, 5000 };
 	static const struct smp_status_info st = {
-		.state = SMPP_STATE_RUNNING, .lease_left_ms = 480,
+		.state = SMPP_STATE_RUNNING,
+		.lease_left_ms = 480,
 		.setpoints = { 9000, 1500, 10000, 1000 },
 	};
 	const size_t sz = SMPP_MAX_PAYLOAD;
@@ -178,8 +187,13 @@ static void corpus(const char *dir)
 	emit(dir, "get_cartridge.reply.absent", buf, n);
 
 	struct smp_telemetry t = {
-		.seq = 4242, .timestamp_us = 4242000, .voltage_mv = 8990, .current_ma = 740,
-		.rate_chz = 9980, .depth_um = 1000, .temp_cdeg = 3712,
+		.seq = 4242,
+		.timestamp_us = 4242000,
+		.voltage_mv = 8990,
+		.current_ma = 740,
+		.rate_chz = 9980,
+		.depth_um = 1000,
+		.temp_cdeg = 3712,
 		.state = SMPP_STATE_RUNNING,
 		.flags = SMPP_TFLAG_PEDAL_DOWN | SMPP_TFLAG_CARTRIDGE | SMPP_TFLAG_LEASE_ACTIVE,
 		.lease_left_ms = 470,
@@ -235,12 +249,12 @@ static void regress(const char *dir)
 	emit(dir, "m9-payload-size", buf, n);
 
 	len = payload_for(SMPP_T_START, false, p);
-	p[3] = 1;	/* smpp_lease.reserved */
+	p[3] = 1; /* smpp_lease.reserved */
 	n = frame(SMPP_T_START, 7, 0, p, len, buf);
 	emit(dir, "m10-reserved", buf, n);
 
 	len = payload_for(SMPP_T_MARK_CARTRIDGE_USED, false, p);
-	p[14] = 'X';	/* after the NUL padding */
+	p[14] = 'X'; /* after the NUL padding */
 	n = frame(SMPP_T_MARK_CARTRIDGE_USED, 7, 0, p, len, buf);
 	emit(dir, "m10-string-after-nul", buf, n);
 	p[0] = 0x7f;

@@ -18,19 +18,21 @@
 
 #include "libsmp.h"
 
-#define CHECK(cond) do { \
-		if (!(cond)) { \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
 			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			exit(1); \
-		} \
+			exit(1);                                                                 \
+		}                                                                                \
 	} while (0)
-#define CHECK_R(expr, want) do { \
-		int _r = (int)(expr); \
-		if (_r != (want)) { \
-			fprintf(stderr, "%s:%d: %s = %d (%s), want %d\n", __FILE__, __LINE__, #expr, _r, \
-				_r < 0 ? strerror(-_r) : "", (want)); \
-			exit(1); \
-		} \
+#define CHECK_R(expr, want)                                                                   \
+	do {                                                                                  \
+		int _r = (int)(expr);                                                         \
+		if (_r != (want)) {                                                           \
+			fprintf(stderr, "%s:%d: %s = %d (%s), want %d\n", __FILE__, __LINE__, \
+				#expr, _r, _r < 0 ? strerror(-_r) : "", (want));              \
+			exit(1);                                                              \
+		}                                                                             \
 	} while (0)
 
 static const char *bus_address, *sim_ctl;
@@ -38,7 +40,7 @@ static double slow = 1; /* timeouts x5 under valgrind (SMP_TEST_WRAPPER) */
 
 struct counts {
 	int added, removed, changed, telemetry, fault, begun, warning, ended, lost, appeared,
-	    disconnected;
+		disconnected;
 	char fault_kind[64];
 	char end_reason[128];
 	char warning_kind[64];
@@ -50,13 +52,20 @@ static void count_events(smp_client *c, const smp_event *ev, void *userdata)
 	struct counts *n = userdata;
 
 	switch (smp_event_get_type(ev)) {
-	case SMP_EVENT_DEVICE_ADDED: n->added++; CHECK(smp_event_get_device(ev)); break;
+	case SMP_EVENT_DEVICE_ADDED:
+		n->added++;
+		CHECK(smp_event_get_device(ev));
+		break;
 	case SMP_EVENT_DEVICE_REMOVED:
 		n->removed++;
 		CHECK(smp_device_get_state(smp_event_get_device(ev)) == SMP_DEVICE_STATE_GONE);
 		break;
-	case SMP_EVENT_DEVICE_CHANGED: n->changed++; break;
-	case SMP_EVENT_TELEMETRY: n->telemetry++; break;
+	case SMP_EVENT_DEVICE_CHANGED:
+		n->changed++;
+		break;
+	case SMP_EVENT_TELEMETRY:
+		n->telemetry++;
+		break;
 	case SMP_EVENT_FAULT:
 		n->fault++;
 		snprintf(n->fault_kind, sizeof(n->fault_kind), "%s", smp_event_get_kind(ev));
@@ -80,9 +89,15 @@ static void count_events(smp_client *c, const smp_event *ev, void *userdata)
 		CHECK(smp_event_get_session(ev));
 		snprintf(n->end_reason, sizeof(n->end_reason), "%s", smp_event_get_kind(ev));
 		break;
-	case SMP_EVENT_DAEMON_LOST: n->lost++; break;
-	case SMP_EVENT_DAEMON_APPEARED: n->appeared++; break;
-	case SMP_EVENT_DISCONNECTED: n->disconnected++; break;
+	case SMP_EVENT_DAEMON_LOST:
+		n->lost++;
+		break;
+	case SMP_EVENT_DAEMON_APPEARED:
+		n->appeared++;
+		break;
+	case SMP_EVENT_DISCONNECTED:
+		n->disconnected++;
+		break;
 	}
 }
 
@@ -100,7 +115,8 @@ static void poll_until(smp_client *c, const int *flag, int want, double timeout)
 	double end = now_s() + timeout * slow;
 
 	while (*flag < want) {
-		struct pollfd p = { .fd = smp_client_get_fd(c), .events = (short)smp_client_get_events(c) };
+		struct pollfd p = { .fd = smp_client_get_fd(c),
+				    .events = (short)smp_client_get_events(c) };
 
 		CHECK(p.fd >= 0);
 		CHECK(now_s() < end);
@@ -168,8 +184,14 @@ static smp_client *connect_client(struct counts *n)
 static smp_session *begin(smp_device *d, const char *client, const char *zone)
 {
 	char md_client[128], md_zone[64], md_patch[64];
-	const char *md[] = { md_client, "Operator=op-1", md_zone, "PigmentLot=PIG-LOT-7",
-			     "PigmentManufacturer=Acme", md_patch, "ScreeningTime=1700000000", NULL };
+	const char *md[] = { md_client,
+			     "Operator=op-1",
+			     md_zone,
+			     "PigmentLot=PIG-LOT-7",
+			     "PigmentManufacturer=Acme",
+			     md_patch,
+			     "ScreeningTime=1700000000",
+			     NULL };
 	smp_session *s = NULL;
 
 	snprintf(md_client, sizeof(md_client), "ClientPseudonym=%s", client);
@@ -237,9 +259,13 @@ static void scenario_basics(void)
 	CHECK_R(smp_device_is_cartridge_used(d), 0);
 	CHECK_R(smp_device_is_cartridge_expired(d), 0);
 	for (int p = 0; p < 4; p++) {
-		CHECK_R(smp_device_get_limit(d, (enum smp_param)p, SMP_BOUND_MIN, &min, &layer, &source), 0);
+		CHECK_R(smp_device_get_limit(d, (enum smp_param)p, SMP_BOUND_MIN, &min, &layer,
+					     &source),
+			0);
 		CHECK(layer[0] && source[0]);
-		CHECK_R(smp_device_get_limit(d, (enum smp_param)p, SMP_BOUND_MAX, &max, &layer, &source), 0);
+		CHECK_R(smp_device_get_limit(d, (enum smp_param)p, SMP_BOUND_MAX, &max, &layer,
+					     &source),
+			0);
 		CHECK(layer[0] && source[0]);
 		CHECK(min <= max && max > 0);
 		CHECK(smp_param_to_string((enum smp_param)p) != NULL);
@@ -287,13 +313,15 @@ static void scenario_basics(void)
 	CHECK(smp_client_get_error_name(NULL) == NULL && smp_client_get_error_message(NULL) == NULL);
 	CHECK(smp_event_get_type(NULL) == 0 && smp_event_get_device(NULL) == NULL &&
 	      smp_event_get_session(NULL) == NULL && smp_event_get_seconds_left(NULL) == 0);
-	CHECK(strcmp(smp_event_get_kind(NULL), "") == 0 && strcmp(smp_event_get_message(NULL), "") == 0);
+	CHECK(strcmp(smp_event_get_kind(NULL), "") == 0 &&
+	      strcmp(smp_event_get_message(NULL), "") == 0);
 	CHECK(smp_device_get_client(NULL) == NULL && smp_device_get_path(NULL) == NULL &&
 	      smp_device_get_serial(NULL) == NULL && smp_device_get_model(NULL) == NULL &&
 	      smp_device_get_firmware(NULL) == NULL && smp_device_get_backend(NULL) == NULL &&
 	      smp_device_get_fault_kind(NULL) == NULL && smp_device_get_fault_message(NULL) == NULL &&
 	      smp_device_get_device_faults(NULL) == NULL && smp_device_get_session(NULL) == NULL &&
-	      smp_device_get_cartridge_id(NULL) == NULL && smp_device_get_cartridge_lot(NULL) == NULL &&
+	      smp_device_get_cartridge_id(NULL) == NULL &&
+	      smp_device_get_cartridge_lot(NULL) == NULL &&
 	      smp_device_get_cartridge_needle(NULL) == NULL &&
 	      smp_device_get_error_name(NULL) == NULL && smp_device_get_error_message(NULL) == NULL);
 	CHECK(smp_device_get_state(NULL) == SMP_DEVICE_STATE_UNKNOWN);
@@ -301,7 +329,8 @@ static void scenario_basics(void)
 	CHECK_R(smp_device_is_claimed_by_me(NULL), -EINVAL);
 	CHECK_R(smp_device_get_setpoint(d, (enum smp_param)4, &v), -EINVAL);
 	CHECK_R(smp_device_get_setpoint(d, SMP_PARAM_DEPTH, NULL), -EINVAL);
-	CHECK_R(smp_device_get_limit(d, (enum smp_param)-1, SMP_BOUND_MAX, &v, NULL, NULL), -EINVAL);
+	CHECK_R(smp_device_get_limit(d, (enum smp_param) - 1, SMP_BOUND_MAX, &v, NULL, NULL),
+		-EINVAL);
 	CHECK_R(smp_device_get_limit(d, SMP_PARAM_DEPTH, (enum smp_bound)2, &v, NULL, NULL), -EINVAL);
 	CHECK_R(smp_device_get_limit(NULL, SMP_PARAM_DEPTH, SMP_BOUND_MAX, &v, NULL, NULL), -EINVAL);
 	CHECK_R(smp_device_has_cartridge(NULL), -EINVAL);
@@ -339,15 +368,17 @@ static void scenario_basics(void)
 	CHECK_R(smp_device_get_error_limit(NULL, NULL, NULL, NULL, NULL, NULL, NULL), -EINVAL);
 	CHECK(smp_param_to_string((enum smp_param)4) == NULL);
 	CHECK(smp_session_get_id(NULL) == NULL && smp_session_get_device_serial(NULL) == NULL &&
-	      smp_session_get_client_pseudonym(NULL) == NULL && smp_session_get_operator(NULL) == NULL &&
-	      smp_session_get_zone(NULL) == NULL && smp_session_get_pigment_lot(NULL) == NULL &&
+	      smp_session_get_client_pseudonym(NULL) == NULL &&
+	      smp_session_get_operator(NULL) == NULL && smp_session_get_zone(NULL) == NULL &&
+	      smp_session_get_pigment_lot(NULL) == NULL &&
 	      smp_session_get_pigment_manufacturer(NULL) == NULL &&
-	      smp_session_get_cartridge_id(NULL) == NULL && smp_session_get_cartridge_lot(NULL) == NULL &&
-	      smp_session_get_needle(NULL) == NULL && smp_session_get_end_reason(NULL) == NULL &&
-	      smp_session_get_error_name(NULL) == NULL && smp_session_get_error_message(NULL) == NULL);
-	CHECK(smp_session_get_patch_test_time(NULL) == 0 && smp_session_get_screening_time(NULL) == 0 &&
-	      smp_session_get_begin_usec(NULL) == 0 && smp_session_get_end_usec(NULL) == 0 &&
-	      smp_session_get_needle_on_usec(NULL) == 0);
+	      smp_session_get_cartridge_id(NULL) == NULL &&
+	      smp_session_get_cartridge_lot(NULL) == NULL && smp_session_get_needle(NULL) == NULL &&
+	      smp_session_get_end_reason(NULL) == NULL && smp_session_get_error_name(NULL) == NULL &&
+	      smp_session_get_error_message(NULL) == NULL);
+	CHECK(smp_session_get_patch_test_time(NULL) == 0 &&
+	      smp_session_get_screening_time(NULL) == 0 && smp_session_get_begin_usec(NULL) == 0 &&
+	      smp_session_get_end_usec(NULL) == 0 && smp_session_get_needle_on_usec(NULL) == 0);
 	CHECK_R(smp_session_is_active(NULL), -EINVAL);
 	CHECK_R(smp_session_is_live(NULL), -EINVAL);
 	CHECK_R(smp_session_refresh(NULL), -EINVAL);
@@ -362,7 +393,7 @@ static void scenario_basics(void)
 
 	/* a device kept beyond its client is detached, not dangling */
 	smp_device_ref(d);
-	(void)smp_client_unref(c);	/* c is not used again */
+	(void)smp_client_unref(c); /* c is not used again */
 	CHECK(smp_device_get_client(d) == NULL);
 	CHECK(smp_device_get_state(d) == SMP_DEVICE_STATE_GONE);
 	CHECK_R(smp_device_claim(d), -ENOTCONN);
@@ -421,10 +452,15 @@ static void scenario_treatment(const char *pseudonym)
 	/* a second session on the same device is refused */
 	{
 		char patch[64];
-		const char *md[] = { "ClientPseudonym=someone-else", "Operator=op-2", "PigmentLot=L",
-				     "Zone=crown", patch, NULL };
+		const char *md[] = { "ClientPseudonym=someone-else",
+				     "Operator=op-2",
+				     "PigmentLot=L",
+				     "Zone=crown",
+				     patch,
+				     NULL };
 
-		snprintf(patch, sizeof(patch), "PatchTestTime=%lld", (long long)time(NULL) - 48 * 3600);
+		snprintf(patch, sizeof(patch), "PatchTestTime=%lld",
+			 (long long)time(NULL) - 48 * 3600);
 		if (smp_device_begin_session(d, md, NULL) != -EALREADY)
 			fprintf(stderr, "%s: %s\n", smp_device_get_error_name(d),
 				smp_device_get_error_message(d));
@@ -579,7 +615,7 @@ static void scenario_faults(const char *pseudonym)
 	smp_session_unref(s);
 	CHECK_R(smp_device_start(d), 0);
 	wait_state(other, d2, SMP_DEVICE_STATE_RUNNING, 5);
-	(void)smp_client_unref(c);	/* c is not used again */
+	(void)smp_client_unref(c); /* c is not used again */
 	wait_state(other, d2, SMP_DEVICE_STATE_IDLE, 5);
 	{
 		double end = now_s() + 5;
@@ -776,7 +812,8 @@ static void scenario_log(const char *dir, const char *key, const char *session_i
 			CHECK(strcmp(smp_session_get_pigment_lot(list[i]), "PIG-LOT-7") == 0);
 			CHECK(strcmp(smp_session_get_zone(list[i]), "crown") == 0); /* after ChangeZone */
 			CHECK_R(smp_session_is_active(list[i]), 0);
-			CHECK(smp_session_get_end_usec(list[i]) >= smp_session_get_begin_usec(list[i]));
+			CHECK(smp_session_get_end_usec(list[i]) >=
+			      smp_session_get_begin_usec(list[i]));
 		}
 	}
 	CHECK(found);

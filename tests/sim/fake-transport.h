@@ -12,8 +12,8 @@
 
 #include "sim.h"
 
-#define FAKE_REPLIES_MAX	64
-#define FAKE_TEL_MAX		8192
+#define FAKE_REPLIES_MAX 64
+#define FAKE_TEL_MAX 8192
 
 struct fake_reply {
 	uint8_t buf[SMPP_MAX_FRAME];
@@ -22,14 +22,14 @@ struct fake_reply {
 
 struct fake {
 	struct sim_transport t;
-	struct fake_reply replies[FAKE_REPLIES_MAX];	/* ring of the newest */
-	size_t n_replies;				/* total */
+	struct fake_reply replies[FAKE_REPLIES_MAX]; /* ring of the newest */
+	size_t n_replies;			     /* total */
 	/* Decoded telemetry, a ring of the newest FAKE_TEL_MAX records. */
 	struct smp_telemetry *tel;
-	size_t n_tel;			/* total accepted */
-	size_t n_tel_bad;		/* frames that failed to decode */
-	bool tel_refuse;		/* answer -EAGAIN */
-	int connected;			/* last set_connected(), -1 never called */
+	size_t n_tel;	  /* total accepted */
+	size_t n_tel_bad; /* frames that failed to decode */
+	bool tel_refuse;  /* answer -EAGAIN */
+	int connected;	  /* last set_connected(), -1 never called */
 	unsigned set_connected_calls;
 };
 

@@ -18,7 +18,7 @@
 
 #include "fake-transport.h"
 
-#define TODAY		20778	/* 2026-11-21 */
+#define TODAY 20778 /* 2026-11-21 */
 
 struct env {
 	struct sim *s;
@@ -111,7 +111,9 @@ static void raw(struct env *e, const uint8_t *buf, size_t n, struct smp_frame *r
 
 	sim_receive(e->s, buf, n);
 	assert_int_equal(e->f->n_replies, before + 1);
-	assert_int_equal(smp_frame_decode(fake_reply(e->f, before)->buf, fake_reply(e->f, before)->len, ret), 0);
+	assert_int_equal(smp_frame_decode(fake_reply(e->f, before)->buf,
+					  fake_reply(e->f, before)->len, ret),
+			 0);
 }
 
 /* Send a well-formed command; returns the reply status, reply in *ret. */
@@ -247,7 +249,12 @@ static const struct smp_telemetry *last_tel(struct env *e)
 
 static void test_get_info_models(void **state)
 {
-	static const struct { unsigned model; const char *name, *serial; uint16_t vmax, imax, dmax; int16_t trip; } m[] = {
+	static const struct {
+		unsigned model;
+		const char *name, *serial;
+		uint16_t vmax, imax, dmax;
+		int16_t trip;
+	} m[] = {
 		{ 1, "SMP-P1", "SIM-P1-000001", 12000, 2000, 1800, 6000 },
 		{ 2, "SMP-X2", "SIM-X2-000001", 18000, 3000, 2000, 6500 },
 	};
@@ -297,7 +304,7 @@ static void test_custom_serial(void **state)
 	sim_free(s);
 	c.serial = "this serial is far too long";
 	assert_int_equal(sim_new(&c, &s), -EINVAL);
-	c.serial = "bad serial";	/* space is not allowed */
+	c.serial = "bad serial"; /* space is not allowed */
 	assert_int_equal(sim_new(&c, &s), -EINVAL);
 	c.serial = NULL;
 	c.model = 3;
@@ -402,7 +409,8 @@ static void test_start_refusal_order(void **state)
 	/* Everything wrong at once: each refusal in the documented order. */
 	c.pedal_down = false;
 	assert_int_equal(sim_cartridge_parse("id=OLD used=1 expiry=2020-01-01", TODAY, &c.cartridge,
-					     err, sizeof(err)), 0);
+					     err, sizeof(err)),
+			 0);
 	e = env_new_cfg(&c);
 
 	assert_int_equal(simple(e, SMPP_T_ESTOP), SMPP_S_OK);
@@ -417,7 +425,7 @@ static void test_start_refusal_order(void **state)
 	assert_int_equal(simple(e, SMPP_T_CLEAR_FAULT), SMPP_S_OK);
 	assert_int_equal(start(e, 0), SMPP_S_BAD_LEASE);
 	assert_int_equal(start(e, 501), SMPP_S_BAD_LEASE);
-	assert_int_equal(start(e, 500), SMPP_S_BAD_STATE);	/* no setpoints */
+	assert_int_equal(start(e, 500), SMPP_S_BAD_STATE); /* no setpoints */
 	good_params(e);
 	control_ok(e, "cartridge pull");
 	assert_int_equal(start(e, 500), SMPP_S_NO_CARTRIDGE);
@@ -425,7 +433,7 @@ static void test_start_refusal_order(void **state)
 	assert_int_equal(start(e, 500), SMPP_S_CARTRIDGE_USED);
 	control_ok(e, "cartridge insert id=OLD2 used=0 expiry=2026-11-20");
 	assert_int_equal(start(e, 500), SMPP_S_CARTRIDGE_EXPIRED);
-	control_ok(e, "cartridge insert id=NEW used=0 expiry=2026-11-21");	/* expires today: fine */
+	control_ok(e, "cartridge insert id=NEW used=0 expiry=2026-11-21"); /* expires today: fine */
 	assert_int_equal(start(e, 500), SMPP_S_PEDAL_UP);
 	control_ok(e, "pedal down");
 	assert_int_equal(stats(e).starts, 0);
@@ -449,7 +457,7 @@ static void test_start_while_running_renews(void **state)
 	assert_int_equal(st.lease_left_ms, 100);
 	advance_ms(e, 90);
 	assert_int_equal(status(e).state, SMPP_STATE_RUNNING);
-	assert_int_equal(stats(e).starts, 1);	/* a renewal is not a start */
+	assert_int_equal(stats(e).starts, 1); /* a renewal is not a start */
 	assert_non_null(strstr(log_text(e), "event=LEASE_RENEW lease_ms=100"));
 }
 
@@ -541,7 +549,7 @@ static void test_stop(void **state)
 {
 	struct env *e = *state;
 
-	assert_int_equal(simple(e, SMPP_T_STOP), SMPP_S_OK);	/* no-op in IDLE */
+	assert_int_equal(simple(e, SMPP_T_STOP), SMPP_S_OK); /* no-op in IDLE */
 	running(e);
 	advance_ms(e, 10);
 	assert_true(last_tel(e)->current_ma > 0);
@@ -684,7 +692,8 @@ static void test_cartridge_info_and_mark(void **state)
 	assert_int_equal(mark_used(e, "OTHER"), SMPP_S_CARTRIDGE_MISMATCH);
 	assert_int_equal(cartridge(e).flags, SMPP_CART_PRESENT);
 	assert_int_equal(mark_used(e, "SIM-CART-0001"), SMPP_S_OK);
-	assert_int_equal(cartridge(e).flags, SMPP_CART_PRESENT | SMPP_CART_USED | SMPP_CART_MARKED_HERE);
+	assert_int_equal(cartridge(e).flags,
+			 SMPP_CART_PRESENT | SMPP_CART_USED | SMPP_CART_MARKED_HERE);
 	/* Idempotent. */
 	assert_int_equal(mark_used(e, "SIM-CART-0001"), SMPP_S_OK);
 
@@ -697,7 +706,8 @@ static void test_cartridge_info_and_mark(void **state)
 	assert_int_equal(mark_used(e, "SIM-CART-0001"), SMPP_S_NO_CARTRIDGE);
 
 	/* Write-once: re-inserted it stays used, no longer "marked here". */
-	control_ok(e, "cartridge insert id=SIM-CART-0001 lot=L7 needle=1RL diameter=200 expiry=2025-01-31 used=1");
+	control_ok(e,
+		   "cartridge insert id=SIM-CART-0001 lot=L7 needle=1RL diameter=200 expiry=2025-01-31 used=1");
 	c = cartridge(e);
 	assert_int_equal(c.flags, SMPP_CART_PRESENT | SMPP_CART_USED | SMPP_CART_EXPIRED);
 	assert_int_equal(c.needle_count, 1);
@@ -723,7 +733,9 @@ static void test_cartridge_expiry_by_device_clock(void **state)
 	char err[128];
 	struct env *e;
 
-	assert_int_equal(sim_cartridge_parse("expiry=2026-11-20", TODAY, &c.cartridge, err, sizeof(err)), 0);
+	assert_int_equal(sim_cartridge_parse("expiry=2026-11-20", TODAY, &c.cartridge, err,
+					     sizeof(err)),
+			 0);
 	e = env_new_cfg(&c);
 	good_params(e);
 	assert_true(cartridge(e).flags & SMPP_CART_EXPIRED);
@@ -733,7 +745,9 @@ static void test_cartridge_expiry_by_device_clock(void **state)
 	/* Same cartridge, device date one day earlier: fine. */
 	c = default_config();
 	c.today = TODAY - 1;
-	assert_int_equal(sim_cartridge_parse("expiry=2026-11-20", TODAY, &c.cartridge, err, sizeof(err)), 0);
+	assert_int_equal(sim_cartridge_parse("expiry=2026-11-20", TODAY, &c.cartridge, err,
+					     sizeof(err)),
+			 0);
 	e = env_new_cfg(&c);
 	good_params(e);
 	assert_false(cartridge(e).flags & SMPP_CART_EXPIRED);
@@ -888,7 +902,8 @@ static void test_malformed_frames(void **state)
 	expect_reply(e, b, n, SMPP_T_ERROR, SMPP_S_BAD_CRC, 12);
 	/* M7: unknown, a reply, TELEMETRY, ERROR, 0. */
 	{
-		static const uint8_t types[] = { 0x00, 0x0d, 0x3f, 0x83, SMPP_T_TELEMETRY, SMPP_T_ERROR };
+		static const uint8_t types[] = { 0x00,	      0x0d, 0x3f, 0x83, SMPP_T_TELEMETRY,
+						 SMPP_T_ERROR };
 
 		for (size_t i = 0; i < sizeof(types); i++) {
 			n = build(b, SMPP_MAGIC, 1, types[i], 13, 0, 0, NULL, 0);
@@ -910,11 +925,11 @@ static void test_malformed_frames(void **state)
 	expect_reply(e, b, n, SMPP_T_START | SMPP_T_REPLY, SMPP_S_BAD_RESERVED, 18);
 	n = build(b, SMPP_MAGIC, 1, SMPP_T_RENEW_LEASE, 19, 4, 0, badres, 4);
 	expect_reply(e, b, n, SMPP_T_RENEW_LEASE | SMPP_T_REPLY, SMPP_S_BAD_RESERVED, 19);
-	mark[14] = 'X';		/* text after the NUL padding */
+	mark[14] = 'X'; /* text after the NUL padding */
 	n = build(b, SMPP_MAGIC, 1, SMPP_T_MARK_CARTRIDGE_USED, 20, 16, 0, mark, 16);
 	expect_reply(e, b, n, SMPP_T_MARK_CARTRIDGE_USED | SMPP_T_REPLY, SMPP_S_BAD_RESERVED, 20);
 	mark[14] = 0;
-	mark[2] = 0x07;		/* not printable */
+	mark[2] = 0x07; /* not printable */
 	n = build(b, SMPP_MAGIC, 1, SMPP_T_MARK_CARTRIDGE_USED, 21, 16, 0, mark, 16);
 	expect_reply(e, b, n, SMPP_T_MARK_CARTRIDGE_USED | SMPP_T_REPLY, SMPP_S_BAD_RESERVED, 21);
 
@@ -954,7 +969,7 @@ static void test_physics_running_values(void **state)
 	assert_int_equal(t->voltage_mv, 0);
 	assert_int_equal(t->current_ma, 0);
 	assert_int_equal(t->rate_chz, 0);
-	assert_true(abs((int)t->depth_um - 1000) <= 5);	/* depth set even when idle */
+	assert_true(abs((int)t->depth_um - 1000) <= 5); /* depth set even when idle */
 	temp0 = t->temp_cdeg;
 	assert_true(abs(temp0 - 2500) <= 5);
 
@@ -1238,11 +1253,12 @@ static void test_stats_counters(void **state)
 
 static void test_inject_corrupt(void **state)
 {
-	static const struct { const char *kind; int err; } k[] = {
-		{ "crc", -SMP_FRAME_ECRC },
-		{ "magic", -SMP_FRAME_EMAGIC },
-		{ "version", -SMP_FRAME_EVERSION },
-		{ "length", -SMP_FRAME_ELENGTH },
+	static const struct {
+		const char *kind;
+		int err;
+	} k[] = {
+		{ "crc", -SMP_FRAME_ECRC },	    { "magic", -SMP_FRAME_EMAGIC },
+		{ "version", -SMP_FRAME_EVERSION }, { "length", -SMP_FRAME_ELENGTH },
 		{ "short", -SMP_FRAME_ESHORT },
 	};
 	struct env *e = *state;
@@ -1260,7 +1276,8 @@ static void test_inject_corrupt(void **state)
 			n = smp_frame_encode(SMPP_T_GET_STATUS, 77, 0, NULL, 0, buf, sizeof(buf));
 			sim_receive(e->s, buf, (size_t)n);
 			assert_int_equal(smp_frame_decode(fake_reply(e->f, before + j)->buf,
-							  fake_reply(e->f, before + j)->len, &f), k[i].err);
+							  fake_reply(e->f, before + j)->len, &f),
+					 k[i].err);
 		}
 		/* The third is clean again. */
 		assert_int_equal(simple(e, SMPP_T_GET_STATUS), SMPP_S_OK);
@@ -1299,7 +1316,9 @@ static void test_inject_duplicate_stall_delay(void **state)
 	assert_int_equal(e->f->n_replies, before);
 	advance_ms(e, 2);
 	assert_int_equal(e->f->n_replies, before + 1);
-	assert_int_equal(smp_frame_decode(fake_reply(e->f, before)->buf, fake_reply(e->f, before)->len, &f), 0);
+	assert_int_equal(smp_frame_decode(fake_reply(e->f, before)->buf,
+					  fake_reply(e->f, before)->len, &f),
+			 0);
 	assert_int_equal(f.seq, 5);
 }
 
@@ -1332,9 +1351,10 @@ static void test_inject_disconnect(void **state)
 static void test_clear_injections(void **state)
 {
 	static const char *const inject[] = {
-		"overcurrent 500", "brownout 7000", "jam", "lease-ignore on", "corrupt crc 3",
-		"duplicate 2", "stall 1", "delay 10 2", "telemetry-stall 500", "telemetry-lag 20",
-		"disconnect 1000",
+		"overcurrent 500",  "brownout 7000",   "jam",
+		"lease-ignore on",  "corrupt crc 3",   "duplicate 2",
+		"stall 1",	    "delay 10 2",      "telemetry-stall 500",
+		"telemetry-lag 20", "disconnect 1000",
 	};
 	struct env *e = *state;
 	char reply[512];
@@ -1347,7 +1367,7 @@ static void test_clear_injections(void **state)
 	assert_int_equal(e->f->connected, 0);
 	assert_int_equal(sim_control(e->s, "clear-injections", reply, sizeof(reply)), 0);
 	assert_string_equal(reply, "ok cleared=overcurrent,brownout,jam,lease-ignore,corrupt,duplicate,"
-			    "stall,delay,telemetry-stall,telemetry-lag,disconnect");
+				   "stall,delay,telemetry-stall,telemetry-lag,disconnect");
 	assert_non_null(strstr(log_text(e), "event=INJECT what=clear cleared=overcurrent,"));
 	/* plugged back in at once; replies and telemetry as usual */
 	assert_int_equal(e->f->connected, 1);
@@ -1446,13 +1466,43 @@ static void test_lease_ignored_scenario(void **state)
 static void test_control_errors(void **state)
 {
 	static const char *const bad[] = {
-		"", "bogus", "overcurrent x", "overcurrent 0", "brownout", "brownout -1",
-		"brownout off 5", "overtemp 99999", "temp", "jam now", "cartridge",
-		"cartridge eject", "cartridge insert needle=3XX", "cartridge insert expiry=2026-02-30",
-		"cartridge insert id=waytoolongforthechip", "cartridge insert used=2",
-		"cartridge insert diameter=9000", "cartridge insert color=red", "pedal sideways",
-		"corrupt bits", "corrupt crc -1", "duplicate 1 2", "delay", "delay 10 1000",
-		"stall x", "telemetry-stall", "telemetry-lag", "telemetry-lag 4001", "telemetry-lag -1", "lease-ignore", "lease-ignore yes", "lease-ignore on 1", "date", "date 2026-13-01", "disconnect 1 2", "status now", "quit now",
+		"",
+		"bogus",
+		"overcurrent x",
+		"overcurrent 0",
+		"brownout",
+		"brownout -1",
+		"brownout off 5",
+		"overtemp 99999",
+		"temp",
+		"jam now",
+		"cartridge",
+		"cartridge eject",
+		"cartridge insert needle=3XX",
+		"cartridge insert expiry=2026-02-30",
+		"cartridge insert id=waytoolongforthechip",
+		"cartridge insert used=2",
+		"cartridge insert diameter=9000",
+		"cartridge insert color=red",
+		"pedal sideways",
+		"corrupt bits",
+		"corrupt crc -1",
+		"duplicate 1 2",
+		"delay",
+		"delay 10 1000",
+		"stall x",
+		"telemetry-stall",
+		"telemetry-lag",
+		"telemetry-lag 4001",
+		"telemetry-lag -1",
+		"lease-ignore",
+		"lease-ignore yes",
+		"lease-ignore on 1",
+		"date",
+		"date 2026-13-01",
+		"disconnect 1 2",
+		"status now",
+		"quit now",
 	};
 	struct env *e = *state;
 	char reply[512];
@@ -1505,7 +1555,7 @@ static void test_scenario(void **state)
 	advance_ms(e, 30);
 	assert_int_equal(status(e).faults, SMPP_FAULT_JAM);
 	assert_int_equal(simple(e, SMPP_T_CLEAR_FAULT), SMPP_S_CONDITION_PRESENT);
-	advance_ms(e, 150);	/* t = 209 ms */
+	advance_ms(e, 150); /* t = 209 ms */
 	assert_int_equal(simple(e, SMPP_T_CLEAR_FAULT), SMPP_S_OK);
 	advance_ms(e, 50);
 	assert_false(last_tel(e)->flags & SMPP_TFLAG_PEDAL_DOWN);
@@ -1550,12 +1600,11 @@ static void run_script(struct env *e)
 /* Field by field: struct padding is not part of a record. */
 static bool tel_equal(const struct smp_telemetry *x, const struct smp_telemetry *y)
 {
-	return x->seq == y->seq && x->faults == y->faults &&
-	       x->timestamp_us == y->timestamp_us &&
+	return x->seq == y->seq && x->faults == y->faults && x->timestamp_us == y->timestamp_us &&
 	       x->voltage_mv == y->voltage_mv && x->current_ma == y->current_ma &&
 	       x->rate_chz == y->rate_chz && x->depth_um == y->depth_um &&
-	       x->temp_cdeg == y->temp_cdeg && x->state == y->state &&
-	       x->flags == y->flags && x->lease_left_ms == y->lease_left_ms;
+	       x->temp_cdeg == y->temp_cdeg && x->state == y->state && x->flags == y->flags &&
+	       x->lease_left_ms == y->lease_left_ms;
 }
 
 static void test_determinism(void **state)
@@ -1609,7 +1658,8 @@ static void test_parse_date_and_cartridge(void **state)
 	assert_int_equal(sim_cartridge_parse("none", TODAY, &c, err, sizeof(err)), 0);
 	assert_false(c.present);
 	assert_int_equal(sim_cartridge_parse("id=A1,lot=B2,needle=5M1,diameter=180,expiry=2027-01-01,used=1",
-					     TODAY, &c, err, sizeof(err)), 0);
+					     TODAY, &c, err, sizeof(err)),
+			 0);
 	assert_true(c.present);
 	assert_true(c.used);
 	assert_string_equal(c.id, "A1");
@@ -1663,7 +1713,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inject_duplicate_stall_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_ignored_scenario, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_inject_stall_keeps_firmware_acting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inject_stall_keeps_firmware_acting, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_inject_disconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clear_injections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expires_when_link_lost, setup, teardown),

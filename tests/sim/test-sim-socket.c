@@ -34,7 +34,7 @@ struct simproc {
 	char dir[64];
 	char sock[128], ctl[128], log[128], out[128];
 	pid_t pid;
-	int host;		/* host connection */
+	int host; /* host connection */
 	uint32_t seq;
 	/* Telemetry seen while waiting for replies. */
 	size_t n_tel;
@@ -264,7 +264,7 @@ static int start_cmd(struct simproc *sp, uint8_t type, uint16_t ms)
 
 static void set_good_params(struct simproc *sp)
 {
-	struct smp_params p = { 9000, 2000, 12000, 1000 };	/* fits both models */
+	struct smp_params p = { 9000, 2000, 12000, 1000 }; /* fits both models */
 	uint8_t pl[SMPP_PARAMS_SIZE];
 
 	smp_params_encode(&p, pl, sizeof(pl));
@@ -583,7 +583,10 @@ static void test_one_host_at_a_time(void **state)
 
 static void test_protocol_violation_closes(void **state)
 {
-	static const struct { uint8_t chan, reserved; uint16_t len; } bad[] = {
+	static const struct {
+		uint8_t chan, reserved;
+		uint16_t len;
+	} bad[] = {
 		{ SMPP_SOCK_CHAN_REPLY, 0, 16 },
 		{ SMPP_SOCK_CHAN_TELEMETRY, 0, 16 },
 		{ 0, 0, 16 },
@@ -608,7 +611,7 @@ static void test_protocol_violation_closes(void **state)
 	}
 	/* len above 512: only the header is needed to decide. */
 	{
-		uint8_t h[4] = { SMPP_SOCK_CHAN_CMD, 0, 0x01, 0x02 };	/* 513 */
+		uint8_t h[4] = { SMPP_SOCK_CHAN_CMD, 0, 0x01, 0x02 }; /* 513 */
 
 		assert_int_equal(send(sp->host, h, 4, MSG_NOSIGNAL), 4);
 		do
@@ -619,7 +622,8 @@ static void test_protocol_violation_closes(void **state)
 		sp->host = -1;
 	}
 	assert_true(log_find(sp, "event=PROTOCOL_VIOLATION transport=socket chan=2", 0) >= 0);
-	assert_true(log_find(sp, "event=PROTOCOL_VIOLATION transport=socket chan=1 reserved=0 len=513", 0) >= 0);
+	assert_true(log_find(sp, "event=PROTOCOL_VIOLATION transport=socket chan=1 reserved=0 len=513",
+			     0) >= 0);
 	sim_stop(sp);
 }
 
@@ -763,9 +767,14 @@ static void test_scenario_and_cli(void **state)
 	char path[200];
 	struct simproc *sp;
 	FILE *f;
-	const char *args[] = { "--model=1", "--serial=CLINIC-A", "--pedal=up",
-			       "--cartridge=id=C-9 lot=L-1 needle=1RL diameter=200 expiry=2027-06-30 used=0",
-			       NULL, NULL };
+	const char *args[] = {
+		"--model=1",
+		"--serial=CLINIC-A",
+		"--pedal=up",
+		"--cartridge=id=C-9 lot=L-1 needle=1RL diameter=200 expiry=2027-06-30 used=0",
+		NULL,
+		NULL
+	};
 	struct smp_frame fr;
 	struct smp_info info;
 	struct smp_cartridge c;
@@ -833,24 +842,53 @@ static int run_sim(const char *const args[], char *out, size_t outsz)
 
 static void test_cli_errors_and_help(void **state)
 {
-	static const struct { const char *args[4]; const char *msg; } bad[] = {
+	static const struct {
+		const char *args[4];
+		const char *msg;
+	} bad[] = {
 		{ { "--socket=/tmp/x", "--model=3" }, "--model must be 1 or 2" },
 		{ { "--socket=/tmp/x", "--today=2026-02-30" }, "--today must be a date" },
 		{ { "--socket=/tmp/x", "--pedal=sideways" }, "--pedal must be up or down" },
 		{ { "--socket=/tmp/x", "--cartridge=needle=9ZZ" }, "needle must be like 3RL" },
 		{ { "--socket=/tmp/x", "--duration=0" }, "--duration must be" },
 		{ { "--socket=/tmp/x", "--seed=-4" }, "--seed must be" },
-		{ { "--socket=/tmp/x", "--scenario=/nonexistent/scn" }, "--scenario: /nonexistent/scn" },
+		{ { "--socket=/tmp/x", "--scenario=/nonexistent/scn" },
+		  "--scenario: /nonexistent/scn" },
 		{ { "--model=1" }, "exactly one of --socket" },
 		{ { "--socket=/tmp/x", "--gadget" }, "exactly one of --socket" },
 		{ { "--socket=/nonexistent-dir/s" }, "--socket=/nonexistent-dir/s" },
 	};
 	static const char *const opts[] = {
-		"--model", "--serial", "--seed", "--socket", "--gadget", "--control", "--scenario",
-		"--event-log", "--today", "--pedal", "--cartridge", "--duration", "--help",
-		"overcurrent", "brownout", "overtemp", "jam", "unjam", "cartridge pull",
-		"cartridge insert", "pedal up|down", "corrupt crc|magic|version|length|short",
-		"duplicate", "delay", "stall", "telemetry-stall", "disconnect", "status", "stats", "quit",
+		"--model",
+		"--serial",
+		"--seed",
+		"--socket",
+		"--gadget",
+		"--control",
+		"--scenario",
+		"--event-log",
+		"--today",
+		"--pedal",
+		"--cartridge",
+		"--duration",
+		"--help",
+		"overcurrent",
+		"brownout",
+		"overtemp",
+		"jam",
+		"unjam",
+		"cartridge pull",
+		"cartridge insert",
+		"pedal up|down",
+		"corrupt crc|magic|version|length|short",
+		"duplicate",
+		"delay",
+		"stall",
+		"telemetry-stall",
+		"disconnect",
+		"status",
+		"stats",
+		"quit",
 	};
 	const char *help[] = { "--help", NULL };
 	char out[8192];

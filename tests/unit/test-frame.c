@@ -53,16 +53,16 @@ static void test_crc_vector(void **state)
 
 /* Golden frames computed outside C (Python zlib + struct.pack('<...')). */
 static const uint8_t golden_get_status[] = {
-	0x53, 0x50, 0x01, 0x0c, 0x01, 0x02, 0x03, 0x04, 0x00, 0x00, 0x00, 0x00,
-	0x44, 0xce, 0x59, 0x69,
+	0x53, 0x50, 0x01, 0x0c, 0x01, 0x02, 0x03, 0x04,
+	0x00, 0x00, 0x00, 0x00, 0x44, 0xce, 0x59, 0x69,
 };
 static const uint8_t golden_set_params[] = {
 	0x53, 0x50, 0x01, 0x02, 0x07, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00,
 	0xe0, 0x2e, 0xdc, 0x05, 0x10, 0x27, 0xe8, 0x03, 0xdb, 0xb9, 0x68, 0x38,
 };
 static const uint8_t golden_range_reply[] = {
-	0x53, 0x50, 0x01, 0x82, 0x07, 0x00, 0x00, 0x00, 0x04, 0x00, 0x07, 0x00,
-	0x01, 0x00, 0x50, 0x46, 0x82, 0xab, 0xe5, 0xae,
+	0x53, 0x50, 0x01, 0x82, 0x07, 0x00, 0x00, 0x00, 0x04, 0x00,
+	0x07, 0x00, 0x01, 0x00, 0x50, 0x46, 0x82, 0xab, 0xe5, 0xae,
 };
 
 static void test_golden(void **state)
@@ -92,8 +92,8 @@ static void test_golden(void **state)
 	assert_memory_equal(&p, &pd, sizeof(p));
 
 	assert_int_equal(smp_range_error_encode(&re, pl, sizeof(pl)), SMPP_RANGE_ERROR_SIZE);
-	n = smp_frame_encode(SMPP_T_SET_PARAMS | SMPP_T_REPLY, 7, SMPP_S_OUT_OF_RANGE,
-			     pl, SMPP_RANGE_ERROR_SIZE, out, sizeof(out));
+	n = smp_frame_encode(SMPP_T_SET_PARAMS | SMPP_T_REPLY, 7, SMPP_S_OUT_OF_RANGE, pl,
+			     SMPP_RANGE_ERROR_SIZE, out, sizeof(out));
 	assert_int_equal(n, sizeof(golden_range_reply));
 	assert_memory_equal(out, golden_range_reply, n);
 	assert_int_equal(smp_frame_decode(golden_range_reply, sizeof(golden_range_reply), &f), 0);
@@ -108,20 +108,28 @@ static void test_golden(void **state)
 static int sample_payload(uint8_t type, bool reply, uint8_t *out)
 {
 	static const struct smp_info info = {
-		.model = 2, .fw_version = 0x0100, .proto_version = 1,
-		.serial = "SIM-X2-000001", .model_name = "SMP-X2",
+		.model = 2,
+		.fw_version = 0x0100,
+		.proto_version = 1,
+		.serial = "SIM-X2-000001",
+		.model_name = "SMP-X2",
 		.limits = { 3000, 18000, 3000, 5000, 15000, 300, 2000, 6500, 500 },
 	};
 	static const struct smp_params params = { 9000, 1200, 10000, 800 };
 	static const struct smp_status_info st = {
-		.state = SMPP_STATE_RUNNING, .lease_left_ms = 250, .faults = 0,
+		.state = SMPP_STATE_RUNNING,
+		.lease_left_ms = 250,
+		.faults = 0,
 		.setpoints = { 9000, 1200, 10000, 800 },
 	};
 	static const struct smp_cartridge cart = {
 		.flags = SMPP_CART_PRESENT | SMPP_CART_USED | SMPP_CART_MARKED_HERE,
-		.needle_count = 3, .needle_type = SMPP_NEEDLE_RL,
-		.needle_diameter_um = 250, .expiry_day = 20800,
-		.id = "CART-0001", .lot = "LOT-A",
+		.needle_count = 3,
+		.needle_type = SMPP_NEEDLE_RL,
+		.needle_diameter_um = 250,
+		.expiry_day = 20800,
+		.id = "CART-0001",
+		.lot = "LOT-A",
 	};
 	static const struct smp_stats stats = {
 		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
@@ -299,11 +307,11 @@ static size_t base_frame(uint8_t *out)
 }
 
 /* decode() must fail with err; *ret poisoned except seq/type when echo. */
-static void expect_decode_error(const uint8_t *buf, size_t n, int err,
-				bool echo, uint8_t type, uint32_t seq)
+static void expect_decode_error(const uint8_t *buf, size_t n, int err, bool echo, uint8_t type,
+				uint32_t seq)
 {
 	struct smp_frame f;
-	uint8_t *copy = n ? malloc(n) : NULL;	/* exact size: ASan catches over-reads */
+	uint8_t *copy = n ? malloc(n) : NULL; /* exact size: ASan catches over-reads */
 
 	if (n)
 		memcpy(copy, buf, n);
@@ -421,7 +429,8 @@ static void test_m5_length(void **state)
 		memset(buf + n, 0, sizeof(buf) - n);
 		for (size_t t = 0; t < n; t++)
 			expect_decode_error(buf, t,
-					    t < SMPP_MIN_FRAME ? -SMP_FRAME_ESHORT : -SMP_FRAME_ELENGTH,
+					    t < SMPP_MIN_FRAME ? -SMP_FRAME_ESHORT :
+								 -SMP_FRAME_ELENGTH,
 					    t >= SMPP_MIN_FRAME, 0x42, 0x55aa);
 		for (size_t extra = 1; n + extra <= sizeof(buf); extra++)
 			expect_decode_error(buf, n + extra, -SMP_FRAME_ELENGTH, true, 0x42, 0x55aa);
@@ -446,8 +455,8 @@ static int flip_error(size_t off, const uint8_t *flipped)
 	if (off == 2)
 		return -SMP_FRAME_EVERSION;
 	if (off == 8 || off == 9)
-		return get_le16(flipped + 8) > SMPP_MAX_PAYLOAD ? -SMP_FRAME_ETOOBIG
-								 : -SMP_FRAME_ELENGTH;
+		return get_le16(flipped + 8) > SMPP_MAX_PAYLOAD ? -SMP_FRAME_ETOOBIG :
+								  -SMP_FRAME_ELENGTH;
 	return -SMP_FRAME_ECRC;
 }
 
@@ -681,10 +690,11 @@ static void test_telemetry_frame(void **state)
 	assert_int_equal(smp_telemetry_frame_decode(buf, n, &td), 0);
 	assert_telemetry_equal(&tv, &td);
 
-#define EXPECT_TFRAME(err) do {							\
-		memset(&td, POISON, sizeof(td));				\
-		assert_int_equal(smp_telemetry_frame_decode(buf, n, &td), err);	\
-		assert_poisoned(&td, sizeof(td));				\
+#define EXPECT_TFRAME(err)                                                      \
+	do {                                                                    \
+		memset(&td, POISON, sizeof(td));                                \
+		assert_int_equal(smp_telemetry_frame_decode(buf, n, &td), err); \
+		assert_poisoned(&td, sizeof(td));                               \
 	} while (0)
 
 	/* Framing errors come through. */

@@ -86,10 +86,11 @@ static void test_error_unknown(void **state)
 static void test_status_names(void **state)
 {
 	static const char *const names[] = {
-		"OK", "BAD_MAGIC", "BAD_VERSION", "BAD_CRC", "BAD_LENGTH", "UNKNOWN_TYPE",
-		"BAD_RESERVED", "OUT_OF_RANGE", "NOT_ON_STEP", "BAD_STATE", "ESTOP_LATCHED",
-		"FAULT_LATCHED", "NO_CARTRIDGE", "CARTRIDGE_USED", "CARTRIDGE_EXPIRED",
-		"CARTRIDGE_MISMATCH", "PEDAL_UP", "BAD_LEASE", "CONDITION_PRESENT", "INTERNAL",
+		"OK",		"BAD_MAGIC",	  "BAD_VERSION",       "BAD_CRC",
+		"BAD_LENGTH",	"UNKNOWN_TYPE",	  "BAD_RESERVED",      "OUT_OF_RANGE",
+		"NOT_ON_STEP",	"BAD_STATE",	  "ESTOP_LATCHED",     "FAULT_LATCHED",
+		"NO_CARTRIDGE", "CARTRIDGE_USED", "CARTRIDGE_EXPIRED", "CARTRIDGE_MISMATCH",
+		"PEDAL_UP",	"BAD_LEASE",	  "CONDITION_PRESENT", "INTERNAL",
 	};
 	_Static_assert(ELEMENTSOF(names) == SMPP_S_LAST + 1, "every status");
 
@@ -103,8 +104,8 @@ static void test_status_names(void **state)
 static void test_type_names(void **state)
 {
 	static const char *const cmds[] = {
-		"GET_INFO", "SET_PARAMS", "START", "RENEW_LEASE", "STOP", "ESTOP",
-		"CLEAR_FAULT", "GET_CARTRIDGE", "MARK_CARTRIDGE_USED", "SELF_TEST",
+		"GET_INFO",  "SET_PARAMS",  "START",	     "RENEW_LEASE",	    "STOP",
+		"ESTOP",     "CLEAR_FAULT", "GET_CARTRIDGE", "MARK_CARTRIDGE_USED", "SELF_TEST",
 		"GET_STATS", "GET_STATUS",
 	};
 	_Static_assert(ELEMENTSOF(cmds) == SMPP_T_CMD_LAST, "every command");
@@ -142,8 +143,9 @@ static void test_state_names(void **state)
 static void test_fault_names(void **state)
 {
 	static const char *const names[] = {
-		"OVERCURRENT", "UNDERVOLTAGE", "OVERTEMP", "JAM", "CARTRIDGE_REMOVED",
-		"CARTRIDGE_INVALID", "LEASE_EXPIRED", "PEDAL_RELEASED", "INTERNAL",
+		"OVERCURRENT",	 "UNDERVOLTAGE",      "OVERTEMP",
+		"JAM",		 "CARTRIDGE_REMOVED", "CARTRIDGE_INVALID",
+		"LEASE_EXPIRED", "PEDAL_RELEASED",    "INTERNAL",
 	};
 
 	for (unsigned bit = 0; bit < 32; bit++) {

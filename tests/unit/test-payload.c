@@ -23,8 +23,12 @@ static const struct smp_params sample_params = { 0x1a2b, 0x3c4d, 0x5e6f, 0x7081 
 static const struct smp_range_error sample_range = { SMPP_FIELD_DEPTH, 0xa1b2 };
 static const struct smp_cartridge sample_cart = {
 	.flags = SMPP_CART_PRESENT | SMPP_CART_USED | SMPP_CART_EXPIRED | SMPP_CART_MARKED_HERE,
-	.needle_count = 5, .needle_type = SMPP_NEEDLE_M1, .needle_diameter_um = 0x0102,
-	.expiry_day = 0x03040506, .id = "0123456789abcdef", .lot = "L~ !",
+	.needle_count = 5,
+	.needle_type = SMPP_NEEDLE_M1,
+	.needle_diameter_um = 0x0102,
+	.expiry_day = 0x03040506,
+	.id = "0123456789abcdef",
+	.lot = "L~ !",
 };
 static const struct smp_stats sample_stats = {
 	0x01010101, 0x02020202, 0x03030303, 0x04040404, 0x05050505,
@@ -32,45 +36,117 @@ static const struct smp_stats sample_stats = {
 	0x0b0b0b0b, 0x0c0c0c0c, 0x0d0d0d0d, 0x0e0e0e0e, 0xfffffffe,
 };
 static const struct smp_status_info sample_status = {
-	.state = SMPP_STATE_ESTOP, .lease_left_ms = 0xabcd, .faults = SMPP_FAULT_ALL,
+	.state = SMPP_STATE_ESTOP,
+	.lease_left_ms = 0xabcd,
+	.faults = SMPP_FAULT_ALL,
 	.setpoints = { 0x1112, 0x1314, 0x1516, 0x1718 },
 };
 static const struct smp_telemetry sample_tele = {
-	.seq = 0xfedcba98, .faults = SMPP_FAULT_JAM | SMPP_FAULT_INTERNAL,
-	.timestamp_us = 0x0102030405060708ull, .voltage_mv = 0x2122, .current_ma = 0x2324,
-	.rate_chz = 0x2526, .depth_um = 0x2728, .temp_cdeg = -12345,
-	.state = SMPP_STATE_FAULT, .flags = 7, .lease_left_ms = 0x292a,
+	.seq = 0xfedcba98,
+	.faults = SMPP_FAULT_JAM | SMPP_FAULT_INTERNAL,
+	.timestamp_us = 0x0102030405060708ull,
+	.voltage_mv = 0x2122,
+	.current_ma = 0x2324,
+	.rate_chz = 0x2526,
+	.depth_um = 0x2728,
+	.temp_cdeg = -12345,
+	.state = SMPP_STATE_FAULT,
+	.flags = 7,
+	.lease_left_ms = 0x292a,
 };
 
 /* ---- Uniform wrappers for the table-driven tests ---- */
 
-static int enc_info(uint8_t *o, size_t n) { return smp_info_encode(&sample_info, o, n); }
-static int enc_params(uint8_t *o, size_t n) { return smp_params_encode(&sample_params, o, n); }
-static int enc_range(uint8_t *o, size_t n) { return smp_range_error_encode(&sample_range, o, n); }
-static int enc_lease(uint8_t *o, size_t n) { return smp_lease_encode(0x1234, o, n); }
-static int enc_cart(uint8_t *o, size_t n) { return smp_cartridge_encode(&sample_cart, o, n); }
-static int enc_mark(uint8_t *o, size_t n) { return smp_mark_used_encode("CART-1", o, n); }
-static int enc_self(uint8_t *o, size_t n) { return smp_self_test_encode(SMPP_FAULT_OVERTEMP, o, n); }
-static int enc_stats(uint8_t *o, size_t n) { return smp_stats_encode(&sample_stats, o, n); }
-static int enc_status(uint8_t *o, size_t n) { return smp_status_encode(&sample_status, o, n); }
-static int enc_tele(uint8_t *o, size_t n) { return smp_telemetry_encode(&sample_tele, o, n); }
+static int enc_info(uint8_t *o, size_t n)
+{
+	return smp_info_encode(&sample_info, o, n);
+}
+static int enc_params(uint8_t *o, size_t n)
+{
+	return smp_params_encode(&sample_params, o, n);
+}
+static int enc_range(uint8_t *o, size_t n)
+{
+	return smp_range_error_encode(&sample_range, o, n);
+}
+static int enc_lease(uint8_t *o, size_t n)
+{
+	return smp_lease_encode(0x1234, o, n);
+}
+static int enc_cart(uint8_t *o, size_t n)
+{
+	return smp_cartridge_encode(&sample_cart, o, n);
+}
+static int enc_mark(uint8_t *o, size_t n)
+{
+	return smp_mark_used_encode("CART-1", o, n);
+}
+static int enc_self(uint8_t *o, size_t n)
+{
+	return smp_self_test_encode(SMPP_FAULT_OVERTEMP, o, n);
+}
+static int enc_stats(uint8_t *o, size_t n)
+{
+	return smp_stats_encode(&sample_stats, o, n);
+}
+static int enc_status(uint8_t *o, size_t n)
+{
+	return smp_status_encode(&sample_status, o, n);
+}
+static int enc_tele(uint8_t *o, size_t n)
+{
+	return smp_telemetry_encode(&sample_tele, o, n);
+}
 
-static int dec_info(const uint8_t *p, size_t n, void *r) { return smp_info_decode(p, n, r); }
-static int dec_params(const uint8_t *p, size_t n, void *r) { return smp_params_decode(p, n, r); }
-static int dec_range(const uint8_t *p, size_t n, void *r) { return smp_range_error_decode(p, n, r); }
-static int dec_lease(const uint8_t *p, size_t n, void *r) { return smp_lease_decode(p, n, r); }
-static int dec_cart(const uint8_t *p, size_t n, void *r) { return smp_cartridge_decode(p, n, r); }
-static int dec_mark(const uint8_t *p, size_t n, void *r) { return smp_mark_used_decode(p, n, r); }
-static int dec_self(const uint8_t *p, size_t n, void *r) { return smp_self_test_decode(p, n, r); }
-static int dec_stats(const uint8_t *p, size_t n, void *r) { return smp_stats_decode(p, n, r); }
-static int dec_status(const uint8_t *p, size_t n, void *r) { return smp_status_decode(p, n, r); }
-static int dec_tele(const uint8_t *p, size_t n, void *r) { return smp_telemetry_decode(p, n, r); }
+static int dec_info(const uint8_t *p, size_t n, void *r)
+{
+	return smp_info_decode(p, n, r);
+}
+static int dec_params(const uint8_t *p, size_t n, void *r)
+{
+	return smp_params_decode(p, n, r);
+}
+static int dec_range(const uint8_t *p, size_t n, void *r)
+{
+	return smp_range_error_decode(p, n, r);
+}
+static int dec_lease(const uint8_t *p, size_t n, void *r)
+{
+	return smp_lease_decode(p, n, r);
+}
+static int dec_cart(const uint8_t *p, size_t n, void *r)
+{
+	return smp_cartridge_decode(p, n, r);
+}
+static int dec_mark(const uint8_t *p, size_t n, void *r)
+{
+	return smp_mark_used_decode(p, n, r);
+}
+static int dec_self(const uint8_t *p, size_t n, void *r)
+{
+	return smp_self_test_decode(p, n, r);
+}
+static int dec_stats(const uint8_t *p, size_t n, void *r)
+{
+	return smp_stats_decode(p, n, r);
+}
+static int dec_status(const uint8_t *p, size_t n, void *r)
+{
+	return smp_status_decode(p, n, r);
+}
+static int dec_tele(const uint8_t *p, size_t n, void *r)
+{
+	return smp_telemetry_decode(p, n, r);
+}
 
 struct span {
 	size_t off, len;
 };
 
-#define SPAN(type, field) { offsetof(struct type, field), sizeof(((struct type *)0)->field) }
+#define SPAN(type, field)                                                       \
+	{                                                                       \
+		offsetof(struct type, field), sizeof(((struct type *)0)->field) \
+	}
 
 struct payload_desc {
 	const char *name;
@@ -83,29 +159,77 @@ struct payload_desc {
 };
 
 static const struct payload_desc payloads[] = {
-	{ "info", SMPP_INFO_SIZE, sizeof(struct smp_info), enc_info, dec_info,
+	{ "info",
+	  SMPP_INFO_SIZE,
+	  sizeof(struct smp_info),
+	  enc_info,
+	  dec_info,
 	  { SPAN(smpp_info, reserved),
 	    { offsetof(struct smpp_info, limits) + offsetof(struct smpp_limits, reserved), 2 } },
 	  { SPAN(smpp_info, serial), SPAN(smpp_info, model_name) } },
-	{ "params", SMPP_PARAMS_SIZE, sizeof(struct smp_params), enc_params, dec_params,
-	  { { 0 } }, { { 0 } } },
-	{ "range_error", SMPP_RANGE_ERROR_SIZE, sizeof(struct smp_range_error), enc_range, dec_range,
-	  { SPAN(smpp_range_error, reserved) }, { { 0 } } },
-	{ "lease", SMPP_LEASE_SIZE, sizeof(uint16_t), enc_lease, dec_lease,
-	  { SPAN(smpp_lease, reserved) }, { { 0 } } },
-	{ "cartridge", SMPP_CARTRIDGE_SIZE, sizeof(struct smp_cartridge), enc_cart, dec_cart,
+	{ "params",
+	  SMPP_PARAMS_SIZE,
+	  sizeof(struct smp_params),
+	  enc_params,
+	  dec_params,
+	  { { 0 } },
+	  { { 0 } } },
+	{ "range_error",
+	  SMPP_RANGE_ERROR_SIZE,
+	  sizeof(struct smp_range_error),
+	  enc_range,
+	  dec_range,
+	  { SPAN(smpp_range_error, reserved) },
+	  { { 0 } } },
+	{ "lease",
+	  SMPP_LEASE_SIZE,
+	  sizeof(uint16_t),
+	  enc_lease,
+	  dec_lease,
+	  { SPAN(smpp_lease, reserved) },
+	  { { 0 } } },
+	{ "cartridge",
+	  SMPP_CARTRIDGE_SIZE,
+	  sizeof(struct smp_cartridge),
+	  enc_cart,
+	  dec_cart,
 	  { SPAN(smpp_cartridge, reserved), SPAN(smpp_cartridge, reserved2) },
 	  { SPAN(smpp_cartridge, id), SPAN(smpp_cartridge, lot) } },
-	{ "mark_used", SMPP_MARK_USED_SIZE, SMPP_ID_LEN + 1, enc_mark, dec_mark,
-	  { { 0 } }, { SPAN(smpp_mark_used, id) } },
-	{ "self_test", SMPP_SELF_TEST_SIZE, sizeof(uint32_t), enc_self, dec_self,
-	  { SPAN(smpp_self_test, reserved) }, { { 0 } } },
-	{ "stats", SMPP_STATS_SIZE, sizeof(struct smp_stats), enc_stats, dec_stats,
-	  { SPAN(smpp_stats, reserved) }, { { 0 } } },
-	{ "status", SMPP_STATUS_SIZE, sizeof(struct smp_status_info), enc_status, dec_status,
-	  { SPAN(smpp_status_info, reserved) }, { { 0 } } },
-	{ "telemetry", SMPP_TELEMETRY_SIZE, sizeof(struct smp_telemetry), enc_tele, dec_tele,
-	  { SPAN(smpp_telemetry, reserved) }, { { 0 } } },
+	{ "mark_used",
+	  SMPP_MARK_USED_SIZE,
+	  SMPP_ID_LEN + 1,
+	  enc_mark,
+	  dec_mark,
+	  { { 0 } },
+	  { SPAN(smpp_mark_used, id) } },
+	{ "self_test",
+	  SMPP_SELF_TEST_SIZE,
+	  sizeof(uint32_t),
+	  enc_self,
+	  dec_self,
+	  { SPAN(smpp_self_test, reserved) },
+	  { { 0 } } },
+	{ "stats",
+	  SMPP_STATS_SIZE,
+	  sizeof(struct smp_stats),
+	  enc_stats,
+	  dec_stats,
+	  { SPAN(smpp_stats, reserved) },
+	  { { 0 } } },
+	{ "status",
+	  SMPP_STATUS_SIZE,
+	  sizeof(struct smp_status_info),
+	  enc_status,
+	  dec_status,
+	  { SPAN(smpp_status_info, reserved) },
+	  { { 0 } } },
+	{ "telemetry",
+	  SMPP_TELEMETRY_SIZE,
+	  sizeof(struct smp_telemetry),
+	  enc_tele,
+	  dec_tele,
+	  { SPAN(smpp_telemetry, reserved) },
+	  { { 0 } } },
 };
 
 static const struct payload_desc *desc(const char *name)
@@ -327,7 +451,7 @@ static void test_info(void **state)
 	/* Host strings that do not fit the wire. */
 	struct smp_info bad = sample_info;
 
-	memcpy(bad.serial, "0123456789abcdefX", 17);	/* 17 chars, no NUL */
+	memcpy(bad.serial, "0123456789abcdefX", 17); /* 17 chars, no NUL */
 	assert_int_equal(smp_info_encode(&bad, b, sizeof(b)), -SMP_FRAME_EINVAL);
 	bad = sample_info;
 	bad.model_name[3] = '\t';
@@ -370,7 +494,7 @@ static void test_range_error(void **state)
 
 		b[0] = (uint8_t)f;
 		expect_decode(d, b, sizeof(b), ok ? 0 : -SMP_FRAME_ERESERVED);
-		bad = (struct smp_range_error) { (uint8_t)f, 1 };
+		bad = (struct smp_range_error){ (uint8_t)f, 1 };
 		assert_int_equal(smp_range_error_encode(&bad, b, sizeof(b)),
 				 ok ? SMPP_RANGE_ERROR_SIZE : -SMP_FRAME_EINVAL);
 		b[0] = (uint8_t)f;
@@ -441,7 +565,8 @@ static void test_cartridge(void **state)
 		c = sample_cart;
 		c.flags |= (uint8_t)(1u << bit);
 		assert_int_equal(smp_cartridge_encode(&c, b, sizeof(b)), -SMP_FRAME_EINVAL);
-		assert_int_equal(smp_cartridge_encode(&sample_cart, b, sizeof(b)), SMPP_CARTRIDGE_SIZE);
+		assert_int_equal(smp_cartridge_encode(&sample_cart, b, sizeof(b)),
+				 SMPP_CARTRIDGE_SIZE);
 		b[OFF(smpp_cartridge, flags)] |= (uint8_t)(1u << bit);
 		expect_decode(d, b, sizeof(b), -SMP_FRAME_ERESERVED);
 	}
@@ -458,7 +583,8 @@ static void test_cartridge(void **state)
 		c.needle_type = (uint8_t)t;
 		assert_int_equal(smp_cartridge_encode(&c, b, sizeof(b)),
 				 ok ? SMPP_CARTRIDGE_SIZE : -SMP_FRAME_EINVAL);
-		assert_int_equal(smp_cartridge_encode(&sample_cart, b, sizeof(b)), SMPP_CARTRIDGE_SIZE);
+		assert_int_equal(smp_cartridge_encode(&sample_cart, b, sizeof(b)),
+				 SMPP_CARTRIDGE_SIZE);
 		b[OFF(smpp_cartridge, needle_type)] = (uint8_t)t;
 		expect_decode(d, b, sizeof(b), ok ? 0 : -SMP_FRAME_ERESERVED);
 	}
@@ -602,7 +728,8 @@ static void test_telemetry(void **state)
 		t = sample_tele;
 		t.flags = (uint8_t)(1u << bit);
 		assert_int_equal(smp_telemetry_encode(&t, b, sizeof(b)), -SMP_FRAME_EINVAL);
-		assert_int_equal(smp_telemetry_encode(&sample_tele, b, sizeof(b)), SMPP_TELEMETRY_SIZE);
+		assert_int_equal(smp_telemetry_encode(&sample_tele, b, sizeof(b)),
+				 SMPP_TELEMETRY_SIZE);
 		b[OFF(smpp_telemetry, flags)] = (uint8_t)(1u << bit);
 		expect_decode(d, b, sizeof(b), -SMP_FRAME_ERESERVED);
 	}
@@ -610,7 +737,8 @@ static void test_telemetry(void **state)
 		t = sample_tele;
 		t.faults = 1u << bit;
 		assert_int_equal(smp_telemetry_encode(&t, b, sizeof(b)), -SMP_FRAME_EINVAL);
-		assert_int_equal(smp_telemetry_encode(&sample_tele, b, sizeof(b)), SMPP_TELEMETRY_SIZE);
+		assert_int_equal(smp_telemetry_encode(&sample_tele, b, sizeof(b)),
+				 SMPP_TELEMETRY_SIZE);
 		put_le32(b + OFF(smpp_telemetry, faults), 1u << bit);
 		expect_decode(d, b, sizeof(b), -SMP_FRAME_ERESERVED);
 	}
@@ -618,7 +746,8 @@ static void test_telemetry(void **state)
 		t = sample_tele;
 		t.state = (uint8_t)st;
 		assert_int_equal(smp_telemetry_encode(&t, b, sizeof(b)), -SMP_FRAME_EINVAL);
-		assert_int_equal(smp_telemetry_encode(&sample_tele, b, sizeof(b)), SMPP_TELEMETRY_SIZE);
+		assert_int_equal(smp_telemetry_encode(&sample_tele, b, sizeof(b)),
+				 SMPP_TELEMETRY_SIZE);
 		b[OFF(smpp_telemetry, state)] = (uint8_t)st;
 		expect_decode(d, b, sizeof(b), -SMP_FRAME_ERESERVED);
 	}

@@ -58,7 +58,7 @@ struct raw_hdr {
 	uint8_t version;
 	uint8_t type;
 	uint32_t seq;
-	uint16_t len;		/* the len field, may lie */
+	uint16_t len; /* the len field, may lie */
 	uint16_t status;
 };
 
@@ -66,8 +66,7 @@ struct raw_hdr {
  * Write header h, plen payload bytes and a correct CRC over header and
  * payload into out; returns the byte count (12 + plen + 4).
  */
-static inline size_t craft(uint8_t *out, const struct raw_hdr *h,
-			   const void *payload, size_t plen)
+static inline size_t craft(uint8_t *out, const struct raw_hdr *h, const void *payload, size_t plen)
 {
 	put_le16(out, h->magic);
 	out[2] = h->version;
@@ -83,9 +82,13 @@ static inline size_t craft(uint8_t *out, const struct raw_hdr *h,
 
 static inline struct raw_hdr good_hdr(uint8_t type, uint32_t seq, uint16_t len, uint16_t status)
 {
-	return (struct raw_hdr) {
-		.magic = SMPP_MAGIC, .version = SMPP_VERSION, .type = type,
-		.seq = seq, .len = len, .status = status,
+	return (struct raw_hdr){
+		.magic = SMPP_MAGIC,
+		.version = SMPP_VERSION,
+		.type = type,
+		.seq = seq,
+		.len = len,
+		.status = status,
 	};
 }
 

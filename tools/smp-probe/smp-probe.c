@@ -66,28 +66,38 @@ static double now_s(void)
 
 static void print_json(struct json_object *o)
 {
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
 static const char *speed_name(int speed)
 {
 	switch (speed) {
-	case LIBUSB_SPEED_LOW:		return "low";
-	case LIBUSB_SPEED_FULL:		return "full";
-	case LIBUSB_SPEED_HIGH:		return "high";
-	case LIBUSB_SPEED_SUPER:	return "super";
-	default:			return "unknown";
+	case LIBUSB_SPEED_LOW:
+		return "low";
+	case LIBUSB_SPEED_FULL:
+		return "full";
+	case LIBUSB_SPEED_HIGH:
+		return "high";
+	case LIBUSB_SPEED_SUPER:
+		return "super";
+	default:
+		return "unknown";
 	}
 }
 
 static const char *ep_type_name(uint8_t attr)
 {
 	switch (attr & LIBUSB_TRANSFER_TYPE_MASK) {
-	case LIBUSB_TRANSFER_TYPE_CONTROL:	return "control";
-	case LIBUSB_TRANSFER_TYPE_ISOCHRONOUS:	return "isochronous";
-	case LIBUSB_TRANSFER_TYPE_BULK:		return "bulk";
-	default:				return "interrupt";
+	case LIBUSB_TRANSFER_TYPE_CONTROL:
+		return "control";
+	case LIBUSB_TRANSFER_TYPE_ISOCHRONOUS:
+		return "isochronous";
+	case LIBUSB_TRANSFER_TYPE_BULK:
+		return "bulk";
+	default:
+		return "interrupt";
 	}
 }
 
@@ -135,8 +145,8 @@ static int cmd_list(void)
 		char serial[128], manuf[128], product[128];
 		struct json_object *jdev = NULL, *jeps = NULL;
 
-		if (libusb_get_device_descriptor(list[i], &d) < 0 ||
-		    d.idVendor != SMPP_USB_VID || d.idProduct != SMPP_USB_PID)
+		if (libusb_get_device_descriptor(list[i], &d) < 0 || d.idVendor != SMPP_USB_VID ||
+		    d.idProduct != SMPP_USB_PID)
 			continue;
 		found++;
 		r = libusb_open(list[i], &h);
@@ -153,13 +163,18 @@ static int cmd_list(void)
 			jdev = json_object_new_object();
 			json_object_object_add(jdev, "vid", json_object_new_int(d.idVendor));
 			json_object_object_add(jdev, "pid", json_object_new_int(d.idProduct));
-			json_object_object_add(jdev, "bus", json_object_new_int(libusb_get_bus_number(list[i])));
-			json_object_object_add(jdev, "address", json_object_new_int(libusb_get_device_address(list[i])));
+			json_object_object_add(jdev, "bus",
+					       json_object_new_int(libusb_get_bus_number(list[i])));
+			json_object_object_add(jdev, "address",
+					       json_object_new_int(
+						       libusb_get_device_address(list[i])));
 			json_object_object_add(jdev, "serial", json_object_new_string(serial));
 			json_object_object_add(jdev, "manufacturer", json_object_new_string(manuf));
 			json_object_object_add(jdev, "product", json_object_new_string(product));
 			json_object_object_add(jdev, "bcd_device", json_object_new_int(d.bcdDevice));
-			json_object_object_add(jdev, "speed", json_object_new_string(speed_name(libusb_get_device_speed(list[i]))));
+			json_object_object_add(jdev, "speed",
+					       json_object_new_string(speed_name(
+						       libusb_get_device_speed(list[i]))));
 			jeps = json_object_new_array();
 			json_object_object_add(jdev, "endpoints", jeps);
 			json_object_array_add(jarr, jdev);
@@ -168,8 +183,9 @@ static int cmd_list(void)
 			       "speed %s manufacturer '%s' product '%s'\n",
 			       d.idVendor, d.idProduct, libusb_get_bus_number(list[i]),
 			       libusb_get_device_address(list[i]), serial, d.bcdDevice,
-			       SMPP_BCD_MODEL(d.bcdDevice), (d.bcdDevice >> 4) & 0xf, d.bcdDevice & 0xf,
-			       speed_name(libusb_get_device_speed(list[i])), manuf, product);
+			       SMPP_BCD_MODEL(d.bcdDevice), (d.bcdDevice >> 4) & 0xf,
+			       d.bcdDevice & 0xf, speed_name(libusb_get_device_speed(list[i])),
+			       manuf, product);
 		}
 		if (libusb_get_active_config_descriptor(list[i], &cfg) == 0) {
 			for (int k = 0; k < cfg->bNumInterfaces; k++) {
@@ -190,17 +206,29 @@ static int cmd_list(void)
 					if (jeps) {
 						struct json_object *je = json_object_new_object();
 
-						json_object_object_add(je, "address", json_object_new_int(ep->bEndpointAddress));
-						json_object_object_add(je, "type", json_object_new_string(ep_type_name(ep->bmAttributes)));
-						json_object_object_add(je, "direction", json_object_new_string(in ? "in" : "out"));
-						json_object_object_add(je, "max_packet", json_object_new_int(ep->wMaxPacketSize & 0x7ff));
-						json_object_object_add(je, "interval", json_object_new_int(ep->bInterval));
+						json_object_object_add(je, "address",
+								       json_object_new_int(
+									       ep->bEndpointAddress));
+						json_object_object_add(je, "type",
+								       json_object_new_string(ep_type_name(
+									       ep->bmAttributes)));
+						json_object_object_add(je, "direction",
+								       json_object_new_string(
+									       in ? "in" : "out"));
+						json_object_object_add(je, "max_packet",
+								       json_object_new_int(
+									       ep->wMaxPacketSize &
+									       0x7ff));
+						json_object_object_add(je, "interval",
+								       json_object_new_int(
+									       ep->bInterval));
 						json_object_array_add(jeps, je);
 					} else {
 						printf("  endpoint 0x%02x %s %s max packet %u interval %u\n",
-						       ep->bEndpointAddress, ep_type_name(ep->bmAttributes),
-						       in ? "in" : "out", ep->wMaxPacketSize & 0x7ff,
-						       ep->bInterval);
+						       ep->bEndpointAddress,
+						       ep_type_name(ep->bmAttributes),
+						       in ? "in" : "out",
+						       ep->wMaxPacketSize & 0x7ff, ep->bInterval);
 					}
 				}
 			}
@@ -230,15 +258,18 @@ static int open_link(struct smp_link **ret)
 		r = smp_link_open_usb(arg.serial, arg.detach, ret);
 	if (r < 0) {
 		if (arg.socket)
-			fprintf(stderr, "smp-probe: cannot connect to %s: %s\n", arg.socket, strerror(-r));
+			fprintf(stderr, "smp-probe: cannot connect to %s: %s\n", arg.socket,
+				strerror(-r));
 		else if (r == -ENODEV)
-			fprintf(stderr, "smp-probe: no %04x:%04x device%s%s found\n",
-				SMPP_USB_VID, SMPP_USB_PID, arg.serial ? " with serial " : "",
+			fprintf(stderr, "smp-probe: no %04x:%04x device%s%s found\n", SMPP_USB_VID,
+				SMPP_USB_PID, arg.serial ? " with serial " : "",
 				arg.serial ? arg.serial : "");
 		else if (r == -EBUSY)
-			fprintf(stderr, "smp-probe: a kernel driver owns the device (use --detach)\n");
+			fprintf(stderr,
+				"smp-probe: a kernel driver owns the device (use --detach)\n");
 		else if (r == -EPROTO)
-			fprintf(stderr, "smp-probe: device does not have the protocol v1 interface/endpoints\n");
+			fprintf(stderr,
+				"smp-probe: device does not have the protocol v1 interface/endpoints\n");
 		else
 			fprintf(stderr, "smp-probe: cannot open the device: %s\n", strerror(-r));
 	}
@@ -251,7 +282,8 @@ static void report_failure(const char *what, int r)
 	if (r < 0)
 		fprintf(stderr, "smp-probe: %s: %s\n", what, strerror(-r));
 	else
-		fprintf(stderr, "smp-probe: %s: device replied %s\n", what, smp_status_name((unsigned)r));
+		fprintf(stderr, "smp-probe: %s: device replied %s\n", what,
+			smp_status_name((unsigned)r));
 }
 
 static void faults_str(uint32_t faults, char *buf, size_t sz)
@@ -269,8 +301,8 @@ static void faults_str(uint32_t faults, char *buf, size_t sz)
 		if (!(faults & (1u << b)))
 			continue;
 		name = smp_fault_name(1u << b);
-		off += (size_t)snprintf(buf + off, off < sz ? sz - off : 0, "%s%s",
-					off ? "," : "", name ? name : "?");
+		off += (size_t)snprintf(buf + off, off < sz ? sz - off : 0, "%s%s", off ? "," : "",
+					name ? name : "?");
 		if (off >= sz)
 			break;
 	}
@@ -287,7 +319,8 @@ static void print_counters_json(struct json_object *o, const struct smp_link_cou
 	json_object_object_add(j, "stray_replies", json_object_new_int64((int64_t)c->stray_replies));
 	json_object_object_add(j, "telemetry", json_object_new_int64((int64_t)c->telemetry));
 	json_object_object_add(j, "telemetry_bad", json_object_new_int64((int64_t)c->telemetry_bad));
-	json_object_object_add(j, "telemetry_gaps", json_object_new_int64((int64_t)c->telemetry_gaps));
+	json_object_object_add(j, "telemetry_gaps",
+			       json_object_new_int64((int64_t)c->telemetry_gaps));
 	json_object_object_add(o, "link", j);
 }
 
@@ -340,32 +373,45 @@ static int cmd_info(void)
 		json_object_object_add(ji, "fw_version", json_object_new_int(info.fw_version));
 		json_object_object_add(ji, "proto_version", json_object_new_int(info.proto_version));
 		jl = json_object_new_object();
-		json_object_object_add(jl, "voltage_min_mv", json_object_new_int(info.limits.voltage_min_mv));
-		json_object_object_add(jl, "voltage_max_mv", json_object_new_int(info.limits.voltage_max_mv));
-		json_object_object_add(jl, "current_max_ma", json_object_new_int(info.limits.current_max_ma));
-		json_object_object_add(jl, "rate_min_chz", json_object_new_int(info.limits.rate_min_chz));
-		json_object_object_add(jl, "rate_max_chz", json_object_new_int(info.limits.rate_max_chz));
-		json_object_object_add(jl, "depth_min_um", json_object_new_int(info.limits.depth_min_um));
-		json_object_object_add(jl, "depth_max_um", json_object_new_int(info.limits.depth_max_um));
-		json_object_object_add(jl, "temp_max_cdeg", json_object_new_int(info.limits.temp_max_cdeg));
-		json_object_object_add(jl, "lease_max_ms", json_object_new_int(info.limits.lease_max_ms));
+		json_object_object_add(jl, "voltage_min_mv",
+				       json_object_new_int(info.limits.voltage_min_mv));
+		json_object_object_add(jl, "voltage_max_mv",
+				       json_object_new_int(info.limits.voltage_max_mv));
+		json_object_object_add(jl, "current_max_ma",
+				       json_object_new_int(info.limits.current_max_ma));
+		json_object_object_add(jl, "rate_min_chz",
+				       json_object_new_int(info.limits.rate_min_chz));
+		json_object_object_add(jl, "rate_max_chz",
+				       json_object_new_int(info.limits.rate_max_chz));
+		json_object_object_add(jl, "depth_min_um",
+				       json_object_new_int(info.limits.depth_min_um));
+		json_object_object_add(jl, "depth_max_um",
+				       json_object_new_int(info.limits.depth_max_um));
+		json_object_object_add(jl, "temp_max_cdeg",
+				       json_object_new_int(info.limits.temp_max_cdeg));
+		json_object_object_add(jl, "lease_max_ms",
+				       json_object_new_int(info.limits.lease_max_ms));
 		json_object_object_add(ji, "limits", jl);
 		json_object_object_add(o, "info", ji);
 		jc = json_object_new_object();
-		json_object_object_add(jc, "present", json_object_new_boolean(cart.flags & SMPP_CART_PRESENT));
+		json_object_object_add(jc, "present",
+				       json_object_new_boolean(cart.flags & SMPP_CART_PRESENT));
 		json_object_object_add(jc, "flags", json_object_new_int(cart.flags));
 		json_object_object_add(jc, "id", json_object_new_string(cart.id));
 		json_object_object_add(jc, "lot", json_object_new_string(cart.lot));
 		json_object_object_add(jc, "needle", json_object_new_string(needle));
-		json_object_object_add(jc, "needle_diameter_um", json_object_new_int(cart.needle_diameter_um));
+		json_object_object_add(jc, "needle_diameter_um",
+				       json_object_new_int(cart.needle_diameter_um));
 		json_object_object_add(jc, "expiry_day", json_object_new_int64(cart.expiry_day));
 		json_object_object_add(o, "cartridge", jc);
 		js = json_object_new_object();
 		json_object_object_add(js, "state", json_object_new_string(smp_state_name(st.state)));
 		json_object_object_add(js, "faults", json_object_new_int64(st.faults));
 		json_object_object_add(js, "lease_left_ms", json_object_new_int(st.lease_left_ms));
-		json_object_object_add(js, "voltage_mv", json_object_new_int(st.setpoints.voltage_mv));
-		json_object_object_add(js, "current_ma", json_object_new_int(st.setpoints.current_ma));
+		json_object_object_add(js, "voltage_mv",
+				       json_object_new_int(st.setpoints.voltage_mv));
+		json_object_object_add(js, "current_ma",
+				       json_object_new_int(st.setpoints.current_ma));
 		json_object_object_add(js, "rate_chz", json_object_new_int(st.setpoints.rate_chz));
 		json_object_object_add(js, "depth_um", json_object_new_int(st.setpoints.depth_um));
 		json_object_object_add(o, "status", js);
@@ -384,19 +430,20 @@ static int cmd_info(void)
 	       info.limits.depth_max_um / 1000.0, info.limits.temp_max_cdeg / 100.0,
 	       info.limits.lease_max_ms);
 	if (cart.flags & SMPP_CART_PRESENT)
-		printf("cartridge   %s lot %s, %s %u um, expires day %" PRIu32 "%s%s%s\n",
-		       cart.id, cart.lot, needle, cart.needle_diameter_um, cart.expiry_day,
+		printf("cartridge   %s lot %s, %s %u um, expires day %" PRIu32 "%s%s%s\n", cart.id,
+		       cart.lot, needle, cart.needle_diameter_um, cart.expiry_day,
 		       cart.flags & SMPP_CART_USED ? ", USED" : "",
 		       cart.flags & SMPP_CART_EXPIRED ? ", EXPIRED" : "",
 		       cart.flags & SMPP_CART_MARKED_HERE ? " (marked in this insertion)" : "");
 	else
 		printf("cartridge   none\n");
 	printf("status      %s, faults %s, lease left %u ms, setpoints %.1f V %u mA %.2f Hz %.2f mm\n",
-	       smp_state_name(st.state), faults, st.lease_left_ms,
-	       st.setpoints.voltage_mv / 1000.0, st.setpoints.current_ma,
-	       st.setpoints.rate_chz / 100.0, st.setpoints.depth_um / 1000.0);
-	printf("link        %" PRIu64 " commands, %" PRIu64 " replies, %" PRIu64 " bad frames, %"
-	       PRIu64 " stray replies\n", c.commands, c.replies, c.bad_frames, c.stray_replies);
+	       smp_state_name(st.state), faults, st.lease_left_ms, st.setpoints.voltage_mv / 1000.0,
+	       st.setpoints.current_ma, st.setpoints.rate_chz / 100.0,
+	       st.setpoints.depth_um / 1000.0);
+	printf("link        %" PRIu64 " commands, %" PRIu64 " replies, %" PRIu64
+	       " bad frames, %" PRIu64 " stray replies\n",
+	       c.commands, c.replies, c.bad_frames, c.stray_replies);
 	return 0;
 }
 
@@ -488,7 +535,7 @@ static int cmd_stream(void)
 			continue;
 		if (t.seq != last.seq + 1 && t.seq - last.seq < 0x80000000u &&
 		    n_gaps < MAX_GAPS_LISTED)
-			gap_list[n_gaps++] = (struct gap) { last.seq, t.seq - last.seq - 1 };
+			gap_list[n_gaps++] = (struct gap){ last.seq, t.seq - last.seq - 1 };
 		last = t;
 		records++;
 		if (!arg.quiet && !arg.json && now_s() >= t_next_print) {
@@ -512,7 +559,8 @@ static int cmd_stream(void)
 
 	uint64_t gaps = c1.telemetry_gaps - c0.telemetry_gaps;
 	uint64_t bad = (c1.telemetry_bad - c0.telemetry_bad) + (c1.bad_frames - c0.bad_frames);
-	uint64_t dev_dropped = have_stats ? (uint32_t)(s1.telemetry_dropped - s0.telemetry_dropped) : 0;
+	uint64_t dev_dropped = have_stats ? (uint32_t)(s1.telemetry_dropped - s0.telemetry_dropped) :
+					    0;
 	uint64_t span = records ? (uint64_t)(last.seq - first.seq) + 1 : 0;
 	double rate = elapsed > 0 ? records / elapsed : 0;
 	double dev_secs = records > 1 ? (last.timestamp_us - first.timestamp_us) / 1e6 : 0;
@@ -530,14 +578,17 @@ static int cmd_stream(void)
 		json_object_object_add(o, "gaps", json_object_new_int64((int64_t)gaps));
 		json_object_object_add(o, "bad_frames", json_object_new_int64((int64_t)bad));
 		if (have_stats)
-			json_object_object_add(o, "device_dropped", json_object_new_int64((int64_t)dev_dropped));
+			json_object_object_add(o, "device_dropped",
+					       json_object_new_int64((int64_t)dev_dropped));
 		struct json_object *jg = json_object_new_array();
 
 		for (size_t i = 0; i < n_gaps; i++) {
 			struct json_object *g = json_object_new_object();
 
-			json_object_object_add(g, "after_seq", json_object_new_int64(gap_list[i].after));
-			json_object_object_add(g, "missing", json_object_new_int64(gap_list[i].missing));
+			json_object_object_add(g, "after_seq",
+					       json_object_new_int64(gap_list[i].after));
+			json_object_object_add(g, "missing",
+					       json_object_new_int64(gap_list[i].missing));
 			json_object_array_add(jg, g);
 		}
 		json_object_object_add(o, "gap_list", jg);
@@ -550,7 +601,8 @@ static int cmd_stream(void)
 		printf("records %" PRIu64 " in %.2f s (%.1f/s); seq %" PRIu32 "..%" PRIu32
 		       " (span %" PRIu64 ", device time %.3f s)\n",
 		       records, elapsed, rate, first.seq, last.seq, span, dev_secs);
-		printf("gaps %" PRIu64 ", bad frames %" PRIu64 ", device-counted drops %s%" PRIu64 "\n",
+		printf("gaps %" PRIu64 ", bad frames %" PRIu64 ", device-counted drops %s%" PRIu64
+		       "\n",
 		       gaps, bad, have_stats ? "" : "(unavailable) ", dev_dropped);
 	}
 	if (arg.expect_no_drops) {
@@ -559,9 +611,11 @@ static int cmd_stream(void)
 			ret = 1;
 		}
 		if (gaps || bad || dev_dropped || !have_stats || span != records) {
-			fprintf(stderr, "smp-probe: telemetry lost: %" PRIu64 " gaps, %" PRIu64
+			fprintf(stderr,
+				"smp-probe: telemetry lost: %" PRIu64 " gaps, %" PRIu64
 				" bad frames, %" PRIu64 " device drops, %" PRIu64 " of %" PRIu64
-				" records received\n", gaps, bad, dev_dropped, records, span);
+				" records received\n",
+				gaps, bad, dev_dropped, records, span);
 			ret = 1;
 		}
 	}
@@ -581,18 +635,16 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "serial", required_argument, NULL, 'S' },
-		{ "detach", no_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "seconds", required_argument, NULL, 'n' },
-		{ "warmup-ms", required_argument, NULL, 'w' },
-		{ "expect-no-drops", no_argument, NULL, 'x' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
+	static const struct option opts[] = { { "socket", required_argument, NULL, 's' },
+					      { "serial", required_argument, NULL, 'S' },
+					      { "detach", no_argument, NULL, 'd' },
+					      { "json", no_argument, NULL, 'j' },
+					      { "quiet", no_argument, NULL, 'q' },
+					      { "seconds", required_argument, NULL, 'n' },
+					      { "warmup-ms", required_argument, NULL, 'w' },
+					      { "expect-no-drops", no_argument, NULL, 'x' },
+					      { "help", no_argument, NULL, 'h' },
+					      { 0 } };
 	struct sigaction sa = { .sa_handler = on_signal };
 	const char *cmd;
 	char *end;
@@ -600,17 +652,31 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "s:S:djqn:w:xh", opts, NULL)) >= 0) {
 		switch (c) {
-		case 's': arg.socket = optarg; break;
-		case 'S': arg.serial = optarg; break;
-		case 'd': arg.detach = true; break;
-		case 'j': arg.json = true; break;
-		case 'q': arg.quiet = true; break;
-		case 'x': arg.expect_no_drops = true; break;
+		case 's':
+			arg.socket = optarg;
+			break;
+		case 'S':
+			arg.serial = optarg;
+			break;
+		case 'd':
+			arg.detach = true;
+			break;
+		case 'j':
+			arg.json = true;
+			break;
+		case 'q':
+			arg.quiet = true;
+			break;
+		case 'x':
+			arg.expect_no_drops = true;
+			break;
 		case 'n':
 			errno = 0;
 			arg.seconds = strtod(optarg, &end);
 			if (errno || *end || !(arg.seconds > 0 && arg.seconds <= 86400)) {
-				fprintf(stderr, "smp-probe: --seconds wants 0 < N <= 86400, got '%s'\n", optarg);
+				fprintf(stderr,
+					"smp-probe: --seconds wants 0 < N <= 86400, got '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -618,12 +684,17 @@ int main(int argc, char **argv)
 			errno = 0;
 			arg.warmup_ms = (int)strtol(optarg, &end, 10);
 			if (errno || *end || arg.warmup_ms < 0 || arg.warmup_ms > 60000) {
-				fprintf(stderr, "smp-probe: --warmup-ms wants 0..60000, got '%s'\n", optarg);
+				fprintf(stderr, "smp-probe: --warmup-ms wants 0..60000, got '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc - 1) {

@@ -98,8 +98,7 @@ static int setup(void **state)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl(sim, sim, a_sock, a_ctl, a_log, "--today=2026-11-21", "--seed=3",
-		      (char *)NULL);
+		execl(sim, sim, a_sock, a_ctl, a_log, "--today=2026-11-21", "--seed=3", (char *)NULL);
 		_exit(127);
 	}
 	if (!wait_path(fx->sock, 10000) || !wait_path(fx->ctl, 10000)) {
@@ -237,7 +236,7 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(counters(l).commands, 0);
 
 	assert_int_equal(smp_link_open_socket(fx->dir, &x), -ECONNREFUSED);
-	assert_ptr_equal(x, (struct smp_link *)0x1);	/* untouched on failure */
+	assert_ptr_equal(x, (struct smp_link *)0x1); /* untouched on failure */
 	memset(longpath, 'a', sizeof(longpath) - 1);
 	longpath[sizeof(longpath) - 1] = 0;
 	assert_int_equal(smp_link_open_socket(longpath, &x), -ENAMETOOLONG);
@@ -282,7 +281,7 @@ static void test_corrupt_reply(void **state)
 
 	control(fx, "corrupt crc 1");
 	assert_int_equal(smp_link_command(l, SMPP_T_GET_INFO, NULL, 0, 300, &f), -EPROTO);
-	assert_int_equal(f.type, 0x55);		/* untouched */
+	assert_int_equal(f.type, 0x55); /* untouched */
 	assert_int_equal(counters(l).bad_frames, 1);
 	assert_int_equal(counters(l).timeouts, 1);
 	assert_int_equal(counters(l).replies, 0);
@@ -365,7 +364,8 @@ static void test_gaps_counted(void **state)
 	while (smp_link_read_telemetry(l, 0, &t) == 1)
 		;
 	assert_true(s1.telemetry_dropped - s0.telemetry_dropped >= 30);
-	assert_int_equal(counters(l).telemetry_gaps - g0, s1.telemetry_dropped - s0.telemetry_dropped);
+	assert_int_equal(counters(l).telemetry_gaps - g0,
+			 s1.telemetry_dropped - s0.telemetry_dropped);
 }
 
 static void test_unplug(void **state)
@@ -392,7 +392,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_info_and_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_refusal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_telemetry_queued_during_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_telemetry_queued_during_commands, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swallowed_reply_times_out, setup, teardown),

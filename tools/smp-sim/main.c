@@ -88,22 +88,20 @@ enum {
 	ARG_DURATION,
 };
 
-static const struct option options[] = {
-	{ "model", required_argument, NULL, ARG_MODEL },
-	{ "serial", required_argument, NULL, ARG_SERIAL },
-	{ "seed", required_argument, NULL, ARG_SEED },
-	{ "socket", required_argument, NULL, ARG_SOCKET },
-	{ "gadget", optional_argument, NULL, ARG_GADGET },
-	{ "control", required_argument, NULL, ARG_CONTROL },
-	{ "scenario", required_argument, NULL, ARG_SCENARIO },
-	{ "event-log", required_argument, NULL, ARG_EVENT_LOG },
-	{ "today", required_argument, NULL, ARG_TODAY },
-	{ "pedal", required_argument, NULL, ARG_PEDAL },
-	{ "cartridge", required_argument, NULL, ARG_CARTRIDGE },
-	{ "duration", required_argument, NULL, ARG_DURATION },
-	{ "help", no_argument, NULL, 'h' },
-	{}
-};
+static const struct option options[] = { { "model", required_argument, NULL, ARG_MODEL },
+					 { "serial", required_argument, NULL, ARG_SERIAL },
+					 { "seed", required_argument, NULL, ARG_SEED },
+					 { "socket", required_argument, NULL, ARG_SOCKET },
+					 { "gadget", optional_argument, NULL, ARG_GADGET },
+					 { "control", required_argument, NULL, ARG_CONTROL },
+					 { "scenario", required_argument, NULL, ARG_SCENARIO },
+					 { "event-log", required_argument, NULL, ARG_EVENT_LOG },
+					 { "today", required_argument, NULL, ARG_TODAY },
+					 { "pedal", required_argument, NULL, ARG_PEDAL },
+					 { "cartridge", required_argument, NULL, ARG_CARTRIDGE },
+					 { "duration", required_argument, NULL, ARG_DURATION },
+					 { "help", no_argument, NULL, 'h' },
+					 {} };
 
 struct args {
 	struct sim_config cfg;
@@ -132,7 +130,7 @@ static int parse_args(int argc, char *argv[], struct args *a)
 	uint64_t u;
 	int c;
 
-	*a = (struct args) {
+	*a = (struct args){
 		.cfg = { .model = SIM_MODEL_X2, .seed = 1, .today = -1, .pedal_down = true },
 	};
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -142,21 +140,25 @@ static int parse_args(int argc, char *argv[], struct args *a)
 			return 0;
 		case ARG_MODEL:
 			if (strcmp(optarg, "1") && strcmp(optarg, "2")) {
-				fprintf(stderr, "smp-sim: --model must be 1 or 2, got '%s'\n", optarg);
+				fprintf(stderr, "smp-sim: --model must be 1 or 2, got '%s'\n",
+					optarg);
 				return -EINVAL;
 			}
 			a->cfg.model = (unsigned)(optarg[0] - '0');
 			break;
 		case ARG_SERIAL:
 			if (!*optarg || strlen(optarg) > SMPP_ID_LEN) {
-				fprintf(stderr, "smp-sim: --serial must be 1-16 printable ASCII characters\n");
+				fprintf(stderr,
+					"smp-sim: --serial must be 1-16 printable ASCII characters\n");
 				return -EINVAL;
 			}
 			a->cfg.serial = optarg;
 			break;
 		case ARG_SEED:
 			if (parse_u64(optarg, UINT64_MAX, &a->cfg.seed) < 0) {
-				fprintf(stderr, "smp-sim: --seed must be an unsigned integer, got '%s'\n", optarg);
+				fprintf(stderr,
+					"smp-sim: --seed must be an unsigned integer, got '%s'\n",
+					optarg);
 				return -EINVAL;
 			}
 			break;
@@ -178,13 +180,16 @@ static int parse_args(int argc, char *argv[], struct args *a)
 			break;
 		case ARG_TODAY:
 			if (sim_parse_date(optarg, &a->cfg.today) < 0) {
-				fprintf(stderr, "smp-sim: --today must be a date YYYY-MM-DD, got '%s'\n", optarg);
+				fprintf(stderr,
+					"smp-sim: --today must be a date YYYY-MM-DD, got '%s'\n",
+					optarg);
 				return -EINVAL;
 			}
 			break;
 		case ARG_PEDAL:
 			if (strcmp(optarg, "up") && strcmp(optarg, "down")) {
-				fprintf(stderr, "smp-sim: --pedal must be up or down, got '%s'\n", optarg);
+				fprintf(stderr, "smp-sim: --pedal must be up or down, got '%s'\n",
+					optarg);
 				return -EINVAL;
 			}
 			a->cfg.pedal_down = optarg[0] == 'd';
@@ -194,7 +199,8 @@ static int parse_args(int argc, char *argv[], struct args *a)
 			break;
 		case ARG_DURATION:
 			if (parse_u64(optarg, 10 * 365 * 86400ULL, &u) < 0 || u == 0) {
-				fprintf(stderr, "smp-sim: --duration must be a positive number of seconds, got '%s'\n",
+				fprintf(stderr,
+					"smp-sim: --duration must be a positive number of seconds, got '%s'\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -209,7 +215,8 @@ static int parse_args(int argc, char *argv[], struct args *a)
 		return -EINVAL;
 	}
 	if (!!a->socket + a->gadget != 1) {
-		fprintf(stderr, "smp-sim: give exactly one of --socket=PATH and --gadget[=UDC] (see --help)\n");
+		fprintf(stderr,
+			"smp-sim: give exactly one of --socket=PATH and --gadget[=UDC] (see --help)\n");
 		return -EINVAL;
 	}
 	return 1;
@@ -256,7 +263,8 @@ int main(int argc, char *argv[])
 	if (a.event_log) {
 		log = strcmp(a.event_log, "-") == 0 ? stdout : fopen(a.event_log, "ae");
 		if (!log) {
-			fprintf(stderr, "smp-sim: --event-log=%s: %s\n", a.event_log, strerror(errno));
+			fprintf(stderr, "smp-sim: --event-log=%s: %s\n", a.event_log,
+				strerror(errno));
 			return EXIT_FAILURE;
 		}
 		setvbuf(log, NULL, _IOLBF, 0);

@@ -15,8 +15,8 @@
 #include "sim.h"
 #include "sim-util.h"
 
-#define CLIENTS_MAX	8
-#define LINE_MAX_LEN	512
+#define CLIENTS_MAX 8
+#define LINE_MAX_LEN 512
 
 struct control_client {
 	struct sim_control *c;

@@ -20,40 +20,40 @@
 #include <time.h>
 
 #include "sim.h"
-#include "smp-mutation.h"	/* SMP_MUTATION_* hooks, docs/safety.md */
+#include "smp-mutation.h" /* SMP_MUTATION_* hooks, docs/safety.md */
 
-#define FW_VERSION		0x0100	/* 1.0 */
-#define FW_BCD_LOW		0x10	/* bcdDevice low byte: 1.0 in BCD */
+#define FW_VERSION 0x0100 /* 1.0 */
+#define FW_BCD_LOW 0x10	  /* bcdDevice low byte: 1.0 in BCD */
 
 /* Physics (design, docs/simulator.md). */
-#define AMBIENT_CDEG		2500.0
-#define CABLE_MOHM		150.0	/* supply cable + connector resistance */
-#define LOAD_BASE_MA		80.0	/* electronics, motor idle friction */
-#define LOAD_K			0.035	/* mA per (mV x rate/100 Hz) */
-#define LOAD_K_DEPTH		0.00002	/* extra load per um of depth */
-#define JAM_CURRENT_FACTOR	2.5	/* stalled motor draws more */
-#define JAM_RATE_FACTOR		0.15	/* what is left of the stroke rate */
-#define THERMAL_CDEG_PER_W	400.0	/* steady-state rise: 4 degC per W */
-#define THERMAL_TAU_MS		30000.0
-#define RATE_TAU_MS		5.0
-#define DEPTH_TAU_MS		3.0
-#define NOISE_MV		10
-#define NOISE_MA		5
-#define NOISE_CHZ		10
-#define NOISE_UM		2
-#define NOISE_CDEG		3
+#define AMBIENT_CDEG 2500.0
+#define CABLE_MOHM 150.0	 /* supply cable + connector resistance */
+#define LOAD_BASE_MA 80.0	 /* electronics, motor idle friction */
+#define LOAD_K 0.035		 /* mA per (mV x rate/100 Hz) */
+#define LOAD_K_DEPTH 0.00002	 /* extra load per um of depth */
+#define JAM_CURRENT_FACTOR 2.5	 /* stalled motor draws more */
+#define JAM_RATE_FACTOR 0.15	 /* what is left of the stroke rate */
+#define THERMAL_CDEG_PER_W 400.0 /* steady-state rise: 4 degC per W */
+#define THERMAL_TAU_MS 30000.0
+#define RATE_TAU_MS 5.0
+#define DEPTH_TAU_MS 3.0
+#define NOISE_MV 10
+#define NOISE_MA 5
+#define NOISE_CHZ 10
+#define NOISE_UM 2
+#define NOISE_CDEG 3
 
 /* Firmware (design). */
-#define UV_PERCENT		15	/* under-voltage: this far below setpoint */
-#define UV_MS			20	/* for this long */
-#define JAM_MS			20	/* rate below half setpoint this long */
-#define CLEAR_TEMP_PERCENT	90	/* CLEAR_FAULT refused above 90% of trip */
-#define SHORT_DEFAULT_MS	10
-#define DISCONNECT_DEFAULT_MS	1000
-#define DELAYED_MAX		64
-#define TRIP_DEFAULT_OVER	200	/* overtemp default: trip + 2.00 degC */
-#define TLAG_MAX_MS		4000	/* telemetry-lag: at most this long */
-#define TLAG_RECORDS		(TLAG_MAX_MS + 64)	/* records waiting, 1 per ms */
+#define UV_PERCENT 15	      /* under-voltage: this far below setpoint */
+#define UV_MS 20	      /* for this long */
+#define JAM_MS 20	      /* rate below half setpoint this long */
+#define CLEAR_TEMP_PERCENT 90 /* CLEAR_FAULT refused above 90% of trip */
+#define SHORT_DEFAULT_MS 10
+#define DISCONNECT_DEFAULT_MS 1000
+#define DELAYED_MAX 64
+#define TRIP_DEFAULT_OVER 200		/* overtemp default: trip + 2.00 degC */
+#define TLAG_MAX_MS 4000		/* telemetry-lag: at most this long */
+#define TLAG_RECORDS (TLAG_MAX_MS + 64) /* records waiting, 1 per ms */
 
 struct model {
 	unsigned number;
@@ -62,18 +62,28 @@ struct model {
 };
 
 static const struct model models[] = {
-	{ SIM_MODEL_P1, "SMP-P1", {
-		.voltage_min_mv = 3000, .voltage_max_mv = 12000,
-		.current_max_ma = 2000,
-		.rate_min_chz = 5000, .rate_max_chz = 15000,
-		.depth_min_um = 300, .depth_max_um = 1800,
-		.temp_max_cdeg = 6000, .lease_max_ms = 500 } },
-	{ SIM_MODEL_X2, "SMP-X2", {
-		.voltage_min_mv = 3000, .voltage_max_mv = 18000,
-		.current_max_ma = 3000,
-		.rate_min_chz = 5000, .rate_max_chz = 15000,
-		.depth_min_um = 300, .depth_max_um = 2000,
-		.temp_max_cdeg = 6500, .lease_max_ms = 500 } },
+	{ SIM_MODEL_P1,
+	  "SMP-P1",
+	  { .voltage_min_mv = 3000,
+	    .voltage_max_mv = 12000,
+	    .current_max_ma = 2000,
+	    .rate_min_chz = 5000,
+	    .rate_max_chz = 15000,
+	    .depth_min_um = 300,
+	    .depth_max_um = 1800,
+	    .temp_max_cdeg = 6000,
+	    .lease_max_ms = 500 } },
+	{ SIM_MODEL_X2,
+	  "SMP-X2",
+	  { .voltage_min_mv = 3000,
+	    .voltage_max_mv = 18000,
+	    .current_max_ma = 3000,
+	    .rate_min_chz = 5000,
+	    .rate_max_chz = 15000,
+	    .depth_min_um = 300,
+	    .depth_max_um = 2000,
+	    .temp_max_cdeg = 6500,
+	    .lease_max_ms = 500 } },
 };
 
 enum corrupt_kind {
@@ -86,11 +96,8 @@ enum corrupt_kind {
 };
 
 static const char *const corrupt_names[] = {
-	[CORRUPT_CRC] = "crc",
-	[CORRUPT_MAGIC] = "magic",
-	[CORRUPT_VERSION] = "version",
-	[CORRUPT_LENGTH] = "length",
-	[CORRUPT_SHORT] = "short",
+	[CORRUPT_CRC] = "crc",	     [CORRUPT_MAGIC] = "magic", [CORRUPT_VERSION] = "version",
+	[CORRUPT_LENGTH] = "length", [CORRUPT_SHORT] = "short",
 };
 
 struct delayed_reply {
@@ -112,14 +119,14 @@ struct scenario_line {
 };
 
 struct cartridge {
-	struct sim_cartridge_spec spec;	/* spec.used is the chip flag */
+	struct sim_cartridge_spec spec; /* spec.used is the chip flag */
 	bool marked_here;
 };
 
 struct sim {
 	const struct model *model;
 	char serial[SMPP_ID_LEN + 1];
-	int64_t today0;			/* < 0: host clock */
+	int64_t today0; /* < 0: host clock */
 	FILE *log;
 
 	sd_event *event;
@@ -127,8 +134,8 @@ struct sim {
 	uint64_t mono_start;
 	struct sim_transport *transport;
 
-	uint64_t now_us;		/* device clock */
-	uint64_t next_tick;		/* index of the next 1 ms tick */
+	uint64_t now_us;    /* device clock */
+	uint64_t next_tick; /* index of the next 1 ms tick */
 	uint32_t telemetry_seq;
 
 	/* Firmware. */
@@ -151,17 +158,17 @@ struct sim {
 
 	/* Injections. */
 	bool jammed;
-	bool lease_ignored;		/* broken firmware: its lease never runs out */
+	bool lease_ignored; /* broken firmware: its lease never runs out */
 	bool brownout;
 	uint16_t brownout_mv;
-	uint64_t brownout_until;	/* 0: until "brownout off" */
+	uint64_t brownout_until; /* 0: until "brownout off" */
 	uint64_t short_until;
 	enum corrupt_kind corrupt;
 	unsigned corrupt_count, dup_count, stall_count, delay_count;
 	unsigned delay_ms;
 	uint64_t tstall_until;
-	unsigned tlag_ms;		/* telemetry-lag: every record this late */
-	struct lagged_record *lagged;	/* ring of TLAG_RECORDS, allocated on first use */
+	unsigned tlag_ms;	      /* telemetry-lag: every record this late */
+	struct lagged_record *lagged; /* ring of TLAG_RECORDS, allocated on first use */
 	size_t lag_head, n_lagged;
 	bool disconnected;
 	uint64_t reconnect_at;
@@ -239,7 +246,7 @@ static int64_t today(const struct sim *s)
 static bool cart_expired(const struct sim *s)
 {
 #ifdef SMP_MUTATION_FW_CARTRIDGE_EXPIRY
-	return false;	/* mutant: no cartridge ever expires */
+	return false; /* mutant: no cartridge ever expires */
 #endif
 	return s->cart.spec.present && today(s) > (int64_t)s->cart.spec.expiry_day;
 }
@@ -247,7 +254,7 @@ static bool cart_expired(const struct sim *s)
 static bool cart_used_before(const struct sim *s)
 {
 #ifdef SMP_MUTATION_FW_CARTRIDGE_USED
-	return false;	/* mutant: a used cartridge is taken for new */
+	return false; /* mutant: a used cartridge is taken for new */
 #endif
 	return s->cart.spec.present && s->cart.spec.used && !s->cart.marked_here;
 }
@@ -270,8 +277,8 @@ static void set_state(struct sim *s, uint8_t to, const char *reason)
 {
 	if (s->state == to)
 		return;
-	sim_event(s, "event=STATE from=%s to=%s reason=%s",
-		  smp_state_name(s->state), smp_state_name(to), reason);
+	sim_event(s, "event=STATE from=%s to=%s reason=%s", smp_state_name(s->state),
+		  smp_state_name(to), reason);
 	s->state = to;
 	if (to != SMPP_STATE_RUNNING) {
 		if (s->lease_armed)
@@ -381,7 +388,8 @@ static void send_frame(struct sim *s, uint8_t type, uint32_t seq, uint16_t statu
 
 	if (s->stall_count) {
 		s->stall_count--;
-		sim_event(s, "event=INJECTED action=stall seq=%" PRIu32 " left=%u", seq, s->stall_count);
+		sim_event(s, "event=INJECTED action=stall seq=%" PRIu32 " left=%u", seq,
+			  s->stall_count);
 		return;
 	}
 	if (s->corrupt_count) {
@@ -395,13 +403,16 @@ static void send_frame(struct sim *s, uint8_t type, uint32_t seq, uint16_t statu
 
 		s->delay_count--;
 		if (s->n_delayed >= DELAYED_MAX) {
-			sim_event(s, "event=INJECTED action=delay seq=%" PRIu32 " result=queue-full", seq);
+			sim_event(s, "event=INJECTED action=delay seq=%" PRIu32 " result=queue-full",
+				  seq);
 		} else {
 			d = &s->delayed[s->n_delayed++];
 			d->due_us = s->now_us + (uint64_t)s->delay_ms * 1000;
 			d->len = len;
 			memcpy(d->buf, buf, len);
-			sim_event(s, "event=INJECTED action=delay seq=%" PRIu32 " due_us=%" PRIu64 " left=%u",
+			sim_event(s,
+				  "event=INJECTED action=delay seq=%" PRIu32 " due_us=%" PRIu64
+				  " left=%u",
 				  seq, d->due_us, s->delay_count);
 			return;
 		}
@@ -409,7 +420,8 @@ static void send_frame(struct sim *s, uint8_t type, uint32_t seq, uint16_t statu
 	transmit(s, buf, len);
 	if (s->dup_count) {
 		s->dup_count--;
-		sim_event(s, "event=INJECTED action=duplicate seq=%" PRIu32 " left=%u", seq, s->dup_count);
+		sim_event(s, "event=INJECTED action=duplicate seq=%" PRIu32 " left=%u", seq,
+			  s->dup_count);
 		transmit(s, buf, len);
 	}
 }
@@ -471,7 +483,7 @@ struct reply {
 	uint16_t status;
 	uint8_t payload[SMPP_MAX_PAYLOAD];
 	size_t len;
-	char note[96];		/* extra key=value for the event log */
+	char note[96]; /* extra key=value for the event log */
 };
 
 static void reply_status(struct sim *s, struct reply *r)
@@ -493,7 +505,8 @@ static void arm_lease(struct sim *s, uint16_t ms, const char *how)
 {
 	s->lease_armed = true;
 	s->lease_deadline_us = s->now_us + (uint64_t)ms * 1000;
-	sim_event(s, "event=LEASE_%s lease_ms=%u deadline_us=%" PRIu64, how, ms, s->lease_deadline_us);
+	sim_event(s, "event=LEASE_%s lease_ms=%u deadline_us=%" PRIu64, how, ms,
+		  s->lease_deadline_us);
 }
 
 static void cmd_get_info(struct sim *s, struct reply *r)
@@ -571,12 +584,12 @@ static bool lease_ok(const struct sim *s, uint16_t ms)
 static void cmd_start(struct sim *s, uint16_t ms, struct reply *r)
 {
 	snprintf(r->note, sizeof(r->note), " lease_ms=%u", ms);
-#ifndef SMP_MUTATION_FW_ESTOP_LATCH	/* mutant: START leaves ESTOP */
+#ifndef SMP_MUTATION_FW_ESTOP_LATCH /* mutant: START leaves ESTOP */
 	if (s->state == SMPP_STATE_ESTOP)
 		r->status = SMPP_S_ESTOP_LATCHED;
 	else
 #endif
-	if (s->state == SMPP_STATE_FAULT)
+		if (s->state == SMPP_STATE_FAULT)
 		r->status = SMPP_S_FAULT_LATCHED;
 	else if (!lease_ok(s, ms))
 		r->status = SMPP_S_BAD_LEASE;
@@ -591,7 +604,7 @@ static void cmd_start(struct sim *s, uint16_t ms, struct reply *r)
 		r->status = SMPP_S_CARTRIDGE_USED;
 	else if (cart_expired(s))
 		r->status = SMPP_S_CARTRIDGE_EXPIRED;
-#ifndef SMP_MUTATION_FW_PEDAL_START	/* mutant: START without the pedal */
+#ifndef SMP_MUTATION_FW_PEDAL_START /* mutant: START without the pedal */
 	else if (!s->pedal_down)
 		r->status = SMPP_S_PEDAL_UP;
 #endif
@@ -662,7 +675,7 @@ static void cmd_mark_used(struct sim *s, const char *id, struct reply *r)
 	}
 	/* Write-once: a chip already marked stays as it is. */
 	if (!s->cart.spec.used) {
-#ifndef SMP_MUTATION_FW_CARTRIDGE_MARK	/* mutant: the chip's used flag is never written */
+#ifndef SMP_MUTATION_FW_CARTRIDGE_MARK /* mutant: the chip's used flag is never written */
 		s->cart.spec.used = true;
 #endif
 		s->cart.marked_here = true;
@@ -729,7 +742,7 @@ static void dispatch(struct sim *s, const struct smp_frame *f, struct reply *r)
 		break;
 	case SMPP_T_ESTOP:
 		s->stats.estops++;
-#ifndef SMP_MUTATION_FW_ESTOP_STOP	/* mutant: ESTOP replies OK, stops nothing */
+#ifndef SMP_MUTATION_FW_ESTOP_STOP /* mutant: ESTOP replies OK, stops nothing */
 		set_state(s, SMPP_STATE_ESTOP, "ESTOP");
 #endif
 		reply_status(s, r);
@@ -802,7 +815,7 @@ static void count_codec_error(struct sim *s, int e)
 	case SMP_FRAME_ERESERVED:
 		s->stats.bad_reserved++;
 		break;
-	default:	/* ESHORT, ETOOBIG, ELENGTH, EPAYLOAD */
+	default: /* ESHORT, ETOOBIG, ELENGTH, EPAYLOAD */
 		s->stats.bad_length++;
 		break;
 	}
@@ -870,7 +883,7 @@ void sim_host_link(struct sim *s, bool up)
 
 void sim_usb_identity(struct sim *s, struct sim_usb_identity *ret)
 {
-	*ret = (struct sim_usb_identity) {
+	*ret = (struct sim_usb_identity){
 		.vid = SMPP_USB_VID,
 		.pid = SMPP_USB_PID,
 		.bcd_device = (uint16_t)(s->model->number << 8 | FW_BCD_LOW),
@@ -900,7 +913,7 @@ static void physics_step(struct sim *s)
 		if (s->brownout && s->brownout_mv < v_src)
 			v_src = s->brownout_mv;
 		load = LOAD_BASE_MA + v_src * (s->set.rate_chz / 10000.0) *
-			(LOAD_K + s->set.depth_um * LOAD_K_DEPTH);
+					      (LOAD_K + s->set.depth_um * LOAD_K_DEPTH);
 		if (s->jammed)
 			load *= JAM_CURRENT_FACTOR;
 		i = load;
@@ -931,7 +944,9 @@ static void physics_step(struct sim *s)
 		long t = lround(s->temp_cdeg + nt);
 
 		/* The sensor saturates rather than wraps. */
-		s->meas.temp_cdeg = (int16_t)(t > INT16_MAX ? INT16_MAX : t < INT16_MIN ? INT16_MIN : t);
+		s->meas.temp_cdeg = (int16_t)(t > INT16_MAX ? INT16_MAX :
+					      t < INT16_MIN ? INT16_MIN :
+							      t);
 	}
 }
 
@@ -939,18 +954,18 @@ static void firmware_checks(struct sim *s)
 {
 	const struct smp_limits *l = &s->model->limits;
 
-#ifdef SMP_MUTATION_FW_OVERTEMP	/* mutant: no temperature trip */
+#ifdef SMP_MUTATION_FW_OVERTEMP /* mutant: no temperature trip */
 	(void)l;
 #else
 	if (s->meas.temp_cdeg > l->temp_max_cdeg && !(s->faults & SMPP_FAULT_OVERTEMP))
-		raise_fault(s, SMPP_FAULT_OVERTEMP, "temp_cdeg=%d trip_cdeg=%d",
-			    s->meas.temp_cdeg, l->temp_max_cdeg);
+		raise_fault(s, SMPP_FAULT_OVERTEMP, "temp_cdeg=%d trip_cdeg=%d", s->meas.temp_cdeg,
+			    l->temp_max_cdeg);
 #endif
 
 	if (s->state != SMPP_STATE_RUNNING)
 		return;
 
-#ifndef SMP_MUTATION_FW_LEASE_EXPIRY	/* mutant: the lease never runs out */
+#ifndef SMP_MUTATION_FW_LEASE_EXPIRY /* mutant: the lease never runs out */
 	if (s->lease_armed && s->now_us >= s->lease_deadline_us && !s->lease_ignored) {
 		s->stats.lease_expiries++;
 		sim_event(s, "event=LEASE_EXPIRED deadline_us=%" PRIu64 " late_us=%" PRIu64,
@@ -960,28 +975,30 @@ static void firmware_checks(struct sim *s)
 		return;
 	}
 #endif
-#ifndef SMP_MUTATION_FW_OVERCURRENT	/* mutant: no over-current trip */
+#ifndef SMP_MUTATION_FW_OVERCURRENT /* mutant: no over-current trip */
 	if (s->meas.current_ma > s->set.current_ma) {
 		raise_fault(s, SMPP_FAULT_OVERCURRENT, "current_ma=%u limit_ma=%u",
 			    s->meas.current_ma, s->set.current_ma);
 		return;
 	}
 #endif
-#ifndef SMP_MUTATION_FW_UNDERVOLTAGE	/* mutant: no under-voltage fault */
+#ifndef SMP_MUTATION_FW_UNDERVOLTAGE /* mutant: no under-voltage fault */
 	if ((unsigned)s->meas.voltage_mv * 100 < (unsigned)s->set.voltage_mv * (100 - UV_PERCENT)) {
 		if (++s->uv_ms >= UV_MS) {
-			raise_fault(s, SMPP_FAULT_UNDERVOLTAGE, "voltage_mv=%u setpoint_mv=%u for_ms=%u",
-				    s->meas.voltage_mv, s->set.voltage_mv, s->uv_ms);
+			raise_fault(s, SMPP_FAULT_UNDERVOLTAGE,
+				    "voltage_mv=%u setpoint_mv=%u for_ms=%u", s->meas.voltage_mv,
+				    s->set.voltage_mv, s->uv_ms);
 			return;
 		}
 	} else {
 		s->uv_ms = 0;
 	}
 #endif
-#ifndef SMP_MUTATION_FW_JAM	/* mutant: no jam detection */
+#ifndef SMP_MUTATION_FW_JAM /* mutant: no jam detection */
 	if ((unsigned)s->meas.rate_chz * 2 < s->set.rate_chz) {
 		if (++s->jam_ms >= JAM_MS) {
-			raise_fault(s, SMPP_FAULT_JAM, "rate_chz=%u setpoint_chz=%u current_ma=%u for_ms=%u",
+			raise_fault(s, SMPP_FAULT_JAM,
+				    "rate_chz=%u setpoint_chz=%u current_ma=%u for_ms=%u",
 				    s->meas.rate_chz, s->set.rate_chz, s->meas.current_ma, s->jam_ms);
 			return;
 		}
@@ -998,7 +1015,7 @@ static void firmware_checks(struct sim *s)
 			    cart_expired(s) ? "expired" : "used");
 		return;
 	}
-#ifndef SMP_MUTATION_FW_PEDAL_RELEASE	/* mutant: releasing the pedal does not stop */
+#ifndef SMP_MUTATION_FW_PEDAL_RELEASE /* mutant: releasing the pedal does not stop */
 	if (!s->pedal_down)
 		raise_fault(s, SMPP_FAULT_PEDAL_RELEASED, NULL);
 #endif
@@ -1032,7 +1049,8 @@ static void flush_lagged(struct sim *s)
 	while (s->n_lagged && s->lagged[s->lag_head].due_us <= s->now_us) {
 		const struct lagged_record *l = &s->lagged[s->lag_head];
 		int r = s->transport ? s->transport->ops->send_telemetry(s->transport, l->buf,
-									  sizeof(l->buf)) : -ENOTCONN;
+									 sizeof(l->buf)) :
+				       -ENOTCONN;
 
 		if (r < 0) {
 			/* counted as sent when it was queued */
@@ -1058,13 +1076,14 @@ static void send_telemetry(struct sim *s)
 	s->meas.timestamp_us = s->now_us;
 	s->meas.state = s->state;
 	s->meas.flags = (s->pedal_down ? SMPP_TFLAG_PEDAL_DOWN : 0) |
-		(s->cart.spec.present ? SMPP_TFLAG_CARTRIDGE : 0) |
-		(s->state == SMPP_STATE_RUNNING && s->lease_armed ? SMPP_TFLAG_LEASE_ACTIVE : 0);
+			(s->cart.spec.present ? SMPP_TFLAG_CARTRIDGE : 0) |
+			(s->state == SMPP_STATE_RUNNING && s->lease_armed ? SMPP_TFLAG_LEASE_ACTIVE :
+									    0);
 	s->meas.lease_left_ms = s->state == SMPP_STATE_RUNNING ? lease_left_ms(s) : 0;
 
 	smp_telemetry_encode(&s->meas, payload, sizeof(payload));
-	r = smp_frame_encode(SMPP_T_TELEMETRY, 0, SMPP_S_OK, payload, sizeof(payload),
-			     frame, sizeof(frame));
+	r = smp_frame_encode(SMPP_T_TELEMETRY, 0, SMPP_S_OK, payload, sizeof(payload), frame,
+			     sizeof(frame));
 	if (r < 0)
 		why = "encode";
 	else if (s->tstall_until > s->now_us)
@@ -1116,8 +1135,7 @@ static void run_scenario(struct sim *s)
 {
 	char reply[256];
 
-	while (s->scenario_next < s->n_scenario &&
-	       s->scenario[s->scenario_next].t_us <= s->now_us) {
+	while (s->scenario_next < s->n_scenario && s->scenario[s->scenario_next].t_us <= s->now_us) {
 		const struct scenario_line *l = &s->scenario[s->scenario_next++];
 
 		sim_control(s, l->cmd, reply, sizeof(reply));
@@ -1220,7 +1238,7 @@ int sim_parse_date(const char *str, int64_t *ret_day)
 	tm.tm_mday = d;
 	t = timegm(&tm);
 	if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != m - 1)
-		return -EINVAL;	/* 2026-02-30 normalised away */
+		return -EINVAL; /* 2026-02-30 normalised away */
 	*ret_day = (int64_t)(t / 86400);
 	return 0;
 }
@@ -1237,8 +1255,8 @@ static bool printable_id(const char *v)
 	return true;
 }
 
-int sim_cartridge_parse(const char *spec, int64_t day, struct sim_cartridge_spec *ret,
-			char *err, size_t errsz)
+int sim_cartridge_parse(const char *spec, int64_t day, struct sim_cartridge_spec *ret, char *err,
+			size_t errsz)
 {
 	struct sim_cartridge_spec c = {
 		.present = true,
@@ -1252,7 +1270,7 @@ int sim_cartridge_parse(const char *spec, int64_t day, struct sim_cartridge_spec
 	char buf[512], *save = NULL, *tok;
 
 	if (!spec || strcmp(spec, "none") == 0) {
-		*ret = (struct sim_cartridge_spec) { .present = false };
+		*ret = (struct sim_cartridge_spec){ .present = false };
 		return 0;
 	}
 	if (strlen(spec) >= sizeof(buf)) {
@@ -1270,7 +1288,9 @@ int sim_cartridge_parse(const char *spec, int64_t day, struct sim_cartridge_spec
 		*v++ = 0;
 		if (strcmp(tok, "id") == 0 || strcmp(tok, "lot") == 0) {
 			if (!printable_id(v)) {
-				snprintf(err, errsz, "cartridge: %s must be 1-16 printable ASCII characters", tok);
+				snprintf(err, errsz,
+					 "cartridge: %s must be 1-16 printable ASCII characters",
+					 tok);
 				return -EINVAL;
 			}
 			snprintf(tok[0] == 'i' ? c.id : c.lot, SMPP_ID_LEN + 1, "%s", v);
@@ -1294,7 +1314,8 @@ int sim_cartridge_parse(const char *spec, int64_t day, struct sim_cartridge_spec
 			unsigned long d = strtoul(v, &end, 10);
 
 			if (end == v || *end || d < 100 || d > 500) {
-				snprintf(err, errsz, "cartridge: diameter must be 100-500 um, got '%s'", v);
+				snprintf(err, errsz,
+					 "cartridge: diameter must be 100-500 um, got '%s'", v);
 				return -EINVAL;
 			}
 			c.diameter_um = (uint16_t)d;
@@ -1302,7 +1323,8 @@ int sim_cartridge_parse(const char *spec, int64_t day, struct sim_cartridge_spec
 			int64_t e;
 
 			if (sim_parse_date(v, &e) < 0) {
-				snprintf(err, errsz, "cartridge: expiry must be YYYY-MM-DD, got '%s'", v);
+				snprintf(err, errsz,
+					 "cartridge: expiry must be YYYY-MM-DD, got '%s'", v);
 				return -EINVAL;
 			}
 			c.expiry_day = (uint32_t)e;
@@ -1344,7 +1366,11 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *ret)
 
 #define MAX_ARGS 12
 
-#define REPLY_ERR(...) do { snprintf(reply, replysz, "error " __VA_ARGS__); return -EINVAL; } while (0)
+#define REPLY_ERR(...)                                          \
+	do {                                                    \
+		snprintf(reply, replysz, "error " __VA_ARGS__); \
+		return -EINVAL;                                 \
+	} while (0)
 
 /* dry: only validate (scenario loading). */
 static int control(struct sim *s, bool dry, const char *line, char *reply, size_t replysz)
@@ -1366,8 +1392,16 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 
 	snprintf(reply, replysz, "ok");
 #define CMD(name) (strcmp(argv[0], name) == 0)
-#define NARGS(lo, hi) do { if (argc - 1 < (lo) || argc - 1 > (hi)) REPLY_ERR("%s: wrong number of arguments", argv[0]); } while (0)
-#define UARG(i, max, out, what) do { if (parse_uint(argv[i], max, &(out)) < 0) REPLY_ERR("%s: bad %s '%s'", argv[0], what, argv[i]); } while (0)
+#define NARGS(lo, hi)                                                        \
+	do {                                                                 \
+		if (argc - 1 < (lo) || argc - 1 > (hi))                      \
+			REPLY_ERR("%s: wrong number of arguments", argv[0]); \
+	} while (0)
+#define UARG(i, max, out, what)                                               \
+	do {                                                                  \
+		if (parse_uint(argv[i], max, &(out)) < 0)                     \
+			REPLY_ERR("%s: bad %s '%s'", argv[0], what, argv[i]); \
+	} while (0)
 
 	if (CMD("overcurrent")) {
 		NARGS(0, 1);
@@ -1414,7 +1448,8 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 			errno = 0;
 			v = strtol(argv[1], &end, 10);
 			if (errno || *end || end == argv[1] || v < -4000 || v > 20000)
-				REPLY_ERR("%s: bad temperature '%s' (0.01 degC, -4000..20000)", argv[0], argv[1]);
+				REPLY_ERR("%s: bad temperature '%s' (0.01 degC, -4000..20000)",
+					  argv[0], argv[1]);
 		}
 		if (dry)
 			return 0;
@@ -1455,7 +1490,7 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 			if (!s->cart.spec.present)
 				REPLY_ERR("cartridge: none present");
 			sim_event(s, "event=INJECT what=cartridge-pull id=%s", s->cart.spec.id);
-			s->cart = (struct cartridge) { 0 };
+			s->cart = (struct cartridge){ 0 };
 			return 0;
 		}
 		if (strcmp(argv[1], "insert") != 0)
@@ -1472,8 +1507,9 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 			return 0;
 		if (s->cart.spec.present)
 			sim_event(s, "event=INJECT what=cartridge-pull id=%s", s->cart.spec.id);
-		s->cart = (struct cartridge) { .spec = c };
-		sim_event(s, "event=INJECT what=cartridge-insert id=%s lot=%s used=%d expiry_day=%" PRIu32,
+		s->cart = (struct cartridge){ .spec = c };
+		sim_event(s,
+			  "event=INJECT what=cartridge-insert id=%s lot=%s used=%d expiry_day=%" PRIu32,
 			  c.id, c.lot, c.used, c.expiry_day);
 		/* A swap while running is a removal: firmware_checks() sees the
 		 * cartridge as present again, so decide it here. */
@@ -1577,13 +1613,18 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 		NARGS(0, 0);
 		if (dry)
 			return 0;
-#define CLEARED(cond, name, ...) do { \
-		if (cond) { \
+#define CLEARED(cond, name, ...)                                                             \
+	do {                                                                                 \
+		if (cond) {                                                                  \
 			int n_ = snprintf(p, left, "%s%s", any ? "," : "ok cleared=", name); \
-			if (n_ > 0 && (size_t)n_ < left) { p += n_; left -= (size_t)n_; } \
-			any = true; \
-			__VA_ARGS__; \
-		} } while (0)
+			if (n_ > 0 && (size_t)n_ < left) {                                   \
+				p += n_;                                                     \
+				left -= (size_t)n_;                                          \
+			}                                                                    \
+			any = true;                                                          \
+			__VA_ARGS__;                                                         \
+		}                                                                            \
+	} while (0)
 		CLEARED(s->short_until > s->now_us, "overcurrent", s->short_until = 0);
 		CLEARED(s->brownout, "brownout", s->brownout = false);
 		CLEARED(s->jammed, "jam", s->jammed = false);
@@ -1611,10 +1652,10 @@ static int control(struct sim *s, bool dry, const char *line, char *reply, size_
 			 " set_voltage_mv=%u set_current_ma=%u set_rate_chz=%u set_depth_um=%u"
 			 " pedal=%s cartridge=%s used=%d marked_here=%d expired=%d jammed=%d",
 			 s->now_us, smp_state_name(s->state), s->faults,
-			 s->state == SMPP_STATE_RUNNING ? lease_left_ms(s) : 0,
-			 s->meas.voltage_mv, s->meas.current_ma, s->meas.rate_chz, s->meas.depth_um,
-			 s->meas.temp_cdeg, s->set.voltage_mv, s->set.current_ma, s->set.rate_chz,
-			 s->set.depth_um, s->pedal_down ? "down" : "up",
+			 s->state == SMPP_STATE_RUNNING ? lease_left_ms(s) : 0, s->meas.voltage_mv,
+			 s->meas.current_ma, s->meas.rate_chz, s->meas.depth_um, s->meas.temp_cdeg,
+			 s->set.voltage_mv, s->set.current_ma, s->set.rate_chz, s->set.depth_um,
+			 s->pedal_down ? "down" : "up",
 			 s->cart.spec.present ? s->cart.spec.id : "none", s->cart.spec.used,
 			 s->cart.marked_here, cart_expired(s), s->jammed);
 		return 0;
@@ -1782,10 +1823,11 @@ int sim_new(const struct sim_config *cfg, struct sim **ret)
 	s->temp_cdeg = AMBIENT_CDEG;
 	s->state = SMPP_STATE_IDLE;
 
-	sim_event(s, "event=POWER_ON model=%u name=%s serial=%s seed=%" PRIu64 " today=%" PRId64
+	sim_event(s,
+		  "event=POWER_ON model=%u name=%s serial=%s seed=%" PRIu64 " today=%" PRId64
 		  " pedal=%s cartridge=%s",
-		  m->number, m->name, s->serial, cfg->seed, today(s),
-		  s->pedal_down ? "down" : "up", s->cart.spec.present ? s->cart.spec.id : "none");
+		  m->number, m->name, s->serial, cfg->seed, today(s), s->pedal_down ? "down" : "up",
+		  s->cart.spec.present ? s->cart.spec.id : "none");
 	*ret = s;
 	return 0;
 }

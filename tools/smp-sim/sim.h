@@ -42,7 +42,7 @@ struct sim_transport_ops {
 struct sim_transport {
 	const struct sim_transport_ops *ops;
 	struct sim *sim;
-	const char *name;	/* "socket", "ffs" */
+	const char *name; /* "socket", "ffs" */
 };
 
 /* USB identity a transport that is a real USB device needs. */
@@ -78,36 +78,35 @@ int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path,
  * opens the endpoints and binds the gadget to udc (NULL = the first UDC).
  * Tears all of that down in free().
  */
-int sim_transport_ffs_new(sd_event *e, struct sim *s, const char *udc,
-			  struct sim_transport **ret);
+int sim_transport_ffs_new(sd_event *e, struct sim *s, const char *udc, struct sim_transport **ret);
 
 /* ---- Core API (main.c, the control socket and tests/sim). ---- */
 
 enum {
-	SIM_MODEL_P1 = 1,	/* SMP-P1, pen */
-	SIM_MODEL_X2 = 2,	/* SMP-X2, pro */
+	SIM_MODEL_P1 = 1, /* SMP-P1, pen */
+	SIM_MODEL_X2 = 2, /* SMP-X2, pro */
 };
 
 /* The cartridge in the slot at power-on or after "cartridge insert". */
 struct sim_cartridge_spec {
 	bool present;
-	bool used;		/* chip used flag as inserted */
+	bool used; /* chip used flag as inserted */
 	uint8_t needle_count;
-	uint8_t needle_type;	/* enum smpp_needle_type */
+	uint8_t needle_type; /* enum smpp_needle_type */
 	uint16_t diameter_um;
-	uint32_t expiry_day;	/* days since 1970-01-01 */
+	uint32_t expiry_day; /* days since 1970-01-01 */
 	char id[SMPP_ID_LEN + 1];
 	char lot[SMPP_ID_LEN + 1];
 };
 
 struct sim_config {
-	unsigned model;		/* SIM_MODEL_P1 or SIM_MODEL_X2 */
-	const char *serial;	/* NULL: "SIM-P1-000001" / "SIM-X2-000001" */
-	uint64_t seed;		/* noise PRNG seed */
-	int64_t today;		/* device date at start (days since epoch), < 0: host clock */
+	unsigned model;	    /* SIM_MODEL_P1 or SIM_MODEL_X2 */
+	const char *serial; /* NULL: "SIM-P1-000001" / "SIM-X2-000001" */
+	uint64_t seed;	    /* noise PRNG seed */
+	int64_t today;	    /* device date at start (days since epoch), < 0: host clock */
 	bool pedal_down;
 	struct sim_cartridge_spec cartridge;
-	FILE *event_log;	/* NULL: none; not closed by the core */
+	FILE *event_log; /* NULL: none; not closed by the core */
 };
 
 /* Days since 1970-01-01 of "YYYY-MM-DD"; -EINVAL if malformed. */
@@ -117,8 +116,8 @@ int sim_parse_date(const char *str, int64_t *ret_day);
  * (separated by spaces or commas; missing keys take the defaults of a fresh
  * cartridge expiring a year after today).  -EINVAL with a message in err.
  */
-int sim_cartridge_parse(const char *spec, int64_t today,
-			struct sim_cartridge_spec *ret, char *err, size_t errsz);
+int sim_cartridge_parse(const char *spec, int64_t today, struct sim_cartridge_spec *ret, char *err,
+			size_t errsz);
 
 int sim_new(const struct sim_config *cfg, struct sim **ret);
 struct sim *sim_free(struct sim *s);

@@ -37,13 +37,13 @@
 
 #include "sim.h"
 
-#define CONFIGFS_GADGETS	"/sys/kernel/config/usb_gadget"
-#define UDC_CLASS		"/sys/class/udc"
-#define FFS_MOUNT_BASE		"/run/smp-sim"
+#define CONFIGFS_GADGETS "/sys/kernel/config/usb_gadget"
+#define UDC_CLASS "/sys/class/udc"
+#define FFS_MOUNT_BASE "/run/smp-sim"
 
-#define EP_BUF			512	/* one bulk packet; every frame fits */
-#define REPLY_INFLIGHT		4
-#define REPLY_QUEUE_MAX		32
+#define EP_BUF 512 /* one bulk packet; every frame fits */
+#define REPLY_INFLIGHT 4
+#define REPLY_QUEUE_MAX 32
 /*
  * Telemetry buffering: AIO writes in flight plus the software queue is how
  * long (in ms at 1 kHz) the host may fall behind before records drop.  It
@@ -51,14 +51,14 @@
  * under qemu TCG on a busy machine this process can be descheduled for a
  * few hundred ms and then generates that many records at once.
  */
-#define TELEMETRY_INFLIGHT	64
-#define TELEMETRY_QUEUE_MAX	1024
-#define AIO_EVENTS		(1 + REPLY_INFLIGHT + TELEMETRY_INFLIGHT)
+#define TELEMETRY_INFLIGHT 64
+#define TELEMETRY_QUEUE_MAX 1024
+#define AIO_EVENTS (1 + REPLY_INFLIGHT + TELEMETRY_INFLIGHT)
 
 enum ep_index {
-	EP_CMD,		/* bulk OUT */
-	EP_REPLY,	/* bulk IN */
-	EP_TEL,		/* interrupt IN */
+	EP_CMD,	  /* bulk OUT */
+	EP_REPLY, /* bulk IN */
+	EP_TEL,	  /* interrupt IN */
 	EP_COUNT,
 };
 
@@ -84,10 +84,10 @@ struct ffs_transport {
 	struct sim_transport t;
 	sd_event *event;
 
-	char *name;		/* gadget dir and ffs instance name */
-	char *gadget_dir;	/* CONFIGFS_GADGETS/name */
-	char *mount_dir;	/* FFS_MOUNT_BASE/name */
-	char *udc;		/* bound UDC name */
+	char *name;	  /* gadget dir and ffs instance name */
+	char *gadget_dir; /* CONFIGFS_GADGETS/name */
+	char *mount_dir;  /* FFS_MOUNT_BASE/name */
+	char *udc;	  /* bound UDC name */
 	bool made_gadget, made_strings, made_config, made_config_strings;
 	bool made_function, made_link, made_mount_dir, mounted, bound;
 
@@ -105,8 +105,8 @@ struct ffs_transport {
 	unsigned reply_inflight, tel_inflight;
 	struct fifo reply_q, tel_q;
 
-	bool enabled;		/* FunctionFS ENABLE seen, no DISABLE since */
-	bool cmd_queued;	/* the OUT read is in flight */
+	bool enabled;	 /* FunctionFS ENABLE seen, no DISABLE since */
+	bool cmd_queued; /* the OUT read is in flight */
 };
 
 /* ---- small helpers ---- */
@@ -198,7 +198,9 @@ static int make_dir(const char *dir, const char *sub, bool *made)
 	if (mkdir(p, 0755) < 0) {
 		r = -errno;
 		ffs_err("cannot create %s: %s%s", p, strerror(errno),
-			errno == EEXIST ? " (a gadget of that name exists: another smp-sim, or a stale one)" : "");
+			errno == EEXIST ?
+				" (a gadget of that name exists: another smp-sim, or a stale one)" :
+				"");
 	} else {
 		*made = true;
 	}
@@ -261,8 +263,7 @@ static void fifo_pop(struct fifo *f)
 
 /* ---- AIO ---- */
 
-static int aio_submit_req(struct ffs_transport *ft, struct aio_req *req, bool write,
-			  size_t len)
+static int aio_submit_req(struct ffs_transport *ft, struct aio_req *req, bool write, size_t len)
 {
 	struct iocb *cbs[1] = { &req->cb };
 	long r;
@@ -378,7 +379,8 @@ static void reap(struct ffs_transport *ft)
 	do {
 		n = sys_io_getevents(ft->aio, 0, AIO_EVENTS, ev, &zero);
 		for (long i = 0; i < n; i++)
-			handle_completion(ft, (struct aio_req *)(uintptr_t)ev[i].data, (long)ev[i].res);
+			handle_completion(ft, (struct aio_req *)(uintptr_t)ev[i].data,
+					  (long)ev[i].res);
 	} while (n == AIO_EVENTS);
 }
 
@@ -456,7 +458,8 @@ static int on_ep0(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 			break;
 		case FUNCTIONFS_SETUP:
 			/* The protocol has no control requests on the interface. */
-			sim_event(ft->t.sim, "event=USB_SETUP transport=ffs bRequestType=0x%02x "
+			sim_event(ft->t.sim,
+				  "event=USB_SETUP transport=ffs bRequestType=0x%02x "
 				  "bRequest=0x%02x action=stall",
 				  ev[i].u.setup.bRequestType, ev[i].u.setup.bRequest);
 			stall_ep0(ft, &ev[i].u.setup);
@@ -496,7 +499,7 @@ struct strings {
 
 static void fill_ep_descs(struct ep_descs *d, uint16_t bulk_mps, uint8_t int_interval)
 {
-	d->intf = (struct usb_interface_descriptor) {
+	d->intf = (struct usb_interface_descriptor){
 		.bLength = USB_DT_INTERFACE_SIZE,
 		.bDescriptorType = USB_DT_INTERFACE,
 		.bInterfaceNumber = 0,
@@ -508,7 +511,7 @@ static void fill_ep_descs(struct ep_descs *d, uint16_t bulk_mps, uint8_t int_int
 	};
 	/* Addresses 1..3 are FunctionFS's numbering; the UDC assigns the
 	 * real ones, so hosts go by type and direction. */
-	d->cmd = (struct usb_endpoint_descriptor_no_audio) {
+	d->cmd = (struct usb_endpoint_descriptor_no_audio){
 		.bLength = USB_DT_ENDPOINT_SIZE,
 		.bDescriptorType = USB_DT_ENDPOINT,
 		.bEndpointAddress = 1 | USB_DIR_OUT,
@@ -517,7 +520,7 @@ static void fill_ep_descs(struct ep_descs *d, uint16_t bulk_mps, uint8_t int_int
 	};
 	d->reply = d->cmd;
 	d->reply.bEndpointAddress = 2 | USB_DIR_IN;
-	d->tel = (struct usb_endpoint_descriptor_no_audio) {
+	d->tel = (struct usb_endpoint_descriptor_no_audio){
 		.bLength = USB_DT_ENDPOINT_SIZE,
 		.bDescriptorType = USB_DT_ENDPOINT,
 		.bEndpointAddress = 3 | USB_DIR_IN,
@@ -552,7 +555,7 @@ static int write_descriptors(struct ffs_transport *ft)
 
 	memset(&s, 0, sizeof(s));
 	s.head.magic = htole32(FUNCTIONFS_STRINGS_MAGIC);
-	s.head.length = htole32(sizeof(s));	/* exact, or ep0 says EINVAL */
+	s.head.length = htole32(sizeof(s)); /* exact, or ep0 says EINVAL */
 	s.head.str_count = htole32(1);
 	s.head.lang_count = htole32(1);
 	s.lang = htole16(0x0409);
@@ -907,8 +910,7 @@ static char *gadget_name(const char *serial)
 	return name;
 }
 
-int sim_transport_ffs_new(sd_event *e, struct sim *s, const char *udc,
-			  struct sim_transport **ret)
+int sim_transport_ffs_new(sd_event *e, struct sim *s, const char *udc, struct sim_transport **ret)
 {
 	struct sim_usb_identity id;
 	struct ffs_transport *ft;
@@ -934,8 +936,7 @@ int sim_transport_ffs_new(sd_event *e, struct sim *s, const char *udc,
 
 	sim_usb_identity(s, &id);
 	ft->name = gadget_name(id.serial ? id.serial : "unknown");
-	if (!ft->name ||
-	    !(ft->gadget_dir = path_join(CONFIGFS_GADGETS, ft->name)) ||
+	if (!ft->name || !(ft->gadget_dir = path_join(CONFIGFS_GADGETS, ft->name)) ||
 	    !(ft->mount_dir = path_join(FFS_MOUNT_BASE, ft->name)) ||
 	    fifo_init(&ft->reply_q, REPLY_QUEUE_MAX) < 0 ||
 	    fifo_init(&ft->tel_q, TELEMETRY_QUEUE_MAX) < 0) {

@@ -24,14 +24,14 @@
 #include "sim.h"
 #include "sim-util.h"
 
-#define TELEMETRY_QUEUE_MAX	256
-#define REPLY_QUEUE_MAX		32
-#define QUEUE_MAX		(TELEMETRY_QUEUE_MAX + REPLY_QUEUE_MAX)
-#define IN_BUF			(SMPP_SOCK_REC_SIZE + SMPP_SOCK_MAX_REC)
+#define TELEMETRY_QUEUE_MAX 256
+#define REPLY_QUEUE_MAX 32
+#define QUEUE_MAX (TELEMETRY_QUEUE_MAX + REPLY_QUEUE_MAX)
+#define IN_BUF (SMPP_SOCK_REC_SIZE + SMPP_SOCK_MAX_REC)
 
 struct out_rec {
 	uint8_t chan;
-	uint16_t len;		/* record length: header + transfer */
+	uint16_t len; /* record length: header + transfer */
 	uint8_t data[SMPP_SOCK_REC_SIZE + SMPP_MAX_FRAME];
 };
 
@@ -42,15 +42,15 @@ struct sock_transport {
 	int listen_fd;
 	sd_event_source *listen_src;
 
-	int fd;			/* the host connection, -1 if none */
+	int fd; /* the host connection, -1 if none */
 	sd_event_source *io_src;
-	bool connected;		/* false while a disconnect is injected */
+	bool connected; /* false while a disconnect is injected */
 
 	uint8_t in[IN_BUF];
 	size_t in_len;
 
 	struct out_rec queue[QUEUE_MAX];
-	size_t q_head, q_count, q_off;	/* q_off: bytes of the head record written */
+	size_t q_head, q_count, q_off; /* q_off: bytes of the head record written */
 	size_t n_reply, n_telemetry;
 };
 
@@ -125,7 +125,8 @@ static int flush_out(struct sock_transport *st)
 		struct out_rec *r = &st->queue[st->q_head];
 		ssize_t n;
 
-		n = send(st->fd, r->data + st->q_off, r->len - st->q_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send(st->fd, r->data + st->q_off, r->len - st->q_off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
@@ -188,7 +189,9 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 		ssize_t n = recv(fd, st->in + st->in_len, sizeof(st->in) - st->in_len, MSG_DONTWAIT);
 
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			drop_connection(st, n == 0 ? "eof" : errno == ECONNRESET ? "reset" : "read-error");
+			drop_connection(st, n == 0		? "eof" :
+					    errno == ECONNRESET ? "reset" :
+								  "read-error");
 			return 0;
 		}
 		if (n > 0)
@@ -212,7 +215,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
 	sim_sync(st->t.sim);
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0)
-		return 0;	/* EAGAIN, ECONNABORTED: nothing to do */
+		return 0; /* EAGAIN, ECONNABORTED: nothing to do */
 	if (!st->connected || st->fd >= 0) {
 		sim_event(st->t.sim, "event=HOST_REFUSED transport=socket reason=%s",
 			  st->connected ? "busy" : "unplugged");
@@ -280,8 +283,7 @@ static const struct sim_transport_ops sock_ops = {
 	.free = sock_free,
 };
 
-int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path,
-			     struct sim_transport **ret)
+int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path, struct sim_transport **ret)
 {
 	struct sock_transport *st;
 	int r;

@@ -246,7 +246,8 @@ static char *readme(const char *log_dir, int64_t since, int64_t until, int n_ses
 		     "\n"
 		     "4. Re-derive the sessions: docs/audit-log.md \"Sessions\" gives the rules\n"
 		     "   that turn records into sessions; with libsmp's tool\n"
-		     "       smp-audit sessions log --format csv --since @%" PRId64 " --until @%" PRId64 "\n"
+		     "       smp-audit sessions log --format csv --since @%" PRId64
+		     " --until @%" PRId64 "\n"
 		     "   (%s to %s, as Unix seconds) reproduces sessions.csv.\n"
 		     "\n"
 		     "What the verification does not prove\n"

@@ -18,7 +18,7 @@
 struct series {
 	const char *title, *unit;
 	const char *kmin, *kmean, *kmax;
-	double scale;           /* raw value x scale = shown value */
+	double scale; /* raw value x scale = shown value */
 };
 
 static const struct series plots[] = {
@@ -26,19 +26,34 @@ static const struct series plots[] = {
 	{ "Current", "A", "current_min_ma", "current_mean_ma", "current_max_ma", 0.001 },
 	{ "Stroke rate", "Hz", "rate_min_chz", "rate_mean_chz", "rate_max_chz", 0.01 },
 	{ "Depth", "mm", "depth_min_um", "depth_mean_um", "depth_max_um", 0.001 },
-	{ "Temperature", "\xc2\xb0" "C", "temp_min_cdeg", "temp_mean_cdeg", "temp_max_cdeg", 0.01 },
+	{ "Temperature",
+	  "\xc2\xb0"
+	  "C",
+	  "temp_min_cdeg", "temp_mean_cdeg", "temp_max_cdeg", 0.01 },
 };
 
 static void html(FILE *f, const char *s)
 {
 	for (; s && *s; s++)
 		switch (*s) {
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '&': fputs("&amp;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&#39;", f); break;
-		default: fputc(*s, f); break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&#39;", f);
+			break;
+		default:
+			fputc(*s, f);
+			break;
 		}
 }
 
@@ -57,7 +72,7 @@ static const char *iso_time(char buf[ISO_MAX], int64_t usec, bool frac_ms)
 	long off;
 	char base[32];
 
-	if (rem < 0) {		/* floor, so that -0.5 s is 23:59:59.500 */
+	if (rem < 0) { /* floor, so that -0.5 s is 23:59:59.500 */
 		rem += 1000000;
 		sec--;
 	}
@@ -68,8 +83,8 @@ static const char *iso_time(char buf[ISO_MAX], int64_t usec, bool frac_ms)
 	}
 	off = tm.tm_gmtoff / 60;
 	if (frac_ms)
-		snprintf(buf, ISO_MAX, "%s.%03d%c%02d:%02d", base, (int)(rem / 1000), off < 0 ? '-' : '+',
-			 (int)(labs(off) / 60 % 100), (int)(labs(off) % 60));
+		snprintf(buf, ISO_MAX, "%s.%03d%c%02d:%02d", base, (int)(rem / 1000),
+			 off < 0 ? '-' : '+', (int)(labs(off) / 60 % 100), (int)(labs(off) % 60));
 	else
 		snprintf(buf, ISO_MAX, "%s%c%02d:%02d", base, off < 0 ? '-' : '+',
 			 (int)(labs(off) / 60 % 100), (int)(labs(off) % 60));
@@ -163,13 +178,15 @@ static void plot(FILE *f, const struct series *s, json_object **tele, size_t n, 
 		hi += 1;
 	}
 	span = t1 > t0 ? (double)(t1 - t0) : 1;
-#define X(t) (L + ((double)((t) - t0) / span) * (W - L - R))
-#define Y(v) (T + (1 - ((v) - lo) / (hi - lo)) * (H - T - B))
+#define X(t) (L + ((double)((t)-t0) / span) * (W - L - R))
+#define Y(v) (T + (1 - ((v)-lo) / (hi - lo)) * (H - T - B))
 	/* t0/t1 (Unix microseconds) name the time axis, so that a reader of the
 	 * page (or a test) can place any moment on it */
-	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" "
-		"role=\"img\" aria-label=\"%s\" data-t0-usec=\"%" PRIu64 "\" data-t1-usec=\"%" PRIu64
-		"\">\n", W, H, s->title, t0, t0 + (uint64_t)span);
+	fprintf(f,
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" "
+		"role=\"img\" aria-label=\"%s\" data-t0-usec=\"%" PRIu64
+		"\" data-t1-usec=\"%" PRIu64 "\">\n",
+		W, H, s->title, t0, t0 + (uint64_t)span);
 	fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" class=\"frame\"/>\n",
 		L, T, W - L - R, H - T - B);
 	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"ax\" text-anchor=\"end\">%.2f</text>\n",
@@ -183,7 +200,8 @@ static void plot(FILE *f, const struct series *s, json_object **tele, size_t n, 
 	fputs("<polygon class=\"band\" points=\"", f);
 	for (size_t i = 0; i < n; i++) {
 		json_object *fl = json_object_object_get(tele[i], "fields");
-		uint64_t t = (uint64_t)json_object_get_int64(json_object_object_get(tele[i], "realtime_usec"));
+		uint64_t t = (uint64_t)json_object_get_int64(
+			json_object_object_get(tele[i], "realtime_usec"));
 		bool ok = true;
 		double v = num(fl, s->kmax, &ok) * s->scale;
 
@@ -192,7 +210,8 @@ static void plot(FILE *f, const struct series *s, json_object **tele, size_t n, 
 	}
 	for (size_t i = n; i > 0; i--) {
 		json_object *fl = json_object_object_get(tele[i - 1], "fields");
-		uint64_t t = (uint64_t)json_object_get_int64(json_object_object_get(tele[i - 1], "realtime_usec"));
+		uint64_t t = (uint64_t)json_object_get_int64(
+			json_object_object_get(tele[i - 1], "realtime_usec"));
 		bool ok = true;
 		double v = num(fl, s->kmin, &ok) * s->scale;
 
@@ -202,7 +221,8 @@ static void plot(FILE *f, const struct series *s, json_object **tele, size_t n, 
 	fputs("\"/>\n<polyline class=\"mean\" points=\"", f);
 	for (size_t i = 0; i < n; i++) {
 		json_object *fl = json_object_object_get(tele[i], "fields");
-		uint64_t t = (uint64_t)json_object_get_int64(json_object_object_get(tele[i], "realtime_usec"));
+		uint64_t t = (uint64_t)json_object_get_int64(
+			json_object_object_get(tele[i], "realtime_usec"));
 		bool ok = true;
 		double v = num(fl, s->kmean, &ok) * s->scale;
 
@@ -210,26 +230,32 @@ static void plot(FILE *f, const struct series *s, json_object **tele, size_t n, 
 			fprintf(f, "%.1f,%.1f ", X(t), Y(v));
 	}
 	fputs("\"/>\n", f);
-	for (size_t i = 0; i < n; i++) {	/* markers: one second can be all there is */
+	for (size_t i = 0; i < n; i++) { /* markers: one second can be all there is */
 		json_object *fl = json_object_object_get(tele[i], "fields");
-		uint64_t t = (uint64_t)json_object_get_int64(json_object_object_get(tele[i], "realtime_usec"));
+		uint64_t t = (uint64_t)json_object_get_int64(
+			json_object_object_get(tele[i], "realtime_usec"));
 		bool ok = true;
 		double v = num(fl, s->kmean, &ok) * s->scale;
 
 		if (ok)
-			fprintf(f, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"2\"/>\n", X(t), Y(v));
+			fprintf(f, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"2\"/>\n", X(t),
+				Y(v));
 	}
 	/* faults, stops and zone changes: a vertical line across the plot at
 	 * the moment of the event, labelled, with the event's seq */
 	for (size_t i = 0; i < nm; i++) {
-		uint64_t t = marks[i].t < t0 ? t0 : marks[i].t > t0 + (uint64_t)span ? t0 + (uint64_t)span :
-			     marks[i].t;
+		uint64_t t = marks[i].t < t0		      ? t0 :
+			     marks[i].t > t0 + (uint64_t)span ? t0 + (uint64_t)span :
+								marks[i].t;
 		char when[ISO_MAX];
 
-		fprintf(f, "<line class=\"mk mk-%s\" data-event=\"%s\" data-seq=\"%" PRId64
-			"\" data-t-usec=\"%" PRIu64 "\" x1=\"%.2f\" x2=\"%.2f\" y1=\"%.0f\" y2=\"%.0f\">"
+		fprintf(f,
+			"<line class=\"mk mk-%s\" data-event=\"%s\" data-seq=\"%" PRId64
+			"\" data-t-usec=\"%" PRIu64
+			"\" x1=\"%.2f\" x2=\"%.2f\" y1=\"%.0f\" y2=\"%.0f\">"
 			"<title>",
-			marks[i].event, marks[i].event, marks[i].seq, marks[i].t, X(t), X(t), T, H - B);
+			marks[i].event, marks[i].event, marks[i].seq, marks[i].t, X(t), X(t), T,
+			H - B);
 		html(f, marks[i].label);
 		fprintf(f, " %s</title></line>\n", iso_time(when, (int64_t)marks[i].t, true));
 		fprintf(f, "<text class=\"mk-label mk-%s\" x=\"%.1f\" y=\"%.0f\">", marks[i].event,
@@ -246,7 +272,8 @@ static void field_list(FILE *f, json_object *fields)
 {
 	bool first = true;
 
-	json_object_object_foreach(fields, key, val) {
+	json_object_object_foreach(fields, key, val)
+	{
 		if (strcmp(key, "session") == 0)
 			continue;
 		fputs(first ? "" : ", ", f);
@@ -265,8 +292,9 @@ static void field_list(FILE *f, json_object *fields)
 			day_elem(f, json_object_get_int64(val));
 			continue;
 		}
-		html(f, json_object_is_type(val, json_type_string) ? json_object_get_string(val) :
-		     json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN));
+		html(f, json_object_is_type(val, json_type_string) ?
+				json_object_get_string(val) :
+				json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN));
 	}
 }
 
@@ -275,8 +303,9 @@ static const char *meta_str(json_object *begin, const char *key)
 	json_object *fl = begin ? json_object_object_get(begin, "fields") : NULL, *v;
 
 	if (fl && json_object_object_get_ex(fl, key, &v))
-		return json_object_is_type(v, json_type_string) ? json_object_get_string(v) :
-		       json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+		return json_object_is_type(v, json_type_string) ?
+			       json_object_get_string(v) :
+			       json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
 	return "";
 }
 
@@ -370,24 +399,30 @@ int session_report_verified(const char *log_dir, const char *session_id, int sta
 		if (!ev || (strcmp(ev, "fault") != 0 && strcmp(ev, "stop") != 0 &&
 			    strcmp(ev, "estop") != 0 && strcmp(ev, "zone_change") != 0))
 			continue;
-		m->t = (uint64_t)json_object_get_int64(json_object_object_get(recs[i], "realtime_usec"));
+		m->t = (uint64_t)json_object_get_int64(
+			json_object_object_get(recs[i], "realtime_usec"));
 		m->seq = json_object_get_int64(json_object_object_get(recs[i], "seq"));
-		m->event = strcmp(ev, "fault") == 0 ? "fault" : strcmp(ev, "stop") == 0 ? "stop" :
-			   strcmp(ev, "estop") == 0 ? "estop" : "zone_change";
+		m->event = strcmp(ev, "fault") == 0 ? "fault" :
+			   strcmp(ev, "stop") == 0  ? "stop" :
+			   strcmp(ev, "estop") == 0 ? "estop" :
+						      "zone_change";
 		if (strcmp(ev, "fault") == 0)
 			snprintf(m->label, sizeof(m->label), "fault: %s", meta_str(recs[i], "fault"));
 		else if (strcmp(ev, "zone_change") == 0)
 			snprintf(m->label, sizeof(m->label), "zone: %s", meta_str(recs[i], "zone"));
 		else
-			snprintf(m->label, sizeof(m->label), "%s", strcmp(ev, "stop") == 0 ? "stop" :
-				 "emergency stop");
+			snprintf(m->label, sizeof(m->label), "%s",
+				 strcmp(ev, "stop") == 0 ? "stop" : "emergency stop");
 		nm++;
 	}
 	t0 = (uint64_t)json_object_get_int64(json_object_object_get(begin, "realtime_usec"));
-	t1 = rec && !smp_session_is_active(rec) ? smp_session_get_end_usec(rec) :
-	     (uint64_t)json_object_get_int64(json_object_object_get(recs[n - 1], "realtime_usec"));
+	t1 = rec && !smp_session_is_active(rec) ?
+		     smp_session_get_end_usec(rec) :
+		     (uint64_t)json_object_get_int64(
+			     json_object_object_get(recs[n - 1], "realtime_usec"));
 
-	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Session ", out);
+	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Session ",
+	      out);
 	html(out, session_id);
 	fputs("</title>\n<style>\n"
 	      "body{font-family:sans-serif;margin:2em;color:#111;max-width:60em}\n"
@@ -408,25 +443,33 @@ int session_report_verified(const char *log_dir, const char *session_id, int sta
 	      "@media print{body{margin:0;max-width:none;font-size:10pt} a{color:inherit}"
 	      " svg{width:16cm;max-width:16cm;height:auto} figure{break-inside:avoid;page-break-inside:avoid}"
 	      " h2{break-after:avoid;page-break-after:avoid} tr{break-inside:avoid}}\n"
-	      "</style></head><body>\n<h1>Treatment session ", out);
+	      "</style></head><body>\n<h1>Treatment session ",
+	      out);
 	html(out, session_id);
 	fputs("</h1>\n<h2>Record</h2>\n<table>\n", out);
 	{
 		static const char *const keys[][2] = {
-			{ "Client (pseudonym)", "client" }, { "Operator", "operator" },
-			{ "Device", "device" }, { "Zone at start", "zone" },
-			{ "Pigment lot", "pigment_lot" }, { "Pigment manufacturer", "pigment_manufacturer" },
-			{ "Cartridge", "cartridge" }, { "Cartridge lot", "cartridge_lot" },
+			{ "Client (pseudonym)", "client" },
+			{ "Operator", "operator" },
+			{ "Device", "device" },
+			{ "Zone at start", "zone" },
+			{ "Pigment lot", "pigment_lot" },
+			{ "Pigment manufacturer", "pigment_manufacturer" },
+			{ "Cartridge", "cartridge" },
+			{ "Cartridge lot", "cartridge_lot" },
 			{ "Cartridge expiry", "cartridge_expiry_day" },
-			{ "Needle", "needle" }, { "Patch test", "patch_test_time" },
-			{ "Screening", "screening_time" }, { "Policy digest", "policy_digest" },
+			{ "Needle", "needle" },
+			{ "Patch test", "patch_test_time" },
+			{ "Screening", "screening_time" },
+			{ "Policy digest", "policy_digest" },
 		};
 
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 			json_object *fl = json_object_object_get(begin, "fields"), *v;
 
 			fprintf(out, "<tr><th>%s</th><td>", keys[i][0]);
-			if (strstr(keys[i][1], "_day") && json_object_object_get_ex(fl, keys[i][1], &v) &&
+			if (strstr(keys[i][1], "_day") &&
+			    json_object_object_get_ex(fl, keys[i][1], &v) &&
 			    json_object_is_type(v, json_type_int))
 				day_elem(out, json_object_get_int64(v));
 			else if (strstr(keys[i][1], "_time")) {
@@ -474,14 +517,16 @@ int session_report_verified(const char *log_dir, const char *session_id, int sta
 	fputs("</p>\n", out);
 	if (partial)
 		fputs("<p class=\"bad\">The log could be read only up to a damaged record: "
-		      "the records below are those before it.</p>\n", out);
+		      "the records below are those before it.</p>\n",
+		      out);
 	fputs("<h2>Telemetry</h2>\n", out);
 	fprintf(out, "<p>%zu one-second summaries.</p>\n", nt);
 	for (size_t i = 0; i < sizeof(plots) / sizeof(plots[0]); i++)
 		plot(out, &plots[i], tele, nt, t0, t1 > t0 ? t1 : t0 + 1, marks, nm);
 
 	fputs("<h2>Events</h2>\n<table>\n<tr><th>seq</th><th>time</th><th>event</th>"
-	      "<th>details</th></tr>\n", out);
+	      "<th>details</th></tr>\n",
+	      out);
 	for (size_t i = 0; i < n; i++) {
 		const char *ev = json_object_get_string(json_object_object_get(recs[i], "event"));
 
@@ -492,7 +537,9 @@ int session_report_verified(const char *log_dir, const char *session_id, int sta
 		fprintf(out, "\" data-seq=\"%" PRId64 "\"><td>%" PRId64 "</td><td>",
 			json_object_get_int64(json_object_object_get(recs[i], "seq")),
 			json_object_get_int64(json_object_object_get(recs[i], "seq")));
-		time_elem(out, json_object_get_int64(json_object_object_get(recs[i], "realtime_usec")), true);
+		time_elem(out,
+			  json_object_get_int64(json_object_object_get(recs[i], "realtime_usec")),
+			  true);
 		fputs("</td><td>", out);
 		html(out, ev);
 		fputs("</td><td>", out);
@@ -500,7 +547,8 @@ int session_report_verified(const char *log_dir, const char *session_id, int sta
 		fputs("</td></tr>\n", out);
 	}
 	fputs("</table>\n<p class=\"none\">Generated by smpctl from the audit log; "
-	      "client identity is a pseudonym.</p>\n</body></html>\n", out);
+	      "client identity is a pseudonym.</p>\n</body></html>\n",
+	      out);
 	r = status;
 finish:
 	for (size_t i = 0; i < n; i++)

@@ -27,17 +27,17 @@
 
 enum {
 	EXIT_OK = 0,
-	EXIT_FAIL = 1,          /* any other failure */
-	EXIT_USAGE = 2,         /* bad command line or script line */
-	EXIT_LOG_TAMPERED = 3,  /* log verify: as smp-audit */
+	EXIT_FAIL = 1,	       /* any other failure */
+	EXIT_USAGE = 2,	       /* bad command line or script line */
+	EXIT_LOG_TAMPERED = 3, /* log verify: as smp-audit */
 	EXIT_LOG_TRUNCATED = 4,
 	EXIT_LOG_UNVERIFIABLE = 5,
-	EXIT_DENIED = 10,       /* not authorized */
-	EXIT_REFUSED = 11,      /* refused by the safety policy: limit, interlock */
-	EXIT_UNAVAILABLE = 12,  /* smpd not running, no such device, connection lost */
-	EXIT_FAULT = 13,        /* a latched fault or emergency stop is in the way */
-	EXIT_BUSY = 14,         /* claimed by another client, or not claimed by us */
-	EXIT_EXPECTED = 15,     /* script: a line marked '!' succeeded */
+	EXIT_DENIED = 10,      /* not authorized */
+	EXIT_REFUSED = 11,     /* refused by the safety policy: limit, interlock */
+	EXIT_UNAVAILABLE = 12, /* smpd not running, no such device, connection lost */
+	EXIT_FAULT = 13,       /* a latched fault or emergency stop is in the way */
+	EXIT_BUSY = 14,	       /* claimed by another client, or not claimed by us */
+	EXIT_EXPECTED = 15,    /* script: a line marked '!' succeeded */
 };
 
 static const char *arg_bus_address;
@@ -45,7 +45,7 @@ static bool arg_user;
 static const char *arg_device;
 static bool arg_json;
 static const char *arg_log_dir;
-static bool arg_script;          /* inside `smpctl run` */
+static bool arg_script; /* inside `smpctl run` */
 static volatile sig_atomic_t interrupted;
 
 static smp_client *client;
@@ -62,15 +62,27 @@ static int exit_for_errno(int r)
 	switch (-r) {
 	case EACCES:
 		return EXIT_DENIED;
-	case ERANGE: case ENOMEDIUM: case EMEDIUMTYPE: case EKEYEXPIRED: case ETIME:
-	case ETIMEDOUT: case ENOLCK: case EREMOTEIO: case ENOENT: case ENODATA: case EALREADY:
+	case ERANGE:
+	case ENOMEDIUM:
+	case EMEDIUMTYPE:
+	case EKEYEXPIRED:
+	case ETIME:
+	case ETIMEDOUT:
+	case ENOLCK:
+	case EREMOTEIO:
+	case ENOENT:
+	case ENODATA:
+	case EALREADY:
 	case ESTALE:
 		return EXIT_REFUSED;
-	case ENOTCONN: case ENODEV:
+	case ENOTCONN:
+	case ENODEV:
 		return EXIT_UNAVAILABLE;
-	case ENOTRECOVERABLE: case EAGAIN:
+	case ENOTRECOVERABLE:
+	case EAGAIN:
 		return EXIT_FAULT;
-	case EBUSY: case EPERM:
+	case EBUSY:
+	case EPERM:
 		return EXIT_BUSY;
 	case EINVAL:
 		return EXIT_USAGE;
@@ -220,8 +232,7 @@ static int device_failed(smp_device *d, int r, const char *what)
 	uint32_t req, lim;
 	const char *layer, *source;
 
-	if (r == -ERANGE &&
-	    smp_device_get_error_limit(d, &p, &b, &req, &lim, &layer, &source) >= 0) {
+	if (r == -ERANGE && smp_device_get_error_limit(d, &p, &b, &req, &lim, &layer, &source) >= 0) {
 		char v[32], desc[512];
 
 		describe_limit(p, lim, layer, source, smp_device_get_serial(d), desc, sizeof(desc));
@@ -304,7 +315,8 @@ static int get_device(smp_device **ret)
 		else if (smp_client_get_n_devices(client) == 0)
 			fprintf(stderr, "smpctl: no device attached\n");
 		else {
-			fprintf(stderr, "smpctl: %zu devices attached: choose one with --device=SERIAL\n",
+			fprintf(stderr,
+				"smpctl: %zu devices attached: choose one with --device=SERIAL\n",
 				smp_client_get_n_devices(client));
 			return EXIT_USAGE;
 		}
@@ -317,7 +329,7 @@ static int get_device(smp_device **ret)
 static void print_json(json_object *o)
 {
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-					    JSON_C_TO_STRING_NOSLASHESCAPE));
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -345,7 +357,8 @@ static void print_event(smp_client *c, const smp_event *ev, void *userdata)
 		break;
 	case SMP_EVENT_SESSION_ENDED:
 		if (arg_script || watching) {
-			printf("session %s ended: %s\n", smp_session_get_id(s), smp_event_get_kind(ev));
+			printf("session %s ended: %s\n", smp_session_get_id(s),
+			       smp_event_get_kind(ev));
 			gauge_lines = 0;
 		}
 		break;
@@ -405,14 +418,16 @@ static json_object *device_json(smp_device *d)
 	json_object_object_add(o, "firmware", json_object_new_string(smp_device_get_firmware(d)));
 	json_object_object_add(o, "backend", json_object_new_string(smp_device_get_backend(d)));
 	json_object_object_add(o, "state",
-			       json_object_new_string(smp_device_state_to_string(smp_device_get_state(d))));
+			       json_object_new_string(
+				       smp_device_state_to_string(smp_device_get_state(d))));
 	json_object_object_add(o, "fault", json_object_new_string(smp_device_get_fault_kind(d)));
 	json_object_object_add(o, "fault_message",
 			       json_object_new_string(smp_device_get_fault_message(d)));
 	json_object_object_add(o, "device_faults",
 			       json_object_new_string(smp_device_get_device_faults(d)));
 	json_object_object_add(o, "claimed", json_object_new_boolean(smp_device_is_claimed(d) > 0));
-	json_object_object_add(o, "session", s ? json_object_new_string(smp_session_get_id(s)) : NULL);
+	json_object_object_add(o, "session",
+			       s ? json_object_new_string(smp_session_get_id(s)) : NULL);
 	if (smp_device_get_setpoint(d, SMP_PARAM_VOLTAGE, &v) >= 0)
 		json_object_object_add(sp, "voltage_mv", json_object_new_int64(v));
 	if (smp_device_get_setpoint(d, SMP_PARAM_CURRENT, &v) >= 0)
@@ -425,8 +440,10 @@ static json_object *device_json(smp_device *d)
 	if (smp_device_has_cartridge(d) > 0) {
 		json_object *c = json_object_new_object();
 
-		json_object_object_add(c, "id", json_object_new_string(smp_device_get_cartridge_id(d)));
-		json_object_object_add(c, "lot", json_object_new_string(smp_device_get_cartridge_lot(d)));
+		json_object_object_add(c, "id",
+				       json_object_new_string(smp_device_get_cartridge_id(d)));
+		json_object_object_add(c, "lot",
+				       json_object_new_string(smp_device_get_cartridge_lot(d)));
 		json_object_object_add(c, "needle",
 				       json_object_new_string(smp_device_get_cartridge_needle(d)));
 		if (smp_device_get_cartridge_info(d, &dia, &exp) >= 0) {
@@ -436,7 +453,8 @@ static json_object *device_json(smp_device *d)
 		json_object_object_add(c, "used",
 				       json_object_new_boolean(smp_device_is_cartridge_used(d) > 0));
 		json_object_object_add(c, "expired",
-				       json_object_new_boolean(smp_device_is_cartridge_expired(d) > 0));
+				       json_object_new_boolean(smp_device_is_cartridge_expired(d) >
+							       0));
 		json_object_object_add(o, "cartridge", c);
 	} else
 		json_object_object_add(o, "cartridge", NULL);
@@ -454,8 +472,10 @@ static void print_device(smp_device *d)
 	printf("  state:      %s", smp_device_state_to_string(smp_device_get_state(d)));
 	if (smp_device_get_fault_kind(d)[0])
 		printf(" (%s: %s)", smp_device_get_fault_kind(d), smp_device_get_fault_message(d));
-	printf("\n  claimed:    %s\n", smp_device_is_claimed(d) > 0 ?
-	       (smp_device_is_claimed_by_me(d) > 0 ? "yes, by this smpctl" : "yes") : "no");
+	printf("\n  claimed:    %s\n",
+	       smp_device_is_claimed(d) > 0 ?
+		       (smp_device_is_claimed_by_me(d) > 0 ? "yes, by this smpctl" : "yes") :
+		       "no");
 	printf("  session:    %s\n", s ? smp_session_get_id(s) : "none");
 	if (smp_device_has_cartridge(d) > 0)
 		printf("  cartridge:  %s lot %s needle %s%s%s\n", smp_device_get_cartridge_id(d),
@@ -518,8 +538,9 @@ static int cmd_status(int argc, char **argv)
 	} else {
 		printf("smpd:       running, API version %" PRIu32 "\n", version);
 		printf("policy:     %s\n", digest);
-		printf("audit log:  %s\n", audit ? "writable" :
-		       "CANNOT BE WRITTEN: every needle is stopped until smpd restarts");
+		printf("audit log:  %s\n",
+		       audit ? "writable" :
+			       "CANNOT BE WRITTEN: every needle is stopped until smpd restarts");
 		printf("devices:    %zu\n", smp_client_get_n_devices(client));
 		for (size_t i = 0; i < smp_client_get_n_devices(client); i++) {
 			smp_device *d = smp_client_get_device(client, i);
@@ -582,7 +603,8 @@ static int cmd_limits(int argc, char **argv)
 
 		r = smp_device_get_limit(d, (enum smp_param)p, SMP_BOUND_MIN, &min, &lmin, &smin);
 		if (r >= 0)
-			r = smp_device_get_limit(d, (enum smp_param)p, SMP_BOUND_MAX, &max, &lmax, &smax);
+			r = smp_device_get_limit(d, (enum smp_param)p, SMP_BOUND_MAX, &max, &lmax,
+						 &smax);
 		if (r < 0) {
 			json_object_put(o);
 			fprintf(stderr, "smpctl: smpd reported no limits\n");
@@ -597,8 +619,9 @@ static int cmd_limits(int argc, char **argv)
 			json_object_object_add(l, "min_source", json_object_new_string(smin));
 			json_object_object_add(l, "max_layer", json_object_new_string(lmax));
 			json_object_object_add(l, "max_source", json_object_new_string(smax));
-			json_object_object_add(l, "unit", json_object_new_string(
-				(const char *[]){ "mV", "mA", "cHz", "um" }[p]));
+			json_object_object_add(l, "unit",
+					       json_object_new_string((const char *[]){
+						       "mV", "mA", "cHz", "um" }[p]));
 			json_object_object_add(o, smp_param_to_string((enum smp_param)p), l);
 		} else
 			printf("%-12s %-10s %-10s %-12s %s\n", smp_param_to_string((enum smp_param)p),
@@ -640,15 +663,28 @@ static void print_gauges(smp_device *d, bool tty)
 	if (arg_json) {
 		json_object *o = json_object_new_object();
 		static const char *const keys[16] = {
-			"samples", "dropped", "voltage_mv", "voltage_min_mv", "voltage_max_mv",
-			"current_ma", "current_min_ma", "current_max_ma", "stroke_rate_chz", "depth_um",
-			"lease_left_ms", "device_faults", "temperature_cdegc",
-			"temperature_max_cdegc", "pedal", "cartridge_present",
+			"samples",
+			"dropped",
+			"voltage_mv",
+			"voltage_min_mv",
+			"voltage_max_mv",
+			"current_ma",
+			"current_min_ma",
+			"current_max_ma",
+			"stroke_rate_chz",
+			"depth_um",
+			"lease_left_ms",
+			"device_faults",
+			"temperature_cdegc",
+			"temperature_max_cdegc",
+			"pedal",
+			"cartridge_present",
 		};
 
 		json_object_object_add(o, "serial", json_object_new_string(smp_device_get_serial(d)));
-		json_object_object_add(o, "state", json_object_new_string(
-			smp_device_state_to_string(smp_device_get_state(d))));
+		json_object_object_add(o, "state",
+				       json_object_new_string(
+					       smp_device_state_to_string(smp_device_get_state(d))));
 		for (int i = 0; i < 16; i++)
 			json_object_object_add(o, keys[i], json_object_new_int64(v[i]));
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -662,20 +698,27 @@ static void print_gauges(smp_device *d, bool tty)
 		printf("--\n");
 	printf("%s%s %s  pedal %s  lease %" PRId64 " ms  samples %" PRId64 " dropped %" PRId64 "\n",
 	       tty ? "\033[2K" : "", smp_device_get_serial(d),
-	       smp_device_state_to_string(smp_device_get_state(d)), v[SMP_TELEMETRY_PEDAL] ? "down" : "up",
-	       v[SMP_TELEMETRY_LEASE_LEFT_MS], v[SMP_TELEMETRY_SAMPLES], v[SMP_TELEMETRY_DROPPED]);
+	       smp_device_state_to_string(smp_device_get_state(d)),
+	       v[SMP_TELEMETRY_PEDAL] ? "down" : "up", v[SMP_TELEMETRY_LEASE_LEFT_MS],
+	       v[SMP_TELEMETRY_SAMPLES], v[SMP_TELEMETRY_DROPPED]);
 	gauge("voltage", v[SMP_TELEMETRY_VOLTAGE_MV], max[0],
-	      format_param(SMP_PARAM_VOLTAGE, (uint32_t)v[SMP_TELEMETRY_VOLTAGE_MV], buf, sizeof(buf)), tty);
+	      format_param(SMP_PARAM_VOLTAGE, (uint32_t)v[SMP_TELEMETRY_VOLTAGE_MV], buf, sizeof(buf)),
+	      tty);
 	gauge("current", v[SMP_TELEMETRY_CURRENT_MA], max[1],
-	      format_param(SMP_PARAM_CURRENT, (uint32_t)v[SMP_TELEMETRY_CURRENT_MA], buf, sizeof(buf)), tty);
+	      format_param(SMP_PARAM_CURRENT, (uint32_t)v[SMP_TELEMETRY_CURRENT_MA], buf, sizeof(buf)),
+	      tty);
 	gauge("stroke rate", v[SMP_TELEMETRY_STROKE_RATE_CHZ], max[2],
 	      format_param(SMP_PARAM_STROKE_RATE, (uint32_t)v[SMP_TELEMETRY_STROKE_RATE_CHZ], buf,
-			   sizeof(buf)), tty);
+			   sizeof(buf)),
+	      tty);
 	gauge("depth", v[SMP_TELEMETRY_DEPTH_UM], max[3],
-	      format_param(SMP_PARAM_DEPTH, (uint32_t)v[SMP_TELEMETRY_DEPTH_UM], buf, sizeof(buf)), tty);
-	snprintf(buf, sizeof(buf), "%" PRId64 ".%02" PRId64 " C", v[SMP_TELEMETRY_TEMPERATURE_CDEGC] / 100,
+	      format_param(SMP_PARAM_DEPTH, (uint32_t)v[SMP_TELEMETRY_DEPTH_UM], buf, sizeof(buf)),
+	      tty);
+	snprintf(buf, sizeof(buf), "%" PRId64 ".%02" PRId64 " C",
+		 v[SMP_TELEMETRY_TEMPERATURE_CDEGC] / 100,
 		 (v[SMP_TELEMETRY_TEMPERATURE_CDEGC] < 0 ? -v[SMP_TELEMETRY_TEMPERATURE_CDEGC] :
-		  v[SMP_TELEMETRY_TEMPERATURE_CDEGC]) % 100);
+							   v[SMP_TELEMETRY_TEMPERATURE_CDEGC]) %
+			 100);
 	gauge("temperature", v[SMP_TELEMETRY_TEMPERATURE_CDEGC], 8000, buf, tty);
 	gauge_lines = 6;
 	fflush(stdout);
@@ -691,10 +734,7 @@ static void watch_event(smp_client *c, const smp_event *ev, void *userdata)
 
 static int cmd_watch(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "seconds", required_argument, NULL, 's' },
-		{}
-	};
+	static const struct option opts[] = { { "seconds", required_argument, NULL, 's' }, {} };
 	double seconds = 0;
 	bool tty = isatty(STDOUT_FILENO) && !arg_json;
 	smp_device *d;
@@ -745,7 +785,7 @@ static void warn_oneshot_claim(void)
 {
 	if (!arg_script)
 		fprintf(stderr, "smpctl: note: the claim ends when smpctl exits; "
-			"use 'smpctl run' to keep it for a session\n");
+				"use 'smpctl run' to keep it for a session\n");
 }
 
 static int simple_device_cmd(int argc, char **argv)
@@ -787,7 +827,8 @@ static int cmd_set(int argc, char **argv)
 	int r;
 
 	if (argc < 2)
-		return usage_error("usage: set PARAM=VALUE... (voltage=8V current=1A rate=120Hz depth=0.8mm)");
+		return usage_error(
+			"usage: set PARAM=VALUE... (voltage=8V current=1A rate=120Hz depth=0.8mm)");
 	for (int i = 1; i < argc; i++) {
 		char *eq = strchr(argv[i], '='), name[32];
 		enum smp_param p;
@@ -803,7 +844,8 @@ static int cmd_set(int argc, char **argv)
 			return usage_error("set: \"%s\" is not a %s (e.g. %s)", eq + 1,
 					   smp_param_to_string(p),
 					   (const char *[]){ "8V or 8000mV", "1A or 1000mA",
-							     "120Hz or 12000cHz", "0.8mm or 800um" }[p]);
+							     "120Hz or 12000cHz",
+							     "0.8mm or 800um" }[p]);
 	}
 	r = get_device(&d);
 	if (r)
@@ -833,13 +875,16 @@ static json_object *session_json(smp_session *s)
 
 	json_object_object_add(o, "id", json_object_new_string(smp_session_get_id(s)));
 	json_object_object_add(o, "device", json_object_new_string(smp_session_get_device_serial(s)));
-	json_object_object_add(o, "client", json_object_new_string(smp_session_get_client_pseudonym(s)));
+	json_object_object_add(o, "client",
+			       json_object_new_string(smp_session_get_client_pseudonym(s)));
 	json_object_object_add(o, "operator", json_object_new_string(smp_session_get_operator(s)));
 	json_object_object_add(o, "zone", json_object_new_string(smp_session_get_zone(s)));
-	json_object_object_add(o, "pigment_lot", json_object_new_string(smp_session_get_pigment_lot(s)));
+	json_object_object_add(o, "pigment_lot",
+			       json_object_new_string(smp_session_get_pigment_lot(s)));
 	json_object_object_add(o, "pigment_manufacturer",
 			       json_object_new_string(smp_session_get_pigment_manufacturer(s)));
-	json_object_object_add(o, "cartridge", json_object_new_string(smp_session_get_cartridge_id(s)));
+	json_object_object_add(o, "cartridge",
+			       json_object_new_string(smp_session_get_cartridge_id(s)));
 	json_object_object_add(o, "cartridge_lot",
 			       json_object_new_string(smp_session_get_cartridge_lot(s)));
 	json_object_object_add(o, "needle", json_object_new_string(smp_session_get_needle(s)));
@@ -849,13 +894,16 @@ static json_object *session_json(smp_session *s)
 			       json_object_new_int64(smp_session_get_screening_time(s)));
 	json_object_object_add(o, "begin_usec",
 			       json_object_new_int64((int64_t)smp_session_get_begin_usec(s)));
-	json_object_object_add(o, "end_usec", json_object_new_int64((int64_t)smp_session_get_end_usec(s)));
+	json_object_object_add(o, "end_usec",
+			       json_object_new_int64((int64_t)smp_session_get_end_usec(s)));
 	json_object_object_add(o, "needle_on_usec",
 			       json_object_new_int64((int64_t)smp_session_get_needle_on_usec(s)));
 	json_object_object_add(o, "active", json_object_new_boolean(smp_session_is_active(s) > 0));
-	json_object_object_add(o, "end_reason", json_object_new_string(smp_session_get_end_reason(s)));
-	json_object_object_add(o, "source", json_object_new_string(smp_session_is_live(s) > 0 ?
-								    "smpd" : "audit-log"));
+	json_object_object_add(o, "end_reason",
+			       json_object_new_string(smp_session_get_end_reason(s)));
+	json_object_object_add(o, "source",
+			       json_object_new_string(smp_session_is_live(s) > 0 ? "smpd" :
+										   "audit-log"));
 	return o;
 }
 
@@ -863,7 +911,8 @@ static void print_session(smp_session *s)
 {
 	char b1[64], b2[64];
 
-	printf("session %s%s\n", smp_session_get_id(s), smp_session_is_active(s) > 0 ? " (open)" : "");
+	printf("session %s%s\n", smp_session_get_id(s),
+	       smp_session_is_active(s) > 0 ? " (open)" : "");
 	printf("  client:     %s\n", smp_session_get_client_pseudonym(s));
 	printf("  operator:   %s\n", smp_session_get_operator(s));
 	printf("  device:     %s\n", smp_session_get_device_serial(s));
@@ -873,9 +922,11 @@ static void print_session(smp_session *s)
 	printf("  cartridge:  %s lot %s needle %s\n", smp_session_get_cartridge_id(s),
 	       smp_session_get_cartridge_lot(s), smp_session_get_needle(s));
 	printf("  begin:      %s\n", format_time_usec(smp_session_get_begin_usec(s), b1, sizeof(b1)));
-	printf("  end:        %s%s%s\n", format_time_usec(smp_session_get_end_usec(s), b2, sizeof(b2)),
+	printf("  end:        %s%s%s\n",
+	       format_time_usec(smp_session_get_end_usec(s), b2, sizeof(b2)),
 	       smp_session_get_end_reason(s)[0] ? ", " : "", smp_session_get_end_reason(s));
-	printf("  needle on:  %" PRIu64 ".%03" PRIu64 " s\n", smp_session_get_needle_on_usec(s) / 1000000,
+	printf("  needle on:  %" PRIu64 ".%03" PRIu64 " s\n",
+	       smp_session_get_needle_on_usec(s) / 1000000,
 	       smp_session_get_needle_on_usec(s) / 1000 % 1000);
 }
 
@@ -908,7 +959,8 @@ static int collect_sessions(smp_session ***ret, bool *ret_log_ok)
 		bool dup = false;
 
 		for (int j = 0; j < n_live; j++)
-			dup = dup || strcmp(smp_session_get_id(live[j]), smp_session_get_id(logged[i])) == 0;
+			dup = dup || strcmp(smp_session_get_id(live[j]),
+					    smp_session_get_id(logged[i])) == 0;
 		if (!dup)
 			all[n++] = smp_session_ref(logged[i]);
 	}
@@ -925,12 +977,10 @@ static char *read_key_file(const char *path);
 /* session report ID [--output=FILE] [--key=KEY|--key-file=FILE] */
 static int cmd_report(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "key-file", required_argument, NULL, 'K' },
-		{}
-	};
+	static const struct option opts[] = { { "output", required_argument, NULL, 'o' },
+					      { "key", required_argument, NULL, 'k' },
+					      { "key-file", required_argument, NULL, 'K' },
+					      {} };
 	const char *output = NULL;
 	char *key = NULL, *err = NULL, *path = NULL, *tmp = NULL, *abs = NULL;
 	FILE *f;
@@ -956,12 +1006,14 @@ static int cmd_report(int argc, char **argv)
 			break;
 		default:
 			free(key);
-			return usage_error("usage: session report ID [--output=FILE] [--key=KEY|--key-file=FILE]");
+			return usage_error(
+				"usage: session report ID [--output=FILE] [--key=KEY|--key-file=FILE]");
 		}
 	}
 	if (optind + 1 != argc) {
 		free(key);
-		return usage_error("usage: session report ID [--output=FILE] [--key=KEY|--key-file=FILE]");
+		return usage_error(
+			"usage: session report ID [--output=FILE] [--key=KEY|--key-file=FILE]");
 	}
 	if (output)
 		path = strdup(output);
@@ -1011,11 +1063,13 @@ static int cmd_report(int argc, char **argv)
 	/* the page is written; the exit status tells whether the log verified */
 	if (key && r != SMP_LOG_INTACT) {
 		fprintf(stderr, "smpctl: session report: the audit log is %s\n",
-			r == SMP_LOG_TAMPERED ? "tampered" : r == SMP_LOG_TRUNCATED ? "truncated" :
-			"unverifiable");
+			r == SMP_LOG_TAMPERED  ? "tampered" :
+			r == SMP_LOG_TRUNCATED ? "truncated" :
+						 "unverifiable");
 		free(key);
-		return r == SMP_LOG_TAMPERED ? EXIT_LOG_TAMPERED :
-		       r == SMP_LOG_TRUNCATED ? EXIT_LOG_TRUNCATED : EXIT_LOG_UNVERIFIABLE;
+		return r == SMP_LOG_TAMPERED  ? EXIT_LOG_TAMPERED :
+		       r == SMP_LOG_TRUNCATED ? EXIT_LOG_TRUNCATED :
+						EXIT_LOG_UNVERIFIABLE;
 	}
 	free(key);
 	return EXIT_OK;
@@ -1031,10 +1085,15 @@ static int cmd_session(int argc, char **argv)
 		static const struct {
 			const char *opt, *key;
 		} names[] = {
-			{ "client", "ClientPseudonym" }, { "operator", "Operator" }, { "zone", "Zone" },
-			{ "lot", "PigmentLot" }, { "pigment-lot", "PigmentLot" },
-			{ "manufacturer", "PigmentManufacturer" }, { "patch-test", "PatchTestTime" },
-			{ "screening", "ScreeningTime" }, { "override", "OverrideReason" },
+			{ "client", "ClientPseudonym" },
+			{ "operator", "Operator" },
+			{ "zone", "Zone" },
+			{ "lot", "PigmentLot" },
+			{ "pigment-lot", "PigmentLot" },
+			{ "manufacturer", "PigmentManufacturer" },
+			{ "patch-test", "PatchTestTime" },
+			{ "screening", "ScreeningTime" },
+			{ "override", "OverrideReason" },
 		};
 		const char **md = calloc((size_t)argc, sizeof(char *));
 		char **owned = calloc((size_t)argc, sizeof(char *));
@@ -1069,7 +1128,8 @@ static int cmd_session(int argc, char **argv)
 
 				if (parse_time(eq + 1, &t) < 0) {
 					r = usage_error("session begin: \"%s\" is not a date (YYYY-MM-DD, "
-							"Unix seconds, or -48h / -3d)", eq + 1);
+							"Unix seconds, or -48h / -3d)",
+							eq + 1);
 					break;
 				}
 				if (asprintf(&owned[i - 2], "%s=%" PRId64, key, t) < 0)
@@ -1089,7 +1149,8 @@ static int cmd_session(int argc, char **argv)
 				r = device_failed(d, q, "session begin");
 			else {
 				if (!arg_script)
-					fprintf(stderr, "smpctl: note: the session ends when smpctl exits; "
+					fprintf(stderr,
+						"smpctl: note: the session ends when smpctl exits; "
 						"use 'smpctl run' for a treatment\n");
 				printf("%s\n", smp_session_get_id(s));
 				smp_session_unref(s);
@@ -1107,7 +1168,8 @@ static int cmd_session(int argc, char **argv)
 		bool is_end = sub[0] == 'e';
 
 		if ((is_end && argc != 2) || (!is_end && argc != 3))
-			return usage_error("usage: session end | session zone ZONE | session note TEXT");
+			return usage_error(
+				"usage: session end | session zone ZONE | session note TEXT");
 		r = get_device(&d);
 		if (r)
 			return r;
@@ -1117,11 +1179,14 @@ static int cmd_session(int argc, char **argv)
 				smp_device_get_serial(d));
 			return EXIT_REFUSED;
 		}
-		r = is_end ? smp_session_end(s) : sub[0] == 'z' ? smp_session_change_zone(s, argv[2]) :
-		    smp_session_annotate(s, argv[2]);
+		r = is_end	  ? smp_session_end(s) :
+		    sub[0] == 'z' ? smp_session_change_zone(s, argv[2]) :
+				    smp_session_annotate(s, argv[2]);
 		if (r < 0)
-			return session_failed(s, r, is_end ? "session end" : sub[0] == 'z' ?
-					      "session zone" : "session note");
+			return session_failed(s, r,
+					      is_end	    ? "session end" :
+					      sub[0] == 'z' ? "session zone" :
+							      "session note");
 		if (arg_script)
 			printf("session %s: ok\n", sub);
 		return EXIT_OK;
@@ -1143,8 +1208,9 @@ static int cmd_session(int argc, char **argv)
 			else if (strncmp(argv[k], "--cartridge-lot=", 16) == 0)
 				cart_lot = argv[k] + 16;
 			else
-				return usage_error("usage: session list [--pigment-lot=LOT] [--cartridge=ID] "
-						   "[--cartridge-lot=LOT] | session show ID");
+				return usage_error(
+					"usage: session list [--pigment-lot=LOT] [--cartridge=ID] "
+					"[--cartridge-lot=LOT] | session show ID");
 		}
 		if (show && argc != 3)
 			return usage_error("usage: session list [--pigment-lot=LOT] [--cartridge=ID] "
@@ -1158,7 +1224,8 @@ static int cmd_session(int argc, char **argv)
 		if (arg_json && !show)
 			a = json_object_new_array();
 		else if (!show)
-			printf("%-32s %-16s %-10s %-20s %s\n", "ID", "CLIENT", "ZONE", "BEGIN", "STATE");
+			printf("%-32s %-16s %-10s %-20s %s\n", "ID", "CLIENT", "ZONE", "BEGIN",
+			       "STATE");
 		for (int i = 0; i < n; i++) {
 			smp_session *s = all[i];
 			char b[64];
@@ -1189,7 +1256,8 @@ static int cmd_session(int argc, char **argv)
 		if (a)
 			print_json(a);
 		if (!log_ok && !arg_json)
-			fprintf(stderr, "smpctl: note: the audit log in %s is not readable; showing "
+			fprintf(stderr,
+				"smpctl: note: the audit log in %s is not readable; showing "
 				"sessions of the running smpd only\n",
 				arg_log_dir ? arg_log_dir : SMP_LOG_DEFAULT_DIR);
 		if (show && !found) {
@@ -1265,16 +1333,15 @@ static void *verify_thread(void *userdata)
  */
 static int cmd_recall(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pigment-lot", required_argument, NULL, 'p' },
-		{ "cartridge", required_argument, NULL, 'C' },
-		{ "cartridge-lot", required_argument, NULL, 'L' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "key-file", required_argument, NULL, 'K' },
-		{ "format", required_argument, NULL, 'f' },
-		{}
-	};
-	static const char *const usage = "usage: log recall (--pigment-lot=LOT | --cartridge=ID | "
+	static const struct option opts[] = { { "pigment-lot", required_argument, NULL, 'p' },
+					      { "cartridge", required_argument, NULL, 'C' },
+					      { "cartridge-lot", required_argument, NULL, 'L' },
+					      { "key", required_argument, NULL, 'k' },
+					      { "key-file", required_argument, NULL, 'K' },
+					      { "format", required_argument, NULL, 'f' },
+					      {} };
+	static const char *const usage =
+		"usage: log recall (--pigment-lot=LOT | --cartridge=ID | "
 		"--cartridge-lot=LOT) (--key=KEY | --key-file=FILE) [--format=table|json|csv]";
 	const char *lot = NULL, *cart = NULL, *cart_lot = NULL, *format = arg_json ? "json" : "table";
 	char *key = NULL, *desc = NULL;
@@ -1285,10 +1352,18 @@ static int cmd_recall(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
 		switch (c) {
-		case 'p': lot = optarg; break;
-		case 'C': cart = optarg; break;
-		case 'L': cart_lot = optarg; break;
-		case 'f': format = optarg; break;
+		case 'p':
+			lot = optarg;
+			break;
+		case 'C':
+			cart = optarg;
+			break;
+		case 'L':
+			cart_lot = optarg;
+			break;
+		case 'f':
+			format = optarg;
+			break;
 		case 'k':
 			free(key);
 			key = strdup(optarg);
@@ -1307,7 +1382,8 @@ static int cmd_recall(int argc, char **argv)
 		}
 	}
 	if (optind != argc || (!lot && !cart && !cart_lot) || !key ||
-	    (strcmp(format, "table") != 0 && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)) {
+	    (strcmp(format, "table") != 0 && strcmp(format, "json") != 0 &&
+	     strcmp(format, "csv") != 0)) {
 		free(key);
 		return usage_error("%s", usage);
 	}
@@ -1335,28 +1411,40 @@ static int cmd_recall(int argc, char **argv)
 		smp_session_list_free(all);
 		fprintf(stderr, "smpctl: log recall: the audit log in %s does not verify: %s\n",
 			arg_log_dir ? arg_log_dir : SMP_LOG_DEFAULT_DIR,
-			r < 0 ? (r == -EINVAL ? "the verification key is malformed" : strerror(-r)) : desc);
+			r < 0 ? (r == -EINVAL ? "the verification key is malformed" : strerror(-r)) :
+				desc);
 		free(desc);
-		return r == SMP_LOG_TAMPERED ? EXIT_LOG_TAMPERED : r == SMP_LOG_TRUNCATED ?
-		       EXIT_LOG_TRUNCATED : r < 0 && r != -EINVAL ? EXIT_FAIL : EXIT_LOG_UNVERIFIABLE;
+		return r == SMP_LOG_TAMPERED  ? EXIT_LOG_TAMPERED :
+		       r == SMP_LOG_TRUNCATED ? EXIT_LOG_TRUNCATED :
+		       r < 0 && r != -EINVAL  ? EXIT_FAIL :
+						EXIT_LOG_UNVERIFIABLE;
 	}
 	free(desc);
 	if (n < 0) {
-		fprintf(stderr, "smpctl: log recall: %s\n", n == -EINVAL ?
-			"an empty lot or cartridge matches nothing" : strerror(-n));
+		fprintf(stderr, "smpctl: log recall: %s\n",
+			n == -EINVAL ? "an empty lot or cartridge matches nothing" : strerror(-n));
 		return n == -EBADMSG ? EXIT_LOG_TAMPERED : EXIT_FAIL;
 	}
 	if (format[0] == 'j')
 		a = json_object_new_array();
 	else if (format[0] == 'c') {
-		static const char *const h[] = { "begin", "client", "zone", "operator", "device",
-			"pigment_lot", "pigment_manufacturer", "cartridge", "cartridge_lot", "session" };
+		static const char *const h[] = { "begin",
+						 "client",
+						 "zone",
+						 "operator",
+						 "device",
+						 "pigment_lot",
+						 "pigment_manufacturer",
+						 "cartridge",
+						 "cartridge_lot",
+						 "session" };
 
 		for (size_t k = 0; k < sizeof(h) / sizeof(h[0]); k++)
 			csv_cell(h[k], k + 1 == sizeof(h) / sizeof(h[0]));
 	} else
-		printf("%-23s  %-16s  %-8s  %-16s  %-16s  %-16s  %-16s  %-12s  %s\n", "BEGIN", "CLIENT",
-		       "ZONE", "OPERATOR", "DEVICE", "PIGMENT LOT", "CARTRIDGE", "CART. LOT", "SESSION");
+		printf("%-23s  %-16s  %-8s  %-16s  %-16s  %-16s  %-16s  %-12s  %s\n", "BEGIN",
+		       "CLIENT", "ZONE", "OPERATOR", "DEVICE", "PIGMENT LOT", "CARTRIDGE",
+		       "CART. LOT", "SESSION");
 	for (int i = 0; i < n; i++) {
 		smp_session *s = all[i];
 		char b[64];
@@ -1426,15 +1514,13 @@ static int parse_bundle_date(const char *s, bool end_of_day, int64_t *ret)
  */
 static int cmd_bundle(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "from", required_argument, NULL, 'F' },
-		{ "to", required_argument, NULL, 'T' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "key-file", required_argument, NULL, 'K' },
-		{}
-	};
+	static const struct option opts[] = { { "from", required_argument, NULL, 'F' },
+					      { "to", required_argument, NULL, 'T' },
+					      { "key", required_argument, NULL, 'k' },
+					      { "key-file", required_argument, NULL, 'K' },
+					      {} };
 	static const char *const usage = "usage: log bundle --from=DATE --to=DATE "
-		"(--key=KEY | --key-file=FILE) OUTDIR";
+					 "(--key=KEY | --key-file=FILE) OUTDIR";
 	const char *from = NULL, *to = NULL;
 	char *key = NULL, *err = NULL, *abs;
 	int64_t since, until;
@@ -1443,8 +1529,12 @@ static int cmd_bundle(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
 		switch (c) {
-		case 'F': from = optarg; break;
-		case 'T': to = optarg; break;
+		case 'F':
+			from = optarg;
+			break;
+		case 'T':
+			to = optarg;
+			break;
 		case 'k':
 			free(key);
 			key = strdup(optarg);
@@ -1475,16 +1565,19 @@ static int cmd_bundle(int argc, char **argv)
 	if (since < 0 || until <= since) {
 		free(key);
 		return usage_error("log bundle: bad date range: --from %s is not before --to %s%s",
-				   from, to, since < 0 ? " (or lies before 1970, when no session was)" : "");
+				   from, to,
+				   since < 0 ? " (or lies before 1970, when no session was)" : "");
 	}
 	r = log_bundle(arg_log_dir, since, until, key, argv[optind], &err);
 	free(key);
 	if (r != 0) {
-		fprintf(stderr, "smpctl: log bundle: refused: %s\n", err ? err : strerror(r < 0 ? -r : EIO));
+		fprintf(stderr, "smpctl: log bundle: refused: %s\n",
+			err ? err : strerror(r < 0 ? -r : EIO));
 		free(err);
 		if (r > 0)
-			return r == SMP_LOG_TAMPERED ? EXIT_LOG_TAMPERED : r == SMP_LOG_TRUNCATED ?
-			       EXIT_LOG_TRUNCATED : EXIT_LOG_UNVERIFIABLE;
+			return r == SMP_LOG_TAMPERED  ? EXIT_LOG_TAMPERED :
+			       r == SMP_LOG_TRUNCATED ? EXIT_LOG_TRUNCATED :
+							EXIT_LOG_UNVERIFIABLE;
 		return r == -EINVAL ? EXIT_LOG_UNVERIFIABLE : EXIT_FAIL;
 	}
 	abs = realpath(argv[optind], NULL);
@@ -1495,16 +1588,14 @@ static int cmd_bundle(int argc, char **argv)
 
 static int cmd_log(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "key-file", required_argument, NULL, 'K' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "session", required_argument, NULL, 's' },
-		{ "client", required_argument, NULL, 'c' },
-		{ "since", required_argument, NULL, 'S' },
-		{ "until", required_argument, NULL, 'U' },
-		{}
-	};
+	static const struct option opts[] = { { "key", required_argument, NULL, 'k' },
+					      { "key-file", required_argument, NULL, 'K' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "session", required_argument, NULL, 's' },
+					      { "client", required_argument, NULL, 'c' },
+					      { "since", required_argument, NULL, 'S' },
+					      { "until", required_argument, NULL, 'U' },
+					      {} };
 	const char *sub = argc > 1 ? argv[1] : "", *session = NULL, *who = NULL;
 	char *key = NULL, *desc = NULL;
 	enum smp_log_format fmt = SMP_LOG_FORMAT_JSON;
@@ -1516,8 +1607,9 @@ static int cmd_log(int argc, char **argv)
 	if (strcmp(sub, "bundle") == 0)
 		return cmd_bundle(argc - 1, argv + 1);
 	if (strcmp(sub, "verify") != 0 && strcmp(sub, "export") != 0)
-		return usage_error("usage: log verify [--key=KEY|--key-file=FILE] | log export [options] | "
-				   "log recall [options] | log bundle [options] OUTDIR");
+		return usage_error(
+			"usage: log verify [--key=KEY|--key-file=FILE] | log export [options] | "
+			"log recall [options] | log bundle [options] OUTDIR");
 	optind = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) >= 0) {
 		switch (c) {
@@ -1599,8 +1691,10 @@ static int cmd_log(int argc, char **argv)
 	if (arg_json) {
 		json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "status", json_object_new_string(
-			(const char *[]){ "intact", "", "", "tampered", "truncated", "unverifiable" }[r]));
+		json_object_object_add(o, "status",
+				       json_object_new_string(
+					       (const char *[]){ "intact", "", "", "tampered",
+								 "truncated", "unverifiable" }[r]));
 		json_object_object_add(o, "description", json_object_new_string(desc));
 		print_json(o);
 	} else
@@ -1676,7 +1770,8 @@ static int cmd_wait_state(int argc, char **argv)
 		if ((double)(now.tv_sec - start.tv_sec) > timeout || interrupted) {
 			fprintf(stderr, "smpctl: device %s is %s, not %s, after %.1f s\n",
 				smp_device_get_serial(d),
-				smp_device_state_to_string(smp_device_get_state(d)), argv[1], timeout);
+				smp_device_state_to_string(smp_device_get_state(d)), argv[1],
+				timeout);
 			return EXIT_FAULT;
 		}
 		r = smp_client_wait(client, 50000);
@@ -1700,9 +1795,9 @@ static void wait_for_input(FILE *f)
 
 	while (!interrupted) {
 		if (poll(&p, 1, 0) != 0)
-			return;		/* input, end of file, or an error getline() reports */
+			return; /* input, end of file, or an error getline() reports */
 		if (smp_client_wait(client, 50000) < 0)
-			return;		/* no connection: nothing to answer */
+			return; /* no connection: nothing to answer */
 	}
 }
 
@@ -1772,8 +1867,8 @@ static int cmd_run(int argc, char **argv)
 		fflush(stdout);
 		if (expect_fail) {
 			if (q == EXIT_OK) {
-				fprintf(stderr, "smpctl: %s:%u: succeeded but was expected to fail\n", path,
-					lineno);
+				fprintf(stderr, "smpctl: %s:%u: succeeded but was expected to fail\n",
+					path, lineno);
 				r = EXIT_EXPECTED;
 				break;
 			}
@@ -1821,7 +1916,7 @@ static int run_shell(const char *cmd)
 		if (w < 0 && errno != EINTR)
 			return -1;
 		if (smp_client_wait(client, 10000) < 0)
-			break;	/* no connection: nothing to answer, just wait */
+			break; /* no connection: nothing to answer, just wait */
 	}
 	while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
 		;
@@ -1869,24 +1964,15 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
-	{ "status", cmd_status },
-	{ "devices", cmd_devices },
-	{ "watch", cmd_watch },
-	{ "claim", simple_device_cmd },
-	{ "release", simple_device_cmd },
-	{ "start", simple_device_cmd },
-	{ "stop", simple_device_cmd },
-	{ "estop", simple_device_cmd },
-	{ "clear", simple_device_cmd },
-	{ "set", cmd_set },
-	{ "session", cmd_session },
-	{ "log", cmd_log },
-	{ "limits", cmd_limits },
-	{ "run", cmd_run },
-	{ "sleep", script_only },
-	{ "echo", script_only },
-	{ "shell", script_only },
-	{ "wait-state", script_only },
+	{ "status", cmd_status },	  { "devices", cmd_devices },
+	{ "watch", cmd_watch },		  { "claim", simple_device_cmd },
+	{ "release", simple_device_cmd }, { "start", simple_device_cmd },
+	{ "stop", simple_device_cmd },	  { "estop", simple_device_cmd },
+	{ "clear", simple_device_cmd },	  { "set", cmd_set },
+	{ "session", cmd_session },	  { "log", cmd_log },
+	{ "limits", cmd_limits },	  { "run", cmd_run },
+	{ "sleep", script_only },	  { "echo", script_only },
+	{ "shell", script_only },	  { "wait-state", script_only },
 };
 
 static int run_command(int argc, char **argv)
@@ -1937,17 +2023,21 @@ static void help(void)
 
 int main(int argc, char **argv)
 {
-	enum { ARG_BUS_ADDRESS = 0x100, ARG_USER, ARG_LOG_DIR, ARG_VERSION };
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, ARG_VERSION },
-		{ "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
-		{ "user", no_argument, NULL, ARG_USER },
-		{ "device", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "log-dir", required_argument, NULL, ARG_LOG_DIR },
-		{}
+	enum {
+		ARG_BUS_ADDRESS = 0x100,
+		ARG_USER,
+		ARG_LOG_DIR,
+		ARG_VERSION
 	};
+	static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
+					      { "version", no_argument, NULL, ARG_VERSION },
+					      { "bus-address", required_argument, NULL,
+						ARG_BUS_ADDRESS },
+					      { "user", no_argument, NULL, ARG_USER },
+					      { "device", required_argument, NULL, 'd' },
+					      { "json", no_argument, NULL, 'j' },
+					      { "log-dir", required_argument, NULL, ARG_LOG_DIR },
+					      {} };
 	struct sigaction sa = { .sa_handler = on_signal };
 	int c, r;
 

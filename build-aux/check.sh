@@ -29,8 +29,7 @@ LANES=${SMP_CHECK_LANES:-1}
 # this run, including the kernel, VM and system ones.  'system' builds the
 # Debian packages and installs them in a systemd-booted VM (issue 7; alone:
 # `make check-system`).
-ALL_SUITES=(host workstation asan valgrind install mutations analyze proofs kernel vm system safety)
-# ALL_SUITES+=(format)	# one C style: enable once the tree is formatted
+ALL_SUITES=(format host workstation asan valgrind install mutations analyze proofs kernel vm system safety)
 VM_LANE=(kernel vm system)
 lane_only=0
 if [ "${1:-}" = --lane ]; then	# internal: one lane of a parallel run

@@ -823,7 +823,7 @@ static void clear_cartridge_done(struct controller *c, const struct ctl_result *
 	send(c, SMPP_T_CLEAR_FAULT, CTL_TAG_CLEAR, NULL, 0);
 }
 
-static void clear_done(struct controller *c, const struct ctl_result *res)
+static void clear_done(struct controller *c, uint64_t now, const struct ctl_result *res)
 {
 	if (res->r == SMPP_S_CONDITION_PRESENT) {
 		reply(c, E_FAULT_PERSISTS, "the device reports that the cause of the fault persists");
@@ -837,11 +837,21 @@ static void clear_done(struct controller *c, const struct ctl_result *res)
 	      c->trip != MONITOR_OK ? monitor_trip_to_string(c->trip) :
 	      c->estop		    ? "estop" :
 				      "none");
+	/*
+	 * Fenced at once by the estimate, exactly when GET_STATS answers:
+	 * records from before the CLEAR_FAULT that reach us meanwhile (the
+	 * I/O worker hands over what it read during the command only after
+	 * it) would otherwise set the state back to FAULT.
+	 */
+	set_fence(c, now, false, 0, 1);
 	send(c, SMPP_T_GET_STATS, CTL_TAG_CLEAR_FENCE, NULL, 0);
 }
 
 static void clear_fenced(struct controller *c, uint64_t now, const struct ctl_result *res)
 {
+	/* the exact fence replaces the estimate clear_done() set meanwhile */
+	if (res->r == 0 && res->have_uptime)
+		c->fence = false;
 	set_fence(c, now, res->r == 0 && res->have_uptime, res->uptime_ms, 1);
 	c->estop = false;
 	c->trip = MONITOR_OK;
@@ -996,7 +1006,7 @@ void controller_command_done(struct controller *c, uint64_t now, const struct ct
 		clear_cartridge_done(c, res);
 		break;
 	case CTL_TAG_CLEAR:
-		clear_done(c, res);
+		clear_done(c, now, res);
 		break;
 	case CTL_TAG_CLEAR_FENCE:
 		clear_fenced(c, now, res);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "journal.h"
@@ -634,7 +635,7 @@ static void device_act(struct device *d, const struct ctl_action *a)
 		act_session_expired(d);
 		break;
 	case CTL_LOG:
-		fprintf(stderr, "smpd: %s: %s\n", d->info.serial, a->message);
+		smpd_log(LOG_WARNING, d->info.serial, "%s", a->message);
 		break;
 	case CTL_REPLY:
 		act_reply(d, a);
@@ -1034,7 +1035,7 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 			AUDIT_STR("message", d->ctl.trip_message),
 			AUDIT_UINT("device_faults", d->ctl.dev_faults),
 		};
-		fprintf(stderr, "smpd: %s: %s\n", d->info.serial, d->ctl.trip_message);
+		smpd_log(LOG_ERR, d->info.serial, "%s", d->ctl.trip_message);
 		manager_audit(m, true, "fault", f, sizeof(f) / sizeof(f[0]));
 	}
 	if (ret)

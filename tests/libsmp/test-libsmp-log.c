@@ -267,7 +267,7 @@ static void test_export(const char *dir)
 static void test_fingerprint(const char *dir, const char *key, const char *other_key)
 {
 	char path[4096], hex[17], *fp = NULL, *fp2 = NULL, *fp3 = NULL;
-	unsigned char hdr[64];
+	unsigned char hdr[64] = { 0 };
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/audit-0000000000000000.smplog", dir);

@@ -974,6 +974,18 @@ static int collect_sessions(smp_session ***ret, bool *ret_log_ok)
 
 static char *read_key_file(const char *path);
 
+/* --key=KEY ('k') or --key-file=FILE ('K'), the last one given wins. */
+static int take_key_option(int c, char **key)
+{
+	free(*key);
+	*key = c == 'k' ? strdup(optarg) : read_key_file(optarg);
+	if (!*key && c == 'K') {
+		fprintf(stderr, "smpctl: cannot read %s: %m\n", optarg);
+		return -1;
+	}
+	return 0;
+}
+
 /* session report ID [--output=FILE] [--key=KEY|--key-file=FILE] */
 static int cmd_report(int argc, char **argv)
 {
@@ -993,16 +1005,9 @@ static int cmd_report(int argc, char **argv)
 			output = optarg;
 			break;
 		case 'k':
-			free(key);
-			key = strdup(optarg);
-			break;
 		case 'K':
-			free(key);
-			key = read_key_file(optarg);
-			if (!key) {
-				fprintf(stderr, "smpctl: cannot read %s: %m\n", optarg);
+			if (take_key_option(c, &key) < 0)
 				return EXIT_FAIL;
-			}
 			break;
 		default:
 			free(key);
@@ -1365,16 +1370,9 @@ static int cmd_recall(int argc, char **argv)
 			format = optarg;
 			break;
 		case 'k':
-			free(key);
-			key = strdup(optarg);
-			break;
 		case 'K':
-			free(key);
-			key = read_key_file(optarg);
-			if (!key) {
-				fprintf(stderr, "smpctl: cannot read %s: %m\n", optarg);
+			if (take_key_option(c, &key) < 0)
 				return EXIT_FAIL;
-			}
 			break;
 		default:
 			free(key);
@@ -1536,16 +1534,9 @@ static int cmd_bundle(int argc, char **argv)
 			to = optarg;
 			break;
 		case 'k':
-			free(key);
-			key = strdup(optarg);
-			break;
 		case 'K':
-			free(key);
-			key = read_key_file(optarg);
-			if (!key) {
-				fprintf(stderr, "smpctl: cannot read %s: %m\n", optarg);
+			if (take_key_option(c, &key) < 0)
 				return EXIT_FAIL;
-			}
 			break;
 		default:
 			free(key);
@@ -1614,16 +1605,9 @@ static int cmd_log(int argc, char **argv)
 	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) >= 0) {
 		switch (c) {
 		case 'k':
-			free(key);
-			key = strdup(optarg);
-			break;
 		case 'K':
-			free(key);
-			key = read_key_file(optarg);
-			if (!key) {
-				fprintf(stderr, "smpctl: cannot read %s: %m\n", optarg);
+			if (take_key_option(c, &key) < 0)
 				return EXIT_FAIL;
-			}
 			break;
 		case 'f':
 			if (strcmp(optarg, "json") == 0)

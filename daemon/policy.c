@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "policy.h"
+#include "smp-cleanup.h"
 
 static const char *const zone_names[_ZONE_MAX] = {
 	[ZONE_HAIRLINE] = "hairline",
@@ -626,103 +627,101 @@ static bool is_conf_name(const char *n)
 	return n[0] != '.' && l > 5 && strcmp(n + l - 5, ".conf") == 0;
 }
 
+static void md_ctx_freep(EVP_MD_CTX **md)
+{
+	EVP_MD_CTX_free(*md);
+}
+
+/* The names of the *.conf files in DPATH, sorted; none when it is absent. */
+static int list_conf_files(const char *dpath, char ***ret, size_t *ret_n, char *err, size_t errsz)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_strv_free_ char **names = NULL;
+	size_t n = 0, alloc = 0;
+	struct dirent *de;
+
+	d = opendir(dpath);
+	if (!d && errno != ENOENT) {
+		int r = -errno;
+
+		snprintf(err, errsz, "%s: cannot open: %s", dpath, strerror(-r));
+		return r;
+	}
+	while (d && (de = readdir(d))) {
+		if (!is_conf_name(de->d_name))
+			continue;
+		if (n + 1 >= alloc) {
+			char **nn;
+
+			alloc = alloc ? alloc * 2 : 8;
+			nn = realloc(names, alloc * sizeof(*names));
+			if (!nn)
+				return -ENOMEM;
+			names = nn;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n])
+			return -ENOMEM;
+		names[++n] = NULL;
+	}
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	*ret = names;
+	*ret_n = n;
+	names = NULL;
+	return 0;
+}
+
 int policy_load(const char *config_dir, struct policy *ret, char *err, size_t errsz)
 {
-	struct policy *p;
-	EVP_MD_CTX *md;
+	_cleanup_free_ struct policy *p = NULL;
+	_cleanup_(md_ctx_freep) EVP_MD_CTX *md = NULL;
+	_cleanup_strv_free_ char **names = NULL;
 	char path[PATH_MAX], dpath[PATH_MAX];
-	char **names = NULL;
-	size_t n_names = 0, alloc = 0;
+	size_t n_names = 0;
 	unsigned char digest[EVP_MAX_MD_SIZE];
 	unsigned dlen = 0;
-	DIR *d;
 	int r;
 
 	p = malloc(sizeof(*p));
 	md = EVP_MD_CTX_new();
-	if (!p || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		free(p);
-		EVP_MD_CTX_free(md);
+	if (!p || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
 		return -ENOMEM;
-	}
 	policy_init_defaults(p);
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/smpd.conf", config_dir) >= sizeof(path) ||
 	    (size_t)snprintf(dpath, sizeof(dpath), "%s/limits.d", config_dir) >= sizeof(dpath)) {
-		r = -ENAMETOOLONG;
 		snprintf(err, errsz, "%s: path too long", config_dir);
-		goto out;
+		return -ENAMETOOLONG;
 	}
 	r = parse_file(p, path, md, err, errsz);
 	if (r < 0)
-		goto out;
+		return r;
 
-	d = opendir(dpath);
-	if (!d && errno != ENOENT) {
-		r = -errno;
-		snprintf(err, errsz, "%s: cannot open: %s", dpath, strerror(-r));
-		goto out;
-	}
-	if (d) {
-		struct dirent *de;
-
-		while ((de = readdir(d))) {
-			if (!is_conf_name(de->d_name))
-				continue;
-			if (n_names == alloc) {
-				char **nn;
-
-				alloc = alloc ? alloc * 2 : 8;
-				nn = realloc(names, alloc * sizeof(*names));
-				if (!nn) {
-					r = -ENOMEM;
-					closedir(d);
-					goto out;
-				}
-				names = nn;
-			}
-			names[n_names] = strdup(de->d_name);
-			if (!names[n_names]) {
-				r = -ENOMEM;
-				closedir(d);
-				goto out;
-			}
-			n_names++;
-		}
-		closedir(d);
-	}
-	if (n_names)
-		qsort(names, n_names, sizeof(*names), cmp_str);
+	r = list_conf_files(dpath, &names, &n_names, err, errsz);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < n_names; i++) {
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dpath, names[i]) >= sizeof(path)) {
-			r = -ENAMETOOLONG;
 			snprintf(err, errsz, "%s/%s: path too long", dpath, names[i]);
-			goto out;
+			return -ENAMETOOLONG;
 		}
 		r = parse_file(p, path, md, err, errsz);
 		if (r < 0)
-			goto out;
+			return r;
 	}
 	r = check_consistency(p, err, errsz);
 	if (r < 0)
-		goto out;
+		return r;
 
 	if (EVP_DigestFinal_ex(md, digest, &dlen) != 1) {
-		r = -EIO;
 		snprintf(err, errsz, "cannot compute the policy digest");
-		goto out;
+		return -EIO;
 	}
 	for (unsigned i = 0; i < dlen && i < 32; i++)
 		snprintf(p->digest + 2 * i, 3, "%02x", digest[i]);
 	*ret = *p;
-	r = 0;
-out:
-	for (size_t i = 0; i < n_names; i++)
-		free(names[i]);
-	free(names);
-	EVP_MD_CTX_free(md);
-	free(p);
-	return r;
+	return 0;
 }
 
 const struct needle_limits *policy_find_needle(const struct policy *p, const char *name)

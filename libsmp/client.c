@@ -353,9 +353,9 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 
 static int client_new(const char *address, bool user, smp_client **ret)
 {
-	sd_bus_message *reply = NULL;
-	sd_bus_error error = SD_BUS_ERROR_NULL;
-	smp_client *c;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(smp_client_unrefp) smp_client *c = NULL;
 	const char *owner;
 	int r;
 
@@ -379,7 +379,7 @@ static int client_new(const char *address, bool user, smp_client **ret)
 	else
 		r = sd_bus_open_system(&c->bus);
 	if (r < 0)
-		goto fail;
+		return r;
 
 	/* Matches live as long as the bus: floating slots. */
 	r = sd_bus_add_match(c->bus, NULL,
@@ -409,7 +409,7 @@ static int client_new(const char *address, bool user, smp_client **ret)
 		r = sd_bus_add_match(c->bus, NULL, "type='signal',interface='" SMP_IFACE_SESSION "'",
 				     on_signal, c);
 	if (r < 0)
-		goto fail;
+		return r;
 
 	r = sd_bus_call_method(c->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
 			       "org.freedesktop.DBus", "GetNameOwner", &error, &reply, "s",
@@ -420,23 +420,17 @@ static int client_new(const char *address, bool user, smp_client **ret)
 			c->daemon_owner = strdup(owner);
 			r = c->daemon_owner ? 0 : -ENOMEM;
 		}
-		sd_bus_message_unref(reply);
 		if (r < 0)
-			goto fail;
+			return r;
 		c->daemon_running = true;
 		(void)client_enumerate(c, false);
 	} else if (!sd_bus_error_has_name(&error, "org.freedesktop.DBus.Error.NameHasNoOwner")) {
-		goto fail;
+		return r;
 	}
-	sd_bus_error_free(&error);
 	smp_error_clear(&c->err);
 	*ret = c;
+	c = NULL;
 	return 0;
-
-fail:
-	sd_bus_error_free(&error);
-	smp_client_unref(c);
-	return r;
 }
 
 _public_ int smp_client_new(smp_client **ret_client)

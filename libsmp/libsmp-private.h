@@ -7,15 +7,22 @@
 #include <systemd/sd-bus.h>
 
 #include "libsmp.h"
+#include "smp-cleanup.h"
 
 #define _public_ __attribute__((visibility("default")))
-#define _cleanup_(f) __attribute__((cleanup(f)))
 
 #define SMP_BUS_NAME "org.libsmp.Smp1"
 #define SMP_ROOT_PATH "/org/libsmp/Smp1"
 #define SMP_IFACE_MANAGER "org.libsmp.Smp1.Manager"
 #define SMP_IFACE_DEVICE "org.libsmp.Smp1.Device"
 #define SMP_IFACE_SESSION "org.libsmp.Smp1.Session"
+
+/* For _cleanup_(smp_client_unrefp): drop the reference at scope exit. */
+static inline void smp_client_unrefp(smp_client **c)
+{
+	if (*c)
+		smp_client_unref(*c);
+}
 
 #define SMP_N_PARAMS 4
 #define SMP_N_TELEMETRY 16

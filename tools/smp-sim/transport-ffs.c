@@ -36,6 +36,7 @@
 #include <endian.h>
 
 #include "sim.h"
+#include "smp-cleanup.h"
 
 #define CONFIGFS_GADGETS "/sys/kernel/config/usb_gadget"
 #define UDC_CLASS "/sys/class/udc"
@@ -643,7 +644,8 @@ static int unbind_udc(struct ffs_transport *ft)
 static int create_gadget(struct ffs_transport *ft)
 {
 	struct sim_usb_identity id;
-	char *dir = NULL, *fn = NULL, *cfgdir = NULL;
+	_cleanup_free_ char *dir = NULL, *fn = NULL, *cfgdir = NULL, *cfgstr = NULL;
+	_cleanup_free_ char *target = NULL, *linkp = NULL;
 	int r;
 
 	sim_usb_identity(ft->t.sim, &id);
@@ -669,64 +671,49 @@ static int create_gadget(struct ffs_transport *ft)
 	if ((r = write_attr(dir, "manufacturer", id.manufacturer)) < 0 ||
 	    (r = write_attr(dir, "product", id.product)) < 0 ||
 	    (r = write_attr(dir, "serialnumber", id.serial)) < 0)
-		goto out;
+		return r;
 
 	r = make_dir(ft->gadget_dir, "configs/c.1", &ft->made_config);
 	if (r < 0)
-		goto out;
+		return r;
 	cfgdir = path_join(ft->gadget_dir, "configs/c.1");
-	if (!cfgdir) {
-		r = -ENOMEM;
-		goto out;
-	}
+	if (!cfgdir)
+		return -ENOMEM;
 	/* Self-powered (docs/protocol.md section 1). */
 	if ((r = write_attr(cfgdir, "bmAttributes", "0xc0")) < 0 ||
 	    (r = write_attr(cfgdir, "MaxPower", "2")) < 0)
-		goto out;
+		return r;
 	r = make_dir(cfgdir, "strings/0x409", &ft->made_config_strings);
 	if (r < 0)
-		goto out;
-	free(dir);
-	dir = path_join(cfgdir, "strings/0x409");
-	if (!dir) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = write_attr(dir, "configuration", "SMP");
+		return r;
+	cfgstr = path_join(cfgdir, "strings/0x409");
+	if (!cfgstr)
+		return -ENOMEM;
+	r = write_attr(cfgstr, "configuration", "SMP");
 	if (r < 0)
-		goto out;
+		return r;
 
 	if (asprintf(&fn, "functions/ffs.%s", ft->name) < 0) {
 		fn = NULL;
-		r = -ENOMEM;
-		goto out;
+		return -ENOMEM;
 	}
 	r = make_dir(ft->gadget_dir, fn, &ft->made_function);
 	if (r < 0)
-		goto out;
-	{
-		char *target = path_join(ft->gadget_dir, fn);
-		char *linkp = NULL;
-
-		if (!target || asprintf(&linkp, "%s/ffs.%s", cfgdir, ft->name) < 0) {
-			free(target);
-			r = -ENOMEM;
-			goto out;
-		}
-		if (symlink(target, linkp) < 0) {
-			r = -errno;
-			ffs_err("cannot link %s into the config: %s", target, strerror(errno));
-		} else {
-			ft->made_link = true;
-		}
-		free(target);
-		free(linkp);
+		return r;
+	target = path_join(ft->gadget_dir, fn);
+	if (!target)
+		return -ENOMEM;
+	if (asprintf(&linkp, "%s/ffs.%s", cfgdir, ft->name) < 0) {
+		linkp = NULL;
+		return -ENOMEM;
 	}
-out:
-	free(dir);
-	free(fn);
-	free(cfgdir);
-	return r;
+	if (symlink(target, linkp) < 0) {
+		r = -errno;
+		ffs_err("cannot link %s into the config: %s", target, strerror(errno));
+		return r;
+	}
+	ft->made_link = true;
+	return 0;
 }
 
 static int mount_ffs(struct ffs_transport *ft)

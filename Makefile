@@ -39,7 +39,7 @@ help:
 	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
 	@echo "make check-S    run one suite S of: format host asan valgrind install mutations analyze proofs kernel vm system safety"
-	@echo "make check-full make check with every VM test on every kernel series (build-aux/kernels.sh list)"
+	@echo "make check-full make check with every VM test on every kernel series (build-aux/kernels.sh list) and the long repetitions in full"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
 	@echo "make faults     fault-injection matrix on the socket and kernel paths; rewrites docs/reliability.md"
@@ -78,7 +78,7 @@ check:
 # one (make check runs a subset on the others: build-aux/check.sh).
 check-full:
 	@$(call deps,$(DEPS_CHECK))
-	SMP_VM_KERNELS="$$(build-aux/kernels.sh list | tr '\n' ' ')" build-aux/check.sh
+	SMP_CHECK_FULL=1 SMP_VM_KERNELS="$$(build-aux/kernels.sh list | tr '\n' ' ')" build-aux/check.sh
 
 check-%:
 	@$(call deps,$(or $(DEPS_check-$*),build test))

@@ -31,6 +31,18 @@ LANES=${SMP_CHECK_LANES:-1}
 # `make check-system`).
 ALL_SUITES=(format host asan valgrind install mutations analyze proofs kernel vm system safety)
 VM_LANE=(kernel vm system)
+# Long repetitions run bounded in make check and in full with
+# SMP_CHECK_FULL=1 (make check-full): 60 SIGKILLs of smpd instead of 200
+# (crash-smpd; each kill checks every acknowledged record), 30 unplug
+# cycles instead of 100 (24-kernel-unplug; each cycle checks every
+# property of the test), the VM subset on 6.12 only instead of 6.12 and
+# 6.12-rt (check-full runs every VM test on every series).  Every
+# property is checked in the bounded form too; only the number of tries
+# at a rare interleaving differs.
+if [ "${SMP_CHECK_FULL:-0}" != 1 ]; then
+	export CRASH_RUNS=${CRASH_RUNS:-60}
+	export SMPUSB_UNPLUG_CYCLES=${SMPUSB_UNPLUG_CYCLES:-30}
+fi
 lane_only=0
 if [ "${1:-}" = --lane ]; then	# internal: one lane of a parallel run
 	lane_only=1
@@ -239,8 +251,24 @@ suite_safety() {
 }
 
 # Each mutant (one control disabled) must fail the tests claimed for it.
+# With the background chain, the mutants whose tests are all pure (suite
+# 'unit') run there (mutations-unit, own build dir, timeouts x2 so that
+# idle priority cannot pass for a kill) and only the timed ones here.
 suite_mutations() {
+	local i
+	for i in "${bg_items[@]}"; do
+		if [ "$i" = mutations-unit ]; then
+			safety_counted mutations build-aux/safety-mutations.sh --kind timed
+			bg_join mutations-unit false || ran mutations-unit || add mutations-unit 0 1 0
+			return
+		fi
+	done
 	safety_counted mutations build-aux/safety-mutations.sh
+}
+
+mutations_unit_run() {
+	BUILD_MUTATION=build-mutation-unit MUTATION_TIMEOUT_MULTIPLIER=2 \
+		safety_counted mutations-unit build-aux/safety-mutations.sh --kind unit
 }
 
 # One C style: every userspace C file as .clang-format formats it.
@@ -266,6 +294,10 @@ analyze_run() {
 # protocol, each mutant of the model caught (proofs/run.sh,
 # proofs/README.md; issue 18).  A few minutes, on one core.
 suite_proofs() {
+	bg_join proofs proofs_run || ran proofs || add proofs 0 1 0
+}
+
+proofs_run() {
 	safety_counted proofs proofs/run.sh -o "$BUILD/proofs"
 }
 
@@ -304,7 +336,7 @@ kernel_run() {
 # SMP_VM_KERNELS="6.1 6.12 6.12-rt" (make vm KERNELS=..., make check-full)
 # runs every test on each series listed instead.
 VM_SUBSET=(23-kernel-deadman 34-kernel-lease-only 24-kernel-unplug)
-VM_SUBSET_KERNELS=(6.12 6.12-rt)
+VM_SUBSET_KERNELS=(6.12)	# 6.12-rt: make check-full, make vm KERNELS=...
 
 suite_vm() {
 	if [ ! -x tests/vm/run ]; then
@@ -391,8 +423,11 @@ suite_system() {
 
 # --- work in the background ----------------------------------------------
 # Some work only compiles or analyses: the ASan build, scan-build and
-# cppcheck (analyze), the kernel suite (W=1 build, sparse, checkpatch,
-# KUnit under UML) and the Debian packages.  Nothing in it measures time.
+# cppcheck (analyze), the proofs (Frama-C, Spin; a prover's 60 s per goal
+# is wall time, against goals that take well under a second), the
+# mutants whose tests are pure (mutations-unit), the kernel suite (W=1
+# build, sparse, checkpatch, KUnit under UML) and the Debian packages.
+# Nothing in it measures time.
 # The host suite, on the other hand, mostly waits (its timed programs
 # sleep on sockets and timers; load ~0.5 on 2 cores).  So in a serial run
 # that includes the host suite, that work runs as one chain in the
@@ -428,6 +463,8 @@ if [ "$background_only" = 1 ]; then
 		case "$name" in
 		asan-build) func=build_asan ;;
 		analyze) func=analyze_run ;;
+		mutations-unit) func=mutations_unit_run ;;
+		proofs) func=proofs_run ;;
 		kernel) func=kernel_run ;;
 		debs) func=build_debs ;;
 		*) echo "check: unknown background part $name" >&2; exit 2 ;;
@@ -529,7 +566,8 @@ else
 		for s in "${suites[@]}"; do
 			case "$s" in
 			asan) bg_items+=(asan-build) ;;
-			analyze|kernel) bg_items+=("$s") ;;
+			analyze|proofs|kernel) bg_items+=("$s") ;;
+			mutations) bg_items+=(mutations-unit) ;;
 			system) bg_items+=(debs) ;;
 			esac
 		done

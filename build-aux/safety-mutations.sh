@@ -7,7 +7,12 @@
 # of them FAILS (the mutant is killed); a survivor means the test does not
 # prove what the table says.
 #
-# Usage: build-aux/safety-mutations.sh [NAME...]   (default: all)
+# Usage: build-aux/safety-mutations.sh [--kind unit|timed] [NAME...]
+#   (default: all).  --kind unit: only the mutants whose every claimed test
+#   is in meson suite 'unit' (pure, no clock, no process of its own: make
+#   check runs them in the background at idle priority, with a longer
+#   timeout so that waiting for the CPU cannot pass for a kill); --kind
+#   timed: the others (smpd, the simulator's socket, the link).
 # One build dir ($BUILD_MUTATION, default build-mutation) is reconfigured per
 # mutant and only the targets the tests need are rebuilt.  First a baseline
 # (mutation=none) must pass every listed test, so that a test failing for
@@ -25,6 +30,19 @@ trace=(build-aux/safety-trace.py)
 # full 120 s meson timeouts for it.
 TIMEOUT_MULT=${MUTATION_TIMEOUT_MULTIPLIER:-0.5}
 pass=0 fail=0
+kind=all
+if [ "${1:-}" = --kind ]; then
+	kind=${2:-}
+	shift 2
+	case "$kind" in
+	unit | timed) ;;
+	*)
+		echo "not ok - mutations: --kind must be unit or timed" >&2
+		echo "safety-counts: 0 1"
+		exit 2
+		;;
+	esac
+fi
 
 rows=()
 if ! out=$($PY "${trace[@]}" mutations); then
@@ -58,6 +76,34 @@ if [ ${#rows[@]} -eq 0 ]; then
 	echo "safety-counts: $pass $((fail + 1))"
 	exit 1
 fi
+
+# only_kind: keep the rows whose claimed tests are all in suite 'unit'
+# (kind unit) or not all (kind timed), per the mutation build's own
+# introspection.
+only_kind() {
+	local r intro keep=()
+	configure none || return 1
+	intro=$(meson introspect --tests "$MBUILD") || return 1
+	for r in "${rows[@]}"; do
+		IFS=$'\t' read -r _name _control tests <<<"$r"
+		# shellcheck disable=SC2086
+		if $PY -c '
+import json, sys
+tests = json.loads(sys.stdin.read())
+for spec in sys.argv[1:]:
+    suite, name = spec.split("/", 1)
+    t = [t for t in tests if t["name"] == name and
+         any(s == suite or s.endswith(":" + suite) for s in t["suite"])]
+    if not t or not any(s == "unit" or s.endswith(":unit") for s in t[0]["suite"]):
+        sys.exit(1)
+' $tests <<<"$intro"; then
+			[ "$kind" = unit ] && keep+=("$r")
+		else
+			[ "$kind" = timed ] && keep+=("$r")
+		fi
+	done
+	rows=("${keep[@]}")
+}
 
 # configure NAME: point the one build dir at mutation NAME.
 configure() {
@@ -108,6 +154,20 @@ build_and_test() {
 has_define() {
 	grep -q "^#define SMP_MUTATION_${1^^} " "$MBUILD/smp-mutation.h"
 }
+
+if [ "$kind" != all ]; then
+	if ! only_kind; then
+		echo "not ok - mutations: cannot tell unit from timed mutants"
+		echo "safety-counts: 0 1"
+		exit 1
+	fi
+	if [ ${#rows[@]} -eq 0 ]; then
+		echo "not ok - mutations: no $kind mutant"
+		echo "safety-counts: 0 1"
+		exit 1
+	fi
+	echo "-- mutations: the ${#rows[@]} $kind mutants"
+fi
 
 # Baseline: every test of the selected mutations passes unmutated.
 all_tests=() names=()

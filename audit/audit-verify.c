@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -44,7 +46,133 @@ struct audit_verifier {
 	void *progress_userdata;
 	uint64_t progress_total;
 	uint64_t progress_base; /* bytes of the files before this one */
+
+	/* audit_verifier_set_record_fn() */
+	audit_verifier_record_fn record_fn;
+	void *record_userdata;
+	int record_error;
 };
+
+/*
+ * The per-record work that depends on a record's bytes alone, CRC-32 and
+ * SHA-256, done ahead by a second thread for a large file: it walks the
+ * records' lengths (no other check) and computes them from the last record
+ * backwards while the verifier works forwards; each record is computed by
+ * whichever thread reaches it first, and the verifier computes anything not
+ * yet ready itself, so it never waits.  The verifier decides on the same
+ * bytes in the same order as without the helper: only these two pure
+ * functions of the record move to the other core.
+ */
+#define PRECOMP_MIN_FILE (1u << 20)
+
+struct precomp_rec {
+	size_t off;
+	uint8_t hash[AUDIT_HASH_SIZE];
+	bool crc_ok;
+	atomic_bool ready;
+};
+
+struct precomp {
+	const uint8_t *data;
+	struct precomp_rec *rec;
+	size_t n;
+	atomic_size_t next; /* the verifier's position: the helper stops there */
+	pthread_t thread;
+	bool running;
+};
+
+static void *precomp_thread(void *userdata)
+{
+	struct precomp *pc = userdata;
+
+	for (size_t i = pc->n; i-- > 0;) {
+		struct precomp_rec *r = &pc->rec[i];
+		const uint8_t *p = pc->data + r->off;
+		uint32_t len = get_le32(p + 4);
+
+		if (i < atomic_load_explicit(&pc->next, memory_order_relaxed))
+			break;
+		r->crc_ok = get_le32(p + len - AUDIT_RECORD_TRAILER_SIZE) ==
+			    audit_crc32(p, len - AUDIT_RECORD_TRAILER_SIZE);
+		if (audit_sha256(p, len, r->hash) < 0)
+			break; /* the verifier computes it, and says why */
+		atomic_store_explicit(&r->ready, true, memory_order_release);
+	}
+	return NULL;
+}
+
+/* Start the helper on data; false (and nothing started) when the file is
+ * small, its records cannot be walked or memory or threads are short. */
+static bool precomp_start(struct precomp *pc, const uint8_t *data, size_t size)
+{
+	size_t n = 0, cap;
+
+	*pc = (struct precomp){ .data = data };
+	if (size < PRECOMP_MIN_FILE)
+		return false;
+	cap = (size - AUDIT_FILE_HEADER_SIZE) / AUDIT_RECORD_MIN + 1;
+	pc->rec = malloc(cap * sizeof(*pc->rec));
+	if (!pc->rec)
+		return false;
+	for (size_t off = AUDIT_FILE_HEADER_SIZE; size - off >= AUDIT_RECORD_HEADER_SIZE && n < cap;) {
+		uint32_t len = get_le32(data + off + 4);
+
+		if (get_le32(data + off) != AUDIT_RECORD_MAGIC || len < AUDIT_RECORD_MIN ||
+		    len > AUDIT_RECORD_MAX || len > size - off)
+			break;
+		pc->rec[n].off = off;
+		pc->rec[n].crc_ok = false;
+		atomic_init(&pc->rec[n].ready, false);
+		n++;
+		off += len;
+	}
+	pc->n = n;
+	atomic_init(&pc->next, 0);
+	if (n < 2 || pthread_create(&pc->thread, NULL, precomp_thread, pc) != 0) {
+		free(pc->rec);
+		pc->rec = NULL;
+		pc->n = 0;
+		return false;
+	}
+	pc->running = true;
+	return true;
+}
+
+static void precomp_stop(struct precomp *pc)
+{
+	if (pc->running) {
+		atomic_store_explicit(&pc->next, pc->n, memory_order_relaxed);
+		pthread_join(pc->thread, NULL);
+	}
+	free(pc->rec);
+	*pc = (struct precomp){};
+}
+
+/* Record i (at off) as the helper computed it, or NULL. */
+static const struct precomp_rec *precomp_get(struct precomp *pc, size_t i, size_t off)
+{
+	const struct precomp_rec *r;
+
+	if (i >= pc->n)
+		return NULL;
+	atomic_store_explicit(&pc->next, i + 1, memory_order_relaxed);
+	r = &pc->rec[i];
+	if (r->off != off || !atomic_load_explicit(&r->ready, memory_order_acquire))
+		return NULL;
+	return r;
+}
+
+void audit_verifier_set_record_fn(struct audit_verifier *v, audit_verifier_record_fn fn,
+				  void *userdata)
+{
+	v->record_fn = fn;
+	v->record_userdata = userdata;
+}
+
+int audit_verifier_record_error(const struct audit_verifier *v)
+{
+	return v->record_error;
+}
 
 int audit_verifier_new(const uint8_t *key0, struct audit_verifier **ret)
 {
@@ -124,7 +252,7 @@ static int key_for_epoch(struct audit_verifier *v, uint64_t epoch)
 }
 
 static bool check_record(struct audit_verifier *v, const char *name, uint64_t off,
-			 const struct audit_record_raw *raw, bool file_first)
+			 const struct audit_record_raw *raw, bool file_first, const uint8_t *hash)
 {
 	const struct audit_field_view *e, *m;
 	const char *why = NULL;
@@ -238,8 +366,18 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 		memcpy(v->first_prev, raw->prev_hash, AUDIT_HASH_SIZE);
 		v->started = true;
 	}
-	if (audit_sha256(raw->data, raw->length, v->head) < 0)
+	if (hash)
+		memcpy(v->head, hash, AUDIT_HASH_SIZE);
+	else if (audit_sha256(raw->data, raw->length, v->head) < 0)
 		return verdict(v, AUDIT_VERIFY_UNVERIFIABLE, name, off, raw->seq, "crypto failure");
+	if (v->record_fn) {
+		r = v->record_fn(raw, &v->dec, v->record_userdata);
+		if (r < 0) {
+			v->record_error = r;
+			return verdict(v, AUDIT_VERIFY_UNVERIFIABLE, name, off, raw->seq,
+				       "the reader of the records failed: %s", strerror(-r));
+		}
+	}
 	v->expected_seq++;
 	v->rep.n_records++;
 	v->rep.last_seq = raw->seq;
@@ -248,13 +386,13 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 	return true;
 }
 
-bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data,
-			 size_t size, bool is_last)
+static bool verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data,
+			  size_t size, bool is_last, struct precomp *pc)
 {
 	struct audit_file_header h;
 	const char *why = NULL;
 	uint64_t name_seq = 0;
-	size_t off;
+	size_t off, i = 0;
 
 	if (v->done)
 		return false;
@@ -293,11 +431,15 @@ bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8
 					 "file holds no records") :
 				 verdict(v, AUDIT_VERIFY_TAMPERED, name, off, v->expected_seq,
 					 "file holds no records");
-	while (off < size) {
+	if (size >= PRECOMP_MIN_FILE)
+		precomp_start(pc, data, size);
+	for (; off < size; i++) {
+		const struct precomp_rec *pre = precomp_get(pc, i, off);
 		struct audit_record_raw raw;
 		enum audit_frame_error fe;
 
-		fe = audit_record_frame(data + off, size - off, &raw, &why);
+		fe = audit_record_frame_crc(data + off, size - off, pre ? pre->crc_ok : -1, &raw,
+					    &why);
 		if (fe != AUDIT_FRAME_OK) {
 			/* Missing bytes or a zero-filled block at the very end is
 			 * what a cut (or a torn write) looks like. */
@@ -313,7 +455,8 @@ bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8
 			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, v->expected_seq, "%s",
 				       why);
 		}
-		if (!check_record(v, name, off, &raw, off == AUDIT_FILE_HEADER_SIZE))
+		if (!check_record(v, name, off, &raw, off == AUDIT_FILE_HEADER_SIZE,
+				  pre ? pre->hash : NULL))
 			return false;
 		off += raw.length;
 		v->bytes_done += raw.length;
@@ -325,6 +468,16 @@ bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8
 	if (v->progress)
 		v->progress(v->progress_base, v->progress_total, v->progress_userdata);
 	return true;
+}
+
+bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data,
+			 size_t size, bool is_last)
+{
+	struct precomp pc = {};
+	bool ok = verifier_file(v, name, data, size, is_last, &pc);
+
+	precomp_stop(&pc);
+	return ok;
 }
 
 void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_state *ks,
@@ -377,6 +530,14 @@ void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_stat
 int audit_verify(const char *dir, const char *verification_key, audit_progress_fn progress,
 		 void *userdata, struct audit_verify_report *ret_report)
 {
+	return audit_verify_records(dir, verification_key, progress, userdata, NULL, NULL,
+				    ret_report);
+}
+
+int audit_verify_records(const char *dir, const char *verification_key, audit_progress_fn progress,
+			 void *userdata, audit_verifier_record_fn record_fn, void *record_userdata,
+			 struct audit_verify_report *ret_report)
+{
 	uint8_t key0[AUDIT_KEY_SIZE], *buf = NULL, kb[AUDIT_KEY_FILE_SIZE + 1];
 	size_t buf_size = 0, n = 0;
 	char **names = NULL;
@@ -415,6 +576,7 @@ int audit_verify(const char *dir, const char *verification_key, audit_progress_f
 	v->progress = progress;
 	v->progress_userdata = userdata;
 	v->progress_total = total;
+	audit_verifier_set_record_fn(v, record_fn, record_userdata);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = 0;
 
@@ -441,7 +603,8 @@ int audit_verify(const char *dir, const char *verification_key, audit_progress_f
 		}
 	}
 	audit_verifier_finish(v, have_ks ? &ks : NULL, ret_report);
-	r = 0;
+	/* the reader's own failure (out of memory) is an error, not a verdict */
+	r = v->record_error;
 out:
 	audit_wipe(key0, sizeof(key0));
 	audit_wipe(kb, sizeof(kb));

@@ -322,6 +322,12 @@ static const char *const session_events[] = { "daemon_stop", "daemon_start",	"se
 					      "session_end", "session_aborted", "zone_change",
 					      NULL };
 
+#define LEN(s) (sizeof(s) - 1)
+static const size_t session_event_len[] = { LEN("daemon_stop"),	    LEN("daemon_start"),
+					    LEN("session_begin"),   LEN("session_end"),
+					    LEN("session_aborted"), LEN("zone_change") };
+#undef LEN
+
 static bool str_match(const char *want, const char *have)
 {
 	return !want || strcmp(want, have) == 0;
@@ -361,7 +367,9 @@ static int verified_record(const struct audit_record_raw *raw, const struct audi
 		/* the verifier has checked that the first field is the name */
 		size_t i = 0;
 
-		while (session_events[i] && strcmp(session_events[i], d->fields[0].s) != 0)
+		while (session_events[i] &&
+		       (session_event_len[i] != d->fields[0].n_bytes ||
+			memcmp(session_events[i], d->fields[0].s, d->fields[0].n_bytes) != 0))
 			i++;
 		if (!session_events[i])
 			return 0;

@@ -572,12 +572,6 @@ void audit_record_encode(uint8_t *out, size_t size, uint64_t seq, uint64_t realt
 enum audit_frame_error audit_record_frame(const uint8_t *p, size_t n, struct audit_record_raw *ret,
 					  const char **ret_reason)
 {
-	return audit_record_frame_crc(p, n, -1, ret, ret_reason);
-}
-
-enum audit_frame_error audit_record_frame_crc(const uint8_t *p, size_t n, int crc_ok,
-					      struct audit_record_raw *ret, const char **ret_reason)
-{
 	uint32_t len;
 
 	if (n < AUDIT_RECORD_HEADER_SIZE) {
@@ -597,10 +591,8 @@ enum audit_frame_error audit_record_frame_crc(const uint8_t *p, size_t n, int cr
 		*ret_reason = "record extends past end of file";
 		return AUDIT_FRAME_SHORT;
 	}
-	if (crc_ok < 0)
-		crc_ok = get_le32(p + len - AUDIT_RECORD_TRAILER_SIZE) ==
-			 audit_crc32(p, len - AUDIT_RECORD_TRAILER_SIZE);
-	if (!crc_ok) {
+	if (get_le32(p + len - AUDIT_RECORD_TRAILER_SIZE) !=
+	    audit_crc32(p, len - AUDIT_RECORD_TRAILER_SIZE)) {
 		*ret_reason = "record checksum mismatch";
 		return AUDIT_FRAME_BAD;
 	}

@@ -150,12 +150,6 @@ enum audit_frame_error {
 enum audit_frame_error audit_record_frame(const uint8_t *p, size_t n, struct audit_record_raw *ret,
 					  const char **ret_reason);
 
-/* The same with the CRC's outcome already known for these bytes: crc_ok 1
- * (it matches), 0 (it does not) or -1 (unknown: computed here).  The checks
- * and their order, and so the reason of a failure, are audit_record_frame()'s. */
-enum audit_frame_error audit_record_frame_crc(const uint8_t *p, size_t n, int crc_ok,
-					      struct audit_record_raw *ret, const char **ret_reason);
-
 /* Encoded size of a record with these fields, or negative errno if invalid. */
 int64_t audit_record_size(const struct audit_field *fields, size_t n_fields);
 /* Encode into out (size from audit_record_size()). */
@@ -243,8 +237,10 @@ bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8
  */
 typedef int (*audit_verifier_record_fn)(const struct audit_record_raw *raw,
 					const struct audit_field_decoder *d, void *userdata);
+/* events (NULL-terminated; NULL: all): the event records fn is called for;
+ * it is called for every record of the library's own types. */
 void audit_verifier_set_record_fn(struct audit_verifier *v, audit_verifier_record_fn fn,
-				  void *userdata);
+				  const char *const *events, void *userdata);
 int audit_verifier_record_error(const struct audit_verifier *v);
 /* ks: the key file's state if present, else NULL. */
 void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_state *ks,
@@ -254,7 +250,8 @@ void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_stat
  * with *ret_report, the reader's negative errno, or another negative errno
  * as audit_verify(). */
 int audit_verify_records(const char *dir, const char *verification_key, audit_progress_fn progress,
-			 void *userdata, audit_verifier_record_fn record_fn, void *record_userdata,
+			 void *userdata, audit_verifier_record_fn record_fn,
+			 const char *const *record_events, void *record_userdata,
 			 struct audit_verify_report *ret_report);
 
 /* Directory helpers. */

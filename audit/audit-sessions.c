@@ -431,7 +431,8 @@ int audit_sessions_read_verified(const char *dir, const char *verification_key,
 
 	if (!dir || !verification_key || !ret_sessions || !ret_n || !ret_report)
 		return -EINVAL;
-	r = audit_verify_records(dir, verification_key, NULL, NULL, verified_record, &w, &rep);
+	r = audit_verify_records(dir, verification_key, NULL, NULL, verified_record, session_events,
+				 &w, &rep);
 	r = sessions_done(&w, r, filter, &s, &n);
 	if (r < 0)
 		return r;

@@ -7,9 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -50,128 +48,43 @@ struct audit_verifier {
 	/* audit_verifier_set_record_fn() */
 	audit_verifier_record_fn record_fn;
 	void *record_userdata;
+	const char *const *record_events;
 	int record_error;
 };
 
-/*
- * The per-record work that depends on a record's bytes alone, CRC-32 and
- * SHA-256, done ahead by a second thread for a large file: it walks the
- * records' lengths (no other check) and computes them from the last record
- * backwards while the verifier works forwards; each record is computed by
- * whichever thread reaches it first, and the verifier computes anything not
- * yet ready itself, so it never waits.  The verifier decides on the same
- * bytes in the same order as without the helper: only these two pure
- * functions of the record move to the other core.
- */
-#define PRECOMP_MIN_FILE (1u << 20)
-
-struct precomp_rec {
-	size_t off;
-	uint8_t hash[AUDIT_HASH_SIZE];
-	bool crc_ok;
-	atomic_bool ready;
-};
-
-struct precomp {
-	const uint8_t *data;
-	struct precomp_rec *rec;
-	size_t n;
-	atomic_size_t next; /* the verifier's position: the helper stops there */
-	pthread_t thread;
-	bool running;
-};
-
-static void *precomp_thread(void *userdata)
-{
-	struct precomp *pc = userdata;
-
-	for (size_t i = pc->n; i-- > 0;) {
-		struct precomp_rec *r = &pc->rec[i];
-		const uint8_t *p = pc->data + r->off;
-		uint32_t len = get_le32(p + 4);
-
-		if (i < atomic_load_explicit(&pc->next, memory_order_relaxed))
-			break;
-		r->crc_ok = get_le32(p + len - AUDIT_RECORD_TRAILER_SIZE) ==
-			    audit_crc32(p, len - AUDIT_RECORD_TRAILER_SIZE);
-		if (audit_sha256(p, len, r->hash) < 0)
-			break; /* the verifier computes it, and says why */
-		atomic_store_explicit(&r->ready, true, memory_order_release);
-	}
-	return NULL;
-}
-
-/* Start the helper on data; false (and nothing started) when the file is
- * small, its records cannot be walked or memory or threads are short. */
-static bool precomp_start(struct precomp *pc, const uint8_t *data, size_t size)
-{
-	size_t n = 0, cap;
-
-	*pc = (struct precomp){ .data = data };
-	if (size < PRECOMP_MIN_FILE)
-		return false;
-	cap = (size - AUDIT_FILE_HEADER_SIZE) / AUDIT_RECORD_MIN + 1;
-	pc->rec = malloc(cap * sizeof(*pc->rec));
-	if (!pc->rec)
-		return false;
-	for (size_t off = AUDIT_FILE_HEADER_SIZE; size - off >= AUDIT_RECORD_HEADER_SIZE && n < cap;) {
-		uint32_t len = get_le32(data + off + 4);
-
-		if (get_le32(data + off) != AUDIT_RECORD_MAGIC || len < AUDIT_RECORD_MIN ||
-		    len > AUDIT_RECORD_MAX || len > size - off)
-			break;
-		pc->rec[n].off = off;
-		pc->rec[n].crc_ok = false;
-		atomic_init(&pc->rec[n].ready, false);
-		n++;
-		off += len;
-	}
-	pc->n = n;
-	atomic_init(&pc->next, 0);
-	if (n < 2 || pthread_create(&pc->thread, NULL, precomp_thread, pc) != 0) {
-		free(pc->rec);
-		pc->rec = NULL;
-		pc->n = 0;
-		return false;
-	}
-	pc->running = true;
-	return true;
-}
-
-static void precomp_stop(struct precomp *pc)
-{
-	if (pc->running) {
-		atomic_store_explicit(&pc->next, pc->n, memory_order_relaxed);
-		pthread_join(pc->thread, NULL);
-	}
-	free(pc->rec);
-	*pc = (struct precomp){};
-}
-
-/* Record i (at off) as the helper computed it, or NULL. */
-static const struct precomp_rec *precomp_get(struct precomp *pc, size_t i, size_t off)
-{
-	const struct precomp_rec *r;
-
-	if (i >= pc->n)
-		return NULL;
-	atomic_store_explicit(&pc->next, i + 1, memory_order_relaxed);
-	r = &pc->rec[i];
-	if (r->off != off || !atomic_load_explicit(&r->ready, memory_order_acquire))
-		return NULL;
-	return r;
-}
-
 void audit_verifier_set_record_fn(struct audit_verifier *v, audit_verifier_record_fn fn,
-				  void *userdata)
+				  const char *const *events, void *userdata)
 {
 	v->record_fn = fn;
+	v->record_events = events;
 	v->record_userdata = userdata;
 }
 
 int audit_verifier_record_error(const struct audit_verifier *v)
 {
 	return v->record_error;
+}
+
+/* An event record's first field is its name: "event", a string, a valid key. */
+static bool event_name_ok(const struct audit_field_decoder *d)
+{
+	return d->n_fields >= 1 && strcmp(d->fields[0].key, "event") == 0 &&
+	       d->fields[0].type == AUDIT_FIELD_STRING &&
+	       audit_key_valid(d->fields[0].s, d->fields[0].n_bytes);
+}
+
+/* Whether the record reader wants a record: all but the event records of
+ * other names than events (NULL: every record).  d: a valid event name. */
+static bool record_wanted(const char *const *events, uint16_t type,
+			  const struct audit_field_decoder *d)
+{
+	if (!events || type != AUDIT_REC_EVENT)
+		return true;
+	for (; *events; events++)
+		if (strlen(*events) == d->fields[0].n_bytes &&
+		    memcmp(*events, d->fields[0].s, d->fields[0].n_bytes) == 0)
+			return true;
+	return false;
 }
 
 int audit_verifier_new(const uint8_t *key0, struct audit_verifier **ret)
@@ -252,7 +165,7 @@ static int key_for_epoch(struct audit_verifier *v, uint64_t epoch)
 }
 
 static bool check_record(struct audit_verifier *v, const char *name, uint64_t off,
-			 const struct audit_record_raw *raw, bool file_first, const uint8_t *hash)
+			 const struct audit_record_raw *raw, bool file_first)
 {
 	const struct audit_field_view *e, *m;
 	const char *why = NULL;
@@ -351,9 +264,7 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 		break;
 	}
 	case AUDIT_REC_EVENT:
-		if (v->dec.n_fields < 1 || strcmp(v->dec.fields[0].key, "event") != 0 ||
-		    v->dec.fields[0].type != AUDIT_FIELD_STRING ||
-		    !audit_key_valid(v->dec.fields[0].s, v->dec.fields[0].n_bytes))
+		if (!event_name_ok(&v->dec))
 			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
 				       "event record without a valid event name");
 		break;
@@ -366,11 +277,9 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 		memcpy(v->first_prev, raw->prev_hash, AUDIT_HASH_SIZE);
 		v->started = true;
 	}
-	if (hash)
-		memcpy(v->head, hash, AUDIT_HASH_SIZE);
-	else if (audit_sha256(raw->data, raw->length, v->head) < 0)
+	if (audit_sha256(raw->data, raw->length, v->head) < 0)
 		return verdict(v, AUDIT_VERIFY_UNVERIFIABLE, name, off, raw->seq, "crypto failure");
-	if (v->record_fn) {
+	if (v->record_fn && record_wanted(v->record_events, raw->type, &v->dec)) {
 		r = v->record_fn(raw, &v->dec, v->record_userdata);
 		if (r < 0) {
 			v->record_error = r;
@@ -386,13 +295,13 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 	return true;
 }
 
-static bool verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data,
-			  size_t size, bool is_last, struct precomp *pc)
+bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data,
+			 size_t size, bool is_last)
 {
 	struct audit_file_header h;
 	const char *why = NULL;
 	uint64_t name_seq = 0;
-	size_t off, i = 0;
+	size_t off;
 
 	if (v->done)
 		return false;
@@ -431,15 +340,11 @@ static bool verifier_file(struct audit_verifier *v, const char *name, const uint
 					 "file holds no records") :
 				 verdict(v, AUDIT_VERIFY_TAMPERED, name, off, v->expected_seq,
 					 "file holds no records");
-	if (size >= PRECOMP_MIN_FILE)
-		precomp_start(pc, data, size);
-	for (; off < size; i++) {
-		const struct precomp_rec *pre = precomp_get(pc, i, off);
+	while (off < size) {
 		struct audit_record_raw raw;
 		enum audit_frame_error fe;
 
-		fe = audit_record_frame_crc(data + off, size - off, pre ? pre->crc_ok : -1, &raw,
-					    &why);
+		fe = audit_record_frame(data + off, size - off, &raw, &why);
 		if (fe != AUDIT_FRAME_OK) {
 			/* Missing bytes or a zero-filled block at the very end is
 			 * what a cut (or a torn write) looks like. */
@@ -455,8 +360,7 @@ static bool verifier_file(struct audit_verifier *v, const char *name, const uint
 			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, v->expected_seq, "%s",
 				       why);
 		}
-		if (!check_record(v, name, off, &raw, off == AUDIT_FILE_HEADER_SIZE,
-				  pre ? pre->hash : NULL))
+		if (!check_record(v, name, off, &raw, off == AUDIT_FILE_HEADER_SIZE))
 			return false;
 		off += raw.length;
 		v->bytes_done += raw.length;
@@ -468,16 +372,6 @@ static bool verifier_file(struct audit_verifier *v, const char *name, const uint
 	if (v->progress)
 		v->progress(v->progress_base, v->progress_total, v->progress_userdata);
 	return true;
-}
-
-bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data,
-			 size_t size, bool is_last)
-{
-	struct precomp pc = {};
-	bool ok = verifier_file(v, name, data, size, is_last, &pc);
-
-	precomp_stop(&pc);
-	return ok;
 }
 
 void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_state *ks,
@@ -530,12 +424,13 @@ void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_stat
 int audit_verify(const char *dir, const char *verification_key, audit_progress_fn progress,
 		 void *userdata, struct audit_verify_report *ret_report)
 {
-	return audit_verify_records(dir, verification_key, progress, userdata, NULL, NULL,
+	return audit_verify_records(dir, verification_key, progress, userdata, NULL, NULL, NULL,
 				    ret_report);
 }
 
 int audit_verify_records(const char *dir, const char *verification_key, audit_progress_fn progress,
-			 void *userdata, audit_verifier_record_fn record_fn, void *record_userdata,
+			 void *userdata, audit_verifier_record_fn record_fn,
+			 const char *const *record_events, void *record_userdata,
 			 struct audit_verify_report *ret_report)
 {
 	uint8_t key0[AUDIT_KEY_SIZE], *buf = NULL, kb[AUDIT_KEY_FILE_SIZE + 1];
@@ -576,7 +471,7 @@ int audit_verify_records(const char *dir, const char *verification_key, audit_pr
 	v->progress = progress;
 	v->progress_userdata = userdata;
 	v->progress_total = total;
-	audit_verifier_set_record_fn(v, record_fn, record_userdata);
+	audit_verifier_set_record_fn(v, record_fn, record_events, record_userdata);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = 0;
 

@@ -7,8 +7,8 @@
  * cartridge, and writes as JSON and CSV.
  *
  * The reading of a log that verifies (audit_sessions_read_verified()): the
- * same sessions as the plain reading of an intact log, in one pass, with the
- * second thread on large files; from a log that does not verify, no
+ * same sessions as the plain reading of an intact log, in one pass, also of
+ * a log of several large files; from a log that does not verify, no
  * sessions and audit_verify()'s own verdict, wherever the damage is.
  *
  * `test-audit-sessions --generate DIR` writes that log into DIR (for the
@@ -430,8 +430,7 @@ static void test_verified(void **state)
 			 -EINVAL);
 	assert_int_equal(audit_sessions_read_verified(dir, NULL, NULL, &s, &n, &rep), -EINVAL);
 
-	/* files of 2 MiB: the second thread computes the CRCs and hashes of
-	 * the end of each file */
+	/* files of 2 MiB, the damage near the end of the first one */
 	assert_true(asprintf(&big, "%s-big", dir) > 0);
 	assert_true(asprintf(&bad, "%s-bad", dir) > 0);
 	audit_log_config_init(&cfg);

@@ -232,8 +232,8 @@ bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8
  * (d->fields[0] is "event" for an event record), before the next record is
  * read: a reader that keeps what it needs reads exactly the bytes that were
  * verified, in the same pass.  A negative return stops the verification
- * (UNVERIFIABLE) and is kept (audit_verifier_record_error()).  What the
- * reader kept counts only if the final verdict is INTACT.
+ * (UNVERIFIABLE; audit_verify_records() returns it).  What the reader kept
+ * counts only if the final verdict is INTACT.
  */
 typedef int (*audit_verifier_record_fn)(const struct audit_record_raw *raw,
 					const struct audit_field_decoder *d, void *userdata);
@@ -241,7 +241,6 @@ typedef int (*audit_verifier_record_fn)(const struct audit_record_raw *raw,
  * it is called for every record of the library's own types. */
 void audit_verifier_set_record_fn(struct audit_verifier *v, audit_verifier_record_fn fn,
 				  const char *const *events, void *userdata);
-int audit_verifier_record_error(const struct audit_verifier *v);
 /* ks: the key file's state if present, else NULL. */
 void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_state *ks,
 			   struct audit_verify_report *ret);

@@ -60,11 +60,6 @@ void audit_verifier_set_record_fn(struct audit_verifier *v, audit_verifier_recor
 	v->record_userdata = userdata;
 }
 
-int audit_verifier_record_error(const struct audit_verifier *v)
-{
-	return v->record_error;
-}
-
 /* An event record's first field is its name: "event", a string, a valid key. */
 static bool event_name_ok(const struct audit_field_decoder *d)
 {

@@ -364,10 +364,24 @@ bool audit_utf8_valid(const uint8_t *p, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		uint8_t c = p[i];
+		uint8_t c;
 		size_t len;
 		uint32_t cp, min;
 
+		/* ASCII without NUL, eight bytes at a time: no byte has its top
+		 * bit set and none is zero */
+		while (n - i >= 8) {
+			uint64_t w;
+
+			memcpy(&w, p + i, 8);
+			if ((w & 0x8080808080808080ULL) ||
+			    ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL))
+				break;
+			i += 8;
+		}
+		if (i == n)
+			break;
+		c = p[i];
 		if (c == 0)
 			return false;
 		if (c < 0x80) {
@@ -651,7 +665,8 @@ int audit_fields_decode(struct audit_field_decoder *d, const struct audit_record
 		p += klen;
 		klens[i] = (uint8_t)klen;
 		for (size_t j = 0; j < i; j++)
-			if (klens[j] == klen && memcmp(d->fields[j].key, f->key, klen) == 0) {
+			if (klens[j] == klen && d->fields[j].key[0] == f->key[0] &&
+			    memcmp(d->fields[j].key, f->key, klen) == 0) {
 				*ret_reason = "duplicate field key";
 				return -EBADMSG;
 			}

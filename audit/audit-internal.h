@@ -226,9 +226,32 @@ struct audit_verifier *audit_verifier_free(struct audit_verifier *v);
 /* Feed the files in name order; returns false once a verdict is reached. */
 bool audit_verifier_file(struct audit_verifier *v, const char *name, const uint8_t *data,
 			 size_t size, bool is_last);
+/*
+ * Called for every record that verified so far (framing, sequence, hash
+ * chain, payload; a seal's MAC too), in log order, with its decoded fields
+ * (d->fields[0] is "event" for an event record), before the next record is
+ * read: a reader that keeps what it needs reads exactly the bytes that were
+ * verified, in the same pass.  A negative return stops the verification
+ * (UNVERIFIABLE; audit_verify_records() returns it).  What the reader kept
+ * counts only if the final verdict is INTACT.
+ */
+typedef int (*audit_verifier_record_fn)(const struct audit_record_raw *raw,
+					const struct audit_field_decoder *d, void *userdata);
+/* events (NULL-terminated; NULL: all): the event records fn is called for;
+ * it is called for every record of the library's own types. */
+void audit_verifier_set_record_fn(struct audit_verifier *v, audit_verifier_record_fn fn,
+				  const char *const *events, void *userdata);
 /* ks: the key file's state if present, else NULL. */
 void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_state *ks,
 			   struct audit_verify_report *ret);
+
+/* audit_verify() with record_fn (NULL: none) called as above.  Returns 0
+ * with *ret_report, the reader's negative errno, or another negative errno
+ * as audit_verify(). */
+int audit_verify_records(const char *dir, const char *verification_key, audit_progress_fn progress,
+			 void *userdata, audit_verifier_record_fn record_fn,
+			 const char *const *record_events, void *record_userdata,
+			 struct audit_verify_report *ret_report);
 
 /* Directory helpers. */
 int audit_list_files(int dir_fd, char ***ret_names, size_t *ret_n);

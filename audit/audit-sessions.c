@@ -13,7 +13,7 @@
 
 #include <json-c/json.h>
 
-#include "audit-log.h"
+#include "audit-internal.h"
 #include "audit-sessions.h"
 
 struct sessions_walk {
@@ -322,6 +322,12 @@ static const char *const session_events[] = { "daemon_stop", "daemon_start",	"se
 					      "session_end", "session_aborted", "zone_change",
 					      NULL };
 
+#define LEN(s) (sizeof(s) - 1)
+static const size_t session_event_len[] = { LEN("daemon_stop"),	    LEN("daemon_start"),
+					    LEN("session_begin"),   LEN("session_end"),
+					    LEN("session_aborted"), LEN("zone_change") };
+#undef LEN
+
 static bool str_match(const char *want, const char *have)
 {
 	return !want || strcmp(want, have) == 0;
@@ -338,35 +344,105 @@ static bool session_match(const struct audit_session *s, const struct audit_sess
 	       (!f->until_usec || s->begin_usec < f->until_usec);
 }
 
+/*
+ * The verifier's reader (audit_sessions_read_verified()): each record, once
+ * it has verified, goes to sessions_cb() as audit_log_foreach_events() would
+ * pass it, from the fields the verifier decoded.  Events that bear on no
+ * session (telemetry, the bulk of a log) are verified and left.
+ */
+static int verified_record(const struct audit_record_raw *raw, const struct audit_field_decoder *d,
+			   void *userdata)
+{
+	struct audit_record_view view = {
+		.seq = raw->seq,
+		.realtime_usec = raw->realtime_usec,
+		.monotonic_usec = raw->monotonic_usec,
+		.type = raw->type,
+		.event = audit_record_type_to_string(raw->type),
+		.fields = d->fields,
+		.n_fields = d->n_fields,
+	};
+
+	if (raw->type == AUDIT_REC_EVENT) {
+		/* the verifier has checked that the first field is the name */
+		size_t i = 0;
+
+		while (session_events[i] &&
+		       (session_event_len[i] != d->fields[0].n_bytes ||
+			memcmp(session_events[i], d->fields[0].s, d->fields[0].n_bytes) != 0))
+			i++;
+		if (!session_events[i])
+			return 0;
+		view.event = d->fields[0].s;
+		view.fields = d->fields + 1;
+		view.n_fields = d->n_fields - 1;
+	}
+	return sessions_cb(&view, userdata);
+}
+
+/* Every session of the walk w that passes filter, in log order; frees the rest. */
+static int sessions_done(struct sessions_walk *w, int r, const struct audit_session_filter *filter,
+			 struct audit_session **ret_sessions, size_t *ret_n)
+{
+	size_t k = 0;
+
+	free(w->hash);
+	free(w->open);
+	if (r < 0) {
+		audit_sessions_free(w->s, w->n);
+		return r;
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		if (session_match(&w->s[i], filter))
+			w->s[k++] = w->s[i];
+		else
+			session_clear(&w->s[i]);
+	}
+	if (!k) {
+		free(w->s);
+		w->s = NULL;
+	}
+	*ret_sessions = w->s;
+	*ret_n = k;
+	return 0;
+}
+
 int audit_sessions_read(const char *dir, const struct audit_session_filter *filter,
 			struct audit_session **ret_sessions, size_t *ret_n)
 {
 	struct sessions_walk w = {};
-	size_t k = 0;
-	int r;
 
 	if (!dir || !ret_sessions || !ret_n)
 		return -EINVAL;
-	r = audit_log_foreach_events(dir, session_events, sessions_cb, &w);
-	free(w.hash);
-	free(w.open);
-	if (r < 0) {
-		audit_sessions_free(w.s, w.n);
+	return sessions_done(&w, audit_log_foreach_events(dir, session_events, sessions_cb, &w),
+			     filter, ret_sessions, ret_n);
+}
+
+int audit_sessions_read_verified(const char *dir, const char *verification_key,
+				 const struct audit_session_filter *filter,
+				 struct audit_session **ret_sessions, size_t *ret_n,
+				 struct audit_verify_report *ret_report)
+{
+	struct audit_verify_report rep;
+	struct audit_session *s = NULL;
+	struct sessions_walk w = {};
+	size_t n = 0;
+	int r;
+
+	if (!dir || !verification_key || !ret_sessions || !ret_n || !ret_report)
+		return -EINVAL;
+	r = audit_verify_records(dir, verification_key, NULL, NULL, verified_record, session_events,
+				 &w, &rep);
+	r = sessions_done(&w, r, filter, &s, &n);
+	if (r < 0)
 		return r;
+	if (rep.status != AUDIT_VERIFY_INTACT) { /* no answer from a log that does not verify */
+		s = audit_sessions_free(s, n);
+		n = 0;
 	}
-	/* keep the matching ones, in log order */
-	for (size_t i = 0; i < w.n; i++) {
-		if (session_match(&w.s[i], filter))
-			w.s[k++] = w.s[i];
-		else
-			session_clear(&w.s[i]);
-	}
-	if (!k) {
-		free(w.s);
-		w.s = NULL;
-	}
-	*ret_sessions = w.s;
-	*ret_n = k;
+	*ret_sessions = s;
+	*ret_n = n;
+	*ret_report = rep;
 	return 0;
 }
 

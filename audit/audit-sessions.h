@@ -83,6 +83,23 @@ const char *audit_session_state_to_string(enum audit_session_state s);
 int audit_sessions_read(const char *dir, const struct audit_session_filter *filter,
 			struct audit_session **ret_sessions, size_t *ret_n);
 
+/*
+ * audit_sessions_read() of a log that verifies, in one pass: every file is
+ * read once, each record verified as audit_verify() verifies it (CRC,
+ * sequence, hash chain, payload, every seal with verification_key, the
+ * retention records, the key file) and the sessions read by the same rules
+ * out of exactly the bytes that verified.  *ret_report is audit_verify()'s;
+ * the sessions are returned only when its status is AUDIT_VERIFY_INTACT
+ * (otherwise *ret_sessions is NULL and *ret_n 0): a log that does not
+ * verify gives no answer.  Returns 0; -EINVAL (a NULL argument, a
+ * malformed key); -ENOMEM; other negative errno if dir cannot be read.
+ */
+struct audit_verify_report;
+int audit_sessions_read_verified(const char *dir, const char *verification_key,
+				 const struct audit_session_filter *filter,
+				 struct audit_session **ret_sessions, size_t *ret_n,
+				 struct audit_verify_report *ret_report);
+
 /* Free an array from audit_sessions_read().  Returns NULL. */
 struct audit_session *audit_sessions_free(struct audit_session *sessions, size_t n);
 

@@ -44,7 +44,43 @@ struct audit_verifier {
 	void *progress_userdata;
 	uint64_t progress_total;
 	uint64_t progress_base; /* bytes of the files before this one */
+
+	/* audit_verifier_set_record_fn() */
+	audit_verifier_record_fn record_fn;
+	void *record_userdata;
+	const char *const *record_events;
+	int record_error;
 };
+
+void audit_verifier_set_record_fn(struct audit_verifier *v, audit_verifier_record_fn fn,
+				  const char *const *events, void *userdata)
+{
+	v->record_fn = fn;
+	v->record_events = events;
+	v->record_userdata = userdata;
+}
+
+/* An event record's first field is its name: "event", a string, a valid key. */
+static bool event_name_ok(const struct audit_field_decoder *d)
+{
+	return d->n_fields >= 1 && strcmp(d->fields[0].key, "event") == 0 &&
+	       d->fields[0].type == AUDIT_FIELD_STRING &&
+	       audit_key_valid(d->fields[0].s, d->fields[0].n_bytes);
+}
+
+/* Whether the record reader wants a record: all but the event records of
+ * other names than events (NULL: every record).  d: a valid event name. */
+static bool record_wanted(const char *const *events, uint16_t type,
+			  const struct audit_field_decoder *d)
+{
+	if (!events || type != AUDIT_REC_EVENT)
+		return true;
+	for (; *events; events++)
+		if (strlen(*events) == d->fields[0].n_bytes &&
+		    memcmp(*events, d->fields[0].s, d->fields[0].n_bytes) == 0)
+			return true;
+	return false;
+}
 
 int audit_verifier_new(const uint8_t *key0, struct audit_verifier **ret)
 {
@@ -223,9 +259,7 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 		break;
 	}
 	case AUDIT_REC_EVENT:
-		if (v->dec.n_fields < 1 || strcmp(v->dec.fields[0].key, "event") != 0 ||
-		    v->dec.fields[0].type != AUDIT_FIELD_STRING ||
-		    !audit_key_valid(v->dec.fields[0].s, v->dec.fields[0].n_bytes))
+		if (!event_name_ok(&v->dec))
 			return verdict(v, AUDIT_VERIFY_TAMPERED, name, off, raw->seq,
 				       "event record without a valid event name");
 		break;
@@ -240,6 +274,14 @@ static bool check_record(struct audit_verifier *v, const char *name, uint64_t of
 	}
 	if (audit_sha256(raw->data, raw->length, v->head) < 0)
 		return verdict(v, AUDIT_VERIFY_UNVERIFIABLE, name, off, raw->seq, "crypto failure");
+	if (v->record_fn && record_wanted(v->record_events, raw->type, &v->dec)) {
+		r = v->record_fn(raw, &v->dec, v->record_userdata);
+		if (r < 0) {
+			v->record_error = r;
+			return verdict(v, AUDIT_VERIFY_UNVERIFIABLE, name, off, raw->seq,
+				       "the reader of the records failed: %s", strerror(-r));
+		}
+	}
 	v->expected_seq++;
 	v->rep.n_records++;
 	v->rep.last_seq = raw->seq;
@@ -377,6 +419,15 @@ void audit_verifier_finish(struct audit_verifier *v, const struct audit_key_stat
 int audit_verify(const char *dir, const char *verification_key, audit_progress_fn progress,
 		 void *userdata, struct audit_verify_report *ret_report)
 {
+	return audit_verify_records(dir, verification_key, progress, userdata, NULL, NULL, NULL,
+				    ret_report);
+}
+
+int audit_verify_records(const char *dir, const char *verification_key, audit_progress_fn progress,
+			 void *userdata, audit_verifier_record_fn record_fn,
+			 const char *const *record_events, void *record_userdata,
+			 struct audit_verify_report *ret_report)
+{
 	uint8_t key0[AUDIT_KEY_SIZE], *buf = NULL, kb[AUDIT_KEY_FILE_SIZE + 1];
 	size_t buf_size = 0, n = 0;
 	char **names = NULL;
@@ -415,6 +466,7 @@ int audit_verify(const char *dir, const char *verification_key, audit_progress_f
 	v->progress = progress;
 	v->progress_userdata = userdata;
 	v->progress_total = total;
+	audit_verifier_set_record_fn(v, record_fn, record_events, record_userdata);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = 0;
 
@@ -441,7 +493,8 @@ int audit_verify(const char *dir, const char *verification_key, audit_progress_f
 		}
 	}
 	audit_verifier_finish(v, have_ks ? &ks : NULL, ret_report);
-	r = 0;
+	/* the reader's own failure (out of memory) is an error, not a verdict */
+	r = v->record_error;
 out:
 	audit_wipe(key0, sizeof(key0));
 	audit_wipe(kb, sizeof(kb));

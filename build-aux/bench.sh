@@ -15,6 +15,9 @@ export BENCH_SECONDS=${BENCH_SECONDS:-10}
 export BENCH_TELEMETRY_SECONDS=${BENCH_TELEMETRY_SECONDS:-60}
 # 1: also the kernel-path figures in the VM (needs kernel/smpusb.ko)
 BENCH_VM=${BENCH_VM:-1}
+# recall: only the lot recall figure (bench-audit's recall part), nothing else
+BENCH_ONLY=${BENCH_ONLY:-}
+case "$BENCH_ONLY" in '' | recall) ;; *) echo "bench: BENCH_ONLY=$BENCH_ONLY: only 'recall' is known" >&2; exit 2 ;; esac
 
 die() { echo "bench: $*" >&2; exit 1; }
 for x in tests/audit/bench-audit tools/smpctl/smpctl audit/smp-audit tests/evidence/bench-rtt tests/evidence/bench-libsmp daemon/smpd tools/smp-sim/smp-sim \
@@ -26,6 +29,33 @@ command -v sha256sum >/dev/null || die "sha256sum is missing"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+if [ "$BENCH_ONLY" = recall ]; then
+	echo "bench: lot recall only (bench-audit on $BENCH_DIR, 10,000 sessions)..." >&2
+	BENCH_AUDIT_ONLY=recall BENCH_SMPCTL=$BUILD/tools/smpctl/smpctl BENCH_SMP_AUDIT=$BUILD/audit/smp-audit \
+		"$BUILD/tests/audit/bench-audit" "$BENCH_DIR" >"$work/audit.txt" ||
+		die "bench-audit failed: $(cat "$work/audit.txt")"
+	/usr/bin/python3 - "$work/audit.txt" "$BUILD/bench.json" <<'PY'
+import json, os, re, sys, time
+t = open(sys.argv[1]).read()
+rc = re.search(r'recall \(10000 sessions\)\s+([\d.]+) s\s+baseline export of the log\s+([\d.]+) s.*recall CPU ([\d.]+) s', t)
+if not rc:
+    sys.exit('bench: cannot read bench-audit output:\n' + t)
+val, base, cpu = float(rc[1]), float(rc[2]), float(rc[3])
+load = os.getloadavg()
+row = {'name': 'lot recall, 10,000 sessions: smpctl log recall', 'value': val, 'unit': 's',
+       'baseline_name': 'smp-audit export of the same log', 'baseline': base,
+       'ratio': round(val / base, 3) if base else None, 'better': 'lower', 'cpu_s': cpu}
+print(f'{"figure":45} {"value":>10} {"unit":5} {"baseline":>10}  {"ratio":>8}  baseline')
+print(f'{row["name"]:45} {val:10.5g} {"s":5} {base:10.5g}  {row["ratio"]:8.4g}  {row["baseline_name"]}')
+print(f'(recall CPU {cpu:.3f} s; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs)')
+json.dump({'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'host': os.uname().nodename,
+           'nproc': os.cpu_count(), 'loadavg': load, 'only': 'recall', 'figures': [row],
+           'raw': {'bench_audit': t}}, open(sys.argv[2], 'w'), indent=1)
+print(f'(written to {sys.argv[2]})')
+PY
+	exit 0
+fi
 
 echo "bench: audit log on $BENCH_DIR (bench-audit: durable appends, verify)..." >&2
 BENCH_SMPCTL=$BUILD/tools/smpctl/smpctl BENCH_SMP_AUDIT=$BUILD/audit/smp-audit \

@@ -890,6 +890,37 @@ int smp_log_list_sessions_filtered(const char *dir, const char *pigment_lot, con
 				   uint64_t until_usec, smp_session ***ret_sessions);
 
 /**
+ * smp_log_list_sessions_filtered() of a log that verifies, in one reading
+ * of it: each file is read once and every record verified as
+ * smp_log_verify() verifies it with @p key (checksums, sequence, the hash
+ * chain, every seal, the key file), and the sessions are read, by the same
+ * rules, out of the very bytes that verified.  Nothing else changes between
+ * the verification and the answer.  A recall answers from this (`smpctl log
+ * recall`).
+ * @param dir the log directory (NULL: SMP_LOG_DEFAULT_DIR)
+ * @param key the verification key ("smpk1-..."), required
+ * @param pigment_lot only sessions begun with this pigment lot (NULL: any)
+ * @param cartridge_id only sessions begun with this cartridge (NULL: any)
+ * @param cartridge_lot only sessions begun with a cartridge of this lot
+ * (NULL: any)
+ * @param since_usec only sessions begun at or after (CLOCK_REALTIME us; 0: any)
+ * @param until_usec only sessions begun before (0: any)
+ * @param[out] ret_sessions set only when the log verifies intact (the
+ * return is SMP_LOG_INTACT): a NULL-terminated array, free with
+ * smp_session_list_free(); otherwise NULL
+ * @param[out] ret_description as smp_log_verify()'s; may be NULL
+ * @return the status (>= 0, enum smp_log_status), as smp_log_verify();
+ * -EINVAL (a NULL @p key or @p ret_sessions, a malformed key, a filter
+ * smp_log_list_sessions_filtered() refuses); -E2BIG; otherwise as
+ * smp_log_verify().
+ * @since LIBSMP_1.1
+ */
+int smp_log_list_sessions_verified(const char *dir, const char *key, const char *pigment_lot,
+				   const char *cartridge_id, const char *cartridge_lot,
+				   uint64_t since_usec, uint64_t until_usec,
+				   smp_session ***ret_sessions, char **ret_description);
+
+/**
  * Write the sessions that smp_log_list_sessions_filtered() would return
  * with the same filters to @p out, in the session format of
  * docs/audit-log.md ("Sessions": CSV with a header line, or JSON lines),

@@ -31,19 +31,13 @@ static void progress_cb(uint64_t done, uint64_t total, void *userdata)
 	p->fn(done, total, p->userdata);
 }
 
-_public_ int smp_log_verify(const char *dir, const char *key, smp_log_progress progress,
-			    void *userdata, char **ret_description)
+/* smp_log_verify()'s status and description of a report. */
+static int verify_result(const struct audit_verify_report *report, char **ret_description)
 {
-	struct progress_ctx ctx = { progress, userdata };
-	struct audit_verify_report rep;
+	const struct audit_verify_report rep = *report;
 	char *desc = NULL;
 	int r;
 
-	if (dir && !dir[0])
-		return -EINVAL;
-	r = audit_verify(log_dir(dir), key, progress ? progress_cb : NULL, &ctx, &rep);
-	if (r < 0)
-		return r;
 	if (ret_description) {
 		if (rep.status == AUDIT_VERIFY_INTACT)
 			r = asprintf(&desc,
@@ -66,6 +60,21 @@ _public_ int smp_log_verify(const char *dir, const char *key, smp_log_progress p
 		*ret_description = desc;
 	}
 	return (int)rep.status;
+}
+
+_public_ int smp_log_verify(const char *dir, const char *key, smp_log_progress progress,
+			    void *userdata, char **ret_description)
+{
+	struct progress_ctx ctx = { progress, userdata };
+	struct audit_verify_report rep;
+	int r;
+
+	if (dir && !dir[0])
+		return -EINVAL;
+	r = audit_verify(log_dir(dir), key, progress ? progress_cb : NULL, &ctx, &rep);
+	if (r < 0)
+		return r;
+	return verify_result(&rep, ret_description);
 }
 
 _public_ int64_t smp_log_export(const char *dir, enum smp_log_format format, const char *session,
@@ -116,19 +125,11 @@ static smp_session *session_from_record(const struct audit_session *a)
 	return s;
 }
 
-static int list_sessions(const char *dir, const struct audit_session_filter *filter,
-			 smp_session ***ret_sessions)
+/* The smp_session list of the n sessions a (freed here). */
+static int session_list(struct audit_session *a, size_t n, smp_session ***ret_sessions)
 {
-	struct audit_session *a = NULL;
 	smp_session **list;
-	size_t n = 0;
-	int r;
 
-	if (!ret_sessions || (dir && !dir[0]))
-		return -EINVAL;
-	r = audit_sessions_read(log_dir(dir), filter, &a, &n);
-	if (r < 0)
-		return r;
 	if (n > INT_MAX - 1) {
 		audit_sessions_free(a, n);
 		return -E2BIG;
@@ -147,6 +148,21 @@ static int list_sessions(const char *dir, const struct audit_session_filter *fil
 	audit_sessions_free(a, n);
 	*ret_sessions = list;
 	return (int)n;
+}
+
+static int list_sessions(const char *dir, const struct audit_session_filter *filter,
+			 smp_session ***ret_sessions)
+{
+	struct audit_session *a = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!ret_sessions || (dir && !dir[0]))
+		return -EINVAL;
+	r = audit_sessions_read(log_dir(dir), filter, &a, &n);
+	if (r < 0)
+		return r;
+	return session_list(a, n, ret_sessions);
 }
 
 _public_ int smp_log_list_sessions(const char *dir, smp_session ***ret_sessions)
@@ -185,6 +201,45 @@ _public_ int smp_log_list_sessions_filtered(const char *dir, const char *pigment
 	if (r < 0)
 		return r;
 	return list_sessions(dir, &f, ret_sessions);
+}
+
+_public_ int smp_log_list_sessions_verified(const char *dir, const char *key, const char *pigment_lot,
+					    const char *cartridge_id, const char *cartridge_lot,
+					    uint64_t since_usec, uint64_t until_usec,
+					    smp_session ***ret_sessions, char **ret_description)
+{
+	struct audit_verify_report rep;
+	struct audit_session_filter f;
+	struct audit_session *a = NULL;
+	smp_session **list = NULL;
+	char *desc = NULL;
+	size_t n = 0;
+	int r, status;
+
+	if (!key || !ret_sessions || (dir && !dir[0]))
+		return -EINVAL;
+	r = make_filter(pigment_lot, cartridge_id, cartridge_lot, since_usec, until_usec, &f);
+	if (r < 0)
+		return r;
+	r = audit_sessions_read_verified(log_dir(dir), key, &f, &a, &n, &rep);
+	if (r < 0)
+		return r;
+	status = verify_result(&rep, ret_description ? &desc : NULL);
+	if (status < 0) {
+		audit_sessions_free(a, n);
+		return status;
+	}
+	if (status == SMP_LOG_INTACT) {
+		r = session_list(a, n, &list);
+		if (r < 0) {
+			free(desc);
+			return r;
+		}
+	}
+	*ret_sessions = list;
+	if (ret_description)
+		*ret_description = desc;
+	return status;
 }
 
 _public_ int smp_log_export_sessions(const char *dir, enum smp_log_format format,

@@ -15,6 +15,7 @@
  *     through the library (verify, then the one reader of sessions with the
  *     lot filter), vs `smp-audit export` (JSON) of the same log to /dev/null.
  * DIR must be on the filesystem to measure (default: $TMPDIR or /var/tmp).
+ * BENCH_AUDIT_ONLY=recall: the lot recall line alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -154,6 +155,100 @@ static void free_paths(char **paths, size_t n)
 	free(paths);
 }
 
+/* 5. lot recall on 10,000 sessions vs a full export of the same log, in
+ * tmpl (files of cfg->max_file_size) */
+static void bench_recall(const char *tmpl, struct audit_log_config *cfg)
+{
+	struct audit_log *log = NULL;
+	double t0;
+	int r;
+
+	struct audit_session_filter flt = { .pigment_lot = "LOT-042" };
+	struct audit_verify_report rep3;
+	struct audit_session *s = NULL;
+	char *dir3 = path_join(tmpl, "sessions"), *vkey3;
+	size_t ns = 0;
+	double t_recall, t_export, t_read, cpu_recall;
+	clock_t c0;
+	FILE *devnull;
+	int64_t nrec;
+
+	if ((r = audit_log_setup(dir3, cfg, &vkey3)) < 0 || (r = audit_log_open(dir3, cfg, &log)) < 0)
+		die("open sessions", r);
+	for (unsigned i = 0; i < 10000; i++)
+		if ((r = append_session(log, i)) < 0)
+			die("append session", r);
+	if ((r = audit_log_close(log)) < 0)
+		die("close sessions", r);
+	devnull = fopen("/dev/null", "we");
+	if (!devnull)
+		die("/dev/null", errno);
+	(void)audit_export(dir3, AUDIT_EXPORT_JSON, NULL, devnull); /* warm the cache */
+	if (getenv("BENCH_SMPCTL") && getenv("BENCH_SMP_AUDIT")) {
+		/* the programs themselves, as a user runs them */
+		char *logdir_arg = NULL, *key_arg = NULL;
+		double best_r = 1e9, best_rc = 1e9, best_e = 1e9, w, c;
+
+		if (asprintf(&logdir_arg, "--log-dir=%s", dir3) < 0 ||
+		    asprintf(&key_arg, "--key=%s", vkey3) < 0)
+			die("asprintf", ENOMEM);
+		{
+			char *recall[] = { getenv("BENCH_SMPCTL"),
+					   logdir_arg,
+					   (char *)"log",
+					   (char *)"recall",
+					   (char *)"--pigment-lot=LOT-042",
+					   key_arg,
+					   (char *)"--format=csv",
+					   NULL };
+			char *export[] = { getenv("BENCH_SMP_AUDIT"), (char *)"export", dir3,
+					   (char *)"--format",	      (char *)"json",	NULL };
+
+			for (int k = 0; k < 3; k++) {
+				spawn_timed(recall, &w, &c);
+				best_r = w < best_r ? w : best_r;
+				best_rc = c < best_rc ? c : best_rc;
+				spawn_timed(export, &w, &c);
+				best_e = w < best_e ? w : best_e;
+			}
+		}
+		fclose(devnull);
+		printf("recall (10000 sessions)       %8.3f s    baseline export of the log   %8.3f s  "
+		       "(smpctl log recall and smp-audit export, best of 3 each; recall CPU %.3f s)\n",
+		       best_r, best_e, best_rc);
+		free(logdir_arg);
+		free(key_arg);
+		free(vkey3);
+		free(dir3);
+		return;
+	}
+	t0 = now_s();
+	c0 = clock();
+	if ((r = audit_verify(dir3, vkey3, NULL, NULL, &rep3)) < 0 ||
+	    rep3.status != AUDIT_VERIFY_INTACT)
+		die("verify sessions", r < 0 ? r : EBADMSG);
+	t_read = now_s();
+	if ((r = audit_sessions_read(dir3, &flt, &s, &ns)) < 0)
+		die("recall", r);
+	t_recall = now_s() - t0;
+	t_read = now_s() - t_read;
+	cpu_recall = (double)(clock() - c0) / CLOCKS_PER_SEC;
+	if (ns != 100)
+		die("recall: not 100 sessions of LOT-042", EBADMSG);
+	audit_sessions_free(s, ns);
+	t0 = now_s();
+	nrec = audit_export(dir3, AUDIT_EXPORT_JSON, NULL, devnull);
+	t_export = now_s() - t0;
+	if (nrec < 0)
+		die("export sessions", (int)nrec);
+	fclose(devnull);
+	printf("recall (10000 sessions)       %8.3f s    baseline export of the log   %8.3f s  "
+	       "(%llu records; the reading alone %.3f s; recall CPU %.3f s)\n",
+	       t_recall, t_export, (unsigned long long)nrec, t_read, cpu_recall);
+	free(vkey3);
+	free(dir3);
+}
+
 int main(int argc, char **argv)
 {
 	const char *where = argc > 1 ? argv[1] : getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
@@ -174,6 +269,14 @@ int main(int argc, char **argv)
 	snprintf(tmpl, sizeof(tmpl), "%s/smp-audit-bench-XXXXXX", where);
 	if (!mkdtemp(tmpl))
 		die("mkdtemp", errno);
+	if (getenv("BENCH_AUDIT_ONLY") && strcmp(getenv("BENCH_AUDIT_ONLY"), "recall") == 0) {
+		/* the recall figure alone (make bench BENCH_ONLY=recall) */
+		audit_log_config_init(&cfg);
+		cfg.max_file_size = 16 << 20; /* as the verification's log below */
+		bench_recall(tmpl, &cfg);
+		rm_rf(tmpl);
+		return EXIT_SUCCESS;
+	}
 	dir = path_join(tmpl, "log");
 	dir2 = path_join(tmpl, "big");
 	raw = path_join(tmpl, "raw");
@@ -264,97 +367,7 @@ int main(int argc, char **argv)
 		posix_spawn_file_actions_destroy(&fa);
 	}
 
-	/* 5. lot recall on 10,000 sessions vs a full export of the same log */
-	{
-		struct audit_session_filter flt = { .pigment_lot = "LOT-042" };
-		struct audit_verify_report rep3;
-		struct audit_session *s = NULL;
-		char *dir3 = path_join(tmpl, "sessions"), *vkey3;
-		size_t ns = 0;
-		double t_recall, t_export, t_read, cpu_recall;
-		clock_t c0;
-		FILE *devnull;
-		int64_t nrec;
-
-		if ((r = audit_log_setup(dir3, &cfg, &vkey3)) < 0 ||
-		    (r = audit_log_open(dir3, &cfg, &log)) < 0)
-			die("open sessions", r);
-		for (unsigned i = 0; i < 10000; i++)
-			if ((r = append_session(log, i)) < 0)
-				die("append session", r);
-		if ((r = audit_log_close(log)) < 0)
-			die("close sessions", r);
-		devnull = fopen("/dev/null", "we");
-		if (!devnull)
-			die("/dev/null", errno);
-		(void)audit_export(dir3, AUDIT_EXPORT_JSON, NULL, devnull); /* warm the cache */
-		if (getenv("BENCH_SMPCTL") && getenv("BENCH_SMP_AUDIT")) {
-			/* the programs themselves, as a user runs them */
-			char *logdir_arg = NULL, *key_arg = NULL;
-			double best_r = 1e9, best_rc = 1e9, best_e = 1e9, w, c;
-
-			if (asprintf(&logdir_arg, "--log-dir=%s", dir3) < 0 ||
-			    asprintf(&key_arg, "--key=%s", vkey3) < 0)
-				die("asprintf", ENOMEM);
-			{
-				char *recall[] = { getenv("BENCH_SMPCTL"),
-						   logdir_arg,
-						   (char *)"log",
-						   (char *)"recall",
-						   (char *)"--pigment-lot=LOT-042",
-						   key_arg,
-						   (char *)"--format=csv",
-						   NULL };
-				char *export[] = {
-					getenv("BENCH_SMP_AUDIT"), (char *)"export", dir3,
-					(char *)"--format",	   (char *)"json",   NULL
-				};
-
-				for (int k = 0; k < 3; k++) {
-					spawn_timed(recall, &w, &c);
-					best_r = w < best_r ? w : best_r;
-					best_rc = c < best_rc ? c : best_rc;
-					spawn_timed(export, &w, &c);
-					best_e = w < best_e ? w : best_e;
-				}
-			}
-			fclose(devnull);
-			printf("recall (10000 sessions)       %8.3f s    baseline export of the log   %8.3f s  "
-			       "(smpctl log recall and smp-audit export, best of 3 each; recall CPU %.3f s)\n",
-			       best_r, best_e, best_rc);
-			free(logdir_arg);
-			free(key_arg);
-			free(vkey3);
-			free(dir3);
-			goto recall_done;
-		}
-		t0 = now_s();
-		c0 = clock();
-		if ((r = audit_verify(dir3, vkey3, NULL, NULL, &rep3)) < 0 ||
-		    rep3.status != AUDIT_VERIFY_INTACT)
-			die("verify sessions", r < 0 ? r : EBADMSG);
-		t_read = now_s();
-		if ((r = audit_sessions_read(dir3, &flt, &s, &ns)) < 0)
-			die("recall", r);
-		t_recall = now_s() - t0;
-		t_read = now_s() - t_read;
-		cpu_recall = (double)(clock() - c0) / CLOCKS_PER_SEC;
-		if (ns != 100)
-			die("recall: not 100 sessions of LOT-042", EBADMSG);
-		audit_sessions_free(s, ns);
-		t0 = now_s();
-		nrec = audit_export(dir3, AUDIT_EXPORT_JSON, NULL, devnull);
-		t_export = now_s() - t0;
-		if (nrec < 0)
-			die("export sessions", (int)nrec);
-		fclose(devnull);
-		printf("recall (10000 sessions)       %8.3f s    baseline export of the log   %8.3f s  "
-		       "(%llu records; the reading alone %.3f s; recall CPU %.3f s)\n",
-		       t_recall, t_export, (unsigned long long)nrec, t_read, cpu_recall);
-		free(vkey3);
-		free(dir3);
-	}
-recall_done:
+	bench_recall(tmpl, &cfg);
 
 	printf("durable appends (1 sync each) %8.0f /s   baseline raw write+fdatasync %8.0f /s  (%.0f%%)\n",
 	       n / t_audit, n / t_raw, 100.0 * t_raw / t_audit);

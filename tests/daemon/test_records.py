@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Treatment records an inspector can rely on (issue 15): one reading of
-sessions through every consumer, and every session ended on record
+sessions through every consumer (ListPastSessions, libsmp, smp-audit, the
+HTML report), and every session ended on record
 (H12).  The real smpd and smp-sim on a private bus, as test_smpd.py."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -101,7 +103,7 @@ def start(bus, tmp, adir=None):
 def test_every_kind_of_session_reads_the_same(bus, polkit, tmp):
     """H12: ended with a zone change, aborted, stopped in order (with and
     without an end record), cut off by a crash, open: the audit library,
-    libsmp, smp-audit and ListPastSessions agree on each."""
+    libsmp, smp-audit, ListPastSessions and the HTML report agree on each."""
     adir = os.path.join(tmp, 'state', 'audit')
     os.makedirs(os.path.dirname(adir))
     subprocess.run([GEN, '--generate', adir], check=True)
@@ -153,6 +155,22 @@ def test_every_kind_of_session_reads_the_same(bus, polkit, tmp):
                               ('Device', 'device', 'device_serial'), ('Needle', 'needle', 'needle')):
                 assert str(p[k]) == s[sk] == l[lk], (k, p, s, l)
             assert (p['EndTime'] == 0) == (s['state'] == 'open')
+        # the HTML session report reads each the same: its zone at the end,
+        # its end and the reason (or open)
+        for w in want:
+            page = os.path.join(tmp, f'report-{w[0]}.html')
+            p = subprocess.run([SMPCTL, '--log-dir=' + adir, 'session', 'report', w[0],
+                                '--output=' + page], capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, p.stderr
+            with open(page) as f:
+                html = f.read()
+            assert f'<th>Zone at end</th><td>{w[4][-1]}</td>' in html, (w, html)
+            ended = re.search(r'<th>Ended</th><td>(.*?)</td>', html).group(1)
+            if w[1] == 'open':
+                assert ended == 'not recorded: the session is open', (w, ended)
+            else:
+                assert ended.startswith('<time datetime=') and ended.endswith(' &mdash; ' + w[2]), \
+                    (w, ended)
         # lot recall through the same reading
         assert [s['client'] for s in tool_sessions(adir, '--pigment-lot', 'LOT-X')] == \
             ['client-a', 'client-c', 'client-e', 'client-f']

@@ -272,6 +272,7 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 	     *desc2 = NULL, *fp = NULL, *text = NULL, *path = NULL;
 	const char *dir = log_dir ? log_dir : SMP_LOG_DEFAULT_DIR;
 	smp_session **list = NULL;
+	struct report_set *reports_set = NULL;
 	bool exists = false, key_file;
 	unsigned n_files = 0;
 	struct stat st;
@@ -401,6 +402,12 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 		r = fail(ret_error, n, "cannot read the sessions: %s", strerror(-n));
 		goto finish;
 	}
+	/* the log (the copy) is read once for all the reports */
+	r = report_set_read(logcopy, list, (size_t)n, &reports_set);
+	if (r < 0) {
+		r = fail(ret_error, r, "cannot read the sessions' records: %s", strerror(-r));
+		goto finish;
+	}
 	for (int i = 0; i < n; i++) {
 		char *page = NULL, *err = NULL;
 
@@ -414,8 +421,7 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 			free(page);
 			goto finish;
 		}
-		r = session_report_verified(logcopy, smp_session_get_id(list[i]), status, desc2,
-					    true, f, &err);
+		r = report_set_write(reports_set, (size_t)i, status, desc2, true, f, &err);
 		if (fclose(f) != 0 && r >= 0)
 			r = -errno;
 		if (r < 0) {
@@ -475,6 +481,7 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 finish:
 	if (tmp)
 		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	report_set_free(reports_set);
 	smp_session_list_free(list);
 	free(out);
 	free(tmp);

@@ -321,20 +321,49 @@ int session_report(const char *log_dir, const char *session_id, const char *key,
 	return r;
 }
 
+/* The records of one session, in log order, as smp_log_export() writes them
+ * (JSON), parsed once. */
+struct session_recs {
+	json_object **recs;
+	size_t n;
+};
+
+static int recs_add(struct session_recs *sr, json_object *o)
+{
+	json_object **l = realloc(sr->recs, (sr->n + 1) * sizeof(*l));
+
+	if (!l) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	sr->recs = l;
+	sr->recs[sr->n++] = o;
+	return 0;
+}
+
+static void recs_clear(struct session_recs *sr)
+{
+	for (size_t i = 0; i < sr->n; i++)
+		json_object_put(sr->recs[i]);
+	free(sr->recs);
+	*sr = (struct session_recs){};
+}
+
+static int render(const char *session_id, const struct session_recs *sr, bool partial,
+		  smp_session *rec, int status, const char *desc, bool key_given, FILE *out,
+		  char **ret_error);
+
 int session_report_verified(const char *log_dir, const char *session_id, int status,
 			    const char *desc, bool key_given, FILE *out, char **ret_error)
 {
-	json_object **recs = NULL, **tele = NULL, *begin = NULL;
-	struct mark *marks = NULL;
-	size_t nm = 0;
+	struct session_recs sr = {};
 	smp_session **all = NULL, *rec = NULL;
-	size_t n = 0, nt = 0, sz = 0;
+	size_t sz = 0;
 	char *buf = NULL, *line, *save = NULL;
 	FILE *mem;
 	int64_t k;
 	int r = 0;
 	bool partial;
-	uint64_t t0 = 0, t1 = 0;
 
 	mem = open_memstream(&buf, &sz);
 	if (!mem)
@@ -348,34 +377,50 @@ int session_report_verified(const char *log_dir, const char *session_id, int sta
 		return (int)k;
 	}
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		json_object *o = json_tokener_parse(line), **l;
-		const char *ev;
+		json_object *o = json_tokener_parse(line);
 
-		if (!o)
-			continue;
-		l = realloc(recs, (n + 1) * sizeof(*l));
-		if (!l) {
-			json_object_put(o);
-			r = -ENOMEM;
+		if (o && (r = recs_add(&sr, o)) < 0)
 			goto finish;
-		}
-		recs = l;
-		recs[n++] = o;
-		ev = json_object_get_string(json_object_object_get(o, "event"));
-		if (ev && strcmp(ev, "session_begin") == 0 && !begin)
-			begin = o;
-	}
-	if (!begin) {
-		if (ret_error)
-			*ret_error = strdup("the audit log has no such session");
-		r = -ENOENT;
-		goto finish;
 	}
 	/* the session as the one reader of sessions sees it */
 	if (smp_log_list_sessions(log_dir, &all) >= 0)
 		for (size_t i = 0; all[i]; i++)
 			if (strcmp(smp_session_get_id(all[i]), session_id) == 0)
 				rec = all[i];
+	r = render(session_id, &sr, partial, rec, status, desc, key_given, out, ret_error);
+finish:
+	recs_clear(&sr);
+	smp_session_list_free(all);
+	free(buf);
+	return r;
+}
+
+/* The page of session_id from its records sr (partial: the log could be
+ * read only up to a damaged record) and rec, the session as the one reader
+ * of sessions reads it (NULL: not found). */
+static int render(const char *session_id, const struct session_recs *sr, bool partial,
+		  smp_session *rec, int status, const char *desc, bool key_given, FILE *out,
+		  char **ret_error)
+{
+	json_object *const *recs = sr->recs, **tele = NULL, *begin = NULL;
+	struct mark *marks = NULL;
+	size_t n = sr->n, nm = 0, nt = 0;
+	int r = 0;
+	uint64_t t0 = 0, t1 = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *ev = json_object_get_string(json_object_object_get(recs[i], "event"));
+
+		if (ev && strcmp(ev, "session_begin") == 0) {
+			begin = recs[i];
+			break;
+		}
+	}
+	if (!begin) {
+		if (ret_error)
+			*ret_error = strdup("the audit log has no such session");
+		return -ENOENT;
+	}
 	tele = calloc(n + 1, sizeof(*tele));
 	if (!tele) {
 		r = -ENOMEM;
@@ -551,12 +596,160 @@ int session_report_verified(const char *log_dir, const char *session_id, int sta
 	      out);
 	r = status;
 finish:
-	for (size_t i = 0; i < n; i++)
-		json_object_put(recs[i]);
-	free(recs);
 	free(tele);
 	free(marks);
-	smp_session_list_free(all);
-	free(buf);
 	return r;
+}
+
+/* ---- many reports of one log, read once (smpctl log bundle) ---------------- */
+
+struct report_set {
+	smp_session *const *sessions; /* the caller's */
+	struct session_recs *recs;    /* of sessions[i] */
+	size_t n;
+	struct set_id *ids; /* the ids, sorted */
+	bool partial;
+	char *line; /* the export's line being written */
+	size_t len, cap;
+	int error;
+};
+
+struct set_id {
+	const char *id;
+	size_t i; /* of sessions[i] */
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(((const struct set_id *)a)->id, ((const struct set_id *)b)->id);
+}
+
+/* One line of the export: kept, parsed, when it is a record of one of the
+ * sessions ("session" is a string field of records, and nowhere else in a
+ * line but as that key; the parse confirms it). */
+static void set_line(struct report_set *rs, char *line)
+{
+	static const char key[] = "\"session\":\"";
+	char *p = strstr(line, key), *e, save;
+	struct set_id want, *hit;
+	json_object *o, *v;
+
+	if (!p)
+		return;
+	p += sizeof(key) - 1;
+	e = strchr(p, '"');
+	if (!e)
+		return;
+	save = *e;
+	*e = '\0';
+	want.id = p;
+	hit = bsearch(&want, rs->ids, rs->n, sizeof(*rs->ids), cmp_id);
+	*e = save;
+	if (!hit)
+		return;
+	o = json_tokener_parse(line);
+	if (!o)
+		return;
+	v = json_object_object_get(json_object_object_get(o, "fields"), "session");
+	if (!json_object_is_type(v, json_type_string) ||
+	    strcmp(json_object_get_string(v), hit->id) != 0) {
+		json_object_put(o);
+		return;
+	}
+	if (recs_add(&rs->recs[hit->i], o) < 0)
+		rs->error = -ENOMEM;
+}
+
+static ssize_t set_write(void *cookie, const char *buf, size_t size)
+{
+	struct report_set *rs = cookie;
+
+	for (size_t i = 0; i < size; i++) {
+		if (buf[i] == '\n') {
+			if (rs->len > 0) {
+				rs->line[rs->len] = '\0';
+				set_line(rs, rs->line);
+			}
+			rs->len = 0;
+			continue;
+		}
+		if (rs->len + 1 >= rs->cap) {
+			size_t cap = rs->cap ? rs->cap * 2 : 4096;
+			char *l = realloc(rs->line, cap);
+
+			if (!l) {
+				rs->error = -ENOMEM;
+				return -1;
+			}
+			rs->line = l;
+			rs->cap = cap;
+		}
+		rs->line[rs->len++] = buf[i];
+	}
+	return rs->error < 0 ? -1 : (ssize_t)size;
+}
+
+int report_set_read(const char *log_dir, smp_session *const *sessions, size_t n,
+		    struct report_set **ret)
+{
+	static const cookie_io_functions_t io = { .write = set_write };
+	struct report_set *rs = calloc(1, sizeof(*rs));
+	FILE *f;
+	int64_t k;
+	int r;
+
+	if (!rs)
+		return -ENOMEM;
+	rs->sessions = sessions;
+	rs->n = n;
+	rs->recs = calloc(n + 1, sizeof(*rs->recs));
+	rs->ids = calloc(n + 1, sizeof(*rs->ids));
+	if (!rs->recs || !rs->ids) {
+		report_set_free(rs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		rs->ids[i] = (struct set_id){ smp_session_get_id(sessions[i]), i };
+	qsort(rs->ids, n, sizeof(*rs->ids), cmp_id);
+	/* one export of the whole log, streamed: each record is parsed as it
+	 * comes, and only the records of these sessions are kept */
+	f = fopencookie(rs, "w", io);
+	if (!f) {
+		report_set_free(rs);
+		return -ENOMEM;
+	}
+	k = smp_log_export(log_dir, SMP_LOG_FORMAT_JSON, NULL, NULL, 0, 0, f);
+	if (fclose(f) != 0 && k >= 0)
+		k = rs->error < 0 ? rs->error : -EIO;
+	/* a damaged record ends the readable log: report what precedes it */
+	rs->partial = k == -EBADMSG;
+	r = rs->error < 0 ? rs->error : k < 0 && !rs->partial ? (int)k : 0;
+	if (r < 0) {
+		report_set_free(rs);
+		return r;
+	}
+	*ret = rs;
+	return 0;
+}
+
+int report_set_write(const struct report_set *rs, size_t i, int status, const char *desc,
+		     bool key_given, FILE *out, char **ret_error)
+{
+	if (i >= rs->n)
+		return -EINVAL;
+	return render(smp_session_get_id(rs->sessions[i]), &rs->recs[i], rs->partial,
+		      rs->sessions[i], status, desc, key_given, out, ret_error);
+}
+
+struct report_set *report_set_free(struct report_set *rs)
+{
+	if (!rs)
+		return NULL;
+	for (size_t i = 0; rs->recs && i < rs->n; i++)
+		recs_clear(&rs->recs[i]);
+	free(rs->recs);
+	free(rs->ids);
+	free(rs->line);
+	free(rs);
+	return NULL;
 }

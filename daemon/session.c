@@ -81,9 +81,11 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ACTIVE,
 					 "session %s is open on device %s", d->session->id,
 					 d->info.serial);
-	if (pigment_maker && !safety_text_valid(pigment_maker))
+	/* bus_read_metadata() checked it already; the same sentence
+	 * for any other caller. */
+	if (pigment_maker && !safety_text_check(pigment_maker, msg, sizeof(msg)))
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT,
-					 "PigmentManufacturer: " SAFETY_TEXT_RULE);
+					 "PigmentManufacturer %s; " SAFETY_TEXT_RULE, msg);
 
 	r = device_refresh_cartridge(d);
 	if (r < 0)

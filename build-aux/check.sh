@@ -262,8 +262,9 @@ analyze_run() {
 	safety_counted analyze build-aux/analyze.sh
 }
 
-# Frama-C's Eva on the codecs, WP on the limit rules, Spin on the stop
-# protocol, each mutant of the model caught (proofs/run.sh,
+# Frama-C's Eva on the codecs, WP on the limit rules and on the
+# controller's start and setpoint gates, Spin on the stop protocol, each
+# mutant of the gates and of the model caught (proofs/run.sh,
 # proofs/README.md; issue 18).  A few minutes, on one core.
 suite_proofs() {
 	safety_counted proofs proofs/run.sh -o "$BUILD/proofs"

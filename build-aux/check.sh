@@ -290,8 +290,9 @@ analyze_run() {
 	safety_counted analyze build-aux/analyze.sh
 }
 
-# Frama-C's Eva on the codecs, WP on the limit rules, Spin on the stop
-# protocol, each mutant of the model caught (proofs/run.sh,
+# Frama-C's Eva on the codecs, WP on the limit rules and on the
+# controller's start and setpoint gates, Spin on the stop protocol, each
+# mutant of the gates and of the model caught (proofs/run.sh,
 # proofs/README.md; issue 18).  A few minutes, on one core.
 # With the background chain, Eva and Spin (no time limit of their own but
 # a coarse 900 s cap) run there as proofs-model; WP, whose provers have a

@@ -619,65 +619,173 @@ static bool busy(struct controller *c)
  * an open session, with no emergency stop or fault latched, within the
  * session's time and needle-on limits, with setpoints that the limits in
  * force now allow (the policy may have been reloaded since SetParameters).
+ *
+ * Checked when Start is asked, and again right before START goes out: the
+ * GET_STATS fence and the durable start record lie between, and with a
+ * glue that completes commands later a fault, an emergency stop, the
+ * session's end or a reload can come meanwhile.  A fault latched there
+ * used to be followed by START all the same, and the needle ran, renewed,
+ * with the fault latched.
+ *
+ * ACSL (comments opening with "@", proofs/README.md): start_refusal()
+ * returns START_OK only when start_gate holds, and send_start(), the one
+ * place START is sent, requires start_gate: Frama-C's WP proves it at
+ * every call.
  */
+/*@ predicate start_gate(struct controller *c) =
+	c->audit_error >= 0 && c->session_open != 0 && c->estop == 0 &&
+	c->trip == MONITOR_OK && c->time_exceeded == 0 && c->have_setpoints != 0 &&
+	c->monitor.needle_on_us < c->policy->max_needle_on_s.value * 1000000 &&
+	params_allowed(&c->limits, &c->setpoints);
+ */
+enum start_refusal {
+	START_OK,
+	START_AUDIT,
+	START_NO_SESSION,
+	START_ESTOP,
+	START_FAULT,
+	START_TIME,
+	START_NO_SETPOINTS,
+	START_NEEDLE_ON,
+	START_RANGE,   /* the setpoints exceed a limit (*q, msg) */
+	START_INVALID, /* the setpoints are off the protocol's step (*q, msg) */
+};
+
+/* Which rule of the gate refuses START now, in the order they are told. */
+/*@ requires \valid_read(c) && \valid_read(c->policy);
+    requires \valid(q) && \valid(msg + (0 .. msgsz - 1));
+    requires \separated(q, c, c->policy);
+    requires \separated(msg + (0 .. msgsz - 1), c, c->policy, q);
+    assigns *q, msg[0 .. msgsz - 1];
+    ensures \result == START_OK ==> start_gate(c);
+ */
+static enum start_refusal start_refusal(const struct controller *c, enum param *q, char *msg,
+					size_t msgsz)
+{
+	int r;
+
+	if (c->audit_error < 0)
+		return START_AUDIT;
+	if (!c->session_open)
+		return START_NO_SESSION;
+#ifndef SMP_MUTATION_DM_START_GATE
+	if (c->estop)
+		return START_ESTOP;
+	if (c->trip != MONITOR_OK)
+		return START_FAULT;
+#endif /* mutant: a latched fault or emergency stop does not refuse Start */
+#ifndef SMP_MUTATION_DM_SESSION_LIMITS
+	if (c->time_exceeded)
+		return START_TIME;
+#endif
+	if (!c->have_setpoints)
+		return START_NO_SETPOINTS;
+#ifndef SMP_MUTATION_DM_SESSION_LIMITS
+	if (c->monitor.needle_on_us >= (uint64_t)c->policy->max_needle_on_s.value * US_PER_S)
+		return START_NEEDLE_ON;
+#endif /* mutant: an exhausted session still starts */
+	r = safety_check_params(&c->limits, &c->setpoints, q, msg, msgsz);
+	if (r == -ERANGE)
+		return START_RANGE;
+	if (r != 0)
+		return START_INVALID;
+	return START_OK;
+}
+
+/* A sentence into s (vsnprintf: a message longer than s is cut, as reply() cuts it). */
+static void say(char *s, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void say(char *s, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s, n, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Answer the Start request the gate refused, with the refusal's name and
+ * sentence; recorded: after the start record, so a start_refused record
+ * tells why the needle did not start after all.
+ */
+static void refuse_start(struct controller *c, enum start_refusal why, enum param q,
+			 const char *msg, bool recorded)
+{
+	char s[sizeof(c->actions[0].message)];
+	const char *error = E_FAULT_LATCHED;
+	struct ctl_action *a;
+
+	switch (why) {
+	case START_OK:
+		return;
+	case START_AUDIT:
+		error = E_AUDIT_UNAVAILABLE;
+		say(s, sizeof(s), "the audit log cannot be written (%s): the needle cannot start",
+		    strerror(-c->audit_error));
+		break;
+	case START_NO_SESSION:
+		error = E_NO_SESSION;
+		say(s, sizeof(s), "the needle runs only inside an open session");
+		break;
+	case START_ESTOP:
+		say(s, sizeof(s), "an emergency stop is latched; ClearFault first");
+		break;
+	case START_FAULT:
+		say(s, sizeof(s), "fault %s is latched (%s); ClearFault first",
+		    monitor_trip_to_string(c->trip), c->trip_message);
+		break;
+	case START_TIME:
+		error = E_SESSION_LIMIT;
+		say(s, sizeof(s), "the session reached its maximum duration");
+		break;
+	case START_NO_SETPOINTS:
+		error = E_NO_SETPOINTS;
+		say(s, sizeof(s), "SetParameters first: voltage, current, stroke rate and depth");
+		break;
+	case START_NEEDLE_ON:
+		error = E_SESSION_LIMIT;
+		say(s, sizeof(s), "the session used its needle-on time (%u s, %s)",
+		    c->policy->max_needle_on_s.value, c->policy->max_needle_on_s.source);
+		break;
+	case START_RANGE:
+	case START_INVALID:
+		error = E_LIMIT_EXCEEDED;
+		say(s, sizeof(s), "%s", msg);
+		break;
+	}
+	if (recorded)
+		audit(c, CTL_AUDIT_START_REFUSED, false, c->op_who, s);
+	a = push(c, CTL_REPLY);
+	a->error = error;
+	if (why == START_RANGE || why == START_INVALID) {
+		a->limit_refusal = why == START_RANGE;
+		a->param = q;
+	}
+	snprintf(a->message, sizeof(a->message), "%s", s);
+	c->op = CTL_OP_NONE;
+}
+
+/* The one place START is sent (its lease with it). */
+/*@ requires gate_start: start_gate(c); */
+static void send_start(struct controller *c)
+{
+	send_lease(c, SMPP_T_START, CTL_TAG_START);
+}
+
 void controller_request_start(struct controller *c, uint64_t now, const char *who)
 {
-	char msg[SAFETY_MSG_MAX];
-	enum param q;
-	int r;
+	char msg[SAFETY_MSG_MAX] = "";
+	enum param q = PARAM_VOLTAGE;
+	enum start_refusal why;
 
 	if (busy(c))
 		return;
 	c->op = CTL_OP_START;
 	snprintf(c->op_who, sizeof(c->op_who), "%s", who);
-	if (c->audit_error < 0) {
-		reply(c, E_AUDIT_UNAVAILABLE,
-		      "the audit log cannot be written (%s): the needle cannot start",
-		      strerror(-c->audit_error));
-		return;
-	}
-	if (!c->session_open) {
-		reply(c, E_NO_SESSION, "the needle runs only inside an open session");
-		return;
-	}
-#ifndef SMP_MUTATION_DM_START_GATE
-	if (c->estop) {
-		reply(c, E_FAULT_LATCHED, "an emergency stop is latched; ClearFault first");
-		return;
-	}
-	if (c->trip != MONITOR_OK) {
-		reply(c, E_FAULT_LATCHED, "fault %s is latched (%s); ClearFault first",
-		      monitor_trip_to_string(c->trip), c->trip_message);
-		return;
-	}
-#endif /* mutant: a latched fault or emergency stop does not refuse Start */
-#ifndef SMP_MUTATION_DM_SESSION_LIMITS
-	if (c->time_exceeded) {
-		reply(c, E_SESSION_LIMIT, "the session reached its maximum duration");
-		return;
-	}
-#endif
-	if (!c->have_setpoints) {
-		reply(c, E_NO_SETPOINTS,
-		      "SetParameters first: voltage, current, stroke rate and depth");
-		return;
-	}
-#ifndef SMP_MUTATION_DM_SESSION_LIMITS
-	if (c->monitor.needle_on_us >= (uint64_t)c->policy->max_needle_on_s.value * US_PER_S) {
-		reply(c, E_SESSION_LIMIT, "the session used its needle-on time (%u s, %s)",
-		      c->policy->max_needle_on_s.value, c->policy->max_needle_on_s.source);
-		return;
-	}
-#endif /* mutant: an exhausted session still starts */
-	r = safety_check_params(&c->limits, &c->setpoints, &q, msg, sizeof(msg));
-	if (r < 0) {
-		struct ctl_action *a = push(c, CTL_REPLY);
-
-		a->error = E_LIMIT_EXCEEDED;
-		a->limit_refusal = r == -ERANGE;
-		a->param = q;
-		snprintf(a->message, sizeof(a->message), "%s", msg);
-		c->op = CTL_OP_NONE;
+	why = start_refusal(c, &q, msg, sizeof(msg));
+	if (why != START_OK) {
+		refuse_start(c, why, q, msg, false);
 		return;
 	}
 	(void)now;
@@ -698,9 +806,24 @@ static void start_fenced(struct controller *c, uint64_t now, const struct ctl_re
 
 static void start_done(struct controller *c, uint64_t now, const struct ctl_result *res)
 {
+	char msg[SAFETY_MSG_MAX] = "";
+	enum param q = PARAM_VOLTAGE;
+	enum start_refusal why;
+
 	if (res->r != 0) {
 		audit(c, CTL_AUDIT_START_REFUSED, false, c->op_who, why_failed(res->r));
 		reply_device_error(c, res->r, "START");
+		return;
+	}
+	/*
+	 * And once more when START is done: what came while it was on its way
+	 * (a session that ended stopped nothing, as no needle ran yet) is
+	 * answered by stopping the needle START just started.
+	 */
+	why = start_refusal(c, &q, msg, sizeof(msg));
+	if (why != START_OK) {
+		stop_for(c, "the start gate no longer held when START was done");
+		refuse_start(c, why, q, msg, true);
 		return;
 	}
 	c->running = true;
@@ -848,11 +971,26 @@ int controller_check_setpoints(const struct effective_limits *el, const struct s
 	return safety_check_params(el, sp, ret_param, msg, msgsz);
 }
 
+/*
+ * The setpoint gate: SET_PARAMS goes out only inside an open session (its
+ * zone decides the limits) and with values that the limits in force allow
+ * (safety_check_params()).  send_set_params() is the one place SET_PARAMS
+ * is sent; WP proves its precondition at every call (proofs/README.md).
+ */
+/*@ requires gate_setpoint: c->session_open != 0 && params_allowed(&c->limits, req); */
+static void send_set_params(struct controller *c, const struct smp_params *req)
+{
+	uint8_t buf[SMPP_PARAMS_SIZE];
+
+	smp_params_encode(req, buf, sizeof(buf));
+	send(c, SMPP_T_SET_PARAMS, CTL_TAG_SET_PARAMS, buf, sizeof(buf));
+}
+
+/*@ requires \valid(c) && \valid_read(req) && \separated(c, req); */
 void controller_request_set_parameters(struct controller *c, uint64_t now,
 				       const struct smp_params *req)
 {
 	char msg[SAFETY_MSG_MAX];
-	uint8_t buf[SMPP_PARAMS_SIZE];
 	enum param q;
 	int r;
 
@@ -867,7 +1005,7 @@ void controller_request_set_parameters(struct controller *c, uint64_t now,
 		return;
 	}
 	r = safety_check_params(&c->limits, req, &q, msg, sizeof(msg));
-	if (r == -ERANGE || r == -EINVAL) {
+	if (r != 0) {
 		struct ctl_action *a;
 
 		audit(c, CTL_AUDIT_PARAMETERS_REFUSED, false, NULL, msg);
@@ -879,8 +1017,7 @@ void controller_request_set_parameters(struct controller *c, uint64_t now,
 		c->op = CTL_OP_NONE;
 		return;
 	}
-	smp_params_encode(req, buf, sizeof(buf));
-	send(c, SMPP_T_SET_PARAMS, CTL_TAG_SET_PARAMS, buf, sizeof(buf));
+	send_set_params(c, req);
 }
 
 static void set_params_done(struct controller *c, uint64_t now, const struct ctl_result *res)
@@ -923,8 +1060,13 @@ static void set_params_done(struct controller *c, uint64_t now, const struct ctl
 	audit(c, CTL_AUDIT_SET_PARAMETERS, true, NULL, NULL);
 }
 
+/*@ requires \valid(c) && \valid_read(c->policy) && \separated(c, c->policy); */
 void controller_audit_done(struct controller *c, uint64_t now, int r)
 {
+	char msg[SAFETY_MSG_MAX] = "";
+	enum param q = PARAM_VOLTAGE;
+	enum start_refusal why;
+
 	(void)now;
 	switch (c->op) {
 	case CTL_OP_START:
@@ -933,7 +1075,13 @@ void controller_audit_done(struct controller *c, uint64_t now, int r)
 			      strerror(-r));
 			return;
 		}
-		send_lease(c, SMPP_T_START, CTL_TAG_START);
+		/* the gate again: a fault, a stop or a reload may have come meanwhile */
+		why = start_refusal(c, &q, msg, sizeof(msg));
+		if (why != START_OK) {
+			refuse_start(c, why, q, msg, true);
+			return;
+		}
+		send_start(c);
 		break;
 	case CTL_OP_SET_PARAMS:
 		if (r < 0) {

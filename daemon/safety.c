@@ -167,19 +167,7 @@ void safety_describe_bound(const struct effective_bound *b, enum param q, char *
 	}
 }
 
-/*@ predicate within(struct effective_limits *el, integer q, integer v) =
-	el->min[q].value <= v <= el->max[q].value;
- */
-/*@ requires \valid_read(el) && \valid_read(req);
-    requires ret_param == \null || \valid(ret_param);
-    requires \separated(ret_param, el, req) && \separated(msg + (0 .. msgsz - 1), el, req, ret_param);
-    assigns *ret_param, msg[0 .. msgsz - 1];
-    ensures \result == 0 || \result == -ERANGE || \result == -EINVAL;
-    ensures \result == 0 ==>
-	within(el, PARAM_VOLTAGE, req->voltage_mv) && within(el, PARAM_CURRENT, req->current_ma) &&
-	within(el, PARAM_RATE, req->rate_chz) && within(el, PARAM_DEPTH, req->depth_um) &&
-	req->voltage_mv % SMPP_VOLTAGE_STEP_MV == 0 && req->depth_um % SMPP_DEPTH_STEP_UM == 0;
- */
+/* The contract (safety.h) is proved by WP, proofs/README.md. */
 int safety_check_params(const struct effective_limits *el, const struct smp_params *req,
 			enum param *ret_param, char *msg, size_t msgsz)
 {

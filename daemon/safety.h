@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <errno.h> /* ERANGE, EINVAL: safety_check_params()'s contract */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,24 @@ void safety_describe_bound(const struct effective_bound *b, enum param q, char *
  * Check a complete set of setpoints.  Returns 0, -ERANGE (a limit is
  * exceeded: msg names parameter, value, limit and source, *ret_param is
  * set) or -EINVAL (not on the protocol's step, or current 0).
+ */
+/*
+ * Its ACSL contract (proofs/README.md): proved by WP on safety.c, and
+ * what WP assumes of the call wherever the controller calls it.
+ */
+/*@ predicate within(struct effective_limits *el, integer q, integer v) =
+	el->min[q].value <= v <= el->max[q].value;
+    predicate params_allowed(struct effective_limits *el, struct smp_params *req) =
+	within(el, PARAM_VOLTAGE, req->voltage_mv) && within(el, PARAM_CURRENT, req->current_ma) &&
+	within(el, PARAM_RATE, req->rate_chz) && within(el, PARAM_DEPTH, req->depth_um) &&
+	req->voltage_mv % SMPP_VOLTAGE_STEP_MV == 0 && req->depth_um % SMPP_DEPTH_STEP_UM == 0;
+ */
+/*@ requires \valid_read(el) && \valid_read(req);
+    requires ret_param == \null || \valid(ret_param);
+    requires \separated(ret_param, el, req) && \separated(msg + (0 .. msgsz - 1), el, req, ret_param);
+    assigns *ret_param, msg[0 .. msgsz - 1];
+    ensures \result == 0 || \result == -ERANGE || \result == -EINVAL;
+    ensures \result == 0 ==> params_allowed(el, req);
  */
 int safety_check_params(const struct effective_limits *el, const struct smp_params *req,
 			enum param *ret_param, char *msg, size_t msgsz);

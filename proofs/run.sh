@@ -2,7 +2,7 @@
 # Run libsmp's proofs and model checks (issue 18; proofs/README.md says
 # what each one shows and assumes).
 #
-# Usage: proofs/run.sh [-o OUTDIR] [PART...]   PART: eva wp spin (default: all)
+# Usage: proofs/run.sh [-o OUTDIR] [PART...]   PART: eva wp gates spin (default: all)
 #
 # One line per analysis, "ok - proofs: NAME" or "not ok - proofs: NAME
 # (log: FILE)", then "safety-counts: PASSED FAILED" (what check.sh's
@@ -20,7 +20,7 @@ if [ "${1:-}" = -o ]; then
 	shift 2
 fi
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(eva wp spin)
+[ ${#parts[@]} -gt 0 ] || parts=(eva wp gates spin)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -90,29 +90,38 @@ run_eva() {
 		-Iproofs/frama-c/kshim -Iproofs/frama-c/shim -Ikernel/include/uapi -Ikernel
 }
 
+# wp_find_provers: a Why3 config of our own (no state outside out) and the
+# SMT provers it found, in wp_cfg and wp_provers; once per run.
+wp_cfg= wp_provers=()
+wp_find_provers() {
+	[ -n "$wp_cfg" ] && return 0
+	local cfg="$out/why3.conf"
+	rm -f "$cfg"
+	WHY3CONFIG=$cfg why3 config detect > "$out/why3-detect.log" 2>&1
+	grep -q '^name = "Z3"' "$cfg" 2>/dev/null && wp_provers+=(z3)
+	grep -q '^name = "CVC4"' "$cfg" 2>/dev/null && wp_provers+=(cvc4)
+	grep -q '^name = "CVC5"' "$cfg" 2>/dev/null && wp_provers+=(cvc5)
+	if [ ${#wp_provers[@]} -eq 0 ]; then
+		echo "proofs: Why3 found no SMT prover (z3, cvc4, cvc5)" > "$out/wp-provers.log"
+		result "wp-provers" "$out/wp-provers.log" 1
+		return 1
+	fi
+	wp_cfg=$cfg
+}
+
 # ---- Frama-C WP: the most-restrictive rule --------------------------------
 # The ACSL contracts in daemon/safety.c, with runtime-error guards, proved
 # by the SMT provers Why3 finds (a config of our own: no state outside out).
 run_wp() {
 	need frama-c why3 || return
-	local log="$out/wp.log" rc=1 cfg="$out/why3.conf"
-	rm -f "$cfg"
-	WHY3CONFIG=$cfg why3 config detect > "$out/why3-detect.log" 2>&1
-	local provers=()
-	grep -q '^name = "Z3"' "$cfg" 2>/dev/null && provers+=(z3)
-	grep -q '^name = "CVC4"' "$cfg" 2>/dev/null && provers+=(cvc4)
-	grep -q '^name = "CVC5"' "$cfg" 2>/dev/null && provers+=(cvc5)
-	if [ ${#provers[@]} -eq 0 ]; then
-		echo "proofs: Why3 found no SMT prover (z3, cvc4, cvc5)" > "$log"
-		result "wp-safety" "$log" 1
-		return
-	fi
+	local log="$out/wp.log" rc=1
+	wp_find_provers || return
 	local IFS=,
-	WHY3CONFIG=$cfg timeout 900 frama-c -machdep gcc_x86_64 \
+	WHY3CONFIG=$wp_cfg timeout 900 frama-c -machdep gcc_x86_64 \
 		-cpp-extra-args="$FC_CPP -include proofs/frama-c/wp-libc.h -Iproofs/frama-c/shim -Icommon -Idaemon -Ikernel/include/uapi -D_GNU_SOURCE" \
 		daemon/safety.c -variadic-no-translation \
 		-wp -wp-rte -wp-fct apply_set,safety_check_params \
-		-wp-prover "${provers[*]}" -wp-timeout 60 -wp-par 1 > "$log" 2>&1
+		-wp-prover "${wp_provers[*]}" -wp-timeout 60 -wp-par 1 > "$log" 2>&1
 	local fc=$?
 	unset IFS
 	local proved total
@@ -125,6 +134,88 @@ run_wp() {
 		rc=0
 	fi
 	result "wp-safety" "$log" "$rc"
+}
+
+# ---- Frama-C WP: the controller's start and setpoint gates ---------------
+# The two WP runs on daemon/controller.c (or a mutated copy):
+# start_refusal()'s contract with runtime-error guards, and the
+# preconditions gate_start and gate_setpoint at every call of send_start()
+# and send_set_params() in the file.
+WP_GATE_REFUSAL=(-wp -wp-rte -wp-fct start_refusal)
+WP_GATE_CALLS=(-wp-prop gate_start,gate_setpoint)
+
+# wp_gates NAME EXPECT FILE CPP-ARGS -- WP-ARGS...: EXPECT is "holds" (every
+# goal proved, WP-ARGS' runs reported), or the name of the goal a mutant
+# must leave unproved.
+wp_gates() {
+	local name=$1 expect=$2 file=$3 extra=$4 log="$out/wp-$1.log" rc=1
+	shift 5
+	local IFS=,
+	WHY3CONFIG=$wp_cfg timeout 900 frama-c -machdep gcc_x86_64 \
+		-cpp-extra-args="$FC_CPP -include proofs/frama-c/wp-libc.h -Iproofs/frama-c/shim -Icommon -Idaemon -Ikernel/include/uapi -D_GNU_SOURCE $extra" \
+		"$file" -variadic-no-translation \
+		-wp-prover "${wp_provers[*]}" -wp-timeout "${wp_timeout:-60}" -wp-par 1 "$@" > "$log" 2>&1
+	local fc=$?
+	unset IFS
+	# one summary per WP run: add them up
+	local proved total
+	read -r proved total < <(sed -n 's/^\[wp\] Proved goals: *\([0-9]*\) \/ \([0-9]*\)$/\1 \2/p' "$log" |
+		awk '{ p += $1; t += $2 } END { if (NR) print p, t }')
+	if [ "$fc" -ne 0 ]; then
+		echo "proofs: frama-c exited with $fc" >> "$log"
+	elif [ -z "$proved" ]; then
+		echo "proofs: WP reported no goal" >> "$log"
+	elif [ "$expect" = holds ]; then
+		# the contract, its guards, and both gates at one call each at least
+		if [ "$proved" != "$total" ] || [ "$total" -lt 20 ] ||
+			! grep -q 'call_send_start_requires_gate_start : Valid' "$log" ||
+			! grep -q 'call_send_set_params_requires_gate_setpoint : Valid' "$log"; then
+			echo "proofs: not every goal proved ($proved / $total)" >> "$log"
+		else
+			rc=0
+		fi
+	elif grep -qE "^\[wp\] \[[A-Za-z]+\] Goal [a-z_]*${expect}[a-z_0-9]*\$" "$log" &&
+		! grep -qE "Goal [a-z_]*${expect}[a-z_0-9]* : Valid" "$log"; then
+		rc=0 # "[wp] [Failed] Goal NAME" (or Unknown, Timeout): not proved
+	else
+		echo "proofs: the mutant was NOT caught (goal $expect proved or absent)" >> "$log"
+	fi
+	result "wp-$name" "$log" "$rc"
+}
+
+# wp_gate_mutant NAME GOAL PERL-SUBSTITUTION: the gates' calls on a copy of
+# controller.c with one control removed; the substitution must apply.
+wp_gate_mutant() {
+	local name=$1 goal=$2 subst=$3 dir="$out/wp-$1"
+	mkdir -p "$dir"
+	perl -0pe "$subst" daemon/controller.c > "$dir/controller.c"
+	if cmp -s daemon/controller.c "$dir/controller.c"; then
+		echo "proofs: mutant $name no longer applies to daemon/controller.c" > "$out/wp-$name.log"
+		result "wp-$name" "$out/wp-$name.log" 1
+		return
+	fi
+	# the gates' goals are proved by Qed alone, in milliseconds, on the
+	# real code: 10 s per prover is ample to find a mutant's unprovable
+	wp_timeout=10 wp_gates "$name" "$goal" "$dir/controller.c" "" -- -wp "${WP_GATE_CALLS[@]}"
+}
+
+run_wp_gates() {
+	need frama-c why3 perl || return
+	wp_find_provers || return
+	wp_gates controller-gates holds daemon/controller.c "" -- \
+		"${WP_GATE_REFUSAL[@]}" -then -wp-no-rte -wp-fct= "${WP_GATE_CALLS[@]}"
+	# the start gate ignores a latched fault or emergency stop
+	wp_gates mutant-start-gate start_refusal_ensures daemon/controller.c \
+		-DSMP_MUTATION_DM_START_GATE -- -wp -wp-fct start_refusal -wp-prop @ensures
+	# START without the gate asked again after the fence and the record
+	wp_gate_mutant mutant-start-no-recheck gate_start \
+		's/(the gate again[^\n]*\n\t\twhy = )start_refusal\(c, &q, msg, sizeof\(msg\)\);/${1}START_OK;/'
+	# SetParameters outside a session
+	wp_gate_mutant mutant-setpoint-no-session gate_setpoint \
+		's/if \(!c->session_open\) \{(\n\t\treply\(c, E_NO_SESSION,\n\t\t      "parameters are set)/if (0) {$1/'
+	# SetParameters with values off the protocol's step (-EINVAL) let through
+	wp_gate_mutant mutant-setpoint-invalid gate_setpoint \
+		's/(safety_check_params\(&c->limits, req, &q, msg, sizeof\(msg\)\);\n\tif \(r )!= 0\)/${1}== -ERANGE)/'
 }
 
 # ---- Spin: the stop protocol ----------------------------------------------
@@ -173,8 +264,9 @@ for p in "${parts[@]}"; do
 	case "$p" in
 	eva) run_eva ;;
 	wp) run_wp ;;
+	gates) run_wp_gates ;;
 	spin) run_spin ;;
-	*) echo "proofs: unknown part '$p' (eva wp spin)" >&2; exit 2 ;;
+	*) echo "proofs: unknown part '$p' (eva wp gates spin)" >&2; exit 2 ;;
 	esac
 done
 

@@ -24,18 +24,21 @@
  *                    stops with it)
  *   clock            one tick of time for everyone (a barrier)
  *
- * The USB link between smpusb and sim loses any command, delays it by up
- * to MAXDELAY ticks and delivers one twice in a row; it keeps the order
- * (one bulk OUT endpoint).  A copy that arrives after some later event
- * (a command smpd retried, CTL_TAG_ESTOP_AGAIN, of which the first copy
- * did arrive) is smpd sending it twice, modelled as such.  D-Bus between the
- * application and smpd is reliable while both live.
+ * The USB link between smpusb and sim holds up to QN (2) commands; it
+ * loses any command (and a command sent while it is full), delays it by
+ * up to MAXDELAY ticks, delivers one twice in a row, and lets the later
+ * of two commands in flight overtake the earlier (once a tick).  The real
+ * link keeps the order (one bulk OUT endpoint); the model does not rely on
+ * it.  A copy that arrives after some later event (a command smpd retried,
+ * CTL_TAG_ESTOP_AGAIN, of which the first copy did arrive) is smpd sending
+ * it twice, modelled as such.  D-Bus between the application and smpd is
+ * reliable while both live.
  *
  * Time is in ticks.  LEASE is LeaseMs (firmware and driver lease), RENEW
  * is RenewMs (< LEASE / 2 as policy.c demands), ALIVE is ClientTimeoutMs.
  *
  * Each property has a mutant that removes the control it rests on (make
- * the model with -D<MUTANT>; proofs/spin/check.sh shows each one fails):
+ * the model with -D<MUTANT>; proofs/run.sh spin shows each one fails):
  *   lease_bound   MUT_NO_CLAIMANT_CHECK  smpd renews without the claimant's
  *                                        sign of life
  *                 MUT_NO_FW_LEASE        the firmware's lease never runs out
@@ -83,7 +86,7 @@
 
 mtype = { C_START, C_RENEW, C_STOP, C_ESTOP, C_CLEAR };
 
-/* ---- the USB link: a FIFO that loses, delays and duplicates ---- */
+/* ---- the USB link: a queue that loses, delays, duplicates and reorders ---- */
 #define QN 2
 mtype q_cmd[QN];
 byte q_age[QN];
@@ -360,11 +363,13 @@ active proctype sim()
 {
 	bool was;
 	bool dup;
+	bool swapped;
 	do
 	:: turn == T_SIM ->
 		atomic {
 			was = sim_latched;
 			dup = false;
+			swapped = false;
 			/* the commands that arrive in this tick */
 			do
 			:: q_len > 0 && !sim_hung -> sim_dispatch(q_cmd[0]); link_pop()
@@ -372,6 +377,9 @@ active proctype sim()
 				dup = true; sim_dispatch(q_cmd[0]); sim_dispatch(q_cmd[0]);
 				link_pop()
 			:: q_len > 0 -> link_pop()		/* lost */
+			:: q_len == QN && !sim_hung && !swapped ->	/* the later one overtakes */
+				swapped = true; sim_dispatch(q_cmd[1]);
+				q_len--; q_cmd[1] = 0; q_age[1] = 0
 			:: q_len == 0 || q_age[0] < MAXDELAY -> break	/* delayed */
 			od;
 			if
@@ -396,7 +404,7 @@ active proctype sim()
 			:: sim_hung = true		/* hangs: the tick still runs */
 			:: sim_running = false; sim_hung = true	/* crashes */
 			fi;
-			was = false; dup = false;
+			was = false; dup = false; swapped = false;
 			turn = T_CLOCK
 		}
 	od

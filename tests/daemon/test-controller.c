@@ -618,6 +618,93 @@ static void test_start_refused_by_device(void **state)
 	assert_int_equal(w.timer[CTL_TIMER_RENEW], 0);
 }
 
+/*
+ * The gate holds when START goes out, not only when Start was asked: a
+ * fault that latches while the fence's GET_STATS is under way (a glue
+ * that completes commands later) refuses the START.  Without the second
+ * check START went out after the fault's STOP and the needle ran, renewed,
+ * with the fault latched (found by the WP proof, proofs/README.md).
+ */
+static void test_start_gate_rechecked_before_start(void **state)
+{
+	struct world w;
+	struct ctl_action a;
+	struct ctl_result res;
+
+	ready(&w);
+	controller_request_start(&w.c, w.now, ":1.42");
+	assert_true(controller_next_action(&w.c, &a));
+	assert_int_equal(a.kind, CTL_SEND);
+	assert_int_equal(a.cmd, SMPP_T_GET_STATS);
+	/* the fault latches before GET_STATS completes */
+	controller_trip(&w.c, w.now, MONITOR_JAM, "jam: stroke rate low");
+	device_command(&w, &a, &res);
+	controller_command_done(&w.c, w.now, &res);
+	run(&w);
+	expect_trace(&w, "10.000 send STOP -> OK\n"
+			 "10.000 audit start who=:1.42\n"
+			 "10.000 trip jam: jam: stroke rate low\n"
+			 "10.000 audit start_refused who=:1.42 reason=fault jam is latched "
+			 "(jam: stroke rate low); ClearFault first\n"
+			 "10.000 reply FaultLatched: fault jam is latched (jam: stroke rate low); "
+			 "ClearFault first\n");
+	assert_false(w.c.running);
+	assert_int_equal(w.state, SMPP_STATE_IDLE);
+	assert_int_equal(w.timer[CTL_TIMER_RENEW], 0);
+
+	/* the session ended meanwhile: no START either */
+	ready(&w);
+	controller_request_start(&w.c, w.now, ":1.42");
+	assert_true(controller_next_action(&w.c, &a));
+	assert_int_equal(a.cmd, SMPP_T_GET_STATS);
+	controller_session_ended(&w.c, w.now, ":1.42");
+	device_command(&w, &a, &res);
+	controller_command_done(&w.c, w.now, &res);
+	run(&w);
+	assert_false(trace_has(&w, "send START"));
+	assert_true(trace_has(&w, "reply NoSession: "));
+	assert_false(w.c.running);
+	assert_int_equal(w.state, SMPP_STATE_IDLE);
+}
+
+/* The session ends while START is on its way: the needle START started is stopped at once. */
+static void test_start_gate_when_start_done(void **state)
+{
+	struct world w;
+	struct ctl_action a;
+	struct ctl_result res;
+
+	ready(&w);
+	controller_request_start(&w.c, w.now, ":1.42");
+	assert_true(controller_next_action(&w.c, &a));
+	assert_int_equal(a.cmd, SMPP_T_GET_STATS);
+	device_command(&w, &a, &res);
+	controller_command_done(&w.c, w.now, &res);
+	assert_true(controller_next_action(&w.c, &a));
+	assert_int_equal(a.kind, CTL_AUDIT);
+	controller_audit_done(&w.c, w.now, 0);
+	assert_true(controller_next_action(&w.c, &a));
+	assert_int_equal(a.kind, CTL_SEND);
+	assert_int_equal(a.cmd, SMPP_T_START);
+	/* START is on its way when the session ends */
+	controller_session_ended(&w.c, w.now, ":1.42");
+	device_command(&w, &a, &res);
+	assert_int_equal(w.state, SMPP_STATE_RUNNING);
+	controller_command_done(&w.c, w.now, &res);
+	run(&w);
+	expect_trace(&w,
+		     "10.000 disarm warning\n"
+		     "10.000 disarm limit\n"
+		     "10.000 send STOP -> OK\n"
+		     "10.000 audit start_refused who=:1.42 reason=the needle runs only inside an open session\n"
+		     "10.000 reply NoSession: the needle runs only inside an open session\n"
+		     "10.000 audit stop who=smpd reason=the start gate no longer held when START was done\n"
+		     "10.000 emit State\n");
+	assert_false(w.c.running);
+	assert_int_equal(w.state, SMPP_STATE_IDLE);
+	assert_int_equal(w.timer[CTL_TIMER_RENEW], 0);
+}
+
 /* ---- the lease and the claimant's signs of life (H6) ---- */
 
 static void test_renewals_and_heartbeats(void **state)
@@ -1521,6 +1608,8 @@ int main(void)
 		T(test_start_gate_refusals),
 		T(test_start_record_first),
 		T(test_start_refused_by_device),
+		T(test_start_gate_rechecked_before_start),
+		T(test_start_gate_when_start_done),
 		T(test_renewals_and_heartbeats),
 		T(test_client_hang),
 		T(test_client_never_beats),

@@ -50,6 +50,9 @@ need() {
 }
 
 FC_CPP="-include proofs/frama-c/shim/fc-compat.h"
+# Provers WP runs at once: one per CPU (a goal's 60 s limit is wall time,
+# so never more provers than cores).
+WP_PAR=$(nproc 2> /dev/null || echo 1)
 
 # ---- Frama-C Eva: the codecs free of undefined behaviour -----------------
 # eva_check NAME FILES... -- CPP-ARGS: Eva from the driver's main(); passes
@@ -121,7 +124,7 @@ run_wp() {
 		-cpp-extra-args="$FC_CPP -include proofs/frama-c/wp-libc.h -Iproofs/frama-c/shim -Icommon -Idaemon -Ikernel/include/uapi -D_GNU_SOURCE" \
 		daemon/safety.c -variadic-no-translation \
 		-wp -wp-rte -wp-fct apply_set,safety_check_params \
-		-wp-prover "${wp_provers[*]}" -wp-timeout 60 -wp-par 1 > "$log" 2>&1
+		-wp-prover "${wp_provers[*]}" -wp-timeout 60 -wp-par "$WP_PAR" > "$log" 2>&1
 	local fc=$?
 	unset IFS
 	local proved total
@@ -154,7 +157,7 @@ wp_gates() {
 	WHY3CONFIG=$wp_cfg timeout 900 frama-c -machdep gcc_x86_64 \
 		-cpp-extra-args="$FC_CPP -include proofs/frama-c/wp-libc.h -Iproofs/frama-c/shim -Icommon -Idaemon -Ikernel/include/uapi -D_GNU_SOURCE $extra" \
 		"$file" -variadic-no-translation \
-		-wp-prover "${wp_provers[*]}" -wp-timeout "${wp_timeout:-60}" -wp-par 1 "$@" > "$log" 2>&1
+		-wp-prover "${wp_provers[*]}" -wp-timeout "${wp_timeout:-60}" -wp-par "$WP_PAR" "$@" > "$log" 2>&1
 	local fc=$?
 	unset IFS
 	# one summary per WP run: add them up

@@ -450,7 +450,8 @@ static void test_shipped_config_parses(void **state)
 	const char *src = getenv("SMPD_DATA_DIR");
 	char cmd[600];
 
-	assert_non_null(src);
+	if (!src)
+		src = SMPD_DATA_DIR_DEFAULT; /* run directly, not by meson */
 	snprintf(cmd, sizeof(cmd), "cp '%s/smpd.conf' '%s/smpd.conf'", src, dir);
 	assert_int_equal(system(cmd), 0);
 	if (policy_load(dir, &p, err, sizeof(err)) < 0)

@@ -727,7 +727,7 @@ static void test_message_ids_in_catalog(void **state)
 	FILE *f;
 
 	if (!dir)
-		fail_msg("SMPD_DATA_DIR is not set (meson sets it)");
+		dir = SMPD_DATA_DIR_DEFAULT; /* run directly, not by meson */
 	snprintf(path, sizeof(path), "%s/smpd.catalog", dir);
 	f = fopen(path, "re");
 	if (!f)

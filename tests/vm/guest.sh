@@ -42,6 +42,19 @@ done
 [ -n "$(ls /sys/class/udc 2> /dev/null)" ] || fatal "no UDC after loading dummy_hcd"
 
 cut -d' ' -f1 /proc/uptime > "$V/boot-seconds"
+# The checkers of a debug kernel, as they are before the first test and
+# after the last (tests/vm/run judges them): lockdep turns itself off
+# after its first report, and a checker that is off reports nothing.
+checkers() {	# checkers WHEN
+	local v
+	v=$(awk '$1 == "debug_locks:" { print $2 }' /proc/lockdep_stats 2> /dev/null)
+	echo "lockdep_$1=${v:-none}"
+	echo "hung_task_timeout_$1=$(cat /proc/sys/kernel/hung_task_timeout_secs 2> /dev/null || echo none)"
+}
+{
+	checkers start
+	dmesg | grep -q 'KernelAddressSanitizer initialized' && echo kasan=1 || echo kasan=0
+} > "$V/checkers"
 echo "smp-vm: ready at $(cat "$V/boot-seconds")s, UDC $(ls /sys/class/udc)"
 
 # Run one test in its own session so whatever it leaves running can be
@@ -129,6 +142,7 @@ while read -r t; do
 done < "$V/tests.list"
 
 sync
+checkers end >> "$V/checkers"
 dmesg > "$SMP_VM_OUT/dmesg.txt" 2>&1
 cat /proc/sys/kernel/tainted > "$SMP_VM_OUT/tainted"
 touch "$V/done"

@@ -8,6 +8,10 @@ SOAK_SECONDS ?= 1800
 PREFIX       ?= /usr
 SYSCONFDIR   ?= /etc
 BUILD_INSTALL ?= build-install
+# Debian releases besides this machine's (12) whose full-system VM test
+# runs: `make check-system DISTS=trixie`; make check-full runs FULL_DISTS.
+DISTS        ?=
+FULL_DISTS   ?= trixie
 export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL SOAK_SECONDS
 
 .PHONY: all bench build deps check check-full check-% demo docs faults format fuzz kernel kunit soak vm vm-debug install uninstall clean help
@@ -39,7 +43,11 @@ help:
 	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
 	@echo "make check-S    run one suite S of: format host asan valgrind install mutations analyze proofs kernel vm system safety"
-	@echo "make check-full make check with every VM test on every kernel series (build-aux/kernels.sh list) and the long repetitions in full"
+	@echo "make check-full make check with every VM test on every kernel series (build-aux/kernels.sh list),"
+	@echo "                the long repetitions in full and the full-system test on Debian 13 too"
+	@echo "                (FULL_DISTS=trixie; DISTS= overrides)"
+	@echo "make check-system DISTS=trixie  the full-system test on Debian 12 and on Debian 13 (its own root,"
+	@echo "                packages built in it, its 6.12 kernel; tests/vm/build-dist-root caches the root)"
 	@echo "make demo       run the simulated device and show live telemetry"
 	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
 	@echo "make faults     fault-injection matrix on the socket and kernel paths; rewrites docs/reliability.md"
@@ -78,11 +86,12 @@ check:
 # one (make check runs a subset on the others: build-aux/check.sh).
 check-full:
 	@$(call deps,$(DEPS_CHECK))
-	SMP_CHECK_FULL=1 SMP_VM_KERNELS="$$(build-aux/kernels.sh list | tr '\n' ' ')" build-aux/check.sh
+	SMP_CHECK_FULL=1 SMP_VM_KERNELS="$$(build-aux/kernels.sh list | tr '\n' ' ')" \
+		SMP_SYSTEM_DISTS="$(or $(DISTS),$(FULL_DISTS))" build-aux/check.sh
 
 check-%:
 	@$(call deps,$(or $(DEPS_check-$*),build test))
-	build-aux/check.sh $*
+	SMP_SYSTEM_DISTS="$(DISTS)" build-aux/check.sh $*
 
 demo: $(BUILD)/build.ninja
 	@$(call deps,build test)

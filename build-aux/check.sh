@@ -434,6 +434,37 @@ suite_system() {
 		tail -n 40 "$LOGDIR/system.stderr" | sed 's/^/    /'
 	fi
 	add system "$ok" "$fail" "$skip"
+	local d
+	for d in ${SMP_SYSTEM_DISTS:-}; do
+		system_dist "$d"
+	done
+}
+
+# system_dist DIST: the same on another Debian release (make check-full,
+# make check-system DISTS=trixie): its root (tests/vm/build-dist-root,
+# cached), the packages built in it, the VM booting it with its kernel.
+system_dist() {
+	local d=$1 name=system-$1 debs="$BUILD/debs-$1"
+	local log="$LOGDIR/$name.tap"
+	if ! step "$name" root tests/vm/build-dist-root "$d" ||
+		! step "$name" debs build-aux/build-debs.sh --dist "$d" "$debs"; then
+		add "$name" 0 1 0
+		return
+	fi
+	echo "-- $name: tests/vm/run --systemd --dist $d --build $BUILD --debs $debs"
+	tests/vm/run --systemd --dist "$d" --build "$BUILD" --debs "$debs" \
+		--out "$LOGDIR/vm-$name" > "$log" 2> "$LOGDIR/$name.stderr"
+	local rc=$? ok fail skip
+	ok=$(grep -Ec '^ok ' "$log" | tr -d '\n')
+	skip=$(grep -Eic '^ok .*# *skip' "$log" | tr -d '\n')
+	ok=$((ok - skip + 2))	# + the root and the package build
+	fail=$(grep -Ec '^not ok ' "$log" | tr -d '\n')
+	grep -E '^(not ok|ok|#)' "$log" | sed 's/^/    /'
+	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		fail=1
+		tail -n 40 "$LOGDIR/$name.stderr" | sed 's/^/    /'
+	fi
+	add "$name" "$ok" "$fail" "$skip"
 }
 
 # --- work in the background ----------------------------------------------

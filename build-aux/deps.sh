@@ -105,9 +105,13 @@ GROUP[vm]="
 	linux-headers-6.12-amd64
 	linux-headers-6.12-rt-amd64
 "
-# make check-system: the Debian packages, installed in a systemd-booted VM
+# make check-system: the Debian packages, installed in a systemd-booted VM;
+# with DISTS=trixie (make check-full) also built and installed in a Debian
+# 13 root that debootstrap makes (tests/vm/build-dist-root)
 GROUP[system]="
 	debhelper
+	debootstrap
+	e2fsprogs
 	dh-dkms
 	dkms
 	dpkg-dev

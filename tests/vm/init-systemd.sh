@@ -32,22 +32,42 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 smpout /out ||
 [ -r /out/.vm/config ] || die "no /out/.vm/config"
 . /out/.vm/config
 
-mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /lower ||
-	die "cannot mount the host root"
+for _ in $(seq 50); do [ -b /dev/vda ] && break; sleep 0.1; done
+if [ -n "${SMP_VM_DIST:-}" ]; then
+	# Another Debian release (tests/vm/run --dist): its root, made by
+	# tests/vm/build-dist-root, is the read-only image /dev/vda, with its
+	# own kernel's modules and headers.  The host root is only where the
+	# source, build and package directories come from (below).
+	mount -t ext4 -o ro /dev/vda /lower || die "cannot mount the $SMP_VM_DIST root image /dev/vda"
+else
+	mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /lower ||
+		die "cannot mount the host root"
+fi
 mount -t tmpfs -o mode=0755,size=${SMP_VM_OVERLAY_MB:-1536}m tmpfs /rw || die "tmpfs for the overlay"
 mkdir -p /rw/root /rw/work /rw/mod /rw/modwork /modimg
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/root,workdir=/rw/work overlay /newroot ||
 	die "cannot mount the overlay root"
-# /lib/modules: the stock kernel's modules over the host's /lib/modules
-# (its KVER/build link to the installed linux-headers, which DKMS needs),
-# writable for DKMS and depmod.  The stock modules come from the read-only
-# ext4 image tests/vm/run attaches (the same tree as SMP_VM_MODROOT): a
-# depmod over 9p reads thousands of files one round trip at a time.
-for _ in $(seq 50); do [ -b /dev/vda ] && break; sleep 0.1; done
-mount -t ext4 -o ro /dev/vda /modimg || die "cannot mount the module image /dev/vda"
-mount -t overlay -o "lowerdir=/modimg:/lower/lib/modules,upperdir=/rw/mod,workdir=/rw/modwork" \
-	overlay /newroot/lib/modules || die "cannot mount the /lib/modules overlay"
-[ -e "/newroot/lib/modules/$SMP_VM_KVER/kernel" ] || die "no stock modules for $SMP_VM_KVER"
+if [ -n "${SMP_VM_DIST:-}" ]; then
+	mkdir -p /newroot/mnt/smp-host
+	mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot \
+		/newroot/mnt/smp-host || die "cannot mount the host root"
+	for p in "$SMP_SRC" "$SMP_BUILD" "$SMP_DEBS"; do
+		[ -n "$p" ] && [ ! -d "/newroot$p" ] || continue
+		mkdir -p "/newroot$p" && mount -o bind "/newroot/mnt/smp-host$p" "/newroot$p" ||
+			die "cannot bind the host's $p"
+	done
+	[ -e "/newroot/lib/modules/$SMP_VM_KVER/kernel" ] || die "no modules for $SMP_VM_KVER in the $SMP_VM_DIST root"
+else
+	# /lib/modules: the stock kernel's modules over the host's /lib/modules
+	# (its KVER/build link to the installed linux-headers, which DKMS needs),
+	# writable for DKMS and depmod.  The stock modules come from the read-only
+	# ext4 image tests/vm/run attaches (the same tree as SMP_VM_MODROOT): a
+	# depmod over 9p reads thousands of files one round trip at a time.
+	mount -t ext4 -o ro /dev/vda /modimg || die "cannot mount the module image /dev/vda"
+	mount -t overlay -o "lowerdir=/modimg:/lower/lib/modules,upperdir=/rw/mod,workdir=/rw/modwork" \
+		overlay /newroot/lib/modules || die "cannot mount the /lib/modules overlay"
+	[ -e "/newroot/lib/modules/$SMP_VM_KVER/kernel" ] || die "no stock modules for $SMP_VM_KVER"
+fi
 
 # The guest's own units: the test runner and masks for what a test VM
 # must not run (timers, gettys, the host's own services).

@@ -82,8 +82,10 @@ vm_insmod() {
 # start_sim ARGS...: smp-sim on the FunctionFS transport in the background,
 # waits until the host side has enumerated it (1209:0001 in sysfs).  Its
 # output goes to $SMP_OUT/smp-sim.log.  SMP_SIM_CHRT=PRIO runs it SCHED_FIFO.
+# SMP_SIM names another simulator binary (tests/vm/run --dist: the one
+# the release's packages installed).
 start_sim() {
-	local sim="$SMP_BUILD/tools/smp-sim/smp-sim"
+	local sim="${SMP_SIM:-$SMP_BUILD/tools/smp-sim/smp-sim}"
 	[ -x "$sim" ] || bail "$sim not built"
 	${SMP_SIM_CHRT:+chrt -f "$SMP_SIM_CHRT"} "$sim" --gadget "$@" > "$SMP_OUT/smp-sim.log" 2>&1 &
 	_sim_pid=$!

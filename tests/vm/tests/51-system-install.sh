@@ -34,7 +34,9 @@ is "$st" "" "every package is installed and configured (ii)"
 
 ko=$(modinfo -n -k "$SMP_VM_KVER" smpusb 2> /dev/null)
 diag "dkms status: $(dkms status smpusb 2>&1 | tr '\n' ' ')"
-cp /var/lib/dkms/smpusb/*/build/make.log "$SMP_OUT/dkms-make.log" 2> /dev/null
+# (DKMS 2, Debian 12: in the build tree; DKMS 3, Debian 13: KVER/ARCH/log/.)
+cp /var/lib/dkms/smpusb/*/build/make.log "$SMP_OUT/dkms-make.log" 2> /dev/null ||
+	cp /var/lib/dkms/smpusb/*/"$SMP_VM_KVER"/*/log/make.log "$SMP_OUT/dkms-make.log" 2> /dev/null
 case "$ko" in
 */updates/dkms/smpusb.ko*) ok 0 "DKMS built and installed smpusb for $SMP_VM_KVER ($ko)" ;;
 *) ok 1 "DKMS built and installed smpusb for $SMP_VM_KVER (modinfo: '$ko')"; tail -n 30 "$SMP_OUT/dpkg.log" >&2 ;;

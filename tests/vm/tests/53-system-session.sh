@@ -82,8 +82,12 @@ plug
 check "no driver took the interface" sh -c '! test -e /dev/smpusb0'
 check "the plug started smpd" wait_secs 30 systemctl is-active -q smpd.service
 check "smpd attached the machine over libusb" wait_secs 30 sh -c 'runuser -u bob -- smpctl devices 2>&1 | grep SIM-X2-000042 | grep -q "via usb$"'
-[ "$(systemctl show -p FragmentPath --value smpd.service)" = /lib/systemd/system/smpd.service ]
-ok $? "smpd runs from the packaged unit, no drop-in"
+# The file smpd's package installed (Debian 12 loads it as /lib/..., a
+# merged-/usr systemd such as Debian 13's as /usr/lib/...: one file).
+frag=$(systemctl show -p FragmentPath --value smpd.service)
+pkgunit=$(dpkg -L smpd | grep '/systemd/system/smpd\.service$')
+[ -n "$frag" ] && [ -n "$pkgunit" ] && [ "$(readlink -f "$frag")" = "$(readlink -f "$pkgunit")" ]
+ok $? "smpd runs from the packaged unit, no drop-in (${frag:-no unit file})"
 is "$(systemctl show -p DropInPaths --value smpd.service)" "" "no drop-in weakens the packaged unit"
 
 # Exit 10 alone is not enough: smpd also refuses when polkit cannot answer

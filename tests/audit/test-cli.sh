@@ -65,7 +65,11 @@ contains "$T/err" "offline" "setup explains the key"
 # Tampering: one byte in the middle of the first file.
 cp -r "$T/log" "$T/tampered"
 F=$(ls "$T/tampered"/audit-*.smplog | head -n 1)
-printf 'X' | dd of="$F" bs=1 seek=3000 conv=notrunc 2>/dev/null
+# Flip every bit of the byte: writing a fixed 'X' left the file unchanged
+# whenever the byte there (hash or key material) already was 'X'.
+b=$(od -An -tu1 -j 3000 -N 1 "$F" | tr -d ' ')
+printf "\\$(printf %03o $((b ^ 255)))" | dd of="$F" bs=1 seek=3000 conv=notrunc 2>/dev/null
+[ "$(od -An -tu1 -j 3000 -N 1 "$F" | tr -d ' ')" = $((b ^ 255)) ] || { echo "FAIL: the tamper changed nothing"; fails=$((fails + 1)); }
 expect 3 "tampered" -- "${AUDIT[@]}" verify "$T/tampered" --key "$KEY"
 contains "$T/out" "first bad record: file audit-0000000000000000.smplog, offset" "first bad record is located"
 

@@ -23,6 +23,7 @@
 
 #include "sim.h"
 #include "sim-util.h"
+#include "smp-cleanup.h"
 
 #define TELEMETRY_QUEUE_MAX 256
 #define REPLY_QUEUE_MAX 32
@@ -283,9 +284,15 @@ static const struct sim_transport_ops sock_ops = {
 	.free = sock_free,
 };
 
+static void sock_freep(struct sock_transport **st)
+{
+	if (*st)
+		sock_free(&(*st)->t);
+}
+
 int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path, struct sim_transport **ret)
 {
-	struct sock_transport *st;
+	_cleanup_(sock_freep) struct sock_transport *st = NULL;
 	int r;
 
 	st = calloc(1, sizeof(*st));
@@ -299,24 +306,18 @@ int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path, struc
 	st->event = sd_event_ref(e);
 
 	st->listen_fd = sim_unix_listen(path);
-	if (st->listen_fd < 0) {
-		r = st->listen_fd;
-		goto fail;
-	}
+	if (st->listen_fd < 0)
+		return st->listen_fd;
 	st->path = strdup(path);
 	if (!st->path) {
-		r = -ENOMEM;
-		goto fail;
+		/* sock_free() removes the socket file by st->path only. */
+		(void)unlink(path);
+		return -ENOMEM;
 	}
 	r = sd_event_add_io(e, &st->listen_src, st->listen_fd, EPOLLIN, on_accept, st);
 	if (r < 0)
-		goto fail;
+		return r;
 	*ret = &st->t;
+	st = NULL;
 	return 0;
-
-fail:
-	if (st->listen_fd >= 0 && !st->path)
-		(void)unlink(path);
-	sock_free(&st->t);
-	return r;
 }

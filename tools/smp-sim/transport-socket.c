@@ -23,7 +23,6 @@
 
 #include "sim.h"
 #include "sim-util.h"
-#include "smp-cleanup.h"
 
 #define TELEMETRY_QUEUE_MAX 256
 #define REPLY_QUEUE_MAX 32
@@ -284,15 +283,9 @@ static const struct sim_transport_ops sock_ops = {
 	.free = sock_free,
 };
 
-static void sock_freep(struct sock_transport **st)
-{
-	if (*st)
-		sock_free(&(*st)->t);
-}
-
 int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path, struct sim_transport **ret)
 {
-	_cleanup_(sock_freep) struct sock_transport *st = NULL;
+	struct sock_transport *st;
 	int r;
 
 	st = calloc(1, sizeof(*st));
@@ -306,18 +299,24 @@ int sim_transport_socket_new(sd_event *e, struct sim *s, const char *path, struc
 	st->event = sd_event_ref(e);
 
 	st->listen_fd = sim_unix_listen(path);
-	if (st->listen_fd < 0)
-		return st->listen_fd;
+	if (st->listen_fd < 0) {
+		r = st->listen_fd;
+		goto fail;
+	}
 	st->path = strdup(path);
 	if (!st->path) {
-		/* sock_free() removes the socket file by st->path only. */
-		(void)unlink(path);
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto fail;
 	}
 	r = sd_event_add_io(e, &st->listen_src, st->listen_fd, EPOLLIN, on_accept, st);
 	if (r < 0)
-		return r;
+		goto fail;
 	*ret = &st->t;
-	st = NULL;
 	return 0;
+
+fail:
+	if (st->listen_fd >= 0 && !st->path)
+		(void)unlink(path);
+	sock_free(&st->t);
+	return r;
 }

@@ -370,7 +370,7 @@ int session_report_verified(const char *log_dir, const char *session_id, int sta
 	char *line, *save = NULL;
 	FILE *mem;
 	int64_t k;
-	int r = 0;
+	int r;
 	bool partial;
 
 	mem = open_memstream(&buf, &sz);

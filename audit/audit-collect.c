@@ -30,6 +30,7 @@
 #include <systemd/sd-journal.h>
 
 #include "audit-internal.h"
+#include "smp-cleanup.h"
 #include "smp-mutation.h" /* SMP_MUTATION_* hooks, docs/safety.md */
 
 /* 2^24 seals: one a minute for 31 years; deriving that far takes seconds. */
@@ -334,18 +335,23 @@ static bool check_fields(struct collect *c, const struct jentry *e, const struct
 }
 
 /* A withheld record: only the withheld fields of its event may be missing. */
-static bool check_withheld(struct collect *c, const struct jentry *e)
+static bool withheld_fields_allowed(const struct jentry *e)
 {
 	char keys[sizeof(e->withheld)], *save = NULL;
 
 	if (!e->event[0])
-		goto bad;
+		return false;
 	memcpy(keys, e->withheld, sizeof(keys));
 	for (char *k = strtok_r(keys, ",", &save); k; k = strtok_r(NULL, ",", &save))
 		if (!audit_journal_field_withheld(AUDIT_REC_EVENT, e->event, k))
-			goto bad;
+			return false;
 	return true;
-bad:
+}
+
+static bool check_withheld(struct collect *c, const struct jentry *e)
+{
+	if (withheld_fields_allowed(e))
+		return true;
 	verdict(c, AUDIT_VERIFY_TAMPERED, e->cursor, 0, e->seq,
 		"record %" PRIu64 " arrived without its bytes, but its event withholds no text",
 		e->seq);
@@ -561,21 +567,23 @@ static const struct jentry *held(const struct collect *c, uint64_t seq)
 /* Compare the workstation's log with what the collector holds. */
 static int compare_local(struct collect *c, const char *dir)
 {
-	uint8_t *buf = NULL, h[AUDIT_HASH_SIZE];
+	_cleanup_free_ uint8_t *buf = NULL;
+	uint8_t h[AUDIT_HASH_SIZE];
 	size_t buf_size = 0, n = 0;
-	char **names = NULL;
+	_cleanup_strv_free_ char **names = NULL;
 	bool started = false, stop = false;
 	uint64_t next = 0, first = 0;
 	bool prefix_accounted = false;
 	char idhex[2 * AUDIT_LOG_ID_SIZE + 1], theirs[2 * AUDIT_LOG_ID_SIZE + 1];
-	int dir_fd, r;
+	_cleanup_close_ int dir_fd = -1;
+	int r;
 
 	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir_fd < 0)
 		return -errno;
 	r = audit_list_files(dir_fd, &names, &n);
 	if (r < 0)
-		goto out;
+		return r;
 	c->rep.local_checked = true;
 	for (size_t i = 0; i < n && !stop && !c->done; i++) {
 		struct audit_file_header fh;
@@ -584,7 +592,7 @@ static int compare_local(struct collect *c, const char *dir)
 
 		r = audit_read_file(dir_fd, names[i], &buf, &buf_size, &len);
 		if (r < 0)
-			goto out;
+			return r;
 		if (audit_file_header_parse(buf, len, &fh, &why) < 0)
 			break; /* the local log ends (or is damaged) here */
 		if (memcmp(fh.log_id, c->e[0].log_id, AUDIT_LOG_ID_SIZE) != 0) {
@@ -621,10 +629,8 @@ static int compare_local(struct collect *c, const char *dir)
 				    ls->u + 1 == first)
 					prefix_accounted = true;
 			}
-			if (audit_sha256(raw.data, raw.length, h) < 0) {
-				r = -ENOMEM;
-				goto out;
-			}
+			if (audit_sha256(raw.data, raw.length, h) < 0)
+				return -ENOMEM;
 			e = held(c, raw.seq);
 			if (e && memcmp(e->chain, h, AUDIT_HASH_SIZE) != 0) {
 				verdict(c, AUDIT_VERIFY_TAMPERED, names[i], off, raw.seq,
@@ -638,9 +644,8 @@ static int compare_local(struct collect *c, const char *dir)
 			off += raw.length;
 		}
 	}
-	r = 0;
 	if (c->done)
-		goto out;
+		return 0;
 	c->rep.local_last_seq = started ? next - 1 : 0;
 	if (started && first > c->rep.first_seq && !prefix_accounted)
 		verdict(c, AUDIT_VERIFY_TAMPERED, names[0], AUDIT_FILE_HEADER_SIZE, first,
@@ -657,11 +662,7 @@ static int compare_local(struct collect *c, const char *dir)
 				  "), the collector holds records up to %" PRIu64,
 			started ? next - 1 : 0, c->rep.last_seq);
 #endif /* mutant: a workstation log cut back goes unreported */
-out:
-	audit_free_names(names, n);
-	free(buf);
-	close(dir_fd);
-	return r;
+	return 0;
 }
 
 static bool machine_id_valid(const char *s)
@@ -674,13 +675,22 @@ static bool machine_id_valid(const char *s)
 	return true;
 }
 
+static void collect_done(struct collect *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		entry_free(&c->e[i]);
+	free(c->e);
+	audit_field_decoder_done(&c->dec);
+	audit_journal_msg_done(&c->jm);
+}
+
 int audit_verify_journal(const char *journal_dir, const char *machine_id, const char *hostname,
 			 const char *verification_key, const char *local_dir,
 			 struct audit_verify_report *ret_report)
 {
-	struct collect c = {};
-	uint8_t key0[AUDIT_KEY_SIZE];
-	sd_journal *j = NULL;
+	_cleanup_(collect_done) struct collect c = {};
+	_cleanup_(audit_wipe_keyp) uint8_t key0[AUDIT_KEY_SIZE];
+	_cleanup_(sd_journal_closep) sd_journal *j = NULL;
 	char match[320];
 	int fd, r;
 
@@ -697,20 +707,18 @@ int audit_verify_journal(const char *journal_dir, const char *machine_id, const 
 	}
 	/* sd-journal takes a missing directory for an empty one: say it. */
 	fd = open(journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
+	if (fd < 0)
+		return -errno;
 	close(fd);
 	r = sd_journal_open_directory(&j, journal_dir, 0);
 	if (r < 0)
-		goto out;
+		return r;
 	(void)sd_journal_set_data_threshold(j, 0);
 	snprintf(match, sizeof(match), machine_id ? "_MACHINE_ID=%s" : "_HOSTNAME=%s",
 		 machine_id ? machine_id : hostname);
 	r = sd_journal_add_match(j, match, 0);
 	if (r < 0)
-		goto out;
+		return r;
 
 	SD_JOURNAL_FOREACH(j)
 	{
@@ -724,10 +732,8 @@ int audit_verify_journal(const char *journal_dir, const char *machine_id, const 
 			size_t ns = c.size ? 2 * c.size : 256;
 			struct jentry *ne = realloc(c.e, ns * sizeof(*ne));
 
-			if (!ne) {
-				r = -ENOMEM;
-				goto out;
-			}
+			if (!ne)
+				return -ENOMEM;
 			c.e = ne;
 			c.size = ns;
 		}
@@ -741,7 +747,7 @@ int audit_verify_journal(const char *journal_dir, const char *machine_id, const 
 		}
 		if (r < 0) {
 			entry_free(&e);
-			goto out;
+			return r;
 		}
 		if (c.n > 0 && memcmp(e.log_id, c.e[0].log_id, AUDIT_LOG_ID_SIZE) != 0) {
 			char a[2 * AUDIT_LOG_ID_SIZE + 1], b[2 * AUDIT_LOG_ID_SIZE + 1];
@@ -767,7 +773,7 @@ int audit_verify_journal(const char *journal_dir, const char *machine_id, const 
 	if (!c.done && local_dir) {
 		r = compare_local(&c, local_dir);
 		if (r < 0)
-			goto out;
+			return r;
 	}
 #ifndef SMP_MUTATION_DM_AUDIT_COLLECT_GAP
 	if (!c.done && c.rep.gap_first)
@@ -786,14 +792,5 @@ int audit_verify_journal(const char *journal_dir, const char *machine_id, const 
 	else
 		c.rep.unsealed_records = c.rep.n_records;
 	*ret_report = c.rep;
-	r = 0;
-out:
-	audit_wipe(key0, sizeof(key0));
-	for (size_t i = 0; i < c.n; i++)
-		entry_free(&c.e[i]);
-	free(c.e);
-	audit_field_decoder_done(&c.dec);
-	audit_journal_msg_done(&c.jm);
-	sd_journal_close(j);
-	return r;
+	return 0;
 }

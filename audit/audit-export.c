@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "audit-internal.h"
+#include "smp-cleanup.h"
 #include "audit-sessions.h"
 
 /*
@@ -50,11 +51,12 @@ int audit_log_foreach_events(const char *dir, const char *const *events,
 			     int (*cb)(const struct audit_record_view *rec, void *userdata),
 			     void *userdata)
 {
-	struct audit_field_decoder dec = {};
-	uint8_t *buf = NULL;
+	_cleanup_(audit_field_decoder_done) struct audit_field_decoder dec = {};
+	_cleanup_free_ uint8_t *buf = NULL;
 	size_t buf_size = 0, n = 0;
-	char **names = NULL;
-	int dir_fd, r;
+	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_close_ int dir_fd = -1;
+	int r;
 
 	if (!dir || !cb)
 		return -EINVAL;
@@ -63,7 +65,7 @@ int audit_log_foreach_events(const char *dir, const char *const *events,
 		return -errno;
 	r = audit_list_files(dir_fd, &names, &n);
 	if (r < 0)
-		goto out;
+		return r;
 	for (size_t i = 0; i < n; i++) {
 		struct audit_file_header h;
 		const char *why;
@@ -71,19 +73,17 @@ int audit_log_foreach_events(const char *dir, const char *const *events,
 
 		r = audit_read_file(dir_fd, names[i], &buf, &buf_size, &len);
 		if (r < 0)
-			goto out;
+			return r;
 		r = audit_file_header_parse(buf, len, &h, &why);
 		if (r < 0)
-			goto out;
+			return r;
 		while (off < len) {
 			struct audit_record_view view;
 			struct audit_record_raw raw;
 			size_t skip = 0;
 
-			if (audit_record_frame(buf + off, len - off, &raw, &why) != AUDIT_FRAME_OK) {
-				r = -EBADMSG;
-				goto out;
-			}
+			if (audit_record_frame(buf + off, len - off, &raw, &why) != AUDIT_FRAME_OK)
+				return -EBADMSG;
 			/* framed and CRC-checked; decoded only if the caller reads it */
 			if (events && raw.type == AUDIT_REC_EVENT && !event_wanted(&raw, events)) {
 				off += raw.length;
@@ -91,7 +91,7 @@ int audit_log_foreach_events(const char *dir, const char *const *events,
 			}
 			r = audit_fields_decode(&dec, &raw, &why);
 			if (r < 0)
-				goto out;
+				return r;
 			view = (struct audit_record_view){
 				.file = names[i],
 				.offset = off,
@@ -111,17 +111,11 @@ int audit_log_foreach_events(const char *dir, const char *const *events,
 			view.n_fields = dec.n_fields - skip;
 			r = cb(&view, userdata);
 			if (r < 0)
-				goto out;
+				return r;
 			off += raw.length;
 		}
 	}
-	r = 0;
-out:
-	audit_field_decoder_done(&dec);
-	audit_free_names(names, n);
-	free(buf);
-	close(dir_fd);
-	return r;
+	return 0;
 }
 
 static void format_time(uint64_t usec, char out[64])
@@ -209,13 +203,17 @@ static void csv_cell(FILE *out, const char *s, bool last)
 	fputs(last ? "\r\n" : ",", out);
 }
 
+static void json_putp(json_object **o)
+{
+	json_object_put(*o);
+}
+
 static int export_one(const struct audit_record_view *r, void *userdata)
 {
 	struct export_ctx *c = userdata;
 	const struct audit_export_filter *flt = c->filter;
-	json_object *fields, *obj = NULL;
+	_cleanup_(json_putp) json_object *fields = NULL, *obj = NULL;
 	char when[64], num[3][24];
-	int ret = -ENOMEM;
 
 	if (flt) {
 		const char *s;
@@ -244,7 +242,7 @@ static int export_one(const struct audit_record_view *r, void *userdata)
 
 		if (!v || json_object_object_add(fields, r->fields[i].key, v) < 0) {
 			json_object_put(v);
-			goto out;
+			return -ENOMEM;
 		}
 	}
 	format_time(r->realtime_usec, when);
@@ -263,10 +261,10 @@ static int export_one(const struct audit_record_view *r, void *userdata)
 		    json_object_object_add(obj, "event", json_object_new_string(r->event)) < 0 ||
 		    json_object_object_add(obj, "file", json_object_new_string(r->file)) < 0 ||
 		    json_object_object_add(obj, "offset", json_object_new_uint64(r->offset)) < 0)
-			goto out;
+			return -ENOMEM;
 		if (json_object_object_add(obj, "fields", json_object_get(fields)) < 0) {
 			json_object_put(fields);
-			goto out;
+			return -ENOMEM;
 		}
 		fputs(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
 								  JSON_C_TO_STRING_NOSLASHESCAPE),
@@ -290,16 +288,10 @@ static int export_one(const struct audit_record_view *r, void *userdata)
 								JSON_C_TO_STRING_NOSLASHESCAPE),
 			 true);
 	}
-	if (ferror(c->out)) {
-		ret = -EIO;
-		goto out;
-	}
+	if (ferror(c->out))
+		return -EIO;
 	c->count++;
-	ret = 0;
-out:
-	json_object_put(obj);
-	json_object_put(fields);
-	return ret;
+	return 0;
 }
 
 int64_t audit_export(const char *dir, enum audit_export_format format,

@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "audit-internal.h"
+#include "smp-cleanup.h"
 
 /* ---- crypto ---- */
 
@@ -753,10 +754,11 @@ static int name_cmp(const void *a, const void *b)
 
 int audit_list_files(int dir_fd, char ***ret_names, size_t *ret_n)
 {
-	char **names = NULL;
+	/* kept NULL-terminated so that its scope can free it */
+	_cleanup_strv_free_ char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
-	DIR *d;
+	_cleanup_closedir_ DIR *d = NULL;
 	int fd;
 
 	fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -772,37 +774,28 @@ int audit_list_files(int dir_fd, char ***ret_names, size_t *ret_n)
 	while ((errno = 0, de = readdir(d))) {
 		if (!audit_file_name_parse(de->d_name, NULL))
 			continue;
-		if (n == cap) {
+		if (n + 1 >= cap) {
 			size_t ncap = cap ? cap * 2 : 16;
 			char **nn = realloc(names, ncap * sizeof(char *));
 
 			if (!nn)
-				goto oom;
+				return -ENOMEM;
 			names = nn;
 			cap = ncap;
 		}
 		names[n] = strdup(de->d_name);
 		if (!names[n])
-			goto oom;
-		n++;
+			return -ENOMEM;
+		names[++n] = NULL;
 	}
-	if (errno != 0) {
-		int r = -errno;
-
-		closedir(d);
-		audit_free_names(names, n);
-		return r;
-	}
-	closedir(d);
+	if (errno != 0)
+		return -errno;
 	if (n > 0)
 		qsort(names, n, sizeof(char *), name_cmp);
 	*ret_names = names;
 	*ret_n = n;
+	names = NULL;
 	return 0;
-oom:
-	closedir(d);
-	audit_free_names(names, n);
-	return -ENOMEM;
 }
 
 void audit_free_names(char **names, size_t n)
@@ -817,23 +810,17 @@ int audit_read_file(int dir_fd, const char *name, uint8_t **buf, size_t *buf_siz
 {
 	struct stat st;
 	size_t len = 0;
-	int fd, r = 0;
+	_cleanup_close_ int fd = -1;
 
 	fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EBADF;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > (uint64_t)4 << 30) {
-		r = -EFBIG;
-		goto out;
-	}
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EBADF;
+	if ((uint64_t)st.st_size > (uint64_t)4 << 30)
+		return -EFBIG;
 	for (;;) {
 		ssize_t k;
 
@@ -844,10 +831,8 @@ int audit_read_file(int dir_fd, const char *name, uint8_t **buf, size_t *buf_siz
 			if (ns < (size_t)st.st_size + 1)
 				ns = (size_t)st.st_size + 1;
 			nb = realloc(*buf, ns);
-			if (!nb) {
-				r = -ENOMEM;
-				goto out;
-			}
+			if (!nb)
+				return -ENOMEM;
 			*buf = nb;
 			*buf_size = ns;
 		}
@@ -855,17 +840,14 @@ int audit_read_file(int dir_fd, const char *name, uint8_t **buf, size_t *buf_siz
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			r = -errno;
-			goto out;
+			return -errno;
 		}
 		if (k == 0)
 			break;
 		len += (size_t)k;
 	}
 	*ret_len = len;
-out:
-	close(fd);
-	return r;
+	return 0;
 }
 
 int audit_vkey_fingerprint(const char *verification_key, char ret_hex[17])

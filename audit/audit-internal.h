@@ -93,6 +93,11 @@ int audit_seal_mac(const uint8_t key[AUDIT_KEY_SIZE], const uint8_t log_id[AUDIT
 char *audit_vkey_format(const uint8_t key0[AUDIT_KEY_SIZE]);
 int audit_vkey_parse(const char *s, uint8_t ret_key0[AUDIT_KEY_SIZE]);
 void audit_wipe(void *p, size_t n);
+/* For _cleanup_(): a key that is wiped on every way out of its scope. */
+static inline void audit_wipe_keyp(uint8_t (*key)[AUDIT_KEY_SIZE])
+{
+	audit_wipe(*key, sizeof(*key));
+}
 
 /* ---- key file ---- */
 
@@ -102,6 +107,12 @@ struct audit_key_state {
 	uint8_t key[AUDIT_KEY_SIZE];
 	bool stale_slot; /* the other slot is damaged or still holds an older key */
 };
+
+/* For _cleanup_(): a key state that is wiped on every way out of its scope. */
+static inline void audit_key_state_wipep(struct audit_key_state *ks)
+{
+	audit_wipe(ks, sizeof(*ks));
+}
 
 /* Parse a key file image; -EBADMSG if no valid slot or bad header. */
 int audit_key_state_parse(const uint8_t *data, size_t size, struct audit_key_state *ret);
@@ -253,7 +264,8 @@ int audit_verify_records(const char *dir, const char *verification_key, audit_pr
 			 const char *const *record_events, void *record_userdata,
 			 struct audit_verify_report *ret_report);
 
-/* Directory helpers. */
+/* Directory helpers.  The names are sorted and NULL-terminated (NULL when
+ * there are none): audit_free_names() or _cleanup_strv_free_ frees them. */
 int audit_list_files(int dir_fd, char ***ret_names, size_t *ret_n);
 void audit_free_names(char **names, size_t n);
 int audit_read_file(int dir_fd, const char *name, uint8_t **buf, size_t *buf_size, size_t *ret_len);

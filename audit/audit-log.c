@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "audit-internal.h"
+#include "smp-cleanup.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
 #define USEC_PER_DAY (UINT64_C(86400) * USEC_PER_SEC)
@@ -368,7 +369,7 @@ static int file_first_record(int dir_fd, const char *name, uint64_t *ret_seq, ui
  */
 static int apply_retention(struct audit_log *log)
 {
-	char **names = NULL;
+	_cleanup_strv_free_ char **names = NULL;
 	size_t n = 0;
 	uint64_t now, limit;
 	int r;
@@ -406,15 +407,12 @@ static int apply_retention(struct audit_log *log)
 		if (r >= 0)
 			r = do_sync(log);
 		if (r < 0)
-			goto out;
+			return r;
 		if (fault(&log->cfg, AUDIT_IO_UNLINK) < 0 || unlinkat(log->dir_fd, names[i], 0) < 0)
 			break; /* recorded again at the next attempt */
 		(void)fsync_dir(log);
 	}
-	r = 0;
-out:
-	audit_free_names(names, n);
-	return r;
+	return 0;
 }
 
 /* ---- rotation ---- */
@@ -564,6 +562,11 @@ struct audit_log *audit_log_free(struct audit_log *log)
 	free(log->buf);
 	free(log);
 	return NULL;
+}
+
+static void audit_log_freep(struct audit_log **log)
+{
+	audit_log_free(*log);
 }
 
 static int open_dir(const char *dir, bool create)
@@ -758,7 +761,7 @@ struct tail_scan {
 static int scan_last_file(struct audit_log *log, const uint8_t *data, size_t size,
 			  const struct audit_key_state *ks, struct tail_scan *t)
 {
-	struct audit_field_decoder dec = {};
+	_cleanup_(audit_field_decoder_done) struct audit_field_decoder dec = {};
 	struct audit_file_header h;
 	const char *why = NULL;
 	size_t off = AUDIT_FILE_HEADER_SIZE;
@@ -789,7 +792,7 @@ static int scan_last_file(struct audit_log *log, const uint8_t *data, size_t siz
 		}
 		r = audit_fields_decode(&dec, &raw, &why);
 		if (r == -ENOMEM)
-			goto out;
+			return r;
 		if (r < 0)
 			break;
 		if (first) {
@@ -822,32 +825,28 @@ static int scan_last_file(struct audit_log *log, const uint8_t *data, size_t siz
 			t->records_since_seal++;
 		r = audit_sha256(raw.data, raw.length, t->head);
 		if (r < 0)
-			goto out;
+			return r;
 		first = false;
 		t->next_seq++;
 		off += raw.length;
 		t->good_end = off;
 	}
-	if (first) {
-		r = -EBADMSG; /* not even the start record is intact */
-		goto out;
-	}
+	if (first)
+		return -EBADMSG; /* not even the start record is intact */
 	t->reason = off < size ? why : NULL;
-	r = 0;
-out:
-	audit_field_decoder_done(&dec);
-	return r;
+	return 0;
 }
 
 int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct audit_log **ret)
 {
-	uint8_t *data = NULL, cut_hash[AUDIT_HASH_SIZE];
+	_cleanup_free_ uint8_t *data = NULL;
+	uint8_t cut_hash[AUDIT_HASH_SIZE];
 	size_t data_size = 0, len = 0;
-	char **names = NULL;
+	_cleanup_strv_free_ char **names = NULL;
 	size_t n = 0;
-	struct audit_key_state ks;
+	_cleanup_(audit_key_state_wipep) struct audit_key_state ks;
 	struct tail_scan t;
-	struct audit_log *log;
+	_cleanup_(audit_log_freep) struct audit_log *log = NULL;
 	struct audit_field f[5];
 	int r;
 
@@ -858,36 +857,32 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
 		return -ENOMEM;
 	r = open_dir(dir, false);
 	if (r < 0)
-		goto fail;
+		return r;
 	log->dir_fd = r;
 	r = load_key_state(log->dir_fd, &ks, &log->key_fd);
 	if (r < 0)
-		goto fail;
+		return r;
 	r = audit_list_files(log->dir_fd, &names, &n);
 	if (r < 0)
-		goto fail;
-	if (n == 0) {
-		r = -ENOENT;
-		goto fail;
-	}
+		return r;
+	if (n == 0)
+		return -ENOENT;
 	remove_tmp_files(log->dir_fd);
 	memcpy(log->cur_name, names[n - 1], sizeof(log->cur_name));
 	(void)audit_file_name_parse(log->cur_name, &log->cur_first_seq);
 
 	r = audit_read_file(log->dir_fd, log->cur_name, &data, &data_size, &len);
 	if (r < 0)
-		goto fail;
+		return r;
 	r = scan_last_file(log, data, len, &ks, &t);
 	if (r < 0)
-		goto fail;
+		return r;
 	if (t.good_end < len) {
-		if (any_record_after(data + t.good_end, len - t.good_end)) {
-			r = -EBADMSG;
-			goto fail;
-		}
+		if (any_record_after(data + t.good_end, len - t.good_end))
+			return -EBADMSG;
 		r = audit_sha256(data + t.good_end, len - t.good_end, cut_hash);
 		if (r < 0)
-			goto fail;
+			return r;
 	}
 
 	/* Reconcile the log's seal epoch with the key file. */
@@ -897,7 +892,7 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
 		log->epoch = ks.epoch;
 		r = key_advance(log);
 		if (r < 0)
-			goto fail;
+			return r;
 	} else if (t.next_epoch == ks.epoch) {
 		memcpy(log->key, ks.key, sizeof(log->key));
 		log->epoch = ks.epoch;
@@ -909,19 +904,16 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
 				r = key_file_write_slot(&log->cfg, log->key_fd, 1, log->epoch,
 							log->key);
 			if (r < 0)
-				goto fail;
+				return r;
 		}
 	} else {
-		r = -EBADMSG;
-		goto fail;
+		return -EBADMSG;
 	}
 	audit_wipe(ks.key, sizeof(ks.key));
 
 	log->fd = openat(log->dir_fd, log->cur_name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (log->fd < 0) {
-		r = -errno;
-		goto fail;
-	}
+	if (log->fd < 0)
+		return -errno;
 	log->cur_size = t.good_end;
 	log->cur_start_usec = t.first_rt;
 	log->next_seq = t.next_seq;
@@ -931,10 +923,8 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
 	memcpy(log->head, t.head, sizeof(log->head));
 
 	if (t.good_end < len) {
-		if (ftruncate(log->fd, (off_t)t.good_end) < 0 || fdatasync(log->fd) < 0) {
-			r = -errno;
-			goto fail;
-		}
+		if (ftruncate(log->fd, (off_t)t.good_end) < 0 || fdatasync(log->fd) < 0)
+			return -errno;
 		f[0] = AUDIT_STR("file", log->cur_name);
 		f[1] = AUDIT_UINT("offset", t.good_end);
 		f[2] = AUDIT_UINT("cut_bytes", len - t.good_end);
@@ -942,7 +932,7 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
 		f[4] = AUDIT_STR("reason", t.reason ? t.reason : "unknown");
 		r = write_record(log, AUDIT_REC_RECOVERY, 0, f, 5);
 		if (r < 0)
-			goto fail;
+			return r;
 	}
 	f[0] = AUDIT_UINT("pid", (uint64_t)getpid());
 	f[1] = AUDIT_UINT("format_version", AUDIT_FILE_VERSION);
@@ -954,18 +944,11 @@ int audit_log_open(const char *dir, const struct audit_log_config *cfg, struct a
 	if (r >= 0)
 		r = apply_retention(log);
 	if (r < 0)
-		goto fail;
+		return r;
 
-	free(data);
-	audit_free_names(names, n);
 	*ret = log;
+	log = NULL;
 	return 0;
-fail:
-	audit_wipe(ks.key, sizeof(ks.key));
-	free(data);
-	audit_free_names(names, n);
-	audit_log_free(log);
-	return r;
 }
 
 int audit_log_append(struct audit_log *log, const char *event, const struct audit_field *fields,

@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "audit-internal.h"
+#include "smp-cleanup.h"
 
 struct audit_verifier {
 	bool have_key;
@@ -423,19 +424,26 @@ int audit_verify(const char *dir, const char *verification_key, audit_progress_f
 				    ret_report);
 }
 
+static void verifier_freep(struct audit_verifier **v)
+{
+	audit_verifier_free(*v);
+}
+
 int audit_verify_records(const char *dir, const char *verification_key, audit_progress_fn progress,
 			 void *userdata, audit_verifier_record_fn record_fn,
 			 const char *const *record_events, void *record_userdata,
 			 struct audit_verify_report *ret_report)
 {
-	uint8_t key0[AUDIT_KEY_SIZE], *buf = NULL, kb[AUDIT_KEY_FILE_SIZE + 1];
+	_cleanup_(audit_wipe_keyp) uint8_t key0[AUDIT_KEY_SIZE];
+	_cleanup_free_ uint8_t *buf = NULL;
 	size_t buf_size = 0, n = 0;
-	char **names = NULL;
-	struct audit_verifier *v = NULL;
-	struct audit_key_state ks;
+	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_(verifier_freep) struct audit_verifier *v = NULL;
+	_cleanup_(audit_key_state_wipep) struct audit_key_state ks;
 	bool have_ks = false;
 	uint64_t total = 0;
-	int dir_fd, r;
+	_cleanup_close_ int dir_fd = -1;
+	int r;
 
 	if (!dir || !ret_report)
 		return -EINVAL;
@@ -445,16 +453,14 @@ int audit_verify_records(const char *dir, const char *verification_key, audit_pr
 			return r;
 	}
 	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir_fd < 0) {
-		r = -errno;
-		goto out;
-	}
+	if (dir_fd < 0)
+		return -errno;
 	r = audit_list_files(dir_fd, &names, &n);
 	if (r < 0)
-		goto out;
+		return r;
 	r = audit_verifier_new(verification_key ? key0 : NULL, &v);
 	if (r < 0)
-		goto out;
+		return r;
 
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
@@ -472,7 +478,7 @@ int audit_verify_records(const char *dir, const char *verification_key, audit_pr
 
 		r = audit_read_file(dir_fd, names[i], &buf, &buf_size, &len);
 		if (r < 0)
-			goto out;
+			return r;
 		if (!audit_verifier_file(v, names[i], buf, len, i + 1 == n))
 			break;
 	}
@@ -481,6 +487,7 @@ int audit_verify_records(const char *dir, const char *verification_key, audit_pr
 		int kfd = openat(dir_fd, AUDIT_KEY_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
 		if (kfd >= 0) {
+			uint8_t kb[AUDIT_KEY_FILE_SIZE + 1];
 			ssize_t k = pread(kfd, kb, sizeof(kb), 0);
 
 			close(kfd);
@@ -490,19 +497,10 @@ int audit_verify_records(const char *dir, const char *verification_key, audit_pr
 			else if (!v->done)
 				verdict(v, AUDIT_VERIFY_TAMPERED, AUDIT_KEY_FILE, 0, 0,
 					"the sealing key file is damaged");
+			audit_wipe(kb, sizeof(kb));
 		}
 	}
 	audit_verifier_finish(v, have_ks ? &ks : NULL, ret_report);
 	/* the reader's own failure (out of memory) is an error, not a verdict */
-	r = v->record_error;
-out:
-	audit_wipe(key0, sizeof(key0));
-	audit_wipe(kb, sizeof(kb));
-	audit_wipe(&ks, sizeof(ks));
-	audit_verifier_free(v);
-	audit_free_names(names, n);
-	free(buf);
-	if (dir_fd >= 0)
-		close(dir_fd);
-	return r;
+	return v->record_error;
 }

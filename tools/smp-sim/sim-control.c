@@ -14,6 +14,7 @@
 
 #include "sim.h"
 #include "sim-util.h"
+#include "smp-cleanup.h"
 
 #define CLIENTS_MAX 8
 #define LINE_MAX_LEN 512
@@ -148,9 +149,14 @@ struct sim_control *sim_control_free(struct sim_control *c)
 	return NULL;
 }
 
+static void sim_control_freep(struct sim_control **c)
+{
+	sim_control_free(*c);
+}
+
 int sim_control_new(sd_event *e, struct sim *s, const char *path, struct sim_control **ret)
 {
-	struct sim_control *c;
+	_cleanup_(sim_control_freep) struct sim_control *c = NULL;
 	int r;
 
 	c = calloc(1, sizeof(*c));
@@ -163,23 +169,17 @@ int sim_control_new(sd_event *e, struct sim *s, const char *path, struct sim_con
 		c->clients[i].c = c;
 	}
 	c->fd = sim_unix_listen(path);
-	if (c->fd < 0) {
-		r = c->fd;
-		goto fail;
-	}
+	if (c->fd < 0)
+		return c->fd;
 	c->path = strdup(path);
 	if (!c->path) {
 		(void)unlink(path);
-		r = -ENOMEM;
-		goto fail;
+		return -ENOMEM;
 	}
 	r = sd_event_add_io(e, &c->src, c->fd, EPOLLIN, on_accept, c);
 	if (r < 0)
-		goto fail;
+		return r;
 	*ret = c;
+	c = NULL;
 	return 0;
-
-fail:
-	sim_control_free(c);
-	return r;
 }

@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include "sim-util.h"
+#include "smp-cleanup.h"
 
 int sim_unix_listen(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
-	int fd, r;
+	_cleanup_close_ int fd = -1;
+	int r;
 
 	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
 		return -EINVAL;
@@ -31,20 +33,14 @@ int sim_unix_listen(const char *path)
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto fail_close;
-	if (listen(fd, 4) < 0)
-		goto fail_unlink;
-	if (strcmp(sa.sun_path, path) != 0 && rename(sa.sun_path, path) < 0)
-		goto fail_unlink;
-	return fd;
-
-fail_unlink:
-	r = -errno;
-	(void)unlink(sa.sun_path);
-	close(fd);
-	return r;
-fail_close:
-	r = -errno;
-	close(fd);
+		return -errno;
+	if (listen(fd, 4) < 0 || (strcmp(sa.sun_path, path) != 0 && rename(sa.sun_path, path) < 0)) {
+		/* bind() created the socket file: remove it. */
+		r = -errno;
+		(void)unlink(sa.sun_path);
+		return r;
+	}
+	r = fd;
+	fd = -1;
 	return r;
 }

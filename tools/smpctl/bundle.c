@@ -27,6 +27,7 @@
 #include "bundle.h"
 #include "libsmp.h"
 #include "report.h"
+#include "smp-cleanup.h"
 
 static int fail(char **ret_error, int r, const char *fmt, ...)
 {
@@ -82,21 +83,33 @@ static int dir_is_empty(const char *dir)
 	return r;
 }
 
+static int write_all(int fd, const char *buf, size_t n)
+{
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(fd, buf + done, n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
 static int copy_file(const char *from, const char *to)
 {
 	char buf[1 << 16];
-	int in, out, r = 0;
+	_cleanup_close_ int in = -1;
+	int out, r = 0;
 	ssize_t n;
 
 	in = open(from, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return -errno;
 	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (out < 0) {
-		r = -errno;
-		close(in);
-		return r;
-	}
+	if (out < 0)
+		return -errno;
 	while ((n = read(in, buf, sizeof(buf))) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
@@ -104,20 +117,11 @@ static int copy_file(const char *from, const char *to)
 			r = -errno;
 			break;
 		}
-		for (ssize_t done = 0; done < n;) {
-			ssize_t w = write(out, buf + done, (size_t)(n - done));
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				r = -errno;
-				goto out;
-			}
-			done += w;
-		}
+		r = write_all(out, buf, (size_t)n);
+		if (r < 0)
+			break;
 	}
-out:
-	close(in);
+	/* out is closed here, not by scope: its close() reports the write */
 	if (close(out) < 0 && r == 0)
 		r = -errno;
 	return r;
@@ -265,14 +269,35 @@ static char *readme(const char *log_dir, int64_t since, int64_t until, int n_ses
 	return s;
 }
 
+static void partial_dir_freep(char **tmp)
+{
+	if (!*tmp)
+		return;
+	nftw(*tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(*tmp);
+}
+
+static void session_list_freep(smp_session ***list)
+{
+	smp_session_list_free(*list);
+}
+
+static void report_set_freep(struct report_set **rs)
+{
+	report_set_free(*rs);
+}
+
 int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *key,
 	       const char *outdir, char **ret_error)
 {
-	char *out = NULL, *tmp = NULL, *logcopy = NULL, *reports = NULL, *desc = NULL,
-	     *desc2 = NULL, *fp = NULL, *text = NULL, *path = NULL;
+	_cleanup_free_ char *out = NULL, *logcopy = NULL, *reports = NULL, *desc = NULL,
+			    *desc2 = NULL, *fp = NULL, *text = NULL, *path = NULL;
+	/* the bundle being built: removed with what it holds unless renamed */
+	_cleanup_(partial_dir_freep) char *tmp = NULL;
 	const char *dir = log_dir ? log_dir : SMP_LOG_DEFAULT_DIR;
-	smp_session **list = NULL;
-	struct report_set *reports_set = NULL;
+	_cleanup_(session_list_freep) smp_session **list = NULL;
+	/* declared after list, so released before it: it points into list */
+	_cleanup_(report_set_freep) struct report_set *reports_set = NULL;
 	bool exists = false, key_file;
 	unsigned n_files = 0;
 	struct stat st;
@@ -288,151 +313,108 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 			    "the verification key is malformed (\"smpk1-\" and nine groups "
 			    "of hex digits)");
 	out = strdup(outdir);
-	if (!out) {
-		r = -ENOMEM;
-		goto finish;
-	}
+	if (!out)
+		return -ENOMEM;
 	for (size_t l = strlen(out); l > 1 && out[l - 1] == '/'; l--)
 		out[l - 1] = '\0';
 	if (stat(out, &st) == 0) {
-		if (!S_ISDIR(st.st_mode)) {
-			r = fail(ret_error, -ENOTEMPTY,
-				 "%s exists and is not a directory: a bundle "
-				 "goes into a new or empty directory",
-				 out);
-			goto finish;
-		}
+		if (!S_ISDIR(st.st_mode))
+			return fail(ret_error, -ENOTEMPTY,
+				    "%s exists and is not a directory: a bundle "
+				    "goes into a new or empty directory",
+				    out);
 		r = dir_is_empty(out);
-		if (r <= 0) {
-			r = r < 0 ? fail(ret_error, r, "cannot read %s: %s", out, strerror(-r)) :
-				    fail(ret_error, -ENOTEMPTY,
-					 "%s is not empty: a bundle goes into a new or "
-					 "empty directory, never among other files",
-					 out);
-			goto finish;
-		}
+		if (r <= 0)
+			return r < 0 ? fail(ret_error, r, "cannot read %s: %s", out, strerror(-r)) :
+				       fail(ret_error, -ENOTEMPTY,
+					    "%s is not empty: a bundle goes into a new or "
+					    "empty directory, never among other files",
+					    out);
 		exists = true;
 	} else if (errno != ENOENT) {
-		r = fail(ret_error, -errno, "cannot use %s: %m", out);
-		goto finish;
+		return fail(ret_error, -errno, "cannot use %s: %m", out);
 	}
 
 	/* 1. the log as it is, with its key file: a log that does not verify
 	 * gets no bundle */
 	status = smp_log_verify(log_dir, key, NULL, NULL, &desc);
-	if (status == -ENOENT) {
-		r = fail(ret_error, SMP_LOG_UNVERIFIABLE, "there is no audit log in %s", dir);
-		goto finish;
-	}
-	if (status < 0) {
-		r = fail(ret_error, status, "cannot verify the audit log in %s: %s", dir,
-			 strerror(-status));
-		goto finish;
-	}
-	if (status != SMP_LOG_INTACT) {
-		r = fail(ret_error, status,
-			 "the audit log in %s does not verify (%s): %s; "
-			 "no bundle is made of it",
-			 dir, status_name(status), desc ? desc : "");
-		goto finish;
-	}
+	if (status == -ENOENT)
+		return fail(ret_error, SMP_LOG_UNVERIFIABLE, "there is no audit log in %s", dir);
+	if (status < 0)
+		return fail(ret_error, status, "cannot verify the audit log in %s: %s", dir,
+			    strerror(-status));
+	if (status != SMP_LOG_INTACT)
+		return fail(ret_error, status,
+			    "the audit log in %s does not verify (%s): %s; "
+			    "no bundle is made of it",
+			    dir, status_name(status), desc ? desc : "");
 	{
-		char *kf = NULL;
+		_cleanup_free_ char *kf = NULL;
 
 		key_file = asprintf(&kf, "%s/audit.key", dir) >= 0 && access(kf, R_OK) == 0;
-		free(kf);
 	}
 
 	/* 2. built beside outdir, renamed into place when whole */
 	if (asprintf(&tmp, "%s.partial-XXXXXX", out) < 0) {
-		r = -ENOMEM;
 		tmp = NULL;
-		goto finish;
+		return -ENOMEM;
 	}
 	if (!mkdtemp(tmp)) {
 		r = fail(ret_error, -errno, "cannot create %s: %m", tmp);
+		/* nothing was created: nothing to remove */
 		free(tmp);
 		tmp = NULL;
-		goto finish;
+		return r;
 	}
-	if (asprintf(&logcopy, "%s/log", tmp) < 0 || asprintf(&reports, "%s/reports", tmp) < 0) {
-		r = -ENOMEM;
-		goto finish;
-	}
-	if (mkdir(logcopy, 0750) < 0 || mkdir(reports, 0750) < 0) {
-		r = fail(ret_error, -errno, "cannot create %s: %m", logcopy);
-		goto finish;
-	}
+	if (asprintf(&logcopy, "%s/log", tmp) < 0 || asprintf(&reports, "%s/reports", tmp) < 0)
+		return -ENOMEM;
+	if (mkdir(logcopy, 0750) < 0 || mkdir(reports, 0750) < 0)
+		return fail(ret_error, -errno, "cannot create %s: %m", logcopy);
 	r = copy_log(dir, logcopy, &n_files);
-	if (r < 0) {
-		r = fail(ret_error, r, "cannot copy the audit log from %s: %s", dir, strerror(-r));
-		goto finish;
-	}
+	if (r < 0)
+		return fail(ret_error, r, "cannot copy the audit log from %s: %s", dir, strerror(-r));
 	/* 3. the copy verifies too (smpd may have appended meanwhile) */
 	status = smp_log_verify(logcopy, key, NULL, NULL, &desc2);
-	if (status != SMP_LOG_INTACT) {
-		r = fail(ret_error, status < 0 ? status : SMP_LOG_TRUNCATED,
-			 "the copy of the audit log does not verify (%s): %s; was it being written? "
-			 "try again",
-			 status < 0 ? strerror(-status) : status_name(status), desc2 ? desc2 : "");
-		goto finish;
-	}
+	if (status != SMP_LOG_INTACT)
+		return fail(ret_error, status < 0 ? status : SMP_LOG_TRUNCATED,
+			    "the copy of the audit log does not verify (%s): %s; was it being written? "
+			    "try again",
+			    status < 0 ? strerror(-status) : status_name(status), desc2 ? desc2 : "");
 
 	/* 4. the sessions as CSV, then one report each, from the copy */
-	if (asprintf(&path, "%s/sessions.csv", tmp) < 0) {
-		r = -ENOMEM;
-		goto finish;
-	}
+	if (asprintf(&path, "%s/sessions.csv", tmp) < 0)
+		return -ENOMEM;
 	f = fopen(path, "wex");
-	if (!f) {
-		r = fail(ret_error, -errno, "cannot write %s: %m", path);
-		goto finish;
-	}
+	if (!f)
+		return fail(ret_error, -errno, "cannot write %s: %m", path);
 	r = smp_log_export_sessions(logcopy, SMP_LOG_FORMAT_CSV, NULL, NULL, NULL,
 				    (uint64_t)since * 1000000, (uint64_t)until * 1000000, f);
 	if (fclose(f) != 0 && r >= 0)
 		r = -errno;
-	if (r < 0) {
-		r = fail(ret_error, r, "cannot write the sessions: %s", strerror(-r));
-		goto finish;
-	}
+	if (r < 0)
+		return fail(ret_error, r, "cannot write the sessions: %s", strerror(-r));
 	n = smp_log_list_sessions_filtered(logcopy, NULL, NULL, NULL, (uint64_t)since * 1000000,
 					   (uint64_t)until * 1000000, &list);
-	if (n < 0) {
-		r = fail(ret_error, n, "cannot read the sessions: %s", strerror(-n));
-		goto finish;
-	}
+	if (n < 0)
+		return fail(ret_error, n, "cannot read the sessions: %s", strerror(-n));
 	/* the log (the copy) is read once for all the reports */
 	r = report_set_read(logcopy, list, (size_t)n, &reports_set);
-	if (r < 0) {
-		r = fail(ret_error, r, "cannot read the sessions' records: %s", strerror(-r));
-		goto finish;
-	}
+	if (r < 0)
+		return fail(ret_error, r, "cannot read the sessions' records: %s", strerror(-r));
 	for (int i = 0; i < n; i++) {
-		char *page = NULL, *err = NULL;
+		_cleanup_free_ char *page = NULL, *err = NULL;
 
-		if (asprintf(&page, "%s/session-%s.html", reports, smp_session_get_id(list[i])) < 0) {
-			r = -ENOMEM;
-			goto finish;
-		}
+		if (asprintf(&page, "%s/session-%s.html", reports, smp_session_get_id(list[i])) < 0)
+			return -ENOMEM;
 		f = fopen(page, "wex");
-		if (!f) {
-			r = fail(ret_error, -errno, "cannot write %s: %m", page);
-			free(page);
-			goto finish;
-		}
+		if (!f)
+			return fail(ret_error, -errno, "cannot write %s: %m", page);
 		r = report_set_write(reports_set, (size_t)i, status, desc2, true, f, &err);
 		if (fclose(f) != 0 && r >= 0)
 			r = -errno;
-		if (r < 0) {
-			r = fail(ret_error, r, "cannot write the report of session %s: %s",
-				 smp_session_get_id(list[i]), err ? err : strerror(-r));
-			free(err);
-			free(page);
-			goto finish;
-		}
-		free(err);
-		free(page);
+		if (r < 0)
+			return fail(ret_error, r, "cannot write the report of session %s: %s",
+				    smp_session_get_id(list[i]), err ? err : strerror(-r));
 	}
 
 	/* 5. the verification result and the README */
@@ -457,8 +439,7 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 			     iso_utc(a, since), iso_utc(b, until), n,
 			     iso_utc(now, (int64_t)time(NULL)), SMPCTL_VERSION) < 0) {
 			text = NULL;
-			r = -ENOMEM;
-			goto finish;
+			return -ENOMEM;
 		}
 	}
 	r = write_text(tmp, "verification.txt", text);
@@ -467,30 +448,11 @@ int log_bundle(const char *log_dir, int64_t since, int64_t until, const char *ke
 		text = readme(dir, since, until, n, n_files, fp, desc2, key_file);
 		r = text ? write_text(tmp, "README.txt", text) : -ENOMEM;
 	}
-	if (r < 0) {
-		r = fail(ret_error, r, "cannot write into %s: %s", tmp, strerror(-r));
-		goto finish;
-	}
-	if (chmod(tmp, 0750) < 0 || (exists && rmdir(out) < 0) || rename(tmp, out) < 0) {
-		r = fail(ret_error, -errno, "cannot move the bundle into %s: %m", out);
-		goto finish;
-	}
+	if (r < 0)
+		return fail(ret_error, r, "cannot write into %s: %s", tmp, strerror(-r));
+	if (chmod(tmp, 0750) < 0 || (exists && rmdir(out) < 0) || rename(tmp, out) < 0)
+		return fail(ret_error, -errno, "cannot move the bundle into %s: %m", out);
 	free(tmp);
 	tmp = NULL;
-	r = 0;
-finish:
-	if (tmp)
-		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	report_set_free(reports_set);
-	smp_session_list_free(list);
-	free(out);
-	free(tmp);
-	free(logcopy);
-	free(reports);
-	free(desc);
-	free(desc2);
-	free(fp);
-	free(text);
-	free(path);
-	return r;
+	return 0;
 }

@@ -6,7 +6,10 @@
 #               ($BUILD_ANALYZE, default build-analyze, fully re-analysed);
 #               zero findings, or each answered with a reason in
 #               build-aux/scan-build-suppressions.txt (matched by file,
-#               checker and source line text; a stale entry fails);
+#               checker and source line text; a stale entry fails); a
+#               "Potential leak" of a pointer declared with _cleanup_
+#               (common/smp-cleanup.h) in the same function is answered
+#               by that declaration (clang 14 does not model cleanup);
 #   cppcheck    over every file of that build's compile_commands.json, with
 #               build-aux/cppcheck-suppressions.txt (a reason per entry);
 #               zero findings, and no stale suppression.
@@ -76,6 +79,33 @@ for ln in open(supp, encoding="utf-8"):
         print(f"    {supp}: bad entry (FILE<TAB>CHECKER<TAB>LINE): {ln}")
         sys.exit(1)
     entries.append([parts[0], parts[1], parts[2].strip(), 0])
+# clang 14's analyzer does not model __attribute__((cleanup)): it reports
+# a leak of every pointer that common/smp-cleanup.h's _cleanup_* frees at
+# scope exit.  Such a report is answered when the pointer it names is
+# declared with _cleanup_ in the same function (from the reported line
+# back to the function's opening brace); any other leak still counts.
+# So is a "never read" store of NULL or -1 into such a variable: that is
+# how ownership leaves it (the cleanup reads it at scope exit).
+def cleanup_owned(rel, line, msg, checker):
+    m = re.match(r"Potential leak of memory pointed to by '(\w+)(\.\w+)*'", msg)
+    d = re.match(r"Value stored to '(\w+)' is never read", msg)
+    if not ((checker == "unix.Malloc" and m) or (checker == "deadcode.DeadStores" and d)):
+        return False
+    name = (m or d).group(1)
+    try:
+        src = open(rel, encoding="utf-8", errors="replace").read().splitlines()
+    except OSError:
+        return False
+    if d and not re.match(r"\s*" + re.escape(name) + r"\s*=\s*(NULL|-1)\s*;", src[line - 1]):
+        return False
+    decl = re.compile(r"\b_cleanup_\w*(\([^)]*\))?\s+[^;]*[\s*,]" + re.escape(name) + r"\s*(=|,|;|\[)")
+    for i in range(min(line, len(src)) - 1, -1, -1):
+        if decl.search(src[i]):
+            return True
+        if src[i].startswith("{"):
+            return False
+    return False
+
 bad = 0
 seen = set()
 for m in re.finditer(r"^(\S+?):(\d+):\d+: warning: (.*) \[([\w.]+)\]$", open(log, encoding="utf-8", errors="replace").read(), re.M):
@@ -89,6 +119,9 @@ for m in re.finditer(r"^(\S+?):(\d+):\d+: warning: (.*) \[([\w.]+)\]$", open(log
     except (OSError, IndexError):
         text = ""
     hit = [e for e in entries if e[0] == rel and e[1] == checker and e[2] == text]
+    if not hit and cleanup_owned(rel, line, msg, checker):
+        print(f"    answered (scope cleanup): {rel}:{line}: {msg} [{checker}]")
+        continue
     if hit:
         hit[0][3] += 1
         print(f"    answered: {rel}:{line}: {msg} [{checker}]")

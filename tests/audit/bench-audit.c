@@ -266,10 +266,12 @@ int main(int argc, char **argv)
 	int fd, r, status;
 	pid_t pid;
 
+	const char *only = getenv("BENCH_AUDIT_ONLY");
+
 	snprintf(tmpl, sizeof(tmpl), "%s/smp-audit-bench-XXXXXX", where);
 	if (!mkdtemp(tmpl))
 		die("mkdtemp", errno);
-	if (getenv("BENCH_AUDIT_ONLY") && strcmp(getenv("BENCH_AUDIT_ONLY"), "recall") == 0) {
+	if (only && strcmp(only, "recall") == 0) {
 		/* the recall figure alone (make bench BENCH_ONLY=recall) */
 		audit_log_config_init(&cfg);
 		cfg.max_file_size = 16 << 20; /* as the verification's log below */

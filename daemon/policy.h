@@ -27,6 +27,7 @@ enum zone {
 	_ZONE_INVALID = -1,
 };
 
+/*@ assigns \result \from z; */
 const char *zone_to_string(enum zone z);
 enum zone zone_from_string(const char *s);
 
@@ -124,4 +125,9 @@ int policy_load(const char *config_dir, struct policy *ret, char *err, size_t er
 int policy_load_file(struct policy *p, const char *path, char *err, size_t errsz);
 
 /* Limits for a needle configuration, NULL if the policy has none. */
+/*@ requires \valid_read(p);
+    assigns \result \from p, name;
+    ensures \result == \null || \exists integer i; 0 <= i < p->n_needle &&
+	i < POLICY_NEEDLE_MAX && \result == &p->needle[i];
+ */
 const struct needle_limits *policy_find_needle(const struct policy *p, const char *name);

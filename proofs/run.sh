@@ -123,7 +123,7 @@ run_wp() {
 	WHY3CONFIG=$wp_cfg timeout 900 frama-c -machdep gcc_x86_64 \
 		-cpp-extra-args="$FC_CPP -include proofs/frama-c/wp-libc.h -Iproofs/frama-c/shim -Icommon -Idaemon -Ikernel/include/uapi -D_GNU_SOURCE" \
 		daemon/safety.c -variadic-no-translation \
-		-wp -wp-rte -wp-fct apply_set,safety_check_params \
+		-wp -wp-rte -wp-fct apply_set,safety_check_params,safety_protocol_limits \
 		-wp-prover "${wp_provers[*]}" -wp-timeout 60 -wp-par "$WP_PAR" > "$log" 2>&1
 	local fc=$?
 	unset IFS

@@ -1108,10 +1108,19 @@ struct device *device_find_by_path(struct manager *m, const char *path)
 
 /* ---- operations (the bus glue has checked authorization) ---- */
 
+/*
+ * The claimant left the bus.  sd-bus calls this again on every pass of
+ * the event loop for as long as the tracking object stays empty, and the
+ * claim (with d->track) ends only when the STOP this sends has completed,
+ * on the worker: so the track goes now, or smpd's real-time loop spins
+ * through the whole STOP round trip and starves the very worker that has
+ * to send the STOP whenever the other CPU is busy at the same priority.
+ */
 static int track_handler(sd_bus_track *t, void *userdata)
 {
 	struct device *d = userdata;
 
+	d->track = sd_bus_track_unref(d->track); /* sd-bus holds its own ref for this call */
 	controller_claimant_gone(&d->ctl, now_monotonic_us(), "the claiming client left the bus");
 	device_run(d);
 	return 0;

@@ -10,10 +10,12 @@ of the VM's 60-daemon-chardev yet."""
 
 import datetime
 import os
+import time
 
 import smpdtest as T
 from conftest import Env
 from smpdtest import ERR, IDEV, metadata, params
+from test_smpd import _claimant
 
 # docs/safety.md, H7: an emergency stop reaches the device within this of the call
 ESTOP_BOUND_MS = 20
@@ -147,3 +149,60 @@ def test_stalled_device_does_not_hold_another(bus, polkit, tmp):
     finally:
         env.close()
         sim_b.stop()
+
+
+def _cpu_s(pid):
+    """CPU time smpd's threads have had, in seconds (schedstat: ns)."""
+    total = 0
+    for tid in os.listdir(f'/proc/{pid}/task'):
+        try:
+            with open(f'/proc/{pid}/task/{tid}/schedstat') as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            pass        # a thread that ended meanwhile
+    return total / 1e9
+
+
+def test_loop_waits_while_the_claimants_stop_is_in_flight(env):
+    """H6: the claimant dies while its needle runs and the STOP smpd sends
+    takes a while to be answered (the device holds its reply back).
+    Meanwhile smpd's event loop waits: its CPU time over that window is
+    what steady running costs, not the whole window.  A bus tracking
+    object left empty used to be dispatched again on every pass of the
+    loop until the STOP completed: at SCHED_FIFO that spin took a whole
+    CPU, and with the other CPU busy at the same priority the I/O worker
+    that had to send the STOP got none (seen in make check: no renewal,
+    no STOP, the device's lease stopped the needle)."""
+    p = _claimant(env)
+    c = env.client()
+    T.wait_for(lambda: env.sim.status()['state'] == 'RUNNING', 3, 'running')
+    hold_ms = int(100 * T.SLOW)     # below CommandTimeoutMs (conftest.py)
+    pid = env.smpd.proc.pid         # the wrapper chain (chrt, valgrind) execs
+    # steady running, for comparison: the same length of time
+    c0, t0 = _cpu_s(pid), time.monotonic()
+    time.sleep(hold_ms / 1000)
+    steady, steady_wall = _cpu_s(pid) - c0, time.monotonic() - t0
+
+    n = len(env.sim.events())
+    env.sim.ctl(f'delay {hold_ms} 2')   # the STOP's reply, and a renewal's if one is in flight
+    c1, t1 = _cpu_s(pid), time.monotonic()
+    p.kill()
+    p.wait()
+    time.sleep(hold_ms / 1000)
+    spent, wall = _cpu_s(pid) - c1, time.monotonic() - t1
+
+    T.wait_for(lambda: not c.prop(env.dev_path, IDEV, 'Claimed'), 3, 'the claim released')
+    ev = env.sim.events()[n:]
+    stops = [e for e in ev if 'event=CMD type=STOP' in e]
+    assert stops, ev
+    seq = stops[0].split(' seq=')[1].split()[0]
+    assert [e for e in ev if 'action=delay' in e and f'seq={seq} ' in e], \
+        f'the STOP\'s reply was not held back: {ev}'
+    assert not [e for e in ev if 'LEASE_EXPIRED' in e], ev
+    extra = spent - steady * wall / steady_wall
+    print(f'smpd used {spent * 1000:.1f} ms of CPU in the {wall * 1000:.0f} ms after the claimant '
+          f'died (STOP in flight), {steady * 1000:.1f} ms in {steady_wall * 1000:.0f} ms of '
+          f'steady running')
+    assert extra < 0.4 * wall, \
+        f'smpd spun while its STOP was in flight: {spent * 1000:.0f} ms of CPU in ' \
+        f'{wall * 1000:.0f} ms ({steady * 1000:.0f} ms in {steady_wall * 1000:.0f} ms steady)'

@@ -40,6 +40,7 @@
 #define REPLY_BUF 512	 /* one bulk IN packet (wMaxPacketSize) */
 #define MAX_CONSECUTIVE_ERRORS 64
 #define DEFAULT_TIMEOUT_MS 1000
+#define CANCEL_SLICE_MS 2 /* USB: how often a wait looks at cancel_fd */
 
 enum link_kind {
 	LINK_SOCKET,
@@ -70,7 +71,6 @@ struct smp_link {
 	int fd;
 	uint8_t rbuf[SMPP_SOCK_REC_SIZE + SMPP_SOCK_MAX_REC];
 	size_t rlen;
-	bool drained; /* the last recv() was short: nothing was left */
 
 	/* USB backend. */
 	libusb_context *ctx;
@@ -83,6 +83,9 @@ struct smp_link {
 	bool closing; /* no resubmission: smp_link_close() waits */
 	unsigned consecutive_errors;
 	int epfd;
+
+	/* Readable: the command waiting for its reply gives up (-ECANCELED). */
+	int cancel_fd;
 };
 
 /* ---- Time ---- */
@@ -106,6 +109,14 @@ static int left_ms(int64_t deadline)
 	if (d < 0)
 		return 0;
 	return d > INT32_MAX ? INT32_MAX : (int)d;
+}
+
+/* Has the owner asked the command in progress to give up? */
+static bool cancelled(const struct smp_link *l)
+{
+	struct pollfd p = { .fd = l->cancel_fd, .events = POLLIN };
+
+	return l->cancel_fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
 /* ---- Shared frame handling ---- */
@@ -252,35 +263,25 @@ static int sock_parse(struct smp_link *l)
  */
 static int sock_pump(struct smp_link *l, int timeout_ms)
 {
-	struct pollfd p = { .fd = l->fd, .events = POLLIN };
+	struct pollfd p[2] = {
+		{ .fd = l->fd, .events = POLLIN },
+		{ .fd = l->waiting ? l->cancel_fd : -1, .events = POLLIN },
+	};
 	ssize_t k;
 	int r;
 
 	if (l->gone)
 		return -ENODEV;
-	/*
-	 * Without a wait the non-blocking recv() below is the test: smpd
-	 * reads a record per wakeup at 1 kHz, and a poll() before each read
-	 * and after the last was a third of its system calls.
-	 */
-	if (timeout_ms == 0 && l->drained) {
-		/*
-		 * The last read took all there was: say so without asking
-		 * again.  The fd stays readable for what came meanwhile, and
-		 * the next call reads it.
-		 */
-		l->drained = false;
+	r = poll(p, 2, timeout_ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (r == 0)
 		return 0;
-	}
-	l->drained = false;
-	if (timeout_ms != 0) {
-		r = poll(&p, 1, timeout_ms);
-		if (r < 0)
-			return errno == EINTR ? 0 : -errno;
-		if (r == 0)
-			return 0;
-	}
-	/* Take whatever is there without blocking. */
+	if (p[1].revents & POLLIN)
+		return -ECANCELED;
+	if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
+	/* Drain whatever is there without blocking. */
 	for (;;) {
 		size_t space = sizeof(l->rbuf) - l->rlen;
 
@@ -301,10 +302,8 @@ static int sock_pump(struct smp_link *l, int timeout_ms)
 		if (sock_parse(l) < 0)
 			return -ENODEV;
 		/* A short read took all there was: the next recv() would say EAGAIN. */
-		if ((size_t)k < space) {
-			l->drained = true;
+		if ((size_t)k < space)
 			return 0;
-		}
 	}
 }
 
@@ -453,7 +452,15 @@ static int usb_bulk(struct smp_link *l, uint8_t ep, uint8_t *buf, int len, int64
 		return errno_from_libusb(r);
 	}
 	while (!s.done) {
-		r = usb_pump(l, -1, &s.done);
+		/*
+		 * libusb's wait cannot watch cancel_fd: look at it between
+		 * slices of at most CANCEL_SLICE_MS (telemetry wakes it every
+		 * ms anyway).
+		 */
+		if (l->cancel_fd >= 0 && cancelled(l))
+			r = -ECANCELED;
+		else
+			r = usb_pump(l, l->cancel_fd >= 0 ? CANCEL_SLICE_MS : -1, &s.done);
 		if (r < 0 && !s.done) {
 			libusb_cancel_transfer(t);
 			while (!s.done)
@@ -463,6 +470,8 @@ static int usb_bulk(struct smp_link *l, uint8_t ep, uint8_t *buf, int len, int64
 		}
 	}
 	libusb_free_transfer(t);
+	if (r == -ECANCELED && s.status == LIBUSB_TRANSFER_CANCELLED)
+		return -ECANCELED;
 	switch (s.status) {
 	case LIBUSB_TRANSFER_COMPLETED:
 		return s.actual;
@@ -666,6 +675,7 @@ static struct smp_link *link_alloc(enum link_kind kind)
 	l->kind = kind;
 	l->fd = -1;
 	l->epfd = -1;
+	l->cancel_fd = -1;
 	/* A random start makes a stale reply from an earlier host unlikely
 	 * to match.  Zero is left for telemetry. */
 	if (getrandom(&seq, sizeof(seq), GRND_NONBLOCK) != sizeof(seq))
@@ -828,6 +838,10 @@ int smp_link_command(struct smp_link *l, uint8_t type, const void *payload, size
 	l->got_reply = false;
 	l->saw_bad = false;
 
+	if (cancelled(l)) {
+		r = -ECANCELED;
+		goto out;
+	}
 	if (l->kind == LINK_SOCKET) {
 		r = sock_send_command(l, frame, (size_t)n);
 		if (r < 0)
@@ -910,6 +924,12 @@ int smp_link_read_telemetry(struct smp_link *l, int timeout_ms, struct smp_telem
 		if (left_ms(deadline) == 0)
 			return 0;
 	}
+}
+
+void smp_link_set_cancel_fd(struct smp_link *l, int fd)
+{
+	if (l)
+		l->cancel_fd = fd;
 }
 
 int smp_link_get_fd(struct smp_link *l)

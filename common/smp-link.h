@@ -44,7 +44,8 @@ void smp_link_close(struct smp_link *l);
  * Returns 0 with *ret_reply filled (its status may be non-OK: that is a
  * device answer, not a link error); -ETIMEDOUT; -ENODEV when the device is
  * gone; -EPROTO when only malformed frames came back; -EINVAL for a bad
- * request.
+ * request; -ECANCELED when the cancel fd (smp_link_set_cancel_fd) was
+ * readable.
  */
 int smp_link_command(struct smp_link *l, uint8_t type, const void *payload, size_t len,
 		     int timeout_ms, struct smp_frame *ret_reply);
@@ -52,11 +53,17 @@ int smp_link_command(struct smp_link *l, uint8_t type, const void *payload, size
 /*
  * Wait up to timeout_ms (0 = poll, < 0 = forever) for one telemetry record.
  * Returns 1 with *ret filled, 0 on timeout, -ENODEV when the device is gone.
- * With timeout_ms 0, a 0 may answer from the last read (it took all there
- * was) without asking the device again: records that came since keep
- * smp_link_get_fd() readable, and the next call returns them.
  */
 int smp_link_read_telemetry(struct smp_link *l, int timeout_ms, struct smp_telemetry *ret);
+
+/*
+ * While fd is readable (an eventfd or pipe the caller owns, -1 = none),
+ * smp_link_command() does not start, or gives up the wait for its reply,
+ * and returns -ECANCELED (a command already written stays sent; its late
+ * reply is counted as stray).  The link never reads fd: the caller
+ * clears it.  How another thread makes a stop jump a command in flight.
+ */
+void smp_link_set_cancel_fd(struct smp_link *l, int fd);
 
 /*
  * A file descriptor that becomes readable when smp_link_read_telemetry()

@@ -6,10 +6,14 @@
  * nothing about safety.  Implementations: the simulator's UNIX socket and
  * libusb (both through smp-link, backend-link.c), and the smpusb kernel
  * character device (backend-chardev.c), whose ioctl UAPI carries the same
- * payloads.  Not thread-safe: smpd's event loop is the only user.
+ * payloads.  smpd calls command() only from the device's I/O worker
+ * thread (devio.c); the telemetry calls from the same thread when
+ * telemetry_on_worker is set, else from the event loop, concurrently with
+ * a command.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,20 +22,51 @@
 
 struct backend;
 
+/*
+ * A device operation: a protocol v1 command type (SMPP_T_GET_INFO,
+ * GET_STATUS, GET_CARTRIDGE, GET_STATS, SET_PARAMS, START, RENEW_LEASE,
+ * STOP, ESTOP, CLEAR_FAULT, MARK_CARTRIDGE_USED) with its arguments, and
+ * its result, typed: no backend hands frames to smpd.
+ */
+struct backend_req {
+	uint8_t type;
+	struct smp_params params;	    /* SET_PARAMS */
+	uint16_t lease_ms;		    /* START, RENEW_LEASE */
+	char cartridge_id[SMPP_ID_LEN + 1]; /* MARK_CARTRIDGE_USED */
+};
+
+struct backend_res {
+	struct smp_info info;		/* GET_INFO */
+	bool have_status;		/* START, RENEW_LEASE, STOP, ESTOP, */
+	struct smp_status_info status;	/* CLEAR_FAULT, GET_STATUS */
+	struct smp_cartridge cartridge; /* GET_CARTRIDGE, MARK_CARTRIDGE_USED */
+	struct smp_stats stats;		/* GET_STATS */
+	bool have_applied;		/* SET_PARAMS: the values applied */
+	struct smp_params applied;
+	struct smp_range_error range; /* SET_PARAMS refused OUT_OF_RANGE, NOT_ON_STEP */
+};
+
 struct backend_ops {
 	/*
-	 * One command and its reply.  Returns 0 (reply filled; its status
-	 * may be a device refusal), -ETIMEDOUT, -ENODEV (device gone),
-	 * -EPROTO (only malformed frames came back), -EINVAL.
+	 * One operation, waited for.  Returns 0 (*res filled as its type
+	 * says), a positive enum smpp_status (a device refusal; res->range
+	 * for SET_PARAMS), or -ETIMEDOUT, -ENODEV (device gone), -EPROTO /
+	 * -EBADMSG (nothing well-formed came back), -EINVAL, -ECANCELED
+	 * (set_cancel_fd), -EINTR (cancel_by_signal).
 	 */
-	int (*command)(struct backend *b, uint8_t type, const void *payload, size_t len,
-		       int timeout_ms, struct smp_frame *ret_reply);
+	int (*command)(struct backend *b, const struct backend_req *req, int timeout_ms,
+		       struct backend_res *res);
 	/* Readable when read_telemetry() may make progress; -1 if none. */
 	int (*get_fd)(struct backend *b);
 	/* 1 with *ret filled, 0 when nothing is pending, -ENODEV when gone. */
 	int (*read_telemetry)(struct backend *b, struct smp_telemetry *ret);
 	/* Link counters (bad frames, gaps) for the Stats property. */
 	void (*get_counters)(struct backend *b, struct smp_link_counters *ret);
+	/*
+	 * Optional: while fd is readable, command() gives up its wait and
+	 * returns -ECANCELED (-1 = none).  Called before the worker starts.
+	 */
+	void (*set_cancel_fd)(struct backend *b, int fd);
 	void (*free)(struct backend *b);
 };
 
@@ -39,6 +74,16 @@ struct backend {
 	const struct backend_ops *ops;
 	const char *kind;  /* "socket", "usb", "chardev" */
 	char address[256]; /* socket path, USB serial, /dev node */
+	/* Commands and telemetry share one link: the worker reads telemetry too. */
+	bool telemetry_on_worker;
+	/* command() blocks in a call that only a signal interrupts (EINTR). */
+	bool cancel_by_signal;
+	/*
+	 * command() runs on the caller's thread (the event loop), not on the
+	 * I/O worker: smpusb for now (docs/hacking.md, "Nothing waits for a
+	 * device in the event loop", says why).
+	 */
+	bool inline_commands;
 };
 
 /* The simulator socket transport (docs/protocol.md section 7). */

@@ -288,9 +288,8 @@ static int refuse_beyond_protocol(struct device *d, const struct param_overflow 
 static int method_set_parameters(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct device *d = userdata;
-	struct smp_params req, applied;
+	struct smp_params req;
 	struct param_overflow ov;
-	sd_bus_message *reply = NULL;
 	int r;
 
 	r = bus_read_params(m, &d->ctl.setpoints, d->ctl.have_setpoints, &req, &ov, error);
@@ -304,20 +303,8 @@ static int method_set_parameters(sd_bus_message *m, void *userdata, sd_bus_error
 		return r;
 	if (ov.set)
 		return refuse_beyond_protocol(d, &ov, &req, error);
-	r = device_set_parameters(d, &req, &applied, error);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_new_method_return(m, &reply);
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "a{sv}", 4, "Voltage", "u",
-					  (uint32_t)applied.voltage_mv, "Current", "u",
-					  (uint32_t)applied.current_ma, "StrokeRate", "u",
-					  (uint32_t)applied.rate_chz, "Depth", "u",
-					  (uint32_t)applied.depth_um);
-	if (r >= 0)
-		r = sd_bus_send(NULL, reply, NULL);
-	sd_bus_message_unref(reply);
-	return r;
+	/* answered with the applied values when the device has answered */
+	return device_set_parameters(d, &req, m);
 }
 
 static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -331,10 +318,7 @@ static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = require_claimant(d, m, error);
 	if (r < 0)
 		return r;
-	r = device_start(d, sd_bus_message_get_sender(m), error);
-	if (r < 0)
-		return r;
-	return sd_bus_reply_method_return(m, NULL);
+	return device_start(d, sd_bus_message_get_sender(m), m);
 }
 
 /*
@@ -364,10 +348,7 @@ static int method_stop(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = require_claimant(d, m, error);
 	if (r < 0)
 		return r;
-	r = device_stop(d, sd_bus_message_get_sender(m), "requested by the client", error);
-	if (r < 0)
-		return r;
-	return sd_bus_reply_method_return(m, NULL);
+	return device_stop(d, sd_bus_message_get_sender(m), "requested by the client", m);
 }
 
 /*
@@ -377,12 +358,8 @@ static int method_stop(sd_bus_message *m, void *userdata, sd_bus_error *error)
 static int method_estop(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct device *d = userdata;
-	int r;
 
-	r = device_estop(d, sd_bus_message_get_sender(m), error);
-	if (r < 0)
-		return r;
-	return sd_bus_reply_method_return(m, NULL);
+	return device_estop(d, sd_bus_message_get_sender(m), m);
 }
 
 static int method_clear_fault(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -398,10 +375,7 @@ static int method_clear_fault(sd_bus_message *m, void *userdata, sd_bus_error *e
 		if (r < 0)
 			return r;
 	}
-	r = device_clear_fault(d, sd_bus_message_get_sender(m), error);
-	if (r < 0)
-		return r;
-	return sd_bus_reply_method_return(m, NULL);
+	return device_clear_fault(d, sd_bus_message_get_sender(m), m);
 }
 
 static const sd_bus_vtable device_vtable[] = {

@@ -804,12 +804,31 @@ static void start_fenced(struct controller *c, uint64_t now, const struct ctl_re
 	audit(c, CTL_AUDIT_START, true, c->op_who, NULL);
 }
 
+/*
+ * A stop (a trip, an emergency stop) that came while the start was under
+ * way wins: the glue may complete commands later than it sends them, and
+ * a stop overtakes the START queued or in flight (devio.c).
+ */
+static bool stopped_meanwhile(struct controller *c)
+{
+	if (!c->estop && c->trip == MONITOR_OK && !c->stopping)
+		return false;
+	audit(c, CTL_AUDIT_START_REFUSED, false, c->op_who, "stopped while starting");
+	reply(c, E_FAULT_LATCHED, "the needle was stopped while it started (%s)",
+	      c->estop		    ? "emergency stop" :
+	      c->trip != MONITOR_OK ? c->trip_message :
+				      "stop");
+	return true;
+}
+
 static void start_done(struct controller *c, uint64_t now, const struct ctl_result *res)
 {
 	char msg[SAFETY_MSG_MAX] = "";
 	enum param q = PARAM_VOLTAGE;
 	enum start_refusal why;
 
+	if (stopped_meanwhile(c))
+		return;
 	if (res->r != 0) {
 		audit(c, CTL_AUDIT_START_REFUSED, false, c->op_who, why_failed(res->r));
 		reply_device_error(c, res->r, "START");
@@ -944,8 +963,8 @@ static void clear_done(struct controller *c, uint64_t now, const struct ctl_resu
 	/*
 	 * Fenced at once by the estimate, exactly when GET_STATS answers:
 	 * records from before the CLEAR_FAULT that reach us meanwhile (the
-	 * backlog the link held while the command waited) would otherwise
-	 * set the state back to FAULT.
+	 * I/O worker hands over what it read during the command only after
+	 * it) would otherwise set the state back to FAULT.
 	 */
 	set_fence(c, now, false, 0, 1);
 	send(c, SMPP_T_GET_STATS, CTL_TAG_CLEAR_FENCE, NULL, 0);
@@ -1075,6 +1094,8 @@ void controller_audit_done(struct controller *c, uint64_t now, int r)
 			      strerror(-r));
 			return;
 		}
+		if (stopped_meanwhile(c))
+			return;
 		/* the gate again: a fault, a stop or a reload may have come meanwhile */
 		why = start_refusal(c, &q, msg, sizeof(msg));
 		if (why != START_OK) {

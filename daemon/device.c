@@ -5,11 +5,15 @@
  * commands and telemetry, sd-event timers, D-Bus signals and errors, the
  * audit records and the journal.  Nothing here decides whether the needle
  * may run: every event goes to the controller, and its actions are carried
- * out in order by device_run().  Device commands run synchronously today
- * and their completion goes back to the controller at once.
+ * out in order by device_run().  Device commands go to the device's I/O
+ * worker (devio.c) and their completions come back through the event
+ * loop as controller_command_done(); a D-Bus request is answered when the
+ * controller says so (CTL_REPLY), so nothing here waits for a device
+ * except attaching it, opening a session (its cartridge) and shutdown.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,34 +81,54 @@ static void device_mark_gone(struct device *d)
 	controller_device_gone(&d->ctl);
 	if (d->io_source)
 		sd_event_source_set_enabled(d->io_source, SD_EVENT_OFF);
+	if (d->done_source)
+		sd_event_source_set_enabled(d->done_source, SD_EVENT_OFF);
 	if (sd_event_add_defer(d->manager->event, &d->gone_event, gone_handler, d) < 0)
 		d->gone_event = NULL; /* removed on shutdown instead */
 }
 
 /*
- * One command.  Returns 0 (OK reply in *ret_reply), a positive enum
- * smpp_status for a device refusal, or a negative errno for link errors
- * (-ENODEV also schedules the removal of the device).
+ * One operation, waited for: only where smpd cannot go on without the
+ * answer (attaching, opening a session).  Returns 0 (*ret filled), a
+ * positive enum smpp_status for a device refusal, or a negative errno
+ * for link errors (-ENODEV also schedules the removal of the device).
  */
-static int device_command(struct device *d, uint8_t type, const void *payload, size_t len,
-			  struct smp_frame *ret_reply)
+static int device_command(struct device *d, const struct backend_req *req, struct backend_res *ret)
 {
-	struct smp_frame reply;
+	struct devio_op op = { .req = *req };
 	int r;
 
 	if (d->gone)
 		return -ENODEV;
-	r = d->backend->ops->command(d->backend, type, payload, len,
-				     (int)d->manager->policy.command_timeout_ms.value, &reply);
+	devio_set_timeout(d->io, (int)d->manager->policy.command_timeout_ms.value);
+	r = devio_call(d->io, &op);
 	if (r == -ENODEV)
 		device_mark_gone(d);
+	if (ret)
+		*ret = op.res;
+	return r;
+}
+
+/* What a completion is for (devio_op.kind). */
+enum {
+	DEVICE_OP_CONTROLLER, /* a CTL_SEND: tag is the controller's */
+	DEVICE_OP_CARTRIDGE,  /* the cartridge changed: read it again */
+};
+
+static int device_submit(struct device *d, unsigned kind, unsigned tag, const struct backend_req *req)
+{
+	struct devio_op op = { .req = *req, .kind = kind, .tag = tag };
+	int r;
+
+	devio_set_timeout(d->io, (int)d->manager->policy.command_timeout_ms.value);
+	r = devio_submit(d->io, &op);
 	if (r < 0)
 		return r;
-	if (ret_reply)
-		*ret_reply = reply;
-	if (reply.type == SMPP_T_ERROR)
-		return reply.status ? reply.status : SMPP_S_INTERNAL;
-	return reply.status;
+	d->outstanding++;
+	if ((req->type == SMPP_T_STOP || req->type == SMPP_T_ESTOP) &&
+	    devio_cancel_pending(d->io) && d->kick_timer)
+		sd_event_source_set_enabled(d->kick_timer, SD_EVENT_ON);
+	return 0;
 }
 
 static void audit_device_event(struct device *d, bool durable, const char *event, const char *who,
@@ -128,61 +152,126 @@ static void audit_device_event(struct device *d, bool durable, const char *event
 
 /* ---- carrying out the controller's actions ---- */
 
-/* Send a command and give its decoded completion back to the controller. */
+/*
+ * Send a command; its completion goes back to the controller
+ * (command_done).  The controller's arguments (SET_PARAMS, the lease) come
+ * as the protocol encodes them and are typed here.
+ */
 static void act_send(struct device *d, const struct ctl_action *a)
 {
-	struct ctl_result res = { .tag = a->tag };
-	struct smp_frame reply = { 0 };
-	int r;
+	struct backend_req req = { .type = a->cmd };
+	int r = -ENODEV;
 
-	r = device_command(d, a->cmd, a->payload, a->len, &reply);
-	if (r == 0) {
-		switch (a->cmd) {
-		case SMPP_T_GET_STATS: {
-			struct smp_stats st;
+	if (a->cmd == SMPP_T_SET_PARAMS && smp_params_decode(a->payload, a->len, &req.params) < 0)
+		r = -EINVAL;
+	else if ((a->cmd == SMPP_T_START || a->cmd == SMPP_T_RENEW_LEASE) &&
+		 smp_lease_decode(a->payload, a->len, &req.lease_ms) < 0)
+		r = -EINVAL;
+	else if (!d->gone)
+		r = device_submit(d, DEVICE_OP_CONTROLLER, a->tag, &req);
+	if (r < 0) {
+		struct ctl_result res = { .tag = a->tag, .r = r };
 
-			if (smp_stats_decode(reply.payload, reply.len, &st) < 0) {
-				r = -EPROTO;
-				break;
-			}
-			res.have_uptime = true;
-			res.uptime_ms = st.uptime_ms;
-			break;
-		}
-		case SMPP_T_GET_CARTRIDGE: {
-			struct smp_cartridge c;
-
-			if (smp_cartridge_decode(reply.payload, reply.len, &c) < 0) {
-				r = -EBADMSG;
-				break;
-			}
-			d->cartridge = c;
-			res.cartridge_present = c.flags & SMPP_CART_PRESENT;
-			snprintf(res.cartridge_id, sizeof(res.cartridge_id), "%s", c.id);
-			break;
-		}
-		case SMPP_T_SET_PARAMS:
-			res.have_params = smp_params_decode(reply.payload, reply.len, &res.params) ==
-					  0;
-			break;
-		default: {
-			struct smp_status_info st;
-
-			if (smp_status_decode(reply.payload, reply.len, &st) == 0) {
-				res.have_status = true;
-				res.state = st.state;
-				res.faults = st.faults;
-			}
-			break;
-		}
-		}
-	} else if (r > 0 && a->cmd == SMPP_T_SET_PARAMS) {
-		smp_range_error_decode(reply.payload, reply.len, &res.range);
-	} else if (r > 0 && a->cmd == SMPP_T_GET_CARTRIDGE) {
-		r = -EIO; /* as reading the cartridge always said */
+		controller_command_done(&d->ctl, now_monotonic_us(), &res);
 	}
-	res.r = r;
+}
+
+/* A controller command's completion, back to the controller. */
+static void command_done(struct device *d, const struct devio_op *op)
+{
+	struct ctl_result res = { .tag = (enum ctl_tag)op->tag, .r = op->r };
+	const struct backend_res *br = &op->res;
+
+	if (op->r == 0) {
+		switch (op->req.type) {
+		case SMPP_T_GET_STATS:
+			res.have_uptime = true;
+			res.uptime_ms = br->stats.uptime_ms;
+			break;
+		case SMPP_T_GET_CARTRIDGE:
+			d->cartridge = br->cartridge;
+			res.cartridge_present = br->cartridge.flags & SMPP_CART_PRESENT;
+			snprintf(res.cartridge_id, sizeof(res.cartridge_id), "%s", br->cartridge.id);
+			break;
+		case SMPP_T_SET_PARAMS:
+			res.have_params = br->have_applied;
+			res.params = br->applied;
+			break;
+		default:
+			res.have_status = br->have_status;
+			res.state = br->status.state;
+			res.faults = br->status.faults;
+			break;
+		}
+	} else if (op->r > 0 && op->req.type == SMPP_T_SET_PARAMS) {
+		res.range = br->range;
+	} else if (op->r > 0 && op->req.type == SMPP_T_GET_CARTRIDGE) {
+		res.r = -EIO; /* as reading the cartridge always said */
+	}
 	controller_command_done(&d->ctl, now_monotonic_us(), &res);
+}
+
+/* The cartridge changed (telemetry said so) and was read again. */
+static void cartridge_done(struct device *d, const struct devio_op *op)
+{
+	if (op->r != 0)
+		return;
+	d->cartridge = op->res.cartridge;
+	device_limits_changed(d);
+	if (!d->gone)
+		bus_device_emit_changed(d, "Cartridge", "Limits", NULL);
+}
+
+static void take_completion(struct device *d, const struct devio_op *op)
+{
+	if (d->outstanding)
+		d->outstanding--;
+	if (op->r == -ENODEV)
+		device_mark_gone(d);
+	if (op->kind == DEVICE_OP_CONTROLLER)
+		command_done(d, op);
+	else
+		cartridge_done(d, op);
+	device_run(d);
+}
+
+/* Above the telemetry: a renewal's or a stop's completion is never late. */
+static int done_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct device *d = userdata;
+	struct devio_op op;
+
+	while (devio_take_done(d->io, &op))
+		take_completion(d, &op);
+	return 0;
+}
+
+/* smpusb: a cancel is a signal that may land just before the ioctl: again. */
+static int kick_handler(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct device *d = userdata;
+
+	if (!devio_cancel_pending(d->io))
+		return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	devio_kick(d->io);
+	return sd_event_source_set_time_relative(s, 2000);
+}
+
+void device_settle(struct device *d)
+{
+	struct devio_op op;
+	uint64_t end = now_monotonic_us() +
+		       2 * (uint64_t)d->manager->policy.command_timeout_ms.value * 1000;
+
+	while (d->outstanding > 0 && now_monotonic_us() < end) {
+		struct pollfd p = { .fd = devio_get_done_fd(d->io), .events = POLLIN };
+
+		if (devio_take_done(d->io, &op)) {
+			take_completion(d, &op);
+			continue;
+		}
+		(void)poll(&p, 1, 10);
+	}
 }
 
 static int renew_timer_handler(sd_event_source *s, uint64_t usec, void *userdata);
@@ -438,6 +527,81 @@ static void act_session_expired(struct device *d)
 				   "session-time-exceeded", 0);
 }
 
+static void send_reply(struct device *d, sd_bus_message *m, enum device_req kind,
+		       const struct ctl_action *a)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	int r;
+
+	if (a->error && a->limit_refusal) {
+		/* only SetParameters and Start are refused by a limit */
+		const struct smp_params *req = kind == DEVICE_REQ_SET_PARAMETERS ?
+						       &d->ctl.op_params :
+						       &d->ctl.setpoints;
+
+		device_refuse_limit(d, &d->ctl.limits, a->param, req, NULL, a->message, &error);
+	} else if (a->error) {
+		sd_bus_error_setf(&error, a->error, "%s", a->message);
+	}
+	if (!m) {
+		sd_bus_error_free(&error);
+		return;
+	}
+	if (sd_bus_error_is_set(&error)) {
+		sd_bus_reply_method_error(m, &error);
+		sd_bus_error_free(&error);
+		return;
+	}
+	if (kind != DEVICE_REQ_SET_PARAMETERS) {
+		sd_bus_reply_method_return(m, NULL);
+		return;
+	}
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "a{sv}", 4, "Voltage", "u",
+					  (uint32_t)d->ctl.setpoints.voltage_mv, "Current", "u",
+					  (uint32_t)d->ctl.setpoints.current_ma, "StrokeRate", "u",
+					  (uint32_t)d->ctl.setpoints.rate_chz, "Depth", "u",
+					  (uint32_t)d->ctl.setpoints.depth_um);
+	if (r >= 0)
+		sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+}
+
+/* The controller's answer: to the EmergencyStop, the busy request or the request in progress. */
+static void act_reply(struct device *d, const struct ctl_action *a)
+{
+	if (a->estop) {
+		sd_bus_message *m;
+
+		if (d->n_estop_msgs == 0)
+			return;
+		m = d->estop_msgs[0];
+		memmove(d->estop_msgs, d->estop_msgs + 1, --d->n_estop_msgs * sizeof(*d->estop_msgs));
+		if (m) {
+			if (a->error)
+				sd_bus_reply_method_errorf(m, a->error, "%s", a->message);
+			else
+				sd_bus_reply_method_return(m, NULL);
+			sd_bus_message_unref(m);
+		}
+		return;
+	}
+	if (d->req_busy) {
+		d->req_busy = false;
+		send_reply(d, d->busy_msg, DEVICE_REQ_STOP, a);
+		return;
+	}
+	{
+		sd_bus_message *m = d->op_msg;
+
+		d->op_msg = NULL;
+		send_reply(d, m, d->op_kind, a);
+		sd_bus_message_unref(m);
+	}
+}
+
 static void device_act(struct device *d, const struct ctl_action *a)
 {
 	switch (a->kind) {
@@ -474,13 +638,7 @@ static void device_act(struct device *d, const struct ctl_action *a)
 		smpd_log(LOG_WARNING, d->info.serial, "%s", a->message);
 		break;
 	case CTL_REPLY:
-		if (a->estop) {
-			d->estop_reply = *a;
-			d->have_estop_reply = true;
-		} else {
-			d->reply = *a;
-			d->have_reply = true;
-		}
+		act_reply(d, a);
 		break;
 	}
 }
@@ -531,26 +689,6 @@ static int limit_timer_handler(sd_event_source *s, uint64_t usec, void *userdata
 {
 	device_timer(userdata, CTL_TIMER_LIMIT);
 	return 0;
-}
-
-/* The answer the controller gave to the request just made (synchronous today). */
-static int device_answer(struct device *d, const struct smp_params *req, sd_bus_error *error)
-{
-	struct ctl_action *a = &d->reply;
-
-	if (!d->have_reply)
-		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR,
-					 "device %s did not finish the request", d->info.serial);
-	d->have_reply = false;
-	if (!a->error)
-		return 0;
-	if (a->limit_refusal) {
-		/* only SetParameters and Start are refused by a limit; both pass req */
-		if (!req)
-			req = &d->ctl.setpoints;
-		return device_refuse_limit(d, &d->ctl.limits, a->param, req, NULL, a->message, error);
-	}
-	return sd_bus_error_setf(error, a->error, "%s", a->message);
 }
 
 void device_trip(struct device *d, enum monitor_trip trip, const char *msg)
@@ -622,11 +760,9 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 	device_run(d);
 	if (d->gone)
 		return;
-	if (cart_changed) {
-		device_refresh_cartridge(d);
-		if (!d->gone)
-			bus_device_emit_changed(d, "Cartridge", "Limits", NULL);
-	}
+	if (cart_changed) /* read again; cartridge_done() announces it */
+		device_submit(d, DEVICE_OP_CARTRIDGE, 0,
+			      &(struct backend_req){ .type = SMPP_T_GET_CARTRIDGE });
 }
 
 /* Judges the records the link holds, max at most. */
@@ -636,7 +772,7 @@ static void read_pending_telemetry(struct device *d, unsigned max)
 	int r;
 
 	for (unsigned i = 0; i < max && !d->gone; i++) {
-		r = d->backend->ops->read_telemetry(d->backend, &t);
+		r = devio_read_telemetry(d->io, &t);
 		if (r == -ENODEV) {
 			device_mark_gone(d);
 			device_run(d);
@@ -780,19 +916,15 @@ void device_audit_tick(struct device *d)
 
 int device_refresh_cartridge(struct device *d)
 {
-	struct smp_frame reply;
-	struct smp_cartridge c;
+	struct backend_res res;
 	int r;
 
-	r = device_command(d, SMPP_T_GET_CARTRIDGE, NULL, 0, &reply);
+	r = device_command(d, &(struct backend_req){ .type = SMPP_T_GET_CARTRIDGE }, &res);
 	if (r != 0) {
 		device_run(d); /* the link may be gone */
 		return r < 0 ? r : -EIO;
 	}
-	r = smp_cartridge_decode(reply.payload, reply.len, &c);
-	if (r < 0)
-		return -EBADMSG;
-	d->cartridge = c;
+	d->cartridge = res.cartridge;
 	device_limits_changed(d);
 	return 0;
 }
@@ -800,7 +932,7 @@ int device_refresh_cartridge(struct device *d)
 int device_new(struct manager *m, struct backend *b, struct device **ret)
 {
 	struct device *d;
-	struct smp_frame reply;
+	struct backend_res res;
 	struct smp_status_info st = { 0 };
 	int r;
 
@@ -811,20 +943,23 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 	d->backend = b;
 	controller_init(&d->ctl, &m->policy, "", now_monotonic_us());
 	d->ctl.audit_error = m->audit_error;
+	r = devio_new(b, (int)m->policy.command_timeout_ms.value, &d->io);
+	if (r < 0)
+		goto fail;
 
-	r = device_command(d, SMPP_T_GET_INFO, NULL, 0, &reply);
+	r = device_command(d, &(struct backend_req){ .type = SMPP_T_GET_INFO }, &res);
 	if (r == 0)
-		r = smp_info_decode(reply.payload, reply.len, &d->info) < 0 ? -EBADMSG : 0;
+		d->info = res.info;
 	else if (r > 0)
 		r = -EIO;
 	if (r >= 0 && !safety_token_valid(d->info.serial))
 		r = -EBADMSG; /* a serial we cannot put in a path or a log */
 	if (r >= 0) {
-		r = device_command(d, SMPP_T_GET_STATUS, NULL, 0, &reply);
+		r = device_command(d, &(struct backend_req){ .type = SMPP_T_GET_STATUS }, &res);
 		if (r > 0)
 			r = -EIO;
-		if (r == 0)
-			smp_status_decode(reply.payload, reply.len, &st);
+		if (r == 0 && res.have_status)
+			st = res.status;
 	}
 	if (r >= 0)
 		r = device_refresh_cartridge(d);
@@ -845,14 +980,25 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 			r = -EEXIST;
 			goto fail;
 		}
-	if (b->ops->get_fd(b) >= 0) {
-		r = sd_event_add_io(m->event, &d->io_source, b->ops->get_fd(b), EPOLLIN, io_handler,
-				    d);
+	if (devio_get_telemetry_fd(d->io) >= 0) {
+		r = sd_event_add_io(m->event, &d->io_source, devio_get_telemetry_fd(d->io), EPOLLIN,
+				    io_handler, d);
 		if (r < 0)
 			goto fail;
 		/* Below the lease renewal: a telemetry backlog never delays it. */
 		sd_event_source_set_priority(d->io_source, SD_EVENT_PRIORITY_IMPORTANT + 10);
 	}
+	r = sd_event_add_io(m->event, &d->done_source, devio_get_done_fd(d->io), EPOLLIN,
+			    done_handler, d);
+	if (r < 0)
+		goto fail;
+	/* With the renewal, above telemetry: a stop's or renewal's answer is never late. */
+	sd_event_source_set_priority(d->done_source, SD_EVENT_PRIORITY_IMPORTANT);
+	r = sd_event_add_time_relative(m->event, &d->kick_timer, CLOCK_MONOTONIC, 2000, 0,
+				       kick_handler, d);
+	if (r < 0)
+		goto fail;
+	sd_event_source_set_enabled(d->kick_timer, SD_EVENT_OFF);
 	r = sd_event_add_time_relative(m->event, &d->telemetry_timer, CLOCK_MONOTONIC,
 				       1000000ULL / m->policy.telemetry_hz.value, 0,
 				       telemetry_timer_handler, d);
@@ -906,6 +1052,20 @@ void device_free(struct device *d)
 	if (!d)
 		return;
 	polkit_cancel_userdata(d->manager, d);
+	/* the worker first: nothing more completes (stops queued still go out) */
+	devio_free(d->io);
+	if (d->op_msg)
+		sd_bus_reply_method_errorf(d->op_msg, SMPD_ERROR_DEVICE_ERROR,
+					   "device %s was removed", d->info.serial);
+	sd_bus_message_unref(d->op_msg);
+	for (size_t i = 0; i < d->n_estop_msgs; i++) {
+		sd_bus_reply_method_errorf(d->estop_msgs[i], SMPD_ERROR_DEVICE_ERROR,
+					   "device %s was removed", d->info.serial);
+		sd_bus_message_unref(d->estop_msgs[i]);
+	}
+	free(d->estop_msgs);
+	sd_event_source_disable_unref(d->done_source);
+	sd_event_source_disable_unref(d->kick_timer);
 	sd_event_source_unref(d->io_source);
 	for (int t = 0; t < _CTL_TIMER_MAX; t++)
 		sd_event_source_disable_unref(d->timer[t]);
@@ -948,10 +1108,19 @@ struct device *device_find_by_path(struct manager *m, const char *path)
 
 /* ---- operations (the bus glue has checked authorization) ---- */
 
+/*
+ * The claimant left the bus.  sd-bus calls this again on every pass of
+ * the event loop for as long as the tracking object stays empty, and the
+ * claim (with d->track) ends only when the STOP this sends has completed,
+ * on the worker: so the track goes now, or smpd's real-time loop spins
+ * through the whole STOP round trip and starves the very worker that has
+ * to send the STOP whenever the other CPU is busy at the same priority.
+ */
 static int track_handler(sd_bus_track *t, void *userdata)
 {
 	struct device *d = userdata;
 
+	d->track = sd_bus_track_unref(d->track); /* sd-bus holds its own ref for this call */
 	controller_claimant_gone(&d->ctl, now_monotonic_us(), "the claiming client left the bus");
 	device_run(d);
 	return 0;
@@ -1035,57 +1204,78 @@ int device_refuse_limit(struct device *d, const struct effective_limits *el, enu
 	return sd_bus_error_setf(error, SMPD_ERROR_LIMIT_EXCEEDED, "%s", msg);
 }
 
-int device_set_parameters(struct device *d, const struct smp_params *req,
-			  struct smp_params *ret_applied, sd_bus_error *error)
+/*
+ * A request to the controller: m gets the answer the controller gives,
+ * now (a refusal) or when the device has answered.  A request made while
+ * another is in progress is refused at once (busy) and must not take the
+ * answer of the one in progress.
+ */
+static void request_begin(struct device *d, sd_bus_message *m, enum device_req kind)
 {
-	int r;
-
-	device_limits_changed(d);
-	controller_request_set_parameters(&d->ctl, now_monotonic_us(), req);
-	device_run(d);
-	r = device_answer(d, req, error);
-	if (r >= 0 && ret_applied)
-		*ret_applied = d->ctl.setpoints;
-	return r;
+	if (d->ctl.op != CTL_OP_NONE) {
+		d->req_busy = true;
+		d->busy_msg = m;
+		return;
+	}
+	sd_bus_message_unref(d->op_msg); /* none: the controller answered the last */
+	d->op_msg = sd_bus_message_ref(m);
+	d->op_kind = kind;
 }
 
-int device_start(struct device *d, const char *who, sd_bus_error *error)
+static int request_end(struct device *d)
+{
+	device_run(d);
+	d->req_busy = false;
+	d->busy_msg = NULL;
+	return 1;
+}
+
+int device_set_parameters(struct device *d, const struct smp_params *req, sd_bus_message *m)
+{
+	device_limits_changed(d);
+	request_begin(d, m, DEVICE_REQ_SET_PARAMETERS);
+	controller_request_set_parameters(&d->ctl, now_monotonic_us(), req);
+	return request_end(d);
+}
+
+int device_start(struct device *d, const char *who, sd_bus_message *m)
 {
 	manager_check_audit_space(d->manager);
 	device_limits_changed(d); /* the policy may have been reloaded since SetParameters */
+	request_begin(d, m, DEVICE_REQ_START);
 	controller_request_start(&d->ctl, now_monotonic_us(), who);
-	device_run(d);
-	return device_answer(d, &d->ctl.setpoints, error);
+	return request_end(d);
 }
 
-int device_stop(struct device *d, const char *who, const char *reason, sd_bus_error *error)
+int device_stop(struct device *d, const char *who, const char *reason, sd_bus_message *m)
 {
+	request_begin(d, m, DEVICE_REQ_STOP);
 	controller_request_stop(&d->ctl, now_monotonic_us(), who, reason);
-	device_run(d);
-	return device_answer(d, NULL, error);
+	return request_end(d);
 }
 
-int device_estop(struct device *d, const char *who, sd_bus_error *error)
+int device_estop(struct device *d, const char *who, sd_bus_message *m)
 {
-	const struct ctl_action *a = &d->estop_reply;
+	if (d->n_estop_msgs == d->cap_estop_msgs) {
+		size_t cap = d->cap_estop_msgs ? 2 * d->cap_estop_msgs : 4;
+		sd_bus_message **n = realloc(d->estop_msgs, cap * sizeof(*n));
 
+		if (!n)
+			return -ENOMEM;
+		d->estop_msgs = n;
+		d->cap_estop_msgs = cap;
+	}
+	d->estop_msgs[d->n_estop_msgs++] = sd_bus_message_ref(m);
 	controller_request_estop(&d->ctl, now_monotonic_us(), who);
 	device_run(d);
-	if (!d->have_estop_reply)
-		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR,
-					 "device %s did not finish the emergency stop",
-					 d->info.serial);
-	d->have_estop_reply = false;
-	if (a->error)
-		return sd_bus_error_setf(error, a->error, "%s", a->message);
-	return 0;
+	return 1;
 }
 
-int device_clear_fault(struct device *d, const char *who, sd_bus_error *error)
+int device_clear_fault(struct device *d, const char *who, sd_bus_message *m)
 {
+	request_begin(d, m, DEVICE_REQ_CLEAR_FAULT);
 	controller_request_clear_fault(&d->ctl, now_monotonic_us(), who);
-	device_run(d);
-	return device_answer(d, NULL, error);
+	return request_end(d);
 }
 
 static int device_error(sd_bus_error *error, int r, const char *what)
@@ -1099,16 +1289,19 @@ static int device_error(sd_bus_error *error, int r, const char *what)
 
 int device_mark_cartridge(struct device *d, sd_bus_error *error)
 {
-	struct smp_frame reply;
-	uint8_t buf[SMPP_MARK_USED_SIZE];
+	struct backend_req req = { .type = SMPP_T_MARK_CARTRIDGE_USED };
+	struct backend_res res;
+	uint8_t check[SMPP_MARK_USED_SIZE];
 	int r;
 
-	if (smp_mark_used_encode(d->cartridge.id, buf, sizeof(buf)) < 0)
+	/* what the protocol can carry (printable, 1-16 characters) */
+	if (smp_mark_used_encode(d->cartridge.id, check, sizeof(check)) < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR, "bad cartridge id");
-	r = device_command(d, SMPP_T_MARK_CARTRIDGE_USED, buf, sizeof(buf), &reply);
+	snprintf(req.cartridge_id, sizeof(req.cartridge_id), "%s", d->cartridge.id);
+	r = device_command(d, &req, &res);
 	device_run(d); /* the link may be gone */
 	if (r != 0)
 		return device_error(error, r, "MARK_CARTRIDGE_USED");
-	smp_cartridge_decode(reply.payload, reply.len, &d->cartridge);
+	d->cartridge = res.cartridge;
 	return 0;
 }

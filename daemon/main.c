@@ -36,7 +36,7 @@ static void help(void)
 	       "     --bus-address=ADDR   Connect to the bus at ADDR (tests, demo)\n"
 	       "     --config-dir=DIR     Policy directory (default %s)\n"
 	       "     --state-dir=DIR      State and audit log directory (default %s)\n"
-	       "     --sim-socket=PATH    Attach the smp-sim device serving PATH\n"
+	       "     --sim-socket=PATH    Attach the smp-sim device serving PATH (repeatable)\n"
 	       "     --audit-key-file=PATH  When a new audit log is created, write its\n"
 	       "                          verification key to PATH (mode 0400) instead of\n"
 	       "                          stderr; default STATE_DIR/%s when\n"
@@ -146,7 +146,8 @@ int main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_dir = DEFAULT_CONFIG_DIR, *state_dir = DEFAULT_STATE_DIR;
-	const char *address = NULL, *sim_socket = NULL, *key_file = NULL;
+	const char *address = NULL, *sim_socket[SMPD_SIM_SOCKETS_MAX], *key_file = NULL;
+	unsigned n_sim_socket = 0;
 	char *key_file_default = NULL;
 	int bus_kind = BUS_SYSTEM, c, r;
 	bool usb = true;
@@ -181,7 +182,12 @@ int main(int argc, char *argv[])
 			state_dir = optarg;
 			break;
 		case ARG_SIM_SOCKET:
-			sim_socket = optarg;
+			if (n_sim_socket == SMPD_SIM_SOCKETS_MAX) {
+				fprintf(stderr, "smpd: --sim-socket: at most %d\n",
+					SMPD_SIM_SOCKETS_MAX);
+				return EXIT_FAILURE;
+			}
+			sim_socket[n_sim_socket++] = optarg;
 			break;
 		case ARG_AUDIT_KEY_FILE:
 			key_file = optarg;
@@ -240,8 +246,8 @@ int main(int argc, char *argv[])
 		smpd_log(LOG_ERR, NULL, "cannot start: %s", strerror(-r));
 		goto fail;
 	}
-	if (sim_socket) {
-		r = manager_attach_socket(m, sim_socket);
+	for (unsigned i = 0; i < n_sim_socket; i++) {
+		r = manager_attach_socket(m, sim_socket[i]);
 		if (r < 0)
 			goto fail;
 	}

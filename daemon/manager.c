@@ -561,26 +561,32 @@ void manager_stop_all(struct manager *m, const char *reason)
 			session_end(s, AUDIT_REASON_DAEMON_STOPPED);
 }
 
-static int reconnect_handler(sd_event_source *s, uint64_t usec, void *userdata)
+/* Attach the simulator serving path unless it is attached. */
+static void reconnect_one(struct manager *m, const char *path)
 {
-	struct manager *m = userdata;
 	struct backend *b;
 	int r;
 
 	for (struct device *d = m->devices; d; d = d->next)
 		if (!d->gone && strcmp(d->backend->kind, "socket") == 0 &&
-		    strcmp(d->backend->address, m->sim_socket) == 0)
-			goto again; /* attached */
-	r = backend_socket_open(m->sim_socket, &b);
+		    strcmp(d->backend->address, path) == 0)
+			return; /* attached */
+	r = backend_socket_open(path, &b);
 	if (r >= 0) {
 		r = device_new(m, b, NULL);
 		if (r < 0) {
-			smpd_log(LOG_WARNING, NULL, "device on %s refused: %s", m->sim_socket,
-				 strerror(-r));
+			smpd_log(LOG_WARNING, NULL, "device on %s refused: %s", path, strerror(-r));
 			backend_free(b);
 		}
 	}
-again:
+}
+
+static int reconnect_handler(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+
+	for (unsigned i = 0; i < m->n_sim_sockets; i++)
+		reconnect_one(m, m->sim_sockets[i]);
 	sd_event_source_set_time(s, usec + RECONNECT_USEC);
 	return 0;
 }
@@ -589,9 +595,14 @@ int manager_attach_socket(struct manager *m, const char *path)
 {
 	int r;
 
-	m->sim_socket = strdup(path);
-	if (!m->sim_socket)
+	if (m->n_sim_sockets >= SMPD_SIM_SOCKETS_MAX)
+		return -E2BIG;
+	m->sim_sockets[m->n_sim_sockets] = strdup(path);
+	if (!m->sim_sockets[m->n_sim_sockets])
 		return -ENOMEM;
+	m->n_sim_sockets++;
+	if (m->reconnect_timer)
+		return 0;
 	/* Try at once, then keep watching for unplug/replug of the simulator. */
 	r = sd_event_add_time_relative(m->event, &m->reconnect_timer, CLOCK_MONOTONIC, 0, 0,
 				       reconnect_handler, m);
@@ -609,10 +620,12 @@ struct manager *manager_free(struct manager *m)
 
 		m->devices = d->next;
 		d->next = NULL;
-		if (controller_needle_may_run(&d->ctl)) {
-			struct smp_frame reply;
+		device_settle(d); /* manager_stop_all()'s stops, with their records */
+		if (controller_needle_may_run(&d->ctl) && d->io) {
+			struct devio_op op = { .req.type = SMPP_T_STOP };
 
-			d->backend->ops->command(d->backend, SMPP_T_STOP, NULL, 0, 250, &reply);
+			devio_set_timeout(d->io, 250);
+			devio_call(d->io, &op);
 		}
 		device_free(d);
 	}
@@ -645,7 +658,8 @@ struct manager *manager_free(struct manager *m)
 	free(m->state_dir);
 	free(m->audit_dir);
 	free(m->audit_key_file);
-	free(m->sim_socket);
+	for (unsigned i = 0; i < m->n_sim_sockets; i++)
+		free(m->sim_sockets[i]);
 	free(m);
 	return NULL;
 }

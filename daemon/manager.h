@@ -20,6 +20,7 @@ struct udev_monitor;
 #include "backend.h"
 #include "bus-args.h"
 #include "controller.h"
+#include "devio.h"
 #include "policy.h"
 #include "safety.h"
 #include "store.h"
@@ -85,6 +86,15 @@ struct refusal {
 	bool max;		      /* the maximum (true) or the minimum */
 };
 
+#define SMPD_SIM_SOCKETS_MAX 8
+
+enum device_req {
+	DEVICE_REQ_SET_PARAMETERS,
+	DEVICE_REQ_START,
+	DEVICE_REQ_STOP,
+	DEVICE_REQ_CLEAR_FAULT,
+};
+
 struct device {
 	struct manager *manager;
 	struct device *next;
@@ -97,11 +107,21 @@ struct device {
 
 	/* every safety decision and the state it rests on (controller.h) */
 	struct controller ctl;
-	struct ctl_action reply; /* the answer to the request just made */
-	bool have_reply;
-	struct ctl_action estop_reply;
-	bool have_estop_reply;
 	bool running_actions; /* device_run() is taking actions */
+
+	/* the device's I/O worker (devio.h): commands go out, completions come back */
+	struct devio *io;
+	sd_event_source *done_source;
+	sd_event_source *kick_timer; /* re-signals a cancel that a signal must deliver */
+	unsigned outstanding;	     /* commands submitted, not yet completed */
+
+	/* D-Bus requests waiting for the controller's answer (CTL_REPLY) */
+	sd_bus_message *op_msg; /* the request in progress (NULL: smpd's own) */
+	enum device_req op_kind;
+	bool req_busy;		     /* a request made while another is in progress: */
+	sd_bus_message *busy_msg;    /* ... answered at once (NULL: smpd's own) */
+	sd_bus_message **estop_msgs; /* EmergencyStop calls, answered in order */
+	size_t n_estop_msgs, cap_estop_msgs;
 
 	struct smp_info info;
 	struct smp_cartridge cartridge;
@@ -173,7 +193,8 @@ struct manager {
 	struct verify_job *verify_jobs; /* VerifyLog children */
 	sd_event_source *watchdog_timer;
 	sd_event_source *audit_timer;
-	char *sim_socket;
+	char *sim_sockets[SMPD_SIM_SOCKETS_MAX]; /* --sim-socket, each watched */
+	unsigned n_sim_sockets;
 	sd_event_source *reconnect_timer;
 
 	struct udev *udev;
@@ -243,12 +264,19 @@ void device_effective_limits(const struct device *d, struct effective_limits *re
 
 int device_claim(struct device *d, const char *sender, sd_bus_error *error);
 int device_release(struct device *d, const char *reason);
-int device_set_parameters(struct device *d, const struct smp_params *req,
-			  struct smp_params *ret_applied, sd_bus_error *error);
-int device_start(struct device *d, const char *who, sd_bus_error *error);
-int device_stop(struct device *d, const char *who, const char *reason, sd_bus_error *error);
-int device_estop(struct device *d, const char *who, sd_bus_error *error);
-int device_clear_fault(struct device *d, const char *who, sd_bus_error *error);
+/*
+ * Requests (authorization checked by the caller).  The answer goes to m
+ * (NULL: smpd's own request, no answer) when the controller gives it:
+ * at once for a refusal, after the device's reply otherwise; the event
+ * loop never waits for it.  1, or a negative errno (nothing was done).
+ */
+int device_set_parameters(struct device *d, const struct smp_params *req, sd_bus_message *m);
+int device_start(struct device *d, const char *who, sd_bus_message *m);
+int device_stop(struct device *d, const char *who, const char *reason, sd_bus_message *m);
+int device_estop(struct device *d, const char *who, sd_bus_message *m);
+int device_clear_fault(struct device *d, const char *who, sd_bus_message *m);
+/* Shutdown: wait (at most CommandTimeoutMs each) for the commands in flight. */
+void device_settle(struct device *d);
 /* Stop, latch and report a trip (audit-failed: the log's error). */
 void device_trip(struct device *d, enum monitor_trip trip, const char *msg);
 /* Carry out the controller's pending actions. */

@@ -420,9 +420,11 @@ def start_through_relatch(d, clear, timeout=5.0):
             clear()
 
 class Smpd:
-    def __init__(self, bus, tmp, sim=None, config_dir=None, check=True, sim_socket=None):
+    def __init__(self, bus, tmp, sim=None, config_dir=None, check=True, sim_socket=None,
+                 more_sims=()):
         """sim: wait for its device (check=True); sim_socket: the socket to
-        attach (default: the sim's, socket mode); USB devices are found
+        attach (default: the sim's, socket mode); more_sims: further Sims
+        (socket mode) attached too and waited for; USB devices are found
         through libudev in every mode."""
         self.bus = bus
         self.tmp = tmp
@@ -435,6 +437,8 @@ class Smpd:
         sim_socket = sim_socket or (sim.sock if sim else None)
         if sim_socket:
             args.append('--sim-socket=' + sim_socket)
+        for other in more_sims:
+            args.append('--sim-socket=' + other.sock)
         wrapper = os.environ.get('SMPD_TEST_WRAPPER')
         if wrapper:
             args = wrapper.split() + args
@@ -458,7 +462,8 @@ class Smpd:
                 raise AssertionError('smpd did not take its bus name: ' + self.read_stderr())
             if sim:
                 try:
-                    wait_for(lambda: len(self.manager().ListDevices()) == 1, 10, 'device attached')
+                    wait_for(lambda: len(self.manager().ListDevices()) == 1 + len(more_sims), 10,
+                             'devices attached')
                     kind = self.device_prop('Backend')
                     if kind != BACKEND_KIND:
                         raise AssertionError(f'device attached through the {kind} backend, '

@@ -94,6 +94,11 @@ struct world {
 	} hist[256];
 	unsigned n_hist;
 
+	/* commands held in flight (completed later, as smpd's I/O worker does) */
+	bool hold;
+	struct ctl_action held[8];
+	unsigned n_held;
+
 	char trace[16384];
 	size_t len;
 };
@@ -270,6 +275,12 @@ static void run(struct world *w)
 
 		switch (a.kind) {
 		case CTL_SEND:
+			if (w->hold) {
+				assert_true(w->n_held < sizeof(w->held) / sizeof(w->held[0]));
+				w->held[w->n_held++] = a;
+				tr(w, "sent %s", smp_type_name(a.cmd));
+				break;
+			}
 			if (a.cmd == SMPP_T_RENEW_LEASE)
 				w->renewals++;
 			device_command(w, &a, &res);
@@ -1337,6 +1348,86 @@ static void test_estop_latches(void **state)
 	assert_false(w.c.estop);
 }
 
+/*
+ * The completion of held command i: the device's answer, or r when not 0
+ * (-ECANCELED: a stop overtook it, the device never saw it or its reply
+ * was not waited for).
+ */
+static void complete_held(struct world *w, unsigned i, int r)
+{
+	struct ctl_action a = w->held[i];
+	struct ctl_result res;
+
+	memmove(w->held + i, w->held + i + 1, (w->n_held - i - 1) * sizeof(w->held[0]));
+	w->n_held--;
+	if (r) {
+		memset(&res, 0, sizeof(res));
+		res.tag = a.tag;
+		res.r = r;
+	} else {
+		device_command(w, &a, &res);
+	}
+	tr(w, "done %s -> %s", smp_type_name(a.cmd),
+	   res.r < 0 ? strerror(-res.r) : smp_status_name((unsigned)res.r));
+	controller_command_done(&w->c, w->now, &res);
+	run(w);
+}
+
+/*
+ * Completions come later than the sends (smpd's I/O worker, devio.c) and a
+ * stop overtakes the commands before it: a start that a stop overtook
+ * never runs the needle.  An emergency stop during the start's fence: the
+ * fence is cancelled and START is never sent; a trip while START is in
+ * flight: the device started and was stopped after it, and the controller
+ * does not take the needle for running (no renewal).
+ */
+static void test_stop_overtakes_start(void **state)
+{
+	struct world w;
+
+	ready(&w);
+	w.hold = true;
+	start(&w, ":1.42");
+	controller_request_estop(&w.c, w.now, ":1.99");
+	run(&w);
+	complete_held(&w, 1, 0);	  /* ESTOP first: it jumped the queue */
+	complete_held(&w, 0, -ECANCELED); /* the fence it cancelled */
+	expect_trace(&w,
+		     "10.000 sent GET_STATS\n"
+		     "10.000 sent ESTOP\n"
+		     "10.000 done ESTOP -> OK\n"
+		     "10.000 audit estop who=:1.99\n"
+		     "10.000 emit State\n"
+		     "10.000 reply estop ok\n"
+		     "10.000 done GET_STATS -> Operation canceled\n"
+		     "10.000 audit start who=:1.42\n"
+		     "10.000 audit start_refused who=:1.42 reason=stopped while starting\n"
+		     "10.000 reply FaultLatched: the needle was stopped while it started (emergency stop)\n");
+	assert_false(w.c.running);
+	assert_int_equal(w.n_held, 0);
+
+	/* a trip while START is in flight */
+	ready(&w);
+	w.hold = true;
+	start(&w, ":1.42");
+	complete_held(&w, 0, 0); /* GET_STATS; then START goes out */
+	trace_clear(&w);
+	controller_trip(&w.c, w.now, MONITOR_OVERCURRENT, "over current");
+	run(&w);
+	complete_held(&w, 0, 0); /* START: the device ran ... */
+	assert_int_equal(w.state, SMPP_STATE_RUNNING);
+	complete_held(&w, 0, 0); /* ... and STOP, sent after it, stopped it */
+	expect_trace(&w, "10.000 sent STOP\n"
+			 "10.000 done START -> OK\n"
+			 "10.000 audit start_refused who=:1.42 reason=stopped while starting\n"
+			 "10.000 reply FaultLatched: the needle was stopped while it started (over current)\n"
+			 "10.000 done STOP -> OK\n"
+			 "10.000 trip overcurrent: over current\n");
+	assert_false(w.c.running);
+	assert_int_equal(w.state, SMPP_STATE_IDLE);
+	assert_int_equal(w.timer[CTL_TIMER_RENEW], 0);
+}
+
 /* ---- the clear-fault rule ---- */
 
 static void test_clear_fault_rule(void **state)
@@ -1633,6 +1724,7 @@ int main(void)
 		T(test_renewal_refused),
 		T(test_stop_falls_back_to_estop),
 		T(test_estop_latches),
+		T(test_stop_overtakes_start),
 		T(test_clear_fault_rule),
 		T(test_set_parameters),
 		T(test_session_time_limit),

@@ -318,6 +318,16 @@ FINDINGS = [
     'STOP after the reset, 2.1 s later in the VM. The device still answers in pre_reset: '
     'the driver now sends STOP there, before the reset, and once more (uncounted) after '
     'it; VM test 30 checks that the STOP precedes the reset in the device\'s log.',
+    '**stalled reply** (fixed, issue 14; outside the matrix: tests/daemon/test_device_io.py): '
+    'every device command waited for its reply inside smpd\'s event loop. With one '
+    'SetParameters reply swallowed (smp-sim `stall 1`) an EmergencyStop from another '
+    'connection reached the device 234 ms after the call, every D-Bus call and every lease '
+    'renewal waited as long (the firmware\'s lease stopped the needle before the ESTOP '
+    'arrived), and with two devices one that stopped answering froze the other. Commands now '
+    'run in one I/O worker thread per device (daemon/devio.c; socket and libusb, smpusb not '
+    'yet: docs/hacking.md); a STOP or ESTOP goes ahead of the queue and cuts the wait in '
+    'flight short: the ESTOP reaches the device about 1 ms after the call, and the other '
+    'device\'s renewals keep their 50 ms period.',
 ]
 
 PROBE_HOLD = 0.8     # seconds a 'probe' fault must leave the needle running

@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * devio.c - the per-device I/O worker (devio.h).
+ *
+ * One mutex guards the queue, the completions, the telemetry ring and the
+ * counters' snapshot; it is never held across a device call.  Three
+ * eventfds: wake (loop -> worker: work queued, quit), cancel (loop ->
+ * backend: give up the wait in flight; smp-link polls it beside its own
+ * fd), done (worker -> loop: completions), and a fourth, tel, for
+ * telemetry read by the worker.  A backend blocked in an ioctl that only
+ * a signal interrupts (cancel_by_signal) is sent DEVIO_SIGNAL: unblocked
+ * in the worker only around the call, installed without SA_RESTART, so
+ * the driver's reply wait returns EINTR.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devio.h"
+
+#define DEVIO_SIGNAL (SIGRTMIN + 3)
+#define TEL_RING 8192 /* records: 8 s at 1 kHz, more than any command waits */
+#define TEL_BATCH 64
+#define RING_FULL_RETRY_MS 5
+
+struct qop {
+	struct devio_op op;
+	bool sync; /* devio_call() waits for it: not a completion */
+	bool done;
+	struct qop *next;
+};
+
+struct devio {
+	struct backend *b;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t sync_cond;
+	int wake_fd, cancel_fd, done_fd, tel_fd;
+
+	/* under lock */
+	bool quit;
+	int timeout_ms;
+	struct qop *queue; /* stops first (ESTOP, then STOP), then FIFO */
+	struct qop *inflight;
+	bool cancel;		       /* the command in flight is to give up */
+	struct qop *done, **done_tail; /* completions for the loop, FIFO */
+	struct smp_telemetry *ring;
+	size_t ring_head, ring_len;
+	bool tel_notified, tel_gone;
+	struct smp_link_counters cnt;
+};
+
+static void fd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	(void)!write(fd, &one, sizeof(one));
+}
+
+static void fd_clear(int fd)
+{
+	uint64_t v;
+
+	(void)!read(fd, &v, sizeof(v));
+}
+
+static bool is_stop(uint8_t cmd)
+{
+	return cmd == SMPP_T_STOP || cmd == SMPP_T_ESTOP;
+}
+
+/* Does a new stop of kind cmd cancel op (queued or in flight)? */
+static bool stop_cancels(uint8_t cmd, const struct qop *op)
+{
+	if (!is_stop(op->op.req.type))
+		return true;
+	return cmd == SMPP_T_ESTOP && op->op.req.type == SMPP_T_STOP;
+}
+
+/* Under lock. */
+static void complete(struct devio *io, struct qop *q)
+{
+	q->done = true;
+	if (q->sync) {
+		pthread_cond_broadcast(&io->sync_cond);
+		return;
+	}
+	q->next = NULL;
+	*io->done_tail = q;
+	io->done_tail = &q->next;
+	fd_signal(io->done_fd);
+}
+
+static void sig_nop(int sig)
+{
+	(void)sig;
+}
+
+/* Read what the link holds into the ring (worker, lock not held). */
+static void pump_telemetry(struct devio *io)
+{
+	struct smp_telemetry batch[TEL_BATCH];
+	size_t n, room;
+	int r = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&io->lock);
+		room = TEL_RING - io->ring_len;
+		pthread_mutex_unlock(&io->lock);
+		if (room > TEL_BATCH)
+			room = TEL_BATCH;
+		for (n = 0; n < room; n++) {
+			r = io->b->ops->read_telemetry(io->b, &batch[n]);
+			if (r <= 0)
+				break;
+		}
+		pthread_mutex_lock(&io->lock);
+		for (size_t i = 0; i < n; i++)
+			io->ring[(io->ring_head + io->ring_len++) % TEL_RING] = batch[i];
+		if (r == -ENODEV)
+			io->tel_gone = true;
+		io->b->ops->get_counters(io->b, &io->cnt);
+		if ((n > 0 || io->tel_gone) && !io->tel_notified) {
+			io->tel_notified = true;
+			fd_signal(io->tel_fd);
+		}
+		pthread_mutex_unlock(&io->lock);
+		if (n < room || room == 0)
+			return;
+	}
+}
+
+static void *worker(void *userdata)
+{
+	struct devio *io = userdata;
+	sigset_t all, cancel;
+	bool by_signal = io->b->cancel_by_signal, tel = io->b->telemetry_on_worker;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	sigemptyset(&cancel);
+	sigaddset(&cancel, DEVIO_SIGNAL);
+
+	pthread_mutex_lock(&io->lock);
+	for (;;) {
+		struct qop *q = io->queue;
+
+		/* Quitting: the stops still queued go out (smpd's last word), nothing else. */
+		while (io->quit && q && !is_stop(q->op.req.type)) {
+			io->queue = q->next;
+			q->op.r = -ECANCELED;
+			complete(io, q);
+			q = io->queue;
+		}
+		if (io->quit && !q)
+			break;
+		if (q) {
+			int timeout = io->timeout_ms, r;
+
+			io->queue = q->next;
+			io->inflight = q;
+			io->cancel = false;
+			fd_clear(io->cancel_fd);
+			pthread_mutex_unlock(&io->lock);
+
+			if (by_signal)
+				pthread_sigmask(SIG_UNBLOCK, &cancel, NULL);
+			r = io->b->ops->command(io->b, &q->op.req, timeout, &q->op.res);
+			if (by_signal)
+				pthread_sigmask(SIG_BLOCK, &cancel, NULL);
+
+			pthread_mutex_lock(&io->lock);
+			if (io->cancel && r < 0 && r != -ENODEV)
+				r = -ECANCELED;
+			q->op.r = r;
+			io->inflight = NULL;
+			io->cancel = false;
+			if (tel)
+				io->b->ops->get_counters(io->b, &io->cnt);
+			complete(io, q);
+			if (!tel)
+				continue;
+			pthread_mutex_unlock(&io->lock);
+			pump_telemetry(io); /* what came while it waited */
+			pthread_mutex_lock(&io->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&io->lock);
+		{
+			bool full;
+			struct pollfd p[2] = {
+				{ .fd = io->wake_fd, .events = POLLIN },
+				{ .fd = -1, .events = POLLIN },
+			};
+
+			pthread_mutex_lock(&io->lock);
+			full = io->ring_len >= TEL_RING;
+			pthread_mutex_unlock(&io->lock);
+			if (tel && !full && !io->tel_gone)
+				p[1].fd = io->b->ops->get_fd(io->b);
+			if (poll(p, 2, full ? RING_FULL_RETRY_MS : -1) > 0) {
+				if (p[0].revents & POLLIN)
+					fd_clear(io->wake_fd);
+				if (p[1].revents)
+					pump_telemetry(io);
+			} else if (full) {
+				pump_telemetry(io);
+			}
+		}
+		pthread_mutex_lock(&io->lock);
+	}
+	pthread_mutex_unlock(&io->lock);
+	return NULL;
+}
+
+int devio_new(struct backend *b, int timeout_ms, struct devio **ret)
+{
+	struct devio *io;
+	int r;
+
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return -ENOMEM;
+	io->b = b;
+	io->timeout_ms = timeout_ms;
+	io->done_tail = &io->done;
+	io->wake_fd = io->cancel_fd = io->done_fd = io->tel_fd = -1;
+	pthread_mutex_init(&io->lock, NULL);
+	pthread_cond_init(&io->sync_cond, NULL);
+	io->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	io->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	io->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	io->tel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (io->wake_fd < 0 || io->cancel_fd < 0 || io->done_fd < 0 || io->tel_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (b->telemetry_on_worker) {
+		io->ring = calloc(TEL_RING, sizeof(*io->ring));
+		if (!io->ring) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	if (b->cancel_by_signal) {
+		struct sigaction sa = { .sa_handler = sig_nop }; /* no SA_RESTART */
+		sigset_t s;
+
+		/* Process-wide (the same each time); only workers unblock it. */
+		sigemptyset(&sa.sa_mask);
+		sigemptyset(&s);
+		sigaddset(&s, DEVIO_SIGNAL);
+		pthread_sigmask(SIG_BLOCK, &s, NULL);
+		if (sigaction(DEVIO_SIGNAL, &sa, NULL) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	if (b->ops->set_cancel_fd)
+		b->ops->set_cancel_fd(b, io->cancel_fd);
+	r = -pthread_create(&io->thread, NULL, worker, io);
+	if (r < 0)
+		goto fail;
+	io->started = true;
+	*ret = io;
+	return 0;
+fail:
+	devio_free(io);
+	return r;
+}
+
+void devio_free(struct devio *io)
+{
+	if (!io)
+		return;
+	if (io->started) {
+		pthread_mutex_lock(&io->lock);
+		io->quit = true;
+		if (io->inflight && !is_stop(io->inflight->op.req.type) && !io->cancel) {
+			io->cancel = true;
+			fd_signal(io->cancel_fd);
+		}
+		fd_signal(io->wake_fd);
+		pthread_mutex_unlock(&io->lock);
+		/* a signal may land just before the blocking call: again until it ends */
+		while (io->b->cancel_by_signal && devio_cancel_pending(io)) {
+			devio_kick(io);
+			nanosleep(&(struct timespec){ .tv_nsec = 2 * 1000 * 1000 }, NULL);
+		}
+		pthread_join(io->thread, NULL);
+	}
+	if (io->b->ops->set_cancel_fd)
+		io->b->ops->set_cancel_fd(io->b, -1);
+	while (io->queue) {
+		struct qop *q = io->queue;
+
+		io->queue = q->next;
+		free(q);
+	}
+	while (io->done) {
+		struct qop *q = io->done;
+
+		io->done = q->next;
+		free(q);
+	}
+	free(io->ring);
+	if (io->wake_fd >= 0)
+		close(io->wake_fd);
+	if (io->cancel_fd >= 0)
+		close(io->cancel_fd);
+	if (io->done_fd >= 0)
+		close(io->done_fd);
+	if (io->tel_fd >= 0)
+		close(io->tel_fd);
+	pthread_cond_destroy(&io->sync_cond);
+	pthread_mutex_destroy(&io->lock);
+	free(io);
+}
+
+void devio_set_timeout(struct devio *io, int timeout_ms)
+{
+	pthread_mutex_lock(&io->lock);
+	io->timeout_ms = timeout_ms;
+	pthread_mutex_unlock(&io->lock);
+}
+
+/* Under lock. */
+static void enqueue(struct devio *io, struct qop *q)
+{
+	struct qop **pp = &io->queue;
+	uint8_t cmd = q->op.req.type;
+
+	if (is_stop(cmd)) {
+		/* What was queued before a stop is not sent after it. */
+		for (pp = &io->queue; *pp;) {
+			struct qop *o = *pp;
+
+			if (stop_cancels(cmd, o)) {
+				*pp = o->next;
+				o->op.r = -ECANCELED;
+				complete(io, o);
+				continue;
+			}
+			pp = &o->next;
+		}
+		/* ... and what is in flight gives up its wait. */
+		if (io->inflight && stop_cancels(cmd, io->inflight) && !io->cancel) {
+			io->cancel = true;
+			fd_signal(io->cancel_fd);
+			if (io->b->cancel_by_signal)
+				pthread_kill(io->thread, DEVIO_SIGNAL);
+		}
+		/* ESTOPs first, then STOPs, each in order. */
+		for (pp = &io->queue; *pp; pp = &(*pp)->next)
+			if (!is_stop((*pp)->op.req.type) ||
+			    (cmd == SMPP_T_ESTOP && (*pp)->op.req.type == SMPP_T_STOP))
+				break;
+	} else {
+		while (*pp)
+			pp = &(*pp)->next;
+	}
+	q->next = *pp;
+	*pp = q;
+	fd_signal(io->wake_fd);
+}
+
+int devio_submit(struct devio *io, const struct devio_op *op)
+{
+	struct qop *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return -ENOMEM;
+	q->op = *op;
+	if (io->b->inline_commands) {
+		q->op.r = io->b->ops->command(io->b, &q->op.req, io->timeout_ms, &q->op.res);
+		pthread_mutex_lock(&io->lock);
+		complete(io, q);
+		pthread_mutex_unlock(&io->lock);
+		return 0;
+	}
+	pthread_mutex_lock(&io->lock);
+	enqueue(io, q);
+	pthread_mutex_unlock(&io->lock);
+	return 0;
+}
+
+int devio_call(struct devio *io, struct devio_op *op)
+{
+	struct qop *q = calloc(1, sizeof(*q));
+	int r;
+
+	if (!q)
+		return -ENOMEM;
+	if (io->b->inline_commands) {
+		free(q);
+		op->r = io->b->ops->command(io->b, &op->req, io->timeout_ms, &op->res);
+		return op->r;
+	}
+	q->op = *op;
+	q->sync = true;
+	pthread_mutex_lock(&io->lock);
+	enqueue(io, q);
+	while (!q->done)
+		pthread_cond_wait(&io->sync_cond, &io->lock);
+	pthread_mutex_unlock(&io->lock);
+	*op = q->op;
+	r = q->op.r;
+	free(q);
+	return r;
+}
+
+int devio_get_done_fd(struct devio *io)
+{
+	return io->done_fd;
+}
+
+bool devio_take_done(struct devio *io, struct devio_op *ret)
+{
+	struct qop *q;
+
+	fd_clear(io->done_fd);
+	pthread_mutex_lock(&io->lock);
+	q = io->done;
+	if (q) {
+		io->done = q->next;
+		if (!io->done)
+			io->done_tail = &io->done;
+	}
+	pthread_mutex_unlock(&io->lock);
+	if (!q)
+		return false;
+	*ret = q->op;
+	free(q);
+	return true;
+}
+
+bool devio_cancel_pending(struct devio *io)
+{
+	bool r;
+
+	if (!io->b->cancel_by_signal)
+		return false;
+	pthread_mutex_lock(&io->lock);
+	r = io->cancel && io->inflight;
+	pthread_mutex_unlock(&io->lock);
+	return r;
+}
+
+void devio_kick(struct devio *io)
+{
+	pthread_mutex_lock(&io->lock);
+	if (io->cancel && io->inflight && io->b->cancel_by_signal)
+		pthread_kill(io->thread, DEVIO_SIGNAL);
+	pthread_mutex_unlock(&io->lock);
+}
+
+int devio_get_telemetry_fd(struct devio *io)
+{
+	if (io->b->telemetry_on_worker)
+		return io->tel_fd;
+	return io->b->ops->get_fd(io->b);
+}
+
+int devio_read_telemetry(struct devio *io, struct smp_telemetry *ret)
+{
+	int r = 0;
+
+	if (!io->b->telemetry_on_worker)
+		return io->b->ops->read_telemetry(io->b, ret);
+	pthread_mutex_lock(&io->lock);
+	if (io->ring_len > 0) {
+		*ret = io->ring[io->ring_head];
+		io->ring_head = (io->ring_head + 1) % TEL_RING;
+		io->ring_len--;
+		r = 1;
+	} else if (io->tel_gone) {
+		r = -ENODEV;
+	} else {
+		/* empty: the worker signals again with the next record */
+		fd_clear(io->tel_fd);
+		io->tel_notified = false;
+	}
+	pthread_mutex_unlock(&io->lock);
+	return r;
+}
+
+void devio_get_counters(struct devio *io, struct smp_link_counters *ret)
+{
+	if (!io->b->telemetry_on_worker) {
+		io->b->ops->get_counters(io->b, ret);
+		return;
+	}
+	pthread_mutex_lock(&io->lock);
+	*ret = io->cnt;
+	pthread_mutex_unlock(&io->lock);
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * devio.h - one I/O worker thread per device: the only place where smpd
+ * waits for a device.
+ *
+ * The event loop posts typed operations (devio_submit) and gets their completions
+ * back through a file descriptor it watches (devio_get_done_fd,
+ * devio_take_done); the worker thread alone calls the backend's command()
+ * (a blocking round trip of up to CommandTimeoutMs).  A STOP or an ESTOP
+ * is never queued behind another command of the same device: it goes
+ * ahead of every queued command (ESTOP before STOP), the commands queued
+ * behind it are cancelled unsent (-ECANCELED: nothing sent before a stop
+ * runs after it), and a command in flight gives up its wait (-ECANCELED;
+ * it was sent, so the stop reaches the device after it).  An ESTOP
+ * cancels STOPs too (queued or in flight: it does more than they would);
+ * nothing cancels an ESTOP.  Shutdown (devio_free) still sends the stops
+ * queued, and nothing else.
+ *
+ * Telemetry: a backend whose commands and telemetry share one link
+ * (smp-link: the simulator socket, libusb) is read by the worker too and
+ * handed over through a queue (devio_get_telemetry_fd,
+ * devio_read_telemetry); a backend that reads telemetry from a file of
+ * its own (smpusb) is read by the event loop directly.  Either way the
+ * event loop sees the same calls.
+ *
+ * A backend with inline_commands (smpusb, for now) runs its commands on
+ * the caller's thread instead, completions still coming back through the
+ * done fd: the same calls, none of the guarantees above.
+ *
+ * Threads: every devio_* function is for the event loop's thread only;
+ * the worker touches the backend and nothing of smpd's (no controller, no
+ * bus, no event loop).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+struct devio;
+
+/* A typed device operation, and what came back. */
+struct devio_op {
+	struct backend_req req; /* req.type: SMPP_T_* */
+	unsigned kind;		/* the caller's: what to do with the completion */
+	unsigned tag;		/* the caller's */
+	/* filled by the worker: */
+	int r; /* as backend_ops.command(), or -ECANCELED */
+	struct backend_res res;
+};
+
+/*
+ * A worker for backend b (not owned: free the devio first), commands
+ * waiting at most timeout_ms for their reply.
+ */
+int devio_new(struct backend *b, int timeout_ms, struct devio **ret);
+/* Cancels what is queued or in flight, joins the worker. */
+void devio_free(struct devio *io);
+void devio_set_timeout(struct devio *io, int timeout_ms);
+
+/* Queue op (copied).  0, or -ENOMEM. */
+int devio_submit(struct devio *io, const struct devio_op *op);
+/*
+ * Run op and wait for it, for the few callers that still need the answer
+ * at once (attaching a device, opening a session, shutdown): queued like
+ * any other.  Returns op->r.
+ */
+int devio_call(struct devio *io, struct devio_op *op);
+
+/* Readable when a completion waits; devio_take_done() it (true) until false. */
+int devio_get_done_fd(struct devio *io);
+bool devio_take_done(struct devio *io, struct devio_op *ret);
+
+/*
+ * While a cancel waits for a blocking call that only a signal interrupts
+ * (smpusb): call devio_kick() every few ms until this says false.
+ */
+bool devio_cancel_pending(struct devio *io);
+void devio_kick(struct devio *io);
+
+/* Telemetry, as backend_ops: fd (-1 if none), 1/0/-ENODEV. */
+int devio_get_telemetry_fd(struct devio *io);
+int devio_read_telemetry(struct devio *io, struct smp_telemetry *ret);
+void devio_get_counters(struct devio *io, struct smp_link_counters *ret);

@@ -632,7 +632,9 @@ static void test_start_refused_by_device(void **state)
 /*
  * The gate holds when START goes out, not only when Start was asked: a
  * fault that latches while the fence's GET_STATS is under way (a glue
- * that completes commands later) refuses the START.  Without the second
+ * that completes commands later) refuses the START (told as a stop that
+ * came while starting, stopped_meanwhile(), which runs first); a session
+ * that ended meanwhile is refused by the gate itself.  Without the second
  * check START went out after the fault's STOP and the needle ran, renewed,
  * with the fault latched (found by the WP proof, proofs/README.md).
  */
@@ -655,10 +657,9 @@ static void test_start_gate_rechecked_before_start(void **state)
 	expect_trace(&w, "10.000 send STOP -> OK\n"
 			 "10.000 audit start who=:1.42\n"
 			 "10.000 trip jam: jam: stroke rate low\n"
-			 "10.000 audit start_refused who=:1.42 reason=fault jam is latched "
-			 "(jam: stroke rate low); ClearFault first\n"
-			 "10.000 reply FaultLatched: fault jam is latched (jam: stroke rate low); "
-			 "ClearFault first\n");
+			 "10.000 audit start_refused who=:1.42 reason=stopped while starting\n"
+			 "10.000 reply FaultLatched: the needle was stopped while it started "
+			 "(jam: stroke rate low)\n");
 	assert_false(w.c.running);
 	assert_int_equal(w.state, SMPP_STATE_IDLE);
 	assert_int_equal(w.timer[CTL_TIMER_RENEW], 0);

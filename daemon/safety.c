@@ -80,7 +80,7 @@ static void apply_set(struct effective_limits *el, const struct limit_set *ls,
  */
 void safety_protocol_limits(struct effective_limits *ret)
 {
-	static const struct effective_limits zero;
+	static const struct effective_limits zero = {};
 
 	*ret = zero; /* not memset(): WP's typed memory model reads no casts */
 	bound_set(&ret->min[PARAM_VOLTAGE], SMPP_VOLTAGE_MIN_MV, LAYER_PROTOCOL, "protocol",

@@ -630,6 +630,20 @@ static void test_start_refused_by_device(void **state)
 }
 
 /*
+ * A ready device, Start asked by :1.42, and the fence's GET_STATS taken
+ * out of the controller (in *a) but not yet done: the window between
+ * Start and START that the gate tests below open.
+ */
+static void start_to_fence(struct world *w, struct ctl_action *a)
+{
+	ready(w);
+	controller_request_start(&w->c, w->now, ":1.42");
+	assert_true(controller_next_action(&w->c, a));
+	assert_int_equal(a->kind, CTL_SEND);
+	assert_int_equal(a->cmd, SMPP_T_GET_STATS);
+}
+
+/*
  * The gate holds when START goes out, not only when Start was asked: a
  * fault that latches while the fence's GET_STATS is under way (a glue
  * that completes commands later) refuses the START (told as a stop that
@@ -644,11 +658,7 @@ static void test_start_gate_rechecked_before_start(void **state)
 	struct ctl_action a;
 	struct ctl_result res;
 
-	ready(&w);
-	controller_request_start(&w.c, w.now, ":1.42");
-	assert_true(controller_next_action(&w.c, &a));
-	assert_int_equal(a.kind, CTL_SEND);
-	assert_int_equal(a.cmd, SMPP_T_GET_STATS);
+	start_to_fence(&w, &a);
 	/* the fault latches before GET_STATS completes */
 	controller_trip(&w.c, w.now, MONITOR_JAM, "jam: stroke rate low");
 	device_command(&w, &a, &res);
@@ -665,10 +675,7 @@ static void test_start_gate_rechecked_before_start(void **state)
 	assert_int_equal(w.timer[CTL_TIMER_RENEW], 0);
 
 	/* the session ended meanwhile: no START either */
-	ready(&w);
-	controller_request_start(&w.c, w.now, ":1.42");
-	assert_true(controller_next_action(&w.c, &a));
-	assert_int_equal(a.cmd, SMPP_T_GET_STATS);
+	start_to_fence(&w, &a);
 	controller_session_ended(&w.c, w.now, ":1.42");
 	device_command(&w, &a, &res);
 	controller_command_done(&w.c, w.now, &res);
@@ -686,10 +693,7 @@ static void test_start_gate_when_start_done(void **state)
 	struct ctl_action a;
 	struct ctl_result res;
 
-	ready(&w);
-	controller_request_start(&w.c, w.now, ":1.42");
-	assert_true(controller_next_action(&w.c, &a));
-	assert_int_equal(a.cmd, SMPP_T_GET_STATS);
+	start_to_fence(&w, &a);
 	device_command(&w, &a, &res);
 	controller_command_done(&w.c, w.now, &res);
 	assert_true(controller_next_action(&w.c, &a));

@@ -255,14 +255,11 @@ suite_safety() {
 # 'unit') run there (mutations-unit, own build dir, timeouts x2 so that
 # idle priority cannot pass for a kill) and only the timed ones here.
 suite_mutations() {
-	local i
-	for i in "${bg_items[@]}"; do
-		if [ "$i" = mutations-unit ]; then
-			safety_counted mutations build-aux/safety-mutations.sh --kind timed
-			bg_join mutations-unit false || ran mutations-unit || add mutations-unit 0 1 0
-			return
-		fi
-	done
+	if bg_has mutations-unit; then
+		safety_counted mutations build-aux/safety-mutations.sh --kind timed
+		bg_join mutations-unit false || ran mutations-unit || add mutations-unit 0 1 0
+		return
+	fi
 	safety_counted mutations build-aux/safety-mutations.sh
 }
 
@@ -300,15 +297,12 @@ analyze_run() {
 # Both write their logs to $BUILD/proofs; the safety suite reads the
 # proofs log, which then holds both parts' lines.
 suite_proofs() {
-	local i
-	for i in "${bg_items[@]}"; do
-		if [ "$i" = proofs-model ]; then
-			safety_counted proofs proofs/run.sh -o "$BUILD/proofs" wp gates
-			bg_join proofs-model false || ran proofs-model || add proofs-model 0 1 0
-			cat "$LOGDIR/proofs-model.log" >> "$LOGDIR/proofs.log" 2> /dev/null
-			return
-		fi
-	done
+	if bg_has proofs-model; then
+		safety_counted proofs proofs/run.sh -o "$BUILD/proofs" wp gates
+		bg_join proofs-model false || ran proofs-model || add proofs-model 0 1 0
+		cat "$LOGDIR/proofs-model.log" >> "$LOGDIR/proofs.log" 2> /dev/null
+		return
+	fi
 	safety_counted proofs proofs/run.sh -o "$BUILD/proofs"
 }
 
@@ -483,12 +477,20 @@ system_dist() {
 BG_DIR="$LOGDIR/background"
 bg_items=()	# parts the chain runs, in its order
 
+# bg_has NAME: whether the background chain runs NAME.
+bg_has() {
+	local i
+	for i in "${bg_items[@]}"; do
+		[ "$i" = "$1" ] && return 0
+	done
+	return 1
+}
+
 # bg_join NAME FUNC: NAME's result from the background chain (its output
 # printed here), or FUNC run now when the chain does not do NAME.
 bg_join() {
-	local name=$1 func=$2 i
-	for i in "${bg_items[@]}"; do
-		[ "$i" = "$name" ] || continue
+	local name=$1 func=$2
+	if bg_has "$name"; then
 		while [ ! -f "$BG_DIR/$name.rc" ]; do
 			if ! kill -0 "$bg_pid" 2>/dev/null && [ ! -f "$BG_DIR/$name.rc" ]; then
 				echo "not ok - background $name: the background chain died (log: $BG_DIR)"
@@ -499,7 +501,7 @@ bg_join() {
 		done
 		cat "$BG_DIR/$name.out"
 		return "$(cat "$BG_DIR/$name.rc")"
-	done
+	fi
 	"$func"
 }
 

@@ -792,7 +792,8 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
  * record costs a read() and its judging, tens of us, so a backlog of up
  * to two seconds' worth in one dispatch could hold the renewal for 100 ms
  * and more.  The fd is level-triggered: what is left is the next dispatch
- * (the socket link's queue drains with the next frame, 1 ms later).
+ * (what the socket link queued itself, during a command, is announced by
+ * devio's ring fd after a full batch: devio_read_telemetry_batch()).
  */
 #define TELEMETRY_BATCH 32
 

@@ -15,9 +15,10 @@ export BENCH_SECONDS=${BENCH_SECONDS:-10}
 export BENCH_TELEMETRY_SECONDS=${BENCH_TELEMETRY_SECONDS:-60}
 # 1: also the kernel-path figures in the VM (needs kernel/smpusb.ko)
 BENCH_VM=${BENCH_VM:-1}
-# recall: only the lot recall figure (bench-audit's recall part), nothing else
+# recall: only the lot recall figure (bench-audit's recall part), nothing else;
+# smpd: only smpd's figures on the socket path (bench-smpd.py, bench-safety.py)
 BENCH_ONLY=${BENCH_ONLY:-}
-case "$BENCH_ONLY" in '' | recall) ;; *) echo "bench: BENCH_ONLY=$BENCH_ONLY: only 'recall' is known" >&2; exit 2 ;; esac
+case "$BENCH_ONLY" in '' | recall | smpd) ;; *) echo "bench: BENCH_ONLY=$BENCH_ONLY: only 'recall' and 'smpd' are known" >&2; exit 2 ;; esac
 
 die() { echo "bench: $*" >&2; exit 1; }
 for x in tests/audit/bench-audit tools/smpctl/smpctl audit/smp-audit tests/evidence/bench-rtt tests/evidence/bench-libsmp daemon/smpd tools/smp-sim/smp-sim \
@@ -57,10 +58,13 @@ PY
 	exit 0
 fi
 
-echo "bench: audit log on $BENCH_DIR (bench-audit: durable appends, verify)..." >&2
-BENCH_SMPCTL=$BUILD/tools/smpctl/smpctl BENCH_SMP_AUDIT=$BUILD/audit/smp-audit \
-	"$BUILD/tests/audit/bench-audit" "$BENCH_DIR" 2000 64 >"$work/audit.txt" ||
-	die "bench-audit failed: $(cat "$work/audit.txt")"
+: >"$work/audit.txt"
+if [ "$BENCH_ONLY" != smpd ]; then
+	echo "bench: audit log on $BENCH_DIR (bench-audit: durable appends, verify)..." >&2
+	BENCH_SMPCTL=$BUILD/tools/smpctl/smpctl BENCH_SMP_AUDIT=$BUILD/audit/smp-audit \
+		"$BUILD/tests/audit/bench-audit" "$BENCH_DIR" 2000 64 >"$work/audit.txt" ||
+		die "bench-audit failed: $(cat "$work/audit.txt")"
+fi
 echo "bench: smpd (control round trip, telemetry CPU, idle wakeups; ~$((BENCH_SECONDS * 3 + 15)) s)..." >&2
 SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
 	/usr/bin/python3 tests/evidence/bench-smpd.py >"$work/smpd.json" ||
@@ -74,16 +78,19 @@ SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
 # ClientTimeoutMs's margin (docs/safety.md "ClientTimeoutMs"): a GUI-class
 # claimant at normal priority under CPU load, its Heartbeat gaps as smpd
 # sees them, and the shipped timeout against it.
-echo "bench: claimant heartbeat under load, 2 x ${BENCH_HEARTBEAT_SECONDS:-60} s..." >&2
-SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
-	/usr/bin/python3 tests/evidence/bench-heartbeat.py >"$work/heartbeat.json" ||
-	die "bench-heartbeat.py failed"
+echo '{}' >"$work/heartbeat.json"
+if [ "$BENCH_ONLY" != smpd ]; then
+	echo "bench: claimant heartbeat under load, 2 x ${BENCH_HEARTBEAT_SECONDS:-60} s..." >&2
+	SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
+		/usr/bin/python3 tests/evidence/bench-heartbeat.py >"$work/heartbeat.json" ||
+		die "bench-heartbeat.py failed"
+fi
 
 # The kernel path: the same figures in the VM (qemu TCG), through smpusb.ko.
 echo '{}' >"$work/kernel.json"
 vm_failed=
 vm_rc=0
-if [ "$BENCH_VM" = 1 ]; then
+if [ "$BENCH_VM" = 1 ] && [ "$BENCH_ONLY" != smpd ]; then
 	[ -f tests/vm/lib-smpd.sh ] ||
 		die "the kernel-path figures need tests/vm/lib-smpd.sh (smpd in the VM); BENCH_VM=0 leaves them out"
 	[ -f kernel/smpusb.ko ] || die "kernel/smpusb.ko is missing: make kernel"
@@ -120,7 +127,7 @@ g = re.search(r'group commit \(1 sync per 16\)\s+([\d.]+) /s', t)
 v = re.search(r'verify\s+([\d.]+) MB/s baseline sha256sum\s+([\d.]+) MB/s', t)
 rs = re.search(r'record size\s+(\d+) bytes', t)
 rc = re.search(r'recall \(10000 sessions\)\s+([\d.]+) s\s+baseline export of the log\s+([\d.]+) s', t)
-if not (m and g and v and rs and rc):
+if t and not (m and g and v and rs and rc):  # empty: BENCH_ONLY=smpd
     sys.exit('bench: cannot read bench-audit output:\n' + t)
 s = json.load(open(smpd_json))
 f = json.load(open(safety_json))
@@ -144,6 +151,8 @@ rows = [
     ('audit verify', float(v[1]), 'MB/s', 'sha256sum, same files', float(v[2]), 'higher'),
     ('lot recall, 10,000 sessions: smpctl log recall', float(rc[1]), 's',
      'smp-audit export of the same log', float(rc[2]), 'lower'),
+] if t else []
+rows += [
     ('control round trip p50: D-Bus SetParameters', s['control_rtt']['smpd_p50'], 'us',
      'raw SET_PARAMS round trip (socket)', s['control_rtt']['raw_p50'], 'lower'),
     ('control round trip p99: D-Bus SetParameters', s['control_rtt']['smpd_p99'], 'us',
@@ -174,6 +183,7 @@ rows = [
      'raw command round trip p50 (socket)', raw['p50_ms'], 'lower'),
     ('control round trip p99: libsmp, applied', f['control_rtt']['p99_ms'], 'ms',
      'raw command round trip p99 (socket)', raw['p99_ms'], 'lower'),
+] + ([
     ('claimant Heartbeat gap p99, loaded, at smpd', hb['measure']['gap_routed_to_smpd']['p99_ms'], 'ms',
      'ClientTimeoutMs (shipped)', hb['check']['client_timeout_ms'], 'lower'),
     ('claimant Heartbeat gap max, loaded, at smpd', hb['measure']['gap_routed_to_smpd']['max_ms'], 'ms',
@@ -182,7 +192,7 @@ rows = [
      'stops', 'sessions run', 1, 'lower'),
     ('hung claimant -> STOP (device clock), loaded', hb['check']['hang_stop_ms'] or float('nan'), 'ms',
      'RenewMs + ClientTimeoutMs + 1', hb['check']['bound_ms'], 'lower'),
-]
+] if hb else [])
 if k:
     kr, kt = k['raw_rtt'], k['telemetry']
     rows += [
@@ -208,7 +218,10 @@ if k:
          'VmRSS idle, just started', kt['rss_idle_kb'], 'lower'),
     ]
 res = {'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'host': os.uname().nodename,
-       'nproc': os.cpu_count(), 'audit_record_bytes': int(rs[1]), 'figures': []}
+       'nproc': os.cpu_count(), 'loadavg': os.getloadavg(),
+       'audit_record_bytes': int(rs[1]) if t else None, 'figures': []}
+if not t:
+    res['only'] = 'smpd'
 print(f'{"figure":45} {"value":>10} {"unit":5} {"baseline":>10}  {"ratio":>8}  baseline')
 for name, val, unit, bname, base, better in rows:
     ratio = round(val / base, 3) if base else None
@@ -216,6 +229,8 @@ for name, val, unit, bname, base, better in rows:
                            'baseline': base, 'ratio': ratio, 'better': better})
     rtxt = f'{ratio:8.4g}' if ratio is not None else '     n/a'
     print(f'{name:45} {val:10.5g} {unit:5} {base:10.5g}  {rtxt}  {bname}')
+load = res['loadavg']
+print(f'(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs)')
 res['raw'] = {'bench_audit': t, 'smpd': s, 'safety': f, 'kernel': k, 'heartbeat': hb}
 with open(out, 'w') as f:
     json.dump(res, f, indent=1)

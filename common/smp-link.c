@@ -272,15 +272,18 @@ static int sock_pump(struct smp_link *l, int timeout_ms)
 
 	if (l->gone)
 		return -ENODEV;
-	r = poll(p, 2, timeout_ms);
-	if (r < 0)
-		return errno == EINTR ? 0 : -errno;
-	if (r == 0)
-		return 0;
-	if (p[1].revents & POLLIN)
-		return -ECANCELED;
-	if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
-		return 0;
+	/* Not waiting at all, for nothing to cancel: the recv() says it all. */
+	if (timeout_ms != 0 || l->waiting) {
+		r = poll(p, 2, timeout_ms);
+		if (r < 0)
+			return errno == EINTR ? 0 : -errno;
+		if (r == 0)
+			return 0;
+		if (p[1].revents & POLLIN)
+			return -ECANCELED;
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			return 0;
+	}
 	/* Drain whatever is there without blocking. */
 	for (;;) {
 		size_t space = sizeof(l->rbuf) - l->rlen;
@@ -924,6 +927,33 @@ int smp_link_read_telemetry(struct smp_link *l, int timeout_ms, struct smp_telem
 		if (left_ms(deadline) == 0)
 			return 0;
 	}
+}
+
+int smp_link_read_telemetry_batch(struct smp_link *l, struct smp_telemetry *ret, size_t max)
+{
+	size_t n = 0;
+	int r = 0;
+
+	if (!l || (!ret && max > 0))
+		return -EINVAL;
+	if (max == 0)
+		return 0;
+	if (l->q_len == 0 && !l->gone) {
+		if (l->kind == LINK_SOCKET) {
+			r = sock_pump(l, 0);
+		} else {
+			int done = 0;
+
+			r = usb_pump(l, 0, &done);
+		}
+	}
+	while (n < max && pop_telemetry(l, &ret[n]))
+		n++;
+	if (n > 0)
+		return (int)n;
+	if (l->gone)
+		return -ENODEV;
+	return r < 0 ? r : 0;
 }
 
 void smp_link_set_cancel_fd(struct smp_link *l, int fd)

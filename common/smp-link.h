@@ -57,6 +57,18 @@ int smp_link_command(struct smp_link *l, uint8_t type, const void *payload, size
 int smp_link_read_telemetry(struct smp_link *l, int timeout_ms, struct smp_telemetry *ret);
 
 /*
+ * Never waiting: up to max of the records the link holds now, the ones
+ * already queued or else those that one non-blocking read of the device
+ * brings.  Returns how many (ret[0..n-1], in order), 0 when none is there
+ * (the fd of smp_link_get_fd() becomes readable with the next), or
+ * -ENODEV when the device is gone and nothing is left.  For a reader
+ * woken by that fd: a record costs one system call, where a loop of
+ * smp_link_read_telemetry(l, 0, ...) makes two (the read, and another
+ * that finds the link empty).
+ */
+int smp_link_read_telemetry_batch(struct smp_link *l, struct smp_telemetry *ret, size_t max);
+
+/*
  * While fd is readable (an eventfd or pipe the caller owns, -1 = none),
  * smp_link_command() does not start, or gives up the wait for its reply,
  * and returns -ECANCELED (a command already written stays sent; its late

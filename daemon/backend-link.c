@@ -78,6 +78,11 @@ static int link_read_telemetry(struct backend *b, struct smp_telemetry *ret)
 	return smp_link_read_telemetry(((struct link_backend *)b)->link, 0, ret);
 }
 
+static int link_read_telemetry_batch(struct backend *b, struct smp_telemetry *ret, size_t max)
+{
+	return smp_link_read_telemetry_batch(((struct link_backend *)b)->link, ret, max);
+}
+
 static void link_get_counters(struct backend *b, struct smp_link_counters *ret)
 {
 	smp_link_get_counters(((struct link_backend *)b)->link, ret);
@@ -100,6 +105,7 @@ static const struct backend_ops link_ops = {
 	.command = link_command,
 	.get_fd = link_get_fd,
 	.read_telemetry = link_read_telemetry,
+	.read_telemetry_batch = link_read_telemetry_batch,
 	.get_counters = link_get_counters,
 	.set_cancel_fd = link_set_cancel_fd,
 	.free = link_free,

@@ -7,9 +7,10 @@
  * libusb (both through smp-link, backend-link.c), and the smpusb kernel
  * character device (backend-chardev.c), whose ioctl UAPI carries the same
  * payloads.  smpd calls command() only from the device's I/O worker
- * thread (devio.c); the telemetry calls from the same thread when
- * telemetry_on_worker is set, else from the event loop, concurrently with
- * a command.
+ * thread (devio.c); the telemetry calls from the event loop, concurrently
+ * with a command, or, when telemetry_on_worker is set, from whichever of
+ * the two owns the link (the worker while a command is queued or in
+ * flight), never from both at once.
  */
 #pragma once
 
@@ -60,6 +61,11 @@ struct backend_ops {
 	int (*get_fd)(struct backend *b);
 	/* 1 with *ret filled, 0 when nothing is pending, -ENODEV when gone. */
 	int (*read_telemetry)(struct backend *b, struct smp_telemetry *ret);
+	/*
+	 * Optional: up to max records, with at most one non-blocking read
+	 * of the device (a record per system call); n, 0, -ENODEV.
+	 */
+	int (*read_telemetry_batch)(struct backend *b, struct smp_telemetry *ret, size_t max);
 	/* Link counters (bad frames, gaps) for the Stats property. */
 	void (*get_counters)(struct backend *b, struct smp_link_counters *ret);
 	/*
@@ -74,7 +80,7 @@ struct backend {
 	const struct backend_ops *ops;
 	const char *kind;  /* "socket", "usb", "chardev" */
 	char address[256]; /* socket path, USB serial, /dev node */
-	/* Commands and telemetry share one link: the worker reads telemetry too. */
+	/* Commands and telemetry share one link: one thread at a time uses it. */
 	bool telemetry_on_worker;
 	/* command() blocks in a call that only a signal interrupts (EINTR). */
 	bool cancel_by_signal;

@@ -73,14 +73,30 @@ static int gone_handler(sd_event_source *s, void *userdata)
 	return 0;
 }
 
+/*
+ * Watch the telemetry fd only while the loop may read it: a link that the
+ * worker holds for a command stays readable, and watching it then would
+ * spin the loop through the command's round trip (docs/hacking.md).
+ */
+static void device_watch_link(struct device *d)
+{
+	bool on = !d->gone && d->io_source && devio_loop_reads_link(d->io);
+
+	if (on == d->io_watched)
+		return;
+	if (sd_event_source_set_enabled(d->io_source, on ? SD_EVENT_ON : SD_EVENT_OFF) >= 0)
+		d->io_watched = on;
+}
+
 static void device_mark_gone(struct device *d)
 {
 	if (d->gone)
 		return;
 	d->gone = true;
 	controller_device_gone(&d->ctl);
-	if (d->io_source)
-		sd_event_source_set_enabled(d->io_source, SD_EVENT_OFF);
+	device_watch_link(d);
+	if (d->ring_source)
+		sd_event_source_set_enabled(d->ring_source, SD_EVENT_OFF);
 	if (d->done_source)
 		sd_event_source_set_enabled(d->done_source, SD_EVENT_OFF);
 	if (sd_event_add_defer(d->manager->event, &d->gone_event, gone_handler, d) < 0)
@@ -102,6 +118,7 @@ static int device_command(struct device *d, const struct backend_req *req, struc
 		return -ENODEV;
 	devio_set_timeout(d->io, (int)d->manager->policy.command_timeout_ms.value);
 	r = devio_call(d->io, &op);
+	device_watch_link(d);
 	if (r == -ENODEV)
 		device_mark_gone(d);
 	if (ret)
@@ -122,6 +139,7 @@ static int device_submit(struct device *d, unsigned kind, unsigned tag, const st
 
 	devio_set_timeout(d->io, (int)d->manager->policy.command_timeout_ms.value);
 	r = devio_submit(d->io, &op);
+	device_watch_link(d); /* off: the worker has the link now */
 	if (r < 0)
 		return r;
 	d->outstanding++;
@@ -243,6 +261,7 @@ static int done_handler(sd_event_source *s, int fd, uint32_t revents, void *user
 
 	while (devio_take_done(d->io, &op))
 		take_completion(d, &op);
+	device_watch_link(d); /* on again if that was the last command */
 	return 0;
 }
 
@@ -272,6 +291,7 @@ void device_settle(struct device *d)
 		}
 		(void)poll(&p, 1, 10);
 	}
+	device_watch_link(d);
 }
 
 static int renew_timer_handler(sd_event_source *s, uint64_t usec, void *userdata);
@@ -765,25 +785,6 @@ static void handle_telemetry(struct device *d, const struct smp_telemetry *t)
 			      &(struct backend_req){ .type = SMPP_T_GET_CARTRIDGE });
 }
 
-/* Judges the records the link holds, max at most. */
-static void read_pending_telemetry(struct device *d, unsigned max)
-{
-	struct smp_telemetry t;
-	int r;
-
-	for (unsigned i = 0; i < max && !d->gone; i++) {
-		r = devio_read_telemetry(d->io, &t);
-		if (r == -ENODEV) {
-			device_mark_gone(d);
-			device_run(d);
-			break;
-		}
-		if (r <= 0)
-			break;
-		handle_telemetry(d, &t);
-	}
-}
-
 /*
  * A batch per dispatch, then back to the loop: sd-event runs one source
  * per iteration, by priority, so the lease renewal (above this source)
@@ -791,9 +792,40 @@ static void read_pending_telemetry(struct device *d, unsigned max)
  * record costs a read() and its judging, tens of us, so a backlog of up
  * to two seconds' worth in one dispatch could hold the renewal for 100 ms
  * and more.  The fd is level-triggered: what is left is the next dispatch
- * (the socket link's queue drains with the next frame, 1 ms later).
+ * (what the socket link queued itself, during a command, is announced by
+ * devio's ring fd after a full batch: devio_read_telemetry_batch()).
  */
 #define TELEMETRY_BATCH 32
+
+/*
+ * Judges the records the link holds, max at most, read in batches: from
+ * the socket, one system call per wakeup, not one per record and another
+ * to find the link empty.
+ */
+static void read_pending_telemetry(struct device *d, unsigned max)
+{
+	struct smp_telemetry t[TELEMETRY_BATCH];
+	unsigned done = 0;
+	int r;
+
+	while (done < max && !d->gone) {
+		unsigned want = max - done < TELEMETRY_BATCH ? max - done : TELEMETRY_BATCH;
+
+		r = devio_read_telemetry_batch(d->io, t, want);
+		if (r == -ENODEV) {
+			device_mark_gone(d);
+			device_run(d);
+			break;
+		}
+		if (r <= 0)
+			break;
+		for (int i = 0; i < r && !d->gone; i++)
+			handle_telemetry(d, &t[i]);
+		done += (unsigned)r;
+		if ((unsigned)r < want)
+			break; /* that was all */
+	}
+}
 
 static int io_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
@@ -987,6 +1019,15 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 			goto fail;
 		/* Below the lease renewal: a telemetry backlog never delays it. */
 		sd_event_source_set_priority(d->io_source, SD_EVENT_PRIORITY_IMPORTANT + 10);
+		sd_event_source_set_enabled(d->io_source, SD_EVENT_OFF);
+		device_watch_link(d);
+	}
+	if (devio_get_ring_fd(d->io) >= 0) {
+		r = sd_event_add_io(m->event, &d->ring_source, devio_get_ring_fd(d->io), EPOLLIN,
+				    io_handler, d);
+		if (r < 0)
+			goto fail;
+		sd_event_source_set_priority(d->ring_source, SD_EVENT_PRIORITY_IMPORTANT + 10);
 	}
 	r = sd_event_add_io(m->event, &d->done_source, devio_get_done_fd(d->io), EPOLLIN,
 			    done_handler, d);
@@ -1067,6 +1108,7 @@ void device_free(struct device *d)
 	sd_event_source_disable_unref(d->done_source);
 	sd_event_source_disable_unref(d->kick_timer);
 	sd_event_source_unref(d->io_source);
+	sd_event_source_unref(d->ring_source);
 	for (int t = 0; t < _CTL_TIMER_MAX; t++)
 		sd_event_source_disable_unref(d->timer[t]);
 	sd_event_source_unref(d->telemetry_timer);

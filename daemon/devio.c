@@ -2,15 +2,28 @@
 /*
  * devio.c - the per-device I/O worker (devio.h).
  *
- * One mutex guards the queue, the completions, the telemetry ring and the
- * counters' snapshot; it is never held across a device call.  Three
- * eventfds: wake (loop -> worker: work queued, quit), cancel (loop ->
- * backend: give up the wait in flight; smp-link polls it beside its own
- * fd), done (worker -> loop: completions), and a fourth, tel, for
- * telemetry read by the worker.  A backend blocked in an ioctl that only
- * a signal interrupts (cancel_by_signal) is sent DEVIO_SIGNAL: unblocked
- * in the worker only around the call, installed without SA_RESTART, so
- * the driver's reply wait returns EINTR.
+ * One mutex guards the queue, the completions, the telemetry ring, the
+ * link's owner and the counters' snapshot; it is never held across a
+ * device call.  Three eventfds: wake (loop -> worker: work queued, quit),
+ * cancel (loop -> backend: give up the wait in flight; smp-link polls it
+ * beside its own fd), done (worker -> loop: completions), and a fourth,
+ * tel: records in the ring, or the link handed back to the loop.  A
+ * backend blocked in an ioctl that only a signal interrupts
+ * (cancel_by_signal) is sent DEVIO_SIGNAL: unblocked in the worker only
+ * around the call, installed without SA_RESTART, so the driver's reply
+ * wait returns EINTR.
+ *
+ * The link of a telemetry_on_worker backend (smp-link: one state for
+ * commands and telemetry, not thread-safe) has one owner at a time,
+ * worker_link says which.  The loop owns it while no command is queued or
+ * in flight and reads its telemetry directly, one wakeup per record as
+ * for any reader; submitting a command hands it to the worker (in the
+ * loop's thread, so the loop never reads it after), and the worker hands
+ * it back, under the lock, once it has completed the last command queued
+ * and will not touch it again.  Between back-to-back commands the worker
+ * moves what the link read meanwhile into the ring; the loop reads the
+ * ring first, and the link only when the ring is empty, so the records
+ * stay in order.
  */
 #include <errno.h>
 #include <poll.h>
@@ -27,7 +40,6 @@
 #define DEVIO_SIGNAL (SIGRTMIN + 3)
 #define TEL_RING 8192 /* records: 8 s at 1 kHz, more than any command waits */
 #define TEL_BATCH 64
-#define RING_FULL_RETRY_MS 5
 
 struct qop {
 	struct devio_op op;
@@ -54,7 +66,8 @@ struct devio {
 	struct smp_telemetry *ring;
 	size_t ring_head, ring_len;
 	bool tel_notified, tel_gone;
-	struct smp_link_counters cnt;
+	bool worker_link;	      /* the worker owns the link (telemetry_on_worker) */
+	struct smp_link_counters cnt; /* while the worker owns the link */
 };
 
 static void fd_signal(int fd)
@@ -98,6 +111,15 @@ static void complete(struct devio *io, struct qop *q)
 	fd_signal(io->done_fd);
 }
 
+/* Under lock: the loop is to look at its telemetry (tel fd). */
+static void notify_tel(struct devio *io)
+{
+	if (!io->tel_notified) {
+		io->tel_notified = true;
+		fd_signal(io->tel_fd);
+	}
+}
+
 static void sig_nop(int sig)
 {
 	(void)sig;
@@ -127,10 +149,8 @@ static void pump_telemetry(struct devio *io)
 		if (r == -ENODEV)
 			io->tel_gone = true;
 		io->b->ops->get_counters(io->b, &io->cnt);
-		if ((n > 0 || io->tel_gone) && !io->tel_notified) {
-			io->tel_notified = true;
-			fd_signal(io->tel_fd);
-		}
+		if (n > 0 || io->tel_gone)
+			notify_tel(io);
 		pthread_mutex_unlock(&io->lock);
 		if (n < room || room == 0)
 			return;
@@ -161,6 +181,15 @@ static void *worker(void *userdata)
 		}
 		if (io->quit && !q)
 			break;
+		if (!q && io->worker_link) {
+			/*
+			 * Nothing more to send: the link goes back to the loop,
+			 * which reads what it queued meanwhile (told now: its fd
+			 * may not become readable again for a while).
+			 */
+			io->worker_link = false;
+			notify_tel(io);
+		}
 		if (q) {
 			int timeout = io->timeout_ms, r;
 
@@ -185,34 +214,21 @@ static void *worker(void *userdata)
 			if (tel)
 				io->b->ops->get_counters(io->b, &io->cnt);
 			complete(io, q);
-			if (!tel)
-				continue;
+			if (!tel || !io->queue || io->quit)
+				continue; /* the link goes back to the loop above */
+			/* another command follows: what came while this one waited */
 			pthread_mutex_unlock(&io->lock);
-			pump_telemetry(io); /* what came while it waited */
+			pump_telemetry(io);
 			pthread_mutex_lock(&io->lock);
 			continue;
 		}
 		pthread_mutex_unlock(&io->lock);
 		{
-			bool full;
-			struct pollfd p[2] = {
-				{ .fd = io->wake_fd, .events = POLLIN },
-				{ .fd = -1, .events = POLLIN },
-			};
+			/* The link is the loop's now: only new work wakes the worker. */
+			struct pollfd p = { .fd = io->wake_fd, .events = POLLIN };
 
-			pthread_mutex_lock(&io->lock);
-			full = io->ring_len >= TEL_RING;
-			pthread_mutex_unlock(&io->lock);
-			if (tel && !full && !io->tel_gone)
-				p[1].fd = io->b->ops->get_fd(io->b);
-			if (poll(p, 2, full ? RING_FULL_RETRY_MS : -1) > 0) {
-				if (p[0].revents & POLLIN)
-					fd_clear(io->wake_fd);
-				if (p[1].revents)
-					pump_telemetry(io);
-			} else if (full) {
-				pump_telemetry(io);
-			}
+			if (poll(&p, 1, -1) > 0)
+				fd_clear(io->wake_fd);
 		}
 		pthread_mutex_lock(&io->lock);
 	}
@@ -337,6 +353,11 @@ static void enqueue(struct devio *io, struct qop *q)
 	struct qop **pp = &io->queue;
 	uint8_t cmd = q->op.req.type;
 
+	if (io->b->telemetry_on_worker && !io->worker_link) {
+		/* the loop's last look at the link: the Stats stay monotonic */
+		io->b->ops->get_counters(io->b, &io->cnt);
+		io->worker_link = true;
+	}
 	if (is_stop(cmd)) {
 		/* What was queued before a stop is not sent after it. */
 		for (pp = &io->queue; *pp;) {
@@ -463,32 +484,93 @@ void devio_kick(struct devio *io)
 
 int devio_get_telemetry_fd(struct devio *io)
 {
-	if (io->b->telemetry_on_worker)
-		return io->tel_fd;
 	return io->b->ops->get_fd(io->b);
+}
+
+int devio_get_ring_fd(struct devio *io)
+{
+	return io->b->telemetry_on_worker ? io->tel_fd : -1;
+}
+
+bool devio_loop_reads_link(struct devio *io)
+{
+	bool r;
+
+	if (!io->b->telemetry_on_worker)
+		return true;
+	pthread_mutex_lock(&io->lock);
+	r = !io->worker_link;
+	pthread_mutex_unlock(&io->lock);
+	return r;
+}
+
+/* From the backend, in the loop's thread: n, 0, -ENODEV. */
+static int read_backend(struct devio *io, struct smp_telemetry *ret, size_t max)
+{
+	size_t n = 0;
+	int r = 0;
+
+	if (io->b->ops->read_telemetry_batch)
+		return io->b->ops->read_telemetry_batch(io->b, ret, max);
+	while (n < max && (r = io->b->ops->read_telemetry(io->b, &ret[n])) > 0)
+		n++;
+	return n > 0 ? (int)n : r;
+}
+
+int devio_read_telemetry_batch(struct devio *io, struct smp_telemetry *ret, size_t max)
+{
+	size_t n = 0;
+	bool mine;
+	int r;
+
+	if (max == 0)
+		return 0;
+	if (!io->b->telemetry_on_worker)
+		return read_backend(io, ret, max);
+	pthread_mutex_lock(&io->lock);
+	while (n < max && io->ring_len > 0) {
+		ret[n++] = io->ring[io->ring_head];
+		io->ring_head = (io->ring_head + 1) % TEL_RING;
+		io->ring_len--;
+	}
+	if (n > 0) {
+		/* the link's records are newer: the next call, after the ring */
+		pthread_mutex_unlock(&io->lock);
+		return (int)n;
+	}
+	if (io->tel_notified) {
+		/* seen: the worker signals again with the next batch or hand-back */
+		fd_clear(io->tel_fd);
+		io->tel_notified = false;
+	}
+	if (io->tel_gone) {
+		pthread_mutex_unlock(&io->lock);
+		return -ENODEV;
+	}
+	mine = !io->worker_link;
+	pthread_mutex_unlock(&io->lock);
+	/*
+	 * Only this thread hands the link to the worker (enqueue()): it
+	 * stays the loop's until the loop submits, lock or not.
+	 */
+	if (!mine)
+		return 0;
+	r = read_backend(io, ret, max);
+	if (r > 0 && (size_t)r == max) {
+		/*
+		 * There may be more in the link's own queue (what it read
+		 * during a command), which its fd does not announce.
+		 */
+		pthread_mutex_lock(&io->lock);
+		notify_tel(io);
+		pthread_mutex_unlock(&io->lock);
+	}
+	return r;
 }
 
 int devio_read_telemetry(struct devio *io, struct smp_telemetry *ret)
 {
-	int r = 0;
-
-	if (!io->b->telemetry_on_worker)
-		return io->b->ops->read_telemetry(io->b, ret);
-	pthread_mutex_lock(&io->lock);
-	if (io->ring_len > 0) {
-		*ret = io->ring[io->ring_head];
-		io->ring_head = (io->ring_head + 1) % TEL_RING;
-		io->ring_len--;
-		r = 1;
-	} else if (io->tel_gone) {
-		r = -ENODEV;
-	} else {
-		/* empty: the worker signals again with the next record */
-		fd_clear(io->tel_fd);
-		io->tel_notified = false;
-	}
-	pthread_mutex_unlock(&io->lock);
-	return r;
+	return devio_read_telemetry_batch(io, ret, 1);
 }
 
 void devio_get_counters(struct devio *io, struct smp_link_counters *ret)
@@ -498,6 +580,9 @@ void devio_get_counters(struct devio *io, struct smp_link_counters *ret)
 		return;
 	}
 	pthread_mutex_lock(&io->lock);
-	*ret = io->cnt;
+	if (io->worker_link)
+		*ret = io->cnt;
+	else
+		io->b->ops->get_counters(io->b, ret);
 	pthread_mutex_unlock(&io->lock);
 }

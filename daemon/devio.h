@@ -16,12 +16,18 @@
  * nothing cancels an ESTOP.  Shutdown (devio_free) still sends the stops
  * queued, and nothing else.
  *
- * Telemetry: a backend whose commands and telemetry share one link
- * (smp-link: the simulator socket, libusb) is read by the worker too and
- * handed over through a queue (devio_get_telemetry_fd,
- * devio_read_telemetry); a backend that reads telemetry from a file of
- * its own (smpusb) is read by the event loop directly.  Either way the
- * event loop sees the same calls.
+ * Telemetry: the event loop reads it (devio_read_telemetry) when
+ * devio_get_telemetry_fd() or devio_get_ring_fd() is readable.  A backend
+ * that reads telemetry from a file of its own (smpusb) is read by the
+ * loop at any time.  A backend whose commands and telemetry share one
+ * link (smp-link: the simulator socket, libusb; telemetry_on_worker) is
+ * read by the loop only while no command is queued or in flight
+ * (devio_loop_reads_link()): a record costs the loop one wakeup, and the
+ * worker none.  While a command is, the link is the worker's: what it
+ * reads meanwhile waits in the link's queue, or, between back-to-back
+ * commands, in a ring that the ring fd announces; the ring fd also tells
+ * the loop when the link comes back to it.  devio_read_telemetry() gives
+ * the records in the order the device sent them either way.
  *
  * A backend with inline_commands (smpusb, for now) runs its commands on
  * the caller's thread instead, completions still coming back through the
@@ -80,7 +86,23 @@ bool devio_take_done(struct devio *io, struct devio_op *ret);
 bool devio_cancel_pending(struct devio *io);
 void devio_kick(struct devio *io);
 
-/* Telemetry, as backend_ops: fd (-1 if none), 1/0/-ENODEV. */
+/*
+ * Telemetry, as backend_ops: the backend's fd (-1 if none), readable with
+ * records; watch it only while devio_loop_reads_link() (it stays readable
+ * while a command is in flight: the loop would spin).  The ring fd (-1 if
+ * none): readable when records or the link wait for the loop; always
+ * watched.  devio_loop_reads_link() turns false in devio_submit() and
+ * devio_call(), and true again only with a completion that these or
+ * devio_take_done() return.  devio_read_telemetry(): 1, 0 (nothing now),
+ * -ENODEV; never waits.
+ */
 int devio_get_telemetry_fd(struct devio *io);
+int devio_get_ring_fd(struct devio *io);
+bool devio_loop_reads_link(struct devio *io);
 int devio_read_telemetry(struct devio *io, struct smp_telemetry *ret);
+/*
+ * Up to max records at once, in order: n, 0, -ENODEV.  Fewer than max:
+ * none was left (from the link: one non-blocking read brought no more).
+ */
+int devio_read_telemetry_batch(struct devio *io, struct smp_telemetry *ret, size_t max);
 void devio_get_counters(struct devio *io, struct smp_link_counters *ret);

@@ -101,7 +101,9 @@ struct device {
 	char *path;
 	struct backend *backend;
 	sd_bus_slot *slot;
-	sd_event_source *io_source;
+	sd_event_source *io_source;   /* the backend's telemetry fd, while the loop's */
+	sd_event_source *ring_source; /* devio's ring fd (telemetry_on_worker) */
+	bool io_watched;	      /* io_source is on */
 	sd_event_source *telemetry_timer;
 	sd_event_source *timer[_CTL_TIMER_MAX]; /* the controller's timers */
 

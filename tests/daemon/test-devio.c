@@ -8,10 +8,12 @@
  * unsent and the one in flight, by the cancel fd or by a signal for a
  * backend blocked in an ioctl); an ESTOP overtakes a STOP; nothing
  * cancels an ESTOP; shutdown sends the stops still queued and leaves no
- * thread; telemetry read by the worker reaches the loop complete and in
- * order.  No device, no bus, no real-time priority; a fraction of a
- * second.  Run it under valgrind --tool=helgrind or -Db_sanitize=thread
- * for the threading (docs/hacking.md).
+ * thread; telemetry reaches the loop complete and in order, read by the
+ * loop itself while no command is queued or in flight and never while
+ * one is (the link is the worker's then).  No device, no bus, no
+ * real-time priority; a fraction of a second.  Run it under valgrind
+ * --tool=helgrind or -Db_sanitize=thread for the threading
+ * (docs/hacking.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,11 +40,26 @@ struct fake {
 	int cancel_fd;
 	int answer_fd[2]; /* a byte written: the command in flight answers */
 	int tel[2];	  /* telemetry: records written here, read by read_telemetry */
-	uint8_t sent[64]; /* commands in the order the worker started them */
+	/* what the link read while a command waited (smp-link's own queue) */
+	struct smp_telemetry held[64];
+	unsigned n_held, held_head;
+	pthread_t worker;
+	bool have_worker;
+	unsigned loop_reads_in_flight; /* the link read by another thread meanwhile */
+	uint8_t sent[64];	       /* commands in the order the worker started them */
 	unsigned n_sent;
 	bool in_flight;
 	bool blocking_read; /* wait for the answer in read() (a signal interrupts it) */
 };
+
+/* As smp-link does while it waits for a reply: the records that came are queued. */
+static void hold_telemetry(struct fake *f)
+{
+	struct smp_telemetry t;
+
+	while (f->n_held - f->held_head < 64 && read(f->tel[0], &t, sizeof(t)) == sizeof(t))
+		f->held[f->n_held++ % 64] = t;
+}
 
 static int fake_command(struct backend *b, const struct backend_req *req, int timeout_ms,
 			struct backend_res *ret)
@@ -53,6 +70,9 @@ static int fake_command(struct backend *b, const struct backend_req *req, int ti
 	char c;
 
 	pthread_mutex_lock(&f->lock);
+	f->worker = pthread_self();
+	f->have_worker = true;
+	hold_telemetry(f);
 	f->sent[f->n_sent++] = type;
 	f->in_flight = true;
 	pthread_cond_broadcast(&f->cond);
@@ -79,6 +99,7 @@ static int fake_command(struct backend *b, const struct backend_req *req, int ti
 	ret->have_status = r == 0;
 	ret->status.state = type; /* which command answered, for test_call */
 	pthread_mutex_lock(&f->lock);
+	hold_telemetry(f);
 	f->in_flight = false;
 	pthread_mutex_unlock(&f->lock);
 	return r;
@@ -92,7 +113,18 @@ static int fake_get_fd(struct backend *b)
 static int fake_read_telemetry(struct backend *b, struct smp_telemetry *ret)
 {
 	struct fake *f = (struct fake *)b;
-	ssize_t n = read(f->tel[0], ret, sizeof(*ret));
+	ssize_t n;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->in_flight && !(f->have_worker && pthread_equal(pthread_self(), f->worker)))
+		f->loop_reads_in_flight++;
+	if (f->held_head < f->n_held) {
+		*ret = f->held[f->held_head++ % 64];
+		pthread_mutex_unlock(&f->lock);
+		return 1;
+	}
+	pthread_mutex_unlock(&f->lock);
+	n = read(f->tel[0], ret, sizeof(*ret));
 
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
@@ -396,6 +428,79 @@ static void test_telemetry_complete_and_in_order(void **state)
 	fake_done(&f);
 }
 
+/* The device sends n records, seq from *seq on. */
+static void send_records(struct fake *f, uint32_t *seq, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct smp_telemetry t = { .seq = (*seq)++ };
+
+		assert_int_equal(write(f->tel[1], &t, sizeof(t)), sizeof(t));
+	}
+}
+
+/* The loop reads what devio gives it now: the next n records, in order, then none. */
+static void expect_records(struct devio *io, uint32_t *next, unsigned n)
+{
+	struct smp_telemetry t;
+
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(devio_read_telemetry(io, &t), 1);
+		assert_int_equal(t.seq, *next);
+		(*next)++;
+	}
+	assert_int_equal(devio_read_telemetry(io, &t), 0);
+}
+
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 5000) == 1;
+}
+
+/*
+ * The loop reads the link itself while no command is queued or in flight,
+ * and never while one is: then the records wait in the link's queue, or,
+ * between back-to-back commands, in the ring; either way every record
+ * reaches the loop once and in order, and the ring fd says when to look.
+ */
+static void test_telemetry_around_commands(void **state)
+{
+	struct fake f;
+	struct devio *io;
+	uint32_t seq = 0, next = 0;
+
+	fake_init(&f, false);
+	assert_int_equal(devio_new(&f.base, 10000, &io), 0);
+	assert_true(devio_get_ring_fd(io) >= 0);
+	assert_true(devio_loop_reads_link(io));
+	send_records(&f, &seq, 5);
+	expect_records(io, &next, 5); /* 0-4: from the link, by the loop */
+
+	send_records(&f, &seq, 5); /* 5-9: the command's wait reads them */
+	submit(io, SMPP_T_GET_STATUS, 1);
+	assert_false(devio_loop_reads_link(io));
+	wait_sent(&f, 1);
+	send_records(&f, &seq, 5); /* 10-14: the link's, not the loop's */
+	expect_records(io, &next, 0);
+	submit(io, SMPP_T_SET_PARAMS, 2); /* back to back */
+	answer(&f);
+	expect_done(io, SMPP_T_GET_STATUS, 1, 0);
+	wait_sent(&f, 2);
+	assert_false(devio_loop_reads_link(io));
+	send_records(&f, &seq, 5); /* 15-19: in the link while SET_PARAMS waits */
+	assert_true(readable(devio_get_ring_fd(io)));
+	expect_records(io, &next, 10); /* 5-14: what the worker moved to the ring */
+	answer(&f);
+	expect_done(io, SMPP_T_SET_PARAMS, 2, 0);
+	assert_true(devio_loop_reads_link(io));
+	assert_true(readable(devio_get_ring_fd(io))); /* the link is back: look */
+	expect_records(io, &next, 5);		      /* 15-19 */
+	assert_int_equal(f.loop_reads_in_flight, 0);
+	devio_free(io);
+	fake_done(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_free_sends_queued_stops),
 		cmocka_unit_test(test_call),
 		cmocka_unit_test(test_telemetry_complete_and_in_order),
+		cmocka_unit_test(test_telemetry_around_commands),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

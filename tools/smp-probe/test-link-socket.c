@@ -271,6 +271,64 @@ static void test_telemetry_queued_during_commands(void **state)
 	assert_int_equal(t.seq, prev.seq + 1);
 }
 
+/* In order, each once: the next seq after *next (0: the first). */
+static void take_batch(const struct smp_telemetry *t, int n, uint32_t *next, unsigned *count)
+{
+	for (int i = 0; i < n; i++) {
+		if (*count)
+			assert_int_equal(t[i].seq, *next);
+		*next = t[i].seq + 1;
+		(*count)++;
+	}
+}
+
+/*
+ * The batch read (a reader woken by the link's fd): what the link holds,
+ * in order, never waiting; 0 at once when nothing is there; -ENODEV once
+ * the device is gone.
+ */
+static void test_telemetry_batch(void **state)
+{
+	struct fixture *fx = *state;
+	struct smp_link *l = open_link(fx);
+	struct smp_telemetry t[8];
+	struct smp_status_info st;
+	uint32_t next = 0;
+	unsigned n = 0;
+	uint64_t start;
+	int r;
+
+	assert_int_equal(smp_link_read_telemetry_batch(l, t, 0), 0);
+	usleep(100 * 1000);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(smp_link_get_status(l, &st), 0);
+	/* queued during the commands: full batches */
+	while ((r = smp_link_read_telemetry_batch(l, t, 8)) == 8)
+		take_batch(t, r, &next, &n);
+	assert_true(r >= 0);
+	take_batch(t, r, &next, &n);
+	assert_true(n >= 50);
+	/* then what arrives, as it does, until nothing is there: never a wait */
+	start = now_ms();
+	while ((r = smp_link_read_telemetry_batch(l, t, 8)) > 0)
+		take_batch(t, r, &next, &n);
+	assert_int_equal(r, 0);
+	assert_true(now_ms() - start < 500);
+	assert_int_equal(counters(l).telemetry, n);
+	assert_int_equal(counters(l).telemetry_gaps, 0);
+	/* and the stream goes on, through the blocking read as well */
+	assert_int_equal(smp_link_read_telemetry(l, 1000, &t[0]), 1);
+	take_batch(t, 1, &next, &n);
+	control(fx, "disconnect 200");
+	start = now_ms();
+	while (now_ms() < start + 2000 && (r = smp_link_read_telemetry_batch(l, t, 8)) >= 0) {
+		take_batch(t, r, &next, &n);
+		usleep(1000);
+	}
+	assert_int_equal(r, -ENODEV);
+	assert_int_equal(smp_link_read_telemetry_batch(l, t, 8), -ENODEV);
+}
+
 /* A corrupt reply is counted and never returned; -EPROTO at the timeout. */
 static void test_corrupt_reply(void **state)
 {
@@ -394,6 +452,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_telemetry_queued_during_commands, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_telemetry_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swallowed_reply_times_out, setup, teardown),

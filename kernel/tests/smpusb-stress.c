@@ -288,8 +288,22 @@ static void *query_thread(void *arg)
 				   &v);
 			break;
 		case 7:	/* read-only file: no claim, no control */
-			r = xioctl(fd, C_NOCLAIM, rnd(&seed, 2) ?
-				   SMPUSB_IOC_START : SMPUSB_IOC_CLAIM, &l);
+			/*
+			 * The churn thread may have dup2()ed a file open for
+			 * writing over this number, which may claim: ask only
+			 * of a read-only file, and hold the lock so that it
+			 * stays one for the call (both refusals are at once).
+			 */
+			pthread_mutex_lock(&query_fd_lock);
+			fd = atomic_load(&query_fd);
+			if (fd >= 0 &&
+			    (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY)
+				r = xioctl(fd, C_NOCLAIM, rnd(&seed, 2) ?
+					   SMPUSB_IOC_START :
+					   SMPUSB_IOC_CLAIM, &l);
+			else
+				r = 0;
+			pthread_mutex_unlock(&query_fd_lock);
 			break;
 		default:
 			nap_ms(rnd(&seed, 50));

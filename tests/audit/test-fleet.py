@@ -27,7 +27,7 @@ refused and nothing of it arrives; with the link cut (the upload fails and
 is restarted), then restored, and the collector restarted, nothing is
 missing or duplicated (the upload resumes from its saved cursor) and
 verification stays intact; one workstation's log cut back is named, the
-other still verifies intact.
+other still verifies intact, by `smp-audit verify` and by the fleet view.
 """
 import json
 import os
@@ -423,6 +423,23 @@ try:
     check(rc == 4 and "TRUNCATED" in text, "a workstation log cut back is named truncated", text)
     rc, text = verify("chair-2", "--local", logs["chair-2"])
     check(rc == 0 and "INTACT" in text, "the untouched workstation still verifies intact", text)
+
+    # The fleet view of docs/fleet.md, with the keys in the auditor's safe
+    # and the workstations' logs at hand: both named, one truncated.
+    safe, copies = os.path.join(T, "safe"), os.path.join(T, "copies")
+    os.mkdir(safe)
+    os.mkdir(copies)
+    for h in ws:
+        shutil.copy(keys[h], os.path.join(safe, h + ".key"))
+        os.symlink(logs[h], os.path.join(copies, h))
+    argv = BLOCKS["fleet"].replace("/var/log/journal/remote", COLLECTOR_JDIR).replace(
+        "/media/safe", safe).split()
+    assert argv[:2] == ["smp-audit", "fleet"], argv
+    p = run(WRAP + [SMP_AUDIT] + argv[1:] + ["--local-dir", copies, "--json"])
+    doc = json.loads(p.stdout or b"{}")
+    got = {w["hostname"]: w["verification"]["status"] for w in doc.get("workstations", [])}
+    check(p.returncode == 4 and got == {"chair-1": "TRUNCATED", "chair-2": "INTACT"},
+          "the fleet view names the workstation cut back and the one intact", repr(got))
 finally:
     for p in list(procs):
         p["stop"] = True

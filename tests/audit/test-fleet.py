@@ -64,6 +64,7 @@ for what, have in (("systemd-journal-upload/-remote (package systemd-journal-rem
                    ("stunnel (package stunnel4)", shutil.which("stunnel4")),
                    ("openssl", shutil.which("openssl")), ("journalctl", shutil.which("journalctl")),
                    ("systemd-socket-activate", shutil.which("systemd-socket-activate")),
+                   ("systemd-analyze", shutil.which("systemd-analyze")),
                    ("unshare, mount (package util-linux)", shutil.which("unshare")),
                    ("ip (package iproute2)", shutil.which("ip"))):
     if not have:
@@ -313,6 +314,24 @@ try:
          "-out", "chair-9.csr"], cwd=ADMIN, check=True)
     run(["openssl", "x509", "-req", "-in", "chair-9.csr", "-CA", "rogue-ca.pem", "-CAkey", "rogue-ca.key",
          "-CAcreateserial", "-days", "2", "-out", "chair-9.pem"], cwd=ADMIN, check=True)
+
+    # systemd reads the drop-ins without a complaint (an unknown key or a
+    # bad value is only a warning to systemd: the unit would run without it)
+    sar = os.path.join(T, "analyze")
+    units = os.path.join(sar, "etc/systemd/system")
+    os.makedirs(units)
+    drop = {}
+    for rel in installed:
+        m = re.match(r"usr/lib/systemd/system/(.+)\.d/(.+)$", rel)
+        if m:
+            shutil.copy(os.path.join(STOCK_UNITS, m[1]), units)
+            os.makedirs(os.path.join(units, m[1] + ".d"), exist_ok=True)
+            shutil.copy(FILES[rel], os.path.join(units, m[1] + ".d", m[2]))
+            drop[m[1]] = rel
+    p = run(["systemd-analyze", "verify", "--root=" + sar] + sorted(drop))
+    said = [ln for ln in (p.stdout + p.stderr).decode(errors="replace").splitlines() if ".d/" in ln]
+    check(len(drop) == 3 and not said, "systemd-analyze verify: the three drop-ins parse cleanly",
+          repr((sorted(drop), said)))
 
     # 2. the collector
     col = Machine("collector", "c011ec7000000000000000000000000c", ["smp-fleet-collector"])

@@ -200,8 +200,8 @@ static int ws_verify(const char *jdir, const char *keys, const char *locals, str
 	explicit_bzero(kbuf, sizeof(kbuf));
 	if (r == -EINVAL && w->key_found) {
 		w->rep = (struct audit_verify_report){ .status = AUDIT_VERIFY_UNVERIFIABLE };
-		snprintf(w->rep.reason, sizeof(w->rep.reason), "the verification key %.200s is malformed",
-			 kpath);
+		snprintf(w->rep.reason, sizeof(w->rep.reason),
+			 "the verification key %.200s is malformed", kpath);
 		r = 0;
 	}
 	w->verify_r = r;
@@ -243,10 +243,9 @@ static const char *day_str(int64_t day, char *buf, size_t size)
 /* The exit status of the fleet: the worst verdict, in verify's precedence. */
 static int worst(const struct fleet_ws *ws, size_t n)
 {
-	static const enum audit_verify_status order[] = {
-		AUDIT_VERIFY_TAMPERED, AUDIT_VERIFY_GAP, AUDIT_VERIFY_TRUNCATED,
-		AUDIT_VERIFY_UNVERIFIABLE
-	};
+	static const enum audit_verify_status order[] = { AUDIT_VERIFY_TAMPERED, AUDIT_VERIFY_GAP,
+							  AUDIT_VERIFY_TRUNCATED,
+							  AUDIT_VERIFY_UNVERIFIABLE };
 
 	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
 		for (size_t i = 0; i < n; i++)
@@ -267,8 +266,9 @@ static void print_table(const struct fleet_ws *ws, size_t n)
 
 		if (w->sealed)
 			snprintf(seal, sizeof(seal), "%" PRIu64, w->seal_seq);
-		printf("%-20s %-32s %8" PRIu64 " %-20s %8s %-20s %s%s%s\n", w->host[0] ? w->host : "-",
-		       w->machine_id, w->last_seq, utc(w->last_usec, a, sizeof(a)), seal,
+		printf("%-20s %-32s %8" PRIu64 " %-20s %8s %-20s %s%s%s\n",
+		       w->host[0] ? w->host : "-", w->machine_id, w->last_seq,
+		       utc(w->last_usec, a, sizeof(a)), seal,
 		       utc(w->sealed ? w->seal_usec : 0, b, sizeof(b)), status_name(w->rep.status),
 		       w->rep.status != AUDIT_VERIFY_INTACT ? ": " : "",
 		       w->rep.status != AUDIT_VERIFY_INTACT ? w->rep.reason : "");
@@ -310,11 +310,12 @@ static void print_json(const char *jdir, const struct fleet_ws *ws, size_t n)
 		json_object_object_add(x, "hostname", json_object_new_string(w->host));
 		json_object_object_add(x, "entries", json_object_new_uint64(w->entries));
 		json_object_object_add(x, "last_record",
-				       w->entries ? json_point(w->last_seq, w->last_usec,
-							       w->last_event) :
-						    NULL);
+				       w->entries ?
+					       json_point(w->last_seq, w->last_usec, w->last_event) :
+					       NULL);
 		json_object_object_add(x, "last_seal",
-				       w->sealed ? json_point(w->seal_seq, w->seal_usec, NULL) : NULL);
+				       w->sealed ? json_point(w->seal_seq, w->seal_usec, NULL) :
+						   NULL);
 		json_object_object_add(v, "status",
 				       json_object_new_string(status_name(w->rep.status)));
 		json_object_object_add(v, "exit_code", json_object_new_int((int)w->rep.status));
@@ -327,26 +328,30 @@ static void print_json(const char *jdir, const struct fleet_ws *ws, size_t n)
 			json_object_object_add(v, "seq", json_object_new_uint64(w->rep.seq));
 		}
 		if (w->rep.gap_first) {
-			json_object_object_add(v, "gap_first", json_object_new_uint64(w->rep.gap_first));
-			json_object_object_add(v, "gap_last", json_object_new_uint64(w->rep.gap_last));
+			json_object_object_add(v, "gap_first",
+					       json_object_new_uint64(w->rep.gap_first));
+			json_object_object_add(v, "gap_last",
+					       json_object_new_uint64(w->rep.gap_last));
 		}
 		json_object_object_add(x, "verification", v);
 		for (size_t d = 0; d < w->n_days; d++) {
 			json_object *y = json_object_new_object();
 
-			json_object_object_add(
-				y, "day",
-				json_object_new_string(day_str(w->days[d].day, buf, sizeof(buf))));
+			json_object_object_add(y, "day",
+					       json_object_new_string(
+						       day_str(w->days[d].day, buf, sizeof(buf))));
 			json_object_object_add(y, "sessions",
 					       json_object_new_int((int)w->days[d].sessions));
-			json_object_object_add(y, "faults", json_object_new_int((int)w->days[d].faults));
+			json_object_object_add(y, "faults",
+					       json_object_new_int((int)w->days[d].faults));
 			json_object_array_add(days, y);
 		}
 		json_object_object_add(x, "days", days);
 		json_object_array_add(a, x);
 	}
 	json_object_object_add(o, "workstations", a);
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -370,6 +375,8 @@ static void plot_days(FILE *f, const struct fleet_ws *w)
 		return;
 	}
 	slot = (W - L - R) / (double)w->n_days;
+	if (slot > 60) /* a few days: bars of a readable width, from the left */
+		slot = 60;
 	fprintf(f,
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
 		"aria-label=\"sessions and faults per day\" data-machine-id=\"%s\">\n",
@@ -380,6 +387,12 @@ static void plot_days(FILE *f, const struct fleet_ws *w)
 		L - 4, T + 8, hi);
 	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"ax\" text-anchor=\"end\">0</text>\n", L - 4,
 		H - B);
+	fprintf(f,
+		"<rect class=\"key-sessions\" x=\"%.0f\" y=\"%.0f\" width=\"8\" height=\"8\"/>"
+		"<text x=\"%.0f\" y=\"%.0f\" class=\"ax\">sessions</text>\n"
+		"<rect class=\"key-faults\" x=\"%.0f\" y=\"%.0f\" width=\"8\" height=\"8\"/>"
+		"<text x=\"%.0f\" y=\"%.0f\" class=\"ax\">faults</text>\n",
+		W - R - 110, T + 4, W - R - 98, T + 12, W - R - 50, T + 4, W - R - 38, T + 12);
 	for (size_t d = 0; d < w->n_days; d++) {
 		double x = L + slot * (double)d, bw = slot * 0.35, ph = H - T - B;
 		double hs = ph * w->days[d].sessions / hi, hf = ph * w->days[d].faults / hi;
@@ -411,7 +424,7 @@ static int write_html(const char *path, const char *jdir, const struct fleet_ws 
 		return -errno;
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 	      "<title>Audit trail of the fleet</title>\n<style>\n" SMP_HTML_CSS
-	      ".sessions{fill:#036} .faults{fill:#c00} .none{color:#666}\n"
+	      ".sessions,.key-sessions{fill:#036} .faults,.key-faults{fill:#c00} .none{color:#666} td{white-space:nowrap}\n"
 	      "</style></head><body>\n<h1>Audit trail of the fleet</h1>\n<p>Collector journal: ",
 	      f);
 	smp_html(f, jdir);
@@ -453,11 +466,12 @@ static int write_html(const char *path, const char *jdir, const struct fleet_ws 
 
 int cmd_fleet(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "keys", required_argument, NULL, 'k' }, { "local-dir", required_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },	  { "html", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, 'h' },	  {}
-	};
+	static const struct option opts[] = { { "keys", required_argument, NULL, 'k' },
+					      { "local-dir", required_argument, NULL, 'l' },
+					      { "json", no_argument, NULL, 'j' },
+					      { "html", required_argument, NULL, 'H' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	const char *keys = NULL, *locals = NULL, *html = NULL, *jdir;
 	bool json = false;
 	sd_journal *j = NULL;

@@ -560,7 +560,8 @@ int cmd_fleet(int argc, char **argv)
 		}
 		n = k;
 	}
-	qsort(ws, n, sizeof(*ws), cmp_ws);
+	if (n > 1) /* ws is NULL when there is none */
+		qsort(ws, n, sizeof(*ws), cmp_ws);
 	for (size_t i = 0; i < n; i++)
 		ws_verify(jdir, keys, locals, &ws[i]);
 	r = 0;

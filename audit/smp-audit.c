@@ -12,6 +12,7 @@
  *   smp-audit sessions DIR [--format table|json|csv] [--session ID] [--client PSEUDONYM]
  *                          [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]
  *                          [--since DATE] [--until DATE]
+ *   smp-audit fleet JDIR [--keys KEYDIR] [--local-dir LOGSDIR] [--json | --html FILE]
  *
  * Exit codes (docs/audit-log.md): 0 intact / success, 1 I/O or other
  * error, 2 usage error, 3 tampered, 4 truncated, 5 unverifiable, 6 gap
@@ -30,6 +31,7 @@
 
 #include "audit-log.h"
 #include "audit-sessions.h"
+#include "smp-audit.h"
 
 #define EXIT_USAGE 2
 
@@ -46,6 +48,7 @@ static void usage(FILE *f)
 	      "  smp-audit sessions DIR [--format table|json|csv] [--session ID] [--client PSEUDONYM]\n"
 	      "                         [--pigment-lot LOT] [--cartridge ID] [--cartridge-lot LOT]\n"
 	      "                         [--since DATE] [--until DATE]\n"
+	      "  smp-audit fleet JDIR [--keys KEYDIR] [--local-dir LOGSDIR] [--json | --html FILE]\n"
 	      "DATE: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS (UTC) or @SECONDS.\n"
 	      "verify exit codes: 0 intact, 1 error, 2 usage, 3 tampered, 4 truncated, 5 unverifiable,\n"
 	      "6 gap (journal: records missing between two the collector holds).\n",
@@ -89,7 +92,7 @@ static void progress(uint64_t done, uint64_t total, void *userdata)
 		"########################################", width - fill, "", pct);
 }
 
-static int read_key_file(const char *path, char *buf, size_t size)
+int read_key_file(const char *path, char *buf, size_t size)
 {
 	FILE *f = fopen(path, "re");
 	size_t n;
@@ -102,7 +105,7 @@ static int read_key_file(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-static const char *status_name(enum audit_verify_status s)
+const char *status_name(enum audit_verify_status s)
 {
 	switch (s) {
 	case AUDIT_VERIFY_INTACT:
@@ -558,6 +561,8 @@ int main(int argc, char **argv)
 		return cmd_verify(argc - 1, argv + 1);
 	if (strcmp(argv[1], "export") == 0)
 		return cmd_export(argc - 1, argv + 1);
+	if (strcmp(argv[1], "fleet") == 0)
+		return cmd_fleet(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sessions") == 0)
 		return cmd_sessions(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -17,11 +17,14 @@ export BENCH_TELEMETRY_SECONDS=${BENCH_TELEMETRY_SECONDS:-60}
 BENCH_VM=${BENCH_VM:-1}
 # recall: only the lot recall figure (bench-audit's recall part), nothing else;
 # smpd: only smpd's figures on the socket path (bench-smpd.py, bench-safety.py)
+# fleet: only the collector figures (tests/audit/bench-fleet.py)
 BENCH_ONLY=${BENCH_ONLY:-}
-case "$BENCH_ONLY" in '' | recall | smpd) ;; *) echo "bench: BENCH_ONLY=$BENCH_ONLY: only 'recall' and 'smpd' are known" >&2; exit 2 ;; esac
+case "$BENCH_ONLY" in '' | recall | smpd | fleet) ;; *) echo "bench: BENCH_ONLY=$BENCH_ONLY: only 'recall', 'smpd' and 'fleet' are known" >&2; exit 2 ;; esac
+# the collector's fleets (docs/fleet.md "Scale"): N workstations' streams
+BENCH_FLEET_N=${BENCH_FLEET_N:-1 10 50}
 
 die() { echo "bench: $*" >&2; exit 1; }
-for x in tests/audit/bench-audit tools/smpctl/smpctl audit/smp-audit tests/evidence/bench-rtt tests/evidence/bench-libsmp daemon/smpd tools/smp-sim/smp-sim \
+for x in tests/audit/bench-audit tests/audit/journal-gen tools/smpctl/smpctl audit/smp-audit tests/evidence/bench-rtt tests/evidence/bench-libsmp daemon/smpd tools/smp-sim/smp-sim \
 	tools/smp-probe/smp-probe; do
 	[ -x "$BUILD/$x" ] || die "$BUILD/$x is missing: build first (make build)"
 done
@@ -58,12 +61,47 @@ PY
 	exit 0
 fi
 
+# fleet_bench OUT: the collector ingesting and verifying N workstations'
+# streams next to systemd-journal-remote alone and sha256sum, same run.
+fleet_bench() {
+	echo "bench: the collector, fleets of $BENCH_FLEET_N workstations (bench-fleet.py)..." >&2
+	BENCH_DIR=$BENCH_DIR /usr/bin/python3 tests/audit/bench-fleet.py "$BUILD/audit/smp-audit" \
+		"$BUILD/tests/audit/journal-gen" $BENCH_FLEET_N >"$1" || die "bench-fleet.py failed"
+}
+
+if [ "$BENCH_ONLY" = fleet ]; then
+	fleet_bench "$work/fleet.json"
+	/usr/bin/python3 - "$work/fleet.json" "$BUILD/bench.json" <<'PY'
+import json, os, sys, time
+fl = json.load(open(sys.argv[1]))
+print(f'{"figure":45} {"value":>10} {"unit":9} {"baseline":>10}  {"ratio":>8}  baseline')
+for r in fl['rows']:
+    r['ratio'] = round(r['value'] / r['baseline'], 3) if r['baseline'] else None
+    print(f'{r["name"]:45} {r["value"]:10.5g} {r["unit"]:9} {r["baseline"]:10.5g}  {r["ratio"]:8.4g}  {r["baseline_name"]}')
+for n, x in fl['per_n'].items():
+    print(f'(N={n}: {x["entries"]} entries, {x["export_bytes"] / 1e6:.1f} MB of export, journal {x["journal_bytes"] / 1e6:.1f} MB; '
+          f'verify {x["verify_s"]:.3f} s = {x["verify_s_per_workstation"] * 1000:.1f} ms per workstation)')
+load = os.getloadavg()
+print(f'(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs)')
+json.dump({'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'host': os.uname().nodename,
+           'nproc': os.cpu_count(), 'loadavg': load, 'only': 'fleet', 'figures': fl['rows'],
+           'raw': {'fleet': fl}}, open(sys.argv[2], 'w'), indent=1)
+print(f'(written to {sys.argv[2]})')
+PY
+	exit 0
+fi
+
 : >"$work/audit.txt"
 if [ "$BENCH_ONLY" != smpd ]; then
 	echo "bench: audit log on $BENCH_DIR (bench-audit: durable appends, verify)..." >&2
 	BENCH_SMPCTL=$BUILD/tools/smpctl/smpctl BENCH_SMP_AUDIT=$BUILD/audit/smp-audit \
 		"$BUILD/tests/audit/bench-audit" "$BENCH_DIR" 2000 64 >"$work/audit.txt" ||
 		die "bench-audit failed: $(cat "$work/audit.txt")"
+fi
+if [ "$BENCH_ONLY" != smpd ]; then
+	fleet_bench "$work/fleet.json"
+else
+	echo '{"rows": []}' >"$work/fleet.json"
 fi
 echo "bench: smpd (control round trip, telemetry CPU, idle wakeups; ~$((BENCH_SECONDS * 3 + 15)) s)..." >&2
 SMPD_SOURCE_DIR=$top SMPD_BUILD_DIR=$BUILD PYTHONDONTWRITEBYTECODE=1 \
@@ -118,9 +156,9 @@ WRAP
 fi
 
 /usr/bin/python3 - "$work/audit.txt" "$work/smpd.json" "$work/safety.json" "$work/kernel.json" \
-	"$work/heartbeat.json" "$BUILD/bench.json" <<'PY'
+	"$work/heartbeat.json" "$work/fleet.json" "$BUILD/bench.json" <<'PY'
 import json, re, sys, time, os
-audit_txt, smpd_json, safety_json, kernel_json, heartbeat_json, out = sys.argv[1:]
+audit_txt, smpd_json, safety_json, kernel_json, heartbeat_json, fleet_json, out = sys.argv[1:]
 t = open(audit_txt).read()
 m = re.search(r'durable appends \(1 sync each\)\s+([\d.]+) /s\s+baseline raw write\+fdatasync\s+([\d.]+) /s', t)
 g = re.search(r'group commit \(1 sync per 16\)\s+([\d.]+) /s', t)
@@ -133,6 +171,7 @@ s = json.load(open(smpd_json))
 f = json.load(open(safety_json))
 k = json.load(open(kernel_json))
 hb = json.load(open(heartbeat_json))
+fl = json.load(open(fleet_json))
 raw, tel = f['raw_rtt'], f['telemetry']
 
 
@@ -217,6 +256,8 @@ if k:
         (f'[VM] smpd VmHWM after {kt["seconds"]:g} s of 1 kHz', kt['hwm_kb'], 'KiB',
          'VmRSS idle, just started', kt['rss_idle_kb'], 'lower'),
     ]
+rows += [(r['name'], r['value'], r['unit'], r['baseline_name'], r['baseline'], r['better'])
+         for r in fl['rows']]
 res = {'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'host': os.uname().nodename,
        'nproc': os.cpu_count(), 'loadavg': os.getloadavg(),
        'audit_record_bytes': int(rs[1]) if t else None, 'figures': []}
@@ -231,7 +272,7 @@ for name, val, unit, bname, base, better in rows:
     print(f'{name:45} {val:10.5g} {unit:5} {base:10.5g}  {rtxt}  {bname}')
 load = res['loadavg']
 print(f'(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs)')
-res['raw'] = {'bench_audit': t, 'smpd': s, 'safety': f, 'kernel': k, 'heartbeat': hb}
+res['raw'] = {'bench_audit': t, 'smpd': s, 'safety': f, 'kernel': k, 'heartbeat': hb, 'fleet': fl}
 with open(out, 'w') as f:
     json.dump(res, f, indent=1)
 print(f'(written to {out})')

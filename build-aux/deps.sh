@@ -40,7 +40,8 @@ GROUP[module]="
 # the host test suites of make check (meson test, valgrind, asan, install,
 # mutations, safety) and make demo; systemd-journal-remote writes the
 # collector's journal in the audit suite's test-audit-collect, and with
-# stunnel4 and openssl (certificates) carries it in test-audit-fleet
+# stunnel4, openssl (certificates), iproute2 and util-linux (namespaces)
+# carry it in test-audit-fleet
 GROUP[test]="
 	python3
 	dbus
@@ -59,6 +60,7 @@ GROUP[test]="
 	xxd
 	systemd-journal-remote
 	stunnel4
+	iproute2
 	openssl
 "
 # the HTML session report rendered in headless Chromium (meson test

@@ -67,6 +67,12 @@ one_prefix() {
 	$prefix/share/man/man3/libsmp.3 644
 	$prefix/share/man/man8/smpd.8 644
 	/etc/smpd/smpd.conf 644
+	/etc/systemd/journal-upload.conf.d/smp-fleet.conf 644
+	/etc/systemd/journal-remote.conf.d/smp-fleet.conf 644
+	/etc/stunnel/smp-journal-remote.conf 644
+	$prefix/lib/systemd/system/systemd-journal-upload.service.d/smp-fleet.conf 644
+	$prefix/lib/systemd/system/systemd-journal-remote.service.d/smp-fleet.conf 644
+	$prefix/lib/systemd/system/systemd-journal-remote.socket.d/smp-fleet.conf 644
 	LIST
 	local bad=0
 	while read -r f exp; do

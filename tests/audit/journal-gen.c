@@ -7,7 +7,7 @@
  * verification key goes to KEYFILE), writes SESSIONS treatment sessions
  * the way smpd records them (begin, parameters, start, telemetry, an
  * annotation and an override whose text stays on the workstation, stop,
- * end) and closes it.  Every journal entry the library's mirror builds
+ * end; the first FAULTS sessions a fault too) and closes it.  Every journal entry the library's mirror builds
  * (audit_log_config.journal_hook: the very entry sd_journal_sendv() would
  * get) is written to stdout in the journal export format, with the
  * fields journald adds (_MACHINE_ID, _HOSTNAME, _BOOT_ID, timestamps), as
@@ -190,6 +190,9 @@ static int from_log(struct gen *g, const char *dir)
 	return r;
 }
 
+/* journal-gen ... SESSIONS FAULTS: the first FAULTS sessions record a fault */
+static unsigned fault_sessions;
+
 static int session(struct audit_log *log, unsigned k)
 {
 	char id[40];
@@ -259,6 +262,15 @@ static int session(struct audit_log *log, unsigned k)
 			AUDIT_STR("text", "scalp psoriasis flare at the crown; stopped early"),
 		};
 		if ((r = audit_log_append(log, "annotation", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
+			return r;
+	}
+	if (k < fault_sessions) { /* the first FAULTS sessions trip a monitor */
+		struct audit_field f[] = {
+			AUDIT_STR("session", id),
+			AUDIT_STR("device", "SMP-0042"),
+			AUDIT_STR("fault", "over_current"),
+		};
+		if ((r = audit_log_append(log, "fault", f, sizeof(f) / sizeof(f[0]), NULL)) < 0)
 			return r;
 	}
 	{
@@ -413,8 +425,10 @@ int main(int argc, char **argv)
 		}
 		return fflush(stdout) == 0 ? 0 : 1;
 	}
+	if (argc > 6)
+		fault_sessions = (unsigned)atoi(argv[6]);
 	if (argc < 5) {
-		fputs("usage: journal-gen LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]\n"
+		fputs("usage: journal-gen LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS [FAULTS]]\n"
 		      "       journal-gen --live LOGDIR KEYFILE MACHINE_ID HOSTNAME [SESSIONS]\n"
 		      "       journal-gen --from-log LOGDIR MACHINE_ID HOSTNAME\n",
 		      stderr);

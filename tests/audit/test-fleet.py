@@ -1,36 +1,53 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""A workstation's audit trail over the network to a collector (issue 17, H12).
+"""A clinic's workstations send their audit trail to a collector (issue 17, H12).
 
-usage: test-fleet.py SMP_AUDIT JOURNAL_GEN EXAMPLES_DIR
+usage: test-fleet.py SMP_AUDIT JOURNAL_GEN SOURCE_ROOT BUILD_ROOT
 
-On the loopback: the real systemd-journal-upload sends a workstation's
-journal (its audit entries, written by journal-gen through
-systemd-journal-remote --output) with a client certificate made here; the
-collector is stunnel (mutual TLS, the shipped examples/fleet/
-stunnel-journal-remote.conf with paths and ports substituted) in front of
-the real systemd-journal-remote.  Asserts: the collector verifies two
-workstations intact, each with its own key and certificate; a client whose certificate the clinic's CA did not sign
-is refused and nothing of it arrives; with the link cut, then restored, and
-the collector restarted between uploads, nothing is missing or duplicated
-(the upload resumes from its saved cursor) and verification stays intact;
-one workstation's log cut back is named, the other still verifies intact.
+docs/fleet.md followed from scratch: the blocks it marks `test-fleet:` run
+as they stand (certificates; the collector; each workstation with H set;
+verify; fleet).  Three machines on this one: each runs in its own mount
+namespace, where /etc/ssl, /etc/systemd, /etc/stunnel, /etc/hosts,
+/etc/machine-id, /var/log/journal and /var/lib/systemd are its own
+directories; all share one network namespace (the test re-runs itself in
+a new one), so the documented ports and host name hold.  The packages'
+files are those `meson install --tags fleet` installs, split between the
+machines as debian/smp-fleet-{upload,collector}.install split them.
+`systemctl enable --now` is recorded, not run (no systemd here); the test
+then starts each unit it enabled with the ExecStart= of the stock unit
+(package systemd-journal-remote, stunnel4) and our drop-in, the socket's
+ListenStream= through systemd-socket-activate, and restarts the upload as
+Restart=on-failure says (after 1 s, not the drop-in's 10 s).
+
+Asserts: two workstations' sessions arrive through the real
+systemd-journal-upload, stunnel's mutual TLS and the real
+systemd-journal-remote, and verify intact at the collector, each with its
+own key; a client whose certificate the clinic's CA did not sign is
+refused and nothing of it arrives; with the link cut (the upload fails and
+is restarted), then restored, and the collector restarted, nothing is
+missing or duplicated (the upload resumes from its saved cursor) and
+verification stays intact; one workstation's log cut back is named, the
+other still verifies intact, by `smp-audit verify` and by the fleet view.
 """
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
-SMP_AUDIT, GEN, EXAMPLES = sys.argv[1], sys.argv[2], sys.argv[3]
+SMP_AUDIT, GEN, SRC, BUILD = sys.argv[1:5]
 WRAP = os.environ.get("SMP_TEST_WRAPPER", "").split()
 SYSTEMD = next((d for d in ("/lib/systemd", "/usr/lib/systemd")
                 if os.access(os.path.join(d, "systemd-journal-upload"), os.X_OK)), None)
-STUNNEL = shutil.which("stunnel4") or shutil.which("stunnel")
-MID = "f1ee7c0ffee000000000000000000007"
-MID2 = "f1ee7c0ffee000000000000000000008"
+STOCK_UNITS = next((d for d in ("/lib/systemd/system", "/usr/lib/systemd/system")
+                    if os.path.exists(os.path.join(d, "systemd-journal-upload.service"))), None)
+MID = {"chair-1": "f1ee7c0ffee000000000000000000007", "chair-2": "f1ee7c0ffee000000000000000000008"}
+COLLECTOR_NAME = "collector.clinic.example"
 fails = 0
 
 
@@ -43,202 +60,415 @@ def check(cond, what, detail=""):
         print("FAIL:", what, detail)
 
 
-for what, have in (("systemd-journal-upload/-remote (package systemd-journal-remote)", SYSTEMD),
-                   ("stunnel (package stunnel4)", STUNNEL), ("openssl", shutil.which("openssl")),
-                   ("journalctl", shutil.which("journalctl"))):
+for what, have in (("systemd-journal-upload/-remote (package systemd-journal-remote)", SYSTEMD and STOCK_UNITS),
+                   ("stunnel (package stunnel4)", shutil.which("stunnel4")),
+                   ("openssl", shutil.which("openssl")), ("journalctl", shutil.which("journalctl")),
+                   ("systemd-socket-activate", shutil.which("systemd-socket-activate")),
+                   ("systemd-analyze", shutil.which("systemd-analyze")),
+                   ("unshare, mount (package util-linux)", shutil.which("unshare")),
+                   ("ip (package iproute2)", shutil.which("ip"))):
     if not have:
         print("FAIL: %s is not installed (build-aux/deps.sh, group test)" % what)
         sys.exit(1)
-REMOTE = os.path.join(SYSTEMD, "systemd-journal-remote")
-UPLOAD = os.path.join(SYSTEMD, "systemd-journal-upload")
+
+# One network namespace for the three machines: the documented ports
+# (19531, 19532) and nothing else listening on them.
+if os.environ.get("SMP_FLEET_NETNS") != "1":
+    os.environ["SMP_FLEET_NETNS"] = "1"
+    argv = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-Urn"]
+    p = subprocess.run(argv + ["--", sys.executable] + sys.argv)
+    if p.returncode not in (0, 1):
+        print("FAIL: cannot make a network namespace (root or user namespaces needed), exit %d" % p.returncode)
+        sys.exit(1)
+    sys.exit(p.returncode)
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
 T = tempfile.mkdtemp(prefix="smp-fleet-")
+ADMIN = os.path.join(T, "admin")
 procs = []
 
 
 def run(args, **kw):
-    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, **kw)
+    kw.setdefault("timeout", 120)
+    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# --- docs/fleet.md --------------------------------------------------------
+with open(os.path.join(SRC, "docs", "fleet.md")) as f:
+    DOC = f.read()
+BLOCKS = dict(re.findall(r"<!-- test-fleet: (\S+) -->\n```sh\n(.*?)```", DOC, re.S))
+for name in ("certificates", "collector", "workstation", "verify", "fleet"):
+    if name not in BLOCKS:
+        print("FAIL: docs/fleet.md has no block marked 'test-fleet: %s'" % name)
+        sys.exit(1)
 
 
-def wait_port(port, proc, what):
-    for _ in range(100):
-        if proc.poll() is not None:
-            raise SystemExit("FAIL: %s exited: %s" % (what, open(proc.log_path).read()))
+# --- the packages ---------------------------------------------------------
+INST = os.path.join(T, "inst")
+p = run(["meson", "install", "-C", BUILD, "--no-rebuild", "--quiet", "--tags", "fleet", "--destdir", INST])
+if p.returncode != 0:
+    print("FAIL: meson install --tags fleet:", p.stdout.decode(), p.stderr.decode())
+    sys.exit(1)
+# Where the build puts them (prefix, sysconfdir) → where the packages do
+# (debian/rules: prefix /usr, sysconfdir /etc).
+opts = {o["name"]: o["value"] for o in json.loads(run(["meson", "introspect", BUILD, "--buildoptions"],
+                                                       check=True).stdout)}
+PREFIX = opts["prefix"].strip("/") + "/"
+SYSCONF = os.path.join(opts["prefix"], opts["sysconfdir"]).strip("/") + "/"
+
+
+def as_packaged(rel):
+    if rel.startswith(SYSCONF):
+        return "etc/" + rel[len(SYSCONF):]
+    assert rel.startswith(PREFIX), rel
+    return "usr/" + rel[len(PREFIX):]
+
+
+FILES = {as_packaged(os.path.relpath(os.path.join(d, f), INST)): os.path.join(d, f)
+         for d, _, fs in os.walk(INST) for f in fs}
+installed = sorted(FILES)
+
+
+def package_files(pkg):
+    with open(os.path.join(SRC, "debian", pkg + ".install")) as f:
+        return [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+
+
+PKG = {p: package_files(p) for p in ("smp-fleet-upload", "smp-fleet-collector")}
+check(sorted(PKG["smp-fleet-upload"] + PKG["smp-fleet-collector"]) == installed,
+      "the two packages ship every file of the fleet configuration, each once", repr(installed))
+
+
+class Machine:
+    """A directory that stands for one machine's /etc and /var."""
+
+    def __init__(self, name, machine_id, packages):
+        self.name, self.root = name, os.path.join(T, name)
+        for d in ("etc/ssl/certs", "etc/systemd", "etc/stunnel", "var/log/journal",
+                  "var/lib/systemd/journal-upload"):
+            os.makedirs(os.path.join(self.root, d))
+        os.makedirs(os.path.join(self.root, "etc/ssl/private"), mode=0o710)
+        with open(self.path("/etc/hosts"), "w") as f:
+            f.write("127.0.0.1 localhost %s\n" % COLLECTOR_NAME)
+        with open(self.path("/etc/machine-id"), "w") as f:
+            f.write(machine_id + "\n")
+        self.enabled = self.path("/enabled")
+        for pkg in packages:		# dpkg -i
+            for rel in PKG[pkg]:
+                os.makedirs(os.path.dirname(os.path.join(self.root, rel)), exist_ok=True)
+                shutil.copy2(FILES[rel], os.path.join(self.root, rel))
+
+    def path(self, p):
+        return os.path.join(self.root, p.lstrip("/"))
+
+    def cmd(self, argv):
+        """argv run on this machine: its own mount namespace."""
+        binds = " && ".join('mount --bind "$R/%s" %s' % (p.lstrip("/"), p) for p in (
+            "/etc/ssl", "/etc/systemd", "/etc/stunnel", "/etc/hosts", "/etc/machine-id",
+            "/var/log/journal", "/var/lib/systemd"))
+        return ["unshare", "-m", "--propagation", "private", "--", "env", "R=" + self.root,
+                "/bin/sh", "-c", binds + ' && exec "$@"', "sh"] + argv
+
+    def shell(self, block, **env):
+        """A docs/fleet.md block as root on this machine, in the admin's directory."""
+        e = dict(os.environ, PATH=os.path.join(T, "bin") + ":" + os.environ["PATH"],
+                 SMP_FLEET_ENABLED=self.enabled, **env)
+        p = run(self.cmd(["/bin/sh", "-e", "-c", block]), cwd=ADMIN, env=e)
+        if p.returncode != 0:
+            raise SystemExit("FAIL: docs/fleet.md block on %s: %s" % (self.name, p.stderr.decode()))
+        return p
+
+    def units(self):
+        with open(self.enabled) as f:
+            return [u for ln in f for u in ln.split()[1:] if u.startswith(("systemd-", "stunnel"))]
+
+    def unit_settings(self, unit, key):
+        """KEY= of UNIT as systemd reads it: the stock unit, then our drop-ins (an
+        empty assignment resets a list)."""
+        stock = unit
+        inst = ""
+        if "@" in unit:		# a template instance
+            stock = unit.split("@")[0] + "@." + unit.rsplit(".", 1)[1]
+            inst = unit.split("@")[1].rsplit(".", 1)[0]
+        paths = [os.path.join(STOCK_UNITS, stock)]
+        d = self.path("/usr/lib/systemd/system/%s.d" % unit)
+        if os.path.isdir(d):
+            paths += [os.path.join(d, f) for f in sorted(os.listdir(d))]
+        values = []
+        for path in paths:
+            with open(path) as f:
+                for ln in f:
+                    if ln.startswith(key + "="):
+                        v = ln.strip()[len(key) + 1:].replace("%i", inst)
+                        values = [] if v == "" else values + [v]
+        return values
+
+
+def start(m, argv, name, restart=False):
+    """A unit's main process on machine m; with restart, Restart=on-failure."""
+    log = os.path.join(T, name + ".log")
+    proc = {"name": name, "starts": 0, "stop": False, "p": None}
+
+    def launch():
+        proc["starts"] += 1
+        proc["p"] = subprocess.Popen(m.cmd(argv), stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+
+    def supervise():
+        while True:
+            rc = proc["p"].wait()
+            if proc["stop"] or rc == 0:
+                return
+            time.sleep(1)
+            if proc["stop"]:
+                return
+            launch()
+
+    launch()
+    if restart:
+        proc["thread"] = threading.Thread(target=supervise, daemon=True)
+        proc["thread"].start()
+    proc["log"] = log
+    procs.append(proc)
+    return proc
+
+
+def stop(proc):
+    proc["stop"] = True
+    if proc["p"].poll() is None:
+        proc["p"].terminate()
+        proc["p"].wait(timeout=20)
+    if "thread" in proc:
+        proc["thread"].join(timeout=20)
+    procs.remove(proc)
+
+
+def wait_port(port, proc):
+    for _ in range(200):
+        if proc["p"].poll() is not None:
+            raise SystemExit("FAIL: %s exited: %s" % (proc["name"], open(proc["log"]).read()))
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.05)
-    raise SystemExit("FAIL: %s does not listen on %d" % (what, port))
+    raise SystemExit("FAIL: %s does not listen on %d" % (proc["name"], port))
 
 
-def start(args, name, port):
-    log = os.path.join(T, name + ".log")
-    p = subprocess.Popen(args, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-    p.log_path = log
-    procs.append(p)
-    wait_port(port, p, name)
-    return p
+def start_collector(c):
+    """What `systemctl enable --now` of the collector block starts."""
+    listen = c.unit_settings("systemd-journal-remote.socket", "ListenStream")
+    remote = c.unit_settings("systemd-journal-remote.service", "ExecStart")
+    tunnel = c.unit_settings("stunnel@smp-journal-remote.service", "ExecStart")
+    assert len(listen) == 1 and len(remote) == 1 and len(tunnel) == 1, (listen, remote, tunnel)
+    http = int(listen[0].rsplit(":", 1)[1])
+    r = start(c, ["systemd-socket-activate", "-l", listen[0]] + remote[0].split(), "journal-remote")
+    wait_port(http, r)
+    s = start(c, tunnel[0].split(), "stunnel")
+    wait_port(19532, s)
+    return r, s
 
 
-def stop(p):
-    p.terminate()
-    p.wait(timeout=20)
-    procs.remove(p)
+def upload_cmd(w):
+    ex = w.unit_settings("systemd-journal-upload.service", "ExecStart")
+    assert len(ex) == 1, ex
+    return ex[0].split()
 
 
-def cert(name, ca):
-    key, csr, pem = (os.path.join(T, name + ext) for ext in (".key", ".csr", ".pem"))
-    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name, "-addext",
-         "subjectAltName=DNS:%s,IP:127.0.0.1" % name, "-keyout", key, "-out", csr], check=True)
-    run(["openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(T, ca + ".pem"), "-CAkey",
-         os.path.join(T, ca + ".key"), "-CAcreateserial", "-days", "2", "-copy_extensions", "copy",
-         "-out", pem], check=True)
-    return key, pem
+def at_collector(mid, field=b"SMPC_CHAIN="):
+    p = run(["journalctl", "-D", COLLECTOR_JDIR, "-o", "export", "_MACHINE_ID=" + mid])
+    return [ln for ln in p.stdout.split(b"\n") if ln.startswith(field)]
 
 
-def ca(name):
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=" + name,
-         "-keyout", os.path.join(T, name + ".key"), "-out", os.path.join(T, name + ".pem")], check=True)
+def wait_for(mid, want, proc, secs=60):
+    """Until the collector holds WANT distinct chain values of MID."""
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if set(at_collector(mid)) >= want:
+            return True
+        time.sleep(0.3)
+    print("# %s: %d of %d records arrived; upload log:\n%s" % (
+        mid, len(set(at_collector(mid)) & want), len(want), open(proc["log"]).read()))
+    return False
 
 
-def stunnel_conf(tls_port, http_port):
-    """The shipped example, with this test's files and ports."""
-    with open(os.path.join(EXAMPLES, "stunnel-journal-remote.conf")) as f:
-        text = f.read()
-    subst = {"accept = 19532": "accept = 127.0.0.1:%d" % tls_port,
-             "connect = 127.0.0.1:19531": "connect = 127.0.0.1:%d" % http_port,
-             "/etc/ssl/certs/smp-collector.pem": os.path.join(T, "collector.pem"),
-             "/etc/ssl/private/smp-collector.key": os.path.join(T, "collector.key"),
-             "/etc/ssl/certs/smp-clinic-ca.pem": os.path.join(T, "clinic-ca.pem")}
-    for a, b in subst.items():
-        if a not in text:
-            raise SystemExit("FAIL: the example stunnel configuration lacks '%s'" % a)
-        text = text.replace(a, b)
-    path = os.path.join(T, "stunnel.conf")
-    with open(path, "w") as f:
-        f.write("foreground = yes\npid =\n" + text)
-    return path
-
-
-def upload(key, pem, state, ws=None):
-    return run([UPLOAD, "--url=https://127.0.0.1:%d" % TLS, "--key=" + key, "--cert=" + pem,
-                "--trust=" + os.path.join(T, "clinic-ca.pem"), "-D", ws or WS, "--save-state=" + state,
-                "--follow=no"])
-
-
-def verify(*extra, machine=None, key=None):
-    p = run(WRAP + [SMP_AUDIT, "verify", "--journal", OUT, "--machine", machine or MID, "--key-file", key or KEY]
-            + list(extra))
-    return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
-
-
-def chains_at_collector():
-    p = run(["journalctl", "-D", OUT, "-o", "export", "_MACHINE_ID=" + MID], check=True)
-    return [ln for ln in p.stdout.split(b"\n") if ln.startswith(b"SMPC_CHAIN=")]
+def chains(export):
+    return [ln for e in export for ln in e.split(b"\n") if ln.startswith(b"SMPC_CHAIN=")]
 
 
 try:
-    ca("clinic-ca")
-    ca("rogue-ca")
-    cert("collector", "clinic-ca")
-    ws_key, ws_pem = cert("chair-1", "clinic-ca")
-    ev_key, ev_pem = cert("intruder", "rogue-ca")
-    ws2_key, ws2_pem = cert("chair-2", "clinic-ca")
+    # the systemctl of the blocks: records what would be enabled and started
+    os.makedirs(os.path.join(T, "bin"))
+    with open(os.path.join(T, "bin", "systemctl"), "w") as f:
+        f.write('#!/bin/sh\necho "$@" >> "$SMP_FLEET_ENABLED"\n')
+    os.chmod(os.path.join(T, "bin", "systemctl"), 0o755)
 
-    # The workstation: its log, and its journal in two parts (before and after the outage).
-    LOG, KEY = os.path.join(T, "log"), os.path.join(T, "log.key")
-    export = run(WRAP + [GEN, LOG, KEY, MID, "chair-1", "4"], check=True).stdout
-    entries = [e for e in export.split(b"\n\n") if e.strip()]
-    half = len(entries) // 2
-    WS = os.path.join(T, "workstation-journal")
-    OUT = os.path.join(T, "collector")
-    os.mkdir(WS)
-    os.mkdir(OUT)
+    # 1. certificates, on the admin's machine
+    os.makedirs(ADMIN)
+    p = run(["/bin/sh", "-e", "-c", BLOCKS["certificates"]], cwd=ADMIN)
+    if p.returncode != 0:
+        raise SystemExit("FAIL: the certificates block: " + p.stderr.decode())
+    # the intruder: a certificate for a workstation's name from another CA
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=rogue-ca",
+         "-keyout", "rogue-ca.key", "-out", "rogue-ca.pem"], cwd=ADMIN, check=True)
+    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=chair-9", "-keyout", "chair-9.key",
+         "-out", "chair-9.csr"], cwd=ADMIN, check=True)
+    run(["openssl", "x509", "-req", "-in", "chair-9.csr", "-CA", "rogue-ca.pem", "-CAkey", "rogue-ca.key",
+         "-CAcreateserial", "-days", "2", "-out", "chair-9.pem"], cwd=ADMIN, check=True)
 
-    def ws_journal(name, part):
-        run([REMOTE, "--output=" + os.path.join(WS, name), "-"], input=b"\n\n".join(part) + b"\n\n", check=True)
+    # systemd reads the drop-ins without a complaint (an unknown key or a
+    # bad value is only a warning to systemd: the unit would run without it)
+    sar = os.path.join(T, "analyze")
+    units = os.path.join(sar, "etc/systemd/system")
+    os.makedirs(units)
+    drop = {}
+    for rel in installed:
+        m = re.match(r"usr/lib/systemd/system/(.+)\.d/(.+)$", rel)
+        if m:
+            shutil.copy(os.path.join(STOCK_UNITS, m[1]), units)
+            os.makedirs(os.path.join(units, m[1] + ".d"), exist_ok=True)
+            shutil.copy(FILES[rel], os.path.join(units, m[1] + ".d", m[2]))
+            drop[m[1]] = rel
+    p = run(["systemd-analyze", "verify", "--root=" + sar] + sorted(drop))
+    said = [ln for ln in (p.stdout + p.stderr).decode(errors="replace").splitlines() if ".d/" in ln]
+    check(len(drop) == 3 and not said, "systemd-analyze verify: the three drop-ins parse cleanly",
+          repr((sorted(drop), said)))
 
-    ws_journal("a.journal", entries[:half])
+    # 2. the collector
+    col = Machine("collector", "c011ec7000000000000000000000000c", ["smp-fleet-collector"])
+    col.shell(BLOCKS["collector"])
+    check(sorted(col.units()) == ["stunnel@smp-journal-remote.service", "systemd-journal-remote.socket"],
+          "the collector block enables journal-remote's socket and stunnel", repr(col.units()))
+    COLLECTOR_JDIR = col.path("/var/log/journal/remote")
+    os.makedirs(COLLECTOR_JDIR)		# LogsDirectory= of the stock unit
+    remote, tunnel = start_collector(col)
 
-    # A second workstation, with its own log, key and certificate.
-    LOG2, KEY2 = os.path.join(T, "log2"), os.path.join(T, "log2.key")
-    WS2 = os.path.join(T, "workstation-2-journal")
-    os.mkdir(WS2)
-    run([REMOTE, "--output=" + os.path.join(WS2, "a.journal"), "-"],
-        input=run(WRAP + [GEN, LOG2, KEY2, MID2, "chair-2", "2"], check=True).stdout, check=True)
+    # 3. the workstations: each one's log and the journal its mirror wrote
+    ws, logs, keys, entries = {}, {}, {}, {}
+    for h, n in (("chair-1", 4), ("chair-2", 2)):
+        w = ws[h] = Machine(h, MID[h], ["smp-fleet-upload"])
+        w.shell(BLOCKS["workstation"], H=h)
+        check(w.units() == ["systemd-journal-upload.service"], "%s: the block enables the upload" % h)
+        logs[h], keys[h] = os.path.join(T, h + ".log"), os.path.join(T, h + ".key")
+        export = run(WRAP + [GEN, logs[h], keys[h], MID[h], h, str(n)], check=True).stdout
+        entries[h] = [e for e in export.split(b"\n\n") if e.strip()]
+        os.makedirs(w.path("/var/log/journal/" + MID[h]))
 
-    TLS, HTTP = free_port(), free_port()
-    remote_args = [REMOTE, "--listen-http=127.0.0.1:%d" % HTTP, "--output=" + OUT + "/", "--split-mode=host"]
-    remote = start(remote_args, "journal-remote", HTTP)
-    tunnel = start([STUNNEL, stunnel_conf(TLS, HTTP)], "stunnel", TLS)
-    state = os.path.join(T, "upload-state")
+    def ws_journal(h, name, part):
+        out = ws[h].path("/var/log/journal/%s/%s" % (MID[h], name))
+        run([os.path.join(SYSTEMD, "systemd-journal-remote"), "--output=" + out, "-"],
+            input=b"\n\n".join(part) + b"\n\n", check=True)
 
-    # A stranger's certificate is refused; nothing of it arrives.
-    p = upload(ev_key, ev_pem, os.path.join(T, "intruder-state"))
+    half = len(entries["chair-1"]) // 2
+    # --system reads system.journal and its rotated system@*.journal only:
+    # the first half as if journald had rotated it, the rest written later.
+    ws_journal("chair-1", "system@1.journal", entries["chair-1"][:half])
+    ws_journal("chair-2", "system.journal", entries["chair-2"])
+
+    # A stranger: a certificate the clinic's CA did not sign is refused.
+    intr = Machine("intruder", "1a7e0de000000000000000000000000e", ["smp-fleet-upload"])
+    intr.shell(BLOCKS["workstation"], H="chair-9")
+    os.makedirs(intr.path("/var/log/journal/1a7e0de000000000000000000000000e"))
+    run([os.path.join(SYSTEMD, "systemd-journal-remote"),
+         "--output=" + intr.path("/var/log/journal/1a7e0de000000000000000000000000e/system.journal"), "-"],
+        input=b"\n\n".join(entries["chair-2"]).replace(MID["chair-2"].encode(), b"1a7e0de000000000000000000000000e")
+        + b"\n\n", check=True)
+    p = run(intr.cmd(upload_cmd(intr) + ["--follow=no"]), timeout=60)
     check(p.returncode != 0, "a client certificate from another CA is refused", p.stderr.decode(errors="replace"))
-    check(os.listdir(OUT) == [] or chains_at_collector() == [], "nothing of the refused client arrives")
 
-    p = upload(ws_key, ws_pem, state)
-    check(p.returncode == 0, "the workstation uploads over mutual TLS", p.stderr.decode(errors="replace"))
-    p = upload(ws2_key, ws2_pem, os.path.join(T, "upload-state-2"), WS2)
-    check(p.returncode == 0, "a second workstation uploads with its own certificate",
-          p.stderr.decode(errors="replace"))
-    rc, text = verify()
-    check(rc == 0 and "INTACT" in text, "the first half verifies intact at the collector", text)
+    # The uploads, as their units run them (following the journal).
+    up = {h: start(ws[h], upload_cmd(ws[h]), "upload-" + h, restart=True) for h in ws}
+    check(wait_for(MID["chair-1"], set(chains(entries["chair-1"][:half])), up["chair-1"]),
+          "chair-1's first half arrives over mutual TLS")
+    check(wait_for(MID["chair-2"], set(chains(entries["chair-2"])), up["chair-2"]),
+          "chair-2's sessions arrive with its own certificate")
+    check(at_collector("1a7e0de000000000000000000000000e") == [], "nothing of the refused client arrives")
 
-    # The link cut: the upload fails; the workstation writes on meanwhile.
+    def verify(h, *extra):
+        block = BLOCKS["verify"].replace("/var/log/journal/remote", COLLECTOR_JDIR).replace(
+            "/media/safe/$H.key", keys[h]).replace("$H", h).strip()
+        argv = block.split()
+        assert argv[0] == "smp-audit", argv
+        p = run(WRAP + [SMP_AUDIT] + argv[1:] + list(extra))
+        return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+
+    rc, text = verify("chair-1")
+    check(rc == 0 and "INTACT" in text, "chair-1's first half verifies intact at the collector", text)
+    rc, text = verify("chair-2")
+    check(rc == 0 and "INTACT" in text, "chair-2 verifies intact at the collector", text)
+
+    # The link cut: the upload fails and is restarted (Restart=on-failure);
+    # the workstation writes on meanwhile.
+    starts = up["chair-1"]["starts"]
     stop(tunnel)
-    ws_journal("b.journal", entries[half:])
-    p = upload(ws_key, ws_pem, state)
-    check(p.returncode != 0, "with the link cut the upload fails")
+    ws_journal("chair-1", "system.journal", entries["chair-1"][half:])
+    deadline = time.time() + 30
+    while up["chair-1"]["starts"] < starts + 2 and time.time() < deadline:
+        time.sleep(0.2)
+    check(up["chair-1"]["starts"] >= starts + 2, "with the link cut the upload fails and is started again",
+          "%d starts" % up["chair-1"]["starts"])
 
     # The collector restarted, the link restored: the upload resumes from its cursor.
     stop(remote)
-    remote = start(remote_args, "journal-remote", HTTP)
-    tunnel = start([STUNNEL, stunnel_conf(TLS, HTTP)], "stunnel", TLS)
-    p = upload(ws_key, ws_pem, state)
-    check(p.returncode == 0, "the upload resumes after the outage", p.stderr.decode(errors="replace"))
+    remote, tunnel = start_collector(col)
+    check(wait_for(MID["chair-1"], set(chains(entries["chair-1"])), up["chair-1"]),
+          "the upload resumes after the outage and the collector's restart")
+    for h in ws:
+        stop(up[h])
     stop(tunnel)
     stop(remote)
+    check(os.path.exists(ws["chair-1"].path("/var/lib/systemd/journal-upload/state")),
+          "the upload keeps its cursor in the stock unit's StateDirectory")
 
-    # systemd-journal-upload 252 resumes *at* its saved cursor: the last
-    # entry sent before the outage arrives a second time, identical.  That
-    # one, and nothing else, may be twice at the collector; the verifier
-    # counts it once.
-    chains = chains_at_collector()
-    sent = [ln for e in entries for ln in e.split(b"\n") if ln.startswith(b"SMPC_CHAIN=")]
-    dups = {c for c in chains if chains.count(c) > 1}
-    check(sorted(set(chains)) == sorted(sent), "every record arrived, nothing foreign",
-          "%d distinct of %d sent" % (len(set(chains)), len(sent)))
-    check(dups <= {sent[half - 1]} and len(chains) - len(set(chains)) == len(dups),
-          "the only record received twice is the last one before the outage, twice at most",
-          "%d entries for %d records" % (len(chains), len(sent)))
-    rc, text = verify("--local", LOG)
+    # systemd-journal-upload 252 resumes *at* its saved cursor: the entry
+    # at the cursor may arrive a second time, identical.  Each restart may
+    # add one such; the verifier counts them once.
+    got, sent = at_collector(MID["chair-1"]), chains(entries["chair-1"])
+    check(sorted(set(got)) == sorted(sent), "every record arrived, nothing foreign",
+          "%d distinct of %d sent" % (len(set(got)), len(sent)))
+    check(len(got) - len(sent) <= up["chair-1"]["starts"],
+          "only the entry at a restart's cursor arrives twice",
+          "%d entries for %d records, %d starts" % (len(got), len(sent), up["chair-1"]["starts"]))
+    rc, text = verify("chair-1", "--local", logs["chair-1"])
     check(rc == 0 and "INTACT" in text and ("records %d " % len(sent)) in text,
           "the whole log verifies intact at the collector, compared with the local log, each record once", text)
-    rc, text = verify("--local", LOG2, machine=MID2, key=KEY2)
+    rc, text = verify("chair-2", "--local", logs["chair-2"])
     check(rc == 0 and "INTACT" in text, "the second workstation verifies intact beside it", text)
 
     # One workstation's log cut back: named; the other still intact.
-    files = sorted(f for f in os.listdir(LOG) if f.endswith(".smplog"))
-    path = os.path.join(LOG, files[-1])
+    files = sorted(f for f in os.listdir(logs["chair-1"]) if f.endswith(".smplog"))
+    path = os.path.join(logs["chair-1"], files[-1])
     os.truncate(path, os.path.getsize(path) - 1)
-    rc, text = verify("--local", LOG)
+    rc, text = verify("chair-1", "--local", logs["chair-1"])
     check(rc == 4 and "TRUNCATED" in text, "a workstation log cut back is named truncated", text)
-    rc, text = verify("--local", LOG2, machine=MID2, key=KEY2)
+    rc, text = verify("chair-2", "--local", logs["chair-2"])
     check(rc == 0 and "INTACT" in text, "the untouched workstation still verifies intact", text)
+
+    # The fleet view of docs/fleet.md, with the keys in the auditor's safe
+    # and the workstations' logs at hand: both named, one truncated.
+    safe, copies = os.path.join(T, "safe"), os.path.join(T, "copies")
+    os.mkdir(safe)
+    os.mkdir(copies)
+    for h in ws:
+        shutil.copy(keys[h], os.path.join(safe, h + ".key"))
+        os.symlink(logs[h], os.path.join(copies, h))
+    argv = BLOCKS["fleet"].replace("/var/log/journal/remote", COLLECTOR_JDIR).replace(
+        "/media/safe", safe).split()
+    assert argv[:2] == ["smp-audit", "fleet"], argv
+    p = run(WRAP + [SMP_AUDIT] + argv[1:] + ["--local-dir", copies, "--json"])
+    doc = json.loads(p.stdout or b"{}")
+    got = {w["hostname"]: w["verification"]["status"] for w in doc.get("workstations", [])}
+    check(p.returncode == 4 and got == {"chair-1": "TRUNCATED", "chair-2": "INTACT"},
+          "the fleet view names the workstation cut back and the one intact", repr(got))
 finally:
     for p in list(procs):
-        p.kill()
-        p.wait()
-    if os.environ.get("KEEP"): print("kept", T)
-    else: shutil.rmtree(T, ignore_errors=True)
+        p["stop"] = True
+        if p["p"].poll() is None:
+            p["p"].kill()
+            p["p"].wait()
+    if os.environ.get("KEEP"):
+        print("kept", T)
+    else:
+        shutil.rmtree(T, ignore_errors=True)
 
 print("%d failure(s)" % fails)
 sys.exit(1 if fails else 0)

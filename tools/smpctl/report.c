@@ -15,6 +15,7 @@
 #include "libsmp.h"
 #include "report.h"
 #include "smp-cleanup.h"
+#include "smp-html.h"
 
 struct series {
 	const char *title, *unit;
@@ -33,30 +34,7 @@ static const struct series plots[] = {
 	  "temp_min_cdeg", "temp_mean_cdeg", "temp_max_cdeg", 0.01 },
 };
 
-static void html(FILE *f, const char *s)
-{
-	for (; s && *s; s++)
-		switch (*s) {
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&#39;", f);
-			break;
-		default:
-			fputc(*s, f);
-			break;
-		}
-}
+#define html smp_html
 
 /*
  * A moment as ISO 8601 in the local time zone of the machine that writes the
@@ -466,15 +444,7 @@ static int render(const char *session_id, const struct session_recs *sr, bool pa
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Session ",
 	      out);
 	html(out, session_id);
-	fputs("</title>\n<style>\n"
-	      "body{font-family:sans-serif;margin:2em;color:#111;max-width:60em}\n"
-	      "h1{font-size:1.4em} h2{font-size:1.1em;border-bottom:1px solid #999}\n"
-	      "table{border-collapse:collapse} td,th{padding:2px 8px;text-align:left;vertical-align:top;"
-	      "border-bottom:1px solid #ddd;font-size:.9em}\n"
-	      "figure{margin:1em 0;break-inside:avoid} figcaption{font-size:.9em;font-weight:bold}\n"
-	      "svg{width:100%;max-width:40em;height:auto} .frame{fill:none;stroke:#888}\n"
-	      ".band{fill:#9cf;stroke:none;opacity:.6} .mean{fill:none;stroke:#036;stroke-width:1.5} .pt{fill:#036}\n"
-	      ".ax{font-size:10px;fill:#444} .ok{color:#060;font-weight:bold} .bad{color:#a00;font-weight:bold}\n"
+	fputs("</title>\n<style>\n" SMP_HTML_CSS
 	      ".none{color:#666} .ev-fault,.ev-estop,.ev-parameters_refused{color:#a00}\n"
 	      ".mk{stroke-width:1.5;stroke-dasharray:4 2} .mk-fault,.mk-estop{stroke:#c00;fill:#c00}\n"
 	      ".mk-stop{stroke:#333;fill:#333} .mk-zone_change{stroke:#080;fill:#080}\n"

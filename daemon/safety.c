@@ -44,8 +44,8 @@ static void bound_set(struct effective_bound *b, uint32_t v, enum limit_layer la
 /* One parameter q of one layer (apply_set()'s step). */
 /*@ requires \valid(el) && \valid_read(ls) && \separated(el, ls) && 0 <= q < _PARAM_MAX;
     assigns el->max[q], el->min[q];
-    ensures el->max[q].value == tighter_max(\old(el->max[q].value), ls, q);
-    ensures el->min[q].value == tighter_min(\old(el->min[q].value), ls, q);
+    ensures tighten_max: el->max[q].value == tighter_max(\old(el->max[q].value), ls, q);
+    ensures tighten_min: el->min[q].value == tighter_min(\old(el->min[q].value), ls, q);
  */
 static void tighten(struct effective_limits *el, const struct limit_set *ls, int q,
 		    enum limit_layer layer, const char *label)
@@ -276,7 +276,8 @@ static void device_set(struct limit_set *ls, const struct smp_limits *d, const c
     assigns el->min[0 .. _PARAM_MAX - 1], el->max[0 .. _PARAM_MAX - 1], safety_needle_layer;
     ensures safety_needle_layer == \null || \exists integer i; 0 <= i < p->n_needle &&
 	i < POLICY_NEEDLE_MAX && safety_needle_layer == &p->needle[i];
-    ensures layered(el, d, &p->site, zone_layer(p, zone), needle_layer(safety_needle_layer));
+    ensures rule_needle:
+	layered(el, d, &p->site, zone_layer(p, zone), needle_layer(safety_needle_layer));
  */
 static void apply_needle(struct effective_limits *el, const struct policy *p, const char *needle)
 /*@ ghost (const struct smp_limits *d, enum zone zone) */
@@ -310,8 +311,8 @@ static void apply_needle(struct effective_limits *el, const struct policy *p, co
     assigns *ret, safety_needle_layer;
     ensures safety_needle_layer == \null || \exists integer i; 0 <= i < p->n_needle &&
 	i < POLICY_NEEDLE_MAX && safety_needle_layer == &p->needle[i];
-    ensures most_restrictive(ret, dev, &p->site, zone_layer(p, zone),
-			     needle_layer(safety_needle_layer));
+    ensures rule: most_restrictive(ret, dev, &p->site, zone_layer(p, zone),
+				   needle_layer(safety_needle_layer));
  */
 void safety_effective_limits(const struct policy *p, const struct smp_limits *dev,
 			     const char *dev_serial, enum zone zone, const char *needle,
@@ -320,19 +321,19 @@ void safety_effective_limits(const struct policy *p, const struct smp_limits *de
 	struct limit_set devset;
 
 	safety_protocol_limits(ret); /* built in place: no copy for WP to follow */
-	/*@ assert layered(ret, \null, \null, \null, \null); */
+	/*@ assert rule_protocol: layered(ret, \null, \null, \null, \null); */
 	if (dev) {
 		device_set(&devset, dev, dev_serial);
 		/*@ assert layered(ret, \null, \null, \null, \null); */
 		apply_set(ret, &devset, LAYER_DEVICE, "device");
 		/*@ assert device_layer(&devset, dev); */
 	}
-	/*@ assert layered(ret, dev, \null, \null, \null); */
+	/*@ assert rule_device: layered(ret, dev, \null, \null, \null); */
 #ifdef SMP_MUTATION_DM_POLICY_LIMITS
 	p = &(const struct policy){ .n_needle = 0 }; /* mutant: no site, zone or needle limit */
 #endif
 	apply_set(ret, &p->site, LAYER_SITE, "site");
-	/*@ assert layered(ret, dev, &p->site, \null, \null); */
+	/*@ assert rule_site: layered(ret, dev, &p->site, \null, \null); */
 	/*@ ghost Zone:; */
 	if (zone >= 0 && zone < _ZONE_MAX)
 		apply_set(ret, &p->zone[zone], LAYER_ZONE, zone_to_string(zone));
@@ -340,7 +341,7 @@ void safety_effective_limits(const struct policy *p, const struct smp_limits *de
 		p->site.max[q].value == \at(p->site.max[q].value, Zone) &&
 		p->site.min[q].value == \at(p->site.min[q].value, Zone);
 	 */
-	/*@ assert layered(ret, dev, &p->site, zone_layer(p, zone), \null); */
+	/*@ assert rule_zone: layered(ret, dev, &p->site, zone_layer(p, zone), \null); */
 	apply_needle(ret, p, needle) /*@ ghost (dev, zone) */;
 }
 

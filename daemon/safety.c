@@ -31,39 +31,54 @@ static void bound_set(struct effective_bound *b, uint32_t v, enum limit_layer la
 	snprintf(b->source, sizeof(b->source), "%s", source ? source : "");
 }
 
-/* Tighten with one layer's limits: a strictly more restrictive value wins. */
-/*@ predicate tightened(struct effective_limits *el, struct limit_set *ls,
-			integer q, uint32_t old_max, uint32_t old_min) =
-	el->max[q].value <= old_max &&
-	(ls->max[q].set ==> el->max[q].value <= ls->max[q].value) &&
-	(el->max[q].value == old_max || (ls->max[q].set && el->max[q].value == ls->max[q].value)) &&
-	el->min[q].value >= old_min &&
-	(ls->min[q].set ==> el->min[q].value >= ls->min[q].value) &&
-	(el->min[q].value == old_min || (ls->min[q].set && el->min[q].value == ls->min[q].value));
+/*
+ * Tighten with one layer's limits: a strictly more restrictive value wins.
+ * tighter_max(cur, ls, q) is the maximum of parameter q after the layer ls
+ * (none when NULL) is applied to the maximum cur; tighter_min likewise.
  */
+/*@ logic integer tighter_max(integer cur, struct limit_set *ls, integer q) =
+	ls != \null && ls->max[q].set && ls->max[q].value < cur ? ls->max[q].value : cur;
+    logic integer tighter_min(integer cur, struct limit_set *ls, integer q) =
+	ls != \null && ls->min[q].set && ls->min[q].value > cur ? ls->min[q].value : cur;
+ */
+/* One parameter q of one layer (apply_set()'s step). */
+/*@ requires \valid(el) && \valid_read(ls) && \separated(el, ls) && 0 <= q < _PARAM_MAX;
+    assigns el->max[q], el->min[q];
+    ensures tighten_max: el->max[q].value == tighter_max(\old(el->max[q].value), ls, q);
+    ensures tighten_min: el->min[q].value == tighter_min(\old(el->min[q].value), ls, q);
+ */
+static void tighten(struct effective_limits *el, const struct limit_set *ls, int q,
+		    enum limit_layer layer, const char *label)
+{
+	if (ls->max[q].set && ls->max[q].value < el->max[q].value)
+		bound_set(&el->max[q], ls->max[q].value, layer, label, ls->max[q].source);
+	if (ls->min[q].set && ls->min[q].value > el->min[q].value)
+		bound_set(&el->min[q], ls->min[q].value, layer, label, ls->min[q].source);
+}
+
 /*@ requires \valid(el) && \valid_read(ls) && \separated(el, ls);
     assigns el->min[0 .. _PARAM_MAX - 1], el->max[0 .. _PARAM_MAX - 1];
     ensures \forall integer q; 0 <= q < _PARAM_MAX ==>
-	tightened(el, ls, q, \old(el->max[q].value), \old(el->min[q].value));
+	el->max[q].value == tighter_max(\old(el->max[q].value), ls, q) &&
+	el->min[q].value == tighter_min(\old(el->min[q].value), ls, q);
  */
 static void apply_set(struct effective_limits *el, const struct limit_set *ls,
 		      enum limit_layer layer, const char *label)
 {
 	/*@ loop invariant 0 <= q <= _PARAM_MAX;
 	    loop invariant \forall integer i; 0 <= i < q ==>
-		tightened(el, ls, i, \at(el->max[i].value, Pre), \at(el->min[i].value, Pre));
+		el->max[i].value == tighter_max(\at(el->max[i].value, Pre), ls, i);
+	    loop invariant \forall integer i; 0 <= i < q ==>
+		el->min[i].value == tighter_min(\at(el->min[i].value, Pre), ls, i);
 	    loop invariant \forall integer i; q <= i < _PARAM_MAX ==>
-		el->max[i].value == \at(el->max[i].value, Pre) &&
+		el->max[i].value == \at(el->max[i].value, Pre);
+	    loop invariant \forall integer i; q <= i < _PARAM_MAX ==>
 		el->min[i].value == \at(el->min[i].value, Pre);
 	    loop assigns q, el->min[0 .. _PARAM_MAX - 1], el->max[0 .. _PARAM_MAX - 1];
 	    loop variant _PARAM_MAX - q;
 	 */
-	for (int q = 0; q < _PARAM_MAX; q++) {
-		if (ls->max[q].set && ls->max[q].value < el->max[q].value)
-			bound_set(&el->max[q], ls->max[q].value, layer, label, ls->max[q].source);
-		if (ls->min[q].set && ls->min[q].value > el->min[q].value)
-			bound_set(&el->min[q], ls->min[q].value, layer, label, ls->min[q].source);
-	}
+	for (int q = 0; q < _PARAM_MAX; q++)
+		tighten(el, ls, q, layer, label);
 }
 
 /*@ logic integer proto_min(integer q) =
@@ -116,11 +131,7 @@ void safety_refuse_beyond_protocol(enum param q, uint32_t requested,
 }
 
 /*
- * NOT YET PROVED (work in progress, issue 18 item 2; proofs/README.md
- * section 2): the contract of safety_effective_limits() below and its
- * assertions are not in proofs/run.sh's -wp-fct list.  With Z3/CVC4 at
- * 60 s, every goal but two is proved: the assertions right after the
- * device's and the needle's apply_set() time out (CVC4; Z3 fails).
+ * The most-restrictive rule (issue 18 item 2; proofs/README.md section 2).
  *
  * The device's layer: which bounds its hard limits set (every one but the
  * minimum current) and their values.
@@ -173,13 +184,125 @@ void safety_refuse_beyond_protocol(enum param q, uint32_t requested,
 	\forall integer q; 0 <= q < _PARAM_MAX ==>
 	most_restrictive_max(d, s, z, n, q, el->max[q].value) &&
 	most_restrictive_min(d, s, z, n, q, el->min[q].value);
+
+    // What the code computes: the protocol's bound, then each layer in turn
+    // by tighter_max/tighter_min (apply_set()'s contract).
+    logic integer dev_tighter_max(integer cur, struct smp_limits *d, integer q) =
+	d != \null && dev_max(d, q) < cur ? dev_max(d, q) : cur;
+    logic integer dev_tighter_min(integer cur, struct smp_limits *d, integer q) =
+	d != \null && q != PARAM_CURRENT && dev_min(d, q) > cur ? dev_min(d, q) : cur;
+    logic integer layered_max(struct smp_limits *d, struct limit_set *s,
+			      struct limit_set *z, struct limit_set *n, integer q) =
+	tighter_max(tighter_max(tighter_max(dev_tighter_max(proto_max(q), d, q), s, q), z, q),
+		    n, q);
+    logic integer layered_min(struct smp_limits *d, struct limit_set *s,
+			      struct limit_set *z, struct limit_set *n, integer q) =
+	tighter_min(tighter_min(tighter_min(dev_tighter_min(proto_min(q), d, q), s, q), z, q),
+		    n, q);
+    predicate layered(struct effective_limits *el, struct smp_limits *d, struct limit_set *s,
+		      struct limit_set *z, struct limit_set *n) =
+	\forall integer q; 0 <= q < _PARAM_MAX ==>
+	el->max[q].value == layered_max(d, s, z, n, q) &&
+	el->min[q].value == layered_min(d, s, z, n, q);
+
+    // The rule: applying the layers in turn, each strictly tighter value
+    // winning, gives the most restrictive bound of them all (the protocol's
+    // bounds being a minimum no greater than the maximum is not needed).
+    lemma layered_max_most_restrictive:
+	\forall struct smp_limits *d, struct limit_set *s, *z, *n, integer q;
+	most_restrictive_max(d, s, z, n, q, layered_max(d, s, z, n, q));
+    lemma layered_min_most_restrictive:
+	\forall struct smp_limits *d, struct limit_set *s, *z, *n, integer q;
+	most_restrictive_min(d, s, z, n, q, layered_min(d, s, z, n, q));
  */
+
+/*@ predicate device_layer(struct limit_set *ls, struct smp_limits *d) =
+	\forall integer q; 0 <= q < _PARAM_MAX ==>
+	ls->max[q].set && ls->max[q].value == dev_max(d, q) &&
+	(ls->min[q].set <==> dev_sets_min(q)) &&
+	(dev_sets_min(q) ==> ls->min[q].value == dev_min(d, q));
+ */
+/*
+ * The device's layer: its hard limits as a limit set (every bound but the
+ * minimum current), each with the device's serial as its source.
+ */
+/*@ requires \valid(ls) && \valid_read(d) && \separated(ls, d);
+    assigns *ls;
+    ensures device_layer(ls, d);
+ */
+static void device_set(struct limit_set *ls, const struct smp_limits *d, const char *serial)
+{
+	static const struct limit_set no_limits;
+
+	*ls = no_limits;
+	ls->min[PARAM_CURRENT].set = false; /* as no_limits is; for the proof */
+#define DEV(arr, q, v)                                                       \
+	do {                                                                 \
+		ls->arr[q].set = true;                                       \
+		ls->arr[q].value = (v);                                      \
+		snprintf(ls->arr[q].source, sizeof(ls->arr[q].source), "%s", \
+			 serial ? serial : "device");                        \
+	} while (0)
+	DEV(min, PARAM_VOLTAGE, d->voltage_min_mv);
+	DEV(max, PARAM_VOLTAGE, d->voltage_max_mv);
+	DEV(max, PARAM_CURRENT, d->current_max_ma);
+	DEV(min, PARAM_RATE, d->rate_min_chz);
+	DEV(max, PARAM_RATE, d->rate_max_chz);
+	DEV(min, PARAM_DEPTH, d->depth_min_um);
+	DEV(max, PARAM_DEPTH, d->depth_max_um);
+#undef DEV
+}
+
 /*
  * The needle layer applied: the entry policy_find_needle() returned for the
  * cartridge's name, NULL when there is none.  Ghost (proof only; gcc reads
  * a comment), so that the contract can name it.
  */
 /*@ ghost const struct needle_limits *safety_needle_layer; */
+
+/*
+ * The needle's layer, the last: the entry policy_find_needle() returns for
+ * the cartridge's name (none for no name), applied to el.  A function of
+ * its own so that its proof starts from its precondition (the layers
+ * before it) and not from everything safety_effective_limits() did
+ * before; d and zone, the device and the zone already applied, are ghost
+ * parameters (proof only; gcc reads comments) that the contract names.
+ */
+/*@ requires \valid(el) && \valid_read(p) && \separated(el, p);
+    requires d == \null || (\valid_read(d) && \separated(el, d));
+    requires needle == \null || \valid_read(needle);
+    requires \separated(&safety_needle_layer, el);
+    requires layered(el, d, &p->site, zone_layer(p, zone), \null);
+    assigns el->min[0 .. _PARAM_MAX - 1], el->max[0 .. _PARAM_MAX - 1], safety_needle_layer;
+    ensures safety_needle_layer == \null || \exists integer i; 0 <= i < p->n_needle &&
+	i < POLICY_NEEDLE_MAX && safety_needle_layer == &p->needle[i];
+    ensures rule_needle:
+	layered(el, d, &p->site, zone_layer(p, zone), needle_layer(safety_needle_layer));
+ */
+static void apply_needle(struct effective_limits *el, const struct policy *p, const char *needle)
+/*@ ghost (const struct smp_limits *d, enum zone zone) */
+{
+	const struct needle_limits *nl;
+	char label[48];
+
+	/*@ ghost safety_needle_layer = NULL; */
+	if (!needle || !*needle)
+		return;
+	nl = policy_find_needle(p, needle);
+	/*@ ghost safety_needle_layer = nl; */
+	if (!nl)
+		return;
+	snprintf(label, sizeof(label), "%s needle", nl->name);
+	apply_set(el, &nl->limits, LAYER_NEEDLE, label);
+	/*@ assert \forall integer q; 0 <= q < _PARAM_MAX ==>
+		p->site.max[q].value == \at(p->site.max[q].value, Pre) &&
+		p->site.min[q].value == \at(p->site.min[q].value, Pre);
+	 */
+	/*@ assert 0 <= zone < _ZONE_MAX ==> \forall integer q; 0 <= q < _PARAM_MAX ==>
+		p->zone[zone].max[q].value == \at(p->zone[zone].max[q].value, Pre) &&
+		p->zone[zone].min[q].value == \at(p->zone[zone].min[q].value, Pre);
+	 */
+}
 
 /*@ requires \valid(ret) && \valid_read(p) && (dev == \null || \valid_read(dev));
     requires needle == \null || \valid_read(needle);
@@ -188,68 +311,38 @@ void safety_refuse_beyond_protocol(enum param q, uint32_t requested,
     assigns *ret, safety_needle_layer;
     ensures safety_needle_layer == \null || \exists integer i; 0 <= i < p->n_needle &&
 	i < POLICY_NEEDLE_MAX && safety_needle_layer == &p->needle[i];
-    ensures most_restrictive(ret, dev, &p->site, zone_layer(p, zone),
-			     needle_layer(safety_needle_layer));
+    ensures rule: most_restrictive(ret, dev, &p->site, zone_layer(p, zone),
+				   needle_layer(safety_needle_layer));
  */
 void safety_effective_limits(const struct policy *p, const struct smp_limits *dev,
 			     const char *dev_serial, enum zone zone, const char *needle,
 			     struct effective_limits *ret)
 {
 	struct limit_set devset;
-	char label[48];
 
-	/*@ ghost safety_needle_layer = NULL; */
 	safety_protocol_limits(ret); /* built in place: no copy for WP to follow */
-	/*@ assert most_restrictive(ret, \null, \null, \null, \null); */
-
+	/*@ assert rule_protocol: layered(ret, \null, \null, \null, \null); */
 	if (dev) {
-		static const struct limit_set no_limits;
-
-		devset = no_limits;
-		devset.min[PARAM_CURRENT].set = false; /* as no_limits is; for the proof */
-#define DEV(arr, q, v)                                                             \
-	do {                                                                       \
-		devset.arr[q].set = true;                                          \
-		devset.arr[q].value = (v);                                         \
-		snprintf(devset.arr[q].source, sizeof(devset.arr[q].source), "%s", \
-			 dev_serial ? dev_serial : "device");                      \
-	} while (0)
-		DEV(min, PARAM_VOLTAGE, dev->voltage_min_mv);
-		DEV(max, PARAM_VOLTAGE, dev->voltage_max_mv);
-		DEV(max, PARAM_CURRENT, dev->current_max_ma);
-		DEV(min, PARAM_RATE, dev->rate_min_chz);
-		DEV(max, PARAM_RATE, dev->rate_max_chz);
-		DEV(min, PARAM_DEPTH, dev->depth_min_um);
-		DEV(max, PARAM_DEPTH, dev->depth_max_um);
-#undef DEV
-		/*@ assert \forall integer q; 0 <= q < _PARAM_MAX ==>
-			devset.max[q].set && devset.max[q].value == dev_max(dev, q) &&
-			(devset.min[q].set <==> dev_sets_min(q)) &&
-			(dev_sets_min(q) ==> devset.min[q].value == dev_min(dev, q));
-		 */
+		device_set(&devset, dev, dev_serial);
+		/*@ assert layered(ret, \null, \null, \null, \null); */
 		apply_set(ret, &devset, LAYER_DEVICE, "device");
-		/*@ assert most_restrictive(ret, dev, \null, \null, \null); */
+		/*@ assert device_layer(&devset, dev); */
 	}
-	/*@ assert most_restrictive(ret, dev, \null, \null, \null); */
+	/*@ assert rule_device: layered(ret, dev, \null, \null, \null); */
 #ifdef SMP_MUTATION_DM_POLICY_LIMITS
 	p = &(const struct policy){ .n_needle = 0 }; /* mutant: no site, zone or needle limit */
 #endif
 	apply_set(ret, &p->site, LAYER_SITE, "site");
-	/*@ assert most_restrictive(ret, dev, &p->site, \null, \null); */
+	/*@ assert rule_site: layered(ret, dev, &p->site, \null, \null); */
+	/*@ ghost Zone:; */
 	if (zone >= 0 && zone < _ZONE_MAX)
 		apply_set(ret, &p->zone[zone], LAYER_ZONE, zone_to_string(zone));
-	/*@ assert most_restrictive(ret, dev, &p->site, zone_layer(p, zone), \null); */
-	if (needle && *needle) {
-		const struct needle_limits *nl = policy_find_needle(p, needle);
-
-		/*@ ghost safety_needle_layer = nl; */
-		if (nl) {
-			snprintf(label, sizeof(label), "%s needle", nl->name);
-			apply_set(ret, &nl->limits, LAYER_NEEDLE, label);
-			/*@ assert most_restrictive(ret, dev, &p->site, zone_layer(p, zone),
-						    &nl->limits); */
-		}
-	}
+	/*@ assert \forall integer q; 0 <= q < _PARAM_MAX ==>
+		p->site.max[q].value == \at(p->site.max[q].value, Zone) &&
+		p->site.min[q].value == \at(p->site.min[q].value, Zone);
+	 */
+	/*@ assert rule_zone: layered(ret, dev, &p->site, zone_layer(p, zone), \null); */
+	apply_needle(ret, p, needle) /*@ ghost (dev, zone) */;
 }
 
 /*@ assigns buf[0 .. bufsz - 1]; */

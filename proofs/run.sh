@@ -115,28 +115,70 @@ wp_find_provers() {
 # ---- Frama-C WP: the most-restrictive rule --------------------------------
 # The ACSL contracts in daemon/safety.c, with runtime-error guards, proved
 # by the SMT provers Why3 finds (a config of our own: no state outside out).
+# The functions whose contracts are proved, and the lemmas (the rule itself,
+# proved in a run of their own: -wp-fct selects no lemma).
+WP_SAFETY_FCT=(tighten apply_set safety_check_params safety_protocol_limits device_set apply_needle
+	safety_effective_limits)
+WP_SAFETY_LEMMAS=(layered_max_most_restrictive layered_min_most_restrictive)
 run_wp() {
-	need frama-c why3 || return
+	need frama-c why3 perl || return
 	local log="$out/wp.log" rc=1
 	wp_find_provers || return
 	local IFS=,
 	WHY3CONFIG=$wp_cfg timeout 900 frama-c -machdep gcc_x86_64 \
 		-cpp-extra-args="$FC_CPP -include proofs/frama-c/wp-libc.h -Iproofs/frama-c/shim -Icommon -Idaemon -Ikernel/include/uapi -D_GNU_SOURCE" \
 		daemon/safety.c -variadic-no-translation \
-		-wp -wp-rte -wp-fct apply_set,safety_check_params,safety_protocol_limits \
-		-wp-prover "${wp_provers[*]}" -wp-timeout 60 -wp-par "$WP_PAR" > "$log" 2>&1
+		-wp -wp-rte -wp-fct "${WP_SAFETY_FCT[*]}" \
+		-wp-prover "${wp_provers[*]}" -wp-timeout 60 -wp-par "$WP_PAR" \
+		-then -wp-no-rte -wp-fct= -wp-prop "${WP_SAFETY_LEMMAS[*]}" > "$log" 2>&1
 	local fc=$?
 	unset IFS
-	local proved total
-	read -r proved total < <(sed -n 's/^\[wp\] Proved goals: *\([0-9]*\) \/ \([0-9]*\)$/\1 \2/p' "$log" | tail -n 1)
+	local proved total l
+	# one summary per WP run (the functions, the lemmas): add them up
+	read -r proved total < <(sed -n 's/^\[wp\] Proved goals: *\([0-9]*\) \/ \([0-9]*\)$/\1 \2/p' "$log" |
+		awk '{ p += $1; t += $2 } END { if (NR) print p, t }')
 	if [ "$fc" -ne 0 ]; then
 		echo "proofs: frama-c exited with $fc" >> "$log"
-	elif [ -z "$proved" ] || [ "$proved" != "$total" ] || [ "$total" -lt 50 ]; then
+	elif [ -z "$proved" ] || [ "$proved" != "$total" ] || [ "$total" -lt 80 ]; then
 		echo "proofs: not every goal proved (${proved:-?} / ${total:-?})" >> "$log"
 	else
 		rc=0
+		# the rule's own goals, by name: an empty selection proves nothing
+		for l in "${WP_SAFETY_LEMMAS[@]}" safety_effective_limits_ensures_rule \
+			apply_needle_ensures_rule_needle tighten_ensures_tighten_max; do
+			if ! grep -qE "Goal typed_(lemma_)?${l} : Valid" "$log"; then
+				echo "proofs: goal $l not proved" >> "$log"
+				rc=1
+			fi
+		done
 	fi
 	result "wp-safety" "$log" "$rc"
+	# the rule broken: the maximum of a layer taken when it is the looser
+	wp_safety_mutant mutant-looser-max tighten_ensures_tighten_max \
+		's/(ls->max\[q\]\.value) < (el->max\[q\]\.value)/$1 > $2/' \
+		-wp-fct tighten -wp-prop tighten_max
+	# the rule broken: the site's layer skipped
+	wp_safety_mutant mutant-skip-site safety_effective_limits_assert_rule_site \
+		's/\n\tapply_set\(ret, &p->site, LAYER_SITE, "site"\);//' \
+		-wp-fct safety_effective_limits -wp-prop rule_site
+}
+
+# wp_safety_mutant NAME GOAL PERL-SUBSTITUTION WP-ARGS...: WP on a copy of
+# safety.c with the most-restrictive rule broken; GOAL must stay unproved
+# (wp_gates' mutant check), and the substitution must apply.
+wp_safety_mutant() {
+	local name=$1 goal=$2 subst=$3 dir="$out/wp-$1"
+	shift 3
+	mkdir -p "$dir"
+	perl -0pe "$subst" daemon/safety.c > "$dir/safety.c"
+	if cmp -s daemon/safety.c "$dir/safety.c"; then
+		echo "proofs: mutant $name no longer applies to daemon/safety.c" > "$out/wp-$name.log"
+		result "wp-$name" "$out/wp-$name.log" 1
+		return
+	fi
+	# the real goals are proved in seconds: 20 s per prover is ample to
+	# find a mutant's unprovable
+	wp_timeout=20 wp_gates "$name" "$goal" "$dir/safety.c" "" -- -wp "$@"
 }
 
 # ---- Frama-C WP: the controller's start and setpoint gates ---------------

@@ -841,12 +841,19 @@ static GtkWidget *treatment_page(struct app *a)
 	return box;
 }
 
-static GtkWidget *scrolled(GtkWidget *child)
+/*
+ * A page of the view stack, named like its tab: a screen reader says where
+ * a control is, and an AT-SPI client can tell which page holds it (GTK 4.8
+ * reports no "showing" state: a control on a hidden page looks like one on
+ * the shown page, but its click action does nothing while it is unmapped).
+ */
+static GtkWidget *page(GtkWidget *child, const char *name)
 {
 	GtkWidget *s = gtk_scrolled_window_new();
 
 	gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(s), child);
 	gtk_widget_set_vexpand(s, TRUE);
+	gtk_accessible_update_property(GTK_ACCESSIBLE(s), GTK_ACCESSIBLE_PROPERTY_LABEL, name, -1);
 	return s;
 }
 
@@ -886,15 +893,16 @@ static void build_window(struct app *a)
 	gtk_box_append(GTK_BOX(devices), heading("Devices"));
 	gtk_box_append(GTK_BOX(devices), a->devices_box);
 	adw_view_stack_page_set_icon_name(adw_view_stack_add_titled(ADW_VIEW_STACK(stack),
-								    scrolled(devices), "devices",
-								    "Devices"),
+								    page(devices, "Devices"),
+								    "devices", "Devices"),
 					  "computer-symbolic");
 	adw_view_stack_page_set_icon_name(adw_view_stack_add_titled(ADW_VIEW_STACK(stack),
-								    scrolled(session_page(a)),
+								    page(session_page(a), "Session"),
 								    "session", "Session"),
 					  "document-edit-symbolic");
 	adw_view_stack_page_set_icon_name(adw_view_stack_add_titled(ADW_VIEW_STACK(stack),
-								    scrolled(treatment_page(a)),
+								    page(treatment_page(a),
+									 "Treatment"),
 								    "treatment", "Treatment"),
 					  "media-playback-start-symbolic");
 	gtk_widget_set_vexpand(stack, TRUE);

@@ -191,7 +191,13 @@ suite_workstation() {
 		add workstation 0 1 0
 		return
 	fi
+	rm -rf "$BUILD/app/screenshots"
 	run_meson workstation "$BUILD" --no-rebuild --suite workstation
+	# docs/workstation.md shows the screens as the last passing run drew
+	# them (git status shows when they changed: commit them with the change)
+	if grep -Eq '^ *[0-9]+/[0-9]+ .*workstation-ui +OK' "$LOGDIR/workstation.log"; then
+		cp "$BUILD"/app/screenshots/*.png docs/workstation/
+	fi
 }
 
 VALGRIND="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no"

@@ -34,6 +34,19 @@ enum {
 	TL_COUNT
 };
 
+/* IEC 60601-1-8 alarm priorities, each with its colour (alarm_css). */
+enum alarm_priority {
+	ALARM_NONE,
+	ALARM_LOW,    /* cyan: advice, nothing stopped */
+	ALARM_MEDIUM, /* yellow: a limit of the policy or the records stopped the needle */
+	ALARM_HIGH,   /* red: a hazard stopped the needle, or nothing watches it any more */
+};
+
+static const char alarm_css[] = ".alarm-high { background-color: #c01c28; color: #ffffff; }\n"
+				".alarm-medium { background-color: #f6d32d; color: #000000; }\n"
+				".alarm-low { background-color: #62d7e8; color: #000000; }\n"
+				".alarm-high, .alarm-medium, .alarm-low { padding: 8px 24px; }\n";
+
 struct app {
 	AdwApplication *adw;
 	char *bus_address;
@@ -41,7 +54,10 @@ struct app {
 	GSource *source;
 	GtkWindow *win;
 	GtkWidget *status;
-	GtkWidget *alarm;
+	GtkWidget *alarm_box; /* the banner above every page */
+	GtkWidget *alarm;     /* its text */
+	GtkWidget *ack;	      /* "Acknowledge alarm" */
+	enum alarm_priority alarm_prio;
 	GtkWidget *devices_box;
 
 	/* session form */
@@ -415,6 +431,68 @@ static void show_telemetry(struct app *a, smp_device *d)
 	}
 }
 
+/*
+ * The priority of a fault smpd reports (docs/dbus.md lists the kinds): high
+ * where a hazard to the client stopped the needle (electrical, thermal,
+ * mechanical, the needle no longer watched), medium where a limit of the
+ * policy or the audit log stopped it as designed.  An unknown kind is high.
+ */
+static enum alarm_priority fault_priority(const char *kind)
+{
+	static const char *const medium[] = { "max-continuous-run", "needle-on-time",
+					      "session-time", "audit-failed", "device-refused" };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(medium); i++)
+		if (kind && strcmp(kind, medium[i]) == 0)
+			return ALARM_MEDIUM;
+	return ALARM_HIGH;
+}
+
+static void set_alarm(struct app *a, enum alarm_priority prio, const char *text)
+{
+	static const char *const css[] = {
+		[ALARM_LOW] = "alarm-low", [ALARM_MEDIUM] = "alarm-medium", [ALARM_HIGH] = "alarm-high"
+	};
+
+	for (int p = ALARM_LOW; p <= ALARM_HIGH; p++)
+		gtk_widget_remove_css_class(a->alarm_box, css[p]);
+	a->alarm_prio = prio;
+	gtk_label_set_text(GTK_LABEL(a->alarm), prio == ALARM_NONE ? "" : text);
+	gtk_widget_set_visible(a->alarm_box, prio != ALARM_NONE);
+	if (prio == ALARM_NONE)
+		return;
+	gtk_widget_add_css_class(a->alarm_box, css[prio]);
+	gtk_widget_set_visible(a->ack, TRUE);
+}
+
+/* A newer alarm replaces the one shown unless that one is more urgent. */
+static void raise_alarm(struct app *a, enum alarm_priority prio, const char *text)
+{
+	if (a->alarm_prio > prio)
+		return;
+	set_alarm(a, prio, text);
+}
+
+/*
+ * Acknowledged: a person has seen it.  A high or medium alarm stays on
+ * screen, marked, until Clear fault succeeds (its cause is latched in
+ * smpd); a low one is advice and goes.
+ */
+static void on_ack(GtkButton *b, gpointer user_data)
+{
+	struct app *a = user_data;
+	g_autofree char *t = NULL;
+
+	(void)b;
+	if (a->alarm_prio <= ALARM_LOW) {
+		set_alarm(a, ALARM_NONE, NULL);
+		return;
+	}
+	t = g_strdup_printf("%s (acknowledged)", gtk_label_get_text(GTK_LABEL(a->alarm)));
+	gtk_label_set_text(GTK_LABEL(a->alarm), t);
+	gtk_widget_set_visible(a->ack, FALSE);
+}
+
 static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 {
 	struct app *a = userdata;
@@ -422,8 +500,18 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 
 	(void)client;
 	switch (smp_event_get_type(ev)) {
-	case SMP_EVENT_DEVICE_ADDED:
 	case SMP_EVENT_DEVICE_REMOVED:
+		if (d && d == a->device) {
+			g_autofree char *s =
+				g_strdup_printf("High priority alarm: device-unplugged: %s is gone; "
+						"its needle has no power",
+						smp_device_get_serial(d));
+
+			raise_alarm(a, ALARM_HIGH, s);
+		}
+		refresh_devices(a);
+		break;
+	case SMP_EVENT_DEVICE_ADDED:
 	case SMP_EVENT_DEVICE_CHANGED:
 	case SMP_EVENT_DAEMON_APPEARED:
 		refresh_devices(a);
@@ -431,6 +519,9 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 	case SMP_EVENT_DAEMON_LOST:
 		gtk_label_set_text(GTK_LABEL(a->status),
 				   "smpd left the bus: every needle is stopped");
+		raise_alarm(a, ALARM_HIGH,
+			    "High priority alarm: smpd-lost: smpd left the bus; "
+			    "every needle is stopped");
 		refresh_devices(a);
 		break;
 	case SMP_EVENT_TELEMETRY:
@@ -438,22 +529,25 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 			show_telemetry(a, d);
 		break;
 	case SMP_EVENT_FAULT: {
-		g_autofree char *s = g_strdup_printf("High priority alarm: %s on %s: %s",
+		enum alarm_priority prio = fault_priority(smp_event_get_kind(ev));
+		g_autofree char *s = g_strdup_printf("%s priority alarm: %s on %s: %s",
+						     prio == ALARM_HIGH ? "High" : "Medium",
 						     smp_event_get_kind(ev),
 						     d ? smp_device_get_serial(d) : "?",
 						     smp_event_get_message(ev));
 
-		gtk_label_set_text(GTK_LABEL(a->alarm), s);
-		gtk_widget_set_visible(a->alarm, TRUE);
+		raise_alarm(a, prio, s);
 		refresh_devices(a);
 		break;
 	}
 	case SMP_EVENT_SESSION_WARNING: {
-		g_autofree char *s = g_strdup_printf("Session warning (%s): %" PRIu32 " s left",
+		g_autofree char *s = g_strdup_printf("Low priority alarm: %s: %" PRIu32
+						     " s left in this session",
 						     smp_event_get_kind(ev),
 						     smp_event_get_seconds_left(ev));
 
 		gtk_label_set_text(GTK_LABEL(a->status), s);
+		raise_alarm(a, ALARM_LOW, s);
 		break;
 	}
 	case SMP_EVENT_SESSION_ENDED: {
@@ -507,6 +601,10 @@ static void emergency_stop(struct app *a)
 						       g_strerror(-r));
 	}
 	gtk_label_set_text(GTK_LABEL(a->status), s->str);
+	if (n > 0)
+		raise_alarm(a, ALARM_HIGH,
+			    "High priority alarm: estop: the emergency stop is latched; "
+			    "Clear fault goes on");
 	g_string_free(s, TRUE);
 	refresh_devices(a);
 }
@@ -733,8 +831,7 @@ static void on_clear_fault(GtkButton *b, gpointer user_data)
 		show_refusal(a->run_refusal, smp_device_get_error_name(a->device),
 			     smp_device_get_error_message(a->device), r);
 	} else {
-		gtk_widget_set_visible(a->alarm, FALSE);
-		gtk_label_set_text(GTK_LABEL(a->alarm), "");
+		set_alarm(a, ALARM_NONE, NULL);
 	}
 	refresh_devices(a);
 }
@@ -883,10 +980,17 @@ static void build_window(struct app *a)
 
 	a->status = value_label("Connecting to smpd");
 	gtk_widget_set_margin_start(a->status, 24);
-	a->alarm = refusal_label();
+	/* the alarm banner: above the pages, so on every one of them */
+	a->alarm_box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 18);
+	a->alarm = value_label("");
 	gtk_widget_add_css_class(a->alarm, "title-4");
-	gtk_widget_set_margin_start(a->alarm, 24);
-	gtk_box_append(GTK_BOX(content), a->alarm);
+	gtk_widget_set_hexpand(a->alarm, TRUE);
+	a->ack = big_button("Ac_knowledge alarm", NULL);
+	g_signal_connect(a->ack, "clicked", G_CALLBACK(on_ack), a);
+	gtk_box_append(GTK_BOX(a->alarm_box), a->alarm);
+	gtk_box_append(GTK_BOX(a->alarm_box), a->ack);
+	gtk_widget_set_visible(a->alarm_box, FALSE);
+	gtk_box_append(GTK_BOX(content), a->alarm_box);
 	gtk_box_append(GTK_BOX(content), a->status);
 
 	a->devices_box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 18);
@@ -944,6 +1048,12 @@ static void on_activate(GApplication *gapp, gpointer user_data)
 
 	(void)gapp;
 	if (!a->win) {
+		g_autoptr(GtkCssProvider) css = gtk_css_provider_new();
+
+		gtk_css_provider_load_from_data(css, alarm_css, -1);
+		gtk_style_context_add_provider_for_display(gdk_display_get_default(),
+							   GTK_STYLE_PROVIDER(css),
+							   GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
 		gtk_application_set_accels_for_action(GTK_APPLICATION(a->adw), "app.emergency-stop",
 						      estop_accels);
 		build_window(a);

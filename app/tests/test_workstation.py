@@ -295,6 +295,25 @@ def screenshot(stack, name):
     write_png(os.path.join(SHOTS, name + '.png'), x1 - x0, crop)
 
 
+def colour_share(stack, el, rgb, tolerance=48):
+    """The share of el's pixels on screen within tolerance of rgb (each
+    channel), from the same framebuffer the screenshots are cut from."""
+    ext = el.queryComponent().getExtents(pyatspi.DESKTOP_COORDS)
+    width, height, rows = read_xwd(os.path.join(stack.fbdir, 'Xvfb_screen0'))
+    near = total = 0
+    for y in range(max(0, ext.y), min(height, ext.y + ext.height)):
+        r = rows[y]
+        for x in range(max(0, ext.x), min(width, ext.x + ext.width)):
+            px = r[x * 3:x * 3 + 3]
+            total += 1
+            near += all(abs(px[i] - rgb[i]) <= tolerance for i in range(3))
+    return near / total if total else 0.0
+
+
+# IEC 60601-1-8 colours as the application draws them (alarm_css in main.c)
+ALARM_RED = (0xc0, 0x1c, 0x28)
+
+
 # ---- the stack -------------------------------------------------------------------------
 
 class Stack:
@@ -322,7 +341,15 @@ class Stack:
             self.app = subprocess.Popen([APP, '--bus-address=' + self.bus.address], env=env,
                                         stdout=log, stderr=log, preexec_fn=normal_priority)
         self.procs.append(self.app)
-        self.root = T.wait_for(app_root, 30, 'smp-workstation on the accessibility bus')
+        try:
+            self.root = T.wait_for(app_root, 30, 'smp-workstation on the accessibility bus')
+        except AssertionError as e:
+            desktop = pyatspi.Registry.getDesktop(0)
+            desktop.clearCache()
+            apps = [desktop.getChildAtIndex(i) for i in range(desktop.childCount)]
+            raise AssertionError(f'{e}; the registry lists {[a.name for a in apps if a]}, '
+                                 f'the application {"runs" if self.app.poll() is None else "exited"}; '
+                                 f'its output: {self.app_output()[-3000:]}') from None
 
     def start_xvfb(self):
         r, w = os.pipe()
@@ -513,7 +540,6 @@ def test_hung_app_stops_the_needle(stack):
         os.kill(stack.app.pid, signal.SIGCONT)
     alarm = label_text(root, 'High priority alarm: client-unresponsive')
     assert str(sentence) in alarm, (alarm, sentence)
-    screenshot(stack, 'alarm')
     click(root, 'push button', 'Clear fault')
     T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'idle', 5, 'the fault cleared')
     # the needle runs again for the next test
@@ -521,29 +547,86 @@ def test_hung_app_stops_the_needle(stack):
     T.wait_for(lambda: sim_state(stack.sim) == 'RUNNING', 5, 'the needle running again')
 
 
-def test_emergency_stop_stops_the_needle(stack):
-    """The header bar's Emergency Stop stops the needle on the device and
-    latches it in smpd; so does its key, F12."""
+def test_brownout_alarm(stack):
+    """A brown-out injected in the simulator while the needle runs: smpd
+    stops the needle, and the application shows a high-priority alarm in
+    IEC 60601-1-8 red above every page, with smpd's sentence.  Acknowledge
+    marks it seen and it stays; with the supply back, Clear fault clears
+    it on smpd and on screen."""
     root = stack.root
     assert sim_state(stack.sim) == 'RUNNING'
-    click(root, 'push button', 'Emergency Stop')
-    T.wait_for(lambda: sim_state(stack.sim) == 'ESTOP', 2, 'the device in ESTOP')
-    T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'estop', 5, 'smpd latched the e-stop')
-    # the simulator's own record: the needle went from RUNNING to ESTOP on
-    # the ESTOP command, not on a fault or a lease running out
-    assert 'event=STATE from=RUNNING to=ESTOP reason=ESTOP' in ' | '.join(stack.sim.events()), \
-        stack.sim.events()[-20:]
-    find(root, 'label', 'Emergency stop sent')
+    stack.sim.ctl('brownout 7500')      # 500 mV below the 8 V setpoint
+    try:
+        T.wait_for(lambda: sim_state(stack.sim) != 'RUNNING', 5, 'the needle stopped')
+        T.wait_for(lambda: str(stack.smpd.device_prop('Fault')[0]) == 'brownout', 5,
+                   'smpd latched the brown-out')
+        sentence = str(stack.smpd.device_prop('Fault')[1])
+        label = find(root, 'label', contains='High priority alarm: brownout')
+        assert sentence in label.name, (label.name, sentence)
+        assert page_of(label) is None, 'the alarm is on one page only'
+        for name in PAGES:       # the banner is above the pages: shown on each
+            show_page(root, name)
+            assert find(root, 'label', contains='High priority alarm: brownout') is not None
+        show_page(root, 'Treatment')
+        screenshot(stack, 'alarm')
+        share = colour_share(stack, label, ALARM_RED)
+        assert share > 0.5, f'the alarm is not drawn in red ({share:.0%} of its pixels)'
+        click(root, 'push button', 'Acknowledge alarm')
+        T.wait_for(lambda: label.name.endswith('(acknowledged)'), 5, 'the alarm acknowledged')
+        assert str(stack.smpd.device_prop('State')) == 'fault', 'acknowledging cleared the fault'
+    finally:
+        stack.sim.ctl('brownout off')
+    click(root, 'push button', 'Clear fault')
+    T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'idle', 5, 'the fault cleared')
+    T.wait_for(lambda: label.name == '', 5, 'the alarm gone from the screen')
+    # the needle runs again for the next test
+    click(root, 'push button', 'Start')
+    T.wait_for(lambda: sim_state(stack.sim) == 'RUNNING', 5, 'the needle running again')
+
+
+def test_emergency_stop_stops_the_needle(stack):
+    """The header bar's Emergency Stop, from each page, stops the needle on
+    the device and latches it in smpd; so does its key, F12."""
+    root = stack.root
+    estops = 'event=STATE from=RUNNING to=ESTOP reason=ESTOP'
+
+    def count():
+        return ' | '.join(stack.sim.events()).count(estops)
+
+    def run_again():
+        show_page(root, 'Treatment')
+        click(root, 'push button', 'Clear fault')
+        T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'idle', 5, 'the e-stop cleared')
+        click(root, 'push button', 'Start')
+        T.wait_for(lambda: sim_state(stack.sim) == 'RUNNING', 5, 'the needle running again')
+
+    assert sim_state(stack.sim) == 'RUNNING'
+    before = count()
+    for n, name in enumerate(PAGES):
+        if n:
+            run_again()
+        show_page(root, name)
+        click(root, 'push button', 'Emergency Stop')
+        T.wait_for(lambda: sim_state(stack.sim) == 'ESTOP', 2, f'the device in ESTOP ({name} page)')
+        T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'estop', 5,
+                   'smpd latched the e-stop')
+        # the simulator's own record: the needle went from RUNNING to ESTOP on
+        # the ESTOP command, not on a fault or a lease running out
+        try:
+            T.wait_for(lambda: count() == before + n + 1, 2, 'the ESTOP in the event log')
+        except AssertionError:
+            raise AssertionError(f'{name} page: {count() - before} ESTOPs from RUNNING, not {n + 1}; '
+                                 f'the simulator\'s last events: {stack.sim.events()[-12:]}; '
+                                 f'smpd: {stack.smpd.read_stderr()[-1500:]}') from None
+        find(root, 'label', 'Emergency stop sent')
+        find(root, 'label', contains='High priority alarm: estop')
     find(root, 'label', contains='Device state: estop')
 
     # and by its key, F12, once the needle runs again
-    click(root, 'push button', 'Clear fault')
-    T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'idle', 5, 'the e-stop cleared')
-    click(root, 'push button', 'Start')
-    T.wait_for(lambda: sim_state(stack.sim) == 'RUNNING', 5, 'the needle running again')
+    run_again()
     press_key(root, F12)
     T.wait_for(lambda: sim_state(stack.sim) == 'ESTOP', 2, 'the device in ESTOP by F12')
-    assert ' | '.join(stack.sim.events()).count('event=STATE from=RUNNING to=ESTOP reason=ESTOP') == 2
+    T.wait_for(lambda: count() == before + len(PAGES) + 1, 2, 'the F12 ESTOP in the event log')
 
 
 def test_refusals_shown_by_name(stack):
@@ -552,6 +635,7 @@ def test_refusals_shown_by_name(stack):
     cartridge, the client's healing interval, an expired cartridge, no
     cartridge."""
     root = stack.root
+    show_page(root, 'Treatment')
     click(root, 'push button', 'Clear fault')
     T.wait_for(lambda: str(stack.smpd.device_prop('State')) == 'idle', 5, 'the e-stop cleared')
     show_page(root, 'Session')

@@ -67,11 +67,22 @@ def sim_state(sim):
 # ---- AT-SPI ------------------------------------------------------------------------
 
 def app_root():
+    """The application on the accessibility bus, once it has registered.
+    libatspi keeps the desktop's list of applications and follows the
+    registry's signals to update it.  Once in 47 starts on a loaded
+    machine the application never appeared there in 30 s (the cause was
+    not caught: the registry's own list was not logged then).  So when it
+    is not in that list, the list is read again from the registry itself
+    (clearCache), which depends on no signal; a failure now names what
+    the registry lists."""
     desktop = pyatspi.Registry.getDesktop(0)
-    for i in range(desktop.childCount):
-        a = desktop.getChildAtIndex(i)
-        if a is not None and a.name == 'smp-workstation':
-            return a
+    for fresh in (False, True):
+        if fresh:
+            desktop.clearCache()
+        for i in range(desktop.childCount):
+            a = desktop.getChildAtIndex(i)
+            if a is not None and a.name == 'smp-workstation':
+                return a
     return None
 
 
@@ -345,7 +356,6 @@ class Stack:
             self.root = T.wait_for(app_root, 30, 'smp-workstation on the accessibility bus')
         except AssertionError as e:
             desktop = pyatspi.Registry.getDesktop(0)
-            desktop.clearCache()
             apps = [desktop.getChildAtIndex(i) for i in range(desktop.childCount)]
             raise AssertionError(f'{e}; the registry lists {[a.name for a in apps if a]}, '
                                  f'the application {"runs" if self.app.poll() is None else "exited"}; '

@@ -86,6 +86,25 @@ def app_root():
     return None
 
 
+def wait_screen(pred, timeout, what):
+    """T.wait_for for a condition read from the application through
+    AT-SPI, looked at every 100 ms rather than every 20 ms.  Each look
+    is a round trip into the application's main loop per element, and a
+    walk of the window is hundreds of them (GTK 4 offers AT-SPI no cache):
+    polled every 20 ms it kept the application at 40 % of a CPU, which on
+    a loaded machine cost it its place in the scheduler's queue and once
+    delayed a Heartbeat past ClientTimeoutMs.  A screen reader asks far
+    less often; so does this test."""
+    deadline = time.monotonic() + timeout * T.SLOW
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f'timed out waiting for {what}')
+        T.pump(0.1 * T.SLOW)
+
+
 def find_all(root, role, pred=lambda name: True):
     """Every element of role whose name passes pred.  The window changes
     while it is walked (the devices view is rebuilt on every change smpd
@@ -124,7 +143,7 @@ def find(root, role, name=None, contains=None, timeout=10.0):
     def look():
         return [o for o in find_all(root, role, pred) if visible(o)]
     try:
-        found = T.wait_for(look, timeout, f'{role} "{name or contains}" in the window')
+        found = wait_screen(look, timeout, f'{role} "{name or contains}" in the window')
     except AssertionError as e:
         seen = [(o.name, o.getState().getStates()) for o in find_all(root, role)]
         raise AssertionError(f'{e}; {role} elements: {seen}') from None
@@ -516,16 +535,28 @@ def test_session_runs_with_telemetry(stack):
     # live values: the voltage label follows the device's telemetry and
     # reaches the 8 V setpoint (less the cable drop) once the needle runs
     # (the first summary can average in the moments before the start)
+    # (the labels stay: found once, then only their text is read)
+    volt_label = wait_screen(lambda: next(iter(find_all(
+        root, 'label', lambda n: n.startswith('Voltage ') and n.endswith(' V'))), None),
+        10, 'the voltage on screen')
+    shown = []
+
     def volts():
-        return [float(lb.name.split()[1])
-                for lb in find_all(root, 'label', lambda n: n.startswith('Voltage ') and n.endswith(' V'))]
-    T.wait_for(lambda: any(7.5 <= v <= 8.0 for v in volts()), 10,
-               f'the running voltage on screen (shown: {volts()})')
+        shown.append(volt_label.name)
+        return 7.5 <= float(shown[-1].split()[1]) <= 8.0
+    try:
+        wait_screen(volts, 10, 'the running voltage on screen')
+    except AssertionError:
+        raise AssertionError(f'the running voltage never on screen (shown: {shown[-8:]}); '
+                             f'device: {sim_state(stack.sim)}, smpd: '
+                             f'{stack.smpd.read_stderr()[-1500:]}') from None
     # a few updates a second (smpd's TelemetryHz=4), each shown
+    count_label = find(root, 'label', contains='Telemetry updates ')
+
     def updates():
-        return int(find(root, 'label', contains='Telemetry updates ').name.split()[-1])
+        return int(count_label.name.split()[-1])
     first = updates()
-    T.wait_for(lambda: updates() >= first + 4, 5, 'four more telemetry updates on screen')
+    wait_screen(lambda: updates() >= first + 4, 5, 'four more telemetry updates on screen')
     screenshot(stack, 'treatment-running')
     # still running: the application's heartbeats reach smpd from its main loop
     T.pump(1.5)

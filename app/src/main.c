@@ -68,7 +68,8 @@ struct app {
 	GtkWidget *spin[4];
 	GtkWidget *param_refusal, *run_refusal, *run_state;
 	GtkWidget *tl[TL_COUNT + 1];
-	guint64 summaries; /* telemetry summaries shown */
+	guint64 summaries;  /* telemetry summaries shown */
+	guint refresh_idle; /* a refresh_devices() to come, 0 when none */
 
 	smp_device *device;   /* the device in use (a reference) */
 	smp_session *session; /* the open session (a reference) */
@@ -390,6 +391,28 @@ static void refresh_devices(struct app *a)
 	}
 }
 
+/*
+ * smpd's changes come in bursts (a start changes State, Setpoints and
+ * Claimed one after the other), and each rebuilds the Devices page: one
+ * rebuild for the burst, at idle priority, so the libsmp source (and the
+ * claimant's Heartbeat, G_PRIORITY_HIGH) runs between the events and the
+ * rebuild instead of waiting for several rebuilds in a row.
+ */
+static gboolean refresh_idle(gpointer user_data)
+{
+	struct app *a = user_data;
+
+	a->refresh_idle = 0;
+	refresh_devices(a);
+	return G_SOURCE_REMOVE;
+}
+
+static void refresh_soon(struct app *a)
+{
+	if (!a->refresh_idle)
+		a->refresh_idle = g_idle_add(refresh_idle, a);
+}
+
 /* ---- events -------------------------------------------------------------------- */
 
 static void show_telemetry(struct app *a, smp_device *d)
@@ -509,12 +532,12 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 
 			raise_alarm(a, ALARM_HIGH, s);
 		}
-		refresh_devices(a);
+		refresh_soon(a);
 		break;
 	case SMP_EVENT_DEVICE_ADDED:
 	case SMP_EVENT_DEVICE_CHANGED:
 	case SMP_EVENT_DAEMON_APPEARED:
-		refresh_devices(a);
+		refresh_soon(a);
 		break;
 	case SMP_EVENT_DAEMON_LOST:
 		gtk_label_set_text(GTK_LABEL(a->status),
@@ -522,7 +545,7 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 		raise_alarm(a, ALARM_HIGH,
 			    "High priority alarm: smpd-lost: smpd left the bus; "
 			    "every needle is stopped");
-		refresh_devices(a);
+		refresh_soon(a);
 		break;
 	case SMP_EVENT_TELEMETRY:
 		if (d && d == a->device)
@@ -537,7 +560,7 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 						     smp_event_get_message(ev));
 
 		raise_alarm(a, prio, s);
-		refresh_devices(a);
+		refresh_soon(a);
 		break;
 	}
 	case SMP_EVENT_SESSION_WARNING: {
@@ -1089,6 +1112,8 @@ int main(int argc, char **argv)
 	g_signal_connect(a.adw, "activate", G_CALLBACK(on_activate), &a);
 	status = g_application_run(G_APPLICATION(a.adw), argc, argv);
 
+	if (a.refresh_idle)
+		g_source_remove(a.refresh_idle);
 	if (a.source)
 		g_source_destroy(a.source);
 	smp_session_unref(a.session);

@@ -12,7 +12,14 @@ simulator's status and event log, and smpd's device object.
 The tests share one stack and run in file order: the device appears,
 a refused session shows smpd's refusal, a session starts and shows live
 telemetry, a hung application's needle is stopped and the alarm shown
-and cleared, the Emergency Stop stops the needle.
+and cleared, a brown-out is a red high-priority alarm, acknowledged and
+cleared, the Emergency Stop from every page (and F12) stops the needle,
+each refusal of the form is named, closing the window releases the
+device.
+
+Every wait is for the application's state as AT-SPI shows it (or the
+device's, or smpd's), never a fixed time: see show_page() and click()
+for what GTK 4.8's click action needs.
 """
 
 import os

@@ -14,15 +14,16 @@ DISTS        ?=
 FULL_DISTS   ?= trixie
 export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL SOAK_SECONDS
 
-.PHONY: all bench build deps check check-full check-% demo docs faults format fuzz kernel kunit soak vm vm-debug install uninstall clean help
+.PHONY: all bench build deps check check-full check-% demo workstation docs faults format fuzz kernel kunit soak vm vm-debug install uninstall clean help
 
 # build-aux/deps.sh groups each target needs: as root the missing packages
 # are installed, as a normal user they are named and the target stops.
 DEPS_BUILD     = build module
 DEPS_CHECK     = $(DEPS_BUILD) $(sort $(foreach s,$(CHECK_SUITES),$(DEPS_check-$(s))))
-CHECK_SUITES   = format host asan valgrind install mutations analyze proofs kernel vm system safety
+CHECK_SUITES   = format host workstation asan valgrind install mutations analyze proofs kernel vm system safety
 DEPS_check-host      = build test report
-DEPS_check-asan      = build test report
+DEPS_check-workstation = build test workstation
+DEPS_check-asan      = build test report workstation
 DEPS_check-valgrind  = build test
 DEPS_check-install   = build
 DEPS_check-mutations = build test
@@ -42,13 +43,14 @@ help:
 	@echo "make deps       install the Debian packages of every target (as root); build-aux/deps.sh --help"
 	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
-	@echo "make check-S    run one suite S of: format host asan valgrind install mutations analyze proofs kernel vm system safety"
+	@echo "make check-S    run one suite S of: format host workstation asan valgrind install mutations analyze proofs kernel vm system safety"
 	@echo "make check-full make check with every VM test on every kernel series (build-aux/kernels.sh list),"
 	@echo "                the long repetitions in full and the full-system test on Debian 13 too"
 	@echo "                (FULL_DISTS=trixie; DISTS= overrides)"
 	@echo "make check-system DISTS=trixie  the full-system test on Debian 12 and on Debian 13 (its own root,"
 	@echo "                packages built in it, its 6.12 kernel; tests/vm/build-dist-root caches the root)"
 	@echo "make demo       run the simulated device and show live telemetry"
+	@echo "make workstation  smp-workstation (the GTK app) on the simulated device, on this display"
 	@echo "make docs       generate the libsmp API reference (Doxygen) in $(BUILD)/docs/libsmp"
 	@echo "make faults     fault-injection matrix on the socket and kernel paths; rewrites docs/reliability.md"
 	@echo "make format     reformat userspace C per .clang-format (build-aux/format.sh)"
@@ -97,6 +99,13 @@ demo: $(BUILD)/build.ninja
 	@$(call deps,build test)
 	meson compile -C $(BUILD)
 	build-aux/demo.sh
+
+# smp-workstation on the simulated device, on this display (app/run-on-sim.sh)
+workstation: $(BUILD)/build.ninja
+	@$(call deps,build test workstation)
+	meson configure $(BUILD) -Dworkstation=enabled
+	meson compile -C $(BUILD)
+	app/run-on-sim.sh $(BUILD)
 
 docs: $(BUILD)/build.ninja
 	@$(call deps,build docs)

@@ -29,7 +29,7 @@ LANES=${SMP_CHECK_LANES:-1}
 # this run, including the kernel, VM and system ones.  'system' builds the
 # Debian packages and installs them in a systemd-booted VM (issue 7; alone:
 # `make check-system`).
-ALL_SUITES=(format host asan valgrind install mutations analyze proofs kernel vm system safety)
+ALL_SUITES=(format host workstation asan valgrind install mutations analyze proofs kernel vm system safety)
 VM_LANE=(kernel vm system)
 # Long repetitions run bounded in make check and in full with
 # SMP_CHECK_FULL=1 (make check-full): 60 SIGKILLs of smpd instead of 200
@@ -145,19 +145,19 @@ suite_host() {
 		run_meson valgrind-smpd "$BUILD" --no-rebuild --suite daemon-valgrind \
 			> "$vg_out" 2>&1 &
 		vg_pid=$!
-		run_meson host "$BUILD" --no-rebuild --no-suite daemon-valgrind
+		run_meson host "$BUILD" --no-rebuild --no-suite daemon-valgrind --no-suite workstation
 		wait "$vg_pid" || true
 		cat "$vg_out"
 		ran valgrind-smpd || add valgrind-smpd 0 1 0
 	else
-		run_meson host "$BUILD" --no-rebuild --no-suite daemon-valgrind
+		run_meson host "$BUILD" --no-rebuild --no-suite daemon-valgrind --no-suite workstation
 		run_meson valgrind-smpd "$BUILD" --no-rebuild --suite daemon-valgrind
 	fi
 }
 
 build_asan() {
 	step asan build setup_build "$BUILD_ASAN" -Dbuildtype=debug \
-		-Db_sanitize=address,undefined -Db_lundef=false
+		-Db_sanitize=address,undefined -Db_lundef=false -Dworkstation=enabled
 }
 
 suite_asan() {
@@ -167,7 +167,37 @@ suite_asan() {
 	fi
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		run_meson asan "$BUILD_ASAN"
+		run_meson asan "$BUILD_ASAN" --no-suite workstation
+	# smp-workstation's UI test with the app (and smpd, smp-sim) under
+	# ASan+UBSan, through to its exit.  Without leak checking: GTK and
+	# fontconfig keep their caches to the end, and LSan suppressions by
+	# library would hide the app's own leaks too (every g_malloc is in
+	# libglib).
+	ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		run_meson asan-workstation "$BUILD_ASAN" --no-rebuild --suite workstation
+}
+
+# smp-workstation (app/, issue 16): make check builds and tests it.  The
+# feature is switched on here, so a machine without GTK 4 or libadwaita
+# fails this suite at configure time instead of leaving the app out.
+suite_workstation() {
+	if ! step workstation build setup_build "$BUILD"; then
+		add workstation 0 1 0
+		return
+	fi
+	if ! step workstation enable meson configure "$BUILD" -Dworkstation=enabled ||
+	   ! step workstation build-app meson compile -C "$BUILD"; then
+		add workstation 0 1 0
+		return
+	fi
+	rm -rf "$BUILD/app/screenshots"
+	run_meson workstation "$BUILD" --no-rebuild --suite workstation
+	# docs/workstation.md shows the screens as the last passing run drew
+	# them (git status shows when they changed: commit them with the change)
+	if grep -Eq '^ *[0-9]+/[0-9]+ .*workstation-ui +OK' "$LOGDIR/workstation.log"; then
+		cp "$BUILD"/app/screenshots/*.png docs/workstation/
+	fi
 }
 
 VALGRIND="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no"

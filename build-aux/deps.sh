@@ -123,6 +123,20 @@ GROUP[system]="
 	systemd-sysv
 	udev
 "
+# make check-workstation: smp-workstation (app/, -Dworkstation) and its
+# headless test (Xvfb, AT-SPI, a private session bus), its desktop file
+# and AppStream metainfo validated
+GROUP[workstation]="
+	libgtk-4-dev
+	libadwaita-1-dev
+	xvfb
+	at-spi2-core
+	python3-pyatspi
+	dbus-daemon
+	appstream
+	desktop-file-utils
+	xauth
+"
 # make check-proofs: Frama-C (Eva, WP) with Why3 and its SMT provers on the
 # codecs and the limit rules, Spin on the stop protocol (proofs/README.md)
 GROUP[proofs]="
@@ -138,7 +152,7 @@ GROUP[proofs]="
 GROUP[format]="
 	clang-format
 "
-ORDER=(build module test report docs fuzz analyze proofs kernel vm system format)
+ORDER=(build module test report workstation docs fuzz analyze proofs kernel vm system format)
 
 mode=install
 case "${1:-}" in

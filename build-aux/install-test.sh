@@ -74,6 +74,16 @@ one_prefix() {
 	$prefix/lib/systemd/system/systemd-journal-remote.service.d/smp-fleet.conf 644
 	$prefix/lib/systemd/system/systemd-journal-remote.socket.d/smp-fleet.conf 644
 	LIST
+	# smp-workstation where the build has it (-Dworkstation: auto builds
+	# it where GTK 4 and libadwaita are installed)
+	if meson introspect "$BUILD_INSTALL" --targets | grep -q '"name": "smp-workstation"'; then
+		cat >> "$work/expected" <<-LIST
+		$prefix/bin/smp-workstation 755
+		$prefix/share/applications/org.libsmp.Workstation.desktop 644
+		$prefix/share/metainfo/org.libsmp.Workstation.metainfo.xml 644
+		$prefix/share/icons/hicolor/scalable/apps/org.libsmp.Workstation.svg 644
+		LIST
+	fi
 	local bad=0
 	while read -r f exp; do
 		if [ "$exp" = link ]; then

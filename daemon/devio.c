@@ -11,6 +11,14 @@
  * a signal interrupts (cancel_by_signal) is sent DEVIO_SIGNAL: unblocked
  * in the worker only around the call, installed without SA_RESTART, so
  * the driver's reply wait returns EINTR.
+ *
+ * A backend whose ESTOP may run beside a command in flight
+ * (estop_concurrent: smpusb) gets a second thread, the ESTOP lane: an
+ * ESTOP goes to it at once, never into the worker's queue, so it reaches
+ * the device while the worker still waits for the command in flight,
+ * even for a STOP that no signal interrupts (the driver pre-empts that
+ * wait).  The worker starts nothing while an ESTOP is queued or in
+ * flight on the lane: what was submitted after an ESTOP runs after it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -43,6 +51,9 @@ struct devio {
 	pthread_mutex_t lock;
 	pthread_cond_t sync_cond;
 	int wake_fd, cancel_fd, done_fd, tel_fd;
+	pthread_t lane_thread; /* estop_concurrent: the ESTOP lane */
+	bool lane_started;
+	pthread_cond_t lane_cond;
 
 	/* under lock */
 	bool quit;
@@ -50,6 +61,8 @@ struct devio {
 	struct qop *queue; /* stops first (ESTOP, then STOP), then FIFO */
 	struct qop *inflight;
 	bool cancel;		       /* the command in flight is to give up */
+	struct qop *lane_queue;	       /* ESTOPs for the lane, FIFO */
+	bool lane_busy;		       /* the lane has an ESTOP in flight */
 	struct qop *done, **done_tail; /* completions for the loop, FIFO */
 	struct smp_telemetry *ring;
 	size_t ring_head, ring_len;
@@ -101,6 +114,52 @@ static void complete(struct devio *io, struct qop *q)
 static void sig_nop(int sig)
 {
 	(void)sig;
+}
+
+/* Under lock: an ESTOP is queued on the lane or in flight there. */
+static bool lane_pending(const struct devio *io)
+{
+	return io->lane_queue || io->lane_busy;
+}
+
+/*
+ * The ESTOP lane (estop_concurrent): runs the ESTOPs, in order, beside
+ * whatever the worker has in flight; at quit, the ESTOPs still queued
+ * (smpd's last word), then it ends.
+ */
+static void *estop_lane(void *userdata)
+{
+	struct devio *io = userdata;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_mutex_lock(&io->lock);
+	for (;;) {
+		struct qop *q = io->lane_queue;
+		int timeout, r;
+
+		if (!q) {
+			if (io->quit)
+				break;
+			pthread_cond_wait(&io->lane_cond, &io->lock);
+			continue;
+		}
+		io->lane_queue = q->next;
+		io->lane_busy = true;
+		timeout = io->timeout_ms;
+		pthread_mutex_unlock(&io->lock);
+
+		r = io->b->ops->command(io->b, &q->op.req, timeout, &q->op.res);
+
+		pthread_mutex_lock(&io->lock);
+		q->op.r = r;
+		io->lane_busy = false;
+		complete(io, q);
+		fd_signal(io->wake_fd); /* the worker may go on */
+	}
+	pthread_mutex_unlock(&io->lock);
+	return NULL;
 }
 
 /* Read what the link holds into the ring (worker, lock not held). */
@@ -161,7 +220,8 @@ static void *worker(void *userdata)
 		}
 		if (io->quit && !q)
 			break;
-		if (q) {
+		/* What came after an ESTOP waits for it (the lane wakes us). */
+		if (q && !lane_pending(io)) {
 			int timeout = io->timeout_ms, r;
 
 			io->queue = q->next;
@@ -234,6 +294,7 @@ int devio_new(struct backend *b, int timeout_ms, struct devio **ret)
 	io->wake_fd = io->cancel_fd = io->done_fd = io->tel_fd = -1;
 	pthread_mutex_init(&io->lock, NULL);
 	pthread_cond_init(&io->sync_cond, NULL);
+	pthread_cond_init(&io->lane_cond, NULL);
 	io->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	io->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	io->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -269,6 +330,12 @@ int devio_new(struct backend *b, int timeout_ms, struct devio **ret)
 	if (r < 0)
 		goto fail;
 	io->started = true;
+	if (b->estop_concurrent) {
+		r = -pthread_create(&io->lane_thread, NULL, estop_lane, io);
+		if (r < 0)
+			goto fail;
+		io->lane_started = true;
+	}
 	*ret = io;
 	return 0;
 fail:
@@ -288,6 +355,7 @@ void devio_free(struct devio *io)
 			fd_signal(io->cancel_fd);
 		}
 		fd_signal(io->wake_fd);
+		pthread_cond_broadcast(&io->lane_cond);
 		pthread_mutex_unlock(&io->lock);
 		/* a signal may land just before the blocking call: again until it ends */
 		while (io->b->cancel_by_signal && devio_cancel_pending(io)) {
@@ -296,12 +364,20 @@ void devio_free(struct devio *io)
 		}
 		pthread_join(io->thread, NULL);
 	}
+	if (io->lane_started)
+		pthread_join(io->lane_thread, NULL); /* its ESTOPs went out */
 	if (io->b->ops->set_cancel_fd)
 		io->b->ops->set_cancel_fd(io->b, -1);
 	while (io->queue) {
 		struct qop *q = io->queue;
 
 		io->queue = q->next;
+		free(q);
+	}
+	while (io->lane_queue) {
+		struct qop *q = io->lane_queue;
+
+		io->lane_queue = q->next;
 		free(q);
 	}
 	while (io->done) {
@@ -320,6 +396,7 @@ void devio_free(struct devio *io)
 	if (io->tel_fd >= 0)
 		close(io->tel_fd);
 	pthread_cond_destroy(&io->sync_cond);
+	pthread_cond_destroy(&io->lane_cond);
 	pthread_mutex_destroy(&io->lock);
 	free(io);
 }
@@ -357,6 +434,15 @@ static void enqueue(struct devio *io, struct qop *q)
 			if (io->b->cancel_by_signal)
 				pthread_kill(io->thread, DEVIO_SIGNAL);
 		}
+		/* An ESTOP goes out beside the command in flight: never behind it. */
+		if (cmd == SMPP_T_ESTOP && io->b->estop_concurrent) {
+			for (pp = &io->lane_queue; *pp; pp = &(*pp)->next)
+				;
+			q->next = NULL;
+			*pp = q;
+			pthread_cond_signal(&io->lane_cond);
+			return;
+		}
 		/* ESTOPs first, then STOPs, each in order. */
 		for (pp = &io->queue; *pp; pp = &(*pp)->next)
 			if (!is_stop((*pp)->op.req.type) ||
@@ -378,13 +464,6 @@ int devio_submit(struct devio *io, const struct devio_op *op)
 	if (!q)
 		return -ENOMEM;
 	q->op = *op;
-	if (io->b->inline_commands) {
-		q->op.r = io->b->ops->command(io->b, &q->op.req, io->timeout_ms, &q->op.res);
-		pthread_mutex_lock(&io->lock);
-		complete(io, q);
-		pthread_mutex_unlock(&io->lock);
-		return 0;
-	}
 	pthread_mutex_lock(&io->lock);
 	enqueue(io, q);
 	pthread_mutex_unlock(&io->lock);
@@ -398,11 +477,6 @@ int devio_call(struct devio *io, struct devio_op *op)
 
 	if (!q)
 		return -ENOMEM;
-	if (io->b->inline_commands) {
-		free(q);
-		op->r = io->b->ops->command(io->b, &op->req, io->timeout_ms, &op->res);
-		return op->r;
-	}
 	q->op = *op;
 	q->sync = true;
 	pthread_mutex_lock(&io->lock);

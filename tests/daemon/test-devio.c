@@ -7,9 +7,11 @@
  * command of the same device (it goes first, cancels the queued commands
  * unsent and the one in flight, by the cancel fd or by a signal for a
  * backend blocked in an ioctl); an ESTOP overtakes a STOP; nothing
- * cancels an ESTOP; shutdown sends the stops still queued and leaves no
- * thread; telemetry read by the worker reaches the loop complete and in
- * order.  No device, no bus, no real-time priority; a fraction of a
+ * cancels an ESTOP; with smpusb's driver, whose STOP no signal interrupts,
+ * an ESTOP goes out beside the command in flight (even a STOP) and what
+ * came after it waits for it; shutdown sends the stops still queued and
+ * leaves no thread; telemetry read by the worker reaches the loop complete
+ * and in order.  No device, no bus, no real-time priority; a fraction of a
  * second.  Run it under valgrind --tool=helgrind or -Db_sanitize=thread
  * for the threading (docs/hacking.md).
  */
@@ -42,7 +44,50 @@ struct fake {
 	unsigned n_sent;
 	bool in_flight;
 	bool blocking_read; /* wait for the answer in read() (a signal interrupts it) */
+	/*
+	 * As smpusb's driver: an ESTOP (from the ESTOP thread) pre-empts the
+	 * reply wait in flight (-ECANCELED), which for a STOP no signal ends;
+	 * the ESTOP itself waits for estop_answer_fd.
+	 */
+	bool driver;
+	int preempt_fd[2];
+	int estop_answer_fd[2];
+	unsigned n_estops_done;
 };
+
+/* smpusb's driver, as far as devio sees it (fake.driver). */
+static int driver_command(struct fake *f, uint8_t type)
+{
+	char c;
+
+	if (type == SMPP_T_ESTOP) {
+		assert_int_equal(write(f->preempt_fd[1], "p", 1), 1);
+		assert_int_equal(read(f->estop_answer_fd[0], &c, 1), 1);
+		pthread_mutex_lock(&f->lock);
+		f->n_estops_done++;
+		pthread_cond_broadcast(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+		return 0;
+	}
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = f->answer_fd[0], .events = POLLIN },
+			{ .fd = f->preempt_fd[0], .events = POLLIN },
+		};
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR && type != SMPP_T_STOP)
+				return -EINTR;
+			continue; /* a STOP is not interruptible */
+		}
+		if (p[1].revents & POLLIN) {
+			(void)!read(f->preempt_fd[0], &c, 1);
+			return -ECANCELED;
+		}
+		(void)!read(f->answer_fd[0], &c, 1);
+		return 0;
+	}
+}
 
 static int fake_command(struct backend *b, const struct backend_req *req, int timeout_ms,
 			struct backend_res *ret)
@@ -54,11 +99,18 @@ static int fake_command(struct backend *b, const struct backend_req *req, int ti
 
 	pthread_mutex_lock(&f->lock);
 	f->sent[f->n_sent++] = type;
-	f->in_flight = true;
+	if (!(f->driver && type == SMPP_T_ESTOP))
+		f->in_flight = true;
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
 
-	if (f->blocking_read) {
+	if (f->driver) {
+		r = driver_command(f, type);
+		if (type == SMPP_T_ESTOP) {
+			memset(ret, 0, sizeof(*ret));
+			return r;
+		}
+	} else if (f->blocking_read) {
 		/* as smpusb's ioctl: only the answer or a signal ends the wait */
 		if (read(f->answer_fd[0], &c, 1) != 1)
 			r = -errno;
@@ -138,12 +190,18 @@ static void fake_init(struct fake *f, bool by_signal)
 	pthread_cond_init(&f->cond, NULL);
 	assert_int_equal(pipe(f->answer_fd), 0);
 	assert_int_equal(pipe2(f->tel, O_NONBLOCK), 0);
+	assert_int_equal(pipe(f->preempt_fd), 0);
+	assert_int_equal(pipe(f->estop_answer_fd), 0);
 }
 
 static void fake_done(struct fake *f)
 {
 	close(f->answer_fd[0]);
 	close(f->answer_fd[1]);
+	close(f->preempt_fd[0]);
+	close(f->preempt_fd[1]);
+	close(f->estop_answer_fd[0]);
+	close(f->estop_answer_fd[1]);
 	if (f->tel[0] >= 0)
 		close(f->tel[0]);
 	if (f->tel[1] >= 0)
@@ -290,6 +348,57 @@ static void test_estop_overtakes_stop(void **state)
 	fake_done(&f);
 }
 
+/*
+ * smpusb: a STOP in flight whose reply does not come, which no signal
+ * interrupts, and a GET_STATUS queued.  An ESTOP goes out at once, beside
+ * the STOP (the driver then pre-empts the STOP's wait); the GET_STATUS is
+ * cancelled unsent; a command submitted after the ESTOP is sent only once
+ * the ESTOP is done.
+ */
+static void test_estop_beside_an_uninterruptible_stop(void **state)
+{
+	struct fake f;
+	struct devio *io;
+	struct devio_op a, b;
+
+	fake_init(&f, true);
+	f.base.estop_concurrent = true;
+	f.driver = true;
+	assert_int_equal(devio_new(&f.base, 10000, &io), 0);
+	submit(io, SMPP_T_STOP, 1);
+	wait_sent(&f, 1);
+	submit(io, SMPP_T_GET_STATUS, 2);
+	submit(io, SMPP_T_ESTOP, 3);
+	expect_done(io, SMPP_T_GET_STATUS, 2, -ECANCELED);
+	/* the STOP gives way to the ESTOP on its way out */
+	expect_done(io, SMPP_T_STOP, 1, -ECANCELED);
+	submit(io, SMPP_T_GET_STATUS, 4);
+	pthread_mutex_lock(&f.lock);
+	assert_int_equal(f.n_sent, 2); /* STOP, ESTOP; GET_STATUS waits for the ESTOP */
+	assert_int_equal(f.sent[1], SMPP_T_ESTOP);
+	pthread_mutex_unlock(&f.lock);
+	usleep(20 * 1000);
+	expect_sent(&f, (const uint8_t[]){ SMPP_T_STOP, SMPP_T_ESTOP }, 2);
+	assert_int_equal(write(f.estop_answer_fd[1], "a", 1), 1);
+	a = next_done(io);
+	assert_int_equal(a.req.type, SMPP_T_ESTOP);
+	assert_int_equal(a.tag, 3);
+	assert_int_equal(a.r, 0);
+	wait_sent(&f, 3);
+	answer(&f);
+	b = next_done(io);
+	assert_int_equal(b.req.type, SMPP_T_GET_STATUS);
+	assert_int_equal(b.tag, 4);
+	assert_int_equal(b.r, 0);
+	expect_sent(&f, (const uint8_t[]){ SMPP_T_STOP, SMPP_T_ESTOP, SMPP_T_GET_STATUS }, 3);
+	/* at shutdown the ESTOPs still queued go out too, from their thread */
+	submit(io, SMPP_T_ESTOP, 5);
+	assert_int_equal(write(f.estop_answer_fd[1], "a", 1), 1);
+	devio_free(io);
+	assert_int_equal(f.n_estops_done, 2);
+	fake_done(&f);
+}
+
 /* A command nobody answers ends after the timeout, with -ETIMEDOUT. */
 static void test_timeout(void **state)
 {
@@ -402,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_stop_jumps_the_queue),
 		cmocka_unit_test(test_stop_interrupts_a_blocking_call),
 		cmocka_unit_test(test_estop_overtakes_stop),
+		cmocka_unit_test(test_estop_beside_an_uninterruptible_stop),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_free_sends_queued_stops),
 		cmocka_unit_test(test_call),

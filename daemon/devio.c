@@ -19,6 +19,9 @@
  * even for a STOP that no signal interrupts (the driver pre-empts that
  * wait).  The worker starts nothing while an ESTOP is queued or in
  * flight on the lane: what was submitted after an ESTOP runs after it.
+ * The one command the worker may have taken before an ESTOP and that
+ * would undo it, CLEAR_FAULT, is followed by the ESTOP once more and
+ * completes -ECANCELED (the ESTOP overtook it).
  */
 #include <errno.h>
 #include <poll.h>
@@ -63,6 +66,7 @@ struct devio {
 	bool cancel;		       /* the command in flight is to give up */
 	struct qop *lane_queue;	       /* ESTOPs for the lane, FIFO */
 	bool lane_busy;		       /* the lane has an ESTOP in flight */
+	bool estop_again;	       /* the lane's ESTOP overtook the CLEAR_FAULT in flight */
 	struct qop *done, **done_tail; /* completions for the loop, FIFO */
 	struct smp_telemetry *ring;
 	size_t ring_head, ring_len;
@@ -239,6 +243,23 @@ static void *worker(void *userdata)
 			pthread_mutex_lock(&io->lock);
 			if (io->cancel && r < 0 && r != -ENODEV)
 				r = -ECANCELED;
+			if (io->estop_again) {
+				struct backend_res ignored;
+
+				/*
+				 * That CLEAR_FAULT may have reached the driver after
+				 * the ESTOP and cleared it: the ESTOP once more, and
+				 * the CLEAR_FAULT did not happen.
+				 */
+				io->estop_again = false;
+				pthread_mutex_unlock(&io->lock);
+				(void)io->b->ops->command(io->b,
+							  &(struct backend_req){ .type = SMPP_T_ESTOP },
+							  timeout, &ignored);
+				pthread_mutex_lock(&io->lock);
+				if (r != -ENODEV)
+					r = -ECANCELED;
+			}
 			q->op.r = r;
 			io->inflight = NULL;
 			io->cancel = false;
@@ -436,6 +457,9 @@ static void enqueue(struct devio *io, struct qop *q)
 		}
 		/* An ESTOP goes out beside the command in flight: never behind it. */
 		if (cmd == SMPP_T_ESTOP && io->b->estop_concurrent) {
+			/* a CLEAR_FAULT taken before it may still reach the driver after it */
+			if (io->inflight && io->inflight->op.req.type == SMPP_T_CLEAR_FAULT)
+				io->estop_again = true;
 			for (pp = &io->lane_queue; *pp; pp = &(*pp)->next)
 				;
 			q->next = NULL;

@@ -399,6 +399,41 @@ static void test_estop_beside_an_uninterruptible_stop(void **state)
 	fake_done(&f);
 }
 
+/*
+ * smpusb: an ESTOP overtakes a CLEAR_FAULT in flight, which may reach the
+ * driver after it and clear it: the worker sends the ESTOP once more
+ * after the CLEAR_FAULT, which completes -ECANCELED.
+ */
+static void test_estop_again_after_an_overtaken_clear_fault(void **state)
+{
+	struct fake f;
+	struct devio *io;
+
+	fake_init(&f, true);
+	f.base.estop_concurrent = true;
+	f.driver = true;
+	assert_int_equal(devio_new(&f.base, 10000, &io), 0);
+	submit(io, SMPP_T_CLEAR_FAULT, 1);
+	wait_sent(&f, 1);
+	submit(io, SMPP_T_ESTOP, 2);
+	assert_int_equal(write(f.estop_answer_fd[1], "aa", 2), 2);
+	for (int i = 0; i < 2; i++) { /* the two threads complete in either order */
+		struct devio_op op = next_done(io);
+
+		if (op.req.type == SMPP_T_ESTOP) {
+			assert_int_equal(op.tag, 2);
+			assert_int_equal(op.r, 0);
+		} else {
+			assert_int_equal(op.req.type, SMPP_T_CLEAR_FAULT);
+			assert_int_equal(op.tag, 1);
+			assert_int_equal(op.r, -ECANCELED);
+		}
+	}
+	expect_sent(&f, (const uint8_t[]){ SMPP_T_CLEAR_FAULT, SMPP_T_ESTOP, SMPP_T_ESTOP }, 3);
+	devio_free(io);
+	fake_done(&f);
+}
+
 /* A command nobody answers ends after the timeout, with -ETIMEDOUT. */
 static void test_timeout(void **state)
 {
@@ -512,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_stop_interrupts_a_blocking_call),
 		cmocka_unit_test(test_estop_overtakes_stop),
 		cmocka_unit_test(test_estop_beside_an_uninterruptible_stop),
+		cmocka_unit_test(test_estop_again_after_an_overtaken_clear_fault),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_free_sends_queued_stops),
 		cmocka_unit_test(test_call),

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +302,28 @@ static void *worker(void *userdata)
 	return NULL;
 }
 
+/*
+ * A thread that only waits for the device, one real-time step above the
+ * event loop that creates it: it preempts a busy loop (a telemetry backlog
+ * drained batch after batch) instead of waiting for it to block, so a
+ * command or an ESTOP goes out when it is submitted.  Only for threads
+ * that block between device calls (not a worker that reads telemetry).
+ * sched_setparam keeps the policy (systemd's RestrictRealtime= filters
+ * sched_setscheduler only); raising the priority needs RLIMIT_RTPRIO or
+ * CAP_SYS_NICE, and without them the thread keeps the loop's.
+ */
+static void above_the_loop(pthread_t t)
+{
+	struct sched_param sp;
+	int policy;
+
+	if (pthread_getschedparam(pthread_self(), &policy, &sp) != 0 ||
+	    (policy != SCHED_FIFO && policy != SCHED_RR) ||
+	    sp.sched_priority >= sched_get_priority_max(policy))
+		return;
+	(void)pthread_setschedprio(t, sp.sched_priority + 1);
+}
+
 int devio_new(struct backend *b, int timeout_ms, struct devio **ret)
 {
 	struct devio *io;
@@ -351,11 +374,14 @@ int devio_new(struct backend *b, int timeout_ms, struct devio **ret)
 	if (r < 0)
 		goto fail;
 	io->started = true;
+	if (!b->telemetry_on_worker)
+		above_the_loop(io->thread);
 	if (b->estop_concurrent) {
 		r = -pthread_create(&io->lane_thread, NULL, estop_lane, io);
 		if (r < 0)
 			goto fail;
 		io->lane_started = true;
+		above_the_loop(io->lane_thread);
 	}
 	*ret = io;
 	return 0;

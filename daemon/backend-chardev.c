@@ -9,7 +9,10 @@
  * refusals; the driver's own refusals are mapped to the protocol status
  * that means the same (its ESTOP latch -> ESTOP_LATCHED, its range check
  * -> OUT_OF_RANGE with the field); anything else is a link error.  Run by
- * smpd's I/O worker (devio.c): a signal interrupts a reply wait (EINTR).
+ * smpd's I/O worker (devio.c): a signal interrupts a reply wait (EINTR);
+ * an ESTOP comes from the worker's ESTOP thread, on the same file, while
+ * the worker may be in another ioctl (the driver lets it go first).  The
+ * claim is the file's, not a thread's: every thread may use it.
  *
  * smpd claims the device for its whole life: if smpd dies the driver's
  * dead-man stops the needle when the file closes, before the lease would.
@@ -328,7 +331,8 @@ int backend_chardev_open(const char *devnode, struct backend **ret)
 	cb->base.ops = &chardev_ops;
 	cb->base.kind = "chardev";
 	cb->base.cancel_by_signal = true; /* a reply wait returns EINTR */
-	cb->base.inline_commands = true;  /* docs/hacking.md: not on the worker yet */
+	/* An ESTOP ioctl from another thread pre-empts any reply wait, a STOP's too. */
+	cb->base.estop_concurrent = true;
 	snprintf(cb->base.address, sizeof(cb->base.address), "%s", devnode);
 	*ret = &cb->base;
 	return 0;

@@ -7,10 +7,12 @@
  * libusb (both through smp-link, backend-link.c), and the smpusb kernel
  * character device (backend-chardev.c), whose ioctl UAPI carries the same
  * payloads.  smpd calls command() only from the device's I/O worker
- * thread (devio.c); the telemetry calls from the event loop, concurrently
- * with a command, or, when telemetry_on_worker is set, from whichever of
- * the two owns the link (the worker while a command is queued or in
- * flight), never from both at once.
+ * thread (devio.c), and an ESTOP's from its ESTOP thread when
+ * estop_concurrent is set (concurrently with the worker's); the telemetry
+ * calls from the event loop, concurrently with a command, or, when
+ * telemetry_on_worker is set, from whichever of the two owns the link
+ * (the worker while a command is queued or in flight), never from both
+ * at once.
  */
 #pragma once
 
@@ -85,11 +87,12 @@ struct backend {
 	/* command() blocks in a call that only a signal interrupts (EINTR). */
 	bool cancel_by_signal;
 	/*
-	 * command() runs on the caller's thread (the event loop), not on the
-	 * I/O worker: smpusb for now (docs/hacking.md, "Nothing waits for a
-	 * device in the event loop", says why).
+	 * command() of an ESTOP may run on a thread of its own while another
+	 * command is in flight, and the command in flight gives way to it
+	 * (smpusb: the driver pre-empts its reply wait, even a STOP's, which
+	 * no signal interrupts; docs/kernel.md, "Stops do not queue").
 	 */
-	bool inline_commands;
+	bool estop_concurrent;
 };
 
 /* The simulator socket transport (docs/protocol.md section 7). */

@@ -1035,10 +1035,12 @@ int device_new(struct manager *m, struct backend *b, struct device **ret)
 		goto fail;
 	/* With the renewal, above telemetry: a stop's or renewal's answer is never late. */
 	sd_event_source_set_priority(d->done_source, SD_EVENT_PRIORITY_IMPORTANT);
-	r = sd_event_add_time_relative(m->event, &d->kick_timer, CLOCK_MONOTONIC, 2000, 0,
+	/* 0.5 ms accuracy: sd-event's default (0 = 250 ms) would let a lost signal cost that */
+	r = sd_event_add_time_relative(m->event, &d->kick_timer, CLOCK_MONOTONIC, 2000, 500,
 				       kick_handler, d);
 	if (r < 0)
 		goto fail;
+	sd_event_source_set_priority(d->kick_timer, SD_EVENT_PRIORITY_IMPORTANT);
 	sd_event_source_set_enabled(d->kick_timer, SD_EVENT_OFF);
 	r = sd_event_add_time_relative(m->event, &d->telemetry_timer, CLOCK_MONOTONIC,
 				       1000000ULL / m->policy.telemetry_hz.value, 0,

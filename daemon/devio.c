@@ -24,10 +24,22 @@
  * moves what the link read meanwhile into the ring; the loop reads the
  * ring first, and the link only when the ring is empty, so the records
  * stay in order.
+ *
+ * A backend whose ESTOP may run beside a command in flight
+ * (estop_concurrent: smpusb) gets a second thread, the ESTOP lane: an
+ * ESTOP goes to it at once, never into the worker's queue, so it reaches
+ * the device while the worker still waits for the command in flight,
+ * even for a STOP that no signal interrupts (the driver pre-empts that
+ * wait).  The worker starts nothing while an ESTOP is queued or in
+ * flight on the lane: what was submitted after an ESTOP runs after it.
+ * The one command the worker may have taken before an ESTOP and that
+ * would undo it, CLEAR_FAULT, is followed by the ESTOP once more and
+ * completes -ECANCELED (the ESTOP overtook it).
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +67,9 @@ struct devio {
 	pthread_mutex_t lock;
 	pthread_cond_t sync_cond;
 	int wake_fd, cancel_fd, done_fd, tel_fd;
+	pthread_t lane_thread; /* estop_concurrent: the ESTOP lane */
+	bool lane_started;
+	pthread_cond_t lane_cond;
 
 	/* under lock */
 	bool quit;
@@ -62,6 +77,9 @@ struct devio {
 	struct qop *queue; /* stops first (ESTOP, then STOP), then FIFO */
 	struct qop *inflight;
 	bool cancel;		       /* the command in flight is to give up */
+	struct qop *lane_queue;	       /* ESTOPs for the lane, FIFO */
+	bool lane_busy;		       /* the lane has an ESTOP in flight */
+	bool estop_again;	       /* the lane's ESTOP overtook the CLEAR_FAULT in flight */
 	struct qop *done, **done_tail; /* completions for the loop, FIFO */
 	struct smp_telemetry *ring;
 	size_t ring_head, ring_len;
@@ -123,6 +141,52 @@ static void notify_tel(struct devio *io)
 static void sig_nop(int sig)
 {
 	(void)sig;
+}
+
+/* Under lock: an ESTOP is queued on the lane or in flight there. */
+static bool lane_pending(const struct devio *io)
+{
+	return io->lane_queue || io->lane_busy;
+}
+
+/*
+ * The ESTOP lane (estop_concurrent): runs the ESTOPs, in order, beside
+ * whatever the worker has in flight; at quit, the ESTOPs still queued
+ * (smpd's last word), then it ends.
+ */
+static void *estop_lane(void *userdata)
+{
+	struct devio *io = userdata;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_mutex_lock(&io->lock);
+	for (;;) {
+		struct qop *q = io->lane_queue;
+		int timeout, r;
+
+		if (!q) {
+			if (io->quit)
+				break;
+			pthread_cond_wait(&io->lane_cond, &io->lock);
+			continue;
+		}
+		io->lane_queue = q->next;
+		io->lane_busy = true;
+		timeout = io->timeout_ms;
+		pthread_mutex_unlock(&io->lock);
+
+		r = io->b->ops->command(io->b, &q->op.req, timeout, &q->op.res);
+
+		pthread_mutex_lock(&io->lock);
+		q->op.r = r;
+		io->lane_busy = false;
+		complete(io, q);
+		fd_signal(io->wake_fd); /* the worker may go on */
+	}
+	pthread_mutex_unlock(&io->lock);
+	return NULL;
 }
 
 /* Read what the link holds into the ring (worker, lock not held). */
@@ -190,7 +254,8 @@ static void *worker(void *userdata)
 			io->worker_link = false;
 			notify_tel(io);
 		}
-		if (q) {
+		/* What came after an ESTOP waits for it (the lane wakes us). */
+		if (q && !lane_pending(io)) {
 			int timeout = io->timeout_ms, r;
 
 			io->queue = q->next;
@@ -208,6 +273,23 @@ static void *worker(void *userdata)
 			pthread_mutex_lock(&io->lock);
 			if (io->cancel && r < 0 && r != -ENODEV)
 				r = -ECANCELED;
+			if (io->estop_again) {
+				struct backend_res ignored;
+
+				/*
+				 * That CLEAR_FAULT may have reached the driver after
+				 * the ESTOP and cleared it: the ESTOP once more, and
+				 * the CLEAR_FAULT did not happen.
+				 */
+				io->estop_again = false;
+				pthread_mutex_unlock(&io->lock);
+				(void)io->b->ops->command(io->b,
+							  &(struct backend_req){ .type = SMPP_T_ESTOP },
+							  timeout, &ignored);
+				pthread_mutex_lock(&io->lock);
+				if (r != -ENODEV)
+					r = -ECANCELED;
+			}
 			q->op.r = r;
 			io->inflight = NULL;
 			io->cancel = false;
@@ -236,6 +318,28 @@ static void *worker(void *userdata)
 	return NULL;
 }
 
+/*
+ * A thread that only waits for the device, one real-time step above the
+ * event loop that creates it: it preempts a busy loop (a telemetry backlog
+ * drained batch after batch) instead of waiting for it to block, so a
+ * command or an ESTOP goes out when it is submitted.  Only for threads
+ * that block between device calls (not a worker that reads telemetry).
+ * sched_setparam keeps the policy (systemd's RestrictRealtime= filters
+ * sched_setscheduler only); raising the priority needs RLIMIT_RTPRIO or
+ * CAP_SYS_NICE, and without them the thread keeps the loop's.
+ */
+static void above_the_loop(pthread_t t)
+{
+	struct sched_param sp;
+	int policy;
+
+	if (pthread_getschedparam(pthread_self(), &policy, &sp) != 0 ||
+	    (policy != SCHED_FIFO && policy != SCHED_RR) ||
+	    sp.sched_priority >= sched_get_priority_max(policy))
+		return;
+	(void)pthread_setschedprio(t, sp.sched_priority + 1);
+}
+
 int devio_new(struct backend *b, int timeout_ms, struct devio **ret)
 {
 	struct devio *io;
@@ -250,6 +354,7 @@ int devio_new(struct backend *b, int timeout_ms, struct devio **ret)
 	io->wake_fd = io->cancel_fd = io->done_fd = io->tel_fd = -1;
 	pthread_mutex_init(&io->lock, NULL);
 	pthread_cond_init(&io->sync_cond, NULL);
+	pthread_cond_init(&io->lane_cond, NULL);
 	io->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	io->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	io->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -285,6 +390,15 @@ int devio_new(struct backend *b, int timeout_ms, struct devio **ret)
 	if (r < 0)
 		goto fail;
 	io->started = true;
+	if (!b->telemetry_on_worker)
+		above_the_loop(io->thread);
+	if (b->estop_concurrent) {
+		r = -pthread_create(&io->lane_thread, NULL, estop_lane, io);
+		if (r < 0)
+			goto fail;
+		io->lane_started = true;
+		above_the_loop(io->lane_thread);
+	}
 	*ret = io;
 	return 0;
 fail:
@@ -304,6 +418,7 @@ void devio_free(struct devio *io)
 			fd_signal(io->cancel_fd);
 		}
 		fd_signal(io->wake_fd);
+		pthread_cond_broadcast(&io->lane_cond);
 		pthread_mutex_unlock(&io->lock);
 		/* a signal may land just before the blocking call: again until it ends */
 		while (io->b->cancel_by_signal && devio_cancel_pending(io)) {
@@ -312,12 +427,20 @@ void devio_free(struct devio *io)
 		}
 		pthread_join(io->thread, NULL);
 	}
+	if (io->lane_started)
+		pthread_join(io->lane_thread, NULL); /* its ESTOPs went out */
 	if (io->b->ops->set_cancel_fd)
 		io->b->ops->set_cancel_fd(io->b, -1);
 	while (io->queue) {
 		struct qop *q = io->queue;
 
 		io->queue = q->next;
+		free(q);
+	}
+	while (io->lane_queue) {
+		struct qop *q = io->lane_queue;
+
+		io->lane_queue = q->next;
 		free(q);
 	}
 	while (io->done) {
@@ -336,6 +459,7 @@ void devio_free(struct devio *io)
 	if (io->tel_fd >= 0)
 		close(io->tel_fd);
 	pthread_cond_destroy(&io->sync_cond);
+	pthread_cond_destroy(&io->lane_cond);
 	pthread_mutex_destroy(&io->lock);
 	free(io);
 }
@@ -378,6 +502,18 @@ static void enqueue(struct devio *io, struct qop *q)
 			if (io->b->cancel_by_signal)
 				pthread_kill(io->thread, DEVIO_SIGNAL);
 		}
+		/* An ESTOP goes out beside the command in flight: never behind it. */
+		if (cmd == SMPP_T_ESTOP && io->b->estop_concurrent) {
+			/* a CLEAR_FAULT taken before it may still reach the driver after it */
+			if (io->inflight && io->inflight->op.req.type == SMPP_T_CLEAR_FAULT)
+				io->estop_again = true;
+			for (pp = &io->lane_queue; *pp; pp = &(*pp)->next)
+				;
+			q->next = NULL;
+			*pp = q;
+			pthread_cond_signal(&io->lane_cond);
+			return;
+		}
 		/* ESTOPs first, then STOPs, each in order. */
 		for (pp = &io->queue; *pp; pp = &(*pp)->next)
 			if (!is_stop((*pp)->op.req.type) ||
@@ -399,13 +535,6 @@ int devio_submit(struct devio *io, const struct devio_op *op)
 	if (!q)
 		return -ENOMEM;
 	q->op = *op;
-	if (io->b->inline_commands) {
-		q->op.r = io->b->ops->command(io->b, &q->op.req, io->timeout_ms, &q->op.res);
-		pthread_mutex_lock(&io->lock);
-		complete(io, q);
-		pthread_mutex_unlock(&io->lock);
-		return 0;
-	}
 	pthread_mutex_lock(&io->lock);
 	enqueue(io, q);
 	pthread_mutex_unlock(&io->lock);
@@ -419,11 +548,6 @@ int devio_call(struct devio *io, struct devio_op *op)
 
 	if (!q)
 		return -ENOMEM;
-	if (io->b->inline_commands) {
-		free(q);
-		op->r = io->b->ops->command(io->b, &op->req, io->timeout_ms, &op->res);
-		return op->r;
-	}
 	q->op = *op;
 	q->sync = true;
 	pthread_mutex_lock(&io->lock);

@@ -29,13 +29,14 @@
  * the loop when the link comes back to it.  devio_read_telemetry() gives
  * the records in the order the device sent them either way.
  *
- * A backend with inline_commands (smpusb, for now) runs its commands on
- * the caller's thread instead, completions still coming back through the
- * done fd: the same calls, none of the guarantees above.
+ * A backend whose ESTOP may run beside another command (estop_concurrent:
+ * smpusb, whose driver pre-empts the reply wait in flight, even a STOP's,
+ * which no signal interrupts) sends its ESTOPs from a thread of their own
+ * at once; what is submitted after an ESTOP still runs after it.
  *
  * Threads: every devio_* function is for the event loop's thread only;
- * the worker touches the backend and nothing of smpd's (no controller, no
- * bus, no event loop).
+ * the worker (and the ESTOP thread) touch the backend and nothing of
+ * smpd's (no controller, no bus, no event loop).
  */
 #pragma once
 

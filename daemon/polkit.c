@@ -11,6 +11,11 @@
  * error set), so no state changes before authorization.  Anything but a
  * clear "yes" is a "no": polkit absent, an error, a timeout
  * (PolkitTimeoutMs), or the caller gone from the bus meanwhile (H13).
+ *
+ * Whether the caller is still there is asked after polkit's "yes", and
+ * asynchronously too (NameHasOwner, answered by the bus in order after
+ * whatever the caller did before): nothing here waits for the bus inside
+ * the event loop, whose lease renewals go on meanwhile.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,6 +25,7 @@
 
 enum auth_state {
 	AUTH_PENDING,
+	AUTH_CHECKING, /* polkit said yes; is the caller still on the bus? */
 	AUTH_ALLOWED,
 	AUTH_DENIED
 };
@@ -51,32 +57,80 @@ static void query_free(struct auth_query *q)
 	free(q);
 }
 
-static bool sender_alive(sd_bus *bus, const char *sender)
+/*
+ * The request's queries, once the caller turned out to be gone: dropped
+ * without changing anything, with the answers the call already had
+ * (BeginSession keeps its operate answer while it asks for override).
+ */
+static void drop_request(struct manager *m, const sd_bus_message *gone)
 {
+	for (struct auth_query *i = m->auth_queries, *next; i; i = next) {
+		next = i->next;
+		if (i->request == gone)
+			query_free(i);
+	}
+}
+
+/* Run the method again; this time polkit_verify() answers at once. */
+static void rerun(struct auth_query *q)
+{
+	struct manager *m = q->manager;
 	sd_bus_error error = SD_BUS_ERROR_NULL;
-	sd_bus_message *reply = NULL;
+	sd_bus_message *request;
 	int r;
 
-	r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-			       "org.freedesktop.DBus", "NameHasOwner", &error, &reply, "s", sender);
-	if (r >= 0) {
-		int has = 0;
-
-		r = sd_bus_message_read(reply, "b", &has);
-		if (r >= 0 && !has)
-			r = -ESRCH;
+	request = sd_bus_message_ref(q->request);
+	sd_bus_message_rewind(request, true);
+	r = q->handler(request, q->userdata, &error);
+	if (r < 0) {
+		if (sd_bus_error_is_set(&error))
+			sd_bus_reply_method_error(request, &error);
+		else
+			sd_bus_reply_method_errno(request, r, NULL);
 	}
-	sd_bus_message_unref(reply);
+	/*
+	 * While the handler waits for another action of the same call, keep
+	 * the answers it has (it asks for them again); once nothing is
+	 * pending the call is answered and its queries are done.
+	 */
+	{
+		bool pending = false;
+
+		for (struct auth_query *i = m->auth_queries; i; i = i->next)
+			if (i->request == request &&
+			    (i->state == AUTH_PENDING || i->state == AUTH_CHECKING))
+				pending = true;
+		for (struct auth_query *i = m->auth_queries, *next; i && !pending; i = next) {
+			next = i->next;
+			if (i->request == request)
+				query_free(i);
+		}
+	}
 	sd_bus_error_free(&error);
-	return r >= 0;
+	sd_bus_message_unref(request);
+}
+
+/* The bus's answer to NameHasOwner: anything but a clear "yes" is gone. */
+static int alive_done(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	struct auth_query *q = userdata;
+	int has = 0;
+
+	q->slot = sd_bus_slot_unref(q->slot);
+	if (sd_bus_message_is_method_error(reply, NULL) ||
+	    sd_bus_message_read(reply, "b", &has) < 0 || !has) {
+		drop_request(q->manager, q->request);
+		return 0;
+	}
+	q->state = AUTH_ALLOWED;
+	rerun(q);
+	return 0;
 }
 
 static int query_done(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
 	struct auth_query *q = userdata;
 	struct manager *m = q->manager;
-	sd_bus_error error = SD_BUS_ERROR_NULL;
-	sd_bus_message *request;
 	int r, authorized = 0, challenge = 0;
 
 	q->slot = sd_bus_slot_unref(q->slot);
@@ -117,52 +171,17 @@ static int query_done(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 		};
 		manager_audit(m, false, "authorization", f, sizeof(f) / sizeof(f[0]));
 	}
-	if (q->state == AUTH_ALLOWED &&
-	    !sender_alive(q->manager->bus, sd_bus_message_get_sender(q->request))) {
-		/*
-		 * Nobody to act for: drop the call without changing anything,
-		 * with the answers it already had (BeginSession keeps its
-		 * operate answer while it asks for override).
-		 */
-		const sd_bus_message *gone = q->request;
-
-		for (struct auth_query *i = m->auth_queries, *next; i; i = next) {
-			next = i->next;
-			if (i->request == gone)
-				query_free(i);
-		}
+	if (q->state != AUTH_ALLOWED) {
+		rerun(q); /* the handler answers with the refusal */
 		return 0;
 	}
-
-	/* Run the method again; this time polkit_verify() answers at once. */
-	request = sd_bus_message_ref(q->request);
-	sd_bus_message_rewind(request, true);
-	r = q->handler(request, q->userdata, &error);
-	if (r < 0) {
-		if (sd_bus_error_is_set(&error))
-			sd_bus_reply_method_error(request, &error);
-		else
-			sd_bus_reply_method_errno(request, r, NULL);
-	}
-	/*
-	 * While the handler waits for another action of the same call, keep
-	 * the answers it has (it asks for them again); once nothing is
-	 * pending the call is answered and its queries are done.
-	 */
-	{
-		bool pending = false;
-
-		for (struct auth_query *i = m->auth_queries; i; i = i->next)
-			if (i->request == request && i->state == AUTH_PENDING)
-				pending = true;
-		for (struct auth_query *i = m->auth_queries, *next; i && !pending; i = next) {
-			next = i->next;
-			if (i->request == request)
-				query_free(i);
-		}
-	}
-	sd_bus_error_free(&error);
-	sd_bus_message_unref(request);
+	/* Is there still someone to act for?  Asked without waiting. */
+	q->state = AUTH_CHECKING;
+	r = sd_bus_call_method_async(m->bus, &q->slot, "org.freedesktop.DBus",
+				     "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+				     alive_done, q, "s", sd_bus_message_get_sender(q->request));
+	if (r < 0)
+		drop_request(m, q->request); /* nobody can tell: nothing is done */
 	return 0;
 }
 
@@ -177,7 +196,7 @@ int polkit_verify(struct manager *m, sd_bus_message *call, const char *action,
 	for (q = m->auth_queries; q; q = q->next) {
 		if (q->request != call || strcmp(q->action, action) != 0)
 			continue;
-		if (q->state == AUTH_PENDING)
+		if (q->state == AUTH_PENDING || q->state == AUTH_CHECKING)
 			return 0; /* a duplicate run while waiting */
 		if (q->state == AUTH_ALLOWED)
 			return 1; /* freed by query_done() after the handler */
@@ -234,7 +253,7 @@ void polkit_cancel_userdata(struct manager *m, const void *userdata)
 		next = i->next;
 		if (i->userdata != userdata)
 			continue;
-		if (i->state == AUTH_PENDING)
+		if (i->state == AUTH_PENDING || i->state == AUTH_CHECKING)
 			sd_bus_reply_method_errorf(i->request, SMPD_ERROR_DEVICE_ERROR,
 						   "the object went away during authorization");
 		query_free(i);

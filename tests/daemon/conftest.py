@@ -117,6 +117,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'core: a core scenario, also run in the VM through the kernel driver and '
         'through libusb (tests/vm/tests/60-daemon-chardev.sh, 61-daemon-libusb.sh)')
+    config.addinivalue_line(
+        'markers', 'device_io: nothing waits for a device in smpd\'s event loop '
+        '(test_device_io.py), also run in the VM through the kernel driver '
+        '(tests/vm/tests/62-daemon-chardev-io.sh)')
 
 
 @pytest.hookimpl(hookwrapper=True)

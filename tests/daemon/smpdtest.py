@@ -268,12 +268,15 @@ class Polkit:
 
 
 class Sim:
-    def __init__(self, tmp, *args):
-        self.sock = None if USB else self.socket_path(tmp)
+    def __init__(self, tmp, *args, socket=False):
+        """socket: the socket transport even in a USB mode (a second device
+        beside the gadget: the guest has one UDC)."""
+        self.usb = USB and not socket
+        self.sock = None if self.usb else self.socket_path(tmp)
         self.ctl_path = os.path.join(tmp, 'ctl.sock')
         self.log = os.path.join(tmp, 'sim.log')
         self.stderr_path = os.path.join(tmp, 'sim.stderr')
-        transport = ['--gadget'] if USB else ['--socket=' + self.sock]
+        transport = ['--gadget'] if self.usb else ['--socket=' + self.sock]
         # The simulated firmware keeps real time like a device's MCU; on a
         # loaded test machine that takes real-time scheduling (tests run as root).
         with open(self.stderr_path, 'a') as err:
@@ -282,7 +285,7 @@ class Sim:
                                          stdout=subprocess.DEVNULL, stderr=err,
                                          preexec_fn=_die_with_parent)
         try:
-            if USB:
+            if self.usb:
                 wait_for(lambda: self.proc.poll() is not None or
                          (os.path.exists(self.ctl_path) and usb_ready()), 15, 'smp-sim gadget enumerated')
             else:
@@ -339,7 +342,7 @@ class Sim:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError('smp-sim did not stop on SIGTERM')
-        if USB:
+        if self.usb:
             # the gadget is gone: the next test starts on a bare bus
             wait_for(lambda: usb_device() is None, 15, 'the simulated USB device gone')
 
@@ -464,10 +467,13 @@ class Smpd:
                 try:
                     wait_for(lambda: len(self.manager().ListDevices()) == 1 + len(more_sims), 10,
                              'devices attached')
-                    kind = self.device_prop('Backend')
-                    if kind != BACKEND_KIND:
-                        raise AssertionError(f'device attached through the {kind} backend, '
-                                             f'SMP_TEST_BACKEND={BACKEND} wants {BACKEND_KIND}')
+                    # sim through the mode's backend, more_sims through the socket
+                    kinds = sorted(str(self.device_prop('Backend', str(p)))
+                                   for p in self.manager().ListDevices())
+                    want = sorted([BACKEND_KIND] + ['socket'] * len(more_sims))
+                    if kinds != want:
+                        raise AssertionError(f'devices attached through the {kinds} backends, '
+                                             f'SMP_TEST_BACKEND={BACKEND} wants {want}')
                 except AssertionError:
                     self.kill()
                     raise

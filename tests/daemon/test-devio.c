@@ -7,11 +7,13 @@
  * command of the same device (it goes first, cancels the queued commands
  * unsent and the one in flight, by the cancel fd or by a signal for a
  * backend blocked in an ioctl); an ESTOP overtakes a STOP; nothing
- * cancels an ESTOP; shutdown sends the stops still queued and leaves no
- * thread; telemetry reaches the loop complete and in order, read by the
- * loop itself while no command is queued or in flight and never while
- * one is (the link is the worker's then).  No device, no bus, no
- * real-time priority; a fraction of a second.  Run it under valgrind
+ * cancels an ESTOP; with smpusb's driver, whose STOP no signal interrupts,
+ * an ESTOP goes out beside the command in flight (even a STOP) and what
+ * came after it waits for it; shutdown sends the stops still queued and
+ * leaves no thread; telemetry reaches the loop complete and in order,
+ * read by the loop itself while no command is queued or in flight and
+ * never while one is (the link is the worker's then).  No device, no bus,
+ * no real-time priority; a fraction of a second.  Run it under valgrind
  * --tool=helgrind or -Db_sanitize=thread for the threading
  * (docs/hacking.md).
  */
@@ -50,6 +52,15 @@ struct fake {
 	unsigned n_sent;
 	bool in_flight;
 	bool blocking_read; /* wait for the answer in read() (a signal interrupts it) */
+	/*
+	 * As smpusb's driver: an ESTOP (from the ESTOP thread) pre-empts the
+	 * reply wait in flight (-ECANCELED), which for a STOP no signal ends;
+	 * the ESTOP itself waits for estop_answer_fd.
+	 */
+	bool driver;
+	int preempt_fd[2];
+	int estop_answer_fd[2];
+	unsigned n_estops_done;
 };
 
 /* As smp-link does while it waits for a reply: the records that came are queued. */
@@ -59,6 +70,40 @@ static void hold_telemetry(struct fake *f)
 
 	while (f->n_held - f->held_head < 64 && read(f->tel[0], &t, sizeof(t)) == sizeof(t))
 		f->held[f->n_held++ % 64] = t;
+}
+
+/* smpusb's driver, as far as devio sees it (fake.driver). */
+static int driver_command(struct fake *f, uint8_t type)
+{
+	char c;
+
+	if (type == SMPP_T_ESTOP) {
+		assert_int_equal(write(f->preempt_fd[1], "p", 1), 1);
+		assert_int_equal(read(f->estop_answer_fd[0], &c, 1), 1);
+		pthread_mutex_lock(&f->lock);
+		f->n_estops_done++;
+		pthread_cond_broadcast(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+		return 0;
+	}
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = f->answer_fd[0], .events = POLLIN },
+			{ .fd = f->preempt_fd[0], .events = POLLIN },
+		};
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR && type != SMPP_T_STOP)
+				return -EINTR;
+			continue; /* a STOP is not interruptible */
+		}
+		if (p[1].revents & POLLIN) {
+			(void)!read(f->preempt_fd[0], &c, 1);
+			return -ECANCELED;
+		}
+		(void)!read(f->answer_fd[0], &c, 1);
+		return 0;
+	}
 }
 
 static int fake_command(struct backend *b, const struct backend_req *req, int timeout_ms,
@@ -74,11 +119,18 @@ static int fake_command(struct backend *b, const struct backend_req *req, int ti
 	f->have_worker = true;
 	hold_telemetry(f);
 	f->sent[f->n_sent++] = type;
-	f->in_flight = true;
+	if (!(f->driver && type == SMPP_T_ESTOP))
+		f->in_flight = true;
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
 
-	if (f->blocking_read) {
+	if (f->driver) {
+		r = driver_command(f, type);
+		if (type == SMPP_T_ESTOP) {
+			memset(ret, 0, sizeof(*ret));
+			return r;
+		}
+	} else if (f->blocking_read) {
 		/* as smpusb's ioctl: only the answer or a signal ends the wait */
 		if (read(f->answer_fd[0], &c, 1) != 1)
 			r = -errno;
@@ -170,12 +222,18 @@ static void fake_init(struct fake *f, bool by_signal)
 	pthread_cond_init(&f->cond, NULL);
 	assert_int_equal(pipe(f->answer_fd), 0);
 	assert_int_equal(pipe2(f->tel, O_NONBLOCK), 0);
+	assert_int_equal(pipe(f->preempt_fd), 0);
+	assert_int_equal(pipe(f->estop_answer_fd), 0);
 }
 
 static void fake_done(struct fake *f)
 {
 	close(f->answer_fd[0]);
 	close(f->answer_fd[1]);
+	close(f->preempt_fd[0]);
+	close(f->preempt_fd[1]);
+	close(f->estop_answer_fd[0]);
+	close(f->estop_answer_fd[1]);
 	if (f->tel[0] >= 0)
 		close(f->tel[0]);
 	if (f->tel[1] >= 0)
@@ -318,6 +376,92 @@ static void test_estop_overtakes_stop(void **state)
 	answer(&f);
 	expect_done(io, SMPP_T_STOP, 4, 0);
 	expect_sent(&f, (const uint8_t[]){ SMPP_T_STOP, SMPP_T_ESTOP, SMPP_T_ESTOP, SMPP_T_STOP }, 4);
+	devio_free(io);
+	fake_done(&f);
+}
+
+/*
+ * smpusb: a STOP in flight whose reply does not come, which no signal
+ * interrupts, and a GET_STATUS queued.  An ESTOP goes out at once, beside
+ * the STOP (the driver then pre-empts the STOP's wait); the GET_STATUS is
+ * cancelled unsent; a command submitted after the ESTOP is sent only once
+ * the ESTOP is done.
+ */
+static void test_estop_beside_an_uninterruptible_stop(void **state)
+{
+	struct fake f;
+	struct devio *io;
+	struct devio_op a, b;
+
+	fake_init(&f, true);
+	f.base.estop_concurrent = true;
+	f.driver = true;
+	assert_int_equal(devio_new(&f.base, 10000, &io), 0);
+	submit(io, SMPP_T_STOP, 1);
+	wait_sent(&f, 1);
+	submit(io, SMPP_T_GET_STATUS, 2);
+	submit(io, SMPP_T_ESTOP, 3);
+	expect_done(io, SMPP_T_GET_STATUS, 2, -ECANCELED);
+	/* the STOP gives way to the ESTOP on its way out */
+	expect_done(io, SMPP_T_STOP, 1, -ECANCELED);
+	submit(io, SMPP_T_GET_STATUS, 4);
+	pthread_mutex_lock(&f.lock);
+	assert_int_equal(f.n_sent, 2); /* STOP, ESTOP; GET_STATUS waits for the ESTOP */
+	assert_int_equal(f.sent[1], SMPP_T_ESTOP);
+	pthread_mutex_unlock(&f.lock);
+	usleep(20 * 1000);
+	expect_sent(&f, (const uint8_t[]){ SMPP_T_STOP, SMPP_T_ESTOP }, 2);
+	assert_int_equal(write(f.estop_answer_fd[1], "a", 1), 1);
+	a = next_done(io);
+	assert_int_equal(a.req.type, SMPP_T_ESTOP);
+	assert_int_equal(a.tag, 3);
+	assert_int_equal(a.r, 0);
+	wait_sent(&f, 3);
+	answer(&f);
+	b = next_done(io);
+	assert_int_equal(b.req.type, SMPP_T_GET_STATUS);
+	assert_int_equal(b.tag, 4);
+	assert_int_equal(b.r, 0);
+	expect_sent(&f, (const uint8_t[]){ SMPP_T_STOP, SMPP_T_ESTOP, SMPP_T_GET_STATUS }, 3);
+	/* at shutdown the ESTOPs still queued go out too, from their thread */
+	submit(io, SMPP_T_ESTOP, 5);
+	assert_int_equal(write(f.estop_answer_fd[1], "a", 1), 1);
+	devio_free(io);
+	assert_int_equal(f.n_estops_done, 2);
+	fake_done(&f);
+}
+
+/*
+ * smpusb: an ESTOP overtakes a CLEAR_FAULT in flight, which may reach the
+ * driver after it and clear it: the worker sends the ESTOP once more
+ * after the CLEAR_FAULT, which completes -ECANCELED.
+ */
+static void test_estop_again_after_an_overtaken_clear_fault(void **state)
+{
+	struct fake f;
+	struct devio *io;
+
+	fake_init(&f, true);
+	f.base.estop_concurrent = true;
+	f.driver = true;
+	assert_int_equal(devio_new(&f.base, 10000, &io), 0);
+	submit(io, SMPP_T_CLEAR_FAULT, 1);
+	wait_sent(&f, 1);
+	submit(io, SMPP_T_ESTOP, 2);
+	assert_int_equal(write(f.estop_answer_fd[1], "aa", 2), 2);
+	for (int i = 0; i < 2; i++) { /* the two threads complete in either order */
+		struct devio_op op = next_done(io);
+
+		if (op.req.type == SMPP_T_ESTOP) {
+			assert_int_equal(op.tag, 2);
+			assert_int_equal(op.r, 0);
+		} else {
+			assert_int_equal(op.req.type, SMPP_T_CLEAR_FAULT);
+			assert_int_equal(op.tag, 1);
+			assert_int_equal(op.r, -ECANCELED);
+		}
+	}
+	expect_sent(&f, (const uint8_t[]){ SMPP_T_CLEAR_FAULT, SMPP_T_ESTOP, SMPP_T_ESTOP }, 3);
 	devio_free(io);
 	fake_done(&f);
 }
@@ -507,6 +651,8 @@ int main(void)
 		cmocka_unit_test(test_stop_jumps_the_queue),
 		cmocka_unit_test(test_stop_interrupts_a_blocking_call),
 		cmocka_unit_test(test_estop_overtakes_stop),
+		cmocka_unit_test(test_estop_beside_an_uninterruptible_stop),
+		cmocka_unit_test(test_estop_again_after_an_overtaken_clear_fault),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_free_sends_queued_stops),
 		cmocka_unit_test(test_call),

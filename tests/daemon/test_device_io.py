@@ -3,19 +3,24 @@
 items 3-4; daemon/devio.c): a device that stops answering delays neither
 an emergency stop of its own nor anything on another device.  The real
 smpd with one or two real smp-sim devices; times are measured on the
-simulated device's clock (its event log and status share it).  Socket
-transport only for now: through smpusb.ko smpd still runs its commands on
-the event loop (docs/hacking.md says why), so these are not `core` cases
-of the VM's 60-daemon-chardev yet."""
+simulated device's clock (its event log and status share it).  On the
+host through the socket; in the VM through smpusb.ko (marker device_io,
+tests/vm/tests/62-daemon-chardev-io.sh): there the device that stops
+answering is the gadget behind smpusb and the other one a simulator on
+the socket (the guest has one UDC)."""
 
 import datetime
 import os
 import time
 
+import pytest
+
 import smpdtest as T
 from conftest import Env
 from smpdtest import ERR, IDEV, metadata, params
 from test_smpd import _claimant
+
+pytestmark = pytest.mark.device_io
 
 # docs/safety.md, H7: an emergency stop reaches the device within this of the call
 ESTOP_BOUND_MS = 20
@@ -97,16 +102,17 @@ def test_stalled_device_does_not_hold_another(bus, polkit, tmp):
     """H6, H17: two devices attached to one smpd, both running.  One stops
     answering (every reply swallowed): smpd stops it by its own means or
     its lease does, while the other runs on, its lease renewed every RenewMs
-    with no renewal missed (no gap of two periods) and never stopped."""
-    if T.USB:
-        raise AssertionError('two simulators need the socket transport (SMP_TEST_BACKEND=socket)')
+    with no renewal missed (no gap of two periods) and never stopped.  In
+    a USB mode the one that stops answering is the gadget (through smpusb
+    or libusb) and the other a simulator on the socket: the guest has one
+    UDC."""
     # the test policy's (conftest.py): LeaseMs/5 when the lease is set, else shipped
     lease = os.environ.get('SMPD_TEST_LEASE_MS')
     renew_ms = int(lease) // 5 if lease else T.shipped_setting('RenewMs')
     env = Env(bus, polkit, tmp, sim_args=['--serial=SIM-STALL-A'])
     tmp_b = os.path.join(tmp, 'b')
     os.makedirs(tmp_b)
-    sim_b = T.Sim(tmp_b, '--serial=SIM-STALL-B', _cartridge('SIM-CART-B'))
+    sim_b = T.Sim(tmp_b, '--serial=SIM-STALL-B', _cartridge('SIM-CART-B'), socket=True)
     try:
         # the Env's smpd knows only A: a second smpd for both
         env.smpd.stop()

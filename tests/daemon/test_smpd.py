@@ -1364,6 +1364,65 @@ def test_caller_gone_during_authorization(env_factory, name, action, call):
         c2.dev(env.dev_path).Claim()
 
 
+def test_loop_runs_while_authorization_asks_the_bus(env_factory):
+    """H6, H13: after polkit's "yes", smpd asks the bus whether the caller
+    is still there (NameHasOwner) without waiting for the answer in its
+    event loop.  The bus daemon is frozen just as polkit's answer reaches
+    smpd: smpd goes on driving the needle of another client meanwhile (its
+    renewals, or its own stop), and the device's lease never has to stop
+    it.  A synchronous call there held the whole loop until the bus
+    answered (25 s by default), and the lease stopped the needle."""
+    lease = 500     # the longest the protocol allows: smpd is held below (SIGSTOP)
+    env = env_factory(dropins={'20-ask-bus.conf': '[Daemon]\nLeaseMs=%d\nRenewMs=%d\n'
+                               'ClientTimeoutMs=1000\nPolkitTimeoutMs=%d\n'
+                               % (lease, lease // 5, min(120000, int(30000 * T.SLOW)))})
+    owner = env.running_client()
+    asker = env.client()
+    env.polkit.hang(['org.libsmp.Smp1.operate'])
+    answered = []
+    asker.dev(env.dev_path).Claim(reply_handler=lambda *a: answered.append('reply'),
+                                  error_handler=lambda e: answered.append(e.get_dbus_name()))
+    T.wait_for(lambda: env.polkit.mock.HaveHangingCalls(), 5, 'polkit has the question')
+    n_auth = sum(1 for r in _audit_records(env) if r['event'] == 'authorization')
+    smpd_pid, bus_pid = env.smpd.proc.pid, env.bus.proc.pid
+    held_bus = False
+    os.kill(smpd_pid, signal.SIGSTOP)
+    try:
+        t_held = time.monotonic()
+        # polkit says yes; the bus routes it to smpd (stopped: it stays in its input)
+        env.polkit.mock.ReleaseHangingCalls()
+        time.sleep(0.02)
+        os.kill(bus_pid, signal.SIGSTOP)
+        held_bus = True
+        os.kill(smpd_pid, signal.SIGCONT)
+        held_ms = (time.monotonic() - t_held) * 1000
+        t_resume = int(env.sim.status()['t_us'])
+        n = len(env.sim.events())
+        # smpd read polkit's answer and asked the bus, which does not answer
+        T.wait_for(lambda: sum(1 for r in _audit_records(env) if r['event'] == 'authorization') > n_auth,
+                   5, 'the decision recorded')
+        T.pump(2 * lease / 1000 * T.SLOW)
+        ev = env.sim.events()[n:]
+        expired = [e for e in ev if 'LEASE_EXPIRED' in e]
+        from_smpd = [e for e in ev if 'event=LEASE_RENEW' in e or 'event=CMD type=STOP' in e]
+        print(f'smpd held {held_ms:.0f} ms by the test; {len(from_smpd)} commands from smpd in '
+              f'{2 * lease * T.SLOW:.0f} ms with the bus frozen')
+        assert not [e for e in expired if int(e.split()[0].partition('=')[2]) < t_resume], \
+            f'the lease ran out while the test held smpd ({held_ms:.0f} ms): {expired}'
+        assert not expired, f'smpd waited for the bus: the lease stopped the needle: {ev}'
+        assert from_smpd, f'smpd sent the device nothing while the bus was frozen: {ev}'
+    finally:
+        os.kill(smpd_pid, signal.SIGCONT)
+        if held_bus:
+            os.kill(bus_pid, signal.SIGCONT)
+    # the call is answered once the bus is back: the device is someone else's
+    T.wait_for(lambda: answered, 5, 'the answer to Claim')
+    assert answered == [ERR + 'AlreadyClaimed'], answered
+    assert env.smpd.alive()
+    env.polkit.allow_all()
+    owner.dev(env.dev_path).Stop()
+
+
 def test_dbus_policy_denies_unlisted(env):
     """H13: the bus itself refuses what the policy file does not list."""
     c = env.client()

@@ -873,6 +873,9 @@ void controller_request_estop(struct controller *c, uint64_t now, const char *wh
 	c->running = false;
 	stop_renewing(c);
 	c->estop = true;
+	/* the device may take it after the CLEAR_FAULT in flight: it stays */
+	if (c->op == CTL_OP_CLEAR)
+		c->estop_while_clearing = true;
 	snprintf(c->estop_who, sizeof(c->estop_who), "%s", who);
 	if (c->gone) {
 		struct ctl_result res = { .tag = CTL_TAG_ESTOP_AGAIN, .r = -ENODEV };
@@ -916,6 +919,7 @@ void controller_request_clear_fault(struct controller *c, uint64_t now, const ch
 	if (busy(c))
 		return;
 	c->op = CTL_OP_CLEAR;
+	c->estop_while_clearing = false;
 	snprintf(c->op_who, sizeof(c->op_who), "%s", who);
 #ifndef SMP_MUTATION_DM_CLEAR_FAULT_RULE
 	if (c->have_temp &&
@@ -941,6 +945,12 @@ static void clear_cartridge_done(struct controller *c, const struct ctl_result *
 		reply(c, E_FAULT_PERSISTS,
 		      "cartridge %s of the session is not inserted; end the session",
 		      c->session_cartridge);
+		return;
+	}
+	if (c->estop_while_clearing) { /* a CLEAR_FAULT now would undo it */
+		c->estop_while_clearing = false;
+		reply(c, E_FAULT_PERSISTS,
+		      "an emergency stop came while the fault was cleared; ClearFault again");
 		return;
 	}
 	send(c, SMPP_T_CLEAR_FAULT, CTL_TAG_CLEAR, NULL, 0);
@@ -976,11 +986,22 @@ static void clear_fenced(struct controller *c, uint64_t now, const struct ctl_re
 	if (res->r == 0 && res->have_uptime)
 		c->fence = false;
 	set_fence(c, now, res->r == 0 && res->have_uptime, res->uptime_ms, 1);
-	c->estop = false;
 	c->trip = MONITOR_OK;
 	c->trip_message[0] = '\0';
 	c->monitor.brownout = c->monitor.jam = false;
 	emit(c, CTL_PROP_STATE | CTL_PROP_FAULT);
+	/*
+	 * An emergency stop requested while the fault was being cleared may
+	 * have reached the device after its CLEAR_FAULT: it is latched there,
+	 * and stays latched here (H7).
+	 */
+	if (c->estop_while_clearing) {
+		c->estop_while_clearing = false;
+		reply(c, E_FAULT_PERSISTS,
+		      "an emergency stop came while the fault was cleared; ClearFault again");
+		return;
+	}
+	c->estop = false;
 	reply(c, NULL, NULL);
 }
 

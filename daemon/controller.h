@@ -165,9 +165,10 @@ struct controller {
 	bool gone;
 
 	/* the safety state */
-	bool running;		/* we started it and have not stopped it */
-	bool estop;		/* latched emergency stop */
-	enum monitor_trip trip; /* latched fault, MONITOR_OK = none */
+	bool running;		   /* we started it and have not stopped it */
+	bool estop;		   /* latched emergency stop */
+	bool estop_while_clearing; /* an ESTOP came during the ClearFault in progress */
+	enum monitor_trip trip;	   /* latched fault, MONITOR_OK = none */
 	char trip_message[SAFETY_MSG_MAX + 64];
 	struct monitor monitor;
 	struct smp_params setpoints; /* applied (as echoed by the device) */

@@ -1433,6 +1433,70 @@ static void test_stop_overtakes_start(void **state)
 	assert_int_equal(w.timer[CTL_TIMER_RENEW], 0);
 }
 
+/*
+ * An emergency stop requested while ClearFault is under way stays latched:
+ * the device may take it after the CLEAR_FAULT (during the fence that
+ * follows), and a CLEAR_FAULT not yet sent is not sent after it.
+ */
+static void test_estop_during_clear_fault_stays(void **state)
+{
+	struct world w;
+
+	/* after the device's CLEAR_FAULT, while its fence is in flight */
+	ready(&w);
+	controller_request_estop(&w.c, w.now, ":1.99");
+	run(&w);
+	assert_true(w.c.estop);
+	w.hold = true;
+	controller_request_clear_fault(&w.c, w.now, ":1.42");
+	run(&w);
+	complete_held(&w, 0, 0); /* GET_CARTRIDGE: the session's; CLEAR_FAULT goes out */
+	complete_held(&w, 0, 0); /* CLEAR_FAULT: cleared; the GET_STATS fence goes out */
+	trace_clear(&w);
+	controller_request_estop(&w.c, w.now, ":1.99");
+	run(&w);
+	complete_held(&w, 1, 0);	  /* the ESTOP, after the CLEAR_FAULT */
+	complete_held(&w, 0, -ECANCELED); /* the fence it cancelled */
+	expect_trace(&w, "10.000 sent ESTOP\n"
+			 "10.000 done ESTOP -> OK\n"
+			 "10.000 audit estop who=:1.99\n"
+			 "10.000 emit State\n"
+			 "10.000 reply estop ok\n"
+			 "10.000 done GET_STATS -> Operation canceled\n"
+			 "10.000 emit State Fault\n"
+			 "10.000 reply FaultPersists: an emergency stop came while the fault was "
+			 "cleared; ClearFault again\n");
+	assert_true(w.c.estop);
+	assert_int_equal(w.state, SMPP_STATE_ESTOP);
+	w.hold = false;
+	trace_clear(&w);
+	start(&w, ":1.42");
+	expect_trace(&w,
+		     "10.000 reply FaultLatched: an emergency stop is latched; ClearFault first\n");
+	controller_request_clear_fault(&w.c, w.now, ":1.42");
+	run(&w);
+	assert_true(trace_has(&w, "reply ok"));
+	assert_false(w.c.estop);
+
+	/* before the CLEAR_FAULT went out: it does not */
+	ready(&w);
+	controller_request_estop(&w.c, w.now, ":1.99");
+	run(&w);
+	w.hold = true;
+	controller_request_clear_fault(&w.c, w.now, ":1.42");
+	run(&w);
+	controller_request_estop(&w.c, w.now, ":1.99");
+	run(&w);
+	trace_clear(&w);
+	complete_held(&w, 1, 0); /* the ESTOP */
+	complete_held(&w, 0, 0); /* GET_CARTRIDGE, answered before the ESTOP cut it short */
+	assert_false(trace_has(&w, "CLEAR_FAULT"));
+	assert_true(trace_has(&w, "reply FaultPersists: an emergency stop came while the fault "
+				  "was cleared; ClearFault again"));
+	assert_true(w.c.estop);
+	assert_int_equal(w.n_held, 0);
+}
+
 /* ---- the clear-fault rule ---- */
 
 static void test_clear_fault_rule(void **state)
@@ -1729,6 +1793,7 @@ int main(void)
 		T(test_renewal_refused),
 		T(test_stop_falls_back_to_estop),
 		T(test_estop_latches),
+		T(test_estop_during_clear_fault_stays),
 		T(test_stop_overtakes_start),
 		T(test_clear_fault_rule),
 		T(test_set_parameters),

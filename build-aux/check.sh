@@ -57,22 +57,31 @@ suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("${ALL_SUITES[@]}")
 
 mkdir -p "$LOGDIR"
-# One line "SUITE PASS FAIL SKIP" per suite run, written by both lanes.
+# One line "SUITE PASS FAIL SKIP [NOTE]" per suite run, written by both
+# lanes.  The VM and system suites add one line per kernel series and per
+# Debian release (vm-6.1, vm-6.12-rt, system-bookworm, system-trixie),
+# their NOTE saying which kernel ran which tests.
 RESULTS="$LOGDIR/results.txt"
 # When this run started: the safety suite takes KUnit, VM and system logs
 # older than that for another run's.
 RUN_START="$LOGDIR/run-start"
 [ "$lane_only" = 1 ] || [ "$background_only" = 1 ] || { : > "$RESULTS"; date +%s > "$RUN_START"; }
 
-# add SUITE PASS FAIL SKIP
+# add SUITE PASS FAIL SKIP [NOTE]
 add() {
-	echo "$1 $2 $3 $4" >> "$RESULTS"
-	printf '== %s: %d passed, %d failed, %d skipped\n' "$1" "$2" "$3" "$4"
+	echo "$1 $2 $3 $4${5:+ $5}" >> "$RESULTS"
+	printf '== %s: %d passed, %d failed, %d skipped%s\n' "$1" "$2" "$3" "$4" "${5:+ $5}"
 }
 
 # ran SUITE: did SUITE report in this run (either lane)?
 ran() {
 	grep -q "^$1 " "$RESULTS"
+}
+
+# ran_any SUITE: did SUITE or one of its lines per kernel or release
+# (SUITE-6.12, SUITE-trixie) report in this run?
+ran_any() {
+	grep -Eq "^$1(-[^ ]+)? " "$RESULTS"
 }
 
 # One step that is pass/fail as a whole (a build, a lint run).
@@ -263,15 +272,15 @@ suite_safety() {
 	if ran valgrind-smpd; then
 		args+=(--testlog "$BUILD/meson-logs/testlog-valgrind-smpd.json")
 	fi
-	if ran kernel || ran vm || ran system || ran proofs; then
+	if ran kernel || ran_any vm || ran_any system || ran proofs; then
 		# their logs are this run's when newer than its start (the
 		# kernel suite runs beside the host suite: older than its testlog)
 		args+=(--since "$(cat "$RUN_START")")
 	fi
-	if ran kernel || ran vm; then
+	if ran kernel || ran_any vm; then
 		args+=(--strict-late)	# KUnit and VM results of this run exist
 	fi
-	if ran system; then
+	if ran_any system; then
 		args+=(--strict-system)	# the system VM's results of this run exist
 	fi
 	if ran proofs; then
@@ -373,7 +382,8 @@ kernel_run() {
 # suite reads) and VM_SUBSET, the kernel path's stop guarantees (dead-man,
 # the driver's own lease, unplug), on each other series (vm-SERIES.tap).
 # SMP_VM_KERNELS="6.1 6.12 6.12-rt" (make vm KERNELS=..., make check-full)
-# runs every test on each series listed instead.
+# runs every test on each series listed instead.  Each series has its own
+# result line, vm-SERIES, with the kernel release and the tests it ran.
 VM_SUBSET=(23-kernel-deadman 34-kernel-lease-only 24-kernel-unplug)
 VM_SUBSET_KERNELS=(6.12)	# 6.12-rt: make check-full, make vm KERNELS=...
 
@@ -389,7 +399,6 @@ suite_vm() {
 	fi
 	local default k
 	default=$(build-aux/kernels.sh list | head -n1)
-	VM_OK=0 VM_FAIL=0 VM_SKIP=0
 	if [ -n "${SMP_VM_KERNELS:-}" ]; then
 		for k in $SMP_VM_KERNELS; do
 			vm_one "$k" "$default"
@@ -400,10 +409,9 @@ suite_vm() {
 			vm_one "$k" "$default" "${VM_SUBSET[@]}"
 		done
 	fi
-	add vm "$VM_OK" "$VM_FAIL" "$VM_SKIP"
 }
 
-# vm_one SERIES DEFAULT [TEST...]: one VM boot; adds to VM_OK/FAIL/SKIP.
+# vm_one SERIES DEFAULT [TEST...]: one VM boot, result line vm-SERIES.
 vm_one() {
 	local k=$1 default=$2 name=vm
 	shift 2
@@ -426,9 +434,24 @@ vm_one() {
 		fail=1
 		tail -n 40 "$LOGDIR/$name.stderr" | sed 's/^/    /'
 	fi
-	printf -- '-- vm (%s%s): %d passed, %d failed, %d skipped\n' "$k" \
-		"${*:+, $# tests}" "$ok" "$fail" "$skip"
-	VM_OK=$((VM_OK + ok)) VM_FAIL=$((VM_FAIL + fail)) VM_SKIP=$((VM_SKIP + skip))
+	add "vm-$k" "$ok" "$fail" "$skip" \
+		"($(tap_kernel "$log"), ${*:+$# tests: }${*:-every test})"
+}
+
+# tap_kernel TAP: the kernel release a tests/vm/run TAP stream says its
+# guest booted ("kernel ?" when it never booted).
+tap_kernel() {
+	local r
+	r=$(sed -n 's/^ok 1 - vm: guest booted.*(kernel \([^ ,]*\).*$/\1/p' "$1" | head -n1)
+	echo "kernel ${r:-?}"
+}
+
+# The Debian release this machine runs (the system suite's own guest
+# boots its root): its codename, e.g. bookworm.
+host_dist() {
+	local c
+	c=$(. /etc/os-release 2> /dev/null && echo "${VERSION_CODENAME:-}")
+	echo "${c:-host}"
 }
 
 build_debs() {
@@ -438,10 +461,11 @@ build_debs() {
 # The Debian packages, then the full-system VM test that installs them
 # into a systemd-booted guest (issue 7, tests/vm/README.md).
 suite_system() {
-	local log="$LOGDIR/system.tap" debs="$BUILD/debs"
-	step system build setup_build "$BUILD" || { add system 0 1 0; return; }
+	local log="$LOGDIR/system.tap" debs="$BUILD/debs" name
+	name=system-$(host_dist)
+	step system build setup_build "$BUILD" || { add "$name" 0 1 0; return; }
 	if ! bg_join debs build_debs; then
-		add system 0 1 0
+		add "$name" 0 1 0
 		return
 	fi
 	echo "-- system: tests/vm/run --systemd --build $BUILD --debs $debs"
@@ -457,7 +481,7 @@ suite_system() {
 		fail=1
 		tail -n 40 "$LOGDIR/system.stderr" | sed 's/^/    /'
 	fi
-	add system "$ok" "$fail" "$skip"
+	add "$name" "$ok" "$fail" "$skip" "($(tap_kernel "$log"), packages built, the *-system-* tests)"
 	local d
 	for d in ${SMP_SYSTEM_DISTS:-}; do
 		system_dist "$d"
@@ -488,7 +512,7 @@ system_dist() {
 		fail=1
 		tail -n 40 "$LOGDIR/$name.stderr" | sed 's/^/    /'
 	fi
-	add "$name" "$ok" "$fail" "$skip"
+	add "$name" "$ok" "$fail" "$skip" "($(tap_kernel "$log"), its root, packages built, the *-system-* tests)"
 }
 
 # --- work in the background ----------------------------------------------
@@ -664,11 +688,11 @@ run_suites "${last[@]}"
 
 total_pass=0 total_fail=0 total_skip=0
 results=()
-while read -r name p f k; do
+while read -r name p f k note; do
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 	total_skip=$((total_skip + k))
-	results+=("$(printf '%-10s %4d passed, %4d failed, %4d skipped' "$name" "$p" "$f" "$k")")
+	results+=("$(printf '%-15s %4d passed, %4d failed, %4d skipped%s' "$name" "$p" "$f" "$k" "${note:+  $note}")")
 done < "$RESULTS"
 
 echo

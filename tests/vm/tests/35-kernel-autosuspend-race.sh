@@ -106,7 +106,8 @@ wait_for 10 eval 'test "$(status)" = active'
 is "$(status)" active "power/control=on resumes the device"
 o=$(timeout 20 "$SMP_SRC/kernel/tests/smpusb-tool" -r $dev stream 1 2>&1)
 check "telemetry flows after the race" \
-	eval 'echo "$o" | grep -Eq "^stream ok records=[0-9]{3,} "'
+	eval 'echo "$o" | grep -Eq "^stream ok records=[0-9]{3,} "' ||
+	{ echo "$o" | sed 's/^/# smpusb-tool stream 1: /' >&2; dmesg | tail -n 20 | sed 's/^/# dmesg: /' >&2; }
 
 stop_sim > /dev/null
 wait_for 10 test ! -e $dev

@@ -232,7 +232,7 @@ void safety_refuse_beyond_protocol(enum param q, uint32_t requested,
  */
 static void device_set(struct limit_set *ls, const struct smp_limits *d, const char *serial)
 {
-	static const struct limit_set no_limits;
+	static const struct limit_set no_limits = {};
 
 	*ls = no_limits;
 	ls->min[PARAM_CURRENT].set = false; /* as no_limits is; for the proof */

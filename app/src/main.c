@@ -808,55 +808,43 @@ static void on_apply(GtkButton *b, gpointer user_data)
 			     smp_device_get_error_message(a->device), r);
 }
 
-static void on_start(GtkButton *b, gpointer user_data)
+/*
+ * One of the treatment page's device calls: its refusal shown under the
+ * buttons (or, for ClearFault, the alarm banner taken down when it
+ * succeeds), then the Devices page refreshed.
+ */
+static void run_call(struct app *a, int (*call)(smp_device *), bool ends_alarm)
 {
-	struct app *a = user_data;
 	int r;
 
-	(void)b;
 	clear_refusal(a->run_refusal);
 	if (!a->device)
 		return;
-	r = smp_device_start(a->device);
+	r = call(a->device);
 	if (r < 0)
 		show_refusal(a->run_refusal, smp_device_get_error_name(a->device),
 			     smp_device_get_error_message(a->device), r);
+	else if (ends_alarm)
+		set_alarm(a, ALARM_NONE, NULL);
 	refresh_devices(a);
+}
+
+static void on_start(GtkButton *b, gpointer user_data)
+{
+	(void)b;
+	run_call(user_data, smp_device_start, false);
 }
 
 static void on_stop(GtkButton *b, gpointer user_data)
 {
-	struct app *a = user_data;
-	int r;
-
 	(void)b;
-	clear_refusal(a->run_refusal);
-	if (!a->device)
-		return;
-	r = smp_device_stop(a->device);
-	if (r < 0)
-		show_refusal(a->run_refusal, smp_device_get_error_name(a->device),
-			     smp_device_get_error_message(a->device), r);
-	refresh_devices(a);
+	run_call(user_data, smp_device_stop, false);
 }
 
 static void on_clear_fault(GtkButton *b, gpointer user_data)
 {
-	struct app *a = user_data;
-	int r;
-
 	(void)b;
-	clear_refusal(a->run_refusal);
-	if (!a->device)
-		return;
-	r = smp_device_clear_fault(a->device);
-	if (r < 0) {
-		show_refusal(a->run_refusal, smp_device_get_error_name(a->device),
-			     smp_device_get_error_message(a->device), r);
-	} else {
-		set_alarm(a, ALARM_NONE, NULL);
-	}
-	refresh_devices(a);
+	run_call(user_data, smp_device_clear_fault, true);
 }
 
 /* ---- the window ---------------------------------------------------------------- */

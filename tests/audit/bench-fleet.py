@@ -30,12 +30,12 @@ import sys
 import tempfile
 import time
 
+from audittest import REMOTE
+
 SMP_AUDIT, GEN = sys.argv[1], sys.argv[2]
 NS = [int(n) for n in sys.argv[3:]] or [1, 10, 50]
 SESSIONS = int(os.environ.get("BENCH_FLEET_SESSIONS", "100"))
 REPEAT = int(os.environ.get("BENCH_FLEET_REPEAT", "3"))
-REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
-               if os.access(p, os.X_OK)), None)
 if not REMOTE:
     sys.exit("bench-fleet: systemd-journal-remote is missing (package systemd-journal-remote)")
 T = tempfile.mkdtemp(prefix="smp-bench-fleet-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))

@@ -25,27 +25,15 @@ import time
 import zlib
 import hashlib
 
+from audittest import REMOTE, check, finish, need_remote
+
 SMP_AUDIT, GEN = sys.argv[1], sys.argv[2]
 WRAP = os.environ.get("SMP_TEST_WRAPPER", "").split()
-REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
-               if os.access(p, os.X_OK)), None)
 M1, M2 = "5eedc0ffee0000000000000000000001", "5eedc0ffee0000000000000000000002"
 PRIVATE = [b"psoriasis", b"rash after the last session"]
-fails = 0
 
 
-def check(cond, what, detail=""):
-    global fails
-    if cond:
-        print("ok:", what)
-    else:
-        fails += 1
-        print("FAIL:", what, detail)
-
-
-if REMOTE is None:
-    print("FAIL: systemd-journal-remote is not installed (package systemd-journal-remote; build-aux/deps.sh)")
-    sys.exit(1)
+need_remote()
 
 T = tempfile.mkdtemp(prefix="smp-collect-")
 
@@ -166,8 +154,7 @@ def live():
 try:
     if len(sys.argv) > 3 and sys.argv[3] == "--live":
         live()
-        print("%d failure(s)" % fails)
-        sys.exit(1 if fails else 0)
+        finish()
     log1, key1, ws1 = gen("ws1", M1, "chair-1", 3)
     log2, key2, ws2 = gen("ws2", M2, "chair-2", 2)
     last1 = seq(ws1[-1])
@@ -405,5 +392,4 @@ try:
 finally:
     shutil.rmtree(T, ignore_errors=True)
 
-print("%d failure(s)" % fails)
-sys.exit(1 if fails else 0)
+finish()

@@ -23,26 +23,14 @@ import subprocess
 import sys
 import tempfile
 
+from audittest import REMOTE, check, finish, need_remote
+
 SMP_AUDIT, GEN = sys.argv[1], sys.argv[2]
 WRAP = os.environ.get("SMP_TEST_WRAPPER", "").split()
-REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
-               if os.access(p, os.X_OK)), None)
 DAY = 86400 * 1000000
-fails = 0
 
 
-def check(cond, what, detail=""):
-    global fails
-    if cond:
-        print("ok:", what)
-    else:
-        fails += 1
-        print("FAIL:", what, detail)
-
-
-if REMOTE is None:
-    print("FAIL: systemd-journal-remote is not installed (package systemd-journal-remote; build-aux/deps.sh)")
-    sys.exit(1)
+need_remote()
 
 T = tempfile.mkdtemp(prefix="smp-fleet-view-")
 
@@ -190,5 +178,4 @@ finally:
     else:
         shutil.rmtree(T, ignore_errors=True)
 
-print("%d failure(s)" % fails)
-sys.exit(1 if fails else 0)
+finish()

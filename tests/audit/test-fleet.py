@@ -40,6 +40,8 @@ import tempfile
 import threading
 import time
 
+from audittest import check, finish
+
 SMP_AUDIT, GEN, SRC, BUILD = sys.argv[1:5]
 WRAP = os.environ.get("SMP_TEST_WRAPPER", "").split()
 SYSTEMD = next((d for d in ("/lib/systemd", "/usr/lib/systemd")
@@ -48,16 +50,6 @@ STOCK_UNITS = next((d for d in ("/lib/systemd/system", "/usr/lib/systemd/system"
                     if os.path.exists(os.path.join(d, "systemd-journal-upload.service"))), None)
 MID = {"chair-1": "f1ee7c0ffee000000000000000000007", "chair-2": "f1ee7c0ffee000000000000000000008"}
 COLLECTOR_NAME = "collector.clinic.example"
-fails = 0
-
-
-def check(cond, what, detail=""):
-    global fails
-    if cond:
-        print("ok:", what)
-    else:
-        fails += 1
-        print("FAIL:", what, detail)
 
 
 for what, have in (("systemd-journal-upload/-remote (package systemd-journal-remote)", SYSTEMD and STOCK_UNITS),
@@ -470,5 +462,4 @@ finally:
     else:
         shutil.rmtree(T, ignore_errors=True)
 
-print("%d failure(s)" % fails)
-sys.exit(1 if fails else 0)
+finish()

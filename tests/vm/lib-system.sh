@@ -22,3 +22,16 @@ wait_secs() {
 		sleep 0.5
 	done
 }
+
+# need_installed [USERS...]: bail unless this is the systemd guest with
+# smpd's package installed (51-system-install) and each of USERS created
+# (52-system-udev): a later test cannot run without what an earlier made.
+need_installed() {
+	local u
+	[ "${SMP_VM_SYSTEMD:-0}" = 1 ] || bail "needs tests/vm/run --systemd"
+	dpkg-query -W -f='${db:Status-Abbrev}' smpd 2> /dev/null | grep -q '^ii' ||
+		bail "smpd is not installed (51-system-install failed?)"
+	for u in "$@"; do
+		id "$u" > /dev/null 2>&1 || bail "user $u missing (52-system-udev failed?)"
+	done
+}

@@ -8,9 +8,7 @@
 . "$SMP_SRC/tests/vm/lib-system.sh"
 plan 18
 
-[ "${SMP_VM_SYSTEMD:-0}" = 1 ] || bail "needs tests/vm/run --systemd"
-dpkg-query -W -f='${db:Status-Abbrev}' smpd 2> /dev/null | grep -q '^ii' ||
-	bail "smpd is not installed (51-system-install failed?)"
+need_installed
 id alice > /dev/null 2>&1 || useradd -M -s /bin/sh -G smp alice
 id bob > /dev/null 2>&1 || useradd -M -s /bin/sh bob
 id carol > /dev/null 2>&1 || useradd -M -s /bin/sh -G smp,smp-admin carol

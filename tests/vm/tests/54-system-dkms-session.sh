@@ -12,10 +12,7 @@
 . "$SMP_SRC/tests/vm/lib-system.sh"
 plan 12
 
-[ "${SMP_VM_SYSTEMD:-0}" = 1 ] || bail "needs tests/vm/run --systemd"
-dpkg-query -W -f='${db:Status-Abbrev}' smpd 2> /dev/null | grep -q '^ii' ||
-	bail "smpd is not installed (51-system-install failed?)"
-for u in alice bob carol; do id "$u" > /dev/null 2>&1 || bail "user $u missing (52-system-udev failed?)"; done
+need_installed alice bob carol
 
 EV=/run/smp-sim.events
 # 53-system-session blacklists smpusb and takes the blacklist away again.

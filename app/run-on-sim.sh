@@ -45,32 +45,7 @@ wait_for() {    # wait_for SECONDS DESCRIPTION COMMAND...
 }
 
 cp "$top/daemon/data/smpd.conf" "$out/conf/smpd.conf"
-cat > "$out/bus/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir=$rt</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-  </policy>
-  <policy user="$(id -un)">
-    <allow own="org.libsmp.Smp1"/>
-  </policy>
-  <includedir>$out/bus/system.d</includedir>
-</busconfig>
-CONF
+cp "$top/build-aux/private-system-bus.conf" "$out/bus/bus.conf"
 cp "$top/daemon/data/org.libsmp.Smp1.conf" "$out/bus/system.d/"
 
 # smp-sim and smpd take real-time priority where allowed, as the device's
@@ -80,7 +55,7 @@ rt_sim=() rt_smpd=()
 if chrt -f 20 true 2>/dev/null; then
 	rt_sim=(chrt -f 20) rt_smpd=(chrt -f 10)
 fi
-exec 3< <(dbus-daemon --config-file="$out/bus/bus.conf" --nofork --print-address=1 2>"$rt/dbus.log")
+exec 3< <(dbus-daemon --config-file="$out/bus/bus.conf" --address="unix:dir=$rt" --nofork --print-address=1 2>"$rt/dbus.log")
 pids+=($!)
 read -r addr <&3
 export DBUS_SYSTEM_BUS_ADDRESS=$addr

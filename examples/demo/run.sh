@@ -53,42 +53,8 @@ cat > "$out/conf/limits.d/10-site.conf" <<'CONF'
 MaxDepthUm=900
 CONF
 
-cat > "$out/bus/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir=$rt</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-  </policy>
-  <includedir>$out/bus/system.d</includedir>
-</busconfig>
-CONF
+cp "$top/build-aux/private-system-bus.conf" "$out/bus/bus.conf"
 cp "$top/daemon/data/org.libsmp.Smp1.conf" "$out/bus/system.d/"
-# The shipped policy lets only smpd's system user (and root) own the name;
-# here smpd runs as whoever runs the demo.
-if [ "$(id -u)" -ne 0 ]; then
-	cat > "$out/bus/system.d/zz-demo-user.conf" <<CONF
-<busconfig>
-  <policy user="$(id -un)">
-    <allow own="org.libsmp.Smp1"/>
-    <allow send_type="method_call" send_interface="org.freedesktop.DBus.Peer" send_member="Ping"/>
-  </policy>
-</busconfig>
-CONF
-fi
 
 # The simulated firmware keeps real time like a device's MCU, and smpd's
 # lease renewal is a real-time duty (smpd.service: CPUSchedulingPolicy=fifo);
@@ -103,7 +69,7 @@ if chrt -f 20 true 2>/dev/null; then
 fi
 
 echo "== private system bus, polkit (mocked: every action allowed), simulator, smpd"
-exec 3< <("${rt_client[@]}" dbus-daemon --config-file="$out/bus/bus.conf" --nofork --print-address=1 2>"$rt/dbus.log")
+exec 3< <("${rt_client[@]}" dbus-daemon --config-file="$out/bus/bus.conf" --address="unix:dir=$rt" --nofork --print-address=1 2>"$rt/dbus.log")
 pids+=($!)
 read -r addr <&3
 export DBUS_SYSTEM_BUS_ADDRESS=$addr

@@ -30,6 +30,7 @@ device is attached through the backend of the mode (BACKEND_KIND).
 
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -178,38 +179,22 @@ class PrivateBus:
         file punches; smpd_conf: the smpd policy file to install (default:
         the shipped one)."""
         conf = os.path.join(tmp, 'bus.conf')
-        calls = ('<deny send_type="method_call"/>\n'
-                 '    <allow send_destination="org.freedesktop.PolicyKit1"/>') if strict else \
-            '<allow send_type="method_call"/>'
+        with open(os.path.join(SRC, 'build-aux', 'private-system-bus.conf')) as f:
+            text = f.read()
+        if strict:
+            text, n = re.subn(r'<allow send_type="method_call"/>',
+                              '<deny send_type="method_call"/>\n'
+                              '    <allow send_destination="org.freedesktop.PolicyKit1"/>', text)
+            assert n == 1, 'the private bus allows every method call by default'
         with open(conf, 'w') as f:
-            f.write(f'''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir={tmp}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    {calls}
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-  </policy>
-  <includedir>{tmp}/system.d</includedir>
-</busconfig>
-''')
+            f.write(text)
         os.makedirs(os.path.join(tmp, 'system.d'), exist_ok=True)
         # smpd's own deny-by-default policy file, as installed
         shutil.copy(smpd_conf or os.path.join(DATA, 'org.libsmp.Smp1.conf'),
                     os.path.join(tmp, 'system.d', 'org.libsmp.Smp1.conf'))
         r, w = os.pipe()
-        self.proc = subprocess.Popen(['dbus-daemon', '--config-file=' + conf, '--nofork',
+        self.proc = subprocess.Popen(['dbus-daemon', '--config-file=' + conf,
+                                      '--address=unix:dir=' + tmp, '--nofork',
                                       '--print-address=%d' % w], pass_fds=(w,),
                                      stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         os.close(w)

@@ -71,6 +71,8 @@ one_prefix() {
 	/etc/systemd/journal-remote.conf.d/smp-fleet.conf 644
 	/etc/stunnel/smp-journal-remote.conf 644
 	$prefix/lib/systemd/system/systemd-journal-upload.service.d/smp-fleet.conf 644
+	$prefix/lib/systemd/system/smpd.service.d/smp-fleet.conf 644
+	/etc/systemd/journald@smp-audit.conf 644
 	$prefix/lib/systemd/system/systemd-journal-remote.service.d/smp-fleet.conf 644
 	$prefix/lib/systemd/system/systemd-journal-remote.socket.d/smp-fleet.conf 644
 	LIST

@@ -240,10 +240,11 @@ enum smp_event_type {
 
 /** Status of the audit log found by smp_log_verify(). */
 enum smp_log_status {
-	SMP_LOG_INTACT = 0,	 /**< the chain and every seal verify */
-	SMP_LOG_TAMPERED = 3,	 /**< a record was altered, deleted or reordered, or a seal fails */
-	SMP_LOG_TRUNCATED = 4,	 /**< the log ends early */
-	SMP_LOG_UNVERIFIABLE = 5 /**< no key, a key of another log, or no log */
+	SMP_LOG_INTACT = 0,    /**< the chain and every seal verify */
+	SMP_LOG_TAMPERED = 3,  /**< a record was altered, deleted or reordered, or a seal fails */
+	SMP_LOG_TRUNCATED = 4, /**< the log ends early */
+	SMP_LOG_UNVERIFIABLE = 5, /**< no key, a key of another log, or no log */
+	SMP_LOG_GAP = 6		  /**< smp_log_verify_journal(): records missing between two held */
 };
 
 /** Output format of smp_log_export(). */
@@ -835,6 +836,27 @@ typedef void (*smp_log_progress)(uint64_t done, uint64_t total, void *userdata);
  */
 int smp_log_verify(const char *dir, const char *key, smp_log_progress progress, void *userdata,
 		   char **ret_description);
+
+/**
+ * Verify one workstation's audit trail as a collector received it
+ * (systemd-journal-remote; docs/fleet.md, docs/audit-log.md "Collecting
+ * and verifying centrally"): the same check as `smp-audit verify
+ * --journal`, through the audit library.
+ * @param journal_dir the collector's journal directory
+ * @param machine_id the workstation's machine id (32 hex digits), or NULL
+ * @param hostname its host name, when @p machine_id is NULL (exactly one)
+ * @param key its verification key; NULL: at best SMP_LOG_UNVERIFIABLE
+ * @param local_dir the workstation's own log (a copy) to compare, or NULL:
+ * a log replaced or rewritten there is SMP_LOG_TAMPERED, one cut back
+ * SMP_LOG_TRUNCATED
+ * @param[out] ret_description as smp_log_verify()'s (the first bad
+ * record's journal cursor); may be NULL
+ * @return the status (>= 0, enum smp_log_status, SMP_LOG_GAP included);
+ * -EINVAL (bad arguments, malformed key); -ENOENT/-ENOTDIR; other
+ * negative errno.
+ */
+int smp_log_verify_journal(const char *journal_dir, const char *machine_id, const char *hostname,
+			   const char *key, const char *local_dir, char **ret_description);
 
 /**
  * Write the log records that match the filters to @p out.  Does not verify.

@@ -48,12 +48,16 @@ static int verify_result(const struct audit_verify_report *report, char **ret_de
 				     rep.unsealed_records, rep.clean_close ? ", closed cleanly" : "");
 		else
 			r = asprintf(&desc,
-				     "%s at record %" PRIu64 " (file %s, offset %" PRIu64 "): %s; "
+				     "%s at record %" PRIu64 " (%s %s, offset %" PRIu64 "): %s; "
 				     "%" PRIu64 " records read, %" PRIu64 " seals",
 				     rep.status == AUDIT_VERIFY_TAMPERED  ? "tampered" :
 				     rep.status == AUDIT_VERIFY_TRUNCATED ? "truncated" :
+				     rep.status == AUDIT_VERIFY_GAP	  ? "gap" :
 									    "unverifiable",
-				     rep.seq, rep.file[0] ? rep.file : "-", rep.offset, rep.reason,
+				     rep.seq,
+				     /* audit_verify_journal(): the entry's journal cursor */
+				     strchr(rep.file, ';') ? "journal cursor" : "file",
+				     rep.file[0] ? rep.file : "-", rep.offset, rep.reason,
 				     rep.n_records, rep.n_seals);
 		if (r < 0)
 			return -ENOMEM;
@@ -75,6 +79,37 @@ _public_ int smp_log_verify(const char *dir, const char *key, smp_log_progress p
 	if (r < 0)
 		return r;
 	return verify_result(&rep, ret_description);
+}
+
+_public_ int smp_log_verify_journal(const char *journal_dir, const char *machine_id,
+				    const char *hostname, const char *key, const char *local_dir,
+				    char **ret_description)
+{
+	struct audit_verify_report rep;
+	char local[96];
+	int r;
+
+	if (!journal_dir || !journal_dir[0] || !machine_id == !hostname ||
+	    (local_dir && !local_dir[0]))
+		return -EINVAL;
+	r = audit_verify_journal(journal_dir, machine_id, hostname, key, local_dir, &rep);
+	if (r < 0)
+		return r;
+	if (rep.status != AUDIT_VERIFY_INTACT || !ret_description)
+		return verify_result(&rep, ret_description);
+	if (rep.local_checked)
+		snprintf(local, sizeof(local), "the workstation's log ends at record %" PRIu64,
+			 rep.local_last_seq);
+	else
+		snprintf(local, sizeof(local),
+			 "no local log compared: a log cut back there is not seen");
+	r = asprintf(ret_description,
+		     "intact: %" PRIu64 " records (seq %" PRIu64 "..%" PRIu64 ") at the collector, "
+		     "%" PRIu64 " seals, last sealed record %" PRIu64 ", %" PRIu64
+		     " records after it not yet sealed, %" PRIu64 " sent without their text; %s",
+		     rep.n_records, rep.first_seq, rep.last_seq, rep.n_seals, rep.last_sealed_seq,
+		     rep.unsealed_records, rep.n_withheld, local);
+	return r < 0 ? -ENOMEM : (int)rep.status;
 }
 
 _public_ int64_t smp_log_export(const char *dir, enum smp_log_format format, const char *session,

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """A clinic's workstations send their audit trail to a collector (issue 17, H12).
 
-usage: test-fleet.py SMP_AUDIT JOURNAL_GEN SOURCE_ROOT BUILD_ROOT
+usage: test-fleet.py SMP_AUDIT JOURNAL_GEN SOURCE_ROOT BUILD_ROOT SMPCTL
 
 docs/fleet.md followed from scratch: the blocks it marks `test-fleet:` run
 as they stand (certificates; the collector; each workstation with H set;
@@ -27,7 +27,11 @@ refused and nothing of it arrives; with the link cut (the upload fails and
 is restarted), then restored, and the collector restarted, nothing is
 missing or duplicated (the upload resumes from its saved cursor) and
 verification stays intact; one workstation's log cut back is named, the
-other still verifies intact, by `smp-audit verify` and by the fleet view.
+other still verifies intact, by `smp-audit verify`, by `smpctl log verify
+--journal` and by the fleet view.  Only smpd's entries leave a workstation:
+smpd logs to the journal namespace its drop-in names (LogNamespace=), and
+an entry another service wrote to the system journal (health data) never
+reaches the collector.
 """
 import json
 import os
@@ -42,7 +46,7 @@ import time
 
 from audittest import check, finish
 
-SMP_AUDIT, GEN, SRC, BUILD = sys.argv[1:5]
+SMP_AUDIT, GEN, SRC, BUILD, SMPCTL = sys.argv[1:6]
 WRAP = os.environ.get("SMP_TEST_WRAPPER", "").split()
 SYSTEMD = next((d for d in ("/lib/systemd", "/usr/lib/systemd")
                 if os.access(os.path.join(d, "systemd-journal-upload"), os.X_OK)), None)
@@ -89,7 +93,7 @@ def run(args, **kw):
 with open(os.path.join(SRC, "docs", "fleet.md")) as f:
     DOC = f.read()
 BLOCKS = dict(re.findall(r"<!-- test-fleet: (\S+) -->\n```sh\n(.*?)```", DOC, re.S))
-for name in ("certificates", "collector", "workstation", "verify", "fleet"):
+for name in ("certificates", "collector", "workstation", "verify", "verify-smpctl", "fleet"):
     if name not in BLOCKS:
         print("FAIL: docs/fleet.md has no block marked 'test-fleet: %s'" % name)
         sys.exit(1)
@@ -135,7 +139,7 @@ class Machine:
     """A directory that stands for one machine's /etc and /var."""
 
     def __init__(self, name, machine_id, packages):
-        self.name, self.root = name, os.path.join(T, name)
+        self.name, self.root, self.mid = name, os.path.join(T, name), machine_id
         for d in ("etc/ssl/certs", "etc/systemd", "etc/stunnel", "var/log/journal",
                   "var/lib/systemd/journal-upload"):
             os.makedirs(os.path.join(self.root, d))
@@ -182,7 +186,7 @@ class Machine:
         if "@" in unit:		# a template instance
             stock = unit.split("@")[0] + "@." + unit.rsplit(".", 1)[1]
             inst = unit.split("@")[1].rsplit(".", 1)[0]
-        paths = [os.path.join(STOCK_UNITS, stock)]
+        paths = [unit_file(stock)]
         d = self.path("/usr/lib/systemd/system/%s.d" % unit)
         if os.path.isdir(d):
             paths += [os.path.join(d, f) for f in sorted(os.listdir(d))]
@@ -191,9 +195,23 @@ class Machine:
             with open(path) as f:
                 for ln in f:
                     if ln.startswith(key + "="):
-                        v = ln.strip()[len(key) + 1:].replace("%i", inst)
+                        v = ln.strip()[len(key) + 1:].replace("%i", inst).replace("%m", self.mid)
                         values = [] if v == "" else values + [v]
         return values
+
+
+def unit_file(unit):
+    """The stock unit (Debian's packages), or smpd's own as the build made it."""
+    own = os.path.join(BUILD, "daemon", unit)
+    return own if os.path.exists(own) else os.path.join(STOCK_UNITS, unit)
+
+
+def audit_jdir(m):
+    """Where smpd's entries land on workstation m: the directory of the
+    journal namespace its drop-in names (journald writes MACHINE_ID.NAMESPACE)."""
+    ns = m.unit_settings("smpd.service", "LogNamespace")
+    assert len(ns) == 1, ns
+    return m.path("/var/log/journal/%s.%s" % (m.mid, ns[0]))
 
 
 def start(m, argv, name, restart=False):
@@ -316,13 +334,13 @@ try:
     for rel in installed:
         m = re.match(r"usr/lib/systemd/system/(.+)\.d/(.+)$", rel)
         if m:
-            shutil.copy(os.path.join(STOCK_UNITS, m[1]), units)
+            shutil.copy(unit_file(m[1]), units)
             os.makedirs(os.path.join(units, m[1] + ".d"), exist_ok=True)
             shutil.copy(FILES[rel], os.path.join(units, m[1] + ".d", m[2]))
             drop[m[1]] = rel
     p = run(["systemd-analyze", "verify", "--root=" + sar] + sorted(drop))
     said = [ln for ln in (p.stdout + p.stderr).decode(errors="replace").splitlines() if ".d/" in ln]
-    check(len(drop) == 3 and not said, "systemd-analyze verify: the three drop-ins parse cleanly",
+    check(len(drop) == 4 and not said, "systemd-analyze verify: the four drop-ins parse cleanly",
           repr((sorted(drop), said)))
 
     # 2. the collector
@@ -343,12 +361,25 @@ try:
         logs[h], keys[h] = os.path.join(T, h + ".log"), os.path.join(T, h + ".key")
         export = run(WRAP + [GEN, logs[h], keys[h], MID[h], h, str(n)], check=True).stdout
         entries[h] = [e for e in export.split(b"\n\n") if e.strip()]
+        os.makedirs(audit_jdir(w))
         os.makedirs(w.path("/var/log/journal/" + MID[h]))
+        with open(w.path("/etc/systemd/journald@smp-audit.conf")) as f:
+            check("Storage=persistent" in f.read(), "%s: smpd's journal namespace is kept on disk" % h)
 
-    def ws_journal(h, name, part):
-        out = ws[h].path("/var/log/journal/%s/%s" % (MID[h], name))
+    def ws_journal(h, name, part, jdir=None):
+        out = os.path.join(jdir or audit_jdir(ws[h]), name)
         run([os.path.join(SYSTEMD, "systemd-journal-remote"), "--output=" + out, "-"],
             input=b"\n\n".join(part) + b"\n\n", check=True)
+
+    # What another service of the workstation logs to the system journal
+    # (the clinic's records program, with a patient's name and diagnosis)
+    # must stay there.
+    HEALTH = b"MESSAGE=patient Erika Mustermann: alopecia areata, allergic to PPD"
+    for h in ws:
+        ws_journal(h, "system.journal", [
+            b"__REALTIME_TIMESTAMP=1765000000000000\n_MACHINE_ID=" + MID[h].encode() + b"\n_HOSTNAME="
+            + h.encode() + b"\n_SYSTEMD_UNIT=clinic-records.service\nPRIORITY=6\n" + HEALTH],
+            ws[h].path("/var/log/journal/" + MID[h]))
 
     half = len(entries["chair-1"]) // 2
     # --system reads system.journal and its rotated system@*.journal only:
@@ -359,13 +390,15 @@ try:
     # A stranger: a certificate the clinic's CA did not sign is refused.
     intr = Machine("intruder", "1a7e0de000000000000000000000000e", ["smp-fleet-upload"])
     intr.shell(BLOCKS["workstation"], H="chair-9")
-    os.makedirs(intr.path("/var/log/journal/1a7e0de000000000000000000000000e"))
+    os.makedirs(audit_jdir(intr))
     run([os.path.join(SYSTEMD, "systemd-journal-remote"),
-         "--output=" + intr.path("/var/log/journal/1a7e0de000000000000000000000000e/system.journal"), "-"],
+         "--output=" + os.path.join(audit_jdir(intr), "system.journal"), "-"],
         input=b"\n\n".join(entries["chair-2"]).replace(MID["chair-2"].encode(), b"1a7e0de000000000000000000000000e")
         + b"\n\n", check=True)
     p = run(intr.cmd(upload_cmd(intr) + ["--follow=no"]), timeout=60)
-    check(p.returncode != 0, "a client certificate from another CA is refused", p.stderr.decode(errors="replace"))
+    # refused by the collector, not failed before it (no journal to read, ...)
+    check(p.returncode != 0 and b"Upload to https://" in p.stderr,
+          "a client certificate from another CA is refused", p.stderr.decode(errors="replace"))
 
     # The uploads, as their units run them (following the journal).
     up = {h: start(ws[h], upload_cmd(ws[h]), "upload-" + h, restart=True) for h in ws}
@@ -374,6 +407,11 @@ try:
     check(wait_for(MID["chair-2"], set(chains(entries["chair-2"])), up["chair-2"]),
           "chair-2's sessions arrive with its own certificate")
     check(at_collector("1a7e0de000000000000000000000000e") == [], "nothing of the refused client arrives")
+    # the same TLS setup with the clinic's certificate does get through: the
+    # refusal above is the certificate's, not a broken client
+    p = run(ws["chair-2"].cmd(upload_cmd(ws["chair-2"]) + ["--follow=no"]), timeout=60)
+    check(p.returncode == 0, "the same upload with the clinic's certificate is accepted",
+          p.stderr.decode(errors="replace"))
 
     def verify(h, *extra):
         block = BLOCKS["verify"].replace("/var/log/journal/remote", COLLECTOR_JDIR).replace(
@@ -387,6 +425,18 @@ try:
     check(rc == 0 and "INTACT" in text, "chair-1's first half verifies intact at the collector", text)
     rc, text = verify("chair-2")
     check(rc == 0 and "INTACT" in text, "chair-2 verifies intact at the collector", text)
+    for h in ws:
+        p = run(["journalctl", "-D", COLLECTOR_JDIR, "-o", "export", "_MACHINE_ID=" + MID[h]])
+        check(p.returncode == 0 and b"SMPC_CHAIN=" in p.stdout and HEALTH not in p.stdout,
+              "%s: only smpd's entries left the workstation, not another service's" % h)
+
+    def smpctl(h, *extra):
+        """docs/fleet.md's smpctl form of the same verification."""
+        argv = BLOCKS["verify-smpctl"].replace("/var/log/journal/remote", COLLECTOR_JDIR).replace(
+            "/media/safe/$H.key", keys[h]).replace("$H", h).split()
+        assert argv[:3] == ["smpctl", "log", "verify"], argv
+        p = run(WRAP + [SMPCTL] + argv[1:] + list(extra))
+        return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
 
     # The link cut: the upload fails and is restarted (Restart=on-failure);
     # the workstation writes on meanwhile.
@@ -425,6 +475,12 @@ try:
           "the whole log verifies intact at the collector, compared with the local log, each record once", text)
     rc, text = verify("chair-2", "--local", logs["chair-2"])
     check(rc == 0 and "INTACT" in text, "the second workstation verifies intact beside it", text)
+    rc, text = smpctl("chair-1", "--local=" + logs["chair-1"])
+    check(rc == 0 and text.startswith("intact: %d records" % len(sent)),
+          "smpctl log verify --journal: the same verdict, intact", text)
+    rc, text = smpctl("chair-1", "--local=" + logs["chair-2"])
+    check(rc == 3 and text.startswith("tampered"),
+          "smpctl log verify --journal: another log given as the local one is named tampered", text)
 
     # One workstation's log cut back: named; the other still intact.
     files = sorted(f for f in os.listdir(logs["chair-1"]) if f.endswith(".smplog"))
@@ -432,6 +488,10 @@ try:
     os.truncate(path, os.path.getsize(path) - 1)
     rc, text = verify("chair-1", "--local", logs["chair-1"])
     check(rc == 4 and "TRUNCATED" in text, "a workstation log cut back is named truncated", text)
+    rc, text = smpctl("chair-1", "--local=" + logs["chair-1"])
+    check(rc == 4 and text.startswith("truncated"), "smpctl log verify --journal names it truncated too", text)
+    rc, text = smpctl("chair-2", "--local=" + logs["chair-2"])
+    check(rc == 0 and text.startswith("intact"), "smpctl: the untouched workstation intact", text)
     rc, text = verify("chair-2", "--local", logs["chair-2"])
     check(rc == 0 and "INTACT" in text, "the untouched workstation still verifies intact", text)
 

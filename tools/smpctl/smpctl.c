@@ -31,6 +31,7 @@ enum {
 	EXIT_LOG_TAMPERED = 3, /* log verify: as smp-audit */
 	EXIT_LOG_TRUNCATED = 4,
 	EXIT_LOG_UNVERIFIABLE = 5,
+	EXIT_LOG_GAP = 6,      /* log verify --journal: records missing at the collector */
 	EXIT_DENIED = 10,      /* not authorized */
 	EXIT_REFUSED = 11,     /* refused by the safety policy: limit, interlock */
 	EXIT_UNAVAILABLE = 12, /* smpd not running, no such device, connection lost */
@@ -1570,8 +1571,14 @@ static int cmd_log(int argc, char **argv)
 					      { "client", required_argument, NULL, 'c' },
 					      { "since", required_argument, NULL, 'S' },
 					      { "until", required_argument, NULL, 'U' },
+					      { "journal", required_argument, NULL, 'J' },
+					      { "machine", required_argument, NULL, 'M' },
+					      { "host", required_argument, NULL, 'H' },
+					      { "local", required_argument, NULL, 'L' },
 					      {} };
 	const char *sub = argc > 1 ? argv[1] : "", *session = NULL, *who = NULL;
+	/* log verify --journal: a collector's copy (docs/fleet.md) */
+	const char *journal = NULL, *machine = NULL, *host = NULL, *local = NULL;
 	char *key = NULL, *desc = NULL;
 	enum smp_log_format fmt = SMP_LOG_FORMAT_JSON;
 	int64_t since = 0, until = 0;
@@ -1616,9 +1623,20 @@ static int cmd_log(int argc, char **argv)
 				return usage_error("log: \"%s\" is not a date", optarg);
 			}
 			break;
+		case 'J': /* log verify --journal=JDIR (--machine=ID|--host=NAME) [--local=DIR] */
+		case 'M':
+		case 'H':
+		case 'L':
+			*(c == 'J' ? &journal :
+			  c == 'M' ? &machine :
+			  c == 'H' ? &host :
+				     &local) = optarg;
+			break;
 		default:
 			free(key);
-			return usage_error("usage: log verify [--key=KEY|--key-file=FILE] | "
+			return usage_error("usage: log verify [--key=KEY|--key-file=FILE] "
+					   "[--journal=JDIR (--machine=ID|--host=NAME) "
+					   "[--local=DIR]] | "
 					   "log export [--format=json|csv] [--session=ID] [--client=P] "
 					   "[--since=DATE] [--until=DATE]");
 		}
@@ -1626,6 +1644,12 @@ static int cmd_log(int argc, char **argv)
 	if (optind + 1 != argc) {
 		free(key);
 		return usage_error("log %s: unexpected argument \"%s\"", sub, argv[optind + 1]);
+	}
+	if ((journal || machine || host || local) &&
+	    (sub[0] != 'v' || !journal || !machine == !host)) {
+		free(key);
+		return usage_error("log verify --journal=JDIR needs exactly one of --machine=ID, "
+				   "--host=NAME (and --local=DIR only with them)");
 	}
 
 	if (sub[0] == 'e') {
@@ -1645,14 +1669,19 @@ static int cmd_log(int argc, char **argv)
 		return EXIT_OK;
 	}
 
-	r = smp_log_verify(arg_log_dir, key, isatty(STDERR_FILENO) && !arg_json ? progress : NULL,
-			   NULL, &desc);
+	if (journal)
+		r = smp_log_verify_journal(journal, machine, host, key, local, &desc);
+	else
+		r = smp_log_verify(arg_log_dir, key,
+				   isatty(STDERR_FILENO) && !arg_json ? progress : NULL, NULL, &desc);
 	free(key);
-	if (isatty(STDERR_FILENO) && !arg_json)
+	if (!journal && isatty(STDERR_FILENO) && !arg_json)
 		fprintf(stderr, "\r\033[2K");
 	if (r < 0) {
 		fprintf(stderr, "smpctl: log verify %s: %s\n",
-			arg_log_dir ? arg_log_dir : SMP_LOG_DEFAULT_DIR,
+			journal	    ? journal :
+			arg_log_dir ? arg_log_dir :
+				      SMP_LOG_DEFAULT_DIR,
 			r == -EINVAL ? "the verification key is malformed" : strerror(-r));
 		return r == -ENOENT ? EXIT_LOG_UNVERIFIABLE : EXIT_FAIL;
 	}
@@ -1660,9 +1689,9 @@ static int cmd_log(int argc, char **argv)
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "status",
-				       json_object_new_string(
-					       (const char *[]){ "intact", "", "", "tampered",
-								 "truncated", "unverifiable" }[r]));
+				       json_object_new_string((const char *[]){
+					       "intact", "", "", "tampered", "truncated",
+					       "unverifiable", "gap" }[r]));
 		json_object_object_add(o, "description", json_object_new_string(desc));
 		print_json(o);
 	} else
@@ -1675,6 +1704,8 @@ static int cmd_log(int argc, char **argv)
 		return EXIT_LOG_TAMPERED;
 	case SMP_LOG_TRUNCATED:
 		return EXIT_LOG_TRUNCATED;
+	case SMP_LOG_GAP:
+		return EXIT_LOG_GAP;
 	default:
 		return EXIT_LOG_UNVERIFIABLE;
 	}
@@ -1969,6 +2000,8 @@ static void help(void)
 	       "  session report ID [--output=F] [--key=K|--key-file=F]   HTML report\n"
 	       "  limits show                  effective limits and where they come from\n"
 	       "  log verify [--key=K|--key-file=F]\n"
+	       "             [--journal=JDIR (--machine=ID|--host=NAME) [--local=DIR]]\n"
+	       "                               a workstation's log at a collector\n"
 	       "  log export [--format=json|csv] [--session=ID] [--client=P] [--since=D] [--until=D]\n"
 	       "  log recall (--pigment-lot=L|--cartridge=ID|--cartridge-lot=L) (--key=K|--key-file=F)\n"
 	       "             [--format=table|json|csv]\n"

@@ -63,10 +63,12 @@ struct app {
 	/* session form */
 	GtkWidget *e_client, *e_operator, *dd_zone, *e_lot, *e_manufacturer, *e_patch, *e_screening;
 	GtkWidget *refusal, *session_label;
+	GtkWidget *b_begin, *b_end;
 
 	/* treatment */
 	GtkWidget *spin[4];
 	GtkWidget *param_refusal, *run_refusal, *run_state;
+	GtkWidget *b_start, *b_stop, *b_clear;
 	GtkWidget *tl[TL_COUNT + 1];
 	guint64 summaries;  /* telemetry summaries shown */
 	guint refresh_idle; /* a refresh_devices() to come, 0 when none */
@@ -360,6 +362,39 @@ static void bound_setpoints(struct app *a)
 	}
 }
 
+static void set_suggested(GtkWidget *w, gboolean on)
+{
+	if (on)
+		gtk_widget_add_css_class(w, "suggested-action");
+	else
+		gtk_widget_remove_css_class(w, "suggested-action");
+}
+
+/*
+ * The buttons follow the state smpd reports for the device in use, so the
+ * screen never offers what smpd would refuse for its state, nor suggests
+ * it: Start only while the needle is idle (suggested once a session is
+ * open), Stop only while it runs, Clear fault only while a fault or the
+ * emergency stop is latched (then the suggested action), Begin session
+ * while none is open and End session while one is.  Emergency Stop is
+ * always there.
+ */
+static void update_controls(struct app *a)
+{
+	enum smp_device_state st = a->device ? smp_device_get_state(a->device) :
+					       SMP_DEVICE_STATE_GONE;
+	gboolean latched = st == SMP_DEVICE_STATE_FAULT || st == SMP_DEVICE_STATE_ESTOP;
+
+	gtk_widget_set_sensitive(a->b_start, st == SMP_DEVICE_STATE_IDLE);
+	set_suggested(a->b_start, st == SMP_DEVICE_STATE_IDLE && a->session);
+	gtk_widget_set_sensitive(a->b_stop, st == SMP_DEVICE_STATE_RUNNING);
+	gtk_widget_set_sensitive(a->b_clear, latched);
+	set_suggested(a->b_clear, latched);
+	gtk_widget_set_sensitive(a->b_begin, a->device && !a->session);
+	set_suggested(a->b_begin, a->device && !a->session && !latched);
+	gtk_widget_set_sensitive(a->b_end, a->session != NULL);
+}
+
 static void refresh_devices(struct app *a)
 {
 	GtkWidget *c;
@@ -389,6 +424,7 @@ static void refresh_devices(struct app *a)
 	} else {
 		gtk_label_set_text(GTK_LABEL(a->run_state), "Device state: no device");
 	}
+	update_controls(a);
 }
 
 /*
@@ -583,6 +619,7 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 
 			gtk_label_set_text(GTK_LABEL(a->session_label), t);
 			a->session = smp_session_unref(a->session);
+			update_controls(a);
 		}
 		break;
 	}
@@ -629,7 +666,7 @@ static void emergency_stop(struct app *a)
 			    "High priority alarm: estop: the emergency stop is latched; "
 			    "Clear fault goes on");
 	g_string_free(s, TRUE);
-	refresh_devices(a);
+	refresh_soon(a);
 }
 
 static void on_estop_action(GSimpleAction *action, GVariant *param, gpointer user_data)
@@ -765,6 +802,7 @@ static void on_end(GtkButton *b, gpointer user_data)
 	}
 	gtk_label_set_text(GTK_LABEL(a->session_label), "Session ended");
 	a->session = smp_session_unref(a->session);
+	update_controls(a);
 }
 
 static uint32_t spin_value(struct app *a, enum smp_param p, double scale)
@@ -826,7 +864,7 @@ static void run_call(struct app *a, int (*call)(smp_device *), bool ends_alarm)
 			     smp_device_get_error_message(a->device), r);
 	else if (ends_alarm)
 		set_alarm(a, ALARM_NONE, NULL);
-	refresh_devices(a);
+	refresh_soon(a);
 }
 
 static void on_start(GtkButton *b, gpointer user_data)
@@ -873,8 +911,8 @@ static GtkWidget *session_page(struct app *a)
 	gtk_box_append(GTK_BOX(box), GTK_WIDGET(g));
 
 	buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
-	begin = big_button("_Begin session", "suggested-action");
-	end = big_button("E_nd session", NULL);
+	begin = a->b_begin = big_button("_Begin session", "suggested-action");
+	end = a->b_end = big_button("E_nd session", NULL);
 	g_signal_connect(begin, "clicked", G_CALLBACK(on_begin), a);
 	g_signal_connect(end, "clicked", G_CALLBACK(on_end), a);
 	gtk_box_append(GTK_BOX(buttons), begin);
@@ -921,9 +959,9 @@ static GtkWidget *treatment_page(struct app *a)
 	gtk_box_append(GTK_BOX(box), a->param_refusal);
 
 	buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
-	start = big_button("_Start", "suggested-action");
-	stop = big_button("S_top", NULL);
-	clear = big_button("_Clear fault", NULL);
+	start = a->b_start = big_button("_Start", NULL);
+	stop = a->b_stop = big_button("S_top", NULL);
+	clear = a->b_clear = big_button("_Clear fault", NULL);
 	g_signal_connect(start, "clicked", G_CALLBACK(on_start), a);
 	g_signal_connect(stop, "clicked", G_CALLBACK(on_stop), a);
 	g_signal_connect(clear, "clicked", G_CALLBACK(on_clear_fault), a);

@@ -34,6 +34,28 @@ enum {
 	TL_COUNT
 };
 
+/* The live plots: the last 60 s of telemetry (TelemetryHz 4 by default). */
+#define PLOT_N 240
+enum {
+	PL_VOLTAGE,
+	PL_CURRENT,
+	PL_RATE,
+	PL_DEPTH,
+	PL_TEMP,
+	PL_COUNT
+};
+
+struct app;
+
+struct plot {
+	struct app *app;
+	GtkWidget *area;
+	int param; /* the smp_param whose max limit is drawn, -1 for none */
+	double scale;
+	double v[PLOT_N]; /* in the unit shown, oldest first from head */
+	int n, head;
+};
+
 /* IEC 60601-1-8 alarm priorities, each with its colour (alarm_css). */
 enum alarm_priority {
 	ALARM_NONE,
@@ -70,6 +92,7 @@ struct app {
 	GtkWidget *param_refusal, *run_refusal, *run_state;
 	GtkWidget *b_start, *b_stop, *b_clear;
 	GtkWidget *tl[TL_COUNT + 1];
+	struct plot plots[PL_COUNT];
 	guint64 summaries;  /* telemetry summaries shown */
 	guint refresh_idle; /* a refresh_devices() to come, 0 when none */
 
@@ -451,6 +474,77 @@ static void refresh_soon(struct app *a)
 
 /* ---- events -------------------------------------------------------------------- */
 
+/*
+ * One plot: the trace (blue) right to left from the newest sample, on a
+ * scale from 0 to a little above the larger of its highest sample and the
+ * max limit in force, which is drawn dashed in the alarm red.  Drawn by the
+ * frame clock, below the libsmp source's priority: a sample only queues a
+ * redraw.
+ */
+static void plot_draw(GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
+{
+	struct plot *p = data;
+	double top = 0, limit = -1;
+	uint32_t lim;
+	const char *title = gtk_widget_get_name(GTK_WIDGET(area));
+
+	(void)area;
+	for (int i = 0; i < p->n; i++)
+		top = MAX(top, p->v[i]);
+	if (p->param >= 0 && p->app->device &&
+	    smp_device_get_limit(p->app->device, p->param, SMP_BOUND_MAX, &lim, NULL, NULL) == 0)
+		limit = lim / p->scale;
+	top = MAX(top, limit) * 1.15;
+	if (top <= 0)
+		top = 1;
+	cairo_set_source_rgb(cr, 1, 1, 1);
+	cairo_paint(cr);
+	cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+	cairo_set_line_width(cr, 1);
+	cairo_rectangle(cr, 0.5, 0.5, w - 1, h - 1);
+	cairo_stroke(cr);
+	if (limit >= 0) {
+		static const double dash[] = { 6, 4 };
+		double y = h - 1 - (h - 2) * limit / top;
+
+		cairo_set_source_rgb(cr, 0xc0 / 255.0, 0x1c / 255.0, 0x28 / 255.0);
+		cairo_set_dash(cr, dash, 2, 0);
+		cairo_move_to(cr, 1, y);
+		cairo_line_to(cr, w - 1, y);
+		cairo_stroke(cr);
+		cairo_set_dash(cr, NULL, 0, 0);
+	}
+	if (p->n > 0) {
+		cairo_set_source_rgb(cr, 0x1c / 255.0, 0x71 / 255.0, 0xd8 / 255.0);
+		cairo_set_line_width(cr, 2);
+		for (int i = 0; i < p->n; i++) {
+			double v = p->v[(p->head + PLOT_N - p->n + i) % PLOT_N];
+			double x = w - 1 - (double)(p->n - 1 - i) * (w - 2) / (PLOT_N - 1);
+			double y = h - 1 - (h - 2) * v / top;
+
+			if (i == 0)
+				cairo_move_to(cr, x, y);
+			else
+				cairo_line_to(cr, x, y);
+		}
+		cairo_stroke(cr);
+	}
+	cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+	cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+	cairo_set_font_size(cr, 13);
+	cairo_move_to(cr, 6, 16);
+	cairo_show_text(cr, title);
+}
+
+static void plot_push(struct plot *p, double v)
+{
+	p->v[p->head] = v;
+	p->head = (p->head + 1) % PLOT_N;
+	if (p->n < PLOT_N)
+		p->n++;
+	gtk_widget_queue_draw(p->area);
+}
+
 static void show_telemetry(struct app *a, smp_device *d)
 {
 	static const struct {
@@ -475,6 +569,8 @@ static void show_telemetry(struct app *a, smp_device *d)
 
 		if (smp_device_get_telemetry(d, tv[i].v, &v) < 0)
 			continue;
+		if (i <= TL_TEMP)
+			plot_push(&a->plots[i], (double)v / tv[i].scale);
 		if (i == TL_PEDAL)
 			s = g_strdup(v ? "Pedal down" : "Pedal up");
 		else
@@ -926,6 +1022,49 @@ static GtkWidget *session_page(struct app *a)
 	return box;
 }
 
+/*
+ * The live plots, each an image for a screen reader, named "Voltage plot"
+ * etc.; the values themselves are in the labels above them.
+ */
+static GtkWidget *plots_view(struct app *a)
+{
+	static const struct {
+		const char *title, *name;
+		int param;
+		double scale;
+	} pl[] = {
+		[PL_VOLTAGE] = { "Voltage (V)", "Voltage plot", SMP_PARAM_VOLTAGE, 1000.0 },
+		[PL_CURRENT] = { "Current (A)", "Current plot", SMP_PARAM_CURRENT, 1000.0 },
+		[PL_RATE] = { "Stroke rate (Hz)", "Stroke rate plot", SMP_PARAM_STROKE_RATE, 100.0 },
+		[PL_DEPTH] = { "Depth (mm)", "Depth plot", SMP_PARAM_DEPTH, 1000.0 },
+		[PL_TEMP] = { "Temperature (°C)", "Temperature plot", -1, 100.0 },
+	};
+	GtkWidget *grid = gtk_grid_new();
+
+	gtk_grid_set_column_spacing(GTK_GRID(grid), 8);
+	gtk_grid_set_column_homogeneous(GTK_GRID(grid), TRUE);
+	for (int i = 0; i < PL_COUNT; i++) {
+		struct plot *p = &a->plots[i];
+		GtkWidget *d = g_object_new(GTK_TYPE_DRAWING_AREA, "accessible-role",
+					    GTK_ACCESSIBLE_ROLE_IMG, NULL);
+
+		p->app = a;
+		p->area = d;
+		p->param = pl[i].param;
+		p->scale = pl[i].scale;
+		gtk_widget_set_name(d, pl[i].title);
+		gtk_widget_set_size_request(d, 140, 110);
+		gtk_widget_set_hexpand(d, TRUE);
+		gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(d), plot_draw, p, NULL);
+		gtk_accessible_update_property(GTK_ACCESSIBLE(d), GTK_ACCESSIBLE_PROPERTY_LABEL,
+					       pl[i].name, GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
+					       "the last 60 seconds; dashed: the max limit in force",
+					       -1);
+		gtk_grid_attach(GTK_GRID(grid), d, i, 0, 1, 1);
+	}
+	return grid;
+}
+
 static GtkWidget *treatment_page(struct app *a)
 {
 	static const struct {
@@ -984,6 +1123,7 @@ static GtkWidget *treatment_page(struct app *a)
 		gtk_flow_box_append(GTK_FLOW_BOX(tbox), a->tl[i]);
 	}
 	gtk_box_append(GTK_BOX(box), tbox);
+	gtk_box_append(GTK_BOX(box), plots_view(a));
 	return box;
 }
 

@@ -351,6 +351,9 @@ def colour_share(stack, el, rgb, tolerance=48):
 ALARM_RED = (0xc0, 0x1c, 0x28)
 # libadwaita 1.2's accent colour: a button of class suggested-action
 SUGGESTED_BLUE = (0x35, 0x84, 0xe4)
+# the live plots' trace (plot_draw() in main.c)
+PLOT_BLUE = (0x1c, 0x71, 0xd8)
+PLOTS = ('Voltage plot', 'Current plot', 'Stroke rate plot', 'Depth plot', 'Temperature plot')
 
 
 def buttons_follow(root, state, stack=None):
@@ -598,6 +601,11 @@ def test_session_runs_with_telemetry(stack):
     first = updates()
     wait_screen(lambda: updates() >= first + 4, 5, 'four more telemetry updates on screen')
     screenshot(stack, 'treatment-running')
+    # the live plots: each an image named for a screen reader, with a trace
+    # drawn in it (a few percent of its pixels; an empty plot has none)
+    for name in PLOTS:
+        share = colour_share(stack, find(root, 'image', name), PLOT_BLUE, tolerance=40)
+        assert share > 0.002, f'{name}: no trace drawn ({share:.1%} of its pixels)'
     # still running: the application's heartbeats reach smpd from its main loop
     T.pump(1.5)
     assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]

@@ -655,7 +655,7 @@ static void scenario_signal_values(const char *pseudonym, pid_t smpd)
 	wait_state(c, d, SMP_DEVICE_STATE_RUNNING, 5);
 	CHECK_R(smp_client_set_method_timeout(c, 3 * 1000000ULL), 0);
 	CHECK_R(smp_device_stop(d), 0);
-	usleep(300000); /* smpd (real time) has sent the signal; nothing dispatched it yet */
+	usleep((useconds_t)(300000 * slow)); /* smpd (real time) has sent the signal */
 	changed = n.changed;
 	CHECK(smp_device_get_state(d) == SMP_DEVICE_STATE_RUNNING);
 	CHECK(kill(smpd, SIGSTOP) == 0);

@@ -91,6 +91,7 @@ struct app {
 	GtkWidget *spin[4];
 	GtkWidget *param_refusal, *run_refusal, *run_state;
 	GtkWidget *b_start, *b_stop, *b_clear;
+	GtkWidget *e_note, *b_note, *note_result;
 	GtkWidget *tl[TL_COUNT + 1];
 	struct plot plots[PL_COUNT];
 	guint64 summaries;  /* telemetry summaries shown */
@@ -416,6 +417,7 @@ static void update_controls(struct app *a)
 	gtk_widget_set_sensitive(a->b_begin, a->device && !a->session);
 	set_suggested(a->b_begin, a->device && !a->session && !latched);
 	gtk_widget_set_sensitive(a->b_end, a->session != NULL);
+	gtk_widget_set_sensitive(a->b_note, a->session != NULL);
 }
 
 static void refresh_devices(struct app *a)
@@ -981,6 +983,36 @@ static void on_clear_fault(GtkButton *b, gpointer user_data)
 	run_call(user_data, smp_device_clear_fault, true);
 }
 
+/* A note in the open session's record ("photos taken"), through smpd. */
+static void on_annotate(GtkButton *b, gpointer user_data)
+{
+	struct app *a = user_data;
+	g_autofree char *text = g_strdup(entry_text(a->e_note));
+	int r;
+
+	(void)b;
+	gtk_widget_remove_css_class(a->note_result, "error");
+	if (!a->session) {
+		show_refusal(a->note_result, SMP_ERROR_NO_SESSION, "no session is open", -ENOENT);
+		gtk_widget_add_css_class(a->note_result, "error");
+		return;
+	}
+	r = smp_session_annotate(a->session, g_strstrip(text));
+	if (r < 0) {
+		show_refusal(a->note_result, smp_session_get_error_name(a->session),
+			     smp_session_get_error_message(a->session), r);
+		gtk_widget_add_css_class(a->note_result, "error");
+		return;
+	}
+	{
+		g_autofree char *t = g_strdup_printf("Annotation recorded: %s", text);
+
+		gtk_label_set_text(GTK_LABEL(a->note_result), t);
+		gtk_widget_set_visible(a->note_result, TRUE);
+	}
+	gtk_editable_set_text(GTK_EDITABLE(a->e_note), "");
+}
+
 /* ---- the window ---------------------------------------------------------------- */
 
 static GtkWidget *session_page(struct app *a)
@@ -1124,6 +1156,19 @@ static GtkWidget *treatment_page(struct app *a)
 	}
 	gtk_box_append(GTK_BOX(box), tbox);
 	gtk_box_append(GTK_BOX(box), plots_view(a));
+	{
+		GtkGrid *ng = GTK_GRID(gtk_grid_new());
+
+		gtk_grid_set_column_spacing(ng, 12);
+		a->e_note = labelled(ng, 0, "Annotat_ion", entry("e.g. photos taken"));
+		a->b_note = big_button("Add annotation", NULL);
+		g_signal_connect(a->b_note, "clicked", G_CALLBACK(on_annotate), a);
+		gtk_grid_attach(ng, a->b_note, 2, 0, 1, 1);
+		gtk_box_append(GTK_BOX(box), GTK_WIDGET(ng));
+		a->note_result = value_label("");
+		gtk_widget_set_visible(a->note_result, FALSE);
+		gtk_box_append(GTK_BOX(box), a->note_result);
+	}
 	return box;
 }
 

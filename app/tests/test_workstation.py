@@ -606,6 +606,22 @@ def test_session_runs_with_telemetry(stack):
     for name in PLOTS:
         share = colour_share(stack, find(root, 'image', name), PLOT_BLUE, tolerance=40)
         assert share > 0.002, f'{name}: no trace drawn ({share:.1%} of its pixels)'
+    # an annotation during the session: shown as recorded, and in smpd's
+    # audit log (the record of the session)
+    note = 'photos taken (UI test)'
+    type_into(root, 'Annotation', note)
+    click(root, 'push button', 'Add annotation')
+    label_text(root, 'Annotation recorded: ' + note)
+    logdir = os.path.join(stack.smpd.state_dir, 'audit')
+
+    def in_log():
+        for f in os.listdir(logdir):
+            with open(os.path.join(logdir, f), 'rb') as fh:
+                data = fh.read()
+            if note.encode() in data:
+                return True
+        return False
+    T.wait_for(in_log, 5, 'the annotation in smpd\'s audit log')
     # still running: the application's heartbeats reach smpd from its main loop
     T.pump(1.5)
     assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]

@@ -281,6 +281,37 @@ static smp_session *client_find_session(smp_client *c, const char *path)
 	return NULL;
 }
 
+/*
+ * A device's PropertiesChanged: the new values come in the signal, and are
+ * taken from it.  Only a property smpd announces as invalidated (Limits,
+ * DeviceFaults: docs/dbus.md) is read back, with GetAll.  No method call
+ * for the common case: this runs inside the application's dispatch, and a
+ * synchronous round trip to smpd per change (several in a row after a start
+ * or a fault) held back everything behind it, the claimant's Heartbeat
+ * included, by as many round trips through a loaded bus.
+ */
+static int device_apply_changed(smp_device *d, sd_bus_message *m)
+{
+	const char *iface;
+	char **invalidated = NULL;
+	bool fetch;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &iface);
+	if (r < 0 || strcmp(iface, SMP_IFACE_DEVICE) != 0)
+		return smp_device_update(d); /* not the interface libsmp knows: read it all */
+	r = smp_device_parse_properties(d, m);
+	if (r >= 0)
+		r = sd_bus_message_read_strv(m, &invalidated);
+	if (r < 0)
+		return smp_device_update(d); /* malformed: read it all */
+	fetch = invalidated && invalidated[0];
+	for (size_t i = 0; invalidated && invalidated[i]; i++)
+		free(invalidated[i]);
+	free(invalidated);
+	return fetch ? smp_device_update(d) : 0;
+}
+
 static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	smp_client *c = userdata;
@@ -298,7 +329,7 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	if (sd_bus_message_is_signal(m, "org.freedesktop.DBus.Properties", "PropertiesChanged")) {
 		d = smp_client_device_by_path(c, path);
 		if (d) {
-			if (smp_device_update(d) >= 0)
+			if (device_apply_changed(d, m) >= 0)
 				smp_client_emit(c, SMP_EVENT_DEVICE_CHANGED, d, NULL, NULL, NULL, 0);
 			return 0;
 		}

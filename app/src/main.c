@@ -34,6 +34,28 @@ enum {
 	TL_COUNT
 };
 
+/* The live plots: the last 60 s of telemetry (TelemetryHz 4 by default). */
+#define PLOT_N 240
+enum {
+	PL_VOLTAGE,
+	PL_CURRENT,
+	PL_RATE,
+	PL_DEPTH,
+	PL_TEMP,
+	PL_COUNT
+};
+
+struct app;
+
+struct plot {
+	struct app *app;
+	GtkWidget *area;
+	int param; /* the smp_param whose max limit is drawn, -1 for none */
+	double scale;
+	double v[PLOT_N]; /* in the unit shown, oldest first from head */
+	int n, head;
+};
+
 /* IEC 60601-1-8 alarm priorities, each with its colour (alarm_css). */
 enum alarm_priority {
 	ALARM_NONE,
@@ -63,11 +85,15 @@ struct app {
 	/* session form */
 	GtkWidget *e_client, *e_operator, *dd_zone, *e_lot, *e_manufacturer, *e_patch, *e_screening;
 	GtkWidget *refusal, *session_label;
+	GtkWidget *b_begin, *b_end;
 
 	/* treatment */
 	GtkWidget *spin[4];
 	GtkWidget *param_refusal, *run_refusal, *run_state;
+	GtkWidget *b_start, *b_stop, *b_clear;
+	GtkWidget *e_note, *b_note, *note_result;
 	GtkWidget *tl[TL_COUNT + 1];
+	struct plot plots[PL_COUNT];
 	guint64 summaries;  /* telemetry summaries shown */
 	guint refresh_idle; /* a refresh_devices() to come, 0 when none */
 
@@ -360,6 +386,40 @@ static void bound_setpoints(struct app *a)
 	}
 }
 
+static void set_suggested(GtkWidget *w, gboolean on)
+{
+	if (on)
+		gtk_widget_add_css_class(w, "suggested-action");
+	else
+		gtk_widget_remove_css_class(w, "suggested-action");
+}
+
+/*
+ * The buttons follow the state smpd reports for the device in use, so the
+ * screen never offers what smpd would refuse for its state, nor suggests
+ * it: Start only while the needle is idle (suggested once a session is
+ * open), Stop only while it runs, Clear fault only while a fault or the
+ * emergency stop is latched (then the suggested action), Begin session
+ * while none is open and End session while one is.  Emergency Stop is
+ * always there.
+ */
+static void update_controls(struct app *a)
+{
+	enum smp_device_state st = a->device ? smp_device_get_state(a->device) :
+					       SMP_DEVICE_STATE_GONE;
+	gboolean latched = st == SMP_DEVICE_STATE_FAULT || st == SMP_DEVICE_STATE_ESTOP;
+
+	gtk_widget_set_sensitive(a->b_start, st == SMP_DEVICE_STATE_IDLE);
+	set_suggested(a->b_start, st == SMP_DEVICE_STATE_IDLE && a->session);
+	gtk_widget_set_sensitive(a->b_stop, st == SMP_DEVICE_STATE_RUNNING);
+	gtk_widget_set_sensitive(a->b_clear, latched);
+	set_suggested(a->b_clear, latched);
+	gtk_widget_set_sensitive(a->b_begin, a->device && !a->session);
+	set_suggested(a->b_begin, a->device && !a->session && !latched);
+	gtk_widget_set_sensitive(a->b_end, a->session != NULL);
+	gtk_widget_set_sensitive(a->b_note, a->session != NULL);
+}
+
 static void refresh_devices(struct app *a)
 {
 	GtkWidget *c;
@@ -389,6 +449,7 @@ static void refresh_devices(struct app *a)
 	} else {
 		gtk_label_set_text(GTK_LABEL(a->run_state), "Device state: no device");
 	}
+	update_controls(a);
 }
 
 /*
@@ -415,6 +476,77 @@ static void refresh_soon(struct app *a)
 
 /* ---- events -------------------------------------------------------------------- */
 
+/*
+ * One plot: the trace (blue) right to left from the newest sample, on a
+ * scale from 0 to a little above the larger of its highest sample and the
+ * max limit in force, which is drawn dashed in the alarm red.  Drawn by the
+ * frame clock, below the libsmp source's priority: a sample only queues a
+ * redraw.
+ */
+static void plot_draw(GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
+{
+	struct plot *p = data;
+	double top = 0, limit = -1;
+	uint32_t lim;
+	const char *title = gtk_widget_get_name(GTK_WIDGET(area));
+
+	(void)area;
+	for (int i = 0; i < p->n; i++)
+		top = MAX(top, p->v[i]);
+	if (p->param >= 0 && p->app->device &&
+	    smp_device_get_limit(p->app->device, p->param, SMP_BOUND_MAX, &lim, NULL, NULL) == 0)
+		limit = lim / p->scale;
+	top = MAX(top, limit) * 1.15;
+	if (top <= 0)
+		top = 1;
+	cairo_set_source_rgb(cr, 1, 1, 1);
+	cairo_paint(cr);
+	cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+	cairo_set_line_width(cr, 1);
+	cairo_rectangle(cr, 0.5, 0.5, w - 1, h - 1);
+	cairo_stroke(cr);
+	if (limit >= 0) {
+		static const double dash[] = { 6, 4 };
+		double y = h - 1 - (h - 2) * limit / top;
+
+		cairo_set_source_rgb(cr, 0xc0 / 255.0, 0x1c / 255.0, 0x28 / 255.0);
+		cairo_set_dash(cr, dash, 2, 0);
+		cairo_move_to(cr, 1, y);
+		cairo_line_to(cr, w - 1, y);
+		cairo_stroke(cr);
+		cairo_set_dash(cr, NULL, 0, 0);
+	}
+	if (p->n > 0) {
+		cairo_set_source_rgb(cr, 0x1c / 255.0, 0x71 / 255.0, 0xd8 / 255.0);
+		cairo_set_line_width(cr, 2);
+		for (int i = 0; i < p->n; i++) {
+			double v = p->v[(p->head + PLOT_N - p->n + i) % PLOT_N];
+			double x = w - 1 - (double)(p->n - 1 - i) * (w - 2) / (PLOT_N - 1);
+			double y = h - 1 - (h - 2) * v / top;
+
+			if (i == 0)
+				cairo_move_to(cr, x, y);
+			else
+				cairo_line_to(cr, x, y);
+		}
+		cairo_stroke(cr);
+	}
+	cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+	cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+	cairo_set_font_size(cr, 13);
+	cairo_move_to(cr, 6, 16);
+	cairo_show_text(cr, title);
+}
+
+static void plot_push(struct plot *p, double v)
+{
+	p->v[p->head] = v;
+	p->head = (p->head + 1) % PLOT_N;
+	if (p->n < PLOT_N)
+		p->n++;
+	gtk_widget_queue_draw(p->area);
+}
+
 static void show_telemetry(struct app *a, smp_device *d)
 {
 	static const struct {
@@ -439,6 +571,8 @@ static void show_telemetry(struct app *a, smp_device *d)
 
 		if (smp_device_get_telemetry(d, tv[i].v, &v) < 0)
 			continue;
+		if (i <= TL_TEMP)
+			plot_push(&a->plots[i], (double)v / tv[i].scale);
 		if (i == TL_PEDAL)
 			s = g_strdup(v ? "Pedal down" : "Pedal up");
 		else
@@ -583,6 +717,7 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 
 			gtk_label_set_text(GTK_LABEL(a->session_label), t);
 			a->session = smp_session_unref(a->session);
+			update_controls(a);
 		}
 		break;
 	}
@@ -629,7 +764,7 @@ static void emergency_stop(struct app *a)
 			    "High priority alarm: estop: the emergency stop is latched; "
 			    "Clear fault goes on");
 	g_string_free(s, TRUE);
-	refresh_devices(a);
+	refresh_soon(a);
 }
 
 static void on_estop_action(GSimpleAction *action, GVariant *param, gpointer user_data)
@@ -765,6 +900,7 @@ static void on_end(GtkButton *b, gpointer user_data)
 	}
 	gtk_label_set_text(GTK_LABEL(a->session_label), "Session ended");
 	a->session = smp_session_unref(a->session);
+	update_controls(a);
 }
 
 static uint32_t spin_value(struct app *a, enum smp_param p, double scale)
@@ -826,7 +962,7 @@ static void run_call(struct app *a, int (*call)(smp_device *), bool ends_alarm)
 			     smp_device_get_error_message(a->device), r);
 	else if (ends_alarm)
 		set_alarm(a, ALARM_NONE, NULL);
-	refresh_devices(a);
+	refresh_soon(a);
 }
 
 static void on_start(GtkButton *b, gpointer user_data)
@@ -845,6 +981,36 @@ static void on_clear_fault(GtkButton *b, gpointer user_data)
 {
 	(void)b;
 	run_call(user_data, smp_device_clear_fault, true);
+}
+
+/* A note in the open session's record ("photos taken"), through smpd. */
+static void on_annotate(GtkButton *b, gpointer user_data)
+{
+	struct app *a = user_data;
+	g_autofree char *text = g_strdup(entry_text(a->e_note));
+	int r;
+
+	(void)b;
+	gtk_widget_remove_css_class(a->note_result, "error");
+	if (!a->session) {
+		show_refusal(a->note_result, SMP_ERROR_NO_SESSION, "no session is open", -ENOENT);
+		gtk_widget_add_css_class(a->note_result, "error");
+		return;
+	}
+	r = smp_session_annotate(a->session, g_strstrip(text));
+	if (r < 0) {
+		show_refusal(a->note_result, smp_session_get_error_name(a->session),
+			     smp_session_get_error_message(a->session), r);
+		gtk_widget_add_css_class(a->note_result, "error");
+		return;
+	}
+	{
+		g_autofree char *t = g_strdup_printf("Annotation recorded: %s", text);
+
+		gtk_label_set_text(GTK_LABEL(a->note_result), t);
+		gtk_widget_set_visible(a->note_result, TRUE);
+	}
+	gtk_editable_set_text(GTK_EDITABLE(a->e_note), "");
 }
 
 /* ---- the window ---------------------------------------------------------------- */
@@ -873,8 +1039,8 @@ static GtkWidget *session_page(struct app *a)
 	gtk_box_append(GTK_BOX(box), GTK_WIDGET(g));
 
 	buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
-	begin = big_button("_Begin session", "suggested-action");
-	end = big_button("E_nd session", NULL);
+	begin = a->b_begin = big_button("_Begin session", "suggested-action");
+	end = a->b_end = big_button("E_nd session", NULL);
 	g_signal_connect(begin, "clicked", G_CALLBACK(on_begin), a);
 	g_signal_connect(end, "clicked", G_CALLBACK(on_end), a);
 	gtk_box_append(GTK_BOX(buttons), begin);
@@ -886,6 +1052,49 @@ static GtkWidget *session_page(struct app *a)
 	gtk_box_append(GTK_BOX(box), a->refusal);
 	gtk_box_append(GTK_BOX(box), a->session_label);
 	return box;
+}
+
+/*
+ * The live plots, each an image for a screen reader, named "Voltage plot"
+ * etc.; the values themselves are in the labels above them.
+ */
+static GtkWidget *plots_view(struct app *a)
+{
+	static const struct {
+		const char *title, *name;
+		int param;
+		double scale;
+	} pl[] = {
+		[PL_VOLTAGE] = { "Voltage (V)", "Voltage plot", SMP_PARAM_VOLTAGE, 1000.0 },
+		[PL_CURRENT] = { "Current (A)", "Current plot", SMP_PARAM_CURRENT, 1000.0 },
+		[PL_RATE] = { "Stroke rate (Hz)", "Stroke rate plot", SMP_PARAM_STROKE_RATE, 100.0 },
+		[PL_DEPTH] = { "Depth (mm)", "Depth plot", SMP_PARAM_DEPTH, 1000.0 },
+		[PL_TEMP] = { "Temperature (°C)", "Temperature plot", -1, 100.0 },
+	};
+	GtkWidget *grid = gtk_grid_new();
+
+	gtk_grid_set_column_spacing(GTK_GRID(grid), 8);
+	gtk_grid_set_column_homogeneous(GTK_GRID(grid), TRUE);
+	for (int i = 0; i < PL_COUNT; i++) {
+		struct plot *p = &a->plots[i];
+		GtkWidget *d = g_object_new(GTK_TYPE_DRAWING_AREA, "accessible-role",
+					    GTK_ACCESSIBLE_ROLE_IMG, NULL);
+
+		p->app = a;
+		p->area = d;
+		p->param = pl[i].param;
+		p->scale = pl[i].scale;
+		gtk_widget_set_name(d, pl[i].title);
+		gtk_widget_set_size_request(d, 140, 110);
+		gtk_widget_set_hexpand(d, TRUE);
+		gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(d), plot_draw, p, NULL);
+		gtk_accessible_update_property(GTK_ACCESSIBLE(d), GTK_ACCESSIBLE_PROPERTY_LABEL,
+					       pl[i].name, GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
+					       "the last 60 seconds; dashed: the max limit in force",
+					       -1);
+		gtk_grid_attach(GTK_GRID(grid), d, i, 0, 1, 1);
+	}
+	return grid;
 }
 
 static GtkWidget *treatment_page(struct app *a)
@@ -921,9 +1130,9 @@ static GtkWidget *treatment_page(struct app *a)
 	gtk_box_append(GTK_BOX(box), a->param_refusal);
 
 	buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
-	start = big_button("_Start", "suggested-action");
-	stop = big_button("S_top", NULL);
-	clear = big_button("_Clear fault", NULL);
+	start = a->b_start = big_button("_Start", NULL);
+	stop = a->b_stop = big_button("S_top", NULL);
+	clear = a->b_clear = big_button("_Clear fault", NULL);
 	g_signal_connect(start, "clicked", G_CALLBACK(on_start), a);
 	g_signal_connect(stop, "clicked", G_CALLBACK(on_stop), a);
 	g_signal_connect(clear, "clicked", G_CALLBACK(on_clear_fault), a);
@@ -946,6 +1155,20 @@ static GtkWidget *treatment_page(struct app *a)
 		gtk_flow_box_append(GTK_FLOW_BOX(tbox), a->tl[i]);
 	}
 	gtk_box_append(GTK_BOX(box), tbox);
+	gtk_box_append(GTK_BOX(box), plots_view(a));
+	{
+		GtkGrid *ng = GTK_GRID(gtk_grid_new());
+
+		gtk_grid_set_column_spacing(ng, 12);
+		a->e_note = labelled(ng, 0, "Annotat_ion", entry("e.g. photos taken"));
+		a->b_note = big_button("Add annotation", NULL);
+		g_signal_connect(a->b_note, "clicked", G_CALLBACK(on_annotate), a);
+		gtk_grid_attach(ng, a->b_note, 2, 0, 1, 1);
+		gtk_box_append(GTK_BOX(box), GTK_WIDGET(ng));
+		a->note_result = value_label("");
+		gtk_widget_set_visible(a->note_result, FALSE);
+		gtk_box_append(GTK_BOX(box), a->note_result);
+	}
 	return box;
 }
 

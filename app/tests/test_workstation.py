@@ -349,6 +349,40 @@ def colour_share(stack, el, rgb, tolerance=48):
 
 # IEC 60601-1-8 colours as the application draws them (alarm_css in main.c)
 ALARM_RED = (0xc0, 0x1c, 0x28)
+# libadwaita 1.2's accent colour: a button of class suggested-action
+SUGGESTED_BLUE = (0x35, 0x84, 0xe4)
+# the live plots' trace (plot_draw() in main.c)
+PLOT_BLUE = (0x1c, 0x71, 0xd8)
+PLOTS = ('Voltage plot', 'Current plot', 'Stroke rate plot', 'Depth plot', 'Temperature plot')
+
+
+def buttons_follow(root, state, stack=None):
+    """The treatment buttons as the device's state allows them: Start only
+    when idle, Stop only while running, Clear fault only while a fault or
+    the e-stop is latched.  With stack, also that Start is drawn as the
+    suggested action exactly when idle (the framebuffer's pixels: AT-SPI
+    does not carry style classes), and so is Clear fault while a fault is
+    latched; the Treatment page must be in front."""
+    want = {'Start': state == 'idle', 'Stop': state == 'running',
+            'Clear fault': state in ('fault', 'estop')}
+    els = {n: find(root, 'push button', n) for n in want}
+
+    def now():
+        return {n: has_state(e, pyatspi.STATE_SENSITIVE) for n, e in els.items()}
+    try:
+        T.wait_for(lambda: now() == want, 5, f'the buttons of state {state}')
+    except AssertionError:
+        raise AssertionError(f'device {state}: buttons sensitive {now()}, want {want}') from None
+    if stack is not None:
+        T.pump(0.5)        # the redraw after the change
+        blue = colour_share(stack, els['Start'], SUGGESTED_BLUE, tolerance=24)
+        if state == 'idle':
+            assert blue > 0.5, f'idle with a session: Start not suggested ({blue:.0%} blue)'
+        else:
+            assert blue < 0.05, f'device {state}: Start drawn as suggested ({blue:.0%} blue)'
+        if state in ('fault', 'estop'):
+            blue = colour_share(stack, els['Clear fault'], SUGGESTED_BLUE, tolerance=24)
+            assert blue > 0.5, f'device {state}: Clear fault not suggested ({blue:.0%} blue)'
 
 
 # ---- the stack -------------------------------------------------------------------------
@@ -537,8 +571,10 @@ def test_session_runs_with_telemetry(stack):
     click(root, 'push button', 'Apply setpoints')
     T.wait_for(lambda: stack.sim.status().get('set_depth_um') == '1000', 5,
                'the setpoints applied on the device')
+    buttons_follow(root, 'idle', stack)
     click(root, 'push button', 'Start')
     T.wait_for(lambda: sim_state(stack.sim) == 'RUNNING', 5, 'the needle running on the device')
+    buttons_follow(root, 'running', stack)
     # live values: the voltage label follows the device's telemetry and
     # reaches the 8 V setpoint (less the cable drop) once the needle runs
     # (the first summary can average in the moments before the start)
@@ -565,6 +601,27 @@ def test_session_runs_with_telemetry(stack):
     first = updates()
     wait_screen(lambda: updates() >= first + 4, 5, 'four more telemetry updates on screen')
     screenshot(stack, 'treatment-running')
+    # the live plots: each an image named for a screen reader, with a trace
+    # drawn in it (a few percent of its pixels; an empty plot has none)
+    for name in PLOTS:
+        share = colour_share(stack, find(root, 'image', name), PLOT_BLUE, tolerance=40)
+        assert share > 0.002, f'{name}: no trace drawn ({share:.1%} of its pixels)'
+    # an annotation during the session: shown as recorded, and in smpd's
+    # audit log (the record of the session)
+    note = 'photos taken (UI test)'
+    type_into(root, 'Annotation', note)
+    click(root, 'push button', 'Add annotation')
+    label_text(root, 'Annotation recorded: ' + note)
+    logdir = os.path.join(stack.smpd.state_dir, 'audit')
+
+    def in_log():
+        for f in os.listdir(logdir):
+            with open(os.path.join(logdir, f), 'rb') as fh:
+                data = fh.read()
+            if note.encode() in data:
+                return True
+        return False
+    T.wait_for(in_log, 5, 'the annotation in smpd\'s audit log')
     # still running: the application's heartbeats reach smpd from its main loop
     T.pump(1.5)
     assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
@@ -616,6 +673,8 @@ def test_brownout_alarm(stack):
             show_page(root, name)
             assert find(root, 'label', contains='High priority alarm: brownout') is not None
         show_page(root, 'Treatment')
+        # a latched fault: no Start offered, let alone suggested; Clear fault is
+        buttons_follow(root, 'fault', stack)
         screenshot(stack, 'alarm')
         share = colour_share(stack, label, ALARM_RED)
         assert share > 0.5, f'the alarm is not drawn in red ({share:.0%} of its pixels)'
@@ -669,6 +728,7 @@ def test_emergency_stop_stops_the_needle(stack):
         find(root, 'label', 'Emergency stop sent')
         find(root, 'label', contains='High priority alarm: estop')
     find(root, 'label', contains='Device state: estop')
+    buttons_follow(root, 'estop', stack)
 
     # and by its key, F12, once the needle runs again
     run_again()

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -629,6 +630,52 @@ static void scenario_faults(const char *pseudonym)
 	printf("faults ok\n");
 }
 
+/*
+ * A change smpd announces is taken from the PropertiesChanged signal, with
+ * no method call back to smpd inside the dispatch (the dispatch also sends
+ * the claimant's Heartbeat): smpd is frozen (SIGSTOP) while the signal of a
+ * Stop waits to be dispatched, and the dispatch still returns at once with
+ * the new state.  Reading the device back (GetAll) would wait for the
+ * method timeout instead, and leave the state at running.
+ */
+static void scenario_signal_values(const char *pseudonym, pid_t smpd)
+{
+	struct counts n = { 0 };
+	smp_client *c = connect_client(&n);
+	smp_device *d = smp_client_find_device(c, NULL);
+	smp_session *s;
+	double t0, took;
+	int changed;
+
+	CHECK(d && smpd > 1);
+	CHECK_R(smp_device_claim(d), 0);
+	s = begin(d, pseudonym, "crown");
+	CHECK_R(smp_device_set_parameters(d, 8000, 1000, 12000, 800), 0);
+	CHECK_R(smp_device_start(d), 0);
+	wait_state(c, d, SMP_DEVICE_STATE_RUNNING, 5);
+	CHECK_R(smp_client_set_method_timeout(c, 3 * 1000000ULL), 0);
+	CHECK_R(smp_device_stop(d), 0);
+	usleep((useconds_t)(300000 * slow)); /* smpd (real time) has sent the signal */
+	changed = n.changed;
+	CHECK(smp_device_get_state(d) == SMP_DEVICE_STATE_RUNNING);
+	CHECK(kill(smpd, SIGSTOP) == 0);
+	t0 = now_s();
+	(void)smp_client_dispatch(c);
+	took = now_s() - t0;
+	CHECK(kill(smpd, SIGCONT) == 0);
+	fprintf(stderr, "dispatch with smpd stopped: %.3f s, state %s\n", took,
+		smp_device_state_to_string(smp_device_get_state(d)));
+	CHECK(took < 1.0);
+	CHECK(smp_device_get_state(d) == SMP_DEVICE_STATE_IDLE);
+	CHECK(n.changed > changed);
+	CHECK_R(smp_client_set_method_timeout(c, 20 * 1000000ULL), 0);
+	CHECK_R(smp_session_end(s), 0);
+	CHECK_R(smp_device_release(d), 0);
+	smp_session_unref(s);
+	smp_client_unref(c);
+	printf("signal values ok\n");
+}
+
 /* Session time (policy: 12 s, warning 6 s before): warned, then stopped. */
 static void scenario_session_time(const char *pseudonym)
 {
@@ -864,6 +911,8 @@ int main(int argc, char **argv)
 		scenario_faults(argv[4]);
 	else if (strcmp(scenario, "session-time") == 0 && argc > 4)
 		scenario_session_time(argv[4]);
+	else if (strcmp(scenario, "signal-values") == 0 && argc > 5)
+		scenario_signal_values(argv[4], (pid_t)atoi(argv[5]));
 	else if (strcmp(scenario, "denied") == 0)
 		scenario_denied();
 	else if (strcmp(scenario, "restart") == 0 && argc > 4)

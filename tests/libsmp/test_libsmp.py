@@ -96,6 +96,15 @@ def test_faults_estop_and_claimant_leaving(env):
     assert env.sim.status()['state'] != 'RUNNING'
 
 
+def test_changes_taken_from_the_signal(env):
+    """A device's PropertiesChanged is applied from the signal's values,
+    without a call back to smpd inside the dispatch: the dispatch sends the
+    claimant's Heartbeat, and a round trip per change through a loaded bus
+    delayed it (issue 16, spurious client-unresponsive stops)."""
+    out = e2e(env, 'signal-values', 'client-lib-sig', str(env.smpd.proc.pid))
+    assert 'signal values ok' in out
+
+
 def test_session_time_warning_then_limit(env_factory):
     e = env_factory(dropins={'10-fast.conf': '[Session]\nMaxDuration=12s\nWarningBeforeEnd=6s\n'})
     assert 'session time ok' in e2e(e, 'session-time', 'client-lib-5')

@@ -228,10 +228,12 @@ suite_valgrind() {
 }
 
 # make install / make uninstall into a temporary DESTDIR (issue 7).
+# It only builds (its own build dir) and copies: with the background chain
+# it runs there.
 suite_install() {
 	local log="$LOGDIR/install.tap" ok fail
 	echo "-- install: build-aux/install-test.sh"
-	build-aux/install-test.sh > "$log" 2>&1
+	bg_join install install_run
 	local rc=$?
 	ok=$(grep -Ec '^ok ' "$log" | tr -d '\n')
 	fail=$(grep -Ec '^not ok ' "$log" | tr -d '\n')
@@ -241,6 +243,10 @@ suite_install() {
 		tail -n 20 "$log" | sed 's/^/    /'
 	fi
 	add install "$ok" "$fail" 0
+}
+
+install_run() {
+	build-aux/install-test.sh > "$LOGDIR/install.tap" 2>&1
 }
 
 # --- safety: traceability, mutations, static analysis (issue 8) ---------
@@ -343,8 +349,9 @@ analyze_run() {
 # a coarse 900 s cap).  WP's provers have a wall-clock limit per goal
 # (60 s; the real goals take seconds): when idle priority still starved
 # one into a timeout, so that the background run did not pass, WP runs
-# again here at normal priority and that run counts (a mutant's goal is
-# never proved, starved or not: only a real proof can fail it).
+# again here at normal priority and that run counts.  A mutant counts as
+# caught in the background only by a prover's verdict on its goal
+# (Failed or Unknown; every mutant's is Failed), never by a timeout.
 # Both write their logs to $BUILD/proofs; the safety suite reads the
 # proofs log, which then holds both parts' lines.
 suite_proofs() {
@@ -368,8 +375,15 @@ suite_proofs() {
 }
 
 # WP alone, its log where safety_report reads it (counted by suite_proofs).
+# In the background (PROOFS_MUTANT_VERDICT=1) a mutant counts as caught
+# only by a prover's verdict on its goal (Failed, Unknown), never by a
+# timeout, which starvation alone could cause.
 proofs_wp_run() {
-	proofs/run.sh -o "$BUILD/proofs" wp gates > "$LOGDIR/proofs.log" 2>&1
+	PROOFS_MUTANT_VERDICT=${1:-0} proofs/run.sh -o "$BUILD/proofs" wp gates \
+		> "$LOGDIR/proofs.log" 2>&1
+}
+proofs_wp_background() {
+	proofs_wp_run 1
 }
 
 proofs_model_run() {
@@ -546,9 +560,10 @@ system_dist() {
 # Some work only compiles or analyses: the ASan build, scan-build and
 # cppcheck (analyze), the proofs (proofs-wp, proofs-model), the mutants
 # whose tests are pure (mutations-unit), the kernel suite (W=1 build,
-# sparse, checkpatch, KUnit under UML) and the Debian packages.  Nothing
-# in it measures time; only WP's provers have a time limit per goal, and
-# a WP run that did not pass there runs again in the foreground.
+# sparse, checkpatch, KUnit under UML), the install test and the Debian
+# packages.  Nothing in it measures time; only WP's provers have a time
+# limit per goal, and a WP run that did not pass there runs again in the
+# foreground.
 # The host suite, on the other hand, mostly waits (its timed programs
 # sleep on sockets and timers; load ~0.5 on 2 cores).  So in a serial run
 # that includes the host suite, that work runs as one chain in the
@@ -593,7 +608,8 @@ if [ "$background_only" = 1 ]; then
 		asan-build) func=build_asan ;;
 		analyze) func=analyze_run ;;
 		mutations-unit) func=mutations_unit_run ;;
-		proofs-wp) func=proofs_wp_run ;;
+		proofs-wp) func=proofs_wp_background ;;
+		install) func=install_run ;;
 		proofs-model) func=proofs_model_run ;;
 		kernel) func=kernel_run ;;
 		debs) func=build_debs ;;
@@ -700,7 +716,7 @@ else
 		case " ${suites[*]} " in *" proofs "*) bg_items+=(proofs-wp) ;; esac
 		for s in "${suites[@]}"; do
 			case "$s" in
-			analyze|kernel) bg_items+=("$s") ;;
+			analyze|kernel|install) bg_items+=("$s") ;;
 			mutations) bg_items+=(mutations-unit) ;;
 			proofs) bg_items+=(proofs-model) ;;
 			system) bg_items+=(debs) ;;

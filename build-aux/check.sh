@@ -228,10 +228,12 @@ suite_valgrind() {
 }
 
 # make install / make uninstall into a temporary DESTDIR (issue 7).
+# It only builds (its own build dir) and copies: with the background chain
+# it runs there.
 suite_install() {
 	local log="$LOGDIR/install.tap" ok fail
 	echo "-- install: build-aux/install-test.sh"
-	build-aux/install-test.sh > "$log" 2>&1
+	bg_join install install_run
 	local rc=$?
 	ok=$(grep -Ec '^ok ' "$log" | tr -d '\n')
 	fail=$(grep -Ec '^not ok ' "$log" | tr -d '\n')
@@ -243,14 +245,25 @@ suite_install() {
 	add install "$ok" "$fail" 0
 }
 
+install_run() {
+	build-aux/install-test.sh > "$LOGDIR/install.tap" 2>&1
+}
+
 # --- safety: traceability, mutations, static analysis (issue 8) ---------
 # Each script ends with "safety-counts: PASS FAIL"; its ok / not ok and
 # WARNING lines are shown.
 safety_counted() {
-	local suite=$1 log="$LOGDIR/$1.log" p='' f=''
+	local suite=$1 log="$LOGDIR/$1.log"
 	shift
 	echo "-- $suite: $*"
 	"$@" >"$log" 2>&1
+	safety_report "$suite"
+}
+
+# safety_report SUITE: count the log \$LOGDIR/SUITE.log of a script that
+# already ran (safety_counted, or the background chain).
+safety_report() {
+	local suite=$1 log="$LOGDIR/$1.log" p='' f=''
 	grep -E '^(ok |not ok |    |  WARNING|WARNING|safety:|mutations:)' "$log" | sed 's/^/    /'
 	read -r p f < <(sed -n 's/^safety-counts: \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$log" | tail -n 1)
 	if [ -z "$p" ] || [ -z "$f" ]; then
@@ -330,19 +343,47 @@ analyze_run() {
 # controller's start and setpoint gates, Spin on the stop protocol, each
 # mutant of the gates and of the model caught (proofs/run.sh,
 # proofs/README.md; issue 18).  A few minutes, on one core.
-# With the background chain, Eva and Spin (no time limit of their own but
-# a coarse 900 s cap) run there as proofs-model; WP, whose provers have a
-# wall-clock limit per goal that idle priority could exhaust, runs here.
+# With the background chain, both parts run there, as the host suite
+# waits on its sockets and timers: WP (proofs-wp, first after the ASan
+# build) and Eva and Spin (proofs-model, no time limit of their own but
+# a coarse 900 s cap).  WP's provers have a wall-clock limit per goal
+# (60 s; the real goals take seconds): when idle priority still starved
+# one into a timeout, so that the background run did not pass, WP runs
+# again here at normal priority and that run counts.  A mutant counts as
+# caught in the background only by a prover's verdict on its goal
+# (Failed or Unknown; every mutant's is Failed), never by a timeout.
 # Both write their logs to $BUILD/proofs; the safety suite reads the
 # proofs log, which then holds both parts' lines.
 suite_proofs() {
-	if bg_has proofs-model; then
+	if bg_has proofs-wp; then
+		echo "-- proofs: proofs/run.sh -o $BUILD/proofs wp gates (in the background)"
+		if ! bg_join proofs-wp false > /dev/null; then
+			echo "    the background run did not pass: WP again, in the foreground"
+			cp "$LOGDIR/proofs.log" "$LOGDIR/proofs-wp-background.log" 2> /dev/null
+			proofs_wp_run
+		fi
+		safety_report proofs
+	elif bg_has proofs-model; then
 		safety_counted proofs proofs/run.sh -o "$BUILD/proofs" wp gates
+	fi
+	if bg_has proofs-model; then
 		bg_join proofs-model false || ran proofs-model || add proofs-model 0 1 0
 		cat "$LOGDIR/proofs-model.log" >> "$LOGDIR/proofs.log" 2> /dev/null
 		return
 	fi
 	safety_counted proofs proofs/run.sh -o "$BUILD/proofs"
+}
+
+# WP alone, its log where safety_report reads it (counted by suite_proofs).
+# In the background (PROOFS_MUTANT_VERDICT=1) a mutant counts as caught
+# only by a prover's verdict on its goal (Failed, Unknown), never by a
+# timeout, which starvation alone could cause.
+proofs_wp_run() {
+	PROOFS_MUTANT_VERDICT=${1:-0} proofs/run.sh -o "$BUILD/proofs" wp gates \
+		> "$LOGDIR/proofs.log" 2>&1
+}
+proofs_wp_background() {
+	proofs_wp_run 1
 }
 
 proofs_model_run() {
@@ -517,10 +558,12 @@ system_dist() {
 
 # --- work in the background ----------------------------------------------
 # Some work only compiles or analyses: the ASan build, scan-build and
-# cppcheck (analyze), the proofs without a prover's time limit (Eva,
-# Spin), the mutants whose tests are pure (mutations-unit), the kernel suite (W=1
-# build, sparse, checkpatch, KUnit under UML) and the Debian packages.
-# Nothing in it measures time.
+# cppcheck (analyze), the proofs (proofs-wp, proofs-model), the mutants
+# whose tests are pure (mutations-unit), the kernel suite (W=1 build,
+# sparse, checkpatch, KUnit under UML), the install test and the Debian
+# packages.  Nothing in it measures time; only WP's provers have a time
+# limit per goal, and a WP run that did not pass there runs again in the
+# foreground.
 # The host suite, on the other hand, mostly waits (its timed programs
 # sleep on sockets and timers; load ~0.5 on 2 cores).  So in a serial run
 # that includes the host suite, that work runs as one chain in the
@@ -565,6 +608,8 @@ if [ "$background_only" = 1 ]; then
 		asan-build) func=build_asan ;;
 		analyze) func=analyze_run ;;
 		mutations-unit) func=mutations_unit_run ;;
+		proofs-wp) func=proofs_wp_background ;;
+		install) func=install_run ;;
 		proofs-model) func=proofs_model_run ;;
 		kernel) func=kernel_run ;;
 		debs) func=build_debs ;;
@@ -664,10 +709,14 @@ if [ "$LANES" -ge 2 ] && [ "$(nproc)" -ge 2 ] && [ ${#vm_lane[@]} -gt 0 ] &&
 	echo "== VM lane done after $(( $(date +%s) - start )) s"
 else
 	if [ "${SMP_CHECK_BACKGROUND:-1}" = 1 ] && [[ " ${suites[*]} " == *" host "* ]]; then
+		# first what the next suites wait for (the ASan build) and WP,
+		# whose provers have a time limit: the host suite mostly waits,
+		# the ASan and valgrind suites after it keep the CPUs busy.
+		case " ${suites[*]} " in *" asan "*) bg_items+=(asan-build) ;; esac
+		case " ${suites[*]} " in *" proofs "*) bg_items+=(proofs-wp) ;; esac
 		for s in "${suites[@]}"; do
 			case "$s" in
-			asan) bg_items+=(asan-build) ;;
-			analyze|kernel) bg_items+=("$s") ;;
+			analyze|kernel|install) bg_items+=("$s") ;;
 			mutations) bg_items+=(mutations-unit) ;;
 			proofs) bg_items+=(proofs-model) ;;
 			system) bg_items+=(debs) ;;

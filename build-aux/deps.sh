@@ -15,6 +15,10 @@
 set -euo pipefail
 
 declare -A GROUP
+# The header packages of every supported kernel series: build-aux/kernels.sh
+# lists the series, in one place, for the build, the VM harness and here.
+KERNEL_HEADERS=$("$(dirname "$0")/kernels.sh" packages) ||
+	{ echo "deps: build-aux/kernels.sh packages failed" >&2; exit 2; }
 # userspace build: meson compile (libraries, smpd, smp-sim, smpctl, tests)
 GROUP[build]="
 	gcc
@@ -85,9 +89,7 @@ GROUP[analyze]="
 # make check-kernel, make kunit: W=1, sparse, checkpatch, KUnit under UML,
 # against every series of build-aux/kernels.sh list (6.1, 6.12, 6.12-rt)
 GROUP[kernel]="
-	linux-headers-amd64
-	linux-headers-6.12-amd64
-	linux-headers-6.12-rt-amd64
+	$KERNEL_HEADERS
 	linux-source-6.1
 	sparse
 	bc
@@ -103,9 +105,7 @@ GROUP[vm]="
 	busybox-static
 	cpio
 	kmod
-	linux-headers-amd64
-	linux-headers-6.12-amd64
-	linux-headers-6.12-rt-amd64
+	$KERNEL_HEADERS
 "
 # make check-system: the Debian packages, installed in a systemd-booted VM;
 # with DISTS=trixie (make check-full) also built and installed in a Debian

@@ -6,7 +6,8 @@
 # `make vm KERNELS=...` all ask this script which kernel a name means.
 # DKMS does not: it builds for the kernel it is given (kernel/dkms.conf).
 #
-# Supported series (Debian 12; the headers are in build-aux/deps.sh):
+# Supported series (Debian 12; build-aux/deps.sh installs the headers
+# of each, asking `kernels.sh packages`):
 #   6.1      linux-headers-amd64          Debian 12's default kernel (DEFAULT)
 #   6.12     linux-headers-6.12-amd64     Debian 12's 6.12 (Debian 13's series)
 #   6.12-rt  linux-headers-6.12-rt-amd64  the same with PREEMPT_RT

@@ -603,9 +603,20 @@ def test_session_runs_with_telemetry(stack):
     screenshot(stack, 'treatment-running')
     # the live plots: each an image named for a screen reader, with a trace
     # drawn in it (a few percent of its pixels; an empty plot has none)
+    # A trace grows with the session's time: a nearly flat one (the
+    # temperature) covers fewer pixels than the threshold in the first
+    # seconds, so each plot is looked at until its trace is there.
     for name in PLOTS:
-        share = colour_share(stack, find(root, 'image', name), PLOT_BLUE, tolerance=40)
-        assert share > 0.002, f'{name}: no trace drawn ({share:.1%} of its pixels)'
+        plot = find(root, 'image', name)
+        shares = []
+
+        def traced():
+            shares.append(colour_share(stack, plot, PLOT_BLUE, tolerance=40))
+            return shares[-1] > 0.002
+        try:
+            wait_screen(traced, 10, f'a trace in the {name}')
+        except AssertionError:
+            raise AssertionError(f'{name}: no trace drawn ({shares[-1]:.1%} of its pixels)') from None
     # an annotation during the session: shown as recorded, and in smpd's
     # audit log (the record of the session)
     note = 'photos taken (UI test)'

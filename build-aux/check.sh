@@ -355,23 +355,20 @@ analyze_run() {
 # Both write their logs to $BUILD/proofs; the safety suite reads the
 # proofs log, which then holds both parts' lines.
 suite_proofs() {
-	if bg_has proofs-wp; then
-		echo "-- proofs: proofs/run.sh -o $BUILD/proofs wp gates (in the background)"
-		if ! bg_join proofs-wp false > /dev/null; then
-			echo "    the background run did not pass: WP again, in the foreground"
-			cp "$LOGDIR/proofs.log" "$LOGDIR/proofs-wp-background.log" 2> /dev/null
-			proofs_wp_run
-		fi
-		safety_report proofs
-	elif bg_has proofs-model; then
-		safety_counted proofs proofs/run.sh -o "$BUILD/proofs" wp gates
-	fi
-	if bg_has proofs-model; then
-		bg_join proofs-model false || ran proofs-model || add proofs-model 0 1 0
-		cat "$LOGDIR/proofs-model.log" >> "$LOGDIR/proofs.log" 2> /dev/null
+	# the chain runs both parts or neither (the same "proofs" in the suites)
+	if ! bg_has proofs-wp; then
+		safety_counted proofs proofs/run.sh -o "$BUILD/proofs"
 		return
 	fi
-	safety_counted proofs proofs/run.sh -o "$BUILD/proofs"
+	echo "-- proofs: proofs/run.sh -o $BUILD/proofs wp gates (in the background)"
+	if ! bg_join proofs-wp false > /dev/null; then
+		echo "    the background run did not pass: WP again, in the foreground"
+		cp "$LOGDIR/proofs.log" "$LOGDIR/proofs-wp-background.log" 2> /dev/null
+		proofs_wp_run
+	fi
+	safety_report proofs
+	bg_join proofs-model false || ran proofs-model || add proofs-model 0 1 0
+	cat "$LOGDIR/proofs-model.log" >> "$LOGDIR/proofs.log" 2> /dev/null
 }
 
 # WP alone, its log where safety_report reads it (counted by suite_proofs).

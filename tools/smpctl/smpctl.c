@@ -1623,14 +1623,18 @@ static int cmd_log(int argc, char **argv)
 				return usage_error("log: \"%s\" is not a date", optarg);
 			}
 			break;
-		case 'J': /* log verify --journal=JDIR (--machine=ID|--host=NAME) [--local=DIR] */
+		/* log verify --journal=JDIR (--machine=ID|--host=NAME) [--local=DIR] */
+		case 'J':
+			journal = optarg;
+			break;
 		case 'M':
+			machine = optarg;
+			break;
 		case 'H':
+			host = optarg;
+			break;
 		case 'L':
-			*(c == 'J' ? &journal :
-			  c == 'M' ? &machine :
-			  c == 'H' ? &host :
-				     &local) = optarg;
+			local = optarg;
 			break;
 		default:
 			free(key);

@@ -18,6 +18,7 @@
 
 struct session_panel {
 	const char *const *zones;
+	guint n_zones;
 	session_panel_refusal_func show_refusal;
 	GtkWidget *times, *zones_box, *time, *needle, *zone, *dd_zone, *b_zone, *zone_result;
 	smp_session *session;
@@ -164,7 +165,7 @@ static void on_change_zone(GtkButton *b, gpointer data)
 {
 	struct session_panel *p = data;
 	guint i = gtk_drop_down_get_selected(GTK_DROP_DOWN(p->dd_zone));
-	const char *zone = i < g_strv_length((char **)p->zones) ? p->zones[i] : NULL;
+	const char *zone = i < p->n_zones ? p->zones[i] : NULL;
 	int r;
 
 	(void)b;
@@ -206,6 +207,8 @@ struct session_panel *session_panel_new(const char *const *zones,
 	GtkWidget *bl = gtk_label_new_with_mnemonic("Chan_ge zone");
 
 	p->zones = zones;
+	while (zones[p->n_zones])
+		p->n_zones++;
 	p->show_refusal = show_refusal;
 	p->times = gtk_box_new(GTK_ORIENTATION_VERTICAL, 4);
 	gtk_widget_set_hexpand(p->times, TRUE);

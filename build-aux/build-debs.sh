@@ -72,6 +72,18 @@ if ! in_build 'dpkg-buildpackage -us -uc -b -Jauto' > "$out/build.log" 2>&1; the
 	exit 1
 fi
 ls "$out"/*.deb
+# The application's package holds what a desktop needs to offer it: the
+# program, its desktop entry, its AppStream metainfo and its icon.
+ws=$(ls "$out"/smp-workstation_*.deb 2> /dev/null | head -n1)
+[ -n "$ws" ] || { echo "build-debs: no smp-workstation package" >&2; exit 1; }
+for f in usr/bin/smp-workstation \
+	usr/share/applications/org.libsmp.Workstation.desktop \
+	usr/share/metainfo/org.libsmp.Workstation.metainfo.xml \
+	usr/share/icons/hicolor/scalable/apps/org.libsmp.Workstation.svg; do
+	dpkg-deb --contents "$ws" | awk '{ print $6 }' | grep -qx "./$f" ||
+		{ echo "build-debs: $ws lacks /$f" >&2; exit 1; }
+done
+echo "build-debs: $(basename "$ws") holds the program, desktop entry, metainfo and icon"
 changes=$(cd "$out" && ls -- *.changes)
 in_build "lintian --tag-display-limit 0 ../$changes" > "$out/lintian.log" 2>&1
 cat "$out/lintian.log"

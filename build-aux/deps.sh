@@ -107,7 +107,8 @@ GROUP[vm]="
 	kmod
 	$KERNEL_HEADERS
 "
-# make check-system: the Debian packages, installed in a systemd-booted VM;
+# make check-system: the Debian packages (smp-workstation's among them:
+# GTK 4 and libadwaita to build it), installed in a systemd-booted VM;
 # with DISTS=trixie (make check-full) also built and installed in a Debian
 # 13 root that debootstrap makes (tests/vm/build-dist-root)
 GROUP[system]="
@@ -118,6 +119,8 @@ GROUP[system]="
 	dkms
 	dpkg-dev
 	fakeroot
+	libadwaita-1-dev
+	libgtk-4-dev
 	lintian
 	polkitd
 	systemd-sysv

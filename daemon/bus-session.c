@@ -67,6 +67,20 @@ static int prop_time(sd_bus *bus, const char *path, const char *iface, const cha
 	return -ENOENT;
 }
 
+/* The policy's session limits, in force for every open session (H16). */
+static int prop_limit(sd_bus *bus, const char *path, const char *iface, const char *prop,
+		      sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct session *s = userdata;
+	const struct policy *p = &s->manager->policy;
+
+	if (strcmp(prop, "MaxDuration") == 0)
+		return sd_bus_message_append(reply, "u", p->max_session_s.value);
+	if (strcmp(prop, "MaxNeedleOn") == 0)
+		return sd_bus_message_append(reply, "u", p->max_needle_on_s.value);
+	return -ENOENT;
+}
+
 static int prop_active(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		       sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -175,6 +189,8 @@ static const sd_bus_vtable session_vtable[] = {
 	SD_BUS_PROPERTY("BeginTime", "t", prop_time, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("EndTime", "t", prop_time, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
 	SD_BUS_PROPERTY("NeedleOnTime", "t", prop_time, 0, 0),
+	SD_BUS_PROPERTY("MaxDuration", "u", prop_limit, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("MaxNeedleOn", "u", prop_limit, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("Active", "b", prop_active, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("EndReason", "s", prop_str, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD_WITH_ARGS("ChangeZone", SD_BUS_ARGS("s", zone), SD_BUS_NO_RESULT,

@@ -546,6 +546,10 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 		bus_device_emit_changed(d, "Limits", "LeaseMs", NULL);
 		bus_device_emit_changed(d, "ClientTimeoutMs", NULL);
 	}
+	for (struct session *s = m->sessions; s; s = s->next)
+		if (s->active)
+			sd_bus_emit_properties_changed(m->bus, s->path, SMPD_IFACE_SESSION,
+						       "MaxDuration", "MaxNeedleOn", NULL);
 	return 0;
 }
 

@@ -312,6 +312,34 @@ static int device_apply_changed(smp_device *d, sd_bus_message *m)
 	return fetch ? smp_device_update(d) : 0;
 }
 
+/*
+ * The same for a session: Zone, Active, EndReason, MaxDuration and
+ * MaxNeedleOn come in the signal (a reload announces the limits of every
+ * open session while needles run); only Device and EndTime are announced
+ * as invalidated and read back.
+ */
+static int session_apply_changed(smp_session *s, sd_bus_message *m)
+{
+	const char *iface;
+	char **invalidated = NULL;
+	bool fetch;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &iface);
+	if (r < 0 || strcmp(iface, SMP_IFACE_SESSION) != 0)
+		return smp_session_update(s);
+	r = smp_session_parse_properties(s, m);
+	if (r >= 0)
+		r = sd_bus_message_read_strv(m, &invalidated);
+	if (r < 0)
+		return smp_session_update(s);
+	fetch = invalidated && invalidated[0];
+	for (size_t i = 0; invalidated && invalidated[i]; i++)
+		free(invalidated[i]);
+	free(invalidated);
+	return fetch ? smp_session_update(s) : 0;
+}
+
 static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	smp_client *c = userdata;
@@ -335,7 +363,7 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		}
 		s = client_find_session(c, path);
 		if (s)
-			(void)smp_session_update(s);
+			(void)session_apply_changed(s, m);
 		return 0;
 	}
 

@@ -86,6 +86,7 @@ struct smp_session {
 	char *end_reason;
 	int64_t patch_test_time, screening_time;
 	uint64_t begin_usec, end_usec, needle_on_usec;
+	uint32_t max_duration_s, max_needle_on_s; /* 0: not known */
 	bool active;
 
 	struct smp_error err;

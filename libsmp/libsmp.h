@@ -763,6 +763,24 @@ uint64_t smp_session_get_end_usec(smp_session *session);
 /** @return microseconds the needle ran in this session, 0 if unknown. */
 uint64_t smp_session_get_needle_on_usec(smp_session *session);
 
+/**
+ * The session time at which smpd stops the needle (MaxDuration of the
+ * policy in force, counted from smp_session_get_begin_usec(); follows a
+ * reload of the policy).
+ * @return microseconds; 0 when not known (a session from the audit log,
+ * or an smpd without the property) or for NULL.
+ * @since LIBSMP_1.3
+ */
+uint64_t smp_session_get_max_duration_usec(smp_session *session);
+
+/**
+ * The needle-on time at which smpd stops the needle (MaxNeedleOn of the
+ * policy in force; compare with smp_session_get_needle_on_usec()).
+ * @return microseconds; 0 when not known or for NULL.
+ * @since LIBSMP_1.3
+ */
+uint64_t smp_session_get_max_needle_on_usec(smp_session *session);
+
 /** @return 1 while open, 0 when ended; -EINVAL. */
 int smp_session_is_active(smp_session *session);
 

@@ -156,6 +156,12 @@ static int session_entry(smp_session *s, const char *key, sd_bus_message *m)
 			else
 				s->needle_on_usec = t;
 		}
+	} else if (strcmp(key, "MaxDuration") == 0 || strcmp(key, "MaxNeedleOn") == 0) {
+		uint32_t u;
+
+		r = sd_bus_message_read(m, "v", "u", &u);
+		if (r >= 0)
+			*(key[3] == 'D' ? &s->max_duration_s : &s->max_needle_on_s) = u;
 	} else if (strcmp(key, "Active") == 0) {
 		r = sd_bus_message_read(m, "v", "b", &b);
 		if (r >= 0)
@@ -324,6 +330,16 @@ _public_ uint64_t smp_session_get_end_usec(smp_session *s)
 _public_ uint64_t smp_session_get_needle_on_usec(smp_session *s)
 {
 	return s ? s->needle_on_usec : 0;
+}
+
+_public_ uint64_t smp_session_get_max_duration_usec(smp_session *s)
+{
+	return s ? (uint64_t)s->max_duration_s * 1000000 : 0;
+}
+
+_public_ uint64_t smp_session_get_max_needle_on_usec(smp_session *s)
+{
+	return s ? (uint64_t)s->max_needle_on_s * 1000000 : 0;
 }
 
 _public_ int smp_session_is_active(smp_session *s)

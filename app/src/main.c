@@ -18,6 +18,7 @@
 #include <adwaita.h>
 #include <libsmp.h>
 
+#include "session-panel.h"
 #include "smp-source.h"
 
 #define APP_ID "org.libsmp.Workstation"
@@ -93,6 +94,7 @@ struct app {
 	GtkWidget *b_start, *b_stop, *b_clear;
 	GtkWidget *e_note, *b_note, *note_result;
 	GtkWidget *tl[TL_COUNT + 1];
+	struct session_panel *panel; /* times against limits, zone change */
 	struct plot plots[PL_COUNT];
 	guint64 summaries;  /* telemetry summaries shown */
 	guint refresh_idle; /* a refresh_devices() to come, 0 when none */
@@ -446,6 +448,7 @@ static void refresh_devices(struct app *a)
 					fault && *fault ? ", fault " : "", fault ? fault : "");
 
 		gtk_label_set_text(GTK_LABEL(a->run_state), s);
+		session_panel_device_state(a->panel, smp_device_get_state(a->device));
 	} else {
 		gtk_label_set_text(GTK_LABEL(a->run_state), "Device state: no device");
 	}
@@ -705,6 +708,8 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 
 		gtk_label_set_text(GTK_LABEL(a->status), s);
 		raise_alarm(a, ALARM_LOW, s);
+		session_panel_warning(a->panel, smp_event_get_kind(ev),
+				      smp_event_get_seconds_left(ev));
 		break;
 	}
 	case SMP_EVENT_SESSION_ENDED: {
@@ -717,6 +722,7 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 
 			gtk_label_set_text(GTK_LABEL(a->session_label), t);
 			a->session = smp_session_unref(a->session);
+			session_panel_set_session(a->panel, NULL);
 			update_controls(a);
 		}
 		break;
@@ -878,6 +884,7 @@ static void on_begin(GtkButton *b, gpointer user_data)
 
 		gtk_label_set_text(GTK_LABEL(a->session_label), t);
 	}
+	session_panel_set_session(a->panel, s);
 	refresh_devices(a);
 }
 
@@ -900,11 +907,13 @@ static void on_end(GtkButton *b, gpointer user_data)
 	}
 	gtk_label_set_text(GTK_LABEL(a->session_label), "Session ended");
 	a->session = smp_session_unref(a->session);
+	session_panel_set_session(a->panel, NULL);
 	update_controls(a);
 }
 
 static uint32_t spin_value(struct app *a, enum smp_param p, double scale)
 {
+	gtk_spin_button_update(GTK_SPIN_BUTTON(a->spin[p])); /* a value typed, not yet taken */
 	return (uint32_t)(gtk_spin_button_get_value(GTK_SPIN_BUTTON(a->spin[p])) * scale + 0.5);
 }
 
@@ -1139,6 +1148,9 @@ static GtkWidget *treatment_page(struct app *a)
 	gtk_box_append(GTK_BOX(buttons), start);
 	gtk_box_append(GTK_BOX(buttons), stop);
 	gtk_box_append(GTK_BOX(buttons), clear);
+	a->panel = session_panel_new(zones, show_refusal);
+	gtk_widget_set_margin_start(session_panel_times(a->panel), 12);
+	gtk_box_append(GTK_BOX(buttons), session_panel_times(a->panel));
 	gtk_box_append(GTK_BOX(box), buttons);
 	a->run_refusal = refusal_label();
 	gtk_box_append(GTK_BOX(box), a->run_refusal);
@@ -1169,6 +1181,7 @@ static GtkWidget *treatment_page(struct app *a)
 		gtk_widget_set_visible(a->note_result, FALSE);
 		gtk_box_append(GTK_BOX(box), a->note_result);
 	}
+	gtk_box_append(GTK_BOX(box), session_panel_zones(a->panel));
 	return box;
 }
 
@@ -1328,6 +1341,7 @@ int main(int argc, char **argv)
 	if (a.source)
 		g_source_destroy(a.source);
 	smp_session_unref(a.session);
+	session_panel_free(a.panel);
 	use_device(&a, NULL);
 	a.client = smp_client_unref(a.client);
 	g_object_unref(a.adw);

@@ -23,6 +23,7 @@ for what GTK 4.8's click action needs.
 """
 
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -635,6 +636,134 @@ def test_session_runs_with_telemetry(stack):
     T.wait_for(in_log, 5, 'the annotation in smpd\'s audit log')
     # still running: the application's heartbeats reach smpd from its main loop
     T.pump(1.5)
+    assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
+
+
+ISES = 'org.libsmp.Smp1.Session'
+
+
+def session_prop(stack, name):
+    path = stack.smpd.device_prop('Session')
+    props = T.dbus.Interface(stack.smpd.conn.get_object(T.BUS, path), 'org.freedesktop.DBus.Properties')
+    return props.Get(ISES, name)
+
+
+def clock(text, what):
+    """The seconds of "WHAT m:ss of h:mm:ss" and its limit, from a label."""
+    m = re.match(what + r' ((?:\d+:)?\d+:\d\d) of ((?:\d+:)?\d+:\d\d)', text)
+    assert m, f'not "{what} TIME of LIMIT": {text!r}'
+
+    def secs(t):
+        n = 0
+        for part in t.split(':'):
+            n = n * 60 + int(part)
+        return n
+    return secs(m.group(1)), secs(m.group(2))
+
+
+def test_session_times_against_limits(stack):
+    """While the needle runs, the Treatment page shows the session's time
+    and its needle-on time, each against the limit smpd enforces (the
+    shipped policy: 5 h and 4 h), both counting.  A reload that shortens
+    the session (1 h, warning 3590 s before the end: due at once) brings
+    smpd's warning: shown in the time row (and as a low-priority alarm),
+    with the new limit; the policy back, the row follows again."""
+    root = stack.root
+    show_page(root, 'Treatment')
+    row = find(root, 'label', contains='Session time ')
+    needle = find(root, 'label', contains='Needle-on time ')
+    elapsed, limit = clock(row.name, 'Session time')
+    on, on_limit = clock(needle.name, 'Needle-on time')
+    assert (limit, on_limit) == (5 * 3600, 4 * 3600), (row.name, needle.name)
+    begun = (time.time() * 1e6 - int(session_prop(stack, 'BeginTime'))) / 1e6
+    assert abs(elapsed - begun) <= 3, (row.name, begun)
+    assert 0 < on <= elapsed, (needle.name, row.name)
+    # live: both count on, by the application's own clock
+    wait_screen(lambda: clock(row.name, 'Session time')[0] >= elapsed + 2, 10,
+                'the session time counting')
+    try:
+        wait_screen(lambda: clock(needle.name, 'Needle-on time')[0] >= on + 2, 10,
+                    'the needle-on time counting while the needle runs')
+    except AssertionError:
+        raise AssertionError(f'{needle.name}: not counting; device {sim_state(stack.sim)}; '
+                             f'smpd: {stack.smpd.read_stderr()[-1500:]}') from None
+
+    dropin = os.path.join(stack.tmp, 'conf', 'limits.d', '70-ui-short.conf')
+    with open(dropin, 'w') as f:
+        f.write('[Session]\nMaxDuration=1h\nWarningBeforeEnd=3590s\n')
+    try:
+        os.kill(stack.smpd.proc.pid, signal.SIGHUP)
+        wait_screen(lambda: 'Warning from smpd (session-time)' in row.name, 15,
+                    'smpd\'s warning in the session time row')
+        assert clock(row.name, 'Session time')[1] == 3600, row.name
+        left = re.search(r'\(session-time\): (\d+):(\d\d) left', row.name)
+        assert left and 3500 <= int(left[1]) * 60 + int(left[2]) <= 3590, row.name
+        label_text(root, 'Low priority alarm: session-time')
+        screenshot(stack, 'treatment-warning')
+        # the banner and the status line say it; acknowledged, a low
+        # alarm leaves the banner (the status line keeps the last news)
+        def shown():
+            return len(find_all(root, 'label', lambda n: n.startswith('Low priority alarm')))
+        assert shown() == 2
+        click(root, 'push button', 'Acknowledge alarm')
+        wait_screen(lambda: shown() == 1, 5, 'the low-priority alarm acknowledged')
+    finally:
+        os.unlink(dropin)
+        os.kill(stack.smpd.proc.pid, signal.SIGHUP)
+    wait_screen(lambda: clock(row.name, 'Session time')[1] == 5 * 3600, 10,
+                'the shipped limit back in the row')
+    assert 'Warning' not in row.name, row.name
+    assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
+
+
+def set_spin(root, name, value):
+    """Type value into the spin button named name (its text field, through
+    AT-SPI's EditableText, as type_into() does for an entry)."""
+    spin = find(root, 'spin button', name)
+    text = next(iter(find_all(spin, 'text')), None) or spin
+    if not text.queryEditableText().setTextContents(value):
+        raise AssertionError(f'spin button "{name}" refused the text')
+    T.wait_for(lambda: entry_text(text) == value, 5, f'"{value}" in "{name}"')
+
+
+def in_audit_log(stack, *needles):
+    logdir = os.path.join(stack.smpd.state_dir, 'audit')
+    for f in os.listdir(logdir):
+        with open(os.path.join(logdir, f), 'rb') as fh:
+            data = fh.read()
+        if all(n.encode() in data for n in needles):
+            return True
+    return False
+
+
+def test_zone_change(stack):
+    """During the session the zone changes from the Treatment page: with a
+    depth above the new zone's limit smpd refuses, and the refusal is
+    named with smpd's sentence; within it, smpd's session is in the new
+    zone, the page shows it, and the audit log holds the change."""
+    root = stack.root
+    show_page(root, 'Treatment')
+    assert str(session_prop(stack, 'Zone')) == 'crown'
+    find(root, 'label', 'Zone: crown')
+    # 1.1 mm: allowed at the crown (1.2 mm), not at the hairline (1.0 mm);
+    # the zone chooser offers the hairline first
+    set_spin(root, 'Depth (mm)', '1.10')
+    click(root, 'push button', 'Apply setpoints')
+    T.wait_for(lambda: stack.sim.status().get('set_depth_um') == '1100', 5, 'depth 1.1 mm applied')
+    click(root, 'push button', 'Change zone')
+    text = label_text(root, 'Outside a limit:')
+    assert 'hairline' in text and '1000' in text, text
+    assert str(session_prop(stack, 'Zone')) == 'crown', 'a refused zone change moved the session'
+    set_spin(root, 'Depth (mm)', '1.00')
+    click(root, 'push button', 'Apply setpoints')
+    T.wait_for(lambda: stack.sim.status().get('set_depth_um') == '1000', 5, 'depth 1.0 mm applied')
+    click(root, 'push button', 'Change zone')
+    find(root, 'label', 'Zone changed to hairline')
+    find(root, 'label', 'Zone: hairline')
+    T.wait_for(lambda: str(session_prop(stack, 'Zone')) == 'hairline', 5, 'smpd\'s session moved')
+    sid = str(session_prop(stack, 'Id'))
+    T.wait_for(lambda: in_audit_log(stack, 'zone_change', sid, 'hairline'), 5,
+               'the zone change in smpd\'s audit log')
     assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
 
 

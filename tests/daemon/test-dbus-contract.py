@@ -241,6 +241,10 @@ UNITS = {
     'Session.EndTime': ([r'CLOCK_REALTIME, microseconds since 1970'], r'^Properties \(all read-only\)',
                         [r'BeginTime, EndTime \(t, CLOCK_REALTIME µs']),
     'Session.NeedleOnTime': ([r'Microseconds'], r'^Properties \(all read-only\)', [r'NeedleOnTime \(t, µs\)']),
+    'Session.MaxDuration': ([r'^Seconds from BeginTime'], r'^Properties \(all read-only\)',
+                            [r'MaxDuration, MaxNeedleOn \(u, s']),
+    'Session.MaxNeedleOn': ([r'^Seconds of NeedleOnTime'], r'^Properties \(all read-only\)',
+                            [r'MaxDuration, MaxNeedleOn \(u, s']),
     # a signal, not a property, but its numbers are what Telemetry holds
     'Device.signal.Telemetry': (
         [r'Voltage/VoltageMin/VoltageMax \(mV\)', r'Current/CurrentMin/CurrentMax \(mA\)',

@@ -917,9 +917,19 @@ def test_session_time_warning_and_limit(env_factory):
 def test_reload_shortens_open_session(env):
     """A reload that shortens MaxDuration applies to the session already open."""
     c = env.running_client()
+    # the limits in force, on the session (the shipped 5 h and 4 h), and
+    # announced when a reload changes them
+    assert c.prop(c.session, ISES, 'MaxDuration') == 5 * 3600
+    assert c.prop(c.session, ISES, 'MaxNeedleOn') == 4 * 3600
+    changed = []
+    c.conn.add_signal_receiver(lambda i, ch, inv: changed.append(dict(ch)), 'PropertiesChanged',
+                               'org.freedesktop.DBus.Properties', path=c.session)
     with open(os.path.join(env.tmp, 'conf', 'limits.d', '70-short.conf'), 'w') as f:
         f.write('[Session]\nMaxDuration=10s\nWarningBeforeEnd=5s\n')
     c.mgr.Reload()
+    assert c.prop(c.session, ISES, 'MaxDuration') == 10
+    T.wait_for(lambda: any(ch.get('MaxDuration') == 10 for ch in changed), 5,
+               'MaxDuration announced')
     _wait_fault(env, c, ('session-time',), timeout=12)
 
 

@@ -380,6 +380,8 @@ static void scenario_basics(void)
 	CHECK(smp_session_get_patch_test_time(NULL) == 0 &&
 	      smp_session_get_screening_time(NULL) == 0 && smp_session_get_begin_usec(NULL) == 0 &&
 	      smp_session_get_end_usec(NULL) == 0 && smp_session_get_needle_on_usec(NULL) == 0);
+	CHECK(smp_session_get_max_duration_usec(NULL) == 0 &&
+	      smp_session_get_max_needle_on_usec(NULL) == 0);
 	CHECK_R(smp_session_is_active(NULL), -EINVAL);
 	CHECK_R(smp_session_is_live(NULL), -EINVAL);
 	CHECK_R(smp_session_refresh(NULL), -EINVAL);
@@ -445,6 +447,9 @@ static void scenario_treatment(const char *pseudonym)
 	CHECK(smp_session_get_patch_test_time(s) > 0);
 	CHECK(smp_session_get_screening_time(s) == 1700000000);
 	CHECK(smp_session_get_begin_usec(s) > 0 && smp_session_get_end_usec(s) == 0);
+	/* the shipped policy's session limits (daemon/data/smpd.conf) */
+	CHECK(smp_session_get_max_duration_usec(s) == 5 * 3600 * 1000000ULL);
+	CHECK(smp_session_get_max_needle_on_usec(s) == 4 * 3600 * 1000000ULL);
 	CHECK(strcmp(smp_session_get_end_reason(s), "") == 0);
 	CHECK_R(smp_session_refresh(s), 0);
 	wait_until(c, &n.begun, 1, 5);
@@ -687,6 +692,7 @@ static void scenario_session_time(const char *pseudonym)
 	CHECK(d);
 	CHECK_R(smp_device_claim(d), 0);
 	s = begin(d, pseudonym, "crown");
+	CHECK(smp_session_get_max_duration_usec(s) == 12 * 1000000ULL); /* the drop-in's */
 	CHECK_R(smp_device_set_parameters(d, 8000, 1000, 12000, 800), 0);
 	CHECK_R(smp_device_start(d), 0);
 	wait_until(c, &n.warning, 1, 15);

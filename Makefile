@@ -20,7 +20,7 @@ export BUILD BUILD_ASAN BUILD_FUZZ BUILD_INSTALL SOAK_SECONDS
 # are installed, as a normal user they are named and the target stops.
 DEPS_BUILD     = build module
 DEPS_CHECK     = $(DEPS_BUILD) $(sort $(foreach s,$(CHECK_SUITES),$(DEPS_check-$(s))))
-CHECK_SUITES   = format host workstation asan valgrind install mutations kernel vm system analyze proofs safety
+CHECK_SUITES   = format host workstation asan valgrind install mutations analyze proofs kernel vm system safety
 DEPS_check-host      = build test report
 DEPS_check-workstation = build test workstation
 DEPS_check-asan      = build test report workstation
@@ -43,7 +43,7 @@ help:
 	@echo "make deps       install the Debian packages of every target (as root); build-aux/deps.sh --help"
 	@echo "make bench      benchmarks, each next to a same-run baseline ($(BUILD)/bench.json)"
 	@echo "make check      run every test suite; ends with 'check: N passed, N failed, N skipped'"
-	@echo "make check-S    run one suite S of: format host workstation asan valgrind install mutations kernel vm system analyze proofs safety"
+	@echo "make check-S    run one suite S of: format host workstation asan valgrind install mutations analyze proofs kernel vm system safety"
 	@echo "make check-full make check with every VM test on every kernel series (build-aux/kernels.sh list),"
 	@echo "                the long repetitions in full and the full-system test on Debian 13 too"
 	@echo "                (FULL_DISTS=trixie; DISTS= overrides)"

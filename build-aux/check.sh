@@ -29,10 +29,7 @@ LANES=${SMP_CHECK_LANES:-1}
 # this run, including the kernel, VM and system ones.  'system' builds the
 # Debian packages and installs them in a systemd-booted VM (issue 7; alone:
 # `make check-system`).
-# The order is the order they are reported in.  analyze and proofs come
-# after the VM suites: their work runs in the background chain (below),
-# which then has the whole VM lane's spare CPU time to finish in.
-ALL_SUITES=(format host workstation asan valgrind install mutations kernel vm system analyze proofs safety)
+ALL_SUITES=(format host workstation asan valgrind install mutations analyze proofs kernel vm system safety)
 VM_LANE=(kernel vm system)
 # Long repetitions run bounded in make check and in full with
 # SMP_CHECK_FULL=1 (make check-full): 60 SIGKILLs of smpd instead of 200
@@ -141,42 +138,26 @@ setup_build() {
 	meson compile -C "$dir"
 }
 
-# The host suite, in streams at once: smpd's integration tests under
+# The host suite, in two streams at once: smpd's integration tests under
 # valgrind (suite daemon-valgrind, counted as valgrind-smpd) beside every
-# other host test, and, when the asan suite is asked for too and the
-# background chain builds its tree, the same tests built with ASan+UBSan
-# (suite asan; the asan suite's turn then runs only the application's
-# test).  Each stream mostly waits on sockets and timers (a run measured
-# with time(1): host 404 s wall for 276 s of CPU, asan 569 s for 187 s;
-# their timed programs run SCHED_FIFO), so side by side they take the
-# time of the longest (valgrind-smpd, 400 s) instead of the sum.
-ASAN_EARLY=0
+# other host test.  Both mostly wait on sockets and timers (load ~0.6
+# each on 2 cores; their timed programs run SCHED_FIFO), and the valgrind
+# stream alone takes as long as the rest of the suite, so side by side
+# they take half the time one after the other did.
 suite_host() {
 	if ! step host build setup_build "$BUILD"; then
 		add host 0 1 0
 		return
 	fi
 	local vg_out="$LOGDIR/valgrind-smpd.out" vg_pid
-	local asan_out="$LOGDIR/asan-stream.out" asan_pid=''
 	if [ "${SMP_CHECK_STREAMS:-2}" -ge 2 ]; then
 		run_meson valgrind-smpd "$BUILD" --no-rebuild --suite daemon-valgrind \
 			> "$vg_out" 2>&1 &
 		vg_pid=$!
-		if [[ " ${suites[*]} " == *" asan "* ]] && bg_has asan-build; then
-			ASAN_EARLY=1
-			asan_tests > "$asan_out" 2>&1 &
-			asan_pid=$!
-		fi
 		run_meson host "$BUILD" --no-rebuild --no-suite daemon-valgrind --no-suite workstation
 		wait "$vg_pid" || true
 		cat "$vg_out"
 		ran valgrind-smpd || add valgrind-smpd 0 1 0
-		if [ -n "$asan_pid" ]; then
-			wait "$asan_pid" || true
-			echo "== suite asan (beside host)"
-			cat "$asan_out"
-			ran asan || add asan 0 1 0
-		fi
 	else
 		run_meson host "$BUILD" --no-rebuild --no-suite daemon-valgrind --no-suite workstation
 		run_meson valgrind-smpd "$BUILD" --no-rebuild --suite daemon-valgrind
@@ -188,25 +169,14 @@ build_asan() {
 		-Db_sanitize=address,undefined -Db_lundef=false -Dworkstation=enabled
 }
 
-# The ASan+UBSan build's tests, but the application's (returns 1 when
-# the tree did not build).
-asan_tests() {
+suite_asan() {
 	if ! bg_join asan-build build_asan; then
 		add asan 0 1 0
-		return 1
+		return
 	fi
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		run_meson asan "$BUILD_ASAN" --no-suite workstation
-}
-
-suite_asan() {
-	if [ "$ASAN_EARLY" = 1 ]; then
-		# the tests ran beside the host suite; the tree built?
-		bg_join asan-build false > /dev/null || return
-	else
-		asan_tests || return
-	fi
 	# smp-workstation's UI test with the app (and smpd, smp-sim) under
 	# ASan+UBSan, through to its exit.  Without leak checking: GTK and
 	# fontconfig keep their caches to the end, and LSan suppressions by
@@ -739,20 +709,14 @@ else
 		# first what the next suites wait for (the ASan build) and WP,
 		# whose provers have a time limit: the host suite mostly waits,
 		# the ASan and valgrind suites after it keep the CPUs busy.
-		# Then what the VM lane waits for (the kernel suite's builds
-		# share kernel/ with the VM suite's module build, and the system
-		# suite installs the packages), then the rest: analyze and
-		# proofs-model may still run during the VM lane, at idle
-		# priority beside qemu.
 		case " ${suites[*]} " in *" asan "*) bg_items+=(asan-build) ;; esac
 		case " ${suites[*]} " in *" proofs "*) bg_items+=(proofs-wp) ;; esac
-		case " ${suites[*]} " in *" kernel "*) bg_items+=(kernel) ;; esac
-		case " ${suites[*]} " in *" system "*) bg_items+=(debs) ;; esac
 		for s in "${suites[@]}"; do
 			case "$s" in
-			analyze|install) bg_items+=("$s") ;;
+			analyze|kernel|install) bg_items+=("$s") ;;
 			mutations) bg_items+=(mutations-unit) ;;
 			proofs) bg_items+=(proofs-model) ;;
+			system) bg_items+=(debs) ;;
 			esac
 		done
 	fi
@@ -764,12 +728,7 @@ else
 		bg_pid=$!
 		trap 'kill "$bg_pid" 2>/dev/null' EXIT
 	fi
-	# in the order asked (ALL_SUITES), safety last
-	rest=()
-	for s in "${suites[@]}"; do
-		[ "$s" = safety ] || rest+=("$s")
-	done
-	run_suites "${rest[@]}"
+	run_suites "${host_lane[@]}" "${vm_lane[@]}"
 fi
 run_suites "${last[@]}"
 

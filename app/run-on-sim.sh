@@ -76,4 +76,6 @@ wait_for 5 "smp-sim" test -S "$rt/control.sock"
 pids+=($!)
 wait_for 10 "smpd" busctl --address="$addr" status org.libsmp.Smp1
 echo "workstation: smpd on $addr; simulator control socket $rt/control.sock"
-"$app" --bus-address="$addr"
+echo "workstation: audit log $out/state/audit, its verification key $out/audit-verification.key"
+SMP_WORKSTATION_SMPCTL=$B/tools/smpctl/smpctl "$app" --bus-address="$addr" \
+	--log-dir="$out/state/audit"

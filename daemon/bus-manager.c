@@ -35,6 +35,16 @@ static int prop_policy_digest(sd_bus *bus, const char *path, const char *iface, 
 	return sd_bus_message_append(reply, "s", m->policy.digest);
 }
 
+/* The healing interval in force (H9), for a client's plan (issue 16). */
+static int prop_healing_interval_days(sd_bus *bus, const char *path, const char *iface,
+				      const char *prop, sd_bus_message *reply, void *userdata,
+				      sd_bus_error *error)
+{
+	struct manager *m = userdata;
+
+	return sd_bus_message_append(reply, "u", m->policy.healing_interval_days.value);
+}
+
 static int prop_audit_ok(sd_bus *bus, const char *path, const char *iface, const char *prop,
 			 sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -734,6 +744,8 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("APIVersion", "u", prop_api_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("PolicyDigest", "s", prop_policy_digest, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("HealingIntervalDays", "u", prop_healing_interval_days, 0,
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("AuditAvailable", "b", prop_audit_ok, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD_WITH_ARGS("ListDevices", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", devices),

@@ -532,7 +532,8 @@ int manager_reload(struct manager *m, char *err, size_t errsz)
 	}
 	m->policy = p;
 	smpd_log_reload(m->policy.digest, NULL);
-	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "PolicyDigest", NULL);
+	sd_bus_emit_properties_changed(m->bus, SMPD_PATH, SMPD_IFACE_MANAGER, "PolicyDigest",
+				       "HealingIntervalDays", NULL);
 	/*
 	 * The controllers apply it at once: a running needle outside it
 	 * stops, open sessions follow the new session limits.

@@ -822,6 +822,25 @@ _public_ int smp_client_get_policy_digest(smp_client *c, char **ret_digest)
 	return 0;
 }
 
+_public_ int smp_client_get_healing_interval_days(smp_client *c, uint32_t *ret_days)
+{
+	sd_bus_message *reply;
+	uint32_t v;
+	int r;
+
+	if (!ret_days)
+		return -EINVAL;
+	r = manager_property(c, "HealingIntervalDays", "u", &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(reply, "u", &v);
+	sd_bus_message_unref(reply);
+	if (r < 0)
+		return smp_error_set(&c->err, r, NULL, NULL);
+	*ret_days = v;
+	return 0;
+}
+
 _public_ int smp_client_is_audit_available(smp_client *c)
 {
 	sd_bus_message *reply;

@@ -378,6 +378,18 @@ int smp_client_get_api_version(smp_client *client, uint32_t *ret_version);
 int smp_client_get_policy_digest(smp_client *client, char **ret_digest);
 
 /**
+ * The healing interval in force (the policy's HealingIntervalDays, H9):
+ * smpd refuses a session for a client whose last session ended less than
+ * this many days ago (SMP_ERROR_HEALING_INTERVAL).  A client's next
+ * allowed session is the end of its last one plus this many days.
+ * @param client the client
+ * @param[out] ret_days the interval in days (5-365)
+ * @return 0; -EINVAL; -ENOTCONN; negative errno from the bus.
+ * @since LIBSMP_1.3
+ */
+int smp_client_get_healing_interval_days(smp_client *client, uint32_t *ret_days);
+
+/**
  * @return 1 while smpd can write its audit log, 0 once it cannot (every
  * needle is then stopped, H12); -EINVAL; -ENOTCONN; negative errno.
  */

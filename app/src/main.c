@@ -18,6 +18,7 @@
 #include <adwaita.h>
 #include <libsmp.h>
 
+#include "records.h"
 #include "session-panel.h"
 #include "smp-source.h"
 
@@ -73,6 +74,8 @@ static const char alarm_css[] = ".alarm-high { background-color: #c01c28; color:
 struct app {
 	AdwApplication *adw;
 	char *bus_address;
+	char *log_dir;		 /* --log-dir: the Records page's audit log folder */
+	struct records *records; /* the Records page (records.c) */
 	smp_client *client;
 	GSource *source;
 	GtkWindow *win;
@@ -1256,6 +1259,12 @@ static void build_window(struct app *a)
 									 "Treatment"),
 								    "treatment", "Treatment"),
 					  "media-playback-start-symbolic");
+	a->records = records_new(GTK_EDITABLE(a->e_client), a->log_dir);
+	adw_view_stack_page_set_icon_name(adw_view_stack_add_titled(ADW_VIEW_STACK(stack),
+								    page(records_get_page(a->records),
+									 "Records"),
+								    "records", "Records"),
+					  "x-office-document-symbolic");
 	gtk_widget_set_vexpand(stack, TRUE);
 	gtk_box_append(GTK_BOX(content), stack);
 	adw_application_window_set_content(ADW_APPLICATION_WINDOW(win), content);
@@ -1273,6 +1282,7 @@ static void connect_smpd(struct app *a)
 		gtk_label_set_text(GTK_LABEL(a->status), s);
 		return;
 	}
+	records_set_client(a->records, a->client);
 	smp_client_set_event_handler(a->client, on_event, a);
 	a->source = smp_source_new(a->client, on_lost, a);
 	if (!a->source) {
@@ -1315,6 +1325,7 @@ static gint on_local_options(GApplication *gapp, GVariantDict *opts, gpointer us
 
 	(void)gapp;
 	g_variant_dict_lookup(opts, "bus-address", "s", &a->bus_address);
+	g_variant_dict_lookup(opts, "log-dir", "s", &a->log_dir);
 	return -1; /* go on */
 }
 
@@ -1331,6 +1342,10 @@ int main(int argc, char **argv)
 	g_application_add_main_option(G_APPLICATION(a.adw), "bus-address", 0, 0, G_OPTION_ARG_STRING,
 				      "D-Bus address of smpd's bus (default: the system bus)",
 				      "ADDRESS");
+	g_application_add_main_option(G_APPLICATION(a.adw), "log-dir", 0, 0, G_OPTION_ARG_STRING,
+				      "the audit log folder the Records page reads (default " SMP_LOG_DEFAULT_DIR
+				      ")",
+				      "DIR");
 	g_action_map_add_action_entries(G_ACTION_MAP(a.adw), actions, G_N_ELEMENTS(actions), &a);
 	g_signal_connect(a.adw, "handle-local-options", G_CALLBACK(on_local_options), &a);
 	g_signal_connect(a.adw, "activate", G_CALLBACK(on_activate), &a);
@@ -1343,8 +1358,10 @@ int main(int argc, char **argv)
 	smp_session_unref(a.session);
 	session_panel_free(a.panel);
 	use_device(&a, NULL);
+	records_free(a.records);
 	a.client = smp_client_unref(a.client);
 	g_object_unref(a.adw);
 	g_free(a.bus_address);
+	g_free(a.log_dir);
 	return status;
 }

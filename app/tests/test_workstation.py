@@ -14,14 +14,16 @@ a refused session shows smpd's refusal, a session starts and shows live
 telemetry, a hung application's needle is stopped and the alarm shown
 and cleared, a brown-out is a red high-priority alarm, acknowledged and
 cleared, the Emergency Stop from every page (and F12) stops the needle,
-each refusal of the form is named, closing the window releases the
-device.
+each refusal of the form is named, the Records page shows the client's
+plan from the audit log, verifies the log with the key, exports it and
+writes a session's HTML report, closing the window releases the device.
 
 Every wait is for the application's state as AT-SPI shows it (or the
 device's, or smpd's), never a fixed time: see show_page() and click()
 for what GTK 4.8's click action needs.
 """
 
+import json
 import os
 import re
 import signal
@@ -31,6 +33,7 @@ import sys
 import time
 import zlib
 
+import dbus
 import pytest
 from gi.repository import GLib
 
@@ -160,7 +163,7 @@ def find(root, role, name=None, contains=None, timeout=10.0):
 
 # The pages of the window: each tab's page is a scroll pane of the same
 # name (the application names them for screen readers).
-PAGES = ('Devices', 'Session', 'Treatment')
+PAGES = ('Devices', 'Session', 'Treatment', 'Records')
 
 
 def has_state(el, state):
@@ -408,6 +411,7 @@ class Stack:
         env = dict(os.environ, DISPLAY=self.display, GDK_BACKEND='x11', GSK_RENDERER='cairo',
                    GDK_DEBUG='gl-disable', GTK_A11Y='atspi', NO_AT_BRIDGE='0')
         env.pop('WAYLAND_DISPLAY', None)
+        env.update(self.desktop_dirs())
         self.app_log = os.path.join(self.tmp, 'app.log')
         with open(self.app_log, 'w') as log:
             self.app = subprocess.Popen([APP, '--bus-address=' + self.bus.address], env=env,
@@ -421,6 +425,29 @@ class Stack:
             raise AssertionError(f'{e}; the registry lists {[a.name for a in apps if a]}, '
                                  f'the application {"runs" if self.app.poll() is None else "exited"}; '
                                  f'its output: {self.app_output()[-3000:]}') from None
+
+    def desktop_dirs(self):
+        """The application's own XDG folders: its cache (the HTML
+        reports) in this test's tmp, and as the desktop's browser for
+        text/html a stand-in that notes the URI it is asked to open (a
+        real browser would start on the test's display)."""
+        dirs = {k: os.path.join(self.tmp, 'xdg', k.lower())
+                for k in ('XDG_CACHE_HOME', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME')}
+        for d in dirs.values():
+            os.makedirs(d)
+        self.opened = os.path.join(self.tmp, 'browser-opened')
+        script = os.path.join(self.tmp, 'browser.sh')
+        with open(script, 'w') as f:
+            f.write(f'#!/bin/sh\necho "$1" >> {self.opened}\n')
+        os.chmod(script, 0o755)
+        apps = os.path.join(dirs['XDG_DATA_HOME'], 'applications')
+        os.makedirs(apps)
+        with open(os.path.join(apps, 'smp-test-browser.desktop'), 'w') as f:
+            f.write('[Desktop Entry]\nType=Application\nName=Test browser\n'
+                    f'Exec={script} %u\nMimeType=text/html;\nNoDisplay=true\n')
+        with open(os.path.join(dirs['XDG_CONFIG_HOME'], 'mimeapps.list'), 'w') as f:
+            f.write('[Default Applications]\ntext/html=smp-test-browser.desktop\n')
+        return dirs
 
     def start_xvfb(self):
         r, w = os.pipe()
@@ -868,6 +895,7 @@ def test_emergency_stop_stops_the_needle(stack):
         find(root, 'label', 'Emergency stop sent')
         find(root, 'label', contains='High priority alarm: estop')
     find(root, 'label', contains='Device state: estop')
+    show_page(root, 'Treatment')        # the last page was another one
     buttons_follow(root, 'estop', stack)
 
     # and by its key, F12, once the needle runs again
@@ -920,6 +948,139 @@ def test_refusals_shown_by_name(stack):
     # the devices view follows the cartridge
     show_page(root, 'Devices')
     find(root, 'label', 'none inserted')
+
+
+def past_sessions(stack, client):
+    """The client's sessions as smpd reads them from its audit log
+    (ListPastSessions; the polkit mock allows it)."""
+    mgr = dbus.Interface(stack.smpd.conn.get_object(T.BUS, T.ROOT), T.IMGR)
+    return [p for p in mgr.ListPastSessions(dbus.Dictionary({}, signature='sv'),
+                                            timeout=60 * T.SLOW)
+            if str(p['Client']) == client]
+
+
+def local_minute(usec):
+    return time.strftime('%Y-%m-%d %H:%M', time.localtime(int(usec) // 1000000))
+
+
+def test_plan_shows_past_sessions(stack):
+    """Issue 16 item 5: the Records page reads the audit log through
+    libsmp and shows a client's past sessions (date, zone, pigment lot,
+    cartridge, needle-on time, end reason) and the next date smpd allows,
+    the end of the last session plus the healing interval smpd reports.
+    With the page's own entry empty the plan is for the Session form's
+    client (CLIENT-UI-2 now, with no session on record)."""
+    root = stack.root
+    show_page(root, 'Records')
+    # every path has its entry and its file chooser, each named
+    for what in ('the audit log folder', 'the key file', 'the export file'):
+        find(root, 'push button', 'Choose ' + what)
+    type_into(root, 'Audit log folder', os.path.join(stack.smpd.state_dir, 'audit'))
+    click(root, 'push button', 'Show plan')
+    text = label_text(root, 'Next session allowed now: CLIENT-UI-2')
+    assert 'healing interval 10 days' in text, text
+    find(root, 'label', 'No session on record')
+
+    type_into(root, 'Plan for client', 'CLIENT-UI-1')
+    click(root, 'push button', 'Show plan')
+    [past] = past_sessions(stack, 'CLIENT-UI-1')
+    assert str(past['State']) == 'ended', past
+    begin, reason = local_minute(past['BeginTime']), str(past['EndReason'])
+    row = label_text(root, f'Session of {begin}: ')
+    assert row.startswith(f'Session of {begin}: zone crown; pigment lot PG-UI-1 (Acme); '
+                          'cartridge SIM-CART-0001, lot '), row
+    needle = int(past['NeedleOnTime']) // 1000000
+    assert f'needle on {needle // 60} min {needle % 60:02d} s;' in row, (row, needle)
+    assert reason and row.endswith(f'ended: {reason}'), (row, reason)
+    next_allowed = local_minute(int(past['EndTime']) + 10 * 86400 * 1000000)
+    text = label_text(root, 'Next session allowed from ')
+    assert text.startswith(f'Next session allowed from {next_allowed} (healing interval 10 days'), \
+        (text, next_allowed)
+
+
+def test_verify_log_with_the_key(stack):
+    """Issue 16 item 6: the log verified with the key file typed next to its
+    Choose button: INTACT with smpd's key, UNVERIFIABLE with the key of
+    another log, and a file without a key said to be one."""
+    root = stack.root
+    show_page(root, 'Records')
+    type_into(root, 'Key file', os.path.join(stack.tmp, 'audit.key'))
+    click(root, 'push button', 'Verify log')
+    text = label_text(root, ': INTACT', timeout=30)
+    assert 'intact: ' in text, text
+    screenshot(stack, 'records')
+
+    other = os.path.join(stack.tmp, 'other-log')
+    out = subprocess.run([os.path.join(T.BUILD, 'audit', 'smp-audit'), 'setup', other],
+                         capture_output=True, text=True, check=True).stdout
+    wrong = os.path.join(stack.tmp, 'other.key')
+    with open(wrong, 'w') as f:
+        f.write(next(w for w in out.split() if w.startswith('smpk1-')) + '\n')
+    type_into(root, 'Key file', wrong)
+    click(root, 'push button', 'Verify log')
+    text = label_text(root, ': UNVERIFIABLE', timeout=30)
+    assert 'INTACT' not in text, text
+
+    garbage = os.path.join(stack.tmp, 'not-a.key')
+    with open(garbage, 'w') as f:
+        f.write('not a key\n')
+    type_into(root, 'Key file', garbage)
+    click(root, 'push button', 'Verify log')
+    label_text(root, 'Not verified: the key file does not hold a verification key')
+    type_into(root, 'Key file', os.path.join(stack.tmp, 'audit.key'))
+
+
+def test_export_csv_and_json(stack):
+    """Issue 16 item 6: the plan's client's records exported as CSV and as
+    JSON lines into the file typed next to Choose, the session's records
+    among them."""
+    root = stack.root
+    show_page(root, 'Records')
+    [past] = past_sessions(stack, 'CLIENT-UI-1')
+    sid = str(past['Id'])
+    for fmt in ('CSV', 'JSON'):
+        path = os.path.join(stack.tmp, 'export.' + fmt.lower())
+        type_into(root, 'Export to', path)
+        click(root, 'push button', 'Export ' + fmt)
+        text = label_text(root, f'as {fmt} to {path}', timeout=30)
+        n = int(text.split()[1])
+        assert text.startswith(f'Exported {n} records of CLIENT-UI-1 as {fmt}'), text
+        with open(path) as f:
+            lines = f.read().splitlines()
+        if fmt == 'CSV':
+            assert len(lines) == n + 1 and ',' in lines[0], lines[:2]
+        else:
+            records = [json.loads(line) for line in lines]
+            assert len(records) == n, (n, lines[:2])
+        assert sum(sid in line for line in lines) >= 3, \
+            f'{fmt}: the session {sid} is not in {path}: {lines[:4]}'
+        assert all('CLIENT-UI-2' not in line for line in lines), f'{fmt}: another client exported'
+
+
+def test_session_report(stack):
+    """Issue 16 item 6: a session's HTML report, written by smpctl (the
+    project's writer of it, with the key: the log's verification status in
+    it) and opened with the desktop's browser (here a stand-in that notes
+    the URI)."""
+    root = stack.root
+    show_page(root, 'Records')
+    [past] = past_sessions(stack, 'CLIENT-UI-1')
+    sid = str(past['Id'])
+    click(root, 'push button', f'HTML report of the session of {local_minute(past["BeginTime"])}')
+    text = label_text(root, 'Report written to ', timeout=30)
+    path = text[len('Report written to '):].split(';')[0]
+    assert path.endswith(f'session-{sid}.html'), path
+    with open(path) as f:
+        page = f.read()
+    assert page.lstrip().lower().startswith('<!doctype html'), page[:80]
+    assert sid in page and 'CLIENT-UI-1' in page and 'PG-UI-1' in page, page[:400]
+    T.wait_for(lambda: os.path.exists(stack.opened), 10, 'the report opened in the browser')
+    with open(stack.opened) as f:
+        asked = f.read().split()
+    # (GIO hands a local file's path for %u to a program that does not
+    # say it takes URIs)
+    assert asked in (['file://' + path], [path]), f'the browser was asked for {asked}'
+    assert 'could not be opened' not in label_text(root, 'Report written to ')
 
 
 def test_close_releases_the_device(stack):

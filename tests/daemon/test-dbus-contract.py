@@ -220,6 +220,8 @@ RULES = {
 # the XML doc string and dbus.md's passage state it.
 UNITS = {
     'Manager.APIVersion': ([r'version of this API, 1'], r'^\| property APIVersion \|', [r'version of this API, 1']),
+    'Manager.HealingIntervalDays': ([r'in force, in days'], r'^\| property HealingIntervalDays \|',
+                                    [r'in force, in days']),
     'Device.ModelNumber': ([r'USB product number'], r'^\| ModelNumber \|', [r'USB product number']),
     'Device.Setpoints': ([r'Voltage \(mV\)', r'Current \(mA', r'StrokeRate \(0\.01 Hz\)', r'Depth \(um\)'],
                          r'^\| Setpoints \|',

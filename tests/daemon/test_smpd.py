@@ -1605,6 +1605,26 @@ def test_reload_keeps_last_good(env):
     expect_error(ERR + 'LimitExceeded', c.dev(env.dev_path).SetParameters, params(depth=850))
 
 
+def test_healing_interval_property_follows_the_policy(env):
+    """Issue 16: HealingIntervalDays is the healing interval in force (what
+    BeginSession's HealingInterval refusal applies), for an application to
+    show a client's next allowed date; a reload changes it and says so
+    (PropertiesChanged)."""
+    c = env.ready_client()
+    assert c.prop(T.ROOT, IMGR, 'HealingIntervalDays') == 10     # the shipped policy
+    changed = []
+    c.conn.add_signal_receiver(lambda iface, props, inv: changed.append(dict(props)),
+                               'PropertiesChanged', 'org.freedesktop.DBus.Properties',
+                               path=T.ROOT)
+    conf = os.path.join(env.tmp, 'conf', 'limits.d')
+    with open(os.path.join(conf, '55-healing.conf'), 'w') as f:
+        f.write('[Session]\nHealingIntervalDays=21\n')
+    c.mgr.Reload()
+    assert c.prop(T.ROOT, IMGR, 'HealingIntervalDays') == 21
+    T.wait_for(lambda: any(p.get('HealingIntervalDays') == 21 for p in changed), 3,
+               'PropertiesChanged with the new HealingIntervalDays')
+
+
 def test_reload_stops_needle_outside_new_policy(env):
     c = env.running_client()   # depth 800 in temples
     conf = os.path.join(env.tmp, 'conf', 'limits.d')

@@ -220,6 +220,8 @@ static void scenario_basics(void)
 	CHECK_R(smp_client_get_policy_digest(c, &digest), 0);
 	CHECK(strlen(digest) == 64);
 	free(digest);
+	CHECK_R(smp_client_get_healing_interval_days(c, &v), 0);
+	CHECK(v == 10); /* the shipped policy's HealingIntervalDays */
 	CHECK_R(smp_client_is_audit_available(c), 1);
 	CHECK(smp_client_get_error_name(c) == NULL && smp_client_get_error_message(c) == NULL);
 	CHECK(smp_client_get_fd(c) >= 0);
@@ -304,6 +306,8 @@ static void scenario_basics(void)
 	CHECK_R(smp_client_get_api_version(c, NULL), -EINVAL);
 	CHECK_R(smp_client_get_api_version(NULL, &v), -EINVAL);
 	CHECK_R(smp_client_get_policy_digest(c, NULL), -EINVAL);
+	CHECK_R(smp_client_get_healing_interval_days(c, NULL), -EINVAL);
+	CHECK_R(smp_client_get_healing_interval_days(NULL, &v), -EINVAL);
 	CHECK_R(smp_client_is_audit_available(NULL), -EINVAL);
 	CHECK_R(smp_client_reload(NULL), -EINVAL);
 	CHECK(smp_client_get_n_devices(NULL) == 0);

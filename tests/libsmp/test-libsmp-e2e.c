@@ -918,8 +918,9 @@ static void scenario_check_session(const char *client)
 	smp_refusal **list = NULL;
 	smp_session *s;
 	char md_client[128], md_patch[64];
-	const char *md[] = { md_client, "Operator=op-1", "Zone=crown", "PigmentLot=PIG-LOT-7",
-			     md_patch, NULL };
+	const char *md[] = { md_client,	   "Operator=op-1",
+			     "Zone=crown", "PigmentLot=PIG-LOT-7",
+			     md_patch,	   NULL };
 	const char *no_lot[] = { md_client, "Operator=op-1", "Zone=crown", NULL };
 	const char *bad[] = { md_client, "Operator=op-1", "Zone=neck", "PigmentLot=P", NULL };
 	int64_t t0 = (int64_t)time(NULL);

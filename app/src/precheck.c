@@ -123,10 +123,11 @@ static void evaluate(struct precheck *p)
 	}
 	n = smp_device_check_session(d, (const char *const *)md->pdata, &list);
 	if (n < 0) {
-		g_autofree char *l = g_strdup_printf(
-			"%s \u2014 %s", refusal_title(smp_device_get_error_name(d)),
-			smp_device_get_error_message(d) ? smp_device_get_error_message(d) :
-							  g_strerror(-n));
+		g_autofree char *l = g_strdup_printf("%s \u2014 %s",
+						     refusal_title(smp_device_get_error_name(d)),
+						     smp_device_get_error_message(d) ?
+							     smp_device_get_error_message(d) :
+							     g_strerror(-n));
 
 		set_verdict(p, "smpd would refuse this session:");
 		add_line(p, l);
@@ -148,8 +149,8 @@ static void evaluate(struct precheck *p)
 		set_verdict(p, "smpd would allow this session");
 	/* the override's controls while it can help or is asked for */
 	gtk_widget_set_visible(p->override_box,
-			       overridable || gtk_toggle_button_get_active(
-						      GTK_TOGGLE_BUTTON(p->override)));
+			       overridable ||
+				       gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(p->override)));
 }
 
 static gboolean on_timer(gpointer user_data)

@@ -568,10 +568,12 @@ static struct safety_refusal_info *refusal_add(struct safety_refusal_info *out, 
 	return r;
 }
 
-/* Formats into the refusal's sentence when there is a slot for it. */
+/* Formats into the refusal's sentence when there is a slot for it;
+ * counts it in refused either way. */
 #define REFUSE(kind, ...)                                                         \
 	do {                                                                      \
 		struct safety_refusal_info *r_ = refusal_add(out, max, &n, kind); \
+		refused++;                                                        \
 		if (r_)                                                           \
 			snprintf(r_->msg, sizeof(r_->msg), __VA_ARGS__);          \
 	} while (0)
@@ -579,7 +581,7 @@ static struct safety_refusal_info *refusal_add(struct safety_refusal_info *out, 
 /* A malformed request: reported alone. */
 static size_t refuse_invalid(struct safety_refusal_info *out, size_t max, const char *msg)
 {
-	size_t n = 0;
+	size_t n = 0, refused = 0;
 
 	REFUSE(SAFETY_INVALID, "%s", msg);
 	return n;
@@ -592,7 +594,8 @@ size_t safety_session_refusals(const struct policy *p, const struct session_requ
 {
 	int64_t today = now / 86400;
 	char why[128], msg[SAFETY_MSG_MAX];
-	size_t n = 0;
+	size_t n = 0, refused = 0; /* reported, and refusals found */
+	bool lifted = false;
 
 	if (ret_overridden)
 		*ret_overridden = false;
@@ -682,10 +685,13 @@ size_t safety_session_refusals(const struct policy *p, const struct session_requ
 				out[i].earliest = last_session + interval;
 				out[i].overridable = true;
 			}
-		} else if (since < interval && ret_overridden) {
-			*ret_overridden = true; /* lifted by the override: it is recorded */
+		} else if (since < interval) {
+			lifted = true;
 		}
 	}
+	/* lifted by the override, and the session may open: it is recorded */
+	if (ret_overridden)
+		*ret_overridden = lifted && refused == 0;
 	return n;
 }
 

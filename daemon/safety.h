@@ -135,10 +135,12 @@ struct safety_refusal_info {
  * daemon's state recorded its ID in an earlier session; last_session is
  * the unix time of the client's last session (0 = none).  A malformed
  * field ends the list with SAFETY_INVALID (only NoPigmentLot may come
- * before it): the request is judged no further.  An override_reason lifts only the healing interval, and only
- * when it is not empty (the caller checks the override authorization);
- * *ret_overridden (may be NULL) says whether it did, so that the
- * override is recorded.
+ * before it): the request is judged no further.  An override_reason
+ * lifts only the healing interval, and only when it is not empty (the
+ * caller checks the override authorization); *ret_overridden (may be
+ * NULL) says whether it did and nothing else refuses the session (found,
+ * whether or not max left room to report it), so that the override is
+ * recorded when the session opens.
  */
 size_t safety_session_refusals(const struct policy *p, const struct session_request *req,
 			       const struct smp_cartridge *cart, bool cartridge_seen_before,

@@ -504,15 +504,26 @@ static void test_session_every_refusal(void **state)
 						 SAFETY_REFUSALS_MAX),
 			 2);
 	assert_int_equal(r[1].kind, SAFETY_INVALID);
-	/* the override lifts only the healing interval */
+	/* the override lifts only the healing interval, and is to be recorded
+	 * only when the session may open */
 	req = good_req();
 	req.override_reason = "doctor approved";
 	assert_int_equal(safety_session_refusals(&p, &req, &c, false, NOW - 2 * DAY, NOW,
 						 &overridden, r, SAFETY_REFUSALS_MAX),
 			 2);
-	assert_true(overridden);
+	assert_false(overridden);
 	assert_int_equal(r[0].kind, SAFETY_CARTRIDGE_USED);
 	assert_int_equal(r[1].kind, SAFETY_CARTRIDGE_EXPIRED);
+	c = good_cart();
+	assert_int_equal(safety_session_refusals(&p, &req, &c, false, NOW - 2 * DAY, NOW,
+						 &overridden, r, 0),
+			 0);
+	assert_true(overridden);
+	c.flags = 0;
+	assert_int_equal(safety_session_refusals(&p, &req, &c, false, NOW - 2 * DAY, NOW,
+						 &overridden, r, 0),
+			 0); /* none reported: no room */
+	assert_false(overridden);
 }
 
 static void test_session_invalid_metadata(void **state)

@@ -30,6 +30,7 @@ struct precheck {
 	GtkWidget *override_box, *override, *reason;
 	guint timer;	  /* the debounce, 0 when none */
 	char *device_key; /* what precheck_device_changed() last saw */
+	char *shown;	  /* the verdict and lines on screen */
 };
 
 /* "2026-12-17 14:05", local time, of Unix seconds. */
@@ -38,24 +39,6 @@ static char *format_time(int64_t t)
 	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(t);
 
 	return dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M") : g_strdup_printf("%" PRId64, t);
-}
-
-static void clear_list(struct precheck *p)
-{
-	GtkWidget *c;
-
-	while ((c = gtk_widget_get_first_child(p->list)))
-		gtk_box_remove(GTK_BOX(p->list), c);
-}
-
-static void add_line(struct precheck *p, const char *text)
-{
-	GtkWidget *l = gtk_label_new(text);
-
-	gtk_label_set_xalign(GTK_LABEL(l), 0);
-	gtk_label_set_wrap(GTK_LABEL(l), TRUE);
-	gtk_widget_add_css_class(l, "error");
-	gtk_box_append(GTK_BOX(p->list), l);
 }
 
 /*
@@ -91,62 +74,87 @@ static char *refusal_line(const smp_refusal *f)
 	return g_string_free(s, FALSE);
 }
 
-static void set_verdict(struct precheck *p, const char *text)
+/*
+ * Show the verdict and its lines (NULL-terminated), replacing the list's
+ * labels only when they differ from what is shown: the area is asked
+ * again on every change, and a screen reader (and the main loop) should
+ * not see the same labels destroyed and made again each time.
+ */
+static void show(struct precheck *p, const char *verdict, char **lines)
 {
-	gtk_label_set_text(GTK_LABEL(p->verdict), text);
+	g_autofree char *joined = g_strjoinv("\n", lines);
+	g_autofree char *key = g_strconcat(verdict, "\n", joined, NULL);
+	GtkWidget *c;
+
+	if (p->shown && strcmp(p->shown, key) == 0)
+		return;
+	g_free(p->shown);
+	p->shown = g_steal_pointer(&key);
+	gtk_label_set_text(GTK_LABEL(p->verdict), verdict);
+	while ((c = gtk_widget_get_first_child(p->list)))
+		gtk_box_remove(GTK_BOX(p->list), c);
+	for (char **l = lines; *l; l++) {
+		GtkWidget *w = gtk_label_new(*l);
+
+		gtk_label_set_xalign(GTK_LABEL(w), 0);
+		gtk_label_set_wrap(GTK_LABEL(w), TRUE);
+		gtk_widget_add_css_class(w, "error");
+		gtk_box_append(GTK_BOX(p->list), w);
+	}
 }
+
+#define REFUSE_VERDICT "smpd would refuse this session:"
 
 /* Ask smpd now and show its answer. */
 static void evaluate(struct precheck *p)
 {
 	smp_device *d = p->form.device(p->form.userdata);
 	g_autoptr(GPtrArray) md = NULL;
+	g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
 	g_autofree char *why = NULL;
 	smp_refusal **list = NULL;
 	gboolean overridable = FALSE;
+	const char *verdict;
 	int n;
 
-	clear_list(p);
-	if (!d) {
-		set_verdict(p, "No device: nothing to check");
-		return;
-	}
-	if (p->form.session_open(p->form.userdata)) {
-		set_verdict(p, "A session is open on this device");
+	if (!d || p->form.session_open(p->form.userdata)) {
+		g_ptr_array_add(lines, NULL);
+		show(p, d ? "A session is open on this device" : "No device: nothing to check",
+		     (char **)lines->pdata);
 		return;
 	}
 	md = p->form.metadata(p->form.userdata, &why);
 	if (!md) {
-		set_verdict(p, "smpd would refuse this session:");
-		add_line(p, why ? why : "the form cannot be sent");
+		g_ptr_array_add(lines, g_strdup(why ? why : "the form cannot be sent"));
+		g_ptr_array_add(lines, NULL);
+		show(p, REFUSE_VERDICT, (char **)lines->pdata);
 		return;
 	}
 	n = smp_device_check_session(d, (const char *const *)md->pdata, &list);
 	if (n < 0) {
-		g_autofree char *l = g_strdup_printf("%s \u2014 %s",
-						     refusal_title(smp_device_get_error_name(d)),
-						     smp_device_get_error_message(d) ?
-							     smp_device_get_error_message(d) :
-							     g_strerror(-n));
-
-		set_verdict(p, "smpd would refuse this session:");
-		add_line(p, l);
+		g_ptr_array_add(lines, g_strdup_printf("%s \u2014 %s",
+						       refusal_title(smp_device_get_error_name(d)),
+						       smp_device_get_error_message(d) ?
+							       smp_device_get_error_message(d) :
+							       g_strerror(-n)));
+		g_ptr_array_add(lines, NULL);
+		show(p, REFUSE_VERDICT, (char **)lines->pdata);
 		return;
 	}
 	for (int i = 0; i < n; i++) {
-		g_autofree char *l = refusal_line(list[i]);
-
-		add_line(p, l);
+		g_ptr_array_add(lines, refusal_line(list[i]));
 		overridable |= smp_refusal_is_overridable(list[i]);
 	}
+	g_ptr_array_add(lines, NULL);
 	smp_refusal_list_free(list);
 	if (n > 0)
-		set_verdict(p, "smpd would refuse this session:");
+		verdict = REFUSE_VERDICT;
 	else if (precheck_override_reason(p))
-		set_verdict(p, "smpd would allow this session with the override "
-			       "(Begin session asks for the override authorization)");
+		verdict = "smpd would allow this session with the override "
+			  "(Begin session asks for the override authorization)";
 	else
-		set_verdict(p, "smpd would allow this session");
+		verdict = "smpd would allow this session";
+	show(p, verdict, (char **)lines->pdata);
 	/* the override's controls while it can help or is asked for */
 	gtk_widget_set_visible(p->override_box,
 			       overridable ||
@@ -294,5 +302,6 @@ void precheck_free(struct precheck *p)
 	if (p->timer)
 		g_source_remove(p->timer);
 	g_free(p->device_key);
+	g_free(p->shown);
 	g_free(p);
 }

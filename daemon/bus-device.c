@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "manager.h"
+#include "smp-cleanup.h"
 
 static int prop_string(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		       sd_bus_message *reply, void *userdata, sd_bus_error *error)
@@ -241,6 +242,76 @@ static int method_claim(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return sd_bus_reply_method_return(m, NULL);
 }
 
+/*
+ * What BeginSession would refuse now, and why (docs/dbus.md): the rules of
+ * session_begin() (session_check()), for any caller, claim or not, and no
+ * polkit round trip (polkit's every decision is an audit record, and a
+ * form asks this as its fields change); nothing is opened, read from the
+ * device or recorded.  A malformed request is the call's error, as for
+ * BeginSession.
+ */
+static int method_check_session(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	struct session_refusal refusals[SESSION_REFUSALS_MAX];
+	struct metadata md = { 0 };
+	struct session_request req;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	size_t n;
+	int r;
+
+	r = bus_read_metadata(m, &md, error);
+	if (r < 0)
+		return r;
+	if (d->gone)
+		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "no device %s", d->path);
+
+	req = (struct session_request){
+		.client = md.client,
+		.operator_name = md.operator_name,
+		.zone = zone_from_string(md.zone),
+		.pigment_lot = md.lot,
+		.patch_test_time = md.patch_test_time,
+		.screening_time = md.screening_time,
+		.override_reason = md.override_reason,
+	};
+	n = session_check(d->manager, d, &req, refusals, SESSION_REFUSALS_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (refusals[i].bad_request)
+			return sd_bus_error_setf(error, refusals[i].error, "%s",
+						 refusals[i].info.msg);
+
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssa{sv})");
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		const struct safety_refusal_info *f = &refusals[i].info;
+
+		r = sd_bus_message_open_container(reply, 'r', "ssa{sv}");
+		if (r >= 0)
+			r = sd_bus_message_append(reply, "ss", refusals[i].error, f->msg);
+		if (r >= 0)
+			r = sd_bus_message_open_container(reply, 'a', "{sv}");
+		if (r >= 0)
+			r = sd_bus_message_append(reply, "{sv}", "Overridable", "b",
+						  (int)f->overridable);
+		if (r >= 0 && f->last_session)
+			r = sd_bus_message_append(reply, "{sv}", "LastSessionTime", "x",
+						  f->last_session);
+		if (r >= 0 && f->earliest)
+			r = sd_bus_message_append(reply, "{sv}", "EarliestTime", "x", f->earliest);
+		if (r >= 0)
+			r = sd_bus_message_close_container(reply);
+		if (r >= 0)
+			r = sd_bus_message_close_container(reply);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct device *d = userdata;
@@ -403,6 +474,9 @@ static const sd_bus_vtable device_vtable[] = {
 	SD_BUS_PROPERTY("ClientTimeoutMs", "u", prop_client_timeout, 0,
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD("Claim", "", "", method_claim, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("CheckSession", SD_BUS_ARGS("a{sv}", metadata),
+				SD_BUS_RESULT("a(ssa{sv})", refusals), method_check_session,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Release", "", "", method_release, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("SetParameters", SD_BUS_ARGS("a{sv}", parameters),
 				SD_BUS_RESULT("a{sv}", applied), method_set_parameters,

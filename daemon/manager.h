@@ -300,6 +300,23 @@ int device_append_telemetry(sd_bus_message *m, const struct device *d);
 void device_audit_tick(struct device *d);
 
 /* session.c */
+/* A refusal of BeginSession as it would answer it (session_check()). */
+struct session_refusal {
+	const char *error; /* SMPD_ERROR_*: BeginSession's error name */
+	bool bad_request;  /* the request is malformed (InvalidArgument of the call) */
+	struct safety_refusal_info info; /* smpd's sentence and the details */
+};
+#define SESSION_REFUSALS_MAX (SAFETY_REFUSALS_MAX + 4)
+/*
+ * Every refusal BeginSession would give d for req now, in BeginSession's
+ * order (the first is the one it would return), at most max; returns how
+ * many.  The same rules as session_begin(), which calls the same
+ * functions, but no claim is needed, nothing is read from the device
+ * (the cartridge is judged as smpd last read it), nothing is opened and
+ * nothing recorded (Device.CheckSession, docs/dbus.md).
+ */
+size_t session_check(struct manager *m, struct device *d, const struct session_request *req,
+		     struct session_refusal *out, size_t max);
 int session_begin(struct manager *m, struct device *d, const char *owner,
 		  const struct session_request *req, const char *pigment_maker,
 		  struct session **ret, sd_bus_error *error);

@@ -555,83 +555,116 @@ static bool date_check(const char *name, int64_t t, int64_t now, char *msg, size
 	return true;
 }
 
-enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
-					 const struct smp_cartridge *cart,
-					 bool cartridge_seen_before, int64_t last_session,
-					 int64_t now, bool *ret_overridden, char *msg, size_t msgsz)
+/* The next refusal slot, or NULL when max are full (the rest is not reported). */
+static struct safety_refusal_info *refusal_add(struct safety_refusal_info *out, size_t max,
+					       size_t *n, enum safety_refusal kind)
+{
+	struct safety_refusal_info *r;
+
+	if (*n >= max)
+		return NULL;
+	r = &out[(*n)++];
+	*r = (struct safety_refusal_info){ .kind = kind };
+	return r;
+}
+
+/* Formats into the refusal's sentence when there is a slot for it;
+ * counts it in refused either way. */
+#define REFUSE(kind, ...)                                                         \
+	do {                                                                      \
+		struct safety_refusal_info *r_ = refusal_add(out, max, &n, kind); \
+		refused++;                                                        \
+		if (r_)                                                           \
+			snprintf(r_->msg, sizeof(r_->msg), __VA_ARGS__);          \
+	} while (0)
+
+/* A malformed request: reported alone. */
+static size_t refuse_invalid(struct safety_refusal_info *out, size_t max, const char *msg)
+{
+	size_t n = 0, refused = 0;
+
+	REFUSE(SAFETY_INVALID, "%s", msg);
+	return n;
+}
+
+size_t safety_session_refusals(const struct policy *p, const struct session_request *req,
+			       const struct smp_cartridge *cart, bool cartridge_seen_before,
+			       int64_t last_session, int64_t now, bool *ret_overridden,
+			       struct safety_refusal_info *out, size_t max)
 {
 	int64_t today = now / 86400;
-	char why[128];
+	char why[128], msg[SAFETY_MSG_MAX];
+	size_t n = 0, refused = 0; /* reported, and refusals found */
+	bool lifted = false;
 
 	if (ret_overridden)
 		*ret_overridden = false;
 	if (!safety_token_check(req->client, why, sizeof(why))) {
-		snprintf(msg, msgsz, "ClientPseudonym %s; " SAFETY_TOKEN_RULE, why);
-		return SAFETY_INVALID;
+		snprintf(msg, sizeof(msg), "ClientPseudonym %s; " SAFETY_TOKEN_RULE, why);
+		return refuse_invalid(out, max, msg);
 	}
 	if (!safety_token_check(req->operator_name, why, sizeof(why))) {
-		snprintf(msg, msgsz, "Operator %s; " SAFETY_TOKEN_RULE, why);
-		return SAFETY_INVALID;
+		snprintf(msg, sizeof(msg), "Operator %s; " SAFETY_TOKEN_RULE, why);
+		return refuse_invalid(out, max, msg);
 	}
-	if (req->zone < 0 || req->zone >= _ZONE_MAX) {
-		snprintf(msg, msgsz, "Zone must be hairline, temples, crown or scar");
-		return SAFETY_INVALID;
-	}
-	if (!req->pigment_lot || !*req->pigment_lot) {
-		snprintf(msg, msgsz, "a session cannot open without the pigment lot (PigmentLot)");
-		return SAFETY_NO_PIGMENT_LOT;
-	}
-	if (!safety_token_check(req->pigment_lot, why, sizeof(why))) {
-		snprintf(msg, msgsz, "PigmentLot %s; " SAFETY_TOKEN_RULE, why);
-		return SAFETY_INVALID;
+	if (req->zone < 0 || req->zone >= _ZONE_MAX)
+		return refuse_invalid(out, max, "Zone must be hairline, temples, crown or scar");
+	/* A missing lot comes before the rest of the request is judged; the
+	 * first malformed field after it ends the list. */
+	if (!req->pigment_lot || !*req->pigment_lot)
+		REFUSE(SAFETY_NO_PIGMENT_LOT,
+		       "a session cannot open without the pigment lot (PigmentLot)");
+	else if (!safety_token_check(req->pigment_lot, why, sizeof(why))) {
+		REFUSE(SAFETY_INVALID, "PigmentLot %s; " SAFETY_TOKEN_RULE, why);
+		return n;
 	}
 	/* Signed Unix seconds: a date before 1970 is a date; 0 = none given. */
-	if (!date_check("PatchTestTime", req->patch_test_time, now, msg, msgsz) ||
-	    !date_check("ScreeningTime", req->screening_time, now, msg, msgsz))
-		return SAFETY_INVALID;
+	if (!date_check("PatchTestTime", req->patch_test_time, now, msg, sizeof(msg)) ||
+	    !date_check("ScreeningTime", req->screening_time, now, msg, sizeof(msg))) {
+		REFUSE(SAFETY_INVALID, "%s", msg);
+		return n;
+	}
 	if (req->override_reason && !safety_text_check(req->override_reason, why, sizeof(why))) {
-		snprintf(msg, msgsz, "OverrideReason %s; " SAFETY_TEXT_RULE, why);
-		return SAFETY_INVALID;
+		REFUSE(SAFETY_INVALID, "OverrideReason %s; " SAFETY_TEXT_RULE, why);
+		return n;
 	}
 
 	if (!cart || !(cart->flags & SMPP_CART_PRESENT)) {
-		snprintf(msg, msgsz, "no needle cartridge is inserted");
-		return SAFETY_NO_CARTRIDGE;
-	}
+		REFUSE(SAFETY_NO_CARTRIDGE, "no needle cartridge is inserted");
+	} else {
 #ifdef SMP_MUTATION_DM_CARTRIDGE_REGISTRY
-	cartridge_seen_before = false; /* mutant: the daemon's record of used cartridges is ignored */
+		cartridge_seen_before =
+			false; /* mutant: the daemon's record of used cartridges is ignored */
 #endif
-	if (cartridge_seen_before) {
-		snprintf(msg, msgsz, "cartridge %s was used in an earlier session", cart->id);
-		return SAFETY_CARTRIDGE_USED;
-	}
-	if ((cart->flags & SMPP_CART_USED) && !(cart->flags & SMPP_CART_MARKED_HERE)) {
-		snprintf(msg, msgsz, "cartridge %s is marked used on its chip", cart->id);
-		return SAFETY_CARTRIDGE_USED;
-	}
-	if ((cart->flags & SMPP_CART_EXPIRED) || (int64_t)cart->expiry_day < today) {
-		snprintf(msg, msgsz,
-			 "cartridge %s expired on day %" PRIu32 " (today is day %" PRId64 ")",
-			 cart->id, cart->expiry_day, today);
-		return SAFETY_CARTRIDGE_EXPIRED;
+		if (cartridge_seen_before)
+			REFUSE(SAFETY_CARTRIDGE_USED, "cartridge %s was used in an earlier session",
+			       cart->id);
+		else if ((cart->flags & SMPP_CART_USED) && !(cart->flags & SMPP_CART_MARKED_HERE))
+			REFUSE(SAFETY_CARTRIDGE_USED, "cartridge %s is marked used on its chip",
+			       cart->id);
+		if ((cart->flags & SMPP_CART_EXPIRED) || (int64_t)cart->expiry_day < today)
+			REFUSE(SAFETY_CARTRIDGE_EXPIRED,
+			       "cartridge %s expired on day %" PRIu32 " (today is day %" PRId64 ")",
+			       cart->id, cart->expiry_day, today);
 	}
 
 	if (p->require_patch_test) {
 		int64_t min_age = (int64_t)p->patch_test_min_age_hours.value * 3600;
 
 		if (req->patch_test_time == 0) {
-			snprintf(msg, msgsz, "the policy (%s) requires a patch test; none was given",
-				 p->require_patch_test_source);
-			return SAFETY_PATCH_TEST;
-		}
-		if (now - req->patch_test_time < min_age) {
-			snprintf(msg, msgsz,
-				 "the patch test is %" PRId64 " h old; the policy requires %" PRIu32
-				 " h (%s)",
-				 (now - req->patch_test_time) / 3600,
-				 p->patch_test_min_age_hours.value,
-				 p->patch_test_min_age_hours.source);
-			return SAFETY_PATCH_TEST;
+			REFUSE(SAFETY_PATCH_TEST,
+			       "the policy (%s) requires a patch test; none was given",
+			       p->require_patch_test_source);
+		} else if (now - req->patch_test_time < min_age) {
+			size_t i = n;
+
+			REFUSE(SAFETY_PATCH_TEST,
+			       "the patch test is %" PRId64 " h old; the policy requires %" PRIu32
+			       " h (%s)",
+			       (now - req->patch_test_time) / 3600,
+			       p->patch_test_min_age_hours.value, p->patch_test_min_age_hours.source);
+			if (i < n)
+				out[i].earliest = req->patch_test_time + min_age;
 		}
 	}
 
@@ -640,17 +673,42 @@ enum safety_refusal safety_check_session(const struct policy *p, const struct se
 		int64_t since = now - last_session;
 
 		if (since < interval && !(req->override_reason && *req->override_reason)) {
-			snprintf(msg, msgsz,
-				 "client %s had a session %" PRId64
-				 " days ago; the healing interval is %" PRIu32 " days (%s)",
-				 req->client, since < 0 ? 0 : since / 86400,
-				 p->healing_interval_days.value, p->healing_interval_days.source);
-			return SAFETY_HEALING_INTERVAL;
+			size_t i = n;
+
+			REFUSE(SAFETY_HEALING_INTERVAL,
+			       "client %s had a session %" PRId64
+			       " days ago; the healing interval is %" PRIu32 " days (%s)",
+			       req->client, since < 0 ? 0 : since / 86400,
+			       p->healing_interval_days.value, p->healing_interval_days.source);
+			if (i < n) {
+				out[i].last_session = last_session;
+				out[i].earliest = last_session + interval;
+				out[i].overridable = true;
+			}
+		} else if (since < interval) {
+			lifted = true;
 		}
-		if (since < interval && ret_overridden)
-			*ret_overridden = true; /* lifted by the override: it is recorded */
 	}
-	return SAFETY_OK;
+	/* lifted by the override, and the session may open: it is recorded */
+	if (ret_overridden)
+		*ret_overridden = lifted && refused == 0;
+	return n;
+}
+
+#undef REFUSE
+
+enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
+					 const struct smp_cartridge *cart,
+					 bool cartridge_seen_before, int64_t last_session,
+					 int64_t now, bool *ret_overridden, char *msg, size_t msgsz)
+{
+	struct safety_refusal_info first;
+
+	if (safety_session_refusals(p, req, cart, cartridge_seen_before, last_session, now,
+				    ret_overridden, &first, 1) == 0)
+		return SAFETY_OK;
+	snprintf(msg, msgsz, "%s", first.msg);
+	return first.kind;
 }
 
 /* ---- monitors ---- */

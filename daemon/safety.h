@@ -113,16 +113,41 @@ struct session_request {
 	const char *override_reason; /* non-NULL: healing interval override requested */
 };
 
+/* One refusal of a session request (safety_session_refusals()). */
+struct safety_refusal_info {
+	enum safety_refusal kind;
+	char msg[SAFETY_MSG_MAX];
+	/* SAFETY_HEALING_INTERVAL: the client's last session and the first
+	 * time the interval allows; SAFETY_PATCH_TEST with a patch test given:
+	 * the time it is old enough (earliest).  Unix seconds, 0 = none. */
+	int64_t last_session, earliest;
+	bool overridable; /* an OverrideReason (with its authorization) lifts it */
+};
+
+/* As many as safety_session_refusals() can report at once. */
+#define SAFETY_REFUSALS_MAX 8
+
 /*
- * Decide whether a session may open.  cart is the cartridge as read from
- * the device now; cartridge_seen_before says the daemon's state recorded
- * its ID in an earlier session; last_session is the unix time of the
- * client's last session (0 = none).  Returns SAFETY_OK or the first
- * refusal with msg set.  An override_reason lifts only the healing
- * interval, and only when it is not empty (the caller checks the
- * override authorization); *ret_overridden (may be NULL) says whether it
- * did, so that the override is recorded.
+ * Decide whether a session may open: every refusal that applies, in the
+ * order BeginSession checks them (the first is the one it returns), at
+ * most max; returns how many (0: the session may open).  cart is the
+ * cartridge as read from the device; cartridge_seen_before says the
+ * daemon's state recorded its ID in an earlier session; last_session is
+ * the unix time of the client's last session (0 = none).  A malformed
+ * field ends the list with SAFETY_INVALID (only NoPigmentLot may come
+ * before it): the request is judged no further.  An override_reason
+ * lifts only the healing interval, and only when it is not empty (the
+ * caller checks the override authorization); *ret_overridden (may be
+ * NULL) says whether it did and nothing else refuses the session (found,
+ * whether or not max left room to report it), so that the override is
+ * recorded when the session opens.
  */
+size_t safety_session_refusals(const struct policy *p, const struct session_request *req,
+			       const struct smp_cartridge *cart, bool cartridge_seen_before,
+			       int64_t last_session, int64_t now, bool *ret_overridden,
+			       struct safety_refusal_info *out, size_t max);
+
+/* The first of safety_session_refusals(), with msg set; SAFETY_OK when none. */
 enum safety_refusal safety_check_session(const struct policy *p, const struct session_request *req,
 					 const struct smp_cartridge *cart,
 					 bool cartridge_seen_before, int64_t last_session,

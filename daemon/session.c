@@ -16,7 +16,8 @@
 
 #define SESSIONS_ENDED_MAX 32
 
-static int refusal_error(sd_bus_error *error, enum safety_refusal r, const char *msg)
+/* The D-Bus error of each refusal of the rules (safety.c). */
+static const char *refusal_error_name(enum safety_refusal r)
 {
 	static const char *const names[] = {
 		[SAFETY_INVALID] = SMPD_ERROR_INVALID_ARGUMENT,
@@ -28,7 +29,91 @@ static int refusal_error(sd_bus_error *error, enum safety_refusal r, const char 
 		[SAFETY_PATCH_TEST] = SMPD_ERROR_PATCH_TEST,
 	};
 
-	return sd_bus_error_setf(error, names[r], "%s", msg);
+	return r > SAFETY_OK && r <= SAFETY_PATCH_TEST ? names[r] : SMPD_ERROR_INVALID_ARGUMENT;
+}
+
+static struct session_refusal *refusal_add(struct session_refusal *out, size_t max, size_t *n,
+					   const char *error)
+{
+	struct session_refusal *r;
+
+	if (*n >= max)
+		return NULL;
+	r = &out[(*n)++];
+	*r = (struct session_refusal){ .error = error };
+	return r;
+}
+
+/*
+ * The gates BeginSession passes before it reads the cartridge: the audit
+ * log, the claim (owner NULL: not checked, as CheckSession needs none) and
+ * no session open on the device.
+ */
+static size_t session_gates(struct manager *m, struct device *d, const char *owner,
+			    struct session_refusal *out, size_t max)
+{
+	struct session_refusal *r;
+	size_t n = 0;
+
+	if (m->audit_error < 0 && (r = refusal_add(out, max, &n, SMPD_ERROR_AUDIT_UNAVAILABLE)))
+		snprintf(r->info.msg, sizeof(r->info.msg),
+			 "the audit log cannot be written (%s): no session can start",
+			 strerror(-m->audit_error));
+	if (owner && (!d->claimant || strcmp(d->claimant, owner) != 0) &&
+	    (r = refusal_add(out, max, &n, SMPD_ERROR_NOT_CLAIMED)))
+		snprintf(r->info.msg, sizeof(r->info.msg),
+			 "claim device %s before beginning a session", d->info.serial);
+	if (d->session && (r = refusal_add(out, max, &n, SMPD_ERROR_SESSION_ACTIVE)))
+		snprintf(r->info.msg, sizeof(r->info.msg), "session %s is open on device %s",
+			 d->session->id, d->info.serial);
+	return n;
+}
+
+/*
+ * The interlocks on the request and the cartridge as d->cartridge holds
+ * it (safety_session_refusals()), then the cartridge id smpd must record.
+ * *ret_last: the client's last session (0: none); *ret_overridden as
+ * safety_session_refusals() says.
+ */
+static size_t session_interlocks(struct manager *m, struct device *d,
+				 const struct session_request *req, int64_t now, int64_t *ret_last,
+				 bool *ret_overridden, struct session_refusal *out, size_t max)
+{
+	struct safety_refusal_info info[SAFETY_REFUSALS_MAX];
+	struct session_refusal *r;
+	int64_t last;
+	size_t k, n = 0;
+
+	last = safety_token_valid(req->client) ? store_last_session(m->store, req->client) : 0;
+	k = safety_session_refusals(&m->policy, req, &d->cartridge,
+				    (d->cartridge.flags & SMPP_CART_PRESENT) &&
+					    store_cartridge_used(m->store, d->cartridge.id),
+				    last, now, ret_overridden, info, SAFETY_REFUSALS_MAX);
+	for (size_t i = 0; i < k; i++)
+		if ((r = refusal_add(out, max, &n, refusal_error_name(info[i].kind)))) {
+			r->bad_request = info[i].kind == SAFETY_INVALID;
+			r->info = info[i];
+		}
+	if ((k == 0 || info[k - 1].kind != SAFETY_INVALID) &&
+	    (d->cartridge.flags & SMPP_CART_PRESENT) && !safety_token_valid(d->cartridge.id) &&
+	    (r = refusal_add(out, max, &n, SMPD_ERROR_INVALID_ARGUMENT))) {
+		r->info.kind = SAFETY_INVALID;
+		snprintf(r->info.msg, sizeof(r->info.msg),
+			 "the cartridge id \"%s\" cannot be recorded", d->cartridge.id);
+	}
+	*ret_last = last;
+	return n;
+}
+
+size_t session_check(struct manager *m, struct device *d, const struct session_request *req,
+		     struct session_refusal *out, size_t max)
+{
+	int64_t now = (int64_t)(now_realtime_us() / 1000000), last;
+	bool overridden;
+	size_t n;
+
+	n = session_gates(m, d, NULL, out, max);
+	return n + session_interlocks(m, d, req, now, &last, &overridden, out + n, max - n);
 }
 
 /*
@@ -62,25 +147,15 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 {
 	struct session *s;
 	char msg[SAFETY_MSG_MAX], needle[16] = "";
-	enum safety_refusal refusal;
+	struct session_refusal refusal;
 	bool overridden = false;
 	int64_t now = (int64_t)(now_realtime_us() / 1000000);
 	int64_t last;
 	sd_id128_t id;
 	int r;
 
-	if (m->audit_error < 0)
-		return sd_bus_error_setf(error, SMPD_ERROR_AUDIT_UNAVAILABLE,
-					 "the audit log cannot be written (%s): no session can start",
-					 strerror(-m->audit_error));
-	if (!d->claimant || strcmp(d->claimant, owner) != 0)
-		return sd_bus_error_setf(error, SMPD_ERROR_NOT_CLAIMED,
-					 "claim device %s before beginning a session",
-					 d->info.serial);
-	if (d->session)
-		return sd_bus_error_setf(error, SMPD_ERROR_SESSION_ACTIVE,
-					 "session %s is open on device %s", d->session->id,
-					 d->info.serial);
+	if (session_gates(m, d, owner, &refusal, 1) > 0)
+		return sd_bus_error_setf(error, refusal.error, "%s", refusal.info.msg);
 	/* bus_read_metadata() checked it already; the same sentence
 	 * for any other caller. */
 	if (pigment_maker && !safety_text_check(pigment_maker, msg, sizeof(msg)))
@@ -91,25 +166,15 @@ int session_begin(struct manager *m, struct device *d, const char *owner,
 	if (r < 0)
 		return sd_bus_error_setf(error, SMPD_ERROR_DEVICE_ERROR,
 					 "cannot read the cartridge: %s", strerror(-r));
-	last = safety_token_valid(req->client) ? store_last_session(m->store, req->client) : 0;
-	refusal = safety_check_session(&m->policy, req, &d->cartridge,
-				       (d->cartridge.flags & SMPP_CART_PRESENT) &&
-					       store_cartridge_used(m->store, d->cartridge.id),
-				       last, now, &overridden, msg, sizeof(msg));
-	if (refusal == SAFETY_OK && !safety_token_valid(d->cartridge.id)) {
-		refusal = SAFETY_INVALID;
-		snprintf(msg, sizeof(msg), "the cartridge id \"%s\" cannot be recorded",
-			 d->cartridge.id);
-	}
-	if (refusal != SAFETY_OK) {
+	if (session_interlocks(m, d, req, now, &last, &overridden, &refusal, 1) > 0) {
 		struct audit_field f[] = {
 			AUDIT_STR("device", d->info.serial),
 			AUDIT_STR("client",
 				  safety_token_valid(req->client) ? req->client : "(invalid)"),
-			AUDIT_STR("refused", msg),
+			AUDIT_STR("refused", refusal.info.msg),
 		};
 		manager_audit(m, false, "session_refused", f, sizeof(f) / sizeof(f[0]));
-		return refusal_error(error, refusal, msg);
+		return sd_bus_error_setf(error, refusal.error, "%s", refusal.info.msg);
 	}
 	smp_needle_config_str(d->cartridge.needle_count, d->cartridge.needle_type, needle,
 			      sizeof(needle));

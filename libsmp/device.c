@@ -858,22 +858,22 @@ static int append_metadata(smp_device *d, sd_bus_message *m, const char *entry)
 	return smp_error_set(&d->err, -EINVAL, NULL, msg);
 }
 
-_public_ int smp_device_begin_session(smp_device *d, const char *const *metadata,
-				      smp_session **ret_session)
+/* A method call on the Manager or the device carrying the session metadata. */
+static int metadata_call(smp_device *d, const char *iface, const char *method,
+			 const char *const *metadata, sd_bus_message **ret)
 {
-	sd_bus_message *m = NULL, *reply = NULL;
-	const char *path;
-	smp_session *s;
+	sd_bus_message *m = NULL;
 	int r;
 
-	r = device_check(d);
-	if (r < 0)
-		return r;
 	if (!metadata)
 		return smp_error_set(&d->err, -EINVAL, NULL, "no session metadata");
-	r = smp_client_new_method(d->client, SMP_ROOT_PATH, SMP_IFACE_MANAGER, "BeginSession", &m);
-	if (r >= 0)
-		r = sd_bus_message_append(m, "o", d->path);
+	if (strcmp(iface, SMP_IFACE_MANAGER) == 0) {
+		r = smp_client_new_method(d->client, SMP_ROOT_PATH, iface, method, &m);
+		if (r >= 0)
+			r = sd_bus_message_append(m, "o", d->path);
+	} else {
+		r = smp_client_new_method(d->client, d->path, iface, method, &m);
+	}
 	if (r >= 0)
 		r = sd_bus_message_open_container(m, 'a', "{sv}");
 	for (size_t i = 0; r >= 0 && metadata[i]; i++) {
@@ -889,6 +889,24 @@ _public_ int smp_device_begin_session(smp_device *d, const char *const *metadata
 		sd_bus_message_unref(m);
 		return smp_error_set(&d->err, r, NULL, NULL);
 	}
+	*ret = m;
+	return 0;
+}
+
+_public_ int smp_device_begin_session(smp_device *d, const char *const *metadata,
+				      smp_session **ret_session)
+{
+	sd_bus_message *m = NULL, *reply = NULL;
+	const char *path;
+	smp_session *s;
+	int r;
+
+	r = device_check(d);
+	if (r < 0)
+		return r;
+	r = metadata_call(d, SMP_IFACE_MANAGER, "BeginSession", metadata, &m);
+	if (r < 0)
+		return r;
 	r = smp_client_call_msg(d->client, &d->err, m, &reply);
 	sd_bus_message_unref(m);
 	if (r < 0)
@@ -905,6 +923,161 @@ _public_ int smp_device_begin_session(smp_device *d, const char *const *metadata
 	else
 		smp_session_unref(s);
 	return 0;
+}
+
+struct smp_refusal {
+	char *error_name, *message;
+	bool overridable;
+	int64_t last_session_time, earliest_time;
+};
+
+static void refusal_free(smp_refusal *f)
+{
+	if (!f)
+		return;
+	free(f->error_name);
+	free(f->message);
+	free(f);
+}
+
+_public_ smp_refusal **smp_refusal_list_free(smp_refusal **list)
+{
+	for (size_t i = 0; list && list[i]; i++)
+		refusal_free(list[i]);
+	free(list);
+	return NULL;
+}
+
+/* One (ssa{sv}) of CheckSession; unknown detail keys are skipped. */
+static int read_refusal(sd_bus_message *reply, smp_refusal **ret)
+{
+	smp_refusal *f;
+	const char *name, *message, *key;
+	int r;
+
+	r = sd_bus_message_enter_container(reply, 'r', "ssa{sv}");
+	if (r <= 0)
+		return r;
+	r = sd_bus_message_read(reply, "ss", &name, &message);
+	if (r < 0)
+		return r;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->error_name = strdup(name);
+	f->message = strdup(message);
+	if (!f->error_name || !f->message) {
+		refusal_free(f);
+		return -ENOMEM;
+	}
+	r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+		r = sd_bus_message_read(reply, "s", &key);
+		if (r >= 0 && strcmp(key, "Overridable") == 0) {
+			int b;
+
+			r = sd_bus_message_read(reply, "v", "b", &b);
+			f->overridable = b;
+		} else if (r >= 0 && strcmp(key, "LastSessionTime") == 0) {
+			r = sd_bus_message_read(reply, "v", "x", &f->last_session_time);
+		} else if (r >= 0 && strcmp(key, "EarliestTime") == 0) {
+			r = sd_bus_message_read(reply, "v", "x", &f->earliest_time);
+		} else if (r >= 0) {
+			r = sd_bus_message_skip(reply, "v");
+		}
+		if (r >= 0)
+			r = sd_bus_message_exit_container(reply);
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(reply);
+	if (r >= 0)
+		r = sd_bus_message_exit_container(reply);
+	if (r < 0) {
+		refusal_free(f);
+		return r;
+	}
+	*ret = f;
+	return 1;
+}
+
+_public_ int smp_device_check_session(smp_device *d, const char *const *metadata,
+				      smp_refusal ***ret_refusals)
+{
+	sd_bus_message *m = NULL, *reply = NULL;
+	smp_refusal **list = NULL;
+	size_t n = 0;
+	int r;
+
+	r = device_check(d);
+	if (r < 0)
+		return r;
+	if (!ret_refusals)
+		return smp_error_set(&d->err, -EINVAL, NULL, "no place for the refusals");
+	r = metadata_call(d, SMP_IFACE_DEVICE, "CheckSession", metadata, &m);
+	if (r < 0)
+		return r;
+	r = smp_client_call_msg(d->client, &d->err, m, &reply);
+	sd_bus_message_unref(m);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(reply, 'a', "(ssa{sv})");
+	for (;;) {
+		smp_refusal *f = NULL, **l;
+
+		if (r < 0)
+			break;
+		r = read_refusal(reply, &f);
+		if (r <= 0)
+			break;
+		l = realloc(list, (n + 2) * sizeof(*list));
+		if (!l) {
+			refusal_free(f);
+			r = -ENOMEM;
+			break;
+		}
+		list = l;
+		list[n++] = f;
+		list[n] = NULL;
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(reply);
+	sd_bus_message_unref(reply);
+	if (r >= 0 && !list) {
+		list = calloc(1, sizeof(*list));
+		if (!list)
+			r = -ENOMEM;
+	}
+	if (r < 0) {
+		smp_refusal_list_free(list);
+		return smp_error_set(&d->err, r, NULL, "cannot read smpd's answer to CheckSession");
+	}
+	*ret_refusals = list;
+	return (int)n;
+}
+
+_public_ const char *smp_refusal_get_error_name(const smp_refusal *f)
+{
+	return f ? f->error_name : NULL;
+}
+
+_public_ const char *smp_refusal_get_message(const smp_refusal *f)
+{
+	return f ? f->message : NULL;
+}
+
+_public_ bool smp_refusal_is_overridable(const smp_refusal *f)
+{
+	return f && f->overridable;
+}
+
+_public_ int64_t smp_refusal_get_last_session_time(const smp_refusal *f)
+{
+	return f ? f->last_session_time : 0;
+}
+
+_public_ int64_t smp_refusal_get_earliest_time(const smp_refusal *f)
+{
+	return f ? f->earliest_time : 0;
 }
 
 _public_ smp_client *smp_device_get_client(smp_device *d)

@@ -691,6 +691,77 @@ int smp_device_get_telemetry(smp_device *device, enum smp_telemetry value, int64
 int smp_device_begin_session(smp_device *device, const char *const *metadata,
 			     smp_session **ret_session);
 
+/**
+ * One refusal of smp_device_check_session(): what smpd's BeginSession
+ * would refuse, and why.
+ * @since LIBSMP_1.3
+ */
+typedef struct smp_refusal smp_refusal;
+
+/**
+ * What smp_device_begin_session() with the same @p metadata would refuse
+ * on this device now, and why, without opening anything (smpd's
+ * Device.CheckSession, docs/dbus.md): every refusal that applies, in the
+ * order smpd checks them, the first being the one smp_device_begin_session()
+ * would fail with.  smpd runs the rules of BeginSession itself; it needs no
+ * claim and no authorization, opens nothing, records nothing and reads
+ * nothing from the device (the cartridge as smpd last read it).  The claim
+ * and the authorizations are not checked.
+ * @param device the device (claimed or not)
+ * @param metadata as smp_device_begin_session()'s
+ * @param[out] ret_refusals NULL-terminated array (empty when the session
+ * would open), free with smp_refusal_list_free()
+ * @return the number of refusals (>= 0); -EINVAL (malformed metadata: the
+ * device's error message says which entry, with smpd's sentence when
+ * smpd found it); -ENODEV; -ENOTCONN; -ENOMEM.
+ * @since LIBSMP_1.3
+ */
+int smp_device_check_session(smp_device *device, const char *const *metadata,
+			     smp_refusal ***ret_refusals);
+
+/**
+ * @return the D-Bus error name smp_device_begin_session() would fail with
+ * for this refusal (e.g. "org.libsmp.Smp1.Error.HealingInterval",
+ * SMP_ERROR_HEALING_INTERVAL); NULL for NULL.
+ * @since LIBSMP_1.3
+ */
+const char *smp_refusal_get_error_name(const smp_refusal *refusal);
+
+/**
+ * @return smpd's sentence, as smp_device_begin_session() would give it; NULL for NULL.
+ * @since LIBSMP_1.3
+ */
+const char *smp_refusal_get_message(const smp_refusal *refusal);
+
+/**
+ * @return true when an override lifts the refusal (the healing interval:
+ * the OverrideReason metadata, with the override authorization).
+ * @since LIBSMP_1.3
+ */
+bool smp_refusal_is_overridable(const smp_refusal *refusal);
+
+/**
+ * @return for the healing interval, the client's last session (seconds
+ * since the Unix epoch); 0 otherwise.
+ * @since LIBSMP_1.3
+ */
+int64_t smp_refusal_get_last_session_time(const smp_refusal *refusal);
+
+/**
+ * @return the earliest time the refusal no longer applies (seconds since
+ * the Unix epoch): for the healing interval, the client's last session
+ * plus the interval; for a patch test too recent, the time it is old
+ * enough; 0 otherwise.
+ * @since LIBSMP_1.3
+ */
+int64_t smp_refusal_get_earliest_time(const smp_refusal *refusal);
+
+/**
+ * Free every refusal of a NULL-terminated list and the list. @return NULL, always.
+ * @since LIBSMP_1.3
+ */
+smp_refusal **smp_refusal_list_free(smp_refusal **refusals);
+
 /** @return the D-Bus error name of the last failed call on this device, or NULL. */
 const char *smp_device_get_error_name(smp_device *device);
 

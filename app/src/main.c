@@ -18,6 +18,7 @@
 #include <adwaita.h>
 #include <libsmp.h>
 
+#include "precheck.h"
 #include "records.h"
 #include "session-panel.h"
 #include "smp-source.h"
@@ -90,6 +91,7 @@ struct app {
 	GtkWidget *e_client, *e_operator, *dd_zone, *e_lot, *e_manufacturer, *e_patch, *e_screening;
 	GtkWidget *refusal, *session_label;
 	GtkWidget *b_begin, *b_end;
+	struct precheck *precheck; /* what smpd would refuse (precheck.c) */
 
 	/* treatment */
 	GtkWidget *spin[4];
@@ -125,8 +127,8 @@ static char *format_param(enum smp_param p, uint32_t v)
 	return g_strdup_printf("%" PRIu32, v);
 }
 
-/* The name of a refusal for a person, from smpd's D-Bus error name. */
-static const char *refusal_title(const char *error_name)
+/* The name of a refusal for a person, from smpd's D-Bus error name (precheck.h). */
+const char *refusal_title(const char *error_name)
 {
 	static const struct {
 		const char *name;
@@ -443,6 +445,7 @@ static void refresh_devices(struct app *a)
 	if (!a->device || smp_device_get_state(a->device) == SMP_DEVICE_STATE_GONE)
 		use_device(a, n > 0 ? smp_client_get_device(a->client, 0) : NULL);
 	bound_setpoints(a);
+	precheck_device_changed(a->precheck);
 	if (a->device) {
 		const char *fault = smp_device_get_fault_kind(a->device);
 		g_autofree char *s =
@@ -810,9 +813,14 @@ static const char *entry_text(GtkWidget *e)
 	return gtk_editable_get_text(GTK_EDITABLE(e));
 }
 
-static void on_begin(GtkButton *b, gpointer user_data)
+/*
+ * The form as smp_device_begin_session() takes it ("Key=value", NULL
+ * last), with the override's reason when the operator asks for it; NULL
+ * with *ret_error set when a date is malformed.  Begin session and the
+ * "smpd would refuse" area send the same.
+ */
+static GPtrArray *form_metadata(struct app *a, char **ret_error)
 {
-	struct app *a = user_data;
 	g_autoptr(GPtrArray) md = g_ptr_array_new_with_free_func(g_free);
 	const struct {
 		GtkWidget *w;
@@ -830,16 +838,9 @@ static void on_begin(GtkButton *b, gpointer user_data)
 		{ a->e_patch, "PatchTestTime", "Patch-test date" },
 		{ a->e_screening, "ScreeningTime", "Screening date" },
 	};
-	smp_session *s = NULL;
 	guint zone = gtk_drop_down_get_selected(GTK_DROP_DOWN(a->dd_zone));
-	int r;
+	const char *override = precheck_override_reason(a->precheck);
 
-	(void)b;
-	clear_refusal(a->refusal);
-	if (!a->device) {
-		show_refusal(a->refusal, NULL, "no device attached", -ENODEV);
-		return;
-	}
 	for (size_t i = 0; i < G_N_ELEMENTS(text); i++)
 		if (*entry_text(text[i].w))
 			g_ptr_array_add(md, g_strdup_printf("%s=%s", text[i].key,
@@ -853,15 +854,52 @@ static void on_begin(GtkButton *b, gpointer user_data)
 		if (!*v)
 			continue;
 		if (!parse_date(v, &t)) {
-			g_autofree char *m = g_strdup_printf("%s: expected YYYY-MM-DD, got \"%s\"",
-							     dates[i].what, v);
-
-			show_refusal(a->refusal, SMP_ERROR_INVALID_ARGUMENT, m, -EINVAL);
-			return;
+			*ret_error = g_strdup_printf("%s: expected YYYY-MM-DD, got \"%s\"",
+						     dates[i].what, v);
+			return NULL;
 		}
 		g_ptr_array_add(md, g_strdup_printf("%s=%" G_GINT64_FORMAT, dates[i].key, t));
 	}
+	if (override)
+		g_ptr_array_add(md, g_strdup_printf("OverrideReason=%s", override));
 	g_ptr_array_add(md, NULL);
+	return g_steal_pointer(&md);
+}
+
+static smp_device *form_device(void *userdata)
+{
+	return ((struct app *)userdata)->device;
+}
+
+static GPtrArray *form_metadata_cb(void *userdata, char **ret_error)
+{
+	return form_metadata(userdata, ret_error);
+}
+
+static gboolean form_session_open(void *userdata)
+{
+	return ((struct app *)userdata)->session != NULL;
+}
+
+static void on_begin(GtkButton *b, gpointer user_data)
+{
+	struct app *a = user_data;
+	g_autoptr(GPtrArray) md = NULL;
+	g_autofree char *why = NULL;
+	smp_session *s = NULL;
+	int r;
+
+	(void)b;
+	clear_refusal(a->refusal);
+	if (!a->device) {
+		show_refusal(a->refusal, NULL, "no device attached", -ENODEV);
+		return;
+	}
+	md = form_metadata(a, &why);
+	if (!md) {
+		show_refusal(a->refusal, SMP_ERROR_INVALID_ARGUMENT, why, -EINVAL);
+		return;
+	}
 
 	if (smp_device_is_claimed_by_me(a->device) != 1) {
 		r = smp_device_claim(a->device);
@@ -1049,6 +1087,18 @@ static GtkWidget *session_page(struct app *a)
 	a->e_screening = labelled(g, row++, "_Screening date", entry("YYYY-MM-DD"));
 	gtk_editable_set_text(GTK_EDITABLE(a->e_screening), day);
 	gtk_box_append(GTK_BOX(box), GTK_WIDGET(g));
+
+	/* what smpd would refuse, asked again as the form changes */
+	a->precheck = precheck_new(&(struct precheck_form){ .device = form_device,
+							    .metadata = form_metadata_cb,
+							    .session_open = form_session_open,
+							    .userdata = a });
+	for (GtkWidget *const *w =
+		     (GtkWidget *const[]){ a->e_client, a->e_operator, a->dd_zone, a->e_lot,
+					   a->e_manufacturer, a->e_patch, a->e_screening, NULL };
+	     *w; w++)
+		precheck_watch(a->precheck, *w);
+	gtk_box_append(GTK_BOX(box), precheck_widget(a->precheck));
 
 	buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
 	begin = a->b_begin = big_button("_Begin session", "suggested-action");
@@ -1357,6 +1407,7 @@ int main(int argc, char **argv)
 		g_source_destroy(a.source);
 	smp_session_unref(a.session);
 	session_panel_free(a.panel);
+	precheck_free(a.precheck);
 	use_device(&a, NULL);
 	records_free(a.records);
 	a.client = smp_client_unref(a.client);

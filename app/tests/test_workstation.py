@@ -583,6 +583,125 @@ def test_refusal_shown(stack):
     assert stack.smpd.device_prop('Session') in ('/', ''), 'a refused session was opened'
 
 
+# ---- what smpd would refuse, before Begin session (issue 16, item 2) ----------------
+
+DASH = ' \u2014 '       # "Title — smpd's sentence": the area's lines ("Title:" is Begin's)
+
+
+def swap_cartridge(stack, spec, card_id):
+    """The cartridge out and, with spec, another in, as a person does;
+    waits until smpd has read it (its Cartridge property)."""
+    if stack.smpd.device_prop('Cartridge').get('Present', False):
+        stack.sim.ctl('cartridge pull')
+    T.wait_for(lambda: not stack.smpd.device_prop('Cartridge').get('Present', True), 5,
+               'smpd to see no cartridge')
+    if spec:
+        stack.sim.ctl('cartridge insert ' + spec)
+        T.wait_for(lambda: str(stack.smpd.device_prop('Cartridge').get('Id', '')) == card_id, 5,
+                   f'smpd to see cartridge {card_id}')
+
+
+def test_refusals_shown_before_begin(stack):
+    """Before Begin session is pressed, the Session page shows what smpd
+    would refuse for the form as it stands, each refusal by its title with
+    smpd's sentence, and asks again when a field changes and when the
+    cartridge changes; smpd opens nothing meanwhile."""
+    root = stack.root
+    show_page(root, 'Session')
+    # the form of test_refusal_shown: a patch test of today
+    text = label_text(root, 'Patch test required' + DASH)
+    assert 'h old; the policy requires 24 h' in text and 'Allowed from ' in text, text
+    find(root, 'label', 'smpd would refuse this session:')
+    # a field changes: smpd is asked again
+    three_days = time.strftime('%Y-%m-%d', time.localtime(time.time() - 3 * 86400))
+    type_into(root, 'Patch-test date', three_days)
+    find(root, 'label', 'smpd would allow this session')
+    # the cartridge changes: no button pressed, the area follows it
+    swap_cartridge(stack, None, None)
+    find(root, 'label', 'No cartridge' + DASH + 'no needle cartridge is inserted')
+    swap_cartridge(stack, 'id=OLD-UI-1 lot=LOT-OLD expiry=2020-01-01', 'OLD-UI-1')
+    text = label_text(root, 'Cartridge expired' + DASH)
+    assert 'cartridge OLD-UI-1 expired on day' in text, text
+    # several at once, in smpd's order
+    type_into(root, 'Pigment lot', '')
+    find(root, 'label', 'Pigment lot missing' + DASH +
+         'a session cannot open without the pigment lot (PigmentLot)')
+    find(root, 'label', contains='Cartridge expired' + DASH)
+    screenshot(stack, 'session-precheck')
+    type_into(root, 'Pigment lot', 'PG-UI-1')
+    swap_cartridge(stack, 'id=SIM-CART-0001 lot=SIM-LOT-0001', 'SIM-CART-0001')
+    find(root, 'label', 'smpd would allow this session')
+    assert stack.smpd.device_prop('Session') in ('/', ''), 'a session opened before Begin'
+
+
+def audit_text(stack):
+    adir = os.path.join(stack.smpd.state_dir, 'audit')
+    blob = b''
+    for n in sorted(os.listdir(adir)):
+        if os.path.isfile(os.path.join(adir, n)):
+            with open(os.path.join(adir, n), 'rb') as f:
+                blob += f.read()
+    return blob.decode('latin-1')
+
+
+def test_healing_interval_override(stack):
+    """The healing interval is shown before Begin with the client's last
+    session and the earliest allowed date, and offered for an override:
+    the override asks for a reason and goes through smpd's override
+    authorization (polkit: refused, then allowed), which records it."""
+    root = stack.root
+    show_page(root, 'Session')
+    type_into(root, 'Client pseudonym', 'CLIENT-UI-OVR')
+    swap_cartridge(stack, 'id=SIM-CART-OVR1 lot=LOT-OVR', 'SIM-CART-OVR1')
+    find(root, 'label', 'smpd would allow this session')
+    click(root, 'push button', 'Begin session')
+    find(root, 'label', contains='Session open: CLIENT-UI-OVR')
+    begun = time.time()
+    click(root, 'push button', 'End session')
+    T.wait_for(lambda: stack.smpd.device_prop('Session') in ('/', ''), 5, 'the session ended')
+    find(root, 'label', 'Session ended')
+    swap_cartridge(stack, 'id=SIM-CART-OVR2 lot=LOT-OVR', 'SIM-CART-OVR2')
+
+    text = label_text(root, 'Healing interval not over' + DASH)
+    assert 'client CLIENT-UI-OVR had a session 0 days ago; the healing interval is 10 days' in text, text
+    earliest = time.strftime('%Y-%m-%d', time.localtime(begun + 10 * 86400))
+    last = time.strftime('%Y-%m-%d', time.localtime(begun))
+    assert f'Earliest allowed date: {earliest}' in text and f'(last session {last}' in text, text
+    assert 'An override with a reason can lift it' in text, text
+    assert stack.smpd.device_prop('Session') in ('/', '')
+
+    # the override: without a reason smpd says what is missing
+    click(root, 'push button', 'Override the healing interval')
+    find(root, 'label', contains='Invalid entry' + DASH + 'OverrideReason')
+    type_into(root, 'Override reason', 'scar touch-up, doctor approved')
+    find(root, 'label', contains='smpd would allow this session with the override')
+    # not authorized for the override: refused at Begin, nothing opens
+    stack.polkit.allow(['org.libsmp.Smp1.operate', 'org.libsmp.Smp1.configure',
+                        'org.libsmp.Smp1.audit'])
+    try:
+        click(root, 'push button', 'Begin session')
+        text = label_text(root, 'Not authorized:')
+        assert 'org.libsmp.Smp1.override' in text, text
+        assert stack.smpd.device_prop('Session') in ('/', ''), 'opened without the override authorization'
+    finally:
+        stack.polkit.allow_all()
+    click(root, 'push button', 'Begin session')
+    find(root, 'label', contains='Session open: CLIENT-UI-OVR')
+    assert stack.smpd.device_prop('Session') not in ('/', '')
+    text = audit_text(stack)
+    assert 'healing-interval' in text and 'scar touch-up, doctor approved' in text
+    click(root, 'push button', 'End session')
+    T.wait_for(lambda: stack.smpd.device_prop('Session') in ('/', ''), 5, 'the session ended')
+    find(root, 'label', 'Session ended')
+
+    # the form as the next test expects it: no override, CLIENT-UI-1, a fresh cartridge
+    click(root, 'push button', 'Override the healing interval')
+    type_into(root, 'Override reason', '')
+    type_into(root, 'Client pseudonym', 'CLIENT-UI-1')
+    swap_cartridge(stack, 'id=SIM-CART-0001 lot=SIM-LOT-0001', 'SIM-CART-0001')
+    find(root, 'label', 'smpd would allow this session')
+
+
 def test_session_runs_with_telemetry(stack):
     """With a patch test three days old the session opens; setpoints are
     applied, Start runs the needle on the device, and the treatment screen

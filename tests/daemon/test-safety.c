@@ -456,6 +456,76 @@ static void test_session_patch_test(void **state)
 	assert_int_equal(check(&p, req, good_cart(), false, 0, msg), SAFETY_OK);
 }
 
+/* Every refusal at once (CheckSession), the first being safety_check_session()'s. */
+static void test_session_every_refusal(void **state)
+{
+	struct policy p;
+	struct session_request req = good_req();
+	struct smp_cartridge c = good_cart();
+	struct safety_refusal_info r[SAFETY_REFUSALS_MAX];
+	char msg[SAFETY_MSG_MAX];
+	bool overridden = true;
+
+	make_policy(&p);
+	req.pigment_lot = NULL;
+	req.patch_test_time = NOW - 3600;
+	c.flags |= SMPP_CART_USED;
+	c.expiry_day = 20000 - 1;
+	assert_int_equal(safety_session_refusals(&p, &req, &c, false, NOW - 2 * DAY, NOW,
+						 &overridden, r, SAFETY_REFUSALS_MAX),
+			 5);
+	assert_false(overridden);
+	assert_int_equal(r[0].kind, SAFETY_NO_PIGMENT_LOT);
+	assert_int_equal(r[1].kind, SAFETY_CARTRIDGE_USED);
+	assert_non_null(strstr(r[1].msg, "on its chip"));
+	assert_int_equal(r[2].kind, SAFETY_CARTRIDGE_EXPIRED);
+	assert_int_equal(r[3].kind, SAFETY_PATCH_TEST);
+	assert_int_equal(r[3].earliest, NOW - 3600 + 24 * 3600);
+	assert_false(r[3].overridable);
+	assert_int_equal(r[4].kind, SAFETY_HEALING_INTERVAL);
+	assert_int_equal(r[4].last_session, NOW - 2 * DAY);
+	assert_int_equal(r[4].earliest, NOW - 2 * DAY + 10 * DAY);
+	assert_true(r[4].overridable);
+	/* the first is BeginSession's, with the same sentence */
+	assert_int_equal(check(&p, req, c, false, NOW - 2 * DAY, msg), SAFETY_NO_PIGMENT_LOT);
+	assert_string_equal(msg, r[0].msg);
+	/* at most max, in the same order */
+	assert_int_equal(safety_session_refusals(&p, &req, &c, false, NOW - 2 * DAY, NOW, NULL, r, 2),
+			 2);
+	assert_int_equal(r[1].kind, SAFETY_CARTRIDGE_USED);
+	/* the daemon's record of the cartridge is named once, before the chip */
+	assert_int_equal(safety_session_refusals(&p, &req, &c, true, 0, NOW, NULL, r,
+						 SAFETY_REFUSALS_MAX),
+			 4);
+	assert_non_null(strstr(r[1].msg, "earlier session"));
+	/* a malformed field after a missing lot ends the list */
+	req.screening_time = NOW + 3600;
+	assert_int_equal(safety_session_refusals(&p, &req, &c, false, 0, NOW, NULL, r,
+						 SAFETY_REFUSALS_MAX),
+			 2);
+	assert_int_equal(r[1].kind, SAFETY_INVALID);
+	/* the override lifts only the healing interval, and is to be recorded
+	 * only when the session may open */
+	req = good_req();
+	req.override_reason = "doctor approved";
+	assert_int_equal(safety_session_refusals(&p, &req, &c, false, NOW - 2 * DAY, NOW,
+						 &overridden, r, SAFETY_REFUSALS_MAX),
+			 2);
+	assert_false(overridden);
+	assert_int_equal(r[0].kind, SAFETY_CARTRIDGE_USED);
+	assert_int_equal(r[1].kind, SAFETY_CARTRIDGE_EXPIRED);
+	c = good_cart();
+	assert_int_equal(safety_session_refusals(&p, &req, &c, false, NOW - 2 * DAY, NOW,
+						 &overridden, r, 0),
+			 0);
+	assert_true(overridden);
+	c.flags = 0;
+	assert_int_equal(safety_session_refusals(&p, &req, &c, false, NOW - 2 * DAY, NOW,
+						 &overridden, r, 0),
+			 0); /* none reported: no room */
+	assert_false(overridden);
+}
+
 static void test_session_invalid_metadata(void **state)
 {
 	struct policy p;
@@ -779,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_session_healing_interval),
 		cmocka_unit_test(test_session_patch_test),
 		cmocka_unit_test(test_session_invalid_metadata),
+		cmocka_unit_test(test_session_every_refusal),
 		cmocka_unit_test(test_text_valid),
 		cmocka_unit_test(test_text_and_token_why),
 		cmocka_unit_test(test_monitor_green),

@@ -587,6 +587,7 @@ def test_bus_policy_lets_claimant_heartbeat(tmp, policy):
         smpd = T.Smpd(bus, tmp, sim)
         dev = smpd.device_path()
         c = T.Client(bus)
+        assert list(c.dev(dev).CheckSession(metadata())) == []   # allowed, no claim needed
         c.dev(dev).Claim()
         c.mgr.BeginSession(dev, metadata())
         c.dev(dev).SetParameters(params())
@@ -1180,6 +1181,127 @@ def test_pigment_lot_and_patch_test_required(env):
     md = metadata(PatchTestTime=dbus.Int64(int(time.time()) - 3600))
     expect_error(ERR + 'PatchTestRequired', c.mgr.BeginSession, env.dev_path, md, contains='1 h old')
     c.mgr.BeginSession(env.dev_path, metadata())
+
+
+# ---------------------------------------------------------------- CheckSession (issue 16)
+
+def _check(c, path, md):
+    """Device.CheckSession as [(error name, sentence, {details})]."""
+    return [(str(n), str(m), {str(k): v for k, v in d.items()})
+            for n, m, d in c.dev(path).CheckSession(md)]
+
+
+def _begin_error(c, path, md):
+    """BeginSession's refusal of md: (error name, sentence)."""
+    try:
+        s = c.mgr.BeginSession(path, md)
+    except dbus.exceptions.DBusException as e:
+        return e.get_dbus_name(), e.get_dbus_message()
+    raise AssertionError(f'BeginSession opened {s}')
+
+
+def _swap_cartridge(env, c, spec):
+    """Pull the cartridge and insert another (spec: the simulator's
+    cartridge command arguments, or None to leave it out); wait until smpd
+    has read the new one (its Cartridge property)."""
+    if c.prop(env.dev_path, IDEV, 'Cartridge')['Present']:
+        env.sim.ctl('cartridge pull')
+    T.wait_for(lambda: not c.prop(env.dev_path, IDEV, 'Cartridge')['Present'], 3, 'cartridge pulled')
+    if spec:
+        env.sim.ctl('cartridge insert ' + spec)
+        cid = spec.split()[0].split('=')[1]
+        T.wait_for(lambda: str(c.prop(env.dev_path, IDEV, 'Cartridge').get('Id', '')) == cid, 3,
+                   'the new cartridge read')
+
+
+def _records_but_telemetry(env):
+    return [r for r in _audit_records(env) if r['event'] != 'telemetry']
+
+
+def test_check_session_lists_every_refusal_before_begin(env):
+    """Issue 16: CheckSession says what BeginSession would refuse, every
+    refusal at once, with BeginSession's error names and sentences, for a
+    caller without a claim; it opens nothing and records nothing."""
+    checker = env.client()                  # no claim
+    owner = env.ready_client(begin=False)   # to compare with BeginSession
+    assert _check(checker, env.dev_path, metadata()) == []          # no refusal
+    md = metadata(lot=None)
+    del md['PatchTestTime']
+    _swap_cartridge(env, checker, 'id=OLD-1 lot=L used=0 needle=3RL diameter=250 expiry=2020-01-01')
+    records = _records_but_telemetry(env)
+    got = _check(checker, env.dev_path, md)
+    assert _records_but_telemetry(env) == records, 'CheckSession wrote to the audit log'
+    assert [r[0] for r in got] == [ERR + 'NoPigmentLot', ERR + 'CartridgeExpired',
+                                   ERR + 'PatchTestRequired'], got
+    assert got[0][:2] == _begin_error(owner, env.dev_path, md)
+    assert 'OLD-1 expired on day' in got[1][1] and 'none was given' in got[2][1], got
+    assert not any(r[2]['Overridable'] for r in got), got
+    # each one alone, as BeginSession gives it
+    md = metadata(lot='PIG-LOT-1')
+    got = _check(checker, env.dev_path, md)
+    assert [r[:2] for r in got] == [_begin_error(owner, env.dev_path, md)], got
+    _swap_cartridge(env, checker, 'id=USED-1 lot=L used=1 needle=3RL diameter=250 expiry=2099-01-01')
+    got = _check(checker, env.dev_path, md)
+    assert [r[:2] for r in got] == [_begin_error(owner, env.dev_path, md)], got
+    assert got[0][0] == ERR + 'CartridgeUsed' and 'chip' in got[0][1], got
+    _swap_cartridge(env, checker, None)
+    got = _check(checker, env.dev_path, md)
+    assert [r[:2] for r in got] == [_begin_error(owner, env.dev_path, md)], got
+    assert got[0][0] == ERR + 'NoCartridge', got
+    _swap_cartridge(env, checker, 'id=FRESH-1 lot=L used=0 needle=3RL diameter=250 expiry=2099-01-01')
+    # a patch test an hour old: refused, with the time it is old enough
+    patch = int(time.time()) - 3600
+    md = metadata(PatchTestTime=dbus.Int64(patch))
+    got = _check(checker, env.dev_path, md)
+    assert [r[:2] for r in got] == [_begin_error(owner, env.dev_path, md)], got
+    assert got[0][0] == ERR + 'PatchTestRequired' and '1 h old' in got[0][1], got
+    assert got[0][2]['EarliestTime'] == patch + 24 * 3600, got
+    assert _check(checker, env.dev_path, metadata()) == []
+    assert str(checker.prop(env.dev_path, IDEV, 'Session')) == '/'
+    assert not checker.mgr.ListSessions()
+
+
+def test_check_session_healing_interval_and_override(env):
+    """Issue 16, H9: the healing interval with the client's last session
+    and the earliest allowed time, marked overridable; an OverrideReason
+    lifts it as it lifts it for BeginSession.  A session open on the device
+    and the cartridge it used are refusals too."""
+    c = env.ready_client(client='client-h')
+    begun = int(time.time())
+    checker = env.client()
+    got = _check(checker, env.dev_path, metadata(client='client-h'))
+    assert [r[0] for r in got] == [ERR + 'SessionActive', ERR + 'CartridgeUsed',
+                                   ERR + 'HealingInterval'], got
+    c.ses(c.session).EndSession()
+    _swap_cartridge(env, checker, 'id=CART-2 lot=L used=0 needle=3RL diameter=250 expiry=2099-01-01')
+    got = _check(checker, env.dev_path, metadata(client='client-h'))
+    assert [r[:2] for r in got] == [_begin_error(c, env.dev_path, metadata(client='client-h'))], got
+    name, msg, details = got[0]
+    assert name == ERR + 'HealingInterval' and 'healing interval is 10 days' in msg, got
+    assert details['Overridable'] == 1, details
+    assert abs(details['LastSessionTime'] - begun) <= 2, details
+    assert details['EarliestTime'] == details['LastSessionTime'] + 10 * 86400, details
+    assert _check(checker, env.dev_path, metadata(client='client-other')) == []
+    assert _check(checker, env.dev_path, metadata(
+        client='client-h', OverrideReason=dbus.String('scar touch-up, doctor approved'))) == []
+
+
+def test_check_session_bad_arguments_as_begin_session(env):
+    """Issue 16: a malformed request is the call's own error, with the
+    name and sentence BeginSession gives it."""
+    checker = env.client()
+    owner = env.ready_client(begin=False)
+    for md in (metadata(zone='neck'), metadata(client='has space'),
+               metadata(PatchTestTime=dbus.Int64(int(time.time()) + 86400)),
+               metadata(OverrideReason=dbus.String('')), metadata(Colour=dbus.String('x')),
+               metadata(PatchTestTime=dbus.String('yesterday'))):
+        name, message = _begin_error(owner, env.dev_path, md)
+        assert name == ERR + 'InvalidArgument', (name, message)
+        expect_error(name, checker.dev(env.dev_path).CheckSession, md)
+        try:
+            checker.dev(env.dev_path).CheckSession(md)
+        except dbus.exceptions.DBusException as e:
+            assert e.get_dbus_message() == message
 
 
 # ---------------------------------------------------------------- authorization (H13)

@@ -899,6 +899,96 @@ static void scenario_log(const char *dir, const char *key, const char *session_i
 	printf("log ok\n");
 }
 
+/* The cartridge pulled and another inserted, read by smpd (its Cartridge property). */
+static void swap_cartridge(smp_client *c, smp_device *d, const char *id)
+{
+	char cmd[256];
+	double end = now_s() + 5 * slow;
+
+	sim("cartridge pull");
+	while (smp_device_has_cartridge(d) != 0) {
+		CHECK(now_s() < end);
+		CHECK_R(smp_client_wait(c, 50000), 0);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "cartridge insert id=%s lot=L used=0 needle=3RL diameter=250 expiry=2099-01-01", id);
+	sim(cmd);
+	while (smp_device_has_cartridge(d) != 1 || !smp_device_get_cartridge_id(d) ||
+	       strcmp(smp_device_get_cartridge_id(d), id) != 0) {
+		CHECK(now_s() < end);
+		CHECK_R(smp_client_wait(c, 50000), 0);
+	}
+}
+
+/* smp_device_check_session(): what BeginSession would refuse, before it. */
+static void scenario_check_session(const char *client)
+{
+	smp_client *c = connect_client(NULL), *owner = connect_client(NULL);
+	smp_device *d, *od;
+	smp_refusal **list = NULL;
+	smp_session *s;
+	char md_client[128], md_patch[64];
+	const char *md[] = { md_client,	   "Operator=op-1",
+			     "Zone=crown", "PigmentLot=PIG-LOT-7",
+			     md_patch,	   NULL };
+	const char *no_lot[] = { md_client, "Operator=op-1", "Zone=crown", NULL };
+	const char *bad[] = { md_client, "Operator=op-1", "Zone=neck", "PigmentLot=P", NULL };
+	int64_t t0 = (int64_t)time(NULL);
+
+	snprintf(md_client, sizeof(md_client), "ClientPseudonym=%s", client);
+	snprintf(md_patch, sizeof(md_patch), "PatchTestTime=%lld", (long long)t0 - 48 * 3600);
+	CHECK_R(smp_client_get_n_devices(c), 1);
+	d = smp_client_get_device(c, 0);
+	od = smp_client_get_device(owner, 0);
+
+	CHECK_R(smp_device_check_session(NULL, md, &list), -EINVAL);
+	CHECK_R(smp_device_check_session(d, NULL, &list), -EINVAL);
+	CHECK_R(smp_device_check_session(d, md, NULL), -EINVAL);
+	CHECK(smp_refusal_get_error_name(NULL) == NULL && !smp_refusal_is_overridable(NULL));
+	CHECK(smp_refusal_list_free(NULL) == NULL);
+
+	/* no refusal, without a claim */
+	CHECK_R(smp_device_check_session(d, md, &list), 0);
+	CHECK(list && list[0] == NULL);
+	list = smp_refusal_list_free(list);
+
+	/* two at once, in BeginSession's order, with its names */
+	CHECK_R(smp_device_check_session(d, no_lot, &list), 2);
+	CHECK(strcmp(smp_refusal_get_error_name(list[0]), SMP_ERROR_NO_PIGMENT_LOT) == 0);
+	CHECK(strcmp(smp_refusal_get_error_name(list[1]), SMP_ERROR_PATCH_TEST) == 0);
+	CHECK(strstr(smp_refusal_get_message(list[1]), "none was given"));
+	CHECK(list[2] == NULL && !smp_refusal_is_overridable(list[1]));
+	CHECK(smp_refusal_get_earliest_time(list[1]) == 0);
+	list = smp_refusal_list_free(list);
+
+	/* malformed: the call's error, as for BeginSession */
+	CHECK_R(smp_device_check_session(d, bad, &list), -EINVAL);
+	CHECK(strcmp(smp_device_get_error_name(d), SMP_ERROR_INVALID_ARGUMENT) == 0);
+	CHECK(strstr(smp_device_get_error_message(d), "unknown zone"));
+
+	/* the healing interval: last session, earliest time, overridable */
+	CHECK_R(smp_device_claim(od), 0);
+	CHECK_R(smp_device_begin_session(od, md, &s), 0);
+	CHECK_R(smp_session_end(s), 0);
+	smp_session_unref(s);
+	swap_cartridge(c, d, "CHECK-2");
+	CHECK_R(smp_device_check_session(d, md, &list), 1);
+	CHECK(strcmp(smp_refusal_get_error_name(list[0]), SMP_ERROR_HEALING_INTERVAL) == 0);
+	CHECK(strstr(smp_refusal_get_message(list[0]), "healing interval is 10 days"));
+	CHECK(smp_refusal_is_overridable(list[0]));
+	CHECK(smp_refusal_get_last_session_time(list[0]) >= t0 - 2 &&
+	      smp_refusal_get_last_session_time(list[0]) <= (int64_t)time(NULL));
+	CHECK(smp_refusal_get_earliest_time(list[0]) ==
+	      smp_refusal_get_last_session_time(list[0]) + 10 * 86400);
+	/* BeginSession refuses the same, with the same sentence */
+	CHECK_R(smp_device_begin_session(od, md, NULL), -ETIME);
+	CHECK(strcmp(smp_device_get_error_message(od), smp_refusal_get_message(list[0])) == 0);
+	list = smp_refusal_list_free(list);
+	smp_client_unref(owner);
+	smp_client_unref(c);
+	printf("check-session ok\n");
+}
+
 int main(int argc, char **argv)
 {
 	const char *scenario, *wrapper;
@@ -927,6 +1017,8 @@ int main(int argc, char **argv)
 		scenario_denied();
 	else if (strcmp(scenario, "restart") == 0 && argc > 4)
 		scenario_restart(argv[4]);
+	else if (strcmp(scenario, "check-session") == 0 && argc > 4)
+		scenario_check_session(argv[4]);
 	else if (strcmp(scenario, "env-buses") == 0)
 		scenario_env_buses();
 	else if (strcmp(scenario, "disconnect") == 0)

@@ -91,6 +91,15 @@ def test_treatment_every_call(env):
     assert 'SET_PARAMS' in ev and 'STOP' in ev
 
 
+def test_check_session_before_begin(env):
+    """Issue 16: smp_device_check_session() lists what BeginSession would
+    refuse (the healing interval with its dates, overridable), without a
+    claim and without opening anything."""
+    assert 'check-session ok' in e2e(env, 'check-session', 'client-lib-check')
+    c = env.client()
+    assert not any(c.prop(p, T.ISES, 'Active') for p in c.mgr.ListSessions())
+
+
 def test_faults_estop_and_claimant_leaving(env):
     e2e(env, 'faults', 'client-lib-2')
     assert env.sim.status()['state'] != 'RUNNING'

@@ -1106,7 +1106,11 @@ def test_plan_shows_past_sessions(stack):
     assert str(past['State']) == 'ended', past
     begin, reason = local_minute(past['BeginTime']), str(past['EndReason'])
     row = label_text(root, f'Session of {begin}: ')
-    assert row.startswith(f'Session of {begin}: zone crown; pigment lot PG-UI-1 (Acme); '
+    # begun at the crown (ListPastSessions's Zone), moved to the hairline by
+    # test_zone_change: the plan shows the zone the session ended in
+    # (smp_session_get_zone(), the current or last zone)
+    assert str(past['Zone']) == 'crown', past
+    assert row.startswith(f'Session of {begin}: zone hairline; pigment lot PG-UI-1 (Acme); '
                           'cartridge SIM-CART-0001, lot '), row
     needle = int(past['NeedleOnTime']) // 1000000
     assert f'needle on {needle // 60} min {needle % 60:02d} s;' in row, (row, needle)

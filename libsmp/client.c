@@ -780,23 +780,29 @@ static int manager_property(smp_client *c, const char *name, const char *type, s
 	return 0;
 }
 
-_public_ int smp_client_get_api_version(smp_client *c, uint32_t *ret_version)
+/* One unsigned property of the manager object. */
+static int manager_property_u32(smp_client *c, const char *name, uint32_t *ret)
 {
 	sd_bus_message *reply;
 	uint32_t v;
 	int r;
 
-	if (!ret_version)
+	if (!ret)
 		return -EINVAL;
-	r = manager_property(c, "APIVersion", "u", &reply);
+	r = manager_property(c, name, "u", &reply);
 	if (r < 0)
 		return r;
 	r = sd_bus_message_read(reply, "u", &v);
 	sd_bus_message_unref(reply);
 	if (r < 0)
 		return smp_error_set(&c->err, r, NULL, NULL);
-	*ret_version = v;
+	*ret = v;
 	return 0;
+}
+
+_public_ int smp_client_get_api_version(smp_client *c, uint32_t *ret_version)
+{
+	return manager_property_u32(c, "APIVersion", ret_version);
 }
 
 _public_ int smp_client_get_policy_digest(smp_client *c, char **ret_digest)
@@ -824,21 +830,7 @@ _public_ int smp_client_get_policy_digest(smp_client *c, char **ret_digest)
 
 _public_ int smp_client_get_healing_interval_days(smp_client *c, uint32_t *ret_days)
 {
-	sd_bus_message *reply;
-	uint32_t v;
-	int r;
-
-	if (!ret_days)
-		return -EINVAL;
-	r = manager_property(c, "HealingIntervalDays", "u", &reply);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_read(reply, "u", &v);
-	sd_bus_message_unref(reply);
-	if (r < 0)
-		return smp_error_set(&c->err, r, NULL, NULL);
-	*ret_days = v;
-	return 0;
+	return manager_property_u32(c, "HealingIntervalDays", ret_days);
 }
 
 _public_ int smp_client_is_audit_available(smp_client *c)

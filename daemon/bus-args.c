@@ -101,6 +101,19 @@ int bus_read_params(sd_bus_message *m, const struct smp_params *current, bool ha
 	return 0;
 }
 
+struct session_request bus_session_request(const struct metadata *md)
+{
+	return (struct session_request){
+		.client = md->client,
+		.operator_name = md->operator_name,
+		.zone = zone_from_string(md->zone),
+		.pigment_lot = md->lot,
+		.patch_test_time = md->patch_test_time,
+		.screening_time = md->screening_time,
+		.override_reason = md->override_reason,
+	};
+}
+
 int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *error)
 {
 	static const struct {

@@ -12,6 +12,7 @@
 
 #include "audit-log.h"
 #include "policy.h"
+#include "safety.h"
 #include "smp-frame.h"
 
 /* SetParameters keys, by enum param: "Voltage", "Current", ... */
@@ -38,6 +39,10 @@ struct metadata {
 };
 
 int bus_read_metadata(sd_bus_message *m, struct metadata *md, sd_bus_error *error);
+
+/* The session request BeginSession and CheckSession judge, from the
+ * metadata read above (the strings stay the message's). */
+struct session_request bus_session_request(const struct metadata *md);
 
 /* ExportLog / ListPastSessions filter a{sv}: Session s, Client s, PigmentLot s,
  * CartridgeId s, CartridgeLot s, Since t, Until t. */

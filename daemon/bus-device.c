@@ -266,15 +266,7 @@ static int method_check_session(sd_bus_message *m, void *userdata, sd_bus_error 
 	if (d->gone)
 		return sd_bus_error_setf(error, SMPD_ERROR_INVALID_ARGUMENT, "no device %s", d->path);
 
-	req = (struct session_request){
-		.client = md.client,
-		.operator_name = md.operator_name,
-		.zone = zone_from_string(md.zone),
-		.pigment_lot = md.lot,
-		.patch_test_time = md.patch_test_time,
-		.screening_time = md.screening_time,
-		.override_reason = md.override_reason,
-	};
+	req = bus_session_request(&md);
 	n = session_check(d->manager, d, &req, refusals, SESSION_REFUSALS_MAX);
 	for (size_t i = 0; i < n; i++)
 		if (refusals[i].bad_request)

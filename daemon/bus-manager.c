@@ -121,15 +121,7 @@ static int method_begin_session(sd_bus_message *msg, void *userdata, sd_bus_erro
 			return r < 0 ? r : 1;
 	}
 
-	req = (struct session_request){
-		.client = md.client,
-		.operator_name = md.operator_name,
-		.zone = zone_from_string(md.zone),
-		.pigment_lot = md.lot,
-		.patch_test_time = md.patch_test_time,
-		.screening_time = md.screening_time,
-		.override_reason = md.override_reason,
-	};
+	req = bus_session_request(&md);
 	r = session_begin(m, d, sd_bus_message_get_sender(msg), &req, md.maker, &s, error);
 	if (r < 0)
 		return r;

@@ -529,15 +529,7 @@ static void check_session_safety(struct input *in, const struct metadata *md)
 	struct smp_cartridge cart = { 0 };
 	const int64_t now = 1795000000; /* 2026-11 */
 	int64_t last = 0;
-	struct session_request req = {
-		.client = md->client,
-		.operator_name = md->operator_name,
-		.zone = zone_from_string(md->zone),
-		.pigment_lot = md->lot,
-		.patch_test_time = md->patch_test_time,
-		.screening_time = md->screening_time,
-		.override_reason = md->override_reason,
-	};
+	struct session_request req = bus_session_request(md);
 	uint8_t f = take8(in);
 	bool seen = f & 0x10;
 	char msg[SAFETY_MSG_MAX] = "";

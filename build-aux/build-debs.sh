@@ -84,6 +84,21 @@ for f in usr/bin/smp-workstation \
 		{ echo "build-debs: $ws lacks /$f" >&2; exit 1; }
 done
 echo "build-debs: $(basename "$ws") holds the program, desktop entry, metainfo and icon"
+# libsmp1 carries a symbols file naming every version node of
+# libsmp/libsmp.sym (debian/libsmp1.symbols), and the application depends
+# on libsmp1 through it: at least the version that first shipped the
+# newest node it uses, never an unversioned libsmp1.
+lib=$(ls "$out"/libsmp1_*.deb 2> /dev/null | head -n1)
+[ -n "$lib" ] || { echo "build-debs: no libsmp1 package" >&2; exit 1; }
+syms=$(dpkg-deb -I "$lib" symbols) || { echo "build-debs: $lib has no symbols file" >&2; exit 1; }
+for node in $(sed -n 's/^\(LIBSMP_[0-9.]*\) {.*/\1/p' libsmp/libsmp.sym); do
+	grep -q "^ $node@$node " <<< "$syms" ||
+		{ echo "build-debs: libsmp1's symbols file lacks $node (debian/libsmp1.symbols)" >&2; exit 1; }
+done
+dep=$(dpkg-deb -f "$ws" Depends)
+grep -Eq '(^|, )libsmp1 \(>= [^)]+\)' <<< "$dep" ||
+	{ echo "build-debs: smp-workstation does not depend on a versioned libsmp1: $dep" >&2; exit 1; }
+echo "build-debs: libsmp1's symbols file names every version node; smp-workstation depends on $(grep -Eo 'libsmp1 \(>= [^)]+\)' <<< "$dep")"
 changes=$(cd "$out" && ls -- *.changes)
 in_build "lintian --tag-display-limit 0 ../$changes" > "$out/lintian.log" 2>&1
 cat "$out/lintian.log"

@@ -163,7 +163,7 @@ int main(int argc, char *argv[])
 			help();
 			return EXIT_SUCCESS;
 		case ARG_VERSION:
-			printf("smpd 0.1.0 (D-Bus API %d)\n", SMPD_API_VERSION);
+			printf("smpd %s (D-Bus API %d)\n", SMPD_VERSION, SMPD_API_VERSION);
 			return EXIT_SUCCESS;
 		case ARG_SYSTEM:
 			bus_kind = BUS_SYSTEM;

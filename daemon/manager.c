@@ -489,7 +489,7 @@ int manager_start(struct manager *m)
 		return r;
 	{
 		struct audit_field f[] = {
-			AUDIT_STR("version", "0.1.0"),
+			AUDIT_STR("version", SMPD_VERSION),
 			AUDIT_STR("config_dir", m->config_dir),
 			AUDIT_STR("policy_digest", m->policy.digest),
 			AUDIT_UINT("policy_files", m->policy.n_files),

@@ -24,6 +24,7 @@ struct smp_source {
 	GSource base;
 	smp_client *client;
 	gpointer fd_tag;
+	GIOCondition polled; /* what fd_tag waits for now */
 	smp_source_lost_func lost;
 	gpointer lost_data;
 	gboolean gone;
@@ -35,6 +36,7 @@ static gboolean smp_source_prepare(GSource *source, gint *timeout)
 	uint64_t until = UINT64_MAX;
 	int64_t now;
 	int events;
+	GIOCondition want;
 
 	*timeout = -1;
 	if (s->gone)
@@ -48,9 +50,16 @@ static gboolean smp_source_prepare(GSource *source, gint *timeout)
 		*timeout = 0; /* let dispatch see the error and report it */
 		return TRUE;
 	}
-	g_source_modify_unix_fd(source, s->fd_tag,
-				((events & POLLIN) ? G_IO_IN : 0) |
-					((events & POLLOUT) ? G_IO_OUT : 0) | G_IO_ERR | G_IO_HUP);
+	want = ((events & POLLIN) ? G_IO_IN : 0) | ((events & POLLOUT) ? G_IO_OUT : 0) | G_IO_ERR |
+	       G_IO_HUP;
+	/* Only on a change: g_source_modify_unix_fd() wakes the context up,
+	 * and from prepare that is a wakeup every iteration, a main loop that
+	 * never sleeps (half a CPU, and on a loaded machine heartbeats late
+	 * enough for smpd to stop the needle). */
+	if (want != s->polled) {
+		g_source_modify_unix_fd(source, s->fd_tag, want);
+		s->polled = want;
+	}
 	if (smp_client_get_timeout(s->client, &until) < 0) {
 		*timeout = 0;
 		return TRUE;
@@ -126,7 +135,8 @@ GSource *smp_source_new(smp_client *client, smp_source_lost_func lost, gpointer 
 	s->client = smp_client_ref(client);
 	s->lost = lost;
 	s->lost_data = lost_data;
-	s->fd_tag = g_source_add_unix_fd(&s->base, fd, G_IO_IN | G_IO_ERR | G_IO_HUP);
+	s->polled = G_IO_IN | G_IO_ERR | G_IO_HUP;
+	s->fd_tag = g_source_add_unix_fd(&s->base, fd, s->polled);
 	g_source_set_name(&s->base, "libsmp");
 	/* above redraws: the heartbeat is a safety duty, a frame is not */
 	g_source_set_priority(&s->base, G_PRIORITY_HIGH);

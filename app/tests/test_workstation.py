@@ -785,6 +785,31 @@ def test_session_runs_with_telemetry(stack):
     assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
 
 
+def main_thread_cpu(pid):
+    """CPU seconds the main thread of pid has used."""
+    with open(f'/proc/{pid}/task/{pid}/stat') as f:
+        fields = f.read().rpartition(')')[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def test_main_loop_sleeps(stack):
+    """With the needle running, the live values and plots updating a few
+    times a second and nobody asking the accessibility tree anything, the
+    application's main loop sleeps between its events: its main thread
+    uses a small part of a CPU.  A main loop that wakes itself on every
+    iteration (libsmp's GSource re-arming its descriptor from prepare,
+    which wakes the context) took half a CPU here, and on a loaded
+    workstation lost its place in the scheduler's queue long enough for a
+    Heartbeat to come later than ClientTimeoutMs."""
+    assert sim_state(stack.sim) == 'RUNNING'
+    t0, c0 = time.monotonic(), main_thread_cpu(stack.app.pid)
+    T.pump(3.0)
+    share = (main_thread_cpu(stack.app.pid) - c0) / (time.monotonic() - t0)
+    print(f'the main thread used {share:.0%} of a CPU with the needle running')
+    assert share < 0.10, f'the main loop used {share:.0%} of a CPU with nothing to do but telemetry'
+    assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
+
+
 ISES = 'org.libsmp.Smp1.Session'
 
 

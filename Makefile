@@ -133,7 +133,9 @@ kunit:
 	kernel/tests/run-kunit.sh
 
 soak: build
-	@$(call deps,test vm)
+	@$(call deps,test vm workstation)
+	meson configure $(BUILD) -Dworkstation=enabled
+	meson compile -C $(BUILD)
 	build-aux/soak.sh
 
 vm:

@@ -184,7 +184,7 @@ suite_asan() {
 	# libglib).
 	ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		run_meson asan-workstation "$BUILD_ASAN" --no-rebuild --suite workstation
+		run_meson asan-workstation "$BUILD_ASAN" --no-rebuild --suite workstation --no-suite loaded
 }
 
 # smp-workstation (app/, issue 16): make check builds and tests it.  The

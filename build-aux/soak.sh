@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # make soak: SOAK_SECONDS (default 1800) of randomized sessions, faults,
 # hotplug and killed clients against one smpd, in each variant of
-# SOAK_VARIANTS (default "host host-valgrind vm"), one after the other:
+# SOAK_VARIANTS (default "host host-valgrind vm workstation"), one after
+# the other:
 #   host           tests/soak/soak.py on the host (socket path): leaks by
 #                  RSS and fd count, lost records, stop bounds (docs/soak.md)
 #   host-valgrind  the same with smpd under valgrind memcheck (definite
@@ -10,6 +11,12 @@
 #   vm             the same in the VM through the smpusb kernel driver
 #                  (smp-sim a USB gadget, hotplug = UDC unbind/bind), and
 #                  the VM harness's kernel-log rules (tests/vm/README.md)
+#   workstation    smp-workstation through one session of
+#                  SOAK_WORKSTATION_SECONDS (default 600) with the needle
+#                  running and an operator at work, a parallel build
+#                  beside it: no spurious stop, heartbeat gaps printed
+#                  (app/tests/test_workstation_loaded.py; 30 s in make
+#                  check); needs a build with -Dworkstation=enabled
 # Every variant that cannot run fails; none is skipped.
 # usage: build-aux/soak.sh   (BUILD, SOAK_SECONDS, SOAK_SEED, SOAK_VARIANTS)
 set -uo pipefail
@@ -19,7 +26,7 @@ BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$top/$BUILD" ;; esac
 export SOAK_SECONDS=${SOAK_SECONDS:-1800}
 export SOAK_SEED=${SOAK_SEED:-$(date +%s)}
-variants=${SOAK_VARIANTS:-host host-valgrind vm}
+variants=${SOAK_VARIANTS:-host host-valgrind vm workstation}
 VALGRIND="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
 
 for x in daemon/smpd tools/smp-sim/smp-sim audit/smp-audit; do
@@ -63,8 +70,18 @@ WRAP
 			SMP_VM_TIMEOUT=$((SOAK_SECONDS * 2 + 1200)) \
 				tests/vm/run --build "$BUILD" --out "$out" "$wrap"
 		fi ;;
+	workstation)
+		if [ ! -x "$BUILD/app/smp-workstation" ]; then
+			echo "soak: workstation: $BUILD/app/smp-workstation is missing (meson configure -Dworkstation=enabled)" >&2
+			false
+		else
+			SMP_WORKSTATION_LOADED_SECONDS=${SOAK_WORKSTATION_SECONDS:-600} \
+				meson test -C "$BUILD" --no-rebuild --print-errorlogs -v \
+				--timeout-multiplier $(( ${SOAK_WORKSTATION_SECONDS:-600} / 120 + 2 )) \
+				workstation-loaded
+		fi ;;
 	*)
-		echo "soak: unknown variant '$v' (host, host-valgrind, vm)" >&2
+		echo "soak: unknown variant '$v' (host, host-valgrind, vm, workstation)" >&2
 		false ;;
 	esac
 	r=$?

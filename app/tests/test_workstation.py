@@ -423,7 +423,7 @@ class Stack:
             desktop = pyatspi.Registry.getDesktop(0)
             apps = [desktop.getChildAtIndex(i) for i in range(desktop.childCount)]
             raise AssertionError(f'{e}; the registry lists {[a.name for a in apps if a]}, '
-                                 f'the application {"runs" if self.app.poll() is None else "exited"}; '
+                                 f'the application {"runs" if self.app.poll() is None else f"exited ({self.app.returncode})"}; '
                                  f'its output: {self.app_output()[-3000:]}') from None
 
     def desktop_dirs(self):

@@ -27,6 +27,7 @@ printed, not asserted: smpd's verdict is the assertion.
 
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,6 +90,7 @@ class Build:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - self.before.ru_utime) + (after.ru_stime - self.before.ru_stime)
         self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)    # tens of MB of objects
         return cpu / wall
 
 

@@ -881,6 +881,21 @@ static gboolean form_session_open(void *userdata)
 	return ((struct app *)userdata)->session != NULL;
 }
 
+/* "Session open: CLIENT, zone Z, ...": the zone as smpd last said it. */
+static void show_session_line(void *data)
+{
+	struct app *a = data;
+	smp_session *s = a->session;
+	g_autofree char *t = NULL;
+
+	if (!s)
+		return;
+	t = g_strdup_printf("Session open: %s, zone %s, lot %s (session %s)",
+			    smp_session_get_client_pseudonym(s), smp_session_get_zone(s),
+			    smp_session_get_pigment_lot(s), smp_session_get_id(s));
+	gtk_label_set_text(GTK_LABEL(a->session_label), t);
+}
+
 static void on_begin(GtkButton *b, gpointer user_data)
 {
 	struct app *a = user_data;
@@ -917,14 +932,7 @@ static void on_begin(GtkButton *b, gpointer user_data)
 	}
 	smp_session_unref(a->session);
 	a->session = s;
-	{
-		g_autofree char *t =
-			g_strdup_printf("Session open: %s, zone %s, lot %s (session %s)",
-					smp_session_get_client_pseudonym(s), smp_session_get_zone(s),
-					smp_session_get_pigment_lot(s), smp_session_get_id(s));
-
-		gtk_label_set_text(GTK_LABEL(a->session_label), t);
-	}
+	show_session_line(a);
 	session_panel_set_session(a->panel, s);
 	refresh_devices(a);
 }
@@ -1202,6 +1210,7 @@ static GtkWidget *treatment_page(struct app *a)
 	gtk_box_append(GTK_BOX(buttons), stop);
 	gtk_box_append(GTK_BOX(buttons), clear);
 	a->panel = session_panel_new(zones, show_refusal);
+	session_panel_on_zone_changed(a->panel, show_session_line, a);
 	gtk_widget_set_margin_start(session_panel_times(a->panel), 12);
 	gtk_box_append(GTK_BOX(buttons), session_panel_times(a->panel));
 	gtk_box_append(GTK_BOX(box), buttons);

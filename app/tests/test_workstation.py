@@ -911,6 +911,8 @@ def test_zone_change(stack):
     sid = str(session_prop(stack, 'Id'))
     T.wait_for(lambda: in_audit_log(stack, 'zone_change', sid, 'hairline'), 5,
                'the zone change in smpd\'s audit log')
+    # the Session page's line follows the zone too
+    find(root, 'label', contains='Session open: CLIENT-UI-1, zone hairline, ')
     assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
 
 

@@ -718,6 +718,11 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 				      smp_event_get_seconds_left(ev));
 		break;
 	}
+	case SMP_EVENT_SESSION_BEGUN:
+		/* a session open on the device: a refusal of Begin no longer holds */
+		if (d && d == a->device)
+			clear_refusal(a->refusal);
+		break;
 	case SMP_EVENT_SESSION_ENDED: {
 		smp_session *s = smp_event_get_session(ev);
 
@@ -881,6 +886,21 @@ static gboolean form_session_open(void *userdata)
 	return ((struct app *)userdata)->session != NULL;
 }
 
+/* "Session open: CLIENT, zone Z, ...": the zone as smpd last said it. */
+static void show_session_line(void *data)
+{
+	struct app *a = data;
+	smp_session *s = a->session;
+	g_autofree char *t = NULL;
+
+	if (!s)
+		return;
+	t = g_strdup_printf("Session open: %s, zone %s, lot %s (session %s)",
+			    smp_session_get_client_pseudonym(s), smp_session_get_zone(s),
+			    smp_session_get_pigment_lot(s), smp_session_get_id(s));
+	gtk_label_set_text(GTK_LABEL(a->session_label), t);
+}
+
 static void on_begin(GtkButton *b, gpointer user_data)
 {
 	struct app *a = user_data;
@@ -917,14 +937,7 @@ static void on_begin(GtkButton *b, gpointer user_data)
 	}
 	smp_session_unref(a->session);
 	a->session = s;
-	{
-		g_autofree char *t =
-			g_strdup_printf("Session open: %s, zone %s, lot %s (session %s)",
-					smp_session_get_client_pseudonym(s), smp_session_get_zone(s),
-					smp_session_get_pigment_lot(s), smp_session_get_id(s));
-
-		gtk_label_set_text(GTK_LABEL(a->session_label), t);
-	}
+	show_session_line(a);
 	session_panel_set_session(a->panel, s);
 	refresh_devices(a);
 }
@@ -1063,6 +1076,24 @@ static void on_annotate(GtkButton *b, gpointer user_data)
 	gtk_editable_set_text(GTK_EDITABLE(a->e_note), "");
 }
 
+/*
+ * A field of the form changed: Begin's refusal was for the form as it was,
+ * and the area above now says what smpd would refuse for this one.
+ */
+static void on_form_changed(GObject *field, GParamSpec *pspec, gpointer user_data)
+{
+	struct app *a = user_data;
+
+	(void)field;
+	(void)pspec;
+	clear_refusal(a->refusal);
+}
+
+static void on_form_edited(GtkEditable *field, gpointer user_data)
+{
+	on_form_changed(G_OBJECT(field), NULL, user_data);
+}
+
 /* ---- the window ---------------------------------------------------------------- */
 
 static GtkWidget *session_page(struct app *a)
@@ -1088,6 +1119,7 @@ static GtkWidget *session_page(struct app *a)
 	gtk_editable_set_text(GTK_EDITABLE(a->e_screening), day);
 	gtk_box_append(GTK_BOX(box), GTK_WIDGET(g));
 
+	a->refusal = refusal_label(); /* under the buttons; the form's changes clear it */
 	/* what smpd would refuse, asked again as the form changes */
 	a->precheck = precheck_new(&(struct precheck_form){ .device = form_device,
 							    .metadata = form_metadata_cb,
@@ -1096,8 +1128,13 @@ static GtkWidget *session_page(struct app *a)
 	for (GtkWidget *const *w =
 		     (GtkWidget *const[]){ a->e_client, a->e_operator, a->dd_zone, a->e_lot,
 					   a->e_manufacturer, a->e_patch, a->e_screening, NULL };
-	     *w; w++)
+	     *w; w++) {
 		precheck_watch(a->precheck, *w);
+		if (GTK_IS_EDITABLE(*w))
+			g_signal_connect(*w, "changed", G_CALLBACK(on_form_edited), a);
+		else
+			g_signal_connect(*w, "notify::selected", G_CALLBACK(on_form_changed), a);
+	}
 	gtk_box_append(GTK_BOX(box), precheck_widget(a->precheck));
 
 	buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
@@ -1109,7 +1146,6 @@ static GtkWidget *session_page(struct app *a)
 	gtk_box_append(GTK_BOX(buttons), end);
 	gtk_box_append(GTK_BOX(box), buttons);
 
-	a->refusal = refusal_label();
 	a->session_label = value_label("No session open");
 	gtk_box_append(GTK_BOX(box), a->refusal);
 	gtk_box_append(GTK_BOX(box), a->session_label);
@@ -1202,6 +1238,7 @@ static GtkWidget *treatment_page(struct app *a)
 	gtk_box_append(GTK_BOX(buttons), stop);
 	gtk_box_append(GTK_BOX(buttons), clear);
 	a->panel = session_panel_new(zones, show_refusal);
+	session_panel_on_zone_changed(a->panel, show_session_line, a);
 	gtk_widget_set_margin_start(session_panel_times(a->panel), 12);
 	gtk_box_append(GTK_BOX(buttons), session_panel_times(a->panel));
 	gtk_box_append(GTK_BOX(box), buttons);

@@ -14,6 +14,11 @@
  * report, which smpctl writes ("smpctl session report", the project's one
  * writer of it), opened with the desktop's browser.
  *
+ * The lot recall: every session begun with a pigment lot, a cartridge or a
+ * cartridge lot, from a log that verifies with the key
+ * (smp_log_list_sessions_verified(), as `smpctl log recall` answers): a
+ * log that does not verify lists nothing, and the page says why.
+ *
  * Reading the log can take a while: every read runs in a worker thread
  * (the smp_log_*() functions share no state), never in the main loop that
  * sends the claimant's Heartbeat.  Every path has an entry next to its
@@ -36,14 +41,17 @@ struct records {
 	GtkWidget *e_dir, *e_plan_client, *e_key, *e_export;
 	GtkWidget *plan_box, *plan_status, *next_label;
 	GtkWidget *verify_result, *export_result, *report_result;
-	int jobs;  /* log jobs running in threads */
-	bool dead; /* records_free() came while jobs ran */
+	GtkWidget *e_recall_lot, *e_recall_cart, *e_recall_cart_lot, *recall_status, *recall_box;
+	unsigned recall_gen; /* the latest recall asked; an older one's answer is dropped */
+	int jobs;	     /* log jobs running in threads */
+	bool dead;	     /* records_free() came while jobs ran */
 };
 
 enum job_kind {
 	JOB_PLAN,
 	JOB_VERIFY,
-	JOB_EXPORT
+	JOB_EXPORT,
+	JOB_RECALL
 };
 
 struct job {
@@ -51,6 +59,9 @@ struct job {
 	enum job_kind kind;
 	char *dir, *key, *path, *client;
 	enum smp_log_format format;
+	/* the recall's one filter (the others NULL), what it says, its generation */
+	char *lot, *cart, *cart_lot, *what;
+	unsigned gen;
 	/* results */
 	int64_t ret;
 	char *desc;
@@ -147,6 +158,10 @@ static void job_free(struct job *j)
 	g_free(j->key);
 	g_free(j->path);
 	g_free(j->client);
+	g_free(j->lot);
+	g_free(j->cart);
+	g_free(j->cart_lot);
+	g_free(j->what);
 	free(j->desc); /* libsmp's malloc */
 	smp_session_list_free(j->sessions);
 	g_free(j);
@@ -177,6 +192,10 @@ static void job_thread(GTask *task, gpointer source, gpointer data, GCancellable
 			j->ret = -errno;
 		break;
 	}
+	case JOB_RECALL:
+		j->ret = smp_log_list_sessions_verified(j->dir, j->key, j->lot, j->cart,
+							j->cart_lot, 0, 0, &j->sessions, &j->desc);
+		break;
 	}
 	g_task_return_boolean(task, TRUE);
 }
@@ -184,6 +203,7 @@ static void job_thread(GTask *task, gpointer source, gpointer data, GCancellable
 static void plan_done(struct records *r, struct job *j);
 static void verify_done(struct records *r, struct job *j);
 static void export_done(struct records *r, struct job *j);
+static void recall_done(struct records *r, struct job *j);
 
 static void job_done(GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -198,6 +218,8 @@ static void job_done(GObject *source, GAsyncResult *res, gpointer data)
 			plan_done(r, j);
 		else if (j->kind == JOB_VERIFY)
 			verify_done(r, j);
+		else if (j->kind == JOB_RECALL)
+			recall_done(r, j);
 		else
 			export_done(r, j);
 	} else if (r->jobs == 0) {
@@ -390,13 +412,48 @@ static void on_plan(GtkButton *b, gpointer data)
 
 /* ---- verify -------------------------------------------------------------------- */
 
-static void verify_done(struct records *r, struct job *j)
+/* A verification status by name, as smp-audit and smpctl print it. */
+static const char *status_name(int64_t status)
 {
 	static const char *const names[] = {
 		[SMP_LOG_INTACT] = "INTACT",	   [SMP_LOG_TAMPERED] = "TAMPERED",
 		[SMP_LOG_TRUNCATED] = "TRUNCATED", [SMP_LOG_UNVERIFIABLE] = "UNVERIFIABLE",
 		[SMP_LOG_GAP] = "RECORDS MISSING",
 	};
+
+	return status >= 0 && status < (int64_t)G_N_ELEMENTS(names) && names[status] ?
+		       names[status] :
+		       "UNKNOWN STATUS";
+}
+
+/*
+ * The key in the key file entered (stripped; g_free it after zeroing), or
+ * NULL with the reason said on result.
+ */
+static char *read_key(struct records *r, GtkWidget *result)
+{
+	g_autofree char *path = text_of(r->e_key);
+	g_autofree char *key = NULL;
+	g_autoptr(GError) err = NULL;
+	char *k;
+
+	if (!*path) {
+		say(result, true, "Choose the key file first");
+		return NULL;
+	}
+	if (!g_file_get_contents(path, &key, NULL, &err)) {
+		g_autofree char *s = g_strdup_printf("Cannot read the key file: %s", err->message);
+
+		say(result, true, s);
+		return NULL;
+	}
+	k = g_strdup(g_strstrip(key));
+	memset(key, 0, strlen(key));
+	return k;
+}
+
+static void verify_done(struct records *r, struct job *j)
+{
 	g_autofree char *s = NULL;
 
 	if (j->ret == -EINVAL)
@@ -407,38 +464,150 @@ static void verify_done(struct records *r, struct job *j)
 				    j->dir ? j->dir : SMP_LOG_DEFAULT_DIR, g_strerror((int)-j->ret));
 	else
 		s = g_strdup_printf("Audit log %s: %s (%s)", j->dir ? j->dir : SMP_LOG_DEFAULT_DIR,
-				    j->ret < (int64_t)G_N_ELEMENTS(names) && names[j->ret] ?
-					    names[j->ret] :
-					    "UNKNOWN STATUS",
-				    j->desc ? j->desc : "");
+				    status_name(j->ret), j->desc ? j->desc : "");
 	say(r->verify_result, j->ret != SMP_LOG_INTACT, s);
 }
 
 static void on_verify(GtkButton *b, gpointer data)
 {
 	struct records *r = data;
-	g_autofree char *path = text_of(r->e_key);
-	g_autofree char *key = NULL;
-	g_autoptr(GError) err = NULL;
+	char *key = read_key(r, r->verify_result);
 	struct job *j;
 
 	(void)b;
-	if (!*path) {
-		say(r->verify_result, true, "Choose the key file first");
+	if (!key)
 		return;
-	}
-	if (!g_file_get_contents(path, &key, NULL, &err)) {
-		g_autofree char *s = g_strdup_printf("Cannot read the key file: %s", err->message);
-
-		say(r->verify_result, true, s);
-		return;
-	}
 	j = g_new0(struct job, 1);
 	j->kind = JOB_VERIFY;
 	j->dir = log_dir(r);
-	j->key = g_strdup(g_strstrip(key));
-	memset(key, 0, strlen(key));
+	j->key = key;
 	say(r->verify_result, false, "Verifying the audit log…");
+	job_run(r, j);
+}
+
+/* ---- the lot recall ------------------------------------------------------------ */
+
+static void recall_clear(struct records *r)
+{
+	GtkWidget *c;
+
+	while ((c = gtk_widget_get_first_child(r->recall_box)))
+		gtk_box_remove(GTK_BOX(r->recall_box), c);
+}
+
+/* One session that used the lot: who, when, where, with what, and how it ended. */
+static void recall_row(struct records *r, smp_session *s)
+{
+	g_autofree char *begin = format_usec(smp_session_get_begin_usec(s));
+	const char *manufacturer = smp_session_get_pigment_manufacturer(s);
+	const char *op = smp_session_get_operator(s);
+	const char *reason = smp_session_get_end_reason(s);
+	g_autofree char *pig = *manufacturer ?
+				       g_strdup_printf("%s (%s)", smp_session_get_pigment_lot(s),
+						       manufacturer) :
+				       g_strdup(smp_session_get_pigment_lot(s));
+	g_autofree char *text =
+		g_strdup_printf("Client %s: session of %s; zone %s; pigment lot %s; cartridge %s, lot %s; "
+				"operator %s; %s%s",
+				smp_session_get_client_pseudonym(s), begin, smp_session_get_zone(s),
+				pig, smp_session_get_cartridge_id(s),
+				smp_session_get_cartridge_lot(s), *op ? op : "not recorded",
+				smp_session_is_active(s) > 0 ? "open" : "ended: ",
+				smp_session_is_active(s) > 0 ? "" : (*reason ? reason : "?"));
+
+	gtk_box_append(GTK_BOX(r->recall_box), label_new(text));
+}
+
+static void recall_done(struct records *r, struct job *j)
+{
+	const char *dir = j->dir ? j->dir : SMP_LOG_DEFAULT_DIR;
+	g_autofree char *s = NULL;
+	int n = 0;
+
+	if (j->gen != r->recall_gen)
+		return; /* a later recall was asked meanwhile */
+	recall_clear(r);
+	if (j->ret != SMP_LOG_INTACT) {
+		/* as smpctl log recall: nothing from a log that does not verify */
+		if (j->ret == -EINVAL)
+			s = g_strdup("Nothing listed: the key file does not hold a verification key "
+				     "(smpk1-…)");
+		else if (j->ret < 0)
+			s = g_strdup_printf("Nothing listed: the audit log %s cannot be read (%s)",
+					    dir, g_strerror((int)-j->ret));
+		else
+			s = g_strdup_printf("Nothing listed: the audit log %s does not verify with "
+					    "the key: %s (%s)",
+					    dir, status_name(j->ret), j->desc ? j->desc : "");
+		say(r->recall_status, true, s);
+		return;
+	}
+	for (smp_session **p = j->sessions; p && *p; p++, n++)
+		recall_row(r, *p);
+	if (n == 0)
+		s = g_strdup_printf("No session used %s: none in the audit log %s, which verifies "
+				    "with the key (INTACT)",
+				    j->what, dir);
+	else
+		s = g_strdup_printf("%d session%s used %s, from the audit log %s, which verifies "
+				    "with the key (INTACT):",
+				    n, n == 1 ? "" : "s", j->what, dir);
+	say(r->recall_status, false, s);
+}
+
+/*
+ * What the recall asks changed (a lot, the key file, the log folder): what
+ * it listed no longer answers it, and an answer still coming is dropped.
+ */
+static void recall_forget(GtkEditable *e, gpointer data)
+{
+	struct records *r = data;
+
+	(void)e;
+	r->recall_gen++;
+	recall_clear(r);
+	gtk_widget_set_visible(r->recall_status, FALSE);
+}
+
+static void on_recall(GtkButton *b, gpointer data)
+{
+	struct records *r = data;
+	g_autofree char *lot = text_of(r->e_recall_lot);
+	g_autofree char *cart = text_of(r->e_recall_cart);
+	g_autofree char *cart_lot = text_of(r->e_recall_cart_lot);
+	int given = !!*lot + !!*cart + !!*cart_lot;
+	struct job *j;
+	char *key;
+
+	(void)b;
+	/* whatever was listed belongs to the recall before: gone at once */
+	r->recall_gen++;
+	recall_clear(r);
+	if (given != 1) {
+		say(r->recall_status, true,
+		    given ? "Enter only one of the pigment lot, the cartridge or the cartridge lot" :
+			    "Enter a pigment lot, a cartridge or a cartridge lot to recall");
+		return;
+	}
+	key = read_key(r, r->recall_status);
+	if (!key)
+		return;
+	j = g_new0(struct job, 1);
+	j->kind = JOB_RECALL;
+	j->dir = log_dir(r);
+	j->key = key;
+	j->gen = r->recall_gen;
+	if (*lot) {
+		j->what = g_strdup_printf("pigment lot %s", lot);
+		j->lot = g_steal_pointer(&lot);
+	} else if (*cart) {
+		j->what = g_strdup_printf("cartridge %s", cart);
+		j->cart = g_steal_pointer(&cart);
+	} else {
+		j->what = g_strdup_printf("cartridge lot %s", cart_lot);
+		j->cart_lot = g_steal_pointer(&cart_lot);
+	}
+	say(r->recall_status, false, "Verifying the audit log and finding the sessions…");
 	job_run(r, j);
 }
 
@@ -742,6 +911,27 @@ struct records *records_new(GtkEditable *session_client, const char *dir)
 	r->verify_result = label_new("");
 	gtk_widget_set_visible(r->verify_result, FALSE);
 	gtk_box_append(GTK_BOX(box), r->verify_result);
+
+	/* the lot recall: one of the three, with the key file above */
+	gtk_box_append(GTK_BOX(box), heading("Lot recall"));
+	g = grid();
+	r->e_recall_lot = labelled_entry(g, 0, "Recall pigment l_ot", "the lot on the bottle");
+	r->e_recall_cart = labelled_entry(g, 1, "Recall ca_rtridge", "a cartridge id");
+	r->e_recall_cart_lot = labelled_entry(g, 2, "Recall cartridge lo_t", "a cartridge lot");
+	b = button("_Find sessions");
+	g_signal_connect(b, "clicked", G_CALLBACK(on_recall), r);
+	gtk_grid_attach(g, b, 2, 0, 1, 1);
+	gtk_box_append(GTK_BOX(box), GTK_WIDGET(g));
+	r->recall_status = label_new("");
+	gtk_widget_set_visible(r->recall_status, FALSE);
+	gtk_box_append(GTK_BOX(box), r->recall_status);
+	r->recall_box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
+	gtk_box_append(GTK_BOX(box), r->recall_box);
+	for (GtkWidget *const *w =
+		     (GtkWidget *const[]){ r->e_recall_lot, r->e_recall_cart, r->e_recall_cart_lot,
+					   r->e_key, r->e_dir, NULL };
+	     *w; w++)
+		g_signal_connect(*w, "changed", G_CALLBACK(recall_forget), r);
 
 	gtk_box_append(GTK_BOX(box), heading("Export"));
 	g = grid();

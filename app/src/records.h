@@ -6,8 +6,10 @@
 
 /*
  * The Records page (issue 16 items 5 and 6): a client's plan (past
- * sessions and the next allowed date) and the audit log's records
- * (verify with the key, export CSV/JSON, a session's HTML report).
+ * sessions and the next allowed date), the audit log's records
+ * (verify with the key, export CSV/JSON, a session's HTML report) and
+ * the lot recall (the sessions of a pigment lot or a cartridge, from a
+ * log that verifies with the key).
  */
 struct records;
 

@@ -23,6 +23,8 @@ struct session_panel {
 	GtkWidget *times, *zones_box, *time, *needle, *zone, *dd_zone, *b_zone, *zone_result;
 	smp_session *session;
 	guint tick;
+	void (*zone_changed)(void *data);
+	void *zone_changed_data;
 
 	/* needle-on time: smpd's value when last read, and since when it runs */
 	uint64_t needle_base_usec;
@@ -185,8 +187,16 @@ static void on_change_zone(GtkButton *b, gpointer data)
 
 		gtk_label_set_text(GTK_LABEL(p->zone_result), t);
 		gtk_widget_set_visible(p->zone_result, TRUE);
+		if (p->zone_changed)
+			p->zone_changed(p->zone_changed_data);
 	}
 	update(p);
+}
+
+void session_panel_on_zone_changed(struct session_panel *p, void (*fn)(void *data), void *data)
+{
+	p->zone_changed = fn;
+	p->zone_changed_data = data;
 }
 
 static GtkWidget *label(void)

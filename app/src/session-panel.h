@@ -24,6 +24,8 @@ GtkWidget *session_panel_times(struct session_panel *p);
 GtkWidget *session_panel_zones(struct session_panel *p);
 /* The session now open (a reference is taken), NULL when none. */
 void session_panel_set_session(struct session_panel *p, smp_session *s);
+/* fn(data) after smpd changed the session's zone (the Session page's line). */
+void session_panel_on_zone_changed(struct session_panel *p, void (*fn)(void *data), void *data);
 /* The state smpd reports for the session's device, on every change. */
 void session_panel_device_state(struct session_panel *p, enum smp_device_state state);
 /* smpd's Warning signal of the session (kind, seconds left). */

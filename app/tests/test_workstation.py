@@ -15,8 +15,9 @@ telemetry, a hung application's needle is stopped and the alarm shown
 and cleared, a brown-out is a red high-priority alarm, acknowledged and
 cleared, the Emergency Stop from every page (and F12) stops the needle,
 each refusal of the form is named, the Records page shows the client's
-plan from the audit log, verifies the log with the key, exports it and
-writes a session's HTML report, closing the window releases the device.
+plan from the audit log, verifies the log with the key, recalls the
+sessions of a lot from it, exports it and writes a session's HTML
+report, closing the window releases the device.
 
 Every wait is for the application's state as AT-SPI shows it (or the
 device's, or smpd's), never a fixed time: see show_page() and click()
@@ -632,6 +633,11 @@ def test_refusals_shown_before_begin(stack):
     swap_cartridge(stack, 'id=SIM-CART-0001 lot=SIM-LOT-0001', 'SIM-CART-0001')
     find(root, 'label', 'smpd would allow this session')
     assert stack.smpd.device_prop('Session') in ('/', ''), 'a session opened before Begin'
+    # Begin's refusal of test_refusal_shown was for the form before these
+    # changes: it went with the first of them
+    stale = [o.name for o in find_all(root, 'label', lambda n: n.startswith('Patch test required:'))
+             if has_state(o, pyatspi.STATE_VISIBLE)]
+    assert not stale, f'Begin\'s refusal stayed after the form changed: {stale}'
 
 
 def audit_text(stack):
@@ -935,6 +941,8 @@ def test_zone_change(stack):
     sid = str(session_prop(stack, 'Id'))
     T.wait_for(lambda: in_audit_log(stack, 'zone_change', sid, 'hairline'), 5,
                'the zone change in smpd\'s audit log')
+    # the Session page's line follows the zone too
+    find(root, 'label', contains='Session open: CLIENT-UI-1, zone hairline, ')
     assert sim_state(stack.sim) == 'RUNNING', stack.smpd.read_stderr()[-2000:]
 
 
@@ -1177,6 +1185,79 @@ def test_verify_log_with_the_key(stack):
     label_text(root, 'Not verified: the key file does not hold a verification key')
     type_into(root, 'Key file', os.path.join(stack.tmp, 'audit.key'))
 
+
+def recall_rows(root):
+    """The sessions the lot recall lists now (each a label "Client ...")."""
+    return [o.name for o in find_all(root, 'label',
+                                     lambda n: n.startswith('Client ') and ': session of ' in n)
+            if has_state(o, pyatspi.STATE_VISIBLE)]
+
+
+def recall(root, what, value):
+    """A recall by what (the entry's name) of value, the other two entries
+    empty; returns the status sentence once the answer is on screen.  The
+    entries emptied first: a change takes the last answer off the screen,
+    so the one waited for is this recall's."""
+    for name in ('Recall pigment lot', 'Recall cartridge', 'Recall cartridge lot'):
+        type_into(root, name, '')
+    type_into(root, what, value)
+    assert recall_rows(root) == [], 'the last recall\'s answer stayed after a change'
+    click(root, 'push button', 'Find sessions')
+    return wait_screen(lambda: next((o.name for o in find_all(
+        root, 'label', lambda n: n.startswith(('Nothing listed', 'No session used'))
+        or ' used ' in n and 'verifies with the key' in n)
+        if has_state(o, pyatspi.STATE_VISIBLE)), None), 30, f'the recall of {value}')
+
+
+def test_lot_recall(stack):
+    """Issue 16 item 6: the lot recall, answered only from a log that
+    verifies with the key file (as smpctl log recall): the pigment lot of
+    the session treated lists it, with the other client's sessions of the
+    same lot; its cartridge lists that session and no other client's; a
+    lot nobody used is said to be none; with another log's key the log
+    does not verify, and nothing is listed."""
+    root = stack.root
+    show_page(root, 'Records')
+    key = os.path.join(stack.tmp, 'audit.key')
+    type_into(root, 'Key file', key)
+    [past] = past_sessions(stack, 'CLIENT-UI-1')
+    begin = local_minute(past['BeginTime'])
+
+    text = recall(root, 'Recall pigment lot', 'PG-UI-1')
+    assert text.startswith('3 sessions used pigment lot PG-UI-1, from the audit log ') \
+        and '(INTACT)' in text, text
+    rows = recall_rows(root)
+    mine = [r for r in rows if r.startswith(f'Client CLIENT-UI-1: session of {begin}; ')]
+    assert len(mine) == 1 and len(rows) == 3, rows
+    assert mine[0].startswith(f'Client CLIENT-UI-1: session of {begin}; zone hairline; '
+                              'pigment lot PG-UI-1 (Acme); cartridge SIM-CART-0001, lot '
+                              'SIM-LOT-0001; operator ui-test; ended: '), mine
+    assert sum(r.startswith('Client CLIENT-UI-OVR: ') for r in rows) == 2, rows
+
+    text = recall(root, 'Recall cartridge', 'SIM-CART-0001')
+    assert text.startswith('1 session used cartridge SIM-CART-0001,'), text
+    rows = recall_rows(root)
+    assert len(rows) == 1 and rows[0] == mine[0], rows
+    text = recall(root, 'Recall cartridge lot', 'LOT-OVR')
+    rows = recall_rows(root)
+    assert text.startswith('2 sessions used cartridge lot LOT-OVR,'), text
+    assert len(rows) == 2 and all(r.startswith('Client CLIENT-UI-OVR: ') for r in rows), rows
+
+    text = recall(root, 'Recall pigment lot', 'PG-NOBODY')
+    assert text.startswith('No session used pigment lot PG-NOBODY: none in the audit log '), text
+    assert recall_rows(root) == []
+
+    # a lot listed first, then asked with another log's key: nothing listed
+    recall(root, 'Recall pigment lot', 'PG-UI-1')
+    assert len(recall_rows(root)) == 3
+    type_into(root, 'Key file', os.path.join(stack.tmp, 'other.key'))
+    try:
+        text = recall(root, 'Recall pigment lot', 'PG-UI-1')
+        assert text.startswith('Nothing listed: the audit log ') and \
+            'does not verify with the key: UNVERIFIABLE (' in text, text
+        assert recall_rows(root) == [], recall_rows(root)
+    finally:
+        type_into(root, 'Key file', key)
 
 def test_export_csv_and_json(stack):
     """Issue 16 item 6: the plan's client's records exported as CSV and as

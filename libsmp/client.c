@@ -69,6 +69,45 @@ int smp_client_new_method(smp_client *c, const char *path, const char *iface, co
 	return sd_bus_message_new_method_call(c->bus, ret, SMP_BUS_NAME, path, iface, member);
 }
 
+/*
+ * The methods smpd asks polkit for (docs/dbus.md, "Authorization"): with
+ * interactive authorization their answer may wait for a person at
+ * polkit's prompt.
+ */
+static bool asks_polkit(sd_bus_message *m)
+{
+	static const char *const methods[][2] = {
+		{ SMP_IFACE_MANAGER, "BeginSession" },	   { SMP_IFACE_MANAGER, "Reload" },
+		{ SMP_IFACE_MANAGER, "VerifyLog" },	   { SMP_IFACE_MANAGER, "ExportLog" },
+		{ SMP_IFACE_MANAGER, "ListPastSessions" }, { SMP_IFACE_DEVICE, "Claim" },
+		{ SMP_IFACE_DEVICE, "SetParameters" },	   { SMP_IFACE_DEVICE, "Start" },
+		{ SMP_IFACE_DEVICE, "ClearFault" },	   { SMP_IFACE_SESSION, "ChangeZone" },
+		{ SMP_IFACE_SESSION, "Annotate" },
+	};
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (sd_bus_message_is_method_call(m, methods[i][0], methods[i][1]) > 0)
+			return true;
+	return false;
+}
+
+/*
+ * How long a call waits for smpd.  A call that may wait for a person at
+ * polkit's prompt waits longer than smpd waits for polkit: smpd gives up
+ * after PolkitTimeoutMs (at most 120 s) per action, and BeginSession with
+ * an OverrideReason asks two in turn; libsmp.h documents it.
+ */
+static uint64_t call_timeout(const smp_client *c, sd_bus_message *m)
+{
+	uint64_t t = c->method_timeout;
+
+	if (sd_bus_message_get_allow_interactive_authorization(m) <= 0 || !asks_polkit(m))
+		return t; /* 0: the bus's own (25 s, or $SYSTEMD_BUS_TIMEOUT) */
+	if (t == 0 && sd_bus_get_method_call_timeout(c->bus, &t) < 0)
+		t = 0;
+	return t > SMP_INTERACTIVE_TIMEOUT_USEC ? t : SMP_INTERACTIVE_TIMEOUT_USEC;
+}
+
 int smp_client_call_msg(smp_client *c, struct smp_error *err, sd_bus_message *m,
 			sd_bus_message **ret_reply)
 {
@@ -78,7 +117,7 @@ int smp_client_call_msg(smp_client *c, struct smp_error *err, sd_bus_message *m,
 
 	if (c->disconnected)
 		return smp_error_set(err, -ENOTCONN, NULL, "the connection to the bus is lost");
-	r = sd_bus_call(c->bus, m, c->method_timeout, &error, &reply);
+	r = sd_bus_call(c->bus, m, call_timeout(c, m), &error, &reply);
 	if (r < 0) {
 		r = smp_error_from_bus(err, &error, r);
 		sd_bus_error_free(&error);
@@ -748,6 +787,14 @@ _public_ int smp_client_set_method_timeout(smp_client *c, uint64_t usec)
 		return -EINVAL;
 	c->method_timeout = usec;
 	return 0;
+}
+
+_public_ int smp_client_set_interactive_authorization(smp_client *c, bool allow)
+{
+	if (!c)
+		return -EINVAL;
+	/* sd-bus sets the flag on every method call made on the bus from now */
+	return sd_bus_set_allow_interactive_authorization(c->bus, allow);
 }
 
 _public_ int smp_client_is_daemon_running(smp_client *c)

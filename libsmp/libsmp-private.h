@@ -17,6 +17,9 @@
 #define SMP_IFACE_DEVICE "org.libsmp.Smp1.Device"
 #define SMP_IFACE_SESSION "org.libsmp.Smp1.Session"
 
+/* the least wait of a call that may meet polkit's prompt (libsmp.h) */
+#define SMP_INTERACTIVE_TIMEOUT_USEC (300ULL * 1000000)
+
 /* For _cleanup_(smp_client_unrefp): drop the reference at scope exit. */
 static inline void smp_client_unrefp(smp_client **c)
 {

@@ -357,6 +357,42 @@ int smp_client_set_event_handler(smp_client *client, smp_event_handler handler, 
 int smp_client_set_method_timeout(smp_client *client, uint64_t usec);
 
 /**
+ * Let polkit ask the person at the screen (its authentication agent's
+ * prompt) when an action needs authentication, as
+ * sd_bus_set_allow_interactive_authorization() does: every method call of
+ * this client then carries D-Bus's ALLOW_INTERACTIVE_AUTHORIZATION flag,
+ * and smpd asks polkit with AllowUserInteraction.  Without it (the
+ * default) an action that needs authentication is refused at once
+ * (-EACCES, NotAuthorized "... (authentication required)").  A desktop
+ * application turns it on; a daemon or a script without a person does not.
+ * Where no agent runs, polkit answers at once as without it.
+ *
+ * A prompt waits for a person, so with it on the calls that ask polkit
+ * (smp_device_claim(), smp_device_begin_session(),
+ * smp_device_set_parameters(), smp_device_start(),
+ * smp_device_clear_fault(), smp_session_change_zone(),
+ * smp_session_annotate(), smp_client_reload()) wait for smpd's answer at
+ * least 300 s, or the method timeout when that is longer: smpd gives
+ * polkit up to its PolkitTimeoutMs (at most 120 s) per action, and
+ * smp_device_begin_session() with an OverrideReason asks two in turn.
+ * Every other call keeps the method timeout.
+ *
+ * Such a call blocks and dispatches nothing while the prompt is open, so
+ * no Heartbeat leaves: a needle of this client that runs meanwhile (on
+ * any device it has claimed) is stopped by smpd after ClientTimeoutMs
+ * with the fault "client-unresponsive" (claim and session stay).  While
+ * no needle of the client runs nothing is lost: smpd awaits a Heartbeat
+ * only while the needle runs, so a prompt for an override at
+ * smp_device_begin_session() (no session open, so no needle running on
+ * that device) costs the claim nothing.
+ * @param client the client
+ * @param allow true to let polkit prompt, false (the default) not to
+ * @return 0; -EINVAL if @p client is NULL.
+ * @since LIBSMP_1.3
+ */
+int smp_client_set_interactive_authorization(smp_client *client, bool allow);
+
+/**
  * @return 1 when smpd is on the bus, 0 when not; -EINVAL; -ENOTCONN.
  */
 int smp_client_is_daemon_running(smp_client *client);

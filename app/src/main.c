@@ -1371,6 +1371,9 @@ static void connect_smpd(struct app *a)
 	}
 	records_set_client(a->records, a->client);
 	smp_client_set_event_handler(a->client, on_event, a);
+	/* A person is at the screen: polkit's agent may ask for the password
+	 * (the override); where no agent runs polkit answers at once. */
+	smp_client_set_interactive_authorization(a->client, true);
 	a->source = smp_source_new(a->client, on_lost, a);
 	if (!a->source) {
 		gtk_label_set_text(GTK_LABEL(a->status), "The bus connection has no descriptor");

@@ -12,7 +12,9 @@
  * alone: this file only shows it.  When a refusal can be overridden (the
  * healing interval), the operator may ask for the override with a
  * reason; Begin session then sends it and smpd asks for the override
- * authorization (polkit: an administrator, every time).
+ * authorization (polkit: an administrator, every time; the application's
+ * calls allow interactive authorization, main.c, so a polkit agent asks
+ * for the password where one runs).
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -691,9 +691,15 @@ def test_healing_interval_override(stack):
         assert stack.smpd.device_prop('Session') in ('/', ''), 'opened without the override authorization'
     finally:
         stack.polkit.allow_all()
+    stack.polkit.mock.ClearCalls()
     click(root, 'push button', 'Begin session')
     find(root, 'label', contains='Session open: CLIENT-UI-OVR')
     assert stack.smpd.device_prop('Session') not in ('/', '')
+    # the application lets polkit prompt (its agent, where one runs): smpd
+    # asked for the override with AllowUserInteraction (flags 1)
+    checks = [(str(a[1]), int(a[3]))
+              for _, a in stack.polkit.mock.GetMethodCalls('CheckAuthorization')]
+    assert ('org.libsmp.Smp1.override', 1) in checks, checks
     text = audit_text(stack)
     assert 'healing-interval' in text and 'scar touch-up, doctor approved' in text
     click(root, 'push button', 'End session')

@@ -989,6 +989,56 @@ static void scenario_check_session(const char *client)
 	printf("check-session ok\n");
 }
 
+/*
+ * Interactive authorization (smp_client_set_interactive_authorization()):
+ * a claim and a session begun with an override, with the flag on ("on") or
+ * not ("off"), the method timeout at timeout_ms.  The harness reads the
+ * flags smpd gave polkit from the mock's call log, and slows the mock down
+ * to stand for a person at the prompt: "ok" wants every call to succeed,
+ * "timeout" the claim to give up after the method timeout.
+ */
+static void scenario_interactive(const char *client, const char *mode, long timeout_ms,
+				 const char *expect)
+{
+	smp_client *c = connect_client(NULL);
+	smp_device *d = smp_client_find_device(c, NULL);
+	char md_client[128], md_patch[64];
+	const char *md[] = { md_client,
+			     "Operator=op-1",
+			     "Zone=crown",
+			     "PigmentLot=PIG-LOT-7",
+			     "PigmentManufacturer=Acme",
+			     md_patch,
+			     "ScreeningTime=1700000000",
+			     "OverrideReason=prompt test",
+			     NULL };
+	smp_session *s = NULL;
+
+	CHECK(d);
+	CHECK_R(smp_client_set_interactive_authorization(NULL, true), -EINVAL);
+	CHECK_R(smp_client_set_interactive_authorization(c, true), 0);
+	CHECK_R(smp_client_set_interactive_authorization(c, strcmp(mode, "on") == 0), 0);
+	CHECK_R(smp_client_set_method_timeout(c, (uint64_t)timeout_ms * 1000), 0);
+	if (strcmp(expect, "timeout") == 0) {
+		CHECK_R(smp_device_claim(d), -ETIMEDOUT);
+		smp_client_unref(c);
+		printf("interactive timeout ok\n");
+		return;
+	}
+	snprintf(md_client, sizeof(md_client), "ClientPseudonym=%s", client);
+	snprintf(md_patch, sizeof(md_patch), "PatchTestTime=%lld", (long long)time(NULL) - 48 * 3600);
+	/* a new cartridge for each run */
+	swap_cartridge(c, d, strcmp(mode, "on") == 0 ? "PROMPT-ON" : "PROMPT-OFF");
+	CHECK_R(smp_device_claim(d), 0);
+	CHECK_R(smp_device_begin_session(d, md, &s), 0);
+	CHECK(s);
+	CHECK_R(smp_session_end(s), 0);
+	smp_session_unref(s);
+	CHECK_R(smp_device_release(d), 0);
+	smp_client_unref(c);
+	printf("interactive ok\n");
+}
+
 int main(int argc, char **argv)
 {
 	const char *scenario, *wrapper;
@@ -1019,6 +1069,8 @@ int main(int argc, char **argv)
 		scenario_restart(argv[4]);
 	else if (strcmp(scenario, "check-session") == 0 && argc > 4)
 		scenario_check_session(argv[4]);
+	else if (strcmp(scenario, "interactive") == 0 && argc > 7)
+		scenario_interactive(argv[4], argv[5], atol(argv[6]), argv[7]);
 	else if (strcmp(scenario, "env-buses") == 0)
 		scenario_env_buses();
 	else if (strcmp(scenario, "disconnect") == 0)

@@ -127,6 +127,53 @@ def test_denied_by_polkit(env):
         env.polkit.allow_all()
 
 
+OVERRIDE = 'org.libsmp.Smp1.override'
+OPERATE = 'org.libsmp.Smp1.operate'
+
+
+def polkit_checks(env):
+    """(action, flags) of each CheckAuthorization smpd sent the polkit mock
+    since its call log was cleared (flags 1: AllowUserInteraction)."""
+    return [(str(args[1]), int(args[3]))
+            for _, args in env.polkit.mock.GetMethodCalls('CheckAuthorization')]
+
+
+def test_interactive_authorization_reaches_polkit(env):
+    """Issue 16: with smp_client_set_interactive_authorization() smpd asks
+    polkit for the override (and every other action of the client's calls)
+    with AllowUserInteraction, so that an agent may prompt; without it,
+    never."""
+    for mode, flags in (('on', 1), ('off', 0)):
+        env.polkit.mock.ClearCalls()
+        out = e2e(env, 'interactive', 'client-lib-prompt-' + mode, mode, '20000', 'ok')
+        assert 'interactive ok' in out
+        checks = polkit_checks(env)
+        assert (OVERRIDE, flags) in checks and (OPERATE, flags) in checks, (mode, checks)
+        assert all(f == flags for _, f in checks), (mode, checks)
+
+
+def test_interactive_authorization_waits_for_the_person(env_factory):
+    """A person at polkit's prompt answers long after libsmp's method
+    timeout: with interactive authorization the calls that ask polkit wait
+    longer (libsmp.h), and the claim and the session with its override
+    succeed.  The same delay without it times the claim out, so the delay
+    does exceed the method timeout.  smpd waits for polkit as shipped
+    (PolkitTimeoutMs 10 s; the tests' default 1.5 s would deny)."""
+    env = env_factory(dropins={'10-polkit.conf': '[Daemon]\nPolkitTimeoutMs=10000\n'})
+    delay, timeout_ms = 2.5, '1000'
+    env.polkit.mock.SetDelay(delay)  # each CheckAuthorization answers 2.5 s late
+    try:
+        assert 'interactive timeout ok' in e2e(env, 'interactive', 'client-lib-slow-off', 'off',
+                                               timeout_ms, 'timeout')
+        t0 = time.monotonic()
+        assert 'interactive ok' in e2e(env, 'interactive', 'client-lib-slow-on', 'on',
+                                       timeout_ms, 'ok')
+        # claim (operate), then BeginSession (operate, override): 3 late answers
+        assert time.monotonic() - t0 >= 3 * delay
+    finally:
+        env.polkit.mock.SetDelay(0.0)
+
+
 def test_daemon_restart_while_connected(env):
     p = subprocess.Popen(WRAPPER + [E2E, env.bus.address, 'restart', env.sim.ctl_path,
                                     'client-lib-3'],

@@ -1272,33 +1272,40 @@ def use_button(root, serial):
 
 def test_device_chooser(two_devices):
     """Two devices attached: both listed with their serials, none in use
-    until the operator chooses (the header says so); "Use SIM-X2-000002"
-    makes the session open on that device and Start run its needle, the
-    other untouched, and the first's "Use" takes no input while the
-    session is open.  Emergency Stop stops every attached device, also
+    until the operator chooses (the header says so); "Use SERIAL" of the
+    second listed makes the session open on that device and Start run its
+    needle, the first untouched (the application used the first one
+    before), and the first's "Use" takes no input while the session is
+    open.  Emergency Stop stops every attached device, also
     one this application does not hold (another client runs it).  The
     device in use unplugged: the alarm names it, nothing is in use, the
     one left is not taken for the operator."""
     st = two_devices
     root = st.root
-    sim_a, sim_b = st.sim, st.more[0]
     paths = {str(st.smpd.device_prop('Serial', str(p))): str(p)
              for p in st.smpd.manager().ListDevices()}
-    path_a, path_b = paths[SERIAL], paths[SERIAL_B]
 
     show_page(root, 'Devices')
     for serial, cart in ((SERIAL, 'SIM-CART-0001'), (SERIAL_B, 'SIM-CART-0002')):
         find(root, 'label', 'SMP-X2 ' + serial)
         find(root, 'label', serial)
         find(root, 'label', cart)
+    # in the page's order (libsmp's): a listed first, b second, the one chosen
+    listed = [o.name[len('Use '):] for o in find_all(root, 'push button',
+                                                      lambda n: n.startswith('Use SIM-'))]
+    assert sorted(listed) == [SERIAL, SERIAL_B], listed
+    serial_a, serial_b = listed
+    sims = {SERIAL: st.sim, SERIAL_B: st.more[0]}
+    sim_a, sim_b = sims[serial_a], sims[serial_b]
+    path_a, path_b = paths[serial_a], paths[serial_b]
     find(root, 'label', 'No device in use: choose one on the Devices page')
-    assert not pressed(use_button(root, SERIAL)) and not pressed(use_button(root, SERIAL_B))
+    assert not pressed(use_button(root, serial_a)) and not pressed(use_button(root, serial_b))
     assert not has_state(find(root, 'push button', 'Begin session'), pyatspi.STATE_SENSITIVE)
 
-    click(root, 'push button', 'Use ' + SERIAL_B)
-    find(root, 'label', 'Device in use: SMP-X2 ' + SERIAL_B)
-    wait_screen(lambda: pressed(use_button(root, SERIAL_B)), 5, f'"Use {SERIAL_B}" pressed')
-    assert not pressed(use_button(root, SERIAL))
+    click(root, 'push button', 'Use ' + serial_b)
+    find(root, 'label', 'Device in use: SMP-X2 ' + serial_b)
+    wait_screen(lambda: pressed(use_button(root, serial_b)), 5, f'"Use {serial_b}" pressed')
+    assert not pressed(use_button(root, serial_a))
 
     show_page(root, 'Session')
     type_into(root, 'Client pseudonym', 'CLIENT-UI-2')
@@ -1318,10 +1325,13 @@ def test_device_chooser(two_devices):
 
     # while the session is open, the other device cannot be chosen
     show_page(root, 'Devices')
-    wait_screen(lambda: not has_state(use_button(root, SERIAL), pyatspi.STATE_SENSITIVE), 5,
-                f'"Use {SERIAL}" taking no input during the session')
+    wait_screen(lambda: not has_state(use_button(root, serial_a), pyatspi.STATE_SENSITIVE), 5,
+                f'"Use {serial_a}" taking no input during the session')
 
     events_a = len(sim_a.events())
+    # found before the needle runs: each search walks the window through
+    # the application's main loop, which sends its Heartbeat
+    estop = find(root, 'push button', 'Emergency Stop')
     show_page(root, 'Treatment')
     click(root, 'push button', 'Apply setpoints')
     T.wait_for(lambda: sim_b.status().get('set_depth_um') is not None, 5,
@@ -1333,7 +1343,6 @@ def test_device_chooser(two_devices):
         sim_a.events()[events_a:]
 
     # the other device runs for another client (another chair's application)
-    estop = find(root, 'push button', 'Emergency Stop')
     other = T.Client(st.bus)
     try:
         other.dev(path_a).Claim()
@@ -1341,6 +1350,8 @@ def test_device_chooser(two_devices):
         other.dev(path_a).SetParameters(T.params())
         other.dev(path_a).Start()
         T.wait_for(lambda: sim_state(sim_a) == 'RUNNING', 3, 'the other needle running')
+        assert sim_state(sim_b) == 'RUNNING', \
+            f'the needle in use stopped before the Emergency Stop: {st.smpd.read_stderr()[-1500:]}'
         n_a = ' | '.join(sim_a.events()).count(ESTOP_FROM_RUNNING)
         n_b = ' | '.join(sim_b.events()).count(ESTOP_FROM_RUNNING)
         _do_click(estop, 'push button', 'Emergency Stop')
@@ -1363,10 +1374,10 @@ def test_device_chooser(two_devices):
     # the device in use unplugged: the alarm names it, none in use after
     sim_b.stop()
     T.wait_for(lambda: len(st.smpd.manager().ListDevices()) == 1, 10, 'the device gone in smpd')
-    label_text(root, 'device-unplugged: ' + SERIAL_B)
+    label_text(root, 'device-unplugged: ' + serial_b)
     find(root, 'label', 'No device in use: choose one on the Devices page')
     show_page(root, 'Devices')
-    wait_screen(lambda: not find_all(root, 'push button', lambda n: n == 'Use ' + SERIAL_B), 5,
-                f'"Use {SERIAL_B}" gone')
-    use_a = use_button(root, SERIAL)
+    wait_screen(lambda: not find_all(root, 'push button', lambda n: n == 'Use ' + serial_b), 5,
+                f'"Use {serial_b}" gone')
+    use_a = use_button(root, serial_a)
     assert not pressed(use_a) and has_state(use_a, pyatspi.STATE_SENSITIVE)

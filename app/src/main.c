@@ -852,9 +852,10 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 		/*
 		 * The alarms are the device in use's (and any this application
 		 * holds): another device's fault is on the Devices page, its
-		 * alarm is for whoever operates it.
+		 * alarm is for whoever operates it.  A fault of no known device
+		 * is an alarm.
 		 */
-		if (!d || (d != a->device && smp_device_is_claimed_by_me(d) != 1)) {
+		if (d && d != a->device && smp_device_is_claimed_by_me(d) != 1) {
 			refresh_soon(a);
 			break;
 		}

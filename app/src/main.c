@@ -81,6 +81,7 @@ struct app {
 	GSource *source;
 	GtkWindow *win;
 	GtkWidget *status;
+	GtkWidget *in_use;    /* the header's "Device in use: ..." */
 	GtkWidget *alarm_box; /* the banner above every page */
 	GtkWidget *alarm;     /* its text */
 	GtkWidget *ack;	      /* "Acknowledge alarm" */
@@ -104,7 +105,12 @@ struct app {
 	guint64 summaries;  /* telemetry summaries shown */
 	guint refresh_idle; /* a refresh_devices() to come, 0 when none */
 
-	smp_device *device;   /* the device in use (a reference) */
+	smp_device *device; /* the device in use (a reference), NULL when none */
+	/*
+	 * The device in use was unplugged: nothing is chosen for the operator
+	 * any more (not even the only device left) until they choose one.
+	 */
+	gboolean device_lost;
 	smp_session *session; /* the open session (a reference) */
 };
 
@@ -289,7 +295,57 @@ static void use_device(struct app *a, smp_device *d)
 		smp_device_subscribe_telemetry(d, true);
 }
 
-static GtkWidget *device_view(smp_device *d)
+/*
+ * The device in use may change only while no session is open on it (smpd
+ * runs a needle only in a session).  Otherwise the other devices' "Use"
+ * buttons take no input: the session would stay on a device the Treatment
+ * page no longer acts on.
+ */
+static gboolean may_switch(struct app *a)
+{
+	return a->session == NULL;
+}
+
+static void on_use_toggled(GtkToggleButton *b, gpointer user_data);
+
+static void unref_device(gpointer d)
+{
+	smp_device_unref(d);
+}
+
+/*
+ * "Use SERIAL": one toggle per device, all in one group (one of them
+ * pressed, the device in use, or none).  A large button, named for a
+ * screen reader by its label, so with the serial; Space or Enter chooses.
+ */
+static GtkWidget *use_button(struct app *a, smp_device *d, GtkToggleButton **group)
+{
+	g_autofree char *text = g_strdup_printf("Use %s", smp_device_get_serial(d));
+	GtkWidget *b = gtk_toggle_button_new_with_label(text);
+	gboolean in_use = d == a->device;
+
+	gtk_widget_set_size_request(b, 240, 48);
+	gtk_widget_set_halign(b, GTK_ALIGN_START);
+	if (*group)
+		gtk_toggle_button_set_group(GTK_TOGGLE_BUTTON(b), *group);
+	else
+		*group = GTK_TOGGLE_BUTTON(b);
+	gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(b), in_use);
+	if (in_use)
+		gtk_widget_add_css_class(b, "suggested-action");
+	gtk_widget_set_sensitive(b, in_use || may_switch(a));
+	gtk_widget_set_tooltip_text(b,
+				    in_use ? "The Session and Treatment pages act on this device" :
+				    may_switch(a) ?
+					     "Make the Session and Treatment pages act on this device" :
+					     "End the session on the device in use first");
+	g_object_set_data_full(G_OBJECT(b), "smp-device", smp_device_ref(d), unref_device);
+	/* connected after set_active: a rebuild chooses nothing */
+	g_signal_connect(b, "toggled", G_CALLBACK(on_use_toggled), a);
+	return b;
+}
+
+static GtkWidget *device_view(struct app *a, smp_device *d, GtkToggleButton **group)
 {
 	GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
 	GtkGrid *g = GTK_GRID(gtk_grid_new());
@@ -303,6 +359,19 @@ static GtkWidget *device_view(smp_device *d)
 	gtk_grid_set_column_spacing(lim, 18);
 	gtk_grid_set_row_spacing(lim, 4);
 	gtk_box_append(GTK_BOX(box), heading(title));
+	{
+		GtkWidget *line = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 18);
+
+		gtk_box_append(GTK_BOX(line), use_button(a, d, group));
+		if (d == a->device)
+			gtk_box_append(GTK_BOX(line), value_label("In use: the Session and Treatment "
+								  "pages act on this device"));
+		else if (a->device && !may_switch(a))
+			gtk_box_append(GTK_BOX(line),
+				       value_label("A session is open on the device in use: "
+						   "end it to use this one"));
+		gtk_box_append(GTK_BOX(box), line);
+	}
 	grid_row(g, row++, "Model", smp_device_get_model(d));
 	grid_row(g, row++, "Serial", smp_device_get_serial(d));
 	grid_row(g, row++, "Firmware", smp_device_get_firmware(d));
@@ -427,11 +496,54 @@ static void update_controls(struct app *a)
 	gtk_widget_set_sensitive(a->b_note, a->session != NULL);
 }
 
+/* The header's line: which device the Session and Treatment pages act on. */
+static void show_in_use(struct app *a)
+{
+	g_autofree char *s = NULL;
+
+	if (a->device)
+		s = g_strdup_printf("Device in use: %s %s", smp_device_get_model(a->device),
+				    smp_device_get_serial(a->device));
+	else
+		s = g_strdup(smp_client_get_n_devices(a->client) > 0 ?
+				     "No device in use: choose one on the Devices page" :
+				     "No device in use");
+	gtk_label_set_text(GTK_LABEL(a->in_use), s);
+}
+
+/*
+ * Which device is in use.  Gone (unplugged, smpd left): none, and its
+ * session with it (smpd ended it); nothing is chosen for the operator
+ * afterwards, even with one device left, as that one may be another
+ * chair's.  Otherwise a device is chosen for the operator only when it is
+ * the only one attached and none was in use before: one attached later
+ * is listed, never taken.
+ */
+static void choose_for_operator(struct app *a)
+{
+	size_t n = smp_client_get_n_devices(a->client);
+
+	if (a->device && smp_device_get_state(a->device) == SMP_DEVICE_STATE_GONE) {
+		if (a->session) {
+			a->session = smp_session_unref(a->session);
+			session_panel_set_session(a->panel, NULL);
+			gtk_label_set_text(GTK_LABEL(a->session_label),
+					   "Session ended: the device in use is gone");
+		}
+		use_device(a, NULL);
+		a->device_lost = TRUE;
+	}
+	if (!a->device && !a->device_lost && n == 1)
+		use_device(a, smp_client_get_device(a->client, 0));
+}
+
 static void refresh_devices(struct app *a)
 {
 	GtkWidget *c;
+	GtkToggleButton *group = NULL;
 	size_t n = smp_client_get_n_devices(a->client);
 
+	choose_for_operator(a);
 	while ((c = gtk_widget_get_first_child(a->devices_box)))
 		gtk_box_remove(GTK_BOX(a->devices_box), c);
 	if (n == 0)
@@ -441,9 +553,8 @@ static void refresh_devices(struct app *a)
 						   "smpd is not running"));
 	for (size_t i = 0; i < n; i++)
 		gtk_box_append(GTK_BOX(a->devices_box),
-			       device_view(smp_client_get_device(a->client, i)));
-	if (!a->device || smp_device_get_state(a->device) == SMP_DEVICE_STATE_GONE)
-		use_device(a, n > 0 ? smp_client_get_device(a->client, 0) : NULL);
+			       device_view(a, smp_client_get_device(a->client, i), &group));
+	show_in_use(a);
 	bound_setpoints(a);
 	precheck_device_changed(a->precheck);
 	if (a->device) {
@@ -456,7 +567,7 @@ static void refresh_devices(struct app *a)
 		gtk_label_set_text(GTK_LABEL(a->run_state), s);
 		session_panel_device_state(a->panel, smp_device_get_state(a->device));
 	} else {
-		gtk_label_set_text(GTK_LABEL(a->run_state), "Device state: no device");
+		gtk_label_set_text(GTK_LABEL(a->run_state), "Device state: no device in use");
 	}
 	update_controls(a);
 }
@@ -475,6 +586,49 @@ static gboolean refresh_idle(gpointer user_data)
 	a->refresh_idle = 0;
 	refresh_devices(a);
 	return G_SOURCE_REMOVE;
+}
+
+static void refresh_soon(struct app *a);
+
+/*
+ * The operator chose another device.  The claim on the one left (this
+ * application's, from an earlier session) is released: this application
+ * heartbeats and acts for the device in use only.  The live values and
+ * plots start again, the form's precheck asks about the new one.
+ */
+static void on_use_toggled(GtkToggleButton *b, gpointer user_data)
+{
+	struct app *a = user_data;
+	smp_device *d = g_object_get_data(G_OBJECT(b), "smp-device");
+
+	if (!gtk_toggle_button_get_active(b) || d == a->device)
+		return;
+	if (!may_switch(a) || smp_device_get_state(d) == SMP_DEVICE_STATE_GONE) {
+		refresh_soon(a); /* shows the device in use pressed again */
+		return;
+	}
+	if (a->device && smp_device_is_claimed_by_me(a->device) == 1 &&
+	    smp_device_release(a->device) < 0) {
+		g_autofree char *s = g_strdup_printf("%s still claimed: %s",
+						     smp_device_get_serial(a->device),
+						     smp_device_get_error_message(a->device) ?
+							     smp_device_get_error_message(a->device) :
+							     "release refused");
+
+		gtk_label_set_text(GTK_LABEL(a->status), s);
+	}
+	use_device(a, d);
+	a->device_lost = FALSE;
+	a->summaries = 0;
+	for (int i = 0; i < PL_COUNT; i++) {
+		a->plots[i].n = a->plots[i].head = 0;
+		gtk_widget_queue_draw(a->plots[i].area);
+	}
+	clear_refusal(a->refusal);
+	clear_refusal(a->param_refusal);
+	clear_refusal(a->run_refusal);
+	gtk_label_set_text(GTK_LABEL(a->session_label), "No session open");
+	refresh_soon(a);
 }
 
 static void refresh_soon(struct app *a)
@@ -695,6 +849,16 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 			show_telemetry(a, d);
 		break;
 	case SMP_EVENT_FAULT: {
+		/*
+		 * The alarms are the device in use's (and any this application
+		 * holds): another device's fault is on the Devices page, its
+		 * alarm is for whoever operates it.  A fault of no known device
+		 * is an alarm.
+		 */
+		if (d && d != a->device && smp_device_is_claimed_by_me(d) != 1) {
+			refresh_soon(a);
+			break;
+		}
 		enum alarm_priority prio = fault_priority(smp_event_get_kind(ev));
 		g_autofree char *s = g_strdup_printf("%s priority alarm: %s on %s: %s",
 						     prio == ALARM_HIGH ? "High" : "Medium",
@@ -735,6 +899,7 @@ static void on_event(smp_client *client, const smp_event *ev, void *userdata)
 			a->session = smp_session_unref(a->session);
 			session_panel_set_session(a->panel, NULL);
 			update_controls(a);
+			refresh_soon(a);
 		}
 		break;
 	}
@@ -758,6 +923,15 @@ static void on_lost(int error, gpointer user_data)
 
 /* ---- actions ------------------------------------------------------------------- */
 
+/*
+ * Every device attached, not only the one in use: whoever reaches for the
+ * Emergency Stop (or F12) means every needle in the room, whichever device
+ * the Devices page has chosen, and one left running by a stop that
+ * "worked" is the hazard.  smpd's EmergencyStop needs no claim
+ * (docs/dbus.md), so a device this application does not hold, or another
+ * workstation runs, stops too.  Clear fault then clears the device in use
+ * only.
+ */
 static void emergency_stop(struct app *a)
 {
 	size_t n = smp_client_get_n_devices(a->client);
@@ -765,6 +939,8 @@ static void emergency_stop(struct app *a)
 
 	if (n == 0)
 		g_string_assign(s, "Emergency stop: no device attached");
+	else if (n > 1)
+		g_string_printf(s, "Emergency stop sent to all %zu attached devices", n);
 	for (size_t i = 0; i < n; i++) {
 		smp_device *d = smp_client_get_device(a->client, i);
 		int r = smp_device_emergency_stop(d);
@@ -963,6 +1139,7 @@ static void on_end(GtkButton *b, gpointer user_data)
 	a->session = smp_session_unref(a->session);
 	session_panel_set_session(a->panel, NULL);
 	update_controls(a);
+	refresh_soon(a); /* the other devices' "Use" take input again */
 }
 
 static uint32_t spin_value(struct app *a, enum smp_param p, double scale)
@@ -1310,6 +1487,10 @@ static void build_window(struct app *a)
 	gtk_widget_set_tooltip_text(estop, "Stop every needle now (F12)");
 	g_signal_connect(estop, "clicked", G_CALLBACK(on_estop_clicked), a);
 	adw_header_bar_pack_end(ADW_HEADER_BAR(header), estop);
+	a->in_use = value_label("No device in use");
+	gtk_label_set_wrap(GTK_LABEL(a->in_use), FALSE);
+	gtk_widget_add_css_class(a->in_use, "heading");
+	adw_header_bar_pack_start(ADW_HEADER_BAR(header), a->in_use);
 	adw_view_switcher_title_set_stack(ADW_VIEW_SWITCHER_TITLE(title), ADW_VIEW_STACK(stack));
 	adw_view_switcher_title_set_title(ADW_VIEW_SWITCHER_TITLE(title), "SMP Workstation");
 	adw_header_bar_set_title_widget(ADW_HEADER_BAR(header), title);

@@ -18,6 +18,8 @@ each refusal of the form is named, the Records page shows the client's
 plan from the audit log, verifies the log with the key, recalls the
 sessions of a lot from it, exports it and writes a session's HTML
 report, closing the window releases the device.
+Then a stack of its own with two simulators: the device chooser, and the
+Emergency Stop of every attached device.
 
 Every wait is for the application's state as AT-SPI shows it (or the
 device's, or smpd's), never a fixed time: see show_page() and click()
@@ -78,8 +80,9 @@ def sim_state(sim):
 
 # ---- AT-SPI ------------------------------------------------------------------------
 
-def app_root():
-    """The application on the accessibility bus, once it has registered.
+def app_root(pid=None):
+    """The application on the accessibility bus, once it has registered
+    (with pid: that process's, not the one another Stack started).
     libatspi keeps the desktop's list of applications and follows the
     registry's signals to update it.  Once in 47 starts on a loaded
     machine the application never appeared there in 30 s (the cause was
@@ -93,7 +96,8 @@ def app_root():
             desktop.clearCache()
         for i in range(desktop.childCount):
             a = desktop.getChildAtIndex(i)
-            if a is not None and a.name == 'smp-workstation':
+            if a is not None and a.name == 'smp-workstation' and \
+                    (pid is None or a.get_process_id() == pid):
                 return a
     return None
 
@@ -393,7 +397,9 @@ def buttons_follow(root, state, stack=None):
 # ---- the stack -------------------------------------------------------------------------
 
 class Stack:
-    def __init__(self):
+    def __init__(self, more_serials=()):
+        """more_serials: further simulators (socket transport) attached to
+        the same smpd, one per serial, each with a cartridge of its own."""
         self.tmp = T.new_tmp()
         self.procs = []
         self.bus = T.PrivateBus(self.tmp)
@@ -403,7 +409,15 @@ class Stack:
         # (ClientTimeoutMs 500, TelemetryHz 4)
         T.write_config(os.path.join(self.tmp, 'conf'))
         self.sim = T.Sim(self.tmp)
-        self.smpd = T.Smpd(self.bus, self.tmp, self.sim)
+        self.more = []
+        for n, serial in enumerate(more_serials, 2):
+            tmp = os.path.join(self.tmp, serial)
+            os.makedirs(tmp)
+            expiry = time.strftime('%Y-%m-%d', time.localtime(time.time() + 365 * 86400))
+            self.more.append(T.Sim(tmp, '--serial=' + serial,
+                                   f'--cartridge=id=SIM-CART-{n:04},lot=SIM-LOT-{n:04},needle=3RL,'
+                                   f'diameter=250,expiry={expiry},used=0', socket=True))
+        self.smpd = T.Smpd(self.bus, self.tmp, self.sim, more_sims=self.more)
         self.display = self.start_xvfb()
         # AT-SPI's registry, which this session bus starts when the app
         # first asks for it, sends synthesized keys and clicks through XTest
@@ -419,7 +433,8 @@ class Stack:
                                         stdout=log, stderr=log, preexec_fn=normal_priority)
         self.procs.append(self.app)
         try:
-            self.root = T.wait_for(app_root, 30, 'smp-workstation on the accessibility bus')
+            self.root = T.wait_for(lambda: app_root(self.app.pid), 30,
+                                   'smp-workstation on the accessibility bus')
         except AssertionError as e:
             desktop = pyatspi.Registry.getDesktop(0)
             apps = [desktop.getChildAtIndex(i) for i in range(desktop.childCount)]
@@ -480,6 +495,8 @@ class Stack:
                     p.kill()
                     p.wait()
         self.smpd.stop()
+        for sim in self.more:
+            sim.stop()
         self.sim.stop()
         self.polkit.stop()
         self.bus.stop()
@@ -493,9 +510,14 @@ def stack():
 
 
 @pytest.fixture(autouse=True)
-def app_alive(stack):
+def app_alive(request):
     """Every test starts with the application running (a crash is named
     as one, with its output, not as a missing window)."""
+    name = next((n for n in ('stack', 'two_devices') if n in request.fixturenames), None)
+    if name is None:
+        yield
+        return
+    stack = request.getfixturevalue(name)
     assert stack.app.poll() is None, \
         f'smp-workstation exited with {stack.app.returncode}: {stack.app_output()[-3000:]}'
     yield
@@ -1331,3 +1353,143 @@ def test_close_releases_the_device(stack):
         raise AssertionError('smp-workstation did not exit when its window closed') from None
     assert status == 0, f'smp-workstation exited with {status}: {stack.app_output()[-3000:]}'
     T.wait_for(lambda: not stack.smpd.device_prop('Claimed'), 5, 'the claim released')
+
+
+# ---- two devices: the chooser (issue 16, item 1) -----------------------------------------
+# Its own stack, started once the first one's application has exited
+# (the test above): smpd with two simulators, the application fresh.
+
+SERIAL_B = 'SIM-X2-000002'
+ESTOP_FROM_RUNNING = 'event=STATE from=RUNNING to=ESTOP reason=ESTOP'
+
+
+@pytest.fixture(scope='module')
+def two_devices():
+    s = Stack(more_serials=(SERIAL_B,))
+    yield s
+    s.stop()
+
+
+def pressed(el):
+    """A toggle button pressed (GTK 4.8 gives it the role "push button"
+    and the state "pressed")."""
+    return has_state(el, pyatspi.STATE_PRESSED)
+
+
+def use_button(root, serial):
+    """The Devices page's "Use SERIAL" toggle, found again each time (the
+    page is rebuilt on every change smpd announces)."""
+    return find(root, 'push button', 'Use ' + serial)
+
+
+def test_device_chooser(two_devices):
+    """Two devices attached: both listed with their serials, none in use
+    until the operator chooses (the header says so); "Use SERIAL" of the
+    second listed makes the session open on that device and Start run its
+    needle, the first untouched (the application used the first one
+    before), and the first's "Use" takes no input while the session is
+    open.  Emergency Stop stops every attached device, also
+    one this application does not hold (another client runs it).  The
+    device in use unplugged: the alarm names it, nothing is in use, the
+    one left is not taken for the operator."""
+    st = two_devices
+    root = st.root
+    paths = {str(st.smpd.device_prop('Serial', str(p))): str(p)
+             for p in st.smpd.manager().ListDevices()}
+
+    show_page(root, 'Devices')
+    for serial, cart in ((SERIAL, 'SIM-CART-0001'), (SERIAL_B, 'SIM-CART-0002')):
+        find(root, 'label', 'SMP-X2 ' + serial)
+        find(root, 'label', serial)
+        find(root, 'label', cart)
+    # in the page's order (libsmp's): a listed first, b second, the one chosen
+    listed = [o.name[len('Use '):] for o in find_all(root, 'push button',
+                                                      lambda n: n.startswith('Use SIM-'))]
+    assert sorted(listed) == [SERIAL, SERIAL_B], listed
+    serial_a, serial_b = listed
+    sims = {SERIAL: st.sim, SERIAL_B: st.more[0]}
+    sim_a, sim_b = sims[serial_a], sims[serial_b]
+    path_a, path_b = paths[serial_a], paths[serial_b]
+    find(root, 'label', 'No device in use: choose one on the Devices page')
+    assert not pressed(use_button(root, serial_a)) and not pressed(use_button(root, serial_b))
+    assert not has_state(find(root, 'push button', 'Begin session'), pyatspi.STATE_SENSITIVE)
+
+    click(root, 'push button', 'Use ' + serial_b)
+    find(root, 'label', 'Device in use: SMP-X2 ' + serial_b)
+    wait_screen(lambda: pressed(use_button(root, serial_b)), 5, f'"Use {serial_b}" pressed')
+    assert not pressed(use_button(root, serial_a))
+
+    show_page(root, 'Session')
+    type_into(root, 'Client pseudonym', 'CLIENT-UI-2')
+    type_into(root, 'Operator', 'ui-test')
+    type_into(root, 'Pigment lot', 'PG-UI-2')
+    type_into(root, 'Pigment manufacturer', 'Acme')
+    type_into(root, 'Patch-test date',
+              time.strftime('%Y-%m-%d', time.localtime(time.time() - 3 * 86400)))
+    click(root, 'push button', 'Begin session')
+    label_text(root, 'Session open:')
+    ses = str(st.smpd.device_prop('Session', path_b))
+    assert ses not in ('/', ''), 'no session on the device chosen'
+    props = T.dbus.Interface(st.smpd.conn.get_object(T.BUS, ses), 'org.freedesktop.DBus.Properties')
+    assert str(props.Get(ISES, 'Device')) == path_b
+    assert str(st.smpd.device_prop('Session', path_a)) in ('/', ''), 'a session on the other device'
+    assert st.smpd.device_prop('Claimed', path_b) and not st.smpd.device_prop('Claimed', path_a)
+
+    # while the session is open, the other device cannot be chosen
+    show_page(root, 'Devices')
+    wait_screen(lambda: not has_state(use_button(root, serial_a), pyatspi.STATE_SENSITIVE), 5,
+                f'"Use {serial_a}" taking no input during the session')
+
+    events_a = len(sim_a.events())
+    # found before the needle runs: each search walks the window through
+    # the application's main loop, which sends its Heartbeat
+    estop = find(root, 'push button', 'Emergency Stop')
+    show_page(root, 'Treatment')
+    click(root, 'push button', 'Apply setpoints')
+    T.wait_for(lambda: sim_b.status().get('set_depth_um') is not None, 5,
+               'the setpoints applied on the device chosen')
+    click(root, 'push button', 'Start')
+    T.wait_for(lambda: sim_state(sim_b) == 'RUNNING', 5, 'the chosen needle running')
+    assert sim_state(sim_a) == 'IDLE'
+    assert not [e for e in sim_a.events()[events_a:] if 'SET_PARAMS' in e or 'event=STATE' in e], \
+        sim_a.events()[events_a:]
+
+    # the other device runs for another client (another chair's application)
+    other = T.Client(st.bus)
+    try:
+        other.dev(path_a).Claim()
+        other.mgr.BeginSession(path_a, T.metadata(client='client-other'))
+        other.dev(path_a).SetParameters(T.params())
+        other.dev(path_a).Start()
+        T.wait_for(lambda: sim_state(sim_a) == 'RUNNING', 3, 'the other needle running')
+        assert sim_state(sim_b) == 'RUNNING', \
+            f'the needle in use stopped before the Emergency Stop: {st.smpd.read_stderr()[-1500:]}'
+        n_a = ' | '.join(sim_a.events()).count(ESTOP_FROM_RUNNING)
+        n_b = ' | '.join(sim_b.events()).count(ESTOP_FROM_RUNNING)
+        _do_click(estop, 'push button', 'Emergency Stop')
+        T.wait_for(lambda: sim_state(sim_b) == 'ESTOP', 2, 'the device in use in ESTOP')
+        try:
+            T.wait_for(lambda: sim_state(sim_a) == 'ESTOP', 2, 'the other device in ESTOP')
+        except AssertionError:
+            raise AssertionError(f'the other device: {sim_state(sim_a)}, its last events: '
+                                 f'{sim_a.events()[-6:]}') from None
+        # each simulator's own record: RUNNING to ESTOP on the ESTOP command
+        assert ' | '.join(sim_a.events()).count(ESTOP_FROM_RUNNING) == n_a + 1
+        assert ' | '.join(sim_b.events()).count(ESTOP_FROM_RUNNING) == n_b + 1
+        for path in (path_a, path_b):
+            T.wait_for(lambda: str(st.smpd.device_prop('State', path)) == 'estop', 5,
+                       'smpd latched the e-stop')
+    finally:
+        other.close()
+    find(root, 'label', 'Emergency stop sent to all 2 attached devices')
+
+    # the device in use unplugged: the alarm names it, none in use after
+    sim_b.stop()
+    T.wait_for(lambda: len(st.smpd.manager().ListDevices()) == 1, 10, 'the device gone in smpd')
+    label_text(root, 'device-unplugged: ' + serial_b)
+    find(root, 'label', 'No device in use: choose one on the Devices page')
+    show_page(root, 'Devices')
+    wait_screen(lambda: not find_all(root, 'push button', lambda n: n == 'Use ' + serial_b), 5,
+                f'"Use {serial_b}" gone')
+    use_a = use_button(root, serial_a)
+    assert not pressed(use_a) and has_state(use_a, pyatspi.STATE_SENSITIVE)

@@ -30,6 +30,7 @@ import json
 import os
 import re
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -396,6 +397,28 @@ def buttons_follow(root, state, stack=None):
 
 # ---- the stack -------------------------------------------------------------------------
 
+def x_answers(num):
+    """Whether X display :num completes the X11 connection setup through
+    the socket libxcb connects to first (abstract, then the file)."""
+    hello = struct.pack('<BxHHHH2x', ord('l'), 11, 0, 0, 0)
+    for addr in ('\0/tmp/.X11-unix/X' + num, '/tmp/.X11-unix/X' + num):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        try:
+            s.connect(addr)
+        except OSError:
+            s.close()
+            continue        # not there: libxcb tries the next one too
+        try:
+            s.sendall(hello)
+            return s.recv(1) == b'\x01'    # 1: Success
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return False
+
+
 class Stack:
     def __init__(self, more_serials=()):
         """more_serials: further simulators (socket transport) attached to
@@ -466,20 +489,30 @@ class Stack:
         return dirs
 
     def start_xvfb(self):
-        r, w = os.pipe()
+        """Xvfb on the first free display, once it answers an X client as
+        the application will reach it (libxcb tries the abstract socket
+        first): a display whose socket is held by something that does not
+        serve it is left for the next one."""
         self.fbdir = os.path.join(self.tmp, 'fb')
         os.makedirs(self.fbdir)
-        x = subprocess.Popen(['Xvfb', '-displayfd', str(w), '-screen', '0', '1280x1024x24',
-                              '-fbdir', self.fbdir, '-nolisten', 'tcp'],
-                             pass_fds=(w,), stderr=subprocess.DEVNULL,
-                             preexec_fn=normal_priority)
-        os.close(w)
-        self.procs.append(x)
-        with os.fdopen(r) as f:
-            num = f.readline().strip()
-        if not num:
-            raise RuntimeError('Xvfb did not start')
-        return ':' + num
+        tried = []
+        for attempt in range(3):
+            r, w = os.pipe()
+            log = os.path.join(self.tmp, f'xvfb-{attempt}.log')
+            with open(log, 'w') as err:
+                x = subprocess.Popen(['Xvfb', '-displayfd', str(w), '-screen', '0', '1280x1024x24',
+                                      '-fbdir', self.fbdir, '-nolisten', 'tcp'],
+                                     pass_fds=(w,), stderr=err, preexec_fn=normal_priority)
+            os.close(w)
+            self.procs.append(x)
+            with os.fdopen(r) as f:
+                num = f.readline().strip()
+            if num and x_answers(num):
+                return ':' + num
+            with open(log) as f:
+                tried.append(f':{num or "?"}: {f.read()[-500:]}')
+            # kept running until the next one has chosen its display
+        raise RuntimeError(f'no Xvfb display answered: {tried}')
 
     def app_output(self):
         with open(self.app_log) as f:

@@ -258,12 +258,13 @@ static GtkWidget *named_button(const char *text, const char *name)
 
 static void on_report(GtkButton *b, gpointer data);
 
-static void plan_clear(struct records *r)
+/* Every row of a list box (the plan's, the recall's) gone. */
+static void box_clear(GtkWidget *box)
 {
 	GtkWidget *c;
 
-	while ((c = gtk_widget_get_first_child(r->plan_box)))
-		gtk_box_remove(GTK_BOX(r->plan_box), c);
+	while ((c = gtk_widget_get_first_child(box)))
+		gtk_box_remove(GTK_BOX(box), c);
 }
 
 /* One session: a sentence for a person and a screen reader, and its report. */
@@ -313,7 +314,7 @@ static void plan_show(struct records *r, const char *client, smp_session **list,
 	uint32_t days = 0;
 	g_autofree char *next = NULL;
 
-	plan_clear(r);
+	box_clear(r->plan_box);
 	for (smp_session **s = list; s && *s; s++) {
 		if (strcmp(smp_session_get_client_pseudonym(*s), client) != 0)
 			continue;
@@ -380,7 +381,7 @@ static void plan_done(struct records *r, struct job *j)
 		if (n >= 0)
 			plan_show(r, j->client, live, false);
 		else
-			plan_clear(r);
+			box_clear(r->plan_box);
 		smp_session_list_free(live);
 	}
 }
@@ -487,14 +488,6 @@ static void on_verify(GtkButton *b, gpointer data)
 
 /* ---- the lot recall ------------------------------------------------------------ */
 
-static void recall_clear(struct records *r)
-{
-	GtkWidget *c;
-
-	while ((c = gtk_widget_get_first_child(r->recall_box)))
-		gtk_box_remove(GTK_BOX(r->recall_box), c);
-}
-
 /* One session that used the lot: who, when, where, with what, and how it ended. */
 static void recall_row(struct records *r, smp_session *s)
 {
@@ -526,7 +519,7 @@ static void recall_done(struct records *r, struct job *j)
 
 	if (j->gen != r->recall_gen)
 		return; /* a later recall was asked meanwhile */
-	recall_clear(r);
+	box_clear(r->recall_box);
 	if (j->ret != SMP_LOG_INTACT) {
 		/* as smpctl log recall: nothing from a log that does not verify */
 		if (j->ret == -EINVAL)
@@ -565,7 +558,7 @@ static void recall_forget(GtkEditable *e, gpointer data)
 
 	(void)e;
 	r->recall_gen++;
-	recall_clear(r);
+	box_clear(r->recall_box);
 	gtk_widget_set_visible(r->recall_status, FALSE);
 }
 
@@ -582,7 +575,7 @@ static void on_recall(GtkButton *b, gpointer data)
 	(void)b;
 	/* whatever was listed belongs to the recall before: gone at once */
 	r->recall_gen++;
-	recall_clear(r);
+	box_clear(r->recall_box);
 	if (given != 1) {
 		say(r->recall_status, true,
 		    given ? "Enter only one of the pigment lot, the cartridge or the cartridge lot" :
